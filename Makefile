@@ -1,0 +1,33 @@
+# ticktape: two commands do everything: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+# Reinstall only when the project definition changes: fast and idempotent.
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m tools.demo
+
+test: setup
+	$(BIN)/ruff check recorder state replay query tools tests
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check recorder state replay query tools tests
+
+bench: setup
+	$(BIN)/python tools/bench/journal.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""ticktape recorder: the live daemon, venue protocol rules and the journal."""

@@ -1,0 +1,286 @@
+"""Readers of a journal: seek by seq or time, read in order, follow the tail.
+
+Readers run concurrently with the writer, in the same or another process (LMDB MVCC).
+Records are read in chunks, each in its own short read transaction, so a slow
+consumer never pins old pages and the writer may grow the map in between.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import lmdb
+
+from .codec import decode_key, decode_value, encode_key
+from .errors import CorruptRecordError, NotAJournalError
+from .record import Record, StreamInfo
+from .segments import (
+    DEFAULT_MAP_SIZE,
+    close_env,
+    forget_env,
+    get_db,
+    list_days,
+    open_env,
+    read_catalog,
+    require_journal,
+)
+
+CHUNK = 4096
+
+
+class SegmentInfo(NamedTuple):
+    day: str
+    path: Path
+    first_seq: int  # 0 when empty
+    last_seq: int
+    records: int
+    bytes: int  # size of data.mdb on disk
+
+
+class _Segment:
+    __slots__ = ("day", "path", "shared", "first_seq", "last_seq")
+
+    def __init__(self, day: str, path: Path, shared: Any) -> None:
+        self.day = day
+        self.path = path
+        self.shared = shared
+        self.first_seq = 0
+        self.last_seq = 0
+
+
+class JournalReader:
+    """Read the journal under ``data_dir``; raises ``NotAJournalError`` if there is none.
+
+    After use: ``close()`` (or use it as a context manager).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE) -> None:
+        self.data_dir = Path(data_dir)
+        self.root = require_journal(data_dir)
+        self.map_size = map_size
+        self._segments: dict[str, _Segment] = {}
+        self._streams: dict[int, StreamInfo] = {}
+        self.meta: dict[str, Any] = {}
+        self.refresh()
+
+    # -- catalog and segments --------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Pick up new segments and streams (cheap; called while following)."""
+        self.meta, self._streams = read_catalog(self.root)
+        days = list_days(self.root)
+        for gone in set(self._segments) - set(days):
+            seg = self._segments.pop(gone)
+            close_env(seg.path)
+        for day in days:
+            if day not in self._segments:
+                path = self.root / day
+                try:
+                    shared = open_env(path, map_size=self.map_size)
+                except lmdb.Error as exc:
+                    raise NotAJournalError(f"segment {day} cannot be opened: {exc}") from None
+                self._segments[day] = _Segment(day, path, shared)
+        for seg in self._segments.values():
+            self._bounds(seg)
+
+    def _txn(self, seg: _Segment) -> lmdb.Transaction:
+        env = seg.shared.env
+        try:
+            return env.begin(buffers=False)
+        except lmdb.MapResizedError:
+            env.set_mapsize(0)  # adopt the size the writer grew the map to
+            return env.begin(buffers=False)
+
+    def _bounds(self, seg: _Segment) -> None:
+        try:
+            db = get_db(seg.shared, b"records")
+        except lmdb.NotFoundError:
+            raise NotAJournalError(f"segment {seg.day} has no records table") from None
+        with seg.shared.lock:
+            txn = self._txn(seg)
+            try:
+                cur = txn.cursor(db=db)
+                if cur.first():
+                    seg.first_seq = decode_key(cur.key())
+                    cur.last()
+                    seg.last_seq = decode_key(cur.key())
+            finally:
+                txn.commit()
+
+    def streams(self) -> dict[int, StreamInfo]:
+        return dict(self._streams)
+
+    def stream(self, stream_id: int) -> StreamInfo | None:
+        info = self._streams.get(stream_id)
+        if info is None:
+            self._streams = read_catalog(self.root)[1]
+            info = self._streams.get(stream_id)
+        return info
+
+    def segments(self) -> list[SegmentInfo]:
+        out = []
+        for day in sorted(self._segments):
+            seg = self._segments[day]
+            db = get_db(seg.shared, b"records")
+            with seg.shared.lock:
+                txn = self._txn(seg)
+                try:
+                    entries = txn.stat(db)["entries"]
+                finally:
+                    txn.commit()
+            size = (seg.path / "data.mdb").stat().st_size
+            out.append(SegmentInfo(day, seg.path, seg.first_seq, seg.last_seq, entries, size))
+        return out
+
+    @property
+    def first_seq(self) -> int:
+        firsts = [s.first_seq for s in self._segments.values() if s.first_seq]
+        return min(firsts) if firsts else 0
+
+    @property
+    def last_seq(self) -> int:
+        return max((s.last_seq for s in self._segments.values()), default=0)
+
+    def _ordered(self) -> list[_Segment]:
+        return [self._segments[d] for d in sorted(self._segments)]
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _chunk(self, seg: _Segment, start: int, limit: int) -> list[Record]:
+        """Up to ``limit`` records of ``seg`` with seq >= ``start``."""
+        out: list[Record] = []
+        append = out.append
+        db = get_db(seg.shared, b"records")
+        with seg.shared.lock:
+            txn = self._txn(seg)
+            try:
+                cur = txn.cursor(db=db)
+                if not cur.set_range(encode_key(start)):
+                    return out
+                for key, value in cur:
+                    seq = decode_key(key)
+                    try:
+                        append(decode_value(seq, value))
+                    except ValueError as exc:
+                        raise CorruptRecordError(seg.day, seq, str(exc)) from None
+                    if len(out) >= limit:
+                        break
+            finally:
+                txn.commit()
+        if out:
+            seg.last_seq = max(seg.last_seq, out[-1].seq)
+        return out
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None, *,
+             from_ts_ns: int | None = None, to_ts_ns: int | None = None) -> Iterator[Record]:
+        """Records with ``from_seq <= seq <= to_seq`` (and ``from_ts_ns <= ts < to_ts_ns``), in seq order.
+
+        Reads what is committed when each chunk is read; stops at the current end.
+        """
+        if from_ts_ns is not None:
+            from_seq = max(from_seq, self.seq_at_time(from_ts_ns) or (self.last_seq + 1))
+        seq = max(from_seq, 1)
+        ordered = self._ordered()
+        for i, seg in enumerate(ordered):
+            # Finished segments have final bounds; the newest may be growing.
+            if i < len(ordered) - 1 and seg.last_seq < seq:
+                continue
+            while True:
+                chunk = self._chunk(seg, seq, CHUNK)
+                if not chunk:
+                    break
+                for rec in chunk:
+                    if to_seq is not None and rec.seq > to_seq:
+                        return
+                    if to_ts_ns is not None and rec.ts_ns >= to_ts_ns:
+                        return
+                    yield rec
+                seq = chunk[-1].seq + 1
+                if len(chunk) < CHUNK:
+                    break
+
+    def get(self, seq: int) -> Record | None:
+        ordered = self._ordered()
+        for i, seg in enumerate(ordered):
+            if i < len(ordered) - 1 and seg.last_seq < seq:
+                continue
+            if not seg.first_seq:
+                self._bounds(seg)
+            if seg.first_seq and seg.first_seq <= seq:
+                chunk = self._chunk(seg, seq, 1)
+                if chunk and chunk[0].seq == seq:
+                    return chunk[0]
+        return None
+
+    def seq_at_time(self, ts_ns: int) -> int | None:
+        """Seq of the first record with ``ts_ns >= ts_ns`` (None if there is none).
+
+        Time never goes backwards in a journal, so this is a binary search.
+        """
+        for seg in self._ordered():
+            if not seg.last_seq:
+                continue
+            last = self.get(seg.last_seq)
+            if last is None or last.ts_ns < ts_ns:
+                continue
+            lo, hi = seg.first_seq, seg.last_seq
+            while lo < hi:
+                mid = (lo + hi) // 2
+                rec = self.get(mid)
+                if rec is None or rec.ts_ns < ts_ns:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            return lo
+        return None
+
+    def follow(self, from_seq: int = 1, *, poll_interval: float = 0.01,
+               stop: threading.Event | None = None, idle_timeout: float | None = None) -> Iterator[Record]:
+        """Read from ``from_seq`` and keep waiting for new records, like ``tail -f``.
+
+        Ends when ``stop`` is set, or after ``idle_timeout`` seconds without a record.
+        """
+        seq = max(from_seq, 1)
+        idle_since = time.monotonic()
+        while stop is None or not stop.is_set():
+            got = False
+            for rec in self.read(seq):
+                got = True
+                seq = rec.seq + 1
+                yield rec
+            if got:
+                idle_since = time.monotonic()
+            elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                return
+            else:
+                time.sleep(poll_interval)
+                self._refresh_days()
+
+    def _refresh_days(self) -> None:
+        days = list_days(self.root)
+        if days and (days[-1] not in self._segments or len(days) != len(self._segments)):
+            self.refresh()
+
+    # -- closing ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        for seg in self._segments.values():
+            close_env(seg.path)
+        self._segments.clear()
+
+    def drop_segment(self, day: str) -> None:
+        """Forget a segment that compaction is about to delete."""
+        seg = self._segments.pop(day, None)
+        if seg is not None:
+            forget_env(seg.path)
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,191 @@
+"""Journal layout on disk: one LMDB environment per UTC day plus a catalog.
+
+    DIR/journal/catalog/        LMDB: ``streams`` (u32 id -> StreamInfo), ``meta``
+    DIR/journal/2025-01-01/     LMDB: ``records`` (u64 seq -> value), ``meta``
+    DIR/journal/writer.lock     flock held by the one writer
+
+A segment is created under a hidden name and renamed once initialised, so a reader
+never opens a half-made environment. LMDB forbids opening one environment twice in
+a process, so every open goes through ``open_env``, which shares them.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lmdb
+
+from .codec import decode_msgpack, encode_msgpack
+from .errors import NotAJournalError
+from .record import StreamInfo
+
+FORMAT = 1
+JOURNAL_DIR = "journal"
+CATALOG = "catalog"
+DEFAULT_MAP_SIZE = 1 << 30  # initial map; grows on demand up to the writer's max_map_size
+_U32 = struct.Struct(">I")
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def day_of(ts_ns: int) -> str:
+    """UTC day (``YYYY-MM-DD``) of a timestamp in ns."""
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).strftime("%Y-%m-%d")
+
+
+def day_bounds(day: str) -> tuple[int, int]:
+    """``[start, end)`` of a UTC day in ns."""
+    start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * 1_000_000_000
+    return start, start + _NS_PER_DAY
+
+
+def journal_root(data_dir: str | os.PathLike[str]) -> Path:
+    return Path(data_dir) / JOURNAL_DIR
+
+
+def is_day_name(name: str) -> bool:
+    if len(name) != 10 or name[4] != "-" or name[7] != "-":
+        return False
+    try:
+        datetime.strptime(name, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def list_days(root: Path) -> list[str]:
+    """Segment days present under ``root``, oldest first."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if is_day_name(n) and (root / n / "data.mdb").exists())
+
+
+class _SharedEnv:
+    __slots__ = ("env", "refs", "lock", "dbs")
+
+    def __init__(self, env: lmdb.Environment) -> None:
+        self.env = env
+        self.refs = 0
+        self.dbs: dict[bytes, object] = {}
+        # Held while a read transaction is open or while the map is resized:
+        # LMDB allows set_mapsize only with no transaction active in this process.
+        self.lock = threading.RLock()
+
+
+_ENVS: dict[str, _SharedEnv] = {}
+_ENVS_LOCK = threading.Lock()
+
+
+def open_env(path: Path, *, map_size: int = DEFAULT_MAP_SIZE, sync: bool = True,
+             create: bool = False) -> _SharedEnv:
+    """Open (or share) the LMDB environment at ``path``.
+
+    After calling this: call ``close_env(path)`` once per ``open_env``.
+    """
+    key = os.path.realpath(path)
+    with _ENVS_LOCK:
+        shared = _ENVS.get(key)
+        if shared is None:
+            if not create and not (path / "data.mdb").exists():
+                raise NotAJournalError(f"{path} is not a journal segment (no data.mdb)")
+            writable = os.access(path, os.W_OK)
+            env = lmdb.open(
+                str(path), map_size=map_size, max_dbs=4, subdir=True, create=create,
+                readonly=not writable, sync=sync, metasync=sync, max_readers=254,
+                readahead=False, lock=True,
+            )
+            shared = _ENVS[key] = _SharedEnv(env)
+        shared.refs += 1
+        return shared
+
+
+def get_db(shared: _SharedEnv, name: bytes) -> object:
+    """Cached handle of an existing named table.
+
+    Call it outside any transaction: py-lmdb opens the handle in a transaction of its
+    own (py-lmdb drops handles opened inside a read transaction when it ends).
+    """
+    db = shared.dbs.get(name)
+    if db is None:
+        db = shared.dbs[name] = shared.env.open_db(name, create=False)
+    return db
+
+
+def close_env(path: Path) -> None:
+    key = os.path.realpath(path)
+    with _ENVS_LOCK:
+        shared = _ENVS.get(key)
+        if shared is None:
+            return
+        shared.refs -= 1
+        if shared.refs <= 0:
+            del _ENVS[key]
+            shared.env.close()
+
+
+def forget_env(path: Path) -> None:
+    """Drop a shared env regardless of references (the segment was deleted)."""
+    key = os.path.realpath(path)
+    with _ENVS_LOCK:
+        shared = _ENVS.pop(key, None)
+    if shared is not None:
+        shared.env.close()
+
+
+# --- catalog --------------------------------------------------------------------------
+
+
+def encode_stream(info: StreamInfo) -> bytes:
+    return encode_msgpack(info._asdict())
+
+
+def decode_stream(value: bytes) -> StreamInfo:
+    d = decode_msgpack(value)
+    d["channels"] = tuple(d.get("channels") or ())
+    fields = {k: d[k] for k in StreamInfo._fields if k in d}
+    return StreamInfo(**fields)
+
+
+def stream_key(stream_id: int) -> bytes:
+    return _U32.pack(stream_id)
+
+
+def require_journal(data_dir: str | os.PathLike[str]) -> Path:
+    """Path of the journal under ``data_dir``; raises ``NotAJournalError`` otherwise."""
+    root = journal_root(data_dir)
+    catalog = root / CATALOG
+    if not Path(data_dir).is_dir():
+        raise NotAJournalError(f"{data_dir}: no such directory")
+    if not (catalog / "data.mdb").exists():
+        raise NotAJournalError(
+            f"{data_dir} is not a ticktape data directory (no {JOURNAL_DIR}/{CATALOG}); "
+            "record or import into it first"
+        )
+    return root
+
+
+def read_catalog(root: Path) -> tuple[dict[str, object], dict[int, StreamInfo]]:
+    """(meta, streams) from the catalog."""
+    shared = open_env(root / CATALOG)
+    try:
+        env = shared.env
+        meta_db = get_db(shared, b"meta")
+        streams_db = get_db(shared, b"streams")
+        with shared.lock, env.begin() as txn:
+            meta = {k.decode(): decode_msgpack(v) for k, v in txn.cursor(db=meta_db)}
+            streams = {}
+            for k, v in txn.cursor(db=streams_db):
+                info = decode_stream(v)
+                streams[_U32.unpack(k)[0]] = info
+    except lmdb.NotFoundError:
+        raise NotAJournalError(f"{root}: catalog has no streams/meta tables") from None
+    finally:
+        close_env(root / CATALOG)
+    if meta.get("format") != FORMAT:
+        raise NotAJournalError(f"{root}: unknown journal format {meta.get('format')!r}")
+    return meta, streams

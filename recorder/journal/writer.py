@@ -1,0 +1,448 @@
+"""The one writer of a journal: assigns seq, group-commits to LMDB.
+
+``append`` assigns the next seq at once and hands the record to in-process
+subscribers (live projections) before it is committed; the seq is the order, so
+they reach the same state a replay reaches. Commits happen in groups, every
+``commit_interval_ms`` or ``commit_max_records``, whichever comes first, on a
+background thread (``background=True``) so network loops never wait on disk, or
+inline (``background=False``) for importers and tests.
+
+Durability settings (``durability=``):
+
+    "fsync"     every group commit is fsync'ed before ``committed_seq`` moves: a
+                committed record survives process kill, kernel crash and power loss.
+    "periodic"  commits reach the OS page cache at once (survive SIGKILL), and the
+                file is fsync'ed every ``sync_interval_ms``: a power loss may lose up to
+                that interval.
+    "os"        commits reach the OS page cache only: survive SIGKILL, not power loss.
+
+Clock: ``ts_ns`` never goes backwards in a journal. A wall time earlier than the last
+one is clamped to it and the raw wall time is kept in ``meta["wall_ns"]``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from .codec import decode_key, encode_key, encode_msgpack, encode_value
+from .errors import (
+    DiskFullError,
+    JournalError,
+    JournalFullError,
+    JournalLockedError,
+    JournalWriteError,
+)
+from .record import KIND_CODE, MARK, Record, StreamInfo
+from .segments import (
+    CATALOG,
+    DEFAULT_MAP_SIZE,
+    FORMAT,
+    close_env,
+    day_bounds,
+    day_of,
+    encode_stream,
+    get_db,
+    journal_root,
+    list_days,
+    open_env,
+    read_catalog,
+    stream_key,
+)
+
+DURABILITY = ("fsync", "periodic", "os")
+Subscriber = Callable[[Record], None]
+
+
+class JournalWriter:
+    """Append records to the journal under ``data_dir`` (created if absent).
+
+    After calling ``append``: the record has its seq; call ``flush`` (or wait for the
+    background committer) before relying on it being on disk; ``close`` flushes.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        durability: str = "fsync",
+        commit_interval_ms: float = 10.0,
+        commit_max_records: int = 5000,
+        sync_interval_ms: float = 1000.0,
+        max_pending: int = 200_000,
+        map_size: int = DEFAULT_MAP_SIZE,
+        max_map_size: int = 1 << 40,
+        background: bool = True,
+        clock: Callable[[], int] = time.time_ns,
+        shard: str = "",
+    ) -> None:
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
+        if commit_max_records < 1 or commit_interval_ms <= 0:
+            raise ValueError("commit_max_records must be >= 1 and commit_interval_ms > 0")
+        self.data_dir = Path(data_dir)
+        self.root = journal_root(data_dir)
+        self.durability = durability
+        self.commit_interval_ns = int(commit_interval_ms * 1e6)
+        self.commit_max_records = commit_max_records
+        self.sync_interval_ns = int(sync_interval_ms * 1e6)
+        self.max_pending = max(max_pending, commit_max_records)
+        self.map_size = map_size
+        self.max_map_size = max(max_map_size, map_size)
+        self._clock = clock
+        self._sync = durability == "fsync"
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.root / "writer.lock", "a+b")  # noqa: SIM115 (held for life)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise JournalLockedError(f"{self.root} already has a writer") from None
+
+        self._catalog = self._open_catalog(shard)
+        _, self._streams = read_catalog(self.root)
+        self.committed_seq = self._recover_last_seq()
+        self.last_seq = self.committed_seq
+        self.last_ts_ns = self._recover_last_ts()
+        self._segments: dict[str, Any] = {}  # day -> shared env
+        self._day = ""
+        self._day_end = 0  # ns: first instant after the current segment day
+
+        self._pending: list[tuple[int, str, bytes]] = []  # (seq, day, value)
+        self._pending_since = 0
+        self._subscribers: list[Subscriber] = []
+        self._failure: JournalWriteError | None = None
+        self._closed = False
+        self._backpressured = False
+        self.commits = 0
+        self.commit_seconds_total = 0.0
+        self.on_commit: Callable[[int, float], None] | None = None  # (records, seconds)
+        self._last_sync_ns = time.monotonic_ns()
+
+        self._cond = threading.Condition()
+        self._commit_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="journal-commit", daemon=True)
+            self._thread.start()
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _open_catalog(self, shard: str) -> Any:
+        path = self.root / CATALOG
+        fresh = not (path / "data.mdb").exists()
+        if fresh:
+            if any(n for n in os.listdir(self.root) if n not in ("writer.lock",)):
+                from .errors import NotAJournalError
+
+                raise NotAJournalError(f"{self.root} holds files but no catalog: not a ticktape journal")
+            path.mkdir(exist_ok=True)
+        shared = open_env(path, map_size=64 << 20, sync=True, create=True)
+        env = shared.env
+        with env.begin(write=True) as txn:
+            meta = env.open_db(b"meta", txn=txn)
+            env.open_db(b"streams", txn=txn)
+            if txn.get(b"format", db=meta) is None:
+                txn.put(b"format", encode_msgpack(FORMAT), db=meta)
+                txn.put(b"shard", encode_msgpack(shard), db=meta)
+                txn.put(b"seq_floor", encode_msgpack(0), db=meta)
+        return shared
+
+    def _recover_last_seq(self) -> int:
+        meta, _ = read_catalog(self.root)
+        last = int(meta.get("seq_floor", 0) or 0)
+        for day in reversed(list_days(self.root)):
+            shared = open_env(self.root / day, map_size=self.map_size, sync=self._sync)
+            try:
+                db = get_db(shared, b"records")
+                with shared.env.begin() as txn:
+                    cur = txn.cursor(db=db)
+                    if cur.last():
+                        return max(last, decode_key(cur.key()))
+            finally:
+                close_env(self.root / day)
+        return last
+
+    def _recover_last_ts(self) -> int:
+        if self.committed_seq == 0:
+            return 0
+        from .reader import JournalReader
+
+        with JournalReader(self.data_dir) as reader:
+            rec = reader.get(self.committed_seq)
+        return rec.ts_ns if rec else 0
+
+    def _segment(self, day: str) -> Any:
+        shared = self._segments.get(day)
+        if shared is not None:
+            return shared
+        path = self.root / day
+        if not (path / "data.mdb").exists():
+            tmp = self.root / f".new-{day}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            env = lmdb.open(str(tmp), map_size=self.map_size, max_dbs=4, sync=True)
+            with env.begin(write=True) as txn:
+                env.open_db(b"records", txn=txn)
+                meta = env.open_db(b"meta", txn=txn)
+                txn.put(b"day", encode_msgpack(day), db=meta)
+                txn.put(b"format", encode_msgpack(FORMAT), db=meta)
+            env.close()
+            os.rename(tmp, path)
+        shared = open_env(path, map_size=self.map_size, sync=self._sync, create=False)
+        with shared.env.begin(write=True) as txn:
+            shared.dbs[b"records"] = shared.env.open_db(b"records", txn=txn)
+        self._segments[day] = shared
+        return shared
+
+    # -- streams ---------------------------------------------------------------------
+
+    @property
+    def streams(self) -> dict[int, StreamInfo]:
+        return dict(self._streams)
+
+    def register_stream(self, venue: str, *, market: str = "", url: str = "", conn: str = "",
+                        channels: tuple[str, ...] | list[str] = (), config_hash: str = "",
+                        opened_ns: int | None = None) -> int:
+        """Intern a new connection; returns its stream id (committed before returning)."""
+        self._check()
+        sid = max(self._streams, default=0) + 1
+        info = StreamInfo(sid, venue, market, url, conn, tuple(channels), config_hash,
+                          self._clock() if opened_ns is None else opened_ns)
+        db = get_db(self._catalog, b"streams")
+        with self._catalog.env.begin(write=True) as txn:
+            txn.put(stream_key(sid), encode_stream(info), db=db)
+        self._streams[sid] = info
+        return sid
+
+    # -- appending -------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(record)`` for every record as soon as it has its seq."""
+        self._subscribers.append(callback)
+
+    def append(self, stream: int, kind: str, payload: bytes, *, ts_ns: int | None = None,
+               meta: dict[str, Any] | None = None) -> Record:
+        """Assign the next seq to a record and queue it for the next group commit."""
+        if self._failure is not None or self._closed:
+            self._check()
+        if kind not in KIND_CODE:
+            raise ValueError(f"unknown record kind {kind!r}")
+        if stream not in self._streams:
+            raise ValueError(f"stream {stream} is not registered")
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        ts = self._clock() if ts_ns is None else ts_ns
+        if ts < self.last_ts_ns:
+            meta = {**meta, "wall_ns": ts} if meta else {"wall_ns": ts}
+            ts = self.last_ts_ns
+        self.last_ts_ns = ts
+        if ts >= self._day_end or not self._day:
+            self._day = day_of(ts)
+            self._day_end = day_bounds(self._day)[1]
+        value = encode_value(ts, stream, kind, payload, meta)
+        with self._cond:
+            self.last_seq += 1
+            seq = self.last_seq
+            pending = self._pending
+            if not pending:
+                self._pending_since = time.monotonic_ns()
+            pending.append((seq, self._day, value))
+            n = len(pending)
+            if self._thread is not None:
+                if n >= self.commit_max_records:
+                    self._cond.notify()
+                if n >= self.max_pending:
+                    self._apply_backpressure()
+        record = Record(seq, ts, stream, kind, payload, meta)
+        for cb in self._subscribers:
+            cb(record)
+        if self._thread is None and (
+            n >= self.commit_max_records
+            or time.monotonic_ns() - self._pending_since >= self.commit_interval_ns
+        ):
+            self.flush()
+        return record
+
+    def _apply_backpressure(self) -> None:
+        """Block the producer until the committer catches up (caller holds ``_cond``)."""
+        self._backpressured = True
+        self._cond.notify()
+        while len(self._pending) >= self.max_pending and self._failure is None and not self._closed:
+            self._cond.wait(0.05)
+
+    def mark(self, stream: int, text: str, **fields: Any) -> Record:
+        """Append a ``mark`` annotation (JSON payload)."""
+        import json
+
+        return self.append(stream, MARK, json.dumps({"mark": text, **fields}, sort_keys=True).encode())
+
+    # -- committing ------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Commit everything appended so far; returns ``committed_seq``."""
+        with self._commit_lock:
+            with self._cond:
+                batch, self._pending = self._pending, []
+                self._cond.notify_all()
+            if batch:
+                self._commit(batch)
+            return self.committed_seq
+
+    def _commit(self, batch: list[tuple[int, str, bytes]]) -> None:
+        if self._failure is not None:
+            raise self._failure
+        start = time.perf_counter()
+        # A batch may straddle UTC midnight: one transaction per segment, in seq order.
+        i = 0
+        while i < len(batch):
+            day = batch[i][1]
+            j = i
+            while j < len(batch) and batch[j][1] == day:
+                j += 1
+            self._commit_segment(day, batch[i:j])
+            i = j
+        elapsed = time.perf_counter() - start
+        self.commits += 1
+        self.commit_seconds_total += elapsed
+        if self._backpressured:
+            self._backpressured = False
+        if self.on_commit is not None:
+            self.on_commit(len(batch), elapsed)
+
+    def _commit_segment(self, day: str, items: list[tuple[int, str, bytes]]) -> None:
+        shared = self._segment(day)
+        rows = [(encode_key(seq), value) for seq, _, value in items]
+        while True:
+            try:
+                with shared.env.begin(write=True) as txn:
+                    cur = txn.cursor(db=shared.dbs[b"records"])
+                    _, added = cur.putmulti(rows, append=True)
+                    if added != len(rows):
+                        raise JournalError(f"segment {day}: {len(rows) - added} keys not appended")
+                break
+            except lmdb.MapFullError:
+                if not self._grow(shared, day):
+                    self._fail(JournalFullError(
+                        f"journal segment {day} is full at max_map_size={self.max_map_size} bytes",
+                        self.committed_seq))
+            except lmdb.Error as exc:
+                err = getattr(exc, "errno", None) or _errno_of(exc)
+                if err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                    self._fail(DiskFullError(f"disk full writing segment {day}: {exc}", self.committed_seq))
+                self._fail(JournalWriteError(f"LMDB error writing segment {day}: {exc}", self.committed_seq))
+        if self.durability == "periodic":
+            now = time.monotonic_ns()
+            if now - self._last_sync_ns >= self.sync_interval_ns:
+                shared.env.sync(True)
+                self._last_sync_ns = now
+        self.committed_seq = items[-1][0]
+
+    def _grow(self, shared: Any, day: str) -> bool:
+        size = shared.env.info()["map_size"]
+        if size >= self.max_map_size:
+            return False
+        with shared.lock:
+            shared.env.set_mapsize(min(size * 2, self.max_map_size))
+        return True
+
+    def _fail(self, exc: JournalWriteError) -> None:
+        self._failure = exc
+        with self._cond:
+            self._cond.notify_all()
+        raise exc
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closed:
+            raise JournalWriteError("journal writer is closed", self.committed_seq)
+
+    @property
+    def failure(self) -> JournalWriteError | None:
+        return self._failure
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and self._failure is None:
+                    n = len(self._pending)
+                    if n >= self.commit_max_records:
+                        break
+                    if n:
+                        wait = (self._pending_since + self.commit_interval_ns - time.monotonic_ns()) / 1e9
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait(self.commit_interval_ns / 1e9)
+                if self._failure is not None or (self._closed and not self._pending):
+                    return
+            try:
+                self.flush()
+            except JournalWriteError:
+                return
+
+    # -- closing ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush, stop the committer and release the journal."""
+        if self._closed:
+            return
+        try:
+            if self._failure is None:
+                self.flush()
+        finally:
+            self._closed = True
+            with self._cond:
+                self._cond.notify_all()
+            if self._thread is not None:
+                self._thread.join()
+            for day in list(self._segments):
+                if self.durability != "fsync" and self._failure is None:
+                    self._segments[day].env.sync(True)
+                close_env(self.root / day)
+            self._segments.clear()
+            close_env(self.root / CATALOG)
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    def release_segment(self, day: str) -> None:
+        """Close a finished segment (compaction deletes it next)."""
+        if day == self._day:
+            raise JournalError(f"segment {day} is the current one")
+        if day in self._segments:
+            self.flush()
+            close_env(self.root / day)
+            del self._segments[day]
+
+    def __enter__(self) -> JournalWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _errno_of(exc: Exception) -> int | None:
+    text = str(exc)
+    if "No space left" in text:
+        return errno.ENOSPC
+    if "File too large" in text:
+        return errno.EFBIG
+    if "quota" in text.lower():
+        return errno.EDQUOT
+    return None
