@@ -25,6 +25,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -152,7 +153,7 @@ def _cryptofeed(path: Path) -> tuple[dict[str, _Conn], list[_Item]]:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, parse_float=Decimal)  # exact ts -> exact ns
                 items.append(_cryptofeed_item(rec, conns, venue, market))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise CaptureError(f"{path}:{lineno}: {type(exc).__name__}: {exc}") from None
@@ -162,7 +163,7 @@ def _cryptofeed(path: Path) -> tuple[dict[str, _Conn], list[_Item]]:
 def _cryptofeed_item(rec: dict[str, Any], conns: dict[str, _Conn], venue: str, market: str) -> _Item:
     t = rec["t"]
     conn = rec["conn"]
-    ts_ns = round(float(rec["ts"]) * 1_000_000_000)
+    ts_ns = int(Decimal(rec["ts"]) * 1_000_000_000)
     url = rec.get("addr") or rec.get("url") or ""
     if conn not in conns:
         if t == "http":

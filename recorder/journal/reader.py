@@ -204,6 +204,28 @@ class JournalReader:
                 if len(chunk) < CHUNK:
                     break
 
+    def iter_raw(self, day: str) -> Iterator[tuple[bytes, bytes]]:
+        """Stored (key, value) pairs of one segment, undecoded, in key order (for verify)."""
+        seg = self._segments[day]
+        db = get_db(seg.shared, b"records")
+        start = b""
+        while True:
+            with seg.shared.lock:
+                txn = self._txn(seg)
+                try:
+                    cur = txn.cursor(db=db)
+                    ok = cur.set_range(start) if start else cur.first()
+                    rows = []
+                    while ok and len(rows) < CHUNK:
+                        rows.append((cur.key(), cur.value()))
+                        ok = cur.next()
+                finally:
+                    txn.commit()
+            yield from rows
+            if not ok:
+                return
+            start = rows[-1][0] + b"\x00"  # the smallest key after the last one
+
     def get(self, seq: int) -> Record | None:
         ordered = self._ordered()
         for i, seg in enumerate(ordered):
