@@ -5,7 +5,7 @@
     +-- JournalLockedError        another writer holds the journal
     +-- CorruptRecordError        a stored value does not decode (carries segment and seq)
     +-- JournalWriteError         the writer stopped; nothing after ``committed_seq`` is stored
-        +-- JournalFullError      the LMDB map reached ``max_map_size``
+        +-- JournalFullError      the segment reached its LMDB ``map_size``
         +-- DiskFullError         the file system refused the write (ENOSPC, EFBIG)
 
 After a ``JournalWriteError`` the writer refuses further appends; every record up to

@@ -2,7 +2,7 @@
 
 Readers run concurrently with the writer, in the same or another process (LMDB MVCC).
 Records are read in chunks, each in its own short read transaction, so a slow
-consumer never pins old pages and the writer may grow the map in between.
+consumer pins old pages for at most one chunk.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import lmdb
+import msgspec
 
-from .codec import decode_key, decode_value, encode_key
+from .codec import decode_key, decode_record_fast, encode_key
 from .errors import CorruptRecordError, NotAJournalError
 from .record import Record, StreamInfo
 from .segments import (
@@ -88,29 +89,28 @@ class JournalReader:
         for seg in self._segments.values():
             self._bounds(seg)
 
-    def _txn(self, seg: _Segment) -> lmdb.Transaction:
+    def _txn(self, seg: _Segment, buffers: bool = False) -> lmdb.Transaction:
         env = seg.shared.env
         try:
-            return env.begin(buffers=False)
+            return env.begin(buffers=buffers)
         except lmdb.MapResizedError:
-            env.set_mapsize(0)  # adopt the size the writer grew the map to
-            return env.begin(buffers=False)
+            env.set_mapsize(0)  # another process's map is larger: adopt it
+            return env.begin(buffers=buffers)
 
     def _bounds(self, seg: _Segment) -> None:
         try:
             db = get_db(seg.shared, b"records")
         except lmdb.NotFoundError:
             raise NotAJournalError(f"segment {seg.day} has no records table") from None
-        with seg.shared.lock:
-            txn = self._txn(seg)
-            try:
-                cur = txn.cursor(db=db)
-                if cur.first():
-                    seg.first_seq = decode_key(cur.key())
-                    cur.last()
-                    seg.last_seq = decode_key(cur.key())
-            finally:
-                txn.commit()
+        txn = self._txn(seg)
+        try:
+            cur = txn.cursor(db=db)
+            if cur.first():
+                seg.first_seq = decode_key(cur.key())
+                cur.last()
+                seg.last_seq = decode_key(cur.key())
+        finally:
+            txn.abort()
 
     def streams(self) -> dict[int, StreamInfo]:
         return dict(self._streams)
@@ -127,12 +127,11 @@ class JournalReader:
         for day in sorted(self._segments):
             seg = self._segments[day]
             db = get_db(seg.shared, b"records")
-            with seg.shared.lock:
-                txn = self._txn(seg)
-                try:
-                    entries = txn.stat(db)["entries"]
-                finally:
-                    txn.commit()
+            txn = self._txn(seg)
+            try:
+                entries = txn.stat(db)["entries"]
+            finally:
+                txn.abort()
             size = (seg.path / "data.mdb").stat().st_size
             out.append(SegmentInfo(day, seg.path, seg.first_seq, seg.last_seq, entries, size))
         return out
@@ -151,30 +150,35 @@ class JournalReader:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _chunk(self, seg: _Segment, start: int, limit: int) -> list[Record]:
-        """Up to ``limit`` records of ``seg`` with seq >= ``start``."""
-        out: list[Record] = []
-        append = out.append
+    def _chunk(self, seg: _Segment, start: int, limit: int) -> Iterator[Record]:
+        """Up to ``limit`` records of ``seg`` with seq >= ``start``, in one read transaction.
+
+        Values are decoded straight from LMDB's memory (one C call per record); the
+        records own their bytes, so they outlive the transaction.
+        """
         db = get_db(seg.shared, b"records")
-        with seg.shared.lock:
-            txn = self._txn(seg)
-            try:
-                cur = txn.cursor(db=db)
-                if not cur.set_range(encode_key(start)):
-                    return out
-                for key, value in cur:
-                    seq = decode_key(key)
-                    try:
-                        append(decode_value(seq, value))
-                    except ValueError as exc:
-                        raise CorruptRecordError(seg.day, seq, str(exc)) from None
-                    if len(out) >= limit:
-                        break
-            finally:
-                txn.commit()
-        if out:
-            seg.last_seq = max(seg.last_seq, out[-1].seq)
-        return out
+        txn = self._txn(seg, buffers=True)
+        try:
+            cur = txn.cursor(db=db)
+            if not cur.set_range(encode_key(start)):
+                return
+            decode = decode_record_fast
+            n = 0
+            rec = None
+            for value in cur.iternext(keys=False):
+                try:
+                    rec = decode(value)
+                except msgspec.DecodeError as exc:
+                    raise CorruptRecordError(seg.day, decode_key(bytes(cur.key())),
+                                             f"value does not decode: {exc}") from None
+                yield rec
+                n += 1
+                if n >= limit:
+                    break
+            if rec is not None and rec.seq > seg.last_seq:
+                seg.last_seq = rec.seq
+        finally:
+            txn.abort()
 
     def read(self, from_seq: int = 1, to_seq: int | None = None, *,
              from_ts_ns: int | None = None, to_ts_ns: int | None = None) -> Iterator[Record]:
@@ -191,18 +195,21 @@ class JournalReader:
             if i < len(ordered) - 1 and seg.last_seq < seq:
                 continue
             while True:
-                chunk = self._chunk(seg, seq, CHUNK)
-                if not chunk:
+                n = 0
+                if to_seq is None and to_ts_ns is None:
+                    for rec in self._chunk(seg, seq, CHUNK):
+                        n += 1
+                        yield rec
+                else:
+                    for rec in self._chunk(seg, seq, CHUNK):
+                        if (to_seq is not None and rec.seq > to_seq) or (
+                                to_ts_ns is not None and rec.ts_ns >= to_ts_ns):
+                            return
+                        n += 1
+                        yield rec
+                if n < CHUNK:
                     break
-                for rec in chunk:
-                    if to_seq is not None and rec.seq > to_seq:
-                        return
-                    if to_ts_ns is not None and rec.ts_ns >= to_ts_ns:
-                        return
-                    yield rec
-                seq = chunk[-1].seq + 1
-                if len(chunk) < CHUNK:
-                    break
+                seq = rec.seq + 1
 
     def iter_raw(self, day: str) -> Iterator[tuple[bytes, bytes]]:
         """Stored (key, value) pairs of one segment, undecoded, in key order (for verify)."""
@@ -210,17 +217,16 @@ class JournalReader:
         db = get_db(seg.shared, b"records")
         start = b""
         while True:
-            with seg.shared.lock:
-                txn = self._txn(seg)
-                try:
-                    cur = txn.cursor(db=db)
-                    ok = cur.set_range(start) if start else cur.first()
-                    rows = []
-                    while ok and len(rows) < CHUNK:
-                        rows.append((cur.key(), cur.value()))
-                        ok = cur.next()
-                finally:
-                    txn.commit()
+            txn = self._txn(seg)
+            try:
+                cur = txn.cursor(db=db)
+                ok = cur.set_range(start) if start else cur.first()
+                rows = []
+                while ok and len(rows) < CHUNK:
+                    rows.append((cur.key(), cur.value()))
+                    ok = cur.next()
+            finally:
+                txn.abort()
             yield from rows
             if not ok:
                 return
@@ -234,9 +240,9 @@ class JournalReader:
             if not seg.first_seq:
                 self._bounds(seg)
             if seg.first_seq and seg.first_seq <= seq:
-                chunk = self._chunk(seg, seq, 1)
-                if chunk and chunk[0].seq == seq:
-                    return chunk[0]
+                for rec in self._chunk(seg, seq, 1):
+                    if rec.seq == seq:
+                        return rec
         return None
 
     def seq_at_time(self, ts_ns: int) -> int | None:

@@ -1,12 +1,13 @@
 """The journal record: the one type every projection reads.
 
-This module is imported by ``state/`` and must stay free of I/O and of anything
-but the standard library.
+This module is imported by ``state/`` and must stay free of I/O.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+import msgspec
 
 # Record kinds, in the order of their on-disk code (the index is what is stored).
 FRAME = "frame"  # a WebSocket message, text or binary, exactly as received
@@ -21,8 +22,11 @@ KINDS: tuple[str, ...] = (FRAME, REST, SENT, OPEN, CLOSE, ERROR, MARK)
 KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 
 
-class Record(NamedTuple):
-    """One journal entry.
+class Record(msgspec.Struct, array_like=True, frozen=True, gc=False, omit_defaults=True):
+    """One journal entry (immutable; ``msgspec.structs.replace`` makes a changed copy).
+
+    Stored as the msgpack array of its fields; ``seq`` repeats the key so one C call
+    decodes a whole record and a value that landed under the wrong key is detected.
 
     seq      -- gapless u64 starting at 1, the order of everything
     ts_ns    -- local receive time, integer ns, never decreasing in a journal

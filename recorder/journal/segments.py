@@ -26,7 +26,9 @@ from .record import StreamInfo
 FORMAT = 1
 JOURNAL_DIR = "journal"
 CATALOG = "catalog"
-DEFAULT_MAP_SIZE = 1 << 30  # initial map; grows on demand up to the writer's max_map_size
+# Address space reserved per segment, not disk: data.mdb grows with what is written.
+# Fixed for the life of a segment (LMDB forbids resizing while this process reads it).
+DEFAULT_MAP_SIZE = 256 << 30
 _U32 = struct.Struct(">I")
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -66,15 +68,12 @@ def list_days(root: Path) -> list[str]:
 
 
 class _SharedEnv:
-    __slots__ = ("env", "refs", "lock", "dbs")
+    __slots__ = ("env", "refs", "dbs")
 
     def __init__(self, env: lmdb.Environment) -> None:
         self.env = env
         self.refs = 0
         self.dbs: dict[bytes, object] = {}
-        # Held while a read transaction is open or while the map is resized:
-        # LMDB allows set_mapsize only with no transaction active in this process.
-        self.lock = threading.RLock()
 
 
 _ENVS: dict[str, _SharedEnv] = {}
@@ -176,7 +175,7 @@ def read_catalog(root: Path) -> tuple[dict[str, object], dict[int, StreamInfo]]:
         env = shared.env
         meta_db = get_db(shared, b"meta")
         streams_db = get_db(shared, b"streams")
-        with shared.lock, env.begin() as txn:
+        with env.begin() as txn:
             meta = {k.decode(): decode_msgpack(v) for k, v in txn.cursor(db=meta_db)}
             streams = {}
             for k, v in txn.cursor(db=streams_db):

@@ -34,7 +34,7 @@ from typing import Any
 
 import lmdb
 
-from .codec import decode_key, encode_key, encode_msgpack, encode_value
+from .codec import decode_key, encode_key, encode_msgpack, encode_record
 from .errors import (
     DiskFullError,
     JournalError,
@@ -80,7 +80,6 @@ class JournalWriter:
         sync_interval_ms: float = 1000.0,
         max_pending: int = 200_000,
         map_size: int = DEFAULT_MAP_SIZE,
-        max_map_size: int = 1 << 40,
         background: bool = True,
         clock: Callable[[], int] = time.time_ns,
         shard: str = "",
@@ -97,7 +96,6 @@ class JournalWriter:
         self.sync_interval_ns = int(sync_interval_ms * 1e6)
         self.max_pending = max(max_pending, commit_max_records)
         self.map_size = map_size
-        self.max_map_size = max(max_map_size, map_size)
         self._clock = clock
         self._sync = durability == "fsync"
 
@@ -115,10 +113,9 @@ class JournalWriter:
         self.last_seq = self.committed_seq
         self.last_ts_ns = self._recover_last_ts()
         self._segments: dict[str, Any] = {}  # day -> shared env
-        self._day = ""
-        self._day_end = 0  # ns: first instant after the current segment day
+        self._day = ""  # the segment of the newest commit
 
-        self._pending: list[tuple[int, str, bytes]] = []  # (seq, day, value)
+        self._pending: list[Record] = []  # appended, not yet committed; encoded by the committer
         self._pending_since = 0
         self._subscribers: list[Subscriber] = []
         self._failure: JournalWriteError | None = None
@@ -233,7 +230,10 @@ class JournalWriter:
 
     def append(self, stream: int, kind: str, payload: bytes, *, ts_ns: int | None = None,
                meta: dict[str, Any] | None = None) -> Record:
-        """Assign the next seq to a record and queue it for the next group commit."""
+        """Assign the next seq to a record and queue it for the next group commit.
+
+        Raises ``JournalWriteError`` once the writer has failed or closed.
+        """
         if self._failure is not None or self._closed:
             self._check()
         if kind not in KIND_CODE:
@@ -247,24 +247,19 @@ class JournalWriter:
             meta = {**meta, "wall_ns": ts} if meta else {"wall_ns": ts}
             ts = self.last_ts_ns
         self.last_ts_ns = ts
-        if ts >= self._day_end or not self._day:
-            self._day = day_of(ts)
-            self._day_end = day_bounds(self._day)[1]
-        value = encode_value(ts, stream, kind, payload, meta)
         with self._cond:
-            self.last_seq += 1
-            seq = self.last_seq
+            seq = self.last_seq = self.last_seq + 1
+            record = Record(seq, ts, stream, kind, payload, meta)
             pending = self._pending
             if not pending:
                 self._pending_since = time.monotonic_ns()
-            pending.append((seq, self._day, value))
+            pending.append(record)
             n = len(pending)
             if self._thread is not None:
-                if n >= self.commit_max_records:
+                if n == self.commit_max_records:
                     self._cond.notify()
-                if n >= self.max_pending:
+                elif n >= self.max_pending:
                     self._apply_backpressure()
-        record = Record(seq, ts, stream, kind, payload, meta)
         for cb in self._subscribers:
             cb(record)
         if self._thread is None and (
@@ -292,69 +287,80 @@ class JournalWriter:
     def flush(self) -> int:
         """Commit everything appended so far; returns ``committed_seq``."""
         with self._commit_lock:
-            with self._cond:
-                batch, self._pending = self._pending, []
-                self._cond.notify_all()
-            if batch:
+            while True:
+                with self._cond:
+                    batch = self._take()
+                if not batch:
+                    return self.committed_seq
                 self._commit(batch)
-            return self.committed_seq
 
-    def _commit(self, batch: list[tuple[int, str, bytes]]) -> None:
+    def _take(self) -> list[Record]:
+        """Detach at most ``commit_max_records`` pending records (caller holds ``_cond``).
+
+        Bounding a commit bounds its duration, so commits (and fsyncs) keep their
+        cadence even when the producer is faster; the rest waits for the next one.
+        """
+        pending = self._pending
+        if len(pending) <= self.commit_max_records:
+            self._pending = []
+            batch = pending
+        else:
+            batch = pending[:self.commit_max_records]
+            del pending[:self.commit_max_records]
+            self._pending_since = time.monotonic_ns()
+        self._cond.notify_all()
+        return batch
+
+    def _commit(self, batch: list[Record]) -> None:
         if self._failure is not None:
             raise self._failure
         start = time.perf_counter()
         # A batch may straddle UTC midnight: one transaction per segment, in seq order.
         i = 0
         while i < len(batch):
-            day = batch[i][1]
+            day = day_of(batch[i].ts_ns)
+            day_end = day_bounds(day)[1]
             j = i
-            while j < len(batch) and batch[j][1] == day:
-                j += 1
-            self._commit_segment(day, batch[i:j])
+            if batch[-1].ts_ns < day_end:
+                j = len(batch)
+            else:
+                while j < len(batch) and batch[j].ts_ns < day_end:
+                    j += 1
+            self._commit_segment(day, batch[i:j] if (i, j) != (0, len(batch)) else batch)
             i = j
         elapsed = time.perf_counter() - start
         self.commits += 1
         self.commit_seconds_total += elapsed
-        if self._backpressured:
-            self._backpressured = False
+        self._backpressured = False
         if self.on_commit is not None:
             self.on_commit(len(batch), elapsed)
 
-    def _commit_segment(self, day: str, items: list[tuple[int, str, bytes]]) -> None:
+    def _commit_segment(self, day: str, items: list[Record]) -> None:
         shared = self._segment(day)
-        rows = [(encode_key(seq), value) for seq, _, value in items]
-        while True:
-            try:
-                with shared.env.begin(write=True) as txn:
-                    cur = txn.cursor(db=shared.dbs[b"records"])
-                    _, added = cur.putmulti(rows, append=True)
-                    if added != len(rows):
-                        raise JournalError(f"segment {day}: {len(rows) - added} keys not appended")
-                break
-            except lmdb.MapFullError:
-                if not self._grow(shared, day):
-                    self._fail(JournalFullError(
-                        f"journal segment {day} is full at max_map_size={self.max_map_size} bytes",
-                        self.committed_seq))
-            except lmdb.Error as exc:
-                err = getattr(exc, "errno", None) or _errno_of(exc)
-                if err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-                    self._fail(DiskFullError(f"disk full writing segment {day}: {exc}", self.committed_seq))
-                self._fail(JournalWriteError(f"LMDB error writing segment {day}: {exc}", self.committed_seq))
+        # A generator, not a list: each value is freed once stored, so memory stays hot.
+        rows = ((encode_key(r.seq), encode_record(r)) for r in items)
+        try:
+            with shared.env.begin(write=True) as txn:
+                cur = txn.cursor(db=shared.dbs[b"records"])
+                _, added = cur.putmulti(rows, append=True)
+                if added != len(items):
+                    raise JournalError(f"segment {day}: {len(items) - added} keys not appended")
+        except lmdb.MapFullError:
+            self._fail(JournalFullError(
+                f"journal segment {day} is full (map_size={self.map_size} bytes; raise map_size)",
+                self.committed_seq))
+        except lmdb.Error as exc:
+            err = _errno_of(exc)
+            if err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                self._fail(DiskFullError(f"disk full writing segment {day}: {exc}", self.committed_seq))
+            self._fail(JournalWriteError(f"LMDB error writing segment {day}: {exc}", self.committed_seq))
         if self.durability == "periodic":
             now = time.monotonic_ns()
             if now - self._last_sync_ns >= self.sync_interval_ns:
                 shared.env.sync(True)
                 self._last_sync_ns = now
-        self.committed_seq = items[-1][0]
-
-    def _grow(self, shared: Any, day: str) -> bool:
-        size = shared.env.info()["map_size"]
-        if size >= self.max_map_size:
-            return False
-        with shared.lock:
-            shared.env.set_mapsize(min(size * 2, self.max_map_size))
-        return True
+        self.committed_seq = items[-1].seq
+        self._day = day
 
     def _fail(self, exc: JournalWriteError) -> None:
         self._failure = exc
@@ -395,6 +401,9 @@ class JournalWriter:
             try:
                 self.flush()
             except JournalWriteError:
+                return
+            except Exception as exc:  # never die silently: the producer sees it on next append
+                self._failure = JournalWriteError(f"commit failed: {exc!r}", self.committed_seq)
                 return
 
     # -- closing ---------------------------------------------------------------------

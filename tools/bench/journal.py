@@ -1,0 +1,155 @@
+"""Journal throughput against bare py-lmdb on the same bytes, in the same run.
+
+    python tools/bench/journal.py [--records N] [--json]
+
+Input: the frames of the hftbacktest capture, looped to at least N records (1M by
+default). Measured:
+
+- append: ``JournalWriter`` with durable group commits (durability="fsync", a commit
+  at least every 50 ms: ``commit_interval_ms=50``, ``commit_max_records`` large), from
+  ``append`` of the first record to ``close`` returning (everything fsync'ed);
+  baseline: bare LMDB ``cursor.putmulti(append=True)`` of pre-encoded key/values in
+  batches of the same size, sync=True, one commit per batch.
+- read: ``JournalReader.read()`` decoding every record; baseline: a bare cursor
+  iteration over the same LMDB file touching every key and value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lmdb
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from recorder.journal import (  # noqa: E402
+    JournalReader,
+    JournalWriter,
+    Record,  # noqa: E402
+)
+from recorder.journal.codec import encode_key, encode_record  # noqa: E402
+
+CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+
+
+def load_frames(n: int) -> list[tuple[int, bytes]]:
+    base: list[tuple[int, bytes]] = []
+    with gzip.open(CAPTURE, "rt") as f:
+        for line in f:
+            head, _, body = line.rstrip("\n").partition(" ")
+            base.append((int(head), body.encode()))
+    span = base[-1][0] - base[0][0] + 1
+    out = []
+    loop = 0
+    while len(out) < n:
+        shift = loop * span
+        out.extend((t + shift, p) for t, p in base)
+        loop += 1
+    return out[:n]
+
+
+def bench_bare_append(path: Path, frames: list[tuple[int, bytes]], batch: int) -> float:
+    rows = [(encode_key(i + 1), encode_record(Record(i + 1, t, 1, "frame", p)))
+            for i, (t, p) in enumerate(frames)]
+    env = lmdb.open(str(path), map_size=8 << 30, max_dbs=4, sync=True)
+    db = env.open_db(b"records")
+    start = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        with env.begin(write=True) as txn:
+            txn.cursor(db=db).putmulti(rows[i:i + batch], append=True)
+    elapsed = time.perf_counter() - start
+    env.close()
+    return elapsed
+
+
+def bench_bare_read(path: Path) -> tuple[float, int]:
+    env = lmdb.open(str(path), map_size=8 << 30, max_dbs=4, readonly=True, lock=False)
+    db = env.open_db(b"records")
+    start = time.perf_counter()
+    n = 0
+    total = 0
+    with env.begin() as txn:
+        for _key, value in txn.cursor(db=db):
+            n += 1
+            total += len(value)
+    elapsed = time.perf_counter() - start
+    env.close()
+    return elapsed, n
+
+
+def bench_journal_append(data: Path, frames: list[tuple[int, bytes]], batch: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    writer = JournalWriter(data, durability="fsync", commit_interval_ms=50, commit_max_records=batch,
+                           map_size=8 << 30)
+    sid = writer.register_stream("binance-usdm", url="wss://fstream.binance.com/stream")
+    append = writer.append
+    for t, p in frames:
+        append(sid, "frame", p, ts_ns=t)
+    writer.close()
+    return time.perf_counter() - start, writer.commits
+
+
+def bench_journal_read(data: Path) -> tuple[float, int]:
+    reader = JournalReader(data, map_size=8 << 30)
+    start = time.perf_counter()
+    n = 0
+    for _ in reader.read():
+        n += 1
+    elapsed = time.perf_counter() - start
+    reader.close()
+    return elapsed, n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--batch", type=int, default=20_000, help="records per bare-LMDB transaction")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    frames = load_frames(args.records)
+    n = len(frames)
+    tmp = Path(tempfile.mkdtemp(prefix="tt-bench-journal-"))
+    try:
+        bare = tmp / "bare"
+        bare.mkdir()
+        t_bare_append = bench_bare_append(bare, frames, args.batch)
+        t_bare_read, nb = bench_bare_read(bare)
+        t_append, commits = bench_journal_append(tmp / "journal", frames, args.batch)
+        t_read, nr = bench_journal_read(tmp / "journal")
+        assert nb == n and nr == n, (nb, nr, n)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    result = {
+        "records": n,
+        "bare_append_rps": round(n / t_bare_append),
+        "append_rps": round(n / t_append),
+        "append_ratio": round(t_bare_append / t_append, 3),
+        "commits": commits,
+        "mean_commit_interval_ms": round(t_append / max(commits, 1) * 1000, 2),
+        "bare_read_rps": round(n / t_bare_read),
+        "read_rps": round(n / t_read),
+        "read_ratio": round(t_bare_read / t_read, 3),
+    }
+    print(f"records            {n}")
+    print(f"append   bare {result['bare_append_rps']:>10} rec/s   journal {result['append_rps']:>10} rec/s"
+          f"   ratio {result['append_ratio']}  (goal >= 0.6; {commits} fsync'ed commits,"
+          f" one per {result['mean_commit_interval_ms']} ms)")
+    print(f"read     bare {result['bare_read_rps']:>10} rec/s   journal {result['read_rps']:>10} rec/s"
+          f"   ratio {result['read_ratio']}  (goal >= 0.5)")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
