@@ -195,21 +195,25 @@ class JournalReader:
             if i < len(ordered) - 1 and seg.last_seq < seq:
                 continue
             while True:
+                # Never decode past to_seq: the caller may be reading around a bad value.
+                limit = CHUNK if to_seq is None else min(CHUNK, to_seq - seq + 1)
+                if limit <= 0:
+                    return
                 n = 0
-                if to_seq is None and to_ts_ns is None:
-                    for rec in self._chunk(seg, seq, CHUNK):
+                if to_ts_ns is None:
+                    for rec in self._chunk(seg, seq, limit):
                         n += 1
                         yield rec
                 else:
-                    for rec in self._chunk(seg, seq, CHUNK):
-                        if (to_seq is not None and rec.seq > to_seq) or (
-                                to_ts_ns is not None and rec.ts_ns >= to_ts_ns):
+                    for rec in self._chunk(seg, seq, limit):
+                        if rec.ts_ns >= to_ts_ns:
                             return
                         n += 1
                         yield rec
-                if n < CHUNK:
-                    break
-                seq = rec.seq + 1
+                if n:
+                    seq = rec.seq + 1
+                if n < limit:
+                    break  # this segment is exhausted
 
     def iter_raw(self, day: str) -> Iterator[tuple[bytes, bytes]]:
         """Stored (key, value) pairs of one segment, undecoded, in key order (for verify)."""

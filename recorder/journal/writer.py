@@ -22,9 +22,9 @@ one is clamped to it and the raw wall time is kept in ``meta["wall_ns"]``.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
+import resource
 import shutil
 import threading
 import time
@@ -350,9 +350,9 @@ class JournalWriter:
                 f"journal segment {day} is full (map_size={self.map_size} bytes; raise map_size)",
                 self.committed_seq))
         except lmdb.Error as exc:
-            err = _errno_of(exc)
-            if err in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-                self._fail(DiskFullError(f"disk full writing segment {day}: {exc}", self.committed_seq))
+            full = _disk_full_reason(exc, shared.env.path())
+            if full:
+                self._fail(DiskFullError(f"disk full writing segment {day} ({full}): {exc}", self.committed_seq))
             self._fail(JournalWriteError(f"LMDB error writing segment {day}: {exc}", self.committed_seq))
         if self.durability == "periodic":
             now = time.monotonic_ns()
@@ -446,12 +446,25 @@ class JournalWriter:
         self.close()
 
 
-def _errno_of(exc: Exception) -> int | None:
+def _disk_full_reason(exc: Exception, path: str) -> str:
+    """Why a failed write was a full disk, or "" if it was not.
+
+    LMDB reports a short write as EIO, so the error text alone is not enough: look at
+    the free space and at this process's file-size limit too.
+    """
     text = str(exc)
     if "No space left" in text:
-        return errno.ENOSPC
-    if "File too large" in text:
-        return errno.EFBIG
-    if "quota" in text.lower():
-        return errno.EDQUOT
-    return None
+        return "no space left on device"
+    if "File too large" in text or "Disk quota" in text:
+        return text.rsplit(":", 1)[-1].strip()
+    try:
+        free = shutil.disk_usage(path).free
+        size = os.path.getsize(os.path.join(path, "data.mdb"))
+    except OSError:
+        return ""
+    if free < 16 << 20:
+        return f"{free} bytes free"
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and size + (1 << 20) >= soft:
+        return f"file-size limit {soft} bytes reached"
+    return ""

@@ -1,0 +1,434 @@
+"""Journal promises: gapless seq, durability, concurrent readers, segments, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import lmdb
+import pytest
+
+from recorder.inspect import verify
+from recorder.journal import (
+    CorruptRecordError,
+    DiskFullError,
+    JournalFullError,
+    JournalLockedError,
+    JournalReader,
+    JournalWriteError,
+    JournalWriter,
+    NotAJournalError,
+    Record,
+)
+from recorder.journal.codec import decode_key, encode_key, encode_msgpack
+
+ROOT = Path(__file__).resolve().parents[2]
+MIDNIGHT = 1_735_689_600_000_000_000  # 2025-01-01T00:00:00Z
+
+
+def _write(data: Path, n: int, *, start_ts: int = MIDNIGHT - 10**9, step: int = 1_000_000, **kw) -> list[Record]:
+    kw.setdefault("background", False)
+    with JournalWriter(data, **kw) as w:
+        sid = w.register_stream("binance-usdm", market="usdm", url="wss://fstream.binance.com/public/stream")
+        return [w.append(sid, "frame", b'{"i":%d}' % i, ts_ns=start_ts + i * step) for i in range(n)]
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+# --- writing and reading ---------------------------------------------------------------
+
+
+def test_records_round_trip_byte_exact_with_meta(tmp_path):
+    payloads = [b"", b"\x00\xff binary", "한글".encode(), b"x" * 100_000]
+    with JournalWriter(tmp_path, background=False) as w:
+        sid = w.register_stream("upbit", url="wss://api.upbit.com/websocket/v1", channels=("trade",))
+        written = [w.append(sid, "frame", p, ts_ns=MIDNIGHT + i, meta={"bin": True} if i == 1 else None)
+                   for i, p in enumerate(payloads)]
+        rest = w.append(sid, "rest", b"{}", ts_ns=MIDNIGHT + 9, meta={"url": "https://x/v1/orderbook", "status": 200})
+    with JournalReader(tmp_path) as r:
+        got = list(r.read())
+        assert got == [*written, rest]
+        assert [g.seq for g in got] == [1, 2, 3, 4, 5]
+        assert got[1].meta == {"bin": True} and got[1].payload == b"\x00\xff binary"
+        assert got[4].meta["url"].endswith("orderbook")
+        assert r.streams()[sid].channels == ("trade",)
+
+
+def test_append_rejects_unknown_kind_and_stream(tmp_path):
+    with JournalWriter(tmp_path, background=False) as w:
+        sid = w.register_stream("okx")
+        with pytest.raises(ValueError, match="kind"):
+            w.append(sid, "bogus", b"x")
+        with pytest.raises(ValueError, match="not registered"):
+            w.append(sid + 1, "frame", b"x")
+        assert w.last_seq == 0
+
+
+def test_time_never_goes_backwards_and_raw_wall_time_is_kept(tmp_path):
+    with JournalWriter(tmp_path, background=False) as w:
+        sid = w.register_stream("okx")
+        w.append(sid, "frame", b"a", ts_ns=MIDNIGHT + 500)
+        late = w.append(sid, "frame", b"b", ts_ns=MIDNIGHT + 100)
+    assert late.ts_ns == MIDNIGHT + 500 and late.meta == {"wall_ns": MIDNIGHT + 100}
+    with JournalReader(tmp_path) as r:
+        assert verify(r).ok
+
+
+def test_seq_continues_across_restarts(tmp_path):
+    first = _write(tmp_path, 5)
+    second = _write(tmp_path, 3, start_ts=MIDNIGHT + 10**9)
+    assert [r.seq for r in first + second] == list(range(1, 9))
+    with JournalReader(tmp_path) as r:
+        assert [x.seq for x in r.read()] == list(range(1, 9))
+        assert verify(r).ok
+
+
+def test_journal_spanning_midnight_has_two_segments_read_seamlessly(tmp_path):
+    # 2000 records, 1 ms apart, straddling 2025-01-01T00:00:00Z, committed in batches
+    # that themselves straddle midnight.
+    recs = _write(tmp_path, 2000, start_ts=MIDNIGHT - 10**9, commit_max_records=333)
+    with JournalReader(tmp_path) as r:
+        segs = r.segments()
+        assert [s.day for s in segs] == ["2024-12-31", "2025-01-01"]
+        assert segs[0].records == 1000 and segs[1].records == 1000
+        assert segs[0].last_seq + 1 == segs[1].first_seq == 1001
+        assert list(r.read()) == recs
+        assert [x.seq for x in r.read(995, 1005)] == list(range(995, 1006))
+        assert verify(r).ok
+
+
+def test_seek_by_seq_and_by_time(tmp_path):
+    recs = _write(tmp_path, 5000, start_ts=MIDNIGHT - 2 * 10**9)
+    with JournalReader(tmp_path) as r:
+        assert r.get(4321) == recs[4320]
+        assert r.get(5001) is None
+        target = recs[3000].ts_ns
+        assert r.seq_at_time(target) == 3001
+        assert r.seq_at_time(target - 1) == 3001
+        assert r.seq_at_time(recs[-1].ts_ns + 1) is None
+        got = list(r.read(from_ts_ns=recs[2500].ts_ns, to_ts_ns=recs[2600].ts_ns))
+        assert got == recs[2500:2600]
+
+
+def test_in_process_subscribers_see_records_before_commit(tmp_path):
+    seen: list[Record] = []
+    with JournalWriter(tmp_path, commit_interval_ms=60_000, commit_max_records=10_000) as w:
+        w.subscribe(seen.append)
+        sid = w.register_stream("upbit")
+        rec = w.append(sid, "frame", b"now")
+        assert seen == [rec]
+        assert w.committed_seq == 0  # not yet on disk, already projected
+        assert w.flush() == 1
+
+
+def test_background_commits_by_time(tmp_path):
+    with JournalWriter(tmp_path, commit_interval_ms=20, commit_max_records=1_000_000) as w:
+        sid = w.register_stream("upbit")
+        w.append(sid, "frame", b"x")
+        deadline = time.monotonic() + 5
+        while w.committed_seq < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert w.committed_seq == 1
+
+
+def test_background_commits_by_count_and_backpressure_loses_nothing(tmp_path):
+    with JournalWriter(tmp_path, commit_interval_ms=10_000, commit_max_records=100, max_pending=200) as w:
+        sid = w.register_stream("upbit")
+        for i in range(5000):
+            w.append(sid, "frame", b"%d" % i)
+        assert w.commits >= 5000 // 200  # commits happened while appending, not just at close
+    with JournalReader(tmp_path) as r:
+        assert [x.payload for x in r.read()] == [b"%d" % i for i in range(5000)]
+
+
+def test_second_writer_is_refused(tmp_path):
+    with JournalWriter(tmp_path, background=False):
+        with pytest.raises(JournalLockedError):
+            JournalWriter(tmp_path)
+
+
+def test_writer_refuses_a_directory_with_other_files_as_journal(tmp_path):
+    (tmp_path / "journal").mkdir()
+    (tmp_path / "journal" / "notes.txt").write_text("not a journal")
+    with pytest.raises(NotAJournalError):
+        JournalWriter(tmp_path)
+
+
+@pytest.mark.parametrize("durability", ["fsync", "periodic", "os"])
+def test_durability_settings_commit_and_read_back(tmp_path, durability):
+    _write(tmp_path, 100, durability=durability)
+    with JournalReader(tmp_path) as r:
+        assert r.last_seq == 100 and verify(r).ok
+
+
+def test_bad_durability_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="durability"):
+        JournalWriter(tmp_path, durability="sometimes")
+
+
+# --- crashes and concurrent processes -----------------------------------------------------
+
+
+def test_sigkill_loses_no_committed_record_and_seq_continues(tmp_path):
+    """Kill a writer mid-stream; every seq it reported committed must be there."""
+    progress = tmp_path / "committed.txt"
+    code = f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from recorder.journal import JournalWriter
+        w = JournalWriter({str(tmp_path)!r}, commit_interval_ms=5, commit_max_records=50)
+        sid = w.register_stream("binance-usdm")
+        out = open({str(progress)!r}, "w")
+        i = 0
+        while True:
+            i += 1
+            w.append(sid, "frame", b'{{"i":%d}}' % i)
+            if i % 100 == 0:
+                out.write("%d\\n" % w.flush()); out.flush()
+    """
+    proc = subprocess.Popen(_python(code))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if progress.exists() and len(progress.read_text().splitlines()) >= 30:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lines = progress.read_text().splitlines()
+    assert len(lines) >= 30, "writer made no progress"
+    committed = int(lines[-2] if not lines[-1].strip() else lines[-1])
+    with JournalReader(tmp_path) as r:
+        last = r.last_seq
+        assert last >= committed
+        payloads = [x.payload for x in r.read()]
+        assert payloads == [b'{"i":%d}' % i for i in range(1, last + 1)]
+        assert verify(r).ok
+    # restart: seq continues with no gap
+    with JournalWriter(tmp_path, background=False) as w:
+        rec = w.append(1, "mark", b'{"mark":"restart"}')
+    assert rec.seq == last + 1
+    with JournalReader(tmp_path) as r:
+        assert verify(r).ok
+
+
+def test_reader_in_another_process_follows_the_tail_while_writer_runs(tmp_path):
+    with JournalWriter(tmp_path, commit_interval_ms=5, commit_max_records=200) as w:
+        sid = w.register_stream("upbit")
+        w.append(sid, "frame", b"0")
+        w.flush()
+        out = tmp_path / "seen.jsonl"
+        code = f"""
+            import sys, json
+            sys.path.insert(0, {str(ROOT)!r})
+            from recorder.journal import JournalReader
+            with JournalReader({str(tmp_path)!r}) as r, open({str(out)!r}, "w") as f:
+                for rec in r.follow(1, poll_interval=0.005, idle_timeout=3):
+                    f.write(json.dumps([rec.seq, rec.payload.decode()]) + "\\n")
+                    if rec.seq == 3000:
+                        break
+        """
+        proc = subprocess.Popen(_python(code))
+        for i in range(1, 3000):
+            w.append(sid, "frame", b"%d" % i)
+            if i % 300 == 0:
+                time.sleep(0.02)  # let the reader catch up mid-stream
+        w.flush()
+        assert proc.wait(timeout=60) == 0
+    seen = [json.loads(line) for line in out.read_text().splitlines()]
+    assert seen == [[i + 1, str(i)] for i in range(3000)]
+
+
+def test_follow_in_process_crosses_midnight(tmp_path):
+    got: list[int] = []
+    with JournalWriter(tmp_path, commit_interval_ms=2, commit_max_records=10) as w:
+        sid = w.register_stream("upbit")
+        w.append(sid, "frame", b"first", ts_ns=MIDNIGHT - 1000)
+        w.flush()
+        reader = JournalReader(tmp_path)
+        stop = threading.Event()
+
+        def follow() -> None:
+            for rec in reader.follow(1, poll_interval=0.002, stop=stop):
+                got.append(rec.seq)
+                if rec.seq == 100:
+                    stop.set()
+
+        t = threading.Thread(target=follow)
+        t.start()
+        for i in range(99):
+            w.append(sid, "frame", b"x", ts_ns=MIDNIGHT - 500 + i * 10)
+        t.join(timeout=20)
+        reader.close()
+    assert got == list(range(1, 101))
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+def test_reader_on_a_directory_that_is_not_a_journal(tmp_path):
+    with pytest.raises(NotAJournalError, match="not a ticktape data directory"):
+        JournalReader(tmp_path)
+    with pytest.raises(NotAJournalError, match="no such directory"):
+        JournalReader(tmp_path / "missing")
+
+
+def _poke(data: Path, seq: int, value: bytes) -> None:
+    """Overwrite one stored value behind the writer's back (simulated corruption)."""
+    seg = next(p for p in sorted((data / "journal").iterdir()) if p.name[:2] == "20")
+    env = lmdb.open(str(seg), max_dbs=4, map_size=256 << 30)
+    db = env.open_db(b"records")
+    with env.begin(write=True) as txn:
+        txn.put(encode_key(seq), value, db=db)
+    env.close()
+
+
+def test_corrupt_value_is_reported_precisely_and_the_rest_stays_readable(tmp_path):
+    recs = _write(tmp_path, 50)
+    _poke(tmp_path, 17, recs[16].payload[:3] + b"\xc1garbage")
+    with JournalReader(tmp_path) as r:
+        v = verify(r)
+        assert not v.ok
+        assert [(p.segment, p.seq) for p in v.problems] == [("2024-12-31", 17)]
+        assert "does not decode" in v.problems[0].what
+        with pytest.raises(CorruptRecordError) as err:
+            list(r.read())
+        assert err.value.seq == 17 and err.value.segment == "2024-12-31"
+        assert list(r.read(18)) == recs[17:]
+        assert list(r.read(1, 16)) == recs[:16]
+
+
+def test_truncated_value_and_value_under_wrong_key(tmp_path):
+    recs = _write(tmp_path, 20)
+    from recorder.journal.codec import encode_record
+
+    _poke(tmp_path, 5, encode_record(recs[4])[:-4])  # truncated
+    _poke(tmp_path, 9, encode_record(recs[2]))  # a valid record under the wrong key
+    with JournalReader(tmp_path) as r:
+        problems = {(p.seq, p.what.split(":")[0]) for p in verify(r).problems}
+    assert (5, "value does not decode") in problems
+    assert (9, "value holds seq 3 under key 9") in problems
+
+
+def test_verify_reports_gap_unknown_stream_and_time_going_back(tmp_path):
+    recs = _write(tmp_path, 10)
+    from recorder.journal.codec import encode_record
+
+    seg = tmp_path / "journal" / "2024-12-31"
+    env = lmdb.open(str(seg), max_dbs=4, map_size=256 << 30)
+    db = env.open_db(b"records")
+    with env.begin(write=True) as txn:
+        txn.delete(encode_key(4), db=db)
+        bad = Record(6, recs[5].ts_ns, 99, "frame", b"x")
+        txn.put(encode_key(6), encode_record(bad), db=db)
+        back = Record(8, recs[0].ts_ns - 5, 1, "frame", b"y")
+        txn.put(encode_key(8), encode_record(back), db=db)
+    env.close()
+    with JournalReader(tmp_path) as r:
+        v = verify(r)
+    found = {(p.seq, p.what) for p in v.problems}
+    assert (5, "seq gap: expected 4, found 5") in found
+    assert (6, "stream 99 is not in the streams table") in found
+    assert any(seq == 8 and what.startswith("time goes backwards") for seq, what in found)
+
+
+def test_map_full_stops_writer_with_clear_error_and_keeps_committed(tmp_path):
+    w = JournalWriter(tmp_path, background=False, map_size=1 << 20, commit_max_records=10)
+    sid = w.register_stream("okx")
+    committed = 0
+    with pytest.raises(JournalFullError, match="is full") as err:
+        for i in range(10_000):
+            w.append(sid, "frame", b"%06d" % i + b"x" * 2000, ts_ns=MIDNIGHT + i)
+            committed = w.committed_seq
+    assert err.value.committed_seq == committed > 0
+    with pytest.raises(JournalWriteError):
+        w.append(sid, "frame", b"after failure")
+    w.close()
+    with JournalReader(tmp_path) as r:
+        assert r.last_seq == committed
+        assert [x.payload[:6] for x in r.read()] == [b"%06d" % i for i in range(committed)]
+        assert verify(r).ok
+
+
+def test_disk_full_stops_writer_with_clear_error_and_keeps_committed(tmp_path):
+    """A file-size limit makes every write past it fail like a full disk (EFBIG)."""
+    out = tmp_path / "result.json"
+    code = f"""
+        import json, resource, signal, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from recorder.journal import JournalWriter, DiskFullError
+        w = JournalWriter({str(tmp_path)!r}, background=False, commit_max_records=20)
+        sid = w.register_stream("okx")
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
+        committed = 0
+        try:
+            for i in range(100_000):
+                w.append(sid, "frame", b"%06d" % i + b"y" * 3000, ts_ns={MIDNIGHT} + i)
+                committed = w.committed_seq
+        except DiskFullError as exc:
+            json.dump({{"error": str(exc), "committed": exc.committed_seq, "seen": committed}}, open({str(out)!r}, "w"))
+    """
+    subprocess.run(_python(code), check=True, timeout=60)
+    result = json.loads(out.read_text())
+    assert "disk full" in result["error"]
+    assert result["committed"] == result["seen"] > 0
+    with JournalReader(tmp_path) as r:
+        assert r.last_seq == result["committed"]
+        assert [x.payload[:6] for x in r.read()] == [b"%06d" % i for i in range(result["committed"])]
+        assert verify(r).ok
+    # the disk "has room again": a new writer continues the same journal
+    with JournalWriter(tmp_path, background=False) as w:
+        assert w.append(1, "mark", b"{}").seq == result["committed"] + 1
+
+
+def test_catalog_format_is_checked(tmp_path):
+    _write(tmp_path, 3)
+    catalog = tmp_path / "journal" / "catalog"
+    env = lmdb.open(str(catalog), max_dbs=4)
+    meta = env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        txn.put(b"format", encode_msgpack(99), db=meta)
+    env.close()
+    with pytest.raises(NotAJournalError, match="format 99"):
+        JournalReader(tmp_path)
+
+
+def test_seq_floor_lets_a_journal_continue_after_old_days_are_pruned(tmp_path):
+    _write(tmp_path, 20, start_ts=MIDNIGHT - 10 * 10**6, step=10**6)  # seq 1-10 day 1, 11-20 day 2
+    catalog = tmp_path / "journal" / "catalog"
+    env = lmdb.open(str(catalog), max_dbs=4)
+    meta = env.open_db(b"meta")
+    with env.begin(write=True) as txn:
+        txn.put(b"seq_floor", encode_msgpack(10), db=meta)
+    env.close()
+    shutil.rmtree(tmp_path / "journal" / "2024-12-31")
+    with JournalReader(tmp_path) as r:
+        assert r.first_seq == 11 and verify(r).ok
+    with JournalWriter(tmp_path, background=False) as w:
+        assert w.append(1, "frame", b"next").seq == 21
+
+
+def test_keys_are_big_endian_u64(tmp_path):
+    _write(tmp_path, 300)
+    seg = tmp_path / "journal" / "2024-12-31"
+    env = lmdb.open(str(seg), max_dbs=4, readonly=True, lock=False, map_size=256 << 30)
+    db = env.open_db(b"records", create=False)
+    with env.begin() as txn:
+        keys = [k for k, _ in txn.cursor(db=db)]
+    env.close()
+    assert keys[255:257] == [b"\x00" * 6 + b"\x01\x00", b"\x00" * 6 + b"\x01\x01"]
+    assert [decode_key(k) for k in keys] == list(range(1, 301))
+
+
+def test_disk_full_error_type_is_a_write_error():
+    assert issubclass(DiskFullError, JournalWriteError) and issubclass(JournalFullError, JournalWriteError)
