@@ -220,12 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=False)
-    err = Console(stderr=True)
+    console = Console(soft_wrap=True)  # report lines stay whole for grep
     try:
         return args.func(args, console)
     except (JournalError, CaptureError) as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
