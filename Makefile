@@ -20,6 +20,7 @@ demo: setup
 	$(BIN)/python -m tools.demo
 
 test: setup
+	@tools/ci/system-deps.sh
 	$(BIN)/ruff check recorder state replay query tools tests
 	$(BIN)/python -m pytest -q
 
