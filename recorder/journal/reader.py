@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,6 +53,21 @@ class _Segment:
         self.shared = shared
         self.first_seq = 0
         self.last_seq = 0
+
+
+def _before(chunk: Generator[Record, None, int | None], to_ts_ns: int,
+            ended: list[bool]) -> Generator[Record, None, int | None]:
+    """Records of ``chunk`` before ``to_ts_ns``; appends to ``ended`` when it stops there."""
+    while True:
+        try:
+            rec = next(chunk)
+        except StopIteration as stop:
+            return stop.value
+        if rec.ts_ns >= to_ts_ns:
+            chunk.close()
+            ended.append(True)
+            return None
+        yield rec
 
 
 class JournalReader:
@@ -150,33 +166,33 @@ class JournalReader:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _chunk(self, seg: _Segment, start: int, limit: int) -> Iterator[Record]:
+    def _chunk(self, seg: _Segment, start: int, limit: int) -> Generator[Record, None, int | None]:
         """Up to ``limit`` records of ``seg`` with seq >= ``start``, in one read transaction.
 
-        Values are decoded straight from LMDB's memory (one C call per record); the
-        records own their bytes, so they outlive the transaction.
+        Values are decoded straight from LMDB's memory, one C call per record, and the
+        pipeline (cursor -> islice -> decode) runs in C; the records own their bytes, so
+        they outlive the transaction. Returns the seq of the last record if the limit was
+        reached (more may follow), else None (the segment is exhausted).
         """
         db = get_db(seg.shared, b"records")
         txn = self._txn(seg, buffers=True)
         try:
             cur = txn.cursor(db=db)
             if not cur.set_range(encode_key(start)):
-                return
-            decode = decode_record_fast
-            n = 0
-            rec = None
-            for value in cur.iternext(keys=False):
-                try:
-                    rec = decode(value)
-                except msgspec.DecodeError as exc:
-                    raise CorruptRecordError(seg.day, decode_key(bytes(cur.key())),
-                                             f"value does not decode: {exc}") from None
-                yield rec
-                n += 1
-                if n >= limit:
-                    break
-            if rec is not None and rec.seq > seg.last_seq:
-                seg.last_seq = rec.seq
+                return None
+            try:
+                yield from map(decode_record_fast, islice(cur.iternext(keys=False), limit))
+            except msgspec.DecodeError as exc:
+                # iternext advances lazily: the cursor is still on the bad value
+                raise CorruptRecordError(seg.day, decode_key(bytes(cur.key())),
+                                         f"value does not decode: {exc}") from None
+            key = cur.key()
+            if not key:
+                return None
+            last = decode_key(bytes(key))
+            if last > seg.last_seq:
+                seg.last_seq = last
+            return last
         finally:
             txn.abort()
 
@@ -194,26 +210,24 @@ class JournalReader:
             # Finished segments have final bounds; the newest may be growing.
             if i < len(ordered) - 1 and seg.last_seq < seq:
                 continue
+            if not seg.first_seq:
+                self._bounds(seg)  # it was empty when we looked: it may not be now
+            seq = max(seq, seg.first_seq)  # segments hold consecutive seq ranges
             while True:
                 # Never decode past to_seq: the caller may be reading around a bad value.
                 limit = CHUNK if to_seq is None else min(CHUNK, to_seq - seq + 1)
                 if limit <= 0:
                     return
-                n = 0
                 if to_ts_ns is None:
-                    for rec in self._chunk(seg, seq, limit):
-                        n += 1
-                        yield rec
+                    last = yield from self._chunk(seg, seq, limit)
                 else:
-                    for rec in self._chunk(seg, seq, limit):
-                        if rec.ts_ns >= to_ts_ns:
-                            return
-                        n += 1
-                        yield rec
-                if n:
-                    seq = rec.seq + 1
-                if n < limit:
+                    ended: list[bool] = []
+                    last = yield from _before(self._chunk(seg, seq, limit), to_ts_ns, ended)
+                    if ended:
+                        return
+                if last is None:
                     break  # this segment is exhausted
+                seq = last + 1
 
     def iter_raw(self, day: str) -> Iterator[tuple[bytes, bytes]]:
         """Stored (key, value) pairs of one segment, undecoded, in key order (for verify)."""

@@ -28,6 +28,7 @@ import resource
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ class JournalWriter:
         self._segments: dict[str, Any] = {}  # day -> shared env
         self._day = ""  # the segment of the newest commit
 
-        self._pending: list[Record] = []  # appended, not yet committed; encoded by the committer
+        # Appended, not yet committed; encoded by the committer. A deque because the one
+        # producer appends and the committer pops without a shared lock (both atomic).
+        self._pending: deque[Record] = deque()
         self._pending_since = 0
         self._subscribers: list[Subscriber] = []
         self._failure: JournalWriteError | None = None
@@ -232,7 +235,8 @@ class JournalWriter:
                meta: dict[str, Any] | None = None) -> Record:
         """Assign the next seq to a record and queue it for the next group commit.
 
-        Raises ``JournalWriteError`` once the writer has failed or closed.
+        Call it from one thread (the receive loop's); raises ``JournalWriteError`` once
+        the writer has failed or closed.
         """
         if self._failure is not None or self._closed:
             self._check()
@@ -247,18 +251,18 @@ class JournalWriter:
             meta = {**meta, "wall_ns": ts} if meta else {"wall_ns": ts}
             ts = self.last_ts_ns
         self.last_ts_ns = ts
-        with self._cond:
-            seq = self.last_seq = self.last_seq + 1
-            record = Record(seq, ts, stream, kind, payload, meta)
-            pending = self._pending
-            if not pending:
-                self._pending_since = time.monotonic_ns()
-            pending.append(record)
-            n = len(pending)
-            if self._thread is not None:
-                if n == self.commit_max_records:
-                    self._cond.notify()
-                elif n >= self.max_pending:
+        seq = self.last_seq = self.last_seq + 1
+        record = Record(seq, ts, stream, kind, payload, meta)
+        pending = self._pending
+        if not pending:
+            self._pending_since = time.monotonic_ns()
+        pending.append(record)
+        n = len(pending)
+        if self._thread is not None and n >= self.commit_max_records and (
+                n == self.commit_max_records or n >= self.max_pending):
+            with self._cond:
+                self._cond.notify()
+                if n >= self.max_pending:
                     self._apply_backpressure()
         for cb in self._subscribers:
             cb(record)
@@ -288,27 +292,24 @@ class JournalWriter:
         """Commit everything appended so far; returns ``committed_seq``."""
         with self._commit_lock:
             while True:
-                with self._cond:
-                    batch = self._take()
+                batch = self._take()
                 if not batch:
                     return self.committed_seq
                 self._commit(batch)
 
     def _take(self) -> list[Record]:
-        """Detach at most ``commit_max_records`` pending records (caller holds ``_cond``).
+        """Detach at most ``commit_max_records`` pending records, oldest first.
 
         Bounding a commit bounds its duration, so commits (and fsyncs) keep their
         cadence even when the producer is faster; the rest waits for the next one.
         """
         pending = self._pending
-        if len(pending) <= self.commit_max_records:
-            self._pending = []
-            batch = pending
-        else:
-            batch = pending[:self.commit_max_records]
-            del pending[:self.commit_max_records]
+        popleft = pending.popleft
+        batch = [popleft() for _ in range(min(len(pending), self.commit_max_records))]
+        if pending:
             self._pending_since = time.monotonic_ns()
-        self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()  # wake a producer held by backpressure
         return batch
 
     def _commit(self, batch: list[Record]) -> None:
