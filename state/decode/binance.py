@@ -1,0 +1,237 @@
+"""Binance USD-M futures and spot: combined or raw WebSocket streams, REST depth/klines.
+
+The hot path of the whole projection: a combined-stream frame is decoded in one
+msgspec call into a wrapper whose ``data`` is a union tagged by ``e``. Spot frames
+without ``e`` (book ticker, partial depth) and control frames take the slow path.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from recorder.journal.record import Record
+from state.events import BookDelta, BookSnapshot, BookTicker, Event, Kline, Ticker, Trade
+
+from .common import MS, Decoder, json_any, query
+
+Lv = tuple[tuple[str, str], ...]
+
+
+class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
+    E: int  # event time, ms
+    s: str  # symbol
+    U: int  # first update id in event
+    u: int  # final update id in event
+    b: Lv  # bids to update: [price, qty]; qty 0 removes
+    a: Lv  # asks to update
+    T: int = 0  # transaction time (futures only)
+    pu: int | None = None  # final update id of the previous event (futures only)
+
+
+class BookTickerMsg(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
+    u: int  # order book update id
+    s: str  # symbol
+    b: str  # best bid price
+    B: str  # best bid qty
+    a: str  # best ask price
+    A: str  # best ask qty
+    E: int = 0  # event time (futures only)
+    T: int = 0  # transaction time (futures only)
+
+
+class TradeMsg(msgspec.Struct, tag_field="e", tag="trade", gc=False):
+    E: int  # event time
+    s: str  # symbol
+    t: int  # trade id
+    p: str  # price
+    q: str  # quantity
+    m: bool  # is the buyer the market maker (taker sold)
+    T: int = 0  # trade time
+
+
+class AggTradeMsg(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
+    E: int  # event time
+    s: str  # symbol
+    a: int  # aggregate trade id
+    p: str  # price
+    q: str  # quantity
+    m: bool  # is the buyer the market maker
+    T: int = 0  # trade time
+
+
+class KlineBody(msgspec.Struct, gc=False):
+    t: int  # kline start time
+    i: str  # interval
+    o: str  # open
+    c: str  # close
+    h: str  # high
+    l: str  # low  # noqa: E741 (the venue's name)
+    v: str  # base asset volume
+    x: bool  # is this kline closed
+    q: str | None = None  # quote asset volume
+
+
+class KlineMsg(msgspec.Struct, tag_field="e", tag="kline", gc=False):
+    E: int  # event time
+    s: str  # symbol
+    k: KlineBody
+
+
+class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False):
+    E: int  # event time
+    s: str  # symbol
+    p: str  # mark price
+    i: str | None = None  # index price
+    r: str | None = None  # funding rate
+
+
+class SpotBookTicker(msgspec.Struct, gc=False):
+    u: int  # order book update id
+    s: str  # symbol
+    b: str  # best bid price
+    B: str  # best bid qty
+    a: str  # best ask price
+    A: str  # best ask qty
+
+
+class DepthSnapshot(msgspec.Struct, gc=False):
+    lastUpdateId: int  # last update id included
+    bids: Lv
+    asks: Lv
+    E: int = 0  # message output time (futures REST only)
+    T: int = 0  # transaction time (futures REST only)
+
+
+Data = DepthUpdate | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg
+
+
+class Combined(msgspec.Struct, gc=False):
+    stream: str  # e.g. btcusdt@depth@100ms
+    data: Data
+
+
+class CombinedRaw(msgspec.Struct, gc=False):
+    stream: str
+    data: msgspec.Raw
+
+
+_combined = msgspec.json.Decoder(Combined)
+_combined_raw = msgspec.json.Decoder(CombinedRaw)
+_bare = msgspec.json.Decoder(Data)
+_spot_ticker = msgspec.json.Decoder(SpotBookTicker)
+_snapshot = msgspec.json.Decoder(DepthSnapshot)
+_klines = msgspec.json.Decoder(list[tuple[int, str, str, str, str, str, int, str, int, str, str, str]])
+
+KNOWN_E = {"depthUpdate", "bookTicker", "trade", "aggTrade", "kline", "markPriceUpdate"}
+
+
+def _partial_depth(stream: str) -> int | None:
+    """``btcusdt@depth20@100ms`` -> 20; a diff stream (``@depth``, ``@depth@0ms``) -> None."""
+    i = stream.find("@depth")
+    if i < 0:
+        return None
+    digits = ""
+    for ch in stream[i + 6:]:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else None
+
+
+class BinanceDecoder(Decoder):
+    """Binance USD-M (``binance-usdm``) or spot (``binance-spot``), by the stream's venue."""
+
+    def __init__(self, info) -> None:
+        super().__init__(info)
+        self._sym: dict[str, tuple[str, str]] = {}
+        # A raw /ws/<stream> connection names its one stream only in the URL.
+        path = query(info.url)[0] if info.url else ""
+        self._url_stream = path.rsplit("/ws/", 1)[1] if "/ws/" in path else ""
+
+    def names(self, native: str, market: str | None = None) -> tuple[str, str]:
+        got = self._sym.get(native)
+        if got is None:
+            got = self._sym[native] = super().names(native)
+        return got
+
+    def frame(self, rec: Record) -> list[Event]:
+        payload = rec.payload
+        try:
+            if payload[:10] == b'{"stream":':
+                w = _combined.decode(payload)
+                stream, d = w.stream, w.data
+            else:
+                stream, d = self._url_stream, _bare.decode(payload)
+        except msgspec.ValidationError:
+            return self._slow(rec)
+        t = type(d)
+        if t is BookTickerMsg:
+            key, norm = self.names(d.s)
+            return [BookTicker(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                               d.b, d.B, d.a, d.A, d.u)]
+        if t is DepthUpdate:
+            key, norm = self.names(d.s)
+            depth = _partial_depth(stream)
+            if depth is not None:  # futures partial depth: a top-N picture, not a diff
+                return [BookSnapshot(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                                     d.b, d.a, d.u, depth)]
+            return [BookDelta(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                              d.b, d.a, d.U, d.u, d.pu)]
+        if t is TradeMsg or t is AggTradeMsg:
+            key, norm = self.names(d.s)
+            tid = d.t if t is TradeMsg else d.a
+            return [Trade(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                          d.p, d.q, "sell" if d.m else "buy", str(tid), tid)]
+        if t is KlineMsg:
+            key, norm = self.names(d.s)
+            k = d.k
+            return [Kline(self.venue, key, norm, d.E * MS, rec.ts_ns, rec.seq, k.i, k.t * MS,
+                          k.o, k.h, k.l, k.c, k.v, k.q, k.x)]
+        key, norm = self.names(d.s)  # MarkPriceMsg
+        return [Ticker(self.venue, key, norm, d.E * MS, rec.ts_ns, rec.seq, mark=d.p, index=d.i,
+                       funding_rate=d.r)]
+
+    def _slow(self, rec: Record) -> list[Event]:
+        """Frames the tagged union does not cover: spot ticker/partial depth, acks, unknowns."""
+        payload = rec.payload
+        if payload[:10] == b'{"stream":':
+            w = _combined_raw.decode(payload)
+            stream, data = w.stream, bytes(w.data)
+        else:
+            stream, data = self._url_stream, bytes(payload)
+        if stream.endswith("@bookTicker"):
+            d = _spot_ticker.decode(data)
+            key, norm = self.names(d.s)
+            return [BookTicker(self.venue, key, norm, 0, rec.ts_ns, rec.seq, d.b, d.B, d.a, d.A, d.u)]
+        depth = _partial_depth(stream)
+        if depth is not None and b'"lastUpdateId"' in data:
+            d = _snapshot.decode(data)
+            native = stream.split("@", 1)[0].upper()
+            key, norm = self.names(native)
+            return [BookSnapshot(self.venue, key, norm, d.T * MS, rec.ts_ns, rec.seq, d.bids,
+                                 d.asks, d.lastUpdateId, depth)]
+        obj = json_any.decode(data)
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        if "result" in obj or "id" in obj:  # SUBSCRIBE / LIST_SUBSCRIPTIONS ack
+            return []
+        e = obj.get("e")
+        if isinstance(e, str) and e not in KNOWN_E:  # a stream we do not project
+            return []
+        raise ValueError(f"unexpected shape for event {e!r}")
+
+    def rest(self, rec: Record, url: str) -> list[Event]:
+        path, params = query(url)
+        symbol = params.get("symbol", "")
+        if path.endswith("/depth"):
+            d = _snapshot.decode(rec.payload)
+            key, norm = self.names(symbol.upper())
+            return [BookSnapshot(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                                 d.bids, d.asks, d.lastUpdateId, None, source="rest")]
+        if path.endswith("/klines"):
+            key, norm = self.names(symbol.upper())
+            interval = params.get("interval", "")
+            rows = _klines.decode(rec.payload)
+            return [Kline(self.venue, key, norm, r[0] * MS, rec.ts_ns, rec.seq, interval, r[0] * MS,
+                          r[1], r[2], r[3], r[4], r[5], r[7], None) for r in rows]
+        return []  # exchangeInfo and the like: kept in the journal, not projected

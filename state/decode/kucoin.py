@@ -1,0 +1,123 @@
+"""KuCoin spot (classic API): level2 (sequenceStart/End, per-change sequence), match,
+ticker, candles; REST level2 snapshots."""
+
+from __future__ import annotations
+
+import msgspec
+
+from recorder.journal.record import Record
+from state.events import BookDelta, BookSnapshot, BookTicker, Event, Kline, Trade
+
+from .common import MS, NO_RAW, Decoder, query
+
+Ch = tuple[tuple[str, str, str], ...]  # [price, size, sequence]; price "0" = sequence only
+
+
+class Changes(msgspec.Struct, gc=False):
+    asks: Ch
+    bids: Ch
+
+
+class L2(msgspec.Struct, gc=False):
+    symbol: str
+    sequenceStart: int
+    sequenceEnd: int
+    changes: Changes
+    time: int = 0  # ms (newer frames)
+
+
+class Match(msgspec.Struct, gc=False):
+    symbol: str
+    sequence: str
+    side: str  # taker side
+    size: str
+    price: str
+    tradeId: str
+    time: str  # ns
+
+
+class TickerData(msgspec.Struct, gc=False):
+    sequence: str
+    bestAsk: str
+    bestAskSize: str
+    bestBid: str
+    bestBidSize: str
+    time: int  # ms
+    price: str | None = None  # last trade
+
+
+class CandleData(msgspec.Struct, gc=False):
+    symbol: str
+    candles: tuple[str, str, str, str, str, str, str]  # start s, open, close, high, low, vol, turnover
+    time: int  # ns
+
+
+class Msg(msgspec.Struct, gc=False):
+    type: str  # message | welcome | ack | pong | error
+    topic: str = ""
+    subject: str = ""
+    data: msgspec.Raw = NO_RAW
+
+
+class Snapshot(msgspec.Struct, gc=False):
+    sequence: str
+    bids: tuple[tuple[str, str], ...]
+    asks: tuple[tuple[str, str], ...]
+    time: int = 0
+
+
+class RestEnvelope(msgspec.Struct, gc=False):
+    code: str
+    data: Snapshot
+
+
+_msg = msgspec.json.Decoder(Msg)
+_l2 = msgspec.json.Decoder(L2)
+_match = msgspec.json.Decoder(Match)
+_ticker = msgspec.json.Decoder(TickerData)
+_candle = msgspec.json.Decoder(CandleData)
+_rest = msgspec.json.Decoder(RestEnvelope)
+
+
+def _real(levels: Ch) -> Ch:
+    return tuple(lv for lv in levels if lv[0] != "0")
+
+
+class KucoinDecoder(Decoder):
+    def frame(self, rec: Record) -> list[Event]:
+        m = _msg.decode(rec.payload)
+        if m.type != "message" or not m.data:
+            return []  # welcome, ack, pong
+        venue, ts, seq, subject = self.venue, rec.ts_ns, rec.seq, m.subject
+        if subject == "trade.l2update":
+            d = _l2.decode(m.data)
+            sym, norm = self.names(d.symbol)
+            return [BookDelta(venue, sym, norm, d.time * MS, ts, seq, _real(d.changes.bids),
+                              _real(d.changes.asks), d.sequenceStart, d.sequenceEnd)]
+        if subject == "trade.l3match":
+            d = _match.decode(m.data)
+            sym, norm = self.names(d.symbol)
+            return [Trade(venue, sym, norm, int(d.time), ts, seq, d.price, d.size, d.side,
+                          d.tradeId, int(d.sequence))]
+        if subject == "trade.ticker":
+            d = _ticker.decode(m.data)
+            sym, norm = self.names(m.topic.rsplit(":", 1)[1])
+            return [BookTicker(venue, sym, norm, d.time * MS, ts, seq, d.bestBid, d.bestBidSize,
+                               d.bestAsk, d.bestAskSize, int(d.sequence))]
+        if subject.startswith("trade.candles"):
+            d = _candle.decode(m.data)
+            sym, norm = self.names(d.symbol)
+            c = d.candles
+            interval = m.topic.rsplit("_", 1)[1] if "_" in m.topic else ""
+            return [Kline(venue, sym, norm, d.time, ts, seq, interval, int(c[0]) * 1_000_000_000,
+                          c[1], c[3], c[4], c[2], c[5], c[6], None)]
+        return []
+
+    def rest(self, rec: Record, url: str) -> list[Event]:
+        path, params = query(url)
+        if "/market/orderbook/level2" not in path:
+            return []
+        d = _rest.decode(rec.payload).data
+        sym, norm = self.names(params.get("symbol", ""))
+        return [BookSnapshot(self.venue, sym, norm, d.time * MS, rec.ts_ns, rec.seq, d.bids, d.asks,
+                             int(d.sequence), source="rest")]

@@ -1,0 +1,130 @@
+"""Exchange-neutral events: what decoders produce and the projector folds.
+
+Every event carries the venue, the symbol key (the venue's native symbol, see
+``state.symbols``), the normalized symbol, the exchange time and our receive time
+(both integer ns; 0 when the exchange sent none) and the journal seq it came from.
+Prices and sizes are the exchange's decimal strings, unchanged (exact, never floats).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# A price level as sent: (price, size) strings; KuCoin adds the level's own sequence.
+Level = tuple[str, ...]
+Levels = tuple[Level, ...]
+
+
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """Fields shared by every event."""
+
+    venue: str
+    symbol: str  # native symbol key, unique within the venue
+    norm: str  # normalized: BTC-USDT, BTC-KRW, BTC-USDT-PERP, BTC-USD-220527
+    exch_ts_ns: int
+    recv_ts_ns: int
+    seq: int
+
+
+class Trade(Event, frozen=True, gc=False):
+    """One public trade (or an exchange-aggregated one)."""
+
+    price: str
+    size: str
+    side: str  # taker side: "buy", "sell" or "" when unknown
+    trade_id: str
+    ordinal: int | None = None  # a numeric id that should grow, when the venue has one
+
+
+class BookSnapshot(Event, frozen=True, gc=False):
+    """A full (or top-``depth``) book: replaces what the book held."""
+
+    bids: Levels
+    asks: Levels
+    update_id: int | None = None  # Binance lastUpdateId, Bybit u, Gate id, KuCoin sequence
+    depth: int | None = None  # set for a partial top-N snapshot (Binance @depth20)
+    checksum: int | None = None  # OKX CRC32 of the top 25 levels
+    totals: tuple[str, str] | None = None  # Upbit (total_bid_size, total_ask_size)
+    source: str = "ws"  # "ws" or "rest"
+
+
+class BookDelta(Event, frozen=True, gc=False):
+    """Changed levels: absolute sizes, size 0 removes the level."""
+
+    bids: Levels
+    asks: Levels
+    first_id: int | None = None  # Binance U, Gate U, KuCoin sequenceStart
+    last_id: int | None = None  # Binance u, Bybit u, OKX seqId, KuCoin sequenceEnd
+    prev_id: int | None = None  # Binance futures pu, OKX prevSeqId
+    checksum: int | None = None
+
+
+class BookTicker(Event, frozen=True, gc=False):
+    """Best bid and ask as the venue reports them."""
+
+    bid_px: str
+    bid_sz: str
+    ask_px: str
+    ask_sz: str
+    update_id: int | None = None  # the book update id it reflects (Binance u)
+
+
+class Ticker(Event, frozen=True, gc=False):
+    """24h statistics, mark/index/funding; a field is None when the frame omitted it."""
+
+    last: str | None = None
+    bid: str | None = None
+    ask: str | None = None
+    open: str | None = None
+    high: str | None = None
+    low: str | None = None
+    volume: str | None = None  # base volume, 24h (or since the venue's day start)
+    quote_volume: str | None = None
+    mark: str | None = None
+    index: str | None = None
+    funding_rate: str | None = None
+
+
+class Kline(Event, frozen=True, gc=False):
+    """One candle as pushed (repeated while open; the last one wins)."""
+
+    interval: str
+    start_ns: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    quote_volume: str | None = None
+    closed: bool | None = None
+
+
+class Gap(Event, frozen=True, gc=False):
+    """A break in a book's continuity: the book is invalid until a snapshot re-syncs it.
+
+    After a Gap: fetch a REST snapshot (Binance, Gate, KuCoin) or resubscribe (Bybit,
+    OKX, Phemex); ``Projector.books_needing_snapshot()`` lists what is still broken.
+    """
+
+    expected: int | None
+    got: int | None
+    reason: str  # "sequence", "checksum", "stale_snapshot", "buffer_overflow", "reset"
+
+
+class Anomaly(Event, frozen=True, gc=False):
+    """A validation finding (counted per stream); the projection keeps going."""
+
+    stream: int
+    kind: str  # a key of state.validation.KINDS
+    detail: str
+
+
+class DecodeError(Event, frozen=True, gc=False):
+    """A record that could not be decoded: quarantined with its seq, counted, skipped."""
+
+    stream: int
+    reason: str
+    excerpt: bytes
+
+
+EVENT_TYPES = (Trade, BookSnapshot, BookDelta, BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError)

@@ -1,0 +1,115 @@
+"""Rolling trade features over record time: volume, VWAP, pressure, momentum, flags.
+
+A ``TradeTape`` keeps, per symbol, the trades of the longest window as parallel
+lists with running (cumulative) sums, so any window's totals are two lookups and a
+subtraction at query time, and folding a trade is a few appends. Times are the
+records' receive times (``recv_ts_ns``), never a clock. Sums are float64: features
+are derived numbers; books and events keep the exact strings.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+import msgspec
+
+NS = 1_000_000_000
+COMPACT_MIN = 4096  # drop evicted entries once this many have piled up
+
+
+class WindowStats(msgspec.Struct, frozen=True):
+    """Trades of one window ending at the query time."""
+
+    seconds: int
+    trades: int
+    volume: float  # base volume
+    quote_volume: float  # sum of price * size
+    vwap: float | None
+    buy_volume: float  # taker buys
+    sell_volume: float
+    pressure: float | None  # (buy - sell) / (buy + sell), -1..1
+    momentum: float | None  # last price / first price in the window - 1
+    large_trades: int  # trades with price * size >= the large-trade threshold
+
+
+class TradeTape:
+    """Trades within ``horizon_ns`` of the newest one, with cumulative sums."""
+
+    __slots__ = ("horizon_ns", "ts", "px", "cv", "cq", "cb", "cl", "head")
+
+    def __init__(self, horizon_ns: int) -> None:
+        self.horizon_ns = horizon_ns
+        self.ts: list[int] = []
+        self.px: list[float] = []
+        self.cv: list[float] = []  # cumulative volume
+        self.cq: list[float] = []  # cumulative quote volume
+        self.cb: list[float] = []  # cumulative taker-buy volume
+        self.cl: list[int] = []  # cumulative large-trade count
+        self.head = 0  # first entry still inside the horizon
+
+    def add(self, ts: int, price: float, size: float, buy: bool, large: bool) -> None:
+        cv = self.cv
+        if cv:
+            self.cv.append(cv[-1] + size)
+            self.cq.append(self.cq[-1] + price * size)
+            self.cb.append(self.cb[-1] + (size if buy else 0.0))
+            self.cl.append(self.cl[-1] + large)
+        else:
+            cv.append(size)
+            self.cq.append(price * size)
+            self.cb.append(size if buy else 0.0)
+            self.cl.append(int(large))
+        self.ts.append(ts)
+        self.px.append(price)
+        tsl = self.ts
+        cut = ts - self.horizon_ns
+        h = self.head
+        while tsl[h] < cut:
+            h += 1
+        self.head = h
+        if h >= COMPACT_MIN and 2 * h > len(tsl):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Forget evicted entries and rebase the sums (keeps floats small)."""
+        h = self.head
+        bv, bq, bb, bl = self.cv[h - 1], self.cq[h - 1], self.cb[h - 1], self.cl[h - 1]
+        self.ts = self.ts[h:]
+        self.px = self.px[h:]
+        self.cv = [x - bv for x in self.cv[h:]]
+        self.cq = [x - bq for x in self.cq[h:]]
+        self.cb = [x - bb for x in self.cb[h:]]
+        self.cl = [x - bl for x in self.cl[h:]]
+        self.head = 0
+
+    def window(self, now_ns: int, seconds: int) -> WindowStats:
+        """Stats of trades with ``now - seconds < ts <= now`` (record time)."""
+        ts = self.ts
+        n = len(ts)
+        i = bisect_left(ts, now_ns - seconds * NS + 1, self.head, n)
+        j = n - 1
+        if i > j:
+            return WindowStats(seconds, 0, 0.0, 0.0, None, 0.0, 0.0, None, None, 0)
+        def before(arr):  # noqa: E306 (cumulative value just before the window)
+            return arr[i - 1] if i > 0 else 0
+        vol = self.cv[j] - before(self.cv)
+        quote = self.cq[j] - before(self.cq)
+        buy = self.cb[j] - before(self.cb)
+        sell = vol - buy
+        large = self.cl[j] - before(self.cl)
+        first = self.px[i]
+        return WindowStats(
+            seconds, j - i + 1, vol, quote, quote / vol if vol > 0 else None, buy, sell,
+            (buy - sell) / vol if vol > 0 else None,
+            self.px[j] / first - 1.0 if first > 0 else None, large)
+
+    def state(self) -> list:
+        """Everything, evicted-but-not-compacted entries included, so a restored tape
+        compacts (and rounds) exactly when the original would have."""
+        return [self.horizon_ns, self.head, self.ts, self.px, self.cv, self.cq, self.cb, self.cl]
+
+    @classmethod
+    def from_state(cls, s: list) -> TradeTape:
+        t = cls(s[0])
+        t.head, t.ts, t.px, t.cv, t.cq, t.cb, t.cl = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+        return t

@@ -1,0 +1,454 @@
+"""The projector: folds journal records into books, market state and validation counts.
+
+    p = Projector(reader.streams(), depth_levels=20)
+    for rec in reader.read():
+        events = p.apply(rec)          # decoded events plus Gap / Anomaly it derived
+    p.market("binance-usdm", "BTCUSDT").best_bid
+    p.books_needing_snapshot()         # live: fetch these snapshots into the journal
+    blob = p.snapshot(); q = Projector.restore(blob, streams); assert q.digest() == p.digest()
+
+Deterministic: the state after records 1..N depends on those records only (not on
+batching, wall time or restore points). All time is the records' ``ts_ns``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+import msgspec
+
+from recorder.journal.record import Record, StreamInfo
+
+from . import digest as _codec
+from .book import Book, price_key
+from .decode import Decoder, decoder_for
+from .decode.common import NullDecoder
+from .events import (
+    Anomaly,
+    BookDelta,
+    BookSnapshot,
+    BookTicker,
+    DecodeError,
+    Event,
+    Gap,
+    Kline,
+    Ticker,
+    Trade,
+)
+from .features import NS
+from .market import (
+    LastTrade,
+    MarketState,
+    Quote,
+    SymbolState,
+    market_state,
+    reference_price,
+    state_json,
+)
+from .symbols import split_key
+from .sync import on_delta, on_snapshot, rest_synced
+from .validation import Counters, classify, classify_size
+
+DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD": 100_000.0,
+                 "BUSD": 100_000.0, "KRW": 130_000_000.0, "BTC": 1.5, "ETH": 30.0, "EUR": 90_000.0}
+RECENT_IDS = 64  # trade ids remembered per symbol when the venue's ids have no order
+TICKER_CHECKED = ("binance-usdm", "binance-spot")  # bookTicker u is the depth stream's u
+PENDING_TICKERS = 256  # book tickers waiting for the depth stream to reach their u
+
+
+class Premium(msgspec.Struct, frozen=True):
+    """An Upbit KRW market against one USDT twin, at Upbit's own KRW-USDT rate."""
+
+    base: str
+    upbit_symbol: str
+    krw_price: Decimal
+    usdt_krw: Decimal  # KRW per USDT (Upbit KRW-USDT)
+    venue: str
+    symbol: str
+    usdt_price: Decimal
+    premium: float  # krw_price / (usdt_price * usdt_krw) - 1
+
+
+class Projector:
+    """Fold records into per-(venue, symbol) state; see the module docstring."""
+
+    def __init__(self, streams: dict[int, StreamInfo] | None = None, *, depth_levels: int = 20,
+                 windows: tuple[int, ...] = (60, 300, 900),
+                 large_trade_quote: dict[str, float] | None = None,
+                 spike_ratio: float = 3.0) -> None:
+        if not windows or list(windows) != sorted(windows) or windows[0] <= 0:
+            raise ValueError("windows: increasing positive seconds, e.g. (60, 300, 900)")
+        self.depth_levels = int(depth_levels)
+        self.windows = tuple(int(w) for w in windows)
+        self.large_trade_quote = dict(DEFAULT_LARGE if large_trade_quote is None else large_trade_quote)
+        self.spike_ratio = float(spike_ratio)
+        self.streams: dict[int, StreamInfo] = dict(streams or {})
+        self._decoders: dict[int, Decoder] = {}
+        self._symbols: dict[tuple[str, str], SymbolState] = {}
+        self.counters_ = Counters()
+        self._stream_ts: dict[int, int] = {}  # stream -> last record ts_ns
+        self.last_seq = 0
+        self.ts_ns = 0  # receive time of the last record: "now" for windows
+        self._stream = 0  # stream of the record being folded
+        self._fold = {
+            BookTicker: self._on_book_ticker, BookDelta: self._on_delta,
+            BookSnapshot: self._on_snapshot, Trade: self._on_trade, Ticker: self._on_ticker,
+            Kline: self._on_kline, DecodeError: self._on_decode_error,
+        }
+
+    # -- input ---------------------------------------------------------------------
+
+    def add_stream(self, info: StreamInfo) -> None:
+        """Register a connection that appeared after construction (live)."""
+        self.streams[info.id] = info
+        self._decoders.pop(info.id, None)
+
+    def _decoder(self, stream: int) -> Decoder:
+        dec = self._decoders.get(stream)
+        if dec is None:
+            info = self.streams.get(stream)
+            dec = decoder_for(info) if info is not None else NullDecoder(
+                StreamInfo(stream, f"unknown-stream-{stream}"))
+            self._decoders[stream] = dec
+        return dec
+
+    def apply(self, rec: Record) -> list[Event]:
+        """Fold one record; returns its decoded events followed by derived Gap/Anomaly."""
+        out: list[Event] = []
+        self._apply(rec, out)
+        return out
+
+    def apply_many(self, records: Iterable[Record]) -> None:
+        """Fold records in order (the replay/benchmark path: events are not kept)."""
+        out: list[Event] = []
+        apply = self._apply
+        for rec in records:
+            apply(rec, out)
+            out.clear()
+
+    def _apply(self, rec: Record, out: list) -> None:
+        stream = rec.stream
+        ts = rec.ts_ns
+        if rec.seq <= self.last_seq and self.last_seq:
+            raise ValueError(f"record seq {rec.seq} after {self.last_seq}: records must be in order")
+        self.last_seq = rec.seq
+        self._stream = stream
+        prev = self._stream_ts.get(stream, 0)
+        self._stream_ts[stream] = ts
+        if ts > self.ts_ns:
+            self.ts_ns = ts
+        if ts < prev:
+            self._anomaly(rec.seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
+        dec = self._decoders.get(stream)
+        if dec is None:
+            dec = self._decoder(stream)
+        events = dec.decode(rec)
+        if not events:
+            return
+        fold = self._fold
+        for ev in events:
+            out.append(ev)
+            try:
+                fold[type(ev)](ev, out)
+            except Exception as exc:  # never stop the projection: count and go on
+                self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
+                              f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
+
+    # -- folding -------------------------------------------------------------------
+
+    def _state(self, ev: Event) -> SymbolState:
+        st = self._symbols.get((ev.venue, ev.symbol))
+        if st is None:
+            st = self._new_state(ev.venue, ev.symbol, ev.norm)
+        st.seq = ev.seq
+        st.ts_ns = ev.recv_ts_ns
+        return st
+
+    def _new_state(self, venue: str, symbol: str, norm: str) -> SymbolState:
+        parts = norm.split("-")
+        quote = parts[1] if len(parts) > 1 else ""
+        large = self.large_trade_quote.get(quote, float("inf"))
+        st = self._symbols[(venue, symbol)] = SymbolState(
+            venue, symbol, norm, self.windows[-1] * NS, large)
+        return st
+
+    def _book(self, st: SymbolState) -> Book:
+        b = st.book
+        if b is None:
+            b = st.book = Book(st.venue, st.symbol, st.norm, st.venue, self.depth_levels)
+        return b
+
+    def _anomaly(self, seq: int, ts: int, venue: str, symbol: str, kind: str, detail: str,
+                 out: list, norm: str = "") -> None:
+        self.counters_.add(self._stream, kind)
+        out.append(Anomaly(venue, symbol, norm, 0, ts, seq, self._stream, kind, detail))
+
+    def _bad(self, ev: Event, kind: str, detail: str, out: list) -> None:
+        self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, kind, detail, out, ev.norm)
+
+    def _on_decode_error(self, ev: DecodeError, out: list) -> None:
+        self.counters_.add(ev.stream, "decode_error")
+
+    def _on_book_ticker(self, ev: BookTicker, out: list) -> None:
+        st = self._state(ev)
+        bid = price_key(ev.bid_px)
+        ask = price_key(ev.ask_px)
+        if bid is None or ask is None:
+            bad = ev.bid_px if bid is None else ev.ask_px
+            self._bad(ev, classify(bad) or "unparseable", f"book ticker price {bad!r}", out)
+            return
+        last = st.quote
+        if last is not None and ev.exch_ts_ns and ev.exch_ts_ns < last.exch_ts_ns:
+            self._bad(ev, "exch_ts_backwards", f"book ticker time {ev.exch_ts_ns} < {last.exch_ts_ns}", out)
+        if bid >= ask:
+            self._bad(ev, "crossed_quote", f"{ev.bid_px} >= {ev.ask_px}", out)
+        st.quote = Quote(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, ev.update_id, ev.seq, ev.recv_ts_ns,
+                         ev.exch_ts_ns)
+        b = st.book
+        if b is not None and b.valid and b.rule in TICKER_CHECKED and ev.update_id is not None:
+            u = ev.update_id
+            entry = (u, ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, ev.seq)
+            if u == b.last_id:
+                self._check_ticker(b, entry, ev, out)
+            elif u > b.last_id:
+                b.tickers.append(entry)
+                if len(b.tickers) > PENDING_TICKERS:
+                    del b.tickers[0]
+
+    def _check_ticker(self, b: Book, entry: tuple, ev: Event, out: list) -> None:
+        """Compare a book ticker with the book at the same update id."""
+        u, bid, bid_sz, ask, ask_sz, seq = entry
+        bb = b.best_bid_level()
+        ba = b.best_ask_level()
+        if bb == (Decimal(bid), Decimal(bid_sz)) and ba == (Decimal(ask), Decimal(ask_sz)):
+            b.ticker_ok += 1
+            return
+        b.ticker_bad += 1
+        self._bad(ev, "ticker_mismatch", f"u {u} (ticker seq {seq}): book {bb} {ba}, ticker "
+                  f"{bid}/{bid_sz} {ask}/{ask_sz}", out)
+
+    def _resolve_tickers(self, b: Book, ev: Event, out: list) -> None:
+        pending = b.tickers
+        last = b.last_id
+        i = 0
+        while i < len(pending) and pending[i][0] <= last:
+            if pending[i][0] == last:
+                self._check_ticker(b, pending[i], ev, out)
+            i += 1
+        del pending[:i]
+
+    def _on_trade(self, ev: Trade, out: list) -> None:
+        st = self._state(ev)
+        if price_key(ev.price) is None:
+            self._bad(ev, classify(ev.price) or "unparseable", f"trade price {ev.price!r}", out)
+            return
+        try:
+            size = float(ev.size)
+        except ValueError:
+            size = float("nan")
+        if not size > 0 or size == float("inf"):
+            self._bad(ev, classify_size(ev.size, strict=True) or "bad_size", f"trade size {ev.size!r}", out)
+            return
+        o = ev.ordinal
+        if o is not None:
+            last = st.last_ordinal
+            if last is not None and o <= last:  # against the previous trade, as sent
+                kind = "duplicate_trade" if o == last else "out_of_order_trade"
+                self._bad(ev, kind, f"trade id {o} after {last}", out)
+            st.last_ordinal = o
+        else:
+            recent = st.recent_ids
+            if ev.trade_id in recent:
+                self._bad(ev, "duplicate_trade", f"trade id {ev.trade_id} seen", out)
+            recent.append(ev.trade_id)
+            if len(recent) > RECENT_IDS:
+                del recent[0]
+        lt = st.last_trade
+        if lt is not None and ev.exch_ts_ns and ev.exch_ts_ns < lt.exch_ts_ns:
+            self._bad(ev, "exch_ts_backwards", f"trade time {ev.exch_ts_ns} < {lt.exch_ts_ns}", out)
+        price = float(ev.price)
+        large = price * size >= st.large_threshold
+        st.tape.add(ev.recv_ts_ns, price, size, ev.side == "buy", large)
+        st.last_trade = LastTrade(ev.price, ev.size, ev.side, ev.trade_id, ev.exch_ts_ns,
+                                  ev.recv_ts_ns, ev.seq, large)
+
+    def _on_delta(self, ev: BookDelta, out: list) -> None:
+        st = self._state(ev)
+        b = st.book or self._book(st)
+        n = len(out)
+        bad = on_delta(b, ev, out)
+        if bad:
+            self._bad(ev, "unparseable", f"{bad} book levels rejected", out)
+        for g in out[n:]:
+            if type(g) is Gap:
+                self.counters_.add(self._stream, "gap")
+        if b.valid:
+            if b.check_crossed():
+                self._bad(ev, "crossed_book", f"bid {b.best_bid()} >= ask {b.best_ask()}", out)
+            if b.tickers:
+                self._resolve_tickers(b, ev, out)
+        elif b.tickers:
+            b.tickers = []
+
+    def _on_snapshot(self, ev: BookSnapshot, out: list) -> None:
+        st = self._state(ev)
+        b = st.book or self._book(st)
+        n = len(out)
+        bad = on_snapshot(b, ev, out)
+        if bad:
+            self._bad(ev, "unparseable", f"{bad} book levels rejected", out)
+        for g in out[n:]:
+            if type(g) is Gap:
+                self.counters_.add(self._stream, "gap")
+        if ev.totals is not None:
+            tb = sum((Decimal(lv[1]) for lv in ev.bids), Decimal(0))
+            ta = sum((Decimal(lv[1]) for lv in ev.asks), Decimal(0))
+            if tb != Decimal(ev.totals[0]) or ta != Decimal(ev.totals[1]):
+                self._bad(ev, "total_mismatch", f"levels {tb}/{ta} totals {ev.totals}", out)
+        if b.valid and b.check_crossed():
+            self._bad(ev, "crossed_book", f"bid {b.best_bid()} >= ask {b.best_ask()}", out)
+
+    def _on_ticker(self, ev: Ticker, out: list) -> None:
+        st = self._state(ev)
+        t = st.ticker
+        for name in ("last", "bid", "ask", "open", "high", "low", "volume", "quote_volume",
+                     "mark", "index", "funding_rate"):
+            v = getattr(ev, name)
+            if v is not None:
+                t[name] = v
+        for name in ("last", "mark"):
+            v = getattr(ev, name)
+            if v is not None and v != "" and price_key(v) is None:
+                self._bad(ev, classify(v) or "unparseable", f"ticker {name} {v!r}", out)
+        bid, ask = ev.bid, ev.ask
+        if bid and ask:
+            kb, ka = price_key(bid), price_key(ask)
+            if kb is not None and ka is not None and kb >= ka:
+                self._bad(ev, "crossed_quote", f"ticker {bid} >= {ask}", out)
+
+    def _on_kline(self, ev: Kline, out: list) -> None:
+        st = self._state(ev)
+        if price_key(ev.close) is None:
+            self._bad(ev, classify(ev.close) or "unparseable", f"kline close {ev.close!r}", out)
+            return
+        st.klines[ev.interval] = [ev.start_ns, ev.open, ev.high, ev.low, ev.close, ev.volume,
+                                  ev.quote_volume, ev.closed, ev.seq]
+
+    # -- queries -------------------------------------------------------------------
+
+    @property
+    def counters(self) -> dict[int, dict[str, int]]:
+        """stream id -> {counter: count}: validation kinds, decode_error, gap."""
+        return self.counters_.as_dict()
+
+    def symbols(self) -> list[tuple[str, str]]:
+        """Every (venue, symbol key) seen, sorted."""
+        return sorted(self._symbols)
+
+    def symbol_state(self, venue: str, symbol: str) -> SymbolState:
+        return self._symbols[(venue, self.resolve_symbol(venue, symbol))]
+
+    def resolve_symbol(self, venue: str, name: str) -> str:
+        """A symbol key from a key, a bare native name or a normalized name; KeyError if none."""
+        if (venue, name) in self._symbols:
+            return name
+        keys = [s for v, s in sorted(self._symbols) if v == venue]
+        for match in (lambda k: split_key(k)[1] == name,
+                      lambda k: self._symbols[(venue, k)].norm == name.upper(),
+                      lambda k: split_key(k)[1].upper() == name.upper()):
+            found = [k for k in keys if match(k)]
+            if found:
+                return sorted(found, key=lambda k: (":" in k, k))[0]
+        raise KeyError(f"no symbol {name!r} on {venue!r}")
+
+    def book(self, venue: str, symbol: str) -> Book | None:
+        """The book of a symbol (None when the venue sent it no book data)."""
+        return self.symbol_state(venue, symbol).book
+
+    def market(self, venue: str, symbol: str) -> MarketState:
+        """The market picture of a symbol at the last record's time."""
+        return market_state(self.symbol_state(venue, symbol), self.ts_ns, self.depth_levels,
+                            self.windows, self.spike_ratio)
+
+    def books_needing_snapshot(self, *, rest_only: bool = False) -> list[tuple[str, str]]:
+        """(venue, symbol key) of every book that has deltas but no valid sync.
+
+        The live recorder fetches a REST snapshot for these (``rest_only=True`` lists
+        only venues synced that way; the others need a resubscribe).
+        """
+        out = []
+        for (venue, symbol), st in self._symbols.items():
+            b = st.book
+            if b is None or b.valid or not (b.seen_delta or b.gaps):
+                continue
+            if rest_only and not rest_synced(b.rule):
+                continue
+            out.append((venue, symbol))
+        return sorted(out)
+
+    def premium(self, base: str) -> list[Premium]:
+        """Upbit ``KRW-<base>`` over each USDT twin (spot and perpetual) on other venues."""
+        base = base.upper()
+        up = self._symbols.get(("upbit", f"KRW-{base}"))
+        fx = self._symbols.get(("upbit", "KRW-USDT"))
+        if up is None or fx is None:
+            return []
+        krw = reference_price(self._picture(up))
+        rate = reference_price(self._picture(fx))
+        if not krw or not rate:
+            return []
+        out = []
+        for (venue, symbol), st in sorted(self._symbols.items()):
+            if venue == "upbit" or st.norm not in (f"{base}-USDT", f"{base}-USDT-PERP"):
+                continue
+            usdt = reference_price(self._picture(st))
+            if not usdt:
+                continue
+            out.append(Premium(base, up.symbol, krw, rate, venue, symbol, usdt,
+                               float(krw / (usdt * rate) - 1)))
+        return out
+
+    def premiums(self) -> list[Premium]:
+        """``premium`` for every Upbit KRW market that has a twin."""
+        bases = sorted(s.split("-", 1)[1] for v, s in self._symbols if v == "upbit"
+                       and s.startswith("KRW-") and s != "KRW-USDT")
+        return [p for b in bases for p in self.premium(b)]
+
+    def _picture(self, st: SymbolState) -> MarketState:
+        return market_state(st, self.ts_ns, self.depth_levels, self.windows, self.spike_ratio)
+
+    def to_json(self, venue: str | None = None, symbol: str | None = None, depth: int = 10) -> dict:
+        """JSON-ready state: per symbol best bid/ask (decimal strings), valid, features."""
+        rows = []
+        for v, s in self.symbols():
+            if venue is not None and v != venue:
+                continue
+            if symbol is not None and venue is not None and s != self.resolve_symbol(venue, symbol):
+                continue
+            if symbol is not None and venue is None and symbol not in (s, self._symbols[(v, s)].norm):
+                continue
+            st = self._symbols[(v, s)]
+            rows.append(state_json(self._picture(st), st.book, depth))
+        return {
+            "last_seq": self.last_seq, "ts_ns": self.ts_ns, "digest": self.digest(),
+            "symbols": rows,
+            "premiums": [msgspec.to_builtins(p) for p in self.premiums()],
+            "books_needing_snapshot": [list(x) for x in self.books_needing_snapshot()],
+            "counters": {str(k): v for k, v in self.counters.items()},
+        }
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state as canonical bytes (same state -> same bytes)."""
+        return _codec.encode(self)
+
+    @classmethod
+    def restore(cls, blob: bytes, streams: dict[int, StreamInfo] | None = None) -> Projector:
+        """A projector continuing exactly where ``snapshot()`` left off."""
+        return _codec.decode(cls, blob, streams or {})
+
+    def digest(self) -> str:
+        """blake2b hex of the canonical state: live == replay in one comparison."""
+        return _codec.digest_of(self.snapshot())
