@@ -1,0 +1,322 @@
+"""``replay``: backtests, paper trading and state inspection from the command line.
+
+    replay --from 2025-01-01 [--to 2025-02-01] --strategy x.py[:Class] [options]   # backtest
+    replay --live --strategy x.py [--from SEQ|TIME] [--duration S] [options]      # paper trading
+    replay state --at SEQ|TIME [--venue V --symbol S] [--depth N] [--json]         # inspect
+
+``--from``/``--to``/``--at`` take a seq (``123``), a UTC date (``2025-01-01``) or an
+ISO time (``2025-01-01T09:30:00Z``); ``--to`` is inclusive for a seq, exclusive for
+a time. ``state`` must be the first argument; anything else is a run. Exit status:
+0 done, 2 bad arguments or data. ``--live`` stops on SIGINT/SIGTERM or ``--duration``
+and still writes its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from recorder.journal import JournalError, Record
+from state.projector import Projector
+
+from .engine import NS, Engine, EngineConfig
+from .fills import FeeSchedule, load_fees
+from .live import LiveSource, stop_after, stop_on_signals
+from .run import run_strategy
+from .source import Bound, HistoricalSource, parse_bound
+
+DEFAULT_DATA = "data"
+
+
+def iso(ts_ns: int) -> str:
+    if not ts_ns:
+        return "-"
+    dt = datetime.fromtimestamp(ts_ns // NS, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % NS // 1_000_000:03d}Z"
+
+
+def _bound(text: str) -> Bound:
+    try:
+        return parse_bound(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _names(values: list[str] | None) -> list[str]:
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+
+
+def _speed(text: str) -> float | None:
+    """``max`` -> None (as fast as possible), ``realtime`` -> 1.0, ``10x`` -> 10.0."""
+    t = text.strip().lower()
+    if t == "max":
+        return None
+    if t == "realtime":
+        return 1.0
+    try:
+        factor = float(t[:-1] if t.endswith("x") else t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed: max, realtime or Nx, not {text!r}") from None
+    if factor <= 0:
+        raise argparse.ArgumentTypeError("--speed must be positive")
+    return factor
+
+
+def _fx(text: str) -> tuple[str, Decimal]:
+    cur, sep, rate = text.partition("=")
+    try:
+        value = Decimal(rate)
+    except InvalidOperation:
+        value = Decimal(0)
+    if not sep or not cur.strip() or not value > 0:
+        raise argparse.ArgumentTypeError(f"--fx: CURRENCY=USDT_PER_UNIT, e.g. KRW=0.00072, not {text!r}")
+    return cur.strip().upper(), value
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def run_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="replay", description="Run a strategy over recorded data (backtest) or the journal "
+        "tail (--live, paper trading). 'replay state --help' inspects projected state.")
+    ap.add_argument("--data", default=DEFAULT_DATA, help="data dir holding journal/ (and archive/)")
+    ap.add_argument("--from", dest="start", type=_bound, help="seq, date or ISO time (inclusive); "
+                    "backtest default: the first record; live default: the current end")
+    ap.add_argument("--to", dest="end", type=_bound, help="seq (inclusive) or date/time (exclusive)")
+    ap.add_argument("--strategy", required=True, help="path/to/x.py or path/to/x.py:Class")
+    ap.add_argument("--venues", action="append", help="only these venues (comma-separated)")
+    ap.add_argument("--symbols", action="append", help="events of only these symbols reach the "
+                    "strategy (native or normalized, comma-separated)")
+    ap.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter")
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="order travel time to the venue")
+    ap.add_argument("--fees", help="fee file (TOML or JSON: [venue] maker=.. taker=..)")
+    ap.add_argument("--capital", type=Decimal, default=Decimal(10_000), help="USDT (default 10000)")
+    ap.add_argument("--fx", type=_fx, action="append", default=[], metavar="CUR=RATE",
+                    help="fallback USDT per unit when the journal has no market for it")
+    ap.add_argument("--sample-ms", type=int, default=1000, help="equity sampling period (record time)")
+    ap.add_argument("--report", help="write summary.json, fills.parquet, equity.parquet, chart.html here")
+    ap.add_argument("--speed", type=_speed, default=None, help="max (default), realtime or Nx")
+    ap.add_argument("--live", action="store_true", help="paper trading on the journal tail")
+    ap.add_argument("--duration", type=float, help="--live: stop after this many seconds")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+class _RateColumn(ProgressColumn):
+    """Records per second, as rich measures it (display only)."""
+
+    def render(self, task: Any) -> Text:
+        return Text(f"{task.speed:,.0f} rec/s" if task.speed else "- rec/s")
+
+
+class Paced:
+    """A source replayed at ``factor`` x record time (``--speed``); delegates streams."""
+
+    def __init__(self, source: HistoricalSource, factor: float) -> None:
+        self.source = source
+        self.factor = factor
+
+    def streams(self) -> dict:
+        return self.source.streams()
+
+    def stream(self, stream_id: int) -> Any:
+        return self.source.stream(stream_id)
+
+    def __iter__(self) -> Iterator[Record]:
+        wall0 = ts0 = None
+        for rec in self.source:
+            now = time.monotonic()  # noqa: TID251  det-ok: --speed pacing only, never in results
+            if wall0 is None:
+                wall0, ts0 = now, rec.ts_ns
+            else:
+                wait = wall0 + (rec.ts_ns - ts0) / NS / self.factor - now
+                if wait > 0:
+                    time.sleep(wait)
+            yield rec
+
+
+def _config(args: argparse.Namespace) -> EngineConfig:
+    fees = load_fees(args.fees) if args.fees else FeeSchedule()
+    symbols = _names(args.symbols)
+    return EngineConfig(latency_ns=int(round(args.latency_ms * 1_000_000)), fees=fees,
+                        capital=args.capital, symbols=frozenset(symbols) if symbols else None,
+                        sample_ns=args.sample_ms * 1_000_000, fx_fixed=dict(args.fx))
+
+
+def _summary_table(s: dict[str, Any]) -> Table:
+    t = Table(title=f"replay: {s['strategy']['name']}", show_header=False)
+    p = s["period"]
+    rows = [
+        ("records", f"{p['records']:,} (seq {p['first_seq']}..{p['last_seq']})"),
+        ("period", f"{iso(p['first_ts_ns'])} .. {iso(p['last_ts_ns'])}"),
+        ("final equity", f"{s['final_equity']} {s['config']['currency']}"),
+        ("pnl", s["pnl"]), ("return", f"{s['return']:.6%}" if s["return"] is not None else "-"),
+        ("max drawdown", f"{s['max_drawdown']} ({s['max_drawdown_pct']:.4%})"),
+        ("sharpe", f"{s['sharpe']} ({s['minute_returns']} minute returns)"),
+        ("trades / orders", f"{s['trades']} / {s['orders']}"),
+        ("rejected", f"{s['rejected_orders']} {s['rejections'] or ''}"),
+        ("turnover", s["turnover"]), ("fees", s["fees"]),
+    ]
+    rows += [(f"position {k}", v) for k, v in s["positions"].items()]
+    if s["unpriced_currencies"]:
+        rows.append(("unpriced", ", ".join(s["unpriced_currencies"])))
+    for k, v in rows:
+        t.add_row(k, str(v))
+    return t
+
+
+def cmd_run(argv: list[str]) -> int:
+    args = run_parser().parse_args(argv)
+    err = Console(stderr=True)
+    out = Console()
+    try:
+        config = _config(args)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]replay: {exc}[/red]")
+        return 2
+    venues = _names(args.venues) or None
+    stop = threading.Event()
+    try:
+        if args.live:
+            stop_on_signals(stop)
+            start = args.start
+            source: Any = LiveSource(args.data, stop=stop, start=start, end=args.end, venues=venues)
+            if start is None:
+                source.start = Bound(seq=source.reader.last_seq + 1)
+            if args.duration:
+                stop_after(stop, args.duration)
+        else:
+            source = HistoricalSource(args.data, start=args.start, end=args.end, venues=venues)
+    except (JournalError, ValueError) as exc:
+        err.print(f"[red]replay: {exc}[/red]")
+        return 2
+    total = None if args.live else source.estimate()
+    iterable: Any = Paced(source, args.speed) if args.speed else source
+    show = not args.no_progress
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        TextColumn("{task.completed:,.0f}/{task.total:,.0f}" if total else
+                                   "{task.completed:,.0f} rec"),
+                        TextColumn("{task.fields[sim]}"), _RateColumn(),
+                        console=err, disable=not show, transient=False)
+
+    def tick(engine: Engine) -> None:
+        progress.update(task, completed=engine.records, sim=iso(engine.now_ns))
+
+    try:
+        with progress:
+            task = progress.add_task("paper" if args.live else "backtest", total=total, sim="")
+            result, summ = run_strategy(iterable, args.strategy, params=args.param, config=config,
+                                        report_dir=args.report, on_progress=tick)
+            progress.update(task, completed=result.records, sim=iso(result.last_ts_ns))
+    except (ValueError, OSError, JournalError) as exc:
+        err.print(f"[red]replay: {exc}[/red]")
+        return 2
+    finally:
+        source.close()
+    if args.json:
+        print(json.dumps(summ, sort_keys=True))
+    else:
+        out.print(_summary_table(summ))
+        if args.report:
+            out.print(f"report written to {args.report}")
+    return 0
+
+
+# -- state -----------------------------------------------------------------------------
+
+
+def state_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="replay state", description="Projected state after the "
+                                 "record at --at: book levels, market state, features, digest.")
+    ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--at", required=True, type=_bound,
+                    help="seq (state after applying it) or date/time (after every record at or before it)")
+    ap.add_argument("--venue")
+    ap.add_argument("--symbol", help="native or normalized")
+    ap.add_argument("--depth", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    return ap
+
+
+def project_until(data: str, at: Bound) -> Projector:
+    """The projection after the record at ``at`` (a seq, or the last record at or before a time)."""
+    end = at if at.seq is not None else Bound(ts_ns=at.ts_ns + 1)  # type: ignore[operator]
+    with HistoricalSource(data, end=end) as src:
+        p = Projector(src.streams())
+        p.apply_many(src)
+    return p
+
+
+def state_json(p: Projector, venue: str | None, symbol: str | None, depth: int) -> dict[str, Any]:
+    if venue and symbol:
+        symbol = p.resolve_symbol(venue, symbol)
+    doc = p.to_json(venue, symbol, depth)
+    return {"seq": p.last_seq, **doc}
+
+
+def _print_state(doc: dict[str, Any], out: Console) -> None:
+    out.print(f"seq {doc['seq']}  at {iso(doc['ts_ns'])}  digest {doc['digest']}")
+    for row in doc["symbols"]:
+        f = row["features"]
+        t = Table(title=f"{row['venue']} {row['symbol']} ({row['norm']})  "
+                  f"valid={row['valid']} crossed={row['crossed']} source={row['source']}")
+        for col in ("bid size", "bid", "ask", "ask size"):
+            t.add_column(col, justify="right")
+        bids, asks = row.get("bids", []), row.get("asks", [])
+        for i in range(max(len(bids), len(asks))):
+            b = bids[i] if i < len(bids) else ["", ""]
+            a = asks[i] if i < len(asks) else ["", ""]
+            t.add_row(b[1], b[0], a[0], a[1])
+        out.print(t)
+        facts = {"best_bid": row["best_bid"], "best_ask": row["best_ask"], **{
+            k: v for k, v in f.items() if k != "windows"}}
+        out.print("  " + "  ".join(f"{k}={v}" for k, v in facts.items()))
+        for w, stats in f["windows"].items():
+            out.print(f"  {w}s: " + "  ".join(f"{k}={v}" for k, v in stats.items() if k != "seconds"))
+    for prem in doc.get("premiums", []):
+        out.print(f"premium {prem['upbit_symbol']} vs {prem['venue']} {prem['symbol']}: "
+                  f"{prem['premium']:.4%} at {prem['usdt_krw']} KRW/USDT")
+
+
+def cmd_state(argv: list[str]) -> int:
+    args = state_parser().parse_args(argv)
+    err = Console(stderr=True)
+    try:
+        p = project_until(args.data, args.at)
+        doc = state_json(p, args.venue, args.symbol, args.depth)
+    except (JournalError, KeyError, ValueError) as exc:
+        err.print(f"[red]replay state: {exc}[/red]")
+        return 2
+    if args.at.seq is not None and p.last_seq != args.at.seq:
+        err.print(f"[red]replay state: the journal ends at seq {p.last_seq}, before {args.at.seq}[/red]")
+        return 2
+    if args.json:
+        print(json.dumps(doc, sort_keys=True))
+    else:
+        _print_state(doc, Console())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "state":
+        return cmd_state(argv[1:])
+    return cmd_run(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
