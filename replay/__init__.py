@@ -1,0 +1,1 @@
+"""Replay and backtests: one ordered source, the strategy API, the fill model, reports."""

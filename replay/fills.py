@@ -68,7 +68,7 @@ class FeeSchedule:
 
 
 def _dec(value: object, where: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError(f"{where}: expected a number, got {value!r}")
     d = Decimal(str(value))  # str() of a float is its shortest repr: 0.0004, not 0.000399...
     if not d.is_finite() or d < 0:
