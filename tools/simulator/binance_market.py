@@ -1,0 +1,594 @@
+"""The simulated Binance USD-M market: looped captures, synthetic symbols, books, REST bodies.
+
+Captures loop forever. Loop ``n`` shifts every time by ``n`` whole minutes-spans and every
+id family by ``n`` spans, and a *bridge* diff between loops turns the end-of-loop book back
+into the loop-start book, so the ``U``/``u``/``pu`` chain stays continuous and a client's
+book stays equal to ours across loops. A depth snapshot carries a ``lastUpdateId`` inside
+the next diff still to be sent for that symbol, so that diff brackets it (``U <= id <= u``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import zlib
+from collections import deque
+from collections.abc import Iterable
+from decimal import Decimal
+
+import msgspec
+import orjson
+
+from .book import Book
+from .captures import RawCapture
+from .tape import Event, Source, Tape, minute_ceil_ms, shifter
+
+# which integer fields of each event kind belong to which id family
+FAMILIES: dict[str, dict[bytes, str]] = {
+    "depth": {b"E": "time", b"T": "time", b"U": "book", b"u": "book", b"pu": "book"},
+    "bookTicker": {b"E": "time", b"T": "time", b"u": "book"},
+    "trade": {b"E": "time", b"T": "time", b"t": "tid"},
+    "aggTrade": {b"E": "time", b"T": "time", b"a": "agg", b"f": "tid", b"l": "tid"},
+    "kline_1m": {b"E": "time", b"t": "time", b"T": "time", b"f": "tid", b"L": "tid"},
+    "markPrice": {b"E": "time", b"T": "time"},
+}
+SHIFT = {kind: shifter(fams) for kind, fams in FAMILIES.items()}
+LOOP_GAP_S = 0.1  # pause between the end of a capture and its next loop
+
+
+def stream_kind(stream: str) -> str:
+    """Event kind of a stream name: every diff-depth speed is ``depth``, ``depthN`` partial."""
+    suffix = stream.partition("@")[2]
+    if suffix.startswith("depth"):
+        levels = suffix[5:].partition("@")[0]
+        return f"depth{levels}" if levels.isdigit() else "depth"
+    if suffix.startswith("markPrice"):
+        return "markPrice"
+    return suffix
+
+
+# ---------------------------------------------------------------------------- capture source
+
+
+class _Ids(msgspec.Struct):
+    E: int = 0  # noqa: N815
+    U: int = 0  # noqa: N815
+    u: int = 0
+    pu: int = 0
+
+
+class _TradeIds(msgspec.Struct):
+    E: int = 0  # noqa: N815
+    t: int = -1
+
+
+class _AggIds(msgspec.Struct):
+    E: int = 0  # noqa: N815
+    a: int = -1
+    f: int = -1
+    l: int = -1  # noqa: E741
+
+
+class _K(msgspec.Struct):
+    f: int = -1
+    L: int = -1  # noqa: N815
+
+
+class _KlineIds(msgspec.Struct):
+    E: int = 0  # noqa: N815
+    k: _K | None = None
+
+
+_DECODERS = {
+    "depth": msgspec.json.Decoder(_Ids), "bookTicker": msgspec.json.Decoder(_Ids),
+    "trade": msgspec.json.Decoder(_TradeIds), "aggTrade": msgspec.json.Decoder(_AggIds),
+    "kline_1m": msgspec.json.Decoder(_KlineIds), "markPrice": msgspec.json.Decoder(_Ids),
+}
+
+
+class _Span:
+    __slots__ = ("lo", "hi")
+
+    def __init__(self) -> None:
+        self.lo: int | None = None
+        self.hi: int | None = None
+
+    def add(self, *values: int) -> None:
+        for v in values:
+            if v >= 0:
+                self.lo = v if self.lo is None or v < self.lo else self.lo
+                self.hi = v if self.hi is None or v > self.hi else self.hi
+
+    def width(self) -> int:
+        return 0 if self.lo is None else self.hi - self.lo + 1  # type: ignore[operator]
+
+
+class CaptureSymbol:
+    """One symbol of a looped capture: its book (applied lazily) and loop arithmetic."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.start_book: Book | None = None  # the snapshot book, also every loop's start
+        self.book: Book | None = None
+        self.pending: list[bytes] = []  # depth payloads sent but not yet applied to book
+        self.depth_pos: list[int] = []  # frame indices of this symbol's depth events
+        self.depth_ids: list[tuple[int, int, int]] = []  # (U, u, pu) per depth_pos entry
+        self.deltas: dict[str, int] = {}  # per-loop shift of each id family
+        self.bridge_levels: tuple[list[list[str]], list[list[str]]] | None = None
+
+    @property
+    def has_book(self) -> bool:
+        return self.start_book is not None and bool(self.depth_pos)
+
+    def on_depth(self, data: bytes) -> None:
+        self.pending.append(data)
+        if len(self.pending) >= 4096:  # bound memory when nobody asks for snapshots
+            self.catch_up()
+
+    def catch_up(self) -> Book:
+        """The book after every depth event sent so far."""
+        assert self.book is not None
+        for data in self.pending:
+            d = orjson.loads(data)
+            self.book.apply(d["b"], d["a"])
+        self.pending.clear()
+        return self.book
+
+    def bridge_ids(self, loop: int) -> tuple[int, int, int]:
+        """``(U, u, pu)`` of the bridge diff ending loop ``loop``."""
+        last_u = self.depth_ids[-1][1] + loop * self.deltas["book"]
+        first_pu = self.depth_ids[0][2] + (loop + 1) * self.deltas["book"]
+        return last_u + 1, first_pu, last_u
+
+
+class BinanceCapture:
+    """A capture prepared for looping: frames by symbol/kind, start books, id spans."""
+
+    def __init__(self, raw: RawCapture) -> None:
+        self.name = raw.name
+        frames: list[tuple[float, str, str, bytes]] = []
+        for t, payload in raw.frames:
+            head, sep, rest = payload.partition(b'","data":')
+            if not sep or not head.startswith(b'{"stream":"') or not rest.endswith(b"}"):
+                continue  # not a combined-stream data frame (an ack): nothing to replay
+            stream = head[11:].decode()
+            kind = stream_kind(stream)
+            if kind not in FAMILIES:
+                continue
+            frames.append((t, stream.partition("@")[0].upper(), kind, rest[:-1]))
+        snapshots: dict[str, bytes] = {}
+        depth_symbols = {s for _, s, k, _ in frames if k == "depth"}
+        for _, url, body in raw.rest:
+            if not body.startswith(b'{"lastUpdateId"'):
+                continue
+            if url is not None and "symbol=" in url:
+                sym = url.split("symbol=")[1].split("&")[0].upper()
+            elif len(depth_symbols) == 1:
+                sym = next(iter(depth_symbols))  # hftbacktest: the file's only symbol
+            else:
+                continue
+            snapshots.setdefault(sym, body)
+        self.symbols: dict[str, CaptureSymbol] = {}
+        spans: dict[tuple[str, str], _Span] = {}
+        times = _Span()
+        kept: list[tuple[float, str, str, bytes, tuple[int, int, int] | None]] = []
+        lids = {s: orjson.loads(b)["lastUpdateId"] for s, b in snapshots.items()}
+        for t, sym, kind, data in frames:
+            cs = self.symbols.get(sym) or self.symbols.setdefault(sym, CaptureSymbol(sym))
+            ids = _DECODERS[kind].decode(data)
+            times.add(ids.E)
+            ev_ids = None
+            if kind == "depth":
+                # Only diffs from the snapshot's bracket on can be replayed against a book.
+                if sym not in lids or ids.u < lids[sym]:
+                    continue
+                ev_ids = (ids.U, ids.u, ids.pu)
+                cs.depth_pos.append(len(kept))
+                cs.depth_ids.append(ev_ids)
+                spans.setdefault((sym, "book"), _Span()).add(ids.pu, ids.u)
+            elif kind == "bookTicker":
+                spans.setdefault((sym, "book"), _Span()).add(ids.u)
+            elif kind == "trade":
+                spans.setdefault((sym, "tid"), _Span()).add(ids.t)
+            elif kind == "aggTrade":
+                spans.setdefault((sym, "agg"), _Span()).add(ids.a)
+                spans.setdefault((sym, "tid"), _Span()).add(ids.f, ids.l)
+            elif kind == "kline_1m" and ids.k is not None:
+                spans.setdefault((sym, "tid"), _Span()).add(ids.k.f, ids.k.L)
+            kept.append((t, sym, kind, data, ev_ids))
+        t0 = kept[0][0] if kept else 0.0
+        self.frames = [(t - t0, s, k, d, i) for t, s, k, d, i in kept]
+        self.loop_s = (self.frames[-1][0] if self.frames else 0.0) + LOOP_GAP_S
+        self.time_delta_ms = minute_ceil_ms(times.width())
+        for sym, cs in self.symbols.items():
+            cs.deltas = {"time": self.time_delta_ms}
+            for fam in ("book", "tid", "agg"):
+                # +1: the bridge diff between loops takes one update id of its own
+                cs.deltas[fam] = spans[(sym, fam)].width() + 1 if (sym, fam) in spans else 0
+            if sym in snapshots and cs.depth_pos:
+                body = orjson.loads(snapshots[sym])
+                cs.start_book = Book.from_levels(body["bids"], body["asks"])
+                cs.book = cs.start_book.copy()
+        self.last_e = times.hi or 0
+
+
+class CaptureSource(Source):
+    """A ``BinanceCapture`` played in an endless loop with shifted ids and times."""
+
+    def __init__(self, cap: BinanceCapture) -> None:
+        self.cap = cap
+        self.i = 0
+        self.loop = 0
+        self._bridges: deque[Event] = deque()
+
+    def peek_t(self) -> float:
+        if self._bridges:
+            return self._bridges[0].t
+        return self.loop * self.cap.loop_s + self.cap.frames[self.i][0]
+
+    def pop(self) -> Event:
+        if self._bridges:
+            return self._bridges.popleft()
+        cap = self.cap
+        t, sym, kind, data, ids = cap.frames[self.i]
+        cs = cap.symbols[sym]
+        if self.loop:
+            deltas = {f: d * self.loop for f, d in cs.deltas.items()}
+            data = SHIFT[kind](data, deltas)
+            if ids is not None:
+                b = deltas["book"]
+                ids = (ids[0] + b, ids[1] + b, ids[2] + b)
+        ev = Event(self.loop * cap.loop_s + t, sym, kind, data, ids)
+        if kind == "depth":
+            cs.on_depth(data)
+        self.i += 1
+        if self.i == len(cap.frames):
+            self._end_loop(ev.t)
+        return ev
+
+    def _end_loop(self, t: float) -> None:
+        for cs in self.cap.symbols.values():
+            if not cs.has_book:
+                continue
+            if cs.bridge_levels is None:
+                cs.bridge_levels = cs.catch_up().diff_to(cs.start_book)  # type: ignore[arg-type]
+            first, last, prev = cs.bridge_ids(self.loop)
+            e_ms = self.cap.last_e + self.loop * self.cap.time_delta_ms + 1
+            data = orjson.dumps({"e": "depthUpdate", "E": e_ms, "T": e_ms, "s": cs.symbol,
+                                 "U": first, "u": last, "pu": prev,
+                                 "b": cs.bridge_levels[0], "a": cs.bridge_levels[1]})
+            self._bridges.append(Event(t, cs.symbol, "depth", data, (first, last, prev)))
+            cs.book = cs.start_book.copy()  # type: ignore[union-attr]
+            cs.pending.clear()
+        self.i = 0
+        self.loop += 1
+
+    def next_depth_ids(self, symbol: str) -> tuple[int, int, int]:
+        """``(U, u, pu)`` of the next depth event of ``symbol`` not yet sent."""
+        for ev in self._bridges:
+            if ev.symbol == symbol:
+                return ev.ids  # type: ignore[return-value]
+        cs = self.cap.symbols[symbol]
+        k = bisect.bisect_left(cs.depth_pos, self.i)
+        if k == len(cs.depth_pos):
+            return cs.bridge_ids(self.loop)
+        shift = self.loop * cs.deltas["book"]
+        first, last, prev = cs.depth_ids[k]
+        return first + shift, last + shift, prev + shift
+
+    def snapshot(self, symbol: str) -> tuple[int, Book]:
+        """A ``lastUpdateId`` inside the next diff, and the book it describes."""
+        first, last, _ = self.next_depth_ids(symbol)
+        book = self.cap.symbols[symbol].catch_up()
+        return first + (last - first) // 2, book
+
+
+# ---------------------------------------------------------------------------- synthetic symbols
+
+
+def _px(ticks: int) -> str:
+    return f"{ticks // 10}.{ticks % 10}"
+
+
+def _qty(lots: int) -> str:
+    return f"{lots // 1000}.{lots % 1000:03d}"
+
+
+class SyntheticSymbol(Source):
+    """A random-walk market for one symbol: 100 ms steps of depth, bookTicker, trades,
+    aggTrades, a kline every 500 ms and a mark price every second (seeded, reproducible)."""
+
+    STEP_S = 0.1
+
+    def __init__(self, symbol: str, *, seed: int, t0: float, base_ms: int) -> None:
+        self.symbol = symbol
+        self.rng = random.Random(seed ^ zlib.crc32(symbol.encode()))
+        self.t0 = t0
+        self.base_ms = base_ms
+        self.step = 0
+        self.mid = 1000 + zlib.crc32(symbol.encode()) % 90000  # price in 0.1 ticks
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        for k in range(1, 51):
+            self.bids[self.mid - k] = self.rng.randint(1, 5000)
+            self.asks[self.mid + k] = self.rng.randint(1, 5000)
+        self.last_u = self.rng.randint(10**9, 10**10)
+        self.tid = self.rng.randint(10**6, 10**7)
+        self.agg = self.rng.randint(10**6, 10**7)
+        self.queue: deque[Event] = deque()
+        self.kline: dict[str, object] | None = None
+        self._generate()
+
+    # -- Source
+    def peek_t(self) -> float:
+        return self.queue[0].t
+
+    def pop(self) -> Event:
+        ev = self.queue.popleft()
+        if not self.queue:
+            self._generate()
+        return ev
+
+    # -- REST views
+    def snapshot(self) -> tuple[int, Book]:
+        """A ``lastUpdateId`` inside the next diff; the book already includes that diff.
+
+        Levels are absolute, so applying the bracketing diff on top changes nothing: this
+        is how a real snapshot taken mid-event behaves.
+        """
+        nxt = next((ev.ids for ev in self.queue if ev.kind == "depth"), None)
+        if nxt is None:
+            self._generate()
+            nxt = next(ev.ids for ev in self.queue if ev.kind == "depth")
+        first, last, _ = nxt  # type: ignore[misc]
+        return first + (last - first) // 2, self.book()
+
+    def book(self) -> Book:
+        bids = [[_px(p), _qty(q)] for p, q in self.bids.items()]
+        asks = [[_px(p), _qty(q)] for p, q in self.asks.items()]
+        return Book.from_levels(bids, asks)
+
+    # -- generation
+    def _generate(self) -> None:
+        rng, sym = self.rng, self.symbol
+        t = self.t0 + self.step * self.STEP_S
+        e_ms = self.base_ms + int(round(t * 1000))
+        r = rng.random()
+        self.mid += 1 if r < 0.15 else -1 if r < 0.3 else 0
+        bids_ch: dict[int, int] = {p: 0 for p in self.bids if p >= self.mid or p < self.mid - 60}
+        asks_ch: dict[int, int] = {p: 0 for p in self.asks if p <= self.mid or p > self.mid + 60}
+        for _ in range(rng.randint(1, 3)):
+            bids_ch[self.mid - rng.randint(1, 25)] = rng.choice((0, rng.randint(1, 5000)))
+            asks_ch[self.mid + rng.randint(1, 25)] = rng.choice((0, rng.randint(1, 5000)))
+        # keep the touch populated so best bid/ask exist
+        bids_ch.setdefault(self.mid - 1, self.bids.get(self.mid - 1) or rng.randint(1, 5000))
+        asks_ch.setdefault(self.mid + 1, self.asks.get(self.mid + 1) or rng.randint(1, 5000))
+        if bids_ch[self.mid - 1] == 0:
+            bids_ch[self.mid - 1] = rng.randint(1, 5000)
+        if asks_ch[self.mid + 1] == 0:
+            asks_ch[self.mid + 1] = rng.randint(1, 5000)
+        for side, ch in ((self.bids, bids_ch), (self.asks, asks_ch)):
+            for p, q in ch.items():
+                if q:
+                    side[p] = q
+                else:
+                    side.pop(p, None)
+        first = self.last_u + 1
+        last = first + rng.randint(0, 4)
+        prev, self.last_u = self.last_u, last
+        depth = orjson.dumps({
+            "e": "depthUpdate", "E": e_ms, "T": e_ms, "s": sym, "U": first, "u": last, "pu": prev,
+            "b": [[_px(p), _qty(q)] for p, q in sorted(bids_ch.items(), reverse=True)],
+            "a": [[_px(p), _qty(q)] for p, q in sorted(asks_ch.items())],
+        })
+        q = self.queue
+        q.append(Event(t, sym, "depth", depth, (first, last, prev)))
+        bb, ba = self.mid - 1, self.mid + 1
+        q.append(Event(t, sym, "bookTicker", orjson.dumps({
+            "e": "bookTicker", "u": last, "s": sym, "b": _px(bb), "B": _qty(self.bids[bb]),
+            "a": _px(ba), "A": _qty(self.asks[ba]), "T": e_ms, "E": e_ms})))
+        for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+            self._trade(t, e_ms, buy=rng.random() < 0.5)
+        if self.step % 5 == 4:
+            q.extend(self._kline_events(t, e_ms))
+        if self.step % 10 == 9:
+            funding = (e_ms // 28_800_000 + 1) * 28_800_000
+            q.append(Event(t, sym, "markPrice", orjson.dumps({
+                "e": "markPriceUpdate", "E": e_ms, "s": sym, "p": _px(self.mid) + "0000",
+                "i": _px(self.mid) + "0000", "P": _px(self.mid) + "0000", "r": "0.00010000",
+                "T": funding})))
+        self.step += 1
+
+    def _trade(self, t: float, e_ms: int, *, buy: bool) -> None:
+        rng = self.rng
+        price = self.mid + 1 if buy else self.mid - 1
+        lots = rng.randint(1, 500)
+        self.tid += 1
+        self.agg += 1
+        p, qv = _px(price), _qty(lots)
+        self.queue.append(Event(t, self.symbol, "trade", orjson.dumps({
+            "e": "trade", "E": e_ms, "T": e_ms, "s": self.symbol, "t": self.tid, "p": p, "q": qv,
+            "X": "MARKET", "m": not buy})))
+        self.queue.append(Event(t, self.symbol, "aggTrade", orjson.dumps({
+            "e": "aggTrade", "E": e_ms, "a": self.agg, "s": self.symbol, "p": p, "q": qv,
+            "f": self.tid, "l": self.tid, "T": e_ms, "m": not buy})))
+        k = self._kline_at(e_ms)
+        px = Decimal(p)
+        k["h"] = max(k["h"], px) if k["n"] else px
+        k["l"] = min(k["l"], px) if k["n"] else px
+        if not k["n"]:
+            k["o"], k["f"] = px, self.tid
+        k["c"], k["L"] = px, self.tid
+        k["n"] += 1
+        k["v"] += Decimal(qv)
+        k["q"] += Decimal(qv) * px
+        if buy:
+            k["V"] += Decimal(qv)
+            k["Q"] += Decimal(qv) * px
+
+    def _kline_at(self, e_ms: int) -> dict:
+        start = e_ms // 60_000 * 60_000
+        if self.kline is None or self.kline["t"] != start:
+            close = Decimal(_px(self.mid))
+            self.kline = {"t": start, "o": close, "h": close, "l": close, "c": close,
+                          "v": Decimal(0), "q": Decimal(0), "V": Decimal(0), "Q": Decimal(0),
+                          "n": 0, "f": -1, "L": -1}
+        return self.kline  # type: ignore[return-value]
+
+    def _kline_events(self, t: float, e_ms: int) -> list[Event]:
+        out = []
+        old = self.kline
+        cur = self._kline_at(e_ms)
+        if old is not None and old is not cur:
+            out.append(self._kline_event(t, e_ms, old, closed=True))
+        out.append(self._kline_event(t, e_ms, cur, closed=False))
+        return out
+
+    def _kline_event(self, t: float, e_ms: int, k: dict, *, closed: bool) -> Event:
+        return Event(t, self.symbol, "kline_1m", orjson.dumps({
+            "e": "kline", "E": e_ms, "s": self.symbol, "k": {
+                "t": k["t"], "T": k["t"] + 59_999, "s": self.symbol, "i": "1m", "f": k["f"],
+                "L": k["L"], "o": str(k["o"]), "c": str(k["c"]), "h": str(k["h"]),
+                "l": str(k["l"]), "v": str(k["v"]), "n": k["n"], "x": closed,
+                "q": str(k["q"]), "V": str(k["V"]), "Q": str(k["Q"]), "B": "0"}}))
+
+
+# ---------------------------------------------------------------------------- the market
+
+
+class BinanceMarket:
+    """Every Binance source merged into one tape, plus the REST views of its state."""
+
+    def __init__(self, captures: Iterable[RawCapture] = (), *, seed: int = 0, base_ms: int = 0,
+                 symbols: Iterable[str] | None = None) -> None:
+        self.tape = Tape()
+        self.seed = seed
+        self.base_ms = base_ms
+        self.allowed = None if symbols is None else {s.upper() for s in symbols}
+        self._capture: dict[str, CaptureSource] = {}
+        self._synthetic: dict[str, SyntheticSymbol] = {}
+        self.trades: dict[str, deque[tuple[str, bytes]]] = {}
+        for raw in captures:
+            src = CaptureSource(BinanceCapture(raw))
+            if not src.cap.frames:
+                continue
+            self.tape.add(src)
+            for sym in src.cap.symbols:
+                self._capture.setdefault(sym, src)
+        if self.allowed:
+            for sym in sorted(self.allowed):
+                self.activate(sym)
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({*self._capture, *self._synthetic})
+
+    def known(self, symbol: str) -> bool:
+        """True if ``symbol`` trades here (capture, active synthetic, or allowed)."""
+        symbol = symbol.upper()
+        if symbol in self._capture or symbol in self._synthetic:
+            return True
+        return self.allowed is None or symbol in self.allowed
+
+    def activate(self, symbol: str) -> bool:
+        """Make sure ``symbol`` produces events; False when it is not a valid symbol."""
+        symbol = symbol.upper()
+        if symbol in self._capture or symbol in self._synthetic:
+            return True
+        if not self.known(symbol) or not symbol.isalnum():
+            return False
+        src = SyntheticSymbol(symbol, seed=self.seed, t0=self.tape.t, base_ms=self.base_ms)
+        self._synthetic[symbol] = src
+        self.tape.add(src)
+        return True
+
+    def next(self) -> Event:
+        """The next event of the merged tape (the caller paces and delivers it)."""
+        ev = self.tape.next()
+        if ev.kind == "trade" or ev.kind == "aggTrade":
+            dq = self.trades.get(ev.symbol)
+            if dq is None:
+                dq = self.trades[ev.symbol] = deque(maxlen=50_000)
+            dq.append((ev.kind, ev.data))
+        return ev
+
+    def has_book(self, symbol: str) -> bool:
+        src = self._capture.get(symbol)
+        return symbol in self._synthetic or (src is not None and src.cap.symbols[symbol].has_book)
+
+    def snapshot(self, symbol: str) -> tuple[int, Book] | None:
+        """``(lastUpdateId, book)`` bracketing the next diff, or None without a book."""
+        symbol = symbol.upper()
+        if symbol in self._synthetic:
+            return self._synthetic[symbol].snapshot()
+        src = self._capture.get(symbol)
+        if src is None or not src.cap.symbols[symbol].has_book:
+            return None
+        return src.snapshot(symbol)
+
+    def top(self, symbol: str, n: int) -> tuple[list[list[str]], list[list[str]]]:
+        """Best ``n`` levels now (for partial-depth streams)."""
+        if symbol in self._synthetic:
+            return self._synthetic[symbol].book().top(n)
+        return self._capture[symbol].cap.symbols[symbol].catch_up().top(n)
+
+    def depth_body(self, symbol: str, limit: int, now_ms: int) -> bytes | None:
+        """A ``/fapi/v1/depth`` response body, or None for a symbol without a book."""
+        snap = self.snapshot(symbol)
+        if snap is None:
+            return None
+        lid, book = snap
+        bids, asks = book.top(limit)
+        return orjson.dumps({"lastUpdateId": lid, "E": now_ms, "T": now_ms, "bids": bids,
+                             "asks": asks})
+
+    def klines_body(self, symbol: str, limit: int = 500, start_ms: int | None = None,
+                    end_ms: int | None = None) -> bytes:
+        """``/fapi/v1/klines`` rows built from the trades sent so far (oldest first)."""
+        dq = self.trades.get(symbol.upper(), ())
+        kinds = {k for k, _ in dq}
+        use = "trade" if "trade" in kinds else "aggTrade"
+        bars: dict[int, list] = {}
+        for kind, data in dq:
+            if kind != use:
+                continue
+            tr = orjson.loads(data)
+            start = tr["T"] // 60_000 * 60_000
+            if (start_ms is not None and start < start_ms) or (end_ms is not None and start > end_ms):
+                continue
+            px, qty = Decimal(tr["p"]), Decimal(tr["q"])
+            n = 1 if kind == "trade" else tr["l"] - tr["f"] + 1
+            bar = bars.get(start)
+            if bar is None:
+                bars[start] = [start, px, px, px, px, qty, start + 59_999, qty * px, n,
+                               Decimal(0), Decimal(0), "0"]
+                bar = bars[start]
+            else:
+                bar[2], bar[3], bar[4] = max(bar[2], px), min(bar[3], px), px
+                bar[5] += qty
+                bar[7] += qty * px
+                bar[8] += n
+            if not tr["m"]:  # buyer is the taker
+                bar[9] += qty
+                bar[10] += qty * px
+        rows = [[str(v) if isinstance(v, Decimal) else v for v in bars[k]] for k in sorted(bars)]
+        return orjson.dumps(rows[-limit:])
+
+    def exchange_info_body(self, now_ms: int) -> bytes:
+        """A ``/fapi/v1/exchangeInfo`` body listing the simulated symbols."""
+        syms = []
+        for s in self.symbols:
+            base = s[:-4] if s.endswith("USDT") else s[:-3]
+            syms.append({
+                "symbol": s, "pair": s, "contractType": "PERPETUAL", "status": "TRADING",
+                "baseAsset": base, "quoteAsset": s[len(base):], "marginAsset": "USDT",
+                "pricePrecision": 2, "quantityPrecision": 3,
+                "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.1"},
+                            {"filterType": "LOT_SIZE", "stepSize": "0.001"}],
+            })
+        return orjson.dumps({
+            "timezone": "UTC", "serverTime": now_ms, "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200}],
+            "exchangeFilters": [], "symbols": syms})

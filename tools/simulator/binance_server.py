@@ -1,0 +1,273 @@
+"""Binance USD-M over WebSocket and REST: routed paths, combined wrapper, control messages.
+
+Paths: ``/<route>/ws/<s1>/<s2>`` (raw payloads) and ``/<route>/stream?streams=s1/s2``
+(``{"stream":..,"data":..}``), route in ``public``/``market``/``private``, or the unrouted
+legacy ``/ws``, ``/stream`` (public streams only). A stream on the wrong route is accepted
+and acked but never delivered, as Binance does. Every diff-depth speed
+(``@depth``, ``@depth@100ms``, ``@depth@0ms``...) is served the same diff events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+import orjson
+from websockets.exceptions import ConnectionClosed
+
+from recorder.venues.base import WindowLimit
+from recorder.venues.binance_usdm import DEPTH_WEIGHTS, klines_weight, route_for_stream
+
+from .binance_market import FAMILIES, BinanceMarket, stream_kind
+from .config import SimConfig
+from .conn import SimConn, loop_time
+from .httpserver import Request, Response
+from .tape import Event
+from .venue_base import SimVenue
+
+ROUTES = ("public", "market", "private")
+_PARTIAL = re.compile(r"^depth(5|10|20)$")
+
+
+def parse_path(target: str) -> tuple[str, bool, list[str]] | None:
+    """``(route, combined, streams)`` of a connection target, None if not a Binance path."""
+    parts = urlsplit(target)
+    segs = [s for s in parts.path.split("/") if s]
+    route = "legacy"
+    if segs and segs[0] in ROUTES:
+        route = segs.pop(0)
+    if not segs:
+        return None
+    if segs[0] == "ws":
+        return route, False, segs[1:]
+    if segs[0] == "stream" and len(segs) == 1:
+        streams = parse_qs(parts.query).get("streams", [""])[0]
+        return route, True, [s for s in streams.split("/") if s]
+    return None
+
+
+def deliverable(route: str, stream: str) -> bool:
+    """True when ``route`` delivers ``stream`` (wrong route: silently nothing)."""
+    if route == "private":
+        return False
+    want = route_for_stream(stream)
+    return want == "public" if route == "legacy" else want == route
+
+
+class _Control(msgspec.Struct):
+    method: str = ""
+    params: list[str | bool] = []
+    id: int | str | None = None
+
+
+_control = msgspec.json.Decoder(_Control)
+
+
+class BinanceSession:
+    """One connection's subscriptions and control-message handling."""
+
+    def __init__(self, venue: BinanceVenue, conn: SimConn, route: str, combined: bool) -> None:
+        self.venue = venue
+        self.conn = conn
+        self.route = route
+        self.combined = combined
+        self.streams: list[str] = []
+
+    def _key(self, stream: str) -> tuple[str, str] | None:
+        kind = stream_kind(stream)
+        if kind not in FAMILIES and not _PARTIAL.match(kind):
+            return None
+        return stream.partition("@")[0].upper(), kind
+
+    def subscribe(self, streams: list[str]) -> None:
+        for s in streams:
+            if s in self.streams:
+                continue
+            self.streams.append(s)
+            key = self._key(s)
+            if key is None or not deliverable(self.route, s) or not self.venue.market.activate(key[0]):
+                continue
+            prefix = b'{"stream":"%s","data":' % s.encode() if self.combined else None
+            self.venue.register(key, self.conn, prefix)
+        self.venue.sources_changed.set()
+
+    def unsubscribe(self, streams: list[str]) -> None:
+        for s in streams:
+            if s in self.streams:
+                self.streams.remove(s)
+                key = self._key(s)
+                if key is not None:
+                    self.venue.unregister(key, self.conn)
+
+    async def on_message(self, msg: str | bytes) -> None:
+        raw = msg.encode() if isinstance(msg, str) else msg
+        try:
+            req = _control.decode(raw)
+        except msgspec.DecodeError as exc:
+            await self.reply({"code": 3, "msg": f"Invalid JSON: {exc}"})
+            return
+        params = [p for p in req.params if isinstance(p, str)]
+        if req.method == "SUBSCRIBE":
+            self.subscribe(params)
+            await self.reply({"result": None, "id": req.id})
+        elif req.method == "UNSUBSCRIBE":
+            self.unsubscribe(params)
+            await self.reply({"result": None, "id": req.id})
+        elif req.method == "LIST_SUBSCRIPTIONS":
+            await self.reply({"result": list(self.streams), "id": req.id})
+        elif req.method == "SET_PROPERTY" and req.params[:1] == ["combined"] and len(req.params) == 2:
+            streams, self.combined = list(self.streams), bool(req.params[1])
+            self.unsubscribe(streams)
+            self.subscribe(streams)
+            await self.reply({"result": None, "id": req.id})
+        elif req.method == "GET_PROPERTY" and req.params[:1] == ["combined"]:
+            await self.reply({"result": self.combined, "id": req.id})
+        else:
+            await self.reply({"code": 2, "msg": f"Invalid request: unknown method {req.method!r}",
+                              "id": req.id})
+
+    async def reply(self, obj: dict) -> None:
+        await self.conn.send_now(orjson.dumps(obj), now=loop_time())
+
+
+class BinanceVenue(SimVenue):
+    """The simulated Binance USD-M venue (WebSocket sessions, delivery, REST)."""
+
+    name = "binance-usdm"
+    binary = False
+
+    def __init__(self, market: BinanceMarket, config: SimConfig) -> None:
+        super().__init__(market)
+        self.market: BinanceMarket = market
+        self.config = config
+        self.gaps: dict[str, int] = {}  # symbol -> diff events still to skip (fault)
+        self._weight = (WindowLimit(config.binance_weight_limit, 60.0)
+                        if config.binance_weight_limit else None)
+
+    def accepts(self, path: str) -> bool:
+        return parse_path(path) is not None
+
+    async def session(self, conn: SimConn) -> None:
+        route, combined, streams = parse_path(conn.rec.path)  # type: ignore[misc]
+        sess = BinanceSession(self, conn, route, combined)
+        sess.subscribe(streams)
+        cfg = self.config
+        limit = WindowLimit(cfg.binance_max_incoming_per_s, 1.0) if cfg.binance_max_incoming_per_s else None
+        pinger = asyncio.create_task(self._ping(conn)) if cfg.binance_ping_interval_s else None
+        try:
+            async for msg in conn.ws:
+                if limit is not None and not limit.try_take(loop_time()):
+                    await conn.close(1008, "Too many requests")
+                    break
+                await sess.on_message(msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+
+    async def _ping(self, conn: SimConn) -> None:
+        """Server pings, like Binance's every 3 minutes; no pong in time -> cut."""
+        cfg = self.config
+        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(cfg.binance_ping_interval_s)  # type: ignore[arg-type]
+                waiter = await conn.ws.ping()
+                conn.rec.pings_sent += 1
+                try:
+                    await asyncio.wait_for(waiter, cfg.binance_pong_timeout_s)
+                except TimeoutError:
+                    conn.abort()
+                    return
+
+    def deliver(self, ev: Event, now: float) -> None:
+        sym = ev.symbol
+        if ev.kind == "depth":
+            if self.gaps.get(sym):
+                self.gaps[sym] -= 1  # the diff is lost on the way: the chain breaks
+                return
+            for n in (5, 10, 20):
+                subs = self.subs.get((sym, f"depth{n}"))
+                if subs:
+                    self._partial(ev, n, subs, now)
+        subs = self.subs.get((sym, ev.kind))
+        if not subs:
+            return
+        data = ev.data
+        for conn, prefix in subs.values():
+            conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
+
+    def _partial(self, ev: Event, n: int, subs: dict, now: float) -> None:
+        """A partial-depth (``depthN``) event: the top ``n`` levels with this diff's ids."""
+        bids, asks = self.market.top(ev.symbol, n)
+        head = ev.data[:ev.data.find(b',"b":')]
+        data = head + b',"b":' + orjson.dumps(bids) + b',"a":' + orjson.dumps(asks) + b"}"
+        for conn, prefix in subs.values():  # prefix names the subscriber's own stream
+            conn.push(data if prefix is None else prefix + data + b"}", now=now)
+
+    # -- REST
+    def _error(self, status: int, code: int, msg: str) -> Response:
+        return Response(status, orjson.dumps({"code": code, "msg": msg}))
+
+    async def rest(self, req: Request, now_ms: int) -> Response | None:
+        path, q = req.path, req.query
+        if not path.startswith("/fapi/"):
+            return None
+        if path == "/fapi/v1/depth":
+            limit = int(q.get("limit", "500")) if q.get("limit", "500").isdigit() else -1
+            weight = DEPTH_WEIGHTS.get(limit)
+            if weight is None:
+                return self._error(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        elif path == "/fapi/v1/klines":
+            try:
+                weight = klines_weight(int(q.get("limit", "500")))
+            except ValueError:
+                return self._error(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        elif path in ("/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/ping"):
+            weight = 1
+        else:
+            return self._error(404, -1000, "Unknown path.")
+        headers = []
+        if self._weight is not None:
+            t = time.monotonic()
+            if not self._weight.try_take(t, weight):
+                resp = self._error(429, -1003, "Too many requests; current limit is "
+                                   f"{self._weight.limit} request weight per 1 MINUTE.")
+                resp.headers.append(("Retry-After", str(int(self._weight.delay(t, weight)) + 1)))
+                return resp
+            headers.append(("X-MBX-USED-WEIGHT-1M", str(self._weight.used(t))))
+        resp = self._answer(path, q, now_ms)
+        resp.headers += headers
+        return resp
+
+    def _answer(self, path: str, q: dict[str, str], now_ms: int) -> Response:
+        if path == "/fapi/v1/exchangeInfo":
+            return Response(200, self.market.exchange_info_body(now_ms))
+        if path == "/fapi/v1/time":
+            return Response(200, orjson.dumps({"serverTime": now_ms}))
+        if path == "/fapi/v1/ping":
+            return Response(200, b"{}")
+        symbol = q.get("symbol", "")
+        if not symbol:
+            return self._error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        if not self.market.activate(symbol):
+            return self._error(400, -1121, "Invalid symbol.")
+        self.sources_changed.set()
+        if path == "/fapi/v1/depth":
+            body = self.market.depth_body(symbol.upper(), int(q.get("limit", "500")), now_ms)
+            if body is None:
+                return self._error(400, -1121, "Invalid symbol.")
+            return Response(200, body)
+        if q.get("interval", "") != "1m":
+            return self._error(400, -1120, "Invalid interval.")
+
+        def opt(name: str) -> int | None:
+            v = q.get(name)
+            return int(v) if v and v.isdigit() else None
+
+        return Response(200, self.market.klines_body(symbol, int(q.get("limit", "500")),
+                                                     opt("startTime"), opt("endTime")))

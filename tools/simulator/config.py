@@ -1,0 +1,71 @@
+"""The simulator's one frozen, validated configuration object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .captures import CRYPTOFEED_BINANCE_FUTURES, CRYPTOFEED_UPBIT, HFTBACKTEST_USDM
+
+VENUES = ("binance-usdm", "upbit")
+SOURCES = ("capture", "synthetic")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulator can be told; defaults mimic the real venues.
+
+    - ``source``: ``capture`` serves the captures' symbols from the real recordings (any
+      other symbol asked for is synthetic); ``synthetic`` serves only the random market.
+    - Pacing: ``speed`` scales the recordings' own timestamps (1.0 = real time), or
+      ``"max"`` sends as fast as the sockets take it; ``rate`` (frames/s) sends at a
+      steady rate instead, ignoring timestamps.
+    - ``record_sent``: keep every frame's bytes per connection (turn off for long benchmarks;
+      counts are always kept).
+    """
+
+    venues: tuple[str, ...] = VENUES
+    host: str = "127.0.0.1"
+    ws_port: int = 0  # 0: any free port
+    rest_port: int = 0
+    source: str = "capture"
+    speed: float | str = 1.0
+    rate: float | None = None
+    seed: int = 0
+    start_ms: int | None = None  # exchange time of synthetic tape start; None: wall clock
+    binance_captures: tuple[str, ...] = (str(HFTBACKTEST_USDM), str(CRYPTOFEED_BINANCE_FUTURES))
+    upbit_captures: tuple[str, ...] = (str(CRYPTOFEED_UPBIT),)
+    binance_symbols: tuple[str, ...] | None = None  # valid symbols; None: any
+    upbit_codes: tuple[str, ...] | None = None  # valid codes; None: any
+    record_sent: bool = True
+    batch: int = 256  # events per write/yield in max and rate modes
+    rotate_after_s: float | None = None  # close connections this old (Binance: 24 h)
+    rotate_code: int = 1001
+    binance_ping_interval_s: float | None = 180.0
+    binance_pong_timeout_s: float = 600.0
+    binance_max_incoming_per_s: int | None = 10
+    binance_weight_limit: int | None = 2400  # REST weight per minute; None: unlimited
+    upbit_idle_timeout_s: float | None = 120.0
+    upbit_rest_per_s: int | None = 10  # per group; None: unlimited
+    max_message_size: int = 2**20  # largest client message accepted
+
+    def __post_init__(self) -> None:
+        for v in self.venues:
+            if v not in VENUES:
+                raise ValueError(f"unknown venue {v!r}; choose from {VENUES}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}")
+        if isinstance(self.speed, str):
+            if self.speed != "max":
+                raise ValueError("speed is a positive number or 'max'")
+        elif self.speed <= 0:
+            raise ValueError("speed must be > 0")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be > 0")
+        if self.rotate_after_s is not None and self.rotate_after_s <= 0:
+            raise ValueError("rotate_after_s must be > 0")
+        if self.batch < 1:
+            raise ValueError("batch must be >= 1")
+
+    @property
+    def max_mode(self) -> bool:
+        return self.speed == "max" and self.rate is None
