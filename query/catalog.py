@@ -1,0 +1,97 @@
+"""DuckDB over the archive (and the hot journal): one view per table.
+
+    con = query.catalog.connect("data")          # hot=True: up to the last record
+    con.sql("SELECT venue, count(*) FROM trades GROUP BY 1").show()
+    con.sql("SELECT * FROM quotes").arrow()       # Arrow / .df() pandas / .pl() polars
+
+Views: ``raw``, ``trades``, ``quotes``, ``book_levels``, ``klines``, ``features``,
+``gaps``, ``anomalies``, ``streams``. Every table view has ``ts`` (a UTC ``TIMESTAMP``
+of ``ts_ns`` at µs precision, for time_bucket and ASOF joins) and ``date``. ``raw``
+also has ``text`` (the payload as UTF-8 text, NULL when binary) and ``meta`` as JSON
+text. Archived files are read only as the manifest lists them, so a day being
+compacted is invisible until it is committed; hot rows start after the archive's
+last seq, so a day kept in the journal after compaction is not counted twice.
+See ``query/examples.sql`` for worked queries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import duckdb
+import pyarrow as pa
+
+from recorder.journal import JournalReader, NotAJournalError, StreamInfo
+
+from . import manifest as _manifest
+from .archive import RAW_SCHEMA, read_streams, streams_table
+from .derive import BY_VENUE, SCHEMAS, TABLES, DeriveParams
+from .hot import hot_tables
+from .layout import archive_root
+
+ALL_TABLES = ("raw", *TABLES)
+VIEWS = (*ALL_TABLES, "streams")
+
+
+def schema_of(table: str) -> pa.Schema:
+    return RAW_SCHEMA if table == "raw" else SCHEMAS[table]
+
+
+def _columns(table: str) -> list[str]:
+    cols = [f.name for f in schema_of(table)]
+    if table == "raw":
+        cols = [("meta::JSON AS meta" if c == "meta" else c) for c in cols]
+        cols.append("try(decode(payload)) AS text")
+    return [*cols, "make_timestamp(ts_ns // 1000) AS ts", "date"]
+
+
+def _sql_list(paths: Iterable[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def all_streams(data_dir: str | os.PathLike[str]) -> dict[int, StreamInfo]:
+    """Streams of the archive and of the journal's catalog (the journal wins on an id)."""
+    out = read_streams(data_dir)
+    try:
+        with JournalReader(data_dir) as r:
+            out.update(r.streams())
+    except NotAJournalError:
+        pass
+    return out
+
+
+def connect(data_dir: str | os.PathLike[str], hot: bool = True, *,
+            tables: Iterable[str] | None = None, params: DeriveParams | None = None,
+            database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the views registered (see the module docstring).
+
+    ``hot`` adds the journal records not yet archived (derived in memory: costs one
+    projection pass over them). ``tables`` limits which hot tables are built; views of
+    the others then show the archive only.
+    """
+    con = duckdb.connect(database)
+    root = archive_root(data_dir)
+    m = _manifest.load(data_dir)
+    hot_t = hot_tables(data_dir, tables=tables, params=params) if hot else {}
+    for t in ALL_TABLES:
+        files = [str(root / p) for p in _manifest.table_files(m, t)]
+        parts = []
+        if files:
+            hive = "{'date': DATE, 'venue': VARCHAR}" if t in BY_VENUE else "{'date': DATE}"
+            parts.append(f"SELECT * FROM read_parquet({_sql_list(files)}, hive_partitioning = true, "
+                         f"hive_types = {hive})")
+        h = hot_t.get(t)
+        if h is not None and h.num_rows:
+            con.register(f"hot_{t}", h)
+            parts.append(f"SELECT * FROM hot_{t}")
+        if not parts:
+            empty = schema_of(t).empty_table()
+            empty = empty.append_column("date", pa.array([], pa.date32()))
+            con.register(f"empty_{t}", empty)
+            parts.append(f"SELECT * FROM empty_{t}")
+        body = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+        con.execute(f"CREATE VIEW {t} AS SELECT {', '.join(_columns(t))} FROM ({body})")
+    con.register("streams_arrow", streams_table(all_streams(data_dir)))
+    con.execute("CREATE VIEW streams AS SELECT * FROM streams_arrow")
+    return con

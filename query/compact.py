@@ -1,0 +1,335 @@
+"""Nightly compaction: finished journal days -> verified Parquet -> manifest -> prune.
+
+For each finished UTC day D (older than the newest record's day), oldest first:
+
+1. stage: ``archive/.staging/D/`` gets the raw records of D (byte-exact), the derived
+   tables and the projection checkpoint at the end of D;
+2. verify: the raw file is read back and both checksums (payloads, whole records) and
+   the count must equal the journal's; seq must continue the previous archived day;
+3. publish: the staged directories are renamed into place (replacing any leftover of
+   an interrupted run), the streams table is refreshed, then the manifest gains D;
+4. prune: journal days listed in the manifest are deleted oldest first, keeping the
+   newest ``keep_days`` of them (default 0: the archive is verified, the disk is
+   returned at once); ``seq_floor`` is raised first so seq stays gapless.
+
+Idempotent: a day in the manifest is skipped, so a re-run writes nothing. Crash-safe:
+nothing is visible until the manifest lists it, and everything before the manifest
+is rewritten identically (Parquet output is a deterministic function of the records).
+
+Derived tables of D come from the projection state at the end of D-1
+(``archive/checkpoints/date=D-1/state.bin``) plus the records of D. A checkpoint made
+by other projection code (``projection.version`` in the manifest) is not trusted: the
+state is re-projected from the first archived record instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recorder.journal import JournalReader, StreamInfo
+from recorder.journal.codec import decode_key, decode_value
+from recorder.journal.segments import day_bounds
+
+from . import manifest as _manifest
+from .archive import (
+    ArchiveError,
+    RawPartWriter,
+    RecordDigest,
+    digest_file,
+    read_records,
+    read_streams,
+    streams_table,
+)
+from .derive import BY_VENUE, TABLES, DeriveParams, Deriver, projection_version
+from .layout import (
+    CHECKPOINTS,
+    LOCK,
+    STAGING,
+    STREAMS_FILE,
+    archive_root,
+    checkpoint_path,
+    day_dir,
+    fsync_dir,
+    fsync_file,
+    part_name,
+    write_atomic,
+)
+from .prune import prune
+
+DERIVED_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+TAKE_EVERY = 50_000  # records between moving derived rows to the Parquet writers
+
+
+class CompactionBusy(Exception):
+    """Another compaction holds the archive lock."""
+
+
+@dataclass
+class CompactResult:
+    compacted: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)  # finished days already in the manifest
+    pruned: list[str] = field(default_factory=list)
+    records: int = 0
+
+
+@contextmanager
+def archive_lock(data_dir: str | os.PathLike[str], *, wait: bool = True) -> Iterator[None]:
+    """Hold ``archive/.lock``: one compactor (or rebuild) at a time."""
+    root = archive_root(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK, "a+b") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise CompactionBusy(f"{root} is being compacted by another process") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def finished_days(reader: JournalReader) -> list[str]:
+    """Journal days with records, older than the newest record's day."""
+    days = [s.day for s in reader.segments() if s.records]
+    return days[:-1]
+
+
+def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through: str | None = None,
+            keep_days: int = 0, params: DeriveParams | None = None, derived: bool = True,
+            include_current: bool = False, before_delete: Callable[[str], None] | None = None,
+            wait: bool = True) -> CompactResult:
+    """Archive finished journal days (all, ``day`` only, or up to ``through``) and prune.
+
+    ``include_current`` lets ``day`` name the newest day: only when the recorder is
+    stopped and that day is over. ``derived=False`` archives raw only (``rebuild``
+    adds the derived tables later). ``before_delete(day)`` runs before a journal day
+    is deleted (an in-process writer closes the segment there).
+    """
+    params = params or DeriveParams()
+    out = CompactResult()
+    with archive_lock(data_dir, wait=wait):
+        m = _manifest.load(data_dir)
+        with JournalReader(data_dir) as reader:
+            segs = {s.day: s for s in reader.segments() if s.records}
+            ready = finished_days(reader)
+            if day is not None:
+                if day not in segs:
+                    if day in m["days"]:
+                        out.already.append(day)
+                        ready = []
+                    else:
+                        raise ArchiveError(f"no journal day {day}")
+                elif day not in ready and not include_current:
+                    raise ArchiveError(f"{day} is the newest journal day (not finished); "
+                                       "pass include_current only if the recorder is stopped")
+                else:
+                    earlier = [d for d in segs if d < day and d not in m["days"]]
+                    if earlier:
+                        raise ArchiveError(f"compact {', '.join(earlier)} before {day}")
+                    ready = [day]
+            elif through is not None:
+                ready = [d for d in ready if d <= through]
+            for d in ready:
+                if d in m["days"]:
+                    out.already.append(d)
+                    continue
+                entry = _compact_day(data_dir, reader, d, m, params, derived)
+                _publish(data_dir, d, entry, m, reader.streams())
+                out.compacted.append(d)
+                out.records += entry["records"]
+        out.pruned = prune(data_dir, m["days"], keep_days=keep_days, before_delete=before_delete)
+        shutil.rmtree(archive_root(data_dir) / STAGING, ignore_errors=True)
+    return out
+
+
+# --- one day -------------------------------------------------------------------------------
+
+
+def start_deriver(data_dir: str | os.PathLike[str], m: dict[str, Any], day: str,
+                  streams: dict[int, StreamInfo], params: DeriveParams, version: str) -> Deriver:
+    """The deriver at the end of the archived day before ``day`` (fresh if there is none).
+
+    From that day's checkpoint when it was made by this projection version, else by
+    re-projecting the archived records from the start.
+    """
+    before = [d for d in _manifest.days(m) if d < day]
+    if not before:
+        return Deriver(streams, params)
+    prev = m["days"][before[-1]]
+    ck = prev.get("checkpoint")
+    if ck and prev.get("projection", {}).get("version") == version:
+        blob = (archive_root(data_dir) / ck["path"]).read_bytes()
+        return Deriver.restore(blob, streams, params)
+    d = Deriver(streams, params)
+    d.apply_many(read_records(data_dir, to_seq=prev["last_seq"]))
+    d.advance(day_bounds(before[-1])[1])
+    d.rows = {t: [] for t in d.rows}
+    return d
+
+
+class _TableSink:
+    """Derived rows of one table for one day -> Parquet, one file per venue where partitioned."""
+
+    def __init__(self, stage: Path, table: str, day: str, name: str) -> None:
+        self.stage = stage
+        self.table = table
+        self.dir = day_dir(table, day)
+        self.name = name
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.rows: dict[str, int] = {}
+
+    def _rel(self, venue: str | None) -> str:
+        return f"{self.dir}/venue={venue}/{self.name}" if venue is not None else f"{self.dir}/{self.name}"
+
+    def _write(self, key: str | None, t: pa.Table) -> None:
+        k = key or ""
+        w = self.writers.get(k)
+        if w is None:
+            path = self.stage / self._rel(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            w = self.writers[k] = pq.ParquetWriter(path, t.schema, **DERIVED_OPTS)
+            self.rows[k] = 0
+        w.write_table(t)
+        self.rows[k] += t.num_rows
+
+    def add(self, t: pa.Table) -> None:
+        if not t.num_rows:
+            return
+        if self.table not in BY_VENUE:
+            self._write(None, t)
+            return
+        venues = t.column("venue")
+        for v in sorted(pc.unique(venues).to_pylist()):
+            part = t.filter(pc.equal(venues, v)).drop_columns(["venue"])
+            self._write(v, part)
+
+    def close(self) -> dict[str, Any]:
+        files = []
+        for k in sorted(self.writers):
+            self.writers[k].close()
+            rel = self._rel(k if self.table in BY_VENUE else None)
+            path = self.stage / rel
+            fsync_file(path)
+            got = pq.ParquetFile(path).metadata.num_rows
+            if got != self.rows[k]:
+                raise ArchiveError(f"{rel}: {got} rows on disk, {self.rows[k]} written")
+            files.append(_manifest.file_entry(self.stage, rel, got))
+        return {"rows": sum(f["rows"] for f in files), "files": files}
+
+
+def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: str,
+                 m: dict[str, Any], params: DeriveParams, derived: bool) -> dict[str, Any]:
+    root = archive_root(data_dir)
+    stage = root / STAGING / day
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    seg = next(s for s in reader.segments() if s.day == day)
+    prev_days = [d for d in _manifest.days(m) if d < day]
+    if prev_days and m["days"][prev_days[-1]]["last_seq"] + 1 != seg.first_seq:
+        raise ArchiveError(f"{day} starts at seq {seg.first_seq} but the archive ends at "
+                           f"{m['days'][prev_days[-1]]['last_seq']}")
+    name = part_name(seg.first_seq, seg.last_seq)
+    raw_rel = f"{day_dir('raw', day)}/{name}"
+    raw = RawPartWriter(stage / raw_rel)
+    digest = RecordDigest()
+    version = projection_version(params)
+    streams = {**read_streams(data_dir), **reader.streams()}
+    deriver = start_deriver(data_dir, m, day, streams, params, version) if derived else None
+    sinks = {t: _TableSink(stage, t, day, name) for t in TABLES} if derived else {}
+    expected = seg.first_seq
+    first_ts = last_ts = None
+    for key, value in reader.iter_raw(day):
+        seq = decode_key(key)
+        if seq != expected:
+            raise ArchiveError(f"journal day {day}: seq {seq} where {expected} was expected")
+        expected += 1
+        try:
+            rec = decode_value(seq, value)
+        except ValueError as exc:
+            raise ArchiveError(f"journal day {day}: seq {seq}: {exc}") from None
+        digest.add(key, rec.payload, value)
+        raw.add(rec)
+        if first_ts is None:
+            first_ts = rec.ts_ns
+        last_ts = rec.ts_ns
+        if deriver is not None:
+            deriver.apply(rec)
+            if digest.count % TAKE_EVERY == 0:
+                for t, table in deriver.take().items():
+                    sinks[t].add(table)
+    raw.close()
+    fsync_file(stage / raw_rel)
+    if digest.count != seg.records or expected - 1 != seg.last_seq:
+        raise ArchiveError(f"journal day {day}: read {digest.count} records, segment says {seg.records}")
+    back = digest_file(stage / raw_rel)
+    if (back.count, back.payload, back.record) != (digest.count, digest.payload, digest.record):
+        raise ArchiveError(f"{raw_rel}: read back {back.count} records / {back.record}, "
+                           f"journal has {digest.count} / {digest.record}")
+    tables: dict[str, Any] = {"raw": {"rows": digest.count,
+                                      "files": [_manifest.file_entry(stage, raw_rel, digest.count)]}}
+    checkpoint = None
+    if deriver is not None:
+        deriver.advance(day_bounds(day)[1])
+        for t, table in deriver.take().items():
+            sinks[t].add(table)
+        for t, sink in sinks.items():
+            tables[t] = sink.close()
+        ck_rel = checkpoint_path(day)
+        (stage / ck_rel).parent.mkdir(parents=True, exist_ok=True)
+        (stage / ck_rel).write_bytes(deriver.snapshot())
+        fsync_file(stage / ck_rel)
+        checkpoint = _manifest.file_entry(stage, ck_rel)
+    return {
+        "first_seq": seg.first_seq, "last_seq": seg.last_seq, "records": digest.count,
+        "first_ts_ns": first_ts, "last_ts_ns": last_ts, "journal_bytes": seg.bytes,
+        "payload_digest": digest.payload, "record_digest": digest.record,
+        "projection": {"version": version, **asdict(params)} if derived else None,
+        "checkpoint": checkpoint, "tables": tables,
+    }
+
+
+def _publish(data_dir: str | os.PathLike[str], day: str, entry: dict[str, Any], m: dict[str, Any],
+             streams: dict[int, StreamInfo], *, only: tuple[str, ...] | None = None) -> None:
+    """Move a staged day into place, refresh the streams table, then list it in the manifest."""
+    root = archive_root(data_dir)
+    stage = root / STAGING / day
+    names = only if only is not None else ("raw", *TABLES, CHECKPOINTS)
+    for table in names:
+        rel = day_dir(table, day)
+        dest = root / rel
+        src = stage / rel
+        if dest.exists():
+            shutil.rmtree(dest)  # a leftover of an interrupted run, never in the manifest
+        if src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dest)
+            fsync_dir(dest.parent)
+    write_streams(data_dir, m, streams)
+    m["days"][day] = entry
+    _manifest.save(data_dir, m)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_streams(data_dir: str | os.PathLike[str], m: dict[str, Any],
+                  streams: dict[int, StreamInfo]) -> None:
+    """Keep ``archive/streams/streams.parquet`` a superset of every stream seen (unchanged bytes are not rewritten)."""
+    root = archive_root(data_dir)
+    merged = {**read_streams(data_dir), **streams}
+    sink = pa.BufferOutputStream()
+    pq.write_table(streams_table(merged), sink, **DERIVED_OPTS)
+    data = sink.getvalue().to_pybytes()
+    path = root / STREAMS_FILE
+    if not path.exists() or path.read_bytes() != data:
+        write_atomic(path, data)
+    m["streams"] = _manifest.file_entry(root, STREAMS_FILE, len(merged))

@@ -1,0 +1,103 @@
+"""Remove archived days from the journal, keeping seq gapless (``seq_floor``).
+
+The catalog's ``meta["seq_floor"]`` is the last seq no longer in the journal; the
+writer continues from it and ``recorder verify`` expects the journal to start at
+``seq_floor + 1``. So a day is pruned oldest first, and the floor is raised to the
+day's last seq (durably) *before* the day's directory goes away. A crash between
+the two leaves a floor above a day still present; the next run finishes the delete.
+
+The catalog is owned by ``recorder.journal``; ``set_seq_floor`` belongs there and
+lives here only until it moves.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from recorder.journal import JournalReader
+from recorder.journal.codec import decode_msgpack, encode_msgpack
+from recorder.journal.segments import CATALOG, close_env, forget_env, get_db, journal_root, open_env
+
+from .layout import fsync_dir
+
+
+class PruneError(Exception):
+    """A journal day does not match what the manifest says was archived: not deleted."""
+
+
+def set_seq_floor(data_dir: str | os.PathLike[str], seq: int) -> None:
+    """Raise the catalog's ``seq_floor`` to ``seq`` (never lowers it), committed with fsync."""
+    path = journal_root(data_dir) / CATALOG
+    shared = open_env(path)
+    try:
+        db = get_db(shared, b"meta")
+        with shared.env.begin(write=True) as txn:
+            old = txn.get(b"seq_floor", db=db)
+            if old is None or int(decode_msgpack(old) or 0) < seq:
+                txn.put(b"seq_floor", encode_msgpack(seq), db=db)
+        shared.env.sync(True)
+    finally:
+        close_env(path)
+
+
+def remove_leftovers(data_dir: str | os.PathLike[str]) -> None:
+    """Finish deletes a crash interrupted (``journal/.pruned-*`` directories)."""
+    root = journal_root(data_dir)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(".pruned-"):
+            shutil.rmtree(root / name, ignore_errors=True)
+
+
+def prune(data_dir: str | os.PathLike[str], archived: dict[str, dict], *, keep_days: int = 0,
+          before_delete: Callable[[str], None] | None = None) -> list[str]:
+    """Delete journal days that are archived, oldest first, keeping the newest ``keep_days`` of them.
+
+    ``archived`` maps day -> manifest entry (first_seq, last_seq, records). A day is
+    deleted only if its segment holds exactly that range and every older journal day
+    is deleted too (the journal stays one gapless run). ``before_delete(day)`` lets an
+    in-process writer close the segment first (``JournalWriter.release_segment``).
+    Returns the days deleted; raises ``PruneError`` on a mismatch.
+    """
+    if keep_days < 0:
+        raise ValueError("keep_days must be >= 0")
+    remove_leftovers(data_dir)
+    with JournalReader(data_dir) as reader:
+        segs = reader.segments()
+        journal_days = [s.day for s in segs]
+        in_archive = [d for d in journal_days if d in archived]
+        doomed = set(in_archive[:max(len(in_archive) - keep_days, 0)])
+        deleted = []
+        for seg in segs:
+            if seg.day not in doomed:
+                break  # keep the journal one run: never delete past a kept day
+            entry = archived[seg.day]
+            if seg.records and (seg.first_seq, seg.last_seq, seg.records) != (
+                    entry["first_seq"], entry["last_seq"], entry["records"]):
+                raise PruneError(
+                    f"journal day {seg.day} holds seq {seg.first_seq}..{seg.last_seq} "
+                    f"({seg.records} records) but the archive has {entry['first_seq']}.."
+                    f"{entry['last_seq']} ({entry['records']}): not deleting it")
+            set_seq_floor(data_dir, entry["last_seq"])
+            if before_delete is not None:
+                before_delete(seg.day)
+            reader.drop_segment(seg.day)
+            _delete_day(seg.path)
+            deleted.append(seg.day)
+    return deleted
+
+
+def _delete_day(path: Path) -> None:
+    # Rename first (atomic): readers see the day whole or not at all, never half-deleted.
+    forget_env(path)
+    gone = path.with_name(f".pruned-{path.name}")
+    shutil.rmtree(gone, ignore_errors=True)
+    os.rename(path, gone)
+    fsync_dir(path.parent)
+    shutil.rmtree(gone)
