@@ -1,10 +1,11 @@
 """An exact order book: price -> size per side, best prices in O(1) amortized.
 
-Prices are ``Decimal`` keys parsed once per distinct string (a memo, not state);
-sizes stay the exchange's strings, so nothing is rounded and OKX checksums can be
-recomputed from what was sent. Bid keys are stored negated so both sides are
-min-heaps; a heap may hold keys already removed from its side (lazy deletion) and
-is rebuilt when it grows to twice the side.
+Each side maps the exchange's price string to its size string, so an update to an
+existing level is one dict store and nothing is ever rounded (OKX checksums are
+recomputed from exactly what was sent). Order comes from ``Decimal`` keys parsed once
+per distinct price string: a min-heap per side (bids negated) with lazy deletion,
+rebuilt when it grows to twice the side. Two strings of one value ("1.50", "1.5")
+are one level: a new string whose Decimal is already present replaces the old one.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from decimal import Decimal, InvalidOperation
 from heapq import heapify, heappop, heappush, nsmallest
 from zlib import crc32
 
-# Memo of price string -> Decimal (and its negation for bids). Pure: cleared when large.
+# Memo of price string -> Decimal for validation outside books. Pure: cleared when large.
 _POS: dict[str, Decimal] = {}
-_NEG: dict[str, Decimal] = {}
-_MEMO_MAX = 1_000_000
+_MEMO_MAX = 200_000
 
 
 def price_key(p: str) -> Decimal | None:
@@ -31,16 +31,7 @@ def price_key(p: str) -> Decimal | None:
             return None
         if len(_POS) >= _MEMO_MAX:
             _POS.clear()
-            _NEG.clear()
         _POS[p] = k
-        _NEG[p] = -k
-    return k
-
-
-def neg_key(p: str) -> Decimal | None:
-    k = _NEG.get(p)
-    if k is None:
-        return None if price_key(p) is None else _NEG[p]
     return k
 
 
@@ -54,10 +45,104 @@ def fixed(d: Decimal) -> str:
     return format(d, "f")
 
 
+class Side:
+    """One side: price string -> size string, ordered by a Decimal min-heap (bids negated).
+
+    Removals are lazy: a size-0 update is stored like any other (one C-level
+    ``dict.update`` per delta, no per-level test), and zero levels are skipped when
+    read and swept out when the side has doubled. Only price strings the side does
+    not hold go through Python code: parse, validate, push on the heap.
+    """
+
+    __slots__ = ("levels", "heap", "key", "text", "neg", "sweep_at")
+
+    def __init__(self, neg: bool) -> None:
+        self.levels: dict[str, str] = {}  # price string -> size string ("0" = removed)
+        self.heap: list[Decimal] = []  # ordering keys, possibly stale
+        self.key: dict[str, Decimal] = {}  # price string -> ordering key (memo)
+        self.text: dict[Decimal, str] = {}  # ordering key -> the price string in use
+        self.neg = neg
+        self.sweep_at = 256
+
+    def apply(self, levels) -> int:
+        """Set absolute sizes (size 0 removes); returns the count of rejected levels."""
+        d = self.levels
+        bad = 0
+        new = [lv for lv in levels if lv[0] not in d]
+        if new:
+            key = self.key
+            text = self.text
+            heap = self.heap
+            for p, q in new:
+                k = key.get(p)
+                if k is None:
+                    k = price_key(p)
+                    if k is None:
+                        bad += 1
+                        continue
+                    if self.neg:
+                        k = -k
+                    key[p] = k
+                if q[:1] == "-":
+                    bad += 1
+                    continue
+                old = text.get(k)
+                if old is not None and old != p:
+                    d.pop(old, None)  # same price, another spelling: one level
+                text[k] = p
+                heappush(heap, k)
+            if bad:
+                good = {lv[0] for lv in new if lv[0] in key and lv[1][:1] != "-"}
+                levels = [lv for lv in levels if lv[0] in d or lv[0] in good]
+        d.update(levels)
+        if len(d) > self.sweep_at:
+            self.sweep()
+        return bad
+
+    def sweep(self) -> None:
+        """Drop zero levels, rebuild the heap and forget unused price strings."""
+        self.levels = d = {p: q for p, q in self.levels.items() if q.strip("0.")}
+        key = self.key
+        if len(key) > 4 * len(d) + 4096:
+            self.key = key = {p: key[p] for p in d}
+            self.text = {k: p for p, k in key.items()}
+        self.heap = h = [key[p] for p in d]
+        heapify(h)
+        self.sweep_at = 2 * len(d) + 256
+
+    def best(self) -> str | None:
+        """The best price string (highest bid, lowest ask), or None when empty."""
+        h = self.heap
+        d = self.levels
+        text = self.text
+        while h:
+            p = text.get(h[0])
+            if p is not None:
+                q = d.get(p)
+                if q is not None:
+                    if q.strip("0."):
+                        return p
+                    del d[p]  # a removed level reached the top: drop it for good
+            heappop(h)
+        return None
+
+    def live(self) -> list[str]:
+        """Price strings with a size > 0."""
+        return [p for p, q in self.levels.items() if q.strip("0.")]
+
+    def top(self, n: int) -> list[str]:
+        """The best ``n`` price strings, best first."""
+        key = self.key
+        return [self.text[k] for k in nsmallest(n, map(key.__getitem__, self.live()))]
+
+    def ordered(self) -> list[str]:
+        return sorted(self.live(), key=self.key.__getitem__)
+
+
 class Book:
     """One symbol's book on one venue, with its sync state (see ``state.sync``)."""
 
-    __slots__ = ("venue", "symbol", "norm", "rule", "_bids", "_asks", "_bh", "_ah", "last_id",
+    __slots__ = ("venue", "symbol", "norm", "rule", "bid_side", "ask_side", "last_id",
                  "valid", "crossed", "pending", "mode", "buffer", "seen_delta", "seq", "ts_ns",
                  "updates", "gaps", "stale", "checksum_ok", "checksum_bad", "ticker_ok",
                  "ticker_bad", "depth", "tickers")
@@ -67,10 +152,8 @@ class Book:
         self.symbol = symbol
         self.norm = norm
         self.rule = rule  # a key of state.sync.RULES
-        self._bids: dict[Decimal, str] = {}  # -price -> size
-        self._asks: dict[Decimal, str] = {}  # price -> size
-        self._bh: list[Decimal] = []
-        self._ah: list[Decimal] = []
+        self.bid_side = Side(True)
+        self.ask_side = Side(False)
         self.last_id: int | None = None  # update id the book is at
         self.valid = False  # synced: safe to read
         self.crossed = False
@@ -95,10 +178,8 @@ class Book:
     # -- changes -------------------------------------------------------------------
 
     def clear(self) -> None:
-        self._bids = {}
-        self._asks = {}
-        self._bh = []
-        self._ah = []
+        self.bid_side = Side(True)
+        self.ask_side = Side(False)
         self.crossed = False
 
     def load(self, bids, asks) -> int:
@@ -108,52 +189,7 @@ class Book:
 
     def apply(self, bids, asks) -> int:
         """Set absolute sizes (size 0 removes); returns the count of rejected levels."""
-        bad = 0
-        d = self._bids
-        h = self._bh
-        for lv in bids:
-            p = lv[0]
-            q = lv[1]
-            k = _NEG.get(p)
-            if k is None:
-                k = neg_key(p)
-                if k is None:
-                    bad += 1
-                    continue
-            if not q.strip("0."):
-                d.pop(k, None)
-            elif q[0] == "-":
-                bad += 1
-            else:
-                if k not in d:
-                    heappush(h, k)
-                d[k] = q
-        if len(h) > 2 * len(d) + 64:
-            self._bh = h = list(d)
-            heapify(h)
-        d = self._asks
-        h = self._ah
-        for lv in asks:
-            p = lv[0]
-            q = lv[1]
-            k = _POS.get(p)
-            if k is None:
-                k = price_key(p)
-                if k is None:
-                    bad += 1
-                    continue
-            if not q.strip("0."):
-                d.pop(k, None)
-            elif q[0] == "-":
-                bad += 1
-            else:
-                if k not in d:
-                    heappush(h, k)
-                d[k] = q
-        if len(h) > 2 * len(d) + 64:
-            self._ah = h = list(d)
-            heapify(h)
-        return bad
+        return self.bid_side.apply(bids) + self.ask_side.apply(asks)
 
     def check_crossed(self) -> bool:
         """Update ``crossed``; True when the book just became crossed."""
@@ -167,35 +203,31 @@ class Book:
     # -- reads ---------------------------------------------------------------------
 
     def best_bid(self) -> Decimal | None:
-        h = self._bh
-        d = self._bids
-        while h and h[0] not in d:
-            heappop(h)
-        return -h[0] if h else None
+        p = self.bid_side.best()
+        return None if p is None else -self.bid_side.key[p]
 
     def best_ask(self) -> Decimal | None:
-        h = self._ah
-        d = self._asks
-        while h and h[0] not in d:
-            heappop(h)
-        return h[0] if h else None
+        p = self.ask_side.best()
+        return None if p is None else self.ask_side.key[p]
 
     def best_bid_level(self) -> tuple[Decimal, Decimal] | None:
-        p = self.best_bid()
-        return None if p is None else (p, Decimal(self._bids[-p]))
+        s = self.bid_side
+        p = s.best()
+        return None if p is None else (-s.key[p], Decimal(s.levels[p]))
 
     def best_ask_level(self) -> tuple[Decimal, Decimal] | None:
-        p = self.best_ask()
-        return None if p is None else (p, Decimal(self._asks[p]))
+        s = self.ask_side
+        p = s.best()
+        return None if p is None else (s.key[p], Decimal(s.levels[p]))
 
     def top_bids(self, n: int) -> list[tuple[Decimal, Decimal]]:
         """The best ``n`` bids, best first, as exact (price, size)."""
-        d = self._bids
-        return [(-k, Decimal(d[k])) for k in nsmallest(n, d)]
+        s = self.bid_side
+        return [(-s.key[p], Decimal(s.levels[p])) for p in s.top(n)]
 
     def top_asks(self, n: int) -> list[tuple[Decimal, Decimal]]:
-        d = self._asks
-        return [(k, Decimal(d[k])) for k in nsmallest(n, d)]
+        s = self.ask_side
+        return [(s.key[p], Decimal(s.levels[p])) for p in s.top(n)]
 
     @property
     def bids(self) -> list[tuple[Decimal, Decimal]]:
@@ -207,25 +239,26 @@ class Book:
         return self.top_asks(self.depth)
 
     def __len__(self) -> int:
-        return len(self._bids) + len(self._asks)
+        """Levels with a size > 0 (O(levels))."""
+        return len(self.bid_side.live()) + len(self.ask_side.live())
 
     def raw_levels(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """Every level as (price, size) strings, bids descending, asks ascending."""
-        b = self._bids
-        a = self._asks
-        return ([(fixed(-k), b[k]) for k in sorted(b)], [(fixed(k), a[k]) for k in sorted(a)])
+        """Every level as sent (price, size strings), bids descending, asks ascending."""
+        b = self.bid_side
+        a = self.ask_side
+        return ([(p, b.levels[p]) for p in b.ordered()], [(p, a.levels[p]) for p in a.ordered()])
 
     def okx_checksum(self) -> int:
         """OKX's CRC32 (signed) of the top 25 levels: bid:size:ask:size interleaved."""
-        b = self._bids
-        a = self._asks
-        bk = nsmallest(25, b)
-        ak = nsmallest(25, a)
+        b = self.bid_side
+        a = self.ask_side
+        bk = b.top(25)
+        ak = a.top(25)
         parts: list[str] = []
         for i in range(max(len(bk), len(ak))):
             if i < len(bk):
-                parts.append(f"{fixed(-bk[i])}:{b[bk[i]]}")
+                parts.append(f"{bk[i]}:{b.levels[bk[i]]}")
             if i < len(ak):
-                parts.append(f"{fixed(ak[i])}:{a[ak[i]]}")
+                parts.append(f"{ak[i]}:{a.levels[ak[i]]}")
         c = crc32(":".join(parts).encode())
         return c - (1 << 32) if c >= 1 << 31 else c

@@ -15,9 +15,9 @@ import msgpack
 import msgspec
 
 from .book import Book
-from .events import BookDelta
+from .events import BookDelta, BookTicker, Trade
 from .features import TradeTape
-from .market import LastTrade, Quote, SymbolState
+from .market import SymbolState
 
 if TYPE_CHECKING:
     from .projector import Projector
@@ -52,19 +52,20 @@ def _symbol_state(st: SymbolState) -> list:
             None if st.quote is None else list(msgspec.structs.astuple(st.quote)),
             sorted(st.ticker.items()), sorted(st.klines.items()),
             None if st.last_trade is None else list(msgspec.structs.astuple(st.last_trade)),
-            st.last_ordinal, st.recent_ids, st.seq, st.ts_ns, st.large_threshold]
+            st.last_large, st.last_ordinal, st.recent_ids, st.seq, st.ts_ns, st.large_threshold]
 
 
 def _symbol_from(s: list) -> SymbolState:
-    (venue, symbol, norm, book, tape, quote, ticker, klines, last_trade, last_ordinal, recent,
-     seq, ts_ns, large) = s
+    (venue, symbol, norm, book, tape, quote, ticker, klines, last_trade, last_large, last_ordinal,
+     recent, seq, ts_ns, large) = s
     st = SymbolState(venue, symbol, norm, tape[0], large)
     st.book = None if book is None else _book_from(venue, symbol, norm, book)
     st.tape = TradeTape.from_state(tape)
-    st.quote = None if quote is None else Quote(*quote)
+    st.quote = None if quote is None else BookTicker(*quote)
     st.ticker = dict(ticker)
     st.klines = dict(klines)
-    st.last_trade = None if last_trade is None else LastTrade(*last_trade)
+    st.last_trade = None if last_trade is None else Trade(*last_trade)
+    st.last_large = last_large
     st.last_ordinal, st.recent_ids, st.seq, st.ts_ns = last_ordinal, recent, seq, ts_ns
     return st
 

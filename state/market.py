@@ -14,39 +14,16 @@ from decimal import Decimal
 import msgspec
 
 from .book import Book, fixed
+from .events import BookTicker, Trade
 from .features import TradeTape, WindowStats
-
-
-class Quote(msgspec.Struct, frozen=True, gc=False):
-    """The last best bid/ask a venue reported (book ticker / ticker)."""
-
-    bid_px: str
-    bid_sz: str
-    ask_px: str
-    ask_sz: str
-    update_id: int | None
-    seq: int
-    recv_ts_ns: int
-    exch_ts_ns: int
-
-
-class LastTrade(msgspec.Struct, frozen=True, gc=False):
-    price: str
-    size: str
-    side: str
-    trade_id: str
-    exch_ts_ns: int
-    recv_ts_ns: int
-    seq: int
-    large: bool
 
 
 class SymbolState:
     """Everything folded for one (venue, symbol key)."""
 
     __slots__ = ("venue", "symbol", "norm", "quote_ccy", "book", "tape", "quote", "ticker",
-                 "klines", "last_trade", "last_ordinal", "recent_ids", "seq", "ts_ns",
-                 "large_threshold")
+                 "klines", "last_trade", "last_large", "last_ordinal", "recent_ids", "seq",
+                 "ts_ns", "large_threshold")
 
     def __init__(self, venue: str, symbol: str, norm: str, horizon_ns: int,
                  large_threshold: float) -> None:
@@ -57,10 +34,11 @@ class SymbolState:
         self.quote_ccy = parts[1] if len(parts) > 1 else ""
         self.book: Book | None = None
         self.tape = TradeTape(horizon_ns)
-        self.quote: Quote | None = None
+        self.quote: BookTicker | None = None  # the last book ticker, as decoded
         self.ticker: dict[str, str] = {}  # merged Ticker fields (a missing field is unchanged)
         self.klines: dict[str, list] = {}  # interval -> [start_ns, o, h, l, c, v, qv, closed, seq]
-        self.last_trade: LastTrade | None = None
+        self.last_trade: Trade | None = None
+        self.last_large = False  # the last trade was large
         self.last_ordinal: int | None = None
         self.recent_ids: list[str] = []  # ids of the last trades, for venues without ordinals
         self.seq = 0

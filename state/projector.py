@@ -21,7 +21,7 @@ import msgspec
 from recorder.journal.record import Record, StreamInfo
 
 from . import digest as _codec
-from .book import Book, price_key
+from .book import _POS, Book, price_key
 from .decode import Decoder, decoder_for
 from .decode.common import NullDecoder
 from .events import (
@@ -38,9 +38,7 @@ from .events import (
 )
 from .features import NS
 from .market import (
-    LastTrade,
     MarketState,
-    Quote,
     SymbolState,
     market_state,
     reference_price,
@@ -120,17 +118,42 @@ class Projector:
         return out
 
     def apply_many(self, records: Iterable[Record]) -> None:
-        """Fold records in order (the replay/benchmark path: events are not kept)."""
+        """Fold records in order (the replay/benchmark path: events are not kept).
+
+        Same state transitions as ``apply``; the per-record bookkeeping is inlined.
+        """
         out: list[Event] = []
-        apply = self._apply
+        fold = self._fold
+        decoders = self._decoders
+        stream_ts = self._stream_ts
         for rec in records:
-            apply(rec, out)
-            out.clear()
+            stream = rec.stream
+            ts = rec.ts_ns
+            seq = rec.seq
+            if seq <= self.last_seq:
+                raise ValueError(f"record seq {seq} after {self.last_seq}: records must be in order")
+            self.last_seq = seq
+            self._stream = stream
+            prev = stream_ts.get(stream, 0)
+            stream_ts[stream] = ts
+            if ts > self.ts_ns:
+                self.ts_ns = ts
+            if ts < prev:
+                self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
+            dec = decoders.get(stream) or self._decoder(stream)
+            for ev in dec.decode(rec):
+                try:
+                    fold[type(ev)](ev, out)
+                except Exception as exc:  # never stop the projection: count and go on
+                    self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
+                                  f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
+            if out:
+                out.clear()
 
     def _apply(self, rec: Record, out: list) -> None:
         stream = rec.stream
         ts = rec.ts_ns
-        if rec.seq <= self.last_seq and self.last_seq:
+        if rec.seq <= self.last_seq:
             raise ValueError(f"record seq {rec.seq} after {self.last_seq}: records must be in order")
         self.last_seq = rec.seq
         self._stream = stream
@@ -140,14 +163,9 @@ class Projector:
             self.ts_ns = ts
         if ts < prev:
             self._anomaly(rec.seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
-        dec = self._decoders.get(stream)
-        if dec is None:
-            dec = self._decoder(stream)
-        events = dec.decode(rec)
-        if not events:
-            return
+        dec = self._decoders.get(stream) or self._decoder(stream)
         fold = self._fold
-        for ev in events:
+        for ev in dec.decode(rec):
             out.append(ev)
             try:
                 fold[type(ev)](ev, out)
@@ -192,8 +210,8 @@ class Projector:
 
     def _on_book_ticker(self, ev: BookTicker, out: list) -> None:
         st = self._state(ev)
-        bid = price_key(ev.bid_px)
-        ask = price_key(ev.ask_px)
+        bid = _POS.get(ev.bid_px) or price_key(ev.bid_px)
+        ask = _POS.get(ev.ask_px) or price_key(ev.ask_px)
         if bid is None or ask is None:
             bad = ev.bid_px if bid is None else ev.ask_px
             self._bad(ev, classify(bad) or "unparseable", f"book ticker price {bad!r}", out)
@@ -203,8 +221,7 @@ class Projector:
             self._bad(ev, "exch_ts_backwards", f"book ticker time {ev.exch_ts_ns} < {last.exch_ts_ns}", out)
         if bid >= ask:
             self._bad(ev, "crossed_quote", f"{ev.bid_px} >= {ev.ask_px}", out)
-        st.quote = Quote(ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, ev.update_id, ev.seq, ev.recv_ts_ns,
-                         ev.exch_ts_ns)
+        st.quote = ev
         b = st.book
         if b is not None and b.valid and b.rule in TICKER_CHECKED and ev.update_id is not None:
             u = ev.update_id
@@ -240,7 +257,7 @@ class Projector:
 
     def _on_trade(self, ev: Trade, out: list) -> None:
         st = self._state(ev)
-        if price_key(ev.price) is None:
+        if (_POS.get(ev.price) or price_key(ev.price)) is None:
             self._bad(ev, classify(ev.price) or "unparseable", f"trade price {ev.price!r}", out)
             return
         try:
@@ -270,12 +287,12 @@ class Projector:
         price = float(ev.price)
         large = price * size >= st.large_threshold
         st.tape.add(ev.recv_ts_ns, price, size, ev.side == "buy", large)
-        st.last_trade = LastTrade(ev.price, ev.size, ev.side, ev.trade_id, ev.exch_ts_ns,
-                                  ev.recv_ts_ns, ev.seq, large)
+        st.last_trade = ev
+        st.last_large = large
 
     def _on_delta(self, ev: BookDelta, out: list) -> None:
         st = self._state(ev)
-        b = st.book or self._book(st)
+        b = st.book if st.book is not None else self._book(st)
         n = len(out)
         bad = on_delta(b, ev, out)
         if bad:
@@ -293,7 +310,7 @@ class Projector:
 
     def _on_snapshot(self, ev: BookSnapshot, out: list) -> None:
         st = self._state(ev)
-        b = st.book or self._book(st)
+        b = st.book if st.book is not None else self._book(st)
         n = len(out)
         bad = on_snapshot(b, ev, out)
         if bad:

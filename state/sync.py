@@ -101,11 +101,12 @@ def _invalidate(b: Book) -> None:
 
 
 def _levels(b: Book, d: BookDelta):
-    """KuCoin's first delta after a snapshot may carry changes the snapshot already has."""
-    if b.rule == "kucoin" and d.first_id is not None and d.first_id <= b.last_id:
+    """KuCoin levels carry their own sequence: the first delta after a snapshot may hold
+    changes the snapshot already has, and the book takes (price, size) pairs."""
+    if b.rule == "kucoin":
         last = b.last_id
-        return ([lv for lv in d.bids if int(lv[2]) > last],
-                [lv for lv in d.asks if int(lv[2]) > last])
+        return ([(lv[0], lv[1]) for lv in d.bids if int(lv[2]) > last],
+                [(lv[0], lv[1]) for lv in d.asks if int(lv[2]) > last])
     return d.bids, d.asks
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from recorder.journal.record import Record
+from recorder.journal.record import FRAME, Record
 from state.events import BookDelta, BookSnapshot, BookTicker, Event, Kline, Ticker, Trade
 
 from .common import MS, Decoder, json_any, query
@@ -153,6 +153,15 @@ class BinanceDecoder(Decoder):
         if got is None:
             got = self._sym[native] = super().names(native)
         return got
+
+    def decode(self, rec: Record) -> list[Event]:
+        """The hot path: frames straight to ``frame`` (one call less), errors quarantined."""
+        if rec.kind == FRAME:
+            try:
+                return self.frame(rec)
+            except Exception as exc:  # quarantine, as Decoder.decode does
+                return [self.error(rec, f"{type(exc).__name__}: {exc}")]
+        return super().decode(rec)
 
     def frame(self, rec: Record) -> list[Event]:
         payload = rec.payload

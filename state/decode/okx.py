@@ -96,11 +96,13 @@ class OkxDecoder(Decoder):
             out: list[Event] = []
             for d in m.data:
                 exch = int(d.ts) * MS
+                bids = tuple((lv[0], lv[1]) for lv in d.bids)  # the book takes (price, size)
+                asks = tuple((lv[0], lv[1]) for lv in d.asks)
                 if m.action == "update":
-                    out.append(BookDelta(venue, sym, norm, exch, ts, seq, d.bids, d.asks, None,
+                    out.append(BookDelta(venue, sym, norm, exch, ts, seq, bids, asks, None,
                                          d.seqId, d.prevSeqId, d.checksum))
                 else:
-                    out.append(BookSnapshot(venue, sym, norm, exch, ts, seq, d.bids, d.asks,
+                    out.append(BookSnapshot(venue, sym, norm, exch, ts, seq, bids, asks,
                                             d.seqId, None, d.checksum))
             return out
         if channel in ("trades", "trades-all"):

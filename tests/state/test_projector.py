@@ -1,0 +1,216 @@
+"""The projector: determinism (batches, snapshot/restore), bad input, the public API."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+
+import pytest
+
+from recorder.journal.record import FRAME, Record, StreamInfo
+from state.events import Anomaly, DecodeError, Trade
+from state.projector import Projector
+
+MIX = ("BINANCE_FUTURES", "UPBIT", "BYBIT", "OKX", "GATEIO", "GATEIO_FUTURES", "KUCOIN", "PHEMEX")
+
+
+@pytest.fixture(scope="module")
+def mixed(capture_records):
+    """Several captures as one journal: streams renumbered, seqs gapless from 1."""
+    streams: dict[int, StreamInfo] = {}
+    records: list[Record] = []
+    for name in MIX:
+        s, recs = capture_records(name)
+        base = len(streams)
+        for sid, info in s.items():
+            streams[sid + base] = info._replace(id=sid + base) if hasattr(info, "_replace") else info
+        for r in recs:
+            records.append(Record(len(records) + 1, r.ts_ns, r.stream + base, r.kind, r.payload, r.meta))
+    return streams, records
+
+
+def one_by_one(streams, records):
+    p = Projector(streams)
+    for r in records:
+        p.apply(r)
+    return p
+
+
+def test_digest_is_the_same_in_one_pass_in_random_batches_and_across_restores(mixed):
+    streams, records = mixed
+    reference = one_by_one(streams, records)
+    want = reference.digest()
+    rng = random.Random(7)
+    for trial in range(3):
+        p = Projector(streams)
+        i = 0
+        while i < len(records):
+            n = rng.choice((1, 1, 2, 3, 17, 250, 4000))
+            p.apply_many(records[i:i + n])
+            i += n
+        assert p.digest() == want, trial
+    # snapshot/restore at several points, continuing each time from the restored copy
+    p = Projector(streams)
+    cuts = sorted(rng.sample(range(1, len(records)), 4))
+    start = 0
+    for cut in cuts + [len(records)]:
+        p.apply_many(records[start:cut])
+        blob = p.snapshot()
+        p = Projector.restore(blob, streams)
+        assert p.snapshot() == blob and p.last_seq == cut
+        start = cut
+    assert p.digest() == want
+    assert p.to_json() == reference.to_json()
+    assert p.symbols() == reference.symbols() and len(p.symbols()) > 50
+
+
+def test_hftbacktest_restore_mid_way_matches_one_pass(capture_records):
+    streams, records = capture_records("hftbacktest")
+    a = Projector(streams)
+    a.apply_many(records)
+    b = Projector(streams)
+    b.apply_many(records[:40_000])
+    b = Projector.restore(b.snapshot(), streams)
+    b.apply_many(records[40_000:])
+    assert a.digest() == b.digest()
+    assert b.book("binance-usdm", "BTCUSDT").ticker_ok == 629
+
+
+def test_digest_changes_with_state():
+    info = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")}
+    p = Projector(info)
+    empty = p.digest()
+    p.apply(Record(1, 10, 1, FRAME, b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,'
+                                     b'"s":"BTCUSDT","t":1,"p":"10","q":"1","m":true}}', None))
+    assert p.digest() != empty and len(p.digest()) == 64
+
+
+def test_bad_input_is_counted_per_stream_and_never_stops_the_fold():
+    info = {1: StreamInfo(1, "okx", "", "wss://ws.okx.com:8443/ws/v5/public"),
+            2: StreamInfo(2, "upbit", "spot", "wss://api.upbit.com/websocket/v1")}
+    p = Projector(info)
+    bad = [
+        (1, b"\xde\xad\xbe\xef"),  # garbage bytes
+        (1, b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT"'),  # truncated
+        (1, b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT",'
+            b'"tradeId":5,"px":"1","sz":"1","side":"buy","ts":"1"}]}'),  # wrong type: tradeId int
+        (2, b'{"ty":"trade","cd":"KRW-BTC","tp":"x","tv":1,"ab":"BID","sid":1,"ttms":1}'),  # tp not a number
+        (9, b'{"anything": 1}'),  # a stream nobody registered
+    ]
+    seq = 0
+    for stream, payload in bad:
+        seq += 1
+        evs = p.apply(Record(seq, seq, stream, FRAME, payload, {"bin": True} if stream == 2 else None))
+        assert [type(e) for e in evs] == [DecodeError] and evs[0].seq == seq
+    seq += 1
+    good = p.apply(Record(seq, seq, 1, FRAME, b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":'
+                          b'[{"instId":"BTC-USDT","tradeId":"5","px":"30000.5","sz":"0.1","side":"buy",'
+                          b'"ts":"1652459224818"}]}', None))
+    assert [type(e) for e in good] == [Trade]
+    assert p.counters[1]["decode_error"] == 3 and p.counters[2]["decode_error"] == 1
+    assert p.counters[9]["decode_error"] == 1
+    assert p.market("okx", "BTC-USDT").last_price == Decimal("30000.5")
+    assert p.last_seq == seq
+
+
+def test_nonpositive_and_nan_prices_and_duplicate_trades_are_anomalies():
+    info = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")}
+    p = Projector(info)
+
+    def trade(seq, tid, price, qty="1"):
+        body = (f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{seq},"T":{seq},"s":"BTCUSDT",'
+                f'"t":{tid},"p":"{price}","q":"{qty}","m":false}}}}').encode()
+        return [e for e in p.apply(Record(seq, seq, 1, FRAME, body, None)) if type(e) is Anomaly]
+
+    assert trade(1, 10, "100") == []
+    assert [a.kind for a in trade(2, 11, "-1")] == ["nonpositive_price"]
+    assert [a.kind for a in trade(3, 12, "0")] == ["nonpositive_price"]
+    assert [a.kind for a in trade(4, 13, "NaN")] == ["nan"]
+    assert [a.kind for a in trade(5, 14, "100", "0")] == ["bad_size"]
+    assert [a.kind for a in trade(6, 14, "101")] == []
+    assert [a.kind for a in trade(7, 14, "101")] == ["duplicate_trade"]
+    assert [a.kind for a in trade(8, 9, "101")] == ["out_of_order_trade"]
+    c = p.counters[1]
+    assert (c["nonpositive_price"], c["nan"], c["bad_size"], c["duplicate_trade"],
+            c["out_of_order_trade"]) == (2, 1, 1, 1, 1)
+    assert p.market("binance-usdm", "BTCUSDT").last_price == Decimal(101)  # bad ones not folded
+
+
+def test_receive_time_going_backwards_is_counted():
+    info = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")}
+    p = Projector(info)
+    p.apply(Record(1, 100, 1, FRAME, b'{"result":null,"id":1}', None))
+    evs = p.apply(Record(2, 50, 1, FRAME, b'{"result":null,"id":2}', None))
+    assert [(e.kind, e.seq) for e in evs] == [("recv_ts_backwards", 2)]
+    assert p.counters[1]["recv_ts_backwards"] == 1
+
+
+def test_out_of_order_records_are_refused():
+    p = Projector({})
+    p.apply(Record(5, 1, 1, FRAME, b"{}", None))
+    with pytest.raises(ValueError):
+        p.apply(Record(5, 1, 1, FRAME, b"{}", None))
+
+
+def upbit_frame(seq, code, price, ts):
+    body = (f'{{"ty":"orderbook","cd":"{code}","tms":{ts},"tas":1.0,"tbs":1.0,"obu":[{{"ap":{price + 1},'
+            f'"bp":{price - 1},"as":1.0,"bs":1.0}}]}}').encode()
+    return Record(seq, ts * 1_000_000, 1, FRAME, body, {"bin": True})
+
+
+def test_premium_of_an_upbit_krw_market_over_its_usdt_twins_at_upbits_usdt_rate():
+    streams = {1: StreamInfo(1, "upbit", "spot", "wss://api.upbit.com/websocket/v1"),
+               2: StreamInfo(2, "binance-spot", "spot", "wss://stream.binance.com:9443/stream"),
+               3: StreamInfo(3, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")}
+    p = Projector(streams)
+    p.apply(upbit_frame(1, "KRW-BTC", 141_000_000, 1000))  # mid 141,000,000 KRW
+    p.apply(upbit_frame(2, "KRW-USDT", 1_400, 1001))  # mid 1,400 KRW per USDT
+    p.apply(Record(3, 1_002_000_000, 2, FRAME, b'{"stream":"btcusdt@bookTicker","data":{"u":1,'
+                   b'"s":"BTCUSDT","b":"99999","B":"1","a":"100001","A":"1"}}', None))
+    p.apply(Record(4, 1_003_000_000, 3, FRAME, b'{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker",'
+                   b'"u":1,"s":"BTCUSDT","b":"100700","B":"1","a":"100700.2","A":"1","T":1,"E":1}}', None))
+    got = {(x.venue, x.symbol): x for x in p.premium("btc")}
+    spot = got[("binance-spot", "BTCUSDT")]
+    assert (spot.krw_price, spot.usdt_krw, spot.usdt_price) == (Decimal(141_000_000), Decimal(1400),
+                                                                 Decimal(100000))
+    assert spot.premium == pytest.approx(141_000_000 / (100_000 * 1400) - 1)  # ~0.714 %
+    perp = got[("binance-usdm", "BTCUSDT")]
+    assert perp.usdt_price == Decimal("100700.1") and perp.premium < spot.premium
+    assert p.premiums() == p.premium("BTC")
+
+
+def test_resolve_symbol_book_market_and_json(capture_records):
+    streams, records = capture_records("BYBIT")
+    p = Projector(streams)
+    p.apply_many(records)
+    assert p.resolve_symbol("bybit", "BTCUSDT") == "BTCUSDT"  # bare name: spot first
+    assert p.resolve_symbol("bybit", "BTC-USDT-PERP") == "linear:BTCUSDT"
+    assert p.resolve_symbol("bybit", "linear:BTCUSDT") == "linear:BTCUSDT"
+    with pytest.raises(KeyError):
+        p.resolve_symbol("bybit", "NOPE")
+    m = p.market("bybit", "BTC-USDT-PERP")
+    b = p.book("bybit", "linear:BTCUSDT")
+    assert m.valid and m.source == "book"
+    assert (m.best_bid, m.best_ask) == (b.best_bid(), b.best_ask()) == (Decimal("65114.20"), Decimal("65114.30"))
+    assert m.spread == m.best_ask - m.best_bid and m.mid == (m.best_bid + m.best_ask) / 2
+    assert len(b.bids) == 20 and b.bids[0][0] == m.best_bid and b.bids == sorted(b.bids, reverse=True)
+    assert m.bid_depth == sum(s for _, s in b.bids)
+    assert -1 < m.imbalance < 1 and m.windows[60].trades > 0 and m.last_price is not None
+    doc = p.to_json(venue="bybit", symbol="BTC-USDT-PERP", depth=5)
+    json.dumps(doc)  # JSON-ready
+    [row] = doc["symbols"]
+    assert row["symbol"] == "linear:BTCUSDT" and row["best_bid"] == "65114.20" and row["valid"] is True
+    assert len(row["bids"]) == 5 and row["features"]["mid"] == "65114.25"
+    assert doc["digest"] == p.digest() and doc["last_seq"] == len(records)
+
+
+def test_add_stream_registers_a_live_connection():
+    p = Projector({})
+    p.add_stream(StreamInfo(4, "binance-spot", "spot", "wss://stream.binance.com:9443/stream"))
+    evs = p.apply(Record(1, 1, 4, FRAME, b'{"stream":"ethbtc@bookTicker","data":{"u":7,"s":"ETHBTC",'
+                                         b'"b":"0.05","B":"1","a":"0.051","A":"2"}}', None))
+    assert evs and evs[0].norm == "ETH-BTC"
+    # a bare snapshot on a combined-stream connection names no symbol: quarantined
+    [e] = p.apply(Record(2, 2, 4, FRAME, b'{"lastUpdateId":1,"bids":[],"asks":[]}', None))
+    assert type(e) is DecodeError and p.counters[4]["decode_error"] == 1

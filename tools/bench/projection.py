@@ -1,0 +1,120 @@
+"""Projection throughput against the fastest plain JSON decode of the same payloads.
+
+    python tools/bench/projection.py [--records N] [--json] [--profile]
+
+Input: the hftbacktest capture (Binance USD-M BTCUSDT: depth@0ms diffs, bookTicker,
+trades and one REST depth snapshot), read from its ``<ns> <json>`` lines into
+``Record`` objects exactly as the importer makes them (stream 1 = WebSocket, stream 2 =
+the REST snapshot). To reach N records (1M by default) the capture is projected
+several times over, each pass by a fresh ``Projector``: the payloads stay byte-exact
+and every pass re-syncs its book from the snapshot and applies all diffs, so no pass
+takes a cheap "stale update" path.
+
+Measured in the same run, on the same payloads:
+- projection: ``Projector.apply_many`` (decode + books + validation + features fold);
+- baseline: ``orjson.loads`` of every payload (decode only, nothing built from it).
+Reported: frames/s for both and ratio = projection / baseline (goal: >= 0.5, and
+>= 300k frames/s). ``--json`` prints a last line ``{"ratio": .., "frames_per_s": ..}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import gzip
+import json
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from recorder.journal.record import FRAME, REST, Record, StreamInfo  # noqa: E402
+from state.projector import Projector  # noqa: E402
+
+CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+WS_URL = "wss://fstream.binance.com/stream?streams=btcusdt@depth@0ms/btcusdt@bookTicker/btcusdt@trade"
+REST_URL = "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT"
+STREAMS = {1: StreamInfo(1, "binance-usdm", "usdm", WS_URL),
+           2: StreamInfo(2, "binance-usdm", "usdm", REST_URL)}
+
+
+def load(path: Path) -> list[Record]:
+    """The capture as journal records (seq from 1, ts = the line's local time)."""
+    out = []
+    with gzip.open(path, "rb") as f:
+        for seq, line in enumerate(f, start=1):
+            ts, _, body = line.rstrip(b"\n").partition(b" ")
+            if body.startswith(b'{"stream"'):
+                out.append(Record(seq, int(ts), 1, FRAME, body, None))
+            else:
+                out.append(Record(seq, int(ts), 2, REST, body, {"url": REST_URL, "inferred": True}))
+    return out
+
+
+def timed(fn, *args) -> float:
+    gc.collect()
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def project(records: list[Record], passes: int) -> None:
+    for _ in range(passes):
+        Projector(STREAMS).apply_many(records)
+
+
+def baseline(payloads: list[bytes], passes: int) -> None:
+    loads = orjson.loads
+    for _ in range(passes):
+        for p in payloads:
+            loads(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--json", action="store_true", help="last line: a JSON summary")
+    ap.add_argument("--profile", action="store_true", help="print where projection time goes")
+    args = ap.parse_args(argv)
+
+    records = load(CAPTURE)
+    payloads = [r.payload for r in records]
+    passes = max(1, -(-args.records // len(records)))
+    frames = passes * len(records)
+
+    # Sanity: one pass must leave a valid book that matched every same-id book ticker.
+    check = Projector(STREAMS)
+    check.apply_many(records)
+    book = check.book("binance-usdm", "BTCUSDT")
+    assert book.valid and book.gaps == 0 and book.ticker_ok == 629 and book.ticker_bad == 0
+
+    t_base = min(timed(baseline, payloads, passes), timed(baseline, payloads, passes))
+    t_proj = timed(project, records, passes)
+    base_fps = frames / t_base
+    proj_fps = frames / t_proj
+    ratio = proj_fps / base_fps
+    print(f"input: {len(records)} records x {passes} passes = {frames} frames")
+    print(f"baseline orjson.loads : {base_fps:12,.0f} frames/s ({t_base:.2f} s)")
+    print(f"projection apply_many : {proj_fps:12,.0f} frames/s ({t_proj:.2f} s)")
+    print(f"ratio                 : {ratio:.3f}  (goal >= 0.5; goal >= 300,000 frames/s)")
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        project(records, 1)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+    if args.json:
+        print(json.dumps({"ratio": round(ratio, 4), "frames_per_s": round(proj_fps),
+                          "baseline_frames_per_s": round(base_fps), "frames": frames,
+                          "passes": passes}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
