@@ -1,0 +1,342 @@
+"""The daemon's configuration: one frozen, validated object built at the edge.
+
+Sources, later ones winning: the TOML file (``--config``), environment variables
+``TICKTAPE_<SECTION>__<KEY>`` (e.g. ``TICKTAPE_RECORDER__DATA=/srv/data``,
+``TICKTAPE_SUPERVISION__STALE_AFTER_S=30``), then command-line flags. Anything wrong
+raises ``ConfigError`` naming the key; the CLI turns that into exit status 2.
+
+``config_hash`` is written into every stream the daemon registers, so a recording
+says which configuration produced it. It covers what shapes the recording (venues,
+symbols, channels, URLs, supervision), not how the daemon is watched (logs, metrics
+port, dashboard, duration).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from recorder.journal import DURABILITY
+from recorder.venues import binance_usdm, upbit
+from recorder.venues.base import origin
+
+VENUES = ("binance-usdm", "upbit")
+CHANNELS: dict[str, tuple[str, ...]] = {
+    "binance-usdm": tuple(binance_usdm.CHANNELS),
+    "upbit": upbit.CHANNELS,
+}
+DEFAULT_WS = {"binance-usdm": binance_usdm.DEFAULT.ws_url, "upbit": upbit.DEFAULT.ws_url}
+DEFAULT_REST = {"binance-usdm": binance_usdm.DEFAULT.rest_url, "upbit": upbit.DEFAULT.rest_url}
+UPBIT_FORMATS = ("DEFAULT", "SIMPLE")
+ENV_PREFIX = "TICKTAPE_"
+_SYMBOL = {"binance-usdm": re.compile(r"^[A-Z0-9]{2,30}$"),
+           "upbit": re.compile(r"^[A-Z]{2,6}-[A-Z0-9]{1,20}$")}
+# Fields that change how the daemon is observed, not what it records: not hashed.
+_UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metrics_port",
+                       "metrics_host"})
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the key and what is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    """One venue to record: which symbols and channels, where, and venue-specific knobs."""
+
+    venue: str
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+    ws_url: str = ""  # "" = the venue's default; only scheme/host/port are used
+    rest_url: str = ""
+    snapshots: bool = True  # Binance diff depth: REST snapshot on start/reconnect/gap
+    snapshot_limit: int = 1000  # /fapi/v1/depth limit (weight 20 at 1000)
+    weight_limit_per_min: int = 2400  # Binance REQUEST_WEIGHT per IP
+    rotate_after_s: float = binance_usdm.DEFAULT.rotate_after_s  # Binance cuts at 24 h
+    subscribe: bool = False  # Binance: SUBSCRIBE messages instead of streams in the URL
+    format: str = "SIMPLE"  # Upbit: DEFAULT or SIMPLE field names
+    ping_interval_s: float = upbit.DEFAULT.ping_interval_s  # Upbit text PING cadence
+    max_streams_per_connection: int = 200  # Binance streams / Upbit codes per connection
+
+    @property
+    def ws_base(self) -> str:
+        return self.ws_url or DEFAULT_WS[self.venue]
+
+    @property
+    def rest_base(self) -> str:
+        return self.rest_url or DEFAULT_REST[self.venue]
+
+
+@dataclass(frozen=True, slots=True)
+class Supervision:
+    """Reconnect, watchdog and rotation timing shared by every connection (seconds)."""
+
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    backoff_factor: float = 2.0
+    jitter: float = 0.5  # fraction of each backoff step drawn at random
+    rate_limit_cooldown_s: float = 60.0  # after a 429 without Retry-After
+    ip_ban_cooldown_s: float = 300.0  # after a 418 without Retry-After
+    stale_after_s: float = 60.0  # no data frame for this long: reconnect
+    open_timeout_s: float = 10.0  # WebSocket handshake
+    close_timeout_s: float = 2.0
+    rotation_overlap_s: float = 2.0  # both connections record this long after the new one delivers
+    rotation_deliver_timeout_s: float = 30.0  # give up waiting for the replacement's first frame
+    max_frame_bytes: int = 64 << 20  # larger frames close the connection (1009)
+    compression: bool = True  # permessage-deflate
+    rest_timeout_s: float = 10.0
+    seed: int | None = None  # jitter seed; None = fresh randomness per run
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionConfig:
+    """The live in-process projection and its checkpoints."""
+
+    enabled: bool = True
+    depth_levels: int = 20
+    checkpoint_every_records: int = 200_000
+    checkpoint_every_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderConfig:
+    """Everything ``recorder run`` needs; build it with ``load_config``."""
+
+    data: str
+    venues: tuple[VenueConfig, ...]
+    durability: str = "fsync"
+    commit_interval_ms: float = 10.0
+    commit_max_records: int = 5000
+    max_pending: int = 200_000
+    shard: str = ""
+    duration_s: float | None = None  # None = until signalled
+    metrics_port: int | None = None  # None = no endpoint; 0 = any free port
+    metrics_host: str = "127.0.0.1"
+    log_file: str = ""  # "" = stderr
+    log_level: str = "info"
+    dashboard: bool = False
+    supervision: Supervision = field(default_factory=Supervision)
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 (first 16 hex) of the canonical JSON of what shapes the recording."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _UNHASHED}
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def _typed(cls: type, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``raw`` checked against the dataclass ``cls``: known keys, right scalar types."""
+    known = {f.name: f for f in fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        out[key] = _coerce(value, known[key].type, f"{where}.{key}")
+    return out
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    ann = str(annotation)
+    if "tuple" in ann:
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[,\s]+", value) if v]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if ann.startswith("bool"):
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if value is None and "None" in ann:
+        return None
+    if ann.startswith(("int", "float")):
+        want_int = ann.startswith("int")
+        if isinstance(value, str):
+            try:
+                value = int(value) if want_int else float(value)
+            except ValueError:
+                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if want_int and not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value if want_int else float(value)
+    if ann.startswith("str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _venue(raw: Mapping[str, Any], where: str) -> VenueConfig:
+    d = _typed(VenueConfig, raw, where)
+    venue = d.get("venue")
+    if venue not in VENUES:
+        raise ConfigError(f"{where}.venue: expected one of {', '.join(VENUES)}, got {venue!r}")
+    d.setdefault("symbols", ())
+    d.setdefault("channels", ())
+    if not d["symbols"]:
+        raise ConfigError(f"{where}.symbols: at least one symbol is required")
+    if not d["channels"]:
+        raise ConfigError(f"{where}.channels: at least one channel is required")
+    d["symbols"] = tuple(dict.fromkeys(s.upper() for s in d["symbols"]))
+    for s in d["symbols"]:
+        if not _SYMBOL[venue].match(s):
+            example = "BTCUSDT" if venue == "binance-usdm" else "KRW-BTC"
+            raise ConfigError(f"{where}.symbols: {s!r} is not a {venue} symbol (e.g. {example})")
+    d["channels"] = tuple(dict.fromkeys(d["channels"]))
+    for ch in d["channels"]:
+        if ch not in CHANNELS[venue]:
+            raise ConfigError(f"{where}.channels: {ch!r} is not a {venue} channel "
+                              f"(one of {', '.join(CHANNELS[venue])})")
+    for key in ("ws_url", "rest_url"):
+        if d.get(key):
+            try:
+                origin(d[key])
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+    if d.get("snapshot_limit", 1000) not in binance_usdm.DEPTH_WEIGHTS:
+        raise ConfigError(f"{where}.snapshot_limit: one of {sorted(binance_usdm.DEPTH_WEIGHTS)}")
+    if d.get("format", "SIMPLE") not in UPBIT_FORMATS:
+        raise ConfigError(f"{where}.format: one of {', '.join(UPBIT_FORMATS)}")
+    for key in ("rotate_after_s", "ping_interval_s"):
+        if key in d and not d[key] > 0:
+            raise ConfigError(f"{where}.{key}: must be > 0")
+    if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
+        raise ConfigError(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
+    if d.get("ping_interval_s", 1.0) >= upbit.DEFAULT.idle_timeout_s:
+        raise ConfigError(f"{where}.ping_interval_s: must be under Upbit's {upbit.DEFAULT.idle_timeout_s:.0f} s idle cut")
+    return VenueConfig(**d)
+
+
+def _supervision(raw: Mapping[str, Any]) -> Supervision:
+    d = _typed(Supervision, raw, "supervision")
+    s = Supervision(**d)
+    if s.backoff_initial_s <= 0 or s.backoff_max_s < s.backoff_initial_s or s.backoff_factor < 1:
+        raise ConfigError("supervision: need backoff_initial_s > 0, backoff_max_s >= "
+                          "backoff_initial_s, backoff_factor >= 1")
+    if not 0 <= s.jitter <= 1:
+        raise ConfigError("supervision.jitter: a fraction in [0, 1]")
+    for key in ("stale_after_s", "open_timeout_s", "close_timeout_s", "rest_timeout_s",
+                "rotation_deliver_timeout_s"):
+        if not getattr(s, key) > 0:
+            raise ConfigError(f"supervision.{key}: must be > 0")
+    if s.rotation_overlap_s < 0 or s.rate_limit_cooldown_s < 0 or s.ip_ban_cooldown_s < 0:
+        raise ConfigError("supervision: rotation_overlap_s and cool-downs must be >= 0")
+    if s.max_frame_bytes < 1024:
+        raise ConfigError("supervision.max_frame_bytes: at least 1024")
+    return s
+
+
+def _projection(raw: Mapping[str, Any]) -> ProjectionConfig:
+    p = ProjectionConfig(**_typed(ProjectionConfig, raw, "projection"))
+    if p.depth_levels < 1 or p.checkpoint_every_records < 1 or p.checkpoint_every_s <= 0:
+        raise ConfigError("projection: depth_levels, checkpoint_every_records and "
+                          "checkpoint_every_s must be positive")
+    return p
+
+
+def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
+    """A validated ``RecorderConfig`` from a TOML-shaped mapping (see recorder.example.toml)."""
+    known = {"recorder", "supervision", "projection", "venue"}
+    for key in doc:
+        if key not in known:
+            raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
+    rec = dict(doc.get("recorder", {}))
+    venues_raw = doc.get("venue", [])
+    if isinstance(venues_raw, Mapping):
+        venues_raw = [venues_raw]
+    if not venues_raw:
+        raise ConfigError("no venue to record: add a [[venue]] table or pass --venue/--symbols/--channels")
+    venues = tuple(_venue(v, f"venue[{i}]") for i, v in enumerate(venues_raw))
+    names = [v.venue for v in venues]
+    if len(set(names)) != len(names):
+        raise ConfigError("venue: each venue may appear once (put all its symbols in one table)")
+    rec.pop("venues", None)
+    d = _typed(RecorderConfig, {k: v for k, v in rec.items()
+                                if k not in ("supervision", "projection")}, "recorder")
+    if "data" not in d or not d["data"]:
+        raise ConfigError("recorder.data: the data directory is required")
+    if d.get("durability", "fsync") not in DURABILITY:
+        raise ConfigError(f"recorder.durability: one of {', '.join(DURABILITY)}")
+    port = d.get("metrics_port")
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError("recorder.metrics_port: 0..65535 (0 = any free port)")
+    if d.get("duration_s") is not None and not d["duration_s"] > 0:
+        raise ConfigError("recorder.duration_s: must be > 0")
+    if d.get("log_level", "info") not in ("debug", "info", "warning", "error"):
+        raise ConfigError("recorder.log_level: debug, info, warning or error")
+    if d.get("commit_interval_ms", 1.0) <= 0 or d.get("commit_max_records", 1) < 1:
+        raise ConfigError("recorder: commit_interval_ms > 0 and commit_max_records >= 1")
+    return RecorderConfig(venues=venues, supervision=_supervision(doc.get("supervision", {})),
+                          projection=_projection(doc.get("projection", {})), **d)
+
+
+def env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``doc`` with ``TICKTAPE_<SECTION>__<KEY>`` variables applied (strings, coerced later)."""
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in doc.items()}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if section not in ("recorder", "supervision", "projection"):
+            raise ConfigError(f"{name}: unknown section {section!r} (recorder, supervision, projection)")
+        out.setdefault(section, {})[key] = None if value == "" else value
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML file; ``ConfigError`` when it is missing or malformed."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                venue_override: Mapping[str, Any] | None = None) -> RecorderConfig:
+    """TOML file (optional) + environment + CLI overrides -> a validated ``RecorderConfig``.
+
+    ``overrides`` are ``[recorder]`` keys; ``venue_override`` (from ``--venue`` and friends)
+    replaces the venue list when it names a venue, else patches every venue's URL keys.
+    """
+    doc: dict[str, Any] = load_toml(path) if path is not None else {}
+    doc = env_overrides(doc, environ or {})
+    rec = dict(doc.get("recorder", {}))
+    rec.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    doc["recorder"] = rec
+    vo = {k: v for k, v in (venue_override or {}).items() if v not in (None, (), [])}
+    if vo.get("venue"):
+        doc["venue"] = [vo]
+    elif vo:
+        venues = doc.get("venue", [])
+        venues = [venues] if isinstance(venues, Mapping) else venues
+        doc["venue"] = [{**v, **vo} for v in venues]
+    return build_config(doc)
+
+
+def with_urls(config: RecorderConfig, ws_url: str | None, rest_url: str | None) -> RecorderConfig:
+    """``config`` with every venue's WS/REST base replaced (e.g. pointing at a simulator)."""
+    venues = tuple(replace(v, ws_url=ws_url or v.ws_url, rest_url=rest_url or v.rest_url)
+                   for v in config.venues)
+    return replace(config, venues=venues)

@@ -1,0 +1,183 @@
+"""The I/O edge: one WebSocket connection lifetime whose every message goes to the journal.
+
+``RecordingConnection`` is a websockets ``ClientConnection`` that hands each complete
+data message to a callback from inside ``data_received``: no per-message queue or await,
+so a frame has its seq microseconds after the socket read. ``Link`` is one connection
+lifetime (one stream id): it journals ``open``, ``sent``, every ``frame`` (binary ones
+with ``meta["bin"]``) and ``close``, and counts what it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import Opcode
+
+from recorder.journal import JournalWriteError
+from recorder.venues.base import Verdict
+
+if TYPE_CHECKING:
+    from .app import Recorder
+
+BIN = {"bin": True}  # shared: records never mutate their meta
+OP_TEXT, OP_BINARY, OP_CONT, OP_PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
+Sink = Callable[[bytes, bool], None]
+
+
+class RecordingConnection(ClientConnection):
+    """A client connection delivering data messages to ``sink(payload, binary)`` at once.
+
+    Fragmented messages are joined first; pings are answered by websockets itself.
+    ``recv()`` is never used on it: the receive queue stays empty.
+    """
+
+    def __init__(self, protocol: Any, *, sink: Sink, on_open: Callable[[], None], **kw: Any) -> None:
+        super().__init__(protocol, **kw)
+        self.sink = sink
+        self.on_open = on_open
+        self._frags: list[bytes] | None = None
+        self._frag_bin = False
+
+    def process_event(self, event: Any) -> None:
+        if self.response is None:  # the handshake response
+            super().process_event(event)
+            return
+        op = event.opcode
+        if op is OP_TEXT or op is OP_BINARY:
+            if self.on_open is not None:
+                self._opened()
+            if event.fin:
+                self.sink(event.data, op is OP_BINARY)
+            else:
+                self._frags = [bytes(event.data)]
+                self._frag_bin = op is OP_BINARY
+        elif op is OP_CONT and self._frags is not None:
+            self._frags.append(bytes(event.data))
+            if event.fin:
+                data, self._frags = b"".join(self._frags), None
+                self.sink(data, self._frag_bin)
+        elif op is OP_PONG:
+            self.acknowledge_pings(bytes(event.data))
+
+    def _opened(self) -> None:
+        # Frames can share a TCP read with the handshake response: the ``open`` record
+        # must still come before them.
+        cb, self.on_open = self.on_open, None
+        cb()
+
+
+class Link:
+    """One connection lifetime: stream ``sid``, its socket and its counters.
+
+    After ``await link.open()`` the connection records by itself; call ``send`` for
+    anything we say, ``close`` to end it, and ``await link.closed()`` to learn how it ended.
+    """
+
+    def __init__(self, app: Recorder, *, sid: int, venue: str, conn: str, url: str,
+                 keepalive: Callable[[bytes], bool] | None = None,
+                 inspect: Callable[[Link, bytes], None] | None = None) -> None:
+        self.app = app
+        self.sid = sid
+        self.venue = venue
+        self.conn = conn
+        self.url = url
+        self.ws: RecordingConnection | None = None
+        self.frames = 0  # data messages journaled
+        self.bytes = 0
+        self.data_frames = 0  # frames that prove the feed alive (not keep-alive answers)
+        self.opened_at = 0.0  # monotonic
+        self.is_open = False
+        self.closed_by_us = False
+        self.close_recorded = False
+        self.verdict: Verdict | None = None  # why we closed it, when a venue reply said so
+        self.first_data = asyncio.get_running_loop().create_future()
+        self._keepalive = keepalive
+        self._inspect = inspect
+        self._append = app.writer.append
+        self._latency = app.metrics.sample_latency if app.metrics is not None else None
+
+    # -- receiving (hot path: runs inside data_received) ---------------------------
+
+    def on_message(self, data: bytes, binary: bool) -> None:
+        try:
+            rec = self._append(self.sid, "frame", data, meta=BIN if binary else None)
+        except JournalWriteError as exc:
+            self.app.journal_failed(exc)
+            return
+        self.frames += 1
+        self.bytes += len(data)
+        if self._latency is not None:
+            self._latency(rec)
+        if self._keepalive is None or not self._keepalive(data):
+            self.data_frames += 1
+            if self.data_frames == 1:
+                self.first_data.set_result(None)
+        if self._inspect is not None:
+            self._inspect(self, data)
+
+    def _record_open(self) -> None:
+        if self.is_open:
+            return
+        self.is_open = True
+        self.opened_at = time.monotonic()
+        self.app.append(self.sid, "open", self.url.encode(), meta={"conn": self.conn})
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self, *, open_timeout: float, close_timeout: float, max_size: int,
+                   compression: bool, ping_interval: float | None) -> None:
+        """Handshake; raises what websockets/asyncio raise (the caller classifies it)."""
+
+        def factory(protocol: Any, **kw: Any) -> RecordingConnection:
+            return RecordingConnection(protocol, sink=self.on_message, on_open=self._record_open, **kw)
+
+        self.ws = await connect(
+            self.url, create_connection=factory, open_timeout=open_timeout,
+            close_timeout=close_timeout, max_size=max_size, proxy=None,
+            compression="deflate" if compression else None, ping_interval=ping_interval,
+            ping_timeout=ping_interval, max_queue=None, user_agent_header=None)
+        self._record_open()
+
+    async def send(self, payload: bytes) -> None:
+        """Journal ``payload`` as ``sent`` and send it as a text message."""
+        self.app.append(self.sid, "sent", payload)
+        assert self.ws is not None
+        await self.ws.send(payload.decode("utf-8"))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close from our side (idempotent) and journal how it closed."""
+        if self.ws is None:
+            return
+        self.closed_by_us = True
+        try:
+            await self.ws.close(code, reason)
+        except Exception:  # noqa: BLE001 (already broken: the close record says how)
+            pass
+        self.record_close()
+
+    async def wait_closed(self) -> None:
+        assert self.ws is not None
+        await self.ws.wait_closed()
+
+    def record_close(self) -> None:
+        """Journal the ``close`` once, with the code and reason the protocol settled on."""
+        if self.close_recorded or self.ws is None:
+            return
+        self.close_recorded = True
+        self.is_open = False
+        proto = self.ws.protocol
+        rcvd, sent = proto.close_rcvd, proto.close_sent
+        frame = rcvd if rcvd is not None and not self.closed_by_us else sent or rcvd
+        code = frame.code if frame is not None else 1006
+        reason = frame.reason if frame is not None else ""
+        self.app.append(self.sid, "close", reason.encode(),
+                        meta={"code": code, "reason": reason,
+                              "by": "us" if self.closed_by_us else "peer"})
+
+    @property
+    def close_code(self) -> int | None:
+        return None if self.ws is None else self.ws.close_code

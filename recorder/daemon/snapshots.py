@@ -1,0 +1,159 @@
+"""Order-book snapshots into the journal: one REST fetch per symbol that needs one.
+
+Requests coalesce per symbol (a symbol asked for twice before its fetch starts is
+fetched once), go out one at a time within the venue's REST weight budget, and stop
+for the whole venue during a 429/418 cool-down (``Retry-After`` honoured). Bodies are
+journaled as ``rest`` records (meta ``url``, ``status``); refusals as ``error`` records
+carrying the body, so no response is lost and none is mistaken for a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from recorder.venues import binance_usdm
+from recorder.venues.base import ErrorClass, Verdict
+
+from .logs import fields
+
+if TYPE_CHECKING:
+    from .adapters import BinanceUsdm
+    from .app import Recorder
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def http_get(url: str, timeout: float) -> Response:
+    """A blocking GET (run it in a thread); HTTP errors are responses, not exceptions."""
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "identity",
+                                               "User-Agent": "ticktape-recorder"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
+            return Response(resp.status, dict(resp.headers.items()), resp.read())
+    except urllib.error.HTTPError as err:
+        body = err.read() if err.fp is not None else b""
+        return Response(err.code, dict(err.headers.items()) if err.headers else {}, body)
+
+
+class SnapshotFetcher:
+    """Fetches depth snapshots for one Binance venue; ``request`` from anywhere in the loop."""
+
+    def __init__(self, app: Recorder, adapter: BinanceUsdm, *, rng: random.Random,
+                 get: Callable[[str, float], Response] = http_get) -> None:
+        self.app = app
+        self.adapter = adapter
+        self.venue = adapter.venue
+        self.budget = binance_usdm.weight_budget(adapter.vc)
+        self.rng = rng
+        self.get = get
+        self.queue: dict[str, str] = {}  # symbol -> reason, in request order
+        self.cooldown_until = 0.0  # monotonic; no request before this
+        self.attempt = 0  # consecutive failures, for the backoff
+        self.calls = 0  # HTTP requests made
+        self.fetched: dict[str, int] = {}  # symbol -> snapshots journaled
+        self.sid: int | None = None  # the venue's REST stream, registered on first use
+        self._wake = asyncio.Event()
+
+    def request(self, symbol: str, reason: str) -> None:
+        """Ask for a snapshot of ``symbol`` (coalesced with a pending request)."""
+        symbol = symbol.upper()
+        if symbol not in self.queue:
+            self.queue[symbol] = reason
+            self.app.log.debug("snapshot_requested", extra=fields(venue=self.venue, symbol=symbol,
+                                                                  reason=reason))
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Serve requests until cancelled."""
+        while True:
+            if not self.queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            symbol = next(iter(self.queue))
+            req = self.adapter.snapshot_request(symbol)
+            now = time.monotonic()
+            wait = max(self.cooldown_until - now, self.budget.delay(now, req.weight))
+            if wait > 0:
+                await asyncio.sleep(min(wait, 1.0))
+                continue
+            reason = self.queue.pop(symbol)
+            self.budget.take(now, req.weight)
+            await self._fetch(symbol, reason, req.url, req.weight)
+
+    def _stream(self) -> int:
+        if self.sid is None:
+            self.sid = self.app.register(self.venue, url=self.adapter.cfg.rest_base,
+                                         conn=f"{self.venue}.rest", channels=("rest",))
+        return self.sid
+
+    async def _fetch(self, symbol: str, reason: str, url: str, weight: int) -> None:
+        self.calls += 1
+        metrics = self.app.metrics
+        sid = self._stream()
+        try:
+            resp = await asyncio.to_thread(self.get, url, self.app.config.supervision.rest_timeout_s)
+        except Exception as exc:  # noqa: BLE001 (network failure: classify, back off, retry)
+            verdict = self.adapter.classify(exc=type(exc).__name__)
+            self.app.append(sid, "error", str(exc).encode(),
+                            meta={"class": verdict.error_class.value, "url": url, "exc": type(exc).__name__})
+            if metrics is not None:
+                metrics.rest(self.venue, "/fapi/v1/depth", "exception")
+            self._retry_later(symbol, reason, verdict)
+            return
+        if metrics is not None:
+            metrics.rest(self.venue, "/fapi/v1/depth", str(resp.status))
+        used = binance_usdm.used_weight(resp.headers)
+        if used is not None:
+            self.budget.observe_used(time.monotonic(), used)
+        if resp.status != 200:
+            retry_after = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
+            verdict = self.adapter.classify(status=resp.status, message=resp.body, retry_after=retry_after)
+            self.app.append(sid, "error", resp.body,
+                            meta={"class": verdict.error_class.value, "url": url, "status": resp.status,
+                                  "retry_after": retry_after})
+            self._retry_later(symbol, reason, verdict)
+            return
+        self.app.append(sid, "rest", resp.body, meta={"url": url, "status": 200, "weight": weight})
+        try:
+            last_id = binance_usdm.snapshot_last_update_id(resp.body)
+        except Exception as exc:  # noqa: BLE001 (a malformed body is journaled; fetch again)
+            self.app.log.warning("snapshot_malformed", extra=fields(venue=self.venue, symbol=symbol,
+                                                                    error=str(exc)))
+            self._retry_later(symbol, reason, Verdict(ErrorClass.NETWORK, True, 0.0, "malformed body"))
+            return
+        self.attempt = 0
+        self.fetched[symbol] = self.fetched.get(symbol, 0) + 1
+        if metrics is not None:
+            metrics.snapshot(self.venue, symbol)
+        self.app.log.info("snapshot", extra=fields(venue=self.venue, symbol=symbol, reason=reason,
+                                                   last_update_id=last_id, bytes=len(resp.body)))
+        self.app.on_snapshot(self.venue, symbol, last_id)
+
+    def _retry_later(self, symbol: str, reason: str, verdict: Verdict) -> None:
+        delay = self.adapter.backoff.delay(verdict, self.attempt, self.rng)
+        if delay is None:
+            self.app.log.error("snapshot_refused", extra=fields(
+                venue=self.venue, symbol=symbol, error_class=verdict.error_class.value,
+                reason=verdict.reason))
+            return
+        self.attempt += 1
+        self.cooldown_until = max(self.cooldown_until, time.monotonic() + delay)
+        self.queue = {symbol: reason, **self.queue}  # first in line once the cool-down ends
+        self.app.log.warning("snapshot_retry", extra=fields(
+            venue=self.venue, symbol=symbol, error_class=verdict.error_class.value,
+            delay_s=round(delay, 3), attempt=self.attempt))
+
+

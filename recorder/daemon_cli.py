@@ -1,0 +1,98 @@
+"""``recorder run``: the live daemon's command line (config file, env, flags).
+
+    recorder run --config data/recorder.example.toml
+    recorder run --venue binance-usdm --symbols BTCUSDT,ETHUSDT --channels depth,aggTrade \
+                 --data data [--duration 60] [--ws-url ws://127.0.0.1:9001] [--metrics-port 9108]
+
+Exit status: 0 stopped by SIGINT/SIGTERM or ``--duration``; 1 the journal failed or every
+connection was refused for good; 2 the configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+from recorder.journal import JournalError
+
+
+def _csv(text: str) -> list[str]:
+    return [t for t in (s.strip() for s in text.split(",")) if t]
+
+
+def add_run_parser(sub: Any, func: Callable[..., int]) -> argparse.ArgumentParser:
+    """Add the ``run`` subcommand to ``sub`` (the ``recorder`` subparsers)."""
+    p = sub.add_parser("run", help="record live market data into the journal",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="TOML config (see data/recorder.example.toml)")
+    p.add_argument("--venue", choices=("binance-usdm", "upbit"), help="record this venue (replaces the config's)")
+    p.add_argument("--symbols", type=_csv, help="comma-separated: BTCUSDT,ETHUSDT or KRW-BTC,KRW-ETH")
+    p.add_argument("--channels", type=_csv,
+                   help="comma-separated: binance depth,depth20,aggTrade,trade,kline_1m,bookTicker,"
+                        "markPrice; upbit orderbook,trade,ticker")
+    p.add_argument("--format", choices=("DEFAULT", "SIMPLE"), help="Upbit field names")
+    p.add_argument("--data", help="data directory (the journal is DATA/journal)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--ws-url", help="replace the venues' WebSocket scheme/host/port")
+    p.add_argument("--rest-url", help="replace the venues' REST scheme/host/port")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (0: any free port)")
+    p.add_argument("--log-file", help="JSON log lines go here instead of stderr")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--durability", choices=("fsync", "periodic", "os"))
+    p.add_argument("--dashboard", action="store_true", default=None, help="live view in the terminal")
+    p.set_defaults(func=func)
+    return p
+
+
+def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None):
+    """The validated ``RecorderConfig`` for ``args`` (raises ``ConfigError``)."""
+    from recorder.daemon.config import load_config
+
+    overrides = {"data": args.data, "duration_s": args.duration, "metrics_port": args.metrics_port,
+                 "log_file": args.log_file, "log_level": args.log_level,
+                 "durability": args.durability, "dashboard": args.dashboard}
+    venue = {"venue": args.venue, "symbols": args.symbols, "channels": args.channels,
+             "format": args.format, "ws_url": args.ws_url, "rest_url": args.rest_url}
+    if not args.venue and (args.symbols or args.channels):
+        from recorder.daemon.config import ConfigError
+
+        raise ConfigError("--symbols/--channels need --venue")
+    return load_config(args.config, environ=os.environ if environ is None else environ,
+                       overrides=overrides, venue_override=venue)
+
+
+def run_command(args: argparse.Namespace, console: Console) -> int:
+    """Run the daemon until a signal, ``--duration`` or a failure; returns the exit status."""
+    from recorder.daemon.app import Recorder
+    from recorder.daemon.config import ConfigError
+
+    try:
+        config = config_from_args(args)
+        recorder = Recorder(config)
+    except ConfigError as exc:
+        print(f"error: bad configuration: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, recorder.request_stop)
+        return await recorder.run()
+
+    try:
+        return asyncio.run(main())
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the metrics port is taken
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
