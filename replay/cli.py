@@ -199,6 +199,7 @@ def cmd_run(argv: list[str]) -> int:
                 source.start = Bound(seq=source.reader.last_seq + 1)
             if args.duration:
                 stop_after(stop, args.duration)
+            err.print(f"paper trading from {source.start}; stop with Ctrl-C or SIGTERM")
         else:
             source = HistoricalSource(args.data, start=args.start, end=args.end, venues=venues)
     except (JournalError, ValueError) as exc:

@@ -164,7 +164,8 @@ class Engine:
         self._next_sample = 0
         self._started = False
         self._traded: dict[tuple[str, str], None] = {}  # instruments ever filled, in order
-        self._rec: Record | None = None
+        self._norm_index: dict[str, list[tuple[str, str]]] = {}
+        self._norm_count = -1
         self.records = 0
         self.events = 0
         self.first_seq = self.first_ts_ns = 0
@@ -206,7 +207,6 @@ class Engine:
             self.now_ns = ts
             events = apply(rec)
             self.seq = rec.seq
-            self._rec = rec
             n += 1
             if pending and pending[0].active_ns <= ts:
                 self._arrive(rec)
@@ -432,15 +432,27 @@ class Engine:
             return m.mid if m.valid else None
         return None
 
+    def _by_norm(self) -> dict[str, list[tuple[str, str]]]:
+        """normalized symbol -> [(venue, key)], rebuilt when the projection meets new symbols."""
+        symbols = self.projector.symbols()
+        if len(symbols) != self._norm_count:
+            index: dict[str, list[tuple[str, str]]] = {}
+            for v, k in symbols:
+                index.setdefault(self.projector.symbol_state(v, k).norm, []).append((v, k))
+            self._norm_index, self._norm_count = index, len(symbols)
+        return self._norm_index
+
     def _mid_of(self, venue: str, norm: str) -> Decimal | None:
-        """Valid mid of a normalized symbol on ``venue`` ("" = the first venue that has one)."""
-        venues = [venue] if venue else sorted({v for v, _ in self.projector.symbols()})
-        for v in venues:
-            key = self.resolve(v, norm)
-            if key is not None:
-                m = self._mid_key(v, key)
-                if m is not None:
-                    return m
+        """Valid mid of a normalized symbol on ``venue`` ("" = the first venue that has one).
+
+        Matched on the normalized name only: Upbit's native ``KRW-USDT`` is ``USDT-KRW``.
+        """
+        for v, key in self._by_norm().get(norm, ()):
+            if venue and v != venue:
+                continue
+            m = self._mid_key(v, key)
+            if m is not None:
+                return m
         return None
 
     def fx(self, currency: str) -> Decimal | None:

@@ -67,3 +67,59 @@ def write_binance(data_dir: Path, records=BOOK_RECORDS) -> Path:
     finally:
         w.close()
     return data_dir
+
+
+def upbit_book(code: str, bid: int | str, ask: int | str, size: str, ms: int) -> bytes:
+    unit = {"ask_price": ask, "bid_price": bid, "ask_size": size, "bid_size": size}
+    return json.dumps({"type": "orderbook", "code": code, "timestamp": ms, "total_ask_size": size,
+                       "total_bid_size": size, "orderbook_units": [unit], "stream_type": "REALTIME"}
+                      ).encode().replace(b'"' + size.encode() + b'"', size.encode())
+
+
+def kimchi_prices(step: int, krw_per_usdt: int) -> tuple[int, int]:
+    """(BTC mid in USDT, KRW-BTC mid) at step ``step`` (every 500 ms) of ``write_kimchi``."""
+    import math
+
+    t = step / 2
+    usdt = 60000 + round(100 * math.sin(t / 7))
+    prem = 0.02 + 0.01 * math.sin(2 * math.pi * t / 40)
+    return usdt, int(round(usdt * krw_per_usdt * (1 + prem), -3))
+
+
+def write_kimchi(data_dir: Path, seconds: int = 120, krw_per_usdt: int = 1400) -> Path:
+    """Upbit KRW-BTC and KRW-USDT books and a Binance USD-M BTCUSDT book, every 500 ms.
+
+    BTC is 60000 USDT +- 100; Upbit KRW-BTC carries a premium of 2% +- 1% (a 40 s
+    sine) at ``krw_per_usdt`` (Upbit KRW-USDT quoted 1 KRW either side of it).
+    """
+    w = JournalWriter(data_dir, background=False, durability="os")
+    try:
+        up = w.register_stream("upbit", market="spot", url="wss://api.upbit.com/websocket/v1",
+                               conn="synth.upbit", opened_ns=T0)
+        ws = w.register_stream("binance-usdm", market="usdm", conn="synth.ws", opened_ns=T0,
+                               url="wss://fstream.binance.com/stream?streams=btcusdt@depth@100ms")
+        rest = w.register_stream("binance-usdm", market="usdm", url=DEPTH_URL, conn="synth.rest",
+                                 opened_ns=T0)
+        last_id = 1000
+        bid = ask = None
+        for step in range(seconds * 2):
+            ms = 500 * step
+            usdt, krw = kimchi_prices(step, krw_per_usdt)
+            nb, na = f"{usdt - 0.5:.1f}", f"{usdt + 0.5:.1f}"
+            if step == 0:
+                w.append(rest, REST, snapshot(last_id, [(nb, "5")], [(na, "5")]),
+                         ts_ns=T0 + ms * MS, meta={"url": DEPTH_URL})
+            else:
+                bids = ([(bid, "0")] if bid != nb else []) + [(nb, "5")]
+                asks = ([(ask, "0")] if ask != na else []) + [(na, "5")]
+                w.append(ws, FRAME, depth(last_id, last_id + 5, last_id, bids, asks),
+                         ts_ns=T0 + ms * MS + 1)
+                last_id += 5
+            bid, ask = nb, na
+            w.append(up, FRAME, upbit_book("KRW-USDT", krw_per_usdt - 1, krw_per_usdt + 1, "1000", ms),
+                     ts_ns=T0 + ms * MS + 2)
+            w.append(up, FRAME, upbit_book("KRW-BTC", krw - 1000, krw + 1000, "2", ms),
+                     ts_ns=T0 + ms * MS + 3)
+    finally:
+        w.close()
+    return data_dir

@@ -1,0 +1,81 @@
+"""``replay state`` and the run's command-line handling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from replay.cli import main
+
+from .synth import T0, write_binance
+
+
+@pytest.fixture(scope="module")
+def book_journal(tmp_path_factory):
+    return write_binance(tmp_path_factory.mktemp("cli"))
+
+
+def state(capsys, *args):
+    assert main(["state", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_state_at_a_seq_is_the_state_after_that_record(book_journal, capsys):
+    doc = state(capsys, "--data", str(book_journal), "--at", "4", "--venue", "binance-usdm",
+                "--symbol", "BTC-USDT-PERP", "--depth", "3", "--json")
+    assert doc["seq"] == 4 and len(doc["digest"]) == 64
+    (row,) = doc["symbols"]
+    assert (row["symbol"], row["norm"], row["valid"]) == ("BTCUSDT", "BTC-USDT-PERP", True)
+    assert (row["best_bid"], row["best_ask"]) == ("100.2", "100.8")
+    assert row["bids"] == [["100.2", "1.5"], ["100.0", "1"], ["99.5", "2"]]
+    assert row["asks"] == [["100.8", "0.7"], ["101.0", "2"], ["102.0", "5"]]
+    assert row["features"]["spread"] == "0.6"
+    # After record 6 (the pu break) the book is invalid and shows no prices.
+    gapped = state(capsys, "--data", str(book_journal), "--at", "6", "--symbol", "BTCUSDT", "--json")
+    assert gapped["symbols"][0]["valid"] is False and gapped["symbols"][0]["best_bid"] is None
+    assert gapped["digest"] != doc["digest"]
+
+
+def test_state_at_a_time_includes_records_at_that_time(book_journal, capsys):
+    iso = "2023-11-14T22:13:21.300Z"  # T0 + 1300 ms: record 4
+    assert T0 + 1300 * 10**6 == 1_700_000_001_300_000_000
+    by_time = state(capsys, "--data", str(book_journal), "--at", iso, "--json")
+    by_seq = state(capsys, "--data", str(book_journal), "--at", "4", "--json")
+    assert by_time == by_seq
+
+
+def test_state_text_and_errors(book_journal, capsys):
+    assert main(["state", "--data", str(book_journal), "--at", "4", "--depth", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "100.8" in out and "digest" in out
+    assert main(["state", "--data", str(book_journal), "--at", "99"]) == 2
+    assert main(["state", "--data", str(book_journal), "--at", "4", "--venue", "binance-usdm",
+                 "--symbol", "ETHUSDT"]) == 2
+
+
+def test_run_rejects_bad_input(book_journal, tmp_path, capsys):
+    strategy = tmp_path / "two.py"
+    strategy.write_text("from replay.strategy import Strategy\nclass A(Strategy): pass\n"
+                        "class B(Strategy): pass\n")
+    assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress"]) == 2
+    assert "expected one Strategy subclass" in capsys.readouterr().err
+    assert main(["--data", str(book_journal), "--strategy", f"{strategy}:B", "--no-progress",
+                 "--json", "--to", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["period"]["records"] == 3
+    with pytest.raises(SystemExit):
+        main(["--data", str(book_journal), "--strategy", str(strategy), "--speed", "fast"])
+    assert main(["--data", str(tmp_path / "none"), "--strategy", f"{strategy}:A"]) == 2
+
+
+def test_speed_paces_by_record_time(book_journal, tmp_path, capsys):
+    import time
+
+    strategy = tmp_path / "s.py"
+    strategy.write_text("from replay.strategy import Strategy\nclass A(Strategy): pass\n")
+    start = time.monotonic()
+    assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress",
+                 "--speed", "4x", "--json"]) == 0
+    # 700 ms of records at 4x: at least 175 ms of wall time.
+    assert time.monotonic() - start >= 0.175
+    assert json.loads(capsys.readouterr().out)["period"]["records"] == 8

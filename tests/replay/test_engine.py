@@ -1,0 +1,124 @@
+"""The engine's order of things, timers, symbol filter, KRW valuation and determinism."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from recorder.journal import JournalReader
+from replay.cli import main
+from replay.engine import Engine, EngineConfig
+from replay.report import drawdown, minute_returns, sharpe
+from replay.strategy import Strategy, parse_params
+
+from .synth import MS, T0, kimchi_prices, write_binance, write_kimchi
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "data" / "strategies"
+
+
+def run(data, strategy, **config):
+    with JournalReader(data) as r:
+        return Engine(strategy, config=EngineConfig(**config), streams=r.streams()).run(r.read())
+
+
+def test_timers_fire_in_record_time_before_the_record_that_passes_them(tmp_path):
+    data = write_binance(tmp_path)
+    fired = []
+
+    class Timers(Strategy):
+        def on_start(self, ctx):
+            fired.append(("start", ctx.now_ns - T0, ctx.seq))
+            ctx.schedule(250 * MS, lambda c: fired.append(("a", c.now_ns - T0, c.seq)))
+            ctx.schedule(None, lambda c: fired.append(("b", c.now_ns - T0, c.seq)), at_ns=T0 + 1200 * MS)
+            gone = ctx.schedule(300 * MS, lambda c: fired.append(("never", 0, 0)))
+            assert ctx.cancel_timer(gone)
+            ctx.schedule(10_000 * MS, lambda c: fired.append(("late", 0, 0)))  # after the last record
+
+    run(data, Timers())
+    # Records are at 1000, 1100, ... ms. "a" is due at 1250: it fires before record 4
+    # (1300) is applied, so the last record it has seen is 3. "b" is due exactly at
+    # record 3's time: it fires before record 3.
+    assert fired == [("start", 1000 * MS, 0), ("b", 1200 * MS, 2), ("a", 1250 * MS, 3)]
+
+
+def test_symbol_filter_limits_the_events_the_strategy_sees(capture_journal):
+    seen = set()
+
+    class Seen(Strategy):
+        def on_event(self, ctx, event, market):
+            seen.add((event.symbol, market.norm if market is not None else None))
+
+    res = run(capture_journal("BINANCE_FUTURES"), Seen(), symbols=frozenset({"CTK-USDT-PERP", "AKROUSDT"}))
+    assert seen == {("CTKUSDT", "CTK-USDT-PERP"), ("AKROUSDT", "AKRO-USDT-PERP")}
+    assert res.records == 1541  # every record was still projected
+
+
+def test_krw_legs_are_valued_at_the_recorded_upbit_krw_usdt_rate(tmp_path):
+    data = write_kimchi(tmp_path, seconds=4, krw_per_usdt=1400)
+    out = {}
+
+    class BuyUpbit(Strategy):
+        def on_start(self, ctx):
+            ctx.schedule(1000 * MS, lambda c: c.buy("upbit", "BTC-KRW", "0.01"))
+            ctx.schedule(2000 * MS, lambda c: out.update(fx=c.fx("KRW"), eq=c.equity(),
+                                                         bal=c.balances, pos=c.position("upbit", "KRW-BTC")))
+
+    res = run(data, BuyUpbit())
+    # Books move every 500 ms (Binance at +1 ns, Upbit KRW-USDT at +2, KRW-BTC at +3).
+    # The buy, sent at 1000 ms, meets the record at 1000 ms + 1 ns: Upbit's book is
+    # still step 1's, so it pays step 1's ask. At 2000 ms the mark is step 3's mid.
+    f = res.fills[0]
+    assert (f.venue, f.symbol, f.norm, f.currency) == ("upbit", "KRW-BTC", "BTC-KRW", "KRW")
+    assert f.price == kimchi_prices(1, 1400)[1] + 1000 and f.qty == D("0.01")
+    assert f.fee == f.price * D("0.01") * D("0.0005")
+    usdt_per_krw = (D(1) / D(1400)).quantize(D("1E-18"))  # 1 / the mid of 1399 and 1401
+    assert out["fx"] == usdt_per_krw
+    assert out["pos"] == D("0.01")
+    assert out["bal"] == {("upbit", "KRW"): -(f.notional + f.fee)}
+    pnl_krw = -(f.notional + f.fee) + D("0.01") * kimchi_prices(3, 1400)[1]
+    assert out["eq"] == (D(10_000) + pnl_krw * usdt_per_krw).quantize(D("1E-10"))
+    assert res.fees_usdt[0] == (f.fee * usdt_per_krw).quantize(D("1E-10"))
+
+
+def test_params_are_typed_from_the_defaults():
+    defaults = {"qty": D("0.01"), "n": 3, "x": 0.5, "on": False, "name": "a"}
+    got = parse_params(["qty=0.5", "n=7", "x=1e-3", "on=yes", "name=KRW-BTC"], defaults)
+    assert got == {"qty": D("0.5"), "n": 7, "x": 0.001, "on": True, "name": "KRW-BTC"}
+    with pytest.raises(ValueError, match="unknown"):
+        parse_params(["nope=1"], defaults)
+    with pytest.raises(ValueError, match="int"):
+        parse_params(["n=1.5"], defaults)
+
+
+def test_report_statistics():
+    assert drawdown([D(100), D(110), D(99), D(120), D(108)]) == (D(12), D(12) / D(120))
+    m = 60 * 10**9
+    rets = minute_returns([(0, D(100)), (m - 1, D(101)), (m, D(99)), (2 * m + 5, D(99))])
+    assert rets == pytest.approx([99 / 101 - 1, 0.0])
+    assert sharpe([0.01, -0.01]) == 0.0
+    assert sharpe([0.01]) is None and sharpe([0.01, 0.01]) is None
+
+
+def test_same_backtest_twice_is_byte_identical(capture_journal, tmp_path, capsys):
+    data = capture_journal("hftbacktest")
+    args = ["--data", str(data), "--strategy", str(STRATEGIES / "imbalance_momentum.py"),
+            "--latency-ms", "20", "--no-progress", "--json"]
+    assert main(args + ["--report", str(tmp_path / "a")]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(args + ["--report", str(tmp_path / "b")]) == 0
+    for name in ("summary.json", "fills.parquet", "equity.parquet", "chart.html"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert first["trades"] > 0
+    fills = pq.read_table(tmp_path / "a" / "fills.parquet").to_pylist()
+    assert len(fills) == first["trades"]
+    total_fees = sum(D(f["fee_usdt"]) for f in fills)
+    assert D(first["fees"]) == total_fees
+    equity = pq.read_table(tmp_path / "a" / "equity.parquet")
+    assert D(equity["equity"][-1].as_py()) == D(first["final_equity"])
+    assert "pos:binance-usdm:BTCUSDT" in equity.column_names
+    html = (tmp_path / "a" / "chart.html").read_text()
+    assert html.count("<polyline") == 2 and "<script" not in html
