@@ -95,3 +95,26 @@ def connect(data_dir: str | os.PathLike[str], hot: bool = True, *,
     con.register("streams_arrow", streams_table(all_streams(data_dir)))
     con.execute("CREATE VIEW streams AS SELECT * FROM streams_arrow")
     return con
+
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "examples.sql")
+
+
+def examples() -> dict[str, list[str]]:
+    """The worked queries of ``examples.sql``: name -> its statements, in order."""
+    out: dict[str, list[str]] = {}
+    name = ""
+    stmt: list[str] = []
+    with open(EXAMPLES, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("-- name:"):
+                name = line.split(":", 1)[1].strip()
+                out[name] = []
+                continue
+            if line.startswith("--") or (not line.strip() and not stmt):
+                continue
+            stmt.append(line.rstrip())
+            if line.rstrip().endswith(";") and name:
+                out[name].append("\n".join(stmt))
+                stmt = []
+    return out

@@ -1,0 +1,107 @@
+"""DuckDB views over archive + hot journal: complete up to the last record, never double."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from query.catalog import VIEWS, connect, examples
+from query.compact import compact
+from recorder.journal import JournalReader
+from tests.query.conftest import SYN_DAYS, USDT_KRW, count_trade_messages
+
+
+def journal_totals(data):
+    with JournalReader(data) as r:
+        return sum(s.records for s in r.segments()), r.last_seq
+
+
+@pytest.mark.parametrize("keep_days", [0, 1])
+def test_views_cover_archive_and_hot_journal_once(multi_day, keep_days):
+    records, last_seq = journal_totals(multi_day)
+    trades = count_trade_messages(multi_day)
+    compact(multi_day, keep_days=keep_days)
+    con = connect(multi_day)
+    assert con.sql("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM raw").fetchall()[0] == (
+        records, records, 1, last_seq)
+    got = Counter(dict(con.sql("SELECT venue, count(*) FROM trades GROUP BY 1").fetchall()))
+    assert got == trades
+    assert con.sql("SELECT count(*) FROM trades WHERE date = DATE '2026-08-09'").fetchall()[0][0] == trades["bybit"]
+    for v in VIEWS:
+        con.sql(f"SELECT * FROM {v} LIMIT 1").fetchall()
+
+
+def test_hot_false_shows_the_archive_only(multi_day):
+    compact(multi_day)
+    archived = connect(multi_day, hot=False).sql("SELECT count(*), max(date) FROM raw").fetchall()[0]
+    with JournalReader(multi_day) as r:
+        assert archived[0] == r.meta["seq_floor"]
+    assert str(archived[1]) == "2022-05-13"
+
+
+def test_only_the_journal_no_archive(multi_day):
+    records, _ = journal_totals(multi_day)
+    con = connect(multi_day)
+    assert con.sql("SELECT count(*) FROM raw").fetchall()[0][0] == records
+    assert con.sql("SELECT count(*) FROM klines").fetchall()[0][0] > 0
+
+
+def test_raw_view_exposes_text_and_meta(multi_day):
+    compact(multi_day)
+    con = connect(multi_day)
+    rows = con.sql("SELECT kind, meta->>'url', text FROM raw WHERE kind = 'rest' ORDER BY seq LIMIT 1").fetchall()
+    assert rows[0][1].startswith("https://")
+    assert rows[0][2]
+    # Upbit frames are binary frames of UTF-8 JSON: meta says so, text decodes them.
+    n = con.sql("SELECT count(*) FROM raw WHERE meta->>'bin' = 'true' AND text LIKE '{%'").fetchall()[0][0]
+    assert n > 0
+
+
+def test_examples_run_and_give_the_known_answers(synthetic):
+    compact(synthetic)
+    con = connect(synthetic)
+    ex = examples()
+    assert {"minute_vwap", "upbit_premium", "book_at", "gaps_per_day"} <= set(ex)
+    results = {}
+    for name, stmts in ex.items():
+        for s in stmts:
+            rel = con.sql(s)
+        results[name] = rel.fetchall() if rel is not None else []
+        assert results[name], f"example {name} returned nothing"
+    # The synthetic Upbit trades are priced 2% over Binance's mid at KRW-USDT 1380.
+    prem = [r[-1] for r in results["upbit_premium"]]
+    assert all(abs(p - 0.02) < 0.0005 for p in prem), prem[:5]
+    assert all(r[3] == USDT_KRW for r in results["upbit_premium"])
+    # One forced gap, on the second synthetic day.
+    assert [(str(r[0]), r[1], r[2]) for r in results["gaps_per_day"]] == [(SYN_DAYS[1], "binance-usdm", 1)]
+    # The book at 00:01:00: the last sample at or before it, both sides, best first.
+    book = results["book_at"]
+    bids = [r for r in book if r[0] == "binance-usdm" and r[4] == "bid"]
+    asks = [r for r in book if r[0] == "binance-usdm" and r[4] == "ask"]
+    assert [r[5] for r in bids] == list(range(len(bids))) and len(bids) == 3
+    assert bids[0][6] < asks[0][6] and bids[1][6] == 60000.0 and asks[1][6] == 70000.0
+    # Minute VWAP equals the trades' own sum(p*q)/sum(q) per minute.
+    for venue, symbol, minute, vwap, volume, n in results["minute_vwap"]:
+        p = con.execute("SELECT sum(price*size)/sum(size) FROM trades WHERE venue=? AND symbol=? "
+                        "AND time_bucket(INTERVAL 1 minute, ts) = ?", [venue, symbol, minute]).fetchall()[0][0]
+        assert p == pytest.approx(vwap)
+
+
+def test_klines_match_trades(synthetic):
+    compact(synthetic)
+    con = connect(synthetic)
+    bars = con.sql("""
+        SELECT k.venue, k.symbol, k.ts, k.volume, k.trades, k.open, k.close, t.v, t.n, t.o, t.c
+        FROM klines k JOIN (
+            SELECT venue, symbol, time_bucket(INTERVAL 1 minute, ts) AS m, sum(size) AS v, count(*) AS n,
+                   arg_min(price, seq) AS o, arg_max(price, seq) AS c
+            FROM trades GROUP BY ALL) t
+        ON k.venue = t.venue AND k.symbol = t.symbol AND k.ts = t.m""").fetchall()
+    assert len(bars) >= 10
+    for r in bars:
+        assert r[3] == pytest.approx(r[7]) and r[4] == r[8] and r[5] == r[9] and r[6] == r[10]
+    # Every closed minute has its bar (the last minute of the data stays open: no later record).
+    n_minutes = con.sql("SELECT count(DISTINCT (venue, symbol, time_bucket(INTERVAL 1 minute, ts))) "
+                        "FROM trades").fetchall()[0][0]
+    assert len(bars) == n_minutes
