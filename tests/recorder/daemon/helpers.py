@@ -1,0 +1,150 @@
+"""Shared pieces of the daemon tests: configs against a simulator, journal views, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from recorder.daemon import Recorder, build_config
+from recorder.journal import JournalReader, Record, StreamInfo
+
+BINANCE_ALL = ["depth", "depth20", "aggTrade", "trade", "kline_1m", "bookTicker", "markPrice"]
+UPBIT_ALL = ["orderbook", "trade", "ticker"]
+
+# Compressed time: tests must take seconds, not minutes.
+FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.4, "stale_after_s": 5.0,
+        "rate_limit_cooldown_s": 0.5, "ip_ban_cooldown_s": 1.0, "open_timeout_s": 3.0,
+        "close_timeout_s": 1.0, "seed": 7}
+
+
+def config(data: Path, urls: Any, *, binance: list[str] | None = None, upbit: list[str] | None = None,
+           binance_channels: list[str] | None = None, upbit_channels: list[str] | None = None,
+           supervision: dict | None = None, recorder: dict | None = None,
+           binance_extra: dict | None = None, upbit_extra: dict | None = None):
+    venues = []
+    if binance:
+        venues.append({"venue": "binance-usdm", "symbols": binance,
+                       "channels": binance_channels or ["depth", "aggTrade", "bookTicker"],
+                       "ws_url": urls.ws, "rest_url": urls.rest, **(binance_extra or {})})
+    if upbit:
+        venues.append({"venue": "upbit", "symbols": upbit, "channels": upbit_channels or UPBIT_ALL,
+                       "ws_url": urls.ws, "rest_url": urls.rest, **(upbit_extra or {})})
+    return build_config({
+        "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5, **(recorder or {})},
+        "supervision": {**FAST, **(supervision or {})},
+        "venue": venues,
+    })
+
+
+async def until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``pred`` every 20 ms; fail the test with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class Running:
+    """A ``Recorder`` running as a task of the test's loop."""
+
+    def __init__(self, cfg, **kw: Any) -> None:
+        self.rec = Recorder(cfg, **kw)
+        self.task: asyncio.Task[int] | None = None
+
+    async def __aenter__(self) -> Recorder:
+        self.task = asyncio.create_task(self.rec.run())
+        await until(lambda: self.rec.started.is_set() or self.task.done(), 10, "recorder start")
+        return self.rec
+
+    async def stop(self) -> int:
+        self.rec.request_stop()
+        assert self.task is not None
+        return await asyncio.wait_for(self.task, 15)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.task is not None and not self.task.done():
+            await self.stop()
+
+
+class Journal:
+    """Everything in a journal, grouped for assertions."""
+
+    def __init__(self, data: Path) -> None:
+        with JournalReader(data) as r:
+            self.records: list[Record] = list(r.read())
+            self.streams: dict[int, StreamInfo] = r.streams()
+        self.by_stream: dict[int, list[Record]] = defaultdict(list)
+        for rec in self.records:
+            self.by_stream[rec.stream].append(rec)
+
+    def kinds(self, sid: int, kind: str) -> list[Record]:
+        return [r for r in self.by_stream[sid] if r.kind == kind]
+
+    def frames(self, sid: int) -> list[tuple[bool, bytes]]:
+        return [(bool(r.meta and r.meta.get("bin")), r.payload) for r in self.kinds(sid, "frame")]
+
+    def ws_streams(self, venue: str | None = None) -> list[StreamInfo]:
+        return [s for s in self.streams.values() if s.url.startswith("ws")
+                and (venue is None or s.venue == venue)]
+
+    def rest(self, symbol: str | None = None) -> list[Record]:
+        out = [r for r in self.records if r.kind == "rest"]
+        if symbol is not None:
+            out = [r for r in out if f"symbol={symbol}" in r.meta["url"]]
+        return out
+
+    def marks(self) -> list[dict]:
+        return [orjson.loads(r.payload) for r in self.records if r.kind == "mark"]
+
+    def errors(self) -> list[Record]:
+        return [r for r in self.records if r.kind == "error"]
+
+    def assert_gapless(self) -> None:
+        seqs = [r.seq for r in self.records]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "seq has a gap"
+        ts = [r.ts_ns for r in self.records]
+        assert ts == sorted(ts), "ts_ns went backwards"
+
+
+def match_connections(sim: Any, journal: Journal) -> list[tuple[Any, StreamInfo]]:
+    """Pair each simulator connection with the journal stream that opened it (URL, order)."""
+    ours: dict[str, list[StreamInfo]] = defaultdict(list)
+    for s in sorted(journal.ws_streams(), key=lambda s: s.id):
+        if journal.kinds(s.id, "open"):
+            path = s.url.split("//", 1)[1].partition("/")[2]
+            ours["/" + path].append(s)
+    pairs = []
+    for conn in sim.connections:
+        assert ours[conn.path], f"simulator connection {conn.id} {conn.path} has no stream"
+        pairs.append((conn, ours[conn.path].pop(0)))
+    left = [s.id for v in ours.values() for s in v]
+    assert not left, f"streams opened that the simulator never saw: {left}"
+    return pairs
+
+
+def assert_byte_exact(sim: Any, journal: Journal, *, aborted: set[int] = frozenset()) -> int:
+    """Every frame the simulator sent is in the journal, in order, byte for byte.
+
+    For connections the simulator aborted (TCP reset, no close frame) the frames still in
+    its buffers never reached us: ours must be an exact prefix of what it logged.
+    Returns the number of frames compared.
+    """
+    n = 0
+    for conn, info in match_connections(sim, journal):
+        sent = conn.frames
+        got = journal.frames(info.id)
+        if conn.id in aborted:
+            assert got == sent[:len(got)], f"stream {info.id}: frames differ from what was sent"
+        else:
+            assert len(got) == len(sent), (f"stream {info.id} ({conn.path}): {len(got)} frames, "
+                                           f"simulator sent {len(sent)}")
+            assert got == sent, f"stream {info.id}: frames differ from what was sent"
+        n += len(got)
+    return n
