@@ -1,4 +1,4 @@
-"""Shared fixtures: journals imported from the real captures in ../shared/data/captures."""
+"""Shared fixtures: journals imported from the real captures embedded in data/captures."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from recorder.importer import import_files
+from tools.captures import CRYPTOFEED
+from tools.captures import HFTBACKTEST_USDM as HFTBACKTEST
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "captures"
-CRYPTOFEED = CAPTURES / "cryptofeed"
-HFTBACKTEST = CAPTURES / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
 CRYPTOFEED_NAMES = ("BINANCE", "BINANCE_FUTURES", "BYBIT", "GATEIO", "GATEIO_FUTURES",
                     "KUCOIN", "OKX", "PHEMEX", "UPBIT")
 
