@@ -118,3 +118,11 @@ def examples() -> dict[str, list[str]]:
                 out[name].append("\n".join(stmt))
                 stmt = []
     return out
+
+
+def to_arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A relation's whole result as an Arrow table (DuckDB 1.x and 2.x spell it differently)."""
+    if hasattr(rel, "to_arrow_table"):
+        return rel.to_arrow_table()
+    got = rel.arrow()
+    return got.read_all() if isinstance(got, pa.RecordBatchReader) else got

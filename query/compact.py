@@ -168,7 +168,7 @@ def start_deriver(data_dir: str | os.PathLike[str], m: dict[str, Any], day: str,
         return Deriver(streams, params)
     prev = m["days"][before[-1]]
     ck = prev.get("checkpoint")
-    if ck and prev.get("projection", {}).get("version") == version:
+    if ck and (prev.get("projection") or {}).get("version") == version:
         blob = (archive_root(data_dir) / ck["path"]).read_bytes()
         return Deriver.restore(blob, streams, params)
     d = Deriver(streams, params)
@@ -284,7 +284,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
         for t, table in deriver.take().items():
             sinks[t].add(table)
         for t, sink in sinks.items():
-            tables[t] = sink.close()
+            tables[t] = {**sink.close(), "version": version}
         ck_rel = checkpoint_path(day)
         (stage / ck_rel).parent.mkdir(parents=True, exist_ok=True)
         (stage / ck_rel).write_bytes(deriver.snapshot())
