@@ -1,0 +1,172 @@
+"""``make demo``: the whole product on the embedded captures, offline, in about a minute.
+
+1. start the built-in exchange simulator (Binance USD-M + Upbit) replaying the real captures;
+2. ``recorder run`` records both venues from it into ``data/demo/live``;
+3. ``recorder status`` and ``recorder verify`` show what was recorded;
+4. ``replay state`` shows the projected book, features and digest at the last record;
+5. ``query sql`` reads the live journal (hot, not yet compacted) with DuckDB;
+6. the real captures (finished days, 2021-2026) are imported into ``data/demo/history``,
+   ``query compact`` turns them into Parquet and ``query sql`` queries the archive;
+7. a short backtest of the order-book imbalance strategy over the live recording
+   prints its summary and the path of its chart.
+
+Everything runs through the console scripts a user would type; each command is echoed.
+``--seconds N`` sets the recording time (default 20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+
+from tools.captures import CRYPTOFEED, HFTBACKTEST_USDM
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DEMO = ROOT / "data" / "demo"
+console = Console(soft_wrap=True)
+
+# The captures in the order they were recorded, so the history journal's time only goes forward.
+HISTORY = [
+    (CRYPTOFEED / "UPBIT.jsonl.zst", None),  # 2021-04-17
+    (CRYPTOFEED / "GATEIO.jsonl.zst", None),  # 2021-04-22
+    (CRYPTOFEED / "KUCOIN.jsonl.zst", None),  # 2021-04-25
+    (CRYPTOFEED / "PHEMEX.jsonl.zst", None),  # 2021-07-03
+    (CRYPTOFEED / "BINANCE_FUTURES.jsonl.zst", None),  # 2021-07-22
+    (CRYPTOFEED / "BINANCE.jsonl.zst", None),  # 2021-10-12
+    (CRYPTOFEED / "OKX.jsonl.zst", None),  # 2022-05-13
+    (CRYPTOFEED / "GATEIO_FUTURES.jsonl.zst", None),  # 2023-05-24
+    (HFTBACKTEST_USDM, "binance-usdm"),  # 2024-08-08
+    (CRYPTOFEED / "BYBIT.jsonl.zst", None),  # 2026-08-09
+]
+
+RECORDER_TOML = """\
+# Written by the demo: both venues from the local simulator (URLs come from --ws-url/--rest-url).
+[recorder]
+data = "{data}"
+log_file = "{log}"
+
+[[venue]]
+venue = "binance-usdm"
+symbols = ["BTCUSDT", "SUSHIUSDT", "CTKUSDT"]
+channels = ["depth", "trade", "aggTrade", "bookTicker", "markPrice"]
+
+[[venue]]
+venue = "upbit"
+symbols = ["KRW-BTC", "KRW-USDT", "KRW-LAMB", "KRW-WAVES"]
+channels = ["orderbook", "trade", "ticker"]
+"""
+
+VWAP_SQL = """\
+SELECT venue, symbol, time_bucket(INTERVAL 1 MINUTE, to_timestamp(ts_ns / 1e9)) AS minute,
+       count(*) AS trades, round(sum(price * qty) / sum(qty), 4) AS vwap
+FROM trades GROUP BY ALL ORDER BY venue, symbol, minute LIMIT 12"""
+
+ARCHIVE_SQL = """\
+SELECT CAST(to_timestamp(ts_ns / 1e9) AS DATE) AS day, venue, count(*) AS trades,
+       count(DISTINCT symbol) AS symbols
+FROM trades GROUP BY ALL ORDER BY day, venue"""
+
+
+def step(title: str) -> None:
+    console.print(Rule(f"[bold]{title}"))
+
+
+def run(*argv: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a console script from this environment, echoing the command line."""
+    shown = " ".join(a if " " not in a and "\n" not in a else repr(a) for a in argv)
+    console.print(f"[dim]$ {shown}[/dim]")
+    cmd = [str(BIN / argv[0]), *argv[1:]]
+    got = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=capture)
+    if check and got.returncode != 0:
+        if capture:
+            sys.stderr.write(got.stdout + got.stderr)
+        raise SystemExit(f"demo: {argv[0]} {argv[1]} failed with exit status {got.returncode}")
+    return got
+
+
+def start_simulator() -> tuple[subprocess.Popen, str, str]:
+    cmd = [sys.executable, "-m", "tools.simulator", "--venue", "binance-usdm,upbit",
+           "--port", "0", "--speed", "4", "--no-record"]
+    console.print("[dim]$ python -m tools.simulator --venue binance-usdm,upbit --port 0 "
+                  "--speed 4 --no-record[/dim]")
+    sim = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    urls = {}
+    assert sim.stdout is not None
+    while len(urls) < 2:
+        line = sim.stdout.readline()
+        if not line:
+            raise SystemExit("demo: the simulator did not start")
+        key, _, value = line.strip().partition(" ")
+        urls[key] = value
+    console.print(f"simulator: WebSocket {urls['ws']}, REST {urls['rest']}")
+    return sim, urls["ws"], urls["rest"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=int, default=20, help="how long to record (default 20)")
+    args = p.parse_args(argv)
+    shutil.rmtree(DEMO, ignore_errors=True)
+    live, history, report = DEMO / "live", DEMO / "history", DEMO / "report"
+    DEMO.mkdir(parents=True)
+
+    step("1. the exchange simulator replays the real captures on 127.0.0.1")
+    sim, ws, rest = start_simulator()
+    try:
+        step(f"2. recorder run: both venues for {args.seconds} s")
+        toml = DEMO / "recorder.toml"
+        toml.write_text(RECORDER_TOML.format(data=live, log=DEMO / "recorder.log"))
+        console.print(textwrap.indent(toml.read_text(), "    "), markup=False, highlight=False)
+        run("recorder", "run", "--config", str(toml), "--ws-url", ws, "--rest-url", rest,
+            "--duration", str(args.seconds))
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+    step("3. what was recorded")
+    run("recorder", "status", "--data", str(live))
+    run("recorder", "verify", "--data", str(live))
+
+    step("4. projected state at the last record")
+    status = json.loads(run("recorder", "status", "--data", str(live), "--json",
+                            capture=True).stdout)
+    run("replay", "state", "--data", str(live), "--at", str(status["last_seq"]),
+        "--venue", "binance-usdm", "--symbol", "BTCUSDT", "--depth", "5")
+
+    step("5. SQL over the live journal (hot, not compacted yet)")
+    run("query", "sql", "--data", str(live), VWAP_SQL)
+
+    step("6. the archive: captures from 2021-2026 imported, compacted to Parquet, queried")
+    for path, venue in HISTORY:
+        run("recorder", "import", "--data", str(history), str(path),
+            *(["--venue", venue] if venue else []), capture=True)
+    console.print(f"imported {len(HISTORY)} captures into {history}")
+    run("query", "compact", "--data", str(history))
+    run("query", "sql", "--data", str(history), "--no-hot", ARCHIVE_SQL)
+    parquet = sorted((history / "archive").rglob("*.parquet"))
+    console.print(f"{len(parquet)} Parquet files under {history / 'archive'}")
+
+    step("7. a short backtest over the live recording")
+    run("replay", "--data", str(live), "--from", str(status["first_seq"]),
+        "--strategy", str(ROOT / "data" / "strategies" / "imbalance_momentum.py"),
+        "--param", "entry=0.3", "--param", "hold_s=5", "--param", "cooldown_s=2",
+        "--latency-ms", "5", "--report", str(report))
+    chart = next((c for c in sorted(report.glob("*")) if c.suffix in (".html", ".png")), None)
+    console.print(Rule())
+    console.print(f"journal:  {live}\narchive:  {history / 'archive'}\nreport:   {report}")
+    console.print(f"[bold]chart:    {chart}[/bold]" if chart else "[red]no chart written[/red]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
