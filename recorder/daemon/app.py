@@ -229,12 +229,13 @@ class Recorder:
     def _close_writer(self) -> None:
         w = self.writer
         try:
-            w.close()
+            w.close()  # flushes: committed_seq == last_seq from here on
         except JournalWriteError as exc:
             self.journal_failed(exc)
-        else:
-            if self.projection is not None and self.failure is None:
-                self.projection.maybe_checkpoint(committed_seq=w.committed_seq, force=True)
+        proj = self.projection
+        if proj is not None and self.failure is None and proj.checkpoint_due(force=True):
+            seq, blob = proj.capture()
+            proj.store(seq, blob, committed_seq=w.committed_seq)
         self.log.info("stopped", extra=fields(last_seq=w.last_seq, committed_seq=w.committed_seq,
                                               exit_code=self.exit_code))
 
@@ -246,5 +247,20 @@ class Recorder:
             if failure is not None:
                 self.journal_failed(failure)
                 return
-            if self.projection is not None:
-                self.projection.maybe_checkpoint(committed_seq=self.writer.committed_seq)
+            proj = self.projection
+            if proj is not None and proj.checkpoint_due():
+                await self._checkpoint(proj)
+
+    async def _checkpoint(self, proj: LiveProjection) -> None:
+        """Capture the state here (the appending thread), store it once committed, off-loop.
+
+        The receive loop never waits: the committer makes ``seq`` durable on its own
+        cadence and the LMDB write (with its fsync) runs in a worker thread.
+        """
+        seq, blob = proj.capture()
+        w = self.writer
+        while w.committed_seq < seq:
+            if w.failure is not None or self.stopping:
+                return  # the stop path checkpoints after the final flush
+            await asyncio.sleep(w.commit_interval_ns / 1e9)
+        await asyncio.to_thread(proj.store, seq, blob, committed_seq=w.committed_seq)

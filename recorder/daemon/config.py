@@ -39,7 +39,8 @@ _SYMBOL = {"binance-usdm": re.compile(r"^[A-Z0-9]{2,30}$"),
            "upbit": re.compile(r"^[A-Z]{2,6}-[A-Z0-9]{1,20}$")}
 # Fields that change how the daemon is observed, not what it records: not hashed.
 _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metrics_port",
-                       "metrics_host"})
+                       "metrics_host", "compaction", "influx"})
+SECTIONS = ("recorder", "supervision", "projection", "compaction", "influx")
 
 
 class ConfigError(ValueError):
@@ -105,6 +106,36 @@ class ProjectionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CompactionConfig:
+    """Nightly compaction of finished journal days into the Parquet archive (``query``)."""
+
+    enabled: bool = True
+    hour: int = 0  # UTC
+    minute: int = 10
+    catch_up: bool = True  # also run at start: a night the daemon was down is made up
+    keep_days: int = 2  # journal days kept after they are archived
+    derived: bool = True  # also write the derived tables (trades, quotes, features, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxConfig:
+    """Optional InfluxDB sink: 1 s features and 1 m bars from the live projection."""
+
+    enabled: bool = False
+    url: str = ""  # e.g. http://127.0.0.1:8086
+    token: str = ""  # better given as TICKTAPE_INFLUX__TOKEN than written in the file
+    org: str = ""
+    bucket: str = "ticktape_raw"  # features (retention 7 d)
+    bars_bucket: str = "ticktape_1m"  # 1 m bars (retention 30 d)
+    feature_interval_ms: int = 1000
+    batch_size: int = 5000
+    flush_interval_s: float = 1.0
+    max_pending: int = 200_000  # points queued; beyond it points are dropped and counted
+    max_retries: int = 5
+    push_interval_s: float = 1.0  # how often the daemon hands finished rows to the sink
+
+
+@dataclass(frozen=True, slots=True)
 class RecorderConfig:
     """Everything ``recorder run`` needs; build it with ``load_config``."""
 
@@ -123,6 +154,8 @@ class RecorderConfig:
     dashboard: bool = False
     supervision: Supervision = field(default_factory=Supervision)
     projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    compaction: CompactionConfig = field(default_factory=CompactionConfig)
+    influx: InfluxConfig = field(default_factory=InfluxConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -252,9 +285,34 @@ def _projection(raw: Mapping[str, Any]) -> ProjectionConfig:
     return p
 
 
+def _compaction(raw: Mapping[str, Any]) -> CompactionConfig:
+    c = CompactionConfig(**_typed(CompactionConfig, raw, "compaction"))
+    if not 0 <= c.hour <= 23 or not 0 <= c.minute <= 59:
+        raise ConfigError("compaction: hour 0..23 and minute 0..59 (UTC)")
+    if c.keep_days < 0:
+        raise ConfigError("compaction.keep_days: must be >= 0")
+    return c
+
+
+def _influx(raw: Mapping[str, Any]) -> InfluxConfig:
+    c = InfluxConfig(**_typed(InfluxConfig, raw, "influx"))
+    if not c.enabled:
+        return c
+    for key in ("url", "org", "bucket"):
+        if not getattr(c, key):
+            raise ConfigError(f"influx.{key}: required when influx.enabled = true")
+    if not c.url.startswith(("http://", "https://")):
+        raise ConfigError(f"influx.url: an http(s) URL, got {c.url!r}")
+    if (c.feature_interval_ms < 1 or c.batch_size < 1 or c.max_pending < 1 or c.max_retries < 0
+            or c.flush_interval_s <= 0 or c.push_interval_s <= 0):
+        raise ConfigError("influx: feature_interval_ms, batch_size, max_pending, flush_interval_s "
+                          "and push_interval_s must be positive, max_retries >= 0")
+    return c
+
+
 def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
     """A validated ``RecorderConfig`` from a TOML-shaped mapping (see recorder.example.toml)."""
-    known = {"recorder", "supervision", "projection", "venue"}
+    known = {*SECTIONS, "venue"}
     for key in doc:
         if key not in known:
             raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -270,7 +328,7 @@ def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
         raise ConfigError("venue: each venue may appear once (put all its symbols in one table)")
     rec.pop("venues", None)
     d = _typed(RecorderConfig, {k: v for k, v in rec.items()
-                                if k not in ("supervision", "projection")}, "recorder")
+                                if k not in SECTIONS}, "recorder")
     if "data" not in d or not d["data"]:
         raise ConfigError("recorder.data: the data directory is required")
     if d.get("durability", "fsync") not in DURABILITY:
@@ -285,7 +343,9 @@ def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
     if d.get("commit_interval_ms", 1.0) <= 0 or d.get("commit_max_records", 1) < 1:
         raise ConfigError("recorder: commit_interval_ms > 0 and commit_max_records >= 1")
     return RecorderConfig(venues=venues, supervision=_supervision(doc.get("supervision", {})),
-                          projection=_projection(doc.get("projection", {})), **d)
+                          projection=_projection(doc.get("projection", {})),
+                          compaction=_compaction(doc.get("compaction", {})),
+                          influx=_influx(doc.get("influx", {})), **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -295,8 +355,8 @@ def env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> dict[str, 
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
-        if section not in ("recorder", "supervision", "projection"):
-            raise ConfigError(f"{name}: unknown section {section!r} (recorder, supervision, projection)")
+        if section not in SECTIONS:
+            raise ConfigError(f"{name}: unknown section {section!r} ({', '.join(SECTIONS)})")
         out.setdefault(section, {})[key] = None if value == "" else value
     return out
 

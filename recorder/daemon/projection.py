@@ -2,8 +2,8 @@
 
 It subscribes to ``JournalWriter`` so each record is folded the moment it has its seq,
 before the group commit: in-process consumers see state microseconds after receipt.
-On start it recovers by re-projection: restore the newest checkpoint (when ``state``
-provides checkpoints) and fold the journal from there, so the live state equals what
+On start it recovers by re-projection: restore the newest checkpoint (``DATA/state``,
+``state.checkpoint``) and fold the journal from there, so the live state equals what
 a replay of the same journal reaches. A projection failure never stops recording:
 it is logged, counted and the projection is switched off.
 """
@@ -11,20 +11,19 @@ it is logged, counted and the projection is switched off.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from recorder.journal import JournalReader, Record, StreamInfo
+from state.checkpoint import load_checkpoint, save_checkpoint
 from state.events import Gap
 from state.projector import Projector
 
 from .logs import fields
 
-try:  # checkpoints are state's (a colleague's module); recovery works without them
-    from state import checkpoint as _checkpoint
-except ImportError:  # pragma: no cover - depends on state's progress
-    _checkpoint = None
+STATE_DIR = "state"  # DATA/state: the checkpoint LMDB environment
 
 
 class LiveProjection:
@@ -34,6 +33,7 @@ class LiveProjection:
                  on_gap: Callable[[Gap, Record], None],
                  checkpoint_every_records: int, checkpoint_every_s: float) -> None:
         self.data_dir = data_dir
+        self.state_dir = os.path.join(data_dir, STATE_DIR)
         self.depth_levels = depth_levels
         self.log = log
         self.on_gap = on_gap
@@ -44,6 +44,7 @@ class LiveProjection:
         self.failed: str | None = None
         self.checkpoint_seq = 0
         self._checkpoint_at = time.monotonic()
+        self._store_lock = threading.Lock()
         self.listeners: list[Callable[[Record], None]] = []  # after each fold (benchmarks, UIs)
 
     # -- recovery -------------------------------------------------------------------
@@ -54,34 +55,33 @@ class LiveProjection:
         Returns the number of records re-projected. Call before subscribing to the writer.
         """
         start = 1
-        if _checkpoint is not None:
-            got = self._load_checkpoint(streams)
-            if got is not None:
-                self.projector, start = got[0], got[1] + 1
-                self.checkpoint_seq = got[1]
-        self.projector.streams.update(streams)
         n = 0
         try:
             with JournalReader(self.data_dir) as reader:
-                if reader.last_seq >= start:
+                last = reader.last_seq
+                got = load_checkpoint(self.state_dir, at_or_before=last)
+                if got is not None:
+                    try:
+                        restored = Projector.restore(got[1], dict(streams))
+                        if restored.depth_levels != self.depth_levels:
+                            raise ValueError(f"depth_levels {restored.depth_levels}, configured "
+                                             f"{self.depth_levels}")
+                        self.projector = restored
+                        self.checkpoint_seq = got[0]
+                        start = got[0] + 1
+                    except Exception as exc:  # noqa: BLE001 (re-project from the start instead)
+                        self.log.warning("checkpoint_unreadable", extra=fields(
+                            seq=got[0], error=f"{type(exc).__name__}: {exc}"))
+                self.projector.streams.update(streams)
+                if last >= start:
                     self.projector.apply_many(reader.read(max(start, reader.first_seq)))
-                    n = reader.last_seq - start + 1
+                    n = last - start + 1
         except Exception as exc:  # noqa: BLE001 (recording matters more than state)
             self._fail(f"recovery failed: {type(exc).__name__}: {exc}")
-        self.log.info("projection_recovered", extra=fields(from_seq=start, records=n,
-                                                             last_seq=self.projector.last_seq))
+        self.log.info("projection_recovered", extra=fields(
+            checkpoint_seq=self.checkpoint_seq, from_seq=start, records=n,
+            last_seq=self.projector.last_seq))
         return n
-
-    def _load_checkpoint(self, streams: dict[int, StreamInfo]) -> tuple[Projector, int] | None:
-        load = getattr(_checkpoint, "load_latest", None)
-        if load is None:
-            return None
-        try:
-            got = load(self.data_dir, streams)
-        except Exception as exc:  # noqa: BLE001 (a bad checkpoint: re-project from the start)
-            self.log.warning("checkpoint_unreadable", extra=fields(error=str(exc)))
-            return None
-        return got
 
     # -- live -----------------------------------------------------------------------
 
@@ -120,27 +120,39 @@ class LiveProjection:
 
     # -- checkpoints ----------------------------------------------------------------
 
-    def maybe_checkpoint(self, *, committed_seq: int, force: bool = False) -> bool:
-        """Save a checkpoint when due (by records or time); True when one was written."""
-        if _checkpoint is None or self.failed is not None:
-            return False
+    def checkpoint_due(self, *, force: bool = False) -> bool:
+        """True when a checkpoint should be taken now (by records or by time)."""
         p = self.projector
-        due = (p.last_seq - self.checkpoint_seq >= self.every_records
-               or time.monotonic() - self._checkpoint_at >= self.every_s)
-        if not (force or due) or p.last_seq <= self.checkpoint_seq:
+        if self.failed is not None or p.last_seq <= self.checkpoint_seq:
             return False
-        if p.last_seq > committed_seq:
-            # A checkpoint must never describe records that are not durable yet.
+        return (force or p.last_seq - self.checkpoint_seq >= self.every_records
+                or time.monotonic() - self._checkpoint_at >= self.every_s)
+
+    def capture(self) -> tuple[int, bytes]:
+        """``(seq, state bytes)`` now; call on the thread that appends (nothing folds meanwhile).
+
+        After calling this: wait until the journal has committed ``seq``, then ``store``.
+        """
+        self._checkpoint_at = time.monotonic()  # due again one interval later, stored or not
+        p = self.projector
+        return p.last_seq, p.snapshot()
+
+    def store(self, seq: int, blob: bytes, *, committed_seq: int) -> bool:
+        """Save a captured checkpoint (any thread); True when written.
+
+        Refused unless ``committed_seq >= seq``: a checkpoint never describes records that
+        a crash could lose, or recovery would start from a state the journal cannot explain.
+        """
+        if seq > committed_seq:
             return False
-        save: Any = getattr(_checkpoint, "save", None)
-        if save is None:
-            return False
-        try:
-            save(self.data_dir, p)
-        except Exception as exc:  # noqa: BLE001
-            self.log.warning("checkpoint_failed", extra=fields(error=str(exc)))
-            return False
-        self.checkpoint_seq = p.last_seq
-        self._checkpoint_at = time.monotonic()
-        self.log.info("checkpoint", extra=fields(seq=p.last_seq))
+        with self._store_lock:  # one LMDB environment open per process at a time
+            if seq <= self.checkpoint_seq:
+                return False
+            try:
+                save_checkpoint(self.state_dir, seq, blob)
+            except Exception as exc:  # noqa: BLE001 (state is rebuilt from the journal anyway)
+                self.log.warning("checkpoint_failed", extra=fields(seq=seq, error=str(exc)))
+                return False
+            self.checkpoint_seq = seq
+        self.log.info("checkpoint", extra=fields(seq=seq, bytes=len(blob)))
         return True

@@ -26,7 +26,9 @@ FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.4, "stale_after_s": 5.0,
 def config(data: Path, urls: Any, *, binance: list[str] | None = None, upbit: list[str] | None = None,
            binance_channels: list[str] | None = None, upbit_channels: list[str] | None = None,
            supervision: dict | None = None, recorder: dict | None = None,
-           binance_extra: dict | None = None, upbit_extra: dict | None = None):
+           binance_extra: dict | None = None, upbit_extra: dict | None = None,
+           sections: dict | None = None):
+    """A config against simulator ``urls``; nightly compaction off unless ``sections`` asks."""
     venues = []
     if binance:
         venues.append({"venue": "binance-usdm", "symbols": binance,
@@ -38,7 +40,9 @@ def config(data: Path, urls: Any, *, binance: list[str] | None = None, upbit: li
     return build_config({
         "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5, **(recorder or {})},
         "supervision": {**FAST, **(supervision or {})},
+        "compaction": {"enabled": False},
         "venue": venues,
+        **(sections or {}),
     })
 
 

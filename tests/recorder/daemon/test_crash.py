@@ -1,0 +1,176 @@
+"""``recorder run`` as a process: SIGKILL and restart, SIGINT/SIGTERM (issue 3 item 1, issue 4 item 5).
+
+The daemon runs as a subprocess against the simulator (in this test's event loop). After a
+SIGKILL the restart continues the same journal with no seq gap, restores its newest
+checkpoint and re-projects the rest, and reaches the same state digest at the same seq as
+one uninterrupted projection of the whole journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from recorder.inspect import verify
+from recorder.journal import JournalReader
+from state.checkpoint import list_checkpoints, load_checkpoint
+from state.digest import digest_of
+from state.projector import Projector
+from tools.simulator import Simulator
+
+from .helpers import FAST, Journal, until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def write_config(path: Path, data: Path, urls, *, checkpoint_every: int = 400) -> Path:
+    sup = "\n".join(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"'
+                    for k, v in FAST.items())
+    path.write_text(f"""
+[recorder]
+data = "{data}"
+durability = "os"
+commit_interval_ms = 5.0
+
+[supervision]
+{sup}
+
+[projection]
+checkpoint_every_records = {checkpoint_every}
+checkpoint_every_s = 0.5
+
+[compaction]
+enabled = false
+
+[[venue]]
+venue = "binance-usdm"
+symbols = ["BTCUSDT", "ETHUSDT"]
+channels = ["depth", "aggTrade", "bookTicker"]
+ws_url = "{urls.ws}"
+rest_url = "{urls.rest}"
+
+[[venue]]
+venue = "upbit"
+symbols = ["KRW-BTC", "KRW-USDT"]
+channels = ["orderbook", "trade", "ticker"]
+ws_url = "{urls.ws}"
+rest_url = "{urls.rest}"
+""")
+    return path
+
+
+async def start(cfg: Path, log: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "recorder.cli", "run", "--config", str(cfg), "--log-file", str(log),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def last_seq(data: Path) -> int:
+    if not (data / "journal").exists():
+        return 0
+    with JournalReader(data) as r:
+        return r.last_seq
+
+
+def log_events(log: Path, event: str) -> list[dict]:
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    return [x for x in lines if x["event"] == event]
+
+
+def replay_digest(data: Path, upto: int) -> str:
+    """The digest of one uninterrupted projection of records 1..upto."""
+    with JournalReader(data) as r:
+        p = Projector(r.streams(), depth_levels=20)
+        p.apply_many(r.read(1, upto))
+    assert p.last_seq == upto
+    return p.digest()
+
+
+async def _exit_code(proc: asyncio.subprocess.Process, timeout: float = 30) -> int:
+    rc = await asyncio.wait_for(proc.wait(), timeout)
+    if rc not in (0, -signal.SIGKILL):
+        err = (await proc.stderr.read()).decode(errors="replace")
+        raise AssertionError(f"recorder exited {rc}: {err[-2000:]}")
+    return rc
+
+
+async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_path):
+    data = tmp_path / "data"
+    state_dir = data / "state"
+    async with Simulator(source="synthetic", speed=20, seed=5) as sim:
+        cfg = write_config(tmp_path / "rec.toml", data, sim.urls)
+        first = await start(cfg, tmp_path / "run1.log")
+        try:
+            await until(lambda: last_seq(data) >= 1500 and list_checkpoints(state_dir), 40,
+                        "1500 records and a checkpoint")
+        finally:
+            first.kill()
+        assert await _exit_code(first) == -signal.SIGKILL
+        killed_at = last_seq(data)
+        ck_seq, ck_blob = load_checkpoint(state_dir)
+        assert 0 < ck_seq <= killed_at
+
+        second = await start(cfg, tmp_path / "run2.log")
+        await until(lambda: last_seq(data) >= killed_at + 1500, 40, "1500 more records")
+        second.send_signal(signal.SIGTERM)
+        assert await _exit_code(second) == 0
+
+    # The same journal, continued: one gapless seq from 1, and it verifies.
+    j = Journal(data)
+    j.assert_gapless()
+    assert j.records[0].seq == 1
+    final = j.records[-1].seq
+    with JournalReader(data) as r:
+        assert verify(r).ok
+    new_streams = [s for s in j.streams.values() if j.by_stream[s.id]
+                   and j.by_stream[s.id][0].seq > killed_at]
+    assert new_streams and all(j.by_stream[s.id][0].seq > killed_at for s in new_streams)
+    # Streams of the killed process simply stop (no close record); the restart's are closed.
+    old_ws = [s for s in j.ws_streams() if j.by_stream[s.id] and j.by_stream[s.id][0].seq <= killed_at]
+    assert old_ws and not any(j.kinds(s.id, "close") for s in old_ws)
+    for s in j.ws_streams():
+        if s in new_streams:
+            assert j.by_stream[s.id][-1].kind == "close"
+
+    # Recovery restored the checkpoint and re-projected only what came after it.
+    (rec,) = log_events(tmp_path / "run2.log", "projection_recovered")
+    assert rec["checkpoint_seq"] == ck_seq and rec["from_seq"] == ck_seq + 1
+    assert rec["last_seq"] == killed_at
+
+    # The checkpoint taken before the kill is the uninterrupted projection's state there ...
+    assert digest_of(ck_blob) == replay_digest(data, ck_seq)
+    # ... and the restarted daemon, at its last seq, equals one pass over the whole journal.
+    seq, blob = load_checkpoint(state_dir)
+    assert seq == final
+    assert Projector.restore(blob).digest() == replay_digest(data, final)
+
+
+async def test_sigint_flushes_closes_and_exits_zero(tmp_path):
+    data = tmp_path / "data"
+    async with Simulator(source="synthetic", speed=20, seed=6) as sim:
+        cfg = write_config(tmp_path / "rec.toml", data, sim.urls, checkpoint_every=10**9)
+        proc = await start(cfg, tmp_path / "run.log")
+        await until(lambda: last_seq(data) >= 500, 40, "500 records")
+        proc.send_signal(signal.SIGINT)
+        assert await _exit_code(proc) == 0
+        sent = {c.id: len(c.frames) for c in sim.connections}
+    j = Journal(data)
+    j.assert_gapless()
+    with JournalReader(data) as r:
+        assert verify(r).ok
+    # Every connection was closed by us with 1000 and journaled; every frame is on disk.
+    for s in j.ws_streams():
+        close = j.kinds(s.id, "close")
+        assert close and close[0].meta["code"] == 1000 and close[0].meta["by"] == "us"
+    assert sum(len(j.kinds(s.id, "frame")) for s in j.ws_streams()) == sum(sent.values())
+    (stopped,) = log_events(tmp_path / "run.log", "stopped")
+    assert stopped["exit_code"] == 0 and stopped["committed_seq"] == j.records[-1].seq
+    # The stop wrote a checkpoint of the final state (none was due before).
+    assert list_checkpoints(data / "state") == [j.records[-1].seq]
