@@ -10,6 +10,7 @@ the next diff still to be sent for that symbol, so that diff brackets it (``U <=
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 import zlib
 from collections import deque
@@ -110,7 +111,7 @@ class CaptureSymbol:
         self.symbol = symbol
         self.start_book: Book | None = None  # the snapshot book, also every loop's start
         self.book: Book | None = None
-        self.pending: list[bytes] = []  # depth payloads sent but not yet applied to book
+        self.pending: list[Event] = []  # depth events sent but not yet applied to book
         self.depth_pos: list[int] = []  # frame indices of this symbol's depth events
         self.depth_ids: list[tuple[int, int, int]] = []  # (U, u, pu) per depth_pos entry
         self.deltas: dict[str, int] = {}  # per-loop shift of each id family
@@ -120,16 +121,16 @@ class CaptureSymbol:
     def has_book(self) -> bool:
         return self.start_book is not None and bool(self.depth_pos)
 
-    def on_depth(self, data: bytes) -> None:
-        self.pending.append(data)
+    def on_depth(self, ev: Event) -> None:
+        self.pending.append(ev)
         if len(self.pending) >= 4096:  # bound memory when nobody asks for snapshots
             self.catch_up()
 
     def catch_up(self) -> Book:
         """The book after every depth event sent so far."""
         assert self.book is not None
-        for data in self.pending:
-            d = orjson.loads(data)
+        for ev in self.pending:
+            d = orjson.loads(ev.data)
             self.book.apply(d["b"], d["a"])
         self.pending.clear()
         return self.book
@@ -211,6 +212,25 @@ class BinanceCapture:
                 cs.book = cs.start_book.copy()
         self.last_e = times.hi or 0
 
+    def clone(self) -> BinanceCapture:
+        """A copy with fresh books and loop state; the prepared frames are shared."""
+        twin = object.__new__(BinanceCapture)
+        twin.__dict__.update(self.__dict__)
+        twin.symbols = {}
+        for sym, cs in self.symbols.items():
+            new = CaptureSymbol(sym)
+            new.start_book, new.depth_pos, new.depth_ids = cs.start_book, cs.depth_pos, cs.depth_ids
+            new.deltas, new.bridge_levels = cs.deltas, cs.bridge_levels
+            new.book = cs.start_book.copy() if cs.start_book is not None else None
+            twin.symbols[sym] = new
+        return twin
+
+
+@functools.lru_cache(maxsize=8)
+def prepared(raw: RawCapture) -> BinanceCapture:
+    """``BinanceCapture(raw)`` computed once per capture; callers must ``clone()`` it."""
+    return BinanceCapture(raw)
+
 
 class CaptureSource(Source):
     """A ``BinanceCapture`` played in an endless loop with shifted ids and times."""
@@ -234,13 +254,14 @@ class CaptureSource(Source):
         cs = cap.symbols[sym]
         if self.loop:
             deltas = {f: d * self.loop for f, d in cs.deltas.items()}
-            data = SHIFT[kind](data, deltas)
             if ids is not None:
                 b = deltas["book"]
                 ids = (ids[0] + b, ids[1] + b, ids[2] + b)
-        ev = Event(self.loop * cap.loop_s + t, sym, kind, data, ids)
+            ev = Event(self.loop * cap.loop_s + t, sym, kind, data, ids, SHIFT[kind], deltas)
+        else:
+            ev = Event(t, sym, kind, data, ids)
         if kind == "depth":
-            cs.on_depth(data)
+            cs.on_depth(ev)
         self.i += 1
         if self.i == len(cap.frames):
             self._end_loop(ev.t)
@@ -390,7 +411,8 @@ class SyntheticSymbol(Source):
         for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
             self._trade(t, e_ms, buy=rng.random() < 0.5)
         if self.step % 5 == 4:
-            q.extend(self._kline_events(t, e_ms))
+            k = self._kline_at(t, e_ms)
+            q.append(self._kline_event(t, e_ms, k, closed=False))
         if self.step % 10 == 9:
             funding = (e_ms // 28_800_000 + 1) * 28_800_000
             q.append(Event(t, sym, "markPrice", orjson.dumps({
@@ -406,13 +428,13 @@ class SyntheticSymbol(Source):
         self.tid += 1
         self.agg += 1
         p, qv = _px(price), _qty(lots)
+        k = self._kline_at(t, e_ms)  # may close the previous minute's kline first
         self.queue.append(Event(t, self.symbol, "trade", orjson.dumps({
             "e": "trade", "E": e_ms, "T": e_ms, "s": self.symbol, "t": self.tid, "p": p, "q": qv,
             "X": "MARKET", "m": not buy})))
         self.queue.append(Event(t, self.symbol, "aggTrade", orjson.dumps({
             "e": "aggTrade", "E": e_ms, "a": self.agg, "s": self.symbol, "p": p, "q": qv,
             "f": self.tid, "l": self.tid, "T": e_ms, "m": not buy})))
-        k = self._kline_at(e_ms)
         px = Decimal(p)
         k["h"] = max(k["h"], px) if k["n"] else px
         k["l"] = min(k["l"], px) if k["n"] else px
@@ -426,23 +448,17 @@ class SyntheticSymbol(Source):
             k["V"] += Decimal(qv)
             k["Q"] += Decimal(qv) * px
 
-    def _kline_at(self, e_ms: int) -> dict:
+    def _kline_at(self, t: float, e_ms: int) -> dict:
+        """The kline of ``e_ms``'s minute; entering a new minute first sends the old one closed."""
         start = e_ms // 60_000 * 60_000
         if self.kline is None or self.kline["t"] != start:
+            if self.kline is not None:
+                self.queue.append(self._kline_event(t, e_ms, self.kline, closed=True))
             close = Decimal(_px(self.mid))
             self.kline = {"t": start, "o": close, "h": close, "l": close, "c": close,
                           "v": Decimal(0), "q": Decimal(0), "V": Decimal(0), "Q": Decimal(0),
                           "n": 0, "f": -1, "L": -1}
-        return self.kline  # type: ignore[return-value]
-
-    def _kline_events(self, t: float, e_ms: int) -> list[Event]:
-        out = []
-        old = self.kline
-        cur = self._kline_at(e_ms)
-        if old is not None and old is not cur:
-            out.append(self._kline_event(t, e_ms, old, closed=True))
-        out.append(self._kline_event(t, e_ms, cur, closed=False))
-        return out
+        return self.kline
 
     def _kline_event(self, t: float, e_ms: int, k: dict, *, closed: bool) -> Event:
         return Event(t, self.symbol, "kline_1m", orjson.dumps({
@@ -467,9 +483,9 @@ class BinanceMarket:
         self.allowed = None if symbols is None else {s.upper() for s in symbols}
         self._capture: dict[str, CaptureSource] = {}
         self._synthetic: dict[str, SyntheticSymbol] = {}
-        self.trades: dict[str, deque[tuple[str, bytes]]] = {}
+        self.trades: dict[str, deque[Event]] = {}
         for raw in captures:
-            src = CaptureSource(BinanceCapture(raw))
+            src = CaptureSource(prepared(raw).clone())
             if not src.cap.frames:
                 continue
             self.tape.add(src)
@@ -509,7 +525,7 @@ class BinanceMarket:
             dq = self.trades.get(ev.symbol)
             if dq is None:
                 dq = self.trades[ev.symbol] = deque(maxlen=50_000)
-            dq.append((ev.kind, ev.data))
+            dq.append(ev)
         return ev
 
     def has_book(self, symbol: str) -> bool:
@@ -546,13 +562,14 @@ class BinanceMarket:
                     end_ms: int | None = None) -> bytes:
         """``/fapi/v1/klines`` rows built from the trades sent so far (oldest first)."""
         dq = self.trades.get(symbol.upper(), ())
-        kinds = {k for k, _ in dq}
+        kinds = {ev.kind for ev in dq}
         use = "trade" if "trade" in kinds else "aggTrade"
         bars: dict[int, list] = {}
-        for kind, data in dq:
+        for ev in dq:
+            kind = ev.kind
             if kind != use:
                 continue
-            tr = orjson.loads(data)
+            tr = orjson.loads(ev.data)
             start = tr["T"] // 60_000 * 60_000
             if (start_ms is not None and start < start_ms) or (end_ms is not None and start > end_ms):
                 continue

@@ -1,4 +1,7 @@
-"""Reading the shared real captures (cryptofeed ``.jsonl.zst``, hftbacktest ``.gz``) once."""
+"""Reading the real captures (cryptofeed ``.jsonl.zst``, hftbacktest ``.gz``) once.
+
+The files are the ones embedded in ``data/captures`` (located by ``tools.captures``).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,15 @@ from pathlib import Path
 import orjson
 import zstandard
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "captures"
-HFTBACKTEST_USDM = CAPTURES / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
-CRYPTOFEED_BINANCE_FUTURES = CAPTURES / "cryptofeed" / "BINANCE_FUTURES.jsonl.zst"
-CRYPTOFEED_UPBIT = CAPTURES / "cryptofeed" / "UPBIT.jsonl.zst"
+from tools.captures import CAPTURES, HFTBACKTEST_USDM, cryptofeed
+
+CRYPTOFEED_BINANCE_FUTURES = cryptofeed("BINANCE_FUTURES")
+CRYPTOFEED_UPBIT = cryptofeed("UPBIT")
+__all__ = ["CAPTURES", "CRYPTOFEED_BINANCE_FUTURES", "CRYPTOFEED_UPBIT", "HFTBACKTEST_USDM",
+           "RawCapture", "read_cryptofeed", "read_hftbacktest"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RawCapture:
     """Frames and REST bodies of one capture, times in seconds from its first frame.
 

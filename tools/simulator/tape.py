@@ -18,17 +18,30 @@ class Event:
 
     ``data`` is the venue payload (Binance: the object inside the combined wrapper; Upbit:
     the SIMPLE-format JSON). ``ids`` carries ``(U, u, pu)`` for Binance depth events.
+    A looped capture's payload is shifted only when first read: most events of a busy
+    tape reach no subscriber, and shifting is the costly part.
     """
 
-    __slots__ = ("t", "symbol", "kind", "data", "ids")
+    __slots__ = ("t", "symbol", "kind", "_data", "ids", "_shift", "_deltas")
 
     def __init__(self, t: float, symbol: str, kind: str, data: bytes,
-                 ids: tuple[int, int, int] | None = None) -> None:
+                 ids: tuple[int, int, int] | None = None,
+                 shift: Callable[[bytes, dict[str, int]], bytes] | None = None,
+                 deltas: dict[str, int] | None = None) -> None:
         self.t = t
         self.symbol = symbol
         self.kind = kind
-        self.data = data
+        self._data = data
         self.ids = ids
+        self._shift = shift
+        self._deltas = deltas
+
+    @property
+    def data(self) -> bytes:
+        if self._shift is not None:
+            self._data = self._shift(self._data, self._deltas)  # type: ignore[arg-type]
+            self._shift = self._deltas = None
+        return self._data
 
     def __repr__(self) -> str:
         return f"Event(t={self.t:.3f}, {self.symbol}, {self.kind}, {len(self.data)}B)"

@@ -60,6 +60,14 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def _shift(data: bytes, deltas: dict[str, int]) -> bytes:
+    return _SHIFT(data, deltas)
+
+
+def _shift_trade(data: bytes, deltas: dict[str, int]) -> bytes:
+    return _shift_trade_strings(_SHIFT(data, deltas))
+
+
 def _shift_trade_strings(data: bytes) -> bytes:
     m = _TTMS.search(data)
     if m is None:
@@ -149,11 +157,11 @@ class UpbitCaptureSource(Source):
     def pop(self) -> Event:
         t, code, kind, data = self.cap.frames[self.i]
         if self.loop:
-            data = _SHIFT(data, {"time": self.loop * self.cap.time_delta_ms,
-                                 "sid": self.loop * self.cap.sid_delta})
-            if kind == "trade":
-                data = _shift_trade_strings(data)
-        ev = Event(self.loop * self.cap.loop_s + t, code, kind, data)
+            deltas = {"time": self.loop * self.cap.time_delta_ms, "sid": self.loop * self.cap.sid_delta}
+            ev = Event(self.loop * self.cap.loop_s + t, code, kind, data, None,
+                       _shift_trade if kind == "trade" else _shift, deltas)
+        else:
+            ev = Event(t, code, kind, data)
         self.i += 1
         if self.i == len(self.cap.frames):
             self.i = 0
@@ -231,8 +239,8 @@ class UpbitMarket:
         self._capture_codes: set[str] = set()
         self._synthetic: dict[str, UpbitSynthetic] = {}
         self.market_all: bytes | None = None
-        self.last: dict[tuple[str, str], bytes] = {}  # (code, kind) -> latest SIMPLE frame
-        self.trades: dict[str, deque[bytes]] = {}
+        self.last: dict[tuple[str, str], Event] = {}  # (code, kind) -> latest message
+        self.trades: dict[str, deque[Event]] = {}
         for raw in captures:
             cap = UpbitCapture(raw)
             if not cap.frames:
@@ -269,20 +277,20 @@ class UpbitMarket:
 
     def next(self) -> Event:
         ev = self.tape.next()
-        self.last[(ev.symbol, ev.kind)] = ev.data
+        self.last[(ev.symbol, ev.kind)] = ev
         if ev.kind == "trade":
             dq = self.trades.get(ev.symbol)
             if dq is None:
                 dq = self.trades[ev.symbol] = deque(maxlen=50_000)
-            dq.append(ev.data)
+            dq.append(ev)
         return ev
 
     # -- REST bodies (DEFAULT names, as Upbit's REST API answers)
     def _rest_obj(self, code: str, kind: str) -> dict | None:
-        data = self.last.get((code.upper(), kind))
-        if data is None:
+        ev = self.last.get((code.upper(), kind))
+        if ev is None:
             return None
-        obj = orjson.loads(to_default(data))
+        obj = orjson.loads(to_default(ev.data))
         obj.pop("type", None)
         obj.pop("stream_type", None)
         return {"market": obj.pop("code"), **obj}
@@ -305,8 +313,8 @@ class UpbitMarket:
     def candles_body(self, market: str, unit: int = 1, count: int = 1) -> bytes:
         """Minute candles from the trades sent so far, newest first (as Upbit orders them)."""
         bars: dict[int, dict] = {}
-        for data in self.trades.get(market.upper(), ()):
-            tr = orjson.loads(data)
+        for ev in self.trades.get(market.upper(), ()):
+            tr = orjson.loads(ev.data)
             start = tr["ttms"] // (unit * 60_000) * (unit * 60_000)
             tp, tv = tr["tp"], tr["tv"]
             bar = bars.get(start)

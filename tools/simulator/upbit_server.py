@@ -130,7 +130,7 @@ class UpbitVenue(SimVenue):
                             continue
                         last = self.market.last.get((code, typ))
                         if last is not None and not only_real:
-                            conn.push(render(as_snapshot(last), fmt), now=now)
+                            conn.push(render(as_snapshot(last.data), fmt), now=now)
                         if not only_snap:
                             self.register((code, typ), conn, fmt)
                             keys.append((code, typ))
