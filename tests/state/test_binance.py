@@ -53,11 +53,18 @@ def test_cryptofeed_futures_books_match_all_their_book_tickers(capture_records):
     streams, records = capture_records("BINANCE_FUTURES")
     p, pairs, deltas = book_vs_tickers(streams, records, "binance-usdm")
     assert sum(p.book("binance-usdm", s).updates for _, s in p.symbols()) == 4 + 752
-    assert pairs and all(bid == (Decimal(t.bid_px), Decimal(t.bid_sz)) and
-                         ask == (Decimal(t.ask_px), Decimal(t.ask_sz)) for t, (bid, ask) in pairs)
+    # 764 diffs: 12 older than their snapshot are dropped, 752 applied
+    assert deltas == 752
+    assert sum(p.book("binance-usdm", s).stale for _, s in p.symbols()) == 12
+    # every book ticker whose update id a diff ended on: 50 of them, all equal to the book
+    assert len(pairs) == 50
+    for t, (bid, ask) in pairs:
+        assert bid == (Decimal(t.bid_px), Decimal(t.bid_sz)), t
+        assert ask == (Decimal(t.ask_px), Decimal(t.ask_sz)), t
     checked = sum(p.book("binance-usdm", s).ticker_ok for s in
                   ("SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"))
-    assert checked == len(pairs)
+    assert checked == len(pairs) == 50
+    assert p.counters == {}
     for s in ("SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"):
         b = p.book("binance-usdm", s)
         assert b.valid and not b.crossed and b.gaps == 0 and b.ticker_bad == 0
@@ -72,6 +79,9 @@ def test_spot_book_matches_book_tickers_26_of_26(capture_records):
         assert bid == (Decimal(t.bid_px), Decimal(t.bid_sz))
         assert ask == (Decimal(t.ask_px), Decimal(t.ask_sz))
     assert all(p.book("binance-spot", s).gaps == 0 for _, s in p.symbols())
+    assert sum(p.book("binance-spot", s).ticker_ok for _, s in p.symbols()) == 26
+    assert sum(p.book("binance-spot", s).ticker_bad for _, s in p.symbols()) == 0
+    assert p.counters == {}
     assert p.market("binance-spot", "NKNUSDT").norm == "NKN-USDT"
 
 

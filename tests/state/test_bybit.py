@@ -22,11 +22,13 @@ def test_books_are_continuous_with_u_plus_one(projected):
             last[e.symbol] = e.last_id
             deltas += 1
     assert deltas == 2142 and len(last) == 6
+    assert len([e for e in events if type(e) is BookSnapshot]) == 6
+    assert p.counters == {}  # no gap, no anomaly
     assert sorted(last) == ["BTCUSDT", "ETHUSDT", "linear:BTCUSDT", "linear:DOGEUSDT",
                             "linear:ETHUSDT", "linear:SOLUSDT"]
     for sym in last:
         b = p.book("bybit", sym)
-        assert b.valid and not b.crossed and b.last_id == last[sym] and b.gaps == 0
+        assert b.valid and not b.crossed and b.last_id == last[sym] and b.gaps == 0 and b.stale == 0
     # spot and linear BTCUSDT are different books
     assert p.book("bybit", "BTCUSDT") is not p.book("bybit", "linear:BTCUSDT")
     assert p.market("bybit", "linear:BTCUSDT").norm == "BTC-USDT-PERP"

@@ -34,6 +34,8 @@ def test_spot_snapshots_bracket_their_first_update(projected):
     assert not [e for e in events if type(e) is Gap]
     snap, first = bracketing(events)
     assert len(snap) == 10 and len(first) == 8  # two pairs sent no update after their snapshot
+    assert sorted(set(snap) - set(first)) == ["BTC_USDC", "INK_USDT"]
+    assert p.counters == {}
     for sym in snap:
         b = p.book("gate", sym)
         assert b.valid and not b.crossed and b.gaps == 0
@@ -48,8 +50,14 @@ def test_futures_snapshots_bracket_and_sizes_are_contracts(projected):
     assert not [e for e in events if type(e) is Gap]
     snap, first = bracketing(events)
     assert len(snap) == 10 and all(s.startswith("futures:") for s in snap)
+    assert len(first) == 9 and sorted(set(snap) - set(first)) == ["futures:DIA_USDT"]
     for sym in snap:
-        assert p.book("gate", sym).valid
+        b = p.book("gate", sym)
+        assert b.valid and not b.crossed and b.gaps == 0
+        after = [e for e in events if type(e) is BookDelta and e.symbol == sym and e.last_id > snap[sym]]
+        assert b.last_id == (after[-1].last_id if after else snap[sym])
+        assert b.updates == 1 + len(after)
+    assert p.counters == {}
     assert p.resolve_symbol("gate", "RDNT-USDT-PERP") == "futures:RDNT_USDT"
     tickers = [e for e in events if type(e) is BookTicker]
     assert tickers and all(t.symbol.startswith("futures:") for t in tickers)

@@ -25,6 +25,7 @@ def test_nine_books_bracket_their_snapshots_without_a_gap(projected):
         applied += len(after)
     assert sum(p.book("kucoin", s).updates for s in snaps) == 9 + applied
     assert len([e for e in events if type(e) is Trade]) == 18
+    assert p.counters == {}
     assert [e for e in events if type(e) is BookTicker]
 
 

@@ -18,6 +18,8 @@ def test_checksums_match_290_of_290(projected):
     assert not [e for e in events if type(e) is Gap]
     books = [p.book("okx", s) for s in ("BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT")]
     assert [b.checksum_ok for b in books] == [99, 93, 98] and sum(b.checksum_bad for b in books) == 0
+    assert sum(b.checksum_ok for b in books) == 290  # every snapshot and update verified
+    assert p.counters == {}
     # the final book reproduces the last checksum OKX sent for it
     last = {e.symbol: e.checksum for e in events if type(e) in (BookDelta, BookSnapshot)}
     for b in books:

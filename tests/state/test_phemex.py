@@ -20,6 +20,7 @@ def test_books_stay_valid_with_growing_sequences(projected):
             assert e.last_id > last[e.symbol]
             last[e.symbol] = e.last_id
     assert len(last) == 10
+    assert p.counters == {}
     for sym in last:
         b = p.book("phemex", sym)
         assert b.valid and not b.crossed and b.last_id == last[sym]

@@ -39,7 +39,10 @@ def test_krw_lamb_trade_ids_go_backwards_six_times(projected):
     assert [(e.symbol, e.detail) for e in found] == \
         [("KRW-LAMB", f"trade id {b} after {a}") for a, b in backwards]
     [stream] = {e.stream for e in found}
-    assert p.counters[stream]["out_of_order_trade"] == 6
+    late = [e for e in events if type(e) is Anomaly and e.kind == "exch_ts_backwards"]
+    assert [(e.symbol, e.seq) for e in late] == [(e.symbol, e.seq) for e in found]
+    # the only findings on the capture: those 6 ids, and the 6 trade times that go back with them
+    assert p.counters == {stream: {"exch_ts_backwards": 6, "out_of_order_trade": 6}}
     assert p.market("upbit", "LAMB-KRW").norm == "LAMB-KRW"
 
 
