@@ -99,22 +99,41 @@ def archive_lock(data_dir: str | os.PathLike[str], *, wait: bool = True) -> Iter
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def finished_days(reader: JournalReader) -> list[str]:
-    """Journal days with records, older than the newest record's day."""
+FINISH_GRACE_NS = 5 * 60 * 10**9  # the clock's say: a day is over this long after its end
+
+
+def finished_days(reader: JournalReader, now_ns: int | None = None,
+                  grace_ns: int = FINISH_GRACE_NS) -> list[str]:
+    """Journal days with records that are over.
+
+    A day is over once a newer day has a record, or (given the wall clock ``now_ns``)
+    once ``grace_ns`` has passed since its UTC end: an idle feed must not keep its
+    last day out of the archive forever. Without ``now_ns`` only the record rule counts
+    (the journal alone decides: deterministic, what tests and re-runs use).
+    """
     days = [s.day for s in reader.segments() if s.records]
+    if days and now_ns is not None and day_bounds(days[-1])[1] + grace_ns <= now_ns:
+        return days
     return days[:-1]
 
 
 def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through: str | None = None,
             keep_days: int = 0, params: DeriveParams | None = None, derived: bool = True,
             include_current: bool = False, before_delete: Callable[[str], None] | None = None,
-            wait: bool = True) -> CompactResult:
+            wait: bool = True, now_ns: int | None = None) -> CompactResult:
     """Archive finished journal days (all, ``day`` only, or up to ``through``) and prune.
 
-    ``include_current`` lets ``day`` name the newest day: only when the recorder is
-    stopped and that day is over. ``derived=False`` archives raw only (``rebuild``
-    adds the derived tables later). ``before_delete(day)`` runs before a journal day
-    is deleted (an in-process writer closes the segment there).
+    ``now_ns`` (the wall clock, ns) also counts the newest day as finished once it is
+    over by the clock (see ``finished_days``); the CLI and the scheduler pass it.
+    ``include_current`` lets ``day`` name the newest day even before that: only when
+    the recorder is stopped. ``derived=False`` archives raw only (``rebuild`` adds the
+    derived tables later). ``before_delete(day)`` runs before a journal day is deleted
+    (an in-process writer closes the segment there). ``wait=False`` raises
+    ``CompactionBusy`` instead of waiting for another compaction.
+
+    Raises ``ArchiveError`` for a day that cannot be compacted (unknown, unfinished,
+    out of order, or not matching what was read back) and ``PruneError`` when a journal
+    day differs from its archived copy; nothing is published for a failed day.
     """
     params = params or DeriveParams()
     out = CompactResult()
@@ -122,7 +141,7 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
         m = _manifest.load(data_dir)
         with JournalReader(data_dir) as reader:
             segs = {s.day: s for s in reader.segments() if s.records}
-            ready = finished_days(reader)
+            ready = finished_days(reader, now_ns)
             if day is not None:
                 if day not in segs:
                     if day in m["days"]:

@@ -1,0 +1,479 @@
+"""``query``: the command line of the archive.
+
+    query compact  --data DIR [--day D | --through D] [--keep-days N] [--json]
+    query sql      --data DIR "SELECT ..." [--format table|csv|json|parquet] [--out FILE] [--no-hot]
+    query schedule --data DIR [--at HH:MM] [--keep-days N] [--no-catch-up]
+    query rebuild  --data DIR [--table T ...] [--from D] [--to D] [--json]
+    query influx   --data DIR --url URL --token T --org O [--bucket B] [--from T] [--to T]
+    query status   --data DIR [--json]
+
+Bad input (an unknown day, a malformed date, SQL that does not parse, an archive
+that does not match its journal) prints ``error: ...`` on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from recorder.journal import JournalError
+
+from . import manifest as _manifest
+from .archive import ArchiveError
+from .compact import CompactionBusy
+from .manifest import ManifestError
+from .prune import PruneError
+
+DEFAULT_DATA = "data"
+ENV_TOKEN = "TICKTAPE_INFLUX_TOKEN"
+
+
+class UsageError(Exception):
+    """Bad input on the command line (exit 2)."""
+
+
+# --- argument types ----------------------------------------------------------------------
+
+
+def parse_day(text: str) -> str:
+    """``YYYY-MM-DD`` (a UTC day), validated."""
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
+    if len(text) != 10:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}")
+    return text
+
+
+def parse_time(text: str) -> int:
+    """ISO time or date (UTC unless it says otherwise) -> ns."""
+    t = text.strip().replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+def parse_at(text: str) -> tuple[int, int]:
+    """``HH:MM`` (UTC) -> (hour, minute)."""
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise argparse.ArgumentTypeError(f"not a time of day (HH:MM): {text!r}")
+    return int(m[1]), int(m[2])
+
+
+def non_negative(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return n
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _require_data(data: str) -> None:
+    if not Path(data).is_dir():
+        raise UsageError(f"no data directory {data!r}")
+
+
+# --- compact -----------------------------------------------------------------------------
+
+
+def day_rows(m: dict[str, Any], days: list[str]) -> list[dict[str, Any]]:
+    """Per archived day: records, seq range, rows per table, archive and journal bytes."""
+    out = []
+    for d in days:
+        e = m["days"][d]
+        tables = {t: v["rows"] for t, v in e["tables"].items()}
+        size = sum(f["bytes"] for v in e["tables"].values() for f in v["files"])
+        out.append({"day": d, "records": e["records"], "first_seq": e["first_seq"],
+                    "last_seq": e["last_seq"], "tables": tables, "archive_bytes": size,
+                    "journal_bytes": e.get("journal_bytes")})
+    return out
+
+
+def render_days(rows: list[dict[str, Any]], title: str, console: Console) -> None:
+    table = Table(title=title)
+    for col in ("day", "records", "seq", "trades", "quotes", "klines", "features", "gaps",
+                "archive", "journal"):
+        table.add_column(col, justify="left" if col == "day" else "right")
+    for r in rows:
+        t = r["tables"]
+        table.add_row(r["day"], str(r["records"]), f"{r['first_seq']}..{r['last_seq']}",
+                      *(str(t.get(k, "-")) for k in ("trades", "quotes", "klines", "features", "gaps")),
+                      _human_bytes(r["archive_bytes"]),
+                      _human_bytes(r["journal_bytes"]) if r["journal_bytes"] else "-")
+    console.print(table)
+
+
+def cmd_compact(args: argparse.Namespace, console: Console) -> int:
+    from .compact import compact
+    from .derive import DeriveParams
+
+    _require_data(args.data)
+    now_ns = args.now if args.now is not None else time.time_ns()
+    params = DeriveParams(book_depth=args.book_depth, book_interval_ms=args.book_interval_ms)
+    res = compact(args.data, day=args.day, through=args.through, keep_days=args.keep_days,
+                  params=params, derived=not args.raw_only, include_current=args.include_current,
+                  now_ns=now_ns, wait=not args.no_wait)
+    m = _manifest.load(args.data)
+    rows = day_rows(m, res.compacted)
+    if args.json:
+        print(json.dumps({"compacted": res.compacted, "already": res.already, "pruned": res.pruned,
+                          "records": res.records, "days": rows}))
+        return 0
+    if rows:
+        render_days(rows, f"compacted into {Path(args.data) / 'archive'}", console)
+    else:
+        console.print("nothing to compact"
+                      + (f" ({', '.join(res.already)} already archived)" if res.already else ""))
+    console.print(f"journal days removed: {', '.join(res.pruned) or 'none'}"
+                  f" (keeping {args.keep_days} archived day(s))")
+    return 0
+
+
+# --- sql ---------------------------------------------------------------------------------
+
+
+def tables_named(sql: str) -> list[str]:
+    """The catalog's derived tables a query mentions (only those get a hot projection pass)."""
+    from .catalog import ALL_TABLES
+
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql.lower()))
+    return [t for t in ALL_TABLES if t in words]
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bytes):
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            return "0x" + v.hex()
+    return str(v)
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, bytes):
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            return "0x" + v.hex()
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    if isinstance(v, int | float | str | bool) or v is None:
+        return v
+    return str(v)
+
+
+def cmd_sql(args: argparse.Namespace, console: Console) -> int:
+    import duckdb
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from .catalog import connect, to_arrow
+
+    _require_data(args.data)
+    sql = args.query
+    if sql == "-":
+        sql = sys.stdin.read()
+    elif sql.startswith("@"):
+        try:
+            sql = Path(sql[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {sql[1:]}: {exc.strerror}") from None
+    if not sql.strip():
+        raise UsageError("empty query")
+    if args.format == "parquet" and not args.out:
+        raise UsageError("--format parquet needs --out FILE")
+    con = connect(args.data, hot=args.hot, tables=tables_named(sql))
+    try:
+        rel = con.sql(sql)
+        result = to_arrow(rel) if rel is not None else None
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL: {exc}") from None
+    if result is None:
+        return 0
+    if args.format == "parquet":
+        pq.write_table(result, args.out, compression="zstd")
+        console.print(f"{result.num_rows} rows -> {args.out}", highlight=False)
+        return 0
+    out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        if args.format == "csv":
+            import io
+
+            buf = io.BytesIO()
+            pcsv.write_csv(_printable(result), buf)
+            out.write(buf.getvalue().decode())
+        elif args.format == "json":
+            for row in result.to_pylist():
+                out.write(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False) + "\n")
+        else:
+            table = Table(title=None, show_lines=False)
+            for name in result.column_names:
+                table.add_column(name, overflow="fold")
+            shown = result.slice(0, args.max_rows).to_pylist()
+            for row in shown:
+                table.add_row(*(_cell(v) for v in row.values()))
+            target = Console(file=out, soft_wrap=False, width=args.width) if args.out else console
+            target.print(table)
+            if result.num_rows > len(shown):
+                target.print(f"({result.num_rows} rows, {len(shown)} shown; --max-rows N or "
+                             "--format csv for all)", highlight=False)
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def _printable(t: Any) -> Any:
+    """Binary columns as text for CSV (the payload: UTF-8, else hex)."""
+    import pyarrow as pa
+
+    cols = []
+    for i, f in enumerate(t.schema):
+        c = t.column(i)
+        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
+            c = pa.array([None if v is None else _cell(v) for v in c.to_pylist()], pa.string())
+        elif pa.types.is_nested(f.type):
+            c = pa.array([None if v is None else json.dumps(_json_value(v)) for v in c.to_pylist()],
+                         pa.string())
+        cols.append(c)
+    return pa.Table.from_arrays(cols, names=t.column_names)
+
+
+# --- schedule ----------------------------------------------------------------------------
+
+
+def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
+    from .schedule import run_standalone
+
+    _require_data(args.data)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hour, minute = args.at
+    console.print(f"compacting {args.data} nightly at {hour:02d}:{minute:02d} UTC"
+                  f"{' (catching up now)' if args.catch_up else ''}; Ctrl-C to stop", highlight=False)
+    run_standalone(args.data, hour=hour, minute=minute, catch_up=args.catch_up,
+                   keep_days=args.keep_days)
+    return 0
+
+
+# --- rebuild -----------------------------------------------------------------------------
+
+
+def cmd_rebuild(args: argparse.Namespace, console: Console) -> int:
+    from .derive import TABLES, DeriveParams
+    from .rebuild import rebuild
+
+    _require_data(args.data)
+    tables = None
+    if args.table and "all" not in args.table:
+        unknown = [t for t in args.table if t not in TABLES]
+        if unknown:
+            raise UsageError(f"not a derived table: {', '.join(unknown)} (choose from all, {', '.join(TABLES)})")
+        tables = args.table
+    if args.from_day and args.to_day and args.from_day > args.to_day:
+        raise UsageError(f"--from {args.from_day} is after --to {args.to_day}")
+    params = DeriveParams(book_depth=args.book_depth, book_interval_ms=args.book_interval_ms)
+    res = rebuild(args.data, tables, from_day=args.from_day, to_day=args.to_day, params=params)
+    if args.json:
+        print(json.dumps({"days": res.days, "tables": res.tables, "rows": res.rows,
+                          "replayed_days": res.replayed_days}))
+        return 0
+    table = Table(title=f"rebuilt {len(res.days)} day(s): {res.days[0]}..{res.days[-1]}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for t in res.tables:
+        table.add_row(t, str(res.rows[t]))
+    console.print(table)
+    if res.replayed_days:
+        console.print(f"(re-projected {res.replayed_days} earlier day(s) to reach the start state)")
+    return 0
+
+
+# --- influx ------------------------------------------------------------------------------
+
+
+def cmd_influx(args: argparse.Namespace, console: Console) -> int:
+    from .influx import InfluxSink, export
+
+    _require_data(args.data)
+    token = args.token if args.token is not None else os.environ.get(ENV_TOKEN)
+    if not token:
+        raise UsageError(f"--token (or ${ENV_TOKEN}) is required")
+    if args.from_ns is not None and args.to_ns is not None and args.from_ns >= args.to_ns:
+        raise UsageError("--from must be before --to")
+    if not re.match(r"https?://", args.url):
+        raise UsageError(f"--url must be http(s)://...: {args.url!r}")
+    sink = InfluxSink(args.url, token, args.org, args.bucket, bars_bucket=args.bars_bucket,
+                      batch_size=args.batch_size, max_retries=args.retries)
+    try:
+        counts = export(args.data, sink, from_ns=args.from_ns, to_ns=args.to_ns, hot=args.hot)
+    finally:
+        sink.close(timeout=60)
+    st = sink.stats()
+    if args.json:
+        print(json.dumps({"rows": counts, **st}))
+    else:
+        table = Table(title=f"sent to {args.url} (org {args.org})")
+        for col in ("table", "bucket", "rows"):
+            table.add_column(col)
+        table.add_row("features", args.bucket, str(counts.get("features", 0)))
+        table.add_row("klines (bars_1m)", args.bars_bucket or args.bucket, str(counts.get("klines", 0)))
+        console.print(table)
+        console.print(f"points written {st['written']}, failed {st['failed']}, retries {st['retries']}",
+                      highlight=False)
+    if st["failed"]:
+        print(f"error: {st['failed']} points not written: {st['last_error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    _require_data(args.data)
+    m = _manifest.load(args.data)
+    rows = day_rows(m, _manifest.days(m))
+    if args.json:
+        print(json.dumps({"days": rows}))
+        return 0
+    if not rows:
+        console.print(f"nothing archived in {Path(args.data) / 'archive'}")
+        return 0
+    render_days(rows, f"archived days in {Path(args.data) / 'archive'}", console)
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .derive import DeriveParams
+
+    p = argparse.ArgumentParser(prog="query", description="ticktape archive: compaction, SQL, InfluxDB")
+    sub = p.add_subparsers(dest="command", required=True)
+    defaults = DeriveParams()
+
+    def data_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", default=DEFAULT_DATA, help="data directory (default: data)")
+
+    def derive_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--book-depth", type=int, default=defaults.book_depth,
+                        help=f"levels per side in book_levels (default {defaults.book_depth})")
+        sp.add_argument("--book-interval-ms", type=int, default=defaults.book_interval_ms,
+                        help=f"book_levels sampling interval (default {defaults.book_interval_ms})")
+
+    sp = sub.add_parser("compact", help="archive finished journal days as Parquet, then prune them")
+    data_arg(sp)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--day", type=parse_day, help="only this day (older days must be archived)")
+    g.add_argument("--through", type=parse_day, help="every finished day up to this one")
+    sp.add_argument("--keep-days", type=non_negative, default=0,
+                    help="archived days kept in the journal too (default 0)")
+    sp.add_argument("--include-current", action="store_true",
+                    help="with --day: allow the newest journal day (the recorder must be stopped)")
+    sp.add_argument("--raw-only", action="store_true", help="no derived tables (add them with rebuild)")
+    sp.add_argument("--now", type=parse_time, help=argparse.SUPPRESS)  # the clock, for tests
+    sp.add_argument("--no-wait", action="store_true", help="fail if another compaction is running")
+    sp.add_argument("--json", action="store_true")
+    derive_args(sp)
+    sp.set_defaults(func=cmd_compact)
+
+    sp = sub.add_parser("sql", help="run SQL over the archive (and the hot journal)")
+    data_arg(sp)
+    sp.add_argument("query", help='SQL text, "-" for stdin or @FILE')
+    sp.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    sp.add_argument("--out", help="write the result here instead of stdout")
+    sp.add_argument("--hot", action=argparse.BooleanOptionalAction, default=True,
+                    help="include journal records not yet archived (default on)")
+    sp.add_argument("--max-rows", type=non_negative, default=200, help="rows shown as a table")
+    sp.add_argument("--width", type=int, default=200, help="table width with --out")
+    sp.set_defaults(func=cmd_sql)
+
+    sp = sub.add_parser("schedule", help="compact nightly (standalone; catches up at start)")
+    data_arg(sp)
+    sp.add_argument("--at", type=parse_at, default=(0, 10), help="UTC time of day (default 00:10)")
+    sp.add_argument("--keep-days", type=non_negative, default=0)
+    sp.add_argument("--catch-up", action=argparse.BooleanOptionalAction, default=True,
+                    help="run once at start for nights missed (default on)")
+    sp.set_defaults(func=cmd_schedule)
+
+    sp = sub.add_parser("rebuild", help="regenerate derived tables from raw with the current code")
+    data_arg(sp)
+    sp.add_argument("--table", action="append", help="a derived table or 'all' (repeatable; default all)")
+    sp.add_argument("--from", dest="from_day", type=parse_day, help="first day (default: the first)")
+    sp.add_argument("--to", dest="to_day", type=parse_day, help="last day (default: the last)")
+    sp.add_argument("--json", action="store_true")
+    derive_args(sp)
+    sp.set_defaults(func=cmd_rebuild)
+
+    sp = sub.add_parser("influx", help="send features and 1 m bars to InfluxDB (v2 write API)")
+    data_arg(sp)
+    sp.add_argument("--url", default="http://127.0.0.1:8086")
+    sp.add_argument("--token", help=f"API token (default ${ENV_TOKEN})")
+    sp.add_argument("--org", default="ticktape")
+    sp.add_argument("--bucket", default="ticktape_raw", help="bucket of the 1 s features")
+    sp.add_argument("--bars-bucket", default="ticktape_1m", help="bucket of the 1 m bars")
+    sp.add_argument("--from", dest="from_ns", type=parse_time, help="ISO time (UTC unless stated)")
+    sp.add_argument("--to", dest="to_ns", type=parse_time, help="ISO time, exclusive")
+    sp.add_argument("--hot", action=argparse.BooleanOptionalAction, default=True)
+    sp.add_argument("--batch-size", type=int, default=5000)
+    sp.add_argument("--retries", type=non_negative, default=5)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_influx)
+
+    sp = sub.add_parser("status", help="what is archived")
+    data_arg(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(soft_wrap=True)
+    try:
+        return args.func(args, console)
+    except (UsageError, ArchiveError, PruneError, ManifestError, CompactionBusy, JournalError,
+            ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""InfluxDB (warm storage for dashboards): 1 s features and 1 m bars, never blocking the caller.
+
+    sink = InfluxSink("http://127.0.0.1:8086", token, "ticktape", "ticktape_raw",
+                      bars_bucket="ticktape_1m")
+    sink.write_features(rows)   # Arrow table or dicts shaped like the ``features`` table
+    sink.write_bars(rows)       # ... like the ``klines`` table
+    sink.close()                # flush what is queued (bounded by a timeout)
+
+``write_*`` only enqueues: a bounded queue (``max_pending`` points) feeds one
+background thread that batches (``batch_size`` points or every ``flush_interval``
+seconds) and writes with retries (exponential backoff on connection errors, 429 and
+5xx; a 4xx other than 429 is not retried). When the queue is full the new rows are
+dropped and counted (``stats()["dropped"]``): dashboards may lose points, recording
+never waits. Points: measurement ``features`` / ``bars_1m``, tags ``venue``,
+``symbol``, ``norm``, numeric fields only, ns timestamps (the row's ``ts_ns``).
+
+Buckets and retention (the default policy; create them once with the influx CLI):
+
+    influx bucket create -n ticktape_raw -r 7d     # 1 s features
+    influx bucket create -n ticktape_1m  -r 30d    # 1 m bars (+ features downsampled by a task)
+    influx bucket create -n ticktape_1h  -r 365d   # 1 h downsample of ticktape_1m, by a task:
+
+    option task = {name: "ticktape 1h", every: 1h}
+    from(bucket: "ticktape_1m") |> range(start: -2h)
+      |> filter(fn: (r) => r._measurement == "bars_1m")
+      |> aggregateWindow(every: 1h, fn: last) |> to(bucket: "ticktape_1h")
+
+(use ``fn: sum`` for volume fields and ``first``/``max``/``min`` for open/high/low
+in a real task; the archive remains the exact source, Influx is for looking.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+log = logging.getLogger("query.influx")
+
+FEATURE_FIELDS = (
+    "best_bid", "best_ask", "mid", "spread", "weighted_mid", "bid_depth", "ask_depth",
+    "imbalance", "last_price", "trades_60s", "volume_60s", "vwap_60s", "pressure_60s",
+    "momentum_60s", "volume_300s", "vwap_300s", "volume_900s", "vwap_900s", "large_trade",
+    "volume_spike", "valid",
+)
+BAR_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "buy_volume", "trades", "vwap")
+TAGS = ("venue", "symbol", "norm")
+
+
+def _tag(v: str) -> str:
+    return v.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _field(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return f"{v}i"
+    if isinstance(v, float):
+        return None if math.isnan(v) or math.isinf(v) else repr(v)
+    return None
+
+
+def line(measurement: str, row: Mapping[str, Any], fields: Iterable[str]) -> str | None:
+    """One line-protocol point of ``row`` (None when it has no usable field)."""
+    tags = ",".join(f"{k}={_tag(str(row[k]))}" for k in TAGS if row.get(k))
+    parts = []
+    for f in fields:
+        s = _field(row.get(f))
+        if s is not None:
+            parts.append(f"{f}={s}")
+    if not parts:
+        return None
+    head = f"{measurement},{tags}" if tags else measurement
+    return f"{head} {','.join(parts)} {int(row['ts_ns'])}"
+
+
+def _rows(rows: pa.Table | Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    if isinstance(rows, pa.Table | pa.RecordBatch):
+        return rows.to_pylist()
+    return list(rows)
+
+
+class InfluxSink:
+    """Queue features and bars for InfluxDB; see the module docstring.
+
+    After use: ``close()`` (flushes for up to ``timeout`` seconds, then gives up).
+    """
+
+    def __init__(self, url: str, token: str, org: str, bucket: str, *, bars_bucket: str | None = None,
+                 batch_size: int = 5000, flush_interval: float = 1.0, max_pending: int = 200_000,
+                 max_retries: int = 5, retry_base: float = 0.5, retry_max: float = 30.0,
+                 timeout_ms: int = 10_000, write: Any = None) -> None:
+        from influxdb_client import InfluxDBClient, WritePrecision
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self.org = org
+        self.bucket = bucket
+        self.bars_bucket = bars_bucket or bucket
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self.max_retries = max_retries
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self._client = None
+        if write is None:
+            self._client = InfluxDBClient(url=url, token=token, org=org, timeout=timeout_ms)
+            api = self._client.write_api(write_options=SYNCHRONOUS)
+
+            def write(bucket: str, lines: list[str]) -> None:
+                api.write(bucket=bucket, org=org, record=lines, write_precision=WritePrecision.NS)
+        self._write = write
+        self._q: queue.Queue = queue.Queue()
+        self._pending = 0  # points queued, not yet written or failed
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self.written = 0
+        self.dropped = 0
+        self.failed = 0
+        self.retries = 0
+        self.last_error = ""
+        self._thread = threading.Thread(target=self._run, name="influx-sink", daemon=True)
+        self._thread.start()
+
+    # -- producer side (never blocks) -----------------------------------------------
+
+    def _offer(self, kind: str, rows: Any, wait: float) -> int:
+        n = rows.num_rows if isinstance(rows, pa.Table | pa.RecordBatch) else len(rows)
+        if not n:
+            return 0
+        deadline = time.monotonic() + wait
+        with self._idle:
+            while not self._stop.is_set() and self._pending + n > self.max_pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or n > self.max_pending:
+                    break
+                self._idle.wait(min(left, 0.05))
+            if self._stop.is_set() or self._pending + n > self.max_pending:
+                self.dropped += n
+                return 0
+            self._pending += n
+        self._q.put_nowait((kind, rows, n))
+        return n
+
+    def write_features(self, rows: pa.Table | list[Mapping[str, Any]], *, wait: float = 0.0) -> int:
+        """Queue feature rows; returns how many were accepted (0: all dropped and counted).
+
+        ``wait`` > 0 waits up to that many seconds for room (batch exports); the
+        default never waits (the recorder's case).
+        """
+        return self._offer("features", rows, wait)
+
+    def write_bars(self, rows: pa.Table | list[Mapping[str, Any]], *, wait: float = 0.0) -> int:
+        """Queue 1 m bar rows (the ``klines`` table); like ``write_features``."""
+        return self._offer("bars", rows, wait)
+
+    def stats(self) -> dict[str, int | str]:
+        with self._lock:
+            return {"written": self.written, "dropped": self.dropped, "failed": self.failed,
+                    "retries": self.retries, "pending": self._pending, "last_error": self.last_error}
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued is written (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush for up to ``timeout`` seconds, then stop the thread (what is left is counted failed)."""
+        self.flush(timeout)
+        self._stop.set()
+        self._thread.join(timeout=max(self.retry_max, 1.0))
+        if self._client is not None:
+            self._client.close()
+
+    # -- the writer thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        batches: dict[str, list[str]] = {}
+        counts: dict[str, int] = {}
+        since = time.monotonic()
+        while True:
+            try:
+                kind, rows, n = self._q.get(timeout=self.flush_interval / 4)
+            except queue.Empty:
+                kind = None
+            if kind is not None:
+                bucket = self.bucket if kind == "features" else self.bars_bucket
+                measurement, fields = ("features", FEATURE_FIELDS) if kind == "features" else (
+                    "bars_1m", BAR_FIELDS)
+                try:
+                    new = [s for s in (line(measurement, r, fields) for r in _rows(rows))
+                           if s is not None]
+                except Exception as exc:  # rows of the wrong shape: count them, keep running
+                    log.error("influx: %d %s rows not convertible: %s", n, kind, exc)
+                    with self._idle:
+                        self.failed += n
+                        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                        self._pending -= n
+                        self._idle.notify_all()
+                else:
+                    batches.setdefault(bucket, []).extend(new)
+                    counts[bucket] = counts.get(bucket, 0) + n
+            full = any(len(v) >= self.batch_size for v in batches.values())
+            due = time.monotonic() - since >= self.flush_interval or self._q.empty()
+            if batches and (full or due):
+                for bucket in list(batches):
+                    self._send(bucket, batches.pop(bucket), counts.pop(bucket))
+                since = time.monotonic()
+            if self._stop.is_set() and self._q.empty() and not batches:
+                return
+
+    def _send(self, bucket: str, lines: list[str], rows: int) -> None:
+        for i in range(0, len(lines), self.batch_size):
+            chunk = lines[i:i + self.batch_size]
+            ok = self._send_chunk(bucket, chunk)
+            with self._idle:
+                if ok:
+                    self.written += len(chunk)
+                else:
+                    self.failed += len(chunk)
+        with self._idle:
+            self._pending -= rows
+            self._idle.notify_all()
+
+    def _send_chunk(self, bucket: str, lines: list[str]) -> bool:
+        delay = self.retry_base
+        for attempt in range(self.max_retries + 1):
+            try:
+                self._write(bucket, lines)
+                return True
+            except Exception as exc:  # the client raises urllib3 and ApiException types
+                status = getattr(exc, "status", None)
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                if status is not None and 400 <= int(status) < 500 and int(status) != 429:
+                    log.error("influx rejected %d points: %s", len(lines), self.last_error)
+                    return False
+                if attempt == self.max_retries or self._stop.is_set():
+                    break
+                with self._lock:
+                    self.retries += 1
+                self._stop.wait(min(delay, self.retry_max))
+                delay *= 2
+        log.error("influx write of %d points failed after retries: %s", len(lines), self.last_error)
+        return False
+
+
+def export(data_dir: str, sink: InfluxSink, *, from_ns: int | None = None, to_ns: int | None = None,
+           hot: bool = True, chunk: int = 50_000) -> dict[str, int]:
+    """Send the archive's (and hot journal's) features and 1 m bars in ``[from_ns, to_ns)`` to ``sink``.
+
+    Waits for the sink to drain between chunks, so nothing is dropped. Returns row counts.
+    """
+    from .catalog import connect, to_arrow
+
+    con = connect(data_dir, hot=hot, tables=["features", "klines"])
+    where = []
+    if from_ns is not None:
+        where.append(f"ts_ns >= {int(from_ns)}")
+    if to_ns is not None:
+        where.append(f"ts_ns < {int(to_ns)}")
+    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    out = {}
+    for table, put in (("features", sink.write_features), ("klines", sink.write_bars)):
+        t = to_arrow(con.sql(f"SELECT * FROM {table}{cond} ORDER BY ts_ns, venue, symbol"))
+        n = 0
+        step = max(1, min(chunk, sink.max_pending))
+        for i in range(0, t.num_rows, step):
+            part = t.slice(i, step)
+            # A batch job: wait for room instead of dropping (the sink drains meanwhile).
+            if not put(part, wait=600.0):
+                raise TimeoutError(f"influx sink did not drain: {sink.stats()}")
+            n += part.num_rows
+        out[table] = n
+        sink.flush(300)
+    return out
