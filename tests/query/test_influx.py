@@ -1,0 +1,277 @@
+"""InfluxSink: a real InfluxDB v2 write endpoint (VictoriaMetrics on 127.0.0.1), retries, drops."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from query.catalog import connect, to_arrow
+from query.cli import main
+from query.compact import compact
+from query.influx import BAR_FIELDS, FEATURE_FIELDS, InfluxSink, export, line
+
+VM = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def victoria(tmp_path):
+    """A VictoriaMetrics server on a free loopback port: its base URL (stopped after the test)."""
+    if not Path(VM).exists():
+        pytest.skip("victoria-metrics is not installed (make test installs it: tools/ci/system-deps.sh)")
+    port = free_port()
+    log = open(tmp_path / "vm.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([VM, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'vm'}",
+                             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                if r.read().strip() == b"OK":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"victoria-metrics did not start: {(tmp_path / 'vm.log').read_text()[-2000:]}")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def read_back(url: str, pattern: str, expect: int, timeout: float = 30.0) -> dict[tuple, dict[int, float]]:
+    """{(metric, venue, symbol): {ts_ms: value}} of series matching ``pattern``, once ``expect`` points are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        urllib.request.urlopen(f"{url}/internal/force_flush", timeout=10).read()
+        q = urllib.parse.urlencode({"match[]": f'{{__name__=~"{pattern}"}}', "start": "0"})
+        with urllib.request.urlopen(f"{url}/api/v1/export?{q}", timeout=30) as r:
+            body = r.read().decode()
+        out: dict[tuple, dict[int, float]] = defaultdict(dict)
+        for ln in body.splitlines():
+            j = json.loads(ln)
+            m = j["metric"]
+            key = (m["__name__"], m.get("venue"), m.get("symbol"))
+            out[key].update(zip(j["timestamps"], j["values"], strict=True))
+        n = sum(len(v) for v in out.values())
+        if n >= expect or time.monotonic() > deadline:
+            return dict(out)
+        time.sleep(0.2)
+
+
+def expected_points(table, measurement: str, fields) -> dict[tuple, dict[int, float]]:
+    out: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for r in table.to_pylist():
+        for f in fields:
+            v = r.get(f)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            out[(f"{measurement}_{f}", r["venue"], r["symbol"])][r["ts_ns"] // 10**6] = float(v)
+    return dict(out)
+
+
+def assert_same_points(got, want):
+    assert set(got) == set(want)
+    for k, series in want.items():
+        assert got[k].keys() == series.keys(), k
+        for ts, v in series.items():
+            assert got[k][ts] == pytest.approx(v, rel=1e-12), (k, ts)
+
+
+def test_features_and_bars_reach_a_real_server(victoria, synthetic):
+    compact(synthetic)
+    con = connect(synthetic, hot=False)
+    features = to_arrow(con.sql("SELECT * FROM features ORDER BY ts_ns, venue, symbol"))
+    bars = to_arrow(con.sql("SELECT * FROM klines ORDER BY ts_ns, venue, symbol"))
+    assert features.num_rows > 100 and bars.num_rows > 5
+    sink = InfluxSink(victoria, "token", "ticktape", "ticktape_raw", bars_bucket="ticktape_1m",
+                      batch_size=250, flush_interval=0.2)
+    # As the daemon does: small pieces, each enqueued without waiting.
+    for i in range(0, features.num_rows, 100):
+        assert sink.write_features(features.slice(i, 100)) == min(100, features.num_rows - i)
+    assert sink.write_bars(bars.to_pylist()) == bars.num_rows
+    assert sink.flush(60)
+    sink.close()
+    st = sink.stats()
+    assert (st["dropped"], st["failed"], st["pending"]) == (0, 0, 0), st
+    assert st["written"] == features.num_rows + bars.num_rows  # every row has a usable field
+    want = {**expected_points(features, "features", FEATURE_FIELDS),
+            **expected_points(bars, "bars_1m", BAR_FIELDS)}
+    got = read_back(victoria, "features_.*|bars_1m_.*", sum(len(v) for v in want.values()))
+    assert_same_points(got, want)
+    # Spot check one value against the archive by hand.
+    k = ("bars_1m_trades", bars.column("venue")[0].as_py(), bars.column("symbol")[0].as_py())
+    assert got[k][bars.column("ts_ns")[0].as_py() // 10**6] == bars.column("trades")[0].as_py()
+
+
+def test_query_influx_command_sends_a_time_window(victoria, synthetic, capsys):
+    compact(synthetic)
+    frm, to = "2025-01-02T00:00:00Z", "2025-01-02T00:01:00Z"
+    rc = main(["influx", "--data", str(synthetic), "--url", victoria, "--token", "t", "--org", "o",
+               "--from", frm, "--to", to, "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    res = json.loads(out)
+    con = connect(synthetic)
+    lo, hi = 1_735_776_000 * 10**9, 1_735_776_060 * 10**9
+    features = to_arrow(con.sql(f"SELECT * FROM features WHERE ts_ns >= {lo} AND ts_ns < {hi}"))
+    bars = to_arrow(con.sql(f"SELECT * FROM klines WHERE ts_ns >= {lo} AND ts_ns < {hi}"))
+    assert res["rows"] == {"features": features.num_rows, "klines": bars.num_rows}
+    assert features.num_rows > 0 and bars.num_rows > 0
+    assert (res["failed"], res["dropped"]) == (0, 0)
+    want = {**expected_points(features, "features", FEATURE_FIELDS),
+            **expected_points(bars, "bars_1m", BAR_FIELDS)}
+    got = read_back(victoria, "features_.*|bars_1m_.*", sum(len(v) for v in want.values()))
+    assert_same_points(got, want)
+
+
+def test_command_reports_an_unreachable_server(synthetic, capsys):
+    rc = main(["influx", "--data", str(synthetic), "--url", f"http://127.0.0.1:{free_port()}",
+               "--token", "t", "--retries", "1", "--from", "2025-01-02T00:00:00Z",
+               "--to", "2025-01-02T00:00:05Z"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("error: ") and "not written" in err
+
+
+# --- the sink's behaviour, with a stand-in write function --------------------------------
+
+
+class Status(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def rows(n: int, start: int = 0) -> list[dict]:
+    return [{"ts_ns": (start + i) * 10**9, "venue": "upbit", "symbol": "KRW-BTC", "norm": "BTC-KRW",
+             "mid": 100.0 + i, "close": 200.0 + i} for i in range(n)]
+
+
+def test_a_full_queue_drops_and_counts_without_blocking():
+    gate = threading.Event()
+    calls: list[tuple[str, list[str]]] = []
+
+    def write(bucket, lines):
+        gate.wait(30)
+        calls.append((bucket, list(lines)))
+
+    sink = InfluxSink("", "", "o", "feat", bars_bucket="bars", max_pending=10, batch_size=4, write=write)
+    try:
+        assert sink.write_features(rows(6)) == 6
+        assert sink.write_bars(rows(4, 100)) == 4
+        # The writer is stuck and the queue is full: the caller is told at once, rows are counted.
+        done = []
+        t = threading.Thread(target=lambda: done.append(sink.write_features(rows(1, 50))))
+        t.start()
+        t.join(5)
+        assert done == [0]
+        assert sink.stats()["dropped"] == 1
+        assert not sink.flush(0.2)
+        gate.set()
+        assert sink.flush(10)
+    finally:
+        sink.close()
+    st = sink.stats()
+    assert (st["written"], st["dropped"], st["failed"], st["pending"]) == (10, 1, 0, 0)
+    assert all(len(lines) <= 4 for _, lines in calls)
+    by_bucket = defaultdict(list)
+    for bucket, lines in calls:
+        by_bucket[bucket].extend(lines)
+    assert [ln.split()[-1] for ln in by_bucket["feat"]] == [str(i * 10**9) for i in range(6)]
+    assert len(by_bucket["bars"]) == 4 and by_bucket["bars"][0].startswith("bars_1m,")
+
+
+def test_retries_server_errors_not_client_errors():
+    script = [Status(503), ConnectionError("refused"), Status(429), None, Status(400)]
+    seen = []
+
+    def write(bucket, lines):
+        seen.append(len(lines))
+        step = script.pop(0)
+        if step is not None:
+            raise step
+
+    sink = InfluxSink("", "", "o", "b", retry_base=0.01, write=write, batch_size=100)
+    try:
+        sink.write_features(rows(3))
+        assert sink.flush(10)
+        sink.write_features(rows(2, 10))  # 400: rejected, not retried
+        assert sink.flush(10)
+    finally:
+        sink.close()
+    st = sink.stats()
+    assert (st["written"], st["failed"], st["retries"]) == (3, 2, 3)
+    assert "400" in st["last_error"]
+    assert seen == [3, 3, 3, 3, 2] and script == []
+
+
+def test_gives_up_after_max_retries():
+    n = [0]
+
+    def write(bucket, lines):
+        n[0] += 1
+        raise ConnectionError("down")
+
+    sink = InfluxSink("", "", "o", "b", retry_base=0.001, max_retries=3, write=write)
+    sink.write_bars(rows(5))
+    assert sink.flush(10)
+    sink.close()
+    assert n[0] == 4
+    assert (sink.stats()["failed"], sink.stats()["written"]) == (5, 0)
+
+
+def test_rows_of_the_wrong_shape_are_counted_not_fatal():
+    got = []
+    sink = InfluxSink("", "", "o", "b", write=lambda b, lines: got.extend(lines))
+    sink.write_features([{"venue": "x", "mid": 1.0}])  # no ts_ns
+    sink.write_features(rows(2))
+    assert sink.flush(10)
+    sink.close()
+    assert (sink.stats()["failed"], sink.stats()["written"]) == (1, 2)
+    assert len(got) == 2
+
+
+def test_export_waits_for_room_instead_of_dropping(synthetic):
+    compact(synthetic)
+    got = []
+    sink = InfluxSink("", "", "o", "b", max_pending=50, batch_size=20,
+                      write=lambda b, lines: (time.sleep(0.001), got.extend(lines)))
+    counts = export(str(synthetic), sink, hot=False)
+    sink.close()
+    assert sink.stats()["dropped"] == 0
+    assert len(got) == counts["features"] + counts["klines"] > 100
+
+
+def test_line_protocol():
+    r = {"ts_ns": 5, "venue": "up bit", "symbol": "A,B=C", "norm": None, "mid": 1.5,
+         "valid": True, "trades_60s": 3, "spread": float("nan"), "bid_depth": None}
+    assert line("features", r, ("mid", "valid", "trades_60s", "spread", "bid_depth")) == (
+        r"features,venue=up\ bit,symbol=A\,B\=C mid=1.5,valid=true,trades_60s=3i 5")
+    assert line("features", {"ts_ns": 1, "mid": None}, ("mid",)) is None
+    assert line("bars_1m", {"ts_ns": 1, "close": 2.0}, ("close",)) == "bars_1m close=2.0 1"
