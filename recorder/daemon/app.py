@@ -26,6 +26,7 @@ from .config import RecorderConfig
 from .connection import Link
 from .logs import event_logger, fields
 from .metrics import Metrics
+from .nightly import Nightly
 from .projection import LiveProjection
 from .snapshots import SnapshotFetcher
 from .supervisor import Supervisor
@@ -53,6 +54,8 @@ class Recorder:
         self.counts: dict[tuple[int, str], tuple[int, int]] = {}  # (sid, kind) -> (records, bytes)
         self.stream_names: dict[int, tuple[str, str]] = {}  # sid -> (venue, conn)
         self.projection: LiveProjection | None = None
+        self.nightly: Nightly | None = None
+        self._nightly_started = False
         self.metrics: Metrics | None = Metrics(self, registry) if metrics else None
         self.exit_code = 0
         self.failure: str | None = None
@@ -195,6 +198,8 @@ class Recorder:
                 for i, plan in enumerate(adapter.plans()):
                     self.supervisors.append(Supervisor(self, adapter, plan, i, self.rng))
             sup_tasks = [asyncio.create_task(s.run(), name=s.name) for s in self.supervisors]
+            if self.config.compaction.enabled:
+                self.nightly = Nightly(self, self.config.compaction)
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
@@ -221,6 +226,8 @@ class Recorder:
             for t in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            if self.nightly is not None:
+                self.nightly.stop()
             self._close_writer()
             if self.metrics is not None:
                 self.metrics.close()
@@ -247,9 +254,20 @@ class Recorder:
             if failure is not None:
                 self.journal_failed(failure)
                 return
+            if self.nightly is not None and not self._nightly_started and self.nightly.ready():
+                self._nightly_started = True
+                # Off the loop: the first start imports pyarrow/duckdb (a second or so).
+                self._tasks.append(asyncio.create_task(self._start_nightly(), name="nightly"))
             proj = self.projection
             if proj is not None and proj.checkpoint_due():
                 await self._checkpoint(proj)
+
+    async def _start_nightly(self) -> None:
+        assert self.nightly is not None
+        try:
+            await asyncio.to_thread(self.nightly.start)
+        except Exception as exc:  # noqa: BLE001 (compaction must never stop recording)
+            self.log.error("compaction_unavailable", extra=fields(error=f"{type(exc).__name__}: {exc}"))
 
     async def _checkpoint(self, proj: LiveProjection) -> None:
         """Capture the state here (the appending thread), store it once committed, off-loop.

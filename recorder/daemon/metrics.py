@@ -173,6 +173,20 @@ class _Collector(Collector):
         yield CounterMetricFamily("ticktape_frames_projected", "Frames the live projection folded",
                                   value=proj.frames if proj else 0)
 
+        nightly = app.nightly
+        if nightly is not None:
+            st = nightly.stats()
+            runs = CounterMetricFamily("ticktape_compaction_runs", "Nightly compaction runs by result",
+                                       labels=["result"])
+            for result, n in sorted(st["runs"].items()):
+                runs.add_metric([result], n)
+            yield runs
+            yield CounterMetricFamily("ticktape_compaction_days", "Journal days archived by this process",
+                                      value=st["days_compacted"])
+            yield GaugeMetricFamily("ticktape_compaction_last_success_timestamp_seconds",
+                                    "Unix time of the last successful compaction (0: none yet)",
+                                    value=st["last_ok_unix"])
+
         w = app.writer
         yield GaugeMetricFamily("ticktape_writer_pending", "Records waiting for commit", value=w.pending)
         yield GaugeMetricFamily("ticktape_writer_max_pending", "Commit queue bound (backpressure)",
