@@ -104,25 +104,34 @@ class RunResult:
     rejections: Counter = field(default_factory=Counter)
 
 
-class LazyMarket:
-    """A symbol's ``MarketState``, computed on first attribute access (most events need none)."""
+class MarketView:
+    """A live view of one symbol's ``MarketState``: attributes read the state as of now.
 
-    __slots__ = ("_projector", "_venue", "_symbol", "_state")
+    Computed on first access after each record (most events need none) and cached
+    until the next record. Keep ``view.frozen()`` to hold a picture for later.
+    """
+
+    __slots__ = ("_projector", "_venue", "_symbol", "_state", "_seq")
 
     def __init__(self, projector: Projector, venue: str, symbol: str) -> None:
         self._projector = projector
         self._venue = venue
         self._symbol = symbol
         self._state = None
+        self._seq = -1
+
+    def frozen(self) -> Any:
+        p = self._projector
+        if self._seq != p.last_seq or self._state is None:
+            self._state = p.market(self._venue, self._symbol)
+            self._seq = p.last_seq
+        return self._state
 
     def __getattr__(self, name: str) -> Any:
-        st = self._state
-        if st is None:
-            st = self._state = self._projector.market(self._venue, self._symbol)
-        return getattr(st, name)
+        return getattr(self.frozen(), name)
 
     def __repr__(self) -> str:
-        return f"LazyMarket({self._venue!r}, {self._symbol!r})"
+        return f"MarketView({self._venue!r}, {self._symbol!r})"
 
 
 def _dec(value: Decimal | int | str | None) -> Decimal | None:
@@ -149,7 +158,6 @@ class Engine:
         self.portfolio = Portfolio(self.config.capital, self.config.fx_fixed)
         self.ctx = Context(self, dict(params or {}))
         self.now_ns = 0
-        self.seq = 0
         self.orders: dict[int, Order] = {}
         self.fills: list[Fill] = []
         self.fills_usdt: list[Decimal | None] = []
@@ -180,6 +188,8 @@ class Engine:
     def run(self, records: Iterable[Record], *, stream_of: Callable[[int], StreamInfo | None] | None = None,
             on_progress: Callable[[Engine], None] | None = None, progress_every: int = 8192) -> RunResult:
         """Feed every record through the loop, then stop the strategy; returns the results."""
+        # The hot loop: everything it touches per record is a local, and each step
+        # below costs one comparison when it has nothing to do (tools/bench/replay.py).
         p = self.projector
         apply = p.apply
         streams = p.streams
@@ -190,23 +200,27 @@ class Engine:
         on_event = self.strategy.on_event
         ctx = self.ctx
         wanted = self._wanted
+        views: dict[str, MarketView] = {}  # symbol -> view (of its first venue)
+        views_other: dict[tuple[str, str], MarketView] = {}  # the same symbol on other venues
         n = 0
         events_total = 0
+        next_sample = -1
+        next_progress = progress_every if on_progress is not None else -1
         for rec in records:
             ts = rec.ts_ns
-            if rec.stream not in streams and stream_of is not None:
+            if stream_of is not None and rec.stream not in streams:
                 info = stream_of(rec.stream)
                 if info is not None:
                     p.add_stream(info)
-            if not self._started:
-                self._start(rec)
-            if ts >= self._next_sample:
+            if ts >= next_sample:
+                if not self._started:
+                    self._start(rec)
                 self._sample(ts)
+                next_sample = self._next_sample
             if timers and timers[0][0] <= ts:
                 self._fire_timers(ts)
             self.now_ns = ts
             events = apply(rec)
-            self.seq = rec.seq
             n += 1
             if pending and pending[0].active_ns <= ts:
                 self._arrive(rec)
@@ -217,25 +231,49 @@ class Engine:
                 if dispatch:
                     for ev in events:
                         sym = ev.symbol
+                        if not sym:
+                            if wanted is None:
+                                on_event(ctx, ev, None)
+                            continue
                         if wanted is not None and not self._is_wanted(ev):
                             continue
-                        on_event(ctx, ev, LazyMarket(p, ev.venue, sym) if sym else None)
+                        view = views.get(sym)
+                        if view is None or view._venue != ev.venue:
+                            view = self._view(views, views_other, ev.venue, sym)
+                        on_event(ctx, ev, view)
                     if pending and pending[0].active_ns <= ts:
                         self._arrive(rec)
-            if on_progress is not None and n % progress_every == 0:
+            if n == next_progress:
+                next_progress += progress_every
                 self.records = n
                 self.events = events_total
-                on_progress(self)
+                on_progress(self)  # type: ignore[misc]
         self.records = n
         self.events = events_total
         return self._finish()
+
+    def _view(self, views: dict[str, MarketView], others: dict[tuple[str, str], MarketView],
+              venue: str, symbol: str) -> MarketView:
+        """The one ``MarketView`` of (venue, symbol), made on first use."""
+        view = views.get(symbol)
+        if view is None:
+            view = views[symbol] = MarketView(self.projector, venue, symbol)
+        elif view._venue != venue:
+            view = others.get((venue, symbol))
+            if view is None:
+                view = others[(venue, symbol)] = MarketView(self.projector, venue, symbol)
+        return view
+
+    @property
+    def seq(self) -> int:
+        """Seq of the last record applied (0 before the first)."""
+        return self.projector.last_seq
 
     def _start(self, rec: Record) -> None:
         self._started = True
         self.first_seq = rec.seq
         self.first_ts_ns = rec.ts_ns
         self.now_ns = rec.ts_ns
-        self._next_sample = rec.ts_ns
         self.strategy.on_start(self.ctx)
 
     def _finish(self) -> RunResult:

@@ -1,7 +1,7 @@
 """The strategy API: subclass ``Strategy``, trade through the ``Context`` it is given.
 
 The same class runs in a backtest and in paper trading; nothing here says which.
-See ``replay/README_strategy.md`` for the guide and a worked example.
+The guide with a worked example is the README's "Strategy API" section.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ class Strategy:
         """Every event of every record, after the projection applied the record.
 
         ``event`` is a ``state.events`` struct (Trade, BookSnapshot, BookDelta,
-        BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError); ``market`` the
-        ``state.market.MarketState`` of its symbol after the record (computed on
-        first attribute access), or None for an event without a symbol.
+        BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError); ``market`` a view
+        of the ``state.market.MarketState`` of its symbol after the record, or
+        None for an event without a symbol. The view reads the state as of now
+        (computed on first attribute access, cached until the next record): to
+        keep a picture for later, store ``market.frozen()``.
         """
 
     def on_fill(self, ctx: Context, fill: Fill) -> None:

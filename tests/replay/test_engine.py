@@ -122,3 +122,26 @@ def test_same_backtest_twice_is_byte_identical(capture_journal, tmp_path, capsys
     assert "pos:binance-usdm:BTCUSDT" in equity.column_names
     html = (tmp_path / "a" / "chart.html").read_text()
     assert html.count("<polyline") == 2 and "<script" not in html
+
+
+def test_market_view_reads_the_state_after_each_record_and_frozen_keeps_one(tmp_path):
+    data = write_binance(tmp_path)
+    seen = []
+
+    class Keep(Strategy):
+        view = first = None
+
+        def on_event(self, ctx, event, market):
+            if ctx.seq == 2:
+                self.view, self.first = market, market.frozen()
+            if market is not None:
+                seen.append((ctx.seq, market.best_ask, market.valid))
+            if ctx.seq == 4:
+                # The view handed out at record 2 now reads record 4's state; the frozen
+                # picture still holds record 2's (100.5 was removed by record 3).
+                assert market is self.view
+                assert (self.view.best_ask, self.first.best_ask) == (D("100.8"), D("100.5"))
+
+    run(data, Keep())
+    assert [s for s in seen if s[0] in (2, 4, 6)] == [
+        (2, D("100.5"), True), (4, D("100.8"), True), (6, None, False), (6, None, False)]
