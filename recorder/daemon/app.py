@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -24,6 +25,7 @@ from recorder.venues.binance_usdm import NeedSnapshot
 from .adapters import Adapter, BinanceUsdm, adapter_for
 from .config import RecorderConfig
 from .connection import Link
+from .influx_feed import InfluxFeed
 from .logs import event_logger, fields
 from .metrics import Metrics
 from .nightly import Nightly
@@ -55,6 +57,8 @@ class Recorder:
         self.stream_names: dict[int, tuple[str, str]] = {}  # sid -> (venue, conn)
         self.projection: LiveProjection | None = None
         self.nightly: Nightly | None = None
+        self.influx: InfluxFeed | None = None
+        self._influx_pushed = 0.0  # monotonic time of the last push
         self._nightly_started = False
         self.metrics: Metrics | None = Metrics(self, registry) if metrics else None
         self.exit_code = 0
@@ -117,16 +121,16 @@ class Recorder:
         if fetcher is not None:
             fetcher.request(need.symbol, need.reason)
 
-    def on_projection_gap(self, ev: Any, rec: Any) -> None:
+    def on_projection_gap(self, venue: str, symbol: str, reason: str) -> None:
         """A projection ``Gap``: fetch that symbol's snapshot (watchers already marked it).
 
         Runs inside the writer's subscriber: nothing may be appended here, so the request
         is only queued.
         """
-        fetcher = self.fetchers.get(ev.venue)
+        fetcher = self.fetchers.get(venue)
         if fetcher is not None:
-            _, _, native = ev.symbol.rpartition(":")
-            fetcher.request(native, f"projection:{ev.reason}")
+            _, _, native = symbol.rpartition(":")
+            fetcher.request(native, f"projection:{reason}")
 
     def on_snapshot(self, venue: str, symbol: str, last_update_id: int) -> None:
         for s in self.supervisors:
@@ -175,6 +179,15 @@ class Recorder:
                               checkpoint_every_s=pc.checkpoint_every_s)
         proj.recover(self.writer.streams)
         self.projection = proj
+        if self.config.influx.enabled and proj.failed is None:
+            try:
+                self.influx = InfluxFeed(proj, self.config.influx)
+            except Exception as exc:  # noqa: BLE001 (dashboards are optional; recording is not)
+                self.log.error("influx_unavailable", extra=fields(error=f"{type(exc).__name__}: {exc}"))
+            else:
+                self.log.info("influx", extra=fields(url=self.config.influx.url,
+                                                     bucket=self.config.influx.bucket,
+                                                     bars_bucket=self.config.influx.bars_bucket))
         self.writer.subscribe(proj)
 
     async def run(self) -> int:
@@ -229,6 +242,9 @@ class Recorder:
             if self.nightly is not None:
                 self.nightly.stop()
             self._close_writer()
+            if self.influx is not None:
+                self._push_influx()
+                await asyncio.to_thread(self.influx.close)
             if self.metrics is not None:
                 self.metrics.close()
         return self.exit_code
@@ -254,6 +270,9 @@ class Recorder:
             if failure is not None:
                 self.journal_failed(failure)
                 return
+            if self.influx is not None and time.monotonic() - self._influx_pushed >= \
+                    self.config.influx.push_interval_s:
+                self._push_influx()
             if self.nightly is not None and not self._nightly_started and self.nightly.ready():
                 self._nightly_started = True
                 # Off the loop: the first start imports pyarrow/duckdb (a second or so).
@@ -261,6 +280,15 @@ class Recorder:
             proj = self.projection
             if proj is not None and proj.checkpoint_due():
                 await self._checkpoint(proj)
+
+    def _push_influx(self) -> None:
+        assert self.influx is not None
+        self._influx_pushed = time.monotonic()
+        try:
+            self.influx.push()
+        except Exception as exc:  # noqa: BLE001 (a dashboard feed never stops recording)
+            self.log.error("influx_failed", extra=fields(error=f"{type(exc).__name__}: {exc}"))
+            self.influx = None
 
     async def _start_nightly(self) -> None:
         assert self.nightly is not None

@@ -342,10 +342,13 @@ def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
         raise ConfigError("recorder.log_level: debug, info, warning or error")
     if d.get("commit_interval_ms", 1.0) <= 0 or d.get("commit_max_records", 1) < 1:
         raise ConfigError("recorder: commit_interval_ms > 0 and commit_max_records >= 1")
+    projection = _projection(doc.get("projection", {}))
+    influx = _influx(doc.get("influx", {}))
+    if influx.enabled and not projection.enabled:
+        raise ConfigError("influx.enabled needs projection.enabled (features come from the live projection)")
     return RecorderConfig(venues=venues, supervision=_supervision(doc.get("supervision", {})),
-                          projection=_projection(doc.get("projection", {})),
-                          compaction=_compaction(doc.get("compaction", {})),
-                          influx=_influx(doc.get("influx", {})), **d)
+                          projection=projection, compaction=_compaction(doc.get("compaction", {})),
+                          influx=influx, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -187,6 +187,17 @@ class _Collector(Collector):
                                     "Unix time of the last successful compaction (0: none yet)",
                                     value=st["last_ok_unix"])
 
+        feed = app.influx
+        if feed is not None:
+            st = feed.stats()
+            pts = CounterMetricFamily("ticktape_influx_points", "Points for InfluxDB by outcome",
+                                      labels=["result"])
+            for result in ("written", "dropped", "failed"):
+                pts.add_metric([result], st[result])
+            yield pts
+            yield GaugeMetricFamily("ticktape_influx_pending", "Points queued for InfluxDB",
+                                    value=st["pending"])
+
         w = app.writer
         yield GaugeMetricFamily("ticktape_writer_pending", "Records waiting for commit", value=w.pending)
         yield GaugeMetricFamily("ticktape_writer_max_pending", "Commit queue bound (backpressure)",

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from recorder.journal import JournalReader, Record, StreamInfo
 from state.checkpoint import load_checkpoint, save_checkpoint
@@ -26,11 +27,18 @@ from .logs import fields
 STATE_DIR = "state"  # DATA/state: the checkpoint LMDB environment
 
 
+GapHandler = Callable[[str, str, str], None]  # (venue, symbol key, reason)
+
+
 class LiveProjection:
-    """Folds every appended record; reports gaps through ``on_gap(event, record)``."""
+    """Folds every appended record; reports gaps through ``on_gap(venue, symbol, reason)``.
+
+    With a ``query.derive.Deriver`` attached (``attach_deriver``, for the InfluxDB feed)
+    records are folded through it: the same projector, plus its sampled rows.
+    """
 
     def __init__(self, *, data_dir: str, depth_levels: int, log: logging.Logger,
-                 on_gap: Callable[[Gap, Record], None],
+                 on_gap: GapHandler,
                  checkpoint_every_records: int, checkpoint_every_s: float) -> None:
         self.data_dir = data_dir
         self.state_dir = os.path.join(data_dir, STATE_DIR)
@@ -46,6 +54,7 @@ class LiveProjection:
         self._checkpoint_at = time.monotonic()
         self._store_lock = threading.Lock()
         self.listeners: list[Callable[[Record], None]] = []  # after each fold (benchmarks, UIs)
+        self.deriver: Any = None  # query.derive.Deriver over self.projector, when attached
 
     # -- recovery -------------------------------------------------------------------
 
@@ -88,19 +97,36 @@ class LiveProjection:
     def add_stream(self, info: StreamInfo) -> None:
         self.projector.add_stream(info)
 
+    def attach_deriver(self, deriver: Any) -> None:
+        """Fold through ``deriver`` (built on ``self.projector``) from now on; after ``recover``."""
+        if deriver.p is not self.projector:
+            raise ValueError("the deriver must wrap this projection's projector")
+        self.deriver = deriver
+
     def __call__(self, rec: Record) -> None:
         if self.failed is not None:
             return
+        d = self.deriver
         try:
-            events = self.projector.apply(rec)
+            if d is None:
+                events = self.projector.apply(rec)
+            else:
+                gaps = d.rows["gaps"]
+                n = len(gaps)
+                d.apply(rec)
+                events = ()
         except Exception as exc:  # noqa: BLE001 (never let state stop the recorder)
             self._fail(f"seq {rec.seq}: {type(exc).__name__}: {exc}")
             return
         if rec.kind == "frame":
             self.frames += 1
-        for ev in events:
-            if type(ev) is Gap:
-                self.on_gap(ev, rec)
+        if d is None:
+            for ev in events:
+                if type(ev) is Gap:
+                    self.on_gap(ev.venue, ev.symbol, ev.reason)
+        elif len(gaps) > n:
+            for row in gaps[n:]:  # (seq, ts_ns, venue, symbol, norm, exch_ts, stream, exp, got, reason)
+                self.on_gap(row[2], row[3], row[9])
         for fn in self.listeners:
             fn(rec)
 
