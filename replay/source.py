@@ -11,10 +11,13 @@ Bounds are a seq (``123``), a UTC date (``2025-01-01``) or an ISO time
 ``end`` is inclusive for a seq and exclusive for a time or date (``--to 2025-01-02``
 means up to the end of the 1st).
 
-The archive seam: when ``query.archive`` exists and reports an archived range, the
-records it holds are read from it first and the journal continues after its last
-seq. Symbol filtering is not done here: one frame may carry many symbols, so the
-engine filters events, not records.
+The archive seam: when ``data_dir/archive`` holds days compacted by ``query.compact``,
+``query.archive.read_records`` gives the records of those days first (a row group
+at a time, so memory stays flat) and the journal continues after the last archived
+seq (a day kept in the journal after compaction is read once, from the archive).
+Streams of pruned days stay known through the archive's streams table. Symbol
+filtering is not done here: one frame may carry many symbols, so the engine filters
+events, not records.
 """
 
 from __future__ import annotations
@@ -93,9 +96,13 @@ class HistoricalSource:
         self.reader = JournalReader(self.data_dir)
         self._archive = _archive_module()
         self._archived = None
+        self._streams: dict[int, StreamInfo] = self.reader.streams()
         if self._archive is not None and (self.data_dir / "archive").exists():
             self._archived = _range_seqs(self._archive.archived_range(self.data_dir))
-        self._streams: dict[int, StreamInfo] = self.reader.streams()
+            read_streams = getattr(self._archive, "read_streams", None)
+            if self._archived is not None and read_streams is not None:
+                # The journal's own table wins; the archive's covers streams it no longer has.
+                self._streams = {**read_streams(self.data_dir), **self._streams}
 
     # -- streams -----------------------------------------------------------------------
 
@@ -136,17 +143,41 @@ class HistoricalSource:
             "to_ts_ns": self.end.ts_ns if self.end else None,
         }
 
+    def _seq_at_time(self, ts_ns: int) -> int | None:
+        """Seq of the first record at or after ``ts_ns``; in the archive, its day's first seq.
+
+        Exact in the journal, a lower bound in the archive (it is not searched: this
+        only sizes the progress bar).
+        """
+        if self._archived is not None:
+            for first, last_ts in self._archived_days():
+                if last_ts >= ts_ns:
+                    return first
+        return self.reader.seq_at_time(ts_ns)
+
+    def _archived_days(self) -> list[tuple[int, int]]:
+        """(first_seq, last_ts_ns) of each archived day, from the manifest."""
+        try:
+            from query import manifest
+        except ImportError:
+            return []
+        days = manifest.load(self.data_dir).get("days", {})
+        return [(days[d]["first_seq"], days[d]["last_ts_ns"]) for d in sorted(days)]
+
     def estimate(self) -> int:
         """Records the source will read at most (for a progress bar; 0 if unknown)."""
-        last = self.reader.last_seq or (self._archived[1] if self._archived else 0)
+        last = max(self.reader.last_seq, self._archived[1] if self._archived else 0)
         first = self.start.seq or 1
         if self.start.ts_ns is not None:
-            first = self.reader.seq_at_time(self.start.ts_ns) or (last + 1)
+            first = self._seq_at_time(self.start.ts_ns) or (last + 1)
         if self.end is not None and self.end.seq is not None:
             last = min(last, self.end.seq)
         elif self.end is not None and self.end.ts_ns is not None:
             at = self.reader.seq_at_time(self.end.ts_ns)
-            last = min(last, at - 1) if at else last
+            if at is not None:
+                # At the journal's first record, the end may lie anywhere in the archive.
+                last = min(last, at - 1 if at > self.reader.first_seq or not self._archived
+                           else self._archived[1])
         return max(0, last - first + 1)
 
     # -- reading -----------------------------------------------------------------------
