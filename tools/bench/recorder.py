@@ -534,9 +534,9 @@ def soak(seconds: float, rate: float, as_json: bool) -> int:
             st = proc_status(proc.pid)
             if st:
                 samples.append((time.monotonic() - t0, st))
-                if not as_json:
-                    print(f"  t={samples[-1][0]:6.0f}s  rss={st['VmRSS']:7.1f} MB  anon={st['RssAnon']:7.1f} MB"
-                          f"  file={st['RssFile']:7.1f} MB", flush=True)
+                print(f"  t={samples[-1][0]:6.0f}s  rss={st['VmRSS']:7.1f} MB  anon={st['RssAnon']:7.1f} MB"
+                      f"  file={st['RssFile']:7.1f} MB", file=sys.stderr if as_json else sys.stdout,
+                      flush=True)
         alive = proc.poll() is None
     finally:
         code = stop(proc)
