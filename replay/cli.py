@@ -262,10 +262,40 @@ def project_until(data: str, at: Bound) -> Projector:
     return p
 
 
+def _select(p: Projector, venue: str | None, symbol: str | None) -> list[tuple[str, str]] | None:
+    """(venue, symbol key) pairs ``--venue``/``--symbol`` name (None: all); KeyError if none.
+
+    ``symbol`` may be native (``KRW-BTC``, ``BTCUSDT``) or normalized (``BTC-KRW``,
+    ``BTC-USDT-PERP``); without ``venue`` it is looked up on every venue.
+    """
+    if venue is None and symbol is None:
+        return None
+    known = p.symbols()
+    venues = sorted({v for v, _ in known})
+    if venue is not None and venue not in venues:
+        raise KeyError(f"no venue {venue!r} at seq {p.last_seq} (venues: {', '.join(venues) or 'none'})")
+    if symbol is None:
+        return [(v, k) for v, k in known if v == venue]
+    found = []
+    for v in [venue] if venue else venues:
+        try:
+            found.append((v, p.resolve_symbol(v, symbol)))
+        except KeyError:
+            continue
+    if not found:
+        raise KeyError(f"no symbol {symbol!r} on {venue or 'any venue'} at seq {p.last_seq}")
+    return found
+
+
 def state_json(p: Projector, venue: str | None, symbol: str | None, depth: int) -> dict[str, Any]:
-    if venue and symbol:
-        symbol = p.resolve_symbol(venue, symbol)
-    doc = p.to_json(venue, symbol, depth)
+    """The ``--json`` document: ``seq``, ``digest``, ``symbols`` (book, market state, features), ..."""
+    chosen = _select(p, venue, symbol)
+    if chosen is None:
+        doc = p.to_json(None, None, depth)
+    else:
+        doc = p.to_json(chosen[0][0], chosen[0][1], depth)
+        for v, k in chosen[1:]:
+            doc["symbols"] += p.to_json(v, k, depth)["symbols"]
     return {"seq": p.last_seq, **doc}
 
 
@@ -288,6 +318,10 @@ def _print_state(doc: dict[str, Any], out: Console) -> None:
         out.print("  " + "  ".join(f"{k}={v}" for k, v in facts.items()))
         for w, stats in f["windows"].items():
             out.print(f"  {w}s: " + "  ".join(f"{k}={v}" for k, v in stats.items() if k != "seconds"))
+    for stream, counts in sorted(doc.get("counters", {}).items()):
+        out.print(f"stream {stream} validation: " + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    for v, k in doc.get("books_needing_snapshot", []):
+        out.print(f"[yellow]book {v} {k} needs a snapshot (invalid)[/yellow]")
     for prem in doc.get("premiums", []):
         out.print(f"premium {prem['upbit_symbol']} vs {prem['venue']} {prem['symbol']}: "
                   f"{prem['premium']:.4%} at {prem['usdt_krw']} KRW/USDT")
@@ -296,15 +330,25 @@ def _print_state(doc: dict[str, Any], out: Console) -> None:
 def cmd_state(argv: list[str]) -> int:
     args = state_parser().parse_args(argv)
     err = Console(stderr=True)
+
+    def fail(msg: object) -> int:
+        err.print(f"[red]replay state: {msg}[/red]")
+        return 2
+
+    if args.depth < 0:
+        return fail("--depth must be >= 0")
     try:
         p = project_until(args.data, args.at)
-        doc = state_json(p, args.venue, args.symbol, args.depth)
-    except (JournalError, KeyError, ValueError) as exc:
-        err.print(f"[red]replay state: {exc}[/red]")
-        return 2
+    except (JournalError, ValueError) as exc:
+        return fail(exc)
     if args.at.seq is not None and p.last_seq != args.at.seq:
-        err.print(f"[red]replay state: the journal ends at seq {p.last_seq}, before {args.at.seq}[/red]")
-        return 2
+        return fail(f"the journal ends at seq {p.last_seq}, before {args.at.seq}")
+    if p.last_seq == 0:
+        return fail(f"no record at or before {args.at}")
+    try:
+        doc = state_json(p, args.venue, args.symbol, args.depth)
+    except KeyError as exc:
+        return fail(exc.args[0] if exc.args else exc)
     if args.json:
         print(json.dumps(doc, sort_keys=True))
     else:

@@ -1,0 +1,140 @@
+"""``replay state`` on captured journals: the book, market state, features and digest at a point."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+
+import msgspec
+import pytest
+
+from recorder.importer import import_files
+from recorder.journal import JournalReader
+from replay.cli import iso, main
+from replay.source import parse_bound
+from state.projector import Projector
+from tests.conftest import capture_path
+
+
+def state(capsys, *args):
+    code = main(["state", *args])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def ticker_matching_the_book(data):
+    """The first bookTicker after the REST snapshot carrying the last applied depth update id."""
+    last_depth_u = None
+    with JournalReader(data) as r:
+        for rec in r.read():
+            if rec.kind != "frame":
+                continue
+            msg = msgspec.json.decode(rec.payload)["data"]
+            if msg["e"] == "depthUpdate":
+                last_depth_u = msg["u"]
+            elif msg["e"] == "bookTicker" and msg["u"] == last_depth_u and rec.seq > 100:
+                return rec.seq, msg
+    raise AssertionError("no bookTicker with a depth update's id")
+
+
+def test_binance_best_bid_ask_equal_the_book_ticker_with_the_same_update_id(capture_journal, capsys):
+    data = str(capture_journal("hftbacktest"))
+    seq, ticker = ticker_matching_the_book(data)
+    doc = state(capsys, "--data", data, "--at", str(seq), "--venue", "binance-usdm",
+                "--symbol", "BTCUSDT", "--depth", "5", "--json")
+    assert doc["seq"] == seq
+    (row,) = doc["symbols"]
+    assert (row["venue"], row["symbol"], row["norm"], row["valid"]) == (
+        "binance-usdm", "BTCUSDT", "BTC-USDT-PERP", True)
+    # Decimal strings, exactly as the venue printed them.
+    assert (row["best_bid"], row["best_bid_size"], row["best_ask"], row["best_ask_size"]) == (
+        ticker["b"], ticker["B"], ticker["a"], ticker["A"])
+    bids, asks = row["bids"], row["asks"]
+    assert len(bids) == len(asks) == 5
+    assert bids[0] == [ticker["b"], ticker["B"]] and asks[0] == [ticker["a"], ticker["A"]]
+    assert [D(p) for p, _ in bids] == sorted((D(p) for p, _ in bids), reverse=True)
+    assert [D(p) for p, _ in asks] == sorted(D(p) for p, _ in asks)
+    f = row["features"]
+    assert D(f["spread"]) == D(ticker["a"]) - D(ticker["b"])
+    assert D(f["mid"]) == (D(ticker["a"]) + D(ticker["b"])) / 2
+    assert -1 <= f["imbalance"] <= 1 and set(f["windows"]) == {"60", "300", "900"}
+    assert f["windows"]["60"]["trades"] > 0
+    # The digest is the projection's over records 1..seq.
+    with JournalReader(data) as r:
+        p = Projector(r.streams())
+        p.apply_many(r.read(1, seq))
+    assert doc["digest"] == p.digest()
+
+
+def test_symbol_native_normalized_any_case_with_or_without_venue(capture_journal, capsys):
+    data = str(capture_journal("hftbacktest"))
+    docs = [state(capsys, "--data", data, "--at", "5000", *names, "--json") for names in (
+        ("--symbol", "BTCUSDT"), ("--symbol", "BTC-USDT-PERP"), ("--symbol", "btc-usdt-perp"),
+        ("--venue", "binance-usdm", "--symbol", "BTC-USDT-PERP"), ("--venue", "binance-usdm"), ())]
+    assert all(d == docs[0] for d in docs)
+    assert [r["symbol"] for r in docs[0]["symbols"]] == ["BTCUSDT"]
+
+
+def test_at_a_time_is_the_state_after_the_last_record_at_or_before_it(capture_journal, capsys):
+    data = str(capture_journal("hftbacktest"))
+    with JournalReader(data) as r:
+        at = iso(r.get(3001).ts_ns)  # in ms: at or before record 3001's time
+        cut = parse_bound(at).ts_ns
+        expect = max(rec.seq for rec in r.read(1, 3100) if rec.ts_ns <= cut)
+    by_time = state(capsys, "--data", data, "--at", at, "--json")
+    assert by_time["seq"] == expect
+    assert by_time == state(capsys, "--data", data, "--at", str(expect), "--json")
+
+
+@pytest.fixture(scope="module")
+def upbit_binance(tmp_path_factory):
+    data = tmp_path_factory.mktemp("state-upbit-binance")
+    import_files(data, [capture_path("UPBIT"), capture_path("BINANCE_FUTURES")])
+    return str(data)
+
+
+def test_many_venues_and_the_upbit_names(upbit_binance, capsys):
+    doc = state(capsys, "--data", upbit_binance, "--at", "1993", "--json")
+    venues = {(r["venue"], r["symbol"]) for r in doc["symbols"]}
+    assert {("upbit", "KRW-WAVES"), ("binance-usdm", "CTKUSDT")} <= venues
+    for row in doc["symbols"]:
+        assert isinstance(row["valid"], bool) and "features" in row
+        for k in ("best_bid", "best_ask"):
+            assert row[k] is None or (isinstance(row[k], str) and D(row[k]) > 0)
+    native = state(capsys, "--data", upbit_binance, "--at", "1993", "--symbol", "KRW-WAVES", "--json")
+    norm = state(capsys, "--data", upbit_binance, "--at", "1993", "--venue", "upbit",
+                 "--symbol", "WAVES-KRW", "--json")
+    assert native == norm and [r["norm"] for r in norm["symbols"]] == ["WAVES-KRW"]
+    (row,) = norm["symbols"]
+    # Upbit sends full books: the totals are the sums of the levels shown at full depth.
+    full = state(capsys, "--data", upbit_binance, "--at", "1993", "--symbol", "WAVES-KRW",
+                 "--depth", "100", "--json")["symbols"][0]
+    assert D(row["features"]["bid_depth"]) == sum(D(s) for _, s in full["bids"][:20])
+    assert doc["digest"] == native["digest"]
+
+
+def test_text_output_shows_levels_market_state_validity_and_digest(upbit_binance, capsys):
+    assert main(["state", "--data", upbit_binance, "--at", "1993", "--symbol", "WAVES-KRW",
+                 "--depth", "3"]) == 0
+    out = capsys.readouterr().out
+    doc = state(capsys, "--data", upbit_binance, "--at", "1993", "--symbol", "WAVES-KRW",
+                "--depth", "3", "--json")
+    row = doc["symbols"][0]
+    assert doc["digest"][:40] in out.replace("\n", "")
+    assert "valid=True" in out and "validation:" in out
+    for price, size in row["bids"] + row["asks"]:
+        assert price in out and size in out
+    assert f"spread={row['features']['spread']}" in out and "60s:" in out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--at", "999999"], "ends at seq"),
+    (["--at", "1990-01-01"], "no record at or before"),
+    (["--at", "100", "--symbol", "NOPE"], "no symbol 'NOPE'"),
+    (["--at", "100", "--venue", "okx"], "no venue 'okx'"),
+    (["--at", "100", "--depth", "-1"], "--depth"),
+])
+def test_bad_input_is_a_clear_error(upbit_binance, capsys, args, msg):
+    assert main(["state", "--data", upbit_binance, *args]) == 2
+    assert msg in capsys.readouterr().err
