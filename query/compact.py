@@ -28,25 +28,28 @@ import fcntl
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import lmdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import JournalReader, StreamInfo
-from recorder.journal.codec import decode_key, decode_value
-from recorder.journal.segments import day_bounds
+from recorder.journal.segments import close_env, day_bounds, get_db, open_env
 
 from . import manifest as _manifest
 from .archive import (
     ArchiveError,
     RawPartWriter,
     RecordDigest,
-    digest_file,
+    check_file,
+    decode_values,
     read_records,
     read_streams,
     streams_table,
@@ -69,6 +72,7 @@ from .prune import prune
 
 DERIVED_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 TAKE_EVERY = 50_000  # records between moving derived rows to the Parquet writers
+CHUNK = 16_384  # journal records decoded, checked and hashed per batch
 
 
 class CompactionBusy(Exception):
@@ -175,6 +179,40 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
 # --- one day -------------------------------------------------------------------------------
 
 
+def raw_chunks(path: Path, size: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """(keys, values) of one journal segment as stored, in key order, ``size`` at a time.
+
+    The cursor walk runs in C (``iternext``), one short read transaction per chunk;
+    the bytes are copies, so they outlive it.
+    """
+    shared = open_env(path)
+    try:
+        db = get_db(shared, b"records")
+        start = b""
+        while True:
+            try:
+                txn = shared.env.begin()
+            except lmdb.MapResizedError:
+                shared.env.set_mapsize(0)  # the writer grew the map: adopt its size
+                txn = shared.env.begin()
+            try:
+                cur = txn.cursor(db=db)
+                if not (cur.set_range(start) if start else cur.first()):
+                    return
+                pairs = list(islice(cur.iternext(), size))
+            finally:
+                txn.abort()
+            if not pairs:
+                return
+            keys = [k for k, _ in pairs]
+            yield keys, [v for _, v in pairs]
+            if len(pairs) < size:
+                return
+            start = keys[-1] + b"\x00"  # the smallest key after the last one
+    finally:
+        close_env(path)
+
+
 def start_deriver(data_dir: str | os.PathLike[str], m: dict[str, Any], day: str,
                   streams: dict[int, StreamInfo], params: DeriveParams, version: str) -> Deriver:
     """The deriver at the end of the archived day before ``day`` (fresh if there is none).
@@ -268,33 +306,39 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     sinks = {t: _TableSink(stage, t, day, name) for t in TABLES} if derived else {}
     expected = seg.first_seq
     first_ts = last_ts = None
-    for key, value in reader.iter_raw(day):
-        seq = decode_key(key)
-        if seq != expected:
-            raise ArchiveError(f"journal day {day}: seq {seq} where {expected} was expected")
-        expected += 1
-        try:
-            rec = decode_value(seq, value)
-        except ValueError as exc:
-            raise ArchiveError(f"journal day {day}: seq {seq}: {exc}") from None
-        digest.add(key, rec.payload, value)
-        raw.add(rec)
-        if first_ts is None:
-            first_ts = rec.ts_ns
-        last_ts = rec.ts_ns
-        if deriver is not None:
-            deriver.apply(rec)
-            if digest.count % TAKE_EVERY == 0:
-                for t, table in deriver.take().items():
-                    sinks[t].add(table)
+    taken = 0
+    # Hashing releases the GIL: it runs beside decoding and Parquet encoding (in order:
+    # one worker), and the digests are read only after the pool is shut down.
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact-hash")
+    try:
+        for keys, values in raw_chunks(seg.path, CHUNK):
+            try:
+                recs = decode_values(expected, keys, values)
+            except ArchiveError as exc:
+                raise ArchiveError(f"journal day {day}: {exc}") from None
+            expected += len(recs)
+            hasher.submit(digest.add_many, keys, [r.payload for r in recs], values)
+            raw.add_many(recs)
+            if first_ts is None:
+                first_ts = recs[0].ts_ns
+            last_ts = recs[-1].ts_ns
+            if deriver is not None:
+                deriver.apply_many(recs)
+                taken += len(recs)
+                if taken >= TAKE_EVERY:
+                    taken = 0
+                    for t, table in deriver.take().items():
+                        sinks[t].add(table)
+    finally:
+        hasher.shutdown(wait=True)
     raw.close()
     fsync_file(stage / raw_rel)
     if digest.count != seg.records or expected - 1 != seg.last_seq:
         raise ArchiveError(f"journal day {day}: read {digest.count} records, segment says {seg.records}")
-    back = digest_file(stage / raw_rel)
-    if (back.count, back.payload, back.record) != (digest.count, digest.payload, digest.record):
-        raise ArchiveError(f"{raw_rel}: read back {back.count} records / {back.record}, "
-                           f"journal has {digest.count} / {digest.record}")
+    back = check_file(stage / raw_rel)
+    if back != (digest.count, digest.payload, raw.columns.hexdigest):
+        raise ArchiveError(f"{raw_rel}: read back {back[0]} records / {back[1]} / {back[2]}, "
+                           f"journal has {digest.count} / {digest.payload} / {raw.columns.hexdigest}")
     tables: dict[str, Any] = {"raw": {"rows": digest.count,
                                       "files": [_manifest.file_entry(stage, raw_rel, digest.count)]}}
     checkpoint = None

@@ -16,13 +16,14 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 from recorder.journal.segments import day_bounds
 
 from . import manifest as _manifest
 from .archive import ArchiveError, read_records
 from .catalog import all_streams
-from .compact import TAKE_EVERY, _publish, _TableSink, archive_lock, start_deriver
+from .compact import CHUNK, TAKE_EVERY, _publish, _TableSink, archive_lock, start_deriver
 from .derive import TABLES, DeriveParams, Deriver, projection_version
 from .layout import CHECKPOINTS, STAGING, archive_root, checkpoint_path, fsync_file
 
@@ -67,11 +68,15 @@ def rebuild(data_dir: str | os.PathLike[str], tables: Iterable[str] | None = Non
             stage.mkdir(parents=True)
             name = e["tables"]["raw"]["files"][0]["path"].rsplit("/", 1)[1]
             sinks = {t: _TableSink(stage, t, day, name) for t in chosen}
-            n = 0
-            for rec in read_records(data_dir, e["first_seq"], e["last_seq"]):
-                deriver.apply(rec)
-                n += 1
-                if n % TAKE_EVERY == 0:
+            n = taken = 0
+            records = read_records(data_dir, e["first_seq"], e["last_seq"])
+            # The same batches and drain points as compaction: the same files, to the byte.
+            while chunk := list(islice(records, CHUNK)):
+                deriver.apply_many(chunk)
+                n += len(chunk)
+                taken += len(chunk)
+                if taken >= TAKE_EVERY:
+                    taken = 0
                     _drain(deriver, sinks)
             if n != e["records"]:
                 raise ArchiveError(f"{day}: {n} archived records, the manifest says {e['records']}")

@@ -1,0 +1,125 @@
+"""What compaction checks: batch decode naming the bad record, digests, meta that JSON cannot carry."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+import query.archive as archive
+from query import manifest
+from query.archive import (
+    ArchiveError,
+    RawPartWriter,
+    RecordDigest,
+    check_file,
+    decode_values,
+    digest_file,
+    meta_text,
+)
+from query.compact import compact, raw_chunks
+from recorder.journal import JournalReader, Record
+from recorder.journal.codec import encode_key, encode_record
+
+
+def records(n: int, start: int = 1) -> list[Record]:
+    return [Record(start + i, 10**18 + i * 1000, 1 + i % 3, "frame" if i % 5 else "rest",
+                   f'{{"i":{i}}}'.encode(), None if i % 7 else {"status": 200, "url": f"u{i}"})
+            for i in range(n)]
+
+
+def test_decode_values_checks_and_names_the_culprit():
+    recs = records(50, start=11)
+    keys = [encode_key(r.seq) for r in recs]
+    values = [encode_record(r) for r in recs]
+    assert decode_values(11, keys, values) == recs
+    bad = list(values)
+    bad[17] = b"\xc1garbage"
+    with pytest.raises(ArchiveError, match="seq 28: value does not decode"):
+        decode_values(11, keys, bad)
+    swapped = list(values)
+    swapped[3], swapped[4] = swapped[4], swapped[3]
+    with pytest.raises(ArchiveError, match="seq 14: value holds seq 15"):
+        decode_values(11, keys, swapped)
+    with pytest.raises(ArchiveError, match="seq 12 where 11 was expected"):
+        decode_values(11, keys[1:], values[1:])
+    odd = list(values)
+    odd[5] = encode_record(Record(16, 1, 1, "nonsense", b""))
+    with pytest.raises(ArchiveError, match="seq 16: unknown kind"):
+        decode_values(11, keys, odd)
+
+
+def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
+    recs = records(1000)
+    one = RecordDigest()
+    for r in recs:
+        one.add_record(r)
+    many = RecordDigest()
+    for i in range(0, 1000, 333):
+        chunk = recs[i:i + 333]
+        many.add_many([encode_key(r.seq) for r in chunk], [r.payload for r in chunk],
+                      [encode_record(r) for r in chunk])
+    assert (one.count, one.payload, one.record) == (many.count, many.payload, many.record)
+    # The payload digest is recorder verify's: blake2b-16 over (u64be seq + payload).
+    h = hashlib.blake2b(digest_size=16)
+    for r in recs:
+        h.update(r.seq.to_bytes(8, "big") + r.payload)
+    assert one.payload == h.hexdigest()
+
+    monkeypatch.setattr(archive, "ROW_GROUP", 128)
+    results = []
+    for size in (1, 77, 1000):
+        w = RawPartWriter(tmp_path / f"p{size}.parquet")
+        for i in range(0, 1000, size):
+            w.add_many(recs[i:i + size])
+        w.close()
+        results.append((w.columns.hexdigest, check_file(w.path)))
+        d = digest_file(w.path)
+        assert (d.count, d.payload, d.record) == (one.count, one.payload, one.record)
+        assert list(archive.iter_file(w.path)) == recs
+    assert results[0] == results[1] == results[2]
+    assert results[0][1] == (1000, one.payload, results[0][0])
+    # Another value in any column changes the file's check.
+    w = RawPartWriter(tmp_path / "other.parquet")
+    r = recs[500]
+    w.add_many([*recs[:500], Record(r.seq, r.ts_ns + 1, r.stream, r.kind, r.payload, r.meta), *recs[501:]])
+    w.close()
+    assert check_file(w.path)[2] != results[0][0]
+
+
+def test_meta_json_cannot_carry_is_refused():
+    assert meta_text(Record(1, 1, 1, "rest", b"", {"status": 200, "x": [1, 2.5, None, True]})) == (
+        '{"status":200,"x":[1,2.5,null,true]}')
+    with pytest.raises(ArchiveError, match="seq 7: meta"):
+        meta_text(Record(7, 1, 1, "rest", b"", {"raw": b"\x00\x01"}))
+    with pytest.raises(ArchiveError, match="seq 8: meta"):
+        meta_text(Record(8, 1, 1, "rest", b"", {1: "int key"}))
+
+
+def test_raw_chunks_reads_the_stored_bytes(multi_day):
+    with JournalReader(multi_day) as r:
+        seg = r.segments()[1]
+        want = list(r.iter_raw(seg.day))
+    for size in (1, 100, 10**6):
+        got = [p for keys, values in raw_chunks(seg.path, size) for p in zip(keys, values, strict=True)]
+        assert got == want
+
+
+def test_a_corrupt_journal_value_stops_the_day_and_publishes_nothing(multi_day):
+    import lmdb
+
+    with JournalReader(multi_day) as r:
+        seg = r.segments()[1]
+    env = lmdb.open(str(seg.path), max_dbs=4, subdir=True)
+    db = env.open_db(b"records")
+    with env.begin(write=True) as txn:
+        txn.put(encode_key(seg.first_seq + 5), b"\xc1 not msgpack", db=db)
+    env.close()
+    with pytest.raises(ArchiveError, match=f"journal day {seg.day}: seq {seg.first_seq + 5}"):
+        compact(multi_day)
+    with JournalReader(multi_day) as r:
+        first_day = r.segments()[0].day
+    assert manifest.days(manifest.load(multi_day)) == [first_day]  # the day before was archived
+    assert not (multi_day / "archive" / "raw" / f"date={seg.day}").exists()
+    with JournalReader(multi_day) as r:
+        assert seg.day in [s.day for s in r.segments()]  # nothing pruned past the bad day

@@ -1,0 +1,164 @@
+"""Compaction throughput against bare pyarrow on the same records, in the same run.
+
+    python tools/bench/compact.py [--repeat N] [--json]
+
+Input: the hftbacktest Binance USD-M capture (~94k records, one UTC day) imported into a
+journal. Each measurement runs on a fresh copy of that journal (copying is not timed)
+and the best of ``--repeat`` runs is kept (the machine is shared: the best run is the
+least disturbed one). Measured:
+
+- baseline: the same raw columns (seq, ts_ns, stream, kind, payload, meta), already in
+  Python lists, turned into Arrow arrays and written with bare ``pyarrow.parquet``
+  (zstd, one file);
+- raw compaction: ``compact(derived=False)``: read the journal day, write the raw
+  Parquet, read it back to verify both checksums, manifest, prune the journal day;
+  ``ratio`` = its rows/s over the baseline's (goal >= 0.5);
+- full compaction: the same plus every derived table (a projection pass of ``state/``
+  over the day, the cost of which ``tools/bench/projection.py`` measures);
+- a DuckDB query over the day of trades (minute VWAP per symbol) on the archive;
+- archive bytes per journal byte (the day's Parquet files over its LMDB segment file).
+
+``--json`` prints one JSON object last: ``ratio``, ``rows_per_s`` (raw compaction),
+``archive_bytes_ratio`` (full archive), and the rest of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from query import manifest  # noqa: E402
+from query.archive import RAW_SCHEMA, add_to_columns  # noqa: E402
+from query.catalog import connect  # noqa: E402
+from query.compact import compact  # noqa: E402
+from recorder.importer import import_files  # noqa: E402
+from recorder.journal import JournalReader  # noqa: E402
+
+CAPTURE = ROOT / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+if not CAPTURE.exists():
+    CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+NOW_NS = 1_900_000_000 * 10**9  # a clock long after the capture: its day is finished
+
+VWAP = """
+SELECT symbol, time_bucket(INTERVAL 1 minute, ts) AS minute,
+       sum(price * size) / sum(size) AS vwap, sum(size) AS volume, count(*) AS trades
+FROM trades WHERE date = DATE '{day}'
+GROUP BY ALL ORDER BY symbol, minute
+"""
+
+
+def bench_bare(cols: tuple[list, ...], path: Path) -> float:
+    start = time.perf_counter()
+    arrays = [pa.array(c, type=f.type) for c, f in zip(cols, RAW_SCHEMA, strict=True)]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=RAW_SCHEMA), path, compression="zstd")
+    return time.perf_counter() - start
+
+
+def bench_compact(source: Path, work: Path, derived: bool) -> tuple[float, Path]:
+    data = work / ("full" if derived else "raw")
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(source, data)
+    start = time.perf_counter()
+    res = compact(data, derived=derived, now_ns=NOW_NS)
+    elapsed = time.perf_counter() - start
+    assert res.compacted and res.pruned == res.compacted, res
+    return elapsed, data
+
+
+def day_bytes(data: Path) -> tuple[str, int, int, int]:
+    """(day, archive bytes of every table, raw bytes, journal bytes) of the one archived day."""
+    m = manifest.load(data)
+    (day,) = manifest.days(m)
+    e = m["days"][day]
+    total = sum(f["bytes"] for t in e["tables"].values() for f in t["files"])
+    raw = sum(f["bytes"] for f in e["tables"]["raw"]["files"])
+    return day, total, raw, e["journal_bytes"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (best kept)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="tt-bench-compact-"))
+    try:
+        source = tmp / "source"
+        import_files(source, [CAPTURE], venue="binance-usdm")
+        cols: tuple[list, ...] = ([], [], [], [], [], [])
+        with JournalReader(source) as r:
+            for rec in r.read():
+                add_to_columns(cols, rec)
+        n = len(cols[0])
+        t_bare = min(bench_bare(cols, tmp / f"bare-{i}.parquet") for i in range(args.repeat))
+        bare_bytes = (tmp / "bare-0.parquet").stat().st_size
+        t_raw = min(bench_compact(source, tmp, derived=False)[0] for _ in range(args.repeat))
+        _, raw_data = bench_compact(source, tmp, derived=False)
+        runs = [bench_compact(source, tmp, derived=True) for _ in range(args.repeat)]
+        t_full = min(t for t, _ in runs)
+        data = runs[-1][1]
+        day, total, raw_bytes, journal_bytes = day_bytes(data)
+        m = manifest.load(data)
+        trades = m["days"][day]["tables"]["trades"]["rows"]
+
+        start = time.perf_counter()
+        con = connect(data, hot=False)
+        t_connect = time.perf_counter() - start
+        q = VWAP.format(day=day)
+        best = float("inf")
+        rows = 0
+        for _ in range(max(args.repeat, 3)):
+            start = time.perf_counter()
+            rows = len(con.sql(q).fetchall())
+            best = min(best, time.perf_counter() - start)
+        assert rows > 0
+        check = con.sql(f"SELECT count(*) FROM trades WHERE date = DATE '{day}'").fetchall()[0][0]
+        assert check == trades, (check, trades)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    result = {
+        "records": n,
+        "journal_bytes": journal_bytes,
+        "bare_rows_per_s": round(n / t_bare),
+        "rows_per_s": round(n / t_raw),
+        "ratio": round(t_bare / t_raw, 3),
+        "full_rows_per_s": round(n / t_full),
+        "full_ratio": round(t_bare / t_full, 3),
+        "archive_bytes": total,
+        "archive_bytes_ratio": round(total / journal_bytes, 4),
+        "raw_bytes_ratio": round(raw_bytes / journal_bytes, 4),
+        "bare_bytes_ratio": round(bare_bytes / journal_bytes, 4),
+        "trades": trades,
+        "vwap_query_ms": round(best * 1000, 2),
+        "vwap_rows": rows,
+        "connect_ms": round(t_connect * 1000, 2),
+    }
+    print(f"records             {n} (one day, {journal_bytes / 2**20:.1f} MiB of journal)")
+    print(f"bare pyarrow        {result['bare_rows_per_s']:>10} rows/s  (raw columns -> zstd Parquet)")
+    print(f"compact, raw only   {result['rows_per_s']:>10} rows/s  ratio {result['ratio']} (goal >= 0.5;"
+          " includes journal read, read-back verify, manifest, prune)")
+    print(f"compact, all tables {result['full_rows_per_s']:>10} rows/s  ratio {result['full_ratio']}"
+          " (adds the state/ projection pass for the derived tables)")
+    print(f"archive bytes / journal bytes  {result['archive_bytes_ratio']} (raw alone "
+          f"{result['raw_bytes_ratio']}; bare pyarrow file {result['bare_bytes_ratio']})")
+    print(f"DuckDB minute VWAP over {trades} trades of {day}: {result['vwap_query_ms']} ms "
+          f"({rows} rows; connect {result['connect_ms']} ms)")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
