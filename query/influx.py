@@ -14,19 +14,31 @@ dropped and counted (``stats()["dropped"]``): dashboards may lose points, record
 never waits. Points: measurement ``features`` / ``bars_1m``, tags ``venue``,
 ``symbol``, ``norm``, numeric fields only, ns timestamps (the row's ``ts_ns``).
 
-Buckets and retention (the default policy; create them once with the influx CLI):
+Buckets and retention (the default policy: raw 7 d, 1 m 30 d, 1 h 1 y). Create them
+once (influx CLI 2.x; ``-o`` is the org the sink is given):
 
-    influx bucket create -n ticktape_raw -r 7d     # 1 s features
-    influx bucket create -n ticktape_1m  -r 30d    # 1 m bars (+ features downsampled by a task)
-    influx bucket create -n ticktape_1h  -r 365d   # 1 h downsample of ticktape_1m, by a task:
+    influx bucket create -o ticktape -n ticktape_raw -r 7d     # 1 s features (InfluxSink bucket)
+    influx bucket create -o ticktape -n ticktape_1m  -r 30d    # 1 m bars (bars_bucket)
+    influx bucket create -o ticktape -n ticktape_1h  -r 365d   # 1 h bars, made by the task below
 
-    option task = {name: "ticktape 1h", every: 1h}
-    from(bucket: "ticktape_1m") |> range(start: -2h)
+and the hourly downsample (``influx task create -o ticktape -f ticktape_1h.flux``):
+
+    option task = {name: "ticktape_1h", every: 1h, offset: 5m}
+    bars = from(bucket: "ticktape_1m") |> range(start: -task.every)
       |> filter(fn: (r) => r._measurement == "bars_1m")
-      |> aggregateWindow(every: 1h, fn: last) |> to(bucket: "ticktape_1h")
+    agg = (field, fn) => bars |> filter(fn: (r) => r._field == field)
+      |> aggregateWindow(every: 1h, fn: fn, timeSrc: "_start") |> to(bucket: "ticktape_1h")
+    agg(field: "open", fn: first)
+    agg(field: "high", fn: max)
+    agg(field: "low", fn: min)
+    agg(field: "close", fn: last)
+    agg(field: "volume", fn: sum)
+    agg(field: "quote_volume", fn: sum)
+    agg(field: "buy_volume", fn: sum)
+    agg(field: "trades", fn: sum)
 
-(use ``fn: sum`` for volume fields and ``first``/``max``/``min`` for open/high/low
-in a real task; the archive remains the exact source, Influx is for looking.)
+The archive stays the exact source (``vwap`` is not summable: recompute it there);
+Influx is for looking. ``query influx --from .. --to ..`` back-fills a window.
 """
 
 from __future__ import annotations

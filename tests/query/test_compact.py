@@ -166,6 +166,10 @@ CRASH_SCRIPT = textwrap.dedent("""
         os.replace = die_on_nth(os.replace)
     elif point == "raw_close":       # raw file written, not yet verified
         query.archive.RawPartWriter.close = die_on_nth(query.archive.RawPartWriter.close)
+    elif point == "decode":          # in the middle of reading the journal
+        query.compact.decode_values = die_on_nth(query.compact.decode_values)
+    elif point == "check":           # raw file closed, read-back verification running
+        query.compact.check_file = die_on_nth(query.compact.check_file)
     elif point == "manifest":        # everything published, manifest not yet saved
         query.manifest.save = die_on_nth(query.manifest.save)
     elif point == "floor":           # seq_floor raised, journal day still there
@@ -186,7 +190,8 @@ def reference_archive(multi_day_source, tmp_path_factory):
 
 
 @pytest.mark.parametrize("point,n", [
-    ("raw_close", 2), ("rename", 1), ("rename", 7), ("rename", 13), ("manifest", 2),
+    ("decode", 2), ("raw_close", 2), ("check", 3), ("rename", 1), ("rename", 7), ("rename", 13),
+    ("manifest", 2),
     ("floor", 1), ("delete", 3),
 ])
 def test_sigkill_then_rerun_gives_the_same_archive(multi_day, reference_archive, tmp_path, point, n):
