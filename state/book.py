@@ -2,21 +2,26 @@
 
 Each side maps the exchange's price string to its size string, so an update to an
 existing level is one dict store and nothing is ever rounded (OKX checksums are
-recomputed from exactly what was sent). Order comes from ``Decimal`` keys parsed once
-per distinct price string: a min-heap per side (bids negated) with lazy deletion,
-rebuilt when it grows to twice the side. Two strings of one value ("1.50", "1.5")
-are one level: a new string whose Decimal is already present replaces the old one.
+recomputed from exactly what was sent). Order comes from exact keys parsed once per
+distinct price string (see ``Side``): a min-heap per side (bids negated) with lazy
+deletion, rebuilt when it grows to twice the side. Two strings of one value ("1.50",
+"1.5") are one level: a new string whose value is already present replaces the old one.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from heapq import heapify, heappop, heappush, nsmallest
+from itertools import islice
 from zlib import crc32
 
 # Memo of price string -> Decimal for validation outside books. Pure: cleared when large.
 _POS: dict[str, Decimal] = {}
 _MEMO_MAX = 200_000
+_INF = float("inf")
+# Rules whose book ticker carries the depth stream's update id (Binance ``u``): the
+# projector compares such a ticker with the book at the same id.
+TICKER_CHECKED = ("binance-usdm", "binance-spot")
 
 
 def price_key(p: str) -> Decimal | None:
@@ -46,57 +51,98 @@ def fixed(d: Decimal) -> str:
 
 
 class Side:
-    """One side: price string -> size string, ordered by a Decimal min-heap (bids negated).
+    """One side: price string -> size string, ordered by a min-heap of keys (bids negated).
 
     Removals are lazy: a size-0 update is stored like any other (one C-level
     ``dict.update`` per delta, no per-level test), and zero levels are skipped when
-    read and swept out when the side has doubled. Only price strings the side does
-    not hold go through Python code: parse, validate, push on the heap.
+    read and swept out when the side has doubled. New price strings are found without
+    a scan: ``dict.update`` appends them at the end of the dict, so they are the last
+    ``len(after) - len(before)`` keys. Only those go through Python: parse, validate,
+    push on the heap.
+
+    Ordering keys are exact. A price of at most 15 characters has at most 15
+    significant digits, so its float is distinct from (and ordered like) the float of
+    any other such price (IEEE-754 doubles hold 15 decimal digits): those keys are
+    floats, cheap to make and compare. The first longer price turns the side
+    ``exact``: every key is rebuilt as a ``Decimal``. Prices read from the book are
+    always the ``Decimal`` of the string that was sent.
     """
 
-    __slots__ = ("levels", "heap", "key", "text", "neg", "sweep_at")
+    __slots__ = ("levels", "heap", "key", "text", "neg", "sweep_at", "exact")
 
     def __init__(self, neg: bool) -> None:
         self.levels: dict[str, str] = {}  # price string -> size string ("0" = removed)
-        self.heap: list[Decimal] = []  # ordering keys, possibly stale
-        self.key: dict[str, Decimal] = {}  # price string -> ordering key (memo)
-        self.text: dict[Decimal, str] = {}  # ordering key -> the price string in use
+        self.heap: list = []  # ordering keys (float, or Decimal when exact), possibly stale
+        self.key: dict[str, float | Decimal] = {}  # price string -> ordering key (memo)
+        self.text: dict[float | Decimal, str] = {}  # ordering key -> the price string in use
         self.neg = neg
         self.sweep_at = 256
+        self.exact = False
 
     def apply(self, levels) -> int:
         """Set absolute sizes (size 0 removes); returns the count of rejected levels."""
         d = self.levels
-        bad = 0
-        new = [lv for lv in levels if lv[0] not in d]
-        if new:
-            key = self.key
-            text = self.text
-            heap = self.heap
-            for p, q in new:
-                k = key.get(p)
-                if k is None:
-                    k = price_key(p)
-                    if k is None:
-                        bad += 1
-                        continue
-                    if self.neg:
-                        k = -k
-                    key[p] = k
-                if q[:1] == "-":
-                    bad += 1
-                    continue
-                old = text.get(k)
-                if old is not None and old != p:
-                    d.pop(old, None)  # same price, another spelling: one level
-                text[k] = p
-                heappush(heap, k)
-            if bad:
-                good = {lv[0] for lv in new if lv[0] in key and lv[1][:1] != "-"}
-                levels = [lv for lv in levels if lv[0] in d or lv[0] in good]
+        n = len(d)
         d.update(levels)
+        n = len(d) - n
+        bad = 0
+        if n:
+            new = list(islice(reversed(d), n))  # the strings update just added
+            new.reverse()
+            bad = self._admit(new)
         if len(d) > self.sweep_at:
             self.sweep()
+        return bad
+
+    def _order(self, p: str):
+        """The ordering key of a price string, or None when it is not a valid price."""
+        if not self.exact and len(p) <= 15:
+            try:
+                k = float(p)
+            except ValueError:
+                return None
+            if 0.0 < k < _INF:
+                return -k if self.neg else k
+        k = price_key(p)  # long, or a float that is no price (0, inf, nan, 1e-400)
+        if k is None:
+            return None
+        if not self.exact:
+            self._make_exact()
+        return -k if self.neg else k
+
+    def _make_exact(self) -> None:
+        self.exact = True
+        key = self.key
+        for p in key:
+            k = price_key(p)
+            key[p] = -k if self.neg else k
+        self.text = {key[p]: p for p in self.text.values()}
+        self.heap = h = [key[p] for p in self.levels if p in key]  # new ones: pushed by _admit
+        heapify(h)
+
+    def _admit(self, new: list[str]) -> int:
+        d = self.levels
+        key = self.key
+        bad = 0
+        for p in new:
+            k = key.get(p)
+            if k is None:
+                k = self._order(p)
+                if k is None:
+                    bad += 1
+                    del d[p]
+                    continue
+                key[p] = k
+            if d[p][:1] == "-":
+                bad += 1
+                del d[p]
+                continue
+            text = self.text
+            old = text.get(k)
+            if old is not None and old != p:
+                d.pop(old, None)  # same price, another spelling: one level
+            text[k] = p
+            heappush(self.heap, k)
         return bad
 
     def sweep(self) -> None:
@@ -126,6 +172,10 @@ class Side:
             heappop(h)
         return None
 
+    def price(self, p: str) -> Decimal:
+        """The exact price of a price string the side holds."""
+        return _POS.get(p) or price_key(p)
+
     def live(self) -> list[str]:
         """Price strings with a size > 0."""
         return [p for p, q in self.levels.items() if q.strip("0.")]
@@ -145,13 +195,14 @@ class Book:
     __slots__ = ("venue", "symbol", "norm", "rule", "bid_side", "ask_side", "last_id",
                  "valid", "crossed", "pending", "mode", "buffer", "seen_delta", "seq", "ts_ns",
                  "updates", "gaps", "stale", "checksum_ok", "checksum_bad", "ticker_ok",
-                 "ticker_bad", "depth", "tickers")
+                 "ticker_bad", "depth", "tickers", "ticker_checked")
 
     def __init__(self, venue: str, symbol: str, norm: str, rule: str, depth: int = 20) -> None:
         self.venue = venue
         self.symbol = symbol
         self.norm = norm
         self.rule = rule  # a key of state.sync.RULES
+        self.ticker_checked = rule in TICKER_CHECKED
         self.bid_side = Side(True)
         self.ask_side = Side(False)
         self.last_id: int | None = None  # update id the book is at
@@ -193,9 +244,16 @@ class Book:
 
     def check_crossed(self) -> bool:
         """Update ``crossed``; True when the book just became crossed."""
-        bb = self.best_bid()
-        ba = self.best_ask()
-        crossed = bb is not None and ba is not None and bb >= ba
+        b = self.bid_side
+        a = self.ask_side
+        pb = b.best()
+        pa = a.best() if pb is not None else None
+        if pa is None:
+            crossed = False
+        elif b.exact or a.exact:
+            crossed = b.price(pb) >= a.price(pa)
+        else:  # float keys of both sides are exact (see Side): compare them
+            crossed = -b.key[pb] >= a.key[pa]
         became = crossed and not self.crossed
         self.crossed = crossed
         return became
@@ -204,30 +262,30 @@ class Book:
 
     def best_bid(self) -> Decimal | None:
         p = self.bid_side.best()
-        return None if p is None else -self.bid_side.key[p]
+        return None if p is None else self.bid_side.price(p)
 
     def best_ask(self) -> Decimal | None:
         p = self.ask_side.best()
-        return None if p is None else self.ask_side.key[p]
+        return None if p is None else self.ask_side.price(p)
 
     def best_bid_level(self) -> tuple[Decimal, Decimal] | None:
         s = self.bid_side
         p = s.best()
-        return None if p is None else (-s.key[p], Decimal(s.levels[p]))
+        return None if p is None else (s.price(p), Decimal(s.levels[p]))
 
     def best_ask_level(self) -> tuple[Decimal, Decimal] | None:
         s = self.ask_side
         p = s.best()
-        return None if p is None else (s.key[p], Decimal(s.levels[p]))
+        return None if p is None else (s.price(p), Decimal(s.levels[p]))
 
     def top_bids(self, n: int) -> list[tuple[Decimal, Decimal]]:
         """The best ``n`` bids, best first, as exact (price, size)."""
         s = self.bid_side
-        return [(-s.key[p], Decimal(s.levels[p])) for p in s.top(n)]
+        return [(s.price(p), Decimal(s.levels[p])) for p in s.top(n)]
 
     def top_asks(self, n: int) -> list[tuple[Decimal, Decimal]]:
         s = self.ask_side
-        return [(s.key[p], Decimal(s.levels[p])) for p in s.top(n)]
+        return [(s.price(p), Decimal(s.levels[p])) for p in s.top(n)]
 
     @property
     def bids(self) -> list[tuple[Decimal, Decimal]]:

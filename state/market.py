@@ -23,7 +23,7 @@ class SymbolState:
 
     __slots__ = ("venue", "symbol", "norm", "quote_ccy", "book", "tape", "quote", "ticker",
                  "klines", "last_trade", "last_large", "last_ordinal", "recent_ids", "seq",
-                 "ts_ns", "large_threshold")
+                 "ts_ns", "large_threshold", "quote_ok")
 
     def __init__(self, venue: str, symbol: str, norm: str, horizon_ns: int,
                  large_threshold: float) -> None:
@@ -44,6 +44,9 @@ class SymbolState:
         self.seq = 0
         self.ts_ns = 0
         self.large_threshold = large_threshold
+        # The last quote's prices parsed as positive with bid < ask: a cache of a check
+        # (not state: a restored projector recomputes it on the next quote).
+        self.quote_ok = False
 
 
 class MarketState(msgspec.Struct, frozen=True):

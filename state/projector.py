@@ -51,7 +51,8 @@ from .validation import Counters, classify, classify_size
 DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD": 100_000.0,
                  "BUSD": 100_000.0, "KRW": 130_000_000.0, "BTC": 1.5, "ETH": 30.0, "EUR": 90_000.0}
 RECENT_IDS = 64  # trade ids remembered per symbol when the venue's ids have no order
-TICKER_CHECKED = ("binance-usdm", "binance-spot")  # bookTicker u is the depth stream's u
+INF = float("inf")
+NAN = float("nan")
 PENDING_TICKERS = 256  # book tickers waiting for the depth stream to reach their u
 
 
@@ -89,6 +90,9 @@ class Projector:
         self.last_seq = 0
         self.ts_ns = 0  # receive time of the last record: "now" for windows
         self._stream = 0  # stream of the record being folded
+        self._hot: SymbolState | None = None  # see _state
+        self._hot_sym: str | None = None
+        self._hot_venue: str | None = None
         self._fold = {
             BookTicker: self._on_book_ticker, BookDelta: self._on_delta,
             BookSnapshot: self._on_snapshot, Trade: self._on_trade, Ticker: self._on_ticker,
@@ -120,35 +124,50 @@ class Projector:
     def apply_many(self, records: Iterable[Record]) -> None:
         """Fold records in order (the replay/benchmark path: events are not kept).
 
-        Same state transitions as ``apply``; the per-record bookkeeping is inlined.
+        Same state transitions as ``apply``; the per-record bookkeeping is inlined and
+        the current stream's decoder and last receive time are kept in locals while
+        consecutive records share a stream (written back on a switch and at the end).
         """
         out: list[Event] = []
         fold = self._fold
-        decoders = self._decoders
         stream_ts = self._stream_ts
-        for rec in records:
-            stream = rec.stream
-            ts = rec.ts_ns
-            seq = rec.seq
-            if seq <= self.last_seq:
-                raise ValueError(f"record seq {seq} after {self.last_seq}: records must be in order")
-            self.last_seq = seq
-            self._stream = stream
-            prev = stream_ts.get(stream, 0)
-            stream_ts[stream] = ts
-            if ts > self.ts_ns:
-                self.ts_ns = ts
-            if ts < prev:
-                self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
-            dec = decoders.get(stream) or self._decoder(stream)
-            for ev in dec.decode(rec):
-                try:
-                    fold[type(ev)](ev, out)
-                except Exception as exc:  # never stop the projection: count and go on
-                    self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
-                                  f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
-            if out:
-                out.clear()
+        last_seq = self.last_seq
+        now = self.ts_ns
+        cur = -1  # stream whose decoder / previous ts are in the locals
+        prev = 0
+        dec = None
+        try:
+            for rec in records:
+                seq = rec.seq
+                if seq <= last_seq:
+                    raise ValueError(f"record seq {seq} after {last_seq}: records must be in order")
+                last_seq = seq
+                stream = rec.stream
+                ts = rec.ts_ns
+                if stream != cur:
+                    if cur >= 0:
+                        stream_ts[cur] = prev
+                    cur = self._stream = stream
+                    prev = stream_ts.get(stream, 0)
+                    dec = self._decoders.get(stream) or self._decoder(stream)
+                if ts > now:
+                    now = ts
+                if ts < prev:
+                    self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
+                prev = ts
+                for ev in dec.decode(rec):
+                    try:
+                        fold[type(ev)](ev, out)
+                    except Exception as exc:  # never stop the projection: count and go on
+                        self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
+                                      f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
+                if out:
+                    out.clear()
+        finally:
+            if cur >= 0:
+                stream_ts[cur] = prev
+            self.last_seq = last_seq
+            self.ts_ns = now
 
     def _apply(self, rec: Record, out: list) -> None:
         stream = rec.stream
@@ -176,9 +195,20 @@ class Projector:
     # -- folding -------------------------------------------------------------------
 
     def _state(self, ev: Event) -> SymbolState:
-        st = self._symbols.get((ev.venue, ev.symbol))
-        if st is None:
-            st = self._new_state(ev.venue, ev.symbol, ev.norm)
+        """The symbol's state (created on first sight), stamped with the event's seq/time.
+
+        A one-entry cache keyed by the identity of the event's venue and symbol strings
+        (decoders hand out the same memoized strings) saves the tuple-keyed dict lookup
+        while consecutive events concern one symbol.
+        """
+        sym = ev.symbol
+        if sym is self._hot_sym and ev.venue is self._hot_venue:
+            st = self._hot
+        else:
+            st = self._symbols.get((ev.venue, sym))
+            if st is None:
+                st = self._new_state(ev.venue, sym, ev.norm)
+            self._hot, self._hot_sym, self._hot_venue = st, sym, ev.venue
         st.seq = ev.seq
         st.ts_ns = ev.recv_ts_ns
         return st
@@ -210,28 +240,36 @@ class Projector:
 
     def _on_book_ticker(self, ev: BookTicker, out: list) -> None:
         st = self._state(ev)
-        bid = _POS.get(ev.bid_px) or price_key(ev.bid_px)
-        ask = _POS.get(ev.ask_px) or price_key(ev.ask_px)
-        if bid is None or ask is None:
-            bad = ev.bid_px if bid is None else ev.ask_px
-            self._bad(ev, classify(bad) or "unparseable", f"book ticker price {bad!r}", out)
-            return
         last = st.quote
-        if last is not None and ev.exch_ts_ns and ev.exch_ts_ns < last.exch_ts_ns:
+        crossed = False
+        if st.quote_ok and ev.bid_px == last.bid_px and ev.ask_px == last.ask_px:
+            pass  # the same prices as the last quote: already known valid and uncrossed
+        else:
+            bid = _POS.get(ev.bid_px) or price_key(ev.bid_px)
+            ask = _POS.get(ev.ask_px) or price_key(ev.ask_px)
+            if bid is None or ask is None:
+                bad = ev.bid_px if bid is None else ev.ask_px
+                self._bad(ev, classify(bad) or "unparseable", f"book ticker price {bad!r}", out)
+                return
+            crossed = bid >= ask
+            st.quote_ok = not crossed
+        if last is not None and ev.exch_ts_ns < last.exch_ts_ns and ev.exch_ts_ns:
             self._bad(ev, "exch_ts_backwards", f"book ticker time {ev.exch_ts_ns} < {last.exch_ts_ns}", out)
-        if bid >= ask:
+        if crossed:
             self._bad(ev, "crossed_quote", f"{ev.bid_px} >= {ev.ask_px}", out)
         st.quote = ev
         b = st.book
-        if b is not None and b.valid and b.rule in TICKER_CHECKED and ev.update_id is not None:
+        if b is not None and b.valid and b.ticker_checked and ev.update_id is not None:
             u = ev.update_id
-            entry = (u, ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, ev.seq)
-            if u == b.last_id:
-                self._check_ticker(b, entry, ev, out)
-            elif u > b.last_id:
-                b.tickers.append(entry)
-                if len(b.tickers) > PENDING_TICKERS:
-                    del b.tickers[0]
+            if u >= b.last_id:
+                entry = (u, ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, ev.seq)
+                if u == b.last_id:
+                    self._check_ticker(b, entry, ev, out)
+                else:
+                    pending = b.tickers
+                    pending.append(entry)
+                    if len(pending) > PENDING_TICKERS:
+                        del pending[0]
 
     def _check_ticker(self, b: Book, entry: tuple, ev: Event, out: list) -> None:
         """Compare a book ticker with the book at the same update id."""
@@ -257,14 +295,20 @@ class Projector:
 
     def _on_trade(self, ev: Trade, out: list) -> None:
         st = self._state(ev)
-        if (_POS.get(ev.price) or price_key(ev.price)) is None:
+        try:
+            price = float(ev.price)
+        except ValueError:
+            price = -1.0
+        # A float that is positive and finite is a valid price; otherwise ask the exact
+        # Decimal (a price like "1e-400" is valid though its float is 0).
+        if not 0.0 < price < INF and price_key(ev.price) is None:
             self._bad(ev, classify(ev.price) or "unparseable", f"trade price {ev.price!r}", out)
             return
         try:
             size = float(ev.size)
         except ValueError:
-            size = float("nan")
-        if not size > 0 or size == float("inf"):
+            size = NAN
+        if not 0.0 < size < INF:
             self._bad(ev, classify_size(ev.size, strict=True) or "bad_size", f"trade size {ev.size!r}", out)
             return
         o = ev.ordinal
@@ -282,9 +326,8 @@ class Projector:
             if len(recent) > RECENT_IDS:
                 del recent[0]
         lt = st.last_trade
-        if lt is not None and ev.exch_ts_ns and ev.exch_ts_ns < lt.exch_ts_ns:
+        if lt is not None and ev.exch_ts_ns < lt.exch_ts_ns and ev.exch_ts_ns:
             self._bad(ev, "exch_ts_backwards", f"trade time {ev.exch_ts_ns} < {lt.exch_ts_ns}", out)
-        price = float(ev.price)
         large = price * size >= st.large_threshold
         st.tape.add(ev.recv_ts_ns, price, size, ev.side == "buy", large)
         st.last_trade = ev

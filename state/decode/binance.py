@@ -147,6 +147,7 @@ class BinanceDecoder(Decoder):
         # A raw /ws/<stream> connection names its one stream only in the URL.
         path = query(info.url)[0] if info.url else ""
         self._url_stream = path.rsplit("/ws/", 1)[1] if "/ws/" in path else ""
+        self._depths: dict[str, int | None] = {}  # stream name -> _partial_depth (memo)
 
     def names(self, native: str, market: str | None = None) -> tuple[str, str]:
         got = self._sym.get(native)
@@ -155,50 +156,50 @@ class BinanceDecoder(Decoder):
         return got
 
     def decode(self, rec: Record) -> list[Event]:
-        """The hot path: frames straight to ``frame`` (one call less), errors quarantined."""
-        if rec.kind == FRAME:
-            try:
-                return self.frame(rec)
-            except Exception as exc:  # quarantine, as Decoder.decode does
-                return [self.error(rec, f"{type(exc).__name__}: {exc}")]
-        return super().decode(rec)
-
-    def frame(self, rec: Record) -> list[Event]:
+        """The hot path: a frame is decoded here in one function, errors quarantined."""
+        if rec.kind != FRAME:
+            return super().decode(rec)
         payload = rec.payload
         try:
-            if payload[:10] == b'{"stream":':
-                w = _combined.decode(payload)
-                stream, d = w.stream, w.data
-            else:
-                stream, d = self._url_stream, _bare.decode(payload)
-        except msgspec.ValidationError:
-            return self._slow(rec)
-        t = type(d)
-        if t is BookTickerMsg:
-            key, norm = self.names(d.s)
-            return [BookTicker(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
-                               d.b, d.B, d.a, d.A, d.u)]
-        if t is DepthUpdate:
-            key, norm = self.names(d.s)
-            depth = _partial_depth(stream)
-            if depth is not None:  # futures partial depth: a top-N picture, not a diff
-                return [BookSnapshot(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
-                                     d.b, d.a, d.u, depth)]
-            return [BookDelta(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
-                              d.b, d.a, d.U, d.u, d.pu)]
-        if t is TradeMsg or t is AggTradeMsg:
-            key, norm = self.names(d.s)
-            tid = d.t if t is TradeMsg else d.a
-            return [Trade(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
-                          d.p, d.q, "sell" if d.m else "buy", str(tid), tid)]
-        if t is KlineMsg:
-            key, norm = self.names(d.s)
-            k = d.k
-            return [Kline(self.venue, key, norm, d.E * MS, rec.ts_ns, rec.seq, k.i, k.t * MS,
-                          k.o, k.h, k.l, k.c, k.v, k.q, k.x)]
-        key, norm = self.names(d.s)  # MarkPriceMsg
-        return [Ticker(self.venue, key, norm, d.E * MS, rec.ts_ns, rec.seq, mark=d.p, index=d.i,
-                       funding_rate=d.r)]
+            try:
+                if payload[:10] == b'{"stream":':
+                    w = _combined.decode(payload)
+                    d = w.data
+                else:
+                    w = None
+                    d = _bare.decode(payload)
+            except msgspec.ValidationError:
+                return self._slow(rec)
+            t = type(d)
+            names = self._sym.get(d.s) or self.names(d.s)
+            if t is BookTickerMsg:
+                return [BookTicker(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns,
+                                   rec.seq, d.b, d.B, d.a, d.A, d.u)]
+            if t is TradeMsg or t is AggTradeMsg:
+                tid = d.t if t is TradeMsg else d.a
+                return [Trade(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                              d.p, d.q, "sell" if d.m else "buy", str(tid), tid)]
+            if t is DepthUpdate:
+                stream = w.stream if w is not None else self._url_stream
+                depth = self._depths.get(stream, -1)
+                if depth == -1:
+                    depth = self._depths[stream] = _partial_depth(stream)
+                if depth is not None:  # futures partial depth: a top-N picture, not a diff
+                    return [BookSnapshot(self.venue, names[0], names[1], (d.T or d.E) * MS,
+                                         rec.ts_ns, rec.seq, d.b, d.a, d.u, depth)]
+                return [BookDelta(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns,
+                                  rec.seq, d.b, d.a, d.U, d.u, d.pu)]
+            if t is KlineMsg:
+                k = d.k
+                return [Kline(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq, k.i,
+                              k.t * MS, k.o, k.h, k.l, k.c, k.v, k.q, k.x)]
+            return [Ticker(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq,  # markPrice
+                           mark=d.p, index=d.i, funding_rate=d.r)]
+        except Exception as exc:  # quarantine, as Decoder.decode does
+            return [self.error(rec, f"{type(exc).__name__}: {exc}")]
+
+    def frame(self, rec: Record) -> list[Event]:
+        return self.decode(rec)
 
     def _slow(self, rec: Record) -> list[Event]:
         """Frames the tagged union does not cover: spot ticker/partial depth, acks, unknowns."""

@@ -45,3 +45,41 @@ def test_best_survives_heavy_churn_and_sweeps():
     assert b.best_bid() == D(2999) and b.best_ask() == D(12995)
     assert len(b) == 10 and len(b.bid_side.levels) < 600  # removed levels were swept
     assert [p for p, _ in b.top_bids(10)] == [D(i) for i in range(2999, 2994, -1)]
+
+
+def test_short_prices_order_by_float_and_a_long_one_makes_the_side_exact():
+    b = Book("v", "S", "S", "binance-usdm")
+    b.load([("0.1", "1"), ("0.09", "2")], [("0.2", "1")])
+    assert not b.bid_side.exact and b.best_bid() == D("0.1")
+    # 21 significant digits: its float would order it below 0.1 (0.1's float is larger)
+    b.apply([("0.10000000000000000001", "3")], [])
+    assert b.bid_side.exact and not b.ask_side.exact
+    assert b.top_bids(3) == [(D("0.10000000000000000001"), D(3)), (D("0.1"), D(1)), (D("0.09"), D(2))]
+    assert not b.check_crossed()
+    b.apply([], [("0.100000000000000000005", "1")])  # below that bid: crossed, exactly
+    assert b.ask_side.exact and b.check_crossed() and b.crossed
+    b.apply([("0.10000000000000000001", "0")], [])
+    assert b.best_bid_level() == (D("0.1"), D(1)) and not b.check_crossed() and not b.crossed
+    bids, asks = b.raw_levels()
+    assert bids == [("0.1", "1"), ("0.09", "2")] and asks == [("0.100000000000000000005", "1"), ("0.2", "1")]
+
+
+def test_prices_whose_float_is_not_a_price_are_judged_exactly():
+    b = Book("v", "S", "S", "binance-usdm")
+    assert b.load([("nan", "1"), ("inf", "1"), ("0", "1"), ("-0.5", "1"), ("0x10", "1")], []) == 5
+    assert b.top_bids(5) == [] and not b.bid_side.exact
+    assert b.apply([("1e-400", "1"), ("2", "1")], []) == 0  # positive, though its float is 0
+    assert b.bid_side.exact and b.top_bids(5) == [(D(2), D(1)), (D("1e-400"), D(1))]
+
+
+def test_new_levels_are_found_among_known_ones_in_one_update():
+    b = Book("v", "S", "S", "binance-usdm")
+    b.load([("10", "1"), ("9", "1")], [("11", "1")])
+    # known, new, a known one removed, a new one twice (last size wins), a bad new one
+    assert b.apply([("10", "2"), ("9.5", "1"), ("9", "0"), ("8", "1"), ("8", "4"), ("x", "1"),
+                    ("7", "-1")], [("11.5", "1")]) == 2
+    assert b.top_bids(10) == [(D(10), D(2)), (D("9.5"), D(1)), (D(8), D(4))]
+    assert b.top_asks(10) == [(D(11), D(1)), (D("11.5"), D(1))]
+    assert "x" not in b.bid_side.levels and "7" not in b.bid_side.levels
+    b.apply([("9", "3")], [])  # a removed level comes back
+    assert b.top_bids(2) == [(D(10), D(2)), (D("9.5"), D(1))] and b.top_bids(10)[2] == (D(9), D(3))
