@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from recorder.inspect import verify
-from recorder.journal import JournalReader
+from recorder.journal import JournalReader, NotAJournalError
 from state.checkpoint import list_checkpoints, load_checkpoint
 from state.digest import digest_of
 from state.projector import Projector
@@ -73,10 +73,12 @@ async def start(cfg: Path, log: Path) -> asyncio.subprocess.Process:
 
 
 def last_seq(data: Path) -> int:
-    if not (data / "journal").exists():
+    """The journal's committed last seq; 0 while the starting process has not made it yet."""
+    try:
+        with JournalReader(data) as r:
+            return r.last_seq
+    except NotAJournalError:
         return 0
-    with JournalReader(data) as r:
-        return r.last_seq
 
 
 def log_events(log: Path, event: str) -> list[dict]:
