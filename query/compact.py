@@ -336,9 +336,9 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     if digest.count != seg.records or expected - 1 != seg.last_seq:
         raise ArchiveError(f"journal day {day}: read {digest.count} records, segment says {seg.records}")
     back = check_file(stage / raw_rel)
-    if back != (digest.count, digest.payload, raw.columns.hexdigest):
-        raise ArchiveError(f"{raw_rel}: read back {back[0]} records / {back[1]} / {back[2]}, "
-                           f"journal has {digest.count} / {digest.payload} / {raw.columns.hexdigest}")
+    if back != (digest.count, raw.columns.hexdigest) or raw.rows != digest.count:
+        raise ArchiveError(f"{raw_rel}: read back {back[0]} rows / {back[1]}, wrote {raw.rows} / "
+                           f"{raw.columns.hexdigest} of {digest.count} journal records")
     tables: dict[str, Any] = {"raw": {"rows": digest.count,
                                       "files": [_manifest.file_entry(stage, raw_rel, digest.count)]}}
     checkpoint = None

@@ -78,13 +78,24 @@ def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
         assert (d.count, d.payload, d.record) == (one.count, one.payload, one.record)
         assert list(archive.iter_file(w.path)) == recs
     assert results[0] == results[1] == results[2]
-    assert results[0][1] == (1000, one.payload, results[0][0])
+    assert results[0][1] == (1000, results[0][0])
     # Another value in any column changes the file's check.
-    w = RawPartWriter(tmp_path / "other.parquet")
     r = recs[500]
-    w.add_many([*recs[:500], Record(r.seq, r.ts_ns + 1, r.stream, r.kind, r.payload, r.meta), *recs[501:]])
-    w.close()
-    assert check_file(w.path)[2] != results[0][0]
+    variants = [Record(r.seq + 1, r.ts_ns, r.stream, r.kind, r.payload, r.meta),
+                Record(r.seq, r.ts_ns + 1, r.stream, r.kind, r.payload, r.meta),
+                Record(r.seq, r.ts_ns, r.stream + 1, r.kind, r.payload, r.meta),
+                Record(r.seq, r.ts_ns, r.stream, "send", r.payload, r.meta),
+                Record(r.seq, r.ts_ns, r.stream, r.kind, r.payload + b" ", r.meta),
+                Record(r.seq, r.ts_ns, r.stream, r.kind, r.payload, {"status": 201}),
+                Record(r.seq, r.ts_ns, r.stream, r.kind, b"", None)]
+    seen = {results[0][0]}
+    for i, v in enumerate(variants):
+        w = RawPartWriter(tmp_path / f"other{i}.parquet")
+        w.add_many([*recs[:500], v, *recs[501:]])
+        w.close()
+        got = check_file(w.path)
+        assert got[1] == w.columns.hexdigest and got[1] not in seen, v
+        seen.add(got[1])
 
 
 def test_meta_json_cannot_carry_is_refused():
