@@ -4,8 +4,10 @@ For each finished UTC day D (older than the newest record's day), oldest first:
 
 1. stage: ``archive/.staging/D/`` gets the raw records of D (byte-exact), the derived
    tables and the projection checkpoint at the end of D;
-2. verify: the raw file is read back and both checksums (payloads, whole records) and
-   the count must equal the journal's; seq must continue the previous archived day;
+2. verify: while reading, every journal value must decode under its key, seq must run
+   without a hole from the previous archived day, and the payload and record digests
+   are taken over the stored bytes; the raw file is then read back and its rows and
+   column digest must equal what was written from those records (``check_file``);
 3. publish: the staged directories are renamed into place (replacing any leftover of
    an interrupted run), the streams table is refreshed, then the manifest gains D;
 4. prune: journal days listed in the manifest are deleted oldest first, keeping the
