@@ -50,25 +50,30 @@ class TradeTape:
     def add(self, ts: int, price: float, size: float, buy: bool, large: bool) -> None:
         cv = self.cv
         if cv:
-            self.cv.append(cv[-1] + size)
-            self.cq.append(self.cq[-1] + price * size)
-            self.cb.append(self.cb[-1] + (size if buy else 0.0))
-            self.cl.append(self.cl[-1] + large)
+            cv.append(cv[-1] + size)
+            cq = self.cq
+            cq.append(cq[-1] + price * size)
+            cb = self.cb
+            cb.append(cb[-1] + size if buy else cb[-1] + 0.0)
+            cl = self.cl
+            cl.append(cl[-1] + large)
         else:
             cv.append(size)
             self.cq.append(price * size)
             self.cb.append(size if buy else 0.0)
             self.cl.append(int(large))
-        self.ts.append(ts)
-        self.px.append(price)
         tsl = self.ts
-        cut = ts - self.horizon_ns
+        tsl.append(ts)
+        self.px.append(price)
         h = self.head
-        while tsl[h] < cut:
+        if tsl[h] < ts - self.horizon_ns:
+            cut = ts - self.horizon_ns
             h += 1
-        self.head = h
-        if h >= COMPACT_MIN and 2 * h > len(tsl):
-            self._compact()
+            while tsl[h] < cut:
+                h += 1
+            self.head = h
+            if h >= COMPACT_MIN and 2 * h > len(tsl):
+                self._compact()
 
     def _compact(self) -> None:
         """Forget evicted entries and rebase the sums (keeps floats small)."""

@@ -239,7 +239,13 @@ class Projector:
         self.counters_.add(ev.stream, "decode_error")
 
     def _on_book_ticker(self, ev: BookTicker, out: list) -> None:
-        st = self._state(ev)
+        sym = ev.symbol
+        if sym is self._hot_sym and ev.venue is self._hot_venue:
+            st = self._hot
+            st.seq = ev.seq
+            st.ts_ns = ev.recv_ts_ns
+        else:
+            st = self._state(ev)
         last = st.quote
         crossed = False
         if st.quote_ok and ev.bid_px == last.bid_px and ev.ask_px == last.ask_px:
@@ -294,7 +300,13 @@ class Projector:
         del pending[:i]
 
     def _on_trade(self, ev: Trade, out: list) -> None:
-        st = self._state(ev)
+        sym = ev.symbol
+        if sym is self._hot_sym and ev.venue is self._hot_venue:
+            st = self._hot
+            st.seq = ev.seq
+            st.ts_ns = ev.recv_ts_ns
+        else:
+            st = self._state(ev)
         try:
             price = float(ev.price)
         except ValueError:
@@ -340,9 +352,10 @@ class Projector:
         bad = on_delta(b, ev, out)
         if bad:
             self._bad(ev, "unparseable", f"{bad} book levels rejected", out)
-        for g in out[n:]:
-            if type(g) is Gap:
-                self.counters_.add(self._stream, "gap")
+        if len(out) > n:
+            for g in out[n:]:
+                if type(g) is Gap:
+                    self.counters_.add(self._stream, "gap")
         if b.valid:
             if b.check_crossed():
                 self._bad(ev, "crossed_book", f"bid {b.best_bid()} >= ask {b.best_ask()}", out)
