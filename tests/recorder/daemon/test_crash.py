@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -131,6 +132,9 @@ async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_p
     final = j.records[-1].seq
     with JournalReader(data) as r:
         assert verify(r).ok
+    cli = subprocess.run([sys.executable, "-m", "recorder.cli", "verify", "--data", str(data)],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
     new_streams = [s for s in j.streams.values() if j.by_stream[s.id]
                    and j.by_stream[s.id][0].seq > killed_at]
     assert new_streams and all(j.by_stream[s.id][0].seq > killed_at for s in new_streams)

@@ -80,14 +80,16 @@ async def test_recorder_streams_live_features_that_equal_the_archive_rows(tmp_pa
         j = Journal(tmp_path / "data")
         d = Deriver(j.streams, DeriveParams())
         d.apply_many(j.records)
-        feats = d.take()["features"]
-        assert feats.num_rows >= 6 and stats["offered"]["features"] == feats.num_rows
+        tables = d.take()
+        feats, bars = tables["features"], tables["klines"]  # bars: only if a minute closed
+        assert feats.num_rows >= 6
+        assert stats["offered"] == {"features": feats.num_rows, "klines": bars.num_rows}
         assert {(r["venue"], r["symbol"]) for r in feats.to_pylist()} >= {
             ("binance-usdm", "BTCUSDT"), ("upbit", "KRW-BTC")}
-        want = expected(feats, "features", FEATURE_FIELDS)
-        got = vm.read_back(url, "features_.*", sum(len(v) for v in want.values()))
+        want = {**expected(feats, "features", FEATURE_FIELDS), **expected(bars, "bars_1m", BAR_FIELDS)}
+        got = vm.read_back(url, "features_.*|bars_1m_.*", sum(len(v) for v in want.values()))
     assert_same(got, want)
-    assert stats["written"] == feats.num_rows
+    assert stats["written"] == feats.num_rows + bars.num_rows
 
 
 async def test_live_projection_feeds_one_minute_bars(tmp_path):
