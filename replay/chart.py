@@ -100,7 +100,7 @@ def render_chart(r: RunResult, summary: dict[str, Any]) -> str:
     body.append("</svg>")
     facts = [("strategy", summary["strategy"]["name"]), ("pnl", summary["pnl"]),
              ("return", f"{summary['return']:.6%}" if summary["return"] is not None else "-"),
-             ("max drawdown", summary["max_drawdown"]), ("sharpe", str(summary["sharpe"])),
+             ("max drawdown", summary["max_drawdown"]), ("sharpe", f"{summary['sharpe']} (annualized, {summary['sharpe_period']} returns)"),
              ("trades", str(summary["trades"])), ("fees", summary["fees"]),
              ("rejected orders", str(summary["rejected_orders"]))]
     table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)

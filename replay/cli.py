@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -34,6 +35,7 @@ from state.projector import Projector
 from .engine import NS, Engine, EngineConfig
 from .fills import FeeSchedule, load_fees
 from .live import LiveSource, stop_after, stop_on_signals
+from .report import CHART
 from .run import run_strategy
 from .source import Bound, HistoricalSource, parse_bound
 
@@ -166,7 +168,7 @@ def _summary_table(s: dict[str, Any]) -> Table:
         ("final equity", f"{s['final_equity']} {s['config']['currency']}"),
         ("pnl", s["pnl"]), ("return", f"{s['return']:.6%}" if s["return"] is not None else "-"),
         ("max drawdown", f"{s['max_drawdown']} ({s['max_drawdown_pct']:.4%})"),
-        ("sharpe", f"{s['sharpe']} ({s['minute_returns']} minute returns)"),
+        ("sharpe", f"{s['sharpe']} (annualized from {s['minute_returns']} {s['sharpe_period']} returns)"),
         ("trades / orders", f"{s['trades']} / {s['orders']}"),
         ("rejected", f"{s['rejected_orders']} {s['rejections'] or ''}"),
         ("turnover", s["turnover"]), ("fees", s["fees"]),
@@ -228,12 +230,17 @@ def cmd_run(argv: list[str]) -> int:
         return 2
     finally:
         source.close()
+    chart = (Path(args.report) / CHART).resolve() if args.report else None
     if args.json:
+        # The last stdout line stays the summary; the chart's path goes to stderr.
         print(json.dumps(summ, sort_keys=True))
+        if chart is not None:
+            err.print(f"chart: {chart}", soft_wrap=True, highlight=False)
     else:
         out.print(_summary_table(summ))
-        if args.report:
-            out.print(f"report written to {args.report}")
+        if chart is not None:
+            out.print(f"report: {chart.parent}", soft_wrap=True, highlight=False)
+            out.print(f"chart: {chart}", soft_wrap=True, highlight=False)
     return 0
 
 

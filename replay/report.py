@@ -120,6 +120,8 @@ def summary(r: RunResult, strategy_file: str = "", strategy_sha256: str = "") ->
         "max_drawdown_pct": float(dd_frac),
         "sharpe": sharpe(rets),
         "sharpe_basis": "per-minute equity returns, mean/std x sqrt(525600), no risk-free rate",
+        "sharpe_period": "1m",
+        "sharpe_periods_per_year": MINUTES_PER_YEAR,
         "minute_returns": len(rets),
         "trades": len(r.fills),
         "orders": len(r.orders),
@@ -202,14 +204,20 @@ def _write_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+CHART = "chart.html"
+
+
 def write_report(r: RunResult, out_dir: str | os.PathLike[str], *, strategy_file: str = "",
                  strategy_sha256: str = "") -> dict[str, Any]:
-    """Write the four files under ``out_dir`` (created); returns the summary."""
+    """Write the four files under ``out_dir`` (created); returns the summary.
+
+    The chart is ``out_dir / CHART``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summ = summary(r, strategy_file, strategy_sha256)
     _write_text(json.dumps(summ, indent=2, sort_keys=True) + "\n", out / "summary.json")
     _write_parquet(fills_table(r), out / "fills.parquet")
     _write_parquet(equity_table(r), out / "equity.parquet")
-    _write_text(render_chart(r, summ), out / "chart.html")
+    _write_text(render_chart(r, summ), out / CHART)
     return summ

@@ -145,3 +145,23 @@ def test_market_view_reads_the_state_after_each_record_and_frozen_keeps_one(tmp_
     run(data, Keep())
     assert [s for s in seen if s[0] in (2, 4, 6)] == [
         (2, D("100.5"), True), (4, D("100.8"), True), (6, None, False), (6, None, False)]
+
+
+def test_same_backtest_in_two_processes_with_different_hash_seeds_is_byte_identical(capture_journal, tmp_path):
+    """Nothing depends on set or dict order of strings (PYTHONHASHSEED), nor on the process."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    data = capture_journal("hftbacktest")
+    for seed in ("1", "2"):
+        subprocess.run(
+            [sys.executable, "-m", "replay.cli", "--data", str(data), "--to", "30000", "--strategy",
+             str(STRATEGIES / "imbalance_momentum.py"), "--latency-ms", "20", "--no-progress",
+             "--report", str(tmp_path / seed)],
+            check=True, cwd=root, capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)})
+    for name in ("summary.json", "fills.parquet", "equity.parquet", "chart.html"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+    assert json.loads((tmp_path / "1" / "summary.json").read_text())["trades"] > 0

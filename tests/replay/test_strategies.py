@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from recorder.importer import import_files
+from replay.cli import main
 from replay.engine import EngineConfig
 from replay.run import run_strategy
 from replay.source import HistoricalSource
@@ -88,3 +91,36 @@ def test_each_example_declares_one_strategy():
         assert loaded.cls.params and len(loaded.sha256) == 64
     with pytest.raises(ValueError, match="no Strategy subclass"):
         load_strategy(f"{KIMCHI}:Nope")
+
+
+@pytest.mark.parametrize("strategy,journal", [(IMBALANCE, "hftbacktest"), (KIMCHI, "upbit+binance")])
+def test_examples_on_the_captures_write_a_report_and_end_with_the_chart_path(
+        strategy, journal, capture_journal, upbit_and_binance, tmp_path, capsys):
+    data = upbit_and_binance if journal == "upbit+binance" else capture_journal(journal)
+    report = tmp_path / "report"
+    assert main(["--data", str(data), "--from", "1", "--strategy", strategy, "--report", str(report),
+                 "--latency-ms", "10", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    chart = report.resolve() / "chart.html"
+    assert lines[-1] == f"chart: {chart}"
+    assert {p.name for p in report.iterdir()} == {"summary.json", "fills.parquet", "equity.parquet",
+                                                   "chart.html"}
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["sharpe_period"] == "1m" and summary["sharpe_periods_per_year"] == 525_600
+    assert summary["period"]["records"] == (93_954 if journal == "hftbacktest" else 452 + 1541)
+    html = chart.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "<polyline" in html
+    fills = pq.read_table(report / "fills.parquet")
+    assert fills.num_rows == summary["trades"]
+    if strategy == IMBALANCE:
+        assert summary["trades"] > 0 and "Position binance-usdm BTCUSDT" in html
+        assert html.count("<polyline") == 2  # equity and the position
+
+
+def test_json_keeps_the_summary_last_and_sends_the_chart_path_to_stderr(capture_journal, tmp_path, capsys):
+    report = tmp_path / "r"
+    assert main(["--data", str(capture_journal("hftbacktest")), "--to", "2000", "--strategy", IMBALANCE,
+                 "--report", str(report), "--json", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["period"]["records"] == 2000
+    assert f"chart: {report.resolve() / 'chart.html'}" in err
