@@ -39,7 +39,21 @@ class LiveSource(HistoricalSource):
     def _records(self) -> Iterator[Record]:
         start = self.start
         from_seq = start.seq or 1
-        if start.ts_ns is not None:
+        end_seq = self.end.seq if self.end else None
+        end_ts = self.end.ts_ns if self.end else None
+        started = False  # a record at or after the start time has been read
+        # Archived days first (a paper run started far back catches up through them).
+        if self._archived is not None and self._archive is not None and from_seq <= self._archived[1]:
+            for rec in self._archive.read_records(self.data_dir, from_seq, end_seq,
+                                                  from_ts_ns=start.ts_ns, to_ts_ns=end_ts):
+                if self.stop.is_set():
+                    return
+                started = True
+                yield rec
+                if end_seq is not None and rec.seq >= end_seq:
+                    return
+            from_seq = max(from_seq, self._archived[1] + 1)
+        if start.ts_ns is not None and not started:
             # Wait until the journal reaches the start time, then tail from there.
             while not self.stop.is_set():
                 self.reader.refresh()
@@ -48,8 +62,6 @@ class LiveSource(HistoricalSource):
                     from_seq = max(from_seq, at)
                     break
                 self.stop.wait(self.poll_interval)
-        end_seq = self.end.seq if self.end else None
-        end_ts = self.end.ts_ns if self.end else None
         for rec in self.reader.follow(from_seq, stop=self.stop, poll_interval=self.poll_interval):
             if end_ts is not None and rec.ts_ns >= end_ts:
                 return

@@ -158,3 +158,19 @@ def test_the_source_reads_the_archive_lazily(straddle, monkeypatch):
         rest = [r.seq for r in it]
     assert rest == list(range(11, RECORDS + 1))
     assert journal_reads == [{"from_seq": SPLIT, "to_seq": None, "from_ts_ns": None, "to_ts_ns": None}]
+
+
+def test_paper_trading_from_an_archived_seq_catches_up_through_the_archive(straddle):
+    import threading
+
+    from replay.live import LiveSource
+    from replay.source import Bound
+
+    plain, mixed = straddle
+    for start in (Bound(seq=SPLIT - 100), parse_bound("2025-01-01T23:59:59Z")):
+        with HistoricalSource(plain, start=start, end=Bound(seq=SPLIT + 100)) as h:
+            want = [(r.seq, r.payload) for r in h]
+        src = LiveSource(mixed, stop=threading.Event(), start=start, end=Bound(seq=SPLIT + 100))
+        with src:
+            got = [(r.seq, r.payload) for r in src]
+        assert got == want and got[0][0] < SPLIT <= got[-1][0]
