@@ -152,3 +152,66 @@ async def test_a_dead_influx_never_holds_the_recording(tmp_path):
     j = Journal(tmp_path)
     j.assert_gapless()
     assert rec.projection.failed is None
+
+
+def test_features_and_bars_go_to_their_buckets(tmp_path):
+    """VictoriaMetrics ignores buckets: a plain HTTP server on 127.0.0.1 shows the routing."""
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[tuple[str, str, bytes]] = []  # (bucket, org, body)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                import gzip
+
+                body = gzip.decompress(body)
+            got.append((q["bucket"][0], q["org"][0], body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        data = tmp_path / "data"
+        start_ms = (time.time_ns() // 60_000_000_000 - 3) * 60_000
+        w = JournalWriter(data, durability="os", background=False)
+        sid = w.register_stream("binance-usdm", market="usdm", conn="c", url="wss://x/market/stream",
+                                channels=("btcusdt@aggTrade",), opened_ns=start_ms * 10**6)
+        proj = LiveProjection(data_dir=str(data), depth_levels=20, log=event_logger(),
+                              on_gap=lambda *a: None, checkpoint_every_records=10**9, checkpoint_every_s=1e9)
+        proj.recover(w.streams)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        feed = InfluxFeed(proj, InfluxConfig(**influx_section(url)["influx"]))
+        w.subscribe(proj)
+        for i in range(130):  # a trade per second for 130 s: two bars close
+            ms = start_ms + i * 1000
+            d = {"e": "aggTrade", "E": ms, "s": "BTCUSDT", "a": i, "p": "100.5", "q": "1", "f": i,
+                 "l": i, "T": ms, "m": False}
+            w.append(sid, "frame", json.dumps({"stream": "btcusdt@aggTrade", "data": d}).encode(),
+                     ts_ns=ms * 10**6)
+        feed.push()
+        feed.close()
+        w.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = defaultdict(list)
+    for bucket, org, body in got:
+        assert org == "ticktape"
+        lines[bucket].extend(body.decode().splitlines())
+    assert set(lines) == {"ticktape_raw", "ticktape_1m"}
+    assert len(lines["ticktape_1m"]) == 2 and all(ln.startswith("bars_1m,") for ln in lines["ticktape_1m"])
+    assert all(ln.startswith("features,") for ln in lines["ticktape_raw"])
+    j = Journal(data)
+    offline = Deriver(j.streams, DeriveParams())
+    offline.apply_many(j.records)
+    assert len(lines["ticktape_raw"]) == offline.take()["features"].num_rows > 120
+    assert "trades=60i" in lines["ticktape_1m"][0]
