@@ -258,14 +258,19 @@ class JournalWriter:
             self._pending_since = time.monotonic_ns()
         pending.append(record)
         n = len(pending)
+        waited_ns = 0
         if self._thread is not None and n >= self.commit_max_records and (
                 n == self.commit_max_records or n >= self.max_pending):
             with self._cond:
                 self._cond.notify()
                 if n >= self.max_pending:
-                    self._apply_backpressure()
+                    waited_ns = self._apply_backpressure()
         for cb in self._subscribers:
             cb(record)
+        if waited_ns:
+            # Never silent: the stall is in the journal, on the stream that was held back.
+            self.mark(stream, "backpressure", waited_ms=round(waited_ns / 1e6, 3),
+                      max_pending=self.max_pending)
         if self._thread is None and (
             n >= self.commit_max_records
             or time.monotonic_ns() - self._pending_since >= self.commit_interval_ns
@@ -273,12 +278,17 @@ class JournalWriter:
             self.flush()
         return record
 
-    def _apply_backpressure(self) -> None:
-        """Block the producer until the committer catches up (caller holds ``_cond``)."""
+    def _apply_backpressure(self) -> int:
+        """Block the producer until the committer catches up (caller holds ``_cond``).
+
+        Returns how long it blocked, in ns (at least 1), for the ``mark`` that records it.
+        """
         self._backpressured = True
         self._cond.notify()
+        t0 = time.monotonic_ns()
         while len(self._pending) >= self.max_pending and self._failure is None and not self._closed:
             self._cond.wait(0.05)
+        return max(1, time.monotonic_ns() - t0)
 
     def mark(self, stream: int, text: str, **fields: Any) -> Record:
         """Append a ``mark`` annotation (JSON payload)."""

@@ -148,7 +148,34 @@ def test_background_commits_by_count_and_backpressure_loses_nothing(tmp_path):
             w.append(sid, "frame", b"%d" % i)
         assert w.commits >= 5000 // 200  # commits happened while appending, not just at close
     with JournalReader(tmp_path) as r:
-        assert [x.payload for x in r.read()] == [b"%d" % i for i in range(5000)]
+        frames = [x.payload for x in r.read() if x.kind == "frame"]
+    assert frames == [b"%d" % i for i in range(5000)]
+
+
+def test_backpressure_blocks_the_producer_and_writes_a_mark(tmp_path):
+    with JournalWriter(tmp_path, commit_interval_ms=10_000, commit_max_records=10, max_pending=20) as w:
+        sid = w.register_stream("upbit")
+        done = threading.Event()
+
+        def produce():
+            for i in range(50):
+                w.append(sid, "frame", b"%d" % i)
+            done.set()
+
+        with w._commit_lock:  # the disk stalls: nothing can commit
+            t = threading.Thread(target=produce)
+            t.start()
+            assert not done.wait(0.3)  # the producer is held back, not dropping
+            assert w.last_seq == 20
+        t.join(10)
+        assert done.is_set()
+    with JournalReader(tmp_path) as r:
+        recs = list(r.read())
+    assert [x.seq for x in recs] == list(range(1, len(recs) + 1))
+    assert [x.payload for x in recs if x.kind == "frame"] == [b"%d" % i for i in range(50)]
+    marks = [(x.seq, json.loads(x.payload)) for x in recs if x.kind == "mark"]
+    assert marks and marks[0][0] == 21 and marks[0][1]["mark"] == "backpressure"
+    assert marks[0][1]["waited_ms"] >= 250 and marks[0][1]["max_pending"] == 20
 
 
 def test_second_writer_is_refused(tmp_path):
