@@ -48,6 +48,8 @@ def hot_tables(data_dir: str | os.PathLike[str], *, tables: Iterable[str] | None
     not). Returns {} when there is no journal.
     """
     want = set(tables) if tables is not None else {"raw", *TABLES}
+    if not want & {"raw", *TABLES}:
+        return {}  # nothing asked for: do not read the journal at all
     params = params or DeriveParams()
     m = _manifest.load(data_dir)
     days = _manifest.days(m)
