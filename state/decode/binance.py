@@ -117,6 +117,7 @@ class CombinedRaw(msgspec.Struct, gc=False):
 
 _combined = msgspec.json.Decoder(Combined)
 _combined_raw = msgspec.json.Decoder(CombinedRaw)
+_decode_combined = _combined.decode
 _bare = msgspec.json.Decoder(Data)
 _spot_ticker = msgspec.json.Decoder(SpotBookTicker)
 _snapshot = msgspec.json.Decoder(DepthSnapshot)
@@ -162,13 +163,13 @@ class BinanceDecoder(Decoder):
         payload = rec.payload
         try:
             try:
-                if payload[:10] == b'{"stream":':
-                    w = _combined.decode(payload)
+                if payload[2:3] == b"s":  # {"stream":..., "data": {...}} (a cached 1-byte slice)
+                    w = _decode_combined(payload)
                     d = w.data
-                else:
+                else:  # a bare event: a raw /ws/<stream> connection
                     w = None
                     d = _bare.decode(payload)
-            except msgspec.ValidationError:
+            except msgspec.ValidationError:  # acks, spot frames without "e", other shapes
                 return self._slow(rec)
             t = type(d)
             names = self._sym.get(d.s) or self.names(d.s)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +92,35 @@ def test_one_record_per_batch_and_an_lmdb_checkpoint_mid_way_reach_the_same_dige
     short = Projector(streams)
     short.apply_many(records[:-1])
     assert short.digest() != whole.digest()
+
+
+DIGEST_SCRIPT = """
+import sys
+from recorder.journal import JournalReader
+from state.projector import Projector
+with JournalReader(sys.argv[1]) as r:
+    p = Projector(r.streams())
+    p.apply_many(r.read())
+print(p.digest())
+"""
+
+
+@pytest.mark.parametrize("name", ["OKX", "KUCOIN"])
+def test_digest_is_the_same_in_other_processes_whatever_their_hash_seed(name, capture_journal,
+                                                                         capture_records):
+    """String hashing is randomized per process: no state may depend on set or hash order."""
+    streams, records = capture_records(name)
+    p = Projector(streams)
+    p.apply_many(records)
+    root = Path(__file__).resolve().parents[2]
+    got = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+        run = subprocess.run([sys.executable, "-c", DIGEST_SCRIPT, str(capture_journal(name))],
+                             capture_output=True, text=True, env=env, cwd=root, timeout=120)
+        assert run.returncode == 0, run.stderr
+        got.add(run.stdout.strip())
+    assert got == {p.digest()}
 
 
 def test_hftbacktest_restore_mid_way_matches_one_pass(capture_records):
