@@ -222,9 +222,9 @@ class Book:
         self.ticker_ok = 0
         self.ticker_bad = 0
         self.depth = depth  # levels the .bids/.asks accessors return
-        # Book tickers ahead of the book: (u, bid, bid size, ask, ask size, seq), checked
-        # when the book reaches u (the two streams do not arrive in update-id order).
-        self.tickers: list[tuple] = []
+        # BookTicker events ahead of the book, checked when the book reaches their
+        # update id (the two streams do not arrive in update-id order).
+        self.tickers: list = []
 
     # -- changes -------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ def _book_state(b: Book) -> list:
     return [b.rule, b.depth, bids, asks, b.last_id, b.valid, b.crossed, b.pending, b.mode,
             [list(msgspec.structs.astuple(d)) for d in b.buffer], b.seen_delta, b.seq, b.ts_ns,
             [b.updates, b.gaps, b.stale, b.checksum_ok, b.checksum_bad, b.ticker_ok, b.ticker_bad],
-            b.tickers]
+            [[t.update_id, t.bid_px, t.bid_sz, t.ask_px, t.ask_sz, t.seq] for t in b.tickers]]
 
 
 def _book_from(venue: str, symbol: str, norm: str, s: list) -> Book:
@@ -41,7 +41,8 @@ def _book_from(venue: str, symbol: str, norm: str, s: list) -> Book:
     b.last_id, b.valid, b.crossed, b.pending, b.mode = last_id, valid, crossed, pending, mode
     b.buffer = [BookDelta(*d) for d in buffer]
     b.seen_delta, b.seq, b.ts_ns = seen_delta, seq, ts_ns
-    b.tickers = [tuple(t) for t in tickers]
+    b.tickers = [BookTicker(venue, symbol, norm, 0, 0, seq, bid, bid_sz, ask, ask_sz, u)
+                 for u, bid, bid_sz, ask, ask_sz, seq in tickers]
     (b.updates, b.gaps, b.stale, b.checksum_ok, b.checksum_bad, b.ticker_ok, b.ticker_bad) = counts
     return b
 

@@ -267,19 +267,18 @@ class Projector:
         b = st.book
         if b is not None and b.valid and b.ticker_checked and ev.update_id is not None:
             u = ev.update_id
-            if u >= b.last_id:
-                entry = (u, ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz, ev.seq)
-                if u == b.last_id:
-                    self._check_ticker(b, entry, ev, out)
-                else:
-                    pending = b.tickers
-                    pending.append(entry)
-                    if len(pending) > PENDING_TICKERS:
-                        del pending[0]
+            if u == b.last_id:
+                self._check_ticker(b, ev, ev, out)
+            elif u > b.last_id:
+                pending = b.tickers
+                pending.append(ev)
+                if len(pending) > PENDING_TICKERS:
+                    del pending[0]
 
-    def _check_ticker(self, b: Book, entry: tuple, ev: Event, out: list) -> None:
-        """Compare a book ticker with the book at the same update id."""
-        u, bid, bid_sz, ask, ask_sz, seq = entry
+    def _check_ticker(self, b: Book, t: BookTicker, ev: Event, out: list) -> None:
+        """Compare book ticker ``t`` with the book at its update id (``ev``: the event that
+        brought the book there, which any mismatch is reported against)."""
+        u, bid, bid_sz, ask, ask_sz, seq = t.update_id, t.bid_px, t.bid_sz, t.ask_px, t.ask_sz, t.seq
         bb = b.best_bid_level()
         ba = b.best_ask_level()
         if bb == (Decimal(bid), Decimal(bid_sz)) and ba == (Decimal(ask), Decimal(ask_sz)):
@@ -293,8 +292,8 @@ class Projector:
         pending = b.tickers
         last = b.last_id
         i = 0
-        while i < len(pending) and pending[i][0] <= last:
-            if pending[i][0] == last:
+        while i < len(pending) and pending[i].update_id <= last:
+            if pending[i].update_id == last:
                 self._check_ticker(b, pending[i], ev, out)
             i += 1
         del pending[:i]
