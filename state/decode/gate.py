@@ -91,8 +91,9 @@ class FBookTicker(msgspec.Struct, gc=False):
 
 
 class Msg(msgspec.Struct, gc=False):
-    channel: str
-    event: str
+    channel: str = ""
+    event: str = ""
+    type: str = ""  # {"type": "upgrade", "msg": ...}: the server's reconnect notice
     time: int = 0
     time_ms: int = 0
     result: msgspec.Raw = NO_RAW
@@ -134,6 +135,10 @@ def _flv(levels: list[FLevel]) -> tuple[tuple[str, str], ...]:
 class GateDecoder(Decoder):
     def frame(self, rec: Record) -> list[Event]:
         m = _msg.decode(rec.payload)
+        if not m.channel:
+            if m.type:
+                return []  # upgrade notice
+            raise ValueError("no channel")
         if m.event != "update" and m.event != "all":
             return []  # subscribe acks, pongs
         dec = _d.get(m.channel)

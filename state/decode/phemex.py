@@ -38,6 +38,15 @@ class TradeMsg(msgspec.Struct, gc=False):
     type: str
 
 
+class TradePMsg(msgspec.Struct, gc=False):
+    """USDT-M perpetual ("_p" API): real-value strings, not scaled integers."""
+
+    sequence: int
+    symbol: str
+    trades_p: tuple[tuple[int, str, str, str], ...]  # [ts ns, side, price, qty]
+    type: str
+
+
 class KlineMsg(msgspec.Struct, gc=False):
     kline: tuple[tuple[int, ...], ...]  # [ts s, interval s, lastCloseEp, openEp, highEp, lowEp, closeEp, volume, turnoverEv]
     sequence: int
@@ -48,6 +57,7 @@ class KlineMsg(msgspec.Struct, gc=False):
 class Head(msgspec.Struct, gc=False):
     book: msgspec.Raw = NO_RAW
     trades: msgspec.Raw = NO_RAW
+    trades_p: msgspec.Raw = NO_RAW
     kline: msgspec.Raw = NO_RAW
     id: int | None = None  # JSON-RPC replies
     result: msgspec.Raw = NO_RAW
@@ -57,6 +67,7 @@ class Head(msgspec.Struct, gc=False):
 _head = msgspec.json.Decoder(Head)
 _book = msgspec.json.Decoder(BookMsg)
 _trade = msgspec.json.Decoder(TradeMsg)
+_trade_p = msgspec.json.Decoder(TradePMsg)
 _kline = msgspec.json.Decoder(KlineMsg)
 
 
@@ -86,6 +97,13 @@ class PhemexDecoder(Decoder):
             # A snapshot lists the last trades newest first: fold them oldest first.
             rows = reversed(m.trades) if m.type == "snapshot" else m.trades
             return [Trade(venue, sym, norm, t[0], ts, seq, scaled(t[2], ps), scaled(t[3], qs),
+                          "buy" if t[1] == "Buy" else "sell", f"{m.sequence}:{i}", None)
+                    for i, t in enumerate(rows)]
+        if h.trades_p:
+            m = _trade_p.decode(p)
+            sym, norm = self.names(m.symbol)
+            rows = reversed(m.trades_p) if m.type == "snapshot" else m.trades_p
+            return [Trade(venue, sym, norm, t[0], ts, seq, t[2], t[3],
                           "buy" if t[1] == "Buy" else "sell", f"{m.sequence}:{i}", None)
                     for i, t in enumerate(rows)]
         if h.kline:

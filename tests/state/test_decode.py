@@ -73,10 +73,11 @@ VENUES = {
         control=[b'{"time":1,"time_ms":1,"channel":"spot.pong","event":"","result":null}',
                  b'{"time":1,"channel":"spot.trades","event":"subscribe","result":{"status":"success"}}',
                  b'{"time":1,"channel":"spot.trades","event":"subscribe","error":{"code":2,"message":"x"},'
-                 b'"result":{"status":"fail"}}'],
+                 b'"result":{"status":"fail"}}',
+                 b'{"type":"upgrade","msg":"The connection will soon be closed for a service upgrade."}'],
         bad=[b'{"time":1,"channel":"spot.trades","event":"update","result":{"id":"x"}}',
              b'{"time":1,"channel":"spot.order_book_update","event":"update","result":{"t":1}}',
-             b'{"channel":1}'],
+             b'{"channel":1}', b'{"event":"update"}'],
         good=b'{"time":1,"channel":"spot.trades","event":"update","result":{"id":42,"create_time":1,'
              b'"create_time_ms":"1606292218213.4578","side":"sell","currency_pair":"BTC_USDT",'
              b'"amount":"0.2","price":"19000.1"}}',

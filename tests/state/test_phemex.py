@@ -40,3 +40,11 @@ def test_scaled_integers_become_exact_decimals():
     assert all(type(t) is Trade and t.norm == "BTC-USDT" for t in trades)
     assert Decimal(trades[0].price) == Decimal("8673.4")
     assert d.decode(Record(3, 3, 1, FRAME, b'{"error":null,"id":1,"result":{"status":"success"}}', None)) == []
+
+
+def test_usdt_perpetual_trades_carry_real_value_strings():
+    d = PhemexDecoder(StreamInfo(1, "phemex", "", "wss://phemex.com/ws"))
+    [t] = d.decode(Record(1, 1, 1, FRAME, b'{"sequence":77702250,"symbol":"BTCUSDT","trades_p":[[1666856076819029800,'
+                          b'"Sell","20700.3","0.649"]],"type":"incremental"}', None))
+    assert (t.price, t.size, t.side, t.exch_ts_ns, t.norm, t.trade_id) == (
+        "20700.3", "0.649", "sell", 1666856076819029800, "BTC-USDT-PERP", "77702250:0")
