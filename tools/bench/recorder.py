@@ -1,6 +1,7 @@
 """The recorder's durable rate and state latency against bare WebSocket clients, on loopback.
 
-    python tools/bench/recorder.py [--frames N] [--repeat K] [--json]
+    python tools/bench/recorder.py [--frames N] [--repeat K] [--split] [--json]
+    python tools/bench/recorder.py --latency-only [--switch-interval S]
     python tools/bench/recorder.py --soak SECONDS [--soak-rate R]
 
 Throughput. A lean sender (a separate process) pre-encodes N distinct Binance USD-M
@@ -15,7 +16,8 @@ Measured in the same run, each client in its own process receiving the same N fr
   (group commits fsync'ed), the live projection and metrics on. Its rate is N over the
   time from the first frame's receipt (its ``ts_ns``) until the bench, polling the
   journal from outside, sees the last frame committed. The journal is then read back:
-  N frames, byte for byte what was sent (blake2b digest), or the run fails.
+  N frames, byte for byte what was sent (blake2b digest), or the run fails. ``--split``
+  adds a run with the live projection off, to show where the time goes.
 - ``websockets recv``: a bare ``websockets`` client, ``async for msg in ws: n += 1``.
 - ``websockets events``: a bare ``websockets`` connection counting messages in
   ``process_event``, the receive path the recorder itself uses (no queue, no await).
@@ -93,8 +95,19 @@ def proc_status(pid: int) -> dict[str, float]:
 
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    """A Python child; stderr goes to a file (a full pipe nobody reads would block it)."""
+    errfile = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=errfile, text=True, env=env)
+    proc.errfile = errfile  # type: ignore[attr-defined]
+    return proc
+
+
+def errors(proc: subprocess.Popen) -> str:
+    """The end of a child's stderr."""
+    f = proc.errfile  # type: ignore[attr-defined]
+    f.seek(0)
+    return f.read().decode(errors="replace")[-3000:]
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20.0) -> int:
@@ -110,20 +123,21 @@ def stop(proc: subprocess.Popen, timeout: float = 20.0) -> int:
 def child_json(proc: subprocess.Popen, timeout: float) -> dict:
     """The JSON object a child prints as its last stdout line."""
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise SystemExit(f"bench: child timed out\n{err[-2000:]}") from None
+        proc.communicate()
+        raise SystemExit(f"bench: child timed out\n{errors(proc)}") from None
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise SystemExit(f"bench: child failed ({proc.returncode})\n{out[-1000:]}\n{err[-3000:]}")
+        raise SystemExit(f"bench: child failed ({proc.returncode})\n{out[-1000:]}\n{errors(proc)}")
     return json.loads(lines[-1])
 
 
-def recorder_toml(data: Path, venues: list[dict], log: Path) -> str:
+def recorder_toml(data: Path, venues: list[dict], log: Path, *, projection: bool = True) -> str:
     lines = ["[recorder]", f'data = "{data}"', 'durability = "fsync"', f'log_file = "{log}"',
-             'log_level = "warning"', "", "[compaction]", "enabled = false", ""]
+             'log_level = "warning"', "", "[compaction]", "enabled = false", "",
+             "[projection]", f"enabled = {'true' if projection else 'false'}", ""]
     for v in venues:
         lines.append("[[venue]]")
         lines += [f"{k} = {json.dumps(val)}" for k, val in v.items()]
@@ -328,7 +342,8 @@ async def client_main(kind: str, url: str, n: int) -> None:
 # ---------------------------------------------------------------------------- the recorder
 
 
-def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Path) -> dict:
+def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Path, *,
+                            projection: bool = True) -> dict:
     """``recorder run`` against the sender until all N frames are committed."""
     from recorder.journal import JournalReader
 
@@ -338,7 +353,8 @@ def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Pat
     toml = work / "recorder.toml"
     toml.write_text(recorder_toml(data, [{
         "venue": "binance-usdm", "symbols": [SYMBOL], "channels": ["depth", "bookTicker"],
-        "ws_url": f"ws://{base}", "rest_url": f"http://{base}"}], work / "recorder.log"))
+        "ws_url": f"ws://{base}", "rest_url": f"http://{base}"}], work / "recorder.log",
+        projection=projection))
     proc = spawn("-m", "recorder.cli", "run", "--config", str(toml))
     reader = None
     t_end = 0
@@ -374,7 +390,7 @@ def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Pat
         if reader is not None:
             reader.close()
     if code != 0:
-        raise SystemExit(f"bench: recorder exited {code}: {proc.stderr.read()[-2000:]}")
+        raise SystemExit(f"bench: recorder exited {code}: {errors(proc)}")
     with JournalReader(data) as r:
         frames = [rec for rec in r.read() if rec.kind == "frame"]
         kinds: dict[str, int] = {}
@@ -501,7 +517,7 @@ def start_simulator(*args: str) -> tuple[subprocess.Popen, str, str]:
     rest = sim.stdout.readline().split()
     if len(ws) != 2 or len(rest) != 2:
         stop(sim)
-        raise SystemExit(f"bench: simulator did not start: {sim.stderr.read()[-2000:]}")
+        raise SystemExit(f"bench: simulator did not start: {errors(sim)}")
     return sim, ws[1], rest[1]
 
 
@@ -599,7 +615,7 @@ def projection_horizon_s() -> float:
 # ---------------------------------------------------------------------------- main
 
 
-def throughput(frames: int, repeat: int, say) -> tuple[dict[str, dict], int]:
+def throughput(frames: int, repeat: int, say, split: bool = False) -> tuple[dict[str, dict], int]:
     """Best run of each client against one lean sender; returns (best by kind, frames)."""
     work = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
     say(f"building {frames} frames ...")
@@ -607,17 +623,19 @@ def throughput(frames: int, repeat: int, say) -> tuple[dict[str, dict], int]:
     try:
         line = sender.stdout.readline()
         if not line:
-            raise SystemExit(f"bench: sender failed: {sender.stderr.read()[-2000:]}")
+            raise SystemExit(f"bench: sender failed: {errors(sender)}")
         info = json.loads(line)
         port = info["port"]
         say(f"sender on 127.0.0.1:{port}: {frames} frames, {info['bytes'] / 1e6:.1f} MB")
         env = picows_env()
-        kinds = ["recv", "events", "recorder"] + (["picows"] if env else [])
+        kinds = (["recv", "events", "recorder"] + (["picows"] if env else [])
+                 + (["recorder-noproj"] if split else []))
         best: dict[str, dict] = {}
         for r in range(repeat):
             for kind in kinds:
-                if kind == "recorder":
-                    res = run_recorder_throughput(port, frames, info["digest"], info["last"], work)
+                if kind.startswith("recorder"):
+                    res = run_recorder_throughput(port, frames, info["digest"], info["last"], work,
+                                                  projection=kind == "recorder")
                 else:
                     res = run_client(kind, port, frames, env if kind == "picows" else None)
                 res["rate"] = res["frames"] / res["seconds"]
@@ -652,6 +670,9 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
             f"({frames} frames; records {rec['records']})")
         say(f"bare websockets, async for recv   {best['recv']['rate']:10,.0f} frames/s")
         say(f"bare websockets, process_event    {best['events']['rate']:10,.0f} frames/s")
+        if "recorder-noproj" in best:
+            say(f"recorder, projection off (--split) {best['recorder-noproj']['rate']:9,.0f} frames/s durable")
+            result["recorder_no_projection_frames_per_s"] = round(best["recorder-noproj"]["rate"])
         if "picows" in best:
             say(f"bare picows, payload as bytes     {best['picows']['rate']:10,.0f} frames/s (extra)")
         else:
@@ -683,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs per client; the best is kept")
     ap.add_argument("--latency-seconds", type=float, default=10.0)
     ap.add_argument("--latency-only", action="store_true", help="skip the throughput runs")
+    ap.add_argument("--split", action="store_true",
+                    help="also run the recorder with its live projection off (where the time goes)")
     ap.add_argument("--switch-interval", type=float, default=0.0, metavar="S",
                     help="experiment: sys.setswitchinterval(S) in the latency run's recorder "
                          "(Python's default 0.005 s bounds how long another thread keeps the GIL)")
@@ -690,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soak-rate", type=float, default=2500.0, help="events/s per venue in the soak")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    # a SIGTERM unwinds like an exception, so the children are stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.soak is not None:
         return soak(args.soak, args.soak_rate, args.json)
     if args.frames < CHUNK or args.repeat < 1 or args.latency_seconds <= 0:
@@ -697,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda *a: None) if args.json else print
     best = None
     if not args.latency_only:
-        best, _ = throughput(args.frames, args.repeat, say)
+        best, _ = throughput(args.frames, args.repeat, say, args.split)
     say(f"latency: {LAT_RATE} frames/s from the simulator for {args.latency_seconds:.0f} s ...")
     lat = run_latency(args.latency_seconds, 3.0, args.switch_interval)
     result = report(best, args.frames, lat, say)
