@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -208,15 +209,19 @@ class RawPartWriter:
     """Stream records into one raw Parquet file, a row group at a time.
 
     After the last ``add``: call ``close()``; ``rows``, ``first_seq``, ``last_seq``
-    describe what was written.
+    describe what was written. With ``executor`` (one worker: order matters) the
+    encoding and hashing of each row group run there, beside the caller's next batch
+    (both release the GIL); ``close()`` waits for them and re-raises their errors.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, executor: Executor | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._writer = pq.ParquetWriter(path, RAW_SCHEMA, **PARQUET_OPTS)
         self._cols: tuple[list, ...] = ([], [], [], [], [], [])
-        self.columns = ColumnDigest()  # of everything but the payloads, as written
+        self._executor = executor
+        self._pending: list[Future] = []
+        self.columns = ColumnDigest()  # of the arrays written
         self.rows = 0
         self.first_seq = 0
         self.last_seq = 0
@@ -252,15 +257,28 @@ class RawPartWriter:
         self.last_seq = cols[0][n - 1]
         self.rows += n
         arrays = [pa.array(c[:n] if n < len(c) else c, type=f.type) for c, f in zip(cols, RAW_SCHEMA, strict=True)]
-        self.columns.add(arrays)
-        batch = pa.RecordBatch.from_arrays(arrays, schema=RAW_SCHEMA)
-        self._writer.write_batch(batch, row_group_size=ROW_GROUP)
         for c in cols:
             del c[:n]
+        if self._executor is None:
+            self._write(arrays)
+        else:
+            self._pending.append(self._executor.submit(self._write, arrays))
+            while len(self._pending) > 2:  # back-pressure: at most two row groups in memory
+                self._pending.pop(0).result()
+
+    def _write(self, arrays: list[pa.Array]) -> None:
+        self.columns.add(arrays)
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=RAW_SCHEMA),
+                                 row_group_size=ROW_GROUP)
 
     def close(self) -> None:
         self._flush()
-        self._writer.close()
+        pending, self._pending = self._pending, []
+        try:
+            for f in pending:
+                f.result()
+        finally:
+            self._writer.close()
 
 
 def batch_records(batch: pa.RecordBatch) -> list[Record]:

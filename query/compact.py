@@ -30,7 +30,7 @@ import fcntl
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -300,7 +300,6 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
                            f"{m['days'][prev_days[-1]]['last_seq']}")
     name = part_name(seg.first_seq, seg.last_seq)
     raw_rel = f"{day_dir('raw', day)}/{name}"
-    raw = RawPartWriter(stage / raw_rel)
     digest = RecordDigest()
     version = projection_version(params)
     streams = {**read_streams(data_dir), **reader.streams()}
@@ -309,9 +308,11 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     expected = seg.first_seq
     first_ts = last_ts = None
     taken = 0
-    # Hashing releases the GIL: it runs beside decoding and Parquet encoding (in order:
-    # one worker), and the digests are read only after the pool is shut down.
+    # Hashing and Parquet encoding release the GIL: they run on one worker (in order)
+    # beside the decoding of the next chunk; the digests are read once it is done.
     hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact-hash")
+    raw = RawPartWriter(stage / raw_rel, executor=hasher)
+    hashed: list[Future] = []
     try:
         for keys, values in raw_chunks(seg.path, CHUNK):
             try:
@@ -319,7 +320,9 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
             except ArchiveError as exc:
                 raise ArchiveError(f"journal day {day}: {exc}") from None
             expected += len(recs)
-            hasher.submit(digest.add_many, keys, [r.payload for r in recs], values)
+            hashed.append(hasher.submit(digest.add_many, keys, [r.payload for r in recs], values))
+            while len(hashed) > 2:  # back-pressure: the reader never runs far ahead
+                hashed.pop(0).result()
             raw.add_many(recs)
             if first_ts is None:
                 first_ts = recs[0].ts_ns
@@ -331,9 +334,11 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
                     taken = 0
                     for t, table in deriver.take().items():
                         sinks[t].add(table)
+        raw.close()  # waits for the row groups queued on the worker
     finally:
         hasher.shutdown(wait=True)
-    raw.close()
+    for f in hashed:
+        f.result()  # a failure to hash is a failed compaction, never a silent wrong digest
     fsync_file(stage / raw_rel)
     if digest.count != seg.records or expected - 1 != seg.last_seq:
         raise ArchiveError(f"journal day {day}: read {digest.count} records, segment says {seg.records}")
