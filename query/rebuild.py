@@ -53,7 +53,9 @@ def rebuild(data_dir: str | os.PathLike[str], tables: Iterable[str] | None = Non
         days = [d for d in _manifest.days(m)
                 if (from_day is None or d >= from_day) and (to_day is None or d <= to_day)]
         if not days:
-            raise ArchiveError(f"no archived days in {from_day or '...'}..{to_day or '...'}")
+            span = f" from {from_day}" if from_day else ""
+            span += f" to {to_day}" if to_day else ""
+            raise ArchiveError(f"no archived days{span} in {root}")
         streams = all_streams(data_dir)
         before = [d for d in _manifest.days(m) if d < days[0]]
         prev = m["days"][before[-1]] if before else None
