@@ -66,14 +66,14 @@ channels = ["orderbook", "trade", "ticker"]
 """
 
 VWAP_SQL = """\
-SELECT venue, symbol, time_bucket(INTERVAL 1 MINUTE, to_timestamp(ts_ns / 1e9)) AS minute,
-       count(*) AS trades, round(sum(price * qty) / sum(qty), 4) AS vwap
-FROM trades GROUP BY ALL ORDER BY venue, symbol, minute LIMIT 12"""
+SELECT venue, symbol, time_bucket(INTERVAL 1 minute, ts) AS minute,
+       count(*) AS trades, round(sum(price * size) / sum(size), 4) AS vwap
+FROM trades GROUP BY ALL ORDER BY venue, symbol, minute"""
 
 ARCHIVE_SQL = """\
-SELECT CAST(to_timestamp(ts_ns / 1e9) AS DATE) AS day, venue, count(*) AS trades,
-       count(DISTINCT symbol) AS symbols
-FROM trades GROUP BY ALL ORDER BY day, venue"""
+SELECT date, venue, count(*) AS trades, count(DISTINCT symbol) AS symbols,
+       round(sum(price * size) / sum(size), 4) AS vwap_all
+FROM trades GROUP BY ALL ORDER BY date, venue"""
 
 
 def step(title: str) -> None:
