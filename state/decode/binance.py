@@ -17,7 +17,7 @@ from .common import MS, Decoder, json_any, query
 Lv = tuple[tuple[str, str], ...]
 
 
-class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
+class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", frozen=True, gc=False):
     E: int  # event time, ms
     s: str  # symbol
     U: int  # first update id in event
@@ -28,7 +28,7 @@ class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
     pu: int | None = None  # final update id of the previous event (futures only)
 
 
-class BookTickerMsg(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
+class BookTickerMsg(msgspec.Struct, tag_field="e", tag="bookTicker", frozen=True, gc=False):
     u: int  # order book update id
     s: str  # symbol
     b: str  # best bid price
@@ -39,7 +39,7 @@ class BookTickerMsg(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
     T: int = 0  # transaction time (futures only)
 
 
-class TradeMsg(msgspec.Struct, tag_field="e", tag="trade", gc=False):
+class TradeMsg(msgspec.Struct, tag_field="e", tag="trade", frozen=True, gc=False):
     E: int  # event time
     s: str  # symbol
     t: int  # trade id
@@ -49,7 +49,7 @@ class TradeMsg(msgspec.Struct, tag_field="e", tag="trade", gc=False):
     T: int = 0  # trade time
 
 
-class AggTradeMsg(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
+class AggTradeMsg(msgspec.Struct, tag_field="e", tag="aggTrade", frozen=True, gc=False):
     E: int  # event time
     s: str  # symbol
     a: int  # aggregate trade id
@@ -59,7 +59,7 @@ class AggTradeMsg(msgspec.Struct, tag_field="e", tag="aggTrade", gc=False):
     T: int = 0  # trade time
 
 
-class KlineBody(msgspec.Struct, gc=False):
+class KlineBody(msgspec.Struct, frozen=True, gc=False):
     t: int  # kline start time
     i: str  # interval
     o: str  # open
@@ -71,13 +71,13 @@ class KlineBody(msgspec.Struct, gc=False):
     q: str | None = None  # quote asset volume
 
 
-class KlineMsg(msgspec.Struct, tag_field="e", tag="kline", gc=False):
+class KlineMsg(msgspec.Struct, tag_field="e", tag="kline", frozen=True, gc=False):
     E: int  # event time
     s: str  # symbol
     k: KlineBody
 
 
-class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False):
+class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", frozen=True, gc=False):
     E: int  # event time
     s: str  # symbol
     p: str  # mark price
@@ -85,7 +85,7 @@ class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=Fals
     r: str | None = None  # funding rate
 
 
-class SpotBookTicker(msgspec.Struct, gc=False):
+class SpotBookTicker(msgspec.Struct, frozen=True, gc=False):
     u: int  # order book update id
     s: str  # symbol
     b: str  # best bid price
@@ -94,7 +94,7 @@ class SpotBookTicker(msgspec.Struct, gc=False):
     A: str  # best ask qty
 
 
-class DepthSnapshot(msgspec.Struct, gc=False):
+class DepthSnapshot(msgspec.Struct, frozen=True, gc=False):
     lastUpdateId: int  # last update id included
     bids: Lv
     asks: Lv
@@ -105,12 +105,12 @@ class DepthSnapshot(msgspec.Struct, gc=False):
 Data = DepthUpdate | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg
 
 
-class Combined(msgspec.Struct, gc=False):
+class Combined(msgspec.Struct, frozen=True, gc=False):
     stream: str  # e.g. btcusdt@depth@100ms
     data: Data
 
 
-class CombinedRaw(msgspec.Struct, gc=False):
+class CombinedRaw(msgspec.Struct, frozen=True, gc=False):
     stream: str
     data: msgspec.Raw
 

@@ -17,7 +17,7 @@ from .common import MS, Decoder, json_any, query
 Lv = tuple[tuple[str, str], ...]
 
 
-class BookData(msgspec.Struct, gc=False):
+class BookData(msgspec.Struct, frozen=True, gc=False):
     s: str  # symbol
     b: Lv  # bids [price, size]; size "0" removes
     a: Lv  # asks
@@ -25,7 +25,7 @@ class BookData(msgspec.Struct, gc=False):
     seq: int = 0  # cross sequence
 
 
-class BookMsg(msgspec.Struct, gc=False):
+class BookMsg(msgspec.Struct, frozen=True, gc=False):
     topic: str  # orderbook.{depth}.{symbol}
     type: str  # snapshot | delta
     ts: int  # ms, system time of the push
@@ -33,7 +33,7 @@ class BookMsg(msgspec.Struct, gc=False):
     cts: int = 0  # matching-engine time
 
 
-class TradeData(msgspec.Struct, gc=False):
+class TradeData(msgspec.Struct, frozen=True, gc=False):
     T: int  # trade time, ms
     s: str  # symbol
     S: str  # taker side: Buy | Sell
@@ -43,13 +43,13 @@ class TradeData(msgspec.Struct, gc=False):
     seq: int = 0  # cross sequence, shared by trades of one match
 
 
-class TradeMsg(msgspec.Struct, gc=False):
+class TradeMsg(msgspec.Struct, frozen=True, gc=False):
     topic: str
     ts: int
     data: list[TradeData]
 
 
-class TickerData(msgspec.Struct, gc=False):
+class TickerData(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     lastPrice: str | None = None
     bid1Price: str | None = None
@@ -64,13 +64,13 @@ class TickerData(msgspec.Struct, gc=False):
     fundingRate: str | None = None
 
 
-class TickerMsg(msgspec.Struct, gc=False):
+class TickerMsg(msgspec.Struct, frozen=True, gc=False):
     topic: str
     ts: int
     data: TickerData  # linear/inverse deltas carry only what changed
 
 
-class KlineData(msgspec.Struct, gc=False):
+class KlineData(msgspec.Struct, frozen=True, gc=False):
     start: int  # ms
     interval: str
     open: str
@@ -83,13 +83,13 @@ class KlineData(msgspec.Struct, gc=False):
     timestamp: int = 0
 
 
-class KlineMsg(msgspec.Struct, gc=False):
+class KlineMsg(msgspec.Struct, frozen=True, gc=False):
     topic: str  # kline.{interval}.{symbol}
     ts: int
     data: list[KlineData]
 
 
-class Topic(msgspec.Struct, gc=False):
+class Topic(msgspec.Struct, frozen=True, gc=False):
     topic: str | None = None
     op: str | None = None  # subscribe / ping acks have op and no topic
 

@@ -17,12 +17,12 @@ from .common import MS, NO_RAW, Decoder, query
 Lv = tuple[tuple[str, str], ...]
 
 
-class FLevel(msgspec.Struct, gc=False):
+class FLevel(msgspec.Struct, frozen=True, gc=False):
     p: str  # price
     s: int  # size in contracts
 
 
-class SpotBookUpdate(msgspec.Struct, gc=False):
+class SpotBookUpdate(msgspec.Struct, frozen=True, gc=False):
     t: int  # ms
     s: str  # currency pair
     U: int  # first update id
@@ -31,7 +31,7 @@ class SpotBookUpdate(msgspec.Struct, gc=False):
     a: Lv = ()
 
 
-class FuturesBookUpdate(msgspec.Struct, gc=False):
+class FuturesBookUpdate(msgspec.Struct, frozen=True, gc=False):
     t: int
     s: str  # contract
     U: int
@@ -40,7 +40,7 @@ class FuturesBookUpdate(msgspec.Struct, gc=False):
     a: list[FLevel] = []
 
 
-class SpotTrade(msgspec.Struct, gc=False):
+class SpotTrade(msgspec.Struct, frozen=True, gc=False):
     id: int
     create_time_ms: str  # "1606292218213.4578"
     side: str  # taker side
@@ -49,7 +49,7 @@ class SpotTrade(msgspec.Struct, gc=False):
     price: str
 
 
-class FuturesTrade(msgspec.Struct, gc=False):
+class FuturesTrade(msgspec.Struct, frozen=True, gc=False):
     id: int
     create_time_ms: int
     contract: str
@@ -57,7 +57,7 @@ class FuturesTrade(msgspec.Struct, gc=False):
     price: str
 
 
-class SpotTicker(msgspec.Struct, gc=False):
+class SpotTicker(msgspec.Struct, frozen=True, gc=False):
     currency_pair: str
     last: str | None = None
     lowest_ask: str | None = None
@@ -68,7 +68,7 @@ class SpotTicker(msgspec.Struct, gc=False):
     low_24h: str | None = None
 
 
-class Candle(msgspec.Struct, gc=False):
+class Candle(msgspec.Struct, frozen=True, gc=False):
     t: str | int  # start, seconds
     o: str
     h: str
@@ -80,7 +80,7 @@ class Candle(msgspec.Struct, gc=False):
     w: bool | None = None  # window closed (newer frames)
 
 
-class FBookTicker(msgspec.Struct, gc=False):
+class FBookTicker(msgspec.Struct, frozen=True, gc=False):
     t: int
     u: int
     s: str
@@ -90,7 +90,7 @@ class FBookTicker(msgspec.Struct, gc=False):
     A: int
 
 
-class Msg(msgspec.Struct, gc=False):
+class Msg(msgspec.Struct, frozen=True, gc=False):
     channel: str = ""
     event: str = ""
     type: str = ""  # {"type": "upgrade", "msg": ...}: the server's reconnect notice
@@ -99,14 +99,14 @@ class Msg(msgspec.Struct, gc=False):
     result: msgspec.Raw = NO_RAW
 
 
-class SpotSnapshot(msgspec.Struct, gc=False):
+class SpotSnapshot(msgspec.Struct, frozen=True, gc=False):
     id: int  # base update id
     bids: Lv
     asks: Lv
     current: int = 0  # ms
 
 
-class FuturesSnapshot(msgspec.Struct, gc=False):
+class FuturesSnapshot(msgspec.Struct, frozen=True, gc=False):
     id: int
     bids: list[FLevel]
     asks: list[FLevel]

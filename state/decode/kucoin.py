@@ -13,12 +13,12 @@ from .common import MS, NO_RAW, Decoder, query
 Ch = tuple[tuple[str, str, str], ...]  # [price, size, sequence]; price "0" = sequence only
 
 
-class Changes(msgspec.Struct, gc=False):
+class Changes(msgspec.Struct, frozen=True, gc=False):
     asks: Ch
     bids: Ch
 
 
-class L2(msgspec.Struct, gc=False):
+class L2(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     sequenceStart: int
     sequenceEnd: int
@@ -26,7 +26,7 @@ class L2(msgspec.Struct, gc=False):
     time: int = 0  # ms (newer frames)
 
 
-class Match(msgspec.Struct, gc=False):
+class Match(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     sequence: str
     side: str  # taker side
@@ -36,7 +36,7 @@ class Match(msgspec.Struct, gc=False):
     time: str  # ns
 
 
-class TickerData(msgspec.Struct, gc=False):
+class TickerData(msgspec.Struct, frozen=True, gc=False):
     sequence: str
     bestAsk: str
     bestAskSize: str
@@ -46,27 +46,27 @@ class TickerData(msgspec.Struct, gc=False):
     price: str | None = None  # last trade
 
 
-class CandleData(msgspec.Struct, gc=False):
+class CandleData(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     candles: tuple[str, str, str, str, str, str, str]  # start s, open, close, high, low, vol, turnover
     time: int  # ns
 
 
-class Msg(msgspec.Struct, gc=False):
+class Msg(msgspec.Struct, frozen=True, gc=False):
     type: str  # message | welcome | ack | pong | error
     topic: str = ""
     subject: str = ""
     data: msgspec.Raw = NO_RAW
 
 
-class Snapshot(msgspec.Struct, gc=False):
+class Snapshot(msgspec.Struct, frozen=True, gc=False):
     sequence: str
     bids: tuple[tuple[str, str], ...]
     asks: tuple[tuple[str, str], ...]
     time: int = 0
 
 
-class RestEnvelope(msgspec.Struct, gc=False):
+class RestEnvelope(msgspec.Struct, frozen=True, gc=False):
     code: str
     data: Snapshot
 

@@ -12,12 +12,12 @@ from .common import MS, NO_RAW, Decoder, json_any
 Lv = tuple[tuple[str, ...], ...]  # [price, size, "0" (deprecated), order count]
 
 
-class Arg(msgspec.Struct, gc=False):
+class Arg(msgspec.Struct, frozen=True, gc=False):
     channel: str
     instId: str = ""
 
 
-class BookData(msgspec.Struct, gc=False):
+class BookData(msgspec.Struct, frozen=True, gc=False):
     asks: Lv
     bids: Lv
     ts: str  # ms
@@ -26,13 +26,13 @@ class BookData(msgspec.Struct, gc=False):
     prevSeqId: int | None = None  # -1 in snapshots
 
 
-class BookMsg(msgspec.Struct, gc=False):
+class BookMsg(msgspec.Struct, frozen=True, gc=False):
     arg: Arg
     data: list[BookData]
     action: str = "snapshot"  # snapshot | update (books5 / bbo-tbt send no action)
 
 
-class TradeData(msgspec.Struct, gc=False):
+class TradeData(msgspec.Struct, frozen=True, gc=False):
     instId: str
     tradeId: str
     px: str
@@ -41,12 +41,12 @@ class TradeData(msgspec.Struct, gc=False):
     ts: str
 
 
-class TradeMsg(msgspec.Struct, gc=False):
+class TradeMsg(msgspec.Struct, frozen=True, gc=False):
     arg: Arg
     data: list[TradeData]
 
 
-class TickerData(msgspec.Struct, gc=False):
+class TickerData(msgspec.Struct, frozen=True, gc=False):
     instId: str
     last: str | None = None
     askPx: str | None = None
@@ -59,12 +59,12 @@ class TickerData(msgspec.Struct, gc=False):
     ts: str = "0"
 
 
-class TickerMsg(msgspec.Struct, gc=False):
+class TickerMsg(msgspec.Struct, frozen=True, gc=False):
     arg: Arg
     data: list[TickerData]
 
 
-class Head(msgspec.Struct, gc=False):
+class Head(msgspec.Struct, frozen=True, gc=False):
     arg: Arg | None = None
     event: str | None = None  # subscribe / error / notice (control)
     data: msgspec.Raw = NO_RAW

@@ -17,12 +17,12 @@ from .common import NO_RAW, Decoder, scaled
 Lv = tuple[tuple[int, int], ...]
 
 
-class Book(msgspec.Struct, gc=False):
+class Book(msgspec.Struct, frozen=True, gc=False):
     asks: Lv  # [priceEp, size]; size 0 removes
     bids: Lv
 
 
-class BookMsg(msgspec.Struct, gc=False):
+class BookMsg(msgspec.Struct, frozen=True, gc=False):
     book: Book
     depth: int
     sequence: int
@@ -31,14 +31,14 @@ class BookMsg(msgspec.Struct, gc=False):
     type: str  # snapshot | incremental
 
 
-class TradeMsg(msgspec.Struct, gc=False):
+class TradeMsg(msgspec.Struct, frozen=True, gc=False):
     sequence: int
     symbol: str
     trades: tuple[tuple[int, str, int, int], ...]  # [ts ns, side, priceEp, qty]
     type: str
 
 
-class TradePMsg(msgspec.Struct, gc=False):
+class TradePMsg(msgspec.Struct, frozen=True, gc=False):
     """USDT-M perpetual ("_p" API): real-value strings, not scaled integers."""
 
     sequence: int
@@ -47,14 +47,14 @@ class TradePMsg(msgspec.Struct, gc=False):
     type: str
 
 
-class KlineMsg(msgspec.Struct, gc=False):
+class KlineMsg(msgspec.Struct, frozen=True, gc=False):
     kline: tuple[tuple[int, ...], ...]  # [ts s, interval s, lastCloseEp, openEp, highEp, lowEp, closeEp, volume, turnoverEv]
     sequence: int
     symbol: str
     type: str
 
 
-class Head(msgspec.Struct, gc=False):
+class Head(msgspec.Struct, frozen=True, gc=False):
     book: msgspec.Raw = NO_RAW
     trades: msgspec.Raw = NO_RAW
     trades_p: msgspec.Raw = NO_RAW

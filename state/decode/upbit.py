@@ -24,14 +24,14 @@ N = Decimal | int  # a JSON number, decoded exactly
 
 # -- DEFAULT keys ------------------------------------------------------------------
 
-class Unit(msgspec.Struct, gc=False):
+class Unit(msgspec.Struct, frozen=True, gc=False):
     ask_price: N
     bid_price: N
     ask_size: N
     bid_size: N
 
 
-class Orderbook(msgspec.Struct, gc=False):
+class Orderbook(msgspec.Struct, frozen=True, gc=False):
     code: str  # market, e.g. KRW-BTC
     timestamp: int  # ms
     total_ask_size: N
@@ -39,7 +39,7 @@ class Orderbook(msgspec.Struct, gc=False):
     orderbook_units: list[Unit]
 
 
-class TradeMsg(msgspec.Struct, gc=False):
+class TradeMsg(msgspec.Struct, frozen=True, gc=False):
     code: str
     trade_price: N
     trade_volume: N
@@ -49,7 +49,7 @@ class TradeMsg(msgspec.Struct, gc=False):
     timestamp: int = 0
 
 
-class TickerMsg(msgspec.Struct, gc=False):
+class TickerMsg(msgspec.Struct, frozen=True, gc=False):
     code: str
     trade_price: N
     timestamp: int = 0
@@ -60,7 +60,7 @@ class TickerMsg(msgspec.Struct, gc=False):
     acc_trade_price_24h: N | None = None
 
 
-class Candle(msgspec.Struct, gc=False):
+class Candle(msgspec.Struct, frozen=True, gc=False):
     type: str  # candle.1m ...
     code: str
     candle_date_time_utc: str  # 2021-04-17T16:51:00
@@ -75,14 +75,14 @@ class Candle(msgspec.Struct, gc=False):
 
 # -- SIMPLE keys (same fields, abbreviated by Upbit) --------------------------------
 
-class SUnit(msgspec.Struct, gc=False):
+class SUnit(msgspec.Struct, frozen=True, gc=False):
     ap: N  # ask_price
     bp: N  # bid_price
     as_: N = msgspec.field(name="as")  # ask_size
     bs: N = 0  # bid_size
 
 
-class SOrderbook(msgspec.Struct, gc=False):
+class SOrderbook(msgspec.Struct, frozen=True, gc=False):
     cd: str  # code
     tms: int  # timestamp
     tas: N  # total_ask_size
@@ -90,7 +90,7 @@ class SOrderbook(msgspec.Struct, gc=False):
     obu: list[SUnit]  # orderbook_units
 
 
-class STrade(msgspec.Struct, gc=False):
+class STrade(msgspec.Struct, frozen=True, gc=False):
     cd: str  # code
     tp: N  # trade_price
     tv: N  # trade_volume
@@ -100,7 +100,7 @@ class STrade(msgspec.Struct, gc=False):
     tms: int = 0  # timestamp
 
 
-class STicker(msgspec.Struct, gc=False):
+class STicker(msgspec.Struct, frozen=True, gc=False):
     cd: str  # code
     tp: N  # trade_price
     tms: int = 0  # timestamp
@@ -111,7 +111,7 @@ class STicker(msgspec.Struct, gc=False):
     atp24h: N | None = None  # acc_trade_price_24h
 
 
-class SCandle(msgspec.Struct, gc=False):
+class SCandle(msgspec.Struct, frozen=True, gc=False):
     ty: str  # type
     cd: str  # code
     cdttmu: str  # candle_date_time_utc
@@ -126,7 +126,7 @@ class SCandle(msgspec.Struct, gc=False):
 
 # REST shapes (lists of DEFAULT-keyed objects with ``market`` for the code)
 
-class RestOrderbook(msgspec.Struct, gc=False):
+class RestOrderbook(msgspec.Struct, frozen=True, gc=False):
     market: str
     timestamp: int
     total_ask_size: N
@@ -134,7 +134,7 @@ class RestOrderbook(msgspec.Struct, gc=False):
     orderbook_units: list[Unit]
 
 
-class RestTicker(msgspec.Struct, gc=False):
+class RestTicker(msgspec.Struct, frozen=True, gc=False):
     market: str
     trade_price: N
     timestamp: int = 0
@@ -145,7 +145,7 @@ class RestTicker(msgspec.Struct, gc=False):
     acc_trade_price_24h: N | None = None
 
 
-class RestCandle(msgspec.Struct, gc=False):
+class RestCandle(msgspec.Struct, frozen=True, gc=False):
     market: str
     candle_date_time_utc: str
     opening_price: N
@@ -157,7 +157,7 @@ class RestCandle(msgspec.Struct, gc=False):
     unit: int | None = None  # minutes
 
 
-class RestTick(msgspec.Struct, gc=False):
+class RestTick(msgspec.Struct, frozen=True, gc=False):
     market: str
     trade_price: N
     trade_volume: N
