@@ -202,6 +202,7 @@ class Engine:
         wanted = self._wanted
         views: dict[str, MarketView] = {}  # symbol -> view (of its first venue)
         views_other: dict[tuple[str, str], MarketView] = {}  # the same symbol on other venues
+        last_sym = last_venue = last_view = None
         n = 0
         events_total = 0
         next_sample = -1
@@ -231,15 +232,22 @@ class Engine:
                 if dispatch:
                     for ev in events:
                         sym = ev.symbol
+                        # Decoders hand out the same str objects per symbol: most events
+                        # are the previous event's symbol, found by identity.
+                        if sym is last_sym and ev.venue is last_venue:
+                            on_event(ctx, ev, last_view)
+                            continue
                         if not sym:
                             if wanted is None:
                                 on_event(ctx, ev, None)
                             continue
                         if wanted is not None and not self._is_wanted(ev):
                             continue
+                        last_venue = ev.venue
                         view = views.get(sym)
-                        if view is None or view._venue != ev.venue:
-                            view = self._view(views, views_other, ev.venue, sym)
+                        if view is None or view._venue != last_venue:
+                            view = self._view(views, views_other, last_venue, sym)
+                        last_sym, last_view = sym, view
                         on_event(ctx, ev, view)
                     if pending and pending[0].active_ns <= ts:
                         self._arrive(rec)

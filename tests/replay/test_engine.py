@@ -165,3 +165,24 @@ def test_same_backtest_in_two_processes_with_different_hash_seeds_is_byte_identi
     for name in ("summary.json", "fills.parquet", "equity.parquet", "chart.html"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
     assert json.loads((tmp_path / "1" / "summary.json").read_text())["trades"] > 0
+
+
+def test_the_engine_reaches_the_projection_digest_and_shows_every_event(capture_journal):
+    """A backtest is the projection plus a strategy: same state, every event seen once."""
+    from state.projector import Projector
+
+    data = capture_journal("BINANCE_FUTURES")  # four symbols interleaved
+    seen = []
+
+    class Count(Strategy):
+        def on_event(self, ctx, event, market):
+            seen.append((event.seq, type(event).__name__, event.symbol,
+                         None if market is None else (market.venue, market.symbol)))
+
+    res = run(data, Count())
+    with JournalReader(data) as r:
+        p = Projector(r.streams(), depth_levels=20)
+        expect = [(ev.seq, type(ev).__name__, ev.symbol, (ev.venue, ev.symbol) if ev.symbol else None)
+                  for rec in r.read() for ev in p.apply(rec)]
+    assert seen == expect and len({s[2] for s in seen}) >= 4
+    assert res.digest == p.digest() and res.events == len(expect)
