@@ -71,9 +71,13 @@ class EngineConfig:
     fx_fixed: dict[str, Decimal] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Sample:
-    """Equity and positions at one sample time."""
+    """Equity and positions at one sample time.
+
+    One per ``sample_ns`` of record time: with orders and fills, what grows with the
+    period (a month at the default 1 s is 2.6M samples; use ``--sample-ms 60000``).
+    """
 
     ts_ns: int
     seq: int  # last record applied
