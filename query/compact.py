@@ -33,17 +33,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import lmdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import JournalReader, StreamInfo
-from recorder.journal.segments import close_env, day_bounds, get_db, open_env
+from recorder.journal.segments import day_bounds
 
 from . import manifest as _manifest
 from .archive import (
@@ -181,40 +179,6 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
 # --- one day -------------------------------------------------------------------------------
 
 
-def raw_chunks(path: Path, size: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
-    """(keys, values) of one journal segment as stored, in key order, ``size`` at a time.
-
-    The cursor walk runs in C (``iternext``), one short read transaction per chunk;
-    the bytes are copies, so they outlive it.
-    """
-    shared = open_env(path)
-    try:
-        db = get_db(shared, b"records")
-        start = b""
-        while True:
-            try:
-                txn = shared.env.begin()
-            except lmdb.MapResizedError:
-                shared.env.set_mapsize(0)  # the writer grew the map: adopt its size
-                txn = shared.env.begin()
-            try:
-                cur = txn.cursor(db=db)
-                if not (cur.set_range(start) if start else cur.first()):
-                    return
-                pairs = list(islice(cur.iternext(), size))
-            finally:
-                txn.abort()
-            if not pairs:
-                return
-            keys = [k for k, _ in pairs]
-            yield keys, [v for _, v in pairs]
-            if len(pairs) < size:
-                return
-            start = keys[-1] + b"\x00"  # the smallest key after the last one
-    finally:
-        close_env(path)
-
-
 def start_deriver(data_dir: str | os.PathLike[str], m: dict[str, Any], day: str,
                   streams: dict[int, StreamInfo], params: DeriveParams, version: str) -> Deriver:
     """The deriver at the end of the archived day before ``day`` (fresh if there is none).
@@ -314,7 +278,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     raw = RawPartWriter(stage / raw_rel, executor=hasher)
     hashed: list[Future] = []
     try:
-        for keys, values in raw_chunks(seg.path, CHUNK):
+        for keys, values in reader.raw_chunks(day, CHUNK):
             try:
                 recs = decode_values(expected, keys, values)
             except ArchiveError as exc:

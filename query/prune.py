@@ -5,9 +5,7 @@ writer continues from it and ``recorder verify`` expects the journal to start at
 ``seq_floor + 1``. So a day is pruned oldest first, and the floor is raised to the
 day's last seq (durably) *before* the day's directory goes away. A crash between
 the two leaves a floor above a day still present; the next run finishes the delete.
-
-The catalog is owned by ``recorder.journal``; ``set_seq_floor`` belongs there and
-lives here only until it moves.
+The catalog is owned by ``recorder.journal``, which provides ``set_seq_floor``.
 """
 
 from __future__ import annotations
@@ -17,30 +15,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from recorder.journal import JournalReader
-from recorder.journal.codec import decode_msgpack, encode_msgpack
-from recorder.journal.segments import CATALOG, close_env, forget_env, get_db, journal_root, open_env
+from recorder.journal import JournalReader, set_seq_floor
+from recorder.journal.segments import forget_env, journal_root
 
 from .layout import fsync_dir
 
 
 class PruneError(Exception):
     """A journal day does not match what the manifest says was archived: not deleted."""
-
-
-def set_seq_floor(data_dir: str | os.PathLike[str], seq: int) -> None:
-    """Raise the catalog's ``seq_floor`` to ``seq`` (never lowers it), committed with fsync."""
-    path = journal_root(data_dir) / CATALOG
-    shared = open_env(path)
-    try:
-        db = get_db(shared, b"meta")
-        with shared.env.begin(write=True) as txn:
-            old = txn.get(b"seq_floor", db=db)
-            if old is None or int(decode_msgpack(old) or 0) < seq:
-                txn.put(b"seq_floor", encode_msgpack(seq), db=db)
-        shared.env.sync(True)
-    finally:
-        close_env(path)
 
 
 def remove_leftovers(data_dir: str | os.PathLike[str]) -> None:

@@ -14,11 +14,12 @@ from .errors import (
 )
 from .reader import JournalReader, SegmentInfo
 from .record import CLOSE, ERROR, FRAME, KINDS, MARK, OPEN, REST, SENT, Record, StreamInfo
+from .segments import set_seq_floor
 from .writer import DURABILITY, JournalWriter
 
 __all__ = [
     "CLOSE", "DURABILITY", "ERROR", "FRAME", "KINDS", "MARK", "OPEN", "REST", "SENT",
     "CorruptRecordError", "DiskFullError", "JournalError", "JournalFullError",
     "JournalLockedError", "JournalReader", "JournalWriteError", "JournalWriter",
-    "NotAJournalError", "Record", "SegmentInfo", "StreamInfo",
+    "NotAJournalError", "Record", "SegmentInfo", "StreamInfo", "set_seq_floor",
 ]

@@ -229,26 +229,44 @@ class JournalReader:
                     break  # this segment is exhausted
                 seq = last + 1
 
-    def iter_raw(self, day: str) -> Iterator[tuple[bytes, bytes]]:
-        """Stored (key, value) pairs of one segment, undecoded, in key order (for verify)."""
-        seg = self._segments[day]
+    def raw_chunks(self, day: str, size: int = CHUNK) -> Iterator[tuple[list[bytes], list[bytes]]]:
+        """(keys, values) of one segment as stored, undecoded, in key order, ``size`` at a time.
+
+        The cursor walk runs in C (``iternext``), one short read transaction per chunk
+        (a slow consumer pins old pages for one chunk at most); the bytes are copies and
+        outlive it. Keys are big-endian u64 seqs, values the msgpack the writer stored:
+        what ``recorder verify`` and compaction hash. Raises ``KeyError`` for a day the
+        reader does not know (``refresh()`` picks up new ones) and ``ValueError`` for
+        ``size < 1``.
+        """
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1, got {size}")
+        seg = self._segments.get(day)
+        if seg is None:
+            raise KeyError(f"no journal day {day!r} (have {', '.join(sorted(self._segments)) or 'none'})")
         db = get_db(seg.shared, b"records")
         start = b""
         while True:
             txn = self._txn(seg)
             try:
                 cur = txn.cursor(db=db)
-                ok = cur.set_range(start) if start else cur.first()
-                rows = []
-                while ok and len(rows) < CHUNK:
-                    rows.append((cur.key(), cur.value()))
-                    ok = cur.next()
+                if not (cur.set_range(start) if start else cur.first()):
+                    return
+                pairs = list(islice(cur.iternext(), size))
             finally:
                 txn.abort()
-            yield from rows
-            if not ok:
+            if not pairs:
                 return
-            start = rows[-1][0] + b"\x00"  # the smallest key after the last one
+            keys = [k for k, _ in pairs]
+            yield keys, [v for _, v in pairs]
+            if len(pairs) < size:
+                return
+            start = keys[-1] + b"\x00"  # the smallest key after the last one
+
+    def iter_raw(self, day: str) -> Iterator[tuple[bytes, bytes]]:
+        """Stored (key, value) pairs of one segment, undecoded, in key order (for verify)."""
+        for keys, values in self.raw_chunks(day):
+            yield from zip(keys, values, strict=True)
 
     def get(self, seq: int) -> Record | None:
         ordered = self._ordered()

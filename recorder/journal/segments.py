@@ -188,3 +188,28 @@ def read_catalog(root: Path) -> tuple[dict[str, object], dict[int, StreamInfo]]:
     if meta.get("format") != FORMAT:
         raise NotAJournalError(f"{root}: unknown journal format {meta.get('format')!r}")
     return meta, streams
+
+
+def set_seq_floor(data_dir: str | os.PathLike[str], seq: int) -> None:
+    """Raise the catalog's ``seq_floor`` to ``seq`` (never lowers it), committed with fsync.
+
+    ``seq_floor`` is the last seq no longer in the journal: the writer continues after
+    it and ``recorder verify`` expects the oldest segment to start at ``seq_floor + 1``.
+    Call it *before* deleting the day that ends at ``seq`` (a crash in between leaves a
+    floor above a day still present, which the next prune finishes deleting).
+    Raises ``NotAJournalError`` when ``data_dir`` holds no journal, ``ValueError`` for a
+    negative ``seq``.
+    """
+    if seq < 0:
+        raise ValueError(f"seq_floor must be >= 0, got {seq}")
+    path = require_journal(data_dir) / CATALOG
+    shared = open_env(path)
+    try:
+        db = get_db(shared, b"meta")
+        with shared.env.begin(write=True) as txn:
+            old = txn.get(b"seq_floor", db=db)
+            if old is None or int(decode_msgpack(old) or 0) < seq:
+                txn.put(b"seq_floor", encode_msgpack(seq), db=db)
+        shared.env.sync(True)
+    finally:
+        close_env(path)

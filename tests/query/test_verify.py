@@ -17,7 +17,7 @@ from query.archive import (
     digest_file,
     meta_text,
 )
-from query.compact import compact, raw_chunks
+from query.compact import compact
 from recorder.journal import JournalReader, Record
 from recorder.journal.codec import encode_key, encode_record
 
@@ -105,15 +105,6 @@ def test_meta_json_cannot_carry_is_refused():
         meta_text(Record(7, 1, 1, "rest", b"", {"raw": b"\x00\x01"}))
     with pytest.raises(ArchiveError, match="seq 8: meta"):
         meta_text(Record(8, 1, 1, "rest", b"", {1: "int key"}))
-
-
-def test_raw_chunks_reads_the_stored_bytes(multi_day):
-    with JournalReader(multi_day) as r:
-        seg = r.segments()[1]
-        want = list(r.iter_raw(seg.day))
-    for size in (1, 100, 10**6):
-        got = [p for keys, values in raw_chunks(seg.path, size) for p in zip(keys, values, strict=True)]
-        assert got == want
 
 
 def test_a_corrupt_journal_value_stops_the_day_and_publishes_nothing(multi_day):

@@ -27,6 +27,7 @@ from recorder.journal import (
     JournalWriter,
     NotAJournalError,
     Record,
+    set_seq_floor,
 )
 from recorder.journal.codec import decode_key, encode_key, encode_msgpack
 
@@ -432,17 +433,83 @@ def test_catalog_format_is_checked(tmp_path):
 
 def test_seq_floor_lets_a_journal_continue_after_old_days_are_pruned(tmp_path):
     _write(tmp_path, 20, start_ts=MIDNIGHT - 10 * 10**6, step=10**6)  # seq 1-10 day 1, 11-20 day 2
-    catalog = tmp_path / "journal" / "catalog"
-    env = lmdb.open(str(catalog), max_dbs=4)
-    meta = env.open_db(b"meta")
-    with env.begin(write=True) as txn:
-        txn.put(b"seq_floor", encode_msgpack(10), db=meta)
-    env.close()
+    set_seq_floor(tmp_path, 10)
+    set_seq_floor(tmp_path, 4)  # never lowered
+    with JournalReader(tmp_path) as r:
+        assert r.meta["seq_floor"] == 10
+        assert not verify(r).ok  # the floor is above a day still present: prune must finish
     shutil.rmtree(tmp_path / "journal" / "2024-12-31")
     with JournalReader(tmp_path) as r:
         assert r.first_seq == 11 and verify(r).ok
     with JournalWriter(tmp_path, background=False) as w:
         assert w.append(1, "frame", b"next").seq == 21
+
+
+def test_seq_floor_is_durable_across_processes_and_refuses_bad_input(tmp_path):
+    _write(tmp_path, 5)
+    set_seq_floor(tmp_path, 3)
+    out = subprocess.run(_python(f"""
+        import sys; sys.path.insert(0, {str(ROOT)!r})
+        from recorder.journal import JournalReader
+        with JournalReader({str(tmp_path)!r}) as r:
+            print(r.meta["seq_floor"])
+    """), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"
+    with pytest.raises(ValueError, match=">= 0"):
+        set_seq_floor(tmp_path, -1)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotAJournalError):
+        set_seq_floor(tmp_path / "empty", 1)
+
+
+def _stored(segment: Path) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs of a segment read with bare lmdb: what raw_chunks must give."""
+    env = lmdb.open(str(segment), max_dbs=4, readonly=True, lock=False, map_size=256 << 30)
+    db = env.open_db(b"records", create=False)
+    with env.begin() as txn:
+        pairs = list(txn.cursor(db=db))
+    env.close()
+    return pairs
+
+
+def test_raw_chunks_give_the_stored_bytes_of_one_day_in_any_chunk_size(tmp_path):
+    step = 60 * 10**9
+    _write(tmp_path, 300, start_ts=MIDNIGHT - 100 * step, step=step)  # 100 + 200 records
+    days = ("2024-12-31", "2025-01-01")
+    stored = {day: _stored(tmp_path / "journal" / day) for day in days}  # before the reader opens them
+    with JournalReader(tmp_path) as r:
+        for day in days:
+            want = stored[day]
+            assert len(want) == (100 if day == days[0] else 200)
+            for size in (1, 7, 100, 200, 10**6):
+                chunks = list(r.raw_chunks(day, size))
+                assert all(len(k) == len(v) == size for k, v in chunks[:-1])
+                assert 0 < len(chunks[-1][0]) <= size
+                got = [p for keys, values in chunks for p in zip(keys, values, strict=True)]
+                assert got == want
+                assert all(type(k) is bytes and type(v) is bytes for k, v in got)  # outlive the txn
+            assert list(r.iter_raw(day)) == want
+        assert [decode_key(k) for keys, _ in r.raw_chunks(days[1], 64) for k in keys] == list(range(101, 301))
+        with pytest.raises(KeyError, match="no journal day '2030-01-01'"):
+            next(r.raw_chunks("2030-01-01"))
+        with pytest.raises(ValueError, match=">= 1"):
+            next(r.raw_chunks(days[0], 0))
+
+
+def test_raw_chunks_see_records_committed_between_chunks(tmp_path):
+    with JournalWriter(tmp_path, background=False) as w:
+        sid = w.register_stream("binance-usdm")
+        for i in range(10):
+            w.append(sid, "frame", b"%d" % i, ts_ns=MIDNIGHT + i)
+        w.flush()
+        with JournalReader(tmp_path) as r:
+            chunks = r.raw_chunks("2025-01-01", 5)
+            first = next(chunks)
+            for i in range(10, 13):
+                w.append(sid, "frame", b"%d" % i, ts_ns=MIDNIGHT + i)
+            w.flush()
+            rest = [k for keys, _ in chunks for k in keys]
+    assert [decode_key(k) for k in first[0] + rest] == list(range(1, 14))
 
 
 def test_keys_are_big_endian_u64(tmp_path):
