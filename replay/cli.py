@@ -151,7 +151,18 @@ class Paced:
             yield rec
 
 
+def _check_range(start: Bound | None, end: Bound | None) -> None:
+    """``--from`` after ``--to`` (both seqs or both times) is an empty period: an error."""
+    if start is None or end is None:
+        return
+    if start.seq is not None and end.seq is not None and start.seq > end.seq:
+        raise ValueError(f"--from seq {start.seq} is after --to seq {end.seq}")
+    if start.ts_ns is not None and end.ts_ns is not None and start.ts_ns >= end.ts_ns:
+        raise ValueError("--from is not before --to (a time --to is exclusive)")
+
+
 def _config(args: argparse.Namespace) -> EngineConfig:
+    _check_range(args.start, args.end)
     fees = load_fees(args.fees) if args.fees else FeeSchedule()
     symbols = _names(args.symbols)
     return EngineConfig(latency_ns=int(round(args.latency_ms * 1_000_000)), fees=fees,

@@ -70,6 +70,16 @@ class EngineConfig:
     depth_levels: int = 20
     fx_fixed: dict[str, Decimal] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.latency_ns < 0:
+            raise ValueError(f"latency must be >= 0, not {self.latency_ns} ns")
+        if self.sample_ns <= 0:
+            raise ValueError(f"the equity sample period must be > 0, not {self.sample_ns} ns")
+        if not self.capital > 0:
+            raise ValueError(f"capital must be > 0, not {self.capital}")
+        if self.depth_levels < 1:
+            raise ValueError(f"depth_levels must be >= 1, not {self.depth_levels}")
+
 
 @dataclass(slots=True)
 class Sample:

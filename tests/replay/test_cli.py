@@ -79,3 +79,18 @@ def test_speed_paces_by_record_time(book_journal, tmp_path, capsys):
     # 700 ms of records at 4x: at least 175 ms of wall time.
     assert time.monotonic() - start >= 0.175
     assert json.loads(capsys.readouterr().out)["period"]["records"] == 8
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--sample-ms", "0"], "sample period must be > 0"),
+    (["--latency-ms", "-5"], "latency must be >= 0"),
+    (["--capital", "-1"], "capital must be > 0"),
+    (["--from", "6", "--to", "5"], "--from seq 6 is after --to seq 5"),
+    (["--from", "2023-11-15", "--to", "2023-11-14"], "--from is not before --to"),
+    (["--fees", "/nonexistent/fees.toml"], "fees.toml"),
+])
+def test_bad_run_options_are_clear_errors(book_journal, tmp_path, capsys, args, msg):
+    strategy = tmp_path / "s.py"
+    strategy.write_text("from replay.strategy import Strategy\nclass A(Strategy): pass\n")
+    assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress", *args]) == 2
+    assert msg in capsys.readouterr().err
