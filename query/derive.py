@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from copy import copy
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -154,6 +155,7 @@ class Deriver:
         self._book_iv = self.params.book_interval_ms * 1_000_000
         self._feat_iv = self.params.feature_interval_ms * 1_000_000
         self._bar_ns = self.params.kline_seconds * 1_000_000_000
+        self._top_depth = max(self.params.book_depth, self.p.depth_levels)
         self.next_book = 0  # next book sampling boundary (0: not started)
         self.next_feat = 0
         self.next_bar_close = 0  # smallest end of an open bar (0: none open)
@@ -192,13 +194,16 @@ class Deriver:
             self.next_book = (t // self._book_iv + 1) * self._book_iv
             self.next_feat = (t // self._feat_iv + 1) * self._feat_iv
             return
+        tops: dict = {}  # books read at a boundary both samplings share (see _tops)
         if self.next_book < t:
             if self.dirty_books:
-                self._sample_books(self.next_book)
+                self._sample_books(self.next_book, tops)
+            if self.next_book != self.next_feat:
+                tops = {}
             self.next_book = ((t - 1) // self._book_iv + 1) * self._book_iv
         if self.next_feat < t:
             if self.dirty_feats:
-                self._sample_features(self.next_feat)
+                self._sample_features(self.next_feat, tops)
             self.next_feat = ((t - 1) // self._feat_iv + 1) * self._feat_iv
 
     # -- events --------------------------------------------------------------------
@@ -306,19 +311,37 @@ class Deriver:
                         qv / vol if vol > 0 else None, first))
         self.next_bar_close = min((b[0] for b in self.bars.values()), default=-self._bar_ns) + self._bar_ns
 
-    def _sample_books(self, at: int) -> None:
+    def _tops(self, venue: str, symbol: str, tops: dict) -> _SampledBook | None:
+        """The book of (venue, symbol) read once for this sampling boundary (None: no book).
+
+        ``Book.top_bids``/``top_asks`` cost O(levels) each (every level of a side is
+        scanned): one read of the deepest top either table needs serves both
+        book_levels and features at a boundary they share.
+        """
+        key = (venue, symbol)
+        if key in tops:
+            return tops[key]
+        try:
+            b = self.p.book(venue, symbol)
+        except KeyError:
+            b = None
+        sb = tops[key] = None if b is None else _SampledBook(b, self._top_depth)
+        return sb
+
+    def _sample_books(self, at: int, tops: dict) -> None:
         out = self.rows["book_levels"]
         n = self.params.book_depth
         for venue, symbol in sorted(self.dirty_books):
-            b = self.p.book(venue, symbol)
-            if b is None or not len(b):
+            sb = self._tops(venue, symbol, tops)
+            if sb is None or not sb:
                 continue
-            for side, levels in (("bid", b.top_bids(n)), ("ask", b.top_asks(n))):
+            b = sb.book
+            for side, levels in (("bid", sb.top_bids(n)), ("ask", sb.top_asks(n))):
                 for i, (px, sz) in enumerate(levels):
                     out.append((b.seq, at, venue, symbol, b.norm, b.valid, side, i, float(px), float(sz)))
         self.dirty_books.clear()
 
-    def _sample_features(self, at: int) -> None:
+    def _sample_features(self, at: int, tops: dict) -> None:
         out = self.rows["features"]
         p = self.p
         for venue, symbol in sorted(self.dirty_feats):
@@ -326,6 +349,10 @@ class Deriver:
                 st = p.symbol_state(venue, symbol)
             except KeyError:
                 continue  # an event whose fold failed before the symbol existed
+            if st.book is not None and st.book.valid:
+                # market_state reads the top levels through the sampled picture (same values)
+                st = copy(st)
+                st.book = self._tops(venue, symbol, tops)
             m = market_state(st, at, p.depth_levels, p.windows, p.spike_ratio)
             win = []
             for w in _WINDOWS:
@@ -375,6 +402,42 @@ class Deriver:
         d.bars = {tuple(k): v for k, v in s[6]}
         d.last_quote = {tuple(k): _quote_from(v) for k, v in s[7]}
         return d
+
+
+class _SampledBook:
+    """A book's top levels read once at a sampling boundary, for book_levels and features.
+
+    Stands in for the ``Book`` where ``state.market.market_state`` reads it (``valid``,
+    ``crossed``, ``seen_delta``, truthiness, ``top_bids``/``top_asks`` up to ``depth``).
+    The best ``n`` of a side are the first ``n`` of its best ``depth`` (keys are unique
+    per level), so every value equals what the book itself returns.
+    """
+
+    __slots__ = ("book", "valid", "crossed", "seen_delta", "depth", "_bids", "_asks")
+
+    def __init__(self, book: Any, depth: int) -> None:
+        self.book = book
+        self.valid = book.valid
+        self.crossed = book.crossed
+        self.seen_delta = book.seen_delta
+        self.depth = depth
+        # An empty book has no best price: skip its O(levels) scans.
+        self._bids = book.top_bids(depth) if book.best_bid() is not None else []
+        self._asks = book.top_asks(depth) if book.best_ask() is not None else []
+
+    def __len__(self) -> int:
+        """Levels within the top read (non-zero exactly when the book has a level)."""
+        return len(self._bids) + len(self._asks)
+
+    def top_bids(self, n: int) -> list[tuple[Decimal, Decimal]]:
+        if n > self.depth:
+            raise ValueError(f"{n} levels asked of a picture of {self.depth}")
+        return self._bids[:n]
+
+    def top_asks(self, n: int) -> list[tuple[Decimal, Decimal]]:
+        if n > self.depth:
+            raise ValueError(f"{n} levels asked of a picture of {self.depth}")
+        return self._asks[:n]
 
 
 def _quote_state(v: tuple) -> list:
