@@ -7,7 +7,8 @@
 ``--from``/``--to``/``--at`` take a seq (``123``), a UTC date (``2025-01-01``) or an
 ISO time (``2025-01-01T09:30:00Z``); ``--to`` is inclusive for a seq, exclusive for
 a time. ``state`` must be the first argument; anything else is a run. Exit status:
-0 done, 2 bad arguments or data. ``--live`` stops on SIGINT/SIGTERM or ``--duration``
+0 done, 1 the strategy raised (its traceback and the seq are printed), 2 bad
+arguments or data. ``--live`` stops on SIGINT/SIGTERM or ``--duration``
 and still writes its report.
 """
 
@@ -18,6 +19,7 @@ import json
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -32,7 +34,7 @@ from rich.text import Text
 from recorder.journal import JournalError, Record
 from state.projector import Projector
 
-from .engine import NS, Engine, EngineConfig
+from .engine import NS, Engine, EngineConfig, RunError
 from .fills import FeeSchedule, load_fees
 from .live import LiveSource, stop_after, stop_on_signals
 from .report import CHART
@@ -236,6 +238,13 @@ def cmd_run(argv: list[str]) -> int:
             result, summ = run_strategy(iterable, args.strategy, params=args.param, config=config,
                                         report_dir=args.report, on_progress=tick)
             progress.update(task, completed=result.records, sim=iso(result.last_ts_ns))
+    except RunError as exc:
+        # The strategy's own frames are what its author needs.
+        cause = exc.__cause__
+        if cause is not None:
+            sys.stderr.write("".join(traceback.format_exception(cause, limit=-6)))
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True)
+        return 1
     except (ValueError, OSError, JournalError) as exc:
         err.print(f"[red]replay: {exc}[/red]")
         return 2

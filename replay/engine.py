@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from recorder.journal import Record, StreamInfo
+from recorder.journal import JournalError, Record, StreamInfo
 from state.events import Trade
 from state.projector import Projector
 
@@ -118,6 +118,18 @@ class RunResult:
     rejections: Counter = field(default_factory=Counter)
 
 
+class RunError(Exception):
+    """A run stopped by an exception of the strategy (or the engine) at a point in the records.
+
+    ``seq`` is the last record applied; the original exception is ``__cause__``.
+    """
+
+    def __init__(self, seq: int, ts_ns: int, exc: BaseException) -> None:
+        super().__init__(f"stopped at seq {seq} (ts_ns {ts_ns}): {type(exc).__name__}: {exc}")
+        self.seq = seq
+        self.ts_ns = ts_ns
+
+
 class MarketView:
     """A live view of one symbol's ``MarketState``: attributes read the state as of now.
 
@@ -201,7 +213,20 @@ class Engine:
 
     def run(self, records: Iterable[Record], *, stream_of: Callable[[int], StreamInfo | None] | None = None,
             on_progress: Callable[[Engine], None] | None = None, progress_every: int = 8192) -> RunResult:
-        """Feed every record through the loop, then stop the strategy; returns the results."""
+        """Feed every record through the loop, then stop the strategy; returns the results.
+
+        An exception of a strategy callback becomes a ``RunError`` naming the seq;
+        errors reading the records (``JournalError``) pass through unchanged.
+        """
+        try:
+            return self._run(records, stream_of, on_progress, progress_every)
+        except (JournalError, RunError):
+            raise
+        except Exception as exc:
+            raise RunError(self.seq, self.now_ns, exc) from exc
+
+    def _run(self, records: Iterable[Record], stream_of: Callable[[int], StreamInfo | None] | None,
+             on_progress: Callable[[Engine], None] | None, progress_every: int) -> RunResult:
         # The hot loop: everything it touches per record is a local, and each step
         # below costs one comparison when it has nothing to do (tools/bench/replay.py).
         p = self.projector

@@ -229,6 +229,9 @@ def load_strategy(spec: str) -> LoadedStrategy:
         sys.modules[name] = module
         try:
             spec_obj.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[name]
+            raise ValueError(f"cannot load strategy {path}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             del sys.modules[name]
             raise

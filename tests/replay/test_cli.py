@@ -94,3 +94,18 @@ def test_bad_run_options_are_clear_errors(book_journal, tmp_path, capsys, args, 
     strategy.write_text("from replay.strategy import Strategy\nclass A(Strategy): pass\n")
     assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress", *args]) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_a_strategy_that_raises_stops_with_its_traceback_and_the_seq(book_journal, tmp_path, capsys):
+    strategy = tmp_path / "bad.py"
+    strategy.write_text("from replay.strategy import Strategy\n\n\nclass Bad(Strategy):\n"
+                        "    def on_event(self, ctx, event, market):\n"
+                        "        if ctx.seq == 3:\n"
+                        "            ctx.buy('binance-usdm', 'BTCUSDT', 0.5)  # a float: refused\n")
+    assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "stopped at seq 3" in err and "not float" in err
+    assert f'File "{strategy}", line 7, in on_event' in err
+    strategy.write_text("from replay.strategy import Strategy\nclass Broken(Strategy)\n")
+    assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress"]) == 2
+    assert "cannot load strategy" in capsys.readouterr().err
