@@ -1,17 +1,19 @@
-"""An exact order book: price -> size per side, best prices in O(1) amortized.
+"""An exact order book: price -> size per side; best price and top N independent of size.
 
 Each side maps the exchange's price string to its size string, so an update to an
 existing level is one dict store and nothing is ever rounded (OKX checksums are
 recomputed from exactly what was sent). Order comes from exact keys parsed once per
-distinct price string (see ``Side``): a min-heap per side (bids negated) with lazy
-deletion, rebuilt when it grows to twice the side. Two strings of one value ("1.50",
+distinct price string (see ``Side``): per side (bids negated) a heap for the best
+price and a lazily merged sorted ladder for the top N, both with lazy deletion,
+rebuilt when the side grows to twice its live levels. Two strings of one value ("1.50",
 "1.5") are one level: a new string whose value is already present replaces the old one.
 """
 
 from __future__ import annotations
 
+from bisect import insort
 from decimal import Decimal, InvalidOperation
-from heapq import heapify, heappop, heappush, nsmallest
+from heapq import heapify, heappop, heappush
 from itertools import islice
 from zlib import crc32
 
@@ -51,14 +53,25 @@ def fixed(d: Decimal) -> str:
 
 
 class Side:
-    """One side: price string -> size string, ordered by a min-heap of keys (bids negated).
+    """One side: price string -> size string, ordered by keys (bids negated).
 
     Removals are lazy: a size-0 update is stored like any other (one C-level
     ``dict.update`` per delta, no per-level test), and zero levels are skipped when
     read and swept out when the side has doubled. New price strings are found without
     a scan: ``dict.update`` appends them at the end of the dict, so they are the last
     ``len(after) - len(before)`` keys. Only those go through Python: parse, validate,
-    push on the heap.
+    push the key on the heap and queue it in ``fresh``.
+
+    Two orders of the same keys, each paid for by the reads that need it:
+
+    - ``heap``, a min-heap, for the best price (read after every delta, to flag a
+      crossed book): a push per new level, O(log n);
+    - ``ladder``, every key in order, best first, for the top ``n`` (read by the
+      query layer and by OKX checksums): kept sorted lazily. A read merges the keys
+      queued in ``fresh`` since the last read (``insort`` for a few, one near-linear
+      timsort of a sorted run and a short tail for many), then walks from the best:
+      O(n + dead levels walked past), independent of the side's size. The dead ones
+      walked past are dropped, so the next read does not meet them again.
 
     Ordering keys are exact. A price of at most 15 characters has at most 15
     significant digits, so its float is distinct from (and ordered like) the float of
@@ -68,11 +81,13 @@ class Side:
     always the ``Decimal`` of the string that was sent.
     """
 
-    __slots__ = ("levels", "heap", "key", "text", "neg", "sweep_at", "exact")
+    __slots__ = ("levels", "heap", "ladder", "fresh", "key", "text", "neg", "sweep_at", "exact")
 
     def __init__(self, neg: bool) -> None:
         self.levels: dict[str, str] = {}  # price string -> size string ("0" = removed)
         self.heap: list = []  # ordering keys (float, or Decimal when exact), possibly stale
+        self.ladder: list = []  # the keys of text (fresh excepted), sorted, possibly stale
+        self.fresh: list = []  # keys new to text since the last ladder read
         self.key: dict[str, float | Decimal] = {}  # price string -> ordering key (memo)
         self.text: dict[float | Decimal, str] = {}  # ordering key -> the price string in use
         self.neg = neg
@@ -119,6 +134,8 @@ class Side:
         self.text = {key[p]: p for p in self.text.values()}
         self.heap = h = [key[p] for p in self.levels if p in key]  # new ones: pushed by _admit
         heapify(h)
+        self.ladder = sorted(self.text)
+        self.fresh = []
 
     def _admit(self, new: list[str]) -> int:
         d = self.levels
@@ -139,21 +156,25 @@ class Side:
                 continue
             text = self.text
             old = text.get(k)
-            if old is not None and old != p:
+            if old is None:
+                self.fresh.append(k)
+            elif old != p:
                 d.pop(old, None)  # same price, another spelling: one level
             text[k] = p
             heappush(self.heap, k)
         return bad
 
     def sweep(self) -> None:
-        """Drop zero levels, rebuild the heap and forget unused price strings."""
+        """Drop zero levels, rebuild both orders and forget unused price strings."""
         self.levels = d = {p: q for p, q in self.levels.items() if q.strip("0.")}
         key = self.key
         if len(key) > 4 * len(d) + 4096:
             self.key = key = {p: key[p] for p in d}
-            self.text = {k: p for p, k in key.items()}
-        self.heap = h = [key[p] for p in d]
+        self.text = text = {key[p]: p for p in d}
+        self.heap = h = list(text)
         heapify(h)
+        self.ladder = sorted(text)
+        self.fresh = []
         self.sweep_at = 2 * len(d) + 256
 
     def best(self) -> str | None:
@@ -180,13 +201,65 @@ class Side:
         """Price strings with a size > 0."""
         return [p for p, q in self.levels.items() if q.strip("0.")]
 
+    def _ladder(self) -> list:
+        """The ladder with ``fresh`` merged in."""
+        f = self.fresh
+        lad = self.ladder
+        if f:
+            if len(f) <= 16:
+                for k in f:
+                    insort(lad, k)
+            else:
+                lad += f
+                lad.sort()  # a sorted run and a tail: timsort merges them in ~linear time
+            self.fresh = []
+        return lad
+
     def top(self, n: int) -> list[str]:
-        """The best ``n`` price strings, best first."""
-        key = self.key
-        return [self.text[k] for k in nsmallest(n, map(key.__getitem__, self.live()))]
+        """The best ``n`` price strings, best first: O(n + dead levels walked past)."""
+        lad = self._ladder()
+        out: list[str] = []
+        if n <= 0:
+            return out
+        d = self.levels
+        text = self.text
+        dead = 0
+        i = 0
+        for k in lad:
+            i += 1
+            p = text[k]
+            q = d.get(p)
+            if q is not None and q.strip("0."):
+                out.append(p)
+                if len(out) == n:
+                    break
+            else:
+                dead += 1
+        if dead:  # drop the dead levels walked past: the next read does not meet them
+            keep = []
+            for k in lad[:i]:
+                p = text[k]
+                q = d.get(p)
+                if q is not None and q.strip("0."):
+                    keep.append(k)
+                else:  # gone from the ladder and text; the heap skips a key text lacks
+                    if q is not None:
+                        del d[p]
+                    del text[k]
+            lad[:i] = keep
+        return out
 
     def ordered(self) -> list[str]:
-        return sorted(self.live(), key=self.key.__getitem__)
+        """Every live price string, best first."""
+        d = self.levels
+        text = self.text
+        out = []
+        for k in self._ladder():
+            p = text[k]
+            q = d.get(p)
+            if q is not None and q.strip("0."):
+                out.append(p)
+        return out
 
 
 class Book:

@@ -97,9 +97,16 @@ def market_state(st: SymbolState, now_ns: int, depth: int, windows: tuple[int, .
     if book is not None:
         valid = book.valid
         crossed = book.crossed
-    if book is not None and book.valid and len(book):
-        bids = book.top_bids(depth)
-        asks = book.top_asks(depth)
+    has_levels = False
+    if book is not None and book.valid:
+        if depth > 0:  # the top levels say whether it holds any (len(book) counts them all)
+            bids = book.top_bids(depth)
+            asks = book.top_asks(depth)
+            has_levels = bool(bids or asks)
+        else:
+            bids = asks = []
+            has_levels = len(book) > 0
+    if has_levels:
         if bids:
             bb, bbs = bids[0]
             bid_depth = sum((s for _, s in bids), Decimal(0))

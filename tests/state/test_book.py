@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal as D
 
 from state.book import Book
@@ -83,3 +84,77 @@ def test_new_levels_are_found_among_known_ones_in_one_update():
     assert "x" not in b.bid_side.levels and "7" not in b.bid_side.levels
     b.apply([("9", "3")], [])  # a removed level comes back
     assert b.top_bids(2) == [(D(10), D(2)), (D("9.5"), D(1))] and b.top_bids(10)[2] == (D(9), D(3))
+
+
+def _brute(levels: dict[str, str], bids: bool) -> list[tuple[D, D]]:
+    """Every live level, best first, by sorting exact Decimals."""
+    live = [(D(p), D(q)) for p, q in levels.items() if D(q) != 0]
+    return sorted(live, key=lambda lv: -lv[0] if bids else lv[0])
+
+
+def _check_against_brute(seed: int, long_prices: bool) -> None:
+    rng = random.Random(seed)
+    b = Book("v", "S", "S", "binance-usdm")
+    truth = ({}, {})  # exact price -> (price string, size string), per side
+
+    def spell(v: int) -> str:  # one price, several spellings; sometimes 16+ digits
+        if v in spelled:  # within one update a venue spells a price one way
+            return spelled[v]
+        s = spelled[v] = f"{v / 100:.2f}"
+        r = rng.random()
+        if r < 0.1:
+            s = spelled[v] = s + "0"
+        elif long_prices and r < 0.13:
+            s = spelled[v] = s + "0" * 14 + "1"  # not the float's value: exact order only
+        return s
+
+    for step in range(1500):
+        spelled: dict[int, str] = {}
+        sides = ([], [])
+        for side in (0, 1):
+            for _ in range(rng.randint(0, 12)):
+                v = rng.randint(9_000, 10_000) if side == 0 else rng.randint(10_001, 11_000)
+                p = spell(v)
+                q = "0" if rng.random() < 0.4 else rng.choice(["1", "0.5", "2.250", "3"])
+                sides[side].append((p, q))
+                book = truth[side]
+                book.pop(D(p), None)
+                if D(q) != 0:
+                    book[D(p)] = (p, q)
+        if step % 500 == 0:
+            b.load(*sides)
+            truth = tuple({D(p): (p, q) for p, q in s if D(q) != 0} for s in sides)
+        else:
+            b.apply(*sides)
+        if step % 13 == 0 or step > 1480:
+            n = rng.choice([1, 5, 20, 200])
+            want_b = _brute({p: q for p, q in truth[0].values()}, True)
+            want_a = _brute({p: q for p, q in truth[1].values()}, False)
+            assert b.top_bids(n) == want_b[:n] and b.top_asks(n) == want_a[:n], step
+            assert b.best_bid() == (want_b[0][0] if want_b else None)
+            assert b.best_ask() == (want_a[0][0] if want_a else None)
+    bids, asks = b.raw_levels()
+    assert [(D(p), D(q)) for p, q in bids] == _brute({p: q for p, q in truth[0].values()}, True)
+    assert [(D(p), D(q)) for p, q in asks] == _brute({p: q for p, q in truth[1].values()}, False)
+    assert len(b) == len(bids) + len(asks)
+
+
+def test_top_n_equals_a_brute_force_sort_after_random_updates():
+    for seed in (1, 2, 3):
+        _check_against_brute(seed, long_prices=False)
+
+
+def test_top_n_equals_a_brute_force_sort_on_exact_sides():
+    for seed in (4, 5):
+        _check_against_brute(seed, long_prices=True)
+
+
+def test_top_n_reads_do_not_walk_the_same_removed_levels_again():
+    b = Book("v", "S", "S", "binance-usdm")
+    b.load([(str(i), "1") for i in range(1, 1001)], [(str(i), "1") for i in range(2001, 3001)])
+    b.apply([(str(i), "0") for i in range(900, 1001)], [])  # 101 removed at the top
+    assert [p for p, _ in b.top_bids(3)] == [D(899), D(898), D(897)]
+    lad = b.bid_side.ladder
+    assert b.bid_side.text[lad[0]] == "899" and len(lad) == 899  # walked-past dead ones dropped
+    b.apply([("950", "2")], [])  # a dropped level comes back
+    assert b.top_bids(2) == [(D(950), D(2)), (D(899), D(1))]

@@ -20,6 +20,11 @@ the machine is shared, and wall time would also count the moments another proces
 held the core (both sides are measured the same way; the ratio is what matters).
 Reported: frames/s for both and ratio = projection / baseline (goal: >= 0.5, and
 >= 300k frames/s). ``--json`` prints a last line ``{"ratio": .., "frames_per_s": ..}``.
+
+Also reported (a micro-benchmark of reads, as the query layer makes them):
+``Book.top_bids(20)`` on a 1000-level book that a random walk of deltas keeps
+changing (a new level and a removed one per delta, one read per delta), in
+microseconds per read, beside ``best_bid()``: both should not grow with the book.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from recorder.journal.record import FRAME, REST, Record, StreamInfo  # noqa: E402
+from state.book import Book  # noqa: E402
 from state.projector import Projector  # noqa: E402
 
 CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
@@ -80,6 +86,31 @@ def baseline(payloads: list[bytes], passes: int, loads=orjson.loads) -> None:
     for _ in range(passes):
         for p in payloads:
             loads(p)
+
+
+def top_bench(levels: int = 1000, reads: int = 20_000) -> tuple[float, float]:
+    """Microseconds per ``top_bids(20)`` and per ``best_bid()`` on a changing book of
+    ``levels`` levels per side (deterministic walk: no randomness in the bench)."""
+    book = Book("bench", "X", "X", "binance-usdm")
+    book.load([(f"{10_000 - i * 0.1:.1f}", "1.000") for i in range(levels)],
+              [(f"{10_000.1 + i * 0.1:.1f}", "1.000") for i in range(levels)])
+    deltas = []
+    for i in range(reads):  # one level moves: a new price appears, an old one is removed
+        j = (i * 7919) % levels
+        deltas.append(([(f"{10_000 - j * 0.1 - 0.05:.2f}", f"{1 + i % 5}.5"),
+                        (f"{10_000 - ((j + 3) % levels) * 0.1:.1f}", "0")], []))
+    out = []
+    for read in (lambda: book.top_bids(20), book.best_bid):
+        t = time.process_time()
+        for bids, asks in deltas:
+            book.apply(bids, asks)
+            read()
+        out.append(time.process_time() - t)
+    t = time.process_time()  # the updates alone, subtracted from both
+    for bids, asks in deltas:
+        book.apply(bids, asks)
+    upd = time.process_time() - t
+    return tuple(max(0.0, x - upd) / reads * 1e6 for x in out)
 
 
 BASELINES = {"orjson.loads": orjson.loads, "msgspec.json.decode": msgspec.json.Decoder().decode}
@@ -123,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decode {name:20s}: {frames / t:12,.0f} frames/s ({t:.2f} s){mark}")
     print(f"projection apply_many      : {proj_fps:12,.0f} frames/s ({t_proj:.2f} s)")
     print(f"ratio                      : {ratio:.3f}  (goal >= 0.5; goal >= 300,000 frames/s)")
+    top_us, best_us = top_bench()
+    print(f"book reads, 1000 levels/side: top_bids(20) {top_us:.1f} us, best_bid() {best_us:.2f} us"
+          " (per read, after each delta)")
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -132,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"ratio": round(ratio, 4), "frames_per_s": round(proj_fps),
                           "baseline_frames_per_s": round(base_fps), "baseline": base_name,
+                          "top20_us": round(top_us, 2), "best_us": round(best_us, 3),
                           "frames": frames,
                           "passes": passes}))
     return 0
