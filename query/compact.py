@@ -284,10 +284,11 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
             except ArchiveError as exc:
                 raise ArchiveError(f"journal day {day}: {exc}") from None
             expected += len(recs)
-            hashed.append(hasher.submit(digest.add_many, keys, [r.payload for r in recs], values))
+            payloads = [r.payload for r in recs]
+            hashed.append(hasher.submit(digest.add_many, keys, payloads, values))
             while len(hashed) > 2:  # back-pressure: the reader never runs far ahead
                 hashed.pop(0).result()
-            raw.add_many(recs)
+            raw.add_many(recs, payloads)
             if first_ts is None:
                 first_ts = recs[0].ts_ns
             last_ts = recs[-1].ts_ns

@@ -47,6 +47,14 @@ def test_decode_values_checks_and_names_the_culprit():
     odd[5] = encode_record(Record(16, 1, 1, "nonsense", b""))
     with pytest.raises(ArchiveError, match="seq 16: unknown kind"):
         decode_values(11, keys, odd)
+    skipped = [*keys[:9], keys[10], keys[10], *keys[11:]]  # seq 20 stored under key 21
+    with pytest.raises(ArchiveError, match="seq 21 where 20 was expected"):
+        decode_values(11, skipped, values)
+    short = [*keys[:9], keys[9][1:], *keys[10:]]
+    with pytest.raises(ArchiveError, match="where seq 20 was expected .not a u64"):
+        decode_values(11, short, values)
+    with pytest.raises(ArchiveError, match="49 keys for 50 values"):
+        decode_values(11, keys[:-1], values)
 
 
 def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
