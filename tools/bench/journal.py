@@ -36,8 +36,9 @@ from recorder.journal import (  # noqa: E402
     Record,  # noqa: E402
 )
 from recorder.journal.codec import encode_key, encode_record  # noqa: E402
+from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
-CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+CAPTURE = HFTBACKTEST_USDM
 
 
 def load_frames(n: int) -> list[tuple[int, bytes]]:

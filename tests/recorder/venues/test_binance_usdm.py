@@ -6,15 +6,15 @@ import gzip
 import itertools
 import json
 import random
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from recorder.venues import binance_usdm as bn
 from recorder.venues.base import ErrorClass
+from tools.captures import HFTBACKTEST_USDM
 
-HFT = Path(__file__).resolve().parents[4] / "shared/data/captures/hftbacktest/usdm/btcusdt_20240808.gz"
+HFT = HFTBACKTEST_USDM
 
 
 @pytest.mark.parametrize(("channel", "route", "stream"), [
