@@ -3,12 +3,14 @@
 premium = Upbit KRW price / (twin USDT price x KRW per USDT) - 1, with KRW per USDT
 from Upbit's own ``KRW-USDT`` market as recorded (``ctx.fx("KRW")``), or the
 ``usdt_krw`` parameter when the journal has no KRW-USDT market. Prices are mids of
-the projected books. An exponential mean of the premium over record time
-(half-life ``halflife_s``) is the fair level; when the premium is ``entry`` below
-it, buy ``qty`` on Upbit and sell ``qty`` of the twin (the premium is cheap); when
-``entry`` above it and ``short_upbit`` is on, the reverse. Close both legs when
-the premium is back within ``exit`` of the mean. The mean needs ``warmup_s`` of
-data before the first trade.
+the projected books. The signal is ``log(1 + premium)``, the log of the price
+ratio, so a threshold means the same relative move whatever the premium's level
+(at a 2% premium it is the premium itself to within 2%). An exponential mean of
+it over record time (half-life ``halflife_s``) is the fair level; when the signal
+is ``entry`` below it, buy ``qty`` on Upbit and sell ``qty`` of the twin (the
+premium is cheap); when ``entry`` above it and ``short_upbit`` is on, the
+reverse. Close both legs when the signal is back within ``exit`` of the mean.
+The mean needs ``warmup_s`` of data before the first trade.
 
 Upbit is spot: selling it short means selling inventory you hold; the simulator
 does not model inventory, so ``short_upbit`` is off by default.
@@ -33,7 +35,7 @@ class KimchiPremium(Strategy):
         "twin_venue": "binance-usdm",
         "twin_symbol": "BTCUSDT",
         "qty": Decimal("0.01"),  # base units per leg
-        "entry": 0.004,  # premium distance from its mean that opens (0.4%)
+        "entry": 0.004,  # signal distance from its mean that opens (0.4%)
         "exit": 0.001,  # distance that closes
         "halflife_s": 60.0,
         "warmup_s": 30,
@@ -68,20 +70,21 @@ class KimchiPremium(Strategy):
             return
         self.next_eval = ctx.now_ns + ctx.params["eval_ms"] * 1_000_000
         prem = self.premium(ctx)
-        if prem is None:
+        if prem is None or prem <= -1:
             return
         self.premiums += 1
         p = ctx.params
+        signal = math.log1p(prem)
         if self.mean is None:
-            self.mean = prem
+            self.mean = signal
         else:
             dt = (ctx.now_ns - self.last_ns) / NS
             a = 1 - math.exp(-dt * math.log(2) / p["halflife_s"])
-            self.mean += a * (prem - self.mean)
+            self.mean += a * (signal - self.mean)
         self.last_ns = ctx.now_ns
         if ctx.now_ns - self.started_ns < p["warmup_s"] * NS or ctx.open_orders:
             return
-        dev = prem - self.mean
+        dev = signal - self.mean
         if self.side == 0:
             if dev <= -p["entry"]:
                 self.trade(ctx, +1)
