@@ -408,7 +408,8 @@ class _SampledBook:
     """A book's top levels read once at a sampling boundary, for book_levels and features.
 
     Stands in for the ``Book`` where ``state.market.market_state`` reads it (``valid``,
-    ``crossed``, ``seen_delta``, truthiness, ``top_bids``/``top_asks`` up to ``depth``).
+    ``crossed``, ``seen_delta``, truthiness, ``top_bids``/``top_asks`` up to ``depth``;
+    any other attribute is the book's own).
     The best ``n`` of a side are the first ``n`` of its best ``depth`` (keys are unique
     per level), so every value equals what the book itself returns.
     """
@@ -424,6 +425,10 @@ class _SampledBook:
         # An empty book has no best price: skip its O(levels) scans.
         self._bids = book.top_bids(depth) if book.best_bid() is not None else []
         self._asks = book.top_asks(depth) if book.best_ask() is not None else []
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else market_state may read comes from the book itself (same instant).
+        return getattr(self.book, name)
 
     def __len__(self) -> int:
         """Levels within the top read (non-zero exactly when the book has a level)."""
