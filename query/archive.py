@@ -179,13 +179,15 @@ def decode_values(first_seq: int, keys: Sequence[bytes], values: Sequence[bytes]
     another seq than its key, or has an unknown kind.
     """
     n = len(values)
+    if not n and not keys:
+        return []
     try:
         recs = list(map(_record_decode, values))
     except msgspec.DecodeError:
         recs = None
     want = range(first_seq, first_seq + n)
     if recs is not None and len(keys) == n and [r.seq for r in recs] == list(want) \
-            and all(len(k) == 8 for k in keys) and b"".join(keys) == _keys_bytes(first_seq, n) \
+            and set(map(len, keys)) == {8} and b"".join(keys) == _keys_bytes(first_seq, n) \
             and {r.kind for r in recs} <= KIND_CODE.keys():
         return recs
     if len(keys) != n:

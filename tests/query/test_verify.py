@@ -55,6 +55,7 @@ def test_decode_values_checks_and_names_the_culprit():
         decode_values(11, short, values)
     with pytest.raises(ArchiveError, match="49 keys for 50 values"):
         decode_values(11, keys[:-1], values)
+    assert decode_values(11, [], []) == []
 
 
 def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
