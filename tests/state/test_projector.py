@@ -272,3 +272,66 @@ def test_add_stream_registers_a_live_connection():
     # a bare snapshot on a combined-stream connection names no symbol: quarantined
     [e] = p.apply(Record(2, 2, 4, FRAME, b'{"lastUpdateId":1,"bids":[],"asks":[]}', None))
     assert type(e) is DecodeError and p.counters[4]["decode_error"] == 1
+
+
+def _binance_frames() -> list[bytes]:
+    """Binance combined frames covering every branch of apply_many's fast path."""
+    def tick(u, b, a, t, bq="1", aq="2"):
+        return (f'{{"stream":"btcusdt@bookTicker","data":{{"e":"bookTicker","u":{u},"s":"BTCUSDT",'
+                f'"b":"{b}","B":"{bq}","a":"{a}","A":"{aq}","T":{t},"E":{t}}}}}').encode()
+
+    def trade(tid, p, q, t, m="false", e="trade", sym="BTCUSDT"):
+        idf = '"t"' if e == "trade" else '"a"'
+        return (f'{{"stream":"{sym.lower()}@{e}","data":{{"e":"{e}","E":{t},"T":{t},"s":"{sym}",'
+                f'{idf}:{tid},"p":"{p}","q":"{q}","m":{m}}}}}').encode()
+
+    def depth(U, u, pu, bids, asks, t):
+        return (f'{{"stream":"btcusdt@depth@0ms","data":{{"e":"depthUpdate","E":{t},"T":{t},'
+                f'"s":"BTCUSDT","U":{U},"u":{u},"pu":{pu},"b":{json.dumps(bids)},'
+                f'"a":{json.dumps(asks)}}}}}').encode()
+
+    return [
+        b'{"result":null,"id":1}',  # ack
+        tick(100, "10", "11", 1000), tick(101, "10", "11", 1001, "3"),  # first, then same prices
+        tick(102, "10", "11", 999),  # time backwards with the same prices
+        tick(103, "10.5", "11", 1002), tick(104, "12", "11", 1003),  # a change; crossed
+        tick(105, "12", "11", 1004),  # same prices as a crossed quote
+        tick(106, "10", "11", 1005), tick(107, "0", "11", 1006),  # bad price
+        trade(1, "10", "1", 1000), trade(2, "10.5", "0.5", 1001, "true"),
+        trade(2, "10.5", "0.5", 1002), trade(1, "10", "1", 1003),  # duplicate; out of order
+        trade(3, "10", "1", 900),  # time backwards
+        trade(4, "-1", "1", 1004), trade(5, "nan", "1", 1005), trade(6, "10", "0", 1006),
+        trade(7, "1e-400", "1", 1007), trade(8, "10", "abc", 1008),
+        trade(9, "10", "200000", 1009),  # large
+        trade(1, "10", "1", 1010, e="aggTrade"), trade(1, "3000", "1", 1010, sym="ETHUSDT"),
+        depth(1, 5, 0, [["10", "1"]], [["11", "1"]], 1011),  # buffered: no snapshot yet
+        b'{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT"}}',  # missing fields
+        b'{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":"x"}}',
+        b'{"stream":"btcusdt@markPrice","data":{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"10"}}',
+        tick(108, "10", "11", 1012), trade(10, "10", "1", 1013),
+    ]
+
+
+def test_apply_many_fast_path_equals_apply_record_by_record():
+    info = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")}
+    records = [Record(i + 1, 10 * (i + 1), 1, FRAME, body, None)
+               for i, body in enumerate(_binance_frames())]
+    whole = Projector(info)
+    whole.apply_many(records)
+    assert whole.digest() == one_by_one(info, records).digest()
+    assert whole.counters == one_by_one(info, records).counters
+    c = whole.counters[1]
+    assert (c["exch_ts_backwards"], c["crossed_quote"], c["nonpositive_price"], c["nan"],
+            c["duplicate_trade"], c["out_of_order_trade"], c["bad_size"], c["unparseable"],
+            c["decode_error"]) == (2, 2, 2, 1, 1, 2, 1, 1, 2), c
+    m = whole.market("binance-usdm", "BTCUSDT")  # folded: anomalies of order and time too
+    assert m.last_price == Decimal(10) and m.windows[60].trades == 9 and m.large_trade
+    assert whole.market("binance-usdm", "ETHUSDT").last_price == Decimal(3000)
+
+
+def test_hftbacktest_apply_many_equals_apply_record_by_record(capture_records):
+    streams, records = capture_records("hftbacktest")
+    p = Projector(streams)
+    p.apply_many(records)
+    assert p.digest() == one_by_one(streams, records).digest()
+    assert p.digest().startswith("687718a5")
