@@ -134,12 +134,15 @@ class Side:
         self.text = {key[p]: p for p in self.text.values()}
         self.heap = h = [key[p] for p in self.levels if p in key]  # new ones: pushed by _admit
         heapify(h)
-        self.ladder = sorted(self.text)
-        self.fresh = []
+        self.ladder = []  # sorted by the next ladder read, if any
+        self.fresh = list(self.text)
 
     def _admit(self, new: list[str]) -> int:
         d = self.levels
         key = self.key
+        text = self.text
+        fresh = self.fresh
+        heap = self.heap
         bad = 0
         for p in new:
             k = key.get(p)
@@ -150,31 +153,34 @@ class Side:
                     del d[p]
                     continue
                 key[p] = k
+                text = self.text  # _order may have made the side exact: new containers
+                fresh = self.fresh
+                heap = self.heap
             if d[p][:1] == "-":
                 bad += 1
                 del d[p]
                 continue
-            text = self.text
             old = text.get(k)
             if old is None:
-                self.fresh.append(k)
+                fresh.append(k)
             elif old != p:
                 d.pop(old, None)  # same price, another spelling: one level
             text[k] = p
-            heappush(self.heap, k)
+            heappush(heap, k)
         return bad
 
     def sweep(self) -> None:
-        """Drop zero levels, rebuild both orders and forget unused price strings."""
+        """Drop zero levels, rebuild the heap and forget unused price strings (the ladder
+        is re-sorted by its next read, if any)."""
         self.levels = d = {p: q for p, q in self.levels.items() if q.strip("0.")}
         key = self.key
         if len(key) > 4 * len(d) + 4096:
             self.key = key = {p: key[p] for p in d}
-        self.text = text = {key[p]: p for p in d}
-        self.heap = h = list(text)
+            self.text = {k: p for p, k in key.items()}
+            self.ladder = []  # sorted by the next ladder read, if any
+            self.fresh = list(self.text)
+        self.heap = h = [key[p] for p in d]
         heapify(h)
-        self.ladder = sorted(text)
-        self.fresh = []
         self.sweep_at = 2 * len(d) + 256
 
     def best(self) -> str | None:

@@ -384,9 +384,12 @@ class Projector:
         pending = b.tickers
         last = b.last_id
         i = 0
-        while i < len(pending) and pending[i].update_id <= last:
-            if pending[i].update_id == last:
-                self._check_ticker(b, pending[i], ev, out)
+        for t in pending:  # in arrival order, up to the first one still ahead of the book
+            u = t.update_id
+            if u > last:
+                break
+            if u == last:
+                self._check_ticker(b, t, ev, out)
             i += 1
         del pending[:i]
 
