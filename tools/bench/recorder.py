@@ -577,10 +577,11 @@ def soak(seconds: float, rate: float, as_json: bool) -> int:
     settle = max(0.2 * seconds, 2 * projection_horizon_s())
     settled = [s for s in samples if s[0] >= settle]
     anon_all = [s[1]["RssAnon"] for s in samples]
-    xs = [s[0] for s in samples]
-    mx, my = sum(xs) / len(xs), sum(anon_all) / len(anon_all)
+    trend = settled if len(settled) >= 4 else samples  # MB/h once settled, else while filling
+    xs, ys = [s[0] for s in trend], [s[1]["RssAnon"] for s in trend]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs) or 1.0
-    slope_h = sum((x - mx) * (y - my) for x, y in zip(xs, anon_all, strict=True)) / var * 3600
+    slope_h = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var * 3600
     if len(settled) >= 4:
         half = len(settled) // 2
         first, second = max(s[1]["RssAnon"] for s in settled[:half]), max(s[1]["RssAnon"] for s in settled[half:])
@@ -596,7 +597,8 @@ def soak(seconds: float, rate: float, as_json: bool) -> int:
               "rss_anon_max_mb": max(anon_all), "rss_anon_slope_mb_per_h": slope_h,
               "peak_rss_mb": max(s[1]["VmHWM"] for s in samples), "settle_s": settle, "flat": flat}
     print(f"soak {seconds:.0f} s, {records} records ({records / seconds:.0f}/s): RssAnon "
-          f"{anon_all[0]:.1f} -> {anon_all[-1]:.1f} MB (max {max(anon_all):.1f}, trend {slope_h:+.1f} MB/h), "
+          f"{anon_all[0]:.1f} -> {anon_all[-1]:.1f} MB (max {max(anon_all):.1f}; trend "
+          f"{'after settling' if trend is settled else 'while filling'} {slope_h:+.1f} MB/h), "
           f"peak RSS {result['peak_rss_mb']:.1f} MB; {verdict}")
     if as_json:
         print(json.dumps(result))
