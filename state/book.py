@@ -5,7 +5,7 @@ existing level is one dict store and nothing is ever rounded (OKX checksums are
 recomputed from exactly what was sent). Order comes from exact keys parsed once per
 distinct price string (see ``Side``): per side (bids negated) a heap for the best
 price and a lazily merged sorted ladder for the top N, both with lazy deletion,
-rebuilt when the side grows to twice its live levels. Two strings of one value ("1.50",
+rebuilt when the side grows to four times its live levels. Two strings of one value ("1.50",
 "1.5") are one level: a new string whose value is already present replaces the old one.
 """
 
@@ -57,9 +57,10 @@ class Side:
 
     Removals are lazy: a size-0 update is stored like any other (one C-level
     ``dict.update`` per delta, no per-level test), and zero levels are skipped when
-    read and swept out when the side has doubled. New price strings are found without
-    a scan: ``dict.update`` appends them at the end of the dict, so they are the last
-    ``len(after) - len(before)`` keys. Only those go through Python: parse, validate,
+    read and swept out when the side has grown to four times its live levels (a level
+    removed and sent again stays one dict store; a swept one is admitted anew). New
+    price strings are found without a scan: ``dict.update`` appends them at the end
+    of the dict, so they are the last ``len(after) - len(before)`` keys. Only those go through Python: parse, validate,
     push the key on the heap and queue it in ``fresh``.
 
     Two orders of the same keys, each paid for by the reads that need it:
@@ -181,7 +182,7 @@ class Side:
             self.fresh = list(self.text)
         self.heap = h = [key[p] for p in d]
         heapify(h)
-        self.sweep_at = 2 * len(d) + 256
+        self.sweep_at = 4 * len(d) + 256
 
     def best(self) -> str | None:
         """The best price string (highest bid, lowest ask), or None when empty."""
