@@ -169,6 +169,12 @@ class UpbitCaptureSource(Source):
         return ev
 
 
+# Where a synthetic code starts: near the real market, so a KRW premium over Binance
+# (BTCUSDT ~61,800 in the looped 2024 capture, at ~1,385 KRW/USDT) comes out near +1 %.
+REFERENCE_KRW = {"KRW-BTC": 86_450_000, "KRW-USDT": 1_385, "KRW-ETH": 3_700_000,
+                 "KRW-XRP": 790, "KRW-SOL": 210_000}
+
+
 class UpbitSynthetic(Source):
     """A random-walk KRW market for one code: 15-level orderbook every 200 ms, trades and a
     ticker after each trade (seeded, reproducible)."""
@@ -181,7 +187,7 @@ class UpbitSynthetic(Source):
         h = zlib.crc32(code.encode())
         self.rng = random.Random(seed ^ h)
         self.t0, self.base_ms, self.step = t0, base_ms, 0
-        mid = 1000 + h % 5_000_000
+        mid = REFERENCE_KRW.get(code) or 1000 + h % 5_000_000
         self.tick = 10 ** max(0, len(str(mid)) - 4)
         self.mid = mid // self.tick * self.tick
         self.sid = (base_ms + int(t0 * 1000)) * 1000
