@@ -27,6 +27,13 @@ _DECODER = msgspec.msgpack.Decoder()
 
 encode_record = _ENCODER.encode
 decode_record_fast = _RECORD_DECODER.decode  # no checks: for the hot read path
+_RECORDS_DECODER = msgspec.msgpack.Decoder(list[Record])
+
+
+def decode_records(buf: bytes) -> list[Record]:
+    """A msgpack array of stored values (array32 header + the values joined) in one call."""
+    return _RECORDS_DECODER.decode(buf)
+
 encode_msgpack = _ENCODER.encode
 decode_msgpack = _DECODER.decode
 
