@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -20,69 +14,19 @@ from query.catalog import connect, to_arrow
 from query.cli import main
 from query.compact import compact
 from query.influx import BAR_FIELDS, FEATURE_FIELDS, InfluxSink, export, line
-
-VM = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests import vm
 
 
 @pytest.fixture
 def victoria(tmp_path):
     """A VictoriaMetrics server on a free loopback port: its base URL (stopped after the test)."""
-    if not Path(VM).exists():
+    if not vm.available():
         pytest.skip("victoria-metrics is not installed (make test installs it: tools/ci/system-deps.sh)")
-    port = free_port()
-    log = open(tmp_path / "vm.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([VM, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'vm'}",
-                             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                if r.read().strip() == b"OK":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"victoria-metrics did not start: {(tmp_path / 'vm.log').read_text()[-2000:]}")
-        time.sleep(0.1)
-    try:
+    with vm.victoria(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
-def read_back(url: str, pattern: str, expect: int, timeout: float = 30.0) -> dict[tuple, dict[int, float]]:
-    """{(metric, venue, symbol): {ts_ms: value}} of series matching ``pattern``, once ``expect`` points are there."""
-    deadline = time.monotonic() + timeout
-    while True:
-        urllib.request.urlopen(f"{url}/internal/force_flush", timeout=10).read()
-        q = urllib.parse.urlencode({"match[]": f'{{__name__=~"{pattern}"}}', "start": "0"})
-        with urllib.request.urlopen(f"{url}/api/v1/export?{q}", timeout=30) as r:
-            body = r.read().decode()
-        out: dict[tuple, dict[int, float]] = defaultdict(dict)
-        for ln in body.splitlines():
-            j = json.loads(ln)
-            m = j["metric"]
-            key = (m["__name__"], m.get("venue"), m.get("symbol"))
-            out[key].update(zip(j["timestamps"], j["values"], strict=True))
-        n = sum(len(v) for v in out.values())
-        if n >= expect or time.monotonic() > deadline:
-            return dict(out)
-        time.sleep(0.2)
+read_back = vm.read_back
 
 
 def expected_points(table, measurement: str, fields) -> dict[tuple, dict[int, float]]:
@@ -152,7 +96,7 @@ def test_query_influx_command_sends_a_time_window(victoria, synthetic, capsys):
 
 
 def test_command_reports_an_unreachable_server(synthetic, capsys):
-    rc = main(["influx", "--data", str(synthetic), "--url", f"http://127.0.0.1:{free_port()}",
+    rc = main(["influx", "--data", str(synthetic), "--url", f"http://127.0.0.1:{vm.free_port()}",
                "--token", "t", "--retries", "1", "--from", "2025-01-02T00:00:00Z",
                "--to", "2025-01-02T00:00:05Z"])
     err = capsys.readouterr().err

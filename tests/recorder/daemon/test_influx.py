@@ -22,9 +22,9 @@ from recorder.daemon.influx_feed import InfluxFeed
 from recorder.daemon.logs import event_logger
 from recorder.daemon.projection import LiveProjection
 from recorder.journal import JournalWriter
+from tests import vm
 from tools.simulator import Simulator
 
-from . import vm
 from .helpers import Journal, Running, config, until
 
 pytestmark = [pytest.mark.timeout(120),
