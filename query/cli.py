@@ -20,13 +20,15 @@ import os
 import re
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from recorder.cli import human_bytes as _human_bytes
+from recorder.cli import parse_time
 from recorder.journal import JournalError
 
 from . import manifest as _manifest
@@ -57,18 +59,6 @@ def parse_day(text: str) -> str:
     return text
 
 
-def parse_time(text: str) -> int:
-    """ISO time or date (UTC unless it says otherwise) -> ns."""
-    t = text.strip().replace("Z", "+00:00")
-    try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
-
-
 def parse_at(text: str) -> tuple[int, int]:
     """``HH:MM`` (UTC) -> (hour, minute)."""
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
@@ -85,14 +75,6 @@ def non_negative(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
     return n
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _require_data(data: str) -> None:

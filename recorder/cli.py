@@ -45,7 +45,7 @@ def parse_time(text: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -81,7 +81,7 @@ def render_status(s: dict, console: Console) -> None:
         seg.add_column(col, justify="right" if col != "day" else "left")
     for row in s["segments"]:
         seg.add_row(row["day"], str(row["first_seq"]), str(row["last_seq"]), str(row["records"]),
-                    _human_bytes(row["bytes"]))
+                    human_bytes(row["bytes"]))
     console.print(seg)
     st = Table(title="streams")
     for col in ("id", "venue", "market", "conn", "url", "records"):
