@@ -18,13 +18,12 @@ from decimal import Decimal
 
 import msgspec
 
-from recorder.journal.record import FRAME, Record, StreamInfo
+from recorder.journal.record import Record, StreamInfo
 
 from . import digest as _codec
 from .book import _POS, Book, price_key
 from .decode import Decoder, decoder_for
-from .decode.binance import BinanceDecoder, BookTickerMsg, TradeMsg, decode_combined
-from .decode.common import MS, NullDecoder
+from .decode.common import NullDecoder
 from .events import (
     Anomaly,
     BookDelta,
@@ -94,7 +93,6 @@ class Projector:
         self._hot: SymbolState | None = None  # see _state
         self._hot_sym: str | None = None
         self._hot_venue: str | None = None
-        self._fast: dict[int, dict[str, SymbolState]] = {}  # see apply_many
         self._fold = {
             BookTicker: self._on_book_ticker, BookDelta: self._on_delta,
             BookSnapshot: self._on_snapshot, Trade: self._on_trade, Ticker: self._on_ticker,
@@ -107,7 +105,6 @@ class Projector:
         """Register a connection that appeared after construction (live)."""
         self.streams[info.id] = info
         self._decoders.pop(info.id, None)
-        self._fast.pop(info.id, None)
 
     def _decoder(self, stream: int) -> Decoder:
         dec = self._decoders.get(stream)
@@ -130,14 +127,6 @@ class Projector:
         Same state transitions as ``apply``; the per-record bookkeeping is inlined and
         the current stream's decoder and last receive time are kept in locals while
         consecutive records share a stream (written back on a switch and at the end).
-
-        Binance combined-stream frames, the bulk of a capture, take a fast path: the
-        frame is decoded here, and a book ticker or trade of a symbol already seen is
-        folded inline when it needs no validation report (prices as the last accepted
-        quote; a trade with a valid price and size, a growing id and no time going
-        backwards). Anything else goes through ``BinanceDecoder.events`` and the fold
-        functions, decoded once. The state is the same either way (tests compare
-        digests with ``apply``).
         """
         out: list[Event] = []
         fold = self._fold
@@ -147,7 +136,6 @@ class Projector:
         cur = -1  # stream whose decoder / previous ts are in the locals
         prev = 0
         dec = None
-        fast = None  # Binance streams: native symbol -> SymbolState (see _fast_map)
         try:
             for rec in records:
                 seq = rec.seq
@@ -162,75 +150,12 @@ class Projector:
                     cur = self._stream = stream
                     prev = stream_ts.get(stream, 0)
                     dec = self._decoders.get(stream) or self._decoder(stream)
-                    fast = self._fast_map(stream, dec)
                 if ts > now:
                     now = ts
                 if ts < prev:
                     self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
                 prev = ts
-                if fast is not None and rec.kind == FRAME and rec.payload[2:3] == b"s":
-                    try:
-                        w = decode_combined(rec.payload)
-                    except Exception:  # acks, spot frames without "e", errors: the decoder's way
-                        events = dec.decode(rec)
-                    else:
-                        d = w.data
-                        t = type(d)
-                        st = fast.get(d.s)
-                        if st is not None:
-                            if t is BookTickerMsg:
-                                q = st.quote
-                                exch = (d.T or d.E) * MS
-                                if st.quote_ok and d.b == q.bid_px and d.a == q.ask_px \
-                                        and exch >= q.exch_ts_ns:
-                                    ev = st.quote = BookTicker(st.venue, st.symbol, st.norm, exch, ts,
-                                                               seq, d.b, d.B, d.a, d.A, d.u)
-                                    st.seq = seq
-                                    st.ts_ns = ts
-                                    b = st.book
-                                    if b is not None and b.valid and b.ticker_checked:
-                                        u = d.u
-                                        if u == b.last_id:
-                                            self._check_ticker(b, ev, ev, out)
-                                            out.clear()
-                                        elif u > b.last_id:
-                                            pending = b.tickers
-                                            pending.append(ev)
-                                            if len(pending) > PENDING_TICKERS:
-                                                del pending[0]
-                                    continue
-                            elif t is TradeMsg:
-                                o = d.t
-                                lo = st.last_ordinal
-                                lt = st.last_trade
-                                exch = (d.T or d.E) * MS
-                                if (lo is None or o > lo) and (lt is None or exch >= lt.exch_ts_ns):
-                                    try:
-                                        price = float(d.p)
-                                        size = float(d.q)
-                                    except ValueError:
-                                        price = size = NAN
-                                    if 0.0 < price < INF and 0.0 < size < INF:
-                                        buy = not d.m
-                                        st.last_trade = Trade(st.venue, st.symbol, st.norm, exch, ts,
-                                                              seq, d.p, d.q, "buy" if buy else "sell",
-                                                              str(o), o)
-                                        st.seq = seq
-                                        st.ts_ns = ts
-                                        st.last_ordinal = o
-                                        large = price * size >= st.large_threshold
-                                        st.tape.add(ts, price, size, buy, large)
-                                        st.last_large = large
-                                        continue
-                        try:
-                            events = dec.events(w.stream, d, rec)
-                        except Exception as exc:  # quarantine, as the decoder does
-                            events = [dec.error(rec, f"{type(exc).__name__}: {exc}")]
-                        if st is None:
-                            self._fast_learn(fast, d.s, dec)
-                else:
-                    events = dec.decode(rec)
-                for ev in events:
+                for ev in dec.decode(rec):
                     try:
                         fold[type(ev)](ev, out)
                     except Exception as exc:  # never stop the projection: count and go on
@@ -243,23 +168,6 @@ class Projector:
                 stream_ts[cur] = prev
             self.last_seq = last_seq
             self.ts_ns = now
-
-    def _fast_map(self, stream: int, dec: Decoder) -> dict[str, SymbolState] | None:
-        """The native-symbol map of a Binance stream (None: no fast path for ``dec``)."""
-        if type(dec) is not BinanceDecoder:
-            return None
-        m = self._fast.get(stream)
-        if m is None:
-            m = self._fast[stream] = {}
-        return m
-
-    def _fast_learn(self, fast: dict, native: str, dec: BinanceDecoder) -> None:
-        """Remember the state of ``native`` once a frame of it has been folded."""
-        names = dec._sym.get(native)
-        if names is not None:
-            st = self._symbols.get((dec.venue, names[0]))
-            if st is not None and len(fast) < 4096:
-                fast[native] = st
 
     def _apply(self, rec: Record, out: list) -> None:
         stream = rec.stream

@@ -117,7 +117,7 @@ class CombinedRaw(msgspec.Struct, frozen=True, gc=False):
 
 _combined = msgspec.json.Decoder(Combined)
 _combined_raw = msgspec.json.Decoder(CombinedRaw)
-decode_combined = _decode_combined = _combined.decode  # public: Projector.apply_many
+_decode_combined = _combined.decode
 _bare = msgspec.json.Decoder(Data)
 _spot_ticker = msgspec.json.Decoder(SpotBookTicker)
 _snapshot = msgspec.json.Decoder(DepthSnapshot)
@@ -166,43 +166,38 @@ class BinanceDecoder(Decoder):
                 if payload[2:3] == b"s":  # {"stream":..., "data": {...}} (a cached 1-byte slice)
                     w = _decode_combined(payload)
                     d = w.data
-                    stream = w.stream
                 else:  # a bare event: a raw /ws/<stream> connection
+                    w = None
                     d = _bare.decode(payload)
-                    stream = self._url_stream
             except msgspec.ValidationError:  # acks, spot frames without "e", other shapes
                 return self._slow(rec)
-            return self.events(stream, d, rec)
+            t = type(d)
+            names = self._sym.get(d.s) or self.names(d.s)
+            if t is BookTickerMsg:
+                return [BookTicker(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns,
+                                   rec.seq, d.b, d.B, d.a, d.A, d.u)]
+            if t is TradeMsg or t is AggTradeMsg:
+                tid = d.t if t is TradeMsg else d.a
+                return [Trade(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns, rec.seq,
+                              d.p, d.q, "sell" if d.m else "buy", str(tid), tid)]
+            if t is DepthUpdate:
+                stream = w.stream if w is not None else self._url_stream
+                depth = self._depths.get(stream, -1)
+                if depth == -1:
+                    depth = self._depths[stream] = _partial_depth(stream)
+                if depth is not None:  # futures partial depth: a top-N picture, not a diff
+                    return [BookSnapshot(self.venue, names[0], names[1], (d.T or d.E) * MS,
+                                         rec.ts_ns, rec.seq, d.b, d.a, d.u, depth)]
+                return [BookDelta(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns,
+                                  rec.seq, d.b, d.a, d.U, d.u, d.pu)]
+            if t is KlineMsg:
+                k = d.k
+                return [Kline(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq, k.i,
+                              k.t * MS, k.o, k.h, k.l, k.c, k.v, k.q, k.x)]
+            return [Ticker(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq,  # markPrice
+                           mark=d.p, index=d.i, funding_rate=d.r)]
         except Exception as exc:  # quarantine, as Decoder.decode does
             return [self.error(rec, f"{type(exc).__name__}: {exc}")]
-
-    def events(self, stream: str, d: Data, rec: Record) -> list[Event]:
-        """The events of one decoded ``Data`` message of ``stream`` (may raise: callers
-        quarantine)."""
-        t = type(d)
-        names = self._sym.get(d.s) or self.names(d.s)
-        if t is BookTickerMsg:
-            return [BookTicker(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns,
-                               rec.seq, d.b, d.B, d.a, d.A, d.u)]
-        if t is TradeMsg or t is AggTradeMsg:
-            tid = d.t if t is TradeMsg else d.a
-            return [Trade(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns, rec.seq,
-                          d.p, d.q, "sell" if d.m else "buy", str(tid), tid)]
-        if t is DepthUpdate:
-            depth = self._depths.get(stream, -1)
-            if depth == -1:
-                depth = self._depths[stream] = _partial_depth(stream)
-            if depth is not None:  # futures partial depth: a top-N picture, not a diff
-                return [BookSnapshot(self.venue, names[0], names[1], (d.T or d.E) * MS,
-                                     rec.ts_ns, rec.seq, d.b, d.a, d.u, depth)]
-            return [BookDelta(self.venue, names[0], names[1], (d.T or d.E) * MS, rec.ts_ns,
-                              rec.seq, d.b, d.a, d.U, d.u, d.pu)]
-        if t is KlineMsg:
-            k = d.k
-            return [Kline(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq, k.i,
-                          k.t * MS, k.o, k.h, k.l, k.c, k.v, k.q, k.x)]
-        return [Ticker(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq,  # markPrice
-                       mark=d.p, index=d.i, funding_rate=d.r)]
 
     def frame(self, rec: Record) -> list[Event]:
         return self.decode(rec)
