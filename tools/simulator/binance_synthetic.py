@@ -16,7 +16,7 @@ from decimal import Decimal
 import orjson
 
 from .book import Book
-from .tape import Event, Source
+from .tape import Event, GeneratedSource
 
 
 def _px(ticks: int) -> str:
@@ -27,7 +27,7 @@ def _qty(lots: int) -> str:
     return f"{lots // 1000}.{lots % 1000:03d}"
 
 
-class SyntheticSymbol(Source):
+class SyntheticSymbol(GeneratedSource):
     """A random-walk market for one symbol: 100 ms steps of depth, bookTicker, trades,
     aggTrades, a kline every 500 ms and a mark price every second (seeded, reproducible)."""
 
@@ -51,16 +51,6 @@ class SyntheticSymbol(Source):
         self.queue: deque[Event] = deque()
         self.kline: dict[str, object] | None = None
         self._generate()
-
-    # -- Source
-    def peek_t(self) -> float:
-        return self.queue[0].t
-
-    def pop(self) -> Event:
-        ev = self.queue.popleft()
-        if not self.queue:
-            self._generate()
-        return ev
 
     # -- REST views
     def snapshot(self) -> tuple[int, Book]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
+from collections import deque
 from collections.abc import Callable
 
 
@@ -55,6 +56,24 @@ class Source:
 
     def pop(self) -> Event:
         raise NotImplementedError
+
+
+class GeneratedSource(Source):
+    """A source that makes its events in steps: ``_generate`` refills ``self.queue``."""
+
+    queue: deque[Event]
+
+    def _generate(self) -> None:
+        raise NotImplementedError
+
+    def peek_t(self) -> float:
+        return self.queue[0].t
+
+    def pop(self) -> Event:
+        ev = self.queue.popleft()
+        if not self.queue:
+            self._generate()
+        return ev
 
 
 class Tape:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import orjson
 
 from .captures import RawCapture
-from .tape import Event, Source, Tape, minute_ceil_ms, shifter
+from .tape import Event, GeneratedSource, Source, Tape, minute_ceil_ms, shifter
 
 # SIMPLE key -> DEFAULT key (PROTOCOLS.md §3.3)
 SIMPLE_TO_DEFAULT: dict[str, str] = {
@@ -175,7 +175,7 @@ REFERENCE_KRW = {"KRW-BTC": 86_450_000, "KRW-USDT": 1_385, "KRW-ETH": 3_700_000,
                  "KRW-XRP": 790, "KRW-SOL": 210_000}
 
 
-class UpbitSynthetic(Source):
+class UpbitSynthetic(GeneratedSource):
     """A random-walk KRW market for one code: 15-level orderbook every 200 ms, trades and a
     ticker after each trade (seeded, reproducible)."""
 
@@ -195,14 +195,6 @@ class UpbitSynthetic(Source):
         self.queue: deque[Event] = deque()
         self._generate()
 
-    def peek_t(self) -> float:
-        return self.queue[0].t
-
-    def pop(self) -> Event:
-        ev = self.queue.popleft()
-        if not self.queue:
-            self._generate()
-        return ev
 
     def _generate(self) -> None:
         rng, tick = self.rng, self.tick
