@@ -34,27 +34,37 @@ JOB_ID = "ticktape-nightly-compaction"
 log = logging.getLogger("query.schedule")
 
 
-def run_compaction(data_dir: str | os.PathLike[str], **opts: Any) -> CompactResult | None:
+def run_compaction(data_dir: str | os.PathLike[str], *,
+                   on_outcome: Callable[[str, Any], None] | None = None,
+                   **opts: Any) -> CompactResult | None:
     """One scheduled run: compact every finished day, then prune.
 
     Days are finished by the journal or by the wall clock (``now_ns``, default the
     time of the run; see ``query.compact.finished_days``). Returns None, without
     waiting, if another compaction holds the archive; never raises: a failure (a
     journal day not matching its archive, a full disk) is logged and retried at the
-    next run, since the job must not take the daemon down. Safe to call from any
-    thread; concurrent calls exclude each other through the archive lock.
+    next run, since the job must not take the daemon down. ``on_outcome(outcome,
+    value)`` hears how it went: ``("ok", CompactResult)``, ``("skipped", exc)`` or
+    ``("error", exc)`` (the daemon counts them apart). Safe to call from any thread;
+    concurrent calls exclude each other through the archive lock.
     """
     opts.setdefault("now_ns", time.time_ns())
     try:
         res = compact(data_dir, wait=False, **opts)
     except CompactionBusy as exc:
         log.warning("nightly compaction skipped: %s", exc)
-        return None
-    except Exception:
+        outcome: tuple[str, Any] = ("skipped", exc)
+        res = None
+    except Exception as exc:
         log.exception("nightly compaction of %s failed; retried at the next run", data_dir)
-        return None
-    log.info("nightly compaction of %s: compacted %s (%d records), pruned %s", data_dir,
-             res.compacted or "nothing", res.records, res.pruned or "nothing")
+        outcome = ("error", exc)
+        res = None
+    else:
+        log.info("nightly compaction of %s: compacted %s (%d records), pruned %s", data_dir,
+                 res.compacted or "nothing", res.records, res.pruned or "nothing")
+        outcome = ("ok", res)
+    if on_outcome is not None:
+        on_outcome(*outcome)
     return res
 
 
@@ -71,7 +81,8 @@ def add_nightly_job(scheduler: Any, data_dir: str | os.PathLike[str], *, hour: i
     Never blocks the caller: the job runs on the scheduler's executor (a thread pool
     for ``BackgroundScheduler``, the loop's default executor for ``AsyncIOScheduler``),
     so ``before_delete(day)`` is called from that thread. ``compact_opts`` go to
-    ``query.compact.compact`` (``params``, ``derived``...).
+    ``run_compaction`` (``on_outcome``) and ``query.compact.compact`` (``params``,
+    ``derived``...).
     """
     kwargs = {"keep_days": keep_days, "before_delete": before_delete, **compact_opts}
     extra = {"next_run_time": datetime.now(UTC)} if catch_up else {}

@@ -11,9 +11,8 @@ the night at once). The job never touches the receive loop: it runs on the
 scheduler's single worker thread, and whatever it raises is logged and counted
 (``ticktape_compaction_runs_total{result="error"}``), never propagated.
 
-The trigger, catch-up and overlap rules are ``query.schedule.add_nightly_job``'s; the
-job body is ``_job`` rather than ``run_compaction`` only because the latter folds a
-failure and a skip into one ``None``, and the daemon counts them apart.
+The trigger, catch-up and overlap rules and the job itself are ``query.schedule``'s;
+the daemon only hears each run's outcome (``on_outcome``) to log and count it.
 """
 
 from __future__ import annotations
@@ -68,8 +67,8 @@ class Nightly:
         sched = BackgroundScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(1)})
         job = add_nightly_job(sched, self.app.config.data, hour=c.hour, minute=c.minute,
                               catch_up=c.catch_up, keep_days=c.keep_days,
-                              before_delete=self._release, derived=c.derived)
-        job.modify(func=self._job)
+                              before_delete=self._release, derived=c.derived,
+                              on_outcome=self._outcome)
         sched.add_listener(self._on_error, EVENT_JOB_ERROR)
         sched.start()
         with self._lock:
@@ -94,30 +93,25 @@ class Nightly:
         """Before a journal day is deleted: the writer closes that segment if it has it open."""
         self.app.writer.release_segment(day)
 
-    def _job(self, data_dir: str, **opts: Any) -> None:
-        """One run: compact every finished day, prune; every outcome logged and counted."""
-        from query.compact import CompactionBusy, compact
-
+    def _outcome(self, outcome: str, value: Any) -> None:
+        """One run's result (``query.schedule.run_compaction``): logged and counted."""
         log = self.app.log
-        opts.setdefault("now_ns", time.time_ns())  # an idle last day also finishes, by the clock
-        try:
-            res = compact(data_dir, wait=False, **opts)
-        except CompactionBusy as exc:
+        if outcome == "skipped":
             with self._lock:
                 self.runs["skipped"] += 1
-            log.warning("compaction_skipped", extra=fields(reason=str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001 (retried next night; recording goes on)
-            self._failed(exc)
-            return
-        with self._lock:
-            self.runs["ok"] += 1
-            self.days_compacted += len(res.compacted)
-            self.days_pruned += len(res.pruned)
-            self.compacted.extend(res.compacted)
-            self.last_ok_unix = time.time()
-        log.info("compaction", extra=fields(compacted=res.compacted, records=res.records,
-                                            pruned=res.pruned, already=len(res.already)))
+            log.warning("compaction_skipped", extra=fields(reason=str(value)))
+        elif outcome == "error":
+            self._failed(value)
+        else:
+            res = value
+            with self._lock:
+                self.runs["ok"] += 1
+                self.days_compacted += len(res.compacted)
+                self.days_pruned += len(res.pruned)
+                self.compacted.extend(res.compacted)
+                self.last_ok_unix = time.time()
+            log.info("compaction", extra=fields(compacted=res.compacted, records=res.records,
+                                                pruned=res.pruned, already=len(res.already)))
 
     def _failed(self, exc: BaseException) -> None:
         err = f"{type(exc).__name__}: {exc}"
@@ -127,7 +121,7 @@ class Nightly:
         self.app.log.error("compaction_failed", extra=fields(error=err))
 
     def _on_error(self, event: Any) -> None:
-        """Anything escaping ``_job`` (it should not) is still counted, never raised."""
+        """Anything escaping the job (it should not) is still counted, never raised."""
         self._failed(event.exception)
 
     def stats(self) -> dict[str, Any]:

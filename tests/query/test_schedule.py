@@ -86,21 +86,26 @@ def test_a_busy_archive_is_skipped_without_waiting(multi_day):
 
     t = threading.Thread(target=hold)
     t.start()
+    heard = []
     try:
         assert held.wait(10)
-        assert run_compaction(multi_day) is None
+        assert run_compaction(multi_day, on_outcome=lambda *o: heard.append(o)) is None
         assert not (multi_day / "archive" / "manifest.json").exists()
     finally:
         release.set()
         t.join()
-    assert run_compaction(multi_day).compacted == ALL_DAYS
+    res = run_compaction(multi_day, on_outcome=lambda *o: heard.append(o))
+    assert res.compacted == ALL_DAYS
+    assert [o for o, _ in heard] == ["skipped", "ok"] and heard[1][1] is res
 
 
 def test_a_failing_run_is_logged_not_raised(multi_day, caplog):
     (multi_day / "archive").mkdir()
     (multi_day / "archive" / "manifest.json").write_text("{not json")
-    assert run_compaction(multi_day) is None
+    heard = []
+    assert run_compaction(multi_day, on_outcome=lambda *o: heard.append(o)) is None
     assert "failed" in caplog.text and "not JSON" in caplog.text
+    assert [o for o, _ in heard] == ["error"] and "not JSON" in str(heard[0][1])
 
 
 def test_query_schedule_catches_up_and_stops_on_sigterm(multi_day):
