@@ -9,6 +9,7 @@ are derived numbers; books and events keep the exact strings.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 
 import msgspec
@@ -39,12 +40,14 @@ class TradeTape:
 
     def __init__(self, horizon_ns: int) -> None:
         self.horizon_ns = horizon_ns
-        self.ts: list[int] = []
-        self.px: list[float] = []
-        self.cv: list[float] = []  # cumulative volume
-        self.cq: list[float] = []  # cumulative quote volume
-        self.cb: list[float] = []  # cumulative taker-buy volume
-        self.cl: list[int] = []  # cumulative large-trade count
+        # Typed arrays, not lists: 8 bytes a value instead of a pointer plus a boxed
+        # number (a busy symbol's 15-minute tape went from ~400 MB to ~100 MB).
+        self.ts = array("q")
+        self.px = array("d")
+        self.cv = array("d")  # cumulative volume
+        self.cq = array("d")  # cumulative quote volume
+        self.cb = array("d")  # cumulative taker-buy volume
+        self.cl = array("q")  # cumulative large-trade count
         self.head = 0  # first entry still inside the horizon
 
     def add(self, ts: int, price: float, size: float, buy: bool, large: bool) -> None:
@@ -81,10 +84,10 @@ class TradeTape:
         bv, bq, bb, bl = self.cv[h - 1], self.cq[h - 1], self.cb[h - 1], self.cl[h - 1]
         self.ts = self.ts[h:]
         self.px = self.px[h:]
-        self.cv = [x - bv for x in self.cv[h:]]
-        self.cq = [x - bq for x in self.cq[h:]]
-        self.cb = [x - bb for x in self.cb[h:]]
-        self.cl = [x - bl for x in self.cl[h:]]
+        self.cv = array("d", [x - bv for x in self.cv[h:]])
+        self.cq = array("d", [x - bq for x in self.cq[h:]])
+        self.cb = array("d", [x - bb for x in self.cb[h:]])
+        self.cl = array("q", [x - bl for x in self.cl[h:]])
         self.head = 0
 
     def window(self, now_ns: int, seconds: int) -> WindowStats:
@@ -111,10 +114,13 @@ class TradeTape:
     def state(self) -> list:
         """Everything, evicted-but-not-compacted entries included, so a restored tape
         compacts (and rounds) exactly when the original would have."""
-        return [self.horizon_ns, self.head, self.ts, self.px, self.cv, self.cq, self.cb, self.cl]
+        return [self.horizon_ns, self.head, self.ts.tolist(), self.px.tolist(), self.cv.tolist(),
+                self.cq.tolist(), self.cb.tolist(), self.cl.tolist()]
 
     @classmethod
     def from_state(cls, s: list) -> TradeTape:
         t = cls(s[0])
-        t.head, t.ts, t.px, t.cv, t.cq, t.cb, t.cl = s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+        t.head = s[1]
+        t.ts, t.px, t.cv = array("q", s[2]), array("d", s[3]), array("d", s[4])
+        t.cq, t.cb, t.cl = array("d", s[5]), array("d", s[6]), array("q", s[7])
         return t
