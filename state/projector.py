@@ -239,13 +239,7 @@ class Projector:
         self.counters_.add(ev.stream, "decode_error")
 
     def _on_book_ticker(self, ev: BookTicker, out: list) -> None:
-        sym = ev.symbol
-        if sym is self._hot_sym and ev.venue is self._hot_venue:
-            st = self._hot
-            st.seq = ev.seq
-            st.ts_ns = ev.recv_ts_ns
-        else:
-            st = self._state(ev)
+        st = self._state(ev)
         last = st.quote
         crossed = False
         if st.quote_ok and ev.bid_px == last.bid_px and ev.ask_px == last.ask_px:
@@ -302,13 +296,7 @@ class Projector:
         del pending[:i]
 
     def _on_trade(self, ev: Trade, out: list) -> None:
-        sym = ev.symbol
-        if sym is self._hot_sym and ev.venue is self._hot_venue:
-            st = self._hot
-            st.seq = ev.seq
-            st.ts_ns = ev.recv_ts_ns
-        else:
-            st = self._state(ev)
+        st = self._state(ev)
         try:
             price = float(ev.price)
         except ValueError:
