@@ -16,13 +16,13 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from recorder.journal import JournalReader
 from replay.cli import main
+from tests.recorder.daemon.helpers import last_seq, until, write_config
 from tools.simulator import Simulator
 
 pytestmark = pytest.mark.timeout(180)
@@ -34,53 +34,6 @@ PARAMS = ["--param", "hold_s=1", "--param", "cooldown_s=1", "--param", "eval_ms=
           "--latency-ms", "5"]
 
 
-def write_config(path: Path, data: Path, urls) -> Path:
-    path.write_text(f"""
-[recorder]
-data = "{data}"
-durability = "os"
-commit_interval_ms = 5.0
-
-[supervision]
-backoff_initial_s = 0.05
-backoff_max_s = 0.4
-seed = 7
-
-[compaction]
-enabled = false
-
-[[venue]]
-venue = "binance-usdm"
-symbols = ["BTCUSDT"]
-channels = ["depth", "aggTrade", "bookTicker"]
-ws_url = "{urls.ws}"
-rest_url = "{urls.rest}"
-
-[[venue]]
-venue = "upbit"
-symbols = ["KRW-WAVES", "KRW-LAMB"]
-channels = ["orderbook", "trade", "ticker"]
-ws_url = "{urls.ws}"
-rest_url = "{urls.rest}"
-""")
-    return path
-
-
-def last_seq(data: Path) -> int:
-    if not (data / "journal").exists():
-        return 0
-    with JournalReader(data) as r:
-        return r.last_seq
-
-
-async def until(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def spawn(*args: str, out=asyncio.subprocess.DEVNULL) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", *args, stdout=out, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
@@ -90,7 +43,8 @@ async def spawn(*args: str, out=asyncio.subprocess.DEVNULL) -> asyncio.subproces
 async def test_paper_trading_while_recording_equals_the_backtest(tmp_path, capsys):
     data = tmp_path / "data"
     async with Simulator(source="capture", speed=20, seed=11) as sim:
-        cfg = write_config(tmp_path / "rec.toml", data, sim.urls)
+        cfg = write_config(tmp_path / "rec.toml", data, sim.urls, binance=["BTCUSDT"],
+                           upbit=["KRW-WAVES", "KRW-LAMB"])
         recorder = await spawn("recorder.cli", "run", "--config", str(cfg),
                                "--log-file", str(tmp_path / "rec.log"))
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 
 from recorder.daemon import Recorder, build_config
-from recorder.journal import JournalReader, Record, StreamInfo
+from recorder.journal import JournalReader, NotAJournalError, Record, StreamInfo
 
 BINANCE_ALL = ["depth", "depth20", "aggTrade", "trade", "kline_1m", "bookTicker", "markPrice"]
 UPBIT_ALL = ["orderbook", "trade", "ticker"]
@@ -23,12 +24,13 @@ FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.4, "stale_after_s": 5.0,
         "close_timeout_s": 1.0, "seed": 7}
 
 
-def config(data: Path, urls: Any, *, binance: list[str] | None = None, upbit: list[str] | None = None,
-           binance_channels: list[str] | None = None, upbit_channels: list[str] | None = None,
-           supervision: dict | None = None, recorder: dict | None = None,
-           binance_extra: dict | None = None, upbit_extra: dict | None = None,
-           sections: dict | None = None):
-    """A config against simulator ``urls``; nightly compaction off unless ``sections`` asks."""
+def config_doc(data: Path, urls: Any, *, binance: list[str] | None = None,
+               upbit: list[str] | None = None, binance_channels: list[str] | None = None,
+               upbit_channels: list[str] | None = None, supervision: dict | None = None,
+               recorder: dict | None = None, binance_extra: dict | None = None,
+               upbit_extra: dict | None = None, sections: dict | None = None) -> dict:
+    """A config document (TOML-shaped) against simulator ``urls``; nightly compaction off
+    unless ``sections`` asks."""
     venues = []
     if binance:
         venues.append({"venue": "binance-usdm", "symbols": binance,
@@ -37,13 +39,46 @@ def config(data: Path, urls: Any, *, binance: list[str] | None = None, upbit: li
     if upbit:
         venues.append({"venue": "upbit", "symbols": upbit, "channels": upbit_channels or UPBIT_ALL,
                        "ws_url": urls.ws, "rest_url": urls.rest, **(upbit_extra or {})})
-    return build_config({
+    return {
         "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5, **(recorder or {})},
         "supervision": {**FAST, **(supervision or {})},
         "compaction": {"enabled": False},
-        "venue": venues,
         **(sections or {}),
-    })
+        "venue": venues,
+    }
+
+
+def config(data: Path, urls: Any, **kw: Any):
+    """``config_doc`` validated: a ``RecorderConfig`` for an in-process ``Recorder``."""
+    return build_config(config_doc(data, urls, **kw))
+
+
+def write_config(path: Path, data: Path, urls: Any, **kw: Any) -> Path:
+    """``config_doc`` as a TOML file at ``path``, for a ``recorder run --config`` process."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)  # numbers, and strings as TOML basic strings
+
+    lines: list[str] = []
+    for name, table in config_doc(data, urls, **kw).items():
+        for t in (table if name == "venue" else [table]):
+            lines.append(f"[[{name}]]" if name == "venue" else f"[{name}]")
+            lines += [f"{k} = {value(v)}" for k, v in t.items()]
+            lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def last_seq(data: Path) -> int:
+    """The journal's committed last seq; 0 while the starting process has not made it yet."""
+    try:
+        with JournalReader(data) as r:
+            return r.last_seq
+    except NotAJournalError:
+        return 0
 
 
 async def until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

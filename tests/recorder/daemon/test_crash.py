@@ -19,51 +19,21 @@ from pathlib import Path
 import pytest
 
 from recorder.inspect import verify
-from recorder.journal import JournalReader, NotAJournalError
+from recorder.journal import JournalReader
 from state.checkpoint import list_checkpoints, load_checkpoint
 from state.digest import digest_of
 from state.projector import Projector
 from tools.simulator import Simulator
 
-from .helpers import FAST, Journal, until
+from .helpers import Journal, last_seq, until, write_config
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def write_config(path: Path, data: Path, urls, *, checkpoint_every: int = 400) -> Path:
-    sup = "\n".join(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"'
-                    for k, v in FAST.items())
-    path.write_text(f"""
-[recorder]
-data = "{data}"
-durability = "os"
-commit_interval_ms = 5.0
-
-[supervision]
-{sup}
-
-[projection]
-checkpoint_every_records = {checkpoint_every}
-checkpoint_every_s = 0.5
-
-[compaction]
-enabled = false
-
-[[venue]]
-venue = "binance-usdm"
-symbols = ["BTCUSDT", "ETHUSDT"]
-channels = ["depth", "aggTrade", "bookTicker"]
-ws_url = "{urls.ws}"
-rest_url = "{urls.rest}"
-
-[[venue]]
-venue = "upbit"
-symbols = ["KRW-BTC", "KRW-USDT"]
-channels = ["orderbook", "trade", "ticker"]
-ws_url = "{urls.ws}"
-rest_url = "{urls.rest}"
-""")
-    return path
+def crash_config(path: Path, data: Path, urls, *, checkpoint_every: int = 400) -> Path:
+    return write_config(path, data, urls, binance=["BTCUSDT", "ETHUSDT"], upbit=["KRW-BTC", "KRW-USDT"],
+                        sections={"projection": {"checkpoint_every_records": checkpoint_every,
+                                                 "checkpoint_every_s": 0.5}})
 
 
 async def start(cfg: Path, log: Path) -> asyncio.subprocess.Process:
@@ -71,15 +41,6 @@ async def start(cfg: Path, log: Path) -> asyncio.subprocess.Process:
         sys.executable, "-m", "recorder.cli", "run", "--config", str(cfg), "--log-file", str(log),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def last_seq(data: Path) -> int:
-    """The journal's committed last seq; 0 while the starting process has not made it yet."""
-    try:
-        with JournalReader(data) as r:
-            return r.last_seq
-    except NotAJournalError:
-        return 0
 
 
 def log_events(log: Path, event: str) -> list[dict]:
@@ -108,7 +69,7 @@ async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_p
     data = tmp_path / "data"
     state_dir = data / "state"
     async with Simulator(source="synthetic", speed=20, seed=5) as sim:
-        cfg = write_config(tmp_path / "rec.toml", data, sim.urls)
+        cfg = crash_config(tmp_path / "rec.toml", data, sim.urls)
         first = await start(cfg, tmp_path / "run1.log")
         try:
             await until(lambda: last_seq(data) >= 1500 and list_checkpoints(state_dir), 40,
@@ -161,7 +122,7 @@ async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_p
 async def test_sigint_flushes_closes_and_exits_zero(tmp_path):
     data = tmp_path / "data"
     async with Simulator(source="synthetic", speed=20, seed=6) as sim:
-        cfg = write_config(tmp_path / "rec.toml", data, sim.urls, checkpoint_every=10**9)
+        cfg = crash_config(tmp_path / "rec.toml", data, sim.urls, checkpoint_every=10**9)
         proc = await start(cfg, tmp_path / "run.log")
         await until(lambda: last_seq(data) >= 500, 40, "500 records")
         proc.send_signal(signal.SIGINT)
