@@ -162,7 +162,10 @@ class Recorder:
 
     def _open_writer(self) -> None:
         c = self.config
-        self.writer = JournalWriter(c.data, durability=c.durability,
+        # lock_wait_s: after a crash, the old committer process may still be storing the
+        # batches it was handed (milliseconds); the restarted daemon waits for it.
+        self.writer = JournalWriter(c.data, durability=c.durability, committer=c.committer,
+                                    lock_wait_s=30.0,
                                     commit_interval_ms=c.commit_interval_ms,
                                     commit_max_records=c.commit_max_records,
                                     max_pending=c.max_pending, shard=c.shard)

@@ -142,6 +142,7 @@ class RecorderConfig:
     data: str
     venues: tuple[VenueConfig, ...]
     durability: str = "fsync"
+    committer: str = "process"  # who does the LMDB puts and fsyncs: "process" or "thread"
     commit_interval_ms: float = 10.0
     commit_max_records: int = 5000
     max_pending: int = 200_000
@@ -333,6 +334,8 @@ def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
         raise ConfigError("recorder.data: the data directory is required")
     if d.get("durability", "fsync") not in DURABILITY:
         raise ConfigError(f"recorder.durability: one of {', '.join(DURABILITY)}")
+    if d.get("committer", "process") not in ("process", "thread"):
+        raise ConfigError("recorder.committer: \"process\" or \"thread\"")
     port = d.get("metrics_port")
     if port is not None and not 0 <= port <= 65535:
         raise ConfigError("recorder.metrics_port: 0..65535 (0 = any free port)")

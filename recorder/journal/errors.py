@@ -42,6 +42,7 @@ class JournalWriteError(JournalError):
 
     def __init__(self, message: str, committed_seq: int) -> None:
         super().__init__(f"{message} (last committed seq {committed_seq}; writer stopped)")
+        self.reason = message
         self.committed_seq = committed_seq
 
 

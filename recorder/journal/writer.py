@@ -3,9 +3,17 @@
 ``append`` assigns the next seq at once and hands the record to in-process
 subscribers (live projections) before it is committed; the seq is the order, so
 they reach the same state a replay reaches. Commits happen in groups, every
-``commit_interval_ms`` or ``commit_max_records``, whichever comes first, on a
-background thread (``background=True``) so network loops never wait on disk, or
-inline (``background=False``) for importers and tests.
+``commit_interval_ms`` or ``commit_max_records``, whichever comes first. Who commits
+(``committer=``):
+
+    "thread"    a background thread of this process: network loops never wait on disk.
+    "process"   the same thread hands each batch, encoded in one call, to a committer
+                process (``committer.py``) that does the LMDB puts and fsyncs: the
+                puts then cost this process's GIL nothing (py-lmdb releases the GIL
+                around every put; beside a busy receive loop a commit thread crawls).
+                What the recorder daemon uses.
+    "inline"    ``append`` commits when a group is due (importers, tests);
+                ``background=False`` means this.
 
 Durability settings (``durability=``):
 
@@ -24,26 +32,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import resource
-import shutil
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-import lmdb
-
-from .codec import decode_key, encode_key, encode_msgpack, encode_record
-from .errors import (
-    DiskFullError,
-    JournalError,
-    JournalFullError,
-    JournalLockedError,
-    JournalWriteError,
-)
+from .codec import decode_key, encode_msgpack
+from .committer import CommitterProcess
+from .errors import JournalError, JournalLockedError, JournalWriteError
 from .record import KIND_CODE, MARK, Record, StreamInfo
 from .segments import (
     CATALOG,
@@ -60,12 +58,12 @@ from .segments import (
     read_catalog,
     stream_key,
 )
+from .store import SegmentStore
 
 DURABILITY = ("fsync", "periodic", "os")
+COMMITTERS = ("thread", "process", "inline")
 Subscriber = Callable[[Record], None]
 
-
-_SEQ = attrgetter("seq")
 
 class JournalWriter:
     """Append records to the journal under ``data_dir`` (created if absent).
@@ -85,11 +83,16 @@ class JournalWriter:
         max_pending: int = 200_000,
         map_size: int = DEFAULT_MAP_SIZE,
         background: bool = True,
+        committer: str | None = None,
+        lock_wait_s: float = 0.0,
         clock: Callable[[], int] = time.time_ns,
         shard: str = "",
     ) -> None:
         if durability not in DURABILITY:
             raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
+        committer = committer or ("thread" if background else "inline")
+        if committer not in COMMITTERS:
+            raise ValueError(f"committer must be one of {COMMITTERS}, not {committer!r}")
         if commit_max_records < 1 or commit_interval_ms <= 0:
             raise ValueError("commit_max_records must be >= 1 and commit_interval_ms > 0")
         self.data_dir = Path(data_dir)
@@ -105,18 +108,32 @@ class JournalWriter:
 
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = open(self.root / "writer.lock", "a+b")  # noqa: SIM115 (held for life)
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            raise JournalLockedError(f"{self.root} already has a writer") from None
+        # A committer process shares this lock and outlives a killed writer by the batches
+        # it was handed: a restarted writer may have to wait for it (``lock_wait_s``).
+        lock_deadline = time.monotonic() + lock_wait_s
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= lock_deadline:
+                    self._lock_file.close()
+                    raise JournalLockedError(f"{self.root} already has a writer") from None
+                time.sleep(0.05)
 
         self._catalog = self._open_catalog(shard)
         _, self._streams = read_catalog(self.root)
         self.committed_seq = self._recover_last_seq()
         self.last_seq = self.committed_seq
         self.last_ts_ns = self._recover_last_ts()
-        self._segments: dict[str, Any] = {}  # day -> shared env
+        self.committer = committer
+        self._store: SegmentStore | CommitterProcess = (
+            CommitterProcess(self.root, map_size=map_size, durability=durability,
+                             sync_interval_ns=self.sync_interval_ns, committed_seq=self.committed_seq,
+                             lock_fd=self._lock_file.fileno())
+            if committer == "process" else
+            SegmentStore(self.root, map_size=map_size, durability=durability,
+                         sync_interval_ns=self.sync_interval_ns, committed_seq=self.committed_seq))
         self._day = ""  # the segment of the newest commit
 
         # Appended, not yet committed; encoded by the committer. A deque because the one
@@ -130,12 +147,11 @@ class JournalWriter:
         self.commits = 0
         self.commit_seconds_total = 0.0
         self.on_commit: Callable[[int, float], None] | None = None  # (records, seconds)
-        self._last_sync_ns = time.monotonic_ns()
 
         self._cond = threading.Condition()
         self._commit_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        if background:
+        if committer != "inline":
             self._thread = threading.Thread(target=self._run, name="journal-commit", daemon=True)
             self._thread.start()
 
@@ -184,29 +200,6 @@ class JournalWriter:
         with JournalReader(self.data_dir) as reader:
             rec = reader.get(self.committed_seq)
         return rec.ts_ns if rec else 0
-
-    def _segment(self, day: str) -> Any:
-        shared = self._segments.get(day)
-        if shared is not None:
-            return shared
-        path = self.root / day
-        if not (path / "data.mdb").exists():
-            tmp = self.root / f".new-{day}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            env = lmdb.open(str(tmp), map_size=self.map_size, max_dbs=4, sync=True)
-            with env.begin(write=True) as txn:
-                env.open_db(b"records", txn=txn)
-                meta = env.open_db(b"meta", txn=txn)
-                txn.put(b"day", encode_msgpack(day), db=meta)
-                txn.put(b"format", encode_msgpack(FORMAT), db=meta)
-            env.close()
-            os.rename(tmp, path)
-        shared = open_env(path, map_size=self.map_size, sync=self._sync, create=False)
-        with shared.env.begin(write=True) as txn:
-            shared.dbs[b"records"] = shared.env.open_db(b"records", txn=txn)
-        self._segments[day] = shared
-        return shared
 
     # -- streams ---------------------------------------------------------------------
 
@@ -304,11 +297,15 @@ class JournalWriter:
     def flush(self) -> int:
         """Commit everything appended so far; returns ``committed_seq``."""
         with self._commit_lock:
-            while True:
-                batch = self._take()
-                if not batch:
-                    return self.committed_seq
+            while batch := self._take():
                 self._commit(batch)
+            try:
+                self._store.drain()  # a committer process may still be storing the last batches
+            except JournalWriteError as exc:
+                self._fail(exc)
+            finally:
+                self.committed_seq = self._store.committed_seq
+            return self.committed_seq
 
     def _take(self) -> list[Record]:
         """Detach at most ``commit_max_records`` pending records, oldest first.
@@ -350,31 +347,12 @@ class JournalWriter:
             self.on_commit(len(batch), elapsed)
 
     def _commit_segment(self, day: str, items: list[Record]) -> None:
-        shared = self._segment(day)
-        # Lazy (each value is freed once stored, so memory stays hot) and all in C: the
-        # map/zip pipeline runs no Python frame per row, leaving the GIL to the producer.
-        rows = zip(map(encode_key, map(_SEQ, items)), map(encode_record, items), strict=True)
         try:
-            with shared.env.begin(write=True) as txn:
-                cur = txn.cursor(db=shared.dbs[b"records"])
-                _, added = cur.putmulti(rows, append=True)
-                if added != len(items):
-                    raise JournalError(f"segment {day}: {len(items) - added} keys not appended")
-        except lmdb.MapFullError:
-            self._fail(JournalFullError(
-                f"journal segment {day} is full (map_size={self.map_size} bytes; raise map_size)",
-                self.committed_seq))
-        except lmdb.Error as exc:
-            full = _disk_full_reason(exc, shared.env.path())
-            if full:
-                self._fail(DiskFullError(f"disk full writing segment {day} ({full}): {exc}", self.committed_seq))
-            self._fail(JournalWriteError(f"LMDB error writing segment {day}: {exc}", self.committed_seq))
-        if self.durability == "periodic":
-            now = time.monotonic_ns()
-            if now - self._last_sync_ns >= self.sync_interval_ns:
-                shared.env.sync(True)
-                self._last_sync_ns = now
-        self.committed_seq = items[-1].seq
+            self._store.put_records(day, items)
+        except JournalWriteError as exc:
+            self._fail(exc)
+        finally:
+            self.committed_seq = self._store.committed_seq
         self._day = day
 
     def _fail(self, exc: JournalWriteError) -> None:
@@ -436,11 +414,7 @@ class JournalWriter:
                 self._cond.notify_all()
             if self._thread is not None:
                 self._thread.join()
-            for day in list(self._segments):
-                if self.durability != "fsync" and self._failure is None:
-                    self._segments[day].env.sync(True)
-                close_env(self.root / day)
-            self._segments.clear()
+            self._store.close(failed=self._failure is not None)
             close_env(self.root / CATALOG)
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
@@ -449,10 +423,8 @@ class JournalWriter:
         """Close a finished segment (compaction deletes it next)."""
         if day == self._day:
             raise JournalError(f"segment {day} is the current one")
-        if day in self._segments:
-            self.flush()
-            close_env(self.root / day)
-            del self._segments[day]
+        self.flush()
+        self._store.release(day)
 
     def __enter__(self) -> JournalWriter:
         return self
@@ -460,26 +432,3 @@ class JournalWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _disk_full_reason(exc: Exception, path: str) -> str:
-    """Why a failed write was a full disk, or "" if it was not.
-
-    LMDB reports a short write as EIO, so the error text alone is not enough: look at
-    the free space and at this process's file-size limit too.
-    """
-    text = str(exc)
-    if "No space left" in text:
-        return "no space left on device"
-    if "File too large" in text or "Disk quota" in text:
-        return text.rsplit(":", 1)[-1].strip()
-    try:
-        free = shutil.disk_usage(path).free
-        size = os.path.getsize(os.path.join(path, "data.mdb"))
-    except OSError:
-        return ""
-    if free < 16 << 20:
-        return f"{free} bytes free"
-    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    if soft != resource.RLIM_INFINITY and size + (1 << 20) >= soft:
-        return f"file-size limit {soft} bytes reached"
-    return ""

@@ -39,6 +39,7 @@ from recorder.journal.codec import encode_key, encode_record  # noqa: E402
 from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
 CAPTURE = HFTBACKTEST_USDM
+COMMITTER = "process"
 
 
 def load_frames(n: int) -> list[tuple[int, bytes]]:
@@ -86,9 +87,11 @@ def bench_bare_read(path: Path) -> tuple[float, int]:
     return elapsed, n
 
 
-def bench_journal_append(data: Path, frames: list[tuple[int, bytes]], batch: int) -> tuple[float, int]:
+def bench_journal_append(data: Path, frames: list[tuple[int, bytes]], batch: int,
+                         committer: str = COMMITTER) -> tuple[float, int]:
     start = time.perf_counter()
     writer = JournalWriter(data, durability="fsync", commit_interval_ms=50, commit_max_records=batch,
+                           committer=committer,
                            map_size=8 << 30)
     sid = writer.register_stream("binance-usdm", url="wss://fstream.binance.com/stream")
     append = writer.append

@@ -1,0 +1,77 @@
+"""The committer process itself: ``python -m recorder.journal.commit_child ROOT ...``.
+
+Started by ``CommitterProcess`` (``committer.py``, which describes the protocol); it
+owns the journal's ``SegmentStore`` and applies the requests it reads on stdin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from .committer import CLOSE, FAIL, OK, PUT, RELEASE, REPLY, REQUEST, read_exact
+from .errors import JournalWriteError
+from .store import SegmentStore
+
+_VALUES = msgspec.msgpack.Decoder(list[msgspec.Raw])  # each element: one stored value, as is
+
+
+def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[int]) -> int:
+    """Apply requests from ``inp`` to ``store`` until CLOSE or end of input; returns the exit code."""
+    failure = b""  # once a batch failed, every later one is refused: the journal stays gapless
+    while True:
+        head = read_exact(inp, REQUEST.size)
+        if len(head) < REQUEST.size:
+            store.close(failed=bool(failure))  # the writer is gone: keep what it handed over
+            return 0
+        op, slot, day_b, first_seq, count, length = REQUEST.unpack(head)
+        day = day_b.decode()
+        start = time.perf_counter()
+        status, message = OK, b""
+        try:
+            if op == PUT:
+                if failure:
+                    status, message = FAIL, failure
+                else:
+                    store.put(day, first_seq, _VALUES.decode(os.pread(slots[slot], length, 0)), count)
+            elif op == RELEASE:
+                store.release(day)
+            elif op == CLOSE:
+                store.close(failed=bool(count or failure))
+            else:
+                raise JournalWriteError(f"unknown committer request {op}", store.committed_seq)
+        except JournalWriteError as exc:
+            status, message = FAIL, f"{type(exc).__name__}\0{exc.reason}".encode()
+        except Exception as exc:  # noqa: BLE001 (reported to the writer, which stops)
+            status, message = FAIL, f"JournalWriteError\0commit failed: {exc!r}".encode()
+        if status == FAIL and op == PUT:
+            failure = message
+        try:
+            out.write(REPLY.pack(status, store.committed_seq, time.perf_counter() - start, len(message)) + message)
+        except BrokenPipeError:
+            store.close(failed=bool(failure))  # the writer is gone after handing this batch over: it is stored
+            return 0
+        if op == CLOSE:
+            return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    root, durability, map_size, sync_interval_ns, committed, *slots = argv or sys.argv[1:]
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # a stray print must not corrupt the replies
+    inp = os.fdopen(0, "rb", buffering=0)
+    store = SegmentStore(Path(root), map_size=int(map_size), durability=durability,
+                         sync_interval_ns=int(sync_interval_ns), committed_seq=int(committed))
+    return serve(store, inp, out, [int(fd) for fd in slots])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The committer process: same journal as a commit thread, failures reported, no gap, no second writer."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from recorder.inspect import verify
+from recorder.journal import (
+    JournalFullError,
+    JournalLockedError,
+    JournalReader,
+    JournalWriteError,
+    JournalWriter,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+MIDNIGHT = 1_735_689_600_000_000_000  # 2025-01-01T00:00:00Z
+
+
+def _payloads(data: Path) -> list[bytes]:
+    with JournalReader(data) as r:
+        assert verify(r).ok
+        return [x.payload for x in r.read() if x.kind == "frame"]
+
+
+def _wait_unlocked(data: Path, timeout: float = 30.0) -> None:
+    """Until no writer (nor a committer process it left behind) holds the journal."""
+    deadline = time.monotonic() + timeout
+    with open(data / "journal" / "writer.lock", "a+b") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the journal stayed locked"
+                time.sleep(0.02)
+
+
+@pytest.mark.parametrize("durability", ["fsync", "periodic", "os"])
+def test_process_and_thread_committers_store_the_same_bytes(tmp_path, durability):
+    payloads = [b'{"i":%d,"pad":"%s"}' % (i, b"x" * (i % 300)) for i in range(20_000)]
+    for committer in ("thread", "process"):
+        with JournalWriter(tmp_path / committer, committer=committer, durability=durability,
+                           commit_interval_ms=5, commit_max_records=700) as w:
+            sid = w.register_stream("binance-usdm")
+            # crossing midnight: a batch straddling two segments is two transactions
+            for i, p in enumerate(payloads):
+                w.append(sid, "frame", p, ts_ns=MIDNIGHT - 10_000 + i)
+        assert w.committed_seq == len(payloads)
+    assert _payloads(tmp_path / "process") == _payloads(tmp_path / "thread") == payloads
+    with JournalReader(tmp_path / "process") as r:
+        assert [s.day for s in r.segments()] == ["2024-12-31", "2025-01-01"]
+
+
+def test_flush_returns_only_once_the_child_has_stored_everything(tmp_path):
+    with JournalWriter(tmp_path, committer="process", commit_interval_ms=10_000,
+                       commit_max_records=100) as w:
+        sid = w.register_stream("upbit")
+        for i in range(1_000):
+            w.append(sid, "frame", b"%d" % i)
+        assert w.flush() == 1_000 == w.committed_seq
+        with JournalReader(tmp_path) as r:  # another reader sees it all at once
+            assert r.last_seq == 1_000
+
+
+def test_the_child_exits_with_the_writer(tmp_path):
+    w = JournalWriter(tmp_path, committer="process")
+    pid = w._store.pid
+    os.kill(pid, 0)  # alive
+    w.close()
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.01)
+
+
+def test_map_full_in_the_child_reaches_the_producer_with_its_type_and_no_gap(tmp_path):
+    w = JournalWriter(tmp_path, committer="process", map_size=1 << 20, commit_interval_ms=2,
+                      commit_max_records=50)
+    sid = w.register_stream("okx")
+    with pytest.raises(JournalFullError, match="is full") as err:
+        for i in range(100_000):
+            w.append(sid, "frame", b"%06d" % i + b"x" * 2000, ts_ns=MIDNIGHT + i)
+            if i % 50 == 0:
+                w.flush()
+    committed = err.value.committed_seq
+    assert committed == w.committed_seq > 0
+    with pytest.raises(JournalWriteError):
+        w.append(sid, "frame", b"after failure")
+    w.close()
+    assert [p[:6] for p in _payloads(tmp_path)] == [b"%06d" % i for i in range(committed)]
+
+
+def test_a_killed_child_stops_the_writer_with_a_clear_error(tmp_path):
+    w = JournalWriter(tmp_path, committer="process", commit_interval_ms=10_000, commit_max_records=10_000)
+    sid = w.register_stream("bybit")
+    for i in range(100):
+        w.append(sid, "frame", b"%d" % i)
+    assert w.flush() == 100
+    os.kill(w._store.pid, signal.SIGKILL)
+    w.append(sid, "frame", b"100")
+    with pytest.raises(JournalWriteError, match="committer process died"):
+        w.flush()
+    with pytest.raises(JournalWriteError):
+        w.append(sid, "frame", b"101")
+    w.close()
+    assert _payloads(tmp_path) == [b"%d" % i for i in range(100)]
+    with JournalWriter(tmp_path, background=False) as w2:  # the lock is free again: seq continues
+        assert w2.append(sid, "frame", b"again").seq == 101
+
+
+def test_ctrl_c_to_the_process_group_does_not_lose_the_tail(tmp_path):
+    """A terminal's Ctrl-C (SIGINT to the writer's group, even while the child starts) loses nothing."""
+    ready = tmp_path / "ready"
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from recorder.journal import JournalWriter
+        w = JournalWriter({str(tmp_path)!r}, committer="process", commit_interval_ms=60_000,
+                          commit_max_records=1_000_000)
+        sid = w.register_stream("upbit")
+        try:
+            for i in range(5_000):
+                w.append(sid, "frame", b"%d" % i)
+            open({str(ready)!r}, "w").close()
+            time.sleep(60)
+        except KeyboardInterrupt:
+            w.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert _payloads(tmp_path) == [b"%d" % i for i in range(5_000)]
+
+
+def test_a_killed_writer_holds_the_journal_until_its_child_is_done(tmp_path):
+    """After SIGKILL the child stores what it was handed, then frees the lock; seq continues."""
+    progress = tmp_path / "committed.txt"
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from recorder.journal import JournalWriter
+        w = JournalWriter({str(tmp_path)!r}, committer="process", commit_interval_ms=5,
+                          commit_max_records=50)
+        sid = w.register_stream("binance-usdm")
+        out = open({str(progress)!r}, "w")
+        i = 0
+        while True:
+            i += 1
+            w.append(sid, "frame", b'{{"i":%d}}' % i)
+            if i % 100 == 0:
+                out.write("%d\\n" % w.flush()); out.flush()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not (progress.exists() and len(progress.read_text().splitlines()) >= 30):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    committed = max(int(x) for x in progress.read_text().split())
+    # The lock is free only once the child has stored what it was handed: never two writers.
+    _wait_unlocked(tmp_path)
+    payloads = _payloads(tmp_path)
+    assert len(payloads) >= committed
+    assert payloads == [b'{"i":%d}' % i for i in range(1, len(payloads) + 1)]
+    with JournalWriter(tmp_path, background=False) as w:
+        assert w.append(1, "mark", b'{"mark":"restart"}').seq == len(payloads) + 1
+
+
+def test_a_second_writer_waits_for_the_lock_when_asked(tmp_path):
+    w = JournalWriter(tmp_path, committer="process")
+    with pytest.raises(JournalLockedError):
+        JournalWriter(tmp_path, committer="process", lock_wait_s=0.2)
+    w.close()
+    JournalWriter(tmp_path, committer="process", lock_wait_s=5).close()
