@@ -123,6 +123,7 @@ class JournalWriter:
 
         self._catalog = self._open_catalog(shard)
         _, self._streams = read_catalog(self.root)
+        self._accepting = dict(self._streams)  # what append takes; emptied on failure and close
         self.committed_seq = self._recover_last_seq()
         self.last_seq = self.committed_seq
         self.last_ts_ns = self._recover_last_ts()
@@ -219,6 +220,7 @@ class JournalWriter:
         with self._catalog.env.begin(write=True) as txn:
             txn.put(stream_key(sid), encode_stream(info), db=db)
         self._streams[sid] = info
+        self._accepting[sid] = info
         return sid
 
     # -- appending -------------------------------------------------------------------
@@ -234,29 +236,44 @@ class JournalWriter:
         Call it from one thread (the receive loop's); raises ``JournalWriteError`` once
         the writer has failed or closed.
         """
-        if self._failure is not None or self._closed:
-            self._check()
+        if stream not in self._accepting:  # emptied when the writer fails or closes
+            self._refuse(stream)
         if kind not in KIND_CODE:
             raise ValueError(f"unknown record kind {kind!r}")
-        if stream not in self._streams:
-            raise ValueError(f"stream {stream} is not registered")
         if type(payload) is not bytes:
             payload = bytes(payload)
-        ts = self._clock() if ts_ns is None else ts_ns
-        if ts < self.last_ts_ns:
-            meta = {**meta, "wall_ns": ts} if meta else {"wall_ns": ts}
-            ts = self.last_ts_ns
-        self.last_ts_ns = ts
+        if ts_ns is None:
+            ts_ns = self._clock()
+        if ts_ns < self.last_ts_ns:
+            meta = {**meta, "wall_ns": ts_ns} if meta else {"wall_ns": ts_ns}
+            ts_ns = self.last_ts_ns
+        else:
+            self.last_ts_ns = ts_ns
         seq = self.last_seq = self.last_seq + 1
-        record = Record(seq, ts, stream, kind, payload, meta)
+        record = Record(seq, ts_ns, stream, kind, payload, meta)
         pending = self._pending
         if not pending:
             self._pending_since = time.monotonic_ns()
         pending.append(record)
         n = len(pending)
+        # Inline, pending never passes commit_max_records (it commits there): == suffices.
+        if n == self.commit_max_records or n >= self.max_pending:
+            return self._group_due(record, n)
+        for cb in self._subscribers:
+            cb(record)
+        if self._thread is None and time.monotonic_ns() - self._pending_since >= self.commit_interval_ns:
+            self.flush()
+        return record
+
+    def _refuse(self, stream: int) -> None:
+        self._check()
+        raise ValueError(f"stream {stream} is not registered")
+
+    def _group_due(self, record: Record, n: int) -> Record:
+        """``append``'s end when a group is full: wake the committer (or commit inline), or
+        hold the producer back when ``max_pending`` records wait."""
         waited_ns = 0
-        if self._thread is not None and n >= self.commit_max_records and (
-                n == self.commit_max_records or n >= self.max_pending):
+        if self._thread is not None:
             with self._cond:
                 self._cond.notify()
                 if n >= self.max_pending:
@@ -265,12 +282,9 @@ class JournalWriter:
             cb(record)
         if waited_ns:
             # Never silent: the stall is in the journal, on the stream that was held back.
-            self.mark(stream, "backpressure", waited_ms=round(waited_ns / 1e6, 3),
+            self.mark(record.stream, "backpressure", waited_ms=round(waited_ns / 1e6, 3),
                       max_pending=self.max_pending)
-        if self._thread is None and (
-            n >= self.commit_max_records
-            or time.monotonic_ns() - self._pending_since >= self.commit_interval_ns
-        ):
+        if self._thread is None:
             self.flush()
         return record
 
@@ -357,6 +371,7 @@ class JournalWriter:
 
     def _fail(self, exc: JournalWriteError) -> None:
         self._failure = exc
+        self._accepting = {}
         with self._cond:
             self._cond.notify_all()
         raise exc
@@ -397,6 +412,7 @@ class JournalWriter:
                 return
             except Exception as exc:  # never die silently: the producer sees it on next append
                 self._failure = JournalWriteError(f"commit failed: {exc!r}", self.committed_seq)
+                self._accepting = {}
                 return
 
     # -- closing ---------------------------------------------------------------------
@@ -410,6 +426,7 @@ class JournalWriter:
                 self.flush()
         finally:
             self._closed = True
+            self._accepting = {}
             with self._cond:
                 self._cond.notify_all()
             if self._thread is not None:
