@@ -49,10 +49,9 @@ from query.catalog import connect  # noqa: E402
 from query.compact import CHUNK, compact  # noqa: E402
 from recorder.importer import import_files  # noqa: E402
 from recorder.journal import JournalReader  # noqa: E402
+from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
-CAPTURE = ROOT / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
-if not CAPTURE.exists():
-    CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+CAPTURE = HFTBACKTEST_USDM  # embedded in data/captures
 NOW_NS = 1_900_000_000 * 10**9  # a clock long after the capture: its day is finished
 
 VWAP = """

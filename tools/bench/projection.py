@@ -48,8 +48,9 @@ sys.path.insert(0, str(ROOT))
 from recorder.journal.record import FRAME, REST, Record, StreamInfo  # noqa: E402
 from state.book import Book  # noqa: E402
 from state.projector import Projector  # noqa: E402
+from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
-CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+CAPTURE = HFTBACKTEST_USDM  # embedded in data/captures
 WS_URL = "wss://fstream.binance.com/stream?streams=btcusdt@depth@0ms/btcusdt@bookTicker/btcusdt@trade"
 REST_URL = "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT"
 STREAMS = {1: StreamInfo(1, "binance-usdm", "usdm", WS_URL),

@@ -46,8 +46,9 @@ from replay.engine import Engine  # noqa: E402
 from replay.report import write_report  # noqa: E402
 from replay.strategy import Strategy  # noqa: E402
 from state.projector import Projector  # noqa: E402
+from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
-CAPTURE = ROOT.parent / "shared" / "data" / "captures" / "hftbacktest" / "usdm" / "btcusdt_20240808.gz"
+CAPTURE = HFTBACKTEST_USDM  # embedded in data/captures
 
 
 class Idle(Strategy):
