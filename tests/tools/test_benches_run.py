@@ -1,0 +1,34 @@
+"""Each benchmark script runs, checks what it must (every record read back, same digests)
+and prints the JSON its issue names. Small inputs; never a speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench(name: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "bench" / f"{name}.py"), *args, "--json"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("name", "args", "keys"), [
+    ("journal", ("--records", "30000", "--repeat", "1", "--read-repeat", "1", "--batch", "5000",
+                 "--commit-records", "5000"),
+     {"append_ratio", "read_ratio", "append_rps", "read_rps", "max_commit_interval_ms"}),
+    ("projection", ("--records", "20000", "--repeat", "1"), {"ratio", "frames_per_s"}),
+    ("replay", ("--records", "20000", "--chunk", "10000", "--rounds", "1"), {"ratio"}),
+    ("compact", ("--repeat", "1"), {"ratio", "rows_per_s", "archive_bytes_ratio"}),
+])
+def test_bench_runs_and_prints_its_json(name, args, keys):
+    result = _bench(name, *args)
+    assert keys <= set(result)
+    assert all(result[k] is None or result[k] >= 0 for k in keys)
