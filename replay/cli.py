@@ -40,6 +40,7 @@ from .live import LiveSource, stop_after, stop_on_signals
 from .report import CHART
 from .run import run_strategy
 from .source import Bound, HistoricalSource, parse_bound
+from .state_at import project_until
 
 DEFAULT_DATA = "data"
 
@@ -277,16 +278,9 @@ def state_parser() -> argparse.ArgumentParser:
     ap.add_argument("--symbol", help="native or normalized")
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-checkpoint", action="store_true",
+                    help="project from the first record even when the recorder left a checkpoint")
     return ap
-
-
-def project_until(data: str, at: Bound) -> Projector:
-    """The projection after the record at ``at`` (a seq, or the last record at or before a time)."""
-    end = at if at.seq is not None else Bound(ts_ns=at.ts_ns + 1)  # type: ignore[operator]
-    with HistoricalSource(data, end=end) as src:
-        p = Projector(src.streams())
-        p.apply_many(src)
-    return p
 
 
 def _select(p: Projector, venue: str | None, symbol: str | None) -> list[tuple[str, str]] | None:
@@ -327,7 +321,8 @@ def state_json(p: Projector, venue: str | None, symbol: str | None, depth: int) 
 
 
 def _print_state(doc: dict[str, Any], out: Console) -> None:
-    out.print(f"seq {doc['seq']}  at {iso(doc['ts_ns'])}  digest {doc['digest']}")
+    start = f"  (from the checkpoint at seq {doc['from_checkpoint']})" if doc.get("from_checkpoint") else ""
+    out.print(f"seq {doc['seq']}  at {iso(doc['ts_ns'])}  digest {doc['digest']}{start}")
     for row in doc["symbols"]:
         f = row["features"]
         t = Table(title=f"{row['venue']} {row['symbol']} ({row['norm']})  "
@@ -365,9 +360,12 @@ def cmd_state(argv: list[str]) -> int:
     if args.depth < 0:
         return fail("--depth must be >= 0")
     try:
-        p = project_until(args.data, args.at)
+        at = project_until(args.data, args.at, checkpoints=not args.no_checkpoint)
     except (JournalError, ValueError) as exc:
         return fail(exc)
+    if at.skipped:
+        err.print(f"[yellow]replay state: {at.skipped}; projected from the first record[/yellow]")
+    p = at.projector
     if args.at.seq is not None and p.last_seq != args.at.seq:
         return fail(f"the journal ends at seq {p.last_seq}, before {args.at.seq}")
     if p.last_seq == 0:
@@ -376,6 +374,7 @@ def cmd_state(argv: list[str]) -> int:
         doc = state_json(p, args.venue, args.symbol, args.depth)
     except KeyError as exc:
         return fail(exc.args[0] if exc.args else exc)
+    doc["from_checkpoint"] = at.from_checkpoint
     if args.json:
         print(json.dumps(doc, sort_keys=True))
     else:

@@ -138,3 +138,62 @@ def test_text_output_shows_levels_market_state_validity_and_digest(upbit_binance
 def test_bad_input_is_a_clear_error(upbit_binance, capsys, args, msg):
     assert main(["state", "--data", upbit_binance, *args]) == 2
     assert msg in capsys.readouterr().err
+
+
+# --- starting from the recorder's checkpoints ----------------------------------------------
+
+
+def _with_checkpoints(src, dst, seqs, **settings):
+    """A copy of journal ``src`` in ``dst`` with the state checkpoints ``recorder run`` would leave."""
+    import shutil
+
+    from state.checkpoint import save_checkpoint
+
+    shutil.copytree(src, dst)
+    with JournalReader(dst) as r:
+        p = Projector(r.streams(), **settings)
+        done = 0
+        for seq in seqs:
+            p.apply_many(r.read(done + 1, seq))
+            done = seq
+            save_checkpoint(str(dst / "state"), seq, p.snapshot())
+    return str(dst)
+
+
+def test_a_checkpoint_skips_work_and_changes_nothing(capture_journal, tmp_path, capsys):
+    src = capture_journal("hftbacktest")
+    data = _with_checkpoints(src, tmp_path / "data", [20_000, 40_000, 60_000])
+    for at, expect_from in (("50000", 40_000), ("40000", 40_000), ("39999", 20_000), ("100", 0)):
+        fast = state(capsys, "--data", data, "--at", at, "--json")
+        slow = state(capsys, "--data", data, "--at", at, "--json", "--no-checkpoint")
+        assert fast.pop("from_checkpoint") == expect_from and slow.pop("from_checkpoint") == 0
+        plain = state(capsys, "--data", str(src), "--at", at, "--json")  # the journal with no checkpoint
+        assert plain.pop("from_checkpoint") == 0
+        assert fast == slow == plain
+    # by time: the newest checkpoint at or before the last record at or before that time
+    with JournalReader(data) as r:
+        at = iso(r.get(45_000).ts_ns)
+    fast = state(capsys, "--data", data, "--at", at, "--json")
+    slow = state(capsys, "--data", data, "--at", at, "--json", "--no-checkpoint")
+    assert fast.pop("from_checkpoint") == 40_000
+    slow.pop("from_checkpoint")
+    assert fast == slow
+
+
+def test_a_checkpoint_of_other_settings_or_unreadable_is_passed_over_and_said(capture_journal, tmp_path, capsys):
+    src = capture_journal("hftbacktest")
+    other = _with_checkpoints(src, tmp_path / "other", [30_000], depth_levels=5)
+    main(["state", "--data", other, "--at", "31000", "--json"])
+    out = capsys.readouterr()
+    assert json.loads(out.out)["from_checkpoint"] == 0
+    assert "depth_levels 5" in out.err and "from the first record" in out.err
+
+    from state.checkpoint import save_checkpoint
+
+    broken = _with_checkpoints(src, tmp_path / "broken", [])
+    save_checkpoint(str(tmp_path / "broken" / "state"), 30_000, b"\x93not a state")
+    main(["state", "--data", broken, "--at", "31000", "--json"])
+    out = capsys.readouterr()
+    doc = json.loads(out.out)
+    assert doc["from_checkpoint"] == 0 and "does not restore" in out.err
+    assert doc["digest"] == state(capsys, "--data", str(src), "--at", "31000", "--json")["digest"]
