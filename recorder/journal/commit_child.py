@@ -39,7 +39,11 @@ def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[int])
                 if failure:
                     status, message = FAIL, failure
                 else:
-                    store.put(day, first_seq, _VALUES.decode(os.pread(slots[slot], length, 0)), count)
+                    blob = os.pread(slots[slot], length, 0)
+                    if len(blob) != length:
+                        raise JournalWriteError(f"batch of {length} bytes arrived as {len(blob)}",
+                                                store.committed_seq)
+                    store.put(day, first_seq, _VALUES.decode(blob), count)
             elif op == RELEASE:
                 store.release(day)
             elif op == CLOSE:

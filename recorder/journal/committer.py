@@ -5,7 +5,7 @@ Why a process: py-lmdb releases the GIL around every single put, so a committer
 busy (a burst), each of those hand-offs waits for the interpreter's switch interval and
 the commit thread crawls (measured: 1.8M puts/s alone, 39k/s beside one busy thread).
 In a process of its own the puts run at LMDB's speed and the writer's process only
-encodes each batch (one C call) and copies it into a pipe.
+encodes each batch (one C call) and copies it into a shared memory file.
 
 Protocol (the writer's process <-> ``python -m recorder.journal.commit_child``), over the
 child's stdin and stdout:
@@ -19,10 +19,10 @@ child's stdin and stdout:
              message on FAIL = error class name, NUL, reason
 
 The child runs in a process group of its own (a terminal's Ctrl-C goes to the writer,
-which closes it in order), ignores SIGINT and SIGTERM, and exits at end of input: if the writer's process dies,
-every batch it handed over whole is still committed. It inherits the writer's
-``writer.lock`` (the same open file, so the same flock): no new writer can start
-until it has finished.
+which closes it in order), ignores SIGINT and SIGTERM, and exits at end of input: if
+the writer's process dies, every batch it handed over whole is still committed. It
+inherits the writer's ``writer.lock`` (the same open file, so the same flock): no new
+writer can start until it has finished.
 """
 
 from __future__ import annotations
@@ -140,8 +140,10 @@ class CommitterProcess:
         assert stdin is not None
         slot = self._slot
         try:
-            if blob:
-                os.pwrite(self._shm[slot], blob, 0)
+            with memoryview(blob) as view:  # released at once: the buffer is encoded into again
+                offset = 0
+                while offset < len(view):
+                    offset += os.pwrite(self._shm[slot], view[offset:], offset)
             stdin.write(REQUEST.pack(op, slot, day.encode(), first_seq, count, len(blob)))
         except (BrokenPipeError, ConnectionResetError, ValueError):
             raise self._died() from None

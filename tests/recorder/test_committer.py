@@ -120,7 +120,8 @@ def test_a_killed_child_stops_the_writer_with_a_clear_error(tmp_path):
 
 
 def test_ctrl_c_to_the_process_group_does_not_lose_the_tail(tmp_path):
-    """A terminal's Ctrl-C (SIGINT to the writer's group, even while the child starts) loses nothing."""
+    """A terminal's Ctrl-C (SIGINT to the writer's process group) loses nothing: the child is in a
+    group of its own and the writer closes it in order."""
     ready = tmp_path / "ready"
     code = textwrap.dedent(f"""
         import sys, time
