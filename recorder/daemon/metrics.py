@@ -2,7 +2,8 @@
 
 Hot-path counts (frames, bytes) are plain integers on each connection, read at scrape
 time by a custom collector: a scrape costs the daemon nothing between scrapes. Commit
-timings come from ``JournalWriter.on_commit`` on the committer thread.
+timings come from ``JournalWriter.on_commit`` on the writer's commit thread (the one
+that hands batches to the committer process).
 
     ticktape_records_total{venue,conn,stream,kind}       records journaled
     ticktape_record_bytes_total{venue,conn,stream,kind}  their payload bytes
@@ -73,7 +74,7 @@ class Metrics:
             self._samples.append((rec.seq, rec.ts_ns))
 
     def on_commit(self, records: int, seconds: float) -> None:
-        """``JournalWriter.on_commit`` (committer thread)."""
+        """``JournalWriter.on_commit`` (the writer's commit thread)."""
         self.commit_seconds.observe(seconds)
         committed = self.app.writer.committed_seq
         now = time.time_ns()

@@ -17,8 +17,8 @@ Measured in the same run, each client in its own process receiving the same N fr
   time from the first frame's receipt (its ``ts_ns``) until the bench, polling the
   journal from outside, sees the last frame committed. The journal is then read back:
   N frames, byte for byte what was sent (blake2b digest), or the run fails. Receiving
-  may run ahead of the committer thread (up to ``max_pending`` records, then the writer
-  applies backpressure); the rate counts only what is committed. ``--split``
+  may run ahead of the journal's committer process (up to ``max_pending`` records,
+  then the writer applies backpressure); the rate counts only what is committed. ``--split``
   adds a run with the live projection off, to show where the time goes.
 - ``websockets recv``: a bare ``websockets`` client, ``async for msg in ws: n += 1``.
 - ``websockets events``: a bare ``websockets`` connection counting messages in
