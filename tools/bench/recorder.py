@@ -1,6 +1,6 @@
 """The recorder's durable rate and state latency against bare WebSocket clients, on loopback.
 
-    python tools/bench/recorder.py [--frames N] [--repeat K] [--split] [--json]
+    python tools/bench/recorder.py [--frames N] [--repeat K] [--split] [--thread-committer] [--json]
     python tools/bench/recorder.py --latency-only [--switch-interval S]
     python tools/bench/recorder.py --soak SECONDS [--soak-rate R]
 
@@ -19,7 +19,8 @@ Measured in the same run, each client in its own process receiving the same N fr
   N frames, byte for byte what was sent (blake2b digest), or the run fails. Receiving
   may run ahead of the journal's committer process (up to ``max_pending`` records,
   then the writer applies backpressure); the rate counts only what is committed. ``--split``
-  adds a run with the live projection off, to show where the time goes.
+  adds a run with the live projection off, to show where the time goes;
+  ``--thread-committer`` one with the journal's commit thread instead of its process.
 - ``websockets recv``: a bare ``websockets`` client, ``async for msg in ws: n += 1``.
 - ``websockets events``: a bare ``websockets`` connection counting messages in
   ``process_event``, the receive path the recorder itself uses (no queue, no await).
@@ -136,8 +137,10 @@ def child_json(proc: subprocess.Popen, timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
-def recorder_toml(data: Path, venues: list[dict], log: Path, *, projection: bool = True) -> str:
-    lines = ["[recorder]", f'data = "{data}"', 'durability = "fsync"', f'log_file = "{log}"',
+def recorder_toml(data: Path, venues: list[dict], log: Path, *, projection: bool = True,
+                  committer: str = "process") -> str:
+    lines = ["[recorder]", f'data = "{data}"', 'durability = "fsync"', f'committer = "{committer}"',
+             f'log_file = "{log}"',
              'log_level = "warning"', "", "[compaction]", "enabled = false", "",
              "[projection]", f"enabled = {'true' if projection else 'false'}", ""]
     for v in venues:
@@ -345,7 +348,7 @@ async def client_main(kind: str, url: str, n: int) -> None:
 
 
 def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Path, *,
-                            projection: bool = True) -> dict:
+                            projection: bool = True, committer: str = "process") -> dict:
     """``recorder run`` against the sender until all N frames are committed."""
     from recorder.journal import JournalReader
 
@@ -356,7 +359,7 @@ def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Pat
     toml.write_text(recorder_toml(data, [{
         "venue": "binance-usdm", "symbols": [SYMBOL], "channels": ["depth", "bookTicker"],
         "ws_url": f"ws://{base}", "rest_url": f"http://{base}"}], work / "recorder.log",
-        projection=projection))
+        projection=projection, committer=committer))
     proc = spawn("-m", "recorder.cli", "run", "--config", str(toml))
     reader = None
     t_end = 0
@@ -619,7 +622,8 @@ def projection_horizon_s() -> float:
 # ---------------------------------------------------------------------------- main
 
 
-def throughput(frames: int, repeat: int, say, split: bool = False) -> tuple[dict[str, dict], int]:
+def throughput(frames: int, repeat: int, say, split: bool = False,
+               thread_committer: bool = False) -> tuple[dict[str, dict], int]:
     """Best run of each client against one lean sender; returns (best by kind, frames)."""
     work = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
     say(f"building {frames} frames ...")
@@ -633,13 +637,16 @@ def throughput(frames: int, repeat: int, say, split: bool = False) -> tuple[dict
         say(f"sender on 127.0.0.1:{port}: {frames} frames, {info['bytes'] / 1e6:.1f} MB")
         env = picows_env()
         kinds = (["recv", "events", "recorder"] + (["picows"] if env else [])
-                 + (["recorder-noproj"] if split else []))
+                 + (["recorder-noproj"] if split else [])
+                 + (["recorder-thread"] if thread_committer else []))
         best: dict[str, dict] = {}
         for r in range(repeat):
             for kind in kinds:
                 if kind.startswith("recorder"):
-                    res = run_recorder_throughput(port, frames, info["digest"], info["last"], work,
-                                                  projection=kind == "recorder")
+                    res = run_recorder_throughput(
+                        port, frames, info["digest"], info["last"], work,
+                        projection=kind != "recorder-noproj",
+                        committer="thread" if kind == "recorder-thread" else "process")
                 else:
                     res = run_client(kind, port, frames, env if kind == "picows" else None)
                 res["rate"] = res["frames"] / res["seconds"]
@@ -677,6 +684,9 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
         if "recorder-noproj" in best:
             say(f"recorder, projection off (--split) {best['recorder-noproj']['rate']:9,.0f} frames/s durable")
             result["recorder_no_projection_frames_per_s"] = round(best["recorder-noproj"]["rate"])
+        if "recorder-thread" in best:
+            say(f"recorder, committer thread          {best['recorder-thread']['rate']:9,.0f} frames/s durable")
+            result["recorder_thread_committer_frames_per_s"] = round(best["recorder-thread"]["rate"])
         if "picows" in best:
             say(f"bare picows, payload as bytes     {best['picows']['rate']:10,.0f} frames/s (extra)")
         else:
@@ -710,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-only", action="store_true", help="skip the throughput runs")
     ap.add_argument("--split", action="store_true",
                     help="also run the recorder with its live projection off (where the time goes)")
+    ap.add_argument("--thread-committer", action="store_true",
+                    help="also run the recorder with committer = \"thread\" (the process's alternative)")
     ap.add_argument("--switch-interval", type=float, default=0.0, metavar="S",
                     help="experiment: sys.setswitchinterval(S) in the latency run's recorder "
                          "(Python's default 0.005 s bounds how long another thread keeps the GIL)")
@@ -726,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda *a: None) if args.json else print
     best = None
     if not args.latency_only:
-        best, _ = throughput(args.frames, args.repeat, say, args.split)
+        best, _ = throughput(args.frames, args.repeat, say, args.split, args.thread_committer)
     say(f"latency: {LAT_RATE} frames/s from the simulator for {args.latency_seconds:.0f} s ...")
     lat = run_latency(args.latency_seconds, 3.0, args.switch_interval)
     result = report(best, args.frames, lat, say)
