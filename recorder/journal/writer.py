@@ -70,6 +70,9 @@ class JournalWriter:
 
     After calling ``append``: the record has its seq; call ``flush`` (or wait for the
     background committer) before relying on it being on disk; ``close`` flushes.
+    Raises ``JournalLockedError`` when another writer holds the journal for longer
+    than ``lock_wait_s`` (0: at once; a recorder restarting after a crash waits for the
+    old committer process to finish, see ``committer.py``).
     """
 
     def __init__(
