@@ -1,4 +1,4 @@
-"""The committer process itself: ``python -m recorder.journal.commit_child ROOT ...``.
+"""The committer process itself: ``main(ROOT DURABILITY MAP_SIZE SYNC_NS COMMITTED SLOT_FD...)``.
 
 Started by ``CommitterProcess`` (``committer.py``, which describes the protocol); it
 owns the journal's ``SegmentStore`` and applies the requests it reads on stdin.

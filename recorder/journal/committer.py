@@ -7,7 +7,7 @@ the commit thread crawls (measured: 1.8M puts/s alone, 39k/s beside one busy thr
 In a process of its own the puts run at LMDB's speed and the writer's process only
 encodes each batch (one C call) and copies it into a shared memory file.
 
-Protocol (the writer's process <-> ``python -m recorder.journal.commit_child``), over the
+Protocol (the writer's process <-> ``commit_child.main``, run by ``python -c``), over the
 child's stdin and stdout:
 
     request  REQUEST (op, slot, day, first_seq, count, blob length); the blob is at offset 0
@@ -46,7 +46,9 @@ PUT, RELEASE, CLOSE = 1, 2, 3
 OK, FAIL = 0, 1
 SLOTS = 2  # batches in flight: the next is encoded and handed over while one commits
 _ENCODER = msgspec.msgpack.Encoder()
-_PROJECT = Path(__file__).resolve().parents[2]
+# The child imports this package from where the writer found it, whatever its cwd.
+_BOOT = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
+         "from recorder.journal.commit_child import main; sys.exit(main())")
 
 
 class CommitterProcess:
@@ -65,17 +67,15 @@ class CommitterProcess:
                  committed_seq: int, lock_fd: int) -> None:
         self.committed_seq = committed_seq
         self.last_seconds = 0.0  # the child's time for the last batch confirmed
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT), env.get("PYTHONPATH", "")) if p)
         # A batch travels through a memory file of its slot (one copy in, one out), not the pipe.
         self._shm = [os.memfd_create(f"ticktape-journal-batch{i}", os.MFD_CLOEXEC) for i in range(SLOTS)]
         self._buf = bytearray()  # reused: encoding into it costs no allocation
         self._slot = 0
         self._in_flight = 0
-        args = [sys.executable, "-m", "recorder.journal.commit_child", str(root), durability,
+        args = [sys.executable, "-c", _BOOT, str(root), durability,
                 str(map_size), str(sync_interval_ns), str(committed_seq), *map(str, self._shm)]
         try:
-            self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           bufsize=0, close_fds=True, pass_fds=(*self._shm, lock_fd),
                                           process_group=0)  # a terminal's Ctrl-C is the writer's to handle
         except BaseException:
