@@ -43,9 +43,18 @@ def decode_value(seq: int, value: bytes | memoryview) -> Record:
     try:
         rec = _RECORD_DECODER.decode(value)
     except msgspec.DecodeError as exc:
-        raise ValueError(f"value does not decode: {exc}") from None
+        raise ValueError(_why_not(value, exc)) from None
     if rec.seq != seq:
         raise ValueError(f"value holds seq {rec.seq} under key {seq}")
-    if rec.kind not in KIND_CODE:
-        raise ValueError(f"unknown kind {rec.kind!r}")
     return rec
+
+
+def _why_not(value: bytes | memoryview, exc: msgspec.DecodeError) -> str:
+    """The reason a stored value is not a ``Record``, as precisely as it can be said."""
+    try:
+        fields = _DECODER.decode(value)
+    except msgspec.DecodeError:
+        return f"value does not decode: {exc}"
+    if isinstance(fields, list) and len(fields) > 3 and fields[3] not in KIND_CODE:
+        return f"unknown kind {fields[3]!r}"
+    return f"value does not decode: {exc}"
