@@ -22,7 +22,7 @@ from .market import SymbolState
 if TYPE_CHECKING:
     from .projector import Projector
 
-FORMAT = 1  # bump when the layout changes; restore refuses other versions
+FORMAT = 2  # bump when the layout changes; restore refuses other versions (2: tape columns as bytes)
 
 
 def _book_state(b: Book) -> list:

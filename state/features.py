@@ -9,6 +9,7 @@ are derived numbers; books and events keep the exact strings.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_left
 
@@ -113,14 +114,33 @@ class TradeTape:
 
     def state(self) -> list:
         """Everything, evicted-but-not-compacted entries included, so a restored tape
-        compacts (and rounds) exactly when the original would have."""
-        return [self.horizon_ns, self.head, self.ts.tolist(), self.px.tolist(), self.cv.tolist(),
-                self.cq.tolist(), self.cb.tolist(), self.cl.tolist()]
+        compacts (and rounds) exactly when the original would have. Each column is its
+        little-endian bytes: a checkpoint of a million trades is one copy per column, not
+        six million boxed numbers (that was a 300 MB spike in the recorder's soak)."""
+        return [self.horizon_ns, self.head, *(_le_bytes(a) for a in
+                                              (self.ts, self.px, self.cv, self.cq, self.cb, self.cl))]
 
     @classmethod
     def from_state(cls, s: list) -> TradeTape:
         t = cls(s[0])
         t.head = s[1]
-        t.ts, t.px, t.cv = array("q", s[2]), array("d", s[3]), array("d", s[4])
-        t.cq, t.cb, t.cl = array("d", s[5]), array("d", s[6]), array("q", s[7])
+        t.ts, t.px, t.cv = _from_le("q", s[2]), _from_le("d", s[3]), _from_le("d", s[4])
+        t.cq, t.cb, t.cl = _from_le("d", s[5]), _from_le("d", s[6]), _from_le("q", s[7])
         return t
+
+
+def _le_bytes(a: array) -> bytes:
+    """The column as little-endian bytes (the same on every machine: digests compare)."""
+    if sys.byteorder == "little":
+        return a.tobytes()
+    b = array(a.typecode, a)
+    b.byteswap()
+    return b.tobytes()
+
+
+def _from_le(typecode: str, data: bytes) -> array:
+    a = array(typecode)
+    a.frombytes(data)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a

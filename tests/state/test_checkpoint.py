@@ -33,3 +33,16 @@ def test_recover_from_a_checkpoint_reaches_the_same_digest(tmp_path, capture_rec
     q = Projector.restore(blob, streams)
     q.apply_many(r for r in records if r.seq > seq)
     assert seq == 2000 and q.digest() == full.digest()
+
+
+def test_a_snapshot_of_another_format_is_refused_clearly(capture_records):
+    import msgpack
+    import pytest
+
+    streams, records = capture_records("KUCOIN")
+    p = Projector(streams)
+    p.apply_many(records[:500])
+    state = msgpack.unpackb(p.snapshot(), raw=False, strict_map_key=False)
+    state[0] = 1  # the layout before tape columns were bytes
+    with pytest.raises(ValueError, match="not a projector snapshot of format 2"):
+        Projector.restore(msgpack.packb(state, use_bin_type=True), streams)

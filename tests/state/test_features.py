@@ -37,6 +37,21 @@ def test_compaction_keeps_window_sums_exactly_as_without_it():
     assert w.volume == pytest.approx(vol)
 
 
+def test_a_tape_state_is_little_endian_column_bytes_and_restores_exactly():
+    a = TradeTape(10 * NS)
+    for i in range(9_000):  # past a compaction, with evicted entries still held
+        a.add(i * NS // 100, 100.0 + i % 7, 0.5 + i % 3, i % 2 == 0, i % 50 == 0)
+    s = a.state()
+    assert s[:2] == [10 * NS, a.head] and all(type(c) is bytes for c in s[2:])
+    assert s[2][:8] == a.ts[0].to_bytes(8, "little", signed=True)
+    b = TradeTape.from_state(s)
+    assert b.state() == s and (b.ts, b.px, b.cv, b.cq, b.cb, b.cl) == (a.ts, a.px, a.cv, a.cq, a.cb, a.cl)
+    for i in range(9_000, 12_000):  # and both go on alike, compactions included
+        for t in (a, b):
+            t.add(i * NS // 100, 100.0 + i % 7, 0.5 + i % 3, i % 2 == 0, False)
+    assert a.state() == b.state()
+
+
 def trade(seq, ts_s, price, qty, buyer_maker):
     body = (f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":{seq},'
             f'"p":"{price}","q":"{qty}","m":{"true" if buyer_maker else "false"}}}}}').encode()

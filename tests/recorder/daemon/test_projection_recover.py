@@ -1,0 +1,41 @@
+"""The recorder's live projection recovers by re-projection: from its newest checkpoint,
+or from the first record when that checkpoint cannot be used; the same state either way."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from recorder.daemon.projection import STATE_DIR, LiveProjection
+from recorder.journal import JournalReader
+from state.checkpoint import save_checkpoint
+from state.projector import Projector
+
+
+def _live(data) -> LiveProjection:
+    return LiveProjection(data_dir=str(data), depth_levels=20, log=logging.getLogger("test-recover"),
+                          on_gap=lambda *_: None, checkpoint_every_records=10**9, checkpoint_every_s=1e9)
+
+
+def test_recover_from_a_checkpoint_or_from_the_start_reaches_the_same_state(capture_journal, tmp_path, caplog):
+    data = tmp_path / "data"
+    shutil.copytree(capture_journal("OKX"), data)
+    with JournalReader(data) as r:
+        streams, last = r.streams(), r.last_seq
+        full = Projector(streams)
+        full.apply_many(r.read())
+        part = Projector(streams)
+        part.apply_many(r.read(1, 400))
+
+    save_checkpoint(data / STATE_DIR, 400, part.snapshot())
+    live = _live(data)
+    assert live.recover(streams) == last - 400 and live.checkpoint_seq == 400
+    assert live.projector.digest() == full.digest()
+
+    assert last > 420
+    save_checkpoint(data / STATE_DIR, 420, b"\x92\x01not the current snapshot format")  # the newest
+    with caplog.at_level(logging.WARNING, logger="test-recover"):
+        live = _live(data)
+        assert live.recover(streams) == last and live.checkpoint_seq == 0
+    assert any(r.message == "checkpoint_unreadable" for r in caplog.records)
+    assert live.failed is None and live.projector.digest() == full.digest()
