@@ -132,8 +132,11 @@ class CommitterProcess:
                 self._proc.wait()
 
     def _died(self) -> JournalWriteError:
-        return JournalWriteError(f"the journal committer process died (exit code {self._proc.poll()})",
-                                 self.committed_seq)
+        try:
+            code = self._proc.wait(timeout=2)  # its end of the pipe closes just before it is reaped
+        except subprocess.TimeoutExpired:
+            code = None
+        return JournalWriteError(f"the journal committer process died (exit code {code})", self.committed_seq)
 
     def _send(self, op: int, day: str, first_seq: int, count: int, blob: bytes | bytearray) -> None:
         stdin = self._proc.stdin

@@ -109,7 +109,7 @@ def test_a_killed_child_stops_the_writer_with_a_clear_error(tmp_path):
     assert w.flush() == 100
     os.kill(w._store.pid, signal.SIGKILL)
     w.append(sid, "frame", b"100")
-    with pytest.raises(JournalWriteError, match="committer process died"):
+    with pytest.raises(JournalWriteError, match=r"committer process died \(exit code -9\)"):
         w.flush()
     with pytest.raises(JournalWriteError):
         w.append(sid, "frame", b"101")
