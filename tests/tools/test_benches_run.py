@@ -20,15 +20,19 @@ def _bench(name: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize(("name", "args", "keys"), [
+@pytest.mark.parametrize(("name", "args", "keys", "counts"), [
     ("journal", ("--records", "30000", "--repeat", "1", "--read-repeat", "1", "--batch", "5000",
                  "--commit-records", "5000"),
-     {"append_ratio", "read_ratio", "append_rps", "read_rps", "max_commit_interval_ms"}),
-    ("projection", ("--records", "20000", "--repeat", "1"), {"ratio", "frames_per_s"}),
-    ("replay", ("--records", "20000", "--chunk", "10000", "--rounds", "1"), {"ratio"}),
-    ("compact", ("--repeat", "1"), {"ratio", "rows_per_s", "archive_bytes_ratio"}),
+     {"append_ratio", "read_ratio", "append_rps", "read_rps", "max_commit_interval_ms"}, {"records": 30_000}),
+    ("projection", ("--records", "20000", "--repeat", "1"), {"ratio", "frames_per_s"},
+     {"frames": 93_954}),  # whole passes over the capture: at least one
+    ("replay", ("--records", "20000", "--chunk", "10000", "--rounds", "1"), {"ratio"},
+     {"records": 93_954}),
+    ("compact", ("--repeat", "1"), {"ratio", "rows_per_s", "archive_bytes_ratio"},
+     {"records": 93_954, "trades": 21_313}),
 ])
-def test_bench_runs_and_prints_its_json(name, args, keys):
+def test_bench_runs_and_prints_its_json(name, args, keys, counts):
     result = _bench(name, *args)
     assert keys <= set(result)
-    assert all(result[k] is None or result[k] >= 0 for k in keys)
+    assert all(result[k] > 0 for k in keys)
+    assert {k: result[k] for k in counts} == counts
