@@ -6,6 +6,7 @@ owns the journal's ``SegmentStore`` and applies the requests it reads on stdin.
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import sys
@@ -22,7 +23,28 @@ from .store import SegmentStore
 _VALUES = msgspec.msgpack.Decoder(list[msgspec.Raw])  # each element: one stored value, as is
 
 
-def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[int]) -> int:
+class Slot:
+    """A slot's memory file, mapped read-only: a batch is read in place, not copied.
+
+    The mapping stays (its pages stay mapped from one batch to the next) and grows
+    when a longer batch arrives; the old one is unmapped once nothing refers to it.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.view = memoryview(b"")
+
+    def read(self, length: int) -> memoryview:
+        """The first ``length`` bytes the writer put in the file."""
+        if length > len(self.view):
+            size = os.fstat(self.fd).st_size
+            if size < length:
+                raise ValueError(f"batch of {length} bytes arrived as {size}")
+            self.view = memoryview(mmap.mmap(self.fd, size, prot=mmap.PROT_READ))
+        return self.view[:length]
+
+
+def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[Slot]) -> int:
     """Apply requests from ``inp`` to ``store`` until CLOSE or end of input; returns the exit code."""
     failure = b""  # once a batch failed, every later one is refused: the journal stays gapless
     while True:
@@ -39,11 +61,7 @@ def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[int])
                 if failure:
                     status, message = FAIL, failure
                 else:
-                    blob = os.pread(slots[slot], length, 0)
-                    if len(blob) != length:
-                        raise JournalWriteError(f"batch of {length} bytes arrived as {len(blob)}",
-                                                store.committed_seq)
-                    store.put(day, first_seq, _VALUES.decode(blob), count)
+                    store.put(day, first_seq, _VALUES.decode(slots[slot].read(length)), count)
             elif op == RELEASE:
                 store.release(day)
             elif op == CLOSE:
@@ -74,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     inp = os.fdopen(0, "rb", buffering=0)
     store = SegmentStore(Path(root), map_size=int(map_size), durability=durability,
                          sync_interval_ns=int(sync_interval_ns), committed_seq=int(committed))
-    return serve(store, inp, out, [int(fd) for fd in slots])
+    return serve(store, inp, out, [Slot(int(fd)) for fd in slots])
 
 
 if __name__ == "__main__":

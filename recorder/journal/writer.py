@@ -36,6 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import repeat, starmap
 from pathlib import Path
 from typing import Any
 
@@ -331,8 +332,8 @@ class JournalWriter:
         cadence even when the producer is faster; the rest waits for the next one.
         """
         pending = self._pending
-        popleft = pending.popleft
-        batch = [popleft() for _ in range(min(len(pending), self.commit_max_records))]
+        # popleft called from C (starmap): each call is atomic, so the producer may append meanwhile
+        batch = list(starmap(pending.popleft, repeat((), min(len(pending), self.commit_max_records))))
         if pending:
             self._pending_since = time.monotonic_ns()
         with self._cond:

@@ -47,6 +47,17 @@ def test_process_and_thread_committers_store_the_same_bytes(tmp_path, durability
         assert [s.day for s in r.segments()] == ["2024-12-31", "2025-01-01"]
 
 
+def test_batches_that_grow_and_shrink_arrive_whole(tmp_path):
+    # The child maps each slot once and maps it again, larger, when a longer batch arrives.
+    sizes = [1, 3, 200_000, 2, 1_500_000, 10, 700_000]
+    with JournalWriter(tmp_path, committer="process", commit_interval_ms=10_000) as w:
+        sid = w.register_stream("upbit")
+        for i, size in enumerate(sizes):
+            w.append(sid, "frame", bytes([65 + i]) * size)
+            w.flush()  # one batch each
+    assert _payloads(tmp_path) == [bytes([65 + i]) * size for i, size in enumerate(sizes)]
+
+
 def test_flush_returns_only_once_the_child_has_stored_everything(tmp_path):
     with JournalWriter(tmp_path, committer="process", commit_interval_ms=10_000,
                        commit_max_records=100) as w:
