@@ -36,3 +36,11 @@ def test_bench_runs_and_prints_its_json(name, args, keys, counts):
     assert keys <= set(result)
     assert all(result[k] > 0 for k in keys)
     assert {k: result[k] for k in counts} == counts
+
+
+def test_projection_bench_splits_the_capture_by_frame_type():
+    result = _bench("projection", "--records", "20000", "--repeat", "1", "--by-kind")
+    kinds = result["by_kind"]
+    assert {k: v["frames"] for k, v in kinds.items()} == {
+        "depth diff": 6_551, "bookTicker": 66_089, "trade": 21_313, "rest snapshot": 1}
+    assert all(v["projection_ms"] > 0 and v["decode_ms"] > 0 for v in kinds.values())

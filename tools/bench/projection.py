@@ -1,6 +1,6 @@
 """Projection throughput against the fastest plain JSON decode of the same payloads.
 
-    python tools/bench/projection.py [--records N] [--repeat R] [--json] [--profile]
+    python tools/bench/projection.py [--records N] [--repeat R] [--json] [--profile] [--by-kind]
 
 Input: the hftbacktest capture (Binance USD-M BTCUSDT: depth@0ms diffs, bookTicker,
 trades and one REST depth snapshot), read from its ``<ns> <json>`` lines into
@@ -120,6 +120,61 @@ def top_bench(levels: int = 1000, reads: int = 20_000) -> tuple[float, float]:
     return tuple(max(0, x - empty) / 1000 for x in out)
 
 
+def kind_of(rec: Record) -> str:
+    """The frame type of a capture record, by its stream name."""
+    if rec.kind == REST:
+        return "rest snapshot"
+    head = rec.payload[:48]
+    for name in ("depth", "bookTicker", "aggTrade", "trade"):
+        if b"@" + name.encode() in head:
+            return "depth diff" if name == "depth" else name
+    return "other"
+
+
+def by_kind(records: list[Record], loads) -> dict[str, dict]:
+    """CPU time per frame type, one record at a time: ``Projector.apply`` (the live
+    recorder's call) against ``loads`` of the same payload.
+
+    Each record is timed alone (``perf_counter_ns`` around the call, the same for both
+    sides), so a type's total says how much of the pass it costs; the calls are the
+    per-record ones, a little dearer than ``apply_many``'s loop."""
+    kinds = [kind_of(r) for r in records]
+    clock = time.perf_counter_ns
+    proj: dict[str, int] = dict.fromkeys(kinds, 0)
+    dec: dict[str, int] = dict.fromkeys(kinds, 0)
+    for _ in range(2):  # the second pass counts: caches and memos warm, as in a long run
+        proj = dict.fromkeys(kinds, 0)
+        dec = dict.fromkeys(kinds, 0)
+        p = Projector(STREAMS)
+        apply = p.apply
+        gc.collect()
+        for rec, k in zip(records, kinds, strict=True):
+            t = clock()
+            apply(rec)
+            proj[k] += clock() - t
+        for rec, k in zip(records, kinds, strict=True):
+            t = clock()
+            loads(rec.payload)
+            dec[k] += clock() - t
+    count = {k: kinds.count(k) for k in proj}
+    return {k: {"frames": count[k], "decode_us": dec[k] / count[k] / 1e3,
+                "projection_us": proj[k] / count[k] / 1e3, "projection_ms": proj[k] / 1e6,
+                "decode_ms": dec[k] / 1e6}
+            for k in sorted(proj, key=proj.__getitem__, reverse=True)}
+
+
+def print_by_kind(table: dict[str, dict]) -> None:
+    total_dec = sum(v["decode_ms"] for v in table.values())
+    total_proj = sum(v["projection_ms"] for v in table.values())
+    print("per frame type, one pass, one record at a time (Projector.apply vs the baseline decode):")
+    print(f"  {'type':14s} {'frames':>7s} {'decode us':>10s} {'project us':>11s} {'project ms':>11s} {'share':>6s}")
+    for k, v in table.items():
+        print(f"  {k:14s} {v['frames']:7d} {v['decode_us']:10.2f} {v['projection_us']:11.2f}"
+              f" {v['projection_ms']:11.1f} {v['projection_ms'] / total_proj:6.1%}")
+    print(f"  total: projection {total_proj:.1f} ms, decode {total_dec:.1f} ms; ratio 0.5 allows"
+          f" {2 * total_dec:.1f} ms for the whole pass")
+
+
 BASELINES = {"orjson.loads": orjson.loads, "msgspec.json.decode": msgspec.json.Decoder().decode}
 
 
@@ -129,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs of each side; the best counts")
     ap.add_argument("--json", action="store_true", help="last line: a JSON summary")
     ap.add_argument("--profile", action="store_true", help="print where projection time goes")
+    ap.add_argument("--by-kind", action="store_true",
+                    help="also time each frame type alone (what the ratio's budget goes to)")
     args = ap.parse_args(argv)
 
     records = load(CAPTURE)
@@ -164,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     top_us, best_us = top_bench()
     print(f"book reads, 1000 levels/side: top_bids(20) {top_us:.1f} us, best_bid() {best_us:.2f} us"
           " (median per read, each after a delta)")
+    kinds = None
+    if args.by_kind:
+        kinds = by_kind(records, BASELINES[base_name])
+        print_by_kind(kinds)
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -175,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                           "baseline_frames_per_s": round(base_fps), "baseline": base_name,
                           "top20_us": round(top_us, 2), "best_us": round(best_us, 3),
                           "frames": frames,
-                          "passes": passes}))
+                          "passes": passes, **({"by_kind": kinds} if kinds else {})}))
     return 0
 
 
