@@ -67,7 +67,7 @@ class CommitterProcess:
                  committed_seq: int, lock_fd: int) -> None:
         self.committed_seq = committed_seq
         self.last_seconds = 0.0  # the child's time for the last batch confirmed
-        # A batch travels through a memory file of its slot (one copy in, one out), not the pipe.
+        # A batch travels through a memory file of its slot (copied in; the child reads it in place), not the pipe.
         self._shm = [os.memfd_create(f"ticktape-journal-batch{i}", os.MFD_CLOEXEC) for i in range(SLOTS)]
         self._buf = bytearray()  # reused: encoding into it costs no allocation
         self._slot = 0
