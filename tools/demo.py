@@ -71,9 +71,12 @@ SELECT venue, symbol, time_bucket(INTERVAL 1 minute, ts) AS minute,
 FROM trades GROUP BY ALL ORDER BY venue, symbol, minute"""
 
 ARCHIVE_SQL = """\
-SELECT date, venue, count(*) AS trades, count(DISTINCT symbol) AS symbols,
-       round(sum(price * size) / sum(size), 4) AS vwap_all
-FROM trades GROUP BY ALL ORDER BY date, venue"""
+WITH per_symbol AS (
+  SELECT date, venue, symbol, count(*) AS n, sum(price * size) / sum(size) AS vwap
+  FROM trades GROUP BY ALL)
+SELECT date, venue, sum(n) AS trades, count(*) AS symbols,
+       arg_max(symbol, n) AS busiest, round(arg_max(vwap, n), 8) AS busiest_vwap
+FROM per_symbol GROUP BY ALL ORDER BY date, venue"""
 
 
 def step(title: str) -> None:
