@@ -89,7 +89,10 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         return await recorder.run()
 
     try:
-        return asyncio.run(main())
+        code = asyncio.run(main())
+        if recorder.failure is not None:  # also in the log; the terminal must hear it too
+            print(f"error: recorder stopped: {recorder.failure}", file=sys.stderr)
+        return code
     except JournalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
