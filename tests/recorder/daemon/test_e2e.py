@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import orjson
 import pytest
 
 from recorder.inspect import verify
 from recorder.journal import JournalReader
+from tests.vm import free_port
 from tools.simulator import Simulator
 
 from .helpers import BINANCE_ALL, UPBIT_ALL, Journal, Running, assert_byte_exact, config, until
@@ -162,6 +164,39 @@ async def test_rest_429_burst_backoff_no_storm(tmp_path):
     times = [r.ts_ns for r in refusals] + [j.rest()[0].ts_ns]
     assert all(b - a >= 0.39e9 for a, b in zip(times, times[1:])), times
     assert len(j.rest()) == 2
+
+
+async def test_a_dead_exchange_is_retried_with_backoff_until_it_answers(tmp_path):
+    """Nothing listens at the venue's address: the recorder keeps running, journals each
+    refused connect as a ``network`` error with growing waits between them (no storm), and
+    records normally once the exchange comes up at that address."""
+    ws_port, rest_port = free_port(), free_port()
+    urls = SimpleNamespace(ws=f"ws://127.0.0.1:{ws_port}", rest=f"http://127.0.0.1:{rest_port}")
+    cfg = config(tmp_path, urls, binance=["BTCUSDT"], upbit=["KRW-BTC"])
+    run = Running(cfg)
+    async with run as rec:
+        await asyncio.sleep(2.0)
+        assert not run.task.done()
+        down = Journal(tmp_path)
+        async with sim(ws_port=ws_port, rest_port=rest_port) as s:
+            await until(lambda: _frames(rec) > 300, 10, "frames once the exchange is up")
+            assert await run.stop() == 0
+    # While it was down: only refused connects, each journaled, backoff 0.05 s doubling to 0.4 s.
+    assert down.records and {r.kind for r in down.records} == {"error"}
+    assert {r.meta["class"] for r in down.records} == {"network"}
+    assert all(b"Connect call failed" in r.payload for r in down.records)
+    for conn in {i.conn for i in down.streams.values()}:
+        times = [r.ts_ns for r in down.records if down.streams[r.stream].conn == conn]
+        assert 4 <= len(times) <= 12, (conn, len(times))  # 2 s at 0.05, 0.1, 0.2, 0.4, 0.4 ...
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert max(gaps[-2:]) > 2 * gaps[0], gaps  # the waits grew
+    # Then: recording as usual, byte for byte, after the failed attempts.
+    j = Journal(tmp_path)
+    j.assert_gapless()
+    assert j.records[:len(down.records)] == down.records
+    assert assert_byte_exact(s, j) > 300
+    with JournalReader(tmp_path) as r:
+        assert verify(r).ok
 
 
 async def test_update_id_gap_fetches_that_symbol_only(tmp_path):
