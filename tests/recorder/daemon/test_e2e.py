@@ -166,6 +166,23 @@ async def test_rest_429_burst_backoff_no_storm(tmp_path):
     assert len(j.rest()) == 2
 
 
+async def test_rest_418_ip_ban_waits_out_its_retry_after(tmp_path):
+    async with sim() as s:
+        s.fault("rest_error", status=418, times=1, retry_after=1.2, path="/fapi/v1/depth")
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT"])
+        run = Running(cfg)
+        async with run as rec:
+            f = rec.fetchers["binance-usdm"]
+            await until(lambda: len(f.fetched) == 1, 10, "the snapshot after the ban")
+            calls = s.rest_counts["/fapi/v1/depth"]
+            assert await run.stop() == 0
+    assert calls == 2, calls  # the ban, then one call once it was over
+    j = Journal(tmp_path)
+    (ban,) = [r for r in j.errors() if r.meta.get("status") == 418]
+    assert ban.meta["class"] == "ip_ban" and ban.meta["retry_after"] == "1.2"
+    assert j.rest()[0].ts_ns - ban.ts_ns >= 1.19e9
+
+
 async def test_a_dead_exchange_is_retried_with_backoff_until_it_answers(tmp_path):
     """Nothing listens at the venue's address: the recorder keeps running, journals each
     refused connect as a ``network`` error with growing waits between them (no storm), and
