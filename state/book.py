@@ -15,12 +15,15 @@ from bisect import insort
 from decimal import Decimal, InvalidOperation
 from heapq import heapify, heappop, heappush
 from itertools import islice
+from operator import itemgetter
 from zlib import crc32
 
 # Memo of price string -> Decimal for validation outside books. Pure: cleared when large.
 _POS: dict[str, Decimal] = {}
 _MEMO_MAX = 200_000
 _INF = float("inf")
+_size = itemgetter(1)
+_SIZE_CHARS = b"0123456789."
 # Rules whose book ticker carries the depth stream's update id (Binance ``u``): the
 # projector compares such a ticker with the book at the same id.
 TICKER_CHECKED = ("binance-usdm", "binance-spot")
@@ -45,6 +48,12 @@ def price_key(p: str) -> Decimal | None:
 def is_zero(q: str) -> bool:
     """A size string that means "remove the level" ("0", "0.000", "00")."""
     return not q.strip("0.")
+
+
+def size_ok(q: str) -> bool:
+    """A size string the book takes: ASCII digits with at most one dot ("0" removes the level)."""
+    b = q.encode()
+    return not b.translate(None, _SIZE_CHARS) and b.count(b".") <= 1
 
 
 def fixed(d: Decimal) -> str:
@@ -96,16 +105,27 @@ class Side:
         self.exact = False
 
     def apply(self, levels) -> int:
-        """Set absolute sizes (size 0 removes); returns the count of rejected levels."""
+        """Set absolute sizes (size 0 removes); returns the count of rejected levels.
+
+        A level whose size is not a plain non-negative decimal ("-1", "NaN", "1e5") is
+        rejected before it reaches the side: checked for the whole delta at once, in C
+        (the sizes joined: nothing but ASCII digits and dots, one dot a size at most).
+        """
+        joined = "".join(map(_size, levels)).encode()
+        if joined.translate(None, _SIZE_CHARS) or joined.count(b".") > len(levels):
+            ok = [lv for lv in levels if size_ok(lv[1])]
+            bad = len(levels) - len(ok)
+            levels = ok
+        else:
+            bad = 0
         d = self.levels
         n = len(d)
         d.update(levels)
         n = len(d) - n
-        bad = 0
         if n:
             new = list(islice(reversed(d), n))  # the strings update just added
             new.reverse()
-            bad = self._admit(new)
+            bad += self._admit(new)
         if len(d) > self.sweep_at:
             self.sweep()
         return bad
@@ -157,10 +177,6 @@ class Side:
                 text = self.text  # _order may have made the side exact: new containers
                 fresh = self.fresh
                 heap = self.heap
-            if d[p][:1] == "-":
-                bad += 1
-                del d[p]
-                continue
             old = text.get(k)
             if old is None:
                 fresh.append(k)

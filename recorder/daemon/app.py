@@ -260,8 +260,9 @@ class Recorder:
             self.journal_failed(exc)
         proj = self.projection
         if proj is not None and self.failure is None and proj.checkpoint_due(force=True):
-            seq, blob = proj.capture()
-            proj.store(seq, blob, committed_seq=w.committed_seq)
+            got = proj.capture()
+            if got is not None:
+                proj.store(*got, committed_seq=w.committed_seq)
         self.log.info("stopped", extra=fields(last_seq=w.last_seq, committed_seq=w.committed_seq,
                                               exit_code=self.exit_code))
 
@@ -306,7 +307,10 @@ class Recorder:
         The receive loop never waits: the committer makes ``seq`` durable on its own
         cadence and the LMDB write (with its fsync) runs in a worker thread.
         """
-        seq, blob = proj.capture()
+        got = proj.capture()
+        if got is None:
+            return
+        seq, blob = got
         w = self.writer
         while w.committed_seq < seq:
             if w.failure is not None or self.stopping:

@@ -154,14 +154,21 @@ class LiveProjection:
         return (force or p.last_seq - self.checkpoint_seq >= self.every_records
                 or time.monotonic() - self._checkpoint_at >= self.every_s)
 
-    def capture(self) -> tuple[int, bytes]:
+    def capture(self) -> tuple[int, bytes] | None:
         """``(seq, state bytes)`` now; call on the thread that appends (nothing folds meanwhile).
 
         After calling this: wait until the journal has committed ``seq``, then ``store``.
+        None (logged) when the state cannot be serialized: recording goes on, and the
+        next checkpoint is tried an interval later.
         """
         self._checkpoint_at = time.monotonic()  # due again one interval later, stored or not
         p = self.projector
-        return p.last_seq, p.snapshot()
+        try:
+            return p.last_seq, p.snapshot()
+        except Exception as exc:  # noqa: BLE001 (state is rebuilt from the journal anyway)
+            self.log.warning("checkpoint_failed", extra=fields(seq=p.last_seq,
+                                                                error=f"{type(exc).__name__}: {exc}"))
+            return None
 
     def store(self, seq: int, blob: bytes, *, committed_seq: int) -> bool:
         """Save a captured checkpoint (any thread); True when written.

@@ -12,55 +12,55 @@ import msgspec
 from recorder.journal.record import FRAME, Record
 from state.events import BookDelta, BookSnapshot, BookTicker, Event, Kline, Ticker, Trade
 
-from .common import MS, Decoder, json_any, query
+from .common import I64, MS, Decoder, Ms, json_any, query
 
 Lv = tuple[tuple[str, str], ...]
 
 
 class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", frozen=True, gc=False):
-    E: int  # event time, ms
+    E: Ms  # event time, ms
     s: str  # symbol
-    U: int  # first update id in event
-    u: int  # final update id in event
+    U: I64  # first update id in event
+    u: I64  # final update id in event
     b: Lv  # bids to update: [price, qty]; qty 0 removes
     a: Lv  # asks to update
-    T: int = 0  # transaction time (futures only)
-    pu: int | None = None  # final update id of the previous event (futures only)
+    T: Ms = 0  # transaction time (futures only)
+    pu: I64 | None = None  # final update id of the previous event (futures only)
 
 
 class BookTickerMsg(msgspec.Struct, tag_field="e", tag="bookTicker", frozen=True, gc=False):
-    u: int  # order book update id
+    u: I64  # order book update id
     s: str  # symbol
     b: str  # best bid price
     B: str  # best bid qty
     a: str  # best ask price
     A: str  # best ask qty
-    E: int = 0  # event time (futures only)
-    T: int = 0  # transaction time (futures only)
+    E: Ms = 0  # event time (futures only)
+    T: Ms = 0  # transaction time (futures only)
 
 
 class TradeMsg(msgspec.Struct, tag_field="e", tag="trade", frozen=True, gc=False):
-    E: int  # event time
+    E: Ms  # event time
     s: str  # symbol
-    t: int  # trade id
+    t: I64  # trade id
     p: str  # price
     q: str  # quantity
     m: bool  # is the buyer the market maker (taker sold)
-    T: int = 0  # trade time
+    T: Ms = 0  # trade time
 
 
 class AggTradeMsg(msgspec.Struct, tag_field="e", tag="aggTrade", frozen=True, gc=False):
-    E: int  # event time
+    E: Ms  # event time
     s: str  # symbol
-    a: int  # aggregate trade id
+    a: I64  # aggregate trade id
     p: str  # price
     q: str  # quantity
     m: bool  # is the buyer the market maker
-    T: int = 0  # trade time
+    T: Ms = 0  # trade time
 
 
 class KlineBody(msgspec.Struct, frozen=True, gc=False):
-    t: int  # kline start time
+    t: Ms  # kline start time
     i: str  # interval
     o: str  # open
     c: str  # close
@@ -72,13 +72,13 @@ class KlineBody(msgspec.Struct, frozen=True, gc=False):
 
 
 class KlineMsg(msgspec.Struct, tag_field="e", tag="kline", frozen=True, gc=False):
-    E: int  # event time
+    E: Ms  # event time
     s: str  # symbol
     k: KlineBody
 
 
 class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", frozen=True, gc=False):
-    E: int  # event time
+    E: Ms  # event time
     s: str  # symbol
     p: str  # mark price
     i: str | None = None  # index price
@@ -86,7 +86,7 @@ class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", frozen=
 
 
 class SpotBookTicker(msgspec.Struct, frozen=True, gc=False):
-    u: int  # order book update id
+    u: I64  # order book update id
     s: str  # symbol
     b: str  # best bid price
     B: str  # best bid qty
@@ -95,11 +95,11 @@ class SpotBookTicker(msgspec.Struct, frozen=True, gc=False):
 
 
 class DepthSnapshot(msgspec.Struct, frozen=True, gc=False):
-    lastUpdateId: int  # last update id included
+    lastUpdateId: I64  # last update id included
     bids: Lv
     asks: Lv
-    E: int = 0  # message output time (futures REST only)
-    T: int = 0  # transaction time (futures REST only)
+    E: Ms = 0  # message output time (futures REST only)
+    T: Ms = 0  # transaction time (futures REST only)
 
 
 Data = DepthUpdate | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg
@@ -121,7 +121,7 @@ _decode_combined = _combined.decode
 _bare = msgspec.json.Decoder(Data)
 _spot_ticker = msgspec.json.Decoder(SpotBookTicker)
 _snapshot = msgspec.json.Decoder(DepthSnapshot)
-_klines = msgspec.json.Decoder(list[tuple[int, str, str, str, str, str, int, str, int, str, str, str]])
+_klines = msgspec.json.Decoder(list[tuple[Ms, str, str, str, str, str, Ms, str, I64, str, str, str]])
 
 KNOWN_E = {"depthUpdate", "bookTicker", "trade", "aggTrade", "kline", "markPriceUpdate"}
 
@@ -136,11 +136,13 @@ def _partial_depth(stream: str) -> int | None:
         if not ch.isdigit():
             break
         digits += ch
-    return int(digits) if digits else None
+    return int(digits) if digits and len(digits) <= 6 else None  # a stream name, never a number past int64
 
 
 class BinanceDecoder(Decoder):
     """Binance USD-M (``binance-usdm``) or spot (``binance-spot``), by the stream's venue."""
+
+    bounded = True  # every id is an I64 and every time an Ms in the schemas above
 
     def __init__(self, info) -> None:
         super().__init__(info)
@@ -169,8 +171,8 @@ class BinanceDecoder(Decoder):
                 else:  # a bare event: a raw /ws/<stream> connection
                     w = None
                     d = _bare.decode(payload)
-            except msgspec.ValidationError:  # acks, spot frames without "e", other shapes
-                return self._slow(rec)
+            except msgspec.ValidationError as exc:  # acks, spot frames without "e", other shapes
+                return self._slow(rec, exc)
             t = type(d)
             names = self._sym.get(d.s) or self.names(d.s)
             if t is BookTickerMsg:
@@ -202,15 +204,18 @@ class BinanceDecoder(Decoder):
     def frame(self, rec: Record) -> list[Event]:
         return self.decode(rec)
 
-    def _slow(self, rec: Record) -> list[Event]:
-        """Frames the tagged union does not cover: spot ticker/partial depth, acks, unknowns."""
+    def _slow(self, rec: Record, why: msgspec.ValidationError) -> list[Event]:
+        """Frames the tagged union does not cover: spot ticker/partial depth, acks, unknowns.
+
+        ``why`` is what the union said of it: the reason given when the frame is one of
+        its events after all (a field of the wrong type or out of range)."""
         payload = rec.payload
         if payload[:10] == b'{"stream":':
             w = _combined_raw.decode(payload)
             stream, data = w.stream, bytes(w.data)
         else:
             stream, data = self._url_stream, bytes(payload)
-        if stream.endswith("@bookTicker"):
+        if stream.endswith("@bookTicker") and b'"e":' not in data:  # spot: no "e"; a futures one failed
             d = _spot_ticker.decode(data)
             key, norm = self.names(d.s)
             return [BookTicker(self.venue, key, norm, 0, rec.ts_ns, rec.seq, d.b, d.B, d.a, d.A, d.u)]
@@ -229,7 +234,7 @@ class BinanceDecoder(Decoder):
         e = obj.get("e")
         if isinstance(e, str) and e not in KNOWN_E:  # a stream we do not project
             return []
-        raise ValueError(f"unexpected shape for event {e!r}")
+        raise ValueError(f"unexpected shape for event {e!r}: {why}")
 
     def rest(self, rec: Record, url: str) -> list[Event]:
         path, params = query(url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -15,6 +15,13 @@ from state.symbols import normalize, symbol_key
 MS = 1_000_000  # ns per ms
 EXCERPT = 120  # bytes of a bad record kept in its DecodeError
 
+# Integer fields bounded in the wire schema itself (checked by msgspec, in C): an id
+# fits int64, a time in ms fits int64 once in ns. A decoder whose schemas bound every
+# integer that reaches an event sets ``bounded``, and the projector skips its own
+# check (``state.bounds``) for that decoder's events.
+I64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
+Ms = Annotated[int, msgspec.Meta(ge=0, le=((1 << 63) - 1) // MS)]
+
 
 class Decoder:
     """Decode one stream's records. Subclasses implement ``frame`` and ``rest``.
@@ -24,6 +31,7 @@ class Decoder:
     """
 
     venue = ""
+    bounded = False  # True: every integer of every event was bounded by the schemas
 
     def __init__(self, info: StreamInfo) -> None:
         self.info = info

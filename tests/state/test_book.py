@@ -37,6 +37,20 @@ def test_bad_levels_are_rejected_and_counted():
     assert b.top_bids(5) == [(D(4), D(1))]
 
 
+def test_a_bad_size_for_a_known_level_is_rejected_too():
+    # A level the side already holds is updated in C (dict.update): its size is checked
+    # with the rest of the delta, so "-1" or "NaN" never replaces a good size.
+    b = Book("v", "S", "S", "binance-usdm")
+    assert b.load([("5", "1"), ("4", "2")], [("6", "1")]) == 0
+    bad = [("5", "-1"), ("4", "NaN"), ("6.5", "1e5"), ("3", "1.2.3"), ("2", "²"), ("1", "0.5")]
+    assert b.apply(bad, [("6", "-3")]) == 6
+    assert b.top_bids(5) == [(D(5), D(1)), (D(4), D(2)), (D(1), D("0.5"))]
+    assert b.top_asks(5) == [(D(6), D(1))]
+    again = Book("v", "S", "S", "binance-usdm")  # what a checkpoint restore does
+    again.load(*b.raw_levels())
+    assert again.raw_levels() == b.raw_levels()
+
+
 def test_best_survives_heavy_churn_and_sweeps():
     b = Book("v", "S", "S", "binance-usdm")
     for i in range(1, 3000):

@@ -14,7 +14,7 @@ import pytest
 
 from recorder.journal.record import FRAME, Record, StreamInfo
 from state.checkpoint import load_checkpoint, save_checkpoint
-from state.events import Anomaly, DecodeError, Trade
+from state.events import Anomaly, BookTicker, DecodeError, Trade
 from state.projector import Projector
 
 MIX = ("BINANCE", "BINANCE_FUTURES", "UPBIT", "BYBIT", "OKX", "GATEIO", "GATEIO_FUTURES", "KUCOIN", "PHEMEX")
@@ -272,3 +272,33 @@ def test_add_stream_registers_a_live_connection():
     # a bare snapshot on a combined-stream connection names no symbol: quarantined
     [e] = p.apply(Record(2, 2, 4, FRAME, b'{"lastUpdateId":1,"bids":[],"asks":[]}', None))
     assert type(e) is DecodeError and p.counters[4]["decode_error"] == 1
+
+
+def test_times_and_ids_that_do_not_fit_int64_are_decode_errors():
+    """A frame's time or id must fit the checkpoint's and the archive's integers: the
+    Binance schemas bound them (msgspec names the field), other decoders' events are
+    checked by the projector (``state.bounds``)."""
+    info = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream"),
+            2: StreamInfo(2, "bybit", "linear", "wss://stream.bybit.com/v5/public/linear")}
+    p = Projector(info)
+    good = (b'{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5,"s":"BTCUSDT","b":"1",'
+            b'"B":"1","a":"2","A":"1","T":1723161256933,"E":1723161256933}}')
+    assert [type(e) for e in p.apply(Record(1, 1, 1, FRAME, good, None))] == [BookTicker]
+    bad = [(good.replace(b'"T":1723161256933', b'"T":18446744073709551616'), "$.data.T"),  # 2^64 ms
+           (good.replace(b'"T":1723161256933', b'"T":9223372036854775807'), "$.data.T"),  # not in ns
+           (good.replace(b'"u":5', b'"u":18446744073709551616'), "$.data.u")]  # past int64
+    trade = (b'{"topic":"publicTrade.SOLUSDT","type":"snapshot","ts":1786310830193,"data":[{"T":%d,'
+             b'"s":"SOLUSDT","S":"Sell","v":"1.0","p":"77.300","L":"ZeroMinusTick","i":"e1","BT":false,'
+             b'"seq":272903638606}]}')
+    seq = 2
+    for payload, field in bad:
+        (ev,) = p.apply(Record(seq, seq, 1, FRAME, payload, None))
+        assert type(ev) is DecodeError and ev.seq == seq and field in ev.reason, ev.reason
+        seq += 1
+    assert [type(e) for e in p.apply(Record(seq, seq, 2, FRAME, trade % 1786310830193, None))] == [Trade]
+    (ev,) = p.apply(Record(seq + 1, seq + 1, 2, FRAME, trade % (1 << 64), None))
+    assert type(ev) is DecodeError and ev.reason.startswith("Trade.exch_ts_ns = ") and "out of range" in ev.reason
+    assert p.counters[1]["decode_error"] == 3 and p.counters[2]["decode_error"] == 1
+    m = p.market("binance-usdm", "BTCUSDT")
+    assert (m.seq, m.best_bid, m.best_ask) == (1, 1, 2)  # the good one stays
+    assert Projector.restore(p.snapshot()).digest() == p.digest()
