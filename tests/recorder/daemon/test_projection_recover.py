@@ -39,3 +39,16 @@ def test_recover_from_a_checkpoint_or_from_the_start_reaches_the_same_state(capt
         assert live.recover(streams) == last and live.checkpoint_seq == 0
     assert any(r.message == "checkpoint_unreadable" for r in caplog.records)
     assert live.failed is None and live.projector.digest() == full.digest()
+
+
+def test_a_state_that_cannot_be_serialized_is_logged_not_raised(tmp_path, caplog, monkeypatch):
+    live = _live(tmp_path)
+
+    def fails() -> bytes:
+        raise OverflowError("Integer value out of range")
+
+    monkeypatch.setattr(live.projector, "snapshot", fails)
+    with caplog.at_level(logging.WARNING, logger="test-recover"):
+        assert live.capture() is None  # the recorder's checkpoint task skips this one
+    (rec,) = [r for r in caplog.records if r.message == "checkpoint_failed"]
+    assert "OverflowError" in rec.fields["error"]
