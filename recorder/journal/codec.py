@@ -21,6 +21,10 @@ def decode_key(key: bytes) -> int:
     return _KEY.unpack(key)[0]
 
 
+# What msgspec raises for bytes that are not the expected value: its own DecodeError, and
+# UnicodeDecodeError (not a DecodeError) for a string that is not UTF-8.
+BAD_VALUE = (msgspec.DecodeError, UnicodeDecodeError)
+
 _ENCODER = msgspec.msgpack.Encoder()
 _RECORD_DECODER = msgspec.msgpack.Decoder(Record)
 _DECODER = msgspec.msgpack.Decoder()
@@ -42,18 +46,18 @@ def decode_value(seq: int, value: bytes | memoryview) -> Record:
     """Decode one stored value under key ``seq``; raises ``ValueError`` if it is not that record."""
     try:
         rec = _RECORD_DECODER.decode(value)
-    except msgspec.DecodeError as exc:
+    except BAD_VALUE as exc:
         raise ValueError(_why_not(value, exc)) from None
     if rec.seq != seq:
         raise ValueError(f"value holds seq {rec.seq} under key {seq}")
     return rec
 
 
-def _why_not(value: bytes | memoryview, exc: msgspec.DecodeError) -> str:
+def _why_not(value: bytes | memoryview, exc: Exception) -> str:
     """The reason a stored value is not a ``Record``, as precisely as it can be said."""
     try:
         fields = _DECODER.decode(value)
-    except msgspec.DecodeError:
+    except BAD_VALUE:
         return f"value does not decode: {exc}"
     if isinstance(fields, list) and len(fields) > 3 and fields[3] not in KIND_CODE:
         return f"unknown kind {fields[3]!r}"

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import lmdb
-import msgspec
 
-from .codec import decode_key, decode_record_fast, decode_records, encode_key
+from .codec import BAD_VALUE, decode_key, decode_record_fast, decode_records, encode_key
 from .errors import CorruptRecordError, NotAJournalError
 from .record import Record, StreamInfo
 from .segments import (
@@ -178,7 +177,7 @@ class JournalReader:
             txn.abort()
         try:
             records = decode_records(joined)
-        except msgspec.DecodeError:
+        except BAD_VALUE:
             self._raise_corrupt(seg, start, limit)
             raise
         if len(records) < limit:
@@ -197,7 +196,7 @@ class JournalReader:
             for key, value in islice(cur.iternext(), limit):
                 try:
                     decode_record_fast(value)
-                except msgspec.DecodeError as exc:
+                except BAD_VALUE as exc:
                     raise CorruptRecordError(seg.day, decode_key(key),
                                              f"value does not decode: {exc}") from None
         finally:

@@ -221,7 +221,7 @@ def parse_ack(payload: bytes) -> Ack | None:
         return None
     try:
         ack = _ack_decoder.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for a string not UTF-8
         return None
     if ack.error is not None:
         return Ack(ack.id, None, f"{ack.error.code}: {ack.error.msg}")
@@ -428,7 +428,7 @@ def depth_ids(payload: bytes) -> tuple[str, int, int, int] | None:
         return None
     try:
         f = _frame_decoder.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for a string not UTF-8
         return None
     d = f.data if f.data is not None else f
     if d.e != "depthUpdate" or not d.s:

@@ -159,7 +159,7 @@ def parse_error(payload: bytes) -> tuple[str, str] | None:
         return None
     try:
         err = _error_decoder.decode(payload).error
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for a string not UTF-8
         return None
     return None if err is None else (err.name, err.message)
 

@@ -350,6 +350,22 @@ def test_truncated_value_and_value_under_wrong_key(tmp_path):
     assert (9, "value holds seq 3 under key 9") in problems
 
 
+def test_a_value_with_a_string_that_is_not_utf8_is_corrupt_not_a_crash(tmp_path):
+    recs = _write(tmp_path, 20)
+    from recorder.journal.codec import encode_record
+
+    value = encode_record(recs[6]).replace(b"\xa5frame", b"\xa5fr\xffme")  # the kind, not UTF-8
+    assert value != encode_record(recs[6])
+    _poke(tmp_path, 7, value)
+    with JournalReader(tmp_path) as r:
+        v = verify(r)
+        assert [(p.seq, p.what.split(":")[0]) for p in v.problems] == [(7, "value does not decode")]
+        with pytest.raises(CorruptRecordError) as err:
+            list(r.read())
+        assert err.value.seq == 7
+        assert list(r.read(8)) == recs[7:]
+
+
 def test_verify_reports_gap_unknown_stream_and_time_going_back(tmp_path):
     recs = _write(tmp_path, 10)
     from recorder.journal.codec import encode_record

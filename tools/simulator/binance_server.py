@@ -107,7 +107,7 @@ class BinanceSession:
         raw = msg.encode() if isinstance(msg, str) else msg
         try:
             req = _control.decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             await self.reply({"code": 3, "msg": f"Invalid JSON: {exc}"})
             return
         params = [p for p in req.params if isinstance(p, str)]

@@ -1,0 +1,40 @@
+"""The recorder's per-frame inspection never raises on a damaged frame.
+
+It runs inside the socket's ``data_received`` for every frame the venue sends (update-id
+chain, error replies, keep-alive answers): an exception there would end the connection.
+Frames of the real Binance USD-M and Upbit captures are damaged the way the projection's
+fuzz test damages them (``tests/state/test_fuzz.py``) and fed to every such function.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from recorder.journal import JournalReader
+from recorder.venues import binance_usdm, upbit
+from tests.state.test_fuzz import mutate
+
+
+@pytest.mark.parametrize(("name", "venue"), [("BINANCE_FUTURES", "binance-usdm"),
+                                             ("hftbacktest", "binance-usdm"), ("UPBIT", "upbit")])
+def test_inspection_takes_any_damaged_frame(capture_journal, name, venue):
+    with JournalReader(capture_journal(name)) as r:
+        frames = [x.payload for x in r.read(1, 20_000) if x.kind == "frame"]
+    rng = random.Random(name)
+    damaged = [mutate(rng, p) for p in frames for _ in range(3)]
+    damaged += [b"", b"{", b'{"', b"\x00" * 40, b'{"e":"depthUpdate"}', b'{"error":', b'{"code":',
+                b'{"result":null,"id":"x"}', b'{"error":{"name":"X"}}', b"PONG", b'{"status":"UP"}']
+    watcher = binance_usdm.DepthWatcher()
+    needs = 0
+    for p in damaged:
+        if venue == "binance-usdm":
+            binance_usdm.parse_ack(p)
+            needs += watcher.on_frame(p) is not None
+        else:
+            upbit.parse_error(p)
+            upbit.is_status_up(p)
+    assert len(damaged) > 1000
+    if name == "hftbacktest":
+        assert needs > 0  # damaged ids broke the chain: snapshots asked for, nothing raised
