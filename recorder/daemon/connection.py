@@ -20,6 +20,8 @@ from websockets.frames import Opcode
 from recorder.journal import JournalWriteError
 from recorder.venues.base import Verdict
 
+from .logs import fields
+
 if TYPE_CHECKING:
     from .app import Recorder
 
@@ -89,6 +91,7 @@ class Link:
         self.frames = 0  # data messages journaled
         self.bytes = 0
         self.data_frames = 0  # frames that prove the feed alive (not keep-alive answers)
+        self.inspect_errors = 0  # frames whose inspection raised (a bug: logged, never fatal)
         self.opened_at = 0.0  # monotonic
         self.is_open = False
         self.closed_by_us = False
@@ -117,7 +120,14 @@ class Link:
             if self.data_frames == 1:
                 self.first_data.set_result(None)
         if self._inspect is not None:
-            self._inspect(self, data)
+            try:
+                self._inspect(self, data)
+            except Exception as exc:  # noqa: BLE001 (the frame is journaled: never lose the connection over it)
+                self.inspect_errors += 1
+                if self.inspect_errors == 1 or self.inspect_errors % 1000 == 0:
+                    self.app.log.error("inspect_failed", extra=fields(
+                        venue=self.venue, conn=self.conn, stream=self.sid, seq=rec.seq,
+                        count=self.inspect_errors, error=f"{type(exc).__name__}: {exc}"))
 
     def _record_open(self) -> None:
         if self.is_open:

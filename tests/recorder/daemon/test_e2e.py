@@ -216,6 +216,38 @@ async def test_a_dead_exchange_is_retried_with_backoff_until_it_answers(tmp_path
         assert verify(r).ok
 
 
+async def test_an_inspection_that_raises_never_costs_the_connection(tmp_path):
+    """Defence in depth: were the per-frame inspection to raise (a bug), the frame is
+    journaled already, the error is logged and the connection goes on."""
+    async with sim() as s:
+        log = tmp_path / "recorder.log"
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], recorder={"log_file": str(log)})
+        run = Running(cfg)
+        async with run as rec:
+            for sup in rec.supervisors:
+                real = sup._inspect
+
+                def flaky(link, data, real=real):
+                    if link.frames % 10 == 0:
+                        raise RuntimeError("inspection bug")
+                    real(link, data)
+
+                sup._inspect = flaky
+                for link in rec.links.values():
+                    link._inspect = flaky
+            base = _frames(rec)
+            await until(lambda: _frames(rec) > base + 300, 10, "frames despite the bug")
+            errors = sum(lk.inspect_errors for lk in rec.links.values())
+            assert await run.stop() == 0
+    assert errors >= 20
+    assert sum(sup.reconnects for sup in rec.supervisors) == 0
+    j = Journal(tmp_path)
+    j.assert_gapless()
+    assert_byte_exact(s, j)
+    logged = [e for e in map(orjson.loads, log.read_text().splitlines()) if e["event"] == "inspect_failed"]
+    assert logged and logged[0]["error"] == "RuntimeError: inspection bug" and logged[0]["count"] == 1
+
+
 async def test_update_id_gap_fetches_that_symbol_only(tmp_path):
     async with sim() as s:
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "ETHUSDT"], binance_channels=["depth"])
