@@ -113,12 +113,28 @@ def open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
     return io.TextIOWrapper(io.BufferedReader(stream), encoding="utf-8", newline="\n")
 
 
+_READ_ERRORS = (OSError, UnicodeDecodeError, zstandard.ZstdError, EOFError)
+
+
+def _lines(path: Path, f: io.TextIOBase, start: int) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` from ``start``; a file that cannot be read on (truncated
+    compression, bytes that are not UTF-8, an I/O error) is a ``CaptureError`` naming the
+    last line read."""
+    lineno = start - 1
+    try:
+        for lineno, line in enumerate(f, start=start):  # noqa: B007 (read after the loop)
+            yield lineno, line
+    except _READ_ERRORS as exc:
+        raise CaptureError(f"{path}: cannot read past line {lineno}: {type(exc).__name__}: {exc}"
+                           " (a truncated or damaged file?)") from None
+
+
 def detect_format(path: str | os.PathLike[str]) -> str:
     """``cryptofeed`` or ``hftbacktest``; raises ``CaptureError`` otherwise."""
     try:
         with open_text(path) as f:
             first = f.readline()
-    except (OSError, UnicodeDecodeError, zstandard.ZstdError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         raise CaptureError(f"{path}: cannot read: {exc}") from None
     if not first.strip():
         raise CaptureError(f"{path}: empty file")
@@ -149,7 +165,7 @@ def _cryptofeed(path: Path) -> tuple[dict[str, _Conn], list[_Item]]:
         if exchange not in CRYPTOFEED_VENUES:
             raise CaptureError(f"{path}: unknown cryptofeed exchange {exchange!r}")
         venue, market = CRYPTOFEED_VENUES[exchange]
-        for lineno, line in enumerate(f, start=2):
+        for lineno, line in _lines(path, f, 2):
             if not line.strip():
                 continue
             try:
@@ -213,7 +229,7 @@ def _hftbacktest(path: Path, venue: str | None) -> tuple[dict[str, _Conn], list[
     streams: list[str] = []
     unit = None
     with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
+        for lineno, line in _lines(path, f, 1):
             line = line.rstrip("\n")
             if not line.strip():
                 continue

@@ -116,3 +116,19 @@ def test_format_detection_and_bad_files(tmp_path):
         assert r.last_seq == 0
     with pytest.raises(CaptureError, match="no such file"):
         import_files(tmp_path / "d3", [tmp_path / "missing.gz"])
+
+
+def test_a_truncated_or_damaged_file_is_a_clear_error_and_imports_nothing(tmp_path):
+    whole = capture_path("hftbacktest").read_bytes()
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(whole[: len(whole) // 2])  # a capture whose writer died mid-file
+    with pytest.raises(CaptureError, match=r"cut.gz: cannot read past line \d+: EOFError.*truncated"):
+        import_files(tmp_path / "d", [cut], venue="binance-usdm")
+    not_utf8 = tmp_path / "bytes.txt"
+    good = b'1723161256933000000 {"stream":"btcusdt@trade","data":{"s":"BTCUSDT"}}\n'
+    not_utf8.write_bytes(good * 500 + b'1723161256933000001 {"stream":"btcusdt@trade","data":{"s":"\xff"}}\n')
+    with pytest.raises(CaptureError, match=r"bytes.txt: cannot read past line \d+: UnicodeDecodeError"):
+        import_files(tmp_path / "d2", [not_utf8], venue="binance-usdm")
+    for d in ("d", "d2"):
+        with JournalReader(tmp_path / d) as r:
+            assert r.last_seq == 0
