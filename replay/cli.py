@@ -41,6 +41,7 @@ from .report import CHART
 from .run import run_strategy
 from .source import Bound, HistoricalSource, parse_bound
 from .state_at import project_until
+from .strategy import load_strategy
 
 DEFAULT_DATA = "data"
 
@@ -201,8 +202,9 @@ def cmd_run(argv: list[str]) -> int:
     out = Console()
     try:
         config = _config(args)
+        load_strategy(args.strategy)  # a missing or broken file is said before any progress is shown
     except (OSError, ValueError) as exc:
-        err.print(f"[red]replay: {exc}[/red]")
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True)
         return 2
     venues = _names(args.venues) or None
     stop = threading.Event()

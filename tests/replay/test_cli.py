@@ -68,6 +68,16 @@ def test_run_rejects_bad_input(book_journal, tmp_path, capsys):
     assert main(["--data", str(tmp_path / "none"), "--strategy", f"{strategy}:A"]) == 2
 
 
+def test_a_missing_or_broken_strategy_is_said_before_any_progress(book_journal, tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_module_anywhere\n")
+    for spec, msg in ((str(tmp_path / "absent.py"), "not found"),
+                      (str(broken), "ModuleNotFoundError: No module named 'no_such_module_anywhere'")):
+        assert main(["--data", str(book_journal), "--strategy", spec]) == 2  # progress on
+        err = capsys.readouterr().err
+        assert msg in err and "backtest" not in err
+
+
 def test_speed_paces_by_record_time(book_journal, tmp_path, capsys):
     import time
 
