@@ -70,15 +70,22 @@ def damaged(records: list[Record], seed: str) -> list[Record]:
     return out
 
 
-@pytest.mark.parametrize("name", (*CRYPTOFEED_NAMES, "hftbacktest"))
-def test_mutated_frames_never_stop_the_projection(capture_journal, name):
+def damaged_capture(capture_journal, name: str) -> tuple[dict, list[Record]]:
+    """(streams, records) of a capture with its damaged copies (the hftbacktest one cut to 20k)."""
     with JournalReader(capture_journal(name)) as r:
         streams = r.streams()
-        records = list(r.read())
-    if name == "hftbacktest":
-        records = records[:20_000]
+        records = list(r.read(1, 20_000))
     recs = damaged(records, name)
     assert len(recs) > len(records) + len(records) // 5
+    return streams, recs
+
+
+NAMES = (*CRYPTOFEED_NAMES, "hftbacktest")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mutated_frames_never_stop_the_projection(capture_journal, name):
+    streams, recs = damaged_capture(capture_journal, name)
 
     one = Projector(streams, depth_levels=20)
     for rec in recs:
@@ -92,14 +99,9 @@ def test_mutated_frames_never_stop_the_projection(capture_journal, name):
     assert Projector.restore(one.snapshot()).digest() == one.digest()
 
 
-@pytest.mark.parametrize("name", (*CRYPTOFEED_NAMES, "hftbacktest"))
+@pytest.mark.parametrize("name", NAMES)
 def test_a_journal_of_mutated_frames_compacts(capture_journal, tmp_path, name):
-    with JournalReader(capture_journal(name)) as r:
-        streams = r.streams()
-        records = list(r.read())
-    if name == "hftbacktest":
-        records = records[:20_000]
-    recs = damaged(records, name)
+    streams, recs = damaged_capture(capture_journal, name)
     with JournalWriter(tmp_path, background=False) as w:
         for sid in sorted(streams):
             s = streams[sid]
