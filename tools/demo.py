@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,8 +86,8 @@ def step(title: str) -> None:
 
 def run(*argv: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess:
     """Run a console script from this environment, echoing the command line."""
-    shown = " ".join(a if " " not in a and "\n" not in a else repr(a) for a in argv)
-    console.print(f"[dim]$ {shown}[/dim]")
+    # Shell quoting with newlines kept: the SQL reads as written and the line can be pasted.
+    console.print(f"$ {shlex.join(argv)}", style="dim", markup=False, highlight=False)
     cmd = [str(BIN / argv[0]), *argv[1:]]
     got = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=capture)
     if check and got.returncode != 0:
