@@ -6,22 +6,26 @@ integers into huge numbers or strings, arrays into objects, empty payloads, inva
 The projection must take every one of them (no exception), count what it could not use,
 and stay deterministic: the same records folded one at a time and in one batch reach the
 same digest, and a checkpoint of the damaged state restores to it. A journal of them
-compacts, derived tables and all.
+compacts, derived tables and all, and the example strategies backtest over it to the end.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from query.compact import compact
 from recorder.journal import JournalReader, JournalWriter, Record
+from replay.run import run_strategy
+from replay.source import HistoricalSource
 from state.projector import Projector
 from tests.conftest import CRYPTOFEED_NAMES
 
+STRATEGIES = Path(__file__).resolve().parents[2] / "data" / "strategies"
 _QUOTED_NUMBER = re.compile(rb'"-?\d+(\.\d+)?"')
 _BARE_INT = re.compile(rb"(?<=[:\[,])-?\d+(?=[,}\]])")
 _BAD_NUMBERS = [b'"NaN"', b'"-1"', b'"0"', b'"1e400"', b'"inf"', b'""', b'"abc"', b'null', b'1.5',
@@ -99,15 +103,28 @@ def test_mutated_frames_never_stop_the_projection(capture_journal, name):
     assert Projector.restore(one.snapshot()).digest() == one.digest()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_a_journal_of_mutated_frames_compacts(capture_journal, tmp_path, name):
-    streams, recs = damaged_capture(capture_journal, name)
-    with JournalWriter(tmp_path, background=False) as w:
+def write_journal(data, streams: dict, recs: list[Record]) -> None:
+    with JournalWriter(data, background=False) as w:
         for sid in sorted(streams):
             s = streams[sid]
             assert w.register_stream(s.venue, market=s.market, url=s.url, conn=s.conn,
                                      channels=s.channels) == sid
         for rec in recs:
             w.append(rec.stream, rec.kind, rec.payload, ts_ns=rec.ts_ns, meta=rec.meta)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_journal_of_mutated_frames_compacts(capture_journal, tmp_path, name):
+    streams, recs = damaged_capture(capture_journal, name)
+    write_journal(tmp_path, streams, recs)
     result = compact(tmp_path, now_ns=4_102_444_800 * 10**9)  # every day is over by 2100
     assert result.records == len(recs) and len(result.compacted) == 1
+
+
+@pytest.mark.parametrize("strategy", ["imbalance_momentum.py", "kimchi_premium.py"])
+def test_a_backtest_over_mutated_frames_runs_to_the_end(capture_journal, tmp_path, strategy):
+    streams, recs = damaged_capture(capture_journal, "hftbacktest")
+    write_journal(tmp_path, streams, recs)
+    with HistoricalSource(tmp_path) as source:
+        result, summary = run_strategy(source, str(STRATEGIES / strategy))
+    assert result.records == len(recs) and summary["period"]["records"] == len(recs)
