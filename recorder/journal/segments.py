@@ -106,12 +106,22 @@ def open_env(path: Path, *, map_size: int = DEFAULT_MAP_SIZE, sync: bool = True,
 def get_db(shared: _SharedEnv, name: bytes) -> object:
     """Cached handle of an existing named table.
 
-    Call it outside any transaction: py-lmdb opens the handle in a transaction of its
-    own (py-lmdb drops handles opened inside a read transaction when it ends).
+    Call it outside any transaction. In a writable environment the handle is opened in
+    an explicit write transaction: ``env.begin`` waits for LMDB's writer lock without the
+    GIL. py-lmdb's default (``open_db`` with no transaction) waits for it holding the GIL,
+    and a commit thread of this process inside a write transaction needs the GIL back
+    after every put: the two deadlocked (a reader's first look at a segment during a
+    commit, e.g. when the writer crosses midnight).
     """
     db = shared.dbs.get(name)
     if db is None:
-        db = shared.dbs[name] = shared.env.open_db(name, create=False)
+        env = shared.env
+        if env.flags()["readonly"]:
+            db = env.open_db(name, create=False)  # a read transaction: no writer lock
+        else:
+            with env.begin(write=True) as txn:
+                db = env.open_db(name, txn=txn, create=False)
+        shared.dbs[name] = db
     return db
 
 

@@ -303,6 +303,40 @@ def test_follow_in_process_crosses_midnight(tmp_path):
     assert got == list(range(1, 101))
 
 
+def test_a_reader_opening_a_table_while_a_commit_thread_writes_does_not_deadlock(tmp_path):
+    """py-lmdb's ``open_db`` without a transaction waits for LMDB's writer lock holding the
+    GIL, while a commit thread inside a write transaction needs the GIL after every put:
+    a reader's first look at a segment during a commit (the writer crossing midnight)
+    hung the process. Run apart: a deadlock that holds the GIL cannot be interrupted."""
+    _write(tmp_path, 3)
+    code = textwrap.dedent(f"""
+        import threading
+        from pathlib import Path
+        from recorder.journal.segments import close_env, get_db, open_env
+        seg = next(p for p in (Path({str(tmp_path)!r}) / "journal").iterdir() if p.name[:2] == "20")
+        shared = open_env(seg)
+        records = get_db(shared, b"records")
+        inside = threading.Event()
+
+        def commit():
+            with shared.env.begin(write=True) as txn:
+                inside.set()
+                rows = ((b"%016d" % i, b"x" * 64) for i in range(10**9, 10**9 + 1_000_000))
+                txn.cursor(db=records).putmulti(rows, append=True)
+
+        t = threading.Thread(target=commit)
+        t.start()
+        inside.wait()
+        get_db(shared, b"meta")  # not cached yet: opened while the commit runs
+        t.join()
+        close_env(seg)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 
