@@ -22,7 +22,7 @@ demo: setup
 test: setup
 	@tools/ci/system-deps.sh
 	$(BIN)/ruff check recorder state replay query tools tests
-	$(BIN)/python -m pytest -q
+	timeout -k 60 3000 $(BIN)/python -m pytest -q  # a hang ends the run (with stacks), not CI's 90 min
 
 lint: setup
 	$(BIN)/ruff check recorder state replay query tools tests
