@@ -22,9 +22,8 @@ from recorder.journal.record import Record, StreamInfo
 
 from . import digest as _codec
 from .book import _POS, Book, price_key
-from .bounds import CHECKS, NO_CHECKS, out_of_range
 from .decode import Decoder, decoder_for
-from .decode.common import EXCERPT, NullDecoder
+from .decode.common import NullDecoder
 from .events import (
     Anomaly,
     BookDelta,
@@ -131,7 +130,6 @@ class Projector:
         """
         out: list[Event] = []
         fold = self._fold
-        checks = CHECKS
         stream_ts = self._stream_ts
         last_seq = self.last_seq
         now = self.ts_ns
@@ -152,16 +150,12 @@ class Projector:
                     cur = self._stream = stream
                     prev = stream_ts.get(stream, 0)
                     dec = self._decoders.get(stream) or self._decoder(stream)
-                    checks = NO_CHECKS if dec.bounded else CHECKS
                 if ts > now:
                     now = ts
                 if ts < prev:
                     self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
                 prev = ts
                 for ev in dec.decode(rec):
-                    ok = checks.get(type(ev))
-                    if ok is not None and not ok(ev):
-                        ev = self._quarantine(rec, ev)
                     try:
                         fold[type(ev)](ev, out)
                     except Exception as exc:  # never stop the projection: count and go on
@@ -190,11 +184,7 @@ class Projector:
             self._anomaly(rec.seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
         dec = self._decoders.get(stream) or self._decoder(stream)
         fold = self._fold
-        checks = NO_CHECKS if dec.bounded else CHECKS
         for ev in dec.decode(rec):
-            ok = checks.get(type(ev))
-            if ok is not None and not ok(ev):
-                ev = self._quarantine(rec, ev)
             out.append(ev)
             try:
                 fold[type(ev)](ev, out)
@@ -236,11 +226,6 @@ class Projector:
         if b is None:
             b = st.book = Book(st.venue, st.symbol, st.norm, st.venue, self.depth_levels)
         return b
-
-    def _quarantine(self, rec: Record, ev: Event) -> DecodeError:
-        """An event with an integer out of range (see ``state.bounds``): a ``DecodeError``."""
-        return DecodeError(ev.venue, "", "", 0, rec.ts_ns, rec.seq, rec.stream, out_of_range(ev),
-                           bytes(rec.payload[:EXCERPT]))
 
     def _anomaly(self, seq: int, ts: int, venue: str, symbol: str, kind: str, detail: str,
                  out: list, norm: str = "") -> None:

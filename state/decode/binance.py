@@ -142,8 +142,6 @@ def _partial_depth(stream: str) -> int | None:
 class BinanceDecoder(Decoder):
     """Binance USD-M (``binance-usdm``) or spot (``binance-spot``), by the stream's venue."""
 
-    bounded = True  # every id is an I64 and every time an Ms in the schemas above
-
     def __init__(self, info) -> None:
         super().__init__(info)
         self._sym: dict[str, tuple[str, str]] = {}
@@ -159,7 +157,8 @@ class BinanceDecoder(Decoder):
         return got
 
     def decode(self, rec: Record) -> list[Event]:
-        """The hot path: a frame is decoded here in one function, errors quarantined."""
+        """The hot path: a frame is decoded here in one function, errors quarantined; its
+        integers are bounded by the schemas (``Ms``, ``I64``), not by ``state.bounds``."""
         if rec.kind != FRAME:
             return super().decode(rec)
         payload = rec.payload

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from recorder.journal.record import FRAME, REST, Record, StreamInfo
+from state.bounds import out_of_range
 from state.events import DecodeError, Event
 from state.symbols import normalize, symbol_key
 
@@ -16,9 +17,8 @@ MS = 1_000_000  # ns per ms
 EXCERPT = 120  # bytes of a bad record kept in its DecodeError
 
 # Integer fields bounded in the wire schema itself (checked by msgspec, in C): an id
-# fits int64, a time in ms fits int64 once in ns. A decoder whose schemas bound every
-# integer that reaches an event sets ``bounded``, and the projector skips its own
-# check (``state.bounds``) for that decoder's events.
+# fits int64, a time in ms fits int64 once in ns. For a decoder whose hot path bypasses
+# ``Decoder.decode`` (and so ``state.bounds``), as Binance's does.
 I64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 Ms = Annotated[int, msgspec.Meta(ge=0, le=((1 << 63) - 1) // MS)]
 
@@ -31,7 +31,6 @@ class Decoder:
     """
 
     venue = ""
-    bounded = False  # True: every integer of every event was bounded by the schemas
 
     def __init__(self, info: StreamInfo) -> None:
         self.info = info
@@ -42,12 +41,18 @@ class Decoder:
     def decode(self, rec: Record) -> list[Event]:
         try:
             if rec.kind == FRAME:
-                return self.frame(rec)
-            if rec.kind == REST:
-                return self.rest(rec, (rec.meta or {}).get("url", ""))
-            return []
+                events = self.frame(rec)
+            elif rec.kind == REST:
+                events = self.rest(rec, (rec.meta or {}).get("url", ""))
+            else:
+                return []
         except Exception as exc:  # quarantine: a bad frame must never stop the projection
             return [self.error(rec, f"{type(exc).__name__}: {exc}")]
+        for i, ev in enumerate(events):  # a time or id past int64 is no event (see state.bounds)
+            why = out_of_range(ev)
+            if why:
+                events[i] = self.error(rec, why)
+        return events
 
     def frame(self, rec: Record) -> list[Event]:
         raise NotImplementedError
