@@ -14,12 +14,10 @@ import os
 from dataclasses import dataclass
 
 from recorder.journal import JournalReader
-from state.checkpoint import load_checkpoint
+from state.checkpoint import STATE_DIR, restore_newest
 from state.projector import Projector
 
 from .source import Bound, HistoricalSource
-
-STATE_DIR = "state"  # DATA/state: where ``recorder run`` keeps its checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +42,7 @@ def _from_checkpoint(data: str | os.PathLike[str], at: Bound) -> tuple[int, Proj
         return 0, None, ""
     with JournalReader(data) as reader:
         target = _target_seq(reader, at)
-    try:
-        got = load_checkpoint(path, at_or_before=target)
-    except Exception as exc:  # noqa: BLE001 (an unreadable store: project from the start)
-        return 0, None, f"checkpoints unreadable: {type(exc).__name__}: {exc}"
-    if got is None:
-        return 0, None, ""
-    seq, blob = got
-    try:
-        p = Projector.restore(blob)
-    except Exception as exc:  # noqa: BLE001
-        return 0, None, f"checkpoint at seq {seq} does not restore: {type(exc).__name__}: {exc}"
-    default = Projector()
-    settings = ("depth_levels", "windows", "large_trade_quote", "spike_ratio")
-    other = [f"{k} {getattr(p, k)!r}" for k in settings if getattr(p, k) != getattr(default, k)]
-    if other:  # the state replay state would reach differs in these: not the same digest
-        return 0, None, f"checkpoint at seq {seq} has other settings: {', '.join(other)}"
-    return seq, p, ""
+    return restore_newest(path, Projector(), at_or_before=target)
 
 
 def project_until(data: str | os.PathLike[str], at: Bound, *, checkpoints: bool = True) -> StateAt:

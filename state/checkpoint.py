@@ -16,6 +16,9 @@ import struct
 
 import lmdb
 
+from .projector import Projector
+
+STATE_DIR = "state"  # DATA/state: where ``recorder run`` keeps its checkpoints (read by ``replay state``)
 DB = b"checkpoints"
 _SEQ = struct.Struct(">Q")
 MAP_SIZE = 1 << 30
@@ -95,3 +98,33 @@ def list_checkpoints(path: str | os.PathLike[str], *, name: str = "state") -> li
             return _seqs(txn, db, name)
     finally:
         env.close()
+
+
+# What a projection's state depends on besides the records: a checkpoint taken with other
+# values is not the state this projection would reach, so it is not used.
+SETTINGS = ("depth_levels", "windows", "large_trade_quote", "spike_ratio")
+
+
+def restore_newest(path: str | os.PathLike[str], like: Projector, *, at_or_before: int,
+                   streams: dict | None = None) -> tuple[int, Projector | None, str]:
+    """The newest checkpoint at or before ``at_or_before``, restored: ``(seq, projector, "")``.
+
+    ``(0, None, why)`` when that checkpoint cannot be used (the store does not read, the
+    blob does not restore, or it was taken with settings other than ``like``'s);
+    ``(0, None, "")`` when there is none. Recovery then projects from the first record.
+    """
+    try:
+        got = load_checkpoint(path, at_or_before=at_or_before)
+    except Exception as exc:  # noqa: BLE001 (an unreadable store: project from the start)
+        return 0, None, f"checkpoints unreadable: {type(exc).__name__}: {exc}"
+    if got is None:
+        return 0, None, ""
+    seq, blob = got
+    try:
+        p = Projector.restore(blob, dict(streams or {}))
+    except Exception as exc:  # noqa: BLE001
+        return 0, None, f"checkpoint at seq {seq} does not restore: {type(exc).__name__}: {exc}"
+    other = [f"{k} {getattr(p, k)!r}" for k in SETTINGS if getattr(p, k) != getattr(like, k)]
+    if other:
+        return 0, None, f"checkpoint at seq {seq} has other settings: {', '.join(other)}"
+    return seq, p, ""

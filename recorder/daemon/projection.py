@@ -18,14 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from recorder.journal import JournalReader, Record, StreamInfo
-from state.checkpoint import load_checkpoint, save_checkpoint
+from state.checkpoint import STATE_DIR, restore_newest, save_checkpoint
 from state.events import Gap
 from state.projector import Projector
 
 from .logs import fields
-
-STATE_DIR = "state"  # DATA/state: the checkpoint LMDB environment
-
 
 GapHandler = Callable[[str, str, str], None]  # (venue, symbol key, reason)
 
@@ -68,19 +65,12 @@ class LiveProjection:
         try:
             with JournalReader(self.data_dir) as reader:
                 last = reader.last_seq
-                got = load_checkpoint(self.state_dir, at_or_before=last)
-                if got is not None:
-                    try:
-                        restored = Projector.restore(got[1], dict(streams))
-                        if restored.depth_levels != self.depth_levels:
-                            raise ValueError(f"depth_levels {restored.depth_levels}, configured "
-                                             f"{self.depth_levels}")
-                        self.projector = restored
-                        self.checkpoint_seq = got[0]
-                        start = got[0] + 1
-                    except Exception as exc:  # noqa: BLE001 (re-project from the start instead)
-                        self.log.warning("checkpoint_unreadable", extra=fields(
-                            seq=got[0], error=f"{type(exc).__name__}: {exc}"))
+                seq, restored, why = restore_newest(self.state_dir, self.projector, at_or_before=last,
+                                                    streams=streams)
+                if restored is not None:
+                    self.projector, self.checkpoint_seq, start = restored, seq, seq + 1
+                elif why:  # re-project from the start instead
+                    self.log.warning("checkpoint_unreadable", extra=fields(error=why))
                 self.projector.streams.update(streams)
                 if last >= start:
                     self.projector.apply_many(reader.read(max(start, reader.first_seq)))

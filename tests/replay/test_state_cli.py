@@ -147,7 +147,7 @@ def _with_checkpoints(src, dst, seqs, **settings):
     """A copy of journal ``src`` in ``dst`` with the state checkpoints ``recorder run`` would leave."""
     import shutil
 
-    from state.checkpoint import save_checkpoint
+    from state.checkpoint import STATE_DIR, save_checkpoint
 
     shutil.copytree(src, dst)
     with JournalReader(dst) as r:
@@ -156,7 +156,7 @@ def _with_checkpoints(src, dst, seqs, **settings):
         for seq in seqs:
             p.apply_many(r.read(done + 1, seq))
             done = seq
-            save_checkpoint(str(dst / "state"), seq, p.snapshot())
+            save_checkpoint(str(dst / STATE_DIR), seq, p.snapshot())
     return str(dst)
 
 
@@ -188,10 +188,10 @@ def test_a_checkpoint_of_other_settings_or_unreadable_is_passed_over_and_said(ca
     assert json.loads(out.out)["from_checkpoint"] == 0
     assert "depth_levels 5" in out.err and "from the first record" in out.err
 
-    from state.checkpoint import save_checkpoint
+    from state.checkpoint import STATE_DIR, save_checkpoint
 
     broken = _with_checkpoints(src, tmp_path / "broken", [])
-    save_checkpoint(str(tmp_path / "broken" / "state"), 30_000, b"\x93not a state")
+    save_checkpoint(str(tmp_path / "broken" / STATE_DIR), 30_000, b"\x93not a state")
     main(["state", "--data", broken, "--at", "31000", "--json"])
     out = capsys.readouterr()
     doc = json.loads(out.out)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import shutil
 
-from recorder.daemon.projection import STATE_DIR, LiveProjection
+from recorder.daemon.projection import LiveProjection
 from recorder.journal import JournalReader
-from state.checkpoint import save_checkpoint
+from state.checkpoint import STATE_DIR, save_checkpoint
 from state.projector import Projector
 
 
@@ -39,6 +39,19 @@ def test_recover_from_a_checkpoint_or_from_the_start_reaches_the_same_state(capt
         assert live.recover(streams) == last and live.checkpoint_seq == 0
     assert any(r.message == "checkpoint_unreadable" for r in caplog.records)
     assert live.failed is None and live.projector.digest() == full.digest()
+
+    # A checkpoint of other settings is not this projection's state: passed over too.
+    other = Projector(streams, windows=(60, 120))
+    with JournalReader(data) as r:
+        other.apply_many(r.read(1, 430))
+    save_checkpoint(data / STATE_DIR, 430, other.snapshot())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="test-recover"):
+        live = _live(data)
+        assert live.recover(streams) == last and live.checkpoint_seq == 0
+    (warned,) = [r for r in caplog.records if r.message == "checkpoint_unreadable"]
+    assert warned.fields["error"] == "checkpoint at seq 430 has other settings: windows (60, 120)"
+    assert live.projector.digest() == full.digest()
 
 
 def test_a_state_that_cannot_be_serialized_is_logged_not_raised(tmp_path, caplog, monkeypatch):
