@@ -22,7 +22,8 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
-from recorder.journal import JournalReader, NotAJournalError, StreamInfo
+from recorder.journal import NotAJournalError, StreamInfo
+from recorder.journal.reader import JournalReader
 
 from . import manifest as _manifest
 from .archive import RAW_SCHEMA, read_streams, streams_table

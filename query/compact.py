@@ -40,7 +40,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recorder.journal import JournalReader, StreamInfo
+from recorder.journal import StreamInfo
+from recorder.journal.reader import JournalReader
 from recorder.journal.segments import day_bounds
 
 from . import manifest as _manifest

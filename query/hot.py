@@ -16,7 +16,8 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recorder.journal import JournalReader, NotAJournalError, Record
+from recorder.journal import NotAJournalError, Record
+from recorder.journal.reader import JournalReader
 
 from . import manifest as _manifest
 from .archive import RAW_SCHEMA, add_to_columns, columns_table, read_streams

@@ -15,8 +15,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from recorder.journal import JournalReader, set_seq_floor
-from recorder.journal.segments import forget_env, journal_root
+from recorder.journal.reader import JournalReader
+from recorder.journal.segments import forget_env, journal_root, set_seq_floor
 
 from .layout import fsync_dir
 

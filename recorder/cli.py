@@ -21,7 +21,8 @@ from rich.table import Table
 
 from .importer import VENUES, CaptureError, import_files
 from .inspect import record_json, status, verify
-from .journal import JournalError, JournalReader
+from .journal import JournalError
+from .journal.reader import JournalReader
 
 DEFAULT_DATA = "data"
 

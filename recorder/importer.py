@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 import zstandard
 
-from .journal import FRAME, OPEN, REST, SENT, JournalWriter
+from .journal import FRAME, OPEN, REST, SENT
+from .journal.writer import JournalWriter
 
 VENUES = ("binance-usdm", "binance-spot", "upbit", "bybit", "okx", "gate", "kucoin", "phemex")
 

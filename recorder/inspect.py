@@ -10,8 +10,9 @@ from typing import Any
 
 import lmdb
 
-from .journal import CorruptRecordError, JournalReader, Record
+from .journal import CorruptRecordError, Record
 from .journal.codec import decode_key, decode_value
+from .journal.reader import JournalReader
 
 
 def status(reader: JournalReader, now_ns: int) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recorder.journal import JournalReader, Record, StreamInfo
+from recorder.journal import Record, StreamInfo
+from recorder.journal.reader import JournalReader
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from recorder.journal import JournalReader
-from state.checkpoint import STATE_DIR, restore_newest
+from recorder.journal.checkpoints import LmdbCheckpointStore
+from recorder.journal.reader import JournalReader
+from state.checkpoint import restore_newest
 from state.projector import Projector
 
 from .source import Bound, HistoricalSource
@@ -37,12 +38,12 @@ def _target_seq(reader: JournalReader, at: Bound) -> int:
 
 def _from_checkpoint(data: str | os.PathLike[str], at: Bound) -> tuple[int, Projector | None, str]:
     """(seq, restored projector, why not used) of the newest usable checkpoint at or before ``at``."""
-    path = os.path.join(data, STATE_DIR)
-    if not os.path.isdir(path):
+    store = LmdbCheckpointStore.of_data_dir(data)
+    if not store.seqs():
         return 0, None, ""
     with JournalReader(data) as reader:
         target = _target_seq(reader, at)
-    return restore_newest(path, Projector(), at_or_before=target)
+    return restore_newest(store, Projector(), at_or_before=target)
 
 
 def project_until(data: str | os.PathLike[str], at: Bound, *, checkpoints: bool = True) -> StateAt:

@@ -1,103 +1,22 @@
-"""Projection checkpoints in LMDB: the one module of ``state/`` that does I/O.
+"""Recovery from a checkpoint, without I/O: which stored state to restore, and whether it fits.
 
 A checkpoint is ``(seq, blob)``: ``Projector.snapshot()`` taken after folding record
-``seq``. Recovery = ``load_checkpoint`` + ``Projector.restore(blob, streams)`` + apply
-records ``seq + 1 ...``. Checkpoints live in a named LMDB database (``checkpoints``),
-keyed ``<name>\\0<big-endian seq>``, so several projections can share one
-environment. ``put_checkpoint`` takes an open write transaction: the recorder can
-commit a checkpoint in the same transaction as the records it describes.
-Saving the same (name, seq) again overwrites it with the same bytes (a no-op).
+``seq``. ``state/`` produces and restores the bytes; storing them belongs to the layer
+that owns files (``recorder.journal.checkpoints``: an LMDB store and its in-memory twin).
+Recovery = ``restore_newest(store, ...)`` + apply records ``seq + 1 ...``.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-
-import lmdb
+from typing import Protocol
 
 from .projector import Projector
 
-STATE_DIR = "state"  # DATA/state: where ``recorder run`` keeps its checkpoints (read by ``replay state``)
-DB = b"checkpoints"
-_SEQ = struct.Struct(">Q")
-MAP_SIZE = 1 << 30
 
+class CheckpointSource(Protocol):
+    """What recovery reads: ``recorder.journal.checkpoints.CheckpointStore`` has it."""
 
-def _key(name: str, seq: int) -> bytes:
-    return name.encode() + b"\0" + _SEQ.pack(seq)
-
-
-def open_env(path: str | os.PathLike[str], *, map_size: int = MAP_SIZE) -> lmdb.Environment:
-    """An LMDB environment for checkpoints at ``path`` (a directory, created if needed)."""
-    os.makedirs(path, exist_ok=True)
-    return lmdb.open(str(path), map_size=map_size, max_dbs=4, subdir=True)
-
-
-def put_checkpoint(txn: lmdb.Transaction, db, name: str, seq: int, blob: bytes) -> None:
-    """Write one checkpoint inside the caller's write transaction."""
-    txn.put(_key(name, seq), blob, db=db)
-
-
-def save_checkpoint(path: str | os.PathLike[str], seq: int, blob: bytes, *, name: str = "state",
-                    keep: int = 3) -> None:
-    """Store ``(seq, blob)`` durably and keep only the newest ``keep`` of ``name``."""
-    if seq < 0:
-        raise ValueError("seq must be >= 0")
-    env = open_env(path)
-    try:
-        db = env.open_db(DB)
-        with env.begin(write=True, db=db) as txn:
-            put_checkpoint(txn, db, name, seq, blob)
-            seqs = _seqs(txn, db, name)
-            for old in seqs[:-keep] if keep > 0 else []:
-                txn.delete(_key(name, old), db=db)
-        env.sync(True)
-    finally:
-        env.close()
-
-
-def _seqs(txn: lmdb.Transaction, db, name: str) -> list[int]:
-    prefix = name.encode() + b"\0"
-    out = []
-    cur = txn.cursor(db=db)
-    if cur.set_range(prefix):
-        for k in cur.iternext(values=False):
-            if not k.startswith(prefix):
-                break
-            out.append(_SEQ.unpack(k[len(prefix):])[0])
-    return out
-
-
-def load_checkpoint(path: str | os.PathLike[str], *, name: str = "state",
-                    at_or_before: int | None = None) -> tuple[int, bytes] | None:
-    """The newest checkpoint of ``name`` (with seq <= ``at_or_before`` if given), or None."""
-    if not os.path.isdir(path):
-        return None
-    env = open_env(path)
-    try:
-        db = env.open_db(DB)
-        with env.begin(db=db) as txn:
-            seqs = [s for s in _seqs(txn, db, name) if at_or_before is None or s <= at_or_before]
-            if not seqs:
-                return None
-            blob = txn.get(_key(name, seqs[-1]), db=db)
-            return seqs[-1], bytes(blob)
-    finally:
-        env.close()
-
-
-def list_checkpoints(path: str | os.PathLike[str], *, name: str = "state") -> list[int]:
-    """Seqs of the stored checkpoints of ``name``, oldest first."""
-    if not os.path.isdir(path):
-        return []
-    env = open_env(path)
-    try:
-        db = env.open_db(DB)
-        with env.begin(db=db) as txn:
-            return _seqs(txn, db, name)
-    finally:
-        env.close()
+    def load(self, *, at_or_before: int | None = None) -> tuple[int, bytes] | None: ...
 
 
 # What a projection's state depends on besides the records: a checkpoint taken with other
@@ -105,7 +24,7 @@ def list_checkpoints(path: str | os.PathLike[str], *, name: str = "state") -> li
 SETTINGS = ("depth_levels", "windows", "large_trade_quote", "spike_ratio")
 
 
-def restore_newest(path: str | os.PathLike[str], like: Projector, *, at_or_before: int,
+def restore_newest(store: CheckpointSource, like: Projector, *, at_or_before: int,
                    streams: dict | None = None) -> tuple[int, Projector | None, str]:
     """The newest checkpoint at or before ``at_or_before``, restored: ``(seq, projector, "")``.
 
@@ -114,7 +33,7 @@ def restore_newest(path: str | os.PathLike[str], like: Projector, *, at_or_befor
     ``(0, None, "")`` when there is none. Recovery then projects from the first record.
     """
     try:
-        got = load_checkpoint(path, at_or_before=at_or_before)
+        got = store.load(at_or_before=at_or_before)
     except Exception as exc:  # noqa: BLE001 (an unreadable store: project from the start)
         return 0, None, f"checkpoints unreadable: {type(exc).__name__}: {exc}"
     if got is None:

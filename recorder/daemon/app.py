@@ -19,7 +19,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from recorder.journal import JournalWriteError, JournalWriter
+from recorder.journal import JournalWriteError
+from recorder.journal.writer import JournalWriter
 from recorder.venues.binance_usdm import NeedSnapshot
 
 from .adapters import Adapter, BinanceUsdm, adapter_for

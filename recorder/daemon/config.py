@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from recorder.journal import DURABILITY
+from recorder.journal.writer import DURABILITY
 from recorder.venues import binance_usdm, upbit
 from recorder.venues.base import origin
 

@@ -3,7 +3,7 @@
 It subscribes to ``JournalWriter`` so each record is folded the moment it has its seq,
 before the group commit: in-process consumers see state microseconds after receipt.
 On start it recovers by re-projection: restore the newest checkpoint (``DATA/state``,
-``state.checkpoint``) and fold the journal from there, so the live state equals what
+``recorder.journal.checkpoints``, restored by ``state.checkpoint``) and fold the journal from there, so the live state equals what
 a replay of the same journal reaches. A projection failure never stops recording:
 it is logged, counted and the projection is switched off.
 """
@@ -11,14 +11,15 @@ it is logged, counted and the projection is switched off.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from recorder.journal import JournalReader, Record, StreamInfo
-from state.checkpoint import STATE_DIR, restore_newest, save_checkpoint
+from recorder.journal import Record, StreamInfo
+from recorder.journal.checkpoints import CheckpointStore, LmdbCheckpointStore
+from recorder.journal.reader import JournalReader
+from state.checkpoint import restore_newest
 from state.events import Gap
 from state.projector import Projector
 
@@ -36,9 +37,10 @@ class LiveProjection:
 
     def __init__(self, *, data_dir: str, depth_levels: int, log: logging.Logger,
                  on_gap: GapHandler,
-                 checkpoint_every_records: int, checkpoint_every_s: float) -> None:
+                 checkpoint_every_records: int, checkpoint_every_s: float,
+                 checkpoints: CheckpointStore | None = None) -> None:
         self.data_dir = data_dir
-        self.state_dir = os.path.join(data_dir, STATE_DIR)
+        self.checkpoints = checkpoints or LmdbCheckpointStore.of_data_dir(data_dir)
         self.depth_levels = depth_levels
         self.log = log
         self.on_gap = on_gap
@@ -65,7 +67,7 @@ class LiveProjection:
         try:
             with JournalReader(self.data_dir) as reader:
                 last = reader.last_seq
-                seq, restored, why = restore_newest(self.state_dir, self.projector, at_or_before=last,
+                seq, restored, why = restore_newest(self.checkpoints, self.projector, at_or_before=last,
                                                     streams=streams)
                 if restored is not None:
                     self.projector, self.checkpoint_seq, start = restored, seq, seq + 1
@@ -172,7 +174,7 @@ class LiveProjection:
             if seq <= self.checkpoint_seq:
                 return False
             try:
-                save_checkpoint(self.state_dir, seq, blob)
+                self.checkpoints.save(seq, blob)
             except Exception as exc:  # noqa: BLE001 (state is rebuilt from the journal anyway)
                 self.log.warning("checkpoint_failed", extra=fields(seq=seq, error=str(exc)))
                 return False

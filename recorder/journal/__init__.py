@@ -1,6 +1,14 @@
 """The append-only journal: every record, gapless, durable, readable while written.
 
-    from recorder.journal import JournalWriter, JournalReader, Record
+The bottom layer of ticktape. This package's own namespace holds only what every layer
+may import without touching LMDB: the record type, the stream table entry, the one
+codec of the stored value, and the error tree. The reader and the writer are imported
+from their modules, so a pure projection (``state/``) never loads LMDB:
+
+    from recorder.journal import Record, StreamInfo            # no I/O
+    from recorder.journal.reader import JournalReader          # LMDB, read path
+    from recorder.journal.writer import JournalWriter          # LMDB, the one writer
+    from recorder.journal.checkpoints import LmdbCheckpointStore
 """
 
 from .errors import (
@@ -12,14 +20,10 @@ from .errors import (
     JournalWriteError,
     NotAJournalError,
 )
-from .reader import JournalReader, SegmentInfo
 from .record import CLOSE, ERROR, FRAME, KINDS, MARK, OPEN, REST, SENT, Record, StreamInfo
-from .segments import set_seq_floor
-from .writer import DURABILITY, JournalWriter
 
 __all__ = [
-    "CLOSE", "DURABILITY", "ERROR", "FRAME", "KINDS", "MARK", "OPEN", "REST", "SENT",
+    "CLOSE", "ERROR", "FRAME", "KINDS", "MARK", "OPEN", "REST", "SENT",
     "CorruptRecordError", "DiskFullError", "JournalError", "JournalFullError",
-    "JournalLockedError", "JournalReader", "JournalWriteError", "JournalWriter",
-    "NotAJournalError", "Record", "SegmentInfo", "StreamInfo", "set_seq_floor",
+    "JournalLockedError", "JournalWriteError", "NotAJournalError", "Record", "StreamInfo",
 ]

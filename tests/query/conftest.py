@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from recorder.importer import import_files
-from recorder.journal import FRAME, JournalReader
+from recorder.journal import FRAME
+from recorder.journal.reader import JournalReader
 from tests.conftest import capture_path
 
 SMALL = ("UPBIT", "BINANCE_FUTURES", "OKX")
@@ -113,7 +114,8 @@ def write_synthetic(data: Path) -> Path:
     Upbit KRW-BTC trades at 2% over Binance's mid at Upbit's KRW-USDT rate, so the
     premium example has a known answer.
     """
-    from recorder.journal import FRAME, REST, JournalWriter
+    from recorder.journal import FRAME, REST
+    from recorder.journal.writer import JournalWriter
 
     w = JournalWriter(data, background=False, durability="os")
     bws = w.register_stream("binance-usdm", market="usdm", url="wss://fstream.binance.com/stream",

@@ -8,7 +8,7 @@ import query.archive as archive
 from query import manifest
 from query.archive import archived_range, read_records, read_streams
 from query.compact import compact
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.query.conftest import FINISHED_SMALL
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from query.catalog import VIEWS, connect, examples
 from query.compact import compact
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.query.conftest import SYN_DAYS, USDT_KRW, count_trade_messages
 
 

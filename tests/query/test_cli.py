@@ -18,7 +18,7 @@ import zstandard
 
 from query import manifest
 from query.cli import main
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.conftest import capture_path
 from tests.query.conftest import CURRENT, FINISHED_SMALL, tree_state
 

@@ -17,7 +17,7 @@ from query import manifest
 from query.archive import ArchiveError
 from query.compact import compact
 from recorder.inspect import verify
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.query.conftest import CURRENT, FINISHED_SMALL, count_trade_messages, tree_state
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from query.derive import SCHEMAS, TABLES, DeriveParams, Deriver, projection_version
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from state.market import market_state
 from state.projector import Projector
 

@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from query import manifest
 from query.compact import archive_lock
 from query.schedule import JOB_ID, add_nightly_job, nightly_trigger, run_compaction
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.query.conftest import CURRENT, FINISHED_SMALL
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,9 @@ from query.archive import (
     meta_text,
 )
 from query.compact import compact
-from recorder.journal import JournalReader, Record
+from recorder.journal import Record
 from recorder.journal.codec import encode_key, encode_record
+from recorder.journal.reader import JournalReader
 
 
 def records(n: int, start: int = 1) -> list[Record]:

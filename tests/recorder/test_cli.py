@@ -13,8 +13,8 @@ from pathlib import Path
 import lmdb
 
 from recorder.cli import main
-from recorder.journal import JournalWriter
 from recorder.journal.codec import encode_key
+from recorder.journal.writer import JournalWriter
 from tests.conftest import capture_path
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,13 +13,9 @@ from pathlib import Path
 import pytest
 
 from recorder.inspect import verify
-from recorder.journal import (
-    JournalFullError,
-    JournalLockedError,
-    JournalReader,
-    JournalWriteError,
-    JournalWriter,
-)
+from recorder.journal import JournalFullError, JournalLockedError, JournalWriteError
+from recorder.journal.reader import JournalReader
+from recorder.journal.writer import JournalWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 MIDNIGHT = 1_735_689_600_000_000_000  # 2025-01-01T00:00:00Z
@@ -122,7 +118,7 @@ def test_ctrl_c_to_the_process_group_does_not_lose_the_tail(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from recorder.journal import JournalWriter
+        from recorder.journal.writer import JournalWriter
         w = JournalWriter({str(tmp_path)!r}, committer="process", commit_interval_ms=60_000,
                           commit_max_records=1_000_000)
         sid = w.register_stream("upbit")

@@ -12,7 +12,7 @@ import zstandard
 
 from recorder.importer import CaptureError, detect_format, import_files
 from recorder.inspect import verify
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.conftest import CRYPTOFEED_NAMES, capture_path
 
 

@@ -22,14 +22,14 @@ from recorder.journal import (
     DiskFullError,
     JournalFullError,
     JournalLockedError,
-    JournalReader,
     JournalWriteError,
-    JournalWriter,
     NotAJournalError,
     Record,
-    set_seq_floor,
 )
 from recorder.journal.codec import decode_key, encode_key, encode_msgpack
+from recorder.journal.reader import JournalReader
+from recorder.journal.segments import set_seq_floor
+from recorder.journal.writer import JournalWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 MIDNIGHT = 1_735_689_600_000_000_000  # 2025-01-01T00:00:00Z
@@ -215,7 +215,7 @@ def test_sigkill_loses_no_committed_record_and_seq_continues(tmp_path, committer
     code = f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from recorder.journal import JournalWriter
+        from recorder.journal.writer import JournalWriter
         w = JournalWriter({str(tmp_path)!r}, committer={committer!r}, commit_interval_ms=5,
                           commit_max_records=50)
         sid = w.register_stream("binance-usdm")
@@ -261,7 +261,7 @@ def test_reader_in_another_process_follows_the_tail_while_writer_runs(tmp_path):
         code = f"""
             import sys, json
             sys.path.insert(0, {str(ROOT)!r})
-            from recorder.journal import JournalReader
+            from recorder.journal.reader import JournalReader
             with JournalReader({str(tmp_path)!r}) as r, open({str(out)!r}, "w") as f:
                 for rec in r.follow(1, poll_interval=0.005, idle_timeout=3):
                     f.write(json.dumps([rec.seq, rec.payload.decode()]) + "\\n")
@@ -446,7 +446,8 @@ def test_disk_full_stops_writer_with_clear_error_and_keeps_committed(tmp_path):
     code = f"""
         import json, resource, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from recorder.journal import JournalWriter, DiskFullError
+        from recorder.journal import DiskFullError
+        from recorder.journal.writer import JournalWriter
         w = JournalWriter({str(tmp_path)!r}, background=False, commit_max_records=20)
         sid = w.register_stream("okx")
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -503,7 +504,7 @@ def test_seq_floor_is_durable_across_processes_and_refuses_bad_input(tmp_path):
     set_seq_floor(tmp_path, 3)
     out = subprocess.run(_python(f"""
         import sys; sys.path.insert(0, {str(ROOT)!r})
-        from recorder.journal import JournalReader
+        from recorder.journal.reader import JournalReader
         with JournalReader({str(tmp_path)!r}) as r:
             print(r.meta["seq_floor"])
     """), capture_output=True, text=True, check=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recorder.journal import FRAME, REST, JournalWriter
+from recorder.journal import FRAME, REST
+from recorder.journal.writer import JournalWriter
 
 T0 = 1_700_000_000_000_000_000  # ns; 2023-11-14T22:13:20Z
 MS = 1_000_000

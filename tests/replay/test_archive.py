@@ -16,7 +16,8 @@ import pytest
 
 from query.archive import archived_range
 from query.compact import compact
-from recorder.journal import JournalReader, JournalWriter
+from recorder.journal.reader import JournalReader
+from recorder.journal.writer import JournalWriter
 from replay.cli import main
 from replay.engine import EngineConfig
 from replay.run import run_strategy

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from replay.cli import main
 from replay.engine import Engine, EngineConfig
 from replay.report import drawdown, minute_returns, sharpe

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from replay.engine import Engine, EngineConfig
 from replay.fills import FeeRate, FeeSchedule, load_fees, walk
 from replay.orders import BOOK_INVALID, BUY, CANCELLED, FILLED, NO_LIQUIDITY, REJECTED, SELL

@@ -11,7 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from recorder.journal import JournalReader, JournalWriter
+from recorder.journal.reader import JournalReader
+from recorder.journal.writer import JournalWriter
 from replay.live import LiveSource
 from replay.run import run_strategy
 from replay.source import Bound, HistoricalSource

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from replay.cli import main
 from tests.recorder.daemon.helpers import last_seq, until, write_config
 from tools.simulator import Simulator

@@ -7,7 +7,9 @@ import types
 import msgspec
 import pytest
 
-from recorder.journal import FRAME, JournalReader, JournalWriter
+from recorder.journal import FRAME
+from recorder.journal.reader import JournalReader
+from recorder.journal.writer import JournalWriter
 from replay import source as source_mod
 from replay.source import Bound, HistoricalSource, parse_bound
 

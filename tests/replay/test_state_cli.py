@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from recorder.importer import import_files
-from recorder.journal import JournalReader
+from recorder.journal.checkpoints import LmdbCheckpointStore
+from recorder.journal.reader import JournalReader
 from replay.cli import iso, main
 from replay.source import parse_bound
 from state.projector import Projector
@@ -147,7 +148,6 @@ def _with_checkpoints(src, dst, seqs, **settings):
     """A copy of journal ``src`` in ``dst`` with the state checkpoints ``recorder run`` would leave."""
     import shutil
 
-    from state.checkpoint import STATE_DIR, save_checkpoint
 
     shutil.copytree(src, dst)
     with JournalReader(dst) as r:
@@ -156,7 +156,7 @@ def _with_checkpoints(src, dst, seqs, **settings):
         for seq in seqs:
             p.apply_many(r.read(done + 1, seq))
             done = seq
-            save_checkpoint(str(dst / STATE_DIR), seq, p.snapshot())
+            LmdbCheckpointStore.of_data_dir(dst).save(seq, p.snapshot())
     return str(dst)
 
 
@@ -188,10 +188,9 @@ def test_a_checkpoint_of_other_settings_or_unreadable_is_passed_over_and_said(ca
     assert json.loads(out.out)["from_checkpoint"] == 0
     assert "depth_levels 5" in out.err and "from the first record" in out.err
 
-    from state.checkpoint import STATE_DIR, save_checkpoint
 
     broken = _with_checkpoints(src, tmp_path / "broken", [])
-    save_checkpoint(str(tmp_path / "broken" / STATE_DIR), 30_000, b"\x93not a state")
+    LmdbCheckpointStore.of_data_dir(tmp_path / "broken").save(30_000, b"\x93not a state")
     main(["state", "--data", broken, "--at", "31000", "--json"])
     out = capsys.readouterr()
     doc = json.loads(out.out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 
 
 @pytest.fixture(scope="session")

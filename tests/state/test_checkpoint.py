@@ -1,38 +1,58 @@
-"""Checkpoints in LMDB: save, load newest or at-or-before, keep N, resume a projection."""
+"""Recovery from a checkpoint (``state.checkpoint.restore_newest``), over an in-memory store."""
 
 from __future__ import annotations
 
-from state.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from recorder.journal.checkpoints import MemoryCheckpointStore
+from state.checkpoint import restore_newest
 from state.projector import Projector
 
 
-def test_save_load_keep(tmp_path):
-    path = tmp_path / "ckpt"
-    assert load_checkpoint(path) is None
-    for seq in (10, 20, 30, 40):
-        save_checkpoint(path, seq, f"blob{seq}".encode(), keep=3)
-    assert list_checkpoints(path) == [20, 30, 40]
-    assert load_checkpoint(path) == (40, b"blob40")
-    assert load_checkpoint(path, at_or_before=35) == (30, b"blob30")
-    assert load_checkpoint(path, at_or_before=5) is None
-    save_checkpoint(path, 40, b"blob40", keep=3)  # repeating a step is a no-op
-    assert list_checkpoints(path) == [20, 30, 40]
-    save_checkpoint(path, 7, b"other", name="features")
-    assert load_checkpoint(path, name="features") == (7, b"other")
-    assert load_checkpoint(path) == (40, b"blob40")
-
-
-def test_recover_from_a_checkpoint_reaches_the_same_digest(tmp_path, capture_records):
+def test_recover_from_a_checkpoint_reaches_the_same_digest(capture_records):
     streams, records = capture_records("KUCOIN")
     full = Projector(streams)
     full.apply_many(records)
     p = Projector(streams)
     p.apply_many(records[:2000])
-    save_checkpoint(tmp_path / "ck", p.last_seq, p.snapshot())
-    seq, blob = load_checkpoint(tmp_path / "ck")
-    q = Projector.restore(blob, streams)
+    store = MemoryCheckpointStore()
+    store.save(p.last_seq, p.snapshot())
+    seq, q, why = restore_newest(store, Projector(), at_or_before=len(records), streams=streams)
+    assert (seq, why) == (2000, "")
     q.apply_many(r for r in records if r.seq > seq)
-    assert seq == 2000 and q.digest() == full.digest()
+    assert q.digest() == full.digest()
+
+
+def test_newest_at_or_before_is_chosen(capture_records):
+    streams, records = capture_records("KUCOIN")
+    store = MemoryCheckpointStore(keep=0)
+    p = Projector(streams)
+    for upto in (1000, 2000, 3000):
+        p.apply_many(r for r in records if p.last_seq < r.seq <= upto)
+        store.save(p.last_seq, p.snapshot())
+    seq, q, why = restore_newest(store, Projector(), at_or_before=2500, streams=streams)
+    assert (seq, why) == (2000, "") and q.last_seq == 2000
+
+
+def test_other_settings_or_a_broken_blob_are_passed_over_with_the_reason(capture_records):
+    streams, records = capture_records("KUCOIN")
+    p = Projector(streams, depth_levels=5)
+    p.apply_many(records[:500])
+    store = MemoryCheckpointStore()
+    store.save(500, p.snapshot())
+    assert restore_newest(store, Projector(), at_or_before=500) == (
+        0, None, "checkpoint at seq 500 has other settings: depth_levels 5")
+    store.save(600, b"\x93not a state")
+    seq, q, why = restore_newest(store, Projector(), at_or_before=600)
+    assert seq == 0 and q is None and why.startswith("checkpoint at seq 600 does not restore:")
+    assert restore_newest(MemoryCheckpointStore(), Projector(), at_or_before=9) == (0, None, "")
+
+
+def test_an_unreadable_store_is_reported_not_raised():
+    class Broken:
+        def load(self, *, at_or_before=None):
+            raise OSError("disk gone")
+
+    assert restore_newest(Broken(), Projector(), at_or_before=1) == (
+        0, None, "checkpoints unreadable: OSError: disk gone")
 
 
 def test_a_snapshot_of_another_format_is_refused_clearly(capture_records):

@@ -19,7 +19,9 @@ import msgspec
 import pytest
 
 from query.compact import compact
-from recorder.journal import JournalReader, JournalWriter, Record
+from recorder.journal import Record
+from recorder.journal.reader import JournalReader
+from recorder.journal.writer import JournalWriter
 from replay.run import run_strategy
 from replay.source import HistoricalSource
 from state.projector import Projector

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.record import FRAME, Record, StreamInfo
-from state.checkpoint import load_checkpoint, save_checkpoint
 from state.events import Anomaly, BookTicker, DecodeError, Trade
 from state.projector import Projector
 
@@ -81,9 +81,9 @@ def test_one_record_per_batch_and_an_lmdb_checkpoint_mid_way_reach_the_same_dige
     half = len(records) // 2
     p = Projector(streams)
     p.apply_many(records[:half])
-    save_checkpoint(tmp_path / "ck", p.last_seq, p.snapshot())
+    LmdbCheckpointStore(tmp_path / "ck").save(p.last_seq, p.snapshot())
     del p
-    seq, blob = load_checkpoint(tmp_path / "ck")
+    seq, blob = LmdbCheckpointStore(tmp_path / "ck").load()
     q = Projector.restore(blob, streams)
     assert seq == half and q.last_seq == half
     q.apply_many(records[half:])
@@ -96,7 +96,7 @@ def test_one_record_per_batch_and_an_lmdb_checkpoint_mid_way_reach_the_same_dige
 
 DIGEST_SCRIPT = """
 import sys
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from state.projector import Projector
 with JournalReader(sys.argv[1]) as r:
     p = Projector(r.streams())

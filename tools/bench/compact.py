@@ -48,7 +48,7 @@ from query.archive import RAW_SCHEMA, RecordDigest, add_to_columns, decode_value
 from query.catalog import connect  # noqa: E402
 from query.compact import CHUNK, compact  # noqa: E402
 from recorder.importer import import_files  # noqa: E402
-from recorder.journal import JournalReader  # noqa: E402
+from recorder.journal.reader import JournalReader  # noqa: E402
 from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
 CAPTURE = HFTBACKTEST_USDM  # embedded in data/captures

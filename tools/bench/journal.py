@@ -36,12 +36,10 @@ import lmdb
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from recorder.journal import (  # noqa: E402
-    JournalReader,
-    JournalWriter,
-    Record,  # noqa: E402
-)
+from recorder.journal import Record  # noqa: E402
 from recorder.journal.codec import encode_key, encode_record  # noqa: E402
+from recorder.journal.reader import JournalReader  # noqa: E402
+from recorder.journal.writer import JournalWriter  # noqa: E402
 from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
 CAPTURE = HFTBACKTEST_USDM

@@ -350,7 +350,7 @@ async def client_main(kind: str, url: str, n: int) -> None:
 def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Path, *,
                             projection: bool = True, committer: str = "process") -> dict:
     """``recorder run`` against the sender until all N frames are committed."""
-    from recorder.journal import JournalReader
+    from recorder.journal.reader import JournalReader
 
     data = work / "rec-data"
     shutil.rmtree(data, ignore_errors=True)
@@ -565,7 +565,7 @@ def soak(seconds: float, rate: float, as_json: bool) -> int:
     finally:
         code = stop(proc)
         stop(sim)
-        from recorder.journal import JournalReader
+        from recorder.journal.reader import JournalReader
 
         try:
             with JournalReader(work / "data") as r:

@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from recorder.importer import import_files  # noqa: E402
-from recorder.journal import JournalReader, JournalWriter  # noqa: E402
+from recorder.journal.reader import JournalReader  # noqa: E402
+from recorder.journal.writer import JournalWriter  # noqa: E402
 from replay.engine import Engine  # noqa: E402
 from replay.report import write_report  # noqa: E402
 from replay.strategy import Strategy  # noqa: E402

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from recorder.daemon import Recorder, build_config
-from recorder.journal import JournalReader, NotAJournalError, Record, StreamInfo
+from recorder.journal import NotAJournalError, Record, StreamInfo
+from recorder.journal.reader import JournalReader
 
 BINANCE_ALL = ["depth", "depth20", "aggTrade", "trade", "kline_1m", "bookTicker", "markPrice"]
 UPBIT_ALL = ["orderbook", "trade", "ticker"]

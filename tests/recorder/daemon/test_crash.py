@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from recorder.inspect import verify
-from recorder.journal import JournalReader
-from state.checkpoint import list_checkpoints, load_checkpoint
+from recorder.journal.checkpoints import LmdbCheckpointStore
+from recorder.journal.reader import JournalReader
 from state.digest import digest_of
 from state.projector import Projector
 from tools.simulator import Simulator
@@ -67,18 +67,18 @@ async def _exit_code(proc: asyncio.subprocess.Process, timeout: float = 30) -> i
 
 async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_path):
     data = tmp_path / "data"
-    state_dir = data / "state"
+    checkpoints = LmdbCheckpointStore.of_data_dir(data)
     async with Simulator(source="synthetic", speed=20, seed=5) as sim:
         cfg = crash_config(tmp_path / "rec.toml", data, sim.urls)
         first = await start(cfg, tmp_path / "run1.log")
         try:
-            await until(lambda: last_seq(data) >= 1500 and list_checkpoints(state_dir), 40,
+            await until(lambda: last_seq(data) >= 1500 and checkpoints.seqs(), 40,
                         "1500 records and a checkpoint")
         finally:
             first.kill()
         assert await _exit_code(first) == -signal.SIGKILL
         killed_at = last_seq(data)
-        ck_seq, ck_blob = load_checkpoint(state_dir)
+        ck_seq, ck_blob = checkpoints.load()
         assert 0 < ck_seq <= killed_at
 
         second = await start(cfg, tmp_path / "run2.log")
@@ -114,7 +114,7 @@ async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_p
     # The checkpoint taken before the kill is the uninterrupted projection's state there ...
     assert digest_of(ck_blob) == replay_digest(data, ck_seq)
     # ... and the restarted daemon, at its last seq, equals one pass over the whole journal.
-    seq, blob = load_checkpoint(state_dir)
+    seq, blob = checkpoints.load()
     assert seq == final
     assert Projector.restore(blob).digest() == replay_digest(data, final)
 
@@ -140,4 +140,4 @@ async def test_sigint_flushes_closes_and_exits_zero(tmp_path):
     (stopped,) = log_events(tmp_path / "run.log", "stopped")
     assert stopped["exit_code"] == 0 and stopped["committed_seq"] == j.records[-1].seq
     # The stop wrote a checkpoint of the final state (none was due before).
-    assert list_checkpoints(data / "state") == [j.records[-1].seq]
+    assert LmdbCheckpointStore.of_data_dir(data).seqs() == [j.records[-1].seq]

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from recorder.inspect import verify
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tools.simulator import Simulator
 
 from .helpers import Journal, write_config

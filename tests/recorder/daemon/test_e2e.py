@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from recorder.inspect import verify
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from tests.vm import free_port
 from tools.simulator import Simulator
 

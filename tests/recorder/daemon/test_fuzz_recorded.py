@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from state.projector import Projector
 from tests.state.test_fuzz import damaged
 from tools.simulator import Simulator

@@ -21,7 +21,7 @@ from recorder.daemon.config import InfluxConfig
 from recorder.daemon.influx_feed import InfluxFeed
 from recorder.daemon.logs import event_logger
 from recorder.daemon.projection import LiveProjection
-from recorder.journal import JournalWriter
+from recorder.journal.writer import JournalWriter
 from tests import vm
 from tools.simulator import Simulator
 

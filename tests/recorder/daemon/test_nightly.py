@@ -11,7 +11,8 @@ import pytest
 
 from query import manifest
 from recorder.inspect import verify
-from recorder.journal import JournalReader, JournalWriter
+from recorder.journal.reader import JournalReader
+from recorder.journal.writer import JournalWriter
 from tools.simulator import Simulator
 
 from .helpers import Journal, Running, config, until

@@ -7,8 +7,8 @@ import logging
 import shutil
 
 from recorder.daemon.projection import LiveProjection
-from recorder.journal import JournalReader
-from state.checkpoint import STATE_DIR, save_checkpoint
+from recorder.journal.checkpoints import LmdbCheckpointStore
+from recorder.journal.reader import JournalReader
 from state.projector import Projector
 
 
@@ -27,13 +27,13 @@ def test_recover_from_a_checkpoint_or_from_the_start_reaches_the_same_state(capt
         part = Projector(streams)
         part.apply_many(r.read(1, 400))
 
-    save_checkpoint(data / STATE_DIR, 400, part.snapshot())
+    LmdbCheckpointStore.of_data_dir(data).save(400, part.snapshot())
     live = _live(data)
     assert live.recover(streams) == last - 400 and live.checkpoint_seq == 400
     assert live.projector.digest() == full.digest()
 
     assert last > 420
-    save_checkpoint(data / STATE_DIR, 420, b"\x92\x01not the current snapshot format")  # the newest
+    LmdbCheckpointStore.of_data_dir(data).save(420, b"\x92\x01not the current snapshot format")  # the newest
     with caplog.at_level(logging.WARNING, logger="test-recover"):
         live = _live(data)
         assert live.recover(streams) == last and live.checkpoint_seq == 0
@@ -44,7 +44,7 @@ def test_recover_from_a_checkpoint_or_from_the_start_reaches_the_same_state(capt
     other = Projector(streams, windows=(60, 120))
     with JournalReader(data) as r:
         other.apply_many(r.read(1, 430))
-    save_checkpoint(data / STATE_DIR, 430, other.snapshot())
+    LmdbCheckpointStore.of_data_dir(data).save(430, other.snapshot())
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="test-recover"):
         live = _live(data)

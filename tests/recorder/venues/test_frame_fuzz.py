@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from recorder.journal import JournalReader
+from recorder.journal.reader import JournalReader
 from recorder.venues import binance_usdm, upbit
 from tests.state.test_fuzz import mutate
 
