@@ -75,7 +75,10 @@ class Projector:
     def __init__(self, streams: dict[int, StreamInfo] | None = None, *, depth_levels: int = 20,
                  windows: tuple[int, ...] = (60, 300, 900),
                  large_trade_quote: dict[str, float] | None = None,
-                 spike_ratio: float = 3.0) -> None:
+                 spike_ratio: float = 3.0, sync_only: bool = False) -> None:
+        """``sync_only``: fold book snapshots and deltas only (their sync, gaps and validity);
+        trades, tickers and klines are skipped. The recorder runs such a projection to learn
+        which books need a snapshot when the full projection is off."""
         if not windows or list(windows) != sorted(windows) or windows[0] <= 0:
             raise ValueError("windows: increasing positive seconds, e.g. (60, 300, 900)")
         self.depth_levels = int(depth_levels)
@@ -98,6 +101,10 @@ class Projector:
             BookSnapshot: self._on_snapshot, Trade: self._on_trade, Ticker: self._on_ticker,
             Kline: self._on_kline, DecodeError: self._on_decode_error,
         }
+        self.sync_only = bool(sync_only)
+        if self.sync_only:
+            for kind in (BookTicker, Trade, Ticker, Kline):
+                self._fold[kind] = self._skip
 
     # -- input ---------------------------------------------------------------------
 
@@ -234,6 +241,9 @@ class Projector:
 
     def _bad(self, ev: Event, kind: str, detail: str, out: list) -> None:
         self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, kind, detail, out, ev.norm)
+
+    def _skip(self, ev: Event, out: list) -> None:
+        """A kind a sync-only projection does not fold."""
 
     def _on_decode_error(self, ev: DecodeError, out: list) -> None:
         self.counters_.add(ev.stream, "decode_error")

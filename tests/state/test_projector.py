@@ -302,3 +302,16 @@ def test_times_and_ids_that_do_not_fit_int64_are_decode_errors():
     m = p.market("binance-usdm", "BTCUSDT")
     assert (m.seq, m.best_bid, m.best_ask) == (1, 1, 2)  # the good one stays
     assert Projector.restore(p.snapshot()).digest() == p.digest()
+
+
+def test_a_sync_only_projection_has_the_full_ones_books_and_gaps(capture_records):
+    streams, records = capture_records("hftbacktest")
+    full, sync = Projector(streams), Projector(streams, sync_only=True)
+    gaps_full = [e for r in records for e in full.apply(r) if type(e).__name__ == "Gap"]
+    gaps_sync = [e for r in records for e in sync.apply(r) if type(e).__name__ == "Gap"]
+    assert gaps_sync == gaps_full
+    bf, bs = full.book("binance-usdm", "BTCUSDT"), sync.book("binance-usdm", "BTCUSDT")
+    assert bs.valid and bs.raw_levels() == bf.raw_levels() and bs.last_id == bf.last_id
+    assert full.symbol_state("binance-usdm", "BTCUSDT").last_trade is not None
+    assert sync.symbol_state("binance-usdm", "BTCUSDT").last_trade is None
+    assert sync.books_needing_snapshot() == full.books_needing_snapshot()
