@@ -22,10 +22,12 @@ demo: setup
 test: setup
 	@tools/ci/system-deps.sh
 	$(BIN)/ruff check recorder state replay query tools tests
+	$(BIN)/lint-imports --no-cache --no-logo  # the layer contracts of pyproject.toml [tool.importlinter]
 	timeout -k 60 3000 $(BIN)/python -m pytest -q  # a hang ends the run (with stacks), not CI's 90 min
 
 lint: setup
 	$(BIN)/ruff check recorder state replay query tools tests
+	$(BIN)/lint-imports --no-cache --no-logo
 
 bench: setup
 	$(BIN)/python tools/bench/journal.py

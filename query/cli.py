@@ -20,29 +20,21 @@ import os
 import re
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from recorder.cli import human_bytes as _human_bytes
-from recorder.cli import parse_time
 from recorder.journal import JournalError
 
 from . import manifest as _manifest
 from .archive import ArchiveError
-from .compact import CompactionBusy
-from .manifest import ManifestError
-from .prune import PruneError
+from .errors import QueryError, UsageError
 
 DEFAULT_DATA = "data"
 ENV_TOKEN = "TICKTAPE_INFLUX_TOKEN"
-
-
-class UsageError(Exception):
-    """Bad input on the command line (exit 2)."""
 
 
 # --- argument types ----------------------------------------------------------------------
@@ -57,6 +49,18 @@ def parse_day(text: str) -> str:
     if len(text) != 10:
         raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}")
     return text
+
+
+def parse_time(text: str) -> int:
+    """ISO time or date (UTC unless it says otherwise) -> ns."""
+    t = text.strip().replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
 def parse_at(text: str) -> tuple[int, int]:
@@ -98,6 +102,14 @@ def day_rows(m: dict[str, Any], days: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
 def render_days(rows: list[dict[str, Any]], title: str, console: Console) -> None:
     table = Table(title=title)
     for col in ("day", "records", "seq", "trades", "quotes", "klines", "features", "gaps",
@@ -107,8 +119,8 @@ def render_days(rows: list[dict[str, Any]], title: str, console: Console) -> Non
         t = r["tables"]
         table.add_row(r["day"], str(r["records"]), f"{r['first_seq']}..{r['last_seq']}",
                       *(str(t.get(k, "-")) for k in ("trades", "quotes", "klines", "features", "gaps")),
-                      _human_bytes(r["archive_bytes"]),
-                      _human_bytes(r["journal_bytes"]) if r["journal_bytes"] else "-")
+                      human_bytes(r["archive_bytes"]),
+                      human_bytes(r["journal_bytes"]) if r["journal_bytes"] else "-")
     console.print(table)
 
 
@@ -449,8 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True)
     try:
         return args.func(args, console)
-    except (UsageError, ArchiveError, PruneError, ManifestError, CompactionBusy, JournalError,
-            ValueError) as exc:
+    # ArchiveError is a QueryError once query.archive takes it from query.errors.
+    # ValueError: a bad value met below query/ (a damaged Parquet file is pyarrow's ArrowInvalid).
+    except (QueryError, ArchiveError, JournalError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

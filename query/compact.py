@@ -56,6 +56,7 @@ from .archive import (
     streams_table,
 )
 from .derive import BY_VENUE, TABLES, DeriveParams, Deriver, projection_version
+from .errors import CompactionBusy
 from .layout import (
     CHECKPOINTS,
     LOCK,
@@ -74,10 +75,6 @@ from .prune import prune
 DERIVED_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 TAKE_EVERY = 50_000  # records between moving derived rows to the Parquet writers
 CHUNK = 16_384  # journal records decoded, checked and hashed per batch
-
-
-class CompactionBusy(Exception):
-    """Another compaction holds the archive lock."""
 
 
 @dataclass

@@ -49,6 +49,8 @@ from state.events import (
 from state.market import market_state
 from state.projector import Projector
 
+from .errors import CheckpointFormatError, QueryUsageError, SettingsError
+
 FORMAT = 1  # of the deriver's own checkpoint state
 
 
@@ -66,7 +68,7 @@ class DeriveParams:
         for name in ("depth_levels", "book_depth", "book_interval_ms", "feature_interval_ms",
                      "kline_seconds"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0")
+                raise SettingsError(name, "must be > 0")
 
 
 _WINDOWS = (60, 300, 900)  # the projector's default rolling windows, seconds
@@ -395,7 +397,7 @@ class Deriver:
         d = cls(streams, params, projector=Projector.restore(proj_blob, streams))
         s = msgspec.msgpack.decode(state_blob)
         if s[0] != FORMAT:
-            raise ValueError(f"deriver checkpoint format {s[0]}, expected {FORMAT}")
+            raise CheckpointFormatError(FORMAT, s[0])
         d.next_book, d.next_feat, d.next_bar_close = s[1], s[2], s[3]
         d.dirty_books = {tuple(k) for k in s[4]}
         d.dirty_feats = {tuple(k) for k in s[5]}
@@ -436,12 +438,12 @@ class _SampledBook:
 
     def top_bids(self, n: int) -> list[tuple[Decimal, Decimal]]:
         if n > self.depth:
-            raise ValueError(f"{n} levels asked of a picture of {self.depth}")
+            raise QueryUsageError(f"{n} levels asked of a picture of {self.depth}")
         return self._bids[:n]
 
     def top_asks(self, n: int) -> list[tuple[Decimal, Decimal]]:
         if n > self.depth:
-            raise ValueError(f"{n} levels asked of a picture of {self.depth}")
+            raise QueryUsageError(f"{n} levels asked of a picture of {self.depth}")
         return self._asks[:n]
 
 

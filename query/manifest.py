@@ -25,13 +25,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import ManifestError
 from .layout import MANIFEST, archive_root, write_atomic
 
 FORMAT = 1
-
-
-class ManifestError(Exception):
-    """The manifest is unreadable or of an unknown format."""
 
 
 def file_digest(path: Path) -> str:

@@ -18,11 +18,8 @@ from pathlib import Path
 from recorder.journal.reader import JournalReader
 from recorder.journal.segments import forget_env, journal_root, set_seq_floor
 
+from .errors import PruneError, SettingsError
 from .layout import fsync_dir
-
-
-class PruneError(Exception):
-    """A journal day does not match what the manifest says was archived: not deleted."""
 
 
 def remove_leftovers(data_dir: str | os.PathLike[str]) -> None:
@@ -48,7 +45,7 @@ def prune(data_dir: str | os.PathLike[str], archived: dict[str, dict], *, keep_d
     Returns the days deleted; raises ``PruneError`` on a mismatch.
     """
     if keep_days < 0:
-        raise ValueError("keep_days must be >= 0")
+        raise SettingsError("keep_days", "must be >= 0")
     remove_leftovers(data_dir)
     with JournalReader(data_dir) as reader:
         segs = reader.segments()

@@ -25,6 +25,7 @@ from .archive import ArchiveError, read_records
 from .catalog import all_streams
 from .compact import CHUNK, TAKE_EVERY, _publish, _TableSink, archive_lock, start_deriver
 from .derive import TABLES, DeriveParams, Deriver, projection_version
+from .errors import UnknownTableError
 from .layout import CHECKPOINTS, STAGING, archive_root, checkpoint_path, fsync_file
 
 
@@ -43,7 +44,7 @@ def rebuild(data_dir: str | os.PathLike[str], tables: Iterable[str] | None = Non
     chosen = list(TABLES) if tables is None else list(dict.fromkeys(tables))
     unknown = set(chosen) - set(TABLES)
     if unknown:
-        raise ValueError(f"not derived tables: {', '.join(sorted(unknown))} (choose from {', '.join(TABLES)})")
+        raise UnknownTableError(unknown, TABLES)
     params = params or DeriveParams()
     version = projection_version(params)
     out = RebuildResult(tables=chosen, rows={t: 0 for t in chosen})
