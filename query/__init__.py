@@ -14,6 +14,8 @@ The Python entry points (imported lazily, so ``import query.archive`` stays ligh
     sink = query.InfluxSink(url, token, org, "ticktape_raw", bars_bucket="ticktape_1m")
     query.add_nightly_job(scheduler, "data")   # inside a daemon's APScheduler
 
+Everything it raises on purpose is a ``query.QueryError`` (the tree: ``query.errors``).
+
 The command line is ``query`` (``query.cli``).
 """
 
@@ -31,6 +33,7 @@ _EXPORTS = {
     "DeriveParams": "derive",
     "InfluxSink": "influx", "export_influx": "influx",
     "add_nightly_job": "schedule", "run_compaction": "schedule",
+    "QueryError": "errors", "QueryUsageError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,15 +1,15 @@
 """Errors of the archive and its queries (``query/``).
 
-    QueryError                    base of everything query/ raises
-    +-- ArchiveError              the archive does not match its manifest or the journal
-    +-- ManifestError             the manifest is unreadable or of an unknown format
-    +-- PruneError                a journal day is not what the manifest says was archived: kept
-    +-- CompactionBusy            another compaction (or rebuild) holds the archive lock
-    +-- QueryUsageError           our own misuse of query's API (also a ValueError)
-        +-- SettingsError         a setting out of range (``DeriveParams``, ``keep_days``)
-        +-- UnknownTableError     a name that is not one of the derived tables
-        +-- CheckpointFormatError bytes that are no deriver checkpoint of this FORMAT
-        +-- UsageError            bad input on the command line (``query`` prints it, exits 2)
+    QueryError                      base of everything query/ raises
+    +-- ArchiveError                the archive does not match its manifest or the journal
+    +-- ManifestError               the manifest is unreadable or of an unknown format
+    +-- PruneError                  a journal day is not what the manifest says was archived
+    +-- CompactionBusy              another compaction (or rebuild) holds the archive lock
+    +-- QueryUsageError             our own misuse of query's API (also a ValueError)
+        +-- SettingsError           a setting out of range (``DeriveParams``, ``keep_days``)
+        +-- UnknownTableError       a name that is not one of the derived tables
+        +-- CheckpointFormatError   bytes that are no deriver checkpoint of this FORMAT
+        +-- UsageError              bad input on the command line (``query`` exits 2)
 
 The first four are faults of the data (or of another process) found while working: the
 call that raised them changed nothing it had not finished and verified, and running it

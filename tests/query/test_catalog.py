@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from query.catalog import VIEWS, connect, examples
+from query.catalog import ALL_TABLES, VIEWS, connect, examples, schema_of
 from query.compact import compact
 from recorder.journal.reader import JournalReader
 from tests.query.conftest import SYN_DAYS, USDT_KRW, count_trade_messages
@@ -20,6 +20,8 @@ def journal_totals(data):
 @pytest.mark.parametrize("keep_days", [0, 1])
 def test_views_cover_archive_and_hot_journal_once(multi_day, keep_days):
     records, last_seq = journal_totals(multi_day)
+    with JournalReader(multi_day) as r:
+        stream_ids = sorted(r.streams())
     trades = count_trade_messages(multi_day)
     compact(multi_day, keep_days=keep_days)
     con = connect(multi_day)
@@ -28,8 +30,12 @@ def test_views_cover_archive_and_hot_journal_once(multi_day, keep_days):
     got = Counter(dict(con.sql("SELECT venue, count(*) FROM trades GROUP BY 1").fetchall()))
     assert got == trades
     assert con.sql("SELECT count(*) FROM trades WHERE date = DATE '2026-08-09'").fetchall()[0][0] == trades["bybit"]
-    for v in VIEWS:
-        con.sql(f"SELECT * FROM {v} LIMIT 1").fetchall()
+    # Every view has its table's columns, then text (raw only), ts and date.
+    for t in ALL_TABLES:
+        cols = [c[0] for c in con.sql(f"SELECT * FROM {t} LIMIT 0").description]
+        assert cols == [*schema_of(t).names, *(["text"] if t == "raw" else []), "ts", "date"], t
+    assert [r[0] for r in con.sql("SELECT id FROM streams ORDER BY id").fetchall()] == stream_ids
+    assert set(VIEWS) == {*ALL_TABLES, "streams"}
 
 
 def test_hot_false_shows_the_archive_only(multi_day):
@@ -86,22 +92,3 @@ def test_examples_run_and_give_the_known_answers(synthetic):
         p = con.execute("SELECT sum(price*size)/sum(size) FROM trades WHERE venue=? AND symbol=? "
                         "AND time_bucket(INTERVAL 1 minute, ts) = ?", [venue, symbol, minute]).fetchall()[0][0]
         assert p == pytest.approx(vwap)
-
-
-def test_klines_match_trades(synthetic):
-    compact(synthetic)
-    con = connect(synthetic)
-    bars = con.sql("""
-        SELECT k.venue, k.symbol, k.ts, k.volume, k.trades, k.open, k.close, t.v, t.n, t.o, t.c
-        FROM klines k JOIN (
-            SELECT venue, symbol, time_bucket(INTERVAL 1 minute, ts) AS m, sum(size) AS v, count(*) AS n,
-                   arg_min(price, seq) AS o, arg_max(price, seq) AS c
-            FROM trades GROUP BY ALL) t
-        ON k.venue = t.venue AND k.symbol = t.symbol AND k.ts = t.m""").fetchall()
-    assert len(bars) >= 10
-    for r in bars:
-        assert r[3] == pytest.approx(r[7]) and r[4] == r[8] and r[5] == r[9] and r[6] == r[10]
-    # Every closed minute has its bar (the last minute of the data stays open: no later record).
-    n_minutes = con.sql("SELECT count(DISTINCT (venue, symbol, time_bucket(INTERVAL 1 minute, ts))) "
-                        "FROM trades").fetchall()[0][0]
-    assert len(bars) == n_minutes

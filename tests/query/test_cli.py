@@ -1,7 +1,8 @@
-"""The ``query`` command line: compact a capture journal end to end, sql, rebuild, status, errors."""
+"""The ``query`` command line: compact a capture journal end to end, sql, rebuild, influx, status, errors."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import gzip
 import io
@@ -17,8 +18,10 @@ import pytest
 import zstandard
 
 from query import manifest
-from query.cli import main
+from query.catalog import connect
+from query.cli import human_bytes, main, parse_time
 from recorder.journal.reader import JournalReader
+from tests import vm
 from tests.conftest import capture_path
 from tests.query.conftest import CURRENT, FINISHED_SMALL, tree_state
 
@@ -217,42 +220,22 @@ def test_bad_arguments_are_usage_errors(multi_day, capsys):
         assert "error:" in capsys.readouterr().err
 
 
-def test_rebuild_cli_changes_then_restores_the_same_bytes(multi_day, capsys):
+def test_rebuild_reports_days_tables_and_rows(multi_day, capsys):
+    """The command's side of rebuild (the rebuild itself: test_rebuild.py)."""
     assert run(capsys, "compact", "--data", str(multi_day), "--now", IN_CURRENT)[0] == 0
-    root = multi_day / "archive"
-    before = {k: v[0] for k, v in tree_state(root).items()}
-    m0 = manifest.load(multi_day)
-    # Twice the book sampling rate: more book_levels rows, other tables untouched.
-    rc, out, _ = run(capsys, "rebuild", "--data", str(multi_day), "--table", "book_levels",
-                     "--book-interval-ms", "500", "--json")
+    rc, out, _ = run(capsys, "rebuild", "--data", str(multi_day), "--table", "trades",
+                     "--from", FINISHED_SMALL[1], "--json")
     assert rc == 0
-    res = json.loads(out)
-    assert res["days"] == list(FINISHED_SMALL) and res["tables"] == ["book_levels"]
-    m1 = manifest.load(multi_day)
-    old_rows = sum(m0["days"][d]["tables"]["book_levels"]["rows"] for d in FINISHED_SMALL)
-    assert res["rows"]["book_levels"] > old_rows
-    for d in FINISHED_SMALL:
-        assert m1["days"][d]["projection"]["partial"] == ["book_levels"]
-        assert m1["days"][d]["tables"]["trades"] == m0["days"][d]["tables"]["trades"]
-        assert m1["days"][d]["tables"]["raw"] == m0["days"][d]["tables"]["raw"]
-    rc, out, _ = run(capsys, "sql", "--data", str(multi_day), "--no-hot", "--format", "json",
-                     "SELECT count(*) AS n FROM book_levels")
-    assert json.loads(out)["n"] == res["rows"]["book_levels"]
-    # Every table again with the default parameters: the archive compaction made, to the byte.
-    rc, out, _ = run(capsys, "rebuild", "--data", str(multi_day))
-    assert rc == 0 and "book_levels" in out and "trades" in out
-    assert {k: v[0] for k, v in tree_state(root).items()} == before
-    assert manifest.load(multi_day) == m0
-
-
-def test_rebuild_one_day_restarts_from_the_previous_checkpoint(multi_day, capsys):
-    assert run(capsys, "compact", "--data", str(multi_day), "--now", IN_CURRENT)[0] == 0
-    before = {k: v[0] for k, v in tree_state(multi_day / "archive").items()}
-    rc, out, _ = run(capsys, "rebuild", "--data", str(multi_day), "--from", FINISHED_SMALL[1],
-                     "--to", FINISHED_SMALL[1], "--json")
-    res = json.loads(out)
-    assert res["days"] == [FINISHED_SMALL[1]] and res["replayed_days"] == 0
-    assert {k: v[0] for k, v in tree_state(multi_day / "archive").items()} == before
+    days = list(FINISHED_SMALL[1:])
+    m = manifest.load(multi_day)
+    assert json.loads(out) == {"days": days, "tables": ["trades"], "replayed_days": 0,
+                               "rows": {"trades": sum(m["days"][d]["tables"]["trades"]["rows"]
+                                                      for d in days)}}
+    rc, out, _ = run(capsys, "rebuild", "--data", str(multi_day), "--table", "book_levels",
+                     "--book-interval-ms", "500")
+    assert rc == 0 and f"rebuilt {len(FINISHED_SMALL)} day(s)" in out and "book_levels" in out
+    m = manifest.load(multi_day)
+    assert {m["days"][d]["projection"]["book_interval_ms"] for d in FINISHED_SMALL} == {500}
 
 
 def test_status_lists_archived_days(multi_day, capsys):
@@ -263,6 +246,31 @@ def test_status_lists_archived_days(multi_day, capsys):
     days = json.loads(out)["days"]
     assert [d["day"] for d in days] == [FINISHED_SMALL[0]]
     assert days[0]["tables"]["raw"] == days[0]["records"] > 0
+
+
+def test_influx_reports_the_rows_it_could_not_write(synthetic, capsys):
+    lo = 1_735_776_000 * 10**9  # 2025-01-02T00:00:00Z
+    rc = main(["influx", "--data", str(synthetic), "--url", f"http://127.0.0.1:{vm.free_port()}",
+               "--token", "t", "--retries", "1", "--from", "2025-01-02T00:00:00Z",
+               "--to", "2025-01-02T00:00:05Z", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and err.startswith("error: ") and "not written" in err
+    res = json.loads(out)
+    con = connect(synthetic)
+    want = {t: con.sql(f"SELECT count(*) FROM {t} WHERE ts_ns >= {lo} AND ts_ns < {lo + 5 * 10**9}")
+            .fetchall()[0][0] for t in ("features", "klines")}
+    assert res["rows"] == want and want["features"] > 0
+    assert (res["written"], res["failed"]) == (0, sum(want.values()))
+
+
+def test_time_and_size_arguments():
+    day = 1_735_776_000 * 10**9  # 2025-01-02T00:00:00Z
+    assert parse_time("2025-01-02T00:00:00Z") == parse_time("2025-01-02") == day
+    assert parse_time("2025-01-02T09:00:00.5+09:00") == day + 500_000_000
+    with pytest.raises(argparse.ArgumentTypeError, match="not an ISO time"):
+        parse_time("yesterday")
+    assert [human_bytes(n) for n in (512, 1536, 3 * 2**30, 5 * 2**40)] == [
+        "512 B", "1.5 KiB", "3.0 GiB", "5.0 TiB"]
 
 
 def test_count_trades_agrees_with_the_journal_counter(capture_journal):

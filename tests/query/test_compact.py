@@ -17,6 +17,7 @@ from query import manifest
 from query.archive import ArchiveError
 from query.compact import compact
 from recorder.inspect import verify
+from recorder.journal.codec import encode_key
 from recorder.journal.reader import JournalReader
 from tests.query.conftest import CURRENT, FINISHED_SMALL, count_trade_messages, tree_state
 
@@ -144,6 +145,26 @@ def test_projection_crossing_days_equals_one_pass(multi_day):
         assert sorted(got, key=key) == sorted(whole[t].to_pylist(), key=key), t
         if t in ("trades", "quotes", "book_levels", "features"):
             assert got, f"{t} is empty: the captures hold data for it"
+
+
+def test_a_corrupt_journal_value_stops_the_day_and_publishes_nothing(multi_day):
+    import lmdb
+
+    with JournalReader(multi_day) as r:
+        seg = r.segments()[1]
+    env = lmdb.open(str(seg.path), max_dbs=4, subdir=True)
+    db = env.open_db(b"records")
+    with env.begin(write=True) as txn:
+        txn.put(encode_key(seg.first_seq + 5), b"\xc1 not msgpack", db=db)
+    env.close()
+    with pytest.raises(ArchiveError, match=f"journal day {seg.day}: seq {seg.first_seq + 5}"):
+        compact(multi_day)
+    with JournalReader(multi_day) as r:
+        first_day = r.segments()[0].day
+    assert manifest.days(manifest.load(multi_day)) == [first_day]  # the day before was archived
+    assert not (multi_day / "archive" / "raw" / f"date={seg.day}").exists()
+    with JournalReader(multi_day) as r:
+        assert seg.day in [s.day for s in r.segments()]  # nothing pruned past the bad day
 
 
 CRASH_SCRIPT = textwrap.dedent("""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 
 from query.derive import SCHEMAS, TABLES, DeriveParams, Deriver, projection_version
 from recorder.journal.reader import JournalReader
@@ -113,3 +114,55 @@ def test_sampled_rows_equal_the_projectors_own_reads(synthetic):
                     k: float(v) if isinstance(v, Decimal) else v for k, v in want.items()}
                 checked += 1
         assert checked > 20
+
+
+def test_klines_match_trades(synthetic):
+    """A closed minute's bar is its trades' open, high, low, close, volume and count (seq order)."""
+    with JournalReader(synthetic) as r:
+        d = Deriver(r.streams())
+        d.apply_many(r.read())
+    out = {t: tab.to_pylist() for t, tab in d.take().items()}
+    minutes: dict[tuple, list[dict]] = {}
+    for t in sorted(out["trades"], key=lambda t: t["seq"]):
+        minutes.setdefault((t["venue"], t["symbol"], t["ts_ns"] // 60_000_000_000), []).append(t)
+    bars = {(k["venue"], k["symbol"], k["ts_ns"] // 60_000_000_000): k for k in out["klines"]}
+    assert len(bars) >= 10
+    # Every minute with a trade has its bar (the journal's last record, a day later, closes them).
+    assert set(bars) == set(minutes)
+    for key, k in bars.items():
+        ts = minutes[key]
+        prices = [t["price"] for t in ts]
+        assert (k["open"], k["high"], k["low"], k["close"], k["trades"]) == (
+            prices[0], max(prices), min(prices), prices[-1], len(ts)), key
+        assert k["volume"] == pytest.approx(sum(t["size"] for t in ts)), key
+        assert k["first_seq"] == ts[0]["seq"]
+
+
+def test_a_checkpoint_of_another_format_is_refused(synthetic):
+    import msgspec
+
+    from query.derive import FORMAT
+    from query.errors import CheckpointFormatError
+
+    with JournalReader(synthetic) as r:
+        streams = r.streams()
+        d = Deriver(streams)
+        d.apply_many(r.read(1, 500))
+    proj, state_blob = msgspec.msgpack.decode(d.snapshot())
+    state = msgspec.msgpack.decode(state_blob)
+    state[0] = FORMAT + 1
+    blob = msgspec.msgpack.encode([proj, msgspec.msgpack.encode(state)])
+    with pytest.raises(CheckpointFormatError) as exc:
+        Deriver.restore(blob, streams)
+    assert (exc.value.expected, exc.value.got) == (FORMAT, FORMAT + 1)
+    assert Deriver.restore(d.snapshot(), streams).snapshot() == d.snapshot()
+
+
+def test_parameters_out_of_range_name_themselves():
+    from query.errors import SettingsError
+
+    for name in ("depth_levels", "book_depth", "book_interval_ms", "feature_interval_ms",
+                 "kline_seconds"):
+        with pytest.raises(SettingsError, match=f"^{name} must be > 0$") as exc:
+            DeriveParams(**{name: 0})
+        assert exc.value.name == name and isinstance(exc.value, ValueError)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -11,7 +10,6 @@ from collections import defaultdict
 import pytest
 
 from query.catalog import connect, to_arrow
-from query.cli import main
 from query.compact import compact
 from query.influx import BAR_FIELDS, FEATURE_FIELDS, InfluxSink, export, line
 from tests import vm
@@ -74,33 +72,25 @@ def test_features_and_bars_reach_a_real_server(victoria, synthetic):
     assert got[k][bars.column("ts_ns")[0].as_py() // 10**6] == bars.column("trades")[0].as_py()
 
 
-def test_query_influx_command_sends_a_time_window(victoria, synthetic, capsys):
+def test_export_sends_a_time_window(victoria, synthetic):
     compact(synthetic)
-    frm, to = "2025-01-02T00:00:00Z", "2025-01-02T00:01:00Z"
-    rc = main(["influx", "--data", str(synthetic), "--url", victoria, "--token", "t", "--org", "o",
-               "--from", frm, "--to", to, "--json"])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    res = json.loads(out)
+    lo, hi = 1_735_776_000 * 10**9, 1_735_776_060 * 10**9  # 2025-01-02T00:00:00Z, + 1 min
+    sink = InfluxSink(victoria, "t", "o", "ticktape_raw", bars_bucket="ticktape_1m")
+    try:
+        counts = export(str(synthetic), sink, from_ns=lo, to_ns=hi)
+    finally:
+        sink.close(timeout=60)
     con = connect(synthetic)
-    lo, hi = 1_735_776_000 * 10**9, 1_735_776_060 * 10**9
     features = to_arrow(con.sql(f"SELECT * FROM features WHERE ts_ns >= {lo} AND ts_ns < {hi}"))
     bars = to_arrow(con.sql(f"SELECT * FROM klines WHERE ts_ns >= {lo} AND ts_ns < {hi}"))
-    assert res["rows"] == {"features": features.num_rows, "klines": bars.num_rows}
+    assert counts == {"features": features.num_rows, "klines": bars.num_rows}
     assert features.num_rows > 0 and bars.num_rows > 0
-    assert (res["failed"], res["dropped"]) == (0, 0)
+    st = sink.stats()
+    assert (st["failed"], st["dropped"]) == (0, 0)
     want = {**expected_points(features, "features", FEATURE_FIELDS),
             **expected_points(bars, "bars_1m", BAR_FIELDS)}
     got = read_back(victoria, "features_.*|bars_1m_.*", sum(len(v) for v in want.values()))
     assert_same_points(got, want)
-
-
-def test_command_reports_an_unreachable_server(synthetic, capsys):
-    rc = main(["influx", "--data", str(synthetic), "--url", f"http://127.0.0.1:{vm.free_port()}",
-               "--token", "t", "--retries", "1", "--from", "2025-01-02T00:00:00Z",
-               "--to", "2025-01-02T00:00:05Z"])
-    err = capsys.readouterr().err
-    assert rc == 1 and err.startswith("error: ") and "not written" in err
 
 
 # --- the sink's behaviour, with a stand-in write function --------------------------------

@@ -1,4 +1,5 @@
-"""What compaction checks: batch decode naming the bad record, digests, meta that JSON cannot carry."""
+"""What the archive checks (query/archive.py): batch decode naming the bad record, digests,
+meta that JSON cannot carry."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hashlib
 import pytest
 
 import query.archive as archive
-from query import manifest
 from query.archive import (
     ArchiveError,
     RawPartWriter,
@@ -17,10 +17,8 @@ from query.archive import (
     digest_file,
     meta_text,
 )
-from query.compact import compact
 from recorder.journal import Record
 from recorder.journal.codec import encode_key, encode_record
-from recorder.journal.reader import JournalReader
 
 
 def records(n: int, start: int = 1) -> list[Record]:
@@ -115,23 +113,3 @@ def test_meta_json_cannot_carry_is_refused():
         meta_text(Record(7, 1, 1, "rest", b"", {"raw": b"\x00\x01"}))
     with pytest.raises(ArchiveError, match="seq 8: meta"):
         meta_text(Record(8, 1, 1, "rest", b"", {1: "int key"}))
-
-
-def test_a_corrupt_journal_value_stops_the_day_and_publishes_nothing(multi_day):
-    import lmdb
-
-    with JournalReader(multi_day) as r:
-        seg = r.segments()[1]
-    env = lmdb.open(str(seg.path), max_dbs=4, subdir=True)
-    db = env.open_db(b"records")
-    with env.begin(write=True) as txn:
-        txn.put(encode_key(seg.first_seq + 5), b"\xc1 not msgpack", db=db)
-    env.close()
-    with pytest.raises(ArchiveError, match=f"journal day {seg.day}: seq {seg.first_seq + 5}"):
-        compact(multi_day)
-    with JournalReader(multi_day) as r:
-        first_day = r.segments()[0].day
-    assert manifest.days(manifest.load(multi_day)) == [first_day]  # the day before was archived
-    assert not (multi_day / "archive" / "raw" / f"date={seg.day}").exists()
-    with JournalReader(multi_day) as r:
-        assert seg.day in [s.day for s in r.segments()]  # nothing pruned past the bad day
