@@ -5,16 +5,18 @@
     +-- ManifestError               the manifest is unreadable or of an unknown format
     +-- PruneError                  a journal day is not what the manifest says was archived
     +-- CompactionBusy              another compaction (or rebuild) holds the archive lock
+    +-- InfluxTimeoutError          the InfluxDB sink did not drain in time (also a TimeoutError)
     +-- QueryUsageError             our own misuse of query's API (also a ValueError)
         +-- SettingsError           a setting out of range (``DeriveParams``, ``keep_days``)
         +-- UnknownTableError       a name that is not one of the derived tables
         +-- CheckpointFormatError   bytes that are no deriver checkpoint of this FORMAT
         +-- UsageError              bad input on the command line (``query`` exits 2)
 
-The first four are faults of the data (or of another process) found while working: the
-call that raised them changed nothing it had not finished and verified, and running it
-again once the cause is fixed resumes (compaction and pruning are re-runnable). A usage
-error is a bug of the caller, or bad input, and the call did nothing.
+The first five are faults of the data, of another process or of the InfluxDB server, found
+while working: the call that raised them changed nothing it had not finished and verified,
+and running it again once the cause is fixed resumes (compaction and pruning are
+re-runnable; an export sends its window again). A usage error is a bug of the caller, or
+bad input, and the call did nothing.
 
 What is not here: the journal's own errors (``recorder.journal.errors``) pass through
 unchanged, and a malformed frame never raises (the projection quarantines it).
@@ -46,6 +48,10 @@ class PruneError(QueryError):
 
 class CompactionBusy(QueryError):
     """Another compaction (or rebuild) holds the archive lock."""
+
+
+class InfluxTimeoutError(QueryError, TimeoutError):
+    """The InfluxDB sink did not take more rows in time: the export stopped (see its stats)."""
 
 
 class QueryUsageError(QueryError, ValueError):
