@@ -7,16 +7,18 @@ Raw schema (one row per journal record, nothing decoded):
     meta string      -- the record's meta map as JSON text (null when absent); the
                         record checksum proves it re-encodes to the journal's exact bytes
 
-``read_records`` is what replay chains in front of the journal; it reads one row
-group at a time, so memory stays flat over months.
+``ArchiveSource`` is the archive as a ``RecordSource`` (``recorder.journal.source``):
+what replay chains in front of the journal. It reads one row group at a time, so memory
+stays flat over months. The journal's stored value is encoded and decoded by its one
+codec (``recorder.journal.codec``) only: here to check the values compaction reads and
+to re-encode rows for the record digest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
-from array import array
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -28,10 +30,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import Record, StreamInfo
-from recorder.journal.codec import decode_key, decode_value, encode_key, encode_record
-from recorder.journal.record import KIND_CODE
+from recorder.journal.codec import decode_checked, encode_key, encode_msgpack, encode_record
+from recorder.journal.errors import CorruptValueError
 
 from . import manifest as _manifest
+from .errors import ArchiveError
 from .layout import STREAMS_FILE, archive_root
 
 RAW_SCHEMA = pa.schema([
@@ -45,8 +48,6 @@ STREAMS_SCHEMA = pa.schema([
 ])
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
-_record_decode = msgspec.msgpack.Decoder(Record).decode
-_msgpack_encode = msgspec.msgpack.Encoder().encode
 ROW_GROUP = 65_536  # records per row group: the unit of memory when reading back
 # zstd level 3 (the library default): most of level 9's ratio on JSON frames at a
 # fraction of the time; payloads are already the biggest column.
@@ -54,10 +55,6 @@ PARQUET_OPTS: dict[str, Any] = {
     "compression": "zstd", "compression_level": 3, "use_dictionary": ["kind"],
     "write_statistics": ["seq", "ts_ns", "stream"], "data_page_size": 1 << 20,
 }
-
-
-class ArchiveError(Exception):
-    """The archive does not match its manifest or the journal."""
 
 
 class RecordDigest:
@@ -108,14 +105,6 @@ def _interleave(a: Sequence[bytes], b: Sequence[bytes]) -> bytes:
     parts[::2] = a
     parts[1::2] = b
     return b"".join(parts)
-
-
-def _keys_bytes(first_seq: int, n: int) -> bytes:
-    """The journal keys of seq ``first_seq`` .. ``first_seq + n - 1``, concatenated."""
-    a = array("Q", range(first_seq, first_seq + n))
-    if sys.byteorder == "little":
-        a.byteswap()  # keys are big-endian u64
-    return a.tobytes()
 
 
 class ColumnDigest:
@@ -174,34 +163,14 @@ def _value_bytes(arr: pa.Array) -> list[memoryview]:
 def decode_values(first_seq: int, keys: Sequence[bytes], values: Sequence[bytes]) -> list[Record]:
     """Stored journal values -> Records, checked: keys and seqs run ``first_seq``, +1, ...
 
-    ``map`` runs the decoder over them in C, no Python per value. Raises
-    ``ArchiveError`` naming the first bad record: one that does not decode, holds
-    another seq than its key, or has an unknown kind.
+    ``recorder.journal.codec.decode_checked``, with its failure as an ``ArchiveError``
+    naming the first bad record: one that does not decode, holds another seq than its
+    key, or has an unknown kind.
     """
-    n = len(values)
-    if not n and not keys:
-        return []
     try:
-        recs = list(map(_record_decode, values))
-    except msgspec.DecodeError:
-        recs = None
-    want = range(first_seq, first_seq + n)
-    if recs is not None and len(keys) == n and [r.seq for r in recs] == list(want) \
-            and set(map(len, keys)) == {8} and b"".join(keys) == _keys_bytes(first_seq, n) \
-            and {r.kind for r in recs} <= KIND_CODE.keys():
-        return recs
-    if len(keys) != n:
-        raise ArchiveError(f"{len(keys)} keys for {n} values")
-    for i, (key, value) in enumerate(zip(keys, values, strict=True)):  # find and name the culprit
-        if len(key) != 8:
-            raise ArchiveError(f"key {bytes(key)!r} where seq {first_seq + i} was expected (not a u64)")
-        if decode_key(key) != first_seq + i:
-            raise ArchiveError(f"seq {decode_key(key)} where {first_seq + i} was expected")
-        try:
-            decode_value(first_seq + i, value)
-        except ValueError as exc:
-            raise ArchiveError(f"seq {first_seq + i}: {exc}") from None
-    raise ArchiveError(f"seq {first_seq}..{first_seq + n - 1}: values do not decode as a batch")
+        return decode_checked(first_seq, keys, values)
+    except CorruptValueError as exc:
+        raise ArchiveError(str(exc)) from None
 
 
 def meta_text(rec: Record) -> str:
@@ -211,7 +180,7 @@ def meta_text(rec: Record) -> str:
     and must re-encode to the same msgpack (bytes or non-string keys would not).
     """
     text = _json_encode(rec.meta).decode()
-    if _msgpack_encode(_json_decode(text)) != _msgpack_encode(rec.meta):
+    if encode_msgpack(_json_decode(text)) != encode_msgpack(rec.meta):
         raise ArchiveError(f"seq {rec.seq}: meta {rec.meta!r} does not survive JSON")
     return text
 
@@ -398,28 +367,112 @@ def read_records(data_dir: str | os.PathLike[str], from_seq: int = 1, to_seq: in
                  from_ts_ns: int | None = None, to_ts_ns: int | None = None) -> Iterator[Record]:
     """Archived records with ``from_seq <= seq <= to_seq`` and ``from_ts_ns <= ts_ns < to_ts_ns``, in seq order.
 
-    Constant memory (one row group at a time). Stops at the end of the archive; the
-    caller continues from the journal at ``archived_range(...)[1] + 1``.
+    ``ArchiveSource(data_dir).read(...)``: constant memory (one row group at a time).
+    Stops at the end of the archive; the caller continues from the journal at
+    ``archived_range(...)[1] + 1``.
     """
-    root = archive_root(data_dir)
-    m = _manifest.load(data_dir)
-    for day in _manifest.days(m):
-        e = m["days"][day]
-        if e["last_seq"] < from_seq:
-            continue
-        if to_seq is not None and e["first_seq"] > to_seq:
-            return
-        if from_ts_ns is not None and e["last_ts_ns"] < from_ts_ns:
-            continue
-        if to_ts_ns is not None and e["first_ts_ns"] >= to_ts_ns:
-            return
-        for f in e["tables"]["raw"]["files"]:
-            for rec in iter_file(root / f["path"], from_seq, to_seq):
-                if from_ts_ns is not None and rec.ts_ns < from_ts_ns:
-                    continue
-                if to_ts_ns is not None and rec.ts_ns >= to_ts_ns:
-                    return
-                yield rec
+    return ArchiveSource(data_dir).read(from_seq, to_seq, from_ts_ns=from_ts_ns, to_ts_ns=to_ts_ns)
+
+
+class ArchiveSource:
+    """The archived days of ``data_dir`` as a ``RecordSource`` (``recorder.journal.source``).
+
+    Holds what the manifest listed when it was made (a compaction that commits later is
+    not seen: make a new one). Nothing stays open between reads; ``close()`` is there for
+    the contract. ``streams()`` is the archive's streams table, which keeps the streams
+    of days already pruned from the journal.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self._root = archive_root(data_dir)
+        m = _manifest.load(data_dir)
+        self._days: list[dict[str, Any]] = [m["days"][d] for d in _manifest.days(m)]
+        self._streams = read_streams(data_dir)
+
+    @property
+    def first_seq(self) -> int:
+        return self._days[0]["first_seq"] if self._days else 0
+
+    @property
+    def last_seq(self) -> int:
+        return self._days[-1]["last_seq"] if self._days else 0
+
+    def streams(self) -> dict[int, StreamInfo]:
+        return dict(self._streams)
+
+    def stream(self, stream_id: int) -> StreamInfo | None:
+        return self._streams.get(stream_id)
+
+    def close(self) -> None:
+        """Nothing is held open between reads."""
+
+    def _files(self, e: dict[str, Any]) -> list[Path]:
+        return [self._root / f["path"] for f in e["tables"]["raw"]["files"]]
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None, *, from_ts_ns: int | None = None,
+             to_ts_ns: int | None = None) -> Iterator[Record]:
+        """Records with ``from_seq <= seq <= to_seq`` and ``from_ts_ns <= ts_ns < to_ts_ns``, in seq order.
+
+        Lazy: a row group is read when the records before it have been taken, and row
+        groups outside the seq range are skipped by their statistics. A start time
+        becomes a start seq first (``seq_at_time``).
+        """
+        if from_ts_ns is not None:
+            at = self.seq_at_time(from_ts_ns)
+            if at is None:
+                return iter(())
+            from_seq = max(from_seq, at)
+        return self._read(from_seq, to_seq, to_ts_ns)
+
+    def _read(self, from_seq: int, to_seq: int | None, to_ts_ns: int | None) -> Iterator[Record]:
+        for e in self._days:
+            if e["last_seq"] < from_seq:
+                continue
+            if (to_seq is not None and e["first_seq"] > to_seq) or \
+                    (to_ts_ns is not None and e["first_ts_ns"] >= to_ts_ns):
+                return
+            for path in self._files(e):
+                for rec in iter_file(path, from_seq, to_seq):
+                    if to_ts_ns is not None and rec.ts_ns >= to_ts_ns:
+                        return
+                    yield rec
+
+    def seq_at_time(self, ts_ns: int) -> int | None:
+        """Seq of the first record with ``ts_ns >= ts_ns`` (None if there is none).
+
+        The manifest names the day, the row groups' ``ts_ns`` statistics the group; only
+        that group's two columns are read.
+        """
+        for e in self._days:
+            if e["last_ts_ns"] < ts_ns:
+                continue
+            if e["first_ts_ns"] >= ts_ns:
+                return e["first_seq"]
+            for path in self._files(e):
+                at = _file_seq_at_time(path, ts_ns)
+                if at is not None:
+                    return at
+        return None
+
+
+def _file_seq_at_time(path: Path, ts_ns: int) -> int | None:
+    """Seq of the first row of a raw file with ``ts_ns >= ts_ns`` (None if there is none)."""
+    pf = pq.ParquetFile(path)
+    try:
+        md = pf.metadata
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(1).statistics  # ts_ns
+            if st is not None and st.has_min_max and st.max < ts_ns:
+                continue
+            t = pf.read_row_group(i, columns=["seq", "ts_ns"])
+            times = t.column(1).to_pylist()
+            at = bisect_left(times, ts_ns)
+            if at < len(times):
+                return t.column(0)[at].as_py()
+    finally:
+        pf.close()
+    return None
 
 
 # --- streams -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import lmdb
 
 from .journal import CorruptRecordError, Record
 from .journal.codec import decode_key, decode_value
+from .journal.errors import CorruptValueError
 from .journal.reader import JournalReader
 
 
@@ -106,8 +107,8 @@ def verify(reader: JournalReader, *, max_problems: int = 100) -> Verification:
                 expected = seq + 1
                 out.records += 1
                 try:
-                    rec = decode_value(seq, bytes(value))
-                except ValueError as exc:
+                    rec = decode_value(seq, value)
+                except CorruptValueError as exc:
                     problem(seg_info.day, seq, str(exc))
                     continue
                 if rec.stream not in streams:

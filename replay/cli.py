@@ -10,6 +10,9 @@ a time. ``state`` must be the first argument; anything else is a run. Exit statu
 0 done, 1 the strategy raised (its traceback and the seq are printed), 2 bad
 arguments or data. ``--live`` stops on SIGINT/SIGTERM or ``--duration``
 and still writes its report.
+
+``main(argv, source=...)`` reads a given ``RecordSource`` (a ``MemorySource``, one
+archive) instead of ``--data``: the same command over records from anywhere.
 """
 
 from __future__ import annotations
@@ -31,15 +34,17 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from recorder.journal import JournalError, Record
+from recorder.journal import JournalError, Record, StreamInfo
+from recorder.journal.source import RecordSource
 from state.projector import Projector
 
-from .engine import NS, Engine, EngineConfig, RunError
+from .engine import NS, Engine, EngineConfig
+from .errors import BoundError, RunError, UnknownMarketError
 from .fills import FeeSchedule, load_fees
 from .live import LiveSource, stop_after, stop_on_signals
 from .report import CHART
 from .run import run_strategy
-from .source import Bound, HistoricalSource, parse_bound
+from .source import Bound, Feed, HistoricalSource, check_range, parse_bound
 from .state_at import project_until
 from .strategy import load_strategy
 
@@ -56,7 +61,7 @@ def iso(ts_ns: int) -> str:
 def _bound(text: str) -> Bound:
     try:
         return parse_bound(text)
-    except ValueError as exc:
+    except BoundError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -130,16 +135,16 @@ class _RateColumn(ProgressColumn):
 
 
 class Paced:
-    """A source replayed at ``factor`` x record time (``--speed``); delegates streams."""
+    """A feed replayed at ``factor`` x record time (``--speed``); delegates streams."""
 
-    def __init__(self, source: HistoricalSource, factor: float) -> None:
+    def __init__(self, source: Feed, factor: float) -> None:
         self.source = source
         self.factor = factor
 
-    def streams(self) -> dict:
+    def streams(self) -> dict[int, StreamInfo]:
         return self.source.streams()
 
-    def stream(self, stream_id: int) -> Any:
+    def stream(self, stream_id: int) -> StreamInfo | None:
         return self.source.stream(stream_id)
 
     def __iter__(self) -> Iterator[Record]:
@@ -155,18 +160,8 @@ class Paced:
             yield rec
 
 
-def _check_range(start: Bound | None, end: Bound | None) -> None:
-    """``--from`` after ``--to`` (both seqs or both times) is an empty period: an error."""
-    if start is None or end is None:
-        return
-    if start.seq is not None and end.seq is not None and start.seq > end.seq:
-        raise ValueError(f"--from seq {start.seq} is after --to seq {end.seq}")
-    if start.ts_ns is not None and end.ts_ns is not None and start.ts_ns >= end.ts_ns:
-        raise ValueError("--from is not before --to (a time --to is exclusive)")
-
-
 def _config(args: argparse.Namespace) -> EngineConfig:
-    _check_range(args.start, args.end)
+    check_range(args.start, args.end)
     fees = load_fees(args.fees) if args.fees else FeeSchedule()
     symbols = _names(args.symbols)
     return EngineConfig(latency_ns=int(round(args.latency_ms * 1_000_000)), fees=fees,
@@ -196,8 +191,10 @@ def _summary_table(s: dict[str, Any]) -> Table:
     return t
 
 
-def cmd_run(argv: list[str]) -> int:
+def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
+    """A backtest or paper run; over ``source`` instead of ``--data`` when given."""
     args = run_parser().parse_args(argv)
+    data: Any = args.data if source is None else source
     err = Console(stderr=True)
     out = Console()
     try:
@@ -212,19 +209,19 @@ def cmd_run(argv: list[str]) -> int:
         if args.live:
             stop_on_signals(stop)
             start = args.start
-            source: Any = LiveSource(args.data, stop=stop, start=start, end=args.end, venues=venues)
+            feed: HistoricalSource = LiveSource(data, stop=stop, start=start, end=args.end, venues=venues)
             if start is None:
-                source.start = Bound(seq=source.reader.last_seq + 1)
+                feed.start = Bound(seq=feed.source.last_seq + 1)
             if args.duration:
                 stop_after(stop, args.duration)
-            err.print(f"paper trading from {source.start}; stop with Ctrl-C or SIGTERM")
+            err.print(f"paper trading from {feed.start}; stop with Ctrl-C or SIGTERM")
         else:
-            source = HistoricalSource(args.data, start=args.start, end=args.end, venues=venues)
+            feed = HistoricalSource(data, start=args.start, end=args.end, venues=venues)
     except (JournalError, ValueError) as exc:
         err.print(f"[red]replay: {exc}[/red]")
         return 2
-    total = None if args.live else source.estimate()
-    iterable: Any = Paced(source, args.speed) if args.speed else source
+    total = None if args.live else feed.estimate()
+    iterable: Feed = Paced(feed, args.speed) if args.speed else feed
     show = not args.no_progress
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed:,.0f}/{task.total:,.0f}" if total else
@@ -252,7 +249,7 @@ def cmd_run(argv: list[str]) -> int:
         err.print(f"[red]replay: {exc}[/red]")
         return 2
     finally:
-        source.close()
+        feed.close()
     chart = (Path(args.report) / CHART).resolve() if args.report else None
     if args.json:
         # The last stdout line stays the summary; the chart's path goes to stderr.
@@ -286,7 +283,7 @@ def state_parser() -> argparse.ArgumentParser:
 
 
 def _select(p: Projector, venue: str | None, symbol: str | None) -> list[tuple[str, str]] | None:
-    """(venue, symbol key) pairs ``--venue``/``--symbol`` name (None: all); KeyError if none.
+    """(venue, symbol key) pairs ``--venue``/``--symbol`` name (None: all); ``UnknownMarketError`` if none.
 
     ``symbol`` may be native (``KRW-BTC``, ``BTCUSDT``) or normalized (``BTC-KRW``,
     ``BTC-USDT-PERP``); without ``venue`` it is looked up on every venue.
@@ -296,7 +293,7 @@ def _select(p: Projector, venue: str | None, symbol: str | None) -> list[tuple[s
     known = p.symbols()
     venues = sorted({v for v, _ in known})
     if venue is not None and venue not in venues:
-        raise KeyError(f"no venue {venue!r} at seq {p.last_seq} (venues: {', '.join(venues) or 'none'})")
+        raise UnknownMarketError(f"no venue {venue!r} at seq {p.last_seq} (venues: {', '.join(venues) or 'none'})")
     if symbol is None:
         return [(v, k) for v, k in known if v == venue]
     found = []
@@ -306,7 +303,7 @@ def _select(p: Projector, venue: str | None, symbol: str | None) -> list[tuple[s
         except KeyError:
             continue
     if not found:
-        raise KeyError(f"no symbol {symbol!r} on {venue or 'any venue'} at seq {p.last_seq}")
+        raise UnknownMarketError(f"no symbol {symbol!r} on {venue or 'any venue'} at seq {p.last_seq}")
     return found
 
 
@@ -351,7 +348,8 @@ def _print_state(doc: dict[str, Any], out: Console) -> None:
                   f"{prem['premium']:.4%} at {prem['usdt_krw']} KRW/USDT")
 
 
-def cmd_state(argv: list[str]) -> int:
+def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
+    """``replay state``; over ``source`` (from its first record) instead of ``--data`` when given."""
     args = state_parser().parse_args(argv)
     err = Console(stderr=True)
 
@@ -362,7 +360,8 @@ def cmd_state(argv: list[str]) -> int:
     if args.depth < 0:
         return fail("--depth must be >= 0")
     try:
-        at = project_until(args.data, args.at, checkpoints=not args.no_checkpoint)
+        at = project_until(args.data if source is None else source, args.at,
+                           checkpoints=not args.no_checkpoint)
     except (JournalError, ValueError) as exc:
         return fail(exc)
     if at.skipped:
@@ -384,11 +383,12 @@ def cmd_state(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, source: RecordSource | None = None) -> int:
+    """The ``replay`` command; ``source``: records to read instead of ``--data``'s."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "state":
-        return cmd_state(argv[1:])
-    return cmd_run(argv)
+        return cmd_state(argv[1:], source)
+    return cmd_run(argv, source)
 
 
 if __name__ == "__main__":

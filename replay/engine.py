@@ -1,7 +1,7 @@
 """The engine: records -> projection -> strategy -> simulated orders and fills.
 
     engine = Engine(StrategyClass(), params, EngineConfig(latency_ns=5_000_000))
-    result = engine.run(source)            # any iterable of Records in seq order
+    result = engine.run(source)            # a RecordSource, or any iterable of Records in seq order
     write_report(result, "out/")
 
 Per record, in this order (the one definition of "when" in a backtest):
@@ -19,8 +19,9 @@ Per record, in this order (the one definition of "when" in a backtest):
 6. the strategy gets ``on_event`` for each event (symbol filter applied);
 7. orders the callbacks sent that have already arrived (zero latency) are matched.
 
-The same engine runs a backtest (``HistoricalSource``) and paper trading
-(``LiveSource``); it never knows which.
+The same engine runs a backtest (``HistoricalSource``, or any ``RecordSource``: the
+journal, the archive, a ``MemorySource``) and paper trading (``LiveSource``); it never
+knows which.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from recorder.journal import JournalError, Record, StreamInfo
+from recorder.journal.source import RecordSource
 from state.events import Trade
 from state.projector import Projector
 
+from .errors import EngineConfigError, RunError, StrategyCallError
 from .fills import FeeSchedule, through, walk
 from .orders import (
     BAD_ORDER,
@@ -72,13 +75,13 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if self.latency_ns < 0:
-            raise ValueError(f"latency must be >= 0, not {self.latency_ns} ns")
+            raise EngineConfigError(f"latency must be >= 0, not {self.latency_ns} ns")
         if self.sample_ns <= 0:
-            raise ValueError(f"the equity sample period must be > 0, not {self.sample_ns} ns")
+            raise EngineConfigError(f"the equity sample period must be > 0, not {self.sample_ns} ns")
         if not self.capital > 0:
-            raise ValueError(f"capital must be > 0, not {self.capital}")
+            raise EngineConfigError(f"capital must be > 0, not {self.capital}")
         if self.depth_levels < 1:
-            raise ValueError(f"depth_levels must be >= 1, not {self.depth_levels}")
+            raise EngineConfigError(f"depth_levels must be >= 1, not {self.depth_levels}")
 
 
 @dataclass(slots=True)
@@ -118,18 +121,6 @@ class RunResult:
     rejections: Counter = field(default_factory=Counter)
 
 
-class RunError(Exception):
-    """A run stopped by an exception of the strategy (or the engine) at a point in the records.
-
-    ``seq`` is the last record applied; the original exception is ``__cause__``.
-    """
-
-    def __init__(self, seq: int, ts_ns: int, exc: BaseException) -> None:
-        super().__init__(f"stopped at seq {seq} (ts_ns {ts_ns}): {type(exc).__name__}: {exc}")
-        self.seq = seq
-        self.ts_ns = ts_ns
-
-
 class MarketView:
     """A live view of one symbol's ``MarketState``: attributes read the state as of now.
 
@@ -164,11 +155,11 @@ def _dec(value: Decimal | int | str | None) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, float):
-        raise TypeError("pass quantities and prices as Decimal, int or str, not float")
+        raise StrategyCallError("pass quantities and prices as Decimal, int or str, not float")
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"not a number: {value!r}") from None
+        raise StrategyCallError(f"not a number: {value!r}") from None
 
 
 class Engine:
@@ -211,13 +202,20 @@ class Engine:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def run(self, records: Iterable[Record], *, stream_of: Callable[[int], StreamInfo | None] | None = None,
+    def run(self, records: Iterable[Record] | RecordSource, *,
+            stream_of: Callable[[int], StreamInfo | None] | None = None,
             on_progress: Callable[[Engine], None] | None = None, progress_every: int = 8192) -> RunResult:
         """Feed every record through the loop, then stop the strategy; returns the results.
 
+        ``records``: a ``RecordSource`` (all it holds, its streams known as they are
+        met) or any iterable of records in seq order (``HistoricalSource`` for bounds).
+        ``stream_of`` names the stream of a record whose stream the engine was not given.
         An exception of a strategy callback becomes a ``RunError`` naming the seq;
         errors reading the records (``JournalError``) pass through unchanged.
         """
+        if isinstance(records, RecordSource):
+            stream_of = stream_of or records.stream
+            records = records.read()
         try:
             return self._run(records, stream_of, on_progress, progress_every)
         except (JournalError, RunError):

@@ -23,9 +23,10 @@ import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from .errors import FeeFileError
 from .orders import BUY
 
 
@@ -69,10 +70,13 @@ class FeeSchedule:
 
 def _dec(value: object, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ValueError(f"{where}: expected a number, got {value!r}")
-    d = Decimal(str(value))  # str() of a float is its shortest repr: 0.0004, not 0.000399...
+        raise FeeFileError(f"{where}: expected a number, got {value!r}")
+    try:
+        d = Decimal(str(value))  # str() of a float is its shortest repr: 0.0004, not 0.000399...
+    except InvalidOperation:
+        raise FeeFileError(f"{where}: expected a number, got {value!r}") from None
     if not d.is_finite() or d < 0:
-        raise ValueError(f"{where}: expected a rate >= 0, got {value!r}")
+        raise FeeFileError(f"{where}: expected a rate >= 0, got {value!r}")
     return d
 
 
@@ -87,17 +91,23 @@ def load_fees(path: str | os.PathLike[str]) -> FeeSchedule:
         [default]            # venues not listed (optional)
         maker = 0.001
         taker = 0.001
+
+    Raises ``FeeFileError`` for a file that does not parse or is not of that form, and
+    ``OSError`` for one that cannot be read.
     """
     p = Path(path)
     text = p.read_text()
-    data = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    try:
+        data = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError both are
+        raise FeeFileError(f"{p}: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a table of venues")
+        raise FeeFileError(f"{p}: expected a table of venues")
     rates = dict(DEFAULT_FEES)
     default = FALLBACK_FEE
     for venue, entry in data.items():
         if not isinstance(entry, dict) or set(entry) - {"maker", "taker"}:
-            raise ValueError(f"{p}: [{venue}] must hold only maker and taker")
+            raise FeeFileError(f"{p}: [{venue}] must hold only maker and taker")
         base = rates.get(venue, default)
         rate = FeeRate(_dec(entry.get("maker", base.maker), f"{p} {venue}.maker"),
                        _dec(entry.get("taker", base.taker), f"{p} {venue}.taker"))

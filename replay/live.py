@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from recorder.journal import Record
+from recorder.journal.source import RecordSource
 
 from .source import Bound, HistoricalSource
 
@@ -24,15 +25,18 @@ from .source import Bound, HistoricalSource
 class LiveSource(HistoricalSource):
     """The journal tail, like ``tail -f``: records from ``start`` as they are committed.
 
+    ``data``: a data directory (its archived days are read first: a paper run started
+    far back catches up through them), a ``JournalReader`` to follow, or any other
+    ``RecordSource``, which is read to its end (nothing follows it: it does not grow).
     Ends when ``stop`` is set, or once the record at ``end`` (a seq or a time) has
     been read. Paper trading is the engine over this source instead of a
     ``HistoricalSource``; the records and so the results are the same.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, stop: threading.Event,
+    def __init__(self, data: str | os.PathLike[str] | RecordSource, *, stop: threading.Event,
                  start: Bound | None = None, end: Bound | None = None,
                  venues: Iterable[str] | None = None, poll_interval: float = 0.005) -> None:
-        super().__init__(data_dir, start=start, end=end, venues=venues)
+        super().__init__(data, start=start, end=end, venues=venues)
         self.stop = stop
         self.poll_interval = poll_interval
 
@@ -42,27 +46,29 @@ class LiveSource(HistoricalSource):
         end_seq = self.end.seq if self.end else None
         end_ts = self.end.ts_ns if self.end else None
         started = False  # a record at or after the start time has been read
-        # Archived days first (a paper run started far back catches up through them).
-        if self._archived is not None and self._archive is not None and from_seq <= self._archived[1]:
-            for rec in self._archive.read_records(self.data_dir, from_seq, end_seq,
-                                                  from_ts_ns=start.ts_ns, to_ts_ns=end_ts):
+        history = self.history
+        if history is not None and from_seq <= history.last_seq:
+            for rec in history.read(from_seq, end_seq, from_ts_ns=start.ts_ns, to_ts_ns=end_ts):
                 if self.stop.is_set():
                     return
                 started = True
                 yield rec
                 if end_seq is not None and rec.seq >= end_seq:
                     return
-            from_seq = max(from_seq, self._archived[1] + 1)
+            from_seq = max(from_seq, history.last_seq + 1)
+        reader = self.reader
+        if reader is None:
+            return
         if start.ts_ns is not None and not started:
             # Wait until the journal reaches the start time, then tail from there.
             while not self.stop.is_set():
-                self.reader.refresh()
-                at = self.reader.seq_at_time(start.ts_ns)
+                reader.refresh()
+                at = reader.seq_at_time(start.ts_ns)
                 if at is not None:
                     from_seq = max(from_seq, at)
                     break
                 self.stop.wait(self.poll_interval)
-        for rec in self.reader.follow(from_seq, stop=self.stop, poll_interval=self.poll_interval):
+        for rec in reader.follow(from_seq, stop=self.stop, poll_interval=self.poll_interval):
             if end_ts is not None and rec.ts_ns >= end_ts:
                 return
             yield rec

@@ -3,6 +3,7 @@
     src = HistoricalSource(data_dir, start=parse_bound("2025-01-01"), end=None, venues={"upbit"})
     for record in src: ...          # constant memory, seq order, venue-filtered
     src.stream(record.stream)       # the StreamInfo of any record it yields
+    HistoricalSource(MemorySource(records, streams), end=Bound(seq=100))   # any RecordSource
 
 The live tail (paper trading) is ``replay.live.LiveSource``, a subclass.
 
@@ -11,27 +12,30 @@ Bounds are a seq (``123``), a UTC date (``2025-01-01``) or an ISO time
 ``end`` is inclusive for a seq and exclusive for a time or date (``--to 2025-01-02``
 means up to the end of the 1st).
 
-The archive seam: when ``data_dir/archive`` holds days compacted by ``query.compact``,
-``query.archive.read_records`` gives the records of those days first (a row group
-at a time, so memory stays flat) and the journal continues after the last archived
-seq (a day kept in the journal after compaction is read once, from the archive).
-Streams of pruned days stay known through the archive's streams table. Symbol
-filtering is not done here: one frame may carry many symbols, so the engine filters
-events, not records.
+Records come from a ``RecordSource`` (``recorder.journal.source``). Given a data
+directory, it is the archive (``query.archive.ArchiveSource``, the days compacted by
+``query.compact``, a row group at a time) chained in front of the journal
+(``JournalReader``), which continues after the last archived seq (a day kept in the
+journal after compaction is read once, from the archive); streams of pruned days stay
+known through the archive's streams table. Symbol filtering is not done here: one frame
+may carry many symbols, so the engine filters events, not records.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Protocol, runtime_checkable
 
+from query.archive import ArchiveSource
 from recorder.journal import Record, StreamInfo
 from recorder.journal.reader import JournalReader
+from recorder.journal.source import RecordSource
+
+from .errors import BoundError
 
 
 @dataclass(frozen=True)
@@ -46,64 +50,143 @@ class Bound:
 
 
 def parse_bound(text: str) -> Bound:
-    """``"123"`` -> seq 123; ``"2025-01-01"`` or an ISO time -> ts_ns (UTC if naive)."""
+    """``"123"`` -> seq 123; ``"2025-01-01"`` or an ISO time -> ts_ns (UTC if naive).
+
+    Raises ``BoundError`` for anything else.
+    """
     t = text.strip()
     if t.isdigit():
         return Bound(seq=int(t))
     try:
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a seq, date or ISO time: {text!r}") from None
+        raise BoundError(f"not a seq, date or ISO time: {text!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     whole = int(dt.replace(microsecond=0).timestamp())
     return Bound(ts_ns=whole * 1_000_000_000 + dt.microsecond * 1000)
 
 
-def _archive_module() -> Any | None:
-    """``query.archive`` if the query engineer's archive reader is installed."""
+def check_range(start: Bound | None, end: Bound | None) -> None:
+    """Raise ``BoundError`` when ``start`` is after ``end`` (both seqs, or both times).
+
+    Such a range selects nothing: said as an error rather than run as an empty period.
+    """
+    if start is None or end is None:
+        return
+    if start.seq is not None and end.seq is not None and start.seq > end.seq:
+        raise BoundError(f"--from seq {start.seq} is after --to seq {end.seq}")
+    if start.ts_ns is not None and end.ts_ns is not None and start.ts_ns >= end.ts_ns:
+        raise BoundError("--from is not before --to (a time --to is exclusive)")
+
+
+class ChainedSource:
+    """Several ``RecordSource``s as one: each continues after the last seq of the ones before.
+
+    What the archive and the journal of one data directory are together: the journal may
+    still hold days the archive has (before pruning); they are read once, from the
+    earlier part. ``streams()`` merges them, a later part's entry winning (the journal's
+    own table over the archive's copy). The last part is read to its current end even
+    if it grew since it was asked for its ``last_seq`` (a journal being written).
+    """
+
+    def __init__(self, parts: Sequence[RecordSource]) -> None:
+        self.parts = list(parts)
+
+    @property
+    def first_seq(self) -> int:
+        return min((p.first_seq for p in self.parts if p.first_seq), default=0)
+
+    @property
+    def last_seq(self) -> int:
+        return max((p.last_seq for p in self.parts), default=0)
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None, *, from_ts_ns: int | None = None,
+             to_ts_ns: int | None = None) -> Iterator[Record]:
+        next_seq = max(from_seq, 1)
+        for i, part in enumerate(self.parts):
+            last = part.last_seq
+            final = i == len(self.parts) - 1
+            if not final and last < next_seq:
+                continue
+            if to_seq is not None and next_seq > to_seq:
+                return
+            for rec in part.read(next_seq, to_seq, from_ts_ns=from_ts_ns, to_ts_ns=to_ts_ns):
+                next_seq = rec.seq + 1
+                yield rec
+            next_seq = max(next_seq, last + 1)
+
+    def seq_at_time(self, ts_ns: int) -> int | None:
+        floor = 0  # a later part counts only after the seqs of the ones before
+        for part in self.parts:
+            at = part.seq_at_time(ts_ns)
+            if at is not None and at > floor:
+                return at
+            floor = max(floor, part.last_seq)
+        return None
+
+    def streams(self) -> dict[int, StreamInfo]:
+        out: dict[int, StreamInfo] = {}
+        for part in self.parts:
+            out.update(part.streams())
+        return out
+
+    def stream(self, stream_id: int) -> StreamInfo | None:
+        for part in reversed(self.parts):
+            info = part.stream(stream_id)
+            if info is not None:
+                return info
+        return None
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+
+def open_data_dir(data_dir: str | os.PathLike[str]) -> tuple[RecordSource | None, JournalReader]:
+    """(the archive or None when nothing is archived, the journal) of a data directory.
+
+    Raises ``NotAJournalError`` when ``data_dir`` holds no journal.
+    """
+    reader = JournalReader(data_dir)
     try:
-        mod = importlib.import_module("query.archive")
-    except ImportError:
-        return None
-    if not (hasattr(mod, "read_records") and hasattr(mod, "archived_range")):
-        return None
-    return mod
-
-
-def _range_seqs(rng: Any) -> tuple[int, int] | None:
-    """(first_seq, last_seq) of whatever ``archived_range`` returns, or None if empty."""
-    if not rng:
-        return None
-    if isinstance(rng, tuple | list) and len(rng) >= 2 and all(isinstance(x, int) for x in rng[:2]):
-        first, last = rng[0], rng[1]
-    else:
-        first, last = getattr(rng, "first_seq", 0), getattr(rng, "last_seq", 0)
-    return (first, last) if last else None
+        archive = ArchiveSource(data_dir) if (Path(data_dir) / "archive").exists() else None
+    except BaseException:
+        reader.close()
+        raise
+    return (archive if archive is not None and archive.last_seq else None), reader
 
 
 class HistoricalSource:
-    """Records recorded so far in ``[start, end]``, archive first, then the journal.
+    """Records recorded so far in ``[start, end]`` in seq order, of ``venues`` only (None: all).
 
-    After use: ``close()`` (or use it as a context manager).
+    ``data``: a data directory (its archive first, then its journal) or any
+    ``RecordSource``. After use: ``close()`` (or use it as a context manager), which
+    closes what it opened for a data directory; a source it was given stays open (its
+    owner closes it). ``source`` is the whole source read, ``reader`` the journal (None
+    when a ``RecordSource`` other than a ``JournalReader`` was given), ``history`` what
+    comes before the journal (the archive, or a given source that is no journal).
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, start: Bound | None = None,
+    def __init__(self, data: str | os.PathLike[str] | RecordSource, *, start: Bound | None = None,
                  end: Bound | None = None, venues: Iterable[str] | None = None) -> None:
-        self.data_dir = Path(data_dir)
         self.start = start or Bound(seq=1)
         self.end = end
         self.venues = frozenset(venues) if venues else None
-        self.reader = JournalReader(self.data_dir)
-        self._archive = _archive_module()
-        self._archived = None
-        self._streams: dict[int, StreamInfo] = self.reader.streams()
-        if self._archive is not None and (self.data_dir / "archive").exists():
-            self._archived = _range_seqs(self._archive.archived_range(self.data_dir))
-            read_streams = getattr(self._archive, "read_streams", None)
-            if self._archived is not None and read_streams is not None:
-                # The journal's own table wins; the archive's covers streams it no longer has.
-                self._streams = {**read_streams(self.data_dir), **self._streams}
+        self.history: RecordSource | None
+        self.reader: JournalReader | None
+        self.data_dir: Path | None
+        self._owned = not isinstance(data, RecordSource)
+        if not self._owned:
+            self.data_dir = None
+            self.reader = data if isinstance(data, JournalReader) else None
+            self.history = None if self.reader is not None else data
+        else:
+            self.data_dir = Path(data)
+            self.history, self.reader = open_data_dir(data)
+        parts = [p for p in (self.history, self.reader) if p is not None]
+        self.source: RecordSource = parts[0] if len(parts) == 1 else ChainedSource(parts)
+        self._streams = self.source.streams()
 
     # -- streams -----------------------------------------------------------------------
 
@@ -113,7 +196,7 @@ class HistoricalSource:
     def stream(self, stream_id: int) -> StreamInfo | None:
         info = self._streams.get(stream_id)
         if info is None:
-            info = self.reader.stream(stream_id)
+            info = self.source.stream(stream_id)
             if info is not None:
                 self._streams[stream_id] = info
         return info
@@ -144,69 +227,38 @@ class HistoricalSource:
             "to_ts_ns": self.end.ts_ns if self.end else None,
         }
 
-    def _seq_at_time(self, ts_ns: int) -> int | None:
-        """Seq of the first record at or after ``ts_ns``; in the archive, its day's first seq.
-
-        Exact in the journal, a lower bound in the archive (it is not searched: this
-        only sizes the progress bar).
-        """
-        if self._archived is not None:
-            for first, last_ts in self._archived_days():
-                if last_ts >= ts_ns:
-                    return first
-        return self.reader.seq_at_time(ts_ns)
-
-    def _archived_days(self) -> list[tuple[int, int]]:
-        """(first_seq, last_ts_ns) of each archived day, from the manifest."""
-        try:
-            from query import manifest
-        except ImportError:
-            return []
-        days = manifest.load(self.data_dir).get("days", {})
-        return [(days[d]["first_seq"], days[d]["last_ts_ns"]) for d in sorted(days)]
-
     def estimate(self) -> int:
-        """Records the source will read at most (for a progress bar; 0 if unknown)."""
-        last = max(self.reader.last_seq, self._archived[1] if self._archived else 0)
-        first = self.start.seq or 1
+        """Records the source will read (for a progress bar), venues not counted."""
+        src = self.source
+        last = src.last_seq
+        first = max(self.start.seq or 1, src.first_seq)
         if self.start.ts_ns is not None:
-            first = self._seq_at_time(self.start.ts_ns) or (last + 1)
+            first = max(first, src.seq_at_time(self.start.ts_ns) or (last + 1))
         if self.end is not None and self.end.seq is not None:
             last = min(last, self.end.seq)
         elif self.end is not None and self.end.ts_ns is not None:
-            at = self.reader.seq_at_time(self.end.ts_ns)
+            at = src.seq_at_time(self.end.ts_ns)
             if at is not None:
-                # At the journal's first record, the end may lie anywhere in the archive.
-                last = min(last, at - 1 if at > self.reader.first_seq or not self._archived
-                           else self._archived[1])
+                last = min(last, at - 1)
         return max(0, last - first + 1)
 
     # -- reading -----------------------------------------------------------------------
 
     def _records(self) -> Iterator[Record]:
-        kw = self._kwargs()
-        next_seq = kw["from_seq"] or 1
-        if self._archived is not None and self._archive is not None:
-            first, last = self._archived
-            if (kw["to_seq"] is None or kw["to_seq"] >= first) and next_seq <= last:
-                for rec in self._archive.read_records(self.data_dir, **kw):
-                    next_seq = rec.seq + 1
-                    yield rec
-                # The journal may still hold the archived days (before pruning).
-                kw = {**kw, "from_seq": max(next_seq, last + 1)}
-        yield from self.reader.read(**kw)
+        return self.source.read(**self._kwargs())  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Record]:
-        wanted = self._wanted()
         if self.venues is None:
             yield from self._records()
             return
+        wanted = self._wanted()
         for rec in self._records():
             if wanted(rec.stream):
                 yield rec
 
     def close(self) -> None:
-        self.reader.close()
+        if self._owned:
+            self.source.close()
 
     def __enter__(self) -> HistoricalSource:
         return self
@@ -214,3 +266,17 @@ class HistoricalSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+@runtime_checkable
+class Feed(Protocol):
+    """What a run iterates: records in seq order, with the streams they belong to.
+
+    ``HistoricalSource``, ``LiveSource`` and the CLI's paced wrapper are feeds; a
+    ``RecordSource`` becomes one as ``HistoricalSource(source)``.
+    """
+
+    def __iter__(self) -> Iterator[Record]: ...
+
+    def streams(self) -> dict[int, StreamInfo]: ...
+
+    def stream(self, stream_id: int) -> StreamInfo | None: ...

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 
 from recorder.journal.checkpoints import LmdbCheckpointStore
-from recorder.journal.reader import JournalReader
-from state.checkpoint import restore_newest
+from recorder.journal.source import RecordSource
+from state.checkpoint import CheckpointSource, restore_newest
 from state.projector import Projector
 
 from .source import Bound, HistoricalSource
@@ -28,33 +28,42 @@ class StateAt:
     skipped: str = ""  # why a checkpoint there was not used ("" when none was passed over)
 
 
-def _target_seq(reader: JournalReader, at: Bound) -> int:
+def target_seq(source: RecordSource, at: Bound) -> int:
     """The seq of the last record the state must include (at, or the last at or before a time)."""
     if at.seq is not None:
         return at.seq
-    first_after = reader.seq_at_time(at.ts_ns + 1)  # type: ignore[operator]
-    return reader.last_seq if first_after is None else first_after - 1
+    first_after = source.seq_at_time(at.ts_ns + 1)  # type: ignore[operator]
+    return source.last_seq if first_after is None else first_after - 1
 
 
-def _from_checkpoint(data: str | os.PathLike[str], at: Bound) -> tuple[int, Projector | None, str]:
-    """(seq, restored projector, why not used) of the newest usable checkpoint at or before ``at``."""
-    store = LmdbCheckpointStore.of_data_dir(data)
-    if not store.seqs():
-        return 0, None, ""
-    with JournalReader(data) as reader:
-        target = _target_seq(reader, at)
-    return restore_newest(store, Projector(), at_or_before=target)
+def project_until(data: str | os.PathLike[str] | RecordSource, at: Bound, *,
+                  checkpoints: bool | CheckpointSource = True) -> StateAt:
+    """The projection after the record at ``at`` (a seq, or the last record at or before a time).
 
-
-def project_until(data: str | os.PathLike[str], at: Bound, *, checkpoints: bool = True) -> StateAt:
-    """The projection after the record at ``at`` (a seq, or the last record at or before a time)."""
+    ``data``: a data directory (its archive and journal; its checkpoints, ``DATA/state``,
+    unless ``checkpoints=False``) or any ``RecordSource`` (from its first record, or from
+    the checkpoint store passed as ``checkpoints``). A given source is left open.
+    """
     end = at if at.seq is not None else Bound(ts_ns=at.ts_ns + 1)  # type: ignore[operator]
-    seq, restored, skipped = _from_checkpoint(data, at) if checkpoints else (0, None, "")
-    with HistoricalSource(data, start=Bound(seq=seq + 1) if seq else None, end=end) as src:
+    store: CheckpointSource | None
+    if checkpoints is True:
+        store = None if isinstance(data, RecordSource) else LmdbCheckpointStore.of_data_dir(data)
+    else:
+        store = checkpoints or None
+    src = HistoricalSource(data, end=end)
+    try:
+        seq, restored, skipped = 0, None, ""
+        if store is not None:
+            seq, restored, skipped = restore_newest(store, Projector(),
+                                                    at_or_before=target_seq(src.source, at))
+        if seq:
+            src.start = Bound(seq=seq + 1)
         if restored is None:
             p = Projector(src.streams())
         else:
             p = restored
             p.streams.update(src.streams())
         p.apply_many(src)
+    finally:
+        src.close()
     return StateAt(p, seq, skipped)

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .errors import ParamError, StrategyCallError, StrategyLoadError
 from .orders import BUY, SELL, Fill, Order
 
 if TYPE_CHECKING:
@@ -79,10 +80,11 @@ class Context:
 
         A timer fires before the first record with ``ts_ns >= due`` is applied, so it
         sees the state as of its due time; ``ctx.now_ns`` is the due time. Returns
-        an id for ``cancel_timer``.
+        an id for ``cancel_timer``. Raises ``StrategyCallError`` unless exactly one of
+        ``delay_ns`` and ``at_ns`` is given.
         """
         if (delay_ns is None) == (at_ns is None):
-            raise ValueError("give exactly one of delay_ns and at_ns")
+            raise StrategyCallError("give exactly one of delay_ns and at_ns")
         due = at_ns if at_ns is not None else self.now_ns + int(delay_ns)  # type: ignore[operator]
         return self._engine.add_timer(due, callback)
 
@@ -182,20 +184,21 @@ def _coerce(name: str, text: str, default: Any) -> Any:
             except InvalidOperation:
                 return text
     except (ValueError, InvalidOperation):
-        raise ValueError(f"--param {name}={text!r}: expected a {type(default).__name__}") from None
-    raise ValueError(f"--param {name}: cannot set a {type(default).__name__} from the command line")
+        raise ParamError(f"--param {name}={text!r}: expected a {type(default).__name__}") from None
+    raise ParamError(f"--param {name}: cannot set a {type(default).__name__} from the command line")
 
 
 def parse_params(pairs: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``["k=v", ...]`` over ``defaults``; an unknown name is an error when defaults exist."""
+    """``["k=v", ...]`` over ``defaults``; raises ``ParamError`` for a malformed pair, a value
+    not of its default's type, or (when there are defaults) an unknown name."""
     out = dict(defaults)
     for pair in pairs:
         name, sep, text = pair.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ValueError(f"--param {pair!r}: expected name=value")
+            raise ParamError(f"--param {pair!r}: expected name=value")
         if defaults and name not in defaults:
-            raise ValueError(f"--param {name}: unknown; the strategy takes {', '.join(sorted(defaults))}")
+            raise ParamError(f"--param {name}: unknown; the strategy takes {', '.join(sorted(defaults))}")
         out[name] = _coerce(name, text.strip(), defaults.get(name))
     return out
 
@@ -209,7 +212,8 @@ class LoadedStrategy(NamedTuple):
 def load_strategy(spec: str) -> LoadedStrategy:
     """``path.py`` or ``path.py:Class`` -> the class, its file and the file's sha256.
 
-    Without ``:Class`` the module must define exactly one ``Strategy`` subclass.
+    Without ``:Class`` the module must define exactly one ``Strategy`` subclass. Raises
+    ``StrategyLoadError`` (its ``__cause__`` is the import's error, when there was one).
     """
     path_text, cls_name = spec, ""
     head, sep, tail = spec.rpartition(":")
@@ -217,32 +221,32 @@ def load_strategy(spec: str) -> LoadedStrategy:
         path_text, cls_name = head, tail
     path = Path(path_text)
     if not path.is_file():
-        raise ValueError(f"strategy file {path} not found")
+        raise StrategyLoadError(f"strategy file {path} not found")
     source = path.read_bytes()
     name = f"ticktape_strategy_{path.stem}_{hashlib.sha256(source).hexdigest()[:12]}"
     module = sys.modules.get(name)
     if module is None:
         spec_obj = importlib.util.spec_from_file_location(name, path)
         if spec_obj is None or spec_obj.loader is None:
-            raise ValueError(f"cannot import {path}")
+            raise StrategyLoadError(f"cannot import {path}")
         module = importlib.util.module_from_spec(spec_obj)
         sys.modules[name] = module
         try:
             spec_obj.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise ValueError(f"cannot load strategy {path}: {type(exc).__name__}: {exc}") from exc
+            raise StrategyLoadError(f"cannot load strategy {path}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             del sys.modules[name]
             raise
     if cls_name:
         cls = getattr(module, cls_name, None)
         if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
-            raise ValueError(f"{path} has no Strategy subclass {cls_name!r}")
+            raise StrategyLoadError(f"{path} has no Strategy subclass {cls_name!r}")
         return LoadedStrategy(cls, path, hashlib.sha256(source).hexdigest())
     found = [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, Strategy)
              and c is not Strategy and c.__module__ == module.__name__]
     if len(found) != 1:
         names = ", ".join(sorted(c.__name__ for c in found)) or "none"
-        raise ValueError(f"{path}: expected one Strategy subclass, found {names}: use {path}:Class")
+        raise StrategyLoadError(f"{path}: expected one Strategy subclass, found {names}: use {path}:Class")
     return LoadedStrategy(found[0], path, hashlib.sha256(source).hexdigest())

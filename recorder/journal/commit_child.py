@@ -14,13 +14,10 @@ import time
 from pathlib import Path
 from typing import IO
 
-import msgspec
-
+from .codec import split_batch
 from .committer import CLOSE, FAIL, OK, PUT, RELEASE, REPLY, REQUEST, read_exact
 from .errors import JournalWriteError
 from .store import SegmentStore
-
-_VALUES = msgspec.msgpack.Decoder(list[msgspec.Raw])  # each element: one stored value, as is
 
 
 class Slot:
@@ -61,7 +58,7 @@ def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[Slot]
                 if failure:
                     status, message = FAIL, failure
                 else:
-                    store.put(day, first_seq, _VALUES.decode(slots[slot].read(length)), count)
+                    store.put(day, first_seq, split_batch(slots[slot].read(length)), count)
             elif op == RELEASE:
                 store.release(day)
             elif op == CLOSE:

@@ -13,7 +13,8 @@ child's stdin and stdout:
     request  REQUEST (op, slot, day, first_seq, count, blob length); the blob is at offset 0
              of the slot's memory file (memfd), which both share: up to ``SLOTS``
              requests are in flight, answered in order
-             PUT: blob = msgpack array of the stored values (``list[Record]`` encoded)
+             PUT: blob = the batch as ``codec.encode_batch_into`` makes it (its
+             elements are the stored values; ``codec.split_batch`` takes them apart)
              RELEASE: close ``day``'s segment; CLOSE: sync, close everything, exit
     reply    REPLY (status, committed_seq, seconds, message length) + message
              message on FAIL = error class name, NUL, reason
@@ -34,9 +35,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
-import msgspec
-
 from . import errors
+from .codec import encode_batch_into
 from .errors import JournalWriteError
 from .record import Record
 
@@ -45,7 +45,6 @@ REPLY = struct.Struct(">BQdI")
 PUT, RELEASE, CLOSE = 1, 2, 3
 OK, FAIL = 0, 1
 SLOTS = 2  # batches in flight: the next is encoded and handed over while one commits
-_ENCODER = msgspec.msgpack.Encoder()
 # The child imports this package from where the writer found it, whatever its cwd.
 _BOOT = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
          "from recorder.journal.commit_child import main; sys.exit(main())")
@@ -92,7 +91,7 @@ class CommitterProcess:
         if self._in_flight == SLOTS:
             self._collect()  # the oldest batch used the slot that is next
         buf = self._buf
-        _ENCODER.encode_into(items, buf)  # each element is exactly the value stored
+        encode_batch_into(items, buf)  # each element is exactly the value stored
         self._send(PUT, day, items[0].seq, len(items), buf)
 
     def drain(self) -> None:

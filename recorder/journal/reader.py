@@ -1,5 +1,9 @@
 """Readers of a journal: seek by seq or time, read in order, follow the tail.
 
+``JournalReader`` is the journal's ``RecordSource`` (``recorder.journal.source``):
+replay reads it like the archive and the in-memory twin; ``follow`` (the live tail)
+is its own.
+
 Readers run concurrently with the writer, in the same or another process (LMDB MVCC).
 Records are read in chunks, each in its own short read transaction, so a slow
 consumer pins old pages for at most one chunk.
@@ -19,8 +23,14 @@ from typing import Any, NamedTuple
 
 import lmdb
 
-from .codec import BAD_VALUE, decode_key, decode_record_fast, decode_records, encode_key
-from .errors import CorruptRecordError, NotAJournalError
+from .codec import BAD_VALUE, decode_key, decode_value, decode_values, encode_key
+from .errors import (
+    CorruptRecordError,
+    CorruptValueError,
+    JournalUsageError,
+    NotAJournalError,
+    UnknownSegmentError,
+)
 from .record import Record, StreamInfo
 from .segments import (
     DEFAULT_MAP_SIZE,
@@ -156,11 +166,11 @@ class JournalReader:
     def _batch(self, seg: _Segment, start: int, limit: int) -> tuple[list[Record], int | None]:
         """Up to ``limit`` records of ``seg`` with seq >= ``start``, in one read transaction.
 
-        The cursor walk runs in C and the whole chunk is decoded in one C call (the stored
-        values are joined behind one msgpack array header), so a record costs little more
-        than LMDB's own iteration; the records own their bytes and outlive the transaction.
-        Returns the records and the seq of the last one if the limit was reached (more may
-        follow), else None (the segment is exhausted).
+        The cursor walk runs in C and the whole chunk is decoded in one C call
+        (``codec.decode_values``), so a record costs little more than LMDB's own
+        iteration; the records own their bytes and outlive the transaction. Returns the
+        records and the seq of the last one if the limit was reached (more may follow),
+        else None (the segment is exhausted).
         """
         db = get_db(seg.shared, b"records")
         txn = self._txn(seg)  # bytes, not buffers: py-lmdb makes a memoryview 3x slower
@@ -171,12 +181,10 @@ class JournalReader:
             values: list[Any] = list(islice(cur.iternext(keys=False), limit))
             key = cur.key()  # iternext advances lazily: still on the last value taken
             last = decode_key(key) if key else None
-            values.insert(0, b"\xdd" + len(values).to_bytes(4, "big"))
-            joined = b"".join(values)
         finally:
             txn.abort()
         try:
-            records = decode_records(joined)
+            records = decode_values(values)
         except BAD_VALUE:
             self._raise_corrupt(seg, start, limit)
             raise
@@ -195,10 +203,9 @@ class JournalReader:
             cur.set_range(encode_key(start))
             for key, value in islice(cur.iternext(), limit):
                 try:
-                    decode_record_fast(value)
-                except BAD_VALUE as exc:
-                    raise CorruptRecordError(seg.day, decode_key(key),
-                                             f"value does not decode: {exc}") from None
+                    decode_value(decode_key(key), value)
+                except CorruptValueError as exc:
+                    raise CorruptRecordError(seg.day, exc.seq, exc.reason) from None
         finally:
             txn.abort()
 
@@ -251,15 +258,15 @@ class JournalReader:
         The cursor walk runs in C (``iternext``), one short read transaction per chunk
         (a slow consumer pins old pages for one chunk at most); the bytes are copies and
         outlive it. Keys are big-endian u64 seqs, values the msgpack the writer stored:
-        what ``recorder verify`` and compaction hash. Raises ``KeyError`` for a day the
-        reader does not know (``refresh()`` picks up new ones) and ``ValueError`` for
-        ``size < 1``.
+        what ``recorder verify`` and compaction hash (decode them with ``codec``). Raises
+        ``UnknownSegmentError`` (also a ``KeyError``) for a day the reader does not know
+        (``refresh()`` picks up new ones) and ``JournalUsageError`` for ``size < 1``.
         """
         if size < 1:
-            raise ValueError(f"chunk size must be >= 1, got {size}")
+            raise JournalUsageError(f"chunk size must be >= 1, got {size}")
         seg = self._segments.get(day)
         if seg is None:
-            raise KeyError(f"no journal day {day!r} (have {', '.join(sorted(self._segments)) or 'none'})")
+            raise UnknownSegmentError(day, sorted(self._segments))
         db = get_db(seg.shared, b"records")
         start = b""
         while True:

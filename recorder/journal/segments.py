@@ -20,7 +20,7 @@ from pathlib import Path
 import lmdb
 
 from .codec import decode_msgpack, encode_msgpack
-from .errors import NotAJournalError
+from .errors import JournalUsageError, NotAJournalError
 from .record import StreamInfo
 
 FORMAT = 1
@@ -207,11 +207,11 @@ def set_seq_floor(data_dir: str | os.PathLike[str], seq: int) -> None:
     it and ``recorder verify`` expects the oldest segment to start at ``seq_floor + 1``.
     Call it *before* deleting the day that ends at ``seq`` (a crash in between leaves a
     floor above a day still present, which the next prune finishes deleting).
-    Raises ``NotAJournalError`` when ``data_dir`` holds no journal, ``ValueError`` for a
-    negative ``seq``.
+    Raises ``NotAJournalError`` when ``data_dir`` holds no journal, ``JournalUsageError``
+    for a negative ``seq``.
     """
     if seq < 0:
-        raise ValueError(f"seq_floor must be >= 0, got {seq}")
+        raise JournalUsageError(f"seq_floor must be >= 0, got {seq}")
     path = require_journal(data_dir) / CATALOG
     shared = open_env(path)
     try:

@@ -42,7 +42,13 @@ from typing import Any
 
 from .codec import decode_key, encode_msgpack
 from .committer import CommitterProcess
-from .errors import JournalError, JournalLockedError, JournalWriteError
+from .errors import (
+    JournalLockedError,
+    JournalUsageError,
+    JournalWriteError,
+    UnknownKindError,
+    UnknownStreamError,
+)
 from .record import KIND_CODE, MARK, Record, StreamInfo
 from .segments import (
     CATALOG,
@@ -73,7 +79,8 @@ class JournalWriter:
     background committer) before relying on it being on disk; ``close`` flushes.
     Raises ``JournalLockedError`` when another writer holds the journal for longer
     than ``lock_wait_s`` (0: at once; a recorder restarting after a crash waits for the
-    old committer process to finish, see ``committer.py``).
+    old committer process to finish, see ``committer.py``), ``JournalUsageError`` for
+    a setting it does not know or out of range.
     """
 
     def __init__(
@@ -93,12 +100,12 @@ class JournalWriter:
         shard: str = "",
     ) -> None:
         if durability not in DURABILITY:
-            raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
+            raise JournalUsageError(f"durability must be one of {DURABILITY}, not {durability!r}")
         committer = committer or ("thread" if background else "inline")
         if committer not in COMMITTERS:
-            raise ValueError(f"committer must be one of {COMMITTERS}, not {committer!r}")
+            raise JournalUsageError(f"committer must be one of {COMMITTERS}, not {committer!r}")
         if commit_max_records < 1 or commit_interval_ms <= 0:
-            raise ValueError("commit_max_records must be >= 1 and commit_interval_ms > 0")
+            raise JournalUsageError("commit_max_records must be >= 1 and commit_interval_ms > 0")
         self.data_dir = Path(data_dir)
         self.root = journal_root(data_dir)
         self.durability = durability
@@ -238,12 +245,13 @@ class JournalWriter:
         """Assign the next seq to a record and queue it for the next group commit.
 
         Call it from one thread (the receive loop's); raises ``JournalWriteError`` once
-        the writer has failed or closed.
+        the writer has failed or closed, ``UnknownStreamError`` or ``UnknownKindError``
+        for a record it cannot hold (nothing is appended then).
         """
         if stream not in self._accepting:  # emptied when the writer fails or closes
             self._refuse(stream)
         if kind not in KIND_CODE:
-            raise ValueError(f"unknown record kind {kind!r}")
+            raise UnknownKindError(kind)
         if type(payload) is not bytes:
             payload = bytes(payload)
         if ts_ns is None:
@@ -271,7 +279,7 @@ class JournalWriter:
 
     def _refuse(self, stream: int) -> None:
         self._check()
-        raise ValueError(f"stream {stream} is not registered")
+        raise UnknownStreamError(stream)
 
     def _group_due(self, record: Record, n: int) -> Record:
         """``append``'s end when a group is full: wake the committer (or commit inline), or
@@ -441,9 +449,9 @@ class JournalWriter:
             self._lock_file.close()
 
     def release_segment(self, day: str) -> None:
-        """Close a finished segment (compaction deletes it next)."""
+        """Close a finished segment (compaction deletes it next); not the current one (``JournalUsageError``)."""
         if day == self._day:
-            raise JournalError(f"segment {day} is the current one")
+            raise JournalUsageError(f"segment {day} is the current one")
         self.flush()
         self._store.release(day)
 

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 
 import query.archive as archive
 from query import manifest
-from query.archive import archived_range, read_records, read_streams
+from query.archive import ArchiveSource, archived_range, read_records, read_streams
 from query.compact import compact
 from recorder.journal.reader import JournalReader
 from tests.query.conftest import FINISHED_SMALL
@@ -60,3 +60,31 @@ def test_reads_only_the_row_groups_it_needs(multi_day, monkeypatch):
     recs = list(read_records(multi_day, first + 450, first + 520))
     assert [r.seq for r in recs] == list(range(first + 450, first + 521))
     assert read == [4, 5]  # rows 400..599 of that day: two groups of 100
+
+
+def test_a_start_time_reads_only_the_row_groups_from_it(multi_day, monkeypatch):
+    """``ArchiveSource``: a time is found by the manifest's days and the groups' statistics."""
+    monkeypatch.setattr(archive, "ROW_GROUP", 100)
+    with JournalReader(multi_day) as r:
+        before = list(r.read())
+    compact(multi_day, through=FINISHED_SMALL[1])
+    m = manifest.load(multi_day)
+    first = m["days"][FINISHED_SMALL[1]]["first_seq"]
+    target = next(rec for rec in before if rec.seq == first + 450)
+    read = []
+    orig = pq.ParquetFile.read_row_group
+
+    def spy(self, i, *a, **k):
+        read.append((i, tuple(k.get("columns") or ())))
+        return orig(self, i, *a, **k)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    src = ArchiveSource(multi_day)
+    at = src.seq_at_time(target.ts_ns)
+    assert at == next(rec.seq for rec in before if rec.ts_ns >= target.ts_ns) and first < at <= first + 450
+    assert read == [((at - first) // 100, ("seq", "ts_ns"))]  # two columns of one group, no payloads
+    read.clear()
+    got = list(src.read(from_ts_ns=target.ts_ns, to_seq=first + 520))
+    assert got == [rec for rec in before if rec.ts_ns >= target.ts_ns and rec.seq <= first + 520]
+    assert [i for i, cols in read if not cols] == [4, 5]  # whole groups only from the one holding it
+    assert src.streams() == read_streams(multi_day) and src.first_seq == 1

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from recorder.journal.memory import MemorySource
+from recorder.journal.reader import JournalReader
 from replay.cli import main
 
 from .synth import T0, write_binance
@@ -119,3 +121,21 @@ def test_a_strategy_that_raises_stops_with_its_traceback_and_the_seq(book_journa
     strategy.write_text("from replay.strategy import Strategy\nclass Broken(Strategy)\n")
     assert main(["--data", str(book_journal), "--strategy", str(strategy), "--no-progress"]) == 2
     assert "cannot load strategy" in capsys.readouterr().err
+
+
+def test_the_command_over_a_given_source_equals_it_over_the_data_dir(book_journal, tmp_path, capsys):
+    strategy = tmp_path / "buy.py"
+    strategy.write_text("from replay.strategy import Strategy\n\n\nclass Buy(Strategy):\n"
+                        "    def on_event(self, ctx, event, market):\n"
+                        "        if ctx.seq == 2 and not ctx.open_orders:\n"
+                        "            ctx.buy('binance-usdm', 'BTCUSDT', '0.3')\n")
+    with JournalReader(book_journal) as r:
+        mem = MemorySource(list(r.read()), r.streams())
+    out = {}
+    for name, data, source in (("dir", str(book_journal), None), ("mem", "/nonexistent", mem)):
+        assert main(["--data", data, "--strategy", str(strategy), "--no-progress", "--json", "--to", "7",
+                     "--report", str(tmp_path / name)], source=source) == 0
+        out[name] = json.loads(capsys.readouterr().out)
+    assert out["mem"] == out["dir"] and out["dir"]["trades"] == 1 and out["dir"]["period"]["records"] == 7
+    for f in ("summary.json", "fills.parquet", "equity.parquet", "chart.html"):
+        assert (tmp_path / "mem" / f).read_bytes() == (tmp_path / "dir" / f).read_bytes(), f

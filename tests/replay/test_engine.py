@@ -9,11 +9,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from recorder.journal.memory import MemorySource
 from recorder.journal.reader import JournalReader
 from replay.cli import main
 from replay.engine import Engine, EngineConfig
 from replay.report import drawdown, minute_returns, sharpe
-from replay.strategy import Strategy, parse_params
+from replay.strategy import Strategy
 
 from .synth import MS, T0, kimchi_prices, write_binance, write_kimchi
 
@@ -82,16 +83,6 @@ def test_krw_legs_are_valued_at_the_recorded_upbit_krw_usdt_rate(tmp_path):
     pnl_krw = -(f.notional + f.fee) + D("0.01") * kimchi_prices(3, 1400)[1]
     assert out["eq"] == (D(10_000) + pnl_krw * usdt_per_krw).quantize(D("1E-10"))
     assert res.fees_usdt[0] == (f.fee * usdt_per_krw).quantize(D("1E-10"))
-
-
-def test_params_are_typed_from_the_defaults():
-    defaults = {"qty": D("0.01"), "n": 3, "x": 0.5, "on": False, "name": "a"}
-    got = parse_params(["qty=0.5", "n=7", "x=1e-3", "on=yes", "name=KRW-BTC"], defaults)
-    assert got == {"qty": D("0.5"), "n": 7, "x": 0.001, "on": True, "name": "KRW-BTC"}
-    with pytest.raises(ValueError, match="unknown"):
-        parse_params(["nope=1"], defaults)
-    with pytest.raises(ValueError, match="int"):
-        parse_params(["n=1.5"], defaults)
 
 
 def test_report_statistics():
@@ -186,3 +177,24 @@ def test_the_engine_reaches_the_projection_digest_and_shows_every_event(capture_
                   for rec in r.read() for ev in p.apply(rec)]
     assert seen == expect and len({s[2] for s in seen}) >= 4
     assert res.digest == p.digest() and res.events == len(expect)
+
+
+def test_a_record_source_is_run_whole_with_its_streams_learnt_as_met(capture_journal):
+    """``run(source)``: the engine was given no streams; the source names each one when it is met."""
+    data = capture_journal("BINANCE_FUTURES")
+
+    class Count(Strategy):
+        def on_event(self, ctx, event, market):
+            seen.append((event.seq, type(event).__name__, event.symbol))
+
+    seen: list = []
+    want = run(data, Count())
+    want_seen, seen = seen, []
+    with JournalReader(data) as r:
+        mem = MemorySource(list(r.read()), r.streams())
+        from_reader = Engine(Count(), config=EngineConfig()).run(r)
+    reader_seen, seen = seen, []
+    got = Engine(Count(), config=EngineConfig()).run(mem)
+    assert seen == want_seen == reader_seen and len(seen) > 1000
+    assert got.digest == want.digest == from_reader.digest
+    assert (got.records, got.first_seq, got.last_seq) == (want.records, 1, mem.last_seq)

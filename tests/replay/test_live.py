@@ -1,4 +1,5 @@
-"""Paper trading over the journal tail gives exactly what a backtest of the same records gives."""
+"""Paper trading over the journal tail gives exactly what a backtest of the same records gives;
+it catches up through the archive first, and reads a source that does not grow to its end."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import threading
 import time
 from pathlib import Path
 
+from recorder.journal.memory import MemorySource
 from recorder.journal.reader import JournalReader
 from recorder.journal.writer import JournalWriter
 from replay.live import LiveSource
 from replay.run import run_strategy
-from replay.source import Bound, HistoricalSource
+from replay.source import Bound, HistoricalSource, parse_bound
 
+from .conftest import SPLIT
 from .synth import write_binance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +96,27 @@ def test_live_cli_stops_on_sigterm_and_writes_its_report(tmp_path):
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["period"]["records"] == 8 and summary["period"]["last_seq"] == 8
     assert json.loads((tmp_path / "r" / "summary.json").read_text()) == summary
+
+
+def test_paper_trading_from_an_archived_seq_catches_up_through_the_archive(straddle):
+    plain, mixed = straddle
+    for start in (Bound(seq=SPLIT - 100), parse_bound("2025-01-01T23:59:59Z")):
+        with HistoricalSource(plain, start=start, end=Bound(seq=SPLIT + 100)) as h:
+            want = [(r.seq, r.payload) for r in h]
+        src = LiveSource(mixed, stop=threading.Event(), start=start, end=Bound(seq=SPLIT + 100))
+        with src:
+            got = [(r.seq, r.payload) for r in src]
+        assert got == want and got[0][0] < SPLIT <= got[-1][0]
+
+
+def test_live_over_a_source_that_does_not_grow_reads_it_to_its_end(tmp_path):
+    data = write_binance(tmp_path / "j")
+    with JournalReader(data) as r:
+        mem = MemorySource(list(r.read()), r.streams())
+    stop = threading.Event()
+    with LiveSource(mem, stop=stop, start=Bound(seq=3)) as src:
+        assert [r.seq for r in src] == [3, 4, 5, 6, 7, 8]
+        assert src.stream(1) == mem.stream(1) and src.reader is None
+    stop.set()
+    with LiveSource(mem, stop=stop) as src:
+        assert list(src) == []  # stopped: nothing more is read

@@ -1,8 +1,10 @@
-"""``replay state`` on captured journals: the book, market state, features and digest at a point."""
+"""``replay state`` and ``project_until``: the book, market state, features and digest at a point,
+over captured journals, the archive, and any RecordSource."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal as D
 
 import msgspec
@@ -10,15 +12,19 @@ import pytest
 
 from recorder.importer import import_files
 from recorder.journal.checkpoints import LmdbCheckpointStore
+from recorder.journal.memory import MemorySource
 from recorder.journal.reader import JournalReader
 from replay.cli import iso, main
-from replay.source import parse_bound
+from replay.source import Bound, HistoricalSource, parse_bound
+from replay.state_at import project_until
 from state.projector import Projector
 from tests.conftest import capture_path
 
+from .conftest import RECORDS, SPLIT
 
-def state(capsys, *args):
-    code = main(["state", *args])
+
+def state(capsys, *args, source=None):
+    code = main(["state", *args, *([] if "--json" in args else ["--json"])], source=source)
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
@@ -196,3 +202,51 @@ def test_a_checkpoint_of_other_settings_or_unreadable_is_passed_over_and_said(ca
     doc = json.loads(out.out)
     assert doc["from_checkpoint"] == 0 and "does not restore" in out.err
     assert doc["digest"] == state(capsys, "--data", str(src), "--at", "31000", "--json")["digest"]
+
+
+# -- over the archive, over any RecordSource ----------------------------------------------
+
+
+def test_replay_state_over_the_archive_equals_the_journal(straddle, capsys):
+    plain, mixed = straddle
+    docs = {}
+    for at in ("5000", str(SPLIT - 1), str(SPLIT + 500)):
+        for name, data in (("plain", plain), ("mixed", mixed)):
+            docs[name, at] = state(capsys, "--data", str(data), "--at", at, "--depth", "5")
+        assert docs["plain", at] == docs["mixed", at]
+        assert docs["mixed", at]["seq"] == int(at)
+    assert len({docs["mixed", at]["digest"] for at in ("5000", str(SPLIT - 1), str(SPLIT + 500))}) == 3
+
+
+def test_a_checkpoint_is_chosen_by_the_seq_a_time_in_the_archive_means(straddle, tmp_path, capsys):
+    """A time inside an archived day resolves to its seq in the archive, not to the journal's start."""
+    plain, mixed = straddle
+    data = tmp_path / "mixed"
+    shutil.copytree(mixed, data)
+    with HistoricalSource(data) as src:
+        recs = list(src)
+        p = Projector(src.streams())
+    p.apply_many(recs[:5000])
+    LmdbCheckpointStore.of_data_dir(data).save(5000, p.snapshot())
+    p.apply_many(recs[5000:10_000])  # after the time asked for, before the journal's first record
+    LmdbCheckpointStore.of_data_dir(data).save(10_000, p.snapshot())
+    at = iso(recs[8000].ts_ns)
+    fast = state(capsys, "--data", str(data), "--at", at)
+    slow = state(capsys, "--data", str(plain), "--at", at)
+    assert fast.pop("from_checkpoint") == 5000 and slow.pop("from_checkpoint") == 0
+    assert fast == slow and 8000 <= fast["seq"] < SPLIT
+
+
+def test_project_until_over_a_memory_source_equals_the_data_dir(straddle, capsys):
+    plain, _ = straddle
+    with JournalReader(plain) as r:
+        mem = MemorySource(list(r.read()), r.streams())
+    for at in (Bound(seq=SPLIT + 7), Bound(ts_ns=mem.read(SPLIT - 3).__next__().ts_ns)):
+        want = project_until(plain, at)
+        got = project_until(mem, at)
+        assert got.from_checkpoint == 0 and got.projector.last_seq == want.projector.last_seq > SPLIT - 4
+        assert got.projector.digest() == want.projector.digest()
+    assert len(list(mem.read())) == RECORDS  # the given source is left as it was, open
+    # The command itself, over the same source: ``main(..., source=)``.
+    assert state(capsys, "--data", "/nonexistent", "--at", str(SPLIT), "--depth", "3", source=mem) == \
+        state(capsys, "--data", str(plain), "--at", str(SPLIT), "--depth", "3")

@@ -17,7 +17,7 @@ from recorder.journal import JournalFullError, JournalLockedError, JournalWriteE
 from recorder.journal.reader import JournalReader
 from recorder.journal.writer import JournalWriter
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MIDNIGHT = 1_735_689_600_000_000_000  # 2025-01-01T00:00:00Z
 
 
