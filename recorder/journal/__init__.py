@@ -8,7 +8,10 @@ from their modules, so a pure projection (``state/``) never loads LMDB:
     from recorder.journal import Record, StreamInfo            # no I/O
     from recorder.journal.reader import JournalReader          # LMDB, read path
     from recorder.journal.writer import JournalWriter          # LMDB, the one writer
-    from recorder.journal.checkpoints import LmdbCheckpointStore
+    from recorder.journal.checkpoints import LmdbCheckpointStore   # and its in-memory twin
+    from recorder.journal.source import RecordSource           # what replay reads: the
+    from recorder.journal.memory import MemorySource           # journal, the archive
+                                                               # (query.archive), a list
 """
 
 from .errors import (

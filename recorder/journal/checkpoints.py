@@ -23,6 +23,8 @@ from typing import Protocol
 
 import lmdb
 
+from .errors import JournalUsageError
+
 STATE_DIR = "state"  # DATA/state: where ``recorder run`` keeps its checkpoints (read by ``replay state``)
 DB = b"checkpoints"
 _SEQ = struct.Struct(">Q")
@@ -44,7 +46,7 @@ class CheckpointStore(Protocol):
 
 def _check(seq: int) -> None:
     if not isinstance(seq, int) or seq < 0:
-        raise ValueError(f"checkpoint seq must be an int >= 0, not {seq!r}")
+        raise JournalUsageError(f"checkpoint seq must be an int >= 0, not {seq!r}")
 
 
 class MemoryCheckpointStore:

@@ -8,7 +8,7 @@
     +-- JournalWriteError         the writer stopped; nothing after ``committed_seq`` is stored
     |   +-- JournalFullError      the segment reached its LMDB ``map_size``
     |   +-- DiskFullError         the file system refused the write (ENOSPC, EFBIG)
-    +-- JournalUsageError         our own misuse of the journal API (also a ValueError)
+    +-- JournalUsageError         our own misuse of the journal API (also a ValueError), e.g. a bad checkpoint seq
         +-- UnknownStreamError    an append to a stream id that was never registered
         +-- UnknownKindError      a record kind not in ``KINDS``
         +-- RecordOrderError      records handed over out of seq order, or time going back

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recorder.journal.checkpoints import LmdbCheckpointStore, MemoryCheckpointStore
+from recorder.journal.errors import JournalUsageError
 
 
 @pytest.fixture(params=["lmdb", "memory"])
@@ -51,7 +52,7 @@ def test_blob_is_returned_as_bytes_whatever_was_given(make):
 @pytest.mark.parametrize("seq", [-1, 1.5, "7"])
 def test_a_bad_seq_is_refused(make, seq):
     s = make()
-    with pytest.raises(ValueError, match="checkpoint seq"):
+    with pytest.raises(JournalUsageError, match="checkpoint seq"):
         s.save(seq, b"x")
     assert s.seqs() == []
 
