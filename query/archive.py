@@ -34,7 +34,7 @@ from recorder.journal.codec import decode_checked, encode_key, encode_msgpack, e
 from recorder.journal.errors import CorruptValueError
 
 from . import manifest as _manifest
-from .errors import ArchiveError
+from .errors import ArchiveError, QueryUsageError
 from .layout import STREAMS_FILE, archive_root
 
 RAW_SCHEMA = pa.schema([
@@ -85,7 +85,7 @@ class RecordDigest:
         """``add`` for many records at once: the same digests, one hash call each."""
         n = len(keys)
         if len(payloads) != n or len(values) != n:
-            raise ValueError(f"{n} keys, {len(payloads)} payloads, {len(values)} values")
+            raise QueryUsageError(f"{n} keys, {len(payloads)} payloads, {len(values)} values")
         self._p.update(_interleave(keys, payloads))
         self._r.update(_interleave(keys, values))
         self.count += n
