@@ -1,347 +1,191 @@
-"""An exact order book: price -> size per side; best price and top N independent of size.
+"""One symbol's order book on one venue, kept in sync by the venue's rule: opaque.
 
-Each side maps the exchange's price string to its size string, so an update to an
-existing level is one dict store and nothing is ever rounded (OKX checksums are
-recomputed from exactly what was sent). Order comes from exact keys parsed once per
-distinct price string (see ``Side``): per side (bids negated) a heap for the best
-price and a lazily merged sorted ladder for the top N, both with lazy deletion,
-rebuilt when the side grows to four times its live levels. Two strings of one value ("1.50",
-"1.5") are one level: a new string whose value is already present replaces the old one.
+A ``Book`` changes only by folding events, each through the venue's sync rule
+(``state.sync``, the one table of rules), and by ``Book.from_state`` (a checkpoint):
+
+- ``apply_snapshot(snapshot, out, report) -> int``: a full (or top-N) book; REST-synced
+  venues then replay the deltas buffered while waiting for it;
+- ``apply_delta(delta, out, report) -> int``: changed levels, applied when the rule says
+  they follow on, buffered or dropped otherwise;
+- ``apply_ticker(ticker, out, report) -> None``: a book ticker carrying the depth stream's
+  update id (Binance ``u``) is compared with the book at that id, now or when the book
+  gets there.
+
+Each appends the ``Gap`` events it derives to ``out`` and returns how many it appended
+(0 almost always: the caller counts them without scanning ``out``). Validation findings
+go to ``report(event, kind, detail, out)`` (``kind`` one of ``state.validation.KINDS``;
+the projector turns them into counted ``Anomaly`` events), after the Gaps, in this
+order: rejected levels (``unparseable``), Upbit totals (``total_mismatch``), the book
+becoming crossed (``crossed_book``), book tickers it disagrees with (``ticker_mismatch``).
+
+After a Gap the book is invalid until a snapshot re-syncs it: ``needs_snapshot`` is
+True, and the live recorder fetches one (``rest_synced`` venues) or resubscribes.
+
+Everything else is a read: the read-only properties (``valid``, ``last_id``, ``gaps``,
+...; assigning one raises ``AttributeError``), best prices, top N, raw levels, the OKX
+checksum, and ``state()`` for checkpoints. Prices and sizes are exact (``Decimal``, or
+the strings as sent); the levels live in two ``state.levels.Side``.
 """
 
 from __future__ import annotations
 
-from bisect import insort
-from decimal import Decimal, InvalidOperation
-from heapq import heapify, heappop, heappush
-from itertools import islice
-from operator import itemgetter
+from decimal import Decimal
+from operator import attrgetter
 from zlib import crc32
 
-# Memo of price string -> Decimal for validation outside books. Pure: cleared when large.
-_POS: dict[str, Decimal] = {}
-_MEMO_MAX = 200_000
-_INF = float("inf")
-_size = itemgetter(1)
-_SIZE_CHARS = b"0123456789."
-# Rules whose book ticker carries the depth stream's update id (Binance ``u``): the
-# projector compares such a ticker with the book at the same id.
-TICKER_CHECKED = ("binance-usdm", "binance-spot")
+import msgspec
+
+from .events import BookDelta, BookSnapshot, BookTicker
+from .levels import Side, fixed, known_price, price_key
+from .sync import on_delta, on_snapshot, rule_of
+
+# fixed, known_price and price_key live in state.levels; re-exported for importers of state.book.
+__all__ = ["Book", "fixed", "known_price", "price_key"]
+
+PENDING_TICKERS = 256  # book tickers waiting for the depth stream to reach their u
 
 
-def price_key(p: str) -> Decimal | None:
-    """The Decimal of a price string, or None when it is not a positive finite number."""
-    k = _POS.get(p)
-    if k is None:
-        try:
-            k = Decimal(p)
-        except (InvalidOperation, TypeError, ValueError):
-            return None
-        if not k.is_finite() or k <= 0:
-            return None
-        if len(_POS) >= _MEMO_MAX:
-            _POS.clear()
-        _POS[p] = k
-    return k
-
-
-def is_zero(q: str) -> bool:
-    """A size string that means "remove the level" ("0", "0.000", "00")."""
-    return not q.strip("0.")
-
-
-def size_ok(q: str) -> bool:
-    """A size string the book takes: ASCII digits with at most one dot ("0" removes the level)."""
-    b = q.encode()
-    return not b.translate(None, _SIZE_CHARS) and b.count(b".") <= 1
-
-
-def fixed(d: Decimal) -> str:
-    """A Decimal as a plain decimal string (never ``1E-7``)."""
-    return format(d, "f")
-
-
-class Side:
-    """One side: price string -> size string, ordered by keys (bids negated).
-
-    Removals are lazy: a size-0 update is stored like any other (one C-level
-    ``dict.update`` per delta, no per-level test), and zero levels are skipped when
-    read and swept out when the side has grown to four times its live levels (a level
-    removed and sent again stays one dict store; a swept one is admitted anew). New
-    price strings are found without a scan: ``dict.update`` appends them at the end
-    of the dict, so they are the last ``len(after) - len(before)`` keys. Only those go through Python: parse, validate,
-    push the key on the heap and queue it in ``fresh``.
-
-    Two orders of the same keys, each paid for by the reads that need it:
-
-    - ``heap``, a min-heap, for the best price (read after every delta, to flag a
-      crossed book): a push per new level, O(log n);
-    - ``ladder``, every key in order, best first, for the top ``n`` (read by the
-      query layer and by OKX checksums): kept sorted lazily. A read merges the keys
-      queued in ``fresh`` since the last read (``insort`` for a few, one near-linear
-      timsort of a sorted run and a short tail for many), then walks from the best:
-      O(n + dead levels walked past), independent of the side's size. The dead ones
-      walked past are dropped, so the next read does not meet them again.
-
-    Ordering keys are exact. A price of at most 15 characters has at most 15
-    significant digits, so its float is distinct from (and ordered like) the float of
-    any other such price (IEEE-754 doubles hold 15 decimal digits): those keys are
-    floats, cheap to make and compare. The first longer price turns the side
-    ``exact``: every key is rebuilt as a ``Decimal``. Prices read from the book are
-    always the ``Decimal`` of the string that was sent.
-    """
-
-    __slots__ = ("levels", "heap", "ladder", "fresh", "key", "text", "neg", "sweep_at", "exact")
-
-    def __init__(self, neg: bool) -> None:
-        self.levels: dict[str, str] = {}  # price string -> size string ("0" = removed)
-        self.heap: list = []  # ordering keys (float, or Decimal when exact), possibly stale
-        self.ladder: list = []  # the keys of text (fresh excepted), sorted, possibly stale
-        self.fresh: list = []  # keys new to text since the last ladder read
-        self.key: dict[str, float | Decimal] = {}  # price string -> ordering key (memo)
-        self.text: dict[float | Decimal, str] = {}  # ordering key -> the price string in use
-        self.neg = neg
-        self.sweep_at = 256
-        self.exact = False
-
-    def apply(self, levels) -> int:
-        """Set absolute sizes (size 0 removes); returns the count of rejected levels.
-
-        A level whose size is not a plain non-negative decimal ("-1", "NaN", "1e5") is
-        rejected before it reaches the side: checked for the whole delta at once, in C
-        (the sizes joined: nothing but ASCII digits and dots, one dot a size at most).
-        """
-        joined = "".join(map(_size, levels)).encode()
-        if joined.translate(None, _SIZE_CHARS) or joined.count(b".") > len(levels):
-            ok = [lv for lv in levels if size_ok(lv[1])]
-            bad = len(levels) - len(ok)
-            levels = ok
-        else:
-            bad = 0
-        d = self.levels
-        n = len(d)
-        d.update(levels)
-        n = len(d) - n
-        if n:
-            new = list(islice(reversed(d), n))  # the strings update just added
-            new.reverse()
-            bad += self._admit(new)
-        if len(d) > self.sweep_at:
-            self.sweep()
-        return bad
-
-    def _order(self, p: str):
-        """The ordering key of a price string, or None when it is not a valid price."""
-        if not self.exact and len(p) <= 15:
-            try:
-                k = float(p)
-            except ValueError:
-                return None
-            if 0.0 < k < _INF:
-                return -k if self.neg else k
-        k = price_key(p)  # long, or a float that is no price (0, inf, nan, 1e-400)
-        if k is None:
-            return None
-        if not self.exact:
-            self._make_exact()
-        return -k if self.neg else k
-
-    def _make_exact(self) -> None:
-        self.exact = True
-        key = self.key
-        for p in key:
-            k = price_key(p)
-            key[p] = -k if self.neg else k
-        self.text = {key[p]: p for p in self.text.values()}
-        self.heap = h = [key[p] for p in self.levels if p in key]  # new ones: pushed by _admit
-        heapify(h)
-        self.ladder = []  # sorted by the next ladder read, if any
-        self.fresh = list(self.text)
-
-    def _admit(self, new: list[str]) -> int:
-        d = self.levels
-        key = self.key
-        text = self.text
-        fresh = self.fresh
-        heap = self.heap
-        bad = 0
-        for p in new:
-            k = key.get(p)
-            if k is None:
-                k = self._order(p)
-                if k is None:
-                    bad += 1
-                    del d[p]
-                    continue
-                key[p] = k
-                text = self.text  # _order may have made the side exact: new containers
-                fresh = self.fresh
-                heap = self.heap
-            old = text.get(k)
-            if old is None:
-                fresh.append(k)
-            elif old != p:
-                d.pop(old, None)  # same price, another spelling: one level
-            text[k] = p
-            heappush(heap, k)
-        return bad
-
-    def sweep(self) -> None:
-        """Drop zero levels, rebuild the heap and forget unused price strings (the ladder
-        is re-sorted by its next read, if any)."""
-        self.levels = d = {p: q for p, q in self.levels.items() if q.strip("0.")}
-        key = self.key
-        if len(key) > 4 * len(d) + 4096:
-            self.key = key = {p: key[p] for p in d}
-            self.text = {k: p for p, k in key.items()}
-            self.ladder = []  # sorted by the next ladder read, if any
-            self.fresh = list(self.text)
-        self.heap = h = [key[p] for p in d]
-        heapify(h)
-        self.sweep_at = 4 * len(d) + 256
-
-    def best(self) -> str | None:
-        """The best price string (highest bid, lowest ask), or None when empty."""
-        h = self.heap
-        d = self.levels
-        text = self.text
-        while h:
-            p = text.get(h[0])
-            if p is not None:
-                q = d.get(p)
-                if q is not None:
-                    if q.strip("0."):
-                        return p
-                    del d[p]  # a removed level reached the top: drop it for good
-            heappop(h)
-        return None
-
-    def price(self, p: str) -> Decimal:
-        """The exact price of a price string the side holds."""
-        return _POS.get(p) or price_key(p)
-
-    def live(self) -> list[str]:
-        """Price strings with a size > 0."""
-        return [p for p, q in self.levels.items() if q.strip("0.")]
-
-    def _ladder(self) -> list:
-        """The ladder with ``fresh`` merged in."""
-        f = self.fresh
-        lad = self.ladder
-        if f:
-            if len(f) <= 16:
-                for k in f:
-                    insort(lad, k)
-            else:
-                lad += f
-                lad.sort()  # a sorted run and a tail: timsort merges them in ~linear time
-            self.fresh = []
-        return lad
-
-    def top(self, n: int) -> list[str]:
-        """The best ``n`` price strings, best first: O(n + dead levels walked past)."""
-        lad = self._ladder()
-        out: list[str] = []
-        if n <= 0:
-            return out
-        d = self.levels
-        text = self.text
-        dead = 0
-        i = 0
-        for k in lad:
-            i += 1
-            p = text[k]
-            q = d.get(p)
-            if q is not None and q.strip("0."):
-                out.append(p)
-                if len(out) == n:
-                    break
-            else:
-                dead += 1
-        if dead:  # drop the dead levels walked past: the next read does not meet them
-            keep = []
-            for k in lad[:i]:
-                p = text[k]
-                q = d.get(p)
-                if q is not None and q.strip("0."):
-                    keep.append(k)
-                else:  # gone from the ladder and text; the heap skips a key text lacks
-                    if q is not None:
-                        del d[p]
-                    del text[k]
-            lad[:i] = keep
-        return out
-
-    def ordered(self) -> list[str]:
-        """Every live price string, best first."""
-        d = self.levels
-        text = self.text
-        out = []
-        for k in self._ladder():
-            p = text[k]
-            q = d.get(p)
-            if q is not None and q.strip("0."):
-                out.append(p)
-        return out
+def _read_only(name: str, doc: str) -> property:
+    # A C getter (no Python frame); no setter, so ``book.valid = True`` raises AttributeError.
+    return property(attrgetter(name), doc=doc)
 
 
 class Book:
-    """One symbol's book on one venue, with its sync state (see ``state.sync``)."""
+    """One symbol's book on one venue with its sync state; see the module docstring."""
 
-    __slots__ = ("venue", "symbol", "norm", "rule", "bid_side", "ask_side", "last_id",
-                 "valid", "crossed", "pending", "mode", "buffer", "seen_delta", "seq", "ts_ns",
-                 "updates", "gaps", "stale", "checksum_ok", "checksum_bad", "ticker_ok",
-                 "ticker_bad", "depth", "tickers", "ticker_checked")
+    __slots__ = ("_venue", "_symbol", "_norm", "_rule", "_depth", "_bids", "_asks", "_last_id",
+                 "_valid", "_crossed", "_pending", "_mode", "_buffer", "_seen_delta", "_seq",
+                 "_ts_ns", "_updates", "_gaps", "_stale", "_checksum_ok", "_checksum_bad",
+                 "_ticker_ok", "_ticker_bad", "_tickers", "_check", "_by_rest", "_ticker_checked",
+                 "_level_ids")
 
     def __init__(self, venue: str, symbol: str, norm: str, rule: str, depth: int = 20) -> None:
-        self.venue = venue
-        self.symbol = symbol
-        self.norm = norm
-        self.rule = rule  # a key of state.sync.RULES
-        self.ticker_checked = rule in TICKER_CHECKED
-        self.bid_side = Side(True)
-        self.ask_side = Side(False)
-        self.last_id: int | None = None  # update id the book is at
-        self.valid = False  # synced: safe to read
-        self.crossed = False
-        self.pending = False  # snapshot loaded, first delta still to bracket it
-        self.mode = ""  # "diff" (snapshot + deltas), "partial" (top-N pictures), "snapshot"
-        self.buffer: list = []  # deltas waiting for a snapshot (REST-synced venues)
-        self.seen_delta = False
-        self.seq = 0  # journal seq of the last change
-        self.ts_ns = 0
-        self.updates = 0
-        self.gaps = 0
-        self.stale = 0
-        self.checksum_ok = 0
-        self.checksum_bad = 0
-        self.ticker_ok = 0
-        self.ticker_bad = 0
-        self.depth = depth  # levels the .bids/.asks accessors return
+        """An empty, invalid book. ``rule``: a key of ``state.sync.RULES`` (the venue);
+        ``depth``: the levels ``bids``/``asks`` return."""
+        self._venue = venue
+        self._symbol = symbol
+        self._norm = norm
+        self._rule = rule
+        self._depth = depth
+        # The rule's row, looked up once (not per delta); derived from ``rule``, not state.
+        row = rule_of(rule)
+        self._check = row.check
+        self._by_rest = row.rest_synced
+        self._ticker_checked = row.ticker_update_id
+        self._level_ids = row.level_ids
+        self._bids = Side(True)
+        self._asks = Side(False)
+        self._last_id: int | None = None  # update id the book is at
+        self._valid = False  # synced: safe to read
+        self._crossed = False
+        self._pending = False  # snapshot loaded, first delta still to bracket it
+        self._mode = ""  # "diff" (snapshot + deltas), "partial" (top-N pictures), "snapshot"
+        self._buffer: list[BookDelta] = []  # deltas waiting for a snapshot (REST-synced venues)
+        self._seen_delta = False
+        self._seq = 0  # journal seq of the last change
+        self._ts_ns = 0
+        self._updates = 0
+        self._gaps = 0
+        self._stale = 0
+        self._checksum_ok = 0
+        self._checksum_bad = 0
+        self._ticker_ok = 0
+        self._ticker_bad = 0
         # BookTicker events ahead of the book, checked when the book reaches their
         # update id (the two streams do not arrive in update-id order).
-        self.tickers: list = []
+        self._tickers: list[BookTicker] = []
 
-    # -- changes -------------------------------------------------------------------
+    # -- read-only state -----------------------------------------------------------
 
-    def clear(self) -> None:
-        self.bid_side = Side(True)
-        self.ask_side = Side(False)
-        self.crossed = False
+    venue = _read_only("_venue", "The venue.")
+    symbol = _read_only("_symbol", "The venue's symbol key.")
+    norm = _read_only("_norm", "The normalized symbol (BTC-USDT).")
+    rule = _read_only("_rule", "The sync rule: a key of ``state.sync.RULES``.")
+    depth = _read_only("_depth", "Levels the ``bids``/``asks`` accessors return.")
+    last_id = _read_only("_last_id", "The update id the book is at (None: the venue has none).")
+    valid = _read_only("_valid", "Synced: safe to read. False from a Gap to the next snapshot.")
+    crossed = _read_only("_crossed", "The best bid reached the best ask (at the last change).")
+    pending = _read_only("_pending", "A REST snapshot is loaded; the first delta must bracket it.")
+    mode = _read_only("_mode", '"diff" (snapshot + deltas), "partial" (top-N pictures), '
+                      '"snapshot" (full pictures only), "" before the first event.')
+    seen_delta = _read_only("_seen_delta", "A delta has arrived for this book.")
+    seq = _read_only("_seq", "Journal seq of the last change.")
+    ts_ns = _read_only("_ts_ns", "Receive time of the last change.")
+    updates = _read_only("_updates", "Snapshots and deltas applied.")
+    gaps = _read_only("_gaps", "Gap events so far.")
+    stale = _read_only("_stale", "Deltas dropped: older than the book, or before its snapshot.")
+    checksum_ok = _read_only("_checksum_ok", "OKX checksums that matched.")
+    checksum_bad = _read_only("_checksum_bad", "OKX checksums that did not (each a Gap).")
+    ticker_ok = _read_only("_ticker_ok", "Book tickers equal to the book at their update id.")
+    ticker_bad = _read_only("_ticker_bad", "Book tickers that were not (each an Anomaly).")
+    ticker_checked = _read_only("_ticker_checked", "Its book tickers carry the depth update id.")
+    rest_synced = _read_only("_by_rest", "Synced by a REST snapshot (else by resubscribing).")
 
-    def load(self, bids, asks) -> int:
-        """Replace both sides; returns how many levels had an unusable price or size."""
-        self.clear()
-        return self.apply(bids, asks)
+    @property
+    def buffered(self) -> int:
+        """Deltas held while waiting for a snapshot."""
+        return len(self._buffer)
 
-    def apply(self, bids, asks) -> int:
-        """Set absolute sizes (size 0 removes); returns the count of rejected levels."""
-        return self.bid_side.apply(bids) + self.ask_side.apply(asks)
+    @property
+    def needs_snapshot(self) -> bool:
+        """Has deltas (or had a Gap) but no valid sync: fetch a snapshot or resubscribe."""
+        return not self._valid and (self._seen_delta or self._gaps > 0)
 
-    def check_crossed(self) -> bool:
+    # -- changes: the only ones ----------------------------------------------------
+
+    def apply_snapshot(self, s: BookSnapshot, out: list, report) -> int:
+        """Load a snapshot (and replay buffered deltas); returns the Gap events appended to
+        ``out``. Findings go to ``report`` (see the module docstring)."""
+        n = len(out)
+        bad = on_snapshot(self, s, out)
+        gaps = len(out) - n
+        if bad:
+            report(s, "unparseable", f"{bad} book levels rejected", out)
+        if s.totals is not None:
+            tb = sum((Decimal(lv[1]) for lv in s.bids), Decimal(0))
+            ta = sum((Decimal(lv[1]) for lv in s.asks), Decimal(0))
+            if tb != Decimal(s.totals[0]) or ta != Decimal(s.totals[1]):
+                report(s, "total_mismatch", f"levels {tb}/{ta} totals {s.totals}", out)
+        if self._valid and self._became_crossed():
+            report(s, "crossed_book", f"bid {self.best_bid()} >= ask {self.best_ask()}", out)
+        return gaps
+
+    def apply_delta(self, d: BookDelta, out: list, report) -> int:
+        """Fold a delta through the sync rule; returns the Gap events appended to ``out``.
+        Findings go to ``report`` (see the module docstring)."""
+        n = len(out)
+        bad = on_delta(self, d, out)
+        gaps = len(out) - n
+        if bad:
+            report(d, "unparseable", f"{bad} book levels rejected", out)
+        if self._valid:
+            if self._became_crossed():
+                report(d, "crossed_book", f"bid {self.best_bid()} >= ask {self.best_ask()}", out)
+            if self._tickers:
+                self._resolve_tickers(d, out, report)
+        elif self._tickers:
+            self._tickers = []
+        return gaps
+
+    def apply_ticker(self, t: BookTicker, out: list, report) -> None:
+        """Check a book ticker against the book at its update id: now when the book is
+        there, later (``apply_delta``) when it is ahead. Other tickers change nothing."""
+        u = t.update_id
+        if u is None or not (self._valid and self._ticker_checked):
+            return
+        last = self._last_id
+        if u > last:  # the usual case: the depth stream is behind its ticker
+            pending = self._tickers
+            pending.append(t)
+            if len(pending) > PENDING_TICKERS:
+                del pending[0]
+        elif u == last:
+            self._check_ticker(t, t, out, report)
+
+    def _became_crossed(self) -> bool:
         """Update ``crossed``; True when the book just became crossed."""
-        b = self.bid_side
-        a = self.ask_side
+        b = self._bids
+        a = self._asks
         pb = b.best()
         pa = a.best() if pb is not None else None
         if pa is None:
@@ -350,62 +194,117 @@ class Book:
             crossed = b.price(pb) >= a.price(pa)
         else:  # float keys of both sides are exact (see Side): compare them
             crossed = -b.key[pb] >= a.key[pa]
-        became = crossed and not self.crossed
-        self.crossed = crossed
+        became = crossed and not self._crossed
+        self._crossed = crossed
         return became
+
+    def _check_ticker(self, t: BookTicker, ev, out: list, report) -> None:
+        """Compare book ticker ``t`` with the book at its update id (``ev``: the event that
+        brought the book there, which a mismatch is reported against)."""
+        bb = self.best_bid_level()
+        ba = self.best_ask_level()
+        if bb == (Decimal(t.bid_px), Decimal(t.bid_sz)) and ba == (Decimal(t.ask_px), Decimal(t.ask_sz)):
+            self._ticker_ok += 1
+            return
+        self._ticker_bad += 1
+        report(ev, "ticker_mismatch", f"u {t.update_id} (ticker seq {t.seq}): book {bb} {ba}, "
+               f"ticker {t.bid_px}/{t.bid_sz} {t.ask_px}/{t.ask_sz}", out)
+
+    def _resolve_tickers(self, ev, out: list, report) -> None:
+        pending = self._tickers
+        last = self._last_id
+        i = 0
+        for t in pending:  # in arrival order, up to the first one still ahead of the book
+            u = t.update_id
+            if u > last:
+                break
+            if u == last:
+                self._check_ticker(t, ev, out, report)
+            i += 1
+        del pending[:i]
+
+    # Level writes for state.sync (the rule decides when): both sides replaced / updated.
+
+    def _load_levels(self, bids, asks) -> int:
+        """Replace both sides; returns how many levels had an unusable price or size."""
+        self._clear()
+        return self._bids.apply(bids) + self._asks.apply(asks)
+
+    def _apply_levels(self, bids, asks) -> int:
+        """Set absolute sizes (size 0 removes); returns the count of rejected levels."""
+        return self._bids.apply(bids) + self._asks.apply(asks)
+
+    def _clear(self) -> None:
+        self._bids = Side(True)
+        self._asks = Side(False)
+        self._crossed = False
+
+    # -- deprecated: level writes outside any sync rule ----------------------------
+
+    def load(self, bids, asks) -> int:
+        """Deprecated (raw write, no sync rule; kept for ``tools/bench/projection.py``):
+        replace both sides; returns the count of rejected levels. Fold a ``BookSnapshot``
+        with ``apply_snapshot`` instead."""
+        return self._load_levels(bids, asks)
+
+    def apply(self, bids, asks) -> int:
+        """Deprecated (raw write, no sync rule; kept for ``tools/bench/projection.py``):
+        set absolute sizes; returns the count of rejected levels. Fold a ``BookDelta``
+        with ``apply_delta`` instead."""
+        return self._apply_levels(bids, asks)
 
     # -- reads ---------------------------------------------------------------------
 
     def best_bid(self) -> Decimal | None:
-        p = self.bid_side.best()
-        return None if p is None else self.bid_side.price(p)
+        p = self._bids.best()
+        return None if p is None else self._bids.price(p)
 
     def best_ask(self) -> Decimal | None:
-        p = self.ask_side.best()
-        return None if p is None else self.ask_side.price(p)
+        p = self._asks.best()
+        return None if p is None else self._asks.price(p)
 
     def best_bid_level(self) -> tuple[Decimal, Decimal] | None:
-        s = self.bid_side
+        s = self._bids
         p = s.best()
         return None if p is None else (s.price(p), Decimal(s.levels[p]))
 
     def best_ask_level(self) -> tuple[Decimal, Decimal] | None:
-        s = self.ask_side
+        s = self._asks
         p = s.best()
         return None if p is None else (s.price(p), Decimal(s.levels[p]))
 
     def top_bids(self, n: int) -> list[tuple[Decimal, Decimal]]:
         """The best ``n`` bids, best first, as exact (price, size)."""
-        s = self.bid_side
+        s = self._bids
         return [(s.price(p), Decimal(s.levels[p])) for p in s.top(n)]
 
     def top_asks(self, n: int) -> list[tuple[Decimal, Decimal]]:
-        s = self.ask_side
+        s = self._asks
         return [(s.price(p), Decimal(s.levels[p])) for p in s.top(n)]
 
     @property
     def bids(self) -> list[tuple[Decimal, Decimal]]:
         """Top ``depth`` bids (the projector's ``depth_levels``)."""
-        return self.top_bids(self.depth)
+        return self.top_bids(self._depth)
 
     @property
     def asks(self) -> list[tuple[Decimal, Decimal]]:
-        return self.top_asks(self.depth)
+        return self.top_asks(self._depth)
 
     def __len__(self) -> int:
         """Levels with a size > 0 (O(levels))."""
-        return len(self.bid_side.live()) + len(self.ask_side.live())
+        return len(self._bids.live()) + len(self._asks.live())
 
     def raw_levels(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Every level as sent (price, size strings), bids descending, asks ascending."""
-        b = self.bid_side
-        a = self.ask_side
+        b = self._bids
+        a = self._asks
         return ([(p, b.levels[p]) for p in b.ordered()], [(p, a.levels[p]) for p in a.ordered()])
 
     def okx_checksum(self) -> int:
         """OKX's CRC32 (signed) of the top 25 levels: bid:size:ask:size interleaved."""
-        b = self.bid_side
-        a = self.ask_side
+        b = self._bids
+        a = self._asks
         bk = b.top(25)
         ak = a.top(25)
         parts: list[str] = []
@@ -416,3 +315,36 @@ class Book:
                 parts.append(f"{ak[i]}:{a.levels[ak[i]]}")
         c = crc32(":".join(parts).encode())
         return c - (1 << 32) if c >= 1 << 31 else c
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def state(self) -> list:
+        """The book as plain values, for ``state.digest`` (the layout is part of its FORMAT):
+        ``[rule, depth, bids, asks, last_id, valid, crossed, pending, mode, buffer,
+        seen_delta, seq, ts_ns, counts, tickers]``; levels as sent, best first."""
+        bids, asks = self.raw_levels()
+        return [self._rule, self._depth, bids, asks, self._last_id, self._valid, self._crossed,
+                self._pending, self._mode,
+                [list(msgspec.structs.astuple(d)) for d in self._buffer], self._seen_delta,
+                self._seq, self._ts_ns,
+                [self._updates, self._gaps, self._stale, self._checksum_ok, self._checksum_bad,
+                 self._ticker_ok, self._ticker_bad],
+                [[t.update_id, t.bid_px, t.bid_sz, t.ask_px, t.ask_sz, t.seq] for t in self._tickers]]
+
+    @classmethod
+    def from_state(cls, venue: str, symbol: str, norm: str, s: list) -> Book:
+        """The book ``state()`` described (its venue, symbol and norm are the caller's)."""
+        (rule, depth, bids, asks, last_id, valid, crossed, pending, mode, buffer, seen_delta,
+         seq, ts_ns, counts, tickers) = s
+        b = cls(venue, symbol, norm, rule, depth)
+        b._load_levels(bids, asks)
+        b._last_id, b._valid, b._crossed, b._pending, b._mode = last_id, valid, crossed, pending, mode
+        b._buffer = [BookDelta(*d) for d in buffer]  # the fields in order, as state() wrote them
+        b._seen_delta, b._seq, b._ts_ns = seen_delta, seq, ts_ns
+        (b._updates, b._gaps, b._stale, b._checksum_ok, b._checksum_bad, b._ticker_ok,
+         b._ticker_bad) = counts
+        b._tickers = [BookTicker(venue=venue, symbol=symbol, norm=norm, exch_ts_ns=0, recv_ts_ns=0,
+                                 seq=t_seq, bid_px=bid, bid_sz=bid_sz, ask_px=ask, ask_sz=ask_sz,
+                                 update_id=u)
+                      for u, bid, bid_sz, ask, ask_sz, t_seq in tickers]
+        return b

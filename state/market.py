@@ -13,9 +13,10 @@ from decimal import Decimal
 
 import msgspec
 
-from .book import Book, fixed
+from .book import Book
 from .events import BookTicker, Trade
 from .features import TradeTape, WindowStats
+from .levels import fixed
 
 
 class SymbolState:
@@ -47,6 +48,35 @@ class SymbolState:
         # The last quote's prices parsed as positive with bid < ask: a cache of a check
         # (not state: a restored projector recomputes it on the next quote).
         self.quote_ok = False
+
+    def state(self) -> list:
+        """Everything folded, as plain values for ``state.digest`` (the layout is part of
+        its FORMAT): ``[venue, symbol, norm, book, tape, quote, ticker, klines, last_trade,
+        last_large, last_ordinal, recent_ids, seq, ts_ns, large_threshold]``; events as
+        their fields in order, dicts as sorted pairs."""
+        return [self.venue, self.symbol, self.norm,
+                None if self.book is None else self.book.state(), self.tape.state(),
+                None if self.quote is None else list(msgspec.structs.astuple(self.quote)),
+                sorted(self.ticker.items()), sorted(self.klines.items()),
+                None if self.last_trade is None else list(msgspec.structs.astuple(self.last_trade)),
+                self.last_large, self.last_ordinal, self.recent_ids, self.seq, self.ts_ns,
+                self.large_threshold]
+
+    @classmethod
+    def from_state(cls, s: list) -> SymbolState:
+        """The state ``state()`` described."""
+        (venue, symbol, norm, book, tape, quote, ticker, klines, last_trade, last_large,
+         last_ordinal, recent, seq, ts_ns, large) = s
+        st = cls(venue, symbol, norm, tape[0], large)
+        st.book = None if book is None else Book.from_state(venue, symbol, norm, book)
+        st.tape = TradeTape.from_state(tape)
+        st.quote = None if quote is None else BookTicker(*quote)  # the fields in order
+        st.ticker = dict(ticker)
+        st.klines = dict(klines)
+        st.last_trade = None if last_trade is None else Trade(*last_trade)
+        st.last_large = last_large
+        st.last_ordinal, st.recent_ids, st.seq, st.ts_ns = last_ordinal, recent, seq, ts_ns
+        return st
 
 
 class MarketState(msgspec.Struct, frozen=True):

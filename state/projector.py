@@ -9,6 +9,12 @@
 
 Deterministic: the state after records 1..N depends on those records only (not on
 batching, wall time or restore points). All time is the records' ``ts_ns``.
+
+``apply`` and ``apply_many`` are one fold (``_fold_records``). Books (``state.book``) are
+changed only through their ``apply_*`` methods, which run the venue's sync rule and
+report findings back here as counted ``Anomaly`` events. A venue's bad frame is an
+event (``DecodeError``), never an exception; misuse is (``state.errors``: records out of
+order, a blob of another format, bad settings).
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import msgspec
 from recorder.journal.record import Record, StreamInfo
 
 from . import digest as _codec
-from .book import _POS, Book, price_key
+from .book import Book
 from .decode import Decoder, decoder_for
 from .decode.common import NullDecoder
+from .errors import RecordOrderError, SettingsError, UnknownSymbolError
 from .events import (
     Anomaly,
     BookDelta,
@@ -31,12 +38,12 @@ from .events import (
     BookTicker,
     DecodeError,
     Event,
-    Gap,
     Kline,
     Ticker,
     Trade,
 )
 from .features import NS
+from .levels import known_price, price_key
 from .market import (
     MarketState,
     SymbolState,
@@ -45,7 +52,6 @@ from .market import (
     state_json,
 )
 from .symbols import split_key
-from .sync import on_delta, on_snapshot, rest_synced
 from .validation import Counters, classify, classify_size
 
 DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD": 100_000.0,
@@ -53,7 +59,6 @@ DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD"
 RECENT_IDS = 64  # trade ids remembered per symbol when the venue's ids have no order
 INF = float("inf")
 NAN = float("nan")
-PENDING_TICKERS = 256  # book tickers waiting for the depth stream to reach their u
 
 
 class Premium(msgspec.Struct, frozen=True):
@@ -80,7 +85,7 @@ class Projector:
         trades, tickers and klines are skipped. The recorder runs such a projection to learn
         which books need a snapshot when the full projection is off."""
         if not windows or list(windows) != sorted(windows) or windows[0] <= 0:
-            raise ValueError("windows: increasing positive seconds, e.g. (60, 300, 900)")
+            raise SettingsError("windows", "increasing positive seconds, e.g. (60, 300, 900)")
         self.depth_levels = int(depth_levels)
         self.windows = tuple(int(w) for w in windows)
         self.large_trade_quote = dict(DEFAULT_LARGE if large_trade_quote is None else large_trade_quote)
@@ -89,10 +94,16 @@ class Projector:
         self._decoders: dict[int, Decoder] = {}
         self._symbols: dict[tuple[str, str], SymbolState] = {}
         self.counters_ = Counters()
-        self._stream_ts: dict[int, int] = {}  # stream -> last record ts_ns
+        # stream -> receive time of its last record; the current stream's is ``_prev_ts``
+        # while ``_dec`` is set (see _fold_records and _stream_times)
+        self._stream_ts: dict[int, int] = {}
         self.last_seq = 0
         self.ts_ns = 0  # receive time of the last record: "now" for windows
-        self._stream = 0  # stream of the record being folded
+        # The stream of the record being folded (counters take it), its decoder and its last
+        # receive time, kept from one call to the next; -1 / None: none yet.
+        self._stream = -1
+        self._dec: Decoder | None = None
+        self._prev_ts = 0
         self._hot: SymbolState | None = None  # see _state
         self._hot_sym: str | None = None
         self._hot_venue: str | None = None
@@ -101,6 +112,7 @@ class Projector:
             BookSnapshot: self._on_snapshot, Trade: self._on_trade, Ticker: self._on_ticker,
             Kline: self._on_kline, DecodeError: self._on_decode_error,
         }
+        self._report = self._bad  # bound once: books call it per finding (see state.book)
         self.sync_only = bool(sync_only)
         if self.sync_only:
             for kind in (BookTicker, Trade, Ticker, Kline):
@@ -112,6 +124,10 @@ class Projector:
         """Register a connection that appeared after construction (live)."""
         self.streams[info.id] = info
         self._decoders.pop(info.id, None)
+        if info.id == self._stream:  # take its new decoder with its next record
+            self._stream_ts[self._stream] = self._prev_ts
+            self._stream = -1
+            self._dec = None
 
     def _decoder(self, stream: int) -> Decoder:
         dec = self._decoders.get(stream)
@@ -123,81 +139,77 @@ class Projector:
         return dec
 
     def apply(self, rec: Record) -> list[Event]:
-        """Fold one record; returns its decoded events followed by derived Gap/Anomaly."""
+        """Fold one record; returns its decoded events, each followed by the Gap / Anomaly
+        events it derived (the live recorder looks for ``Gap`` here).
+
+        ``RecordOrderError`` (a ``ValueError``) when ``rec.seq`` is not above ``last_seq``:
+        nothing is folded."""
         out: list[Event] = []
-        self._apply(rec, out)
+        self._fold_records((rec,), out, True)
         return out
 
     def apply_many(self, records: Iterable[Record]) -> None:
-        """Fold records in order (the replay/benchmark path: events are not kept).
+        """Fold records in order, the same transitions as ``apply`` each (the replay and
+        benchmark path: events are not kept). ``RecordOrderError`` at the first record out
+        of order; the ones before it stay folded."""
+        self._fold_records(records, [], False)
 
-        Same state transitions as ``apply``; the per-record bookkeeping is inlined and
-        the current stream's decoder and last receive time are kept in locals while
-        consecutive records share a stream (written back on a switch and at the end).
+    def _fold_records(self, records: Iterable[Record], out: list, keep: bool) -> None:
+        """The one fold behind ``apply`` and ``apply_many``: ``keep`` leaves each record's
+        events in ``out``, else ``out`` is emptied after every record.
+
+        The current stream's decoder and previous receive time stay in locals while
+        consecutive records share a stream, and in ``_dec`` / ``_prev_ts`` from one call
+        to the next (so ``apply`` on one stream after another looks nothing up); the
+        stream's time goes to ``_stream_ts`` when another stream comes. ``last_seq`` and
+        ``ts_ns`` are locals too: folds read neither (they take time from events).
         """
-        out: list[Event] = []
         fold = self._fold
-        stream_ts = self._stream_ts
         last_seq = self.last_seq
         now = self.ts_ns
-        cur = -1  # stream whose decoder / previous ts are in the locals
-        prev = 0
-        dec = None
+        cur = self._stream  # the stream ``dec`` and ``prev`` are of (-1: none)
+        dec = self._dec
+        prev = self._prev_ts
         try:
             for rec in records:
                 seq = rec.seq
                 if seq <= last_seq:
-                    raise ValueError(f"record seq {seq} after {last_seq}: records must be in order")
+                    raise RecordOrderError(seq, last_seq)
                 last_seq = seq
                 stream = rec.stream
                 ts = rec.ts_ns
                 if stream != cur:
-                    if cur >= 0:
-                        stream_ts[cur] = prev
-                    cur = self._stream = stream
-                    prev = stream_ts.get(stream, 0)
                     dec = self._decoders.get(stream) or self._decoder(stream)
+                    if cur >= 0:
+                        self._stream_ts[cur] = prev
+                    cur = self._stream = stream
+                    prev = self._stream_ts.get(stream, 0)
                 if ts > now:
                     now = ts
                 if ts < prev:
                     self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
                 prev = ts
                 for ev in dec.decode(rec):
+                    if keep:
+                        out.append(ev)
                     try:
                         fold[type(ev)](ev, out)
                     except Exception as exc:  # never stop the projection: count and go on
                         self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
                                       f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
-                if out:
+                if not keep and out:
                     out.clear()
         finally:
-            if cur >= 0:
-                stream_ts[cur] = prev
+            self._dec = dec
+            self._prev_ts = prev
             self.last_seq = last_seq
             self.ts_ns = now
 
-    def _apply(self, rec: Record, out: list) -> None:
-        stream = rec.stream
-        ts = rec.ts_ns
-        if rec.seq <= self.last_seq:
-            raise ValueError(f"record seq {rec.seq} after {self.last_seq}: records must be in order")
-        self.last_seq = rec.seq
-        self._stream = stream
-        prev = self._stream_ts.get(stream, 0)
-        self._stream_ts[stream] = ts
-        if ts > self.ts_ns:
-            self.ts_ns = ts
-        if ts < prev:
-            self._anomaly(rec.seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
-        dec = self._decoders.get(stream) or self._decoder(stream)
-        fold = self._fold
-        for ev in dec.decode(rec):
-            out.append(ev)
-            try:
-                fold[type(ev)](ev, out)
-            except Exception as exc:  # never stop the projection: count and go on
-                self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
-                              f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
+    def _stream_times(self) -> dict[int, int]:
+        """stream -> receive time of its last record, the current stream's included."""
+        if self._stream < 0:
+            return self._stream_ts
+        return {**self._stream_ts, self._stream: self._prev_ts}
 
     # -- folding -------------------------------------------------------------------
 
@@ -237,9 +249,12 @@ class Projector:
     def _anomaly(self, seq: int, ts: int, venue: str, symbol: str, kind: str, detail: str,
                  out: list, norm: str = "") -> None:
         self.counters_.add(self._stream, kind)
-        out.append(Anomaly(venue, symbol, norm, 0, ts, seq, self._stream, kind, detail))
+        out.append(Anomaly(venue=venue, symbol=symbol, norm=norm, exch_ts_ns=0, recv_ts_ns=ts,
+                           seq=seq, stream=self._stream, kind=kind, detail=detail))
 
     def _bad(self, ev: Event, kind: str, detail: str, out: list) -> None:
+        """Report a finding about ``ev``: counted for the current stream, an Anomaly in ``out``.
+        Books report theirs through it too (``self._report``, see ``state.book``)."""
         self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, kind, detail, out, ev.norm)
 
     def _skip(self, ev: Event, out: list) -> None:
@@ -255,8 +270,8 @@ class Projector:
         if st.quote_ok and ev.bid_px == last.bid_px and ev.ask_px == last.ask_px:
             pass  # the same prices as the last quote: already known valid and uncrossed
         else:
-            bid = _POS.get(ev.bid_px) or price_key(ev.bid_px)
-            ask = _POS.get(ev.ask_px) or price_key(ev.ask_px)
+            bid = known_price(ev.bid_px) or price_key(ev.bid_px)
+            ask = known_price(ev.ask_px) or price_key(ev.ask_px)
             if bid is None or ask is None:
                 bad = ev.bid_px if bid is None else ev.ask_px
                 self._bad(ev, classify(bad) or "unparseable", f"book ticker price {bad!r}", out)
@@ -269,41 +284,8 @@ class Projector:
             self._bad(ev, "crossed_quote", f"{ev.bid_px} >= {ev.ask_px}", out)
         st.quote = ev
         b = st.book
-        if b is not None and b.valid and b.ticker_checked and ev.update_id is not None:
-            u = ev.update_id
-            if u == b.last_id:
-                self._check_ticker(b, ev, ev, out)
-            elif u > b.last_id:
-                pending = b.tickers
-                pending.append(ev)
-                if len(pending) > PENDING_TICKERS:
-                    del pending[0]
-
-    def _check_ticker(self, b: Book, t: BookTicker, ev: Event, out: list) -> None:
-        """Compare book ticker ``t`` with the book at its update id (``ev``: the event that
-        brought the book there, which any mismatch is reported against)."""
-        u, bid, bid_sz, ask, ask_sz, seq = t.update_id, t.bid_px, t.bid_sz, t.ask_px, t.ask_sz, t.seq
-        bb = b.best_bid_level()
-        ba = b.best_ask_level()
-        if bb == (Decimal(bid), Decimal(bid_sz)) and ba == (Decimal(ask), Decimal(ask_sz)):
-            b.ticker_ok += 1
-            return
-        b.ticker_bad += 1
-        self._bad(ev, "ticker_mismatch", f"u {u} (ticker seq {seq}): book {bb} {ba}, ticker "
-                  f"{bid}/{bid_sz} {ask}/{ask_sz}", out)
-
-    def _resolve_tickers(self, b: Book, ev: Event, out: list) -> None:
-        pending = b.tickers
-        last = b.last_id
-        i = 0
-        for t in pending:  # in arrival order, up to the first one still ahead of the book
-            u = t.update_id
-            if u > last:
-                break
-            if u == last:
-                self._check_ticker(b, t, ev, out)
-            i += 1
-        del pending[:i]
+        if b is not None:
+            b.apply_ticker(ev, out, self._report)
 
     def _on_trade(self, ev: Trade, out: list) -> None:
         st = self._state(ev)
@@ -348,39 +330,16 @@ class Projector:
     def _on_delta(self, ev: BookDelta, out: list) -> None:
         st = self._state(ev)
         b = st.book if st.book is not None else self._book(st)
-        n = len(out)
-        bad = on_delta(b, ev, out)
-        if bad:
-            self._bad(ev, "unparseable", f"{bad} book levels rejected", out)
-        if len(out) > n:
-            for g in out[n:]:
-                if type(g) is Gap:
-                    self.counters_.add(self._stream, "gap")
-        if b.valid:
-            if b.check_crossed():
-                self._bad(ev, "crossed_book", f"bid {b.best_bid()} >= ask {b.best_ask()}", out)
-            if b.tickers:
-                self._resolve_tickers(b, ev, out)
-        elif b.tickers:
-            b.tickers = []
+        gaps = b.apply_delta(ev, out, self._report)
+        if gaps:
+            self.counters_.add(self._stream, "gap", gaps)
 
     def _on_snapshot(self, ev: BookSnapshot, out: list) -> None:
         st = self._state(ev)
         b = st.book if st.book is not None else self._book(st)
-        n = len(out)
-        bad = on_snapshot(b, ev, out)
-        if bad:
-            self._bad(ev, "unparseable", f"{bad} book levels rejected", out)
-        for g in out[n:]:
-            if type(g) is Gap:
-                self.counters_.add(self._stream, "gap")
-        if ev.totals is not None:
-            tb = sum((Decimal(lv[1]) for lv in ev.bids), Decimal(0))
-            ta = sum((Decimal(lv[1]) for lv in ev.asks), Decimal(0))
-            if tb != Decimal(ev.totals[0]) or ta != Decimal(ev.totals[1]):
-                self._bad(ev, "total_mismatch", f"levels {tb}/{ta} totals {ev.totals}", out)
-        if b.valid and b.check_crossed():
-            self._bad(ev, "crossed_book", f"bid {b.best_bid()} >= ask {b.best_ask()}", out)
+        gaps = b.apply_snapshot(ev, out, self._report)
+        if gaps:
+            self.counters_.add(self._stream, "gap", gaps)
 
     def _on_ticker(self, ev: Ticker, out: list) -> None:
         st = self._state(ev)
@@ -433,10 +392,10 @@ class Projector:
             found = [k for k in keys if match(k)]
             if found:
                 return sorted(found, key=lambda k: (":" in k, k))[0]
-        raise KeyError(f"no symbol {name!r} on {venue!r}")
+        raise UnknownSymbolError(venue, name)
 
     def book(self, venue: str, symbol: str) -> Book | None:
-        """The book of a symbol (None when the venue sent it no book data)."""
+        """The book of a symbol (None when the venue sent it no book data); read-only."""
         return self.symbol_state(venue, symbol).book
 
     def market(self, venue: str, symbol: str) -> MarketState:
@@ -453,9 +412,9 @@ class Projector:
         out = []
         for (venue, symbol), st in self._symbols.items():
             b = st.book
-            if b is None or b.valid or not (b.seen_delta or b.gaps):
+            if b is None or not b.needs_snapshot:
                 continue
-            if rest_only and not rest_synced(b.rule):
+            if rest_only and not b.rest_synced:
                 continue
             out.append((venue, symbol))
         return sorted(out)
@@ -514,13 +473,31 @@ class Projector:
     # -- checkpoints ---------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        """The whole state as canonical bytes (same state -> same bytes)."""
-        return _codec.encode(self)
+        """The whole state as canonical bytes (same state -> same bytes; see ``state.digest``)."""
+        config = [self.depth_levels, list(self.windows), sorted(self.large_trade_quote.items()),
+                  self.spike_ratio]
+        return _codec.encode([config, self.last_seq, self.ts_ns, sorted(self._stream_times().items()),
+                              self.counters_.state(),
+                              [self._symbols[k].state() for k in sorted(self._symbols)]])
 
     @classmethod
-    def restore(cls, blob: bytes, streams: dict[int, StreamInfo] | None = None) -> Projector:
-        """A projector continuing exactly where ``snapshot()`` left off."""
-        return _codec.decode(cls, blob, streams or {})
+    def restore(cls, blob: bytes, streams: dict[int, StreamInfo] | None = None, *,
+                sync_only: bool = False) -> Projector:
+        """A projector continuing exactly where ``snapshot()`` left off.
+
+        ``SnapshotFormatError`` (a ``ValueError``) when ``blob`` is not a snapshot of the
+        current format. ``sync_only`` is not in the snapshot: say it again here."""
+        config, last_seq, ts_ns, stream_ts, counters, symbols = _codec.decode(blob)
+        depth, windows, large, spike = config
+        p = cls(streams or {}, depth_levels=depth, windows=tuple(windows),
+                large_trade_quote=dict(large), spike_ratio=spike, sync_only=sync_only)
+        p.last_seq, p.ts_ns = last_seq, ts_ns
+        p._stream_ts = dict(stream_ts)
+        p.counters_ = Counters.from_state(counters)
+        for s in symbols:
+            st = SymbolState.from_state(s)
+            p._symbols[(st.venue, st.symbol)] = st
+        return p
 
     def digest(self) -> str:
         """blake2b hex of the canonical state: live == replay in one comparison."""

@@ -71,6 +71,17 @@ class Counters:
     def total(self, name: str) -> int:
         return sum(c.get(name, 0) for c in self.by_stream.values())
 
+    def state(self) -> list:
+        """``[[stream, [[name, count], ...]], ...]``, sorted (for ``state.digest``)."""
+        return [[s, sorted(c.items())] for s, c in sorted(self.by_stream.items())]
+
+    @classmethod
+    def from_state(cls, s: list) -> Counters:
+        c = cls()
+        for stream, counts in s:
+            c.by_stream[stream] = dict(counts)
+        return c
+
     def as_dict(self) -> dict[int, dict[str, int]]:
         """A sorted plain copy (stable for JSON and digests)."""
         return {s: dict(sorted(c.items())) for s, c in sorted(self.by_stream.items())}

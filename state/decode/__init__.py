@@ -3,6 +3,11 @@
     from state.decode import decoder_for
     dec = decoder_for(stream_info)      # one per stream (connection)
     events = dec.decode(record)          # acks/pongs -> []; garbage -> [DecodeError]
+
+Events on a decoder's frame path are built from positional arguments, in the field order
+of ``state.events``: a keyword call costs ~14 ns more per event (msgspec, measured), about
+1% of a Binance book ticker's whole projection. Cold paths (REST bodies, errors) and the
+rest of state/ name their fields.
 """
 
 from __future__ import annotations

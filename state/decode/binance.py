@@ -241,12 +241,15 @@ class BinanceDecoder(Decoder):
         if path.endswith("/depth"):
             d = _snapshot.decode(rec.payload)
             key, norm = self.names(symbol.upper())
-            return [BookSnapshot(self.venue, key, norm, (d.T or d.E) * MS, rec.ts_ns, rec.seq,
-                                 d.bids, d.asks, d.lastUpdateId, None, source="rest")]
+            return [BookSnapshot(venue=self.venue, symbol=key, norm=norm,
+                                 exch_ts_ns=(d.T or d.E) * MS, recv_ts_ns=rec.ts_ns, seq=rec.seq,
+                                 bids=d.bids, asks=d.asks, update_id=d.lastUpdateId, source="rest")]
         if path.endswith("/klines"):
             key, norm = self.names(symbol.upper())
             interval = params.get("interval", "")
             rows = _klines.decode(rec.payload)
-            return [Kline(self.venue, key, norm, r[0] * MS, rec.ts_ns, rec.seq, interval, r[0] * MS,
-                          r[1], r[2], r[3], r[4], r[5], r[7], None) for r in rows]
+            return [Kline(venue=self.venue, symbol=key, norm=norm, exch_ts_ns=r[0] * MS,
+                          recv_ts_ns=rec.ts_ns, seq=rec.seq, interval=interval, start_ns=r[0] * MS,
+                          open=r[1], high=r[2], low=r[3], close=r[4], volume=r[5],
+                          quote_volume=r[7]) for r in rows]
         return []  # exchangeInfo and the like: kept in the journal, not projected

@@ -63,8 +63,9 @@ class Decoder:
     # -- helpers ------------------------------------------------------------------
 
     def error(self, rec: Record, reason: str) -> DecodeError:
-        return DecodeError(self.venue, "", "", 0, rec.ts_ns, rec.seq, rec.stream, reason[:300],
-                           bytes(rec.payload[:EXCERPT]))
+        return DecodeError(venue=self.venue, symbol="", norm="", exch_ts_ns=0, recv_ts_ns=rec.ts_ns,
+                           seq=rec.seq, stream=rec.stream, reason=reason[:300],
+                           excerpt=bytes(rec.payload[:EXCERPT]))
 
     def names(self, native: str, market: str | None = None) -> tuple[str, str]:
         """(symbol key, normalized) for a native symbol, memoized per stream."""

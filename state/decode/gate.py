@@ -188,11 +188,14 @@ class GateDecoder(Decoder):
         if path.endswith("/spot/order_book"):
             d = _spot_snapshot.decode(rec.payload)
             sym, norm = self.names(params.get("currency_pair", ""), "spot")
-            return [BookSnapshot(self.venue, sym, norm, d.current * MS, rec.ts_ns, rec.seq, d.bids,
-                                 d.asks, d.id, source="rest")]
+            return [BookSnapshot(venue=self.venue, symbol=sym, norm=norm, exch_ts_ns=d.current * MS,
+                                 recv_ts_ns=rec.ts_ns, seq=rec.seq, bids=d.bids, asks=d.asks,
+                                 update_id=d.id, source="rest")]
         if "/futures/" in path and path.endswith("/order_book"):
             d = _futures_snapshot.decode(rec.payload)
             sym, norm = self.names(params.get("contract", ""), "futures")
-            return [BookSnapshot(self.venue, sym, norm, int(d.current * 1000) * MS, rec.ts_ns,
-                                 rec.seq, _flv(d.bids), _flv(d.asks), d.id, source="rest")]
+            return [BookSnapshot(venue=self.venue, symbol=sym, norm=norm,
+                                 exch_ts_ns=int(d.current * 1000) * MS, recv_ts_ns=rec.ts_ns,
+                                 seq=rec.seq, bids=_flv(d.bids), asks=_flv(d.asks), update_id=d.id,
+                                 source="rest")]
         return []

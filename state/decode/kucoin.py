@@ -119,5 +119,6 @@ class KucoinDecoder(Decoder):
             return []
         d = _rest.decode(rec.payload).data
         sym, norm = self.names(params.get("symbol", ""))
-        return [BookSnapshot(self.venue, sym, norm, d.time * MS, rec.ts_ns, rec.seq, d.bids, d.asks,
-                             int(d.sequence), source="rest")]
+        return [BookSnapshot(venue=self.venue, symbol=sym, norm=norm, exch_ts_ns=d.time * MS,
+                             recv_ts_ns=rec.ts_ns, seq=rec.seq, bids=d.bids, asks=d.asks,
+                             update_id=int(d.sequence), source="rest")]

@@ -271,16 +271,19 @@ class UpbitDecoder(Decoder):
             for d in _rest_candles.decode(rec.payload):
                 sym, norm = self.names(d.market)
                 start = utc_ns(d.candle_date_time_utc)
-                out.append(Kline(self.venue, sym, norm, start, rec.ts_ns, rec.seq, interval, start,
-                                 dec_str(d.opening_price), dec_str(d.high_price),
-                                 dec_str(d.low_price), dec_str(d.trade_price),
-                                 dec_str(d.candle_acc_trade_volume),
-                                 dec_str(d.candle_acc_trade_price), None))
+                out.append(Kline(venue=self.venue, symbol=sym, norm=norm, exch_ts_ns=start,
+                                 recv_ts_ns=rec.ts_ns, seq=rec.seq, interval=interval,
+                                 start_ns=start, open=dec_str(d.opening_price),
+                                 high=dec_str(d.high_price), low=dec_str(d.low_price),
+                                 close=dec_str(d.trade_price),
+                                 volume=dec_str(d.candle_acc_trade_volume),
+                                 quote_volume=dec_str(d.candle_acc_trade_price)))
         elif path.endswith("/v1/trades/ticks"):
             for d in _rest_ticks.decode(rec.payload):
                 sym, norm = self.names(d.market)
-                out.append(Trade(self.venue, sym, norm, d.timestamp * MS, rec.ts_ns, rec.seq,
-                                 dec_str(d.trade_price), dec_str(d.trade_volume),
-                                 "sell" if d.ask_bid == "ASK" else "buy", str(d.sequential_id),
-                                 None))
+                out.append(Trade(venue=self.venue, symbol=sym, norm=norm,
+                                 exch_ts_ns=d.timestamp * MS, recv_ts_ns=rec.ts_ns, seq=rec.seq,
+                                 price=dec_str(d.trade_price), size=dec_str(d.trade_volume),
+                                 side="sell" if d.ask_bid == "ASK" else "buy",
+                                 trade_id=str(d.sequential_id)))
         return out

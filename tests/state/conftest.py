@@ -37,3 +37,23 @@ def projected(capture_records):
         return made[name]
 
     return get
+
+
+MIX = ("BINANCE", "BINANCE_FUTURES", "UPBIT", "BYBIT", "OKX", "GATEIO", "GATEIO_FUTURES", "KUCOIN", "PHEMEX")
+
+
+@pytest.fixture(scope="session")
+def mixed(capture_records):
+    """Several captures as one journal: (streams, records), streams renumbered, seqs gapless from 1."""
+    from recorder.journal.record import Record
+
+    streams: dict = {}
+    records: list = []
+    for name in MIX:
+        s, recs = capture_records(name)
+        base = len(streams)
+        for sid, info in s.items():
+            streams[sid + base] = info._replace(id=sid + base) if hasattr(info, "_replace") else info
+        for r in recs:
+            records.append(Record(len(records) + 1, r.ts_ns, r.stream + base, r.kind, r.payload, r.meta))
+    return streams, records

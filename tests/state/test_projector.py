@@ -1,147 +1,35 @@
-"""The projector: determinism (batches, snapshot/restore), bad input, the public API."""
+"""The projector: one fold for ``apply`` and ``apply_many``, bad input never stops it, misuse
+raises typed errors, the public API (snapshots and digests: test_digest.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import random
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
+import msgpack
 import pytest
 
-from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.record import FRAME, Record, StreamInfo
+from state.errors import RecordOrderError, SettingsError, UnknownSymbolError
 from state.events import Anomaly, BookTicker, DecodeError, Trade
 from state.projector import Projector
 
-MIX = ("BINANCE", "BINANCE_FUTURES", "UPBIT", "BYBIT", "OKX", "GATEIO", "GATEIO_FUTURES", "KUCOIN", "PHEMEX")
 
-
-@pytest.fixture(scope="module")
-def mixed(capture_records):
-    """Several captures as one journal: streams renumbered, seqs gapless from 1."""
-    streams: dict[int, StreamInfo] = {}
-    records: list[Record] = []
-    for name in MIX:
-        s, recs = capture_records(name)
-        base = len(streams)
-        for sid, info in s.items():
-            streams[sid + base] = info._replace(id=sid + base) if hasattr(info, "_replace") else info
-        for r in recs:
-            records.append(Record(len(records) + 1, r.ts_ns, r.stream + base, r.kind, r.payload, r.meta))
-    return streams, records
-
-
-def one_by_one(streams, records):
-    p = Projector(streams)
-    for r in records:
-        p.apply(r)
-    return p
-
-
-def test_digest_is_the_same_in_one_pass_in_random_batches_and_across_restores(mixed):
+def test_apply_and_apply_many_are_one_fold(mixed):
+    """``apply`` returns each record's events; ``apply_many`` keeps none; both reach the
+    same state, in any batching (determinism across batches: test_digest.py)."""
     streams, records = mixed
-    reference = one_by_one(streams, records)
-    want = reference.digest()
-    rng = random.Random(7)
-    for trial in range(3):
-        p = Projector(streams)
-        i = 0
-        while i < len(records):
-            n = rng.choice((1, 1, 2, 3, 17, 250, 4000))
-            p.apply_many(records[i:i + n])
-            i += n
-        assert p.digest() == want, trial
-    # snapshot/restore at several points, continuing each time from the restored copy
-    p = Projector(streams)
-    cuts = sorted(rng.sample(range(1, len(records)), 4))
-    start = 0
-    for cut in cuts + [len(records)]:
-        p.apply_many(records[start:cut])
-        blob = p.snapshot()
-        p = Projector.restore(blob, streams)
-        assert p.snapshot() == blob and p.last_seq == cut
-        start = cut
-    assert p.digest() == want
-    assert p.to_json() == reference.to_json()
-    assert p.symbols() == reference.symbols() and len(p.symbols()) > 50
-
-
-def test_one_record_per_batch_and_an_lmdb_checkpoint_mid_way_reach_the_same_digest(mixed, tmp_path):
-    streams, records = mixed
-    whole = Projector(streams)
-    whole.apply_many(records)
-    single = Projector(streams)
+    one, many, single = Projector(streams), Projector(streams), Projector(streams)
+    events = [ev for r in records for ev in one.apply(r)]
+    many.apply_many(records)
     for r in records:
         single.apply_many((r,))
-    assert single.digest() == whole.digest()
-    half = len(records) // 2
-    p = Projector(streams)
-    p.apply_many(records[:half])
-    LmdbCheckpointStore(tmp_path / "ck").save(p.last_seq, p.snapshot())
-    del p
-    seq, blob = LmdbCheckpointStore(tmp_path / "ck").load()
-    q = Projector.restore(blob, streams)
-    assert seq == half and q.last_seq == half
-    q.apply_many(records[half:])
-    assert q.digest() == whole.digest()
-    # and the digest really tracks the state: one record less is another digest
-    short = Projector(streams)
-    short.apply_many(records[:-1])
-    assert short.digest() != whole.digest()
-
-
-DIGEST_SCRIPT = """
-import sys
-from recorder.journal.reader import JournalReader
-from state.projector import Projector
-with JournalReader(sys.argv[1]) as r:
-    p = Projector(r.streams())
-    p.apply_many(r.read())
-print(p.digest())
-"""
-
-
-@pytest.mark.parametrize("name", ["OKX", "KUCOIN"])
-def test_digest_is_the_same_in_other_processes_whatever_their_hash_seed(name, capture_journal,
-                                                                         capture_records):
-    """String hashing is randomized per process: no state may depend on set or hash order."""
-    streams, records = capture_records(name)
-    p = Projector(streams)
-    p.apply_many(records)
-    root = Path(__file__).resolve().parents[2]
-    got = set()
-    for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
-        run = subprocess.run([sys.executable, "-c", DIGEST_SCRIPT, str(capture_journal(name))],
-                             capture_output=True, text=True, env=env, cwd=root, timeout=120)
-        assert run.returncode == 0, run.stderr
-        got.add(run.stdout.strip())
-    assert got == {p.digest()}
-
-
-def test_hftbacktest_restore_mid_way_matches_one_pass(capture_records):
-    streams, records = capture_records("hftbacktest")
-    a = Projector(streams)
-    a.apply_many(records)
-    b = Projector(streams)
-    b.apply_many(records[:40_000])
-    b = Projector.restore(b.snapshot(), streams)
-    b.apply_many(records[40_000:])
-    assert a.digest() == b.digest()
-    assert b.book("binance-usdm", "BTCUSDT").ticker_ok == 629
-
-
-def test_digest_changes_with_state():
-    info = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")}
-    p = Projector(info)
-    empty = p.digest()
-    p.apply(Record(1, 10, 1, FRAME, b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,'
-                                     b'"s":"BTCUSDT","t":1,"p":"10","q":"1","m":true}}', None))
-    assert p.digest() != empty and len(p.digest()) == 64
+    assert one.digest() == many.digest() == single.digest()
+    assert one.counters == many.counters and one.ts_ns == many.ts_ns == max(r.ts_ns for r in records)
+    kinds = {type(e).__name__ for e in events}
+    assert {"Trade", "BookDelta", "BookSnapshot", "BookTicker", "Anomaly"} <= kinds
+    assert sum(type(e) is Anomaly for e in events) == sum(
+        n for c in one.counters.values() for k, n in c.items() if k not in ("decode_error", "gap"))
 
 
 def test_bad_input_is_counted_per_stream_and_never_stops_the_fold():
@@ -207,8 +95,18 @@ def test_receive_time_going_backwards_is_counted():
 def test_out_of_order_records_are_refused():
     p = Projector({})
     p.apply(Record(5, 1, 1, FRAME, b"{}", None))
-    with pytest.raises(ValueError):
+    with pytest.raises(RecordOrderError, match="record seq 5 after 5") as e:
         p.apply(Record(5, 1, 1, FRAME, b"{}", None))
+    assert (e.value.seq, e.value.last_seq, p.last_seq) == (5, 5, 5)
+    assert isinstance(e.value, ValueError)  # what callers caught before the error tree
+    # apply_many folds the records before the bad one, and says which one it was
+    with pytest.raises(RecordOrderError, match="record seq 7 after 8"):
+        p.apply_many([Record(6, 2, 1, FRAME, b"{}", None), Record(8, 3, 2, FRAME, b"{}", None),
+                      Record(7, 4, 1, FRAME, b"{}", None)])
+    assert (p.last_seq, p.ts_ns, p.counters[1]["decode_error"], p.counters[2]["decode_error"]) == (
+        8, 3, 2, 1)
+    p.apply(Record(9, 5, 1, FRAME, b"{}", None))  # and goes on from there
+    assert p.last_seq == 9 and p.counters[1]["decode_error"] == 3
 
 
 def upbit_frame(seq, code, price, ts):
@@ -245,8 +143,9 @@ def test_resolve_symbol_book_market_and_json(capture_records):
     assert p.resolve_symbol("bybit", "BTCUSDT") == "BTCUSDT"  # bare name: spot first
     assert p.resolve_symbol("bybit", "BTC-USDT-PERP") == "linear:BTCUSDT"
     assert p.resolve_symbol("bybit", "linear:BTCUSDT") == "linear:BTCUSDT"
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="no symbol 'NOPE' on 'bybit'") as e:
         p.resolve_symbol("bybit", "NOPE")
+    assert isinstance(e.value, UnknownSymbolError) and (e.value.venue, e.value.name) == ("bybit", "NOPE")
     m = p.market("bybit", "BTC-USDT-PERP")
     b = p.book("bybit", "linear:BTCUSDT")
     assert m.valid and m.source == "book"
@@ -272,6 +171,21 @@ def test_add_stream_registers_a_live_connection():
     # a bare snapshot on a combined-stream connection names no symbol: quarantined
     [e] = p.apply(Record(2, 2, 4, FRAME, b'{"lastUpdateId":1,"bids":[],"asks":[]}', None))
     assert type(e) is DecodeError and p.counters[4]["decode_error"] == 1
+
+
+def test_a_stream_registered_while_its_records_are_folding_gets_its_decoder_at_once():
+    ticker = (b'{"stream":"ethbtc@bookTicker","data":{"u":7,"s":"ETHBTC","b":"0.05","B":"1",'
+              b'"a":"0.051","A":"2"}}')
+    p = Projector({})
+    [e] = p.apply(Record(1, 100, 4, FRAME, ticker, None))  # not registered yet: reported
+    assert type(e) is DecodeError and "no decoder" in e.reason
+    p.add_stream(StreamInfo(4, "binance-spot", "spot", "wss://stream.binance.com:9443/stream"))
+    a, t = p.apply(Record(2, 90, 4, FRAME, ticker, None))  # decoded by the new decoder
+    assert t.norm == "ETH-BTC" and t.seq == 2
+    assert (a.kind, a.detail) == ("recv_ts_backwards", "90 < 100")  # the stream's time was kept
+    q = Projector({4: p.streams[4]})
+    q.apply_many([Record(1, 100, 4, FRAME, b"{}", None), Record(2, 90, 4, FRAME, ticker, None)])
+    assert dict(msgpack.unpackb(p.snapshot())[4]) == {4: 90} == dict(msgpack.unpackb(q.snapshot())[4])
 
 
 def test_times_and_ids_that_do_not_fit_int64_are_decode_errors():
@@ -315,3 +229,10 @@ def test_a_sync_only_projection_has_the_full_ones_books_and_gaps(capture_records
     assert full.symbol_state("binance-usdm", "BTCUSDT").last_trade is not None
     assert sync.symbol_state("binance-usdm", "BTCUSDT").last_trade is None
     assert sync.books_needing_snapshot() == full.books_needing_snapshot()
+
+
+@pytest.mark.parametrize("windows", [(), (300, 60), (0, 60), (-5,)])
+def test_bad_windows_are_a_settings_error(windows):
+    with pytest.raises(SettingsError, match=r"windows: increasing positive seconds") as e:
+        Projector(windows=windows)
+    assert e.value.name == "windows" and isinstance(e.value, ValueError)

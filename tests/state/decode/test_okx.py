@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from recorder.journal.record import FRAME, Record, StreamInfo
-from state.book import Book
 from state.events import BookDelta, BookSnapshot, Gap
 from state.projector import Projector
 
@@ -25,14 +24,6 @@ def test_checksums_match_290_of_290(projected):
     for b in books:
         assert b.valid and b.okx_checksum() == last[b.symbol]
     assert p.market("okx", "UNI-USD-SWAP").norm == "UNI-USD-PERP"
-
-
-def test_checksum_of_the_documented_examples():
-    b = Book("okx", "X", "X", "okx")
-    b.load([("3366.1", "7"), ("3366", "6")], [("3366.8", "9"), ("3368", "8")])
-    assert b.okx_checksum() == -1881014294  # "3366.1:7:3366.8:9:3366:6:3368:8"
-    b.load([("3366.1", "7")], [("3366.8", "9"), ("3368", "8"), ("3372", "8")])
-    assert b.okx_checksum() == 831078360
 
 
 def test_wrong_checksum_invalidates_the_book():
