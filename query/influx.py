@@ -39,6 +39,10 @@ and the hourly downsample (``influx task create -o ticktape -f ticktape_1h.flux`
 
 The archive stays the exact source (``vwap`` is not summable: recompute it there);
 Influx is for looking. ``query influx --from .. --to ..`` back-fills a window.
+
+Inside ``recorder run`` (``[influx] enabled = true``) the daemon runs ``InfluxHook``, a
+recorder hook registered as the ``influx`` entry point of ``ticktape.recorder_hooks``:
+an ``InfluxFeed`` of the live projection's rows into an ``InfluxSink``.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
+
+from state.events import Gap
+
+from .errors import QueryUsageError
 
 log = logging.getLogger("query.influx")
 
@@ -301,3 +309,140 @@ def export(data_dir: str, sink: InfluxSink, *, from_ns: int | None = None, to_ns
         out[table] = n
         sink.flush(300)
     return out
+
+
+# ---------------------------------------------------------------------------- in the recorder daemon
+
+SENT = ("features", "klines")  # the derived tables that go to InfluxDB; the rest are discarded
+CLOSE_TIMEOUT_S = 5.0
+
+
+def make_sink(cfg: Any) -> InfluxSink:
+    """The sink for an ``[influx]`` section (``recorder.daemon.config.InfluxConfig``)."""
+    return InfluxSink(cfg.url, cfg.token, cfg.org, cfg.bucket, bars_bucket=cfg.bars_bucket,
+                      batch_size=cfg.batch_size, flush_interval=cfg.flush_interval_s,
+                      max_pending=cfg.max_pending, max_retries=cfg.max_retries)
+
+
+class InfluxFeed:
+    """1 s features and 1 m bars from the recorder's live projection, offered to a sink.
+
+        feed = InfluxFeed(projection, config.influx)   # folds the projection through a Deriver
+        feed.push()      # every push_interval_s, on the thread that appends
+        feed.close()     # at stop (any thread): flush the sink for a few seconds
+
+    ``projection`` is the daemon's live projection (its ``LiveState`` port): the feed
+    makes it fold through a ``query.derive.Deriver`` built on its projector, so a point
+    written live equals the row compaction later archives for the same second (same
+    code, same records). The sink queues, batches and retries on its own thread behind
+    a bounded queue: when InfluxDB is slow or down, points are dropped and counted, and
+    recording never waits. Rows are sampled on record time: a feed that goes quiet
+    emits its last second once the next record arrives. After a restart the sampling
+    starts afresh at the next boundary (a bar open at the crash is not sent).
+    """
+
+    def __init__(self, projection: Any, cfg: Any, *, sink: Any = None) -> None:
+        from .derive import SCHEMAS, DeriveParams, Deriver
+
+        params = DeriveParams(depth_levels=projection.depth_levels,
+                              feature_interval_ms=cfg.feature_interval_ms)
+        self.deriver = Deriver({}, params, projector=projection.projector)
+        projection.set_fold(self.fold)
+        self.columns = {t: SCHEMAS[t].names for t in SENT}
+        self.sink = sink if sink is not None else make_sink(cfg)
+        self.offered = {"features": 0, "klines": 0}  # rows handed to the sink
+
+    def fold(self, rec: Any) -> list[Gap]:
+        """Fold ``rec`` through the deriver; returns the ``Gap`` events it produced."""
+        d = self.deriver
+        gaps = d.rows["gaps"]
+        n = len(gaps)
+        d.apply(rec)
+        if len(gaps) == n:
+            return []
+        # gap rows: (seq, ts_ns, venue, symbol, norm, exch_ts_ns, stream, expected, got, reason)
+        return [Gap(venue=r[2], symbol=r[3], norm=r[4], exch_ts_ns=r[5], recv_ts_ns=r[1], seq=r[0],
+                    expected=r[7], got=r[8], reason=r[9]) for r in gaps[n:]]
+
+    def push(self) -> int:
+        """Hand the rows finished since the last push to the sink; returns how many.
+
+        Call on the thread that appends (the deriver's rows are only touched there).
+        Rows of the other derived tables are dropped here: they are not sent anywhere.
+        """
+        rows = self.deriver.rows
+        n = 0
+        for table in rows:
+            got, rows[table] = rows[table], []
+            if table not in SENT or not got:
+                continue
+            cols = self.columns[table]
+            dicts = [dict(zip(cols, r, strict=True)) for r in got]
+            write = self.sink.write_features if table == "features" else self.sink.write_bars
+            write(dicts)
+            self.offered[table] += len(dicts)
+            n += len(dicts)
+        return n
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Flush the sink for up to ``timeout`` s and stop it (blocking: run it off the loop)."""
+        self.sink.close(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.sink.stats(), "offered": dict(self.offered)}
+
+
+class InfluxHook:
+    """The InfluxDB feed inside ``recorder run``: a recorder hook (``[influx]``).
+
+    Built through the ``influx`` entry point of ``ticktape.recorder_hooks``
+    (``recorder_hook``) before records flow, it needs the live projection. ``tick``
+    pushes every ``push_interval_s`` (on the appending thread); ``close`` pushes the rest
+    and flushes once the journal is closed.
+    """
+
+    name = "influx"
+
+    def __init__(self, context: Any, *, sink: Any = None) -> None:
+        if context.projection is None:
+            raise QueryUsageError("the InfluxDB feed needs the live projection ([projection] enabled)")
+        cfg = context.settings
+        self.cfg = cfg
+        self.feed = InfluxFeed(context.projection, cfg, sink=sink)
+        self._pushed = 0.0  # monotonic time of the last push
+        context.log.info("influx", extra={"fields": {"url": cfg.url, "bucket": cfg.bucket,
+                                                     "bars_bucket": cfg.bars_bucket}})
+
+    def ready(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        pass
+
+    def tick(self) -> None:
+        if time.monotonic() - self._pushed >= self.cfg.push_interval_s:
+            self._pushed = time.monotonic()
+            self.feed.push()
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.feed.push()  # the journal is closed: nothing folds any more
+        self.feed.close()
+
+    def samples(self) -> list[tuple[str, str, str, dict[str, str], float]]:
+        st = self.feed.stats()
+        out: list[tuple[str, str, str, dict[str, str], float]] = [
+            ("ticktape_influx_points", "counter", "Points for InfluxDB by outcome", {"result": r}, st[r])
+            for r in ("written", "dropped", "failed")]
+        out.append(("ticktape_influx_pending", "gauge", "Points queued for InfluxDB", {}, st["pending"]))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return self.feed.stats()
+
+
+def recorder_hook(context: Any) -> InfluxHook:
+    """The ``influx`` recorder hook (entry point ``ticktape.recorder_hooks``)."""
+    return InfluxHook(context)

@@ -21,7 +21,9 @@ from typing import Any
 
 from rich.console import Console
 
+from recorder.errors import ConfigError
 from recorder.journal import JournalError
+from recorder.venues import VENUES
 
 
 def _csv(text: str) -> list[str]:
@@ -33,11 +35,11 @@ def add_run_parser(sub: Any, func: Callable[..., int]) -> argparse.ArgumentParse
     p = sub.add_parser("run", help="record live market data into the journal",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML config (see data/recorder.example.toml)")
-    p.add_argument("--venue", choices=("binance-usdm", "upbit"), help="record this venue (replaces the config's)")
-    p.add_argument("--symbols", type=_csv, help="comma-separated: BTCUSDT,ETHUSDT or KRW-BTC,KRW-ETH")
-    p.add_argument("--channels", type=_csv,
-                   help="comma-separated: binance depth,depth20,aggTrade,trade,kline_1m,bookTicker,"
-                        "markPrice; upbit orderbook,trade,ticker")
+    p.add_argument("--venue", choices=tuple(VENUES), help="record this venue (replaces the config's)")
+    p.add_argument("--symbols", type=_csv, help="comma-separated, e.g. " + " or ".join(
+        f"{d.symbol_example} ({d.name})" for d in VENUES.values()))
+    p.add_argument("--channels", type=_csv, help="comma-separated: " + "; ".join(
+        f"{d.name} {','.join(d.channels)}" for d in VENUES.values()))
     p.add_argument("--format", choices=("DEFAULT", "SIMPLE"), help="Upbit field names")
     p.add_argument("--data", help="data directory (the journal is DATA/journal)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -62,8 +64,6 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     venue = {"venue": args.venue, "symbols": args.symbols, "channels": args.channels,
              "format": args.format, "ws_url": args.ws_url, "rest_url": args.rest_url}
     if not args.venue and (args.symbols or args.channels):
-        from recorder.daemon.config import ConfigError
-
         raise ConfigError("--symbols/--channels need --venue")
     return load_config(args.config, environ=os.environ if environ is None else environ,
                        overrides=overrides, venue_override=venue)
@@ -72,7 +72,6 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
 def run_command(args: argparse.Namespace, console: Console) -> int:
     """Run the daemon until a signal, ``--duration`` or a failure; returns the exit status."""
     from recorder.daemon.app import Recorder
-    from recorder.daemon.config import ConfigError
 
     try:
         config = config_from_args(args)

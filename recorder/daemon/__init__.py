@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
+from recorder.errors import ConfigError
+
 from .app import Recorder
-from .config import ConfigError, RecorderConfig, build_config, load_config
+from .config import RecorderConfig, build_config, load_config
 
 
 def demo_run(data_dir: str, ws_url: str, rest_url: str, duration: float, *,

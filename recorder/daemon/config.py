@@ -22,29 +22,23 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from recorder.errors import ConfigError
 from recorder.journal.writer import DURABILITY
-from recorder.venues import binance_usdm, upbit
+from recorder.venues import VENUES as DESCRIPTORS
 from recorder.venues.base import origin
+from recorder.venues.descriptor import VenueOption
 
-VENUES = ("binance-usdm", "upbit")
-CHANNELS: dict[str, tuple[str, ...]] = {
-    "binance-usdm": tuple(binance_usdm.CHANNELS),
-    "upbit": upbit.CHANNELS,
-}
-DEFAULT_WS = {"binance-usdm": binance_usdm.DEFAULT.ws_url, "upbit": upbit.DEFAULT.ws_url}
-DEFAULT_REST = {"binance-usdm": binance_usdm.DEFAULT.rest_url, "upbit": upbit.DEFAULT.rest_url}
-UPBIT_FORMATS = ("DEFAULT", "SIMPLE")
+VENUES = tuple(DESCRIPTORS)
 ENV_PREFIX = "TICKTAPE_"
-_SYMBOL = {"binance-usdm": re.compile(r"^[A-Z0-9]{2,30}$"),
-           "upbit": re.compile(r"^[A-Z]{2,6}-[A-Z0-9]{1,20}$")}
+# The [[venue]] keys a venue owns (its default and its check), whichever venue declares them.
+OPTIONS: dict[str, VenueOption] = {o.key: o for d in DESCRIPTORS.values() for o in d.options}
 # Fields that change how the daemon is observed, not what it records: not hashed.
 _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metrics_port",
                        "metrics_host", "compaction", "influx"})
-SECTIONS = ("recorder", "supervision", "projection", "compaction", "influx")
-
-
-class ConfigError(ValueError):
-    """The configuration is wrong; the message names the key and what is expected."""
+# Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
+# the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
+HOOK_SECTIONS = ("compaction", "influx")
+SECTIONS = ("recorder", "supervision", "projection", *HOOK_SECTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,22 +50,22 @@ class VenueConfig:
     channels: tuple[str, ...]
     ws_url: str = ""  # "" = the venue's default; only scheme/host/port are used
     rest_url: str = ""
-    snapshots: bool = True  # Binance diff depth: REST snapshot on start/reconnect/gap
-    snapshot_limit: int = 1000  # /fapi/v1/depth limit (weight 20 at 1000)
-    weight_limit_per_min: int = 2400  # Binance REQUEST_WEIGHT per IP
-    rotate_after_s: float = binance_usdm.DEFAULT.rotate_after_s  # Binance cuts at 24 h
-    subscribe: bool = False  # Binance: SUBSCRIBE messages instead of streams in the URL
-    format: str = "SIMPLE"  # Upbit: DEFAULT or SIMPLE field names
-    ping_interval_s: float = upbit.DEFAULT.ping_interval_s  # Upbit text PING cadence
+    snapshots: bool = True  # diff depth of a venue with snapshots: REST snapshot on start/reconnect/gap
+    snapshot_limit: int = OPTIONS["snapshot_limit"].default  # Binance /fapi/v1/depth limit (weight 20 at 1000)
+    weight_limit_per_min: int = OPTIONS["weight_limit_per_min"].default  # Binance REQUEST_WEIGHT per IP
+    rotate_after_s: float = OPTIONS["rotate_after_s"].default  # Binance cuts at 24 h
+    subscribe: bool = OPTIONS["subscribe"].default  # Binance: SUBSCRIBE messages instead of streams in the URL
+    format: str = OPTIONS["format"].default  # Upbit: DEFAULT or SIMPLE field names
+    ping_interval_s: float = OPTIONS["ping_interval_s"].default  # Upbit text PING cadence
     max_streams_per_connection: int = 200  # Binance streams / Upbit codes per connection
 
     @property
     def ws_base(self) -> str:
-        return self.ws_url or DEFAULT_WS[self.venue]
+        return self.ws_url or DESCRIPTORS[self.venue].ws_url
 
     @property
     def rest_base(self) -> str:
-        return self.rest_url or DEFAULT_REST[self.venue]
+        return self.rest_url or DESCRIPTORS[self.venue].rest_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,33 +223,32 @@ def _venue(raw: Mapping[str, Any], where: str) -> VenueConfig:
         raise ConfigError(f"{where}.symbols: at least one symbol is required")
     if not d["channels"]:
         raise ConfigError(f"{where}.channels: at least one channel is required")
+    desc = DESCRIPTORS[venue]
     d["symbols"] = tuple(dict.fromkeys(s.upper() for s in d["symbols"]))
     for s in d["symbols"]:
-        if not _SYMBOL[venue].match(s):
-            example = "BTCUSDT" if venue == "binance-usdm" else "KRW-BTC"
-            raise ConfigError(f"{where}.symbols: {s!r} is not a {venue} symbol (e.g. {example})")
+        if not desc.is_symbol(s):
+            raise ConfigError(f"{where}.symbols: {s!r} is not a {venue} symbol "
+                              f"(e.g. {desc.symbol_example})")
     d["channels"] = tuple(dict.fromkeys(d["channels"]))
     for ch in d["channels"]:
-        if ch not in CHANNELS[venue]:
+        if ch not in desc.channels:
             raise ConfigError(f"{where}.channels: {ch!r} is not a {venue} channel "
-                              f"(one of {', '.join(CHANNELS[venue])})")
+                              f"(one of {', '.join(desc.channels)})")
     for key in ("ws_url", "rest_url"):
         if d.get(key):
             try:
                 origin(d[key])
             except ValueError as exc:
                 raise ConfigError(f"{where}.{key}: {exc}") from None
-    if d.get("snapshot_limit", 1000) not in binance_usdm.DEPTH_WEIGHTS:
-        raise ConfigError(f"{where}.snapshot_limit: one of {sorted(binance_usdm.DEPTH_WEIGHTS)}")
-    if d.get("format", "SIMPLE") not in UPBIT_FORMATS:
-        raise ConfigError(f"{where}.format: one of {', '.join(UPBIT_FORMATS)}")
     for key in ("rotate_after_s", "ping_interval_s"):
         if key in d and not d[key] > 0:
             raise ConfigError(f"{where}.{key}: must be > 0")
     if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
         raise ConfigError(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
-    if d.get("ping_interval_s", 1.0) >= upbit.DEFAULT.idle_timeout_s:
-        raise ConfigError(f"{where}.ping_interval_s: must be under Upbit's {upbit.DEFAULT.idle_timeout_s:.0f} s idle cut")
+    for key, opt in OPTIONS.items():  # a venue-owned key is checked wherever it is given
+        problem = opt.check(d[key]) if key in d else None
+        if problem:
+            raise ConfigError(f"{where}.{key}: {problem}")
     return VenueConfig(**d)
 
 

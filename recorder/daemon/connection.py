@@ -10,20 +10,19 @@ with ``meta["bin"]``) and ``close``, and counts what it moved.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Opcode
 
-from recorder.journal import JournalWriteError
+from recorder.journal import JournalWriteError, Record
 from recorder.venues.base import Verdict
 
 from .logs import fields
-
-if TYPE_CHECKING:
-    from .app import Recorder
+from .ports import Journal
 
 BIN = {"bin": True}  # shared: records never mutate their meta
 OP_TEXT, OP_BINARY, OP_CONT, OP_PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
@@ -79,10 +78,13 @@ class Link:
     anything we say, ``close`` to end it, and ``await link.closed()`` to learn how it ended.
     """
 
-    def __init__(self, app: Recorder, *, sid: int, venue: str, conn: str, url: str,
+    def __init__(self, journal: Journal, *, sid: int, venue: str, conn: str, url: str,
+                 log: logging.Logger,
                  keepalive: Callable[[bytes], bool] | None = None,
-                 inspect: Callable[[Link, bytes], None] | None = None) -> None:
-        self.app = app
+                 inspect: Callable[[Link, bytes], None] | None = None,
+                 latency: Callable[[Record], None] | None = None) -> None:
+        self.journal = journal
+        self.log = log
         self.sid = sid
         self.venue = venue
         self.conn = conn
@@ -100,8 +102,8 @@ class Link:
         self.first_data = asyncio.get_running_loop().create_future()
         self._keepalive = keepalive
         self._inspect = inspect
-        self._append = app.writer.append
-        self._latency = app.metrics.sample_latency if app.metrics is not None else None
+        self._append = journal.append_frame
+        self._latency = latency
 
     # -- receiving (hot path: runs inside data_received) ---------------------------
 
@@ -109,7 +111,7 @@ class Link:
         try:
             rec = self._append(self.sid, "frame", data, meta=BIN if binary else None)
         except JournalWriteError as exc:
-            self.app.journal_failed(exc)
+            self.journal.failed(exc)
             return
         self.frames += 1
         self.bytes += len(data)
@@ -125,7 +127,7 @@ class Link:
             except Exception as exc:  # noqa: BLE001 (the frame is journaled: never lose the connection over it)
                 self.inspect_errors += 1
                 if self.inspect_errors == 1 or self.inspect_errors % 1000 == 0:
-                    self.app.log.error("inspect_failed", extra=fields(
+                    self.log.error("inspect_failed", extra=fields(
                         venue=self.venue, conn=self.conn, stream=self.sid, seq=rec.seq,
                         count=self.inspect_errors, error=f"{type(exc).__name__}: {exc}"))
 
@@ -134,7 +136,7 @@ class Link:
             return
         self.is_open = True
         self.opened_at = time.monotonic()
-        self.app.append(self.sid, "open", self.url.encode(), meta={"conn": self.conn})
+        self.journal.append(self.sid, "open", self.url.encode(), meta={"conn": self.conn})
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -154,7 +156,7 @@ class Link:
 
     async def send(self, payload: bytes) -> None:
         """Journal ``payload`` as ``sent`` and send it as a text message."""
-        self.app.append(self.sid, "sent", payload)
+        self.journal.append(self.sid, "sent", payload)
         assert self.ws is not None
         await self.ws.send(payload.decode("utf-8"))
 
@@ -184,7 +186,7 @@ class Link:
         frame = rcvd if rcvd is not None and not self.closed_by_us else sent or rcvd
         code = frame.code if frame is not None else 1006
         reason = frame.reason if frame is not None else ""
-        self.app.append(self.sid, "close", reason.encode(),
+        self.journal.append(self.sid, "close", reason.encode(),
                         meta={"code": code, "reason": reason,
                               "by": "us" if self.closed_by_us else "peer"})
 

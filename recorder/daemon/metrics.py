@@ -12,7 +12,7 @@ that hands batches to the committer process).
     ticktape_reconnects_total{venue,conn}                connections opened after the first
     ticktape_rotations_total{venue,conn}                 planned 24 h replacements
     ticktape_stale_total{venue,conn}                     watchdog reconnects (no data)
-    ticktape_gaps_total{venue,symbol}                    depth-chain breaks seen
+    ticktape_gaps_total{venue,symbol}                    book sequence breaks acted on (gap marks)
     ticktape_snapshots_total{venue,symbol}               snapshots journaled
     ticktape_rest_requests_total{venue,path,status}      REST calls made
     ticktape_validation_errors_total{kind}               projection findings (decode errors...)
@@ -22,33 +22,38 @@ that hands batches to the committer process).
     ticktape_newest_record_age_seconds                   now - ts of the newest record
     ticktape_commit_seconds                              histogram of group-commit durations
     ticktape_receive_to_commit_seconds                   histogram: frame receipt -> durable
+
+plus whatever the running hooks report (``Hook.samples``: nightly compaction runs, InfluxDB
+points). Everything is read through the ``Status`` port (``recorder.daemon.ports``).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from recorder.journal import Record
+from recorder.journal import Record
 
-    from .app import Recorder
+from .ports import Status
 
 SAMPLE_NS = 1_000_000  # one latency sample per millisecond of records at most
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
-    """The registry, the HTTP endpoint and the few counters kept outside connections."""
+    """The registry, the HTTP endpoint and the few counters kept outside connections.
 
-    def __init__(self, app: Recorder, registry: CollectorRegistry | None = None) -> None:
-        self.app = app
+    It is the daemon's ``Counters`` port; it reads everything else from ``status``.
+    """
+
+    def __init__(self, status: Status, registry: CollectorRegistry | None = None) -> None:
+        self.status = status
         self.registry = registry or CollectorRegistry()
         self.commit_seconds = Histogram(
             "ticktape_commit_seconds", "Duration of one journal group commit",
@@ -63,7 +68,7 @@ class Metrics:
         self._last_sample_ns = 0
         self.server: Any = None
         self.port: int | None = None
-        self.registry.register(_Collector(app))
+        self.registry.register(_Collector(status, self))
 
     # -- hooks ----------------------------------------------------------------------
 
@@ -76,7 +81,7 @@ class Metrics:
     def on_commit(self, records: int, seconds: float) -> None:
         """``JournalWriter.on_commit`` (the writer's commit thread)."""
         self.commit_seconds.observe(seconds)
-        committed = self.app.writer.committed_seq
+        committed = self.status.journal.committed_seq
         now = time.time_ns()
         samples = self._samples
         while samples and samples[0][0] <= committed:
@@ -109,24 +114,21 @@ class Metrics:
 
 
 class _Collector(Collector):
-    """Reads the daemon's live counters at scrape time (another thread: copies first)."""
+    """Reads the daemon's live figures at scrape time (another thread: copies first)."""
 
-    def __init__(self, app: Recorder) -> None:
-        self.app = app
+    def __init__(self, status: Status, metrics: Metrics) -> None:
+        self.status = status
+        self.metrics = metrics
 
     def collect(self) -> Iterator[Any]:
-        app = self.app
+        st = self.status
         labels = ["venue", "conn", "stream", "kind"]
         recs = CounterMetricFamily("ticktape_records", "Records journaled", labels=labels)
         byts = CounterMetricFamily("ticktape_record_bytes", "Payload bytes journaled", labels=labels)
-        for (sid, kind), (n, b) in list(app.counts.items()):
-            venue, conn = app.stream_names.get(sid, ("", ""))
-            recs.add_metric([venue, conn, str(sid), kind], n)
-            byts.add_metric([venue, conn, str(sid), kind], b)
-        for link in list(app.links.values()):
-            key = [link.venue, link.conn, str(link.sid), "frame"]
-            recs.add_metric(key, link.frames)
-            byts.add_metric(key, link.bytes)
+        for c in st.streams():
+            key = [c.venue, c.conn, str(c.stream), c.kind]
+            recs.add_metric(key, c.records)
+            byts.add_metric(key, c.bytes)
         yield recs
         yield byts
 
@@ -141,17 +143,16 @@ class _Collector(Collector):
                                   labels=["venue", "conn"])
         stale = CounterMetricFamily("ticktape_stale", "Watchdog reconnects: no data",
                                     labels=["venue", "conn"])
-        now = time.monotonic()
-        for s in list(app.supervisors):
-            lv = [s.venue, s.name]
-            up.add_metric(lv, 1.0 if s.up else 0.0)
-            down.add_metric(lv, 0.0 if s.up else now - s.down_since)
-            recon.add_metric(lv, s.reconnects)
-            rot.add_metric(lv, s.rotations)
-            stale.add_metric(lv, s.stale)
+        for c in st.connections(time.monotonic()):
+            lv = [c.venue, c.name]
+            up.add_metric(lv, 1.0 if c.up else 0.0)
+            down.add_metric(lv, c.down_s)
+            recon.add_metric(lv, c.reconnects)
+            rot.add_metric(lv, c.rotations)
+            stale.add_metric(lv, c.stale)
         yield from (up, down, recon, rot, stale)
 
-        m = app.metrics
+        m = self.metrics
         gaps = CounterMetricFamily("ticktape_gaps", "Depth-chain breaks", labels=["venue", "symbol"])
         for (venue, symbol), n in list(m.gaps.items()):
             gaps.add_metric([venue, symbol], n)
@@ -167,39 +168,16 @@ class _Collector(Collector):
 
         val = CounterMetricFamily("ticktape_validation_errors", "Projection findings by kind",
                                   labels=["kind"])
-        proj = app.projection
-        for kind, n in sorted((proj.validation_counts() if proj else {}).items()):
+        proj = st.projection()
+        for kind, n in sorted((proj.findings if proj else {}).items()):
             val.add_metric([kind], n)
         yield val
         yield CounterMetricFamily("ticktape_frames_projected", "Frames the live projection folded",
                                   value=proj.frames if proj else 0)
 
-        nightly = app.nightly
-        if nightly is not None:
-            st = nightly.stats()
-            runs = CounterMetricFamily("ticktape_compaction_runs", "Nightly compaction runs by result",
-                                       labels=["result"])
-            for result, n in sorted(st["runs"].items()):
-                runs.add_metric([result], n)
-            yield runs
-            yield CounterMetricFamily("ticktape_compaction_days", "Journal days archived by this process",
-                                      value=st["days_compacted"])
-            yield GaugeMetricFamily("ticktape_compaction_last_success_timestamp_seconds",
-                                    "Unix time of the last successful compaction (0: none yet)",
-                                    value=st["last_ok_unix"])
+        yield from hook_families(st.hook_samples())
 
-        feed = app.influx
-        if feed is not None:
-            st = feed.stats()
-            pts = CounterMetricFamily("ticktape_influx_points", "Points for InfluxDB by outcome",
-                                      labels=["result"])
-            for result in ("written", "dropped", "failed"):
-                pts.add_metric([result], st[result])
-            yield pts
-            yield GaugeMetricFamily("ticktape_influx_pending", "Points queued for InfluxDB",
-                                    value=st["pending"])
-
-        w = app.writer
+        w = st.journal
         yield GaugeMetricFamily("ticktape_writer_pending", "Records waiting for commit", value=w.pending)
         yield GaugeMetricFamily("ticktape_writer_max_pending", "Commit queue bound (backpressure)",
                                 value=w.max_pending)
@@ -208,3 +186,18 @@ class _Collector(Collector):
         age = (time.time_ns() - w.last_ts_ns) / 1e9 if w.last_ts_ns else 0.0
         yield GaugeMetricFamily("ticktape_newest_record_age_seconds", "Now minus the newest record's time",
                                 value=max(0.0, age))
+
+
+def hook_families(samples: Iterable[tuple[str, str, str, dict[str, str], float]]) -> list[Any]:
+    """Metric families of hook samples (name, kind, help, labels, value), by name, in order.
+
+    A family's label names are those of its first sample.
+    """
+    fams: dict[str, Any] = {}
+    for name, kind, help_, labels, value in samples:
+        fam = fams.get(name)
+        if fam is None:
+            cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            fam = fams[name] = cls(name, help_, labels=sorted(labels))
+        fam.add_metric([labels[k] for k in sorted(labels)], value)
+    return list(fams.values())

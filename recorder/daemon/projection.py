@@ -1,11 +1,19 @@
-"""The live projection inside the recorder: ``state.projector`` fed by the writer.
+"""The projections inside the recorder: ``state.projector`` fed by the writer.
 
-It subscribes to ``JournalWriter`` so each record is folded the moment it has its seq,
-before the group commit: in-process consumers see state microseconds after receipt.
-On start it recovers by re-projection: restore the newest checkpoint (``DATA/state``,
-``recorder.journal.checkpoints``, restored by ``state.checkpoint``) and fold the journal from there, so the live state equals what
-a replay of the same journal reaches. A projection failure never stops recording:
-it is logged, counted and the projection is switched off.
+``LiveProjection`` subscribes to ``JournalWriter`` so each record is folded the moment
+it has its seq, before the group commit: in-process consumers see state microseconds
+after receipt. On start it recovers by re-projection: restore the newest checkpoint
+(``DATA/state``, ``recorder.journal.checkpoints``, restored by ``state.checkpoint``) and
+fold the journal from there, so the live state equals what a replay of the same journal
+reaches. A projection failure never stops recording: it is logged, counted and the
+projection is switched off.
+
+``SyncProjection`` is what runs instead with ``[projection] enabled = false``: a
+sync-only ``Projector`` (book snapshots and deltas, no checkpoints, started empty) over
+the streams of venues with the snapshot capability, so the recorder still learns from
+the one sync rule (``state.sync``) which books need a snapshot.
+
+Both report each ``Gap`` as ``on_gap(gap, stream)``, ``stream`` being the record's.
 """
 
 from __future__ import annotations
@@ -13,30 +21,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from recorder.journal import Record, StreamInfo
 from recorder.journal.checkpoints import CheckpointStore, LmdbCheckpointStore
 from recorder.journal.reader import JournalReader
 from state.checkpoint import restore_newest
-from state.events import Gap
+from state.events import Event, Gap
 from state.projector import Projector
 
 from .logs import fields
-
-GapHandler = Callable[[str, str, str], None]  # (venue, symbol key, reason)
+from .ports import GapSink
 
 
 class LiveProjection:
-    """Folds every appended record; reports gaps through ``on_gap(venue, symbol, reason)``.
+    """Folds every appended record; reports gaps through ``on_gap(gap, stream)``.
 
-    With a ``query.derive.Deriver`` attached (``attach_deriver``, for the InfluxDB feed)
-    records are folded through it: the same projector, plus its sampled rows.
+    A hook may fold through something built on ``projector`` instead (``set_fold``: the
+    InfluxDB feed's deriver, which samples rows as it folds).
     """
 
     def __init__(self, *, data_dir: str, depth_levels: int, log: logging.Logger,
-                 on_gap: GapHandler,
+                 on_gap: GapSink,
                  checkpoint_every_records: int, checkpoint_every_s: float,
                  checkpoints: CheckpointStore | None = None) -> None:
         self.data_dir = data_dir
@@ -53,7 +59,7 @@ class LiveProjection:
         self._checkpoint_at = time.monotonic()
         self._store_lock = threading.Lock()
         self.listeners: list[Callable[[Record], None]] = []  # after each fold (benchmarks, UIs)
-        self.deriver: Any = None  # query.derive.Deriver over self.projector, when attached
+        self._fold: Callable[[Record], Iterable[Event]] = self.projector.apply
 
     # -- recovery -------------------------------------------------------------------
 
@@ -71,6 +77,7 @@ class LiveProjection:
                                                     streams=streams)
                 if restored is not None:
                     self.projector, self.checkpoint_seq, start = restored, seq, seq + 1
+                    self._fold = self.projector.apply
                 elif why:  # re-project from the start instead
                     self.log.warning("checkpoint_unreadable", extra=fields(error=why))
                 self.projector.streams.update(streams)
@@ -89,36 +96,27 @@ class LiveProjection:
     def add_stream(self, info: StreamInfo) -> None:
         self.projector.add_stream(info)
 
-    def attach_deriver(self, deriver: Any) -> None:
-        """Fold through ``deriver`` (built on ``self.projector``) from now on; after ``recover``."""
-        if deriver.p is not self.projector:
-            raise ValueError("the deriver must wrap this projection's projector")
-        self.deriver = deriver
+    def set_fold(self, fold: Callable[[Record], Iterable[Event]]) -> None:
+        """Fold each record through ``fold`` from now on (call after ``recover``).
+
+        ``fold(rec)`` must fold ``rec`` into ``self.projector`` and return the events that
+        produced, at least its ``Gap`` events: they drive the snapshot fetches.
+        """
+        self._fold = fold
 
     def __call__(self, rec: Record) -> None:
         if self.failed is not None:
             return
-        d = self.deriver
         try:
-            if d is None:
-                events = self.projector.apply(rec)
-            else:
-                gaps = d.rows["gaps"]
-                n = len(gaps)
-                d.apply(rec)
-                events = ()
+            events = self._fold(rec)
         except Exception as exc:  # noqa: BLE001 (never let state stop the recorder)
             self._fail(f"seq {rec.seq}: {type(exc).__name__}: {exc}")
             return
         if rec.kind == "frame":
             self.frames += 1
-        if d is None:
-            for ev in events:
-                if type(ev) is Gap:
-                    self.on_gap(ev.venue, ev.symbol, ev.reason)
-        elif len(gaps) > n:
-            for row in gaps[n:]:  # (seq, ts_ns, venue, symbol, norm, exch_ts, stream, exp, got, reason)
-                self.on_gap(row[2], row[3], row[9])
+        for ev in events:
+            if type(ev) is Gap:
+                self.on_gap(ev, rec.stream)
         for fn in self.listeners:
             fn(rec)
 
@@ -181,3 +179,47 @@ class LiveProjection:
             self.checkpoint_seq = seq
         self.log.info("checkpoint", extra=fields(seq=seq, bytes=len(blob)))
         return True
+
+
+class SyncProjection:
+    """Book sync only, for the recorder whose full projection is off; see the module docstring.
+
+    ``venues`` maps each venue with the snapshot capability to its ``book_frame`` test
+    (``VenueDescriptor.book_frame``, None: every frame): only the records of their streams
+    are folded, and of their frames only those that may carry book data, through a
+    sync-only ``Projector``. Each ``Gap`` is reported as ``on_gap(gap, stream)``. A
+    failure (a bug in the fold) is logged once and switches it off, like the live one.
+    """
+
+    def __init__(self, venues: Mapping[str, Callable[[bytes], bool] | None], *,
+                 log: logging.Logger, on_gap: GapSink) -> None:
+        self.venues = dict(venues)
+        self.log = log
+        self.on_gap = on_gap
+        self.projector = Projector({}, sync_only=True)
+        self._book_frame: dict[int, Callable[[bytes], bool] | None] = {}  # by stream
+        self.failed: str | None = None
+
+    def add_stream(self, info: StreamInfo) -> None:
+        if info.venue in self.venues:
+            self.projector.add_stream(info)
+            self._book_frame[info.id] = self.venues[info.venue]
+
+    def __call__(self, rec: Record) -> None:
+        if self.failed is not None:
+            return
+        try:
+            test = self._book_frame[rec.stream]
+        except KeyError:
+            return  # a venue without snapshots
+        if test is not None and rec.kind == "frame" and not test(rec.payload):
+            return
+        try:
+            events = self.projector.apply(rec)
+        except Exception as exc:  # noqa: BLE001 (never let state stop the recorder)
+            self.failed = f"seq {rec.seq}: {type(exc).__name__}: {exc}"
+            self.log.error("sync_projection_stopped", extra=fields(reason=self.failed))
+            return
+        for ev in events:
+            if type(ev) is Gap:
+                self.on_gap(ev, rec.stream)

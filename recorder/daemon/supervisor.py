@@ -11,26 +11,34 @@ A ``Supervisor`` owns one slot of the venue's connection plan. Its states:
 
 Every connection attempt registers a new stream: ``open``/``sent``/``frame``/``close``
 and any ``error`` (with its class) of that attempt are journaled under it.
+
+Diff books (``Adapter.depth_symbols``) are the resync's business: a supervisor holds
+them from a connection's open until it delivers (then their snapshots are fetched: the
+documented order, stream first), and across a rotation's overlap (both connections
+deliver the same diffs meanwhile; the new one's books are fetched once the old closed).
+
+What it depends on are ports (``recorder.daemon.ports``): the journal, the lifecycle,
+the resync, plus callbacks for the daemon's bookkeeping (``on_link``, ``on_failed``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from websockets.exceptions import InvalidStatus
 
+from recorder.journal import Record
 from recorder.venues.base import ConnectionPlan, ErrorClass, Verdict
-from recorder.venues.binance_usdm import DepthWatcher
+from recorder.venues.descriptor import Adapter
 
-from .adapters import Adapter, BinanceUsdm, Upbit
+from .config import Supervision
 from .connection import Link
 from .logs import fields
-
-if TYPE_CHECKING:
-    from .app import Recorder
+from .ports import Journal, Lifecycle, Resync
 
 STALE_CLOSE = 4000  # private-use close code: we cut a feed that went silent
 TICK_S = 0.05  # supervision loop granularity (watchdog, pings, rotation)
@@ -39,29 +47,35 @@ TICK_S = 0.05  # supervision loop granularity (watchdog, pings, rotation)
 class Supervisor:
     """Runs one connection slot until the recorder stops; see the module docstring."""
 
-    def __init__(self, app: Recorder, adapter: Adapter, plan: ConnectionPlan, index: int,
-                 rng: random.Random) -> None:
-        self.app = app
+    def __init__(self, adapter: Adapter, plan: ConnectionPlan, index: int, *, journal: Journal,
+                 life: Lifecycle, sup: Supervision, rng: random.Random, log: logging.Logger,
+                 resync: Resync | None = None, on_link: Callable[[Link], None] | None = None,
+                 on_failed: Callable[[Supervisor], None] | None = None,
+                 latency: Callable[[Record], None] | None = None) -> None:
+        self.journal = journal
+        self.life = life
+        self.log = log
+        self.resync = resync
+        self.on_link = on_link
+        self.on_failed = on_failed
+        self.latency = latency
         self.adapter = adapter
         self.venue = adapter.venue
         self.plan = plan
         self.index = index
         self.rng = rng
         self.name = f"{adapter.venue}.{plan.route or 'ws'}.{index}"
-        self.sup = app.config.supervision
+        self.sup = sup
         self.heartbeat = adapter.heartbeat()
         self.attempt = 0  # consecutive failures
         self.links: list[Link] = []  # open links: two while a rotation overlaps
-        self.watchers: dict[int, DepthWatcher] = {}  # link sid -> its depth chain watcher
+        self._held: dict[int, list[str]] = {}  # link sid -> diff books held until it delivers
         self.connects = 0
         self.reconnects = 0
         self.rotations = 0
         self.stale = 0
         self.failed: Verdict | None = None
         self.down_since = time.monotonic()
-        self.depth_symbols: list[str] = (adapter.depth_symbols(plan)
-                                         if isinstance(adapter, BinanceUsdm) and adapter.snapshots
-                                         else [])
 
     @property
     def up(self) -> bool:
@@ -80,7 +94,7 @@ class Supervisor:
 
     async def _connect_until_up(self) -> Link | None:
         """Open a connection, retrying per the backoff; None on stop or a final refusal."""
-        while not self.app.stopping:
+        while not self.life.stopping:
             link, verdict = await self._try_open()
             if link is not None:
                 return link
@@ -94,32 +108,39 @@ class Supervisor:
         delay = self.adapter.backoff.delay(verdict, self.attempt, self.rng)
         if delay is None:
             self.failed = verdict
-            self.app.log.error("connection_failed", extra=fields(
+            self.log.error("connection_failed", extra=fields(
                 venue=self.venue, conn=self.name, error_class=verdict.error_class.value,
                 reason=verdict.reason, retry=False))
-            self.app.slot_failed(self)
+            if self.on_failed is not None:
+                self.on_failed(self)
             return False
         self.attempt += 1
-        self.app.log.info("reconnect_wait", extra=fields(
+        self.log.info("reconnect_wait", extra=fields(
             venue=self.venue, conn=self.name, delay_s=round(delay, 3), attempt=self.attempt,
             error_class=verdict.error_class.value))
-        return not await self.app.wait_stop(delay)
+        return not await self.life.wait_stop(delay)
 
-    async def _try_open(self) -> tuple[Link | None, Verdict | None]:
-        """One connection attempt on a fresh stream: a live ``Link`` or the failure's verdict."""
+    async def _try_open(self, *, rotating: bool = False) -> tuple[Link | None, Verdict | None]:
+        """One connection attempt on a fresh stream: a live ``Link`` or the failure's verdict.
+
+        Its diff books are held until it delivers, unless it is a rotation's replacement
+        (``_rotate`` holds them until the overlap ends).
+        """
         self.plan = plan = self.adapter.replan(self.plan, self.index)
-        if isinstance(self.adapter, Upbit):  # 5 connects/s per IP
-            limit = self.adapter.connect_limit
+        limit = self.adapter.connect_limit
+        if limit is not None:  # the venue's per-IP connect limit
             while (wait := limit.delay(time.monotonic())) > 0:
                 await asyncio.sleep(wait)
             limit.take(time.monotonic())
-        sid = self.app.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
-        link = Link(self.app, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
-                    keepalive=self.adapter.keepalive(), inspect=self._inspect)
-        if self.depth_symbols:
-            self.watchers[sid] = DepthWatcher()
+        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
+                    log=self.log, keepalive=self.adapter.keepalive(), inspect=self._inspect,
+                    latency=self.latency)
         self.links.append(link)
-        self.app.links[sid] = link
+        if self.on_link is not None:
+            self.on_link(link)
+        if not rotating:
+            self._hold_books(link, plan)
         sup = self.sup
         try:
             await link.open(open_timeout=sup.open_timeout_s, close_timeout=sup.close_timeout_s,
@@ -127,12 +148,12 @@ class Supervisor:
                             ping_interval=self.adapter.ping_interval)
         except Exception as exc:  # noqa: BLE001 (every failure is classified and journaled)
             self.links.remove(link)
-            self.watchers.pop(sid, None)
+            self._release_books(link, delivered=False)
             return None, self._refused(link, exc)
         self.connects += 1
         if self.connects > 1:
             self.reconnects += 1
-        self.app.log.info("connected", extra=fields(venue=self.venue, conn=self.name, stream=sid,
+        self.log.info("connected", extra=fields(venue=self.venue, conn=self.name, stream=sid,
                                                     url=plan.url, streams=len(plan.streams)))
         try:
             for msg in plan.messages:
@@ -141,6 +162,21 @@ class Supervisor:
             await self._close(link, 1011, "send failed")
             return None, self._refused(link, exc)
         return link, None
+
+    def _hold_books(self, link: Link, plan: ConnectionPlan) -> None:
+        """Hold ``link``'s diff books until it delivers; then the resync fetches them."""
+        resync = self.resync
+        symbols = self.adapter.depth_symbols(plan) if resync is not None else []
+        if resync is None or not symbols:
+            return
+        resync.hold(self.venue, symbols)
+        self._held[link.sid] = symbols
+        link.first_data.add_done_callback(lambda _: self._release_books(link, delivered=True))
+
+    def _release_books(self, link: Link, *, delivered: bool) -> None:
+        symbols = self._held.pop(link.sid, None)
+        if symbols and self.resync is not None:
+            self.resync.release(self.venue, symbols, fresh=delivered)
 
     def _refused(self, link: Link, exc: BaseException) -> Verdict:
         """Classify and journal a failed handshake or send."""
@@ -156,8 +192,8 @@ class Supervisor:
         else:
             verdict = self.adapter.classify(exc=type(exc).__name__)
         meta["class"] = verdict.error_class.value
-        self.app.append(link.sid, "error", payload, meta=meta)
-        self.app.log.warning("connect_failed", extra=fields(
+        self.journal.append(link.sid, "error", payload, meta=meta)
+        self.log.warning("connect_failed", extra=fields(
             venue=self.venue, conn=self.name, stream=link.sid, error=str(exc),
             error_class=verdict.error_class.value))
         return verdict
@@ -172,8 +208,8 @@ class Supervisor:
         closed = asyncio.ensure_future(link.wait_closed())
         try:
             while True:
-                await asyncio.wait((closed, self.app.stop_future), timeout=TICK_S)
-                if self.app.stopping:
+                await asyncio.wait((closed, self.life.stop_future), timeout=TICK_S)
+                if self.life.stopping:
                     await self._close(link, 1000, "shutdown")
                     return None
                 now = time.monotonic()
@@ -207,9 +243,9 @@ class Supervisor:
         self._forget(link)
         verdict = link.verdict or self.adapter.classify(close_code=link.close_code)
         if not link.closed_by_us:
-            self.app.append(link.sid, "error", f"closed by peer: {link.close_code}".encode(),
+            self.journal.append(link.sid, "error", f"closed by peer: {link.close_code}".encode(),
                             meta={"class": verdict.error_class.value, "code": link.close_code})
-        self.app.log.warning("disconnected", extra=fields(
+        self.log.warning("disconnected", extra=fields(
             venue=self.venue, conn=self.name, stream=link.sid, code=link.close_code,
             error_class=verdict.error_class.value, frames=link.frames))
         if link.data_frames and time.monotonic() - link.opened_at >= 1.0:
@@ -221,9 +257,9 @@ class Supervisor:
     async def _stale(self, link: Link, silent_s: float) -> Link | None:
         """No data for ``stale_after_s``: cut the connection and open another."""
         self.stale += 1
-        self.app.append(link.sid, "error", f"no data for {silent_s:.3f} s".encode(),
+        self.journal.append(link.sid, "error", f"no data for {silent_s:.3f} s".encode(),
                         meta={"class": ErrorClass.NETWORK.value, "reason": "stale"})
-        self.app.log.warning("stale", extra=fields(venue=self.venue, conn=self.name, stream=link.sid,
+        self.log.warning("stale", extra=fields(venue=self.venue, conn=self.name, stream=link.sid,
                                                    silent_s=round(silent_s, 3)))
         await self._close(link, STALE_CLOSE, "stale")
         if not await self._backoff(Verdict(ErrorClass.NETWORK, True, 0.0, "stale")):
@@ -233,26 +269,38 @@ class Supervisor:
     async def _rotate(self, old: Link) -> Link | None:
         """Open the replacement while ``old`` records; close ``old`` after the overlap.
 
-        Returns the replacement, or None when it failed (``old`` keeps recording).
+        Returns the replacement, or None when it failed (``old`` keeps recording). The
+        resync holds the diff books meanwhile: each diff arrives twice, once per link.
         """
-        self.app.log.info("rotation_start", extra=fields(venue=self.venue, conn=self.name,
-                                                          stream=old.sid))
-        new, verdict = await self._try_open()
-        if new is None:
-            return None
+        self.log.info("rotation_start", extra=fields(venue=self.venue, conn=self.name,
+                                                      stream=old.sid))
+        resync = self.resync
+        symbols = self.adapter.depth_symbols(self.plan) if resync is not None else []
+        if resync is not None and symbols:
+            resync.hold(self.venue, symbols)
+        replaced = False
         try:
-            await asyncio.wait_for(asyncio.shield(new.first_data), self.sup.rotation_deliver_timeout_s)
-        except TimeoutError:
-            self.app.log.warning("rotation_no_data", extra=fields(venue=self.venue, conn=self.name,
+            new, verdict = await self._try_open(rotating=True)
+            if new is None:
+                return None
+            try:
+                await asyncio.wait_for(asyncio.shield(new.first_data),
+                                       self.sup.rotation_deliver_timeout_s)
+            except TimeoutError:
+                self.log.warning("rotation_no_data", extra=fields(venue=self.venue, conn=self.name,
                                                                    stream=new.sid))
-            await self._close(new, 1000, "rotation replacement silent")
-            return None
-        await self.app.wait_stop(self.sup.rotation_overlap_s)
-        await self._close(old, 1000, "rotation")
-        self.rotations += 1
-        self.app.log.info("rotated", extra=fields(venue=self.venue, conn=self.name, old=old.sid,
+                await self._close(new, 1000, "rotation replacement silent")
+                return None
+            await self.life.wait_stop(self.sup.rotation_overlap_s)
+            await self._close(old, 1000, "rotation")
+            replaced = True
+            self.rotations += 1
+            self.log.info("rotated", extra=fields(venue=self.venue, conn=self.name, old=old.sid,
                                                   new=new.sid, old_frames=old.frames))
-        return new
+            return new
+        finally:
+            if resync is not None and symbols:
+                resync.release(self.venue, symbols, fresh=replaced)
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
         if link.ws is not None and link.ws.protocol.state.name == "CLOSED":
@@ -264,18 +312,13 @@ class Supervisor:
     def _forget(self, link: Link) -> None:
         if link in self.links:
             self.links.remove(link)
-        self.watchers.pop(link.sid, None)
+        self._release_books(link, delivered=False)
         if not self.up:
             self.down_since = time.monotonic()
 
     # -- per-frame inspection (runs inside data_received) ----------------------------
 
     def _inspect(self, link: Link, data: bytes) -> None:
-        watcher = self.watchers.get(link.sid)
-        if watcher is not None:
-            need = watcher.on_frame(data)
-            if need is not None:
-                self.app.need_snapshot(self.venue, need, link.sid)
         if data[:2] == b'{"':
             err = self.adapter.frame_error(data)
             if err is not None:
@@ -283,22 +326,11 @@ class Supervisor:
 
     def _frame_error(self, link: Link, text: str) -> None:
         verdict = self.adapter.classify(message=text)
-        self.app.append(link.sid, "error", text.encode(), meta={"class": verdict.error_class.value,
-                                                                "source": "frame"})
-        self.app.log.warning("venue_error", extra=fields(venue=self.venue, conn=self.name,
-                                                         stream=link.sid, error=text,
-                                                         error_class=verdict.error_class.value))
+        self.journal.append(link.sid, "error", text.encode(),
+                            meta={"class": verdict.error_class.value, "source": "frame"})
+        self.log.warning("venue_error", extra=fields(venue=self.venue, conn=self.name,
+                                                     stream=link.sid, error=text,
+                                                     error_class=verdict.error_class.value))
         if verdict.retry and verdict.error_class is not ErrorClass.NETWORK:
             link.verdict = verdict
             asyncio.ensure_future(link.close(1000, verdict.error_class.value))
-
-    def on_snapshot(self, symbol: str, last_update_id: int) -> list[tuple[int, object]]:
-        """Give a snapshot to every watcher following ``symbol``; returns (sid, need) pairs."""
-        out = []
-        if symbol not in self.depth_symbols:
-            return out
-        for sid, watcher in list(self.watchers.items()):
-            need = watcher.on_snapshot(symbol, last_update_id)
-            if need is not None:
-                out.append((sid, need))
-        return out

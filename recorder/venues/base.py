@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from recorder.errors import RecorderUsageError
+
 # ---------------------------------------------------------------------------- URLs
 
 
 def origin(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``; raises ``ValueError`` when either is missing."""
+    """``scheme://host[:port]`` of ``url``; raises ``RecorderUsageError`` (a ``ValueError``) when either is missing."""
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
-        raise ValueError(f"not an absolute URL: {url!r}")
+        raise RecorderUsageError(f"not an absolute URL: {url!r}")
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -68,7 +70,7 @@ class RestRequest:
 def chunked(items: Sequence[str], size: int) -> list[tuple[str, ...]]:
     """``items`` cut into consecutive tuples of at most ``size``."""
     if size < 1:
-        raise ValueError("chunk size must be >= 1")
+        raise RecorderUsageError("chunk size must be >= 1")
     return [tuple(items[i:i + size]) for i in range(0, len(items), size)]
 
 
@@ -86,7 +88,7 @@ class TokenBucket:
 
     def __init__(self, rate: float, capacity: float, *, now: float = 0.0) -> None:
         if rate <= 0 or capacity < 1:
-            raise ValueError("rate must be > 0 and capacity >= 1")
+            raise RecorderUsageError("rate must be > 0 and capacity >= 1")
         self.rate = rate
         self.capacity = capacity
         self._tokens = float(capacity)
@@ -100,7 +102,7 @@ class TokenBucket:
     def delay(self, now: float, n: float = 1) -> float:
         """Seconds from ``now`` until ``n`` tokens are available (0.0: now)."""
         if n > self.capacity:
-            raise ValueError(f"{n} tokens can never fit a bucket of {self.capacity}")
+            raise RecorderUsageError(f"{n} tokens can never fit a bucket of {self.capacity}")
         self._refill(now)
         missing = n - self._tokens
         return 0.0 if missing <= 1e-12 else missing / self.rate
@@ -123,7 +125,7 @@ class WindowLimit:
 
     def __init__(self, limit: int, window_s: float) -> None:
         if limit < 1 or window_s <= 0:
-            raise ValueError("limit must be >= 1 and window_s > 0")
+            raise RecorderUsageError("limit must be >= 1 and window_s > 0")
         self.limit = limit
         self.window_s = window_s
         self._log: deque[tuple[float, int]] = deque()
@@ -142,7 +144,7 @@ class WindowLimit:
     def delay(self, now: float, n: int = 1) -> float:
         """Seconds from ``now`` until ``n`` more units fit (0.0: now)."""
         if n > self.limit:
-            raise ValueError(f"{n} units can never fit a limit of {self.limit}")
+            raise RecorderUsageError(f"{n} units can never fit a limit of {self.limit}")
         self._expire(now)
         excess = self._used + n - self.limit
         if excess <= 0:
@@ -335,9 +337,9 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s:
-            raise ValueError("need initial_s > 0, factor >= 1, max_s >= initial_s")
+            raise RecorderUsageError("need initial_s > 0, factor >= 1, max_s >= initial_s")
         if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("jitter is a fraction in [0, 1]")
+            raise RecorderUsageError("jitter is a fraction in [0, 1]")
 
     def step(self, attempt: int, rng: random.Random) -> float:
         """The jittered exponential delay for ``attempt`` (capped at ``max_s``)."""

@@ -7,10 +7,11 @@ What the daemon does with this module:
   acks and then delivers nothing, so mixing is never allowed.
 - Rotate each connection at ``rotation_due`` (Binance cuts at 24 h): open the replacement
   first, close the old one once the new one delivers.
-- Feed every depth frame to a ``DepthWatcher``; it answers ``NeedSnapshot(symbol)`` on a new
-  connection, after a ``pu`` chain break, or when a snapshot is too old. Fetch
-  ``snapshot_request(symbol)`` once ``budget.delay(now, weight) == 0``, journal the body, and
-  tell the watcher ``on_snapshot(symbol, snapshot_last_update_id(body))``.
+- Diff-depth books follow the U/u/pu rule of ``state.sync`` (the one copy of it): the
+  daemon's projection says when a book broke. This module says how to resync it: fetch
+  ``snapshot_request(symbol)`` once ``weight_budget().delay(now, weight) == 0``, journal the
+  body, read ``snapshot_last_update_id(body)``. A new connection's diffs never continue the
+  old chain: fetch a snapshot of every depth symbol it carries (``Adapter.depth_symbols``).
 - Send control messages (SUBSCRIBE...) only through ``control_limiter()``: Binance counts
   10 incoming messages/s per connection and disconnects beyond that.
 
@@ -21,13 +22,14 @@ catches a wrong guess because the route then delivers nothing.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from urllib.parse import urlencode
 
 import msgspec
+
+from recorder.errors import RecorderUsageError, VenueReplyError
 
 from .base import (
     Backoff,
@@ -44,6 +46,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
+from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOption, VenueOptions
 
 VENUE = "binance-usdm"
 PUBLIC = "public"
@@ -92,13 +95,13 @@ class BinanceUsdmConfig:
         origin(self.ws_url)
         origin(self.rest_url)
         if self.trade_route not in (PUBLIC, MARKET):
-            raise ValueError("trade_route is 'public' or 'market'")
+            raise RecorderUsageError("trade_route is 'public' or 'market'")
         if self.max_streams_per_connection < 1 or self.params_per_subscribe < 1:
-            raise ValueError("stream counts must be >= 1")
+            raise RecorderUsageError("stream counts must be >= 1")
         if not 0 < self.rotate_after_s <= H24:
-            raise ValueError("rotate_after_s must be within the venue's 24 h")
+            raise RecorderUsageError("rotate_after_s must be within the venue's 24 h")
         if self.snapshot_limit not in DEPTH_WEIGHTS:
-            raise ValueError(f"snapshot_limit must be one of {sorted(DEPTH_WEIGHTS)}")
+            raise RecorderUsageError(f"snapshot_limit must be one of {sorted(DEPTH_WEIGHTS)}")
 
 
 DEFAULT = BinanceUsdmConfig()
@@ -291,17 +294,17 @@ def rotation_at(opened_at: float, config: BinanceUsdmConfig = DEFAULT) -> float:
 
 
 def depth_weight(limit: int) -> int:
-    """Request weight of ``/fapi/v1/depth`` at ``limit``; ValueError for invalid limits."""
+    """Request weight of ``/fapi/v1/depth`` at ``limit``; ``RecorderUsageError`` for invalid limits."""
     try:
         return DEPTH_WEIGHTS[limit]
     except KeyError:
-        raise ValueError(f"depth limit must be one of {sorted(DEPTH_WEIGHTS)}") from None
+        raise RecorderUsageError(f"depth limit must be one of {sorted(DEPTH_WEIGHTS)}") from None
 
 
 def klines_weight(limit: int) -> int:
     """Request weight of ``/fapi/v1/klines`` at ``limit`` (1..1500)."""
     if not 1 <= limit <= 1500:
-        raise ValueError("klines limit must be 1..1500")
+        raise RecorderUsageError("klines limit must be 1..1500")
     return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
 
 
@@ -340,7 +343,7 @@ def weight_budget(config: BinanceUsdmConfig = DEFAULT) -> WeightBudget:
     return WeightBudget(int(config.weight_limit_per_min * config.weight_safety), 60.0)
 
 
-def used_weight(headers: dict[str, str]) -> int | None:
+def used_weight(headers: Mapping[str, str]) -> int | None:
     """``X-MBX-USED-WEIGHT-1M`` from response headers (any case), for ``observe_used``."""
     for k, v in headers.items():
         if k.lower() == "x-mbx-used-weight-1m":
@@ -395,147 +398,100 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
                                   close_code=close_code, reason=reason)
 
 
-# ---------------------------------------------------------------------------- depth chain watcher
+# ---------------------------------------------------------------------------- the daemon's view
 
 
-class _Ids(msgspec.Struct):
-    e: str = ""
-    s: str = ""
-    U: int = 0  # noqa: N815 first update id in event
-    u: int = 0  # final update id in event
-    pu: int = 0  # final update id of the previous event
+class DepthSnapshots:
+    """The snapshot capability (``SnapshotSource``): ``/fapi/v1/depth`` within the weight budget."""
+
+    def __init__(self, config: BinanceUsdmConfig = DEFAULT) -> None:
+        self.config = config
+
+    def request(self, symbol: str) -> RestRequest:
+        return snapshot_request(symbol, self.config)
+
+    def budget(self) -> WeightBudget:
+        return weight_budget(self.config)
+
+    def used_weight(self, headers: Mapping[str, str]) -> int | None:
+        return used_weight(headers)
+
+    def last_update_id(self, body: bytes) -> int:
+        """``lastUpdateId`` of a depth response; ``VenueReplyError`` for any other body."""
+        try:
+            return snapshot_last_update_id(body)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # ValidationError is a DecodeError
+            raise VenueReplyError(VENUE, "depth snapshot", str(exc)) from None
 
 
-class _Frame(msgspec.Struct):
-    stream: str | None = None
-    data: _Ids | None = None
-    e: str = ""
-    s: str = ""
-    U: int = 0  # noqa: N815
-    u: int = 0
-    pu: int = 0
+class BinanceUsdmAdapter(Adapter):
+    """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots."""
+
+    venue = VENUE
+
+    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                 new_id: Callable[[], str]) -> None:
+        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
+        self.vc = BinanceUsdmConfig(
+            ws_url=options.ws_base, rest_url=options.rest_base,
+            max_streams_per_connection=options.max_streams_per_connection,
+            weight_limit_per_min=options.weight_limit_per_min, stale_after_s=stale_after_s,
+            rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
+            backoff=backoff)
+        self.rotate_after_s = self.vc.rotate_after_s
+        if options.snapshots and "depth" in options.channels:
+            self.snapshots = DepthSnapshots(self.vc)
+
+    def plans(self) -> list[ConnectionPlan]:
+        return plan_connections(self.options.symbols, self.options.channels, config=self.vc,
+                                subscribe=self.options.subscribe)
+
+    def heartbeat(self) -> Heartbeat:
+        return heartbeat(self.vc)
+
+    def classify(self, **kw: object) -> Verdict:
+        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
+
+    def frame_error(self, payload: bytes) -> str | None:
+        ack = parse_ack(payload)
+        return None if ack is None or ack.ok else ack.error
+
+    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
+        if self.snapshots is None:
+            return []
+        suffix = "@" + CHANNELS["depth"]
+        return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
 
 
-_frame_decoder = msgspec.json.Decoder(_Frame)
+def is_book_frame(payload: bytes) -> bool:
+    """True for a frame that may carry book data (diff or partial depth): one substring test."""
+    return b'"depthUpdate"' in payload
 
 
-def depth_ids(payload: bytes) -> tuple[str, int, int, int] | None:
-    """``(symbol, U, u, pu)`` of a depthUpdate frame (raw or combined), else None.
-
-    Cheap: a substring test rejects every other frame before any decoding.
-    """
-    if b'"depthUpdate"' not in payload:
-        return None
-    try:
-        f = _frame_decoder.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for a string not UTF-8
-        return None
-    d = f.data if f.data is not None else f
-    if d.e != "depthUpdate" or not d.s:
-        return None
-    return d.s, d.U, d.u, d.pu
+def _depth_limit(value: object) -> str | None:
+    return None if value in DEPTH_WEIGHTS else f"one of {sorted(DEPTH_WEIGHTS)}"
 
 
-class SyncState(StrEnum):
-    """Where one symbol's diff chain stands relative to its snapshot."""
-
-    NEW = "new"  # no frame seen on this connection yet
-    WAIT_SNAPSHOT = "wait_snapshot"  # snapshot requested, not yet given
-    SYNCING = "syncing"  # snapshot newer than every diff seen: waiting for the bracket
-    LIVE = "live"  # chain continuous from a bracketed snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class NeedSnapshot:
-    """Fetch a depth snapshot for ``symbol``. ``reason``: start, gap, stale_snapshot."""
-
-    symbol: str
-    reason: str
-    expected: int | None = None  # for a gap: the pu we expected (previous u)
-    got: int | None = None  # for a gap: the pu that arrived
-
-
-@dataclass(slots=True)
-class _Chain:
-    state: SyncState = SyncState.NEW
-    last_u: int = 0
-    snapshot_id: int = 0
-    # (U, u) of the events since the chain (re)started, to check a late snapshot's bracket
-    recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=4096))
-
-
-class DepthWatcher:
-    """Per-symbol ``U``/``u``/``pu`` continuity checker for diff-depth streams; sans-I/O.
-
-    It keeps no book: it says when a snapshot is needed and when a snapshot is usable,
-    following the documented futures rule (first applied event has ``U <= lastUpdateId <=
-    u``; afterwards each ``pu`` equals the previous ``u``). One ``NeedSnapshot`` is issued
-    per break; the caller must answer it with ``on_snapshot``.
-    """
-
-    def __init__(self, history: int = 4096) -> None:
-        self._history = history
-        self._chains: dict[str, _Chain] = {}
-
-    def reset(self, symbols: Iterable[str] | None = None) -> None:
-        """Forget symbols (all by default): call on every new connection carrying them."""
-        if symbols is None:
-            self._chains.clear()
-        else:
-            for s in symbols:
-                self._chains.pop(s.upper(), None)
-
-    def state(self, symbol: str) -> SyncState:
-        """The sync state of ``symbol`` (NEW if never seen)."""
-        chain = self._chains.get(symbol.upper())
-        return chain.state if chain else SyncState.NEW
-
-    def on_frame(self, payload: bytes) -> NeedSnapshot | None:
-        """Feed any frame; non-depth frames cost one substring test."""
-        ids = depth_ids(payload)
-        return None if ids is None else self.on_depth(*ids)
-
-    def on_depth(self, symbol: str, first_id: int, last_id: int, prev_id: int) -> NeedSnapshot | None:
-        """Feed one depth event's ``U``, ``u``, ``pu``; a ``NeedSnapshot`` when one is due."""
-        symbol = symbol.upper()
-        chain = self._chains.get(symbol)
-        if chain is None:
-            chain = self._chains[symbol] = _Chain(recent=deque(maxlen=self._history))
-        need = None
-        if chain.state is SyncState.NEW:
-            chain.state = SyncState.WAIT_SNAPSHOT
-            need = NeedSnapshot(symbol, "start")
-        elif prev_id != chain.last_u:
-            if chain.state is SyncState.LIVE:
-                chain.state = SyncState.WAIT_SNAPSHOT
-                need = NeedSnapshot(symbol, "gap", chain.last_u, prev_id)
-            # While SYNCING a break does not matter: the snapshot covers everything up to
-            # its id, and the bracket test below decides.
-            chain.recent.clear()  # bracket checks only make sense on a continuous chain
-        chain.recent.append((first_id, last_id))
-        chain.last_u = last_id
-        if chain.state is SyncState.SYNCING and last_id >= chain.snapshot_id:
-            if first_id <= chain.snapshot_id:
-                chain.state = SyncState.LIVE
-            else:
-                chain.state = SyncState.WAIT_SNAPSHOT
-                need = NeedSnapshot(symbol, "stale_snapshot", chain.snapshot_id, first_id)
-        return need
-
-    def on_snapshot(self, symbol: str, last_update_id: int) -> NeedSnapshot | None:
-        """Give the snapshot's ``lastUpdateId``; returns another ``NeedSnapshot`` if unusable.
-
-        Usable when an event of the current continuous chain brackets it (LIVE now) or when
-        it is newer than every event seen (SYNCING: the next events must bracket it).
-        """
-        symbol = symbol.upper()
-        chain = self._chains.setdefault(symbol, _Chain(recent=deque(maxlen=self._history)))
-        chain.snapshot_id = last_update_id
-        if chain.recent and last_update_id <= chain.last_u:
-            if any(first <= last_update_id <= last for first, last in chain.recent):
-                chain.state = SyncState.LIVE
-                return None
-            chain.state = SyncState.WAIT_SNAPSHOT
-            return NeedSnapshot(symbol, "stale_snapshot", last_update_id, chain.recent[0][0])
-        chain.state = SyncState.SYNCING
-        return None
+DESCRIPTOR = VenueDescriptor(
+    name=VENUE,
+    market="usdm",
+    channels=tuple(CHANNELS),
+    ws_url=DEFAULT.ws_url,
+    rest_url=DEFAULT.rest_url,
+    symbol_pattern=re.compile(r"^[A-Z0-9]{2,30}$"),
+    symbol_example="BTCUSDT",
+    limits=VenueLimits(streams_per_connection=DEFAULT.max_streams_per_connection,
+                       messages_per_s=DEFAULT.control_rate_per_s + DEFAULT.control_burst,
+                       rest_weight_per_min=DEFAULT.weight_limit_per_min,
+                       max_connection_s=H24),
+    snapshots=True,
+    sync_rule="binance-usdm",
+    adapter=BinanceUsdmAdapter,
+    options=(
+        VenueOption("snapshot_limit", DEFAULT.snapshot_limit, _depth_limit),
+        VenueOption("weight_limit_per_min", DEFAULT.weight_limit_per_min),
+        VenueOption("rotate_after_s", DEFAULT.rotate_after_s),
+        VenueOption("subscribe", False),
+    ),
+    book_frame=is_book_frame,
+)

@@ -19,11 +19,14 @@ sequence to resync: a reconnect simply resubscribes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import msgspec
+
+from recorder.errors import RecorderUsageError
 
 from .base import (
     Backoff,
@@ -40,6 +43,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
+from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOption, VenueOptions
 
 VENUE = "upbit"
 CHANNELS = ("orderbook", "trade", "ticker")
@@ -72,11 +76,11 @@ class UpbitConfig:
         origin(self.ws_url)
         origin(self.rest_url)
         if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}")
+            raise RecorderUsageError(f"format must be one of {FORMATS}")
         if self.max_codes_per_connection < 1:
-            raise ValueError("max_codes_per_connection must be >= 1")
+            raise RecorderUsageError("max_codes_per_connection must be >= 1")
         if self.ping_interval_s >= self.idle_timeout_s:
-            raise ValueError("ping_interval_s must be shorter than idle_timeout_s")
+            raise RecorderUsageError("ping_interval_s must be shorter than idle_timeout_s")
 
 
 DEFAULT = UpbitConfig()
@@ -98,9 +102,9 @@ def subscribe_message(ticket: str, subscriptions: Sequence[tuple[str, Sequence[s
     Codes are sent upper-case as Upbit requires. ``ticket`` must be unique per request.
     """
     if not ticket:
-        raise ValueError("ticket must be a non-empty unique string")
+        raise RecorderUsageError("ticket must be a non-empty unique string")
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}")
+        raise RecorderUsageError(f"format must be one of {FORMATS}")
     req: list[dict[str, object]] = [{"ticket": ticket}]
     for typ, codes in subscriptions:
         item: dict[str, object] = {"type": typ, "codes": [c.upper() for c in codes]}
@@ -129,7 +133,7 @@ def plan_connections(codes: Iterable[str], channels: Iterable[str], *, ticket: s
     chans = list(dict.fromkeys(channels))
     for ch in chans:
         if ch not in CHANNELS and not ch.startswith("candle."):
-            raise ValueError(f"unknown Upbit channel {ch!r}")
+            raise RecorderUsageError(f"unknown Upbit channel {ch!r}")
     ordered = list(dict.fromkeys(c.upper() for c in codes))
     url = ws_url(config)
     plans = []
@@ -229,9 +233,9 @@ def candles_request(market: str, *, unit: int = 1, count: int = 200, to: str | N
                     config: UpbitConfig = DEFAULT) -> RestRequest:
     """``GET /v1/candles/minutes/{unit}?market=X&count=N[&to=ISO]`` (group ``candle``)."""
     if unit not in (1, 3, 5, 10, 15, 30, 60, 240):
-        raise ValueError("unit must be one of 1, 3, 5, 10, 15, 30, 60, 240")
+        raise RecorderUsageError("unit must be one of 1, 3, 5, 10, 15, 30, 60, 240")
     if not 1 <= count <= 200:
-        raise ValueError("count must be 1..200")
+        raise RecorderUsageError("count must be 1..200")
     params: dict[str, object] = {"market": market.upper(), "count": count}
     if to is not None:
         params["to"] = to
@@ -321,3 +325,85 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
                                                ("exc", exc)) if v is not None)
     return config.backoff.verdict(cls, retry_after=parse_retry_after(retry_after),
                                   close_code=close_code, reason=reason)
+
+
+# ---------------------------------------------------------------------------- the daemon's view
+
+
+class UpbitAdapter(Adapter):
+    """Upbit as the supervisor sees it: one request array per connection, text PING, 5 connects/s."""
+
+    venue = VENUE
+
+    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                 new_id: Callable[[], str]) -> None:
+        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
+        self.vc = UpbitConfig(
+            ws_url=options.ws_base, rest_url=options.rest_base, format=options.format,
+            max_codes_per_connection=options.max_streams_per_connection,
+            ping_interval_s=options.ping_interval_s, stale_after_s=stale_after_s, backoff=backoff)
+        self.connect_limit = connect_limiter(self.vc)
+
+    def plans(self) -> list[ConnectionPlan]:
+        # Upbit wants a unique ticket per request: a fresh one each time we plan.
+        return plan_connections(self.options.symbols, self.options.channels,
+                                ticket=f"ticktape-{self.new_id()}", config=self.vc)
+
+    def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
+        return self.plans()[index]
+
+    def heartbeat(self) -> Heartbeat:
+        return heartbeat(self.vc)
+
+    def classify(self, **kw: object) -> Verdict:
+        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
+
+    def keepalive(self) -> Callable[[bytes], bool]:
+        def is_up(payload: bytes) -> bool:
+            return len(payload) < 24 and is_status_up(payload)
+
+        return is_up
+
+    def frame_error(self, payload: bytes) -> str | None:
+        err = parse_error(payload)
+        return None if err is None else f"{err[0]}: {err[1]}"
+
+
+CONFIG_FORMATS = ("DEFAULT", "SIMPLE")  # the formats a configuration may choose
+
+
+def is_book_frame(payload: bytes) -> bool:
+    """True for a frame that may carry an orderbook (either format): one substring test."""
+    return b'orderbook' in payload
+
+
+def _format(value: object) -> str | None:
+    return None if value in CONFIG_FORMATS else f"one of {', '.join(CONFIG_FORMATS)}"
+
+
+def _ping_interval(value: object) -> str | None:
+    if isinstance(value, int | float) and value >= DEFAULT.idle_timeout_s:
+        return f"must be under Upbit's {DEFAULT.idle_timeout_s:.0f} s idle cut"
+    return None
+
+
+DESCRIPTOR = VenueDescriptor(
+    name=VENUE,
+    market="spot",
+    channels=CHANNELS,
+    ws_url=DEFAULT.ws_url,
+    rest_url=DEFAULT.rest_url,
+    symbol_pattern=re.compile(r"^[A-Z]{2,6}-[A-Z0-9]{1,20}$"),
+    symbol_example="KRW-BTC",
+    limits=VenueLimits(streams_per_connection=DEFAULT.max_codes_per_connection,
+                       connects_per_s=DEFAULT.connect_per_s, messages_per_s=DEFAULT.messages_per_s,
+                       rest_per_s=DEFAULT.rest_per_s, idle_timeout_s=DEFAULT.idle_timeout_s),
+    snapshots=False,  # every orderbook message is a whole book
+    sync_rule="upbit",
+    adapter=UpbitAdapter,
+    options=(
+        VenueOption("format", DEFAULT.format, _format),
+        VenueOption("ping_interval_s", DEFAULT.ping_interval_s, _ping_interval),
+    ),
+    book_frame=is_book_frame,
+)

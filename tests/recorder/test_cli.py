@@ -110,3 +110,22 @@ def test_tail_follow_sees_new_records(tmp_path):
         proc.wait(timeout=10)
         assert time.monotonic() < deadline
     assert (first["payload"], second["payload"]) == ("one", "two")
+
+
+def test_run_takes_its_venues_from_the_descriptors_and_refuses_a_bad_config(tmp_path):
+    from recorder.cli import build_parser
+    from recorder.venues import VENUES
+
+    run_parser = build_parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    venue = next(a for a in run_parser._actions if a.dest == "venue")
+    assert tuple(venue.choices) == tuple(VENUES) == ("binance-usdm", "upbit")
+    channels = next(a for a in run_parser._actions if a.dest == "channels").help
+    assert "binance-usdm depth,depth20,aggTrade,trade,kline_1m,bookTicker,markPrice" in channels
+    assert "upbit orderbook,trade,ticker" in channels
+    p = run("run", "--venue", "upbit", "--symbols", "BTCUSDT", "--channels", "trade",
+            "--data", str(tmp_path))
+    assert p.returncode == 2
+    assert "bad configuration: venue[0].symbols: 'BTCUSDT' is not a upbit symbol (e.g. KRW-BTC)" in p.stderr
+    p = run("run", "--symbols", "BTCUSDT", "--data", str(tmp_path))
+    assert p.returncode == 2 and "--symbols/--channels need --venue" in p.stderr
+    assert not (tmp_path / "journal").exists()  # nothing recorded

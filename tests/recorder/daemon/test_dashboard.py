@@ -32,7 +32,7 @@ async def test_render_shows_connections_journal_snapshots_and_projection(tmp_pat
             await until(lambda: sum(sv.reconnects for sv in rec.supervisors) == 1
                         and all(sv.up for sv in rec.supervisors), 10, "the reconnect")
             console = Console(record=True, width=200, color_system=None)
-            console.print(render(rec))
+            console.print(render(rec.status))
             text = console.export_text()
             frames = {sv.name: sum(lk.frames for lk in rec.links.values() if lk.conn == sv.name)
                       for sv in rec.supervisors}

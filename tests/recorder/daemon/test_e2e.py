@@ -10,6 +10,7 @@ import pytest
 
 from recorder.inspect import verify
 from recorder.journal.reader import JournalReader
+from state.projector import Projector
 from tests.vm import free_port
 from tools.simulator import Simulator
 
@@ -267,10 +268,43 @@ async def test_update_id_gap_fetches_that_symbol_only(tmp_path):
     assert len(j.rest("BTCUSDT")) == 2 and len(j.rest("ETHUSDT")) == 1
     (gap,) = [m for m in j.marks() if m["mark"] == "gap"]
     assert gap["symbol"] == "BTCUSDT" and gap["got"] != gap["expected"]
+    assert gap["venue"] == "binance-usdm" and gap["source"] == "projection"
     mark_rec = [r for r in j.records if r.kind == "mark"][0]
     assert mark_rec.seq < j.rest("BTCUSDT")[1].seq
     assert rec.metrics.gaps == {("binance-usdm", "BTCUSDT"): 1}
     assert_byte_exact(s, j)
+
+
+async def test_with_the_projection_off_the_sync_rule_still_resyncs(tmp_path):
+    """``[projection] enabled = false``: a sync-only projection tells the breaks; a gap is
+    marked and fetched, a reconnect fetches every depth book again, and the journal's
+    books end valid."""
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "ETHUSDT"],
+                     binance_channels=["depth", "aggTrade"], sections={"projection": {"enabled": False}})
+        run = Running(cfg)
+        async with run as rec:
+            assert rec.projection is None and rec.sync is not None
+            f = rec.fetchers["binance-usdm"]
+            await until(lambda: len(f.fetched) == 2, 10, "start snapshots")
+            await asyncio.sleep(0.3)
+            s.fault("gap", symbol="ETHUSDT", count=2)
+            await until(lambda: f.fetched.get("ETHUSDT") == 2, 5, "the resync snapshot")
+            await asyncio.sleep(0.3)
+            aborted = set(s.fault("drop", venue="binance-usdm", path="/public")["conns"])
+            await until(lambda: f.fetched.get("BTCUSDT") == 2 and f.fetched.get("ETHUSDT") == 3, 10,
+                        "snapshots after the reconnect")
+            await asyncio.sleep(0.3)
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    j.assert_gapless()
+    assert_byte_exact(s, j, aborted=aborted)
+    (gap,) = [m for m in j.marks() if m["mark"] == "gap"]
+    assert (gap["venue"], gap["symbol"], gap["source"]) == ("binance-usdm", "ETHUSDT", "sync")
+    assert len(j.rest("BTCUSDT")) == 2 and len(j.rest("ETHUSDT")) == 3
+    p = Projector(j.streams)
+    p.apply_many(j.records)
+    assert p.books_needing_snapshot() == []
 
 
 async def test_malformed_frames_recorded_raw_and_counted(tmp_path):

@@ -16,9 +16,8 @@ from collections import defaultdict
 import pytest
 
 from query.derive import DeriveParams, Deriver
-from query.influx import BAR_FIELDS, FEATURE_FIELDS
+from query.influx import BAR_FIELDS, FEATURE_FIELDS, InfluxFeed
 from recorder.daemon.config import InfluxConfig
-from recorder.daemon.influx_feed import InfluxFeed
 from recorder.daemon.logs import event_logger
 from recorder.daemon.projection import LiveProjection
 from recorder.journal.writer import JournalWriter
@@ -71,10 +70,10 @@ async def test_recorder_streams_live_features_that_equal_the_archive_rows(tmp_pa
             run = Running(cfg)
             async with run as rec:
                 t0 = time.monotonic()
-                await until(lambda: time.monotonic() - t0 > 3.5 and rec.influx.stats()["written"] > 0,
+                await until(lambda: time.monotonic() - t0 > 3.5 and rec.hooks["influx"].stats()["written"] > 0,
                             20, "3.5 s of recording and points written")
                 assert await run.stop() == 0
-        stats = rec.influx.stats()
+        stats = rec.hooks["influx"].stats()
         assert stats["dropped"] == 0 and stats["failed"] == 0 and stats["pending"] == 0
         # One pass of the same projection code over the journal afterwards.
         j = Journal(tmp_path / "data")
@@ -141,14 +140,14 @@ async def test_a_dead_influx_never_holds_the_recording(tmp_path):
                      sections=influx_section(dead, max_retries=1, max_pending=50))
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: rec.influx.stats()["failed"] + rec.influx.stats()["dropped"] > 0, 20,
+            await until(lambda: rec.hooks["influx"].stats()["failed"] + rec.hooks["influx"].stats()["dropped"] > 0, 20,
                         "points refused")
             base = _frames(rec)
             await until(lambda: _frames(rec) > base + 200, 10, "frames while influx is down")
             t0 = time.monotonic()
             assert await run.stop() == 0
             assert time.monotonic() - t0 < 10
-    assert rec.influx.stats()["written"] == 0
+    assert rec.hooks["influx"].stats()["written"] == 0
     j = Journal(tmp_path)
     j.assert_gapless()
     assert rec.projection.failed is None

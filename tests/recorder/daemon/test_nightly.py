@@ -53,15 +53,16 @@ async def test_start_catches_up_a_missed_night(tmp_path):
                                               "minute": 10}})
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: rec.nightly is not None and rec.nightly.compacted, 60,
-                        "the catch-up compaction")
+            await until(lambda: "compaction" in rec.hooks and rec.hooks["compaction"].compacted,
+                        60, "the catch-up compaction")
+            nightly = rec.hooks["compaction"]
             # Recording went on throughout, and goes on after.
             base = _frames(rec)
             await until(lambda: _frames(rec) > base + 100, 10, "frames after the compaction")
-            stats = rec.nightly.stats()
-            job = rec.nightly.scheduler.get_jobs()[0]
+            stats = nightly.stats()
+            job = nightly.scheduler.get_jobs()[0]
             assert await run.stop() == 0
-    assert rec.nightly.compacted == [day]
+    assert nightly.compacted == [day]
     assert stats["runs"] == {"ok": 1, "skipped": 0, "error": 0}
     assert stats["days_pruned"] == 1
     # The next run is the configured nightly time, 00:10 UTC.
@@ -90,15 +91,16 @@ async def test_a_failing_compaction_is_logged_counted_and_recording_goes_on(tmp_
                      recorder={"log_file": str(tmp_path / "rec.log")})
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: rec.nightly is not None and rec.nightly.stats()["runs"]["error"], 60,
-                        "the failed run")
+            await until(lambda: "compaction" in rec.hooks
+                        and rec.hooks["compaction"].stats()["runs"]["error"], 60, "the failed run")
+            nightly = rec.hooks["compaction"]
             base = _frames(rec)
             await until(lambda: _frames(rec) > base + 100, 10, "frames after the failure")
             assert await run.stop() == 0
     logged = [json.loads(x) for x in (tmp_path / "rec.log").read_text().splitlines()]
     (failed,) = [x for x in logged if x["event"] == "compaction_failed"]
     assert "ManifestError" in failed["error"]
-    assert rec.nightly.stats()["runs"] == {"ok": 0, "skipped": 0, "error": 1}
+    assert nightly.stats()["runs"] == {"ok": 0, "skipped": 0, "error": 1}
     j = Journal(tmp_path)
     j.assert_gapless()
     assert j.records[0].seq == 1  # nothing was pruned

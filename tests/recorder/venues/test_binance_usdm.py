@@ -1,8 +1,8 @@
-"""Binance USD-M rules: routes, pool plans, subscribe/acks, limits, errors, rotation, depth chain."""
+"""Binance USD-M rules: routes, pool plans, subscribe/acks, limits, errors, rotation, snapshots,
+and the adapter the daemon drives it through."""
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import random
@@ -10,11 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from recorder.daemon.config import VenueConfig
+from recorder.errors import RecorderUsageError, VenueReplyError
 from recorder.venues import binance_usdm as bn
-from recorder.venues.base import ErrorClass
-from tools.captures import HFTBACKTEST_USDM
-
-HFT = HFTBACKTEST_USDM
+from recorder.venues.base import Backoff, ErrorClass
 
 
 @pytest.mark.parametrize(("channel", "route", "stream"), [
@@ -188,85 +187,44 @@ def test_rotation_timing():
     assert hb.is_stale(60.0, 0.0) and not hb.is_stale(59.9, 0.0)
 
 
-def _depth(symbol, first, last, prev, combined=True):
-    data = {"e": "depthUpdate", "E": 1, "T": 1, "s": symbol, "U": first, "u": last, "pu": prev,
-            "b": [["1.0", "2"]], "a": []}
-    frame = {"stream": f"{symbol.lower()}@depth@100ms", "data": data} if combined else data
-    return json.dumps(frame, separators=(",", ":")).encode()
+def _adapter(**kw) -> bn.BinanceUsdmAdapter:
+    cfg = VenueConfig("binance-usdm", ("BTCUSDT", "ETHUSDT"), kw.pop("channels", ("depth", "aggTrade")),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return bn.BinanceUsdmAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x")
 
 
-def test_depth_ids_reads_raw_and_combined_and_ignores_others():
-    assert bn.depth_ids(_depth("BTCUSDT", 5, 9, 4)) == ("BTCUSDT", 5, 9, 4)
-    assert bn.depth_ids(_depth("BTCUSDT", 5, 9, 4, combined=False)) == ("BTCUSDT", 5, 9, 4)
-    assert bn.depth_ids(b'{"stream":"x@bookTicker","data":{"e":"bookTicker","u":5}}') is None
-    assert bn.depth_ids(b'{"e":"depthUpdate", garbage') is None
+def test_adapter_plans_routes_and_names_its_depth_books():
+    a = _adapter()
+    public, market = a.plans()
+    assert public.url == ("ws://127.0.0.1:9001/public/stream?streams="
+                          "btcusdt@depth@100ms/ethusdt@depth@100ms")
+    assert market.route == "market" and market.streams == ("btcusdt@aggTrade", "ethusdt@aggTrade")
+    assert a.depth_symbols(public) == ["BTCUSDT", "ETHUSDT"] and a.depth_symbols(market) == []
+    assert a.rotate_after_s == bn.DEFAULT.rotate_after_s and a.connect_limit is None
+    assert a.heartbeat().stale_after_s == 5.0
+    assert a.frame_error(b'{"error":{"code":2,"msg":"Invalid request"},"id":1}') == "2: Invalid request"
+    assert a.frame_error(b'{"stream":"btcusdt@depth@100ms","data":{}}') is None
+    assert a.classify(status=429, retry_after="3").min_delay_s == 3.0
 
 
-def test_watcher_start_snapshot_bracket_and_skipped_id():
-    w = bn.DepthWatcher()
-    need = w.on_frame(_depth("BTCUSDT", 100, 110, 95))
-    assert need == bn.NeedSnapshot("BTCUSDT", "start")
-    assert w.on_frame(_depth("BTCUSDT", 111, 120, 110)) is None  # no duplicate request
-    assert w.on_snapshot("BTCUSDT", 115) is None  # bracketed by an event already seen
-    assert w.state("BTCUSDT") is bn.SyncState.LIVE
-    assert w.on_frame(_depth("BTCUSDT", 121, 130, 120)) is None
-    # one event (131..140) is skipped: pu of the next no longer equals the last u
-    need = w.on_frame(_depth("BTCUSDT", 141, 150, 140))
-    assert need == bn.NeedSnapshot("BTCUSDT", "gap", expected=130, got=140)
-    assert w.state("BTCUSDT") is bn.SyncState.WAIT_SNAPSHOT
-    assert w.on_frame(_depth("BTCUSDT", 151, 160, 150)) is None
-    # snapshot newer than all seen: wait for the bracketing event
-    assert w.on_snapshot("BTCUSDT", 165) is None
-    assert w.state("BTCUSDT") is bn.SyncState.SYNCING
-    assert w.on_frame(_depth("BTCUSDT", 161, 170, 160)) is None
-    assert w.state("BTCUSDT") is bn.SyncState.LIVE
-    # another symbol is independent
-    assert w.on_frame(_depth("ETHUSDT", 1, 2, 0)).symbol == "ETHUSDT"
+def test_adapter_snapshot_capability_follows_the_config():
+    a = _adapter(snapshot_limit=500)
+    req = a.snapshots.request("btcusdt")
+    assert req.url == "http://127.0.0.1:9002/fapi/v1/depth?symbol=BTCUSDT&limit=500"
+    assert (req.path, req.weight) == ("/fapi/v1/depth", 10)
+    assert a.snapshots.budget().limit == 2160  # 2400/min less the safety margin
+    assert a.snapshots.used_weight({"x-mbx-used-weight-1m": "37"}) == 37
+    assert a.snapshots.last_update_id(b'{"lastUpdateId":42,"bids":[],"asks":[]}') == 42
+    with pytest.raises(VenueReplyError, match="binance-usdm: not a depth snapshot"):
+        a.snapshots.last_update_id(b'{"code":-1121,"msg":"Invalid symbol."}')
+    # no diff depth, or snapshots switched off: no capability, no depth books
+    assert _adapter(channels=("depth20", "aggTrade")).snapshots is None
+    off = _adapter(snapshots=False)
+    assert off.snapshots is None and off.depth_symbols(off.plans()[0]) == []
 
 
-def test_watcher_rejects_stale_snapshots_and_reset_restarts():
-    w = bn.DepthWatcher()
-    w.on_depth("X", 100, 110, 90)
-    w.on_depth("X", 111, 120, 110)
-    need = w.on_snapshot("X", 50)  # older than the chain we hold: cannot be bridged
-    assert need is not None and need.reason == "stale_snapshot"
-    w.on_snapshot("X", 125)
-    need = w.on_depth("X", 130, 140, 128)  # next event starts after the snapshot id
-    assert need is not None and need.reason == "stale_snapshot"
-    w.reset(["X"])
-    assert w.state("X") is bn.SyncState.NEW
-    assert w.on_depth("X", 141, 150, 140).reason == "start"
-
-
-def test_watcher_on_the_real_capture_chain():
-    """The real 2024 capture: no gap, snapshot brackets; dropping one diff is detected."""
-    frames, snapshot_id = [], None
-    with gzip.open(HFT, "rb") as f:
-        for line in itertools.islice(f, 3000):
-            _, _, raw = line.rstrip(b"\n").partition(b" ")
-            if raw.startswith(b'{"lastUpdateId"'):
-                snapshot_id = bn.snapshot_last_update_id(raw)
-            elif b"@depth" in raw[:40]:
-                frames.append((raw, snapshot_id))
-    assert snapshot_id is not None and len(frames) > 100
-    w = bn.DepthWatcher()
-    needs = []
-    given = False
-    for raw, snap in frames:
-        n = w.on_frame(raw)
-        if n:
-            needs.append(n)
-        if snap is not None and not given:
-            assert w.on_snapshot("BTCUSDT", snap) is None
-            given = True
-    assert [n.reason for n in needs] == ["start"]
-    assert w.state("BTCUSDT") is bn.SyncState.LIVE
-    w2 = bn.DepthWatcher()
-    w2.on_snapshot("BTCUSDT", snapshot_id)
-    live = [raw for raw, _ in frames if bn.depth_ids(raw)[2] >= snapshot_id]
-    for raw in live[:50]:
-        assert w2.on_frame(raw) is None
-    gap = w2.on_frame(live[51])  # live[50] skipped
-    assert gap is not None and gap.reason == "gap"
-    assert gap.expected == bn.depth_ids(live[49])[2]
-    assert gap.got == bn.depth_ids(live[51])[3]
+def test_misuse_raises_usage_errors():
+    with pytest.raises(RecorderUsageError, match="depth limit"):
+        bn.depth_weight(7)
+    with pytest.raises(ValueError, match="snapshot_limit"):  # still a ValueError
+        bn.BinanceUsdmConfig(snapshot_limit=3)

@@ -7,8 +7,10 @@ import random
 
 import pytest
 
+from recorder.daemon.config import VenueConfig
+from recorder.errors import RecorderUsageError
 from recorder.venues import upbit
-from recorder.venues.base import ErrorClass
+from recorder.venues.base import Backoff, ErrorClass
 
 
 def test_endpoint_and_override_keep_the_path():
@@ -56,7 +58,7 @@ def test_plans_split_codes_with_caller_tickets():
         assert len(p.streams) == 3 * len(codes_here)
     assert seen == codes
     assert tickets == ["abc-0", "abc-1", "abc-2"]
-    with pytest.raises(ValueError):
+    with pytest.raises(RecorderUsageError, match="unknown Upbit channel 'depth'"):
         upbit.plan_connections(codes, ["depth"], ticket="x")
 
 
@@ -129,3 +131,21 @@ def test_error_frames():
         ("NO_TICKET", "no ticket")
     assert upbit.parse_error(b'{"ty":"trade"}') is None
     assert upbit.parse_error(b'{"error": broken') is None
+
+
+def test_adapter_asks_the_daemon_for_each_ticket_and_keeps_upbits_limits():
+    ids = iter(["a1", "b2", "c3"])
+    cfg = VenueConfig("upbit", ("KRW-BTC", "KRW-ETH", "KRW-XRP"), ("trade", "orderbook"),
+                      ws_url="ws://127.0.0.1:9001", max_streams_per_connection=2, format="DEFAULT")
+    a = upbit.UpbitAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: next(ids))
+    first = a.plans()
+    assert [json.loads(p.messages[0])[0]["ticket"] for p in first] == ["ticktape-a1-0", "ticktape-a1-1"]
+    again = a.replan(first[1], 1)  # a reconnect: a fresh ticket, the same codes
+    req = json.loads(again.messages[0])
+    assert req[0]["ticket"] == "ticktape-b2-1" and req[1]["codes"] == ["KRW-XRP"]
+    assert req[-1] == {"format": "DEFAULT"} and again.url == "ws://127.0.0.1:9001/websocket/v1"
+    assert a.connect_limit is not None and a.connect_limit.limit == 5
+    assert a.snapshots is None and a.depth_symbols(again) == [] and a.rotate_after_s is None
+    assert a.keepalive()(b'{"status":"UP"}') and not a.keepalive()(b'{"ty":"trade"}')
+    assert a.frame_error(b'{"error":{"name":"NO_TICKET","message":"x"}}') == "NO_TICKET: x"
+    assert a.heartbeat().client_ping == b"PING"

@@ -1,0 +1,197 @@
+"""What the rest of ticktape knows of a venue: its ``VenueDescriptor`` and its ``Adapter``.
+
+A venue is one protocol module in this package (its rules, an ``Adapter`` subclass and
+a ``DESCRIPTOR``), one decoder in ``state/decode`` and one entry in
+``recorder.venues.VENUES``. The daemon, its configuration and the CLI read every
+per-venue fact from the descriptor, never from a table of their own:
+
+    d = recorder.venues.descriptor_for("binance-usdm")
+    d.channels, d.ws_url, d.symbol_pattern.match("BTCUSDT"), d.snapshots, d.sync_rule
+    adapter = d.adapter(venue_config, backoff=..., stale_after_s=60.0, new_id=...)
+
+Sans-I/O like the protocol modules: an adapter opens no socket, reads no clock and
+draws no random number (a fresh request id comes from ``new_id``, which the daemon
+supplies). It only answers the supervisor's questions from the venue's rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from .base import Backoff, ConnectionPlan, Heartbeat, RestRequest, Verdict, WindowLimit
+
+
+class VenueOptions(Protocol):
+    """What an adapter reads of one ``[[venue]]`` table (``recorder.daemon.config.VenueConfig``)."""
+
+    venue: str
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+    snapshots: bool
+    snapshot_limit: int
+    weight_limit_per_min: int
+    rotate_after_s: float
+    subscribe: bool
+    format: str
+    ping_interval_s: float
+    max_streams_per_connection: int
+
+    @property
+    def ws_base(self) -> str: ...
+
+    @property
+    def rest_base(self) -> str: ...
+
+
+class WeightLimiter(Protocol):
+    """A REST budget: ``delay`` before a call, ``take`` when it goes, the venue's own count."""
+
+    def delay(self, now: float, n: int = 1) -> float: ...
+
+    def take(self, now: float, n: int = 1) -> None: ...
+
+    def observe_used(self, now: float, used: int) -> None: ...
+
+
+class SnapshotSource(Protocol):
+    """The snapshot capability: how to fetch a REST book snapshot that resyncs a diff book.
+
+    The daemon asks ``request(symbol)``, waits until ``budget().delay(now, req.weight)``
+    is 0, journals the body as it came, then reads ``last_update_id(body)`` (which raises
+    ``recorder.errors.VenueReplyError`` for a body that is no snapshot).
+    """
+
+    def request(self, symbol: str) -> RestRequest: ...
+
+    def budget(self) -> WeightLimiter: ...
+
+    def used_weight(self, headers: Mapping[str, str]) -> int | None: ...
+
+    def last_update_id(self, body: bytes) -> int: ...
+
+
+class Adapter:
+    """What the daemon's supervisor asks of a venue; one instance per ``[[venue]]``.
+
+    Subclasses (one per venue module) fill in the venue's answers. Capabilities are
+    attributes, None when the venue (or its configuration) has none:
+
+    - ``connect_limit``: a per-IP connect limit; ask ``delay(now)`` and ``take(now)``
+      before each connect.
+    - ``snapshots``: a ``SnapshotSource``; its diff books (``depth_symbols``) are resynced
+      by REST snapshots.
+    - ``rotate_after_s``: open a replacement connection this long after each open.
+    - ``ping_interval``: send WebSocket ping frames this often (None: the venue pings us).
+    """
+
+    venue: ClassVar[str] = ""
+    rotate_after_s: float | None = None
+    ping_interval: float | None = None
+    connect_limit: WindowLimit | None = None
+    snapshots: SnapshotSource | None = None
+
+    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                 new_id: Callable[[], str]) -> None:
+        self.options = options
+        self.backoff = backoff
+        self.stale_after_s = stale_after_s
+        self.new_id = new_id
+
+    def plans(self) -> list[ConnectionPlan]:
+        """The connections to open, one supervisor slot each."""
+        raise NotImplementedError
+
+    def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
+        """The plan for the next connection of slot ``index`` (fresh request ids etc.)."""
+        return plan
+
+    def heartbeat(self) -> Heartbeat:
+        raise NotImplementedError
+
+    def classify(self, **kw: Any) -> Verdict:
+        """The ``Verdict`` for a failure (``status``, ``close_code``, ``exc``, ``message``...)."""
+        raise NotImplementedError
+
+    def keepalive(self) -> Callable[[bytes], bool] | None:
+        """A test for keep-alive answers (they do not prove the feed alive), or None."""
+        return None
+
+    def frame_error(self, payload: bytes) -> str | None:
+        """The venue's error text when ``payload`` is an error reply, else None."""
+        return None
+
+    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
+        """Symbols whose diff-depth stream ``plan`` carries (synced by ``snapshots``)."""
+        return []
+
+
+def _any(value: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOption:
+    """A ``[[venue]]`` key this venue owns: its default and what a value must be.
+
+    ``check(value)`` returns what is wrong with a value ("one of [5, 10]") or None. The
+    configuration applies it wherever the key is given, so a bad value is refused the
+    same way for every venue table.
+    """
+
+    key: str
+    default: Any
+    check: Callable[[Any], str | None] = _any
+
+
+@dataclass(frozen=True, slots=True)
+class VenueLimits:
+    """The venue's documented limits (what its plans and budgets are built to)."""
+
+    streams_per_connection: int  # streams (or codes) one connection may carry
+    connects_per_s: int | None = None  # WebSocket connects per IP per second
+    messages_per_s: float | None = None  # our messages per connection per second
+    rest_weight_per_min: int | None = None  # REST request weight per IP per minute
+    rest_per_s: int | None = None  # REST requests per second (per group) per IP
+    idle_timeout_s: float | None = None  # the venue cuts a connection silent this long
+    max_connection_s: float | None = None  # the venue cuts every connection this old
+
+
+@dataclass(frozen=True, slots=True)
+class VenueDescriptor:
+    """Everything venue-specific the daemon, its configuration and the CLI need.
+
+    name            the venue's name: config ``venue =``, the journal's stream venue,
+                    the key of its decoder (``state.decode.DECODERS``)
+    market          the ``market`` written into the stream table ("usdm", "spot")
+    channels        channel names a configuration may ask for
+    ws_url/rest_url default origins (a config's ``ws_url``/``rest_url`` replaces them)
+    symbol_pattern  what a native symbol looks like; ``symbol_example`` shows one
+    limits          documented limits
+    snapshots       the snapshot capability: REST snapshots resync its diff books
+    sync_rule       its book sync rule, a key of ``state.sync.RULES``
+    adapter         the ``Adapter`` subclass the daemon drives it through
+    options         the ``[[venue]]`` keys it owns (defaults and checks)
+    book_frame      a cheap test that a frame may carry book data (None: any may); what
+                    only follows the books (a sync-only projection) skips the others
+    """
+
+    name: str
+    market: str
+    channels: tuple[str, ...]
+    ws_url: str
+    rest_url: str
+    symbol_pattern: re.Pattern[str]
+    symbol_example: str
+    limits: VenueLimits
+    snapshots: bool
+    sync_rule: str
+    adapter: type[Adapter]
+    options: tuple[VenueOption, ...] = ()
+    book_frame: Callable[[bytes], bool] | None = None
+
+    def is_symbol(self, symbol: str) -> bool:
+        """True when ``symbol`` is spelled the way this venue spells its symbols."""
+        return self.symbol_pattern.match(symbol) is not None

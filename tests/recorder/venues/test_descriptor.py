@@ -1,0 +1,89 @@
+"""One descriptor per venue, and everything that reads venue facts reads them from it."""
+
+from __future__ import annotations
+
+import pytest
+
+import state.decode
+import state.sync
+from recorder.daemon import config as daemon_config
+from recorder.daemon.config import VenueConfig, build_config
+from recorder.errors import UnknownVenueError
+from recorder.venues import VENUES, binance_usdm, descriptor_for, upbit
+from recorder.venues.base import Backoff
+from recorder.venues.descriptor import Adapter, VenueDescriptor
+
+
+def test_the_registry_holds_each_venue_modules_descriptor():
+    assert VENUES == {"binance-usdm": binance_usdm.DESCRIPTOR, "upbit": upbit.DESCRIPTOR}
+    assert descriptor_for("upbit") is upbit.DESCRIPTOR
+    with pytest.raises(UnknownVenueError, match="unknown venue 'okx' .known: binance-usdm, upbit"):
+        descriptor_for("okx")
+    with pytest.raises(KeyError):  # what a dict lookup raised
+        descriptor_for("okx")
+
+
+@pytest.mark.parametrize("name", sorted(VENUES))
+def test_descriptor_names_a_sync_rule_a_decoder_and_its_own_adapter(name):
+    d = VENUES[name]
+    assert isinstance(d, VenueDescriptor) and d.name == name
+    assert d.sync_rule in state.sync.RULES
+    assert name in state.decode.DECODERS
+    assert issubclass(d.adapter, Adapter) and d.adapter.venue == name
+    assert d.is_symbol(d.symbol_example)
+    # The snapshot capability matches the rule: REST-synced rules need REST snapshots.
+    assert d.snapshots == state.sync.rest_synced(d.sync_rule)
+
+
+def test_binance_usdm_descriptor():
+    d = binance_usdm.DESCRIPTOR
+    assert (d.market, d.ws_url, d.rest_url) == ("usdm", "wss://fstream.binance.com",
+                                                "https://fapi.binance.com")
+    assert d.channels == ("depth", "depth20", "aggTrade", "trade", "kline_1m", "bookTicker",
+                          "markPrice")
+    assert d.snapshots and d.sync_rule == "binance-usdm"
+    assert d.is_symbol("1000PEPEUSDT") and not d.is_symbol("KRW-BTC") and not d.is_symbol("btcusdt")
+    assert d.limits.streams_per_connection == 200 and d.limits.rest_weight_per_min == 2400
+    assert d.limits.messages_per_s == 10 and d.limits.max_connection_s == 24 * 3600
+    opts = {o.key: o for o in d.options}
+    assert {k: o.default for k, o in opts.items()} == {
+        "snapshot_limit": 1000, "weight_limit_per_min": 2400,
+        "rotate_after_s": 24 * 3600 - 600, "subscribe": False}
+    assert opts["snapshot_limit"].check(7) == "one of [5, 10, 20, 50, 100, 500, 1000]"
+    assert opts["snapshot_limit"].check(500) is None
+    # what a sync-only projection folds: depth frames (diff and partial), nothing else
+    assert d.book_frame(b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","U":1}}')
+    assert d.book_frame(b'{"stream":"btcusdt@depth20@100ms","data":{"e":"depthUpdate","U":1}}')
+    assert not d.book_frame(b'{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":1}}')
+    assert not d.book_frame(b'{"result":null,"id":1}')
+
+
+def test_upbit_descriptor():
+    d = upbit.DESCRIPTOR
+    assert (d.market, d.ws_url, d.rest_url) == ("spot", "wss://api.upbit.com", "https://api.upbit.com")
+    assert d.channels == ("orderbook", "trade", "ticker")
+    assert not d.snapshots and d.sync_rule == "upbit"
+    assert d.is_symbol("KRW-BTC") and d.is_symbol("USDT-ETH") and not d.is_symbol("BTCUSDT")
+    assert (d.limits.connects_per_s, d.limits.messages_per_s, d.limits.idle_timeout_s) == (5, 5, 120.0)
+    opts = {o.key: o for o in d.options}
+    assert {k: o.default for k, o in opts.items()} == {"format": "SIMPLE", "ping_interval_s": 60.0}
+    assert opts["format"].check("JSON_LIST") == "one of DEFAULT, SIMPLE"
+    assert opts["ping_interval_s"].check(120) == "must be under Upbit's 120 s idle cut"
+    assert opts["ping_interval_s"].check(119.5) is None
+    assert d.book_frame(b'{"ty":"orderbook","cd":"KRW-BTC"}') and d.book_frame(b'{"type":"orderbook"}')
+    assert not d.book_frame(b'{"ty":"trade","cd":"KRW-BTC"}')
+
+
+def test_the_config_reads_every_venue_fact_from_the_descriptors():
+    assert daemon_config.VENUES == tuple(VENUES)
+    defaults = {f: getattr(VenueConfig("upbit", (), ()), f) for f in daemon_config.OPTIONS}
+    assert defaults == {o.key: o.default for d in VENUES.values() for o in d.options}
+    for d in VENUES.values():
+        v = VenueConfig(d.name, (d.symbol_example,), d.channels[:1])
+        assert (v.ws_base, v.rest_base) == (d.ws_url, d.rest_url)
+        adapter = d.adapter(v, backoff=Backoff(), stale_after_s=1.0, new_id=lambda: "t")
+        assert adapter.plans()
+    doc = {"recorder": {"data": "x"}, "venue": [{"venue": "upbit", "symbols": ["BTCUSDT"],
+                                                 "channels": ["trade"]}]}
+    with pytest.raises(daemon_config.ConfigError, match=r"'BTCUSDT' is not a upbit symbol \(e.g. KRW-BTC\)"):
+        build_config(doc)
