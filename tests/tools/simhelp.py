@@ -60,3 +60,42 @@ async def until(cond, timeout: float = 5.0, step: float = 0.01) -> None:
         if loop.time() > end:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(step)
+
+
+class DepthChains:
+    """Binance USD-M depth continuity by the one sync rule (``state.sync``): a test oracle.
+
+    Frames and snapshot ids go through a sync-only ``Projector`` as journal records would;
+    each call returns the ``Gap`` events it produced (none while the chain holds).
+    """
+
+    def __init__(self) -> None:
+        from recorder.journal import StreamInfo
+        from state.projector import Projector
+
+        self.p = Projector({1: StreamInfo(1, "binance-usdm", "usdm", "wss://x/public/stream"),
+                            2: StreamInfo(2, "binance-usdm", "usdm", "https://x")}, sync_only=True)
+        self.seq = 0
+
+    def _apply(self, stream: int, kind: str, payload: bytes, meta: dict | None = None) -> list:
+        from recorder.journal import Record
+        from state.events import Gap
+
+        self.seq += 1
+        return [e for e in self.p.apply(Record(self.seq, self.seq, stream, kind, payload, meta))
+                if type(e) is Gap]
+
+    def frame(self, payload: bytes) -> list:
+        """A depth frame (combined or bare); other frames are no book data."""
+        return self._apply(1, "frame", payload)
+
+    def snapshot(self, symbol: str, last_update_id: int) -> list:
+        """A REST snapshot with ``last_update_id`` (levels do not matter to the chain)."""
+        body = orjson.dumps({"lastUpdateId": last_update_id, "bids": [], "asks": []})
+        return self._apply(2, "rest", body, {"url": f"https://x/fapi/v1/depth?symbol={symbol}",
+                                             "status": 200})
+
+    def live(self, symbol: str) -> bool:
+        """True once ``symbol``'s book is synced from a snapshot and unbroken since."""
+        return (("binance-usdm", symbol) in self.p.symbols()
+                and ("binance-usdm", symbol) not in self.p.books_needing_snapshot())

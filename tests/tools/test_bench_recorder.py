@@ -15,7 +15,7 @@ import orjson
 from recorder.venues import binance_usdm as bn
 from tools.bench import recorder as bench
 
-from .simhelp import http, recv_n, ws_connect
+from .simhelp import DepthChains, http, recv_n, ws_connect
 
 
 async def test_lean_sender_frames_are_exact_distinct_and_snapshots_sync_the_book(monkeypatch):
@@ -42,12 +42,11 @@ async def test_lean_sender_frames_are_exact_distinct_and_snapshots_sync_the_book
     assert len(set(got)) == n  # distinct: looped ids are shifted, nothing repeats
     assert {orjson.loads(p)["stream"] for p in got} == {"btcusdt@depth@100ms", "btcusdt@bookTicker"}
     assert status == 200
-    watcher = bn.DepthWatcher()
-    needs = [need for p in got[:1500] if (need := watcher.on_frame(p))]
-    assert [x.reason for x in needs] == ["start"]
-    assert watcher.on_snapshot("BTCUSDT", bn.snapshot_last_update_id(body)) is None
-    assert all(watcher.on_frame(p) is None for p in got[1500:])
-    assert watcher.state("BTCUSDT") is bn.SyncState.LIVE
+    chains = DepthChains()
+    assert [g for p in got[:1500] for g in chains.frame(p)] == []  # buffered until the snapshot
+    assert chains.snapshot("BTCUSDT", bn.snapshot_last_update_id(body)) == []
+    assert [g for p in got[1500:] for g in chains.frame(p)] == []
+    assert chains.live("BTCUSDT")
 
 
 def test_ws_frame_headers_and_proc_status():

@@ -17,7 +17,7 @@ from recorder.venues import upbit as up
 from tools.simulator import Simulator
 from tools.simulator.captures import CRYPTOFEED_BINANCE_FUTURES, HFTBACKTEST_USDM, read_hftbacktest
 
-from .simhelp import http, recv_for, recv_n, until, ws_connect
+from .simhelp import DepthChains, http, recv_for, recv_n, until, ws_connect
 
 FAST_BN = (str(CRYPTOFEED_BINANCE_FUTURES),)  # small capture: starts in milliseconds
 
@@ -101,23 +101,24 @@ async def test_rest_depth_brackets_the_stream_chain():
     async with Simulator(**_cfg(venues=("binance-usdm",))) as sim:
         cfg = bn.BinanceUsdmConfig(ws_url=sim.urls.ws, rest_url=sim.urls.rest)
         (plan,) = bn.plan_connections(["SUSHIUSDT", "FOOUSDT"], ["depth"], config=cfg)
-        watcher = bn.DepthWatcher()
+        chains = DepthChains()
         async with ws_connect(plan.url) as ws:
-            needs = []
-            while len(needs) < 2:
-                need = watcher.on_frame((await recv_n(ws, 1))[0].encode())
-                if need:
-                    needs.append(need)
-            for need in needs:
-                req = bn.snapshot_request(need.symbol, cfg)
+            firsts: list[str] = []  # symbols in the order their diffs began
+            while len(firsts) < 2:
+                m = (await recv_n(ws, 1))[0].encode()
+                assert chains.frame(m) == []  # no snapshot yet: buffered, never a gap
+                sym = orjson.loads(m)["data"]["s"]
+                if sym not in firsts:
+                    firsts.append(sym)
+            for sym in firsts:
+                req = bn.snapshot_request(sym, cfg)
                 status, headers, body = await http("GET", req.url)
                 assert status == 200 and int(headers["X-MBX-USED-WEIGHT-1M"]) >= 20
-                assert watcher.on_snapshot(need.symbol, bn.snapshot_last_update_id(body)) is None
+                assert chains.snapshot(sym, bn.snapshot_last_update_id(body)) == []
                 assert len(orjson.loads(body)["bids"]) <= 1000
             for m in await recv_n(ws, 60):
-                assert watcher.on_frame(m.encode()) is None
-            assert watcher.state("SUSHIUSDT") is bn.SyncState.LIVE
-            assert watcher.state("FOOUSDT") is bn.SyncState.LIVE
+                assert chains.frame(m.encode()) == []
+            assert chains.live("SUSHIUSDT") and chains.live("FOOUSDT")
         assert sim.rest_counts["/fapi/v1/depth"] == 2
 
 

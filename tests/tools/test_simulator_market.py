@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from recorder.venues.binance_usdm import DepthWatcher, SyncState
 from tools.simulator.binance_market import BinanceMarket, stream_kind
 from tools.simulator.book import Book
 from tools.simulator.captures import (
@@ -16,10 +15,12 @@ from tools.simulator.captures import (
 )
 from tools.simulator.upbit_market import UpbitMarket, as_snapshot, to_default
 
+from .simhelp import DepthChains
+
 
 def _run_clients(market: BinanceMarket, until_t: float, snapshot_after: int = 200):
     """Consume the tape like clients that sync from a snapshot mid-way; check every rule."""
-    watcher = DepthWatcher()
+    chains = DepthChains()
     clients: dict[str, tuple[int, Book, list[bool]]] = {}
     n = 0
     while market.tape.t < until_t:
@@ -29,8 +30,8 @@ def _run_clients(market: BinanceMarket, until_t: float, snapshot_after: int = 20
             continue
         d = orjson.loads(ev.data)
         assert (d["U"], d["u"], d["pu"]) == ev.ids
-        need = watcher.on_depth(ev.symbol, *ev.ids)
-        assert need is None or need.reason == "start", need  # never a gap, across loops too
+        gaps = chains.frame(ev.data)
+        assert gaps == [], gaps  # never a gap, across loops too
         if ev.symbol in clients:
             lid, book, started = clients[ev.symbol]
             if not started:
@@ -41,9 +42,9 @@ def _run_clients(market: BinanceMarket, until_t: float, snapshot_after: int = 20
             book.apply(d["b"], d["a"])
         elif n > snapshot_after:
             lid, book = market.snapshot(ev.symbol)
-            assert watcher.on_snapshot(ev.symbol, lid) is None
+            assert chains.snapshot(ev.symbol, lid) == []
             clients[ev.symbol] = (lid, book.copy(), [])
-    return clients, watcher
+    return clients, chains
 
 
 def _book_now(market: BinanceMarket, sym: str) -> Book:
@@ -54,11 +55,11 @@ def _book_now(market: BinanceMarket, sym: str) -> Book:
 def test_capture_loops_keep_chain_and_books_equal():
     market = BinanceMarket([read_cryptofeed(CRYPTOFEED_BINANCE_FUTURES)], seed=1, base_ms=0)
     loop_s = market._capture["SUSHIUSDT"].cap.loop_s
-    clients, watcher = _run_clients(market, until_t=loop_s * 2.5)
+    clients, chains = _run_clients(market, until_t=loop_s * 2.5)
     assert set(clients) == {"SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"}
     for sym, (_lid, book, started) in clients.items():
         assert started, sym
-        assert watcher.state(sym) is SyncState.LIVE
+        assert chains.live(sym)
         cs = market._capture[sym].cap.symbols[sym]
         assert book == cs.catch_up(), sym  # a client's book equals the simulator's
         assert not _crossed(book)
@@ -97,8 +98,8 @@ def test_first_loop_is_the_capture_byte_for_byte_and_later_loops_shift():
 def test_hftbacktest_capture_depth_brackets_and_serves_bytes():
     raw = read_hftbacktest()
     market = BinanceMarket([raw], base_ms=0)
-    clients, watcher = _run_clients(market, until_t=30.0, snapshot_after=500)
-    assert watcher.state("BTCUSDT") is SyncState.LIVE
+    clients, chains = _run_clients(market, until_t=30.0, snapshot_after=500)
+    assert chains.live("BTCUSDT")
     _, book, started = clients["BTCUSDT"]
     assert started and book == market._capture["BTCUSDT"].cap.symbols["BTCUSDT"].catch_up()
 
@@ -117,7 +118,8 @@ def test_synthetic_market_is_seeded_consistent_and_uncrossed():
     assert {e.kind for e in a} == {"depth", "bookTicker", "trade", "aggTrade", "kline_1m", "markPrice"}
     m2 = BinanceMarket(seed=3, base_ms=1_700_000_000_000)
     m2.activate("FOOUSDT")
-    clients, watcher = _run_clients(m2, until_t=60.0, snapshot_after=100)
+    clients, chains = _run_clients(m2, until_t=60.0, snapshot_after=100)
+    assert chains.live("FOOUSDT")
     _, book, started = clients["FOOUSDT"]
     assert started and book == m2._synthetic["FOOUSDT"].book() and not _crossed(book)
     tickers = [orjson.loads(e.data) for e in a if e.kind == "bookTicker"]
