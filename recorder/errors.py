@@ -10,13 +10,13 @@
     |   +-- VenueReplyError          a REST body or control reply that does not parse
     |                                (carries the venue and what was being read)
     +-- HookError                    a recorder hook (nightly compaction, InfluxDB feed) is
-                                     not registered, or its factory refused to build it
+    |                                not registered, or its factory refused to build it
+    +-- CaptureError                 ``recorder import``: a capture file cannot be imported;
+                                     says which file and line (a ValueError)
 
     JournalError                     the journal's own tree (``recorder.journal.errors``,
     +-- ...                          re-exported here): not a journal, locked, corrupt
                                      values, the writer stopped (full map or disk), misuse
-
-    CaptureError                     ``recorder.importer``: a capture file cannot be imported
 
 What is not here, on purpose: a venue's fault while recording never raises. A refused
 connect, a close code, a 429 or an error frame is classified (``recorder.venues.base``
@@ -85,7 +85,11 @@ class HookError(RecorderError):
     """A recorder hook could not be found or built; the recording goes on without it."""
 
 
+class CaptureError(RecorderError, ValueError):
+    """A capture file cannot be imported; says which file and line. Nothing of it was imported."""
+
+
 __all__ = [
-    "ConfigError", "HookError", "JournalError", "JournalWriteError", "RecorderError",
+    "CaptureError", "ConfigError", "HookError", "JournalError", "JournalWriteError", "RecorderError",
     "RecorderUsageError", "UnknownVenueError", "VenueError", "VenueReplyError",
 ]

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import zstandard
 
+from .errors import CaptureError
 from .journal import FRAME, OPEN, REST, SENT
 from .journal.writer import JournalWriter
 
@@ -67,9 +68,6 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _US_BELOW = 10**17  # an epoch time below this is µs (ns epochs are ~1.7e18 today)
 
-
-class CaptureError(ValueError):
-    """A capture file cannot be imported; says which file and line."""
 
 
 @dataclass

@@ -38,3 +38,16 @@ def test_value_errors_and_context():
                                          "binance-usdm", "depth snapshot")
     assert str(errors.UnknownVenueError("okx", ("upbit",))) == "unknown venue 'okx' (known: upbit)"
     assert errors.JournalError is JournalError
+
+
+def test_a_capture_error_is_a_recorder_error_raised_by_the_importer(tmp_path):
+    import pytest
+
+    from recorder.importer import import_files
+
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"type": "recv", "not": "a capture"}\n')
+    with pytest.raises(errors.CaptureError) as info:
+        import_files(tmp_path / "data", [bad])
+    assert isinstance(info.value, errors.RecorderError) and isinstance(info.value, ValueError)
+    assert "x.jsonl" in str(info.value)
