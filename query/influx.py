@@ -59,7 +59,7 @@ import pyarrow as pa
 
 from state.events import Gap
 
-from .errors import QueryUsageError
+from .errors import InfluxTimeoutError, QueryUsageError
 
 log = logging.getLogger("query.influx")
 
@@ -304,7 +304,7 @@ def export(data_dir: str, sink: InfluxSink, *, from_ns: int | None = None, to_ns
             part = t.slice(i, step)
             # A batch job: wait for room instead of dropping (the sink drains meanwhile).
             if not put(part, wait=600.0):
-                raise TimeoutError(f"influx sink did not drain: {sink.stats()}")
+                raise InfluxTimeoutError(f"influx sink did not drain: {sink.stats()}")
             n += part.num_rows
         out[table] = n
         sink.flush(300)
