@@ -12,15 +12,28 @@ text. Archived files are read only as the manifest lists them, so a day being
 compacted is invisible until it is committed; hot rows start after the archive's
 last seq, so a day kept in the journal after compaction is not counted twice.
 See ``query/examples.sql`` for worked queries.
+
+These views are the only objects in the database: ``SHOW TABLES`` and
+``information_schema.tables`` list exactly ``VIEWS``. What is not archived (the hot
+journal rows, the streams table, an empty table's schema) is written as Parquet into a
+private scratch directory (``ticktape-query-*`` under the system temp directory) and read
+with ``read_parquet`` like the archive, rather than registered as a DuckDB object a user
+would see beside the views; the directory is deleted when the connection is garbage
+collected (a relation made from it keeps it alive) or the process exits.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterable
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from recorder.journal import NotAJournalError, StreamInfo
 from recorder.journal.reader import JournalReader
@@ -72,6 +85,27 @@ def connect(data_dir: str | os.PathLike[str], hot: bool = True, *,
     the others then show the archive only.
     """
     con = duckdb.connect(database)
+    scratch = Path(tempfile.mkdtemp(prefix="ticktape-query-"))
+    weakref.finalize(con, shutil.rmtree, scratch, True)
+    try:
+        _create_views(con, data_dir, scratch, hot=hot, tables=tables, params=params)
+    except BaseException:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return con
+
+
+def _scratch_scan(scratch: Path, name: str, table: pa.Table) -> str:
+    """``table`` written to ``scratch`` as Parquet; the SQL that reads it back."""
+    path = scratch / f"{name}.parquet"
+    pq.write_table(table, path)
+    return f"SELECT * FROM read_parquet({_sql_list([str(path)])}, hive_partitioning = false)"
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[str],
+                  scratch: Path, *, hot: bool, tables: Iterable[str] | None,
+                  params: DeriveParams | None) -> None:
     root = archive_root(data_dir)
     m = _manifest.load(data_dir)
     hot_t = hot_tables(data_dir, tables=tables, params=params) if hot else {}
@@ -82,20 +116,17 @@ def connect(data_dir: str | os.PathLike[str], hot: bool = True, *,
             hive = "{'date': DATE, 'venue': VARCHAR}" if t in BY_VENUE else "{'date': DATE}"
             parts.append(f"SELECT * FROM read_parquet({_sql_list(files)}, hive_partitioning = true, "
                          f"hive_types = {hive})")
-        h = hot_t.get(t)
+        h = hot_t.pop(t, None)  # dropped once written: the Parquet copy is what is read
         if h is not None and h.num_rows:
-            con.register(f"hot_{t}", h)
-            parts.append(f"SELECT * FROM hot_{t}")
-        if not parts:
+            parts.append(_scratch_scan(scratch, f"hot_{t}", h))
+        if not parts:  # the table's columns and no rows
             empty = schema_of(t).empty_table()
             empty = empty.append_column("date", pa.array([], pa.date32()))
-            con.register(f"empty_{t}", empty)
-            parts.append(f"SELECT * FROM empty_{t}")
+            parts.append(_scratch_scan(scratch, f"empty_{t}", empty))
         body = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
         con.execute(f"CREATE VIEW {t} AS SELECT {', '.join(_columns(t))} FROM ({body})")
-    con.register("streams_arrow", streams_table(all_streams(data_dir)))
-    con.execute("CREATE VIEW streams AS SELECT * FROM streams_arrow")
-    return con
+    streams = _scratch_scan(scratch, "streams", streams_table(all_streams(data_dir)))
+    con.execute(f"CREATE VIEW streams AS {streams}")
 
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "examples.sql")

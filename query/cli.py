@@ -1,30 +1,41 @@
 """``query``: the command line of the archive.
 
     query compact  --data DIR [--day D | --through D] [--keep-days N] [--json]
-    query sql      --data DIR "SELECT ..." [--format table|csv|json|parquet] [--out FILE] [--no-hot]
+    query sql      --data DIR "SELECT ..." [--format table|csv|json|jsonl|parquet] [--out FILE] [--no-hot]
     query schedule --data DIR [--at HH:MM] [--keep-days N] [--no-catch-up]
     query rebuild  --data DIR [--table T ...] [--from D] [--to D] [--json]
     query influx   --data DIR --url URL --token T --org O [--bucket B] [--from T] [--to T]
     query status   --data DIR [--json]
 
 Bad input (an unknown day, a malformed date, SQL that does not parse, an archive
-that does not match its journal) prints ``error: ...`` on stderr and exits 2.
+that does not match its journal) prints ``error: ...`` on stderr and exits 2; the
+message names each option as it is typed (``--include-current``, not the keyword
+``include_current`` of the function that refused it).
+
+``sql --format``: ``table`` (for people: a table when it fits the terminal, else one
+block of ``column  value`` lines per row, so no header or value is cut), ``csv``,
+``json`` (one JSON document: an array of row objects, ``[]`` when there are none),
+``jsonl`` (one row object per line) or ``parquet`` (with ``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
 import re
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 
 from recorder.journal import JournalError
@@ -111,17 +122,16 @@ def human_bytes(n: float) -> str:
 
 
 def render_days(rows: list[dict[str, Any]], title: str, console: Console) -> None:
-    table = Table(title=title)
-    for col in ("day", "records", "seq", "trades", "quotes", "klines", "features", "gaps",
-                "archive", "journal"):
-        table.add_column(col, justify="left" if col == "day" else "right")
+    names = ["day", "records", "seq", "trades", "quotes", "klines", "features", "gaps",
+             "archive", "journal"]
+    cells = []
     for r in rows:
         t = r["tables"]
-        table.add_row(r["day"], str(r["records"]), f"{r['first_seq']}..{r['last_seq']}",
+        cells.append([r["day"], str(r["records"]), f"{r['first_seq']}..{r['last_seq']}",
                       *(str(t.get(k, "-")) for k in ("trades", "quotes", "klines", "features", "gaps")),
                       human_bytes(r["archive_bytes"]),
-                      human_bytes(r["journal_bytes"]) if r["journal_bytes"] else "-")
-    console.print(table)
+                      human_bytes(r["journal_bytes"]) if r["journal_bytes"] else "-"])
+    render_rows(names, cells, console, title=title, right=names[1:])
 
 
 def cmd_compact(args: argparse.Namespace, console: Console) -> int:
@@ -224,23 +234,16 @@ def cmd_sql(args: argparse.Namespace, console: Console) -> int:
     out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:
         if args.format == "csv":
-            import io
-
             buf = io.BytesIO()
             pcsv.write_csv(_printable(result), buf)
             out.write(buf.getvalue().decode())
-        elif args.format == "json":
-            for row in result.to_pylist():
-                out.write(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False) + "\n")
+        elif args.format in ("json", "jsonl"):
+            write_json(result.to_pylist(), out, lines=args.format == "jsonl")
         else:
-            table = Table(title=None, show_lines=False)
-            for name in result.column_names:
-                table.add_column(name, overflow="fold")
             shown = result.slice(0, args.max_rows).to_pylist()
-            for row in shown:
-                table.add_row(*(_cell(v) for v in row.values()))
             target = Console(file=out, soft_wrap=False, width=args.width) if args.out else console
-            target.print(table)
+            render_rows(result.column_names, [[_cell(v) for v in row.values()] for row in shown],
+                        target)
             if result.num_rows > len(shown):
                 target.print(f"({result.num_rows} rows, {len(shown)} shown; --max-rows N or "
                              "--format csv for all)", highlight=False)
@@ -248,6 +251,56 @@ def cmd_sql(args: argparse.Namespace, console: Console) -> int:
         if args.out:
             out.close()
     return 0
+
+
+def write_json(rows: list[dict[str, Any]], out: Any, *, lines: bool) -> None:
+    """Rows as one JSON document (an array of objects, a row a line) or as JSON Lines."""
+    texts = [json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False)
+             for row in rows]
+    if lines:
+        out.writelines(t + "\n" for t in texts)
+    elif not texts:
+        out.write("[]\n")
+    else:
+        out.write("[\n" + ",\n".join(texts) + "\n]\n")
+
+
+def render_rows(names: list[str], cells: list[list[str]], console: Console, *,
+                title: str | None = None, right: Iterable[str] = ()) -> None:
+    """Rows of text for people, readable at any width (80 columns included).
+
+    A table when every header and every value fits on one line at the console's width;
+    otherwise one block per row, ``column  value``, values folded at the right edge
+    (like psql's expanded display), so no header is truncated to an ellipsis and no
+    column is squeezed to a few characters. ``right``: columns aligned right in a table.
+    """
+    right = set(right)
+    widths = [max([cell_len(n), *(max((cell_len(x) for x in c[i].splitlines()), default=0)
+                                  for c in cells)]) for i, n in enumerate(names)]
+    # a rich table: a 1-character border before each column and after the last,
+    # and one space of padding either side of each cell
+    if sum(widths) + 3 * len(widths) + 1 <= console.width:
+        table = Table(title=title, show_lines=False)
+        for name, w in zip(names, widths, strict=True):
+            table.add_column(name, no_wrap=True, min_width=w,
+                             justify="right" if name in right else "left")
+        for c in cells:
+            table.add_row(*c)
+        console.print(table)
+        return
+    if title:
+        console.print(title, highlight=False)
+    key_w = max(cell_len(n) for n in names)
+    for i, c in enumerate(cells, 1):
+        console.print(Rule(f"row {i}", align="left", characters="-"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, min_width=key_w, style="bold")
+        grid.add_column(overflow="fold")
+        for name, value in zip(names, c, strict=True):
+            grid.add_row(name, value)
+        console.print(grid)
+    if not cells:
+        console.print(f"(no rows; columns: {', '.join(names)})", highlight=False)
 
 
 def _printable(t: Any) -> Any:
@@ -409,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sql", help="run SQL over the archive (and the hot journal)")
     data_arg(sp)
     sp.add_argument("query", help='SQL text, "-" for stdin or @FILE')
-    sp.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    sp.add_argument("--format", choices=("table", "csv", "json", "jsonl", "parquet"), default="table",
+                    help="table (for people), csv, json (one document: an array of row objects), "
+                         "jsonl (a row object per line) or parquet (needs --out)")
     sp.add_argument("--out", help="write the result here instead of stdout")
     sp.add_argument("--hot", action=argparse.BooleanOptionalAction, default=True,
                     help="include journal records not yet archived (default on)")
@@ -453,7 +508,27 @@ def build_parser() -> argparse.ArgumentParser:
     data_arg(sp)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_status)
+    for sp in sub.choices.values():
+        sp.set_defaults(flags=flag_names(sp))
     return p
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Keyword -> option as typed, for the options whose keyword is not their spelling
+    (``include_current`` -> ``--include-current``, ``from_day`` -> ``--from``)."""
+    out = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and "_" in action.dest:
+            out[action.dest] = longs[0]
+    return out
+
+
+def name_flags(message: str, flags: dict[str, str]) -> str:
+    """``message`` with each keyword of ``flags`` replaced by its option as typed."""
+    for dest, flag in flags.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(dest)}(?![\w-])", flag, message)
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -463,8 +538,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, console)
     # ArchiveError is a QueryError once query.archive takes it from query.errors.
     # ValueError: a bad value met below query/ (a damaged Parquet file is pyarrow's ArrowInvalid).
+    # The functions below name their keyword arguments; the user typed options.
     except (QueryError, ArchiveError, JournalError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {name_flags(str(exc), args.flags)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -38,6 +38,40 @@ def test_views_cover_archive_and_hot_journal_once(multi_day, keep_days):
     assert set(VIEWS) == {*ALL_TABLES, "streams"}
 
 
+def test_only_the_views_are_listed(multi_day):
+    """No internal object (hot rows, empty tables, the streams table) beside the views:
+    ``SHOW TABLES`` and ``information_schema`` list the views and nothing else, hot or not,
+    archived or not; and the scratch files behind them go with the connection."""
+    import gc
+    import tempfile
+    from pathlib import Path
+
+    def scratch() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("ticktape-query-*"))
+
+    before = scratch()
+    compact(multi_day, through="2021-04-17")  # one day archived, the rest hot
+    for hot in (True, False):
+        con = connect(multi_day, hot=hot)
+        listed = con.sql("SELECT table_catalog, table_schema, table_name, table_type "
+                         "FROM information_schema.tables ORDER BY table_name").fetchall()
+        assert listed == [("memory", "main", v, "VIEW") for v in sorted(VIEWS)]
+        assert sorted(r[0] for r in con.sql("SHOW TABLES").fetchall()) == sorted(VIEWS)
+        assert sorted(r[2] for r in con.sql("SHOW ALL TABLES").fetchall()) == sorted(VIEWS)
+        assert con.sql("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall() == [
+            (len(VIEWS),)]
+        # ... and every view still reads (the empty ones have their columns)
+        for t in ALL_TABLES:
+            cols = [c[0] for c in con.sql(f"SELECT * FROM {t} LIMIT 0").description]
+            assert cols[:len(schema_of(t))] == schema_of(t).names
+        assert con.sql("SELECT count(*) FROM raw").fetchall()[0][0] > 0
+        assert con.sql("SELECT count(*) FROM streams").fetchall()[0][0] > 0
+        assert len(scratch() - before) == 1
+        del con
+        gc.collect()
+        assert scratch() == before
+
+
 def test_hot_false_shows_the_archive_only(multi_day):
     compact(multi_day)
     archived = connect(multi_day, hot=False).sql("SELECT count(*), max(date) FROM raw").fetchall()[0]

@@ -100,6 +100,9 @@ def test_compact_a_capture_journal(capture_journal, tmp_path, capsys, name):
         assert rc == 0 and json.loads(out)["compacted"] == []
         rc, _, err = run(capsys, "compact", "--data", str(data), "--day", day, "--now", now)
         assert rc == 2 and err.startswith("error: ") and "newest" in err
+        # the option as typed, not the keyword of the function that refused
+        assert "pass --include-current only if the recorder is stopped" in err
+        assert "include_current" not in err
     assert not (data / "archive" / "manifest.json").exists()
 
     rc, out, _ = run(capsys, "compact", "--data", str(data), "--keep-days", "1", "--now", NOW, "--json")
@@ -120,7 +123,7 @@ def test_compact_a_capture_journal(capture_journal, tmp_path, capsys, name):
     assert e["tables"]["trades"]["rows"] == expected_trades
     rc, out, _ = run(capsys, "sql", "--data", str(data), "--no-hot", "--format", "json",
                      "SELECT (SELECT count(*) FROM raw) AS raw, (SELECT count(*) FROM trades) AS trades")
-    assert json.loads(out) == {"raw": records, "trades": expected_trades}
+    assert json.loads(out) == [{"raw": records, "trades": expected_trades}]
 
     # Again: nothing changes, not a byte, not an mtime; the kept day still verifies.
     archive = tree_state(root)
@@ -138,7 +141,7 @@ def test_compact_a_capture_journal(capture_journal, tmp_path, capsys, name):
     assert v["ok"] and v["records"] == 0
     # ... and the SQL views still see every record, now from the archive alone.
     rc, out, _ = run(capsys, "sql", "--data", str(data), "--format", "json", "SELECT count(*) AS n FROM raw")
-    assert json.loads(out) == {"n": records}
+    assert json.loads(out) == [{"n": records}]
 
 
 def test_the_console_script_runs(multi_day):
@@ -162,13 +165,21 @@ def test_sql_formats_and_hot(synthetic, tmp_path, capsys):
     assert want and all(r["n"] > 0 for r in want)
     # Nothing archived yet: every row comes from the hot journal.
     rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--format", "json", q)
+    assert rc == 0 and json.loads(out) == want  # one JSON document: an array of row objects
+    assert len(want) > 1  # so that JSON Lines would not parse as one document
+    rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--format", "jsonl", q)
     assert rc == 0 and [json.loads(x) for x in out.splitlines()] == want
     rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--no-hot", "--format", "json", q)
+    assert rc == 0 and json.loads(out) == []
+    rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--no-hot", "--format", "jsonl", q)
     assert rc == 0 and out == ""
 
     assert run(capsys, "compact", "--data", str(synthetic))[0] == 0
     rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--no-hot", "--format", "json", q)
-    assert [json.loads(x) for x in out.splitlines()] == want
+    assert json.loads(out) == want
+    json_out = tmp_path / "t.json"
+    rc, _, _ = run(capsys, "sql", "--data", str(synthetic), "--format", "json", "--out", str(json_out), q)
+    assert rc == 0 and json.loads(json_out.read_text()) == want
     rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--format", "csv", q)
     lines = out.splitlines()
     assert lines[0] == '"venue","symbol","n","volume"'
@@ -187,7 +198,60 @@ def test_sql_formats_and_hot(synthetic, tmp_path, capsys):
     # Binary payloads come out as text (UTF-8) in JSON.
     rc, out, _ = run(capsys, "sql", "--data", str(synthetic), "--format", "json",
                      "SELECT payload FROM raw WHERE seq = 2")
-    assert json.loads(json.loads(out)["payload"])["data"]["e"] == "depthUpdate"
+    (row,) = json.loads(out)
+    assert json.loads(row["payload"])["data"]["e"] == "depthUpdate"
+
+
+def at_80_columns(monkeypatch) -> None:
+    """The terminal ``query`` prints to is 80 columns wide (what COLUMNS=80 tells rich)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "dumb")
+
+
+def test_sql_table_is_readable_at_80_columns(synthetic, capsys, monkeypatch):
+    """A wide result at 80 columns: every header and every value whole, none folded into
+    2-character columns (one block of ``column  value`` lines per row)."""
+    at_80_columns(monkeypatch)
+    q = "SELECT * FROM trades ORDER BY seq LIMIT 3"
+    from query.catalog import connect, to_arrow
+
+    t = to_arrow(connect(synthetic).sql(q))
+    assert t.num_columns > 10  # far wider than 80 columns as a table
+    rc, out, _ = run(capsys, "sql", "--data", str(synthetic), q)
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines and max(len(x) for x in lines) <= 80
+    assert "…" not in out
+    pairs = [x.split(None, 1) for x in lines if x and not x.startswith("row ")]
+    got = [(p[0], p[1].strip() if len(p) > 1 else "") for p in pairs]
+    want = [(name, str(v)) for row in t.to_pylist() for name, v in row.items()
+            if name not in ("ts", "date")]
+    assert [g for g in got if g[0] not in ("ts", "date")] == want  # whole headers, whole values
+    assert [x for x in lines if x.startswith("row ")] == [x for x in lines if x.startswith("row ")][:3]
+    assert sum(x.startswith("row ") for x in lines) == 3
+
+
+def test_sql_narrow_result_stays_a_table_at_80_columns(synthetic, capsys, monkeypatch):
+    at_80_columns(monkeypatch)
+    q = "SELECT venue, symbol, count(*) AS trades FROM trades GROUP BY ALL ORDER BY 1, 2"
+    rc, out, _ = run(capsys, "sql", "--data", str(synthetic), q)
+    assert rc == 0
+    header = next(x for x in out.splitlines() if "venue" in x)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == ["venue", "symbol", "trades"]
+
+
+def test_archived_days_are_readable_at_80_columns(multi_day, capsys, monkeypatch):
+    """``query status``/``compact`` at 80 columns: was ``reco…`` and ``2021…`` in 7-wide columns."""
+    at_80_columns(monkeypatch)
+    run(capsys, "compact", "--data", str(multi_day), "--through", FINISHED_SMALL[0], "--json")
+    rc, out, _ = run(capsys, "status", "--data", str(multi_day))
+    title, *lines = out.splitlines()  # the title names the archive's path, as long as it is
+    assert rc == 0 and "…" not in out and max(len(x) for x in lines) <= 80
+    fields = dict(x.split(None, 1) for x in out.splitlines()[2:] if x.strip())
+    assert fields["day"].strip() == FINISHED_SMALL[0]
+    for name in ("records", "seq", "trades", "quotes", "klines", "features", "gaps", "archive",
+                 "journal"):
+        assert name in fields, name
 
 
 @pytest.mark.parametrize("argv,msg", [
