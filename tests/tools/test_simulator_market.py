@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import orjson
 import pytest
 
@@ -78,6 +80,8 @@ def test_first_loop_is_the_capture_byte_for_byte_and_later_loops_shift():
     first_loop = []
     for _ in range(len(cap.frames)):
         ev = market.next()
+        if (ev.symbol, ev.kind) in cap.derived:  # made from other streams: not in the capture
+            continue
         stream = next(s for s in (f"{ev.symbol.lower()}@{k}" for k in
                                   ("depth@100ms", "aggTrade", "kline_1m", "bookTicker"))
                       if stream_kind(s) == ev.kind)
@@ -222,3 +226,51 @@ def test_upbit_rest_orderbook_and_candles_agree_with_the_stream():
         assert c["opening_price"] == ts[0]["tp"] and c["trade_price"] == ts[-1]["tp"]
         assert c["high_price"] == max(t["tp"] for t in ts) and c["low_price"] == min(t["tp"] for t in ts)
         assert c["candle_acc_trade_volume"] == pytest.approx(sum(t["tv"] for t in ts))
+
+
+def test_derived_binance_streams_agree_with_the_trades_and_tickers_they_come_from():
+    """The hftbacktest capture has ``trade``/``depth``/``bookTicker`` only: its ``aggTrade``,
+    ``kline_1m`` and ``markPrice`` are derived from the same tape, in Binance's shapes, and
+    across a loop boundary the ids go on increasing and no kline minute repeats."""
+    market = BinanceMarket([read_hftbacktest()], base_ms=0)
+    src = market._capture["BTCUSDT"]
+    cap = src.cap
+    assert cap.derived == {("BTCUSDT", "aggTrade"), ("BTCUSDT", "kline_1m"), ("BTCUSDT", "markPrice")}
+    by_kind: dict[str, list[dict]] = {}
+    ticker = None
+    while src.loop < 1 or src.i < len(cap.frames) // 10:  # the first loop and a tenth of the next
+        ev = market.next()
+        d = orjson.loads(ev.data)
+        by_kind.setdefault(ev.kind, []).append(d)
+        if ev.kind == "bookTicker":
+            ticker = d
+        elif ev.kind == "markPrice":  # from the ticker just sent
+            assert ticker is not None
+            assert Decimal(ticker["b"]) <= Decimal(d["p"]) <= Decimal(ticker["a"])
+    trades, aggs = by_kind["trade"], by_kind["aggTrade"]
+    assert [t["t"] for t in trades] == list(range(trades[0]["t"], trades[0]["t"] + len(trades)))
+    assert list(aggs[0]) == ["e", "E", "a", "s", "p", "q", "f", "l", "T", "m"]
+    # every trade is in exactly one aggregate, ids f..l consecutive, a +1 each
+    assert [a["a"] for a in aggs] == list(range(aggs[0]["a"], aggs[0]["a"] + len(aggs)))
+    assert aggs[0]["f"] == trades[0]["t"] and all(b["f"] == a["l"] + 1 for a, b in zip(aggs, aggs[1:]))
+    i = 0
+    for a in aggs:
+        group = trades[i:i + a["l"] - a["f"] + 1]
+        i += len(group)
+        assert [t["t"] for t in group] == list(range(a["f"], a["l"] + 1))
+        assert {(t["T"], t["p"], t["m"]) for t in group} == {(a["T"], a["p"], a["m"])}
+        assert Decimal(a["q"]) == sum(Decimal(t["q"]) for t in group)
+    assert i == len(trades)
+    # klines: the closed ones equal /fapi/v1/klines built from the same trades; minutes only grow
+    klines = [d["k"] for d in by_kind["kline_1m"]]
+    starts = [k["t"] for k in klines]
+    assert starts == sorted(starts) and all(t % 60_000 == 0 for t in starts)
+    closed = [k for k in klines if k["x"]]
+    assert len(closed) == len({k["t"] for k in closed}) >= 6
+    rows = {r[0]: r for r in orjson.loads(market.klines_body("BTCUSDT", limit=1500))}
+    for k in closed:
+        assert rows[k["t"]] == [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"],
+                                k["n"], k["V"], k["Q"], "0"]
+    # mark prices: one per second of exchange time
+    seconds = [d["E"] // 1000 for d in by_kind["markPrice"]]
+    assert seconds == sorted(set(seconds)) and len(seconds) > 300

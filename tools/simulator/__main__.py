@@ -20,8 +20,10 @@ Point a recorder at them; only the base URL changes, the venues' own paths are k
 
 Sources: ``capture`` loops the real recordings (Binance BTCUSDT from hftbacktest and
 SUSHI/AKRO/KEEP/CTK-USDT from cryptofeed; Upbit KRW-* from cryptofeed) with shifted ids
-and times, and makes any other symbol asked for synthetic; ``synthetic`` serves only the
-seeded random-walk market. Pacing: ``--speed`` scales the recordings' clock (1 = real
+and times, and makes any other symbol asked for synthetic. Streams a capture lacks are
+derived from the ones it has (``binance_derived``): BTCUSDT's ``aggTrade`` and ``kline_1m``
+from its trades, every capture symbol's ``markPrice`` from its book tickers, and Upbit
+tickers from trades. ``synthetic`` serves only the seeded random-walk market. Pacing: ``--speed`` scales the recordings' clock (1 = real
 time, ``max`` = as fast as the sockets take it); ``--rate`` sends N events/s instead.
 
 Faults are injected over HTTP while it runs (see ``Simulator.fault`` for parameters)::

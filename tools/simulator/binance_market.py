@@ -1,10 +1,13 @@
 """The simulated Binance USD-M market: looped captures, synthetic symbols, books, REST bodies.
 
-Captures loop forever. Loop ``n`` shifts every time by ``n`` whole minutes-spans and every
-id family by ``n`` spans, and a *bridge* diff between loops turns the end-of-loop book back
-into the loop-start book, so the ``U``/``u``/``pu`` chain stays continuous and a client's
-book stays equal to ours across loops. A depth snapshot carries a ``lastUpdateId`` inside
+Captures loop forever. Loop ``n`` shifts every time by ``n`` times a whole number of
+minutes (enough that each loop starts in a minute after the previous loop's last, so no
+kline minute spans two loops) and every id family by ``n`` spans, and a *bridge* diff
+between loops turns the end-of-loop book back into the loop-start book, so the
+``U``/``u``/``pu`` chain stays continuous and a client's book stays equal to ours across
+loops; trade and aggregate ids go on from the last loop's without a hole. A depth snapshot carries a ``lastUpdateId`` inside
 the next diff still to be sent for that symbol, so that diff brackets it (``U <= id <= u``).
+Streams a capture lacks are derived from the ones it has (``binance_derived``).
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from decimal import Decimal
 import msgspec
 import orjson
 
+from .binance_derived import derive
 from .binance_synthetic import SyntheticSymbol
 from .book import Book
 from .captures import RawCapture
-from .tape import Event, Source, Tape, minute_ceil_ms, shifter
+from .tape import Event, Source, Tape, shifter
 
 # which integer fields of each event kind belong to which id family
 FAMILIES: dict[str, dict[bytes, str]] = {
@@ -70,6 +74,7 @@ class _AggIds(msgspec.Struct):
 
 
 class _K(msgspec.Struct):
+    t: int = -1
     f: int = -1
     L: int = -1  # noqa: N815
 
@@ -156,6 +161,7 @@ class BinanceCapture:
             if kind not in FAMILIES:
                 continue
             frames.append((t, stream.partition("@")[0].upper(), kind, rest[:-1]))
+        frames, self.derived = derive(frames)  # {(symbol, kind)} made from other streams
         snapshots: dict[str, bytes] = {}
         depth_symbols = {s for _, s, k, _ in frames if k == "depth"}
         for _, url, body in raw.rest:
@@ -170,7 +176,7 @@ class BinanceCapture:
             snapshots.setdefault(sym, body)
         self.symbols: dict[str, CaptureSymbol] = {}
         spans: dict[tuple[str, str], _Span] = {}
-        times = _Span()
+        times = _Span()  # exchange times (E), and kline minute starts (k.t)
         kept: list[tuple[float, str, str, bytes, tuple[int, int, int] | None]] = []
         lids = {s: orjson.loads(b)["lastUpdateId"] for s, b in snapshots.items()}
         for t, sym, kind, data in frames:
@@ -195,16 +201,21 @@ class BinanceCapture:
                 spans.setdefault((sym, "tid"), _Span()).add(ids.f, ids.l)
             elif kind == "kline_1m" and ids.k is not None:
                 spans.setdefault((sym, "tid"), _Span()).add(ids.k.f, ids.k.L)
+                times.add(ids.k.t)
             kept.append((t, sym, kind, data, ev_ids))
         t0 = kept[0][0] if kept else 0.0
         self.frames = [(t - t0, s, k, d, i) for t, s, k, d, i in kept]
         self.loop_s = (self.frames[-1][0] if self.frames else 0.0) + LOOP_GAP_S
-        self.time_delta_ms = minute_ceil_ms(times.width())
+        # whole minutes, and the next loop's first minute comes after this loop's last one
+        self.time_delta_ms = ((times.hi // 60_000 - times.lo // 60_000 + 1) * 60_000
+                              if times.lo is not None else 60_000)
         for sym, cs in self.symbols.items():
             cs.deltas = {"time": self.time_delta_ms}
             for fam in ("book", "tid", "agg"):
-                # +1: the bridge diff between loops takes one update id of its own
-                cs.deltas[fam] = spans[(sym, fam)].width() + 1 if (sym, fam) in spans else 0
+                # book +1: the bridge diff between loops takes one update id of its own;
+                # trade and aggregate ids go on from the last one (no id left out)
+                extra = 1 if fam == "book" else 0
+                cs.deltas[fam] = spans[(sym, fam)].width() + extra if (sym, fam) in spans else 0
             if sym in snapshots and cs.depth_pos:
                 body = orjson.loads(snapshots[sym])
                 cs.start_book = Book.from_levels(body["bids"], body["asks"])
