@@ -1,6 +1,6 @@
 """``recorder``: the command line of the journal and the live daemon.
 
-    recorder import --data DIR [--venue V] FILE...
+    recorder import --data DIR [--venue V] [--again] [--clamp-times] [--[no-]progress] FILE...
     recorder status --data DIR [--json] [--follow]
     recorder verify --data DIR [--json]
     recorder tail   --data DIR [--from-seq N | --from-time ISO] [--follow] [--json]
@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .importer import VENUES, CaptureError, import_files
+from .importer import VENUES, CaptureError, import_files, progress_bar
 from .inspect import record_json, status, verify
 from .journal import JournalError
 from .journal.reader import JournalReader
@@ -58,15 +58,19 @@ def human_bytes(n: float) -> str:
 
 
 def cmd_import(args: argparse.Namespace, console: Console) -> int:
-    results = import_files(args.data, args.files, venue=args.venue)
+    # The bar (stderr, removed when done) is gone before the table, the JSON or an error.
+    with progress_bar(args.progress) as on_progress:
+        results = import_files(args.data, args.files, venue=args.venue, again=args.again,
+                               clamp_times=args.clamp_times, on_progress=on_progress)
     if args.json:
         print(json.dumps([r.__dict__ for r in results]))
         return 0
     table = Table(title=f"imported into {args.data}")
-    for col in ("file", "format", "records", "seq", "time unit"):
+    for col in ("file", "format", "records", "seq", "time unit", "clamped"):
         table.add_column(col)
     for r in results:
-        table.add_row(Path(r.path).name, r.format, str(r.records), f"{r.first_seq}..{r.last_seq}", r.time_unit)
+        table.add_row(Path(r.path).name, r.format, str(r.records), f"{r.first_seq}..{r.last_seq}", r.time_unit,
+                      str(r.clamped))
     console.print(table)
     return 0
 
@@ -183,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("import", help="import capture files into a journal")
     data_arg(sp)
     sp.add_argument("--venue", choices=VENUES, help="venue of an hftbacktest file (it names none)")
+    sp.add_argument("--again", action="store_true",
+                    help="import a file whose content this journal already holds (refused otherwise)")
+    sp.add_argument("--clamp-times", action="store_true",
+                    help="import records earlier than the journal's last one, their time clamped to it "
+                         "(raw time in meta wall_ns; refused otherwise: use another --data)")
+    sp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress bar on stderr (default: when stderr is a terminal)")
     sp.add_argument("--json", action="store_true")
     sp.add_argument("files", nargs="+")
     sp.set_defaults(func=cmd_import)
