@@ -3,6 +3,11 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# setuptools' "Editable installation ... folders with the same name as your package" notice
+# comes with every editable install of a flat layout (a warning, pip shows it even with -q);
+# this filter hides that one notice only: pip's own warnings and every error still show.
+# (editable_mode=compat would trade it for a deprecation warning, strict for another notice.)
+EDITABLE_NOTICE := PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Editable installation:UserWarning"
 
 .PHONY: setup demo test lint bench clean
 
@@ -13,7 +18,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(EDITABLE_NOTICE) $(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
 demo: setup
