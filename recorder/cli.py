@@ -3,25 +3,47 @@
     recorder import --data DIR [--venue V] [--again] [--clamp-times] [--[no-]progress] FILE...
     recorder status --data DIR [--json] [--follow]
     recorder verify --data DIR [--json]
-    recorder tail   --data DIR [--from-seq N | --from-time ISO] [--follow] [--json]
+    recorder tail   --data DIR [--from-seq N | --from-time ISO] [--to-seq N] [-n N]
+                    [--stream ID] [--kind K] [--symbol S] [--follow] [--json]
+    recorder ls     --data DIR [--json]
     recorder run    ... (see ``recorder run --help``)
+
+``tail``: without ``--from-*`` the last ``-n`` records (default 20) up to ``--to-seq`` (or
+the end), then with ``--follow`` every new one; with ``--from-seq``/``--from-time`` the
+records from there, at most ``-n`` of them when it is given, up to ``--to-seq`` (or the
+end; with ``--follow``, until ``--to-seq`` or ``-n`` is reached). ``--stream``, ``--kind``
+and ``--symbol`` (each repeatable or comma-separated) keep only matching records, and
+``-n`` counts the records kept. ``--symbol S`` keeps the records whose payload (or, for a
+REST record, its URL) names S as a whole word, case-insensitively: letters, digits, ``_``
+and ``-`` around it end the match, so ``BTCUSDT`` matches ``"s":"BTCUSDT"`` and
+``btcusdt@depth`` but not ``1000BTCUSDT``, and ``KRW-BTC`` does not match ``KRW-BTCX``. A
+payload is searched as bytes: a compressed binary frame names nothing.
+
+``status`` counts every record up to the last committed one when it starts (one
+snapshot: all its figures add up). ``ls`` decodes every record to list what is
+recorded per venue and symbol (see ``recorder.inspect.listing``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 
 from .importer import VENUES, CaptureError, import_files, progress_bar
-from .inspect import record_json, status, verify
-from .journal import JournalError
+from .inspect import listing, record_json, status, verify
+from .journal import KINDS, JournalError, Record
 from .journal.reader import JournalReader
 
 DEFAULT_DATA = "data"
@@ -75,25 +97,55 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def render_rows(names: list[str], cells: list[list[str]], console: Console, *,
+                title: str | None = None, right: Iterable[str] = ()) -> None:
+    """Rows of text for people, readable at any width (80 columns included).
+
+    A table when every header and every value fits on one line at the console's width;
+    otherwise one block per row, ``column  value``, values folded at the right edge (like
+    psql's expanded display): no header is cut to an ellipsis, no column squeezed to a few
+    characters. ``right``: columns aligned right in a table. (query.cli has the same.)
+    """
+    right = set(right)
+    widths = [max([cell_len(n), *(max((cell_len(x) for x in c[i].splitlines()), default=0)
+                                  for c in cells)]) for i, n in enumerate(names)]
+    # a rich table: a border before each column and after the last, a space either side of a cell
+    if sum(widths) + 3 * len(widths) + 1 <= console.width:
+        table = Table(title=title)
+        for name, w in zip(names, widths, strict=True):
+            table.add_column(name, no_wrap=True, min_width=w,
+                             justify="right" if name in right else "left")
+        for c in cells:
+            table.add_row(*c)
+        console.print(table)
+        return
+    if title:
+        console.print(title, highlight=False)
+    key_w = max(cell_len(n) for n in names)
+    for c in cells:
+        console.print(Rule(f"{names[0]} {c[0]}", align="left", characters="-"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, min_width=key_w, style="bold")
+        grid.add_column(overflow="fold")
+        for name, value in zip(names[1:], c[1:], strict=True):
+            grid.add_row(name, value)
+        console.print(grid)
+
+
 def render_status(s: dict, console: Console) -> None:
     console.print(
         f"[bold]journal[/bold] seq {s['first_seq']}..{s['last_seq']}  records {s['records']}  "
         f"time {iso_ns(s['first_ts_ns'])} .. {iso_ns(s['last_ts_ns'])}  "
         f"newest age {s['newest_age_s']} s"
     )
-    seg = Table(title="segments")
-    for col in ("day", "first seq", "last seq", "records", "bytes"):
-        seg.add_column(col, justify="right" if col != "day" else "left")
-    for row in s["segments"]:
-        seg.add_row(row["day"], str(row["first_seq"]), str(row["last_seq"]), str(row["records"]),
-                    human_bytes(row["bytes"]))
-    console.print(seg)
-    st = Table(title="streams")
-    for col in ("id", "venue", "market", "conn", "url", "records"):
-        st.add_column(col)
-    for row in s["streams"]:
-        st.add_row(str(row["id"]), row["venue"], row["market"], row["conn"], row["url"][:80], str(row["records"]))
-    console.print(st)
+    render_rows(["day", "first seq", "last seq", "records", "bytes"],
+                [[row["day"], str(row["first_seq"]), str(row["last_seq"]), str(row["records"]),
+                  human_bytes(row["bytes"])] for row in s["segments"]],
+                console, title="segments", right=("first seq", "last seq", "records", "bytes"))
+    render_rows(["id", "venue", "market", "conn", "url", "records"],
+                [[str(row["id"]), row["venue"], row["market"], row["conn"], row["url"],
+                  str(row["records"])] for row in s["streams"]],
+                console, title="streams", right=("id", "records"))
     kinds = Table(title="records by kind")
     kinds.add_column("kind")
     kinds.add_column("records", justify="right")
@@ -145,17 +197,109 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     return 0 if v.ok else 1
 
 
-def cmd_tail(args: argparse.Namespace, console: Console) -> int:
-    out = sys.stdout
-    with JournalReader(args.data) as reader:
+class UsageError(ValueError):
+    """Options that contradict each other (``recorder`` prints it and exits 2)."""
+
+
+def symbol_pattern(symbols: Iterable[str]) -> re.Pattern[bytes]:
+    """Bytes naming any of ``symbols`` as a whole word, case-insensitively (module docstring)."""
+    alts = b"|".join(re.escape(s.encode()) for s in sorted(set(symbols), key=len, reverse=True))
+    return re.compile(rb"(?<![A-Za-z0-9_-])(?:" + alts + rb")(?![A-Za-z0-9_-])", re.IGNORECASE)
+
+
+def record_filter(streams: Iterable[int] = (), kinds: Iterable[str] = (),
+                  symbols: Iterable[str] = ()) -> Callable[[Record], bool] | None:
+    """The test ``tail`` keeps a record by (None: keep all); empty criteria match anything."""
+    streams, kinds, symbols = set(streams), set(kinds), list(symbols)
+    if not (streams or kinds or symbols):
+        return None
+    named = symbol_pattern(symbols).search if symbols else None
+
+    def keep(rec: Record) -> bool:
+        if streams and rec.stream not in streams or kinds and rec.kind not in kinds:
+            return False
+        if named is None:
+            return True
+        url = (rec.meta or {}).get("url") if rec.kind == "rest" else None
+        return bool(named(rec.payload) or (isinstance(url, str) and named(url.encode())))
+
+    return keep
+
+
+def last_records(reader: JournalReader, n: int, upto: int,
+                 keep: Callable[[Record], bool] | None) -> list[Record]:
+    """The last ``n`` records kept by ``keep`` with seq <= ``upto``, oldest first.
+
+    Reads backwards in windows that double, so a filter that matches rarely costs a
+    read of what it has to look at, and no more.
+    """
+    floor = reader.first_seq
+    if n <= 0 or not floor or upto < floor:
+        return []
+    if keep is None:
+        return list(reader.read(max(floor, upto - n + 1), upto))
+    found: list[Record] = []
+    window = max(4 * n, 4096)
+    hi = upto
+    while hi >= floor and len(found) < n:
+        lo = max(floor, hi - window + 1)
+        found = [r for r in reader.read(lo, hi) if keep(r)] + found
+        hi = lo - 1
+        window *= 2
+    return found[-n:]
+
+
+def tail_records(reader: JournalReader, args: argparse.Namespace) -> Iterator[Record]:
+    """The records ``recorder tail`` prints, in order (see the module docstring)."""
+    keep = record_filter(args.stream, args.kind, args.symbol)
+    to_seq = args.to_seq
+    if args.from_seq is None and args.from_time is None:
+        upto = reader.last_seq if to_seq is None else min(to_seq, reader.last_seq)
+        n = 20 if args.lines is None else args.lines
+        yield from last_records(reader, n, upto, keep)
+        if not args.follow or (to_seq is not None and upto >= to_seq):
+            return
+        start, limit = upto + 1, None
+    else:
         start = args.from_seq
         if args.from_time is not None:
             start = reader.seq_at_time(args.from_time) or reader.last_seq + 1
-        if start is None:
-            start = max(reader.first_seq, reader.last_seq - args.lines + 1)
-        records = reader.follow(start) if args.follow else reader.read(start)
+        limit = args.lines
+        if to_seq is not None and to_seq < start:
+            return
+    records: Iterable[Record] = reader.follow(start) if args.follow else reader.read(start, to_seq)
+    if keep is not None:
+        records = filter(keep, records)
+    if args.follow and to_seq is not None:
+        records = _until(records, to_seq)
+    if limit is not None:
+        records = islice(records, limit)
+    yield from records
+
+
+def _until(records: Iterable[Record], to_seq: int) -> Iterator[Record]:
+    for rec in records:
+        if rec.seq > to_seq:
+            return
+        yield rec
+        if rec.seq == to_seq:
+            return
+
+
+def cmd_tail(args: argparse.Namespace, console: Console) -> int:
+    for name in ("stream", "kind", "symbol"):  # repeatable and comma-separated: one flat list
+        setattr(args, name, [x for part in getattr(args, name) or () for x in part])
+    if args.lines is not None and args.lines < 0:
+        raise UsageError(f"-n/--lines must be >= 0, got {args.lines}")
+    if args.from_seq is not None and args.to_seq is not None and args.to_seq < args.from_seq:
+        raise UsageError(f"--to-seq {args.to_seq} is before --from-seq {args.from_seq}")
+    bad = sorted(set(args.kind) - set(KINDS))
+    if bad:
+        raise UsageError(f"--kind {', '.join(bad)}: not a record kind ({', '.join(KINDS)})")
+    out = sys.stdout
+    with JournalReader(args.data) as reader:
         try:
-            for rec in records:
+            for rec in tail_records(reader, args):
                 if args.json:
                     out.write(json.dumps(record_json(rec), ensure_ascii=False) + "\n")
                 else:
@@ -166,6 +310,46 @@ def cmd_tail(args: argparse.Namespace, console: Console) -> int:
         except (KeyboardInterrupt, BrokenPipeError):
             return 0
     return 0
+
+
+def short_time(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_ls(args: argparse.Namespace, console: Console) -> int:
+    with JournalReader(args.data) as reader:
+        got = listing(reader)
+    for row in got["symbols"]:
+        row["first_time"], row["last_time"] = iso_ns(row["first_ts_ns"]), iso_ns(row["last_ts_ns"])
+    if args.json:
+        print(json.dumps(got))
+        return 0
+    if not got["records"]:
+        console.print(f"nothing recorded in {args.data}", highlight=False)
+        return 0
+    render_rows(["symbol", "venue", "channels", "first (UTC)", "last (UTC)", "records"],
+                [[r["symbol"], r["venue"], ",".join(r["channels"]), short_time(r["first_ts_ns"]),
+                  short_time(r["last_ts_ns"]), str(r["records"])] for r in got["symbols"]],
+                console, title=f"recorded in {args.data}: seq {got['first_seq']}..{got['last_seq']}",
+                right=("records",))
+    notes = [f"{got['other_records']} records name no symbol (opens, subscriptions, acks, marks...)"]
+    if got["undecodable"]:
+        notes.append("undecodable: " + ", ".join(f"{v} {k}" for k, v in got["undecodable"].items()))
+    if got["seq_floor"]:
+        notes.append(f"records up to seq {got['seq_floor']} are archived (query status)")
+    for note in notes:
+        console.print(note, highlight=False)
+    return 0
+
+
+def _csv_list(cast: Callable[[str], object]) -> Callable[[str], list]:
+    """An option value ``a,b,c`` as a list (repeated options are flattened by ``cmd_tail``)."""
+    def parse(text: str) -> list:
+        try:
+            return [cast(t.strip()) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a list of {cast.__name__}: {text!r}") from None
+    return parse
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -213,13 +397,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("tail", help="print records, optionally following the tail")
     data_arg(sp)
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("--from-seq", type=int)
+    g.add_argument("--from-seq", type=int, help="first seq to print")
     g.add_argument("--from-time", type=parse_time, help="ISO time, UTC unless stated")
+    sp.add_argument("--to-seq", type=int, help="last seq to print (inclusive; --follow stops there)")
     sp.add_argument("--follow", "-f", action="store_true")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--lines", "-n", type=int, default=20, help="without --from-*: the last N records")
+    sp.add_argument("--lines", "-n", type=int, default=None,
+                    help="without --from-*: the last N records (default 20); with one: at most N")
+    sp.add_argument("--stream", action="append", type=_csv_list(int), metavar="ID[,ID]",
+                    help="only these stream ids (repeatable)")
+    sp.add_argument("--kind", action="append", type=_csv_list(str), metavar="KIND[,KIND]",
+                    help=f"only these kinds: {', '.join(KINDS)} (repeatable)")
+    sp.add_argument("--symbol", action="append", type=_csv_list(str), metavar="SYM[,SYM]",
+                    help="only records whose payload (a REST record: its URL) names the symbol as "
+                         "a whole word, any case (repeatable)")
     sp.add_argument("--width", type=int, default=160, help="payload characters shown (text mode)")
     sp.set_defaults(func=cmd_tail)
+
+    sp = sub.add_parser("ls", help="what is recorded: per venue and symbol, channels, "
+                                   "first and last time, records (reads every record)")
+    data_arg(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_ls)
 
     try:
         from .daemon_cli import add_run_parser
@@ -235,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True)  # report lines stay whole for grep
     try:
         return args.func(args, console)
-    except (JournalError, CaptureError) as exc:
+    except (JournalError, CaptureError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

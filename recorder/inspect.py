@@ -4,43 +4,67 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import lmdb
 
-from .journal import CorruptRecordError, Record
+from .journal import CorruptRecordError, Record, StreamInfo
 from .journal.codec import decode_key, decode_value
 from .journal.errors import CorruptValueError
 from .journal.reader import JournalReader
 
 
 def status(reader: JournalReader, now_ns: int) -> dict[str, Any]:
-    """Summary of a journal; reads every record (counts by kind and stream)."""
+    """Summary of a journal; reads every record (counts by kind, stream and segment).
+
+    Every figure describes the same records: those up to the last seq the reader saw
+    committed when it last refreshed (``last_seq``), read in one pass. The journal only
+    grows, so those records are a snapshot even while a recorder appends: ``records``,
+    the segments' counts, the kinds and the streams all add up to the same total, and
+    ``last_seq - first_seq + 1`` when the journal is gapless. Only ``bytes`` (the
+    segment's file size) is measured at the time it is read.
+    """
+    upto = reader.last_seq
+    segs = [s for s in reader.segments() if s.first_seq and s.first_seq <= upto]
+    firsts = [s.first_seq for s in segs]
+    per_seg = [[0, 0, 0] for _ in segs]  # records, first seq, last seq (of the snapshot)
     kinds: Counter[str] = Counter()
     by_stream: Counter[int] = Counter()
     first_ts = last_ts = None
+    first_seq = last_seq = 0
     records = 0
-    for rec in reader.read():
+    i = -1
+    for rec in reader.read(1, upto) if upto else ():
+        if i + 1 < len(firsts) and rec.seq >= firsts[i + 1]:
+            i = bisect_right(firsts, rec.seq) - 1  # the segment holding it: seq ranges are ordered
+        seg = per_seg[i]
+        if not seg[0]:
+            seg[1] = rec.seq
+        seg[0] += 1
+        seg[2] = rec.seq
         kinds[rec.kind] += 1
         by_stream[rec.stream] += 1
         if first_ts is None:
-            first_ts = rec.ts_ns
-        last_ts = rec.ts_ns
+            first_ts, first_seq = rec.ts_ns, rec.seq
+        last_ts, last_seq = rec.ts_ns, rec.seq
         records += 1
     streams = reader.streams()
+    for sid in by_stream:
+        if sid not in streams and (info := reader.stream(sid)) is not None:
+            streams[sid] = info
     return {
-        "first_seq": reader.first_seq,
-        "last_seq": reader.last_seq,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
         "records": records,
         "first_ts_ns": first_ts,
         "last_ts_ns": last_ts,
         "newest_age_s": None if last_ts is None else round((now_ns - last_ts) / 1e9, 3),
         "segments": [
-            {"day": s.day, "first_seq": s.first_seq, "last_seq": s.last_seq,
-             "records": s.records, "bytes": s.bytes}
-            for s in reader.segments()
+            {"day": s.day, "first_seq": c[1], "last_seq": c[2], "records": c[0], "bytes": s.bytes}
+            for s, c in zip(segs, per_seg, strict=True)
         ],
         "streams": [
             {"id": sid, "venue": s.venue, "market": s.market, "url": s.url, "conn": s.conn,
@@ -136,4 +160,79 @@ def record_json(rec: Record) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CorruptRecordError", "Problem", "Verification", "record_json", "status", "verify"]
+# What ``listing`` calls each kind of market data (the event types of ``state.events``).
+CHANNEL_OF = {"Trade": "trade", "BookDelta": "book", "BookSnapshot": "book_snapshot",
+              "BookTicker": "book_ticker", "Ticker": "ticker", "Kline": "kline"}
+
+
+def listing(reader: JournalReader) -> dict[str, Any]:
+    """What is recorded: per venue and symbol, its channels, first and last time, records.
+
+    Reads and decodes every record up to ``reader.last_seq`` (one pass, no sampling, so
+    the counts are exact; as fast as the projection's decode): a record counts for a
+    symbol when the venue's decoder (``state.decode``) finds that
+    symbol in it, so a frame is attributed by what it says, not by what was subscribed.
+    ``channels`` are the kinds of data seen for the symbol (``CHANNEL_OF``). Records
+    that name no symbol (opens, closes, subscriptions, acks, pings, errors, marks, REST
+    bodies like an exchange's market list) are counted in ``other_records``; frames
+    the decoder cannot read in ``undecodable`` (by venue). Records before ``seq_floor``
+    were pruned after compaction and are in the archive (``query status``), not here.
+    """
+    from state.decode import decoder_for
+    from state.events import DecodeError
+
+    upto = reader.last_seq
+    streams = reader.streams()
+    decoders: dict[int, Any] = {}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    other = 0
+    undecodable: Counter[str] = Counter()
+    first_seq = last_seq = records = 0
+    for rec in reader.read(1, upto) if upto else ():
+        if not first_seq:
+            first_seq = rec.seq
+        last_seq = rec.seq
+        records += 1
+        if rec.kind not in ("frame", "rest"):
+            other += 1
+            continue
+        dec = decoders.get(rec.stream)
+        if dec is None:
+            info = streams.get(rec.stream) or reader.stream(rec.stream) or StreamInfo(rec.stream, "")
+            dec = decoders[rec.stream] = decoder_for(info)
+        named: set[tuple[str, str]] = set()
+        for ev in dec.decode(rec):
+            if type(ev) is DecodeError:
+                undecodable[ev.venue or "?"] += 1
+                continue
+            channel = CHANNEL_OF.get(type(ev).__name__)
+            if channel is None or not ev.symbol:
+                continue
+            key = (ev.venue, ev.symbol)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = {"venue": ev.venue, "symbol": ev.symbol, "norm": ev.norm,
+                                   "channels": set(), "streams": set(), "records": 0,
+                                   "first_seq": rec.seq, "first_ts_ns": rec.ts_ns}
+            row["channels"].add(channel)
+            if key not in named:
+                named.add(key)
+                row["streams"].add(rec.stream)
+                row["records"] += 1
+                row["last_seq"], row["last_ts_ns"] = rec.seq, rec.ts_ns
+        if not named:
+            other += 1
+    symbols = []
+    for key in sorted(rows):
+        row = rows[key]
+        row["channels"] = sorted(row["channels"])
+        row["streams"] = sorted(row["streams"])
+        symbols.append(row)
+    return {"first_seq": first_seq, "last_seq": last_seq, "records": records,
+            "seq_floor": int(reader.meta.get("seq_floor", 0) or 0), "symbols": symbols,
+            "other_records": other, "undecodable": dict(sorted(undecodable.items())),
+            "read": "every record"}
+
+
+__all__ = ["CHANNEL_OF", "CorruptRecordError", "Problem", "Verification", "listing", "record_json",
+           "status", "verify"]

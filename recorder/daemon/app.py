@@ -7,6 +7,16 @@ Exit codes: 0 stopped on request (signal, duration); 1 the journal failed (disk 
 full: nothing after ``committed_seq`` is stored) or every connection was refused for
 good. Everything appended before a stop is flushed before ``run`` returns.
 
+Crash recovery is journaled. While it runs, the daemon keeps ``DATA/recorder.running``
+(its pid, start time and config hash), written once the journal's writer lock is its own
+and removed when ``run`` has stopped in order (also after a journal failure). A daemon
+that finds the file at start knows the previous one died without stopping (SIGKILL, power
+loss, a crash): after restoring state it journals, as its first record, a ``mark``
+``{"mark": "recovered", "last_committed_seq": ..., "checkpoint_seq": ..., "reprojected":
+..., "previous": {...}}`` (the journal's last seq when it opened, the checkpoint the
+projection restored, null for none, and how many records it re-projected after it) on a
+stream of its own (venue ``recorder``, conn ``recorder``), and logs ``recovered``.
+
 The ``Recorder`` is the one place the parts meet; none of them holds it. Each gets the
 ports it needs (``recorder.daemon.ports``): supervisors and their connections the
 ``Journal`` and the ``Lifecycle`` and the ``Resync``; snapshot fetchers the ``Journal``;
@@ -18,9 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import random
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -45,6 +59,7 @@ from .status import StatusView
 from .supervisor import Supervisor
 
 WATCH_S = 0.25  # how often the writer's health, checkpoints and hooks are looked at
+RUN_MARKER = "recorder.running"  # DATA/recorder.running while a daemon runs (module docstring)
 
 
 class Recorder:
@@ -83,6 +98,8 @@ class Recorder:
         self.failure: str | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = asyncio.Event()
+        self._marker: Path | None = None  # ours, once written
+        self._reprojected = 0
 
     # -- control ----------------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class Recorder:
                                   log=self.log, on_gap=self.resync.on_gap,
                                   checkpoint_every_records=pc.checkpoint_every_records,
                                   checkpoint_every_s=pc.checkpoint_every_s)
-            proj.recover(self.writer.streams)
+            self._reprojected = proj.recover(self.writer.streams)
             self.projection = proj
         elif self.fetchers:
             self.sync = SyncProjection({v: descriptor_for(v).book_frame for v in self.fetchers},
@@ -195,7 +212,10 @@ class Recorder:
         self.life.begin()
         self._open_writer()
         try:
+            previous = self._claim_run()
             self._start_projections()
+            if previous is not None:
+                self._journal_recovery(previous)
             if self.metrics is not None and self.config.metrics_port is not None:
                 port = self.metrics.serve(self.config.metrics_port, self.config.metrics_host)
                 self.log.info("metrics", extra=fields(port=port, host=self.config.metrics_host))
@@ -252,6 +272,49 @@ class Recorder:
                 proj.store(*got, committed_seq=w.committed_seq)
         self.log.info("stopped", extra=fields(last_seq=w.last_seq, committed_seq=w.committed_seq,
                                               exit_code=self.exit_code))
+        if self._marker is not None:  # stopped in order: the next start is no recovery
+            with contextlib.suppress(OSError):
+                self._marker.unlink()
+            self._marker = None
+
+    # -- crash recovery ---------------------------------------------------------------
+
+    def _claim_run(self) -> dict[str, Any] | None:
+        """Write our run marker (the writer lock is ours); the previous run's if it left one.
+
+        A marker left behind means its daemon died without stopping in order. None: the
+        previous run stopped cleanly, or there was none.
+        """
+        path = Path(self.config.data) / RUN_MARKER
+        previous: dict[str, Any] | None = None
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(previous, dict):
+                previous = {"unreadable": repr(previous)[:200]}
+        except FileNotFoundError:
+            previous = None
+        except (OSError, ValueError) as exc:
+            previous = {"unreadable": str(exc)[:200]}
+        tmp = path.with_name(f".{RUN_MARKER}.{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps({"pid": os.getpid(), "started_ns": time.time_ns(),
+                                       "config_hash": self.config_hash}), encoding="utf-8")
+            os.replace(tmp, path)
+            self._marker = path
+        except OSError as exc:  # the journal still works; only crash detection is lost
+            self.log.warning("run_marker_failed", extra=fields(path=str(path), error=str(exc)))
+        return previous
+
+    def _journal_recovery(self, previous: dict[str, Any]) -> None:
+        """The ``recovered`` mark: what the journal held and how the state was rebuilt."""
+        proj = self.projection
+        info = {"last_committed_seq": self.writer.last_seq,
+                "checkpoint_seq": (proj.checkpoint_seq or None) if proj is not None else None,
+                "reprojected": self._reprojected if proj is not None else None,
+                "previous": previous}
+        sid = self.journal.register("recorder", url="", conn="recorder", channels=())
+        self.journal.mark(sid, "recovered", **info)
+        self.log.warning("recovered", extra=fields(stream=sid, **info))
 
     async def _watch(self) -> None:
         """Notice a writer that failed on its own thread; write checkpoints; run the hooks."""

@@ -2,8 +2,12 @@
 
 Sources, later ones winning: the TOML file (``--config``), environment variables
 ``TICKTAPE_<SECTION>__<KEY>`` (e.g. ``TICKTAPE_RECORDER__DATA=/srv/data``,
-``TICKTAPE_SUPERVISION__STALE_AFTER_S=30``), then command-line flags. Anything wrong
-raises ``ConfigError`` naming the key; the CLI turns that into exit status 2.
+``TICKTAPE_SUPERVISION__STALE_AFTER_S=30``), then command-line flags. Everything is
+checked before anything is refused: one ``ConfigError`` names every problem found (each
+with its key; ``.problems`` lists them), and the CLI turns it into exit status 2.
+
+With ``dashboard = true`` and no ``log_file``, the JSON log lines go to
+``DATA/logs/recorder.jsonl`` (``DASHBOARD_LOG``): the live view owns the terminal.
 
 ``config_hash`` is written into every stream the daemon registers, so a recording
 says which configuration produced it. It covers what shapes the recording (venues,
@@ -39,6 +43,8 @@ _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metr
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
 SECTIONS = ("recorder", "supervision", "projection", *HOOK_SECTIONS)
+# Where JSON log lines go with the dashboard on and no ``log_file``: DATA/logs/recorder.jsonl
+DASHBOARD_LOG = "logs/recorder.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +150,7 @@ class RecorderConfig:
     duration_s: float | None = None  # None = until signalled
     metrics_port: int | None = None  # None = no endpoint; 0 = any free port
     metrics_host: str = "127.0.0.1"
-    log_file: str = ""  # "" = stderr
+    log_file: str = ""  # "" = stderr (with the dashboard on: DATA/logs/recorder.jsonl)
     log_level: str = "info"
     dashboard: bool = False
     supervision: Supervision = field(default_factory=Supervision)
@@ -166,14 +172,43 @@ class RecorderConfig:
 # ---------------------------------------------------------------------------- building
 
 
-def _typed(cls: type, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """``raw`` checked against the dataclass ``cls``: known keys, right scalar types."""
+class Problems(list):
+    """Every problem found in a configuration, in the order found; checking goes on after
+    each, so one run of ``recorder run`` names them all (``raise_if_any``)."""
+
+    def add(self, message: str) -> None:
+        self.append(message)
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise config_error(list(self))
+
+
+def config_error(problems: list[str]) -> ConfigError:
+    """One ``ConfigError`` naming every problem (``.problems`` lists them)."""
+    if len(problems) == 1:
+        exc = ConfigError(problems[0])
+    else:
+        exc = ConfigError(f"{len(problems)} problems:\n" + "\n".join(f"  {p}" for p in problems))
+    exc.problems = list(problems)  # type: ignore[attr-defined]
+    return exc
+
+
+def _typed(cls: type, raw: Mapping[str, Any], where: str, problems: Problems) -> dict[str, Any]:
+    """``raw`` checked against the dataclass ``cls``: known keys, right scalar types.
+
+    A key that is unknown or of the wrong type is reported to ``problems`` and left out.
+    """
     known = {f.name: f for f in fields(cls)}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-        out[key] = _coerce(value, known[key].type, f"{where}.{key}")
+            problems.add(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+            continue
+        try:
+            out[key] = _coerce(value, known[key].type, f"{where}.{key}")
+        except ConfigError as exc:
+            problems.add(str(exc))
     return out
 
 
@@ -212,150 +247,184 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def _venue(raw: Mapping[str, Any], where: str) -> VenueConfig:
-    d = _typed(VenueConfig, raw, where)
+def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
+    """The venue table checked; None (its problems reported) when it is not usable."""
+    if not isinstance(raw, Mapping):
+        problems.add(f"{where}: expected a table, got {raw!r}")
+        return None
+    before = len(problems)
+    d = _typed(VenueConfig, raw, where, problems)
     venue = d.get("venue")
-    if venue not in VENUES:
-        raise ConfigError(f"{where}.venue: expected one of {', '.join(VENUES)}, got {venue!r}")
-    d.setdefault("symbols", ())
-    d.setdefault("channels", ())
-    if not d["symbols"]:
-        raise ConfigError(f"{where}.symbols: at least one symbol is required")
-    if not d["channels"]:
-        raise ConfigError(f"{where}.channels: at least one channel is required")
-    desc = DESCRIPTORS[venue]
+    if venue not in VENUES and not ("venue" in raw and "venue" not in d):  # not a type error told
+        problems.add(f"{where}.venue: expected one of {', '.join(VENUES)}, got {venue!r}")
+    for key, what in (("symbols", "symbol"), ("channels", "channel")):
+        told = key in raw and key not in d  # its type error was reported
+        if not d.setdefault(key, ()) and not told:
+            problems.add(f"{where}.{key}: at least one {what} is required")
     d["symbols"] = tuple(dict.fromkeys(s.upper() for s in d["symbols"]))
-    for s in d["symbols"]:
-        if not desc.is_symbol(s):
-            raise ConfigError(f"{where}.symbols: {s!r} is not a {venue} symbol "
-                              f"(e.g. {desc.symbol_example})")
     d["channels"] = tuple(dict.fromkeys(d["channels"]))
-    for ch in d["channels"]:
-        if ch not in desc.channels:
-            raise ConfigError(f"{where}.channels: {ch!r} is not a {venue} channel "
-                              f"(one of {', '.join(desc.channels)})")
+    desc = DESCRIPTORS.get(venue) if isinstance(venue, str) else None
+    if desc is not None:
+        for s in d["symbols"]:
+            if not desc.is_symbol(s):
+                problems.add(f"{where}.symbols: {s!r} is not a {venue} symbol "
+                             f"(e.g. {desc.symbol_example})")
+        for ch in d["channels"]:
+            if ch not in desc.channels:
+                problems.add(f"{where}.channels: {ch!r} is not a {venue} channel "
+                             f"(one of {', '.join(desc.channels)})")
     for key in ("ws_url", "rest_url"):
         if d.get(key):
             try:
                 origin(d[key])
             except ValueError as exc:
-                raise ConfigError(f"{where}.{key}: {exc}") from None
+                problems.add(f"{where}.{key}: {exc}")
     for key in ("rotate_after_s", "ping_interval_s"):
         if key in d and not d[key] > 0:
-            raise ConfigError(f"{where}.{key}: must be > 0")
+            problems.add(f"{where}.{key}: must be > 0")
     if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
-        raise ConfigError(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
+        problems.add(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
     for key, opt in OPTIONS.items():  # a venue-owned key is checked wherever it is given
         problem = opt.check(d[key]) if key in d else None
         if problem:
-            raise ConfigError(f"{where}.{key}: {problem}")
-    return VenueConfig(**d)
+            problems.add(f"{where}.{key}: {problem}")
+    return VenueConfig(**d) if len(problems) == before else None
 
 
-def _supervision(raw: Mapping[str, Any]) -> Supervision:
-    d = _typed(Supervision, raw, "supervision")
-    s = Supervision(**d)
+def _section(raw: Any, name: str, problems: Problems) -> Mapping[str, Any]:
+    if isinstance(raw, Mapping):
+        return raw
+    problems.add(f"[{name}]: expected a table, got {raw!r}")
+    return {}
+
+
+def _supervision(raw: Mapping[str, Any], problems: Problems) -> Supervision:
+    s = Supervision(**_typed(Supervision, raw, "supervision", problems))
     if s.backoff_initial_s <= 0 or s.backoff_max_s < s.backoff_initial_s or s.backoff_factor < 1:
-        raise ConfigError("supervision: need backoff_initial_s > 0, backoff_max_s >= "
-                          "backoff_initial_s, backoff_factor >= 1")
+        problems.add("supervision: need backoff_initial_s > 0, backoff_max_s >= "
+                     "backoff_initial_s, backoff_factor >= 1")
     if not 0 <= s.jitter <= 1:
-        raise ConfigError("supervision.jitter: a fraction in [0, 1]")
+        problems.add("supervision.jitter: a fraction in [0, 1]")
     for key in ("stale_after_s", "open_timeout_s", "close_timeout_s", "rest_timeout_s",
                 "rotation_deliver_timeout_s"):
         if not getattr(s, key) > 0:
-            raise ConfigError(f"supervision.{key}: must be > 0")
+            problems.add(f"supervision.{key}: must be > 0")
     if s.rotation_overlap_s < 0 or s.rate_limit_cooldown_s < 0 or s.ip_ban_cooldown_s < 0:
-        raise ConfigError("supervision: rotation_overlap_s and cool-downs must be >= 0")
+        problems.add("supervision: rotation_overlap_s and cool-downs must be >= 0")
     if s.max_frame_bytes < 1024:
-        raise ConfigError("supervision.max_frame_bytes: at least 1024")
+        problems.add("supervision.max_frame_bytes: at least 1024")
     return s
 
 
-def _projection(raw: Mapping[str, Any]) -> ProjectionConfig:
-    p = ProjectionConfig(**_typed(ProjectionConfig, raw, "projection"))
+def _projection(raw: Mapping[str, Any], problems: Problems) -> ProjectionConfig:
+    p = ProjectionConfig(**_typed(ProjectionConfig, raw, "projection", problems))
     if p.depth_levels < 1 or p.checkpoint_every_records < 1 or p.checkpoint_every_s <= 0:
-        raise ConfigError("projection: depth_levels, checkpoint_every_records and "
-                          "checkpoint_every_s must be positive")
+        problems.add("projection: depth_levels, checkpoint_every_records and "
+                     "checkpoint_every_s must be positive")
     return p
 
 
-def _compaction(raw: Mapping[str, Any]) -> CompactionConfig:
-    c = CompactionConfig(**_typed(CompactionConfig, raw, "compaction"))
+def _compaction(raw: Mapping[str, Any], problems: Problems) -> CompactionConfig:
+    c = CompactionConfig(**_typed(CompactionConfig, raw, "compaction", problems))
     if not 0 <= c.hour <= 23 or not 0 <= c.minute <= 59:
-        raise ConfigError("compaction: hour 0..23 and minute 0..59 (UTC)")
+        problems.add("compaction: hour 0..23 and minute 0..59 (UTC)")
     if c.keep_days < 0:
-        raise ConfigError("compaction.keep_days: must be >= 0")
+        problems.add("compaction.keep_days: must be >= 0")
     return c
 
 
-def _influx(raw: Mapping[str, Any]) -> InfluxConfig:
-    c = InfluxConfig(**_typed(InfluxConfig, raw, "influx"))
+def _influx(raw: Mapping[str, Any], problems: Problems) -> InfluxConfig:
+    c = InfluxConfig(**_typed(InfluxConfig, raw, "influx", problems))
     if not c.enabled:
         return c
     for key in ("url", "org", "bucket"):
         if not getattr(c, key):
-            raise ConfigError(f"influx.{key}: required when influx.enabled = true")
-    if not c.url.startswith(("http://", "https://")):
-        raise ConfigError(f"influx.url: an http(s) URL, got {c.url!r}")
+            problems.add(f"influx.{key}: required when influx.enabled = true")
+    if c.url and not c.url.startswith(("http://", "https://")):
+        problems.add(f"influx.url: an http(s) URL, got {c.url!r}")
     if (c.feature_interval_ms < 1 or c.batch_size < 1 or c.max_pending < 1 or c.max_retries < 0
             or c.flush_interval_s <= 0 or c.push_interval_s <= 0):
-        raise ConfigError("influx: feature_interval_ms, batch_size, max_pending, flush_interval_s "
-                          "and push_interval_s must be positive, max_retries >= 0")
+        problems.add("influx: feature_interval_ms, batch_size, max_pending, flush_interval_s "
+                     "and push_interval_s must be positive, max_retries >= 0")
     return c
 
 
-def build_config(doc: Mapping[str, Any]) -> RecorderConfig:
-    """A validated ``RecorderConfig`` from a TOML-shaped mapping (see recorder.example.toml)."""
+def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -> RecorderConfig:
+    """A validated ``RecorderConfig`` from a TOML-shaped mapping (see recorder.example.toml).
+
+    Checks everything before it raises: the one ``ConfigError`` names every problem
+    (an unknown key and a missing venue alike), ``problems`` (found earlier, e.g. in the
+    environment) first.
+    """
+    found = Problems(problems or ())
     known = {*SECTIONS, "venue"}
     for key in doc:
         if key not in known:
-            raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
-    rec = dict(doc.get("recorder", {}))
+            found.add(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
+    rec = dict(_section(doc.get("recorder", {}), "recorder", found))
+    rec.pop("venues", None)
+    d = _typed(RecorderConfig, {k: v for k, v in rec.items() if k not in SECTIONS},
+               "recorder", found)
     venues_raw = doc.get("venue", [])
     if isinstance(venues_raw, Mapping):
         venues_raw = [venues_raw]
+    if not isinstance(venues_raw, list):
+        found.add(f"[[venue]]: expected tables, got {venues_raw!r}")
+        venues_raw = []
     if not venues_raw:
-        raise ConfigError("no venue to record: add a [[venue]] table or pass --venue/--symbols/--channels")
-    venues = tuple(_venue(v, f"venue[{i}]") for i, v in enumerate(venues_raw))
+        found.add("no venue to record: add a [[venue]] table or pass --venue/--symbols/--channels")
+    checked = [_venue(v, f"venue[{i}]", found) for i, v in enumerate(venues_raw)]
+    venues = tuple(v for v in checked if v is not None)
     names = [v.venue for v in venues]
     if len(set(names)) != len(names):
-        raise ConfigError("venue: each venue may appear once (put all its symbols in one table)")
-    rec.pop("venues", None)
-    d = _typed(RecorderConfig, {k: v for k, v in rec.items()
-                                if k not in SECTIONS}, "recorder")
+        found.add("venue: each venue may appear once (put all its symbols in one table)")
     if "data" not in d or not d["data"]:
-        raise ConfigError("recorder.data: the data directory is required")
+        found.add("recorder.data: the data directory is required")
     if d.get("durability", "fsync") not in DURABILITY:
-        raise ConfigError(f"recorder.durability: one of {', '.join(DURABILITY)}")
+        found.add(f"recorder.durability: one of {', '.join(DURABILITY)}")
     if d.get("committer", "process") not in ("process", "thread"):
-        raise ConfigError("recorder.committer: \"process\" or \"thread\"")
+        found.add("recorder.committer: \"process\" or \"thread\"")
     port = d.get("metrics_port")
     if port is not None and not 0 <= port <= 65535:
-        raise ConfigError("recorder.metrics_port: 0..65535 (0 = any free port)")
+        found.add("recorder.metrics_port: 0..65535 (0 = any free port)")
     if d.get("duration_s") is not None and not d["duration_s"] > 0:
-        raise ConfigError("recorder.duration_s: must be > 0")
+        found.add("recorder.duration_s: must be > 0")
     if d.get("log_level", "info") not in ("debug", "info", "warning", "error"):
-        raise ConfigError("recorder.log_level: debug, info, warning or error")
+        found.add("recorder.log_level: debug, info, warning or error")
     if d.get("commit_interval_ms", 1.0) <= 0 or d.get("commit_max_records", 1) < 1:
-        raise ConfigError("recorder: commit_interval_ms > 0 and commit_max_records >= 1")
-    projection = _projection(doc.get("projection", {}))
-    influx = _influx(doc.get("influx", {}))
+        found.add("recorder: commit_interval_ms > 0 and commit_max_records >= 1")
+    projection = _projection(_section(doc.get("projection", {}), "projection", found), found)
+    influx = _influx(_section(doc.get("influx", {}), "influx", found), found)
     if influx.enabled and not projection.enabled:
-        raise ConfigError("influx.enabled needs projection.enabled (features come from the live projection)")
-    return RecorderConfig(venues=venues, supervision=_supervision(doc.get("supervision", {})),
-                          projection=projection, compaction=_compaction(doc.get("compaction", {})),
-                          influx=influx, **d)
+        found.add("influx.enabled needs projection.enabled (features come from the live projection)")
+    supervision = _supervision(_section(doc.get("supervision", {}), "supervision", found), found)
+    compaction = _compaction(_section(doc.get("compaction", {}), "compaction", found), found)
+    found.raise_if_any()
+    if d.get("dashboard") and not d.get("log_file"):
+        # the live view owns the terminal: JSON log lines go to a file, never under it
+        d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
+    return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
+                          compaction=compaction, influx=influx, **d)
 
 
-def env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """``doc`` with ``TICKTAPE_<SECTION>__<KEY>`` variables applied (strings, coerced later)."""
+def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],
+                  problems: list[str] | None = None) -> dict[str, Any]:
+    """``doc`` with ``TICKTAPE_<SECTION>__<KEY>`` variables applied (strings, coerced later).
+
+    A variable naming an unknown section raises ``ConfigError``, or is added to
+    ``problems`` when a list is given (``load_config`` reports it with the rest).
+    """
     out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in doc.items()}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
         if section not in SECTIONS:
-            raise ConfigError(f"{name}: unknown section {section!r} ({', '.join(SECTIONS)})")
+            message = f"{name}: unknown section {section!r} ({', '.join(SECTIONS)})"
+            if problems is None:
+                raise ConfigError(message)
+            problems.append(message)
+            continue
         out.setdefault(section, {})[key] = None if value == "" else value
     return out
 
@@ -380,8 +449,10 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     replaces the venue list when it names a venue, else patches every venue's URL keys.
     """
     doc: dict[str, Any] = load_toml(path) if path is not None else {}
-    doc = env_overrides(doc, environ or {})
-    rec = dict(doc.get("recorder", {}))
+    problems: list[str] = []
+    doc = env_overrides(doc, environ or {}, problems)
+    rec = doc.get("recorder", {})
+    rec = dict(rec) if isinstance(rec, Mapping) else {}
     rec.update({k: v for k, v in (overrides or {}).items() if v is not None})
     doc["recorder"] = rec
     vo = {k: v for k, v in (venue_override or {}).items() if v not in (None, (), [])}
@@ -390,8 +461,8 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     elif vo:
         venues = doc.get("venue", [])
         venues = [venues] if isinstance(venues, Mapping) else venues
-        doc["venue"] = [{**v, **vo} for v in venues]
-    return build_config(doc)
+        doc["venue"] = [{**v, **vo} if isinstance(v, Mapping) else v for v in venues]
+    return build_config(doc, problems=problems)
 
 
 def with_urls(config: RecorderConfig, ws_url: str | None, rest_url: str | None) -> RecorderConfig:

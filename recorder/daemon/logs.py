@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,11 +40,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def event_logger(*, level: str = "info", path: str = "", name: str = LOGGER) -> logging.Logger:
-    """A logger writing JSON lines to ``path`` (appended) or stderr; replaces old handlers."""
+    """A logger writing JSON lines to ``path`` (appended; its directory made) or stderr;
+    replaces old handlers."""
     log = logging.getLogger(name)
     for h in list(log.handlers):
         log.removeHandler(h)
         h.close()
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     handler: logging.Handler = (logging.FileHandler(path, encoding="utf-8") if path
                                 else logging.StreamHandler(sys.stderr))
     handler.setFormatter(JsonFormatter())
@@ -51,3 +55,13 @@ def event_logger(*, level: str = "info", path: str = "", name: str = LOGGER) -> 
     log.setLevel(level.upper())
     log.propagate = False
     return log
+
+
+def destination(name: str = LOGGER) -> str:
+    """Where ``name``'s lines go: the file's path, or ``"stderr"``, or ``""`` (nowhere yet)."""
+    for h in logging.getLogger(name).handlers:
+        if isinstance(h, logging.FileHandler):
+            return h.baseFilename
+        if isinstance(h, logging.StreamHandler):
+            return "stderr" if h.stream is sys.stderr else getattr(h.stream, "name", "a stream")
+    return ""

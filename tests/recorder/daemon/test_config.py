@@ -88,3 +88,42 @@ def test_cli_venue_override_replaces_or_patches(tmp_path):
                            venue_override={"venue": "binance-usdm", "symbols": ["BTCUSDT"],
                                            "channels": ["aggTrade"]})
     assert [v.venue for v in replaced.venues] == ["binance-usdm"] and replaced.durability == "os"
+
+
+def test_every_problem_is_named_at_once():
+    """An unknown key and a missing venue: both in one error (was: only the venue)."""
+    with pytest.raises(ConfigError) as err:
+        build_config({"recorder": {"data": "d", "bogus": 1}})
+    text = str(err.value)
+    assert "recorder: unknown key 'bogus'" in text and "no venue to record" in text
+    assert len(err.value.problems) == 2
+    # ... across sections, venues and the environment alike
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={"TICKTAPE_NOPE__X": "1", "TICKTAPE_SUPERVISION__JITTER": "2"},
+                    overrides={"data": "d", "log_level": "loud"},
+                    venue_override={"venue": "upbit", "symbols": ["BTCUSDT"], "channels": ["depth"]})
+    assert err.value.problems == [
+        "TICKTAPE_NOPE__X: unknown section 'nope' (recorder, supervision, projection, compaction, influx)",
+        "venue[0].symbols: 'BTCUSDT' is not a upbit symbol (e.g. KRW-BTC)",
+        "venue[0].channels: 'depth' is not a upbit channel (one of orderbook, trade, ticker)",
+        "recorder.log_level: debug, info, warning or error",
+        "supervision.jitter: a fraction in [0, 1]",
+    ]
+    assert str(err.value).startswith("5 problems:\n  TICKTAPE_NOPE__X")
+
+
+def test_a_wrong_type_is_named_once():
+    with pytest.raises(ConfigError) as err:
+        build_config(doc(symbols="", channels=7))
+    assert err.value.problems == ["venue[0].channels: expected a list of strings, got 7",
+                                  "venue[0].symbols: at least one symbol is required"]
+
+
+def test_the_dashboard_sends_log_lines_to_a_file(tmp_path):
+    """The live view owns the terminal: without log_file, logs go to DATA/logs/recorder.jsonl."""
+    cfg = build_config({"recorder": {"data": str(tmp_path), "dashboard": True}, "venue": doc()["venue"]})
+    assert cfg.log_file == str(tmp_path / "logs" / "recorder.jsonl")
+    cfg = build_config({"recorder": {"data": str(tmp_path), "dashboard": True, "log_file": "x.log"},
+                        "venue": doc()["venue"]})
+    assert cfg.log_file == "x.log"
+    assert build_config(doc()).log_file == ""  # no dashboard: stderr, as before

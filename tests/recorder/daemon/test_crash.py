@@ -2,8 +2,10 @@
 
 The daemon runs as a subprocess against the simulator (in this test's event loop). After a
 SIGKILL the restart continues the same journal with no seq gap, restores its newest
-checkpoint and re-projects the rest, and reaches the same state digest at the same seq as
-one uninterrupted projection of the whole journal.
+checkpoint and re-projects the rest, journals that it recovered (a ``recovered`` mark with
+the last committed seq and the checkpoint used), and reaches the same state digest at the
+same seq as one uninterrupted projection of the whole journal. A clean stop leaves nothing
+to recover: the restart after it journals no such mark.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
+from recorder.daemon.app import RUN_MARKER
 from recorder.inspect import verify
 from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.reader import JournalReader
@@ -80,6 +84,7 @@ async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_p
         killed_at = last_seq(data)
         ck_seq, ck_blob = checkpoints.load()
         assert 0 < ck_seq <= killed_at
+        assert (data / RUN_MARKER).exists()  # the killed daemon could not take it away
 
         second = await start(cfg, tmp_path / "run2.log")
         await until(lambda: last_seq(data) >= killed_at + 1500, 40, "1500 more records")
@@ -111,6 +116,21 @@ async def test_sigkill_restart_continues_journal_and_reaches_replay_digest(tmp_p
     assert rec["checkpoint_seq"] == ck_seq and rec["from_seq"] == ck_seq + 1
     assert rec["last_seq"] == killed_at
 
+    # ... and the journal says so: the restart's first record is its "recovered" mark, on
+    # a stream of the recorder's own, naming the last committed seq and the checkpoint.
+    mark = j.records[killed_at]
+    assert (mark.seq, mark.kind) == (killed_at + 1, "mark")
+    assert (j.streams[mark.stream].venue, j.streams[mark.stream].conn) == ("recorder", "recorder")
+    body = orjson.loads(mark.payload)
+    assert {k: body[k] for k in ("mark", "last_committed_seq", "checkpoint_seq", "reprojected")} == {
+        "mark": "recovered", "last_committed_seq": killed_at, "checkpoint_seq": ck_seq,
+        "reprojected": killed_at - ck_seq}
+    assert body["previous"]["pid"] == first.pid
+    assert [m["mark"] for m in j.marks()].count("recovered") == 1
+    (logged,) = log_events(tmp_path / "run2.log", "recovered")
+    assert logged["last_committed_seq"] == killed_at and logged["checkpoint_seq"] == ck_seq
+    assert not (data / RUN_MARKER).exists()  # the second run stopped in order
+
     # The checkpoint taken before the kill is the uninterrupted projection's state there ...
     assert digest_of(ck_blob) == replay_digest(data, ck_seq)
     # ... and the restarted daemon, at its last seq, equals one pass over the whole journal.
@@ -141,3 +161,22 @@ async def test_sigint_flushes_closes_and_exits_zero(tmp_path):
     assert stopped["exit_code"] == 0 and stopped["committed_seq"] == j.records[-1].seq
     # The stop wrote a checkpoint of the final state (none was due before).
     assert LmdbCheckpointStore.of_data_dir(data).seqs() == [j.records[-1].seq]
+    # A clean stop leaves no run marker, so nothing is "recovered" ...
+    assert not (data / RUN_MARKER).exists()
+    assert "recovered" not in [m["mark"] for m in j.marks()]
+
+
+async def test_a_restart_after_a_clean_stop_journals_no_recovery(tmp_path):
+    data = tmp_path / "data"
+    async with Simulator(source="synthetic", speed=20, seed=7) as sim:
+        cfg = crash_config(tmp_path / "rec.toml", data, sim.urls)
+        for n in (1, 2):
+            proc = await start(cfg, tmp_path / f"run{n}.log")
+            await until(lambda n=n: last_seq(data) >= 300 * n, 40, f"{300 * n} records")
+            proc.send_signal(signal.SIGTERM)
+            assert await _exit_code(proc) == 0
+    j = Journal(data)
+    j.assert_gapless()
+    assert "recovered" not in [m["mark"] for m in j.marks()]
+    assert {s.venue for s in j.streams.values()} <= {"binance-usdm", "upbit"}
+    assert not log_events(tmp_path / "run2.log", "recovered")
