@@ -58,7 +58,7 @@ log_file = "{log}"
 [[venue]]
 venue = "binance-usdm"
 symbols = ["BTCUSDT", "SUSHIUSDT", "CTKUSDT"]
-channels = ["depth", "trade", "aggTrade", "bookTicker", "markPrice"]
+channels = ["depth", "aggTrade", "bookTicker", "markPrice"]  # one trade stream per symbol: trade and aggTrade would count each trade twice
 
 [[venue]]
 venue = "upbit"

@@ -105,8 +105,6 @@ def simulator(tmp_path_factory):
         proc.stdout.close()  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, reason="README.md's Upbit example has no --data, which `recorder run` "
-                   "requires (exit 2): add `--data data` there, then remove this mark")
 def test_the_readme_examples_are_valid_as_written_and_cover_both_simulated_venues(monkeypatch):
     """Each example's configuration is accepted as it stands in README.md (a copied line must
     not exit 2), and between them they record both venues the simulator serves."""
