@@ -21,6 +21,11 @@ becoming crossed (``crossed_book``), book tickers it disagrees with (``ticker_mi
 After a Gap the book is invalid until a snapshot re-syncs it: ``needs_snapshot`` is
 True, and the live recorder fetches one (``rest_synced`` venues) or resubscribes.
 
+A sync-only book (``Book(..., sync_only=True)``, the sync-only projection's) keeps no
+levels when its rule decides on update ids alone (``state.sync.ids_suffice``: all but
+OKX's checksum): the same rule folds the same events to the same Gaps, validity, ids and
+buffer, but reads see an empty book, and no level is rejected or found crossed.
+
 Everything else is a read: the read-only properties (``valid``, ``last_id``, ``gaps``,
 ...; assigning one raises ``AttributeError``), best prices, top N, raw levels, the OKX
 checksum, and ``state()`` for checkpoints. Prices and sizes are exact (``Decimal``, or
@@ -36,8 +41,8 @@ from zlib import crc32
 import msgspec
 
 from .events import BookDelta, BookSnapshot, BookTicker
-from .levels import Side, fixed, known_price, price_key
-from .sync import on_delta, on_snapshot, rule_of
+from .levels import NoLevels, Side, fixed, known_price, price_key
+from .sync import ids_suffice, on_delta, on_snapshot, rule_of
 
 # fixed, known_price and price_key live in state.levels; re-exported for importers of state.book.
 __all__ = ["Book", "fixed", "known_price", "price_key"]
@@ -57,11 +62,13 @@ class Book:
                  "_valid", "_crossed", "_pending", "_mode", "_buffer", "_seen_delta", "_seq",
                  "_ts_ns", "_updates", "_gaps", "_stale", "_checksum_ok", "_checksum_bad",
                  "_ticker_ok", "_ticker_bad", "_tickers", "_check", "_by_rest", "_ticker_checked",
-                 "_level_ids")
+                 "_level_ids", "_side")
 
-    def __init__(self, venue: str, symbol: str, norm: str, rule: str, depth: int = 20) -> None:
+    def __init__(self, venue: str, symbol: str, norm: str, rule: str, depth: int = 20, *,
+                 sync_only: bool = False) -> None:
         """An empty, invalid book. ``rule``: a key of ``state.sync.RULES`` (the venue);
-        ``depth``: the levels ``bids``/``asks`` return."""
+        ``depth``: the levels ``bids``/``asks`` return; ``sync_only``: keep no levels when
+        the rule does not need them (see the module docstring)."""
         self._venue = venue
         self._symbol = symbol
         self._norm = norm
@@ -73,8 +80,9 @@ class Book:
         self._by_rest = row.rest_synced
         self._ticker_checked = row.ticker_update_id
         self._level_ids = row.level_ids
-        self._bids = Side(True)
-        self._asks = Side(False)
+        self._side = NoLevels if sync_only and ids_suffice(rule) else Side  # what _clear makes
+        self._bids = self._side(True)
+        self._asks = self._side(False)
         self._last_id: int | None = None  # update id the book is at
         self._valid = False  # synced: safe to read
         self._crossed = False
@@ -120,6 +128,11 @@ class Book:
     ticker_bad = _read_only("_ticker_bad", "Book tickers that were not (each an Anomaly).")
     ticker_checked = _read_only("_ticker_checked", "Its book tickers carry the depth update id.")
     rest_synced = _read_only("_by_rest", "Synced by a REST snapshot (else by resubscribing).")
+
+    @property
+    def keeps_levels(self) -> bool:
+        """Its levels are kept (False: a sync-only book; see the module docstring)."""
+        return self._side is Side
 
     @property
     def buffered(self) -> int:
@@ -235,8 +248,8 @@ class Book:
         return self._bids.apply(bids) + self._asks.apply(asks)
 
     def _clear(self) -> None:
-        self._bids = Side(True)
-        self._asks = Side(False)
+        self._bids = self._side(True)
+        self._asks = self._side(False)
         self._crossed = False
 
     # -- deprecated: level writes outside any sync rule ----------------------------
@@ -332,11 +345,13 @@ class Book:
                 [[t.update_id, t.bid_px, t.bid_sz, t.ask_px, t.ask_sz, t.seq] for t in self._tickers]]
 
     @classmethod
-    def from_state(cls, venue: str, symbol: str, norm: str, s: list) -> Book:
-        """The book ``state()`` described (its venue, symbol and norm are the caller's)."""
+    def from_state(cls, venue: str, symbol: str, norm: str, s: list, *,
+                   sync_only: bool = False) -> Book:
+        """The book ``state()`` described (its venue, symbol and norm are the caller's;
+        ``sync_only`` is not in the state: a sync-only book drops the levels it held)."""
         (rule, depth, bids, asks, last_id, valid, crossed, pending, mode, buffer, seen_delta,
          seq, ts_ns, counts, tickers) = s
-        b = cls(venue, symbol, norm, rule, depth)
+        b = cls(venue, symbol, norm, rule, depth, sync_only=sync_only)
         b._load_levels(bids, asks)
         b._last_id, b._valid, b._crossed, b._pending, b._mode = last_id, valid, crossed, pending, mode
         b._buffer = [BookDelta(*d) for d in buffer]  # the fields in order, as state() wrote them

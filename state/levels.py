@@ -9,8 +9,8 @@ rebuilt when the side grows to four times its live levels. Two strings of one va
 "1.5") are one level: a new string whose value is already present replaces the old one.
 
 A ``Side`` is the storage under ``state.book.Book``; only the book (and so only its sync
-rule) writes one. Also here: the price parsing every fold shares (``price_key``,
-``known_price``) and the size checks.
+rule) writes one. ``NoLevels`` stands in for it in a sync-only book. Also here: the price
+parsing every fold shares (``price_key``, ``known_price``) and the size checks.
 """
 
 from __future__ import annotations
@@ -288,3 +288,29 @@ class Side:
             if q is not None and q.strip("0."):
                 out.append(p)
         return out
+
+
+class NoLevels:
+    """A side that keeps no levels: a sync-only book's (``Book(..., sync_only=True)``), whose
+    rule decides on update ids alone. Writes are dropped (none rejected); reads see an
+    empty side. Cheaper than testing a flag on every write of a full book's ``Side``."""
+
+    __slots__ = ()
+
+    def __init__(self, neg: bool) -> None:
+        pass  # the signature of Side's: the book makes either kind the same way
+
+    def apply(self, levels) -> int:
+        return 0
+
+    def best(self) -> None:
+        return None
+
+    def top(self, n: int) -> list[str]:
+        return []
+
+    def live(self) -> list[str]:
+        return []
+
+    def ordered(self) -> list[str]:
+        return []

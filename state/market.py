@@ -63,12 +63,14 @@ class SymbolState:
                 self.large_threshold]
 
     @classmethod
-    def from_state(cls, s: list) -> SymbolState:
-        """The state ``state()`` described."""
+    def from_state(cls, s: list, *, sync_only: bool = False) -> SymbolState:
+        """The state ``state()`` described (``sync_only``: for a sync-only projection, whose
+        book keeps no levels; see ``state.book``)."""
         (venue, symbol, norm, book, tape, quote, ticker, klines, last_trade, last_large,
          last_ordinal, recent, seq, ts_ns, large) = s
         st = cls(venue, symbol, norm, tape[0], large)
-        st.book = None if book is None else Book.from_state(venue, symbol, norm, book)
+        st.book = None if book is None else Book.from_state(venue, symbol, norm, book,
+                                                            sync_only=sync_only)
         st.tape = TradeTape.from_state(tape)
         st.quote = None if quote is None else BookTicker(*quote)  # the fields in order
         st.ticker = dict(ticker)

@@ -52,6 +52,7 @@ from .market import (
     state_json,
 )
 from .symbols import split_key
+from .sync import ids_suffice
 from .validation import Counters, classify, classify_size
 
 DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD": 100_000.0,
@@ -83,7 +84,10 @@ class Projector:
                  spike_ratio: float = 3.0, sync_only: bool = False) -> None:
         """``sync_only``: fold book snapshots and deltas only (their sync, gaps and validity);
         trades, tickers and klines are skipped. The recorder runs such a projection to learn
-        which books need a snapshot when the full projection is off."""
+        which books need a snapshot when the full projection is off. Where the venue's rule
+        decides on update ids alone (``state.sync.ids_suffice``), book events are decoded
+        without their levels and books keep none (``state.book``): the same Gaps, validity
+        and ``books_needing_snapshot()`` as the full projection's, at a fraction of the cost."""
         if not windows or list(windows) != sorted(windows) or windows[0] <= 0:
             raise SettingsError("windows", "increasing positive seconds, e.g. (60, 300, 900)")
         self.depth_levels = int(depth_levels)
@@ -133,8 +137,10 @@ class Projector:
         dec = self._decoders.get(stream)
         if dec is None:
             info = self.streams.get(stream)
-            dec = decoder_for(info) if info is not None else NullDecoder(
-                StreamInfo(stream, f"unknown-stream-{stream}"))
+            if info is None:
+                dec = NullDecoder(StreamInfo(stream, f"unknown-stream-{stream}"))
+            else:  # sync-only: book events without their levels where the rule needs none
+                dec = decoder_for(info, ids_only=self.sync_only and ids_suffice(info.venue))
             self._decoders[stream] = dec
         return dec
 
@@ -243,7 +249,8 @@ class Projector:
     def _book(self, st: SymbolState) -> Book:
         b = st.book
         if b is None:
-            b = st.book = Book(st.venue, st.symbol, st.norm, st.venue, self.depth_levels)
+            b = st.book = Book(st.venue, st.symbol, st.norm, st.venue, self.depth_levels,
+                               sync_only=self.sync_only)
         return b
 
     def _anomaly(self, seq: int, ts: int, venue: str, symbol: str, kind: str, detail: str,
@@ -502,7 +509,7 @@ class Projector:
         p._stream_ts = dict(stream_ts)
         p.counters_ = Counters.from_state(counters)
         for s in symbols:
-            st = SymbolState.from_state(s)
+            st = SymbolState.from_state(s, sync_only=sync_only)
             p._symbols[(st.venue, st.symbol)] = st
         return p
 

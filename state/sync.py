@@ -3,8 +3,8 @@
 A rule answers, for a delta and the book's position, one of APPLY, STALE (older than
 the book: drop quietly) or GAP (continuity broken). ``RULES`` is the table, one row per
 venue: its check and how the venue differs (resync by REST snapshot, book tickers with the
-depth update id, levels with their own ids, full snapshots only). The driver
-(``on_delta`` / ``on_snapshot``) does the rest the same way for every venue:
+depth update id, levels with their own ids, full snapshots only, a checksum of the levels).
+The driver (``on_delta`` / ``on_snapshot``) does the rest the same way for every venue:
 
 - REST-synced venues (Binance, Gate, KuCoin) buffer deltas until a snapshot arrives,
   then replay the buffer through the rule; a snapshot older than the buffered
@@ -13,6 +13,10 @@ depth update id, levels with their own ids, full snapshots only). The driver
 - Upbit sends full snapshots only.
 
 A Gap clears the book, marks it invalid and (REST-synced) starts buffering again.
+
+Every check but OKX's checksum decides on update ids alone (``ids_suffice``): a sync-only
+projection decodes those venues' book events without their levels and keeps none
+(``Book(..., sync_only=True)``), through these same rules.
 
 Only ``state.book.Book`` calls the driver (``Book.apply_snapshot`` / ``apply_delta``), and
 only the book and this module write a book's state: the functions here read and set its
@@ -88,6 +92,7 @@ class Rule(NamedTuple):
     ticker_update_id: bool = False  # its book ticker carries the depth update id (Binance u)
     level_ids: bool = False  # each level carries its own update id (KuCoin; see _levels)
     snapshots_only: bool = False  # the venue sends full books, never deltas (Upbit)
+    checksum: bool = False  # its books carry a checksum of their top levels (OKX): sync reads levels
 
 
 RULES: dict[str, Rule] = {
@@ -96,7 +101,7 @@ RULES: dict[str, Rule] = {
     "gate": Rule(_next_range, rest_synced=True),
     "kucoin": Rule(_next_range, rest_synced=True, level_ids=True),
     "bybit": Rule(_plus_one),
-    "okx": Rule(_okx),
+    "okx": Rule(_okx, checksum=True),
     "phemex": Rule(_increasing),
     "upbit": Rule(None, snapshots_only=True),
 }
@@ -112,6 +117,12 @@ def rule_of(rule: str) -> Rule:
 
 def rest_synced(rule: str) -> bool:
     return rule_of(rule).rest_synced
+
+
+def ids_suffice(rule: str) -> bool:
+    """The rule decides on update ids alone (every venue but a checksummed one): a sync-only
+    projection may leave the levels undecoded and unkept, with the same Gaps and validity."""
+    return not rule_of(rule).checksum
 
 
 def _gap(b: Book, d: Event, expected, got, reason: str) -> Gap:

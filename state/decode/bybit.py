@@ -3,6 +3,7 @@
 The market (spot, linear, inverse, option) comes from the stream's URL or market
 hint; derivative symbols are keyed ``linear:BTCUSDT`` (see ``state.symbols``).
 A book message with ``u == 1`` is a snapshot after a service restart, whatever its type.
+An ``ids_only`` decoder (``state.decode``) reads book messages through ``BookMsgIds``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,26 @@ class BookMsg(msgspec.Struct, frozen=True, gc=False):
     type: str  # snapshot | delta
     ts: int  # ms, system time of the push
     data: BookData
+    cts: int = 0  # matching-engine time
+
+
+class BookDataIds(msgspec.Struct, frozen=True, gc=False):
+    """A ``BookData`` read for its ids (``ids_only``): ``b``/``a`` empty."""
+
+    s: str  # symbol
+    b_raw: msgspec.Raw = msgspec.field(name="b")  # skipped
+    a_raw: msgspec.Raw = msgspec.field(name="a")  # skipped
+    u: int  # update id
+    seq: int = 0  # cross sequence
+    b = ()  # not fields: the levels an ids-only event carries
+    a = ()
+
+
+class BookMsgIds(msgspec.Struct, frozen=True, gc=False):
+    topic: str  # orderbook.{depth}.{symbol}
+    type: str  # snapshot | delta
+    ts: int  # ms, system time of the push
+    data: BookDataIds
     cts: int = 0  # matching-engine time
 
 
@@ -96,6 +117,7 @@ class Topic(msgspec.Struct, frozen=True, gc=False):
 
 _topic = msgspec.json.Decoder(Topic)
 _book = msgspec.json.Decoder(BookMsg)
+_book_ids = msgspec.json.Decoder(BookMsgIds)
 _trade = msgspec.json.Decoder(TradeMsg)
 _ticker = msgspec.json.Decoder(TickerMsg)
 _kline = msgspec.json.Decoder(KlineMsg)
@@ -111,9 +133,10 @@ def market_of(market: str, url: str) -> str:
 
 
 class BybitDecoder(Decoder):
-    def __init__(self, info) -> None:
-        super().__init__(info)
+    def __init__(self, info, *, ids_only: bool = False) -> None:
+        super().__init__(info, ids_only=ids_only)
         self.market = market_of(info.market, info.url)
+        self._book = _book_ids if ids_only else _book
 
     def frame(self, rec: Record) -> list[Event]:
         p = rec.payload
@@ -125,7 +148,7 @@ class BybitDecoder(Decoder):
             raise ValueError("no topic")
         venue, ts, seq = self.venue, rec.ts_ns, rec.seq
         if topic.startswith("orderbook."):
-            m = _book.decode(p)
+            m = self._book.decode(p)
             d = m.data
             sym, norm = self.names(d.s)
             exch = (m.cts or m.ts) * MS

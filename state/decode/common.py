@@ -32,8 +32,11 @@ class Decoder:
 
     venue = ""
 
-    def __init__(self, info: StreamInfo) -> None:
+    def __init__(self, info: StreamInfo, *, ids_only: bool = False) -> None:
+        """``ids_only``: book events carry their ids and no levels, where the venue's module
+        has schemas for that (see ``state.decode``)."""
         self.info = info
+        self.ids_only = ids_only
         self.venue = info.venue
         self.market = info.market
         self._names: dict[tuple[str, str], tuple[str, str]] = {}

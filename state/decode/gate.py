@@ -2,7 +2,8 @@
 candlesticks, book_ticker; REST order_book snapshots (``with_id=true``).
 
 Futures symbols are keyed ``futures:BTC_USDT`` (spot keeps ``BTC_USDT``); the market
-comes from the channel prefix (``spot.`` / ``futures.``) or the REST path.
+comes from the channel prefix (``spot.`` / ``futures.``) or the REST path. An ``ids_only``
+decoder (``state.decode``) reads book updates and snapshots through the ``*Ids`` schemas.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ class FuturesBookUpdate(msgspec.Struct, frozen=True, gc=False):
     u: int
     b: list[FLevel] = []
     a: list[FLevel] = []
+
+
+class BookUpdateIds(msgspec.Struct, frozen=True, gc=False):
+    """A spot or futures book update read for its ids (``ids_only``): ``b``/``a`` empty."""
+
+    t: int  # ms
+    s: str  # currency pair or contract
+    U: int  # first update id
+    u: int  # last update id
+    b = ()  # not fields: the levels an ids-only event carries (optional on the wire: not read)
+    a = ()
 
 
 class SpotTrade(msgspec.Struct, frozen=True, gc=False):
@@ -113,6 +125,28 @@ class FuturesSnapshot(msgspec.Struct, frozen=True, gc=False):
     current: float = 0.0  # seconds
 
 
+class SpotSnapshotIds(msgspec.Struct, frozen=True, gc=False):
+    """A ``SpotSnapshot`` read for its id (``ids_only``): ``bids``/``asks`` empty."""
+
+    id: int  # base update id
+    bids_raw: msgspec.Raw = msgspec.field(name="bids")  # skipped
+    asks_raw: msgspec.Raw = msgspec.field(name="asks")  # skipped
+    current: int = 0  # ms
+    bids = ()  # not fields: the levels an ids-only event carries
+    asks = ()
+
+
+class FuturesSnapshotIds(msgspec.Struct, frozen=True, gc=False):
+    """A ``FuturesSnapshot`` read for its id (``ids_only``): ``bids``/``asks`` empty."""
+
+    id: int
+    bids_raw: msgspec.Raw = msgspec.field(name="bids")  # skipped
+    asks_raw: msgspec.Raw = msgspec.field(name="asks")  # skipped
+    current: float = 0.0  # seconds
+    bids = ()  # not fields: the levels an ids-only event carries
+    asks = ()
+
+
 _msg = msgspec.json.Decoder(Msg)
 _d = {
     "spot.order_book_update": msgspec.json.Decoder(SpotBookUpdate),
@@ -126,6 +160,10 @@ _d = {
 }
 _spot_snapshot = msgspec.json.Decoder(SpotSnapshot)
 _futures_snapshot = msgspec.json.Decoder(FuturesSnapshot)
+_ids = msgspec.json.Decoder(BookUpdateIds)
+_d_ids = {**_d, "spot.order_book_update": _ids, "futures.order_book_update": _ids}
+_spot_snapshot_ids = msgspec.json.Decoder(SpotSnapshotIds)
+_futures_snapshot_ids = msgspec.json.Decoder(FuturesSnapshotIds)
 
 
 def _flv(levels: list[FLevel]) -> tuple[tuple[str, str], ...]:
@@ -133,6 +171,12 @@ def _flv(levels: list[FLevel]) -> tuple[tuple[str, str], ...]:
 
 
 class GateDecoder(Decoder):
+    def __init__(self, info, *, ids_only: bool = False) -> None:
+        super().__init__(info, ids_only=ids_only)
+        self._channels = _d_ids if ids_only else _d
+        self._spot_snapshot = _spot_snapshot_ids if ids_only else _spot_snapshot
+        self._futures_snapshot = _futures_snapshot_ids if ids_only else _futures_snapshot
+
     def frame(self, rec: Record) -> list[Event]:
         m = _msg.decode(rec.payload)
         if not m.channel:
@@ -141,7 +185,7 @@ class GateDecoder(Decoder):
             raise ValueError("no channel")
         if m.event != "update" and m.event != "all":
             return []  # subscribe acks, pongs
-        dec = _d.get(m.channel)
+        dec = self._channels.get(m.channel)
         if dec is None or not m.result:
             return []
         market = "futures" if m.channel.startswith("futures.") else "spot"
@@ -186,13 +230,13 @@ class GateDecoder(Decoder):
     def rest(self, rec: Record, url: str) -> list[Event]:
         path, params = query(url)
         if path.endswith("/spot/order_book"):
-            d = _spot_snapshot.decode(rec.payload)
+            d = self._spot_snapshot.decode(rec.payload)
             sym, norm = self.names(params.get("currency_pair", ""), "spot")
             return [BookSnapshot(venue=self.venue, symbol=sym, norm=norm, exch_ts_ns=d.current * MS,
                                  recv_ts_ns=rec.ts_ns, seq=rec.seq, bids=d.bids, asks=d.asks,
                                  update_id=d.id, source="rest")]
         if "/futures/" in path and path.endswith("/order_book"):
-            d = _futures_snapshot.decode(rec.payload)
+            d = self._futures_snapshot.decode(rec.payload)
             sym, norm = self.names(params.get("contract", ""), "futures")
             return [BookSnapshot(venue=self.venue, symbol=sym, norm=norm,
                                  exch_ts_ns=int(d.current * 1000) * MS, recv_ts_ns=rec.ts_ns,

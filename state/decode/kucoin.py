@@ -1,5 +1,6 @@
 """KuCoin spot (classic API): level2 (sequenceStart/End, per-change sequence), match,
-ticker, candles; REST level2 snapshots."""
+ticker, candles; REST level2 snapshots. An ``ids_only`` decoder (``state.decode``) reads
+level2 updates and snapshots through ``L2Ids`` and ``RestEnvelopeIds``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ class L2(msgspec.Struct, frozen=True, gc=False):
     sequenceEnd: int
     changes: Changes
     time: int = 0  # ms (newer frames)
+
+
+NO_CHANGES = Changes(asks=(), bids=())
+
+
+class L2Ids(msgspec.Struct, frozen=True, gc=False):
+    """An ``L2`` read for its ids (``ids_only``): ``changes`` empty."""
+
+    symbol: str
+    sequenceStart: int
+    sequenceEnd: int
+    changes_raw: msgspec.Raw = msgspec.field(name="changes")  # skipped
+    time: int = 0  # ms (newer frames)
+    changes = NO_CHANGES  # not a field: the levels an ids-only event carries
 
 
 class Match(msgspec.Struct, frozen=True, gc=False):
@@ -71,12 +86,30 @@ class RestEnvelope(msgspec.Struct, frozen=True, gc=False):
     data: Snapshot
 
 
+class SnapshotIds(msgspec.Struct, frozen=True, gc=False):
+    """A ``Snapshot`` read for its sequence (``ids_only``): ``bids``/``asks`` empty."""
+
+    sequence: str
+    bids_raw: msgspec.Raw = msgspec.field(name="bids")  # skipped
+    asks_raw: msgspec.Raw = msgspec.field(name="asks")  # skipped
+    time: int = 0
+    bids = ()  # not fields: the levels an ids-only event carries
+    asks = ()
+
+
+class RestEnvelopeIds(msgspec.Struct, frozen=True, gc=False):
+    code: str
+    data: SnapshotIds
+
+
 _msg = msgspec.json.Decoder(Msg)
 _l2 = msgspec.json.Decoder(L2)
 _match = msgspec.json.Decoder(Match)
 _ticker = msgspec.json.Decoder(TickerData)
 _candle = msgspec.json.Decoder(CandleData)
 _rest = msgspec.json.Decoder(RestEnvelope)
+_l2_ids = msgspec.json.Decoder(L2Ids)
+_rest_ids = msgspec.json.Decoder(RestEnvelopeIds)
 
 
 def _real(levels: Ch) -> Ch:
@@ -84,13 +117,17 @@ def _real(levels: Ch) -> Ch:
 
 
 class KucoinDecoder(Decoder):
+    def __init__(self, info, *, ids_only: bool = False) -> None:
+        super().__init__(info, ids_only=ids_only)
+        self._l2, self._rest = (_l2_ids, _rest_ids) if ids_only else (_l2, _rest)
+
     def frame(self, rec: Record) -> list[Event]:
         m = _msg.decode(rec.payload)
         if m.type != "message" or not m.data:
             return []  # welcome, ack, pong
         venue, ts, seq, subject = self.venue, rec.ts_ns, rec.seq, m.subject
         if subject == "trade.l2update":
-            d = _l2.decode(m.data)
+            d = self._l2.decode(m.data)
             sym, norm = self.names(d.symbol)
             return [BookDelta(venue, sym, norm, d.time * MS, ts, seq, _real(d.changes.bids),
                               _real(d.changes.asks), d.sequenceStart, d.sequenceEnd)]
@@ -117,7 +154,7 @@ class KucoinDecoder(Decoder):
         path, params = query(url)
         if "/market/orderbook/level2" not in path:
             return []
-        d = _rest.decode(rec.payload).data
+        d = self._rest.decode(rec.payload).data
         sym, norm = self.names(params.get("symbol", ""))
         return [BookSnapshot(venue=self.venue, symbol=sym, norm=norm, exch_ts_ns=d.time * MS,
                              recv_ts_ns=rec.ts_ns, seq=rec.seq, bids=d.bids, asks=d.asks,

@@ -2,7 +2,8 @@
 
 Prices are scaled integers (``priceEp``): 10^4 for contracts, 10^8 for spot
 (``s``-prefixed symbols), Phemex's documented scales; sizes are contract counts
-(contracts) or scaled base amounts (spot, 10^8).
+(contracts) or scaled base amounts (spot, 10^8). An ``ids_only`` decoder (``state.decode``)
+reads book messages through ``BookMsgIds``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ class BookMsg(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     timestamp: int  # ns
     type: str  # snapshot | incremental
+
+
+NO_BOOK = Book(asks=(), bids=())
+
+
+class BookMsgIds(msgspec.Struct, frozen=True, gc=False):
+    """A ``BookMsg`` read for its sequence (``ids_only``): ``book`` empty."""
+
+    book_raw: msgspec.Raw = msgspec.field(name="book")  # skipped
+    depth: int
+    sequence: int
+    symbol: str
+    timestamp: int  # ns
+    type: str  # snapshot | incremental
+    book = NO_BOOK  # not a field: the levels an ids-only event carries
 
 
 class TradeMsg(msgspec.Struct, frozen=True, gc=False):
@@ -66,6 +82,7 @@ class Head(msgspec.Struct, frozen=True, gc=False):
 
 _head = msgspec.json.Decoder(Head)
 _book = msgspec.json.Decoder(BookMsg)
+_book_ids = msgspec.json.Decoder(BookMsgIds)
 _trade = msgspec.json.Decoder(TradeMsg)
 _trade_p = msgspec.json.Decoder(TradePMsg)
 _kline = msgspec.json.Decoder(KlineMsg)
@@ -77,12 +94,16 @@ def scales(symbol: str) -> tuple[int, int]:
 
 
 class PhemexDecoder(Decoder):
+    def __init__(self, info, *, ids_only: bool = False) -> None:
+        super().__init__(info, ids_only=ids_only)
+        self._book = _book_ids if ids_only else _book
+
     def frame(self, rec: Record) -> list[Event]:
         p = rec.payload
         h = _head.decode(p)
         venue, ts, seq = self.venue, rec.ts_ns, rec.seq
         if h.book:
-            m = _book.decode(p)
+            m = self._book.decode(p)
             sym, norm = self.names(m.symbol)
             ps, qs = scales(m.symbol)
             bids = tuple((scaled(a, ps), scaled(b, qs)) for a, b in m.book.bids)

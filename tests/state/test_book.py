@@ -172,7 +172,7 @@ def test_okx_checksum_of_the_documented_examples():
 PUBLIC = ("venue", "symbol", "norm", "rule", "depth", "last_id", "valid", "crossed", "pending",
           "mode", "seen_delta", "seq", "ts_ns", "updates", "gaps", "stale", "checksum_ok",
           "checksum_bad", "ticker_ok", "ticker_bad", "ticker_checked", "rest_synced", "buffered",
-          "needs_snapshot", "bids", "asks")
+          "needs_snapshot", "keeps_levels", "bids", "asks")
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -225,3 +225,27 @@ def test_the_deprecated_raw_level_writes_still_work():
     b = Book("bench", "X", "X", "binance-usdm")
     assert b.load([("10", "1"), ("9", "1")], [("11", "1")]) == 0
     assert b.apply([("10", "0"), ("x", "1")], []) == 1 and b.top_bids(5) == [(D(9), D(1))]
+
+
+def test_a_sync_only_book_keeps_no_levels_unless_its_rule_reads_them():
+    out, rep = [], Findings()
+    b = Book("v", "S", "S-T", "binance-usdm", sync_only=True)
+    assert not b.keeps_levels
+    b.apply_snapshot(snap([("10", "1"), ("x", "1")], [("9", "1")], update_id=5), out, rep)
+    b.apply_delta(delta([("10", "2")], [], first=5, last=6, prev=4), out, rep)
+    assert (b.valid, b.last_id, b.updates) == (True, 6, 2)
+    assert out == [] and rep == []  # no level rejected ("x"), none crossed (10 >= 9)
+    assert (len(b), b.raw_levels(), b.bids, b.best_bid(), b.best_ask_level()) == (
+        0, ([], []), [], None, None)
+    okx = Book("okx", "X", "X", "okx", sync_only=True)  # its checksum is of the levels
+    okx.apply_snapshot(snap([("3366.1", "7")], [("3366.8", "9")], checksum=-1), out, rep)
+    assert okx.checksum_bad == 1 and [g.reason for g in out] == ["checksum"]  # so it was checked
+    del out[:]
+    okx.apply_snapshot(snap([("3366.1", "7")], [("3366.8", "9")]), out, rep)
+    assert okx.keeps_levels and okx.raw_levels() == ([("3366.1", "7")], [("3366.8", "9")])
+    # a checkpoint does not say sync_only: a sync-only book restored from one drops the levels
+    full = Book("v", "S", "S-T", "binance-usdm")
+    full.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=5), [], rep)
+    again = Book.from_state("v", "S", "S-T", full.state(), sync_only=True)
+    assert not again.keeps_levels and again.raw_levels() == ([], []) and again.last_id == 5
+    assert Book.from_state("v", "S", "S-T", full.state()).raw_levels() == full.raw_levels()

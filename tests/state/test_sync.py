@@ -4,15 +4,17 @@
 
 from __future__ import annotations
 
+import random
 import zlib
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from state.book import Book
 from state.decode import DECODERS
 from state.events import BookDelta, BookSnapshot, Gap
-from state.sync import BUFFER_LIMIT, RULES, rest_synced, rule_of
+from state.sync import BUFFER_LIMIT, RULES, ids_suffice, rest_synced, rule_of
 
 
 def snap(update_id, bids=(("10", "1"),), asks=(("11", "1"),), seq=1, **kw) -> BookSnapshot:
@@ -56,7 +58,8 @@ def test_every_decoded_venue_has_a_rule_and_the_table_says_how_it_resyncs():
     assert [r for r in RULES if RULES[r].ticker_update_id] == ["binance-usdm", "binance-spot"]
     assert [r for r in RULES if RULES[r].level_ids] == ["kucoin"]
     assert [r for r in RULES if RULES[r].snapshots_only] == ["upbit"] and RULES["upbit"].check is None
-    assert rule_of("no-such-venue") == (None, False, False, False, False)
+    assert [r for r in RULES if not ids_suffice(r)] == ["okx"] and RULES["okx"].checksum
+    assert rule_of("no-such-venue") == (None, False, False, False, False, False)
 
 
 def test_binance_futures_first_delta_brackets_the_snapshot_then_pu_chains():
@@ -180,3 +183,61 @@ def test_a_venue_without_a_rule_takes_snapshots_and_ignores_deltas():
     assert (d.book.buffered, d.book.stale, d.book.valid) == (0, 0, False)
     d.snap(5)
     assert d.book.valid and d.book.mode == "diff" and d.book.top_bids(5) == [(D(10), D(1))]
+
+
+def sync_view(b: Book) -> tuple:
+    """Everything of a book's sync, nothing of its levels."""
+    return (b.valid, b.last_id, b.pending, b.mode, b.buffered, b.seen_delta, b.needs_snapshot,
+            b.seq, b.ts_ns, b.updates, b.gaps, b.stale, b.checksum_ok, b.checksum_bad)
+
+
+def random_events(rng: random.Random, rule: str, n: int = 400) -> list:
+    """Snapshots and deltas whose ids mostly follow on, sometimes repeat, skip or go back."""
+    out: list = []
+    last = 100
+    for seq in range(1, n + 1):
+        def lv(ids: bool = rule == "kucoin") -> list[tuple]:  # KuCoin's deltas: each level's id
+            return [(f"{rng.randint(90, 110)}", rng.choice(["0", "1", "2.5"]),
+                     str(last + rng.randint(-2, 3)))[:3 if ids else 2]
+                    for _ in range(rng.randint(0, 3))]
+
+        if rng.random() < 0.06:
+            sid = last + rng.randint(-8, 4)
+            out.append(snap(sid, bids=lv(False), asks=lv(False), seq=seq,
+                            depth=20 if rng.random() < 0.1 else None))
+            continue
+        step = rng.choice([1, 1, 1, 1, 1, 2, 0, -3, 5])
+        first, new = last + 1, last + max(step, 0) + (step > 0)
+        prev = last if rng.random() < 0.9 else last - 1
+        if step <= 0:
+            first, new, prev = last + step - 1, last + step, last + step - 1
+        out.append(delta(first, new, prev, bids=lv(), asks=lv(), seq=seq))
+        last = max(last, new)
+    return out
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_a_sync_only_book_folds_the_same_events_to_the_same_gaps_without_levels(rule):
+    """A sync-only book on events without levels (what an ids-only decoder gives) against a
+    full book on the events with them: the same Gaps and sync after every event; OKX keeps
+    its levels (its checksum needs them)."""
+    rng = random.Random(rule)
+    full, sync = Book("v", "S", "S-T", rule), Book("v", "S", "S-T", rule, sync_only=True)
+    assert full.keeps_levels and sync.keeps_levels is not ids_suffice(rule)
+    gaps = 0
+    for ev in random_events(rng, rule):
+        bare = ev if not ids_suffice(rule) else msgspec.structs.replace(ev, bids=(), asks=())
+        out_full: list = []
+        out_sync: list = []
+        if type(ev) is BookSnapshot:
+            full.apply_snapshot(ev, out_full, ignore)
+            sync.apply_snapshot(bare, out_sync, ignore)
+        else:
+            full.apply_delta(ev, out_full, ignore)
+            sync.apply_delta(bare, out_sync, ignore)
+        assert out_sync == out_full
+        assert sync_view(sync) == sync_view(full)
+        if ids_suffice(rule):
+            assert sync.raw_levels() == ([], []) and len(sync) == 0 and sync.best_bid() is None
+        gaps += len(out_full)
+    assert full.updates > 10 and (gaps > 0 or RULES[rule].check is None)

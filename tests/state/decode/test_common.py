@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from recorder.journal.record import CLOSE, FRAME, OPEN, REST, SENT, Record, StreamInfo
-from state.events import DecodeError, Trade
+from state.decode import decoder_for
+from state.events import BookDelta, BookSnapshot, DecodeError, Trade
 from state.projector import Projector
+from tests.conftest import CRYPTOFEED_NAMES
 
 # The same garbage for every venue: not JSON, truncated JSON, JSON of the wrong shape.
 GARBAGE = [b"\x00\xff\xfe garbage", b"", b"{", b"[1,2,3]", b"null", b'"text"', b"\xef\xbb\xbf{}}"]
@@ -160,3 +163,50 @@ def test_an_unknown_venue_reports_every_frame():
     [e] = p.apply(Record(1, 1, 5, FRAME, b'{"price":"1"}', None))
     assert type(e) is DecodeError and "no decoder" in e.reason
     assert p.counters == {5: {"decode_error": 1}}
+
+
+def _without_levels(ev):
+    if type(ev) in (BookDelta, BookSnapshot):
+        return msgspec.structs.replace(ev, bids=(), asks=())
+    return ev
+
+
+@pytest.mark.parametrize("name", [*CRYPTOFEED_NAMES, "hftbacktest"])
+def test_an_ids_only_decoder_gives_the_full_ones_events_without_their_levels(capture_records, name):
+    """Every record of every capture: the same events, book ones with empty levels where
+    the venue has ids-only schemas; OKX (its rule checks levels) and Upbit decode them."""
+    streams, records = capture_records(name)
+    full = {s: decoder_for(info) for s, info in streams.items()}
+    ids = {s: decoder_for(info, ids_only=True) for s, info in streams.items()}
+    books = 0
+    for rec in records:
+        want = full[rec.stream].decode(rec)
+        got = ids[rec.stream].decode(rec)
+        venue = streams[rec.stream].venue
+        if venue in ("okx", "upbit"):
+            assert got == want
+        else:
+            assert got == [_without_levels(e) for e in want]
+        books += sum(type(e) in (BookDelta, BookSnapshot) for e in got)
+    assert books > 0
+
+
+def test_an_ids_only_decoder_checks_that_levels_are_there_and_json_not_their_shape():
+    info = StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream?streams=x")
+    full, ids = decoder_for(info), decoder_for(info, ids_only=True)
+
+    def frame(levels: bytes) -> Record:
+        return Record(1, 1, 1, FRAME, b'{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate",'
+                      b'"E":1,"T":1,"s":"BTCUSDT","U":5,"u":7,"pu":4,' + levels + b'}}', None)
+
+    good = frame(b'"b":[["1.5","2"]],"a":[]')
+    assert [_without_levels(e) for e in full.decode(good)] == ids.decode(good)
+    [e] = ids.decode(good)
+    assert (type(e), e.bids, e.asks, e.first_id, e.last_id, e.prev_id) == (BookDelta, (), (), 5, 7, 4)
+    for missing_or_not_json in (b'"a":[]', b'"b":[["1.5","2"],],"a":[]'):
+        for dec in (full, ids):
+            assert [type(e) for e in dec.decode(frame(missing_or_not_json))] == [DecodeError]
+    # the shape of the levels is not read: a DecodeError to the full decoder only
+    wrong_shape = frame(b'"b":[[1.5,2,3]],"a":{}')
+    assert [type(e) for e in full.decode(wrong_shape)] == [DecodeError]
+    assert [type(e) for e in ids.decode(wrong_shape)] == [BookDelta]
