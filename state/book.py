@@ -252,20 +252,6 @@ class Book:
         self._asks = self._side(False)
         self._crossed = False
 
-    # -- deprecated: level writes outside any sync rule ----------------------------
-
-    def load(self, bids, asks) -> int:
-        """Deprecated (raw write, no sync rule; kept for ``tools/bench/projection.py``):
-        replace both sides; returns the count of rejected levels. Fold a ``BookSnapshot``
-        with ``apply_snapshot`` instead."""
-        return self._load_levels(bids, asks)
-
-    def apply(self, bids, asks) -> int:
-        """Deprecated (raw write, no sync rule; kept for ``tools/bench/projection.py``):
-        set absolute sizes; returns the count of rejected levels. Fold a ``BookDelta``
-        with ``apply_delta`` instead."""
-        return self._apply_levels(bids, asks)
-
     # -- reads ---------------------------------------------------------------------
 
     def best_bid(self) -> Decimal | None:

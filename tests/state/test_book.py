@@ -220,11 +220,20 @@ def test_only_the_book_and_its_sync_rules_write_book_state():
     assert "state/sync.py" in "".join(_writes_to_book_privates(ROOT / "state" / "sync.py", private))
 
 
-def test_the_deprecated_raw_level_writes_still_work():
-    # tools/bench/projection.py builds a 1000-level book this way (no sync rule involved)
-    b = Book("bench", "X", "X", "binance-usdm")
-    assert b.load([("10", "1"), ("9", "1")], [("11", "1")]) == 0
-    assert b.apply([("10", "0"), ("x", "1")], []) == 1 and b.top_bids(5) == [(D(9), D(1))]
+READS = {"best_bid", "best_ask", "best_bid_level", "best_ask_level", "top_bids", "top_asks",
+         "raw_levels", "okx_checksum", "state"}
+
+
+def test_the_public_methods_are_the_three_folds_and_reads():
+    methods = {n for n, v in vars(Book).items() if callable(v) and not n.startswith("_")}
+    assert methods == {"apply_snapshot", "apply_delta", "apply_ticker"} | READS
+    assert isinstance(vars(Book)["from_state"], classmethod)  # a new book, from a checkpoint
+    b = Book("v", "S", "S-T", "binance-usdm")
+    b.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=5), [], Findings())
+    before = msgpack.packb(b.state())
+    for name in sorted(READS):
+        getattr(b, name)(3) if name.startswith("top_") else getattr(b, name)()
+    assert msgpack.packb(b.state()) == before
 
 
 def test_a_sync_only_book_keeps_no_levels_unless_its_rule_reads_them():
