@@ -11,6 +11,16 @@ a time. ``state`` must be the first argument; anything else is a run. Exit statu
 arguments or data. ``--live`` stops on SIGINT/SIGTERM or ``--duration``
 and still writes its report.
 
+A run that starts after the first record (``--from X``; ``--live``, which starts at
+the end) starts warm: the records before X are projected without the strategy, from
+the newest checkpoint at or before X - 1 (``DATA/state``; ``--no-checkpoint``: from
+the first record), so its strategy sees the state ``replay state --at X-1`` shows
+(every venue's), then the record X. The summary then has ``warm_start`` (that state's
+seq and digest, the books invalid there, the events the strategy got on an invalid
+book and the orders refused for one). Filters that select nothing are errors (exit 2,
+one line naming what there is): a venue no stream is of, a symbol no record has, a
+``--from`` past the end or a ``--to`` before the start.
+
 ``main(argv, source=...)`` reads a given ``RecordSource`` (a ``MemorySource``, one
 archive) instead of ``--data``: the same command over records from anywhere.
 """
@@ -24,7 +34,6 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -38,24 +47,18 @@ from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.source import RecordSource
 from state.projector import Projector
 
-from .engine import NS, Engine, EngineConfig
+from .engine import NS, Engine, EngineConfig, WarmStart
 from .errors import BoundError, RunError, UnknownMarketError
 from .fills import FeeSchedule, load_fees
 from .live import LiveSource, stop_after, stop_on_signals
+from .orders import BOOK_INVALID
 from .report import CHART
-from .run import run_strategy
-from .source import Bound, Feed, HistoricalSource, check_range, parse_bound
-from .state_at import project_until
+from .run import listed, run_strategy, warm_start
+from .source import Bound, Feed, HistoricalSource, check_range, iso, parse_bound, said
+from .state_at import project_until, target_seq
 from .strategy import load_strategy
 
 DEFAULT_DATA = "data"
-
-
-def iso(ts_ns: int) -> str:
-    if not ts_ns:
-        return "-"
-    dt = datetime.fromtimestamp(ts_ns // NS, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % NS // 1_000_000:03d}Z"
 
 
 def _bound(text: str) -> Bound:
@@ -121,6 +124,8 @@ def run_parser() -> argparse.ArgumentParser:
     ap.add_argument("--report", help="write summary.json, fills.parquet, equity.parquet, chart.html here")
     ap.add_argument("--speed", type=_speed, default=None, help="max (default), realtime or Nx")
     ap.add_argument("--live", action="store_true", help="paper trading on the journal tail")
+    ap.add_argument("--no-checkpoint", action="store_true", help="a run starting after the first "
+                    "record projects up to its start from the first record, not from a checkpoint")
     ap.add_argument("--duration", type=float, help="--live: stop after this many seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--no-progress", action="store_true")
@@ -137,9 +142,10 @@ class _RateColumn(ProgressColumn):
 class Paced:
     """A feed replayed at ``factor`` x record time (``--speed``); delegates streams."""
 
-    def __init__(self, source: Feed, factor: float) -> None:
+    def __init__(self, source: HistoricalSource, factor: float) -> None:
         self.source = source
         self.factor = factor
+        self.venues = source.venues
 
     def streams(self) -> dict[int, StreamInfo]:
         return self.source.streams()
@@ -169,7 +175,7 @@ def _config(args: argparse.Namespace) -> EngineConfig:
                         sample_ns=args.sample_ms * 1_000_000, fx_fixed=dict(args.fx))
 
 
-def _summary_table(s: dict[str, Any]) -> Table:
+def _summary_table(s: dict[str, Any], invalid_book_events: int = 0) -> Table:
     t = Table(title=f"replay: {s['strategy']['name']}", show_header=False)
     p = s["period"]
     rows = [
@@ -181,6 +187,16 @@ def _summary_table(s: dict[str, Any]) -> Table:
         ("sharpe", f"{s['sharpe']} (annualized from {s['minute_returns']} {s['sharpe_period']} returns)"),
         ("trades / orders", f"{s['trades']} / {s['orders']}"),
         ("rejected", f"{s['rejected_orders']} {s['rejections'] or ''}"),
+    ]
+    warm = s.get("warm_start")
+    if warm is not None:
+        rows.append(("warm start", f"after seq {warm['seq']}, digest {warm['digest'][:12]}"))
+        if warm["invalid_books"]:
+            rows.append(("invalid at start", ", ".join(warm["invalid_books"])))
+    if warm is not None or invalid_book_events or s["rejections"].get(BOOK_INVALID):
+        rows.append(("invalid book", f"{invalid_book_events} events seen, "
+                     f"{s['rejections'].get(BOOK_INVALID, 0)} orders rejected"))
+    rows += [
         ("turnover", s["turnover"]), ("fees", s["fees"]),
     ]
     rows += [(f"position {k}", v) for k, v in s["positions"].items()]
@@ -189,6 +205,21 @@ def _summary_table(s: dict[str, Any]) -> Table:
     for k, v in rows:
         t.add_row(k, str(v))
     return t
+
+
+def _said_warm(err: Console, warm: WarmStart) -> None:
+    """Where the projection starts, on stderr: from a checkpoint or the first record."""
+    how = (f"the checkpoint at seq {warm.from_checkpoint} + {warm.records:,} records" if warm.from_checkpoint
+           else f"the first record ({warm.records:,} records)")
+    if warm.skipped:
+        err.print(f"[yellow]replay: {warm.skipped}; projecting from the first record[/yellow]",
+                  soft_wrap=True, highlight=False)
+    err.print(f"warm start: the state after seq {warm.through_seq}, projected from {how} "
+              "without the strategy", soft_wrap=True, highlight=False)
+    if warm.invalid_books:
+        err.print(f"[yellow]invalid at the start (no snapshot before it): "
+                  f"{', '.join(f'{v}:{k}' for v, k in warm.invalid_books)}[/yellow]",
+                  soft_wrap=True, highlight=False)
 
 
 def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
@@ -207,19 +238,26 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     stop = threading.Event()
     try:
         if args.live:
-            stop_on_signals(stop)
-            start = args.start
-            feed: HistoricalSource = LiveSource(data, stop=stop, start=start, end=args.end, venues=venues)
-            if start is None:
-                feed.start = Bound(seq=feed.source.last_seq + 1)
-            if args.duration:
-                stop_after(stop, args.duration)
-            err.print(f"paper trading from {feed.start}; stop with Ctrl-C or SIGTERM")
+            feed: HistoricalSource = LiveSource(data, stop=stop, start=args.start, end=args.end,
+                                                venues=venues)
         else:
             feed = HistoricalSource(data, start=args.start, end=args.end, venues=venues)
     except (JournalError, ValueError) as exc:
         err.print(f"[red]replay: {exc}[/red]")
         return 2
+    try:
+        feed.check_selection(live=args.live)
+    except (JournalError, ValueError) as exc:
+        feed.close()
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
+        return 2
+    if args.live:
+        stop_on_signals(stop)
+        if args.start is None:
+            feed.start = Bound(seq=feed.source.last_seq + 1)
+        if args.duration:
+            stop_after(stop, args.duration)
+        err.print(f"paper trading from {said(feed.start)}; stop with Ctrl-C or SIGTERM", highlight=False)
     total = None if args.live else feed.estimate()
     iterable: Feed = Paced(feed, args.speed) if args.speed else feed
     show = not args.no_progress
@@ -232,11 +270,23 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     def tick(engine: Engine) -> None:
         progress.update(task, completed=engine.records, sim=iso(engine.now_ns))
 
+    warm_task = None
+
+    def warming(folded: int, to_fold: int) -> None:
+        nonlocal warm_task
+        if warm_task is None:
+            warm_task = progress.add_task("warm-up", total=to_fold, sim="no strategy")
+        progress.update(warm_task, completed=folded)
+
     try:
         with progress:
+            warm = warm_start(feed, config=config, checkpoints=not args.no_checkpoint,
+                              on_progress=warming)
+            if warm is not None:
+                _said_warm(err, warm)
             task = progress.add_task("paper" if args.live else "backtest", total=total, sim="")
             result, summ = run_strategy(iterable, args.strategy, params=args.param, config=config,
-                                        report_dir=args.report, on_progress=tick)
+                                        report_dir=args.report, on_progress=tick, warm=warm or False)
             progress.update(task, completed=result.records, sim=iso(result.last_ts_ns))
     except RunError as exc:
         # The strategy's own frames are what its author needs.
@@ -246,7 +296,7 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
         err.print(f"[red]replay: {exc}[/red]", soft_wrap=True)
         return 1
     except (ValueError, OSError, JournalError) as exc:
-        err.print(f"[red]replay: {exc}[/red]")
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
         return 2
     finally:
         feed.close()
@@ -257,7 +307,7 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
         if chart is not None:
             err.print(f"chart: {chart}", soft_wrap=True, highlight=False)
     else:
-        out.print(_summary_table(summ))
+        out.print(_summary_table(summ, result.invalid_book_events))
         if chart is not None:
             out.print(f"report: {chart.parent}", soft_wrap=True, highlight=False)
             out.print(f"chart: {chart}", soft_wrap=True, highlight=False)
@@ -303,7 +353,9 @@ def _select(p: Projector, venue: str | None, symbol: str | None) -> list[tuple[s
         except KeyError:
             continue
     if not found:
-        raise UnknownMarketError(f"no symbol {symbol!r} on {venue or 'any venue'} at seq {p.last_seq}")
+        names = [f"{v}:{k} ({p.symbol_state(v, k).norm})" for v, k in known if venue is None or v == venue]
+        raise UnknownMarketError(f"no symbol {symbol!r} on {venue or 'any venue'} at seq {p.last_seq} "
+                                 f"(symbols: {listed(names)})")
     return found
 
 
@@ -354,23 +406,30 @@ def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
     err = Console(stderr=True)
 
     def fail(msg: object) -> int:
-        err.print(f"[red]replay state: {msg}[/red]")
+        err.print(f"[red]replay state: {msg}[/red]", soft_wrap=True, highlight=False)
         return 2
 
     if args.depth < 0:
         return fail("--depth must be >= 0")
+    data = args.data if source is None else source
     try:
-        at = project_until(args.data if source is None else source, args.at,
-                           checkpoints=not args.no_checkpoint)
+        with HistoricalSource(data) as held:  # a given source stays open
+            src = held.source
+            what = ""
+            if not src.last_seq:
+                what = "no records"
+            elif target_seq(src, args.at) > src.last_seq:
+                what = f"--at {said(args.at)} is after the last record"
+            elif target_seq(src, args.at) < src.first_seq:
+                what = f"--at {said(args.at)} is before the first record"
+            if what:
+                return fail(f"{what}: {held.where()} holds {held.holds()}")
+        at = project_until(data, args.at, checkpoints=not args.no_checkpoint)
     except (JournalError, ValueError) as exc:
         return fail(exc)
     if at.skipped:
         err.print(f"[yellow]replay state: {at.skipped}; projected from the first record[/yellow]")
     p = at.projector
-    if args.at.seq is not None and p.last_seq != args.at.seq:
-        return fail(f"the journal ends at seq {p.last_seq}, before {args.at.seq}")
-    if p.last_seq == 0:
-        return fail(f"no record at or before {args.at}")
     try:
         doc = state_json(p, args.venue, args.symbol, args.depth)
     except KeyError as exc:

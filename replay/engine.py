@@ -22,6 +22,14 @@ Per record, in this order (the one definition of "when" in a backtest):
 The same engine runs a backtest (``HistoricalSource``, or any ``RecordSource``: the
 journal, the archive, a ``MemorySource``) and paper trading (``LiveSource``); it never
 knows which.
+
+A run that starts after the first record (``replay --from X``, ``replay --live``) is
+given a ``WarmStart``: the projection after record X - 1 (``replay.state_at``), the
+state a run from the first record has there. Its strategy starts at X with the books,
+market state and features it would have had; only the strategy's own past (orders,
+positions, timers) is new. Every event handed to ``on_event`` whose symbol has a book
+that is not valid (gapped, or waiting for a snapshot no record before it holds) is
+counted (``RunResult.invalid_book_events``).
 """
 
 from __future__ import annotations
@@ -119,6 +127,28 @@ class RunResult:
     fills_usdt: list[Decimal | None]  # notional of each fill in USDT at its time
     fees_usdt: list[Decimal | None]
     rejections: Counter = field(default_factory=Counter)
+    warm: WarmStart | None = None  # where the projection started (None: at the first record)
+    invalid_book_events: int = 0  # events the strategy got while their symbol's book was invalid
+
+
+@dataclass
+class WarmStart:
+    """The projection a run starts from: the state after record ``through_seq``.
+
+    ``from_checkpoint``: the checkpoint's seq it was restored from (0: projected from the
+    source's first record); ``records``: records folded without the strategy after it;
+    ``skipped``: why a checkpoint was passed over; ``invalid_books``: the books that need
+    a snapshot there (of the run's venues and symbols). ``digest`` is the state's, set by
+    the ``Engine`` given it.
+    """
+
+    projector: Projector
+    through_seq: int
+    from_checkpoint: int = 0
+    records: int = 0
+    skipped: str = ""
+    digest: str = ""
+    invalid_books: list[tuple[str, str]] = field(default_factory=list)
 
 
 class MarketView:
@@ -128,7 +158,7 @@ class MarketView:
     until the next record. Keep ``view.frozen()`` to hold a picture for later.
     """
 
-    __slots__ = ("_projector", "_venue", "_symbol", "_state", "_seq")
+    __slots__ = ("_projector", "_venue", "_symbol", "_state", "_seq", "_st")
 
     def __init__(self, projector: Projector, venue: str, symbol: str) -> None:
         self._projector = projector
@@ -136,6 +166,10 @@ class MarketView:
         self._symbol = symbol
         self._state = None
         self._seq = -1
+        try:  # the fold target itself, whose ``book`` the engine checks per event
+            self._st = projector.symbol_state(venue, symbol)
+        except KeyError:
+            self._st = None
 
     def frozen(self) -> Any:
         p = self._projector
@@ -167,11 +201,26 @@ class Engine:
 
     def __init__(self, strategy: Strategy, params: dict[str, Any] | None = None,
                  config: EngineConfig | None = None, streams: dict[int, StreamInfo] | None = None,
-                 name: str = "") -> None:
+                 name: str = "", *, warm: WarmStart | None = None) -> None:
+        """``warm``: start from that projection (see the module docstring) instead of an
+        empty one; its depth levels must be the config's."""
         self.strategy = strategy
         self.config = config or EngineConfig()
         self.name = name or type(strategy).__name__
-        self.projector = Projector(streams or {}, depth_levels=self.config.depth_levels)
+        if warm is None:
+            self.projector = Projector(streams or {}, depth_levels=self.config.depth_levels)
+        else:
+            p = warm.projector
+            if p.depth_levels != self.config.depth_levels:
+                raise EngineConfigError(f"the warm projection keeps {p.depth_levels} depth levels, "
+                                        f"the config {self.config.depth_levels}")
+            for sid, info in (streams or {}).items():
+                if sid not in p.streams:
+                    p.add_stream(info)
+            warm.digest = p.digest()
+            self.projector = p
+        self.warm = warm
+        self.invalid_book_events = 0
         self.portfolio = Portfolio(self.config.capital, self.config.fx_fixed)
         self.ctx = Context(self, dict(params or {}))
         self.now_ns = 0
@@ -240,6 +289,8 @@ class Engine:
         views: dict[str, MarketView] = {}  # symbol -> view (of its first venue)
         views_other: dict[tuple[str, str], MarketView] = {}  # the same symbol on other venues
         last_sym = last_venue = last_view = None
+        last_st = None  # last_view's SymbolState: its book is checked per event
+        invalid = 0  # events handed over while their symbol's book was invalid
         n = 0
         events_total = 0
         next_sample = -1
@@ -272,6 +323,10 @@ class Engine:
                         # Decoders hand out the same str objects per symbol: most events
                         # are the previous event's symbol, found by identity.
                         if sym is last_sym and ev.venue is last_venue:
+                            if last_st is not None:
+                                book = last_st.book
+                                if book is not None and not book.valid:
+                                    invalid += 1
                             on_event(ctx, ev, last_view)
                             continue
                         if not sym:
@@ -284,7 +339,11 @@ class Engine:
                         view = views.get(sym)
                         if view is None or view._venue != last_venue:
                             view = self._view(views, views_other, last_venue, sym)
-                        last_sym, last_view = sym, view
+                        last_sym, last_view, last_st = sym, view, view._st
+                        if last_st is not None:
+                            book = last_st.book
+                            if book is not None and not book.valid:
+                                invalid += 1
                         on_event(ctx, ev, view)
                     if pending and pending[0].active_ns <= ts:
                         self._arrive(rec)
@@ -292,9 +351,11 @@ class Engine:
                 next_progress += progress_every
                 self.records = n
                 self.events = events_total
+                self.invalid_book_events = invalid
                 on_progress(self)  # type: ignore[misc]
         self.records = n
         self.events = events_total
+        self.invalid_book_events = invalid
         return self._finish()
 
     def _view(self, views: dict[str, MarketView], others: dict[tuple[str, str], MarketView],
@@ -335,7 +396,7 @@ class Engine:
             self.first_seq, self.seq, self.first_ts_ns, self.now_ns,
             [self.orders[k] for k in sorted(self.orders)], self.fills, self.samples,
             self.portfolio, self.projector.digest(), self.fills_usdt, self.fees_usdt,
-            self.rejections)
+            self.rejections, self.warm, self.invalid_book_events)
 
     def _is_wanted(self, ev: Any) -> bool:
         key = (ev.venue, ev.symbol)

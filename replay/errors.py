@@ -3,7 +3,8 @@
     ReplayError                   base of everything replay/ raises of its own
     +-- ReplayUsageError          our own misuse: a request that cannot be run (also a ValueError)
     |   +-- BoundError            a ``--from``/``--to``/``--at`` that is no seq, date or time,
-    |   |                         or a range whose start is after its end
+    |   |                         a range whose start is after its end, or bounds that select
+    |   |                         no record (past the end, before the start, an empty journal)
     |   +-- StrategyLoadError     a strategy spec naming no file, a file that does not import,
     |   |                         or not exactly one ``Strategy`` subclass
     |   +-- ParamError            a ``--param`` that is malformed, unknown, or not of its default's type
@@ -11,8 +12,8 @@
     |   +-- EngineConfigError     an ``EngineConfig`` value out of range (latency < 0, ...)
     |   +-- StrategyCallError     a strategy called its ``Context`` wrongly (a float quantity,
     |   |                         a timer given both a delay and a time); also a TypeError
-    |   +-- UnknownMarketError    ``replay state`` asked for a venue or symbol the state has
-    |                             not seen (also a KeyError)
+    |   +-- UnknownMarketError    a venue or symbol no record has: ``--venues``, ``--symbols``,
+    |                             ``replay state --venue/--symbol`` (also a KeyError)
     +-- RunError                  a run stopped by an exception of the strategy (``__cause__``)
                                   at a point of the records (``seq``, ``ts_ns``)
 
@@ -38,7 +39,7 @@ class ReplayUsageError(ReplayError, ValueError):
 
 
 class BoundError(ReplayUsageError):
-    """A bound that is no seq, UTC date or ISO time, or a range that selects no time at all."""
+    """A bound that is no seq, UTC date or ISO time, or a range that selects no record."""
 
 
 class StrategyLoadError(ReplayUsageError):
@@ -62,7 +63,7 @@ class StrategyCallError(ReplayUsageError, TypeError):
 
 
 class UnknownMarketError(ReplayUsageError, KeyError):
-    """No venue or symbol of that name in the projected state."""
+    """No venue or symbol of that name in the records (the message names those there are)."""
 
     def __str__(self) -> str:  # KeyError's would quote the message
         return str(self.args[0]) if self.args else ""

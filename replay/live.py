@@ -40,6 +40,24 @@ class LiveSource(HistoricalSource):
         self.stop = stop
         self.poll_interval = poll_interval
 
+    def wait_for_start(self) -> int | None:
+        """Seq of the first record at or after ``start``, waiting (until ``stop``) for the
+        journal to reach a start time it has not recorded yet; None when stopped first.
+        ``start`` then is that seq. A seq past the end is not waited for: it is where the
+        tail will be read from."""
+        start = self.start_seq()
+        if self.start.ts_ns is None or start <= self.source.last_seq or self.reader is None:
+            self.start = Bound(seq=start)
+            return start
+        while not self.stop.is_set():
+            self.reader.refresh()
+            at = self.source.seq_at_time(self.start.ts_ns)
+            if at is not None:
+                self.start = Bound(seq=at)
+                return at
+            self.stop.wait(self.poll_interval)
+        return None
+
     def _records(self) -> Iterator[Record]:
         start = self.start
         from_seq = start.seq or 1

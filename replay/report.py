@@ -16,7 +16,12 @@ Statistics (all in USDT, the valuation currency, see ``replay.portfolio``):
   sqrt(525600) (minutes in a 365-day year: crypto trades around the clock), no
   risk-free rate; null with fewer than two returns or zero deviation;
 - ``turnover``: the sum of fill notionals converted to USDT at fill time;
-  ``fees`` the same for fees.
+  ``fees`` the same for fees;
+- ``warm_start`` (a run that starts after the first record only): ``seq`` and ``digest``
+  of the state it started from (the state after the record before its first),
+  ``invalid_books`` there (``venue:symbol``, books waiting for a snapshot no record
+  before the start holds), ``events_with_invalid_book`` (events handed to the strategy
+  while their symbol's book was invalid) and ``orders_rejected_book_invalid``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import pyarrow.parquet as pq
 
 from .chart import render_chart
 from .engine import NS, RunResult
-from .orders import FILLED, REJECTED
+from .orders import BOOK_INVALID, FILLED, REJECTED
 from .portfolio import USD_PEGGED, VALUATION
 
 MINUTES_PER_YEAR = 525_600
@@ -103,7 +108,7 @@ def summary(r: RunResult, strategy_file: str = "", strategy_sha256: str = "") ->
     statuses: dict[str, int] = defaultdict(int)
     for o in r.orders:
         statuses[o.status] += 1
-    return {
+    out = {
         "strategy": {"name": r.strategy, "file": strategy_file, "sha256": strategy_sha256,
                      "params": {k: _json_value(v) for k, v in sorted(r.params.items())}},
         "period": {"first_seq": r.first_seq, "last_seq": r.last_seq, "first_ts_ns": r.first_ts_ns,
@@ -136,6 +141,17 @@ def summary(r: RunResult, strategy_file: str = "", strategy_sha256: str = "") ->
         "unpriced_currencies": sorted(pf.unpriced),
         "state_digest": r.digest,
     }
+    if r.warm is not None:
+        # Only a run that starts after the first record has it: a run from the first record
+        # writes the files it always wrote. What the state came from (a checkpoint, the first
+        # record) is not written: the same state, the same files.
+        out["warm_start"] = {
+            "seq": r.warm.through_seq, "digest": r.warm.digest,
+            "invalid_books": [f"{v}:{k}" for v, k in r.warm.invalid_books],
+            "events_with_invalid_book": r.invalid_book_events,
+            "orders_rejected_book_invalid": r.rejections.get(BOOK_INVALID, 0),
+        }
+    return out
 
 
 def _json_value(v: Any) -> Any:

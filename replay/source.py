@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from query.archive import ArchiveSource
-from recorder.journal import Record, StreamInfo
+from query.errors import QueryError
+from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.reader import JournalReader
 from recorder.journal.source import RecordSource
 
-from .errors import BoundError
+from .errors import BoundError, UnknownMarketError
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,21 @@ def parse_bound(text: str) -> Bound:
         dt = dt.replace(tzinfo=UTC)
     whole = int(dt.replace(microsecond=0).timestamp())
     return Bound(ts_ns=whole * 1_000_000_000 + dt.microsecond * 1000)
+
+
+def iso(ts_ns: int) -> str:
+    """``2024-08-08T23:54:15.030Z`` (UTC, ms); ``-`` for 0."""
+    if not ts_ns:
+        return "-"
+    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 1_000_000_000 // 1_000_000:03d}Z"
+
+
+def said(bound: Bound | None) -> str:
+    """A bound as a command line says it: ``seq 12`` or its ISO time."""
+    if bound is None:
+        return "-"
+    return f"seq {bound.seq}" if bound.seq is not None else iso(bound.ts_ns or 0)
 
 
 def check_range(start: Bound | None, end: Bound | None) -> None:
@@ -227,20 +243,75 @@ class HistoricalSource:
             "to_ts_ns": self.end.ts_ns if self.end else None,
         }
 
-    def estimate(self) -> int:
-        """Records the source will read (for a progress bar), venues not counted."""
+    def start_seq(self) -> int:
+        """Seq of the first record at or after ``start`` (``last_seq + 1`` when none is yet)."""
         src = self.source
-        last = src.last_seq
         first = max(self.start.seq or 1, src.first_seq)
         if self.start.ts_ns is not None:
-            first = max(first, src.seq_at_time(self.start.ts_ns) or (last + 1))
+            first = max(first, src.seq_at_time(self.start.ts_ns) or (src.last_seq + 1))
+        return first
+
+    def end_seq(self) -> int:
+        """Seq of the last record before ``end`` held now (the source's last without ``end``)."""
+        src = self.source
+        last = src.last_seq
         if self.end is not None and self.end.seq is not None:
             last = min(last, self.end.seq)
         elif self.end is not None and self.end.ts_ns is not None:
             at = src.seq_at_time(self.end.ts_ns)
             if at is not None:
                 last = min(last, at - 1)
-        return max(0, last - first + 1)
+        return last
+
+    def estimate(self) -> int:
+        """Records the source will read (for a progress bar), venues not counted."""
+        return max(0, self.end_seq() - self.start_seq() + 1)
+
+    # -- what the filters select -------------------------------------------------------
+
+    def where(self) -> str:
+        return str(self.data_dir) if self.data_dir is not None else "the source"
+
+    def holds(self) -> str:
+        """What the source holds, said for an error: ``seq 1..9 (<first time> .. <last time>)``."""
+        src = self.source
+        if not src.last_seq:
+            return "no records"
+
+        def time_of(seq: int) -> str:
+            try:
+                rec = next(iter(src.read(seq, seq)), None)
+            except (JournalError, QueryError, OSError):  # a damaged record: its time is not known
+                return "-"
+            return iso(rec.ts_ns) if rec is not None else "-"
+
+        return f"seq {src.first_seq}..{src.last_seq} ({time_of(src.first_seq)} .. {time_of(src.last_seq)})"
+
+    def check_selection(self, *, live: bool = False) -> None:
+        """Raise when the filters can select no record instead of running over none.
+
+        ``UnknownMarketError`` for a venue no stream is of (naming the venues there);
+        ``BoundError`` (not for a ``live`` feed, which waits for records to come) when the
+        source is empty or ``start`` is past its end or after ``end`` (naming its range).
+        """
+        if self.venues is not None:
+            known = sorted({info.venue for info in self._streams.values()})
+            missing = sorted(self.venues.difference(known))
+            if missing:
+                raise UnknownMarketError(f"no venue {', '.join(missing)} in {self.where()} "
+                                         f"(venues: {', '.join(known) or 'none'})")
+        if live:
+            return
+        if not self.source.last_seq:
+            raise BoundError(f"{self.where()} holds no records")
+        first, last = self.start_seq(), self.end_seq()
+        if first <= last:
+            return
+        if first > self.source.last_seq:
+            what = f"--from {said(self.start)} is after the last record"
+        else:  # cut off by the end
+            what = f"--to {said(self.end)} selects no record from {said(self.start)} on"
+        raise BoundError(f"{what}: {self.where()} holds {self.holds()}")
 
     # -- reading -----------------------------------------------------------------------
 

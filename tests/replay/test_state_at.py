@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from decimal import Decimal as D
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,9 +15,10 @@ from recorder.importer import import_files
 from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.memory import MemorySource
 from recorder.journal.reader import JournalReader
+from replay import state_at
 from replay.cli import iso, main
 from replay.source import Bound, HistoricalSource, parse_bound
-from replay.state_at import project_until
+from replay.state_at import project_until, state_through
 from state.projector import Projector
 from tests.conftest import capture_path
 
@@ -135,16 +137,20 @@ def test_text_output_shows_levels_market_state_validity_and_digest(upbit_binance
     assert f"spread={row['features']['spread']}" in out and "60s:" in out
 
 
+HOLDS = "holds seq 1..1993 (2021-04-17T16:51:01.680Z .. 2021-07-22T22:26:11.201Z)"
+
+
 @pytest.mark.parametrize("args,msg", [
-    (["--at", "999999"], "ends at seq"),
-    (["--at", "1990-01-01"], "no record at or before"),
-    (["--at", "100", "--symbol", "NOPE"], "no symbol 'NOPE'"),
-    (["--at", "100", "--venue", "okx"], "no venue 'okx'"),
-    (["--at", "100", "--depth", "-1"], "--depth"),
+    (["--at", "999999"], f"--at seq 999999 is after the last record: {{data}} {HOLDS}"),
+    (["--at", "1990-01-01"], f"--at 1990-01-01T00:00:00.000Z is before the first record: {{data}} {HOLDS}"),
+    (["--at", "100", "--symbol", "NOPE"], "no symbol 'NOPE' on any venue at seq 100 (symbols: upbit:BTC-ITAM "
+     "(ITAM-BTC), upbit:BTC-XTZ (XTZ-BTC), upbit:KRW-LAMB (LAMB-KRW), upbit:KRW-WAVES (WAVES-KRW))"),
+    (["--at", "100", "--venue", "okx"], "no venue 'okx' at seq 100 (venues: upbit)"),
+    (["--at", "100", "--depth", "-1"], "--depth must be >= 0"),
 ])
-def test_bad_input_is_a_clear_error(upbit_binance, capsys, args, msg):
+def test_bad_input_is_one_line_naming_what_there_is(upbit_binance, capsys, args, msg):
     assert main(["state", "--data", upbit_binance, *args]) == 2
-    assert msg in capsys.readouterr().err
+    assert capsys.readouterr().err == f"replay state: {msg.format(data=upbit_binance)}\n"
 
 
 # --- starting from the recorder's checkpoints ----------------------------------------------
@@ -250,3 +256,20 @@ def test_project_until_over_a_memory_source_equals_the_data_dir(straddle, capsys
     # The command itself, over the same source: ``main(..., source=)``.
     assert state(capsys, "--data", "/nonexistent", "--at", str(SPLIT), "--depth", "3", source=mem) == \
         state(capsys, "--data", str(plain), "--at", str(SPLIT), "--depth", "3")
+
+
+def test_state_through_says_its_progress_and_equals_one_pass(straddle, monkeypatch, capsys):
+    plain, _ = straddle
+    monkeypatch.setattr(state_at, "CHUNK", 4096)
+    calls: list[tuple[int, int]] = []
+    with JournalReader(plain) as r:
+        got = state_through(r, 20_000, on_progress=lambda done, total: calls.append((done, total)))
+        want = Projector(r.streams())
+        want.apply_many(r.read(1, 20_000))
+    assert got.projector.digest() == want.digest() and (got.records, got.from_checkpoint) == (20_000, 0)
+    assert calls == [(4096, 20_000), (8192, 20_000), (12_288, 20_000), (16_384, 20_000), (20_000, 20_000)]
+    # The command shows it as a progress bar of its own before the run's.
+    strategy = str(Path(__file__).resolve().parents[2] / "data" / "strategies" / "imbalance_momentum.py")
+    assert main(["--data", str(plain), "--from", "20001", "--to", "20100", "--strategy", strategy]) == 0
+    err = capsys.readouterr().err
+    assert "warm-up" in err and "20,000/20,000" in err and err.index("warm-up") < err.index("backtest")
