@@ -6,11 +6,13 @@
 
 ``decoder_for(info, ids_only=True)``, a sync-only projection's decoder (``state.projector``):
 book deltas and snapshots carry their ids and no levels (``bids``/``asks`` empty), read
-through a schema of their ids whose level arrays must be there and be JSON but are not
-read, which saves most of a depth frame's decode. So a frame whose levels alone have the
-wrong shape, a ``DecodeError`` to the full decoder, is a book event to this one. Binance,
-Bybit, Gate, KuCoin and Phemex have such schemas; OKX (its rule checks the levels) and
-Upbit (whole books, no ids) decode their levels anyway.
+through a schema of their ids in which the field holding the levels must be there and be
+JSON but is not read, which saves most of a depth frame's decode. So a frame whose levels
+alone are malformed (a wrong type or shape, a side missing inside that field), a
+``DecodeError`` to the full decoder, is a book event to this one, and the two projections'
+Gaps can differ after it (never on the real captures; on the fuzz tests' damaged KuCoin and
+Phemex frames they do). Binance, Bybit, Gate, KuCoin and Phemex have such schemas; OKX (its
+rule checks the levels) and Upbit (whole books, no ids) decode their levels anyway.
 
 Events on a decoder's frame path are built from positional arguments, in the field order
 of ``state.events``: a keyword call costs ~14 ns more per event (msgspec, measured), about
