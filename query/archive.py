@@ -5,13 +5,14 @@ Raw schema (one row per journal record, nothing decoded):
     seq int64, ts_ns int64, stream int32, kind string,
     payload binary   -- the bytes exactly as received
     meta string      -- the record's meta map as JSON text (null when absent); the
-                        record checksum proves it re-encodes to the journal's exact bytes
+                        record digest proves it re-encodes to the journal's exact bytes
 
 ``ArchiveSource`` is the archive as a ``RecordSource`` (``recorder.journal.source``):
 what replay chains in front of the journal. It reads one row group at a time, so memory
 stays flat over months. The journal's stored value is encoded and decoded by its one
-codec (``recorder.journal.codec``) only: here to check the values compaction reads and
-to re-encode rows for the record digest.
+codec (``recorder.journal.codec``) only: here to check the values compaction reads (each
+value's checksum, as every journal read does) and to re-encode rows for the record digest
+(which covers the stored bytes, checksums included).
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import Record, StreamInfo
-from recorder.journal.codec import decode_checked, encode_key, encode_msgpack, encode_record
+from recorder.journal.codec import (
+    decode_checked,
+    encode_fields,
+    encode_key,
+    encode_msgpack,
+    encode_record,
+)
 from recorder.journal.errors import CorruptValueError
 
 from . import manifest as _manifest
@@ -61,7 +68,8 @@ class RecordDigest:
     """Two running checksums over records in seq order.
 
     ``payload`` is blake2b-16 over (u64be seq + payload), the scheme of ``recorder
-    verify``; ``record`` covers every field (u64be seq + the journal's msgpack value).
+    verify``; ``record`` covers every field (u64be seq + the journal's stored value, so
+    its checksum too when it has one).
     """
 
     __slots__ = ("_p", "_r", "count")
@@ -78,8 +86,9 @@ class RecordDigest:
         self._r.update(value)
         self.count += 1
 
-    def add_record(self, rec: Record) -> None:
-        self.add(encode_key(rec.seq), rec.payload, encode_record(rec))
+    def add_record(self, rec: Record, *, checksums: bool = True) -> None:
+        """``add`` of the value the writer stores for ``rec`` (``checksums=False``: as written before checksums)."""
+        self.add(encode_key(rec.seq), rec.payload, (encode_record if checksums else encode_fields)(rec))
 
     def add_many(self, keys: Sequence[bytes], payloads: Sequence[bytes], values: Sequence[bytes]) -> None:
         """``add`` for many records at once: the same digests, one hash call each."""
@@ -160,15 +169,18 @@ def _value_bytes(arr: pa.Array) -> list[memoryview]:
     return out
 
 
-def decode_values(first_seq: int, keys: Sequence[bytes], values: Sequence[bytes]) -> list[Record]:
-    """Stored journal values -> Records, checked: keys and seqs run ``first_seq``, +1, ...
+def decode_values(first_seq: int, keys: Sequence[bytes], values: Sequence[bytes], *,
+                  require: bool = False) -> list[Record]:
+    """Stored journal values -> Records, checked: checksums match, keys and seqs run ``first_seq``, +1, ...
 
-    ``recorder.journal.codec.decode_checked``, with its failure as an ``ArchiveError``
-    naming the first bad record: one that does not decode, holds another seq than its
-    key, or has an unknown kind.
+    ``recorder.journal.codec.decode_checked`` (the checks of every journal read, and the
+    keys), with its failure as an ``ArchiveError`` naming the first bad record: one that
+    is damaged (its checksum does not match; or, ``require``: a segment written with
+    checksums, it has none), does not decode, holds another seq than its key, or has an
+    unknown kind.
     """
     try:
-        return decode_checked(first_seq, keys, values)
+        return decode_checked(first_seq, keys, values, require=require)
     except CorruptValueError as exc:
         raise ArchiveError(str(exc)) from None
 
@@ -324,12 +336,14 @@ def check_file(path: Path) -> tuple[int, str]:
     return t.num_rows, cols.hexdigest
 
 
-def digest_file(path: Path) -> RecordDigest:
-    """Both checksums of a raw file, recomputed from what is on disk.
+def digest_file(path: Path, *, checksums: bool = True) -> RecordDigest:
+    """Both digests of a raw file, recomputed from what is on disk.
 
-    The record digest re-encodes every row as the journal stores it, so a match proves
-    seq, time, stream, kind, payload and meta all came through.
+    The record digest re-encodes every row as the journal stores it (with its checksum;
+    ``checksums=False`` for a day written before checksums), so a match proves seq,
+    time, stream, kind, payload and meta all came through, to the journal's CRCs.
     """
+    encode = encode_record if checksums else encode_fields
     d = RecordDigest()
     pf = pq.ParquetFile(path)
     try:
@@ -337,7 +351,7 @@ def digest_file(path: Path) -> RecordDigest:
             for batch in pf.read_row_group(i).to_batches():
                 recs = batch_records(batch)
                 keys = list(map(encode_key, batch.column(0).to_pylist()))
-                d.add_many(keys, [r.payload for r in recs], list(map(encode_record, recs)))
+                d.add_many(keys, [r.payload for r in recs], list(map(encode, recs)))
     finally:
         pf.close()
     return d

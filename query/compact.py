@@ -4,10 +4,13 @@ For each finished UTC day D (older than the newest record's day), oldest first:
 
 1. stage: ``archive/.staging/D/`` gets the raw records of D (byte-exact), the derived
    tables and the projection checkpoint at the end of D;
-2. verify: while reading, every journal value must decode under its key, seq must run
-   without a hole from the previous archived day, and the payload and record digests
-   are taken over the stored bytes; the raw file is then read back and its rows and
-   column digest must equal what was written from those records (``check_file``);
+2. verify: while reading, every journal value must match its checksum (as every journal
+   read checks it; a day written before checksums has none) and decode under its key,
+   seq must run without a hole from the previous archived day, and the payload and
+   record digests are taken over the stored bytes (checksums included); the raw file is
+   then read back and its rows and column digest must equal what was written from those
+   records (``check_file``). A damaged record fails the day, naming its seq: nothing of
+   it is published and the journal day is kept;
 3. publish: the staged directories are renamed into place (replacing any leftover of
    an interrupted run), the streams table is refreshed, then the manifest gains D;
 4. prune: journal days listed in the manifest are deleted oldest first, keeping the
@@ -42,7 +45,7 @@ import pyarrow.parquet as pq
 
 from recorder.journal import StreamInfo
 from recorder.journal.reader import JournalReader
-from recorder.journal.segments import day_bounds
+from recorder.journal.segments import SEGMENT_FORMAT, day_bounds
 
 from . import manifest as _manifest
 from .archive import (
@@ -268,6 +271,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     deriver = start_deriver(data_dir, m, day, streams, params, version) if derived else None
     sinks = {t: _TableSink(stage, t, day, name) for t in TABLES} if derived else {}
     expected = seg.first_seq
+    require = reader.segment_format(day) >= SEGMENT_FORMAT  # every value carries a checksum
     first_ts = last_ts = None
     taken = 0
     # Hashing and Parquet encoding release the GIL: they run on one worker (in order)
@@ -278,7 +282,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     try:
         for keys, values in reader.raw_chunks(day, CHUNK):
             try:
-                recs = decode_values(expected, keys, values)
+                recs = decode_values(expected, keys, values, require=require)
             except ArchiveError as exc:
                 raise ArchiveError(f"journal day {day}: {exc}") from None
             expected += len(recs)

@@ -43,7 +43,7 @@ from rich.table import Table
 
 from .importer import VENUES, CaptureError, import_files, progress_bar
 from .inspect import listing, record_json, status, verify
-from .journal import KINDS, JournalError, Record
+from .journal import KINDS, CorruptRecordError, JournalError, Record
 from .journal.reader import JournalReader
 
 DEFAULT_DATA = "data"
@@ -297,7 +297,7 @@ def cmd_tail(args: argparse.Namespace, console: Console) -> int:
     if bad:
         raise UsageError(f"--kind {', '.join(bad)}: not a record kind ({', '.join(KINDS)})")
     out = sys.stdout
-    with JournalReader(args.data) as reader:
+    with JournalReader(args.data, skip_damaged=args.skip_damaged) as reader:
         try:
             for rec in tail_records(reader, args):
                 if args.json:
@@ -309,6 +309,15 @@ def cmd_tail(args: argparse.Namespace, console: Console) -> int:
                     out.flush()
         except (KeyboardInterrupt, BrokenPipeError):
             return 0
+        except CorruptRecordError as exc:  # stopped right after the record before it
+            out.flush()
+            print(f"error: {exc}; stopped there (--skip-damaged skips damaged records)", file=sys.stderr)
+            return 1
+        finally:
+            if reader.damaged:
+                n, shown = reader.damaged, reader.damage[:10]
+                print(f"tail: skipped {n} damaged record{'s' if n > 1 else ''}: "
+                      + "; ".join(map(str, shown)) + ("; ..." if n > len(shown) else ""), file=sys.stderr)
     return 0
 
 
@@ -412,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only records whose payload (a REST record: its URL) names the symbol as "
                          "a whole word, any case (repeatable)")
     sp.add_argument("--width", type=int, default=160, help="payload characters shown (text mode)")
+    sp.add_argument("--skip-damaged", action="store_true",
+                    help="skip records whose checksum does not match (counted, named on stderr) "
+                         "instead of stopping at the first")
     sp.set_defaults(func=cmd_tail)
 
     sp = sub.add_parser("ls", help="what is recorded: per venue and symbol, channels, "

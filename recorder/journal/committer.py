@@ -14,7 +14,9 @@ child's stdin and stdout:
              of the slot's memory file (memfd), which both share: up to ``SLOTS``
              requests are in flight, answered in order
              PUT: blob = the batch as ``codec.encode_batch_into`` makes it (its
-             elements are the stored values; ``codec.split_batch`` takes them apart)
+             elements are the records' fields; ``codec.split_batch`` takes them
+             apart and the child's store seals each with its checksum: the CRCs
+             are computed on the child's core, not the writer's)
              RELEASE: close ``day``'s segment; CLOSE: sync, close everything, exit
     reply    REPLY (status, committed_seq, seconds, message length) + message
              message on FAIL = error class name, NUL, reason
@@ -91,7 +93,7 @@ class CommitterProcess:
         if self._in_flight == SLOTS:
             self._collect()  # the oldest batch used the slot that is next
         buf = self._buf
-        encode_batch_into(items, buf)  # each element is exactly the value stored
+        encode_batch_into(items, buf)  # each element is a record's fields; the child seals them
         self._send(PUT, day, items[0].seq, len(items), buf)
 
     def drain(self) -> None:

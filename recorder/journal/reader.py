@@ -7,6 +7,12 @@ is its own.
 Readers run concurrently with the writer, in the same or another process (LMDB MVCC).
 Records are read in chunks, each in its own short read transaction, so a slow
 consumer pins old pages for at most one chunk.
+
+Every value read is checked against its checksum (``codec``: one CRC per chunk). A
+damaged record is a ``CorruptRecordError`` naming its segment and seq, never wrong
+bytes; a reader made with ``skip_damaged=True`` skips such records instead and counts
+them (``damaged``, ``damaged_seqs``, ``damage``). Values written before checksums
+(segment format 1) read unchecked.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any, NamedTuple
 
 import lmdb
 
-from .codec import BAD_VALUE, decode_key, decode_value, decode_values, encode_key
+from .codec import decode_key, decode_value, decode_values, encode_key
 from .errors import (
     CorruptRecordError,
     CorruptValueError,
@@ -34,6 +40,7 @@ from .errors import (
 from .record import Record, StreamInfo
 from .segments import (
     DEFAULT_MAP_SIZE,
+    SEGMENT_FORMAT,
     close_env,
     forget_env,
     get_db,
@@ -41,6 +48,7 @@ from .segments import (
     open_env,
     read_catalog,
     require_journal,
+    segment_format,
 )
 
 _TS = attrgetter("ts_ns")
@@ -57,26 +65,35 @@ class SegmentInfo(NamedTuple):
 
 
 class _Segment:
-    __slots__ = ("day", "path", "shared", "first_seq", "last_seq")
+    __slots__ = ("day", "path", "shared", "first_seq", "last_seq", "format", "require")
 
-    def __init__(self, day: str, path: Path, shared: Any) -> None:
+    def __init__(self, day: str, path: Path, shared: Any, fmt: int) -> None:
         self.day = day
         self.path = path
         self.shared = shared
         self.first_seq = 0
         self.last_seq = 0
+        self.format = fmt
+        self.require = fmt >= SEGMENT_FORMAT  # every value must carry a checksum
 
 
 class JournalReader:
     """Read the journal under ``data_dir``; raises ``NotAJournalError`` if there is none.
 
+    A damaged record (its checksum does not match, or it does not decode) raises
+    ``CorruptRecordError`` naming its segment and seq when it is read; with
+    ``skip_damaged`` (settable any time) it is skipped instead, and counted: ``damaged``
+    records so far (each seq once), ``damaged_seqs``, ``damage`` (the errors).
     After use: ``close()`` (or use it as a context manager).
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE,
+                 skip_damaged: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.root = require_journal(data_dir)
         self.map_size = map_size
+        self.skip_damaged = skip_damaged
+        self._damage: dict[int, CorruptRecordError] = {}
         self._segments: dict[str, _Segment] = {}
         self._streams: dict[int, StreamInfo] = {}
         self.meta: dict[str, Any] = {}
@@ -98,7 +115,12 @@ class JournalReader:
                     shared = open_env(path, map_size=self.map_size)
                 except lmdb.Error as exc:
                     raise NotAJournalError(f"segment {day} cannot be opened: {exc}") from None
-                self._segments[day] = _Segment(day, path, shared)
+                try:
+                    fmt = segment_format(shared, day)
+                except BaseException:
+                    close_env(path)
+                    raise
+                self._segments[day] = _Segment(day, path, shared, fmt)
         for seg in self._segments.values():
             self._bounds(seg)
 
@@ -149,6 +171,33 @@ class JournalReader:
             out.append(SegmentInfo(day, seg.path, seg.first_seq, seg.last_seq, entries, size))
         return out
 
+    def segment_format(self, day: str) -> int:
+        """The format of segment ``day``: 2, every value carries a checksum; 1, written before checksums.
+
+        Raises ``UnknownSegmentError`` for a day the reader does not know.
+        """
+        seg = self._segments.get(day)
+        if seg is None:
+            raise UnknownSegmentError(day, sorted(self._segments))
+        return seg.format
+
+    # -- damage ----------------------------------------------------------------------
+
+    @property
+    def damaged(self) -> int:
+        """Damaged records met so far (skipped when ``skip_damaged``), each seq counted once."""
+        return len(self._damage)
+
+    @property
+    def damaged_seqs(self) -> list[int]:
+        """Seqs of the damaged records met so far, ascending."""
+        return sorted(self._damage)
+
+    @property
+    def damage(self) -> list[CorruptRecordError]:
+        """The damaged records met so far, as errors (each names its segment, seq and why), by seq."""
+        return [self._damage[s] for s in sorted(self._damage)]
+
     @property
     def first_seq(self) -> int:
         firsts = [s.first_seq for s in self._segments.values() if s.first_seq]
@@ -163,51 +212,65 @@ class JournalReader:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _batch(self, seg: _Segment, start: int, limit: int) -> tuple[list[Record], int | None]:
+    def _batch(self, seg: _Segment, start: int,
+               limit: int) -> tuple[list[Record], int | None, CorruptRecordError | None]:
         """Up to ``limit`` records of ``seg`` with seq >= ``start``, in one read transaction.
 
-        The cursor walk runs in C and the whole chunk is decoded in one C call
-        (``codec.decode_values``), so a record costs little more than LMDB's own
-        iteration; the records own their bytes and outlive the transaction. Returns the
-        records and the seq of the last one if the limit was reached (more may follow),
-        else None (the segment is exhausted).
+        The cursor walk runs in C and the whole chunk is checked and decoded in one C
+        call each (``codec.decode_values``), so a record costs little more than LMDB's
+        own iteration; the records own their bytes and outlive the transaction. Returns
+        the records, the seq of the last value taken if the limit was reached (more may
+        follow) else None (the segment is exhausted), and the error of the first damaged
+        value: then the records are those before it, and the caller raises it once it
+        has handed them on. With ``skip_damaged`` damaged values are left out and
+        counted, and the error is None.
         """
         db = get_db(seg.shared, b"records")
         txn = self._txn(seg)  # bytes, not buffers: py-lmdb makes a memoryview 3x slower
         try:
             cur = txn.cursor(db=db)
             if not cur.set_range(encode_key(start)):
-                return [], None
+                return [], None, None
             values: list[Any] = list(islice(cur.iternext(keys=False), limit))
             key = cur.key()  # iternext advances lazily: still on the last value taken
             last = decode_key(key) if key else None
         finally:
             txn.abort()
-        try:
-            records = decode_values(values)
-        except BAD_VALUE:
-            self._raise_corrupt(seg, start, limit)
-            raise
-        if len(records) < limit:
-            return records, None
+        records = decode_values(values, require=seg.require)
+        err = None
+        if records is None:
+            records, err = self._decode_each(seg, start, len(values))
+        if len(values) < limit:
+            return records, None, err
         if last is not None and last > seg.last_seq:
             seg.last_seq = last
-        return records, last
+        return records, last, err
 
-    def _raise_corrupt(self, seg: _Segment, start: int, limit: int) -> None:
-        """Name the first value from ``start`` that does not decode (a chunk failed to)."""
+    def _decode_each(self, seg: _Segment, start: int,
+                     count: int) -> tuple[list[Record], CorruptRecordError | None]:
+        """The ``count`` values from ``start`` one by one (a chunk did not check or decode whole).
+
+        Committed values never change, so these are the values the chunk held. Stops at
+        the first damaged one (the records before it, and its error); with
+        ``skip_damaged`` each is counted and left out.
+        """
         db = get_db(seg.shared, b"records")
         txn = self._txn(seg)
+        out = []
         try:
             cur = txn.cursor(db=db)
             cur.set_range(encode_key(start))
-            for key, value in islice(cur.iternext(), limit):
+            for key, value in islice(cur.iternext(), count):
                 try:
-                    decode_value(decode_key(key), value)
+                    out.append(decode_value(decode_key(key), value, require=seg.require))
                 except CorruptValueError as exc:
-                    raise CorruptRecordError(seg.day, exc.seq, exc.reason) from None
+                    err = CorruptRecordError(seg.day, exc.seq, exc.reason)
+                    if not self.skip_damaged:
+                        return out, err
+                    self._damage.setdefault(exc.seq, err)
         finally:
             txn.abort()
+        return out, None
 
     def read(self, from_seq: int = 1, to_seq: int | None = None, *,
              from_ts_ns: int | None = None, to_ts_ns: int | None = None) -> Iterator[Record]:
@@ -239,7 +302,7 @@ class JournalReader:
                 limit = CHUNK if to_seq is None else min(CHUNK, to_seq - seq + 1)
                 if limit <= 0:
                     return
-                records, last = self._batch(seg, seq, limit)
+                records, last, err = self._batch(seg, seq, limit)
                 if to_ts_ns is not None and records and records[-1].ts_ns >= to_ts_ns:
                     # time is monotone: cut at the first record at or after to_ts_ns
                     cut = bisect_left(records, to_ts_ns, key=_TS)
@@ -248,6 +311,8 @@ class JournalReader:
                     return
                 if records:
                     yield records
+                if err is not None:
+                    raise err  # after every record before it: a reader stops exactly there
                 if last is None:
                     break  # this segment is exhausted
                 seq = last + 1
@@ -292,6 +357,7 @@ class JournalReader:
             yield from zip(keys, values, strict=True)
 
     def get(self, seq: int) -> Record | None:
+        """The record ``seq``; None when there is none (or, ``skip_damaged``, it is damaged)."""
         ordered = self._ordered()
         for i, seg in enumerate(ordered):
             if i < len(ordered) - 1 and seg.last_seq < seq:
@@ -299,7 +365,10 @@ class JournalReader:
             if not seg.first_seq:
                 self._bounds(seg)
             if seg.first_seq and seg.first_seq <= seq:
-                for rec in self._batch(seg, seq, 1)[0]:
+                records, _, err = self._batch(seg, seq, 1)
+                if err is not None:
+                    raise err
+                for rec in records:
                     if rec.seq == seq:
                         return rec
         return None
@@ -307,24 +376,41 @@ class JournalReader:
     def seq_at_time(self, ts_ns: int) -> int | None:
         """Seq of the first record with ``ts_ns >= ts_ns`` (None if there is none).
 
-        Time never goes backwards in a journal, so this is a binary search.
+        Time never goes backwards in a journal, so this is a binary search. Over a
+        damaged record it raises ``CorruptRecordError``; with ``skip_damaged`` it looks
+        at the next record that is whole instead (and finds the first of those).
         """
         for seg in self._ordered():
             if not seg.last_seq:
                 continue
-            last = self.get(seg.last_seq)
-            if last is None or last.ts_ns < ts_ns:
-                continue
-            lo, hi = seg.first_seq, seg.last_seq
+            last = self._probe(seg, seg.last_seq)
+            if last is not None and last.ts_ns < ts_ns:
+                continue  # the whole segment is earlier
+            # The first seq s whose first whole record at or after it is at ts_ns or later
+            # (or is none): that predicate only turns from false to true as s grows.
+            lo, hi, found = seg.first_seq, seg.last_seq + 1, None
             while lo < hi:
                 mid = (lo + hi) // 2
-                rec = self.get(mid)
-                if rec is None or rec.ts_ns < ts_ns:
-                    lo = mid + 1
+                rec = self._probe(seg, mid)
+                if rec is None or rec.ts_ns >= ts_ns:
+                    hi, found = mid, rec
                 else:
-                    hi = mid
-            return lo
+                    lo = rec.seq + 1
+            if found is not None:
+                return found.seq
         return None
+
+    def _probe(self, seg: _Segment, seq: int) -> Record | None:
+        """The first record of ``seg`` at or after ``seq`` (the first whole one, ``skip_damaged``)."""
+        while True:
+            records, last, err = self._batch(seg, seq, 1)
+            if err is not None:
+                raise err
+            if records:
+                return records[0]
+            if last is None:
+                return None
+            seq = last + 1
 
     def follow(self, from_seq: int = 1, *, poll_interval: float = 0.01,
                stop: threading.Event | None = None, idle_timeout: float | None = None) -> Iterator[Record]:

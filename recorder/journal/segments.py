@@ -1,8 +1,13 @@
 """Journal layout on disk: one LMDB environment per UTC day plus a catalog.
 
     DIR/journal/catalog/        LMDB: ``streams`` (u32 id -> StreamInfo), ``meta``
-    DIR/journal/2025-01-01/     LMDB: ``records`` (u64 seq -> value), ``meta``
+    DIR/journal/2025-01-01/     LMDB: ``records`` (u64 seq -> value), ``meta`` (day, format)
     DIR/journal/writer.lock     flock held by the one writer
+
+A segment's ``meta["format"]`` says how its values are made (``codec``): 2 (made since
+checksums) every value carries a checksum; 1 (made before) its values carry none,
+except those a writer with checksums added to it later (the day it was upgraded on).
+The catalog's format (``FORMAT``) is that of the catalog alone and did not change.
 
 A segment is created under a hidden name and renamed once initialised, so a reader
 never opens a half-made environment. LMDB forbids opening one environment twice in
@@ -23,7 +28,8 @@ from .codec import decode_msgpack, encode_msgpack
 from .errors import JournalUsageError, NotAJournalError
 from .record import StreamInfo
 
-FORMAT = 1
+FORMAT = 1  # of the catalog
+SEGMENT_FORMAT = 2  # of a segment this code makes: every value carries a checksum
 JOURNAL_DIR = "journal"
 CATALOG = "catalog"
 # Address space reserved per segment, not disk: data.mdb grows with what is written.
@@ -123,6 +129,23 @@ def get_db(shared: _SharedEnv, name: bytes) -> object:
                 db = env.open_db(name, txn=txn, create=False)
         shared.dbs[name] = db
     return db
+
+
+def segment_format(shared: _SharedEnv, day: str) -> int:
+    """The format of a segment (``meta["format"]``; 1 when it says none).
+
+    Raises ``NotAJournalError`` for a format this code does not know.
+    """
+    try:
+        db = get_db(shared, b"meta")
+    except lmdb.NotFoundError:
+        return 1
+    with shared.env.begin() as txn:
+        raw = txn.get(b"format", db=db)
+    fmt = 1 if raw is None else decode_msgpack(raw)
+    if fmt not in (1, SEGMENT_FORMAT):
+        raise NotAJournalError(f"segment {day} has an unknown format {fmt!r}")
+    return fmt
 
 
 def close_env(path: Path) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 import lmdb
 
-from .codec import encode_key, encode_msgpack, encode_record
+from .codec import encode_fields, encode_key, encode_msgpack, seal
 from .errors import DiskFullError, JournalFullError, JournalWriteError
 from .record import Record
-from .segments import FORMAT, close_env, open_env
+from .segments import SEGMENT_FORMAT, close_env, open_env
 
 
 class SegmentStore:
@@ -58,7 +58,7 @@ class SegmentStore:
                 env.open_db(b"records", txn=txn)
                 meta = env.open_db(b"meta", txn=txn)
                 txn.put(b"day", encode_msgpack(day), db=meta)
-                txn.put(b"format", encode_msgpack(FORMAT), db=meta)
+                txn.put(b"format", encode_msgpack(SEGMENT_FORMAT), db=meta)
             env.close()
             os.rename(tmp, path)
         shared = open_env(path, map_size=self.map_size, sync=self._sync, create=False)
@@ -70,17 +70,19 @@ class SegmentStore:
     def put_records(self, day: str, items: list[Record]) -> None:
         """Store ``items`` (consecutive seqs, all of ``day``) in one transaction."""
         # Lazy (each value is freed once stored) and all in C: the map pipeline runs
-        # no Python frame per row.
-        self.put(day, items[0].seq, map(encode_record, items), len(items))
+        # no Python frame per row but ``seal``'s.
+        self.put(day, items[0].seq, map(encode_fields, items), len(items))
 
-    def put(self, day: str, first_seq: int, values: Iterable[Any], count: int) -> None:
-        """Store ``count`` encoded values under ``first_seq, first_seq + 1, ...`` in one transaction.
+    def put(self, day: str, first_seq: int, fields: Iterable[Any], count: int) -> None:
+        """Store ``count`` records' fields (``codec.encode_fields``, or the elements of a batch)
+        under ``first_seq, first_seq + 1, ...`` in one transaction, each sealed with its
+        checksum (``codec.seal``): the one place values are made.
 
         Raises ``JournalFullError``, ``DiskFullError`` or ``JournalWriteError``; nothing
         of a failed call is stored.
         """
         shared = self._segment(day)
-        rows = zip(map(encode_key, range(first_seq, first_seq + count)), values, strict=True)
+        rows = zip(map(encode_key, range(first_seq, first_seq + count)), map(seal, fields), strict=True)
         try:
             with shared.env.begin(write=True) as txn:
                 cur = txn.cursor(db=shared.dbs[b"records"])

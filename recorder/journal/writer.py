@@ -205,12 +205,17 @@ class JournalWriter:
         return last
 
     def _recover_last_ts(self) -> int:
+        """The time of the newest whole record (a damaged newest one is ``recorder verify``'s to report)."""
         if self.committed_seq == 0:
             return 0
         from .reader import JournalReader
 
-        with JournalReader(self.data_dir) as reader:
-            rec = reader.get(self.committed_seq)
+        with JournalReader(self.data_dir, skip_damaged=True) as reader:
+            seq = self.committed_seq
+            rec = reader.get(seq)
+            while rec is None and seq > reader.first_seq:
+                seq -= 1
+                rec = reader.get(seq)
         return rec.ts_ns if rec else 0
 
     # -- streams ---------------------------------------------------------------------

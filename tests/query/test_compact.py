@@ -167,6 +167,41 @@ def test_a_corrupt_journal_value_stops_the_day_and_publishes_nothing(multi_day):
         assert seg.day in [s.day for s in r.segments()]  # nothing pruned past the bad day
 
 
+def test_bit_rot_in_a_journal_day_stops_it_by_checksum_naming_the_seq(capture_journal, tmp_path):
+    from tests.recorder.journal.util import rot, segments
+
+    data = tmp_path / "data"
+    shutil.copytree(capture_journal("BINANCE_FUTURES"), data)
+    (seg,) = segments(data)
+    seq = rot(seg)  # 64 bytes of 0xFF inside a payload: the value still decodes, to other bytes
+    with pytest.raises(ArchiveError, match=f"^journal day {seg.name}: seq {seq}: damaged: checksum mismatch"):
+        compact(data, day=seg.name, include_current=True)
+    assert manifest.days(manifest.load(data)) == []
+    assert not (data / "archive" / "raw" / f"date={seg.name}").exists()
+    assert [s.name for s in segments(data)] == [seg.name]  # kept: the only copy of the other records
+
+
+def test_the_record_digest_covers_the_stored_bytes_with_their_checksums(capture_journal, tmp_path):
+    from query.archive import digest_file
+    from tests.recorder.journal.util import OLD_UPBIT_DAY, old_journal
+
+    new = tmp_path / "new"
+    shutil.copytree(capture_journal("UPBIT"), new)
+    old = old_journal(tmp_path / "old")  # the same capture, written before checksums
+    for data in (new, old):
+        compact(data, day=OLD_UPBIT_DAY, include_current=True)
+    e_new, e_old = (manifest.load(d)["days"][OLD_UPBIT_DAY] for d in (new, old))
+    raw_new, raw_old = (d / "archive" / e["tables"]["raw"]["files"][0]["path"] for d, e in ((new, e_new), (old, e_old)))
+    # The same records: the same raw file and payload digest; the stored bytes differ by the checksums.
+    assert raw_new.read_bytes() == raw_old.read_bytes()
+    assert e_new["payload_digest"] == e_old["payload_digest"]
+    assert e_new["record_digest"] != e_old["record_digest"]
+    # Rows re-encoded as the journal stores them give each manifest's record digest back:
+    # with their CRCs for the day written with checksums, without for the one before.
+    assert digest_file(raw_new).record == e_new["record_digest"]
+    assert digest_file(raw_old, checksums=False).record == e_old["record_digest"]
+
+
 CRASH_SCRIPT = textwrap.dedent("""
     import os, shutil, signal, sys
     sys.path.insert(0, {root!r})

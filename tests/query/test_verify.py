@@ -1,5 +1,5 @@
-"""What the archive checks (query/archive.py): batch decode naming the bad record, digests,
-meta that JSON cannot carry."""
+"""What the archive checks (query/archive.py): batch decode naming the bad record (by the
+journal's checksums too), digests, meta that JSON cannot carry."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from query.archive import (
     meta_text,
 )
 from recorder.journal import Record
-from recorder.journal.codec import encode_key, encode_record
+from recorder.journal.codec import encode_fields, encode_key, encode_record
 
 
 def records(n: int, start: int = 1) -> list[Record]:
@@ -55,6 +55,16 @@ def test_decode_values_checks_and_names_the_culprit():
     with pytest.raises(ArchiveError, match="49 keys for 50 values"):
         decode_values(11, keys[:-1], values)
     assert decode_values(11, [], []) == []
+    # The journal's checksums: a damaged value is named even when it still decodes.
+    rotten = list(values)
+    rotten[7] = values[7][:14] + b"\xff" * 4 + values[7][18:]
+    with pytest.raises(ArchiveError, match=f"^seq 18: damaged: checksum mismatch .a value of {len(values[7])} bytes.$"):
+        decode_values(11, keys, rotten)
+    # A day written before checksums compacts as before; in a day written with them, a value without is damaged.
+    old = [encode_fields(r) for r in recs]
+    assert decode_values(11, keys, old) == recs
+    with pytest.raises(ArchiveError, match="^seq 11: damaged: no checksum"):
+        decode_values(11, keys, old, require=True)
 
 
 def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
@@ -84,6 +94,8 @@ def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
         results.append((w.columns.hexdigest, check_file(w.path)))
         d = digest_file(w.path)
         assert (d.count, d.payload, d.record) == (one.count, one.payload, one.record)
+        before = digest_file(w.path, checksums=False)  # as a day written before checksums was digested
+        assert (before.count, before.payload) == (one.count, one.payload) and before.record != one.record
         assert list(archive.iter_file(w.path)) == recs
     assert results[0] == results[1] == results[2]
     assert results[0][1] == (1000, results[0][0])

@@ -10,8 +10,12 @@ default). Measured:
   ``append`` of the first record to ``close`` returning (everything fsync'ed);
   baseline: bare LMDB ``cursor.putmulti(append=True)`` of pre-encoded key/values in
   batches of the same size, sync=True, one commit per batch.
-- read: ``JournalReader.read()`` decoding every record; baseline: a bare cursor
-  iteration over the same LMDB file touching every key and value.
+- read: ``JournalReader.read()`` checking (each value's checksum) and decoding every
+  record; baseline: a bare cursor iteration over the same LMDB file touching every key
+  and value. The bare side stores and reads the very bytes the journal stores (each
+  value with its checksum).
+- verify: ``recorder.inspect.verify`` over the journal written (gapless seq, checksums,
+  decoding under the key, streams, monotone time and the payload digest), in records/s.
 
 Runs alternate (bare, journal, bare, ...); each side's best counts for the ratios. The
 append ratio of each journal run against the bare run just before it is printed too,
@@ -36,6 +40,7 @@ import lmdb
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from recorder.inspect import verify  # noqa: E402
 from recorder.journal import Record  # noqa: E402
 from recorder.journal.codec import encode_key, encode_record  # noqa: E402
 from recorder.journal.reader import JournalReader  # noqa: E402
@@ -124,6 +129,17 @@ def bench_journal_read(data: Path) -> tuple[float, int, int]:
     return elapsed, n, marks
 
 
+def bench_verify(data: Path) -> tuple[float, int, int]:
+    """Seconds, records verified and segments of ``recorder verify`` over the journal (which must be sound)."""
+    reader = JournalReader(data, map_size=8 << 30)
+    start = time.perf_counter()
+    v = verify(reader)
+    elapsed = time.perf_counter() - start
+    reader.close()
+    assert v.ok, v.problems[:3]
+    return elapsed, v.records, v.segments
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1_000_000)
@@ -140,7 +156,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tt-bench-journal-"))
     # Bare and journal runs alternate and each keeps its best of --repeat: on a shared,
     # noisy machine that compares the two at their least disturbed.
-    t_bare_append = t_append = t_bare_read = t_read = float("inf")
+    t_bare_append = t_append = t_bare_read = t_read = t_verify = float("inf")
     try:
         pairs: list[float] = []  # each journal run against the bare run just before it
         for r in range(args.repeat):
@@ -160,9 +176,11 @@ def main() -> int:
             t_bare_read = min(t_bare_read, t)
             t, nr, marks = bench_journal_read(tmp / f"journal{args.repeat - 1}")
             t_read = min(t_read, t)
+            t, nv, segments = bench_verify(tmp / f"journal{args.repeat - 1}")
+            t_verify = min(t_verify, t)
         # Every frame is there; when appends outran fsync the writer held the producer back
         # and journaled each stall as a mark (counted, reported).
-        assert nb == n and nr - marks == n, (nb, nr, marks, n)
+        assert nb == n and nr - marks == n and nv == nr, (nb, nr, nv, marks, n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -180,6 +198,8 @@ def main() -> int:
         "backpressure_marks": marks,
         "read_rps": round(nr / t_read),
         "read_ratio": round((nr / t_read) / (n / t_bare_read), 3),
+        "verify_rps": round(nv / t_verify),
+        "verify_segments": segments,
     }
     print(f"records            {n}")
     print(f"append   bare {result['bare_append_rps']:>10} rec/s   journal {result['append_rps']:>10} rec/s"
@@ -190,6 +210,7 @@ def main() -> int:
           f" median {result['append_ratio_median']} (the bare side's fsyncs swing with the disk)")
     print(f"read     bare {result['bare_read_rps']:>10} rec/s   journal {result['read_rps']:>10} rec/s"
           f"   ratio {result['read_ratio']}  (goal >= 0.5)")
+    print(f"verify   {result['verify_rps']:>10} rec/s   ({nv} records in {segments} segments)")
     if args.json:
         print(json.dumps(result))
     return 0

@@ -132,7 +132,7 @@ def test_corrupt_value_is_reported_precisely_and_the_rest_stays_readable(tmp_pat
         v = verify(r)
         assert not v.ok
         assert [(p.segment, p.seq) for p in v.problems] == [("2024-12-31", 17)]
-        assert "does not decode" in v.problems[0].what
+        assert v.problems[0].what.startswith("value does not decode")  # garbage, not even a checksum
         with pytest.raises(CorruptRecordError) as err:
             list(r.read())
         assert err.value.seq == 17 and err.value.segment == "2024-12-31"
@@ -142,9 +142,10 @@ def test_corrupt_value_is_reported_precisely_and_the_rest_stays_readable(tmp_pat
 
 def test_a_value_with_a_string_that_is_not_utf8_is_corrupt_not_a_crash(tmp_path):
     recs = write(tmp_path, 20)
-    from recorder.journal.codec import encode_record
+    from recorder.journal.codec import encode_fields, encode_record, seal
 
-    value = encode_record(recs[6]).replace(b"\xa5frame", b"\xa5fr\xffme")  # the kind, not UTF-8
+    # The kind, not UTF-8, under a checksum that matches (made so, not damaged on disk).
+    value = bytes(seal(encode_fields(recs[6]).replace(b"\xa5frame", b"\xa5fr\xffme")))
     assert value != encode_record(recs[6])
     poke(tmp_path, 7, value)
     with JournalReader(tmp_path) as r:

@@ -45,3 +45,66 @@ def stored(segment: Path) -> list[tuple[bytes, bytes]]:
         pairs = list(txn.cursor(db=db))
     env.close()
     return pairs
+
+
+def segments(data: Path) -> list[Path]:
+    """The day segments of a data directory, oldest first."""
+    return sorted(p for p in (data / "journal").iterdir() if p.name[:2] == "20")
+
+
+def rot(segment: Path, size: int = 64) -> int:
+    """Bit rot: write ``size`` bytes of 0xFF into the middle of ``segment``'s data.mdb; the seq it hit.
+
+    The bytes land inside the payload of the record stored nearest the middle of the file
+    whose value has room for them (LMDB keeps stale copies of pages, so each place a value
+    is found is tried until the live one changes). Asserts that exactly that record's
+    value changed, in exactly those bytes, and every other record is as it was.
+    """
+    before = stored(segment)
+    path = segment / "data.mdb"
+    raw = path.read_bytes()
+    middle = len(raw) // 2
+    head = 40  # past the value's head, seq, time, stream, kind and payload length: inside the payload
+    places = []
+    for key, value in before:
+        if len(value) < head + size + 16:
+            continue
+        at = raw.find(value)
+        while at >= 0:
+            places.append((abs(at - middle), at, key, value))
+            at = raw.find(value, at + 1)
+    for _, at, key, value in sorted(places):
+        start = at + head
+        with open(path, "r+b") as f:
+            f.seek(start)
+            f.write(b"\xff" * size)
+        after = dict(stored(segment))
+        if after[key] != value:
+            want = value[:head] + b"\xff" * size + value[head + size:]
+            assert after[key] == want
+            assert {k: v for k, v in after.items() if k != key} == {k: v for k, v in before if k != key}
+            return int.from_bytes(key, "big")
+        with open(path, "r+b") as f:  # a stale copy: put it back, try the next
+            f.seek(start)
+            f.write(raw[start:start + size])
+    raise AssertionError(f"no value of {segment} has room for {size} bytes")
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The UPBIT capture imported by the code before checksums (``recorder import``): the catalog's
+# and the day's data.mdb, as a zstd tar. Its stored bytes hash (tools.golden.journal_digest) to:
+OLD_UPBIT_SHA256 = "560c6696c1e873cd661ec1149e5c50c0498436dd646e7588c34b95b034465fd9"
+OLD_UPBIT_DAY = "2021-04-17"
+
+
+def old_journal(data: Path) -> Path:
+    """A data directory at ``data`` holding the journal written before checksums (see ``FIXTURES``)."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    blob = zstandard.ZstdDecompressor().decompress((FIXTURES / "journal-v1-upbit.tar.zst").read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        tar.extractall(data, filter="data")
+    return data
