@@ -185,15 +185,12 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     with JournalReader(args.data) as reader:
         v = verify(reader)
     if args.json:
-        print(json.dumps({"ok": v.ok, "records": v.records, "segments": v.segments, "digest": v.digest,
-                          "problems": [p.__dict__ for p in v.problems]}))
-    elif v.ok:
-        console.print(f"[green]ok[/green]: {v.records} records in {v.segments} segments, "
-                      f"seq gapless, all values decode, streams known, time monotone")
-    else:
-        console.print(f"[red]{len(v.problems)} problem(s)[/red] in {v.records} records:")
-        for p in v.problems:
-            console.print(f"  {p}", markup=False)
+        print(json.dumps(v.as_json()))  # ok, records, segments, digest, problems, checked, unchecked, notes
+        return 0 if v.ok else 1
+    head, *rest = v.lines()
+    console.print(head, style="green" if v.ok else "red", markup=False, highlight=False)
+    for line in rest:
+        console.print(line, markup=False, highlight=False)
     return 0 if v.ok else 1
 
 

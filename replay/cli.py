@@ -126,6 +126,8 @@ def run_parser() -> argparse.ArgumentParser:
     ap.add_argument("--live", action="store_true", help="paper trading on the journal tail")
     ap.add_argument("--no-checkpoint", action="store_true", help="a run starting after the first "
                     "record projects up to its start from the first record, not from a checkpoint")
+    ap.add_argument("--skip-damaged", action="store_true", help="skip journal records whose "
+                    "checksum fails (counted and named on stderr) instead of stopping at the first")
     ap.add_argument("--duration", type=float, help="--live: stop after this many seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--no-progress", action="store_true")
@@ -245,6 +247,8 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     except (JournalError, ValueError) as exc:
         err.print(f"[red]replay: {exc}[/red]")
         return 2
+    if args.skip_damaged and feed.reader is not None:
+        feed.reader.skip_damaged = True  # counted, and said after the run
     try:
         feed.check_selection(live=args.live)
     except (JournalError, ValueError) as exc:
@@ -299,7 +303,11 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
         err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
         return 2
     finally:
+        damaged = feed.reader.damaged_seqs if feed.reader is not None else []
         feed.close()
+    if damaged:
+        shown = ", ".join(map(str, damaged[:10])) + (", ..." if len(damaged) > 10 else "")
+        err.print(f"replay: skipped {len(damaged)} damaged record(s): seq {shown}", highlight=False)
     chart = (Path(args.report) / CHART).resolve() if args.report else None
     if args.json:
         # The last stdout line stays the summary; the chart's path goes to stderr.

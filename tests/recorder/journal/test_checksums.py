@@ -173,6 +173,33 @@ def test_replay_over_a_reader_that_skips_damaged_records_runs_without_them(rotte
     assert (summary["period"]["first_seq"], summary["period"]["last_seq"]) == (1, 1541)
 
 
+def test_replay_skip_damaged_flag_runs_without_them_and_names_them(rotten, tmp_path, capsys):
+    data, day, seq, records = rotten
+    strategy = tmp_path / "watch.py"
+    strategy.write_text(PASSIVE)
+    capsys.readouterr()
+    argv = ["--data", str(data), "--from", "1", "--strategy", str(strategy), "--no-progress",
+            "--json", "--skip-damaged"]
+    assert replay_cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["period"]["records"] == 1540
+    assert f"replay: skipped 1 damaged record(s): seq {seq}" in " ".join(err.split())
+
+
+def test_verify_prints_the_damaged_seq_and_json_has_checked_counts(rotten, capsys):
+    data, day, seq, records = rotten
+    capsys.readouterr()
+    assert cli.main(["verify", "--data", str(data)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"segment {day} seq {seq}: damaged: checksum mismatch" in out
+    assert cli.main(["verify", "--data", str(data), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["records"] == 1541 and doc["checked"] == 1540  # all but the damaged one
+    assert doc["notes"] == []
+    assert [p["seq"] for p in doc["problems"]] == [seq]
+
+
 # -- journals written before checksums ------------------------------------------------------
 
 
@@ -197,6 +224,8 @@ def test_a_journal_written_before_checksums_reads_and_verify_says_it_has_none(tm
                          "time monotone", f"note: {v.notes[0]}"]
     capsys.readouterr()
     assert cli.main(["verify", "--data", str(old)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith("ok: 452 records") and "note: no checksums: the journal was written" in said
     assert cli.main(["tail", "--data", str(old), "--from-seq", "450", "--json"]) == 0
     assert [json.loads(x)["seq"] for x in capsys.readouterr().out.splitlines()[-3:]] == [450, 451, 452]
 
