@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
-import re
-
 import pytest
 
 import query
@@ -18,45 +13,17 @@ from query.errors import (
     SettingsError,
     UnknownTableError,
 )
-
-
-def drawn_tree() -> dict[str, str | None]:
-    """{class name: parent name} as the docstring draws it."""
-    parents: dict[str, str | None] = {}
-    stack: list[tuple[int, str]] = []  # (column of the name, name)
-    for line in errors.__doc__.splitlines():
-        m = re.match(r"^(\s+)(?:[| ]*\+-- )?([A-Z]\w+)\s{2,}", line)
-        if not m:
-            continue
-        col = line.index(m[2])
-        while stack and stack[-1][0] >= col:
-            stack.pop()
-        parents[m[2]] = stack[-1][1] if stack else None
-        stack.append((col, m[2]))
-    return parents
+from tests.errtree import assert_drawn_is_defined, outside_root
 
 
 def test_the_docstring_draws_every_class_with_its_parent():
-    tree = drawn_tree()
-    defined = {name: cls for name, cls in vars(errors).items()
-               if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == errors.__name__}
-    assert set(tree) == set(defined)
+    tree = assert_drawn_is_defined(errors)
     assert tree["QueryError"] is None and tree["UsageError"] == "QueryUsageError"
-    for name, parent in tree.items():
-        if parent is not None:
-            assert defined[parent] in defined[name].__bases__, name
 
 
 def test_every_exception_query_defines_is_in_the_tree():
     """A module of query/ raises the tree's classes (or its own subclasses of them)."""
-    outside = []
-    for info in pkgutil.iter_modules(query.__path__):
-        mod = importlib.import_module(f"query.{info.name}")
-        for name, cls in vars(mod).items():
-            if (inspect.isclass(cls) and issubclass(cls, Exception)
-                    and cls.__module__.startswith("query") and not issubclass(cls, QueryError)):
-                outside.append(f"{cls.__module__}.{name}")
-    assert sorted(set(outside)) == []
+    assert outside_root(query, QueryError) == []
 
 
 def test_usage_errors_are_value_errors_with_their_context():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
 import re
 from decimal import Decimal
 
@@ -32,46 +29,19 @@ from replay.fills import load_fees
 from replay.source import Bound, check_range, parse_bound
 from replay.strategy import Strategy, load_strategy, parse_params
 from state.projector import Projector
-
-
-def drawn_tree() -> dict[str, str | None]:
-    """{class name: parent name} as the docstring draws it."""
-    parents: dict[str, str | None] = {}
-    stack: list[tuple[int, str]] = []  # (column of the name, name)
-    for line in errors.__doc__.splitlines():
-        m = re.match(r"^(\s+)(?:[| ]*\+-- )?([A-Z]\w+)\s{2,}", line)
-        if not m:
-            continue
-        col = line.index(m[2])
-        while stack and stack[-1][0] >= col:
-            stack.pop()
-        parents[m[2]] = stack[-1][1] if stack else None
-        stack.append((col, m[2]))
-    return parents
+from tests.errtree import assert_drawn_is_defined, defined_errors, outside_root
 
 
 def test_the_docstring_draws_every_class_with_its_parent():
-    tree = drawn_tree()
-    defined = {name: cls for name, cls in vars(errors).items()
-               if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == errors.__name__}
-    assert set(tree) == set(defined)
+    tree = assert_drawn_is_defined(errors)
+    defined = defined_errors(errors)
     assert tree["ReplayError"] is None and tree["BoundError"] == "ReplayUsageError"
-    for name, parent in tree.items():
-        if parent is not None:
-            assert defined[parent] in defined[name].__bases__, name
     for name, cls in defined.items():  # the usage errors stay what replay raised before
         assert issubclass(cls, ValueError) == (name not in ("ReplayError", "RunError")), name
 
 
 def test_every_exception_replay_defines_is_in_the_tree():
-    outside = []
-    for info in pkgutil.iter_modules(replay.__path__):
-        mod = importlib.import_module(f"replay.{info.name}")
-        for name, cls in vars(mod).items():
-            if (inspect.isclass(cls) and issubclass(cls, Exception)
-                    and cls.__module__.startswith("replay") and not issubclass(cls, ReplayError)):
-                outside.append(f"{cls.__module__}.{name}")
-    assert outside == []
+    assert outside_root(replay, ReplayError) == []
 
 
 def test_bad_bounds(tmp_path):

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
-import re
-
 import recorder.journal
 from recorder.journal import errors
 from recorder.journal.errors import (
@@ -17,44 +12,16 @@ from recorder.journal.errors import (
     RecordOrderError,
     UnknownSegmentError,
 )
-
-
-def drawn_tree() -> dict[str, str | None]:
-    """{class name: parent name} as the docstring draws it."""
-    parents: dict[str, str | None] = {}
-    stack: list[tuple[int, str]] = []
-    for line in errors.__doc__.splitlines():
-        m = re.match(r"^(\s+)(?:[| ]*\+-- )?([A-Z]\w+)\s{2,}", line)
-        if not m:
-            continue
-        col = line.index(m[2])
-        while stack and stack[-1][0] >= col:
-            stack.pop()
-        parents[m[2]] = stack[-1][1] if stack else None
-        stack.append((col, m[2]))
-    return parents
+from tests.errtree import assert_drawn_is_defined, outside_root
 
 
 def test_the_docstring_draws_every_class_with_its_parent():
-    tree = drawn_tree()
-    defined = {name: cls for name, cls in vars(errors).items()
-               if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == errors.__name__}
-    assert set(tree) == set(defined)
+    tree = assert_drawn_is_defined(errors)
     assert tree["JournalError"] is None and tree["UnknownSegmentError"] == "JournalUsageError"
-    for name, parent in tree.items():
-        if parent is not None:
-            assert defined[parent] in defined[name].__bases__, name
 
 
 def test_every_exception_the_journal_defines_is_in_the_tree():
-    outside = []
-    for info in pkgutil.iter_modules(recorder.journal.__path__):
-        mod = importlib.import_module(f"recorder.journal.{info.name}")
-        for name, cls in vars(mod).items():
-            if (inspect.isclass(cls) and issubclass(cls, Exception)
-                    and cls.__module__.startswith("recorder.journal") and not issubclass(cls, JournalError)):
-                outside.append(f"{cls.__module__}.{name}")
-    assert outside == []
+    assert outside_root(recorder.journal, JournalError) == []
 
 
 def test_errors_carry_their_context():
