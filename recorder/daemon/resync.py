@@ -61,7 +61,6 @@ class Resync:
         self.held: Counter[tuple[str, str]] = Counter()  # (venue, symbol) -> rotations overlapping
         self.unmarked: set[tuple[str, str]] = set()  # breaks not acted on during a hold
         self._marks: list[tuple[int, str, dict[str, Any]]] = []  # (sid, text, fields) to append
-        self.breaks = 0  # gaps acted on
 
     # -- from the projection (inside the writer's subscriber) -------------------------
 
@@ -84,7 +83,6 @@ class Resync:
         self._marks.append((stream, text, {"venue": gap.venue, "symbol": symbol,
                                            "expected": gap.expected, "got": gap.got,
                                            "source": self.source}))
-        self.breaks += 1
         if self.counters is not None and text == "gap":
             self.counters.gap(gap.venue, symbol)
         self.log.warning("depth_break", extra=fields(venue=gap.venue, symbol=symbol, reason=text,
