@@ -41,11 +41,8 @@ from zlib import crc32
 import msgspec
 
 from .events import BookDelta, BookSnapshot, BookTicker
-from .levels import NoLevels, Side, fixed, known_price, price_key
+from .levels import NoLevels, Side
 from .sync import ids_suffice, on_delta, on_snapshot, rule_of
-
-# fixed, known_price and price_key live in state.levels; re-exported for importers of state.book.
-__all__ = ["Book", "fixed", "known_price", "price_key"]
 
 PENDING_TICKERS = 256  # book tickers waiting for the depth stream to reach their u
 
