@@ -16,8 +16,8 @@ from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.memory import MemorySource
 from recorder.journal.reader import JournalReader
 from replay import state_at
-from replay.cli import iso, main
-from replay.source import Bound, HistoricalSource, parse_bound
+from replay.cli import main
+from replay.source import Bound, HistoricalSource, iso, parse_bound
 from replay.state_at import project_until, state_through
 from state.projector import Projector
 from tests.conftest import capture_path

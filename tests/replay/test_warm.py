@@ -22,9 +22,9 @@ import pytest
 from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.reader import JournalReader
 from recorder.journal.writer import JournalWriter
-from replay.cli import iso, main
+from replay.cli import main
 from replay.run import run_strategy
-from replay.source import Bound, HistoricalSource, parse_bound
+from replay.source import Bound, HistoricalSource, iso, parse_bound
 from replay.state_at import project_until
 from state.decode import decoder_for
 from state.projector import Projector
