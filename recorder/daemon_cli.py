@@ -28,7 +28,7 @@ from rich.console import Console
 
 from recorder.errors import ConfigError
 from recorder.journal import JournalError
-from recorder.venues import VENUES
+from recorder.venues import VENUES, upbit
 
 
 def _csv(text: str) -> list[str]:
@@ -71,7 +71,7 @@ def add_run_parser(sub: Any, func: Callable[..., int]) -> argparse.ArgumentParse
         f"{d.symbol_example} ({d.name})" for d in VENUES.values()))
     p.add_argument("--channels", type=_csv, help="comma-separated: " + "; ".join(
         f"{d.name} {','.join(d.channels)}" for d in VENUES.values()))
-    p.add_argument("--format", choices=("DEFAULT", "SIMPLE"), help="Upbit field names")
+    p.add_argument("--format", choices=upbit.CONFIG_FORMATS, help="Upbit field names")
     p.add_argument("--data", help="data directory (the journal is DATA/journal)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--ws-url", help="replace the venues' WebSocket scheme/host/port")
