@@ -28,17 +28,15 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.cells import cell_len
 from rich.console import Console
-from rich.rule import Rule
 from rich.table import Table
 
 from recorder.journal import JournalError
+from recorder.journal.display import human_bytes, parse_iso_ns, render_rows
 
 from . import manifest as _manifest
 from .archive import ArchiveError
@@ -63,15 +61,11 @@ def parse_day(text: str) -> str:
 
 
 def parse_time(text: str) -> int:
-    """ISO time or date (UTC unless it says otherwise) -> ns."""
-    t = text.strip().replace("Z", "+00:00")
+    """An ISO time or date (UTC unless it says otherwise) -> ns, for argparse."""
     try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+        return parse_iso_ns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_at(text: str) -> tuple[int, int]:
@@ -111,14 +105,6 @@ def day_rows(m: dict[str, Any], days: list[str]) -> list[dict[str, Any]]:
                     "last_seq": e["last_seq"], "tables": tables, "archive_bytes": size,
                     "journal_bytes": e.get("journal_bytes")})
     return out
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def render_days(rows: list[dict[str, Any]], title: str, console: Console) -> None:
@@ -263,44 +249,6 @@ def write_json(rows: list[dict[str, Any]], out: Any, *, lines: bool) -> None:
         out.write("[]\n")
     else:
         out.write("[\n" + ",\n".join(texts) + "\n]\n")
-
-
-def render_rows(names: list[str], cells: list[list[str]], console: Console, *,
-                title: str | None = None, right: Iterable[str] = ()) -> None:
-    """Rows of text for people, readable at any width (80 columns included).
-
-    A table when every header and every value fits on one line at the console's width;
-    otherwise one block per row, ``column  value``, values folded at the right edge
-    (like psql's expanded display), so no header is truncated to an ellipsis and no
-    column is squeezed to a few characters. ``right``: columns aligned right in a table.
-    """
-    right = set(right)
-    widths = [max([cell_len(n), *(max((cell_len(x) for x in c[i].splitlines()), default=0)
-                                  for c in cells)]) for i, n in enumerate(names)]
-    # a rich table: a 1-character border before each column and after the last,
-    # and one space of padding either side of each cell
-    if sum(widths) + 3 * len(widths) + 1 <= console.width:
-        table = Table(title=title, show_lines=False)
-        for name, w in zip(names, widths, strict=True):
-            table.add_column(name, no_wrap=True, min_width=w,
-                             justify="right" if name in right else "left")
-        for c in cells:
-            table.add_row(*c)
-        console.print(table)
-        return
-    if title:
-        console.print(title, highlight=False)
-    key_w = max(cell_len(n) for n in names)
-    for i, c in enumerate(cells, 1):
-        console.print(Rule(f"row {i}", align="left", characters="-"))
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(no_wrap=True, min_width=key_w, style="bold")
-        grid.add_column(overflow="fold")
-        for name, value in zip(names, c, strict=True):
-            grid.add_row(name, value)
-        console.print(grid)
-    if not cells:
-        console.print(f"(no rows; columns: {', '.join(names)})", highlight=False)
 
 
 def _printable(t: Any) -> Any:

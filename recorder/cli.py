@@ -36,44 +36,24 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-from rich.cells import cell_len
 from rich.console import Console
-from rich.rule import Rule
 from rich.table import Table
 
 from .importer import VENUES, CaptureError, import_files, progress_bar
 from .inspect import listing, record_json, status, verify
 from .journal import KINDS, CorruptRecordError, JournalError, Record
+from .journal.display import human_bytes, iso_ns, parse_iso_ns, render_rows
 from .journal.reader import JournalReader
 
 DEFAULT_DATA = "data"
 
 
-def iso_ns(ts_ns: int | None) -> str:
-    if ts_ns is None:
-        return "-"
-    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 1_000_000_000:09d}Z"
-
-
 def parse_time(text: str) -> int:
-    """ISO time or date (UTC unless it says otherwise) -> ns."""
-    t = text.strip().replace("Z", "+00:00")
+    """An ISO time or date (UTC unless it says otherwise) -> ns, for argparse."""
     try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+        return parse_iso_ns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --- commands ------------------------------------------------------------------------
@@ -97,41 +77,6 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def render_rows(names: list[str], cells: list[list[str]], console: Console, *,
-                title: str | None = None, right: Iterable[str] = ()) -> None:
-    """Rows of text for people, readable at any width (80 columns included).
-
-    A table when every header and every value fits on one line at the console's width;
-    otherwise one block per row, ``column  value``, values folded at the right edge (like
-    psql's expanded display): no header is cut to an ellipsis, no column squeezed to a few
-    characters. ``right``: columns aligned right in a table. (query.cli has the same.)
-    """
-    right = set(right)
-    widths = [max([cell_len(n), *(max((cell_len(x) for x in c[i].splitlines()), default=0)
-                                  for c in cells)]) for i, n in enumerate(names)]
-    # a rich table: a border before each column and after the last, a space either side of a cell
-    if sum(widths) + 3 * len(widths) + 1 <= console.width:
-        table = Table(title=title)
-        for name, w in zip(names, widths, strict=True):
-            table.add_column(name, no_wrap=True, min_width=w,
-                             justify="right" if name in right else "left")
-        for c in cells:
-            table.add_row(*c)
-        console.print(table)
-        return
-    if title:
-        console.print(title, highlight=False)
-    key_w = max(cell_len(n) for n in names)
-    for c in cells:
-        console.print(Rule(f"{names[0]} {c[0]}", align="left", characters="-"))
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(no_wrap=True, min_width=key_w, style="bold")
-        grid.add_column(overflow="fold")
-        for name, value in zip(names[1:], c[1:], strict=True):
-            grid.add_row(name, value)
-        console.print(grid)
-
-
 def render_status(s: dict, console: Console) -> None:
     console.print(
         f"[bold]journal[/bold] seq {s['first_seq']}..{s['last_seq']}  records {s['records']}  "
@@ -141,11 +86,11 @@ def render_status(s: dict, console: Console) -> None:
     render_rows(["day", "first seq", "last seq", "records", "bytes"],
                 [[row["day"], str(row["first_seq"]), str(row["last_seq"]), str(row["records"]),
                   human_bytes(row["bytes"])] for row in s["segments"]],
-                console, title="segments", right=("first seq", "last seq", "records", "bytes"))
+                console, title="segments", right=("first seq", "last seq", "records", "bytes"), keyed=True)
     render_rows(["id", "venue", "market", "conn", "url", "records"],
                 [[str(row["id"]), row["venue"], row["market"], row["conn"], row["url"],
                   str(row["records"])] for row in s["streams"]],
-                console, title="streams", right=("id", "records"))
+                console, title="streams", right=("id", "records"), keyed=True)
     kinds = Table(title="records by kind")
     kinds.add_column("kind")
     kinds.add_column("records", justify="right")
@@ -337,7 +282,7 @@ def cmd_ls(args: argparse.Namespace, console: Console) -> int:
                 [[r["symbol"], r["venue"], ",".join(r["channels"]), short_time(r["first_ts_ns"]),
                   short_time(r["last_ts_ns"]), str(r["records"])] for r in got["symbols"]],
                 console, title=f"recorded in {args.data}: seq {got['first_seq']}..{got['last_seq']}",
-                right=("records",))
+                right=("records",), keyed=True)
     notes = [f"{got['other_records']} records name no symbol (opens, subscriptions, acks, marks...)"]
     if got["undecodable"]:
         notes.append("undecodable: " + ", ".join(f"{v} {k}" for k, v in got["undecodable"].items()))

@@ -26,13 +26,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from query.archive import ArchiveSource
 from query.errors import QueryError
 from recorder.journal import JournalError, Record, StreamInfo
+from recorder.journal.display import iso_ns, parse_iso_ns
 from recorder.journal.reader import JournalReader
 from recorder.journal.source import RecordSource
 
@@ -59,21 +59,14 @@ def parse_bound(text: str) -> Bound:
     if t.isdigit():
         return Bound(seq=int(t))
     try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return Bound(ts_ns=parse_iso_ns(t))
     except ValueError:
         raise BoundError(f"not a seq, date or ISO time: {text!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    whole = int(dt.replace(microsecond=0).timestamp())
-    return Bound(ts_ns=whole * 1_000_000_000 + dt.microsecond * 1000)
 
 
 def iso(ts_ns: int) -> str:
     """``2024-08-08T23:54:15.030Z`` (UTC, ms); ``-`` for 0."""
-    if not ts_ns:
-        return "-"
-    dt = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ts_ns % 1_000_000_000 // 1_000_000:03d}Z"
+    return iso_ns(ts_ns or None, digits=3)
 
 
 def said(bound: Bound | None) -> str:
