@@ -31,6 +31,7 @@ def restore_newest(store: CheckpointSource, like: Projector, *, at_or_before: in
     ``(0, None, why)`` when that checkpoint cannot be used (the store does not read, the
     blob does not restore, or it was taken with settings other than ``like``'s);
     ``(0, None, "")`` when there is none. Recovery then projects from the first record.
+    The restored projector is sync-only when ``like`` is (that is not in the snapshot).
     """
     try:
         got = store.load(at_or_before=at_or_before)
@@ -40,7 +41,7 @@ def restore_newest(store: CheckpointSource, like: Projector, *, at_or_before: in
         return 0, None, ""
     seq, blob = got
     try:
-        p = Projector.restore(blob, dict(streams or {}))
+        p = Projector.restore(blob, dict(streams or {}), sync_only=like.sync_only)
     except Exception as exc:  # noqa: BLE001
         return 0, None, f"checkpoint at seq {seq} does not restore: {type(exc).__name__}: {exc}"
     other = [f"{k} {getattr(p, k)!r}" for k in SETTINGS if getattr(p, k) != getattr(like, k)]

@@ -29,7 +29,9 @@ def test_newest_at_or_before_is_chosen(capture_records):
         p.apply_many(r for r in records if p.last_seq < r.seq <= upto)
         store.save(p.last_seq, p.snapshot())
     seq, q, why = restore_newest(store, Projector(), at_or_before=2500, streams=streams)
-    assert (seq, why) == (2000, "") and q.last_seq == 2000
+    assert (seq, why) == (2000, "") and q.last_seq == 2000 and not q.sync_only
+    seq, q, why = restore_newest(store, Projector(sync_only=True), at_or_before=2500, streams=streams)
+    assert (seq, why) == (2000, "") and q.sync_only and len(q.book(*q.symbols()[0])) == 0
 
 
 def test_other_settings_or_a_broken_blob_are_passed_over_with_the_reason(capture_records):
