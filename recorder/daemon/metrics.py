@@ -62,7 +62,6 @@ class Metrics:
             "ticktape_receive_to_commit_seconds", "Frame receipt to durable commit",
             registry=self.registry, buckets=LATENCY_BUCKETS)
         self.rest_calls: dict[tuple[str, str, str], int] = {}
-        self.snapshots: dict[tuple[str, str], int] = {}
         self.gaps: dict[tuple[str, str], int] = {}
         self._samples: deque[tuple[int, int]] = deque(maxlen=100_000)
         self._last_sample_ns = 0
@@ -91,9 +90,6 @@ class Metrics:
     def rest(self, venue: str, path: str, status: str) -> None:
         key = (venue, path, status)
         self.rest_calls[key] = self.rest_calls.get(key, 0) + 1
-
-    def snapshot(self, venue: str, symbol: str) -> None:
-        self.snapshots[(venue, symbol)] = self.snapshots.get((venue, symbol), 0) + 1
 
     def gap(self, venue: str, symbol: str) -> None:
         self.gaps[(venue, symbol)] = self.gaps.get((venue, symbol), 0) + 1
@@ -158,8 +154,9 @@ class _Collector(Collector):
             gaps.add_metric([venue, symbol], n)
         snaps = CounterMetricFamily("ticktape_snapshots", "Snapshots journaled",
                                     labels=["venue", "symbol"])
-        for (venue, symbol), n in list(m.snapshots.items()):
-            snaps.add_metric([venue, symbol], n)
+        for s in st.snapshots():  # the fetchers' own counts
+            if s.fetched:
+                snaps.add_metric([s.venue, s.symbol], s.fetched)
         rest = CounterMetricFamily("ticktape_rest_requests", "REST calls made",
                                    labels=["venue", "path", "status"])
         for (venue, path, status), n in list(m.rest_calls.items()):

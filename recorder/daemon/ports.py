@@ -4,7 +4,7 @@
     Lifecycle      stop requests and stop-aware waiting
     Resync         what a supervisor says about its diff books: (re)connected, rotating
     SnapshotQueue  one venue's snapshot fetcher as the resync sees it: request, pending
-    Counters       the counts kept outside connections (latency samples, REST, snapshots, gaps)
+    Counters       the counts kept outside connections and fetchers (latency samples, REST, gaps)
     Status         read-only figures for the metrics endpoint and the dashboard (any thread)
     LiveState      the live projection as a hook sees it (the InfluxDB feed folds through it)
     Hook           a job run beside the recording, registered from outside ``recorder``
@@ -126,13 +126,11 @@ GapSink = Callable[[Any, int], None]  # (state.events.Gap, stream id of the reco
 
 
 class Counters(Protocol):
-    """The counts kept outside connections (``recorder.daemon.metrics.Metrics``)."""
+    """The counts kept outside connections and fetchers (``recorder.daemon.metrics.Metrics``)."""
 
     def sample_latency(self, rec: Record) -> None: ...
 
     def rest(self, venue: str, path: str, status: str) -> None: ...
-
-    def snapshot(self, venue: str, symbol: str) -> None: ...
 
     def gap(self, venue: str, symbol: str) -> None: ...
 

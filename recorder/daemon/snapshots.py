@@ -163,8 +163,6 @@ class SnapshotFetcher:
             return
         self.attempt = 0
         self.fetched[symbol] = self.fetched.get(symbol, 0) + 1
-        if counters is not None:
-            counters.snapshot(self.venue, symbol)
         self.log.info("snapshot", extra=fields(venue=self.venue, symbol=symbol, reason=reason,
                                                last_update_id=last_id, bytes=len(resp.body)))
 

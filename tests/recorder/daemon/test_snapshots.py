@@ -40,13 +40,9 @@ class FakeJournal:
 class Counters:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
-        self.snaps: list[tuple[str, str]] = []
 
     def rest(self, venue, path, status) -> None:
         self.calls.append((venue, path, status))
-
-    def snapshot(self, venue, symbol) -> None:
-        self.snaps.append((venue, symbol))
 
 
 def make(answers: list, sup: Supervision | None = None):
@@ -90,7 +86,6 @@ async def test_requests_coalesce_and_stay_pending_until_the_body_is_journaled():
     assert pending_then is False  # settled before the append: a break found in it asks again
     assert not f.pending("BTCUSDT") and f.fetched == {"BTCUSDT": 1, "ETHUSDT": 1}
     assert counters.calls == [("binance-usdm", "/fapi/v1/depth", "200")] * 2
-    assert counters.snaps == [("binance-usdm", "BTCUSDT"), ("binance-usdm", "ETHUSDT")]
 
 
 async def test_a_refusal_is_journaled_and_retried_after_its_retry_after():
