@@ -10,9 +10,9 @@ Raw schema (one row per journal record, nothing decoded):
 ``ArchiveSource`` is the archive as a ``RecordSource`` (``recorder.journal.source``):
 what replay chains in front of the journal. It reads one row group at a time, so memory
 stays flat over months. The journal's stored value is encoded and decoded by its one
-codec (``recorder.journal.codec``) only: here to check the values compaction reads (each
-value's checksum, as every journal read does) and to re-encode rows for the record digest
-(which covers the stored bytes, checksums included).
+codec (``recorder.journal.codec``) only: compaction checks and decodes the values it reads
+with ``codec.decode_checked``; here rows are re-encoded for the record digest (which
+covers the stored bytes, checksums included).
 """
 
 from __future__ import annotations
@@ -32,13 +32,11 @@ import pyarrow.parquet as pq
 
 from recorder.journal import Record, StreamInfo
 from recorder.journal.codec import (
-    decode_checked,
     encode_fields,
     encode_key,
     encode_msgpack,
     encode_record,
 )
-from recorder.journal.errors import CorruptValueError
 
 from . import manifest as _manifest
 from .errors import ArchiveError, QueryUsageError
@@ -167,22 +165,6 @@ def _value_bytes(arr: pa.Array) -> list[memoryview]:
     if data is not None and hi > lo:
         out.append(memoryview(data)[lo:hi])
     return out
-
-
-def decode_values(first_seq: int, keys: Sequence[bytes], values: Sequence[bytes], *,
-                  require: bool = False) -> list[Record]:
-    """Stored journal values -> Records, checked: checksums match, keys and seqs run ``first_seq``, +1, ...
-
-    ``recorder.journal.codec.decode_checked`` (the checks of every journal read, and the
-    keys), with its failure as an ``ArchiveError`` naming the first bad record: one that
-    is damaged (its checksum does not match; or, ``require``: a segment written with
-    checksums, it has none), does not decode, holds another seq than its key, or has an
-    unknown kind.
-    """
-    try:
-        return decode_checked(first_seq, keys, values, require=require)
-    except CorruptValueError as exc:
-        raise ArchiveError(str(exc)) from None
 
 
 def meta_text(rec: Record) -> str:

@@ -44,6 +44,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import StreamInfo
+from recorder.journal.codec import decode_checked
+from recorder.journal.errors import CorruptValueError
 from recorder.journal.reader import JournalReader
 from recorder.journal.segments import SEGMENT_FORMAT, day_bounds
 
@@ -53,7 +55,6 @@ from .archive import (
     RawPartWriter,
     RecordDigest,
     check_file,
-    decode_values,
     read_records,
     read_streams,
     streams_table,
@@ -282,8 +283,8 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     try:
         for keys, values in reader.raw_chunks(day, CHUNK):
             try:
-                recs = decode_values(expected, keys, values, require=require)
-            except ArchiveError as exc:
+                recs = decode_checked(expected, keys, values, require=require)
+            except CorruptValueError as exc:
                 raise ArchiveError(f"journal day {day}: {exc}") from None
             expected += len(recs)
             payloads = [r.payload for r in recs]

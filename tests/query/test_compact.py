@@ -223,7 +223,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     elif point == "raw_close":       # raw file written, not yet verified
         query.archive.RawPartWriter.close = die_on_nth(query.archive.RawPartWriter.close)
     elif point == "decode":          # in the middle of reading the journal
-        query.compact.decode_values = die_on_nth(query.compact.decode_values)
+        query.compact.decode_checked = die_on_nth(query.compact.decode_checked)
     elif point == "check":           # raw file closed, read-back verification running
         query.compact.check_file = die_on_nth(query.compact.check_file)
     elif point == "manifest":        # everything published, manifest not yet saved

@@ -1,5 +1,5 @@
-"""What the archive checks (query/archive.py): batch decode naming the bad record (by the
-journal's checksums too), digests, meta that JSON cannot carry."""
+"""What the archive checks (query/archive.py): digests, meta that JSON cannot carry (the
+journal values compaction reads are checked by ``codec.decode_checked``: tests/recorder/journal/test_codec.py)."""
 
 from __future__ import annotations
 
@@ -13,58 +13,17 @@ from query.archive import (
     RawPartWriter,
     RecordDigest,
     check_file,
-    decode_values,
     digest_file,
     meta_text,
 )
 from recorder.journal import Record
-from recorder.journal.codec import encode_fields, encode_key, encode_record
+from recorder.journal.codec import encode_key, encode_record
 
 
 def records(n: int, start: int = 1) -> list[Record]:
     return [Record(start + i, 10**18 + i * 1000, 1 + i % 3, "frame" if i % 5 else "rest",
                    f'{{"i":{i}}}'.encode(), None if i % 7 else {"status": 200, "url": f"u{i}"})
             for i in range(n)]
-
-
-def test_decode_values_checks_and_names_the_culprit():
-    recs = records(50, start=11)
-    keys = [encode_key(r.seq) for r in recs]
-    values = [encode_record(r) for r in recs]
-    assert decode_values(11, keys, values) == recs
-    bad = list(values)
-    bad[17] = b"\xc1garbage"
-    with pytest.raises(ArchiveError, match="seq 28: value does not decode"):
-        decode_values(11, keys, bad)
-    swapped = list(values)
-    swapped[3], swapped[4] = swapped[4], swapped[3]
-    with pytest.raises(ArchiveError, match="seq 14: value holds seq 15"):
-        decode_values(11, keys, swapped)
-    with pytest.raises(ArchiveError, match="seq 12 where 11 was expected"):
-        decode_values(11, keys[1:], values[1:])
-    odd = list(values)
-    odd[5] = encode_record(Record(16, 1, 1, "nonsense", b""))
-    with pytest.raises(ArchiveError, match="seq 16: unknown kind"):
-        decode_values(11, keys, odd)
-    skipped = [*keys[:9], keys[10], keys[10], *keys[11:]]  # seq 20 stored under key 21
-    with pytest.raises(ArchiveError, match="seq 21 where 20 was expected"):
-        decode_values(11, skipped, values)
-    short = [*keys[:9], keys[9][1:], *keys[10:]]
-    with pytest.raises(ArchiveError, match="where seq 20 was expected .not a u64"):
-        decode_values(11, short, values)
-    with pytest.raises(ArchiveError, match="49 keys for 50 values"):
-        decode_values(11, keys[:-1], values)
-    assert decode_values(11, [], []) == []
-    # The journal's checksums: a damaged value is named even when it still decodes.
-    rotten = list(values)
-    rotten[7] = values[7][:14] + b"\xff" * 4 + values[7][18:]
-    with pytest.raises(ArchiveError, match=f"^seq 18: damaged: checksum mismatch .a value of {len(values[7])} bytes.$"):
-        decode_values(11, keys, rotten)
-    # A day written before checksums compacts as before; in a day written with them, a value without is damaged.
-    old = [encode_fields(r) for r in recs]
-    assert decode_values(11, keys, old) == recs
-    with pytest.raises(ArchiveError, match="^seq 11: damaged: no checksum"):
-        decode_values(11, keys, old, require=True)
 
 
 def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):

@@ -44,10 +44,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from query import manifest  # noqa: E402
-from query.archive import RAW_SCHEMA, RecordDigest, add_to_columns, decode_values  # noqa: E402
+from query.archive import RAW_SCHEMA, RecordDigest, add_to_columns  # noqa: E402
 from query.catalog import connect  # noqa: E402
 from query.compact import CHUNK, compact  # noqa: E402
 from recorder.importer import import_files  # noqa: E402
+from recorder.journal.codec import decode_checked  # noqa: E402
 from recorder.journal.reader import JournalReader  # noqa: E402
 from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
@@ -85,7 +86,7 @@ def bench_floor(source: Path, bare_file: Path) -> tuple[float, float]:
         (seg,) = [s for s in r.segments() if s.records]
         expected = seg.first_seq
         for keys, values in r.raw_chunks(seg.day, CHUNK):
-            recs = decode_values(expected, keys, values)
+            recs = decode_checked(expected, keys, values)
             expected += len(recs)
             digest.add_many(keys, [x.payload for x in recs], values)
     pq.read_table(bare_file)

@@ -175,6 +175,8 @@ def test_checked_batches_name_the_first_bad_pair():
     assert fails(keys[:5] + [b"\x00" * 7] + keys[6:], values) == (6, "key b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00' "
                                                                      "where seq 6 was expected (not a u64)")
     assert fails(keys, values[:9] + [values[12]] + values[10:]) == (10, "seq 10: value holds seq 13 under key 10")
+    odd = encode_record(Record(8, 1, 1, "nonsense", b""))
+    assert fails(keys, values[:7] + [odd] + values[8:]) == (8, "seq 8: unknown kind 'nonsense'")
     seq, text = fails(keys, values[:20] + [b"\xc1"] + values[21:])
     assert seq == 21 and text.startswith("seq 21: value does not decode")
     value = values[30]
