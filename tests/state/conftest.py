@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recorder.journal.reader import JournalReader
+from recorder.journal.record import Record
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +46,13 @@ MIX = ("BINANCE", "BINANCE_FUTURES", "UPBIT", "BYBIT", "OKX", "GATEIO", "GATEIO_
 @pytest.fixture(scope="session")
 def mixed(capture_records):
     """Several captures as one journal: (streams, records), streams renumbered, seqs gapless from 1."""
-    from recorder.journal.record import Record
-
     streams: dict = {}
     records: list = []
     for name in MIX:
         s, recs = capture_records(name)
         base = len(streams)
         for sid, info in s.items():
-            streams[sid + base] = info._replace(id=sid + base) if hasattr(info, "_replace") else info
+            streams[sid + base] = info._replace(id=sid + base)  # StreamInfo: a NamedTuple
         for r in recs:
             records.append(Record(len(records) + 1, r.ts_ns, r.stream + base, r.kind, r.payload, r.meta))
     return streams, records
