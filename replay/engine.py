@@ -322,29 +322,23 @@ class Engine:
                         sym = ev.symbol
                         # Decoders hand out the same str objects per symbol: most events
                         # are the previous event's symbol, found by identity.
-                        if sym is last_sym and ev.venue is last_venue:
-                            if last_st is not None:
-                                book = last_st.book
-                                if book is not None and not book.valid:
-                                    invalid += 1
-                            on_event(ctx, ev, last_view)
-                            continue
-                        if not sym:
-                            if wanted is None:
-                                on_event(ctx, ev, None)
-                            continue
-                        if wanted is not None and not self._is_wanted(ev):
-                            continue
-                        last_venue = ev.venue
-                        view = views.get(sym)
-                        if view is None or view._venue != last_venue:
-                            view = self._view(views, views_other, last_venue, sym)
-                        last_sym, last_view, last_st = sym, view, view._st
+                        if sym is not last_sym or ev.venue is not last_venue:
+                            if not sym:
+                                if wanted is None:
+                                    on_event(ctx, ev, None)
+                                continue
+                            if wanted is not None and not self._is_wanted(ev):
+                                continue
+                            last_venue = ev.venue
+                            view = views.get(sym)
+                            if view is None or view._venue != last_venue:
+                                view = self._view(views, views_other, last_venue, sym)
+                            last_sym, last_view, last_st = sym, view, view._st
                         if last_st is not None:
                             book = last_st.book
                             if book is not None and not book.valid:
                                 invalid += 1
-                        on_event(ctx, ev, view)
+                        on_event(ctx, ev, last_view)
                     if pending and pending[0].active_ns <= ts:
                         self._arrive(rec)
             if n == next_progress:
