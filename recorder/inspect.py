@@ -15,10 +15,9 @@ import lmdb
 from .journal import CorruptRecordError, Record, StreamInfo
 from .journal.codec import (
     count_checked,
+    decode_checked,
     decode_key,
     decode_value,
-    decode_values,
-    encode_keys,
     has_checksum,
 )
 from .journal.errors import CorruptValueError
@@ -193,11 +192,11 @@ def verify(reader: JournalReader, *, max_problems: int = 100) -> Verification:
                 checked = count_checked(values)
                 if not require and checked < n:
                     out.unchecked[day] = out.unchecked.get(day, 0) + n - checked
-                recs = decode_values(values, require=require) \
-                    if b"".join(keys) == encode_keys(expected, n) else None
-                if recs is not None and len(recs) == n and recs[0].seq == expected \
-                        and [r.seq for r in recs] == list(range(expected, expected + n)) \
-                        and known.issuperset(map(_STREAM, recs)):
+                try:
+                    recs = decode_checked(expected, keys, values, require=require)
+                except CorruptValueError:
+                    recs = None
+                if recs is not None and known.issuperset(map(_STREAM, recs)):
                     times = list(map(_TS, recs))
                     if (last_ts is None or times[0] >= last_ts) and times == sorted(times):
                         out.checked += checked
