@@ -147,7 +147,7 @@ def _levels(b: Book, d: BookDelta):
     return d.bids, d.asks
 
 
-def _apply(b: Book, d: BookDelta, out: list) -> int:
+def _apply(b: Book, d: BookDelta) -> int:
     bids, asks = _levels(b, d)
     bad = b._apply_levels(bids, asks)
     b._last_id = d.last_id
@@ -191,7 +191,7 @@ def on_delta(b: Book, d: BookDelta, out: list) -> int:
         return 0
     verdict, expected, got = check(b, d)
     if verdict == APPLY:
-        bad = _apply(b, d, out)
+        bad = _apply(b, d)
         if d.checksum is not None:
             _verify(b, d, out)
         return bad
@@ -233,7 +233,7 @@ def on_snapshot(b: Book, s: BookSnapshot, out: list) -> int:
         if verdict == STALE:
             continue
         if verdict == APPLY:
-            bad += _apply(b, d, out)
+            bad += _apply(b, d)
             continue
         # The snapshot predates the buffered stream (or the stream broke): wait for another.
         out.append(_gap(b, d, expected, got, "stale_snapshot" if b._pending else "sequence"))
