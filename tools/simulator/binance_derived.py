@@ -29,6 +29,8 @@ from decimal import Decimal
 
 import orjson
 
+from .binance_synthetic import kline_add, kline_open, kline_payload
+
 # derived kind -> the captured kind it is made from
 SOURCES = {"aggTrade": "trade", "kline_1m": "trade", "markPrice": "bookTicker"}
 KLINE_PUSH_MS = 250
@@ -110,32 +112,18 @@ def _klines(sym: str, trs: list[tuple[int, dict]]) -> list[tuple[str, int, bytes
     for n, (i, tr) in enumerate(trs):
         start = tr["T"] // 60_000 * 60_000
         if k is not None and k["t"] != start:
-            out.append(("before", i, _kline(sym, tr["E"], k, closed=True)))
+            out.append(("before", i, kline_payload(sym, tr["E"], k, closed=True)))
             k = None
-        px, qty = Decimal(tr["p"]), Decimal(tr["q"])
+        px = Decimal(tr["p"])
         if k is None:
-            k = {"t": start, "o": px, "h": px, "l": px, "c": px, "v": Decimal(0), "q": Decimal(0),
-                 "V": Decimal(0), "Q": Decimal(0), "n": 0, "f": tr["t"], "L": tr["t"]}
-        k["h"], k["l"], k["c"], k["L"] = max(k["h"], px), min(k["l"], px), px, tr["t"]
-        k["v"] += qty
-        k["q"] += qty * px
-        k["n"] += 1
-        if not tr["m"]:  # the buyer is the taker
-            k["V"] += qty
-            k["Q"] += qty * px
+            k = kline_open(start, px)
+        kline_add(k, px, Decimal(tr["q"]), tr["t"], taker_buy=not tr["m"])  # m: the buyer is the maker
         nxt = trs[n + 1][1] if n + 1 < len(trs) else None
         if nxt is None or nxt["E"] // KLINE_PUSH_MS != tr["E"] // KLINE_PUSH_MS:
-            out.append(("after", i, _kline(sym, tr["E"], k, closed=False)))
+            out.append(("after", i, kline_payload(sym, tr["E"], k, closed=False)))
     if k is not None:
-        out.append(("tail", -1, _kline(sym, trs[-1][1]["E"], k, closed=True)))
+        out.append(("tail", -1, kline_payload(sym, trs[-1][1]["E"], k, closed=True)))
     return out
-
-
-def _kline(sym: str, e_ms: int, k: dict, *, closed: bool) -> bytes:
-    return orjson.dumps({"e": "kline", "E": e_ms, "s": sym, "k": {
-        "t": k["t"], "T": k["t"] + 59_999, "s": sym, "i": "1m", "f": k["f"], "L": k["L"],
-        "o": str(k["o"]), "c": str(k["c"]), "h": str(k["h"]), "l": str(k["l"]), "v": str(k["v"]),
-        "n": k["n"], "x": closed, "q": str(k["q"]), "V": str(k["V"]), "Q": str(k["Q"]), "B": "0"}})
 
 
 def _mark_prices(sym: str, tks: list[tuple[int, dict]]) -> list[tuple[int, bytes]]:

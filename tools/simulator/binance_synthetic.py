@@ -27,6 +27,35 @@ def _qty(lots: int) -> str:
     return f"{lots // 1000}.{lots % 1000:03d}"
 
 
+def kline_open(start_ms: int, price: Decimal) -> dict:
+    """A minute's kline before its first trade (``n`` 0): open/high/low/close ``price``."""
+    return {"t": start_ms, "o": price, "h": price, "l": price, "c": price, "v": Decimal(0),
+            "q": Decimal(0), "V": Decimal(0), "Q": Decimal(0), "n": 0, "f": -1, "L": -1}
+
+
+def kline_add(k: dict, px: Decimal, qty: Decimal, tid: int, *, taker_buy: bool) -> None:
+    """Trade ``tid`` at ``px`` folded into the kline ``k`` (the first one opens it)."""
+    if not k["n"]:
+        k["o"], k["h"], k["l"], k["f"] = px, px, px, tid
+    else:
+        k["h"], k["l"] = max(k["h"], px), min(k["l"], px)
+    k["c"], k["L"] = px, tid
+    k["n"] += 1
+    k["v"] += qty
+    k["q"] += qty * px
+    if taker_buy:
+        k["V"] += qty
+        k["Q"] += qty * px
+
+
+def kline_payload(symbol: str, e_ms: int, k: dict, *, closed: bool) -> bytes:
+    """The ``kline_1m`` stream event of ``k`` as Binance sends it."""
+    return orjson.dumps({"e": "kline", "E": e_ms, "s": symbol, "k": {
+        "t": k["t"], "T": k["t"] + 59_999, "s": symbol, "i": "1m", "f": k["f"], "L": k["L"],
+        "o": str(k["o"]), "c": str(k["c"]), "h": str(k["h"]), "l": str(k["l"]), "v": str(k["v"]),
+        "n": k["n"], "x": closed, "q": str(k["q"]), "V": str(k["V"]), "Q": str(k["Q"]), "B": "0"}})
+
+
 class SyntheticSymbol(GeneratedSource):
     """A random-walk market for one symbol: 100 ms steps of depth, bookTicker, trades,
     aggTrades, a kline every 500 ms and a mark price every second (seeded, reproducible)."""
@@ -137,18 +166,7 @@ class SyntheticSymbol(GeneratedSource):
         self.queue.append(Event(t, self.symbol, "aggTrade", orjson.dumps({
             "e": "aggTrade", "E": e_ms, "a": self.agg, "s": self.symbol, "p": p, "q": qv,
             "f": self.tid, "l": self.tid, "T": e_ms, "m": not buy})))
-        px = Decimal(p)
-        k["h"] = max(k["h"], px) if k["n"] else px
-        k["l"] = min(k["l"], px) if k["n"] else px
-        if not k["n"]:
-            k["o"], k["f"] = px, self.tid
-        k["c"], k["L"] = px, self.tid
-        k["n"] += 1
-        k["v"] += Decimal(qv)
-        k["q"] += Decimal(qv) * px
-        if buy:
-            k["V"] += Decimal(qv)
-            k["Q"] += Decimal(qv) * px
+        kline_add(k, Decimal(p), Decimal(qv), self.tid, taker_buy=buy)
 
     def _kline_at(self, t: float, e_ms: int) -> dict:
         """The kline of ``e_ms``'s minute; entering a new minute first sends the old one closed."""
@@ -156,16 +174,8 @@ class SyntheticSymbol(GeneratedSource):
         if self.kline is None or self.kline["t"] != start:
             if self.kline is not None:
                 self.queue.append(self._kline_event(t, e_ms, self.kline, closed=True))
-            close = Decimal(_px(self.mid))
-            self.kline = {"t": start, "o": close, "h": close, "l": close, "c": close,
-                          "v": Decimal(0), "q": Decimal(0), "V": Decimal(0), "Q": Decimal(0),
-                          "n": 0, "f": -1, "L": -1}
+            self.kline = kline_open(start, Decimal(_px(self.mid)))
         return self.kline
 
     def _kline_event(self, t: float, e_ms: int, k: dict, *, closed: bool) -> Event:
-        return Event(t, self.symbol, "kline_1m", orjson.dumps({
-            "e": "kline", "E": e_ms, "s": self.symbol, "k": {
-                "t": k["t"], "T": k["t"] + 59_999, "s": self.symbol, "i": "1m", "f": k["f"],
-                "L": k["L"], "o": str(k["o"]), "c": str(k["c"]), "h": str(k["h"]),
-                "l": str(k["l"]), "v": str(k["v"]), "n": k["n"], "x": closed,
-                "q": str(k["q"]), "V": str(k["V"]), "Q": str(k["Q"]), "B": "0"}}))
+        return Event(t, self.symbol, "kline_1m", kline_payload(self.symbol, e_ms, k, closed=closed))
