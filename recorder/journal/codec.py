@@ -123,9 +123,6 @@ def encode_record(rec: Record) -> bytes:
     return bytes(seal(_ENCODER.encode(rec)))
 
 
-decode_record_fast = _RECORD_DECODER.decode  # one stored value, unchecked (no checksum, no key); raises BAD_VALUE
-
-
 def has_checksum(value: bytes | bytearray | memoryview) -> bool:
     """Whether a stored value carries a checksum (a seven-element array)."""
     return value[:1] == _SEALED_HEAD
@@ -181,11 +178,6 @@ def split_batch(buf: bytes | memoryview) -> list[msgspec.Raw]:
     Each element is a view of ``buf``: keep ``buf`` alive while they are used.
     """
     return _RAW_VALUES.decode(buf)
-
-
-def decode_records(buf: bytes) -> list[Record]:
-    """A msgpack array of stored values (array32 header + the values joined) in one call (unchecked)."""
-    return _RECORDS_DECODER.decode(buf)
 
 
 def decode_values(values: Sequence[bytes], *, require: bool = False) -> list[Record] | None:
