@@ -41,7 +41,7 @@ def restore_newest(store: CheckpointSource, like: Projector, *, at_or_before: in
         return 0, None, ""
     seq, blob = got
     try:
-        p = Projector.restore(blob, dict(streams or {}), sync_only=like.sync_only)
+        p = Projector.restore(blob, streams, sync_only=like.sync_only)  # it copies streams
     except Exception as exc:  # noqa: BLE001
         return 0, None, f"checkpoint at seq {seq} does not restore: {type(exc).__name__}: {exc}"
     other = [f"{k} {getattr(p, k)!r}" for k in SETTINGS if getattr(p, k) != getattr(like, k)]
