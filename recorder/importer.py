@@ -544,18 +544,11 @@ def import_files(data_dir: str | os.PathLike[str], paths: Iterable[str | os.Path
 
 
 def import_file(writer: JournalWriter, path: Path, *, venue: str | None = None, again: bool = False,
-                clamp_times: bool = False, digest: str | None = None,
-                on_progress: Progress | None = None) -> ImportResult:
-    """Append one capture (see ``import_files``); ``digest``: its sha256 if known."""
-    path = Path(path)
-    if not path.is_file():
-        raise CaptureError(f"{path}: no such file")
-    digest = digest or registry.file_digest(path)
-    registry.settle(writer)
-    if not again:
-        _refuse_if_imported(writer, path, digest)
-    return _import_one(writer, path, digest, venue=venue, clamp_times=clamp_times,
-                       on_progress=on_progress)
+                clamp_times: bool = False, on_progress: Progress | None = None) -> ImportResult:
+    """Append one capture with an open writer: ``import_files`` of that one file."""
+    (result,) = import_files(writer.data_dir, [path], venue=venue, writer=writer, again=again,
+                             clamp_times=clamp_times, on_progress=on_progress)
+    return result
 
 
 def _import_one(writer: JournalWriter, path: Path, digest: str, *, venue: str | None,
