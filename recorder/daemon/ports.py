@@ -4,7 +4,7 @@
     Lifecycle      stop requests and stop-aware waiting
     Resync         what a supervisor says about its diff books: (re)connected, rotating
     SnapshotQueue  one venue's snapshot fetcher as the resync sees it: request, pending
-    Counters       the counts kept outside connections and fetchers (latency samples, REST, gaps)
+    Counters       the counts kept outside connections and fetchers (REST calls, gaps)
     Status         read-only figures for the metrics endpoint and the dashboard (any thread)
     LiveState      the live projection as a hook sees it (the InfluxDB feed folds through it)
     Hook           a job run beside the recording, registered from outside ``recorder``
@@ -128,8 +128,6 @@ GapSink = Callable[[Any, int], None]  # (state.events.Gap, stream id of the reco
 class Counters(Protocol):
     """The counts kept outside connections and fetchers (``recorder.daemon.metrics.Metrics``)."""
 
-    def sample_latency(self, rec: Record) -> None: ...
-
     def rest(self, venue: str, path: str, status: str) -> None: ...
 
     def gap(self, venue: str, symbol: str) -> None: ...
@@ -220,7 +218,6 @@ class LiveState(Protocol):
 
     projector: Projector
     depth_levels: int
-    failed: str | None
 
     def set_fold(self, fold: Callable[[Record], Iterable[Event]]) -> None:
         """Fold each record through ``fold`` (built on ``projector``) instead of ``apply``.
