@@ -79,13 +79,10 @@ class LiveSource(HistoricalSource):
             return
         if start.ts_ns is not None and not started:
             # Wait until the journal reaches the start time, then tail from there.
-            while not self.stop.is_set():
-                reader.refresh()
-                at = reader.seq_at_time(start.ts_ns)
-                if at is not None:
-                    from_seq = max(from_seq, at)
-                    break
-                self.stop.wait(self.poll_interval)
+            at = self.wait_for_start()
+            if at is None:  # stopped first
+                return
+            from_seq = max(from_seq, at)
         for rec in reader.follow(from_seq, stop=self.stop, poll_interval=self.poll_interval):
             if end_ts is not None and rec.ts_ns >= end_ts:
                 return

@@ -120,3 +120,24 @@ def test_live_over_a_source_that_does_not_grow_reads_it_to_its_end(tmp_path):
     stop.set()
     with LiveSource(mem, stop=stop) as src:
         assert list(src) == []  # stopped: nothing more is read
+
+
+def test_a_start_time_not_recorded_yet_is_waited_for_then_tailed_from(capture_journal, tmp_path):
+    """Iterated as it is (no warm start first), a live feed whose ``--from`` time the journal
+    has not reached waits for it, then yields from the first record at or after it."""
+    src = capture_journal("hftbacktest")
+    with JournalReader(src) as r:
+        recs = list(r.read(1, 6_000))
+    at = recs[4_999].ts_ns
+    first = next(rec.seq for rec in recs if rec.ts_ns >= at)
+    data = tmp_path / "live"
+    writer, feeder = copy_growing(src, data)
+    source = LiveSource(data, stop=threading.Event(), start=Bound(ts_ns=at), end=Bound(seq=first + 99))
+    feeder.start()
+    try:
+        got = [rec.seq for rec in source]
+    finally:
+        source.close()
+        feeder.join(30)
+        writer.close()
+    assert got == list(range(first, first + 100))
