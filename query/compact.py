@@ -47,7 +47,7 @@ from recorder.journal import StreamInfo
 from recorder.journal.codec import decode_checked
 from recorder.journal.errors import CorruptValueError
 from recorder.journal.reader import JournalReader
-from recorder.journal.segments import SEGMENT_FORMAT, day_bounds
+from recorder.journal.segments import day_bounds
 
 from . import manifest as _manifest
 from .archive import (
@@ -272,7 +272,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     deriver = start_deriver(data_dir, m, day, streams, params, version) if derived else None
     sinks = {t: _TableSink(stage, t, day, name) for t in TABLES} if derived else {}
     expected = seg.first_seq
-    require = reader.segment_format(day) >= SEGMENT_FORMAT  # every value carries a checksum
+    require = reader.requires_checksums(day)  # a value without a checksum is damaged
     first_ts = last_ts = None
     taken = 0
     # Hashing and Parquet encoding release the GIL: they run on one worker (in order)

@@ -22,7 +22,6 @@ from .journal.codec import (
 )
 from .journal.errors import CorruptValueError
 from .journal.reader import JournalReader
-from .journal.segments import SEGMENT_FORMAT
 
 _STREAM = attrgetter("stream")
 _TS = attrgetter("ts_ns")
@@ -183,7 +182,7 @@ def verify(reader: JournalReader, *, max_problems: int = 100) -> Verification:
         day = seg_info.day
         out.segments += 1
         out.segment_records[day] = 0
-        require = reader.segment_format(day) >= SEGMENT_FORMAT
+        require = reader.requires_checksums(day)
         try:
             for keys, values in reader.raw_chunks(day, CHUNK):
                 n = len(keys)

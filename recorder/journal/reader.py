@@ -176,10 +176,18 @@ class JournalReader:
 
         Raises ``UnknownSegmentError`` for a day the reader does not know.
         """
+        return self._segment(day).format
+
+    def requires_checksums(self, day: str) -> bool:
+        """Whether every value of segment ``day`` must carry a checksum (it was written with them):
+        there, a value without one is damaged. Raises ``UnknownSegmentError`` like ``segment_format``."""
+        return self._segment(day).require
+
+    def _segment(self, day: str) -> _Segment:
         seg = self._segments.get(day)
         if seg is None:
             raise UnknownSegmentError(day, sorted(self._segments))
-        return seg.format
+        return seg
 
     # -- damage ----------------------------------------------------------------------
 
@@ -329,9 +337,7 @@ class JournalReader:
         """
         if size < 1:
             raise JournalUsageError(f"chunk size must be >= 1, got {size}")
-        seg = self._segments.get(day)
-        if seg is None:
-            raise UnknownSegmentError(day, sorted(self._segments))
+        seg = self._segment(day)
         db = get_db(seg.shared, b"records")
         start = b""
         while True:

@@ -212,6 +212,7 @@ def test_a_journal_written_before_checksums_reads_and_verify_says_it_has_none(tm
     import_files(new, [capture_path("UPBIT")])
     with JournalReader(old) as r, JournalReader(new) as n:
         assert r.segment_format(OLD_UPBIT_DAY) == 1 and n.segment_format(OLD_UPBIT_DAY) == 2
+        assert not r.requires_checksums(OLD_UPBIT_DAY) and n.requires_checksums(OLD_UPBIT_DAY)
         assert list(r.read()) == list(n.read())  # the same records, whichever way they were stored
         assert r.streams() == n.streams()
         v = verify(r)
@@ -242,6 +243,7 @@ def test_a_writer_with_checksums_continues_an_old_journal(tmp_path):
     assert [r.seq for r in same_day + next_day] == list(range(453, 468))
     with JournalReader(old) as r:
         assert [r.segment_format(s.day) for s in r.segments()] == [1, 2]
+        assert [r.requires_checksums(s.day) for s in r.segments()] == [False, True]
         assert list(r.read(453)) == same_day + next_day
         v = verify(r)
     assert v.ok and (v.records, v.checked) == (467, 15)
