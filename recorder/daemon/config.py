@@ -22,7 +22,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -463,10 +463,3 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
         venues = [venues] if isinstance(venues, Mapping) else venues
         doc["venue"] = [{**v, **vo} if isinstance(v, Mapping) else v for v in venues]
     return build_config(doc, problems=problems)
-
-
-def with_urls(config: RecorderConfig, ws_url: str | None, rest_url: str | None) -> RecorderConfig:
-    """``config`` with every venue's WS/REST base replaced (e.g. pointing at a simulator)."""
-    venues = tuple(replace(v, ws_url=ws_url or v.ws_url, rest_url=rest_url or v.rest_url)
-                   for v in config.venues)
-    return replace(config, venues=venues)
