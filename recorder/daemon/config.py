@@ -279,9 +279,6 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
                 origin(d[key])
             except ValueError as exc:
                 problems.add(f"{where}.{key}: {exc}")
-    for key in ("rotate_after_s", "ping_interval_s"):
-        if key in d and not d[key] > 0:
-            problems.add(f"{where}.{key}: must be > 0")
     if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
         problems.add(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
     for key, opt in OPTIONS.items():  # a venue-owned key is checked wherever it is given

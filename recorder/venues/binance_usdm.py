@@ -472,6 +472,12 @@ def _depth_limit(value: object) -> str | None:
     return None if value in DEPTH_WEIGHTS else f"one of {sorted(DEPTH_WEIGHTS)}"
 
 
+def _rotate_after(value: object) -> str | None:
+    if isinstance(value, int | float) and not 0 < value <= H24:
+        return "must be > 0 and within the venue's 24 h"
+    return None
+
+
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     market="usdm",
@@ -490,7 +496,7 @@ DESCRIPTOR = VenueDescriptor(
     options=(
         VenueOption("snapshot_limit", DEFAULT.snapshot_limit, _depth_limit),
         VenueOption("weight_limit_per_min", DEFAULT.weight_limit_per_min),
-        VenueOption("rotate_after_s", DEFAULT.rotate_after_s),
+        VenueOption("rotate_after_s", DEFAULT.rotate_after_s, _rotate_after),
         VenueOption("subscribe", False),
     ),
     book_frame=is_book_frame,

@@ -382,7 +382,11 @@ def _format(value: object) -> str | None:
 
 
 def _ping_interval(value: object) -> str | None:
-    if isinstance(value, int | float) and value >= DEFAULT.idle_timeout_s:
+    if not isinstance(value, int | float):
+        return None
+    if value <= 0:
+        return "must be > 0"
+    if value >= DEFAULT.idle_timeout_s:
         return f"must be under Upbit's {DEFAULT.idle_timeout_s:.0f} s idle cut"
     return None
 

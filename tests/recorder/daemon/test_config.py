@@ -46,6 +46,8 @@ def test_a_venue_table_is_normalized_and_gets_the_descriptors_defaults():
     ({"format": "JSON_LIST"}, r"venue\[0\].format: one of DEFAULT, SIMPLE"),
     ({"ping_interval_s": 120}, r"venue\[0\].ping_interval_s: must be under Upbit's 120 s idle cut"),
     ({"rotate_after_s": 0}, r"venue\[0\].rotate_after_s: must be > 0"),
+    ({"rotate_after_s": 25 * 3600}, r"venue\[0\].rotate_after_s: must be > 0 and within the venue's 24 h"),
+    ({"ping_interval_s": 0}, r"venue\[0\].ping_interval_s: must be > 0"),
     ({"max_streams_per_connection": 0}, r"max_streams_per_connection and weight_limit_per_min must be >= 1"),
     ({"snapshots": "maybe"}, r"venue\[0\].snapshots: expected true or false"),
 ])
