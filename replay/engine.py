@@ -69,6 +69,11 @@ from .strategy import Context, Strategy
 NS = 1_000_000_000
 
 
+def symbol_names(venue: str, symbol: str, norm: str) -> tuple[str, str, str]:
+    """The names ``EngineConfig.symbols`` may select a symbol by: native, normalized, venue:native."""
+    return (symbol, norm, f"{venue}:{symbol}")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Everything that changes a run's results besides the records and the strategy."""
@@ -398,7 +403,7 @@ class Engine:
         if ok is None:
             names = self.config.symbols or frozenset()
             ok = self._wanted[key] = bool(ev.symbol) and (  # type: ignore[index]
-                ev.symbol in names or ev.norm in names or f"{ev.venue}:{ev.symbol}" in names)
+                not names.isdisjoint(symbol_names(ev.venue, ev.symbol, ev.norm)))
         return ok
 
     # -- timers ------------------------------------------------------------------------

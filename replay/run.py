@@ -11,7 +11,7 @@ from recorder.journal.source import RecordSource
 from state.checkpoint import CheckpointSource
 from state.projector import Projector
 
-from .engine import Engine, EngineConfig, RunResult, WarmStart
+from .engine import Engine, EngineConfig, RunResult, WarmStart, symbol_names
 from .errors import UnknownMarketError
 from .live import LiveSource
 from .report import summary as make_summary
@@ -21,11 +21,6 @@ from .state_at import checkpoint_store, state_through
 from .strategy import load_strategy, parse_params
 
 SHOWN = 30  # known names listed in an error, at most
-
-
-def _matches(names: frozenset[str], venue: str, key: str, norm: str) -> bool:
-    """The engine's symbol filter (``EngineConfig.symbols``): native, normalized or venue:native."""
-    return key in names or norm in names or f"{venue}:{key}" in names
 
 
 def listed(items: list[str]) -> str:
@@ -40,7 +35,7 @@ def check_symbols(p: Projector, names: frozenset[str] | None, venues: frozenset[
     if not names:
         return
     known = [(v, k, p.symbol_state(v, k).norm) for v, k in p.symbols() if venues is None or v in venues]
-    missing = sorted(n for n in names if not any(n in (k, norm, f"{v}:{k}") for v, k, norm in known))
+    missing = sorted(names.difference(*(symbol_names(v, k, norm) for v, k, norm in known)))
     if missing:
         where = f" of {', '.join(sorted(venues))}" if venues else ""
         seen = [f"{v}:{k} ({norm})" for v, k, norm in known]
@@ -74,7 +69,8 @@ def warm_start(feed: HistoricalSource, *, config: EngineConfig,
     p = at.projector
     books = [(v, k) for v, k in p.books_needing_snapshot()
              if (feed.venues is None or v in feed.venues)
-             and (config.symbols is None or _matches(config.symbols, v, k, p.symbol_state(v, k).norm))]
+             and (config.symbols is None
+                  or not config.symbols.isdisjoint(symbol_names(v, k, p.symbol_state(v, k).norm)))]
     if isinstance(feed, LiveSource) and p.symbols():
         check_symbols(p, config.symbols, feed.venues, so_far=True)
     return WarmStart(p, through, at.from_checkpoint, at.records, at.skipped, invalid_books=books)
