@@ -42,6 +42,7 @@ from state.events import (
     BookSnapshot,
     BookTicker,
     DecodeError,
+    Event,
     Gap,
     Ticker,
     Trade,
@@ -172,17 +173,19 @@ class Deriver:
 
     # -- input ---------------------------------------------------------------------
 
-    def apply(self, rec: Record) -> None:
-        """Fold one record (records must come in seq order)."""
+    def apply(self, rec: Record) -> list[Event]:
+        """Fold one record (records must come in seq order); returns the projector's events."""
         t = rec.ts_ns
         if t >= self.next_book or t >= self.next_feat or (self.next_bar_close and t >= self.next_bar_close):
             self.advance(t)
         on = self._on
         stream = rec.stream
-        for ev in self.p.apply(rec):
+        events = self.p.apply(rec)
+        for ev in events:
             h = on.get(type(ev))
             if h is not None:
                 h(ev, stream)
+        return events
 
     def apply_many(self, records: Iterable[Record]) -> None:
         for rec in records:

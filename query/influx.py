@@ -57,7 +57,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from state.events import Gap
+from state.events import Event
 
 from .errors import InfluxTimeoutError, QueryUsageError
 
@@ -352,17 +352,9 @@ class InfluxFeed:
         self.sink = sink if sink is not None else make_sink(cfg)
         self.offered = {"features": 0, "klines": 0}  # rows handed to the sink
 
-    def fold(self, rec: Any) -> list[Gap]:
-        """Fold ``rec`` through the deriver; returns the ``Gap`` events it produced."""
-        d = self.deriver
-        gaps = d.rows["gaps"]
-        n = len(gaps)
-        d.apply(rec)
-        if len(gaps) == n:
-            return []
-        # gap rows: (seq, ts_ns, venue, symbol, norm, exch_ts_ns, stream, expected, got, reason)
-        return [Gap(venue=r[2], symbol=r[3], norm=r[4], exch_ts_ns=r[5], recv_ts_ns=r[1], seq=r[0],
-                    expected=r[7], got=r[8], reason=r[9]) for r in gaps[n:]]
+    def fold(self, rec: Any) -> list[Event]:
+        """Fold ``rec`` through the deriver; returns the events the projection produced."""
+        return self.deriver.apply(rec)
 
     def push(self) -> int:
         """Hand the rows finished since the last push to the sink; returns how many.

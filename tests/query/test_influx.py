@@ -6,12 +6,17 @@ import math
 import threading
 import time
 from collections import defaultdict
+from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from query.catalog import connect, to_arrow
 from query.compact import compact
-from query.influx import BAR_FIELDS, FEATURE_FIELDS, InfluxSink, export, line
+from query.influx import BAR_FIELDS, FEATURE_FIELDS, InfluxFeed, InfluxSink, export, line
+from recorder.journal import Record, StreamInfo
+from state.events import Gap
+from state.projector import Projector
 from tests import vm
 
 
@@ -209,3 +214,32 @@ def test_line_protocol():
         r"features,venue=up\ bit,symbol=A\,B\=C mid=1.5,valid=true,trades_60s=3i 5")
     assert line("features", {"ts_ns": 1, "mid": None}, ("mid",)) is None
     assert line("bars_1m", {"ts_ns": 1, "close": 2.0}, ("close",)) == "bars_1m close=2.0 1"
+
+
+def test_the_live_feed_folds_through_the_deriver_and_hands_back_the_projections_gaps():
+    """``InfluxFeed.fold`` returns the events a bare projection gives for the same records,
+    its ``Gap`` among them (they drive the recorder's snapshot fetches)."""
+    streams = {1: StreamInfo(1, "binance-usdm", "usdm", "wss://x/public/stream"),
+               2: StreamInfo(2, "binance-usdm", "usdm", "https://x")}
+
+    def diff(first: int, last: int, prev: int, t: int) -> bytes:
+        return orjson.dumps({"stream": "btcusdt@depth", "data": {
+            "e": "depthUpdate", "E": t, "T": t, "s": "BTCUSDT", "U": first, "u": last, "pu": prev,
+            "b": [["100.0", "1"]], "a": [["101.0", "1"]]}})
+
+    snap = orjson.dumps({"lastUpdateId": 100, "E": 1, "T": 1, "bids": [["100.0", "2"]],
+                         "asks": [["101.0", "2"]]})
+    recs = [Record(1, 1_000, 2, "rest", snap, {"url": "https://x/fapi/v1/depth?symbol=BTCUSDT",
+                                               "status": 200}),
+            Record(2, 2_000, 1, "frame", diff(99, 105, 98, 2)),
+            Record(3, 3_000, 1, "frame", diff(300, 305, 299, 3))]  # pu 299 after u 105: broken
+    folds = []
+    projection = SimpleNamespace(depth_levels=20, projector=Projector(streams),
+                                 set_fold=folds.append)
+    feed = InfluxFeed(projection, SimpleNamespace(feature_interval_ms=1000), sink=object())
+    assert folds == [feed.fold]
+    bare = Projector(streams)
+    got = [feed.fold(r) for r in recs]
+    assert got == [bare.apply(r) for r in recs]
+    assert [type(e) for e in got[2] if type(e) is Gap] == [Gap]
+    assert projection.projector.books_needing_snapshot() == [("binance-usdm", "BTCUSDT")]
