@@ -97,9 +97,8 @@ def project_until(data: str | os.PathLike[str] | RecordSource, at: Bound, *,
     unless ``checkpoints=False``) or any ``RecordSource`` (from its first record, or from
     the checkpoint store passed as ``checkpoints``). A given source is left open.
     """
-    end = at if at.seq is not None else Bound(ts_ns=at.ts_ns + 1)  # type: ignore[operator]
     store = checkpoint_store(data, checkpoints)
-    src = HistoricalSource(data, end=end)
+    src = HistoricalSource(data)  # for its source: the archive and journal of a data directory
     try:
         return state_through(src.source, target_seq(src.source, at), store=store)
     finally:
