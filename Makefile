@@ -9,33 +9,56 @@ STAMP := $(VENV)/.installed
 # (editable_mode=compat would trade it for a deprecation warning, strict for another notice.)
 EDITABLE_NOTICE := PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Editable installation:UserWarning"
 
-.PHONY: setup demo test lint bench clean
+# The compiled core (core/, Rust) is built by cargo through maturin, the build backend:
+# rustup's cargo is on PATH here even where the shell's profile was not read (CI).
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CORE_SOURCES := $(shell find core -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' | grep -v '/target/')
+CARGO := cargo
+CORE := --manifest-path core/Cargo.toml
+
+.PHONY: setup core demo test test-core lint bench clean
 
 setup: $(STAMP)
 
-# Reinstall only when the project definition changes: fast and idempotent.
-$(STAMP): pyproject.toml
+# Reinstall only when the project definition or the core's sources change: `pip install -e`
+# builds the extension module ticktape_core (release profile) and links the Python
+# packages in place, so a Python change needs nothing and a Rust change is `make core`
+# (which `make setup`, `make test` and `make demo` also do when a .rs file is newer).
+$(STAMP): pyproject.toml $(CORE_SOURCES)
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "need cargo (the Rust toolchain) on PATH: https://rustup.rs"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(EDITABLE_NOTICE) $(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+core:
+	@rm -f $(STAMP)
+	@$(MAKE) --no-print-directory setup
+
 demo: setup
 	$(BIN)/python -m tools.demo
 
-test: setup
+test: setup test-core
 	@tools/ci/system-deps.sh
 	$(BIN)/ruff check recorder state replay query tools tests
 	$(BIN)/lint-imports --no-cache --no-logo  # the layer contracts of pyproject.toml [tool.importlinter]
 	timeout -k 60 3000 $(BIN)/python -m pytest -q  # a hang ends the run (with stacks), not CI's 90 min
 
+# The core's own checks: formatting, clippy's lints as errors, its unit and property tests.
+test-core:
+	$(CARGO) fmt $(CORE) --all --check
+	$(CARGO) clippy $(CORE) --workspace --all-targets -q -- -D warnings
+	$(CARGO) test $(CORE) --workspace -q
+
 lint: setup
 	$(BIN)/ruff check recorder state replay query tools tests
 	$(BIN)/lint-imports --no-cache --no-logo
+	$(CARGO) fmt $(CORE) --all --check
+	$(CARGO) clippy $(CORE) --workspace --all-targets -q -- -D warnings
 
 bench: setup
 	$(BIN)/python tools/bench/journal.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache core/target

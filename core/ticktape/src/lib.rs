@@ -1,0 +1,3 @@
+//! ticktape's compiled core. Plain Rust, no Python: the `ticktape-python` crate binds it.
+
+pub mod crc;
