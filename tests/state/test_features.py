@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from recorder.journal.record import FRAME, Record, StreamInfo
@@ -29,7 +31,7 @@ def test_compaction_keeps_window_sums_exactly_as_without_it():
     a = TradeTape(10 * NS)
     for i in range(20_000):
         a.add(i * NS // 100, 100.0 + i % 7, 0.5 + i % 3, i % 2 == 0, False)
-    assert a.head < 4096 or len(a.ts) < 20_000  # old trades were forgotten
+    assert len(a) < 20_000  # old trades were forgotten (compacted away)
     w = a.window(19_999 * NS // 100, 5)
     n = sum(1 for i in range(20_000) if i * NS // 100 > 19_999 * NS // 100 - 5 * NS)
     assert w.trades == n
@@ -42,10 +44,13 @@ def test_a_tape_state_is_little_endian_column_bytes_and_restores_exactly():
     for i in range(9_000):  # past a compaction, with evicted entries still held
         a.add(i * NS // 100, 100.0 + i % 7, 0.5 + i % 3, i % 2 == 0, i % 50 == 0)
     s = a.state()
-    assert s[:2] == [10 * NS, a.head] and all(type(c) is bytes for c in s[2:])
-    assert s[2][:8] == a.ts[0].to_bytes(8, "little", signed=True)
+    assert s[:2] == [10 * NS, a.head] and all(type(c) is bytes and len(c) == 8 * len(a) for c in s[2:])
+    assert 0 < a.head < len(a) < 9_000  # compacted once, evicted entries still held
+    first_ts = (9_000 - len(a)) * NS // 100  # the oldest entry held
+    assert s[2][:8] == first_ts.to_bytes(8, "little", signed=True)
+    assert s[3][:8] == struct.pack("<d", 100.0 + (9_000 - len(a)) % 7)
     b = TradeTape.from_state(s)
-    assert b.state() == s and (b.ts, b.px, b.cv, b.cq, b.cb, b.cl) == (a.ts, a.px, a.cv, a.cq, a.cb, a.cl)
+    assert b.state() == s and type(b) is TradeTape and b.window(90 * NS, 5) == a.window(90 * NS, 5)
     for i in range(9_000, 12_000):  # and both go on alike, compactions included
         for t in (a, b):
             t.add(i * NS // 100, 100.0 + i % 7, 0.5 + i % 3, i % 2 == 0, False)
@@ -75,3 +80,13 @@ def test_market_features_use_record_time_and_flag_spikes_and_large_trades():
     p.apply(Record(21, 35 * 60 * NS, 1, FRAME, b'{"result":null,"id":1}', None))
     m = p.market("binance-usdm", "BTCUSDT")
     assert m.windows[900].trades == 0 and not m.large_trade and not m.volume_spike
+
+
+def test_a_damaged_tape_state_is_a_value_error():
+    s = TradeTape(10 * NS).state()
+    with pytest.raises(ValueError, match="8-byte"):
+        TradeTape.from_state([*s[:2], b"1234567", *s[3:]])
+    with pytest.raises(ValueError, match="unequal"):
+        TradeTape.from_state([*s[:2], b"\0" * 8, *s[3:]])
+    with pytest.raises(ValueError, match="head"):
+        TradeTape.from_state([s[0], 5, *s[2:]])
