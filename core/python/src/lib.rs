@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod decode;
 mod tape;
 
 /// CRC-32 of `data` from 0 without final xor (`recorder.journal.codec.crc`).
@@ -14,5 +15,6 @@ fn crc(data: &[u8]) -> u32 {
 fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crc, m)?)?;
     tape::register(m)?;
+    decode::register(m)?;
     Ok(())
 }

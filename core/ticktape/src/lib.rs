@@ -1,4 +1,6 @@
 //! ticktape's compiled core. Plain Rust, no Python: the `ticktape-python` crate binds it.
 
 pub mod crc;
+pub mod decode;
+pub mod event;
 pub mod tape;

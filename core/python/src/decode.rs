@@ -1,0 +1,136 @@
+//! The core's frame decoders seen from Python, for the differential tests that hold them
+//! to `state.decode` event for event before the fold switches to them.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use ticktape::decode::binance::BinanceDecoder;
+use ticktape::event::{Event, Level};
+
+fn levels<'py>(py: Python<'py>, lv: &[Level<'_>]) -> PyResult<Bound<'py, PyTuple>> {
+    let items: Vec<(&str, &str)> = lv.iter().map(|(p, q)| (p.as_ref(), q.as_ref())).collect();
+    PyTuple::new(py, items)
+}
+
+/// An event as a tuple: its `state.events` type name, then its fields in that module's
+/// order from `exch_ts_ns` on (receive time and seq are the record's), the symbol second.
+fn event_tuple<'py>(py: Python<'py>, ev: &Event<'_>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match ev {
+        Event::Trade(t) => (
+            "Trade",
+            t.symbol.as_ref(),
+            t.exch_ts_ns,
+            t.price.as_ref(),
+            t.size.as_ref(),
+            t.side.as_str(),
+            t.trade_id.as_str(),
+            t.ordinal,
+        )
+            .into_pyobject(py)?
+            .into_any(),
+        Event::BookTicker(t) => (
+            "BookTicker",
+            t.symbol.as_ref(),
+            t.exch_ts_ns,
+            t.bid_px.as_ref(),
+            t.bid_sz.as_ref(),
+            t.ask_px.as_ref(),
+            t.ask_sz.as_ref(),
+            t.update_id,
+        )
+            .into_pyobject(py)?
+            .into_any(),
+        Event::BookDelta(d) => (
+            "BookDelta",
+            d.symbol.as_ref(),
+            d.exch_ts_ns,
+            levels(py, &d.bids)?,
+            levels(py, &d.asks)?,
+            d.first_id,
+            d.last_id,
+            d.prev_id,
+            d.checksum,
+        )
+            .into_pyobject(py)?
+            .into_any(),
+        Event::BookSnapshot(s) => (
+            "BookSnapshot",
+            s.symbol.as_ref(),
+            s.exch_ts_ns,
+            levels(py, &s.bids)?,
+            levels(py, &s.asks)?,
+            s.update_id,
+            s.depth,
+            s.checksum,
+            s.totals.as_ref().map(|(b, a)| (b.as_ref(), a.as_ref())),
+            s.source.as_str(),
+        )
+            .into_pyobject(py)?
+            .into_any(),
+        Event::Ticker(t) => {
+            let f = |v: &Option<std::borrow::Cow<'_, str>>| v.as_ref().map(|s| s.to_string());
+            let fields = (
+                f(&t.last),
+                f(&t.bid),
+                f(&t.ask),
+                f(&t.open),
+                f(&t.high),
+                f(&t.low),
+                f(&t.volume),
+                f(&t.quote_volume),
+                f(&t.mark),
+                f(&t.index),
+                f(&t.funding_rate),
+            );
+            ("Ticker", t.symbol.as_ref(), t.exch_ts_ns, fields)
+                .into_pyobject(py)?
+                .into_any()
+        }
+        Event::Kline(k) => (
+            "Kline",
+            k.symbol.as_ref(),
+            k.exch_ts_ns,
+            k.interval.as_ref(),
+            k.start_ns,
+            (
+                k.open.as_ref(),
+                k.high.as_ref(),
+                k.low.as_ref(),
+                k.close.as_ref(),
+                k.volume.as_ref(),
+            ),
+            k.quote_volume.as_deref(),
+            k.closed,
+        )
+            .into_pyobject(py)?
+            .into_any(),
+    })
+}
+
+/// Decode Binance frames of one stream (connected to `url`): per frame, its events as
+/// tuples (see `event_tuple`), or the decode error's reason as a string.
+#[pyfunction]
+fn decode_binance_frames<'py>(
+    py: Python<'py>,
+    url: &str,
+    payloads: Vec<Vec<u8>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let dec = BinanceDecoder::new(url);
+    let out = PyList::empty(py);
+    for p in &payloads {
+        match dec.frame(p) {
+            Ok(events) => {
+                let evs = PyList::empty(py);
+                for ev in &events {
+                    evs.append(event_tuple(py, ev)?)?;
+                }
+                out.append(evs)?;
+            }
+            Err(e) => out.append(e.to_string())?,
+        }
+    }
+    Ok(out)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(decode_binance_frames, m)?)
+}

@@ -1,0 +1,43 @@
+//! Frame decoders, one module per venue: the bytes of a record in, typed events out.
+//!
+//! Typed and single pass over the frame (serde into structs of borrowed strings, never a
+//! generic JSON tree first), and never a panic: anything a venue or a damaged journal can
+//! send is an `Ok` (possibly no events: acks, streams not projected) or a `DecodeError`
+//! with the reason, which the fold counts and quarantines as `state.events.DecodeError`.
+
+pub mod binance;
+
+use std::fmt;
+
+/// Nanoseconds per millisecond.
+pub const MS: i64 = 1_000_000;
+/// The largest time in ms whose ns still fit an i64 (`state.decode.common.Ms`).
+pub const MAX_MS: i64 = i64::MAX / MS;
+
+/// Why a frame is no events: it is quarantined, counted as a decode error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        DecodeError(format!("JSON: {e}"))
+    }
+}
+
+/// A time in ms from the venue as ns, refused when it does not fit.
+pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
+    if (0..=MAX_MS).contains(&ms) {
+        Ok(ms * MS)
+    } else {
+        Err(DecodeError(format!("{field} = {ms} ms is out of range")))
+    }
+}
+pub mod json;

@@ -1,0 +1,114 @@
+"""The core's Binance decoder (``ticktape::decode::binance``) against ``state.decode.binance``.
+
+Before the fold switches to the compiled decoders, each is held to the Python one event for
+event: on every frame of the real captures, and on those frames damaged (cut short, a byte
+flipped, a field's type changed). A frame one calls a decode error the other does too; the
+reasons' texts may differ.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import ticktape_core
+
+from recorder.journal.record import FRAME, Record
+from state.decode import decoder_for
+from state.events import BookDelta, BookSnapshot, BookTicker, DecodeError, Kline, Ticker, Trade
+
+CAPTURES = ("hftbacktest", "BINANCE", "BINANCE_FUTURES")
+
+
+def as_tuple(ev) -> tuple:
+    """A Python event in the core's tuple form (``core/python/src/decode.rs``)."""
+    t = type(ev)
+    if t is Trade:
+        return ("Trade", ev.symbol, ev.exch_ts_ns, ev.price, ev.size, ev.side, ev.trade_id, ev.ordinal)
+    if t is BookTicker:
+        return ("BookTicker", ev.symbol, ev.exch_ts_ns, ev.bid_px, ev.bid_sz, ev.ask_px, ev.ask_sz,
+                ev.update_id)
+    if t is BookDelta:
+        return ("BookDelta", ev.symbol, ev.exch_ts_ns, tuple(map(tuple, ev.bids)), tuple(map(tuple, ev.asks)),
+                ev.first_id, ev.last_id, ev.prev_id, ev.checksum)
+    if t is BookSnapshot:
+        return ("BookSnapshot", ev.symbol, ev.exch_ts_ns, tuple(map(tuple, ev.bids)),
+                tuple(map(tuple, ev.asks)), ev.update_id, ev.depth, ev.checksum,
+                None if ev.totals is None else tuple(ev.totals), ev.source)
+    if t is Ticker:
+        return ("Ticker", ev.symbol, ev.exch_ts_ns, (ev.last, ev.bid, ev.ask, ev.open, ev.high, ev.low,
+                ev.volume, ev.quote_volume, ev.mark, ev.index, ev.funding_rate))
+    if t is Kline:
+        return ("Kline", ev.symbol, ev.exch_ts_ns, ev.interval, ev.start_ns,
+                (ev.open, ev.high, ev.low, ev.close, ev.volume), ev.quote_volume, ev.closed)
+    raise AssertionError(f"unexpected event {ev!r}")
+
+
+def python_side(info, payloads: list[bytes]) -> list:
+    dec = decoder_for(info)
+    out = []
+    for i, p in enumerate(payloads):
+        events = dec.decode(Record(i + 1, 1, info.id, FRAME, p, None))
+        if any(type(ev) is DecodeError for ev in events):
+            out.append("error")
+        else:
+            out.append([as_tuple(ev) for ev in events])
+    return out
+
+
+def core_side(info, payloads: list[bytes]) -> list:
+    got = ticktape_core.decode_binance_frames(info.url, payloads)
+    return ["error" if isinstance(g, str) else [tuple(e) for e in g] for g in got]
+
+
+def frames_by_stream(streams, records) -> dict:
+    by: dict = {}
+    for r in records:
+        if r.kind == FRAME and streams[r.stream].venue.startswith("binance"):
+            by.setdefault(r.stream, []).append(r.payload)
+    return by
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_every_frame_of_the_captures_decodes_alike(capture_records, name):
+    streams, records = capture_records(name)
+    by = frames_by_stream(streams, records)
+    assert by
+    for sid, payloads in by.items():
+        want = python_side(streams[sid], payloads)
+        got = core_side(streams[sid], payloads)
+        for p, w, g in zip(payloads, want, got, strict=True):
+            assert g == w, p[:300]
+
+
+def damaged(payload: bytes, rnd: random.Random) -> bytes:
+    how = rnd.randrange(4)
+    if how == 0:
+        return payload[:rnd.randrange(len(payload))]
+    if how == 1:  # a printable byte: not UTF-8 is refused whole (see the last test)
+        i = rnd.randrange(len(payload))
+        return payload[:i] + bytes([rnd.randrange(0x20, 0x7F)]) + payload[i + 1:]
+    if how == 2:  # a string value becomes a number, or a number a string
+        return payload.replace(b'":"', b'":', 1) if rnd.random() < 0.5 else payload.replace(b'":1', b'":"1', 1)
+    return payload.replace(b'"', b"", 1)
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_damaged_frames_are_errors_or_events_alike(capture_records, name):
+    streams, records = capture_records(name)
+    rnd = random.Random(16)
+    for sid, payloads in frames_by_stream(streams, records).items():
+        sample = [damaged(p, rnd) for p in rnd.sample(payloads, min(3000, len(payloads)))]
+        want = python_side(streams[sid], sample)
+        got = core_side(streams[sid], sample)
+        diff = [(p[:300], w, g) for p, w, g in zip(sample, want, got, strict=True) if w != g]
+        assert not diff, diff[:3]
+
+
+def test_a_frame_that_is_not_utf8_is_a_decode_error():
+    """Where the two differ, on purpose: msgspec skips the bytes of keys it does not know
+    without reading them as UTF-8, the core refuses such a frame whole. A venue's text frame
+    is UTF-8 by the WebSocket protocol (the client closes the connection otherwise)."""
+    frame = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":1,'
+             b'"p":"1.5","q":"2","\xa9":"MARKET","m":true}}')
+    assert ticktape_core.decode_binance_frames("wss://fstream.binance.com/stream", [frame])[0].startswith("not UTF-8")
