@@ -57,7 +57,7 @@ def python_side(info, payloads: list[bytes]) -> list:
 
 
 def core_side(info, payloads: list[bytes]) -> list:
-    got = ticktape_core.decode_binance_frames(info.url, payloads)
+    got = ticktape_core.decode_frames(info.venue, info.market, info.url, payloads)
     return ["error" if isinstance(g, str) else [tuple(e) for e in g] for g in got]
 
 
@@ -111,4 +111,4 @@ def test_a_frame_that_is_not_utf8_is_a_decode_error():
     is UTF-8 by the WebSocket protocol (the client closes the connection otherwise)."""
     frame = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":1,'
              b'"p":"1.5","q":"2","\xa9":"MARKET","m":true}}')
-    assert ticktape_core.decode_binance_frames("wss://fstream.binance.com/stream", [frame])[0].startswith("not UTF-8")
+    assert ticktape_core.decode_frames("binance-usdm", "usdm", "wss://fstream.binance.com/stream", [frame])[0].startswith("not UTF-8")

@@ -1,9 +1,10 @@
 //! The core's frame decoders seen from Python, for the differential tests that hold them
 //! to `state.decode` event for event before the fold switches to them.
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use ticktape::decode::binance::BinanceDecoder;
+use ticktape::decode::Decoder;
 use ticktape::event::{Event, Level};
 
 fn levels<'py>(py: Python<'py>, lv: &[Level<'_>]) -> PyResult<Bound<'py, PyTuple>> {
@@ -106,15 +107,19 @@ fn event_tuple<'py>(py: Python<'py>, ev: &Event<'_>) -> PyResult<Bound<'py, PyAn
     })
 }
 
-/// Decode Binance frames of one stream (connected to `url`): per frame, its events as
-/// tuples (see `event_tuple`), or the decode error's reason as a string.
+/// Decode the frames of one stream (of `venue`, `market`, connected to `url`): per frame,
+/// its events as tuples (see `event_tuple`), or the decode error's reason as a string.
+/// `ValueError` for a venue the core has no decoder for.
 #[pyfunction]
-fn decode_binance_frames<'py>(
+fn decode_frames<'py>(
     py: Python<'py>,
+    venue: &str,
+    market: &str,
     url: &str,
     payloads: Vec<Vec<u8>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let dec = BinanceDecoder::new(url);
+    let dec = Decoder::for_stream(venue, market, url)
+        .ok_or_else(|| PyValueError::new_err(format!("no compiled decoder for venue {venue:?}")))?;
     let out = PyList::empty(py);
     for p in &payloads {
         match dec.frame(p) {
@@ -132,5 +137,5 @@ fn decode_binance_frames<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(decode_binance_frames, m)?)
+    m.add_function(wrap_pyfunction!(decode_frames, m)?)
 }

@@ -6,8 +6,11 @@
 //! with the reason, which the fold counts and quarantines as `state.events.DecodeError`.
 
 pub mod binance;
+pub mod json;
 
 use std::fmt;
+
+use crate::event::Event;
 
 /// Nanoseconds per millisecond.
 pub const MS: i64 = 1_000_000;
@@ -40,4 +43,29 @@ pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
         Err(DecodeError(format!("{field} = {ms} ms is out of range")))
     }
 }
-pub mod json;
+
+/// One stream's decoder, by its venue (`state.decode.DECODERS` has the same rows).
+#[derive(Debug, Clone)]
+pub enum Decoder {
+    Binance(binance::BinanceDecoder),
+}
+
+impl Decoder {
+    /// The decoder of a stream of `venue` (its `market` and connection `url` as the
+    /// streams table holds them), or None where the core has no decoder for the venue yet.
+    pub fn for_stream(venue: &str, _market: &str, url: &str) -> Option<Decoder> {
+        match venue {
+            "binance-usdm" | "binance-spot" => {
+                Some(Decoder::Binance(binance::BinanceDecoder::new(url)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The events of one WebSocket frame; `Err` quarantines it (a decode error).
+    pub fn frame<'a>(&'a self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
+        match self {
+            Decoder::Binance(d) => d.frame(payload),
+        }
+    }
+}
