@@ -8,7 +8,13 @@ use ticktape::decode::Decoder;
 use ticktape::event::{Event, Level};
 
 fn levels<'py>(py: Python<'py>, lv: &[Level<'_>]) -> PyResult<Bound<'py, PyTuple>> {
-    let items: Vec<(&str, &str)> = lv.iter().map(|(p, q)| (p.as_ref(), q.as_ref())).collect();
+    let mut items: Vec<Bound<'py, PyTuple>> = Vec::with_capacity(lv.len());
+    for l in lv {
+        items.push(match &l.seq {
+            None => PyTuple::new(py, [l.price.as_ref(), l.size.as_ref()])?,
+            Some(q) => PyTuple::new(py, [l.price.as_ref(), l.size.as_ref(), q.as_ref()])?,
+        });
+    }
     PyTuple::new(py, items)
 }
 

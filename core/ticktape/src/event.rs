@@ -11,8 +11,25 @@ use std::borrow::Cow;
 /// A string of the frame (borrowed), or owned where JSON escapes had to be undone.
 pub type Str<'a> = Cow<'a, str>;
 
-/// One price level as sent: price and size strings.
-pub type Level<'a> = (Str<'a>, Str<'a>);
+/// One price level as sent: price and size strings, and KuCoin's own sequence of the
+/// level where the venue sends one (`state.events.Level` is then a 3-tuple).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level<'a> {
+    pub price: Str<'a>,
+    pub size: Str<'a>,
+    pub seq: Option<Str<'a>>,
+}
+
+impl<'a> Level<'a> {
+    /// A (price, size) level.
+    pub fn new(price: Str<'a>, size: Str<'a>) -> Self {
+        Level {
+            price,
+            size,
+            seq: None,
+        }
+    }
+}
 
 /// A trade's taker side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

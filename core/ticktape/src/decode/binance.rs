@@ -352,6 +352,7 @@ impl BinanceDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Level;
     use proptest::prelude::*;
 
     const DEPTH: &[u8] = br#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161600123,"T":1723161600120,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[["61000.10","1.5"]],"a":[["61000.20","0"]]}}"#;
@@ -368,7 +369,7 @@ mod tests {
             (Some(10), Some(12), Some(9))
         );
         assert_eq!(d.exch_ts_ns, 1_723_161_600_120 * MS_NS);
-        assert_eq!(d.bids, vec![("61000.10".into(), "1.5".into())]);
+        assert_eq!(d.bids, vec![Level::new("61000.10".into(), "1.5".into())]);
         assert!(matches!(d.symbol, Str::Borrowed("BTCUSDT")));
     }
 

@@ -94,7 +94,7 @@ impl<'a> Slot<'a> {
     /// Levels: an array of `[price, size]` string pairs.
     pub fn levels(&self, name: &str) -> Result<Vec<Level<'a>>, DecodeError> {
         let v: Vec<Lv<'a>> = serde_json::from_str(self.text(name)?).map_err(|e| wrong(name, e))?;
-        Ok(v.into_iter().map(|Lv(p, q)| (p, q)).collect())
+        Ok(v.into_iter().map(|Lv(p, q)| Level::new(p, q)).collect())
     }
 
     /// The raw JSON of a nested object.
