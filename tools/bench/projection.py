@@ -26,6 +26,11 @@ Also reported (a micro-benchmark of reads, as the query layer makes them):
 level and a removed one per delta, one read per delta), in microseconds per read,
 beside ``best_ask()``: both should not grow with the book. The book is built and changed
 only as any book is, by ``apply_snapshot`` / ``apply_delta``.
+
+``--by-kind`` times each frame type alone (``Projector.apply`` against the baseline's
+decode of the same payloads), and beside them the compiled core's decoder alone
+(``ticktape_core.decode_count``: typed events made and dropped in Rust, no Python object
+per frame), the cost a frame will have once the fold runs in the core.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from pathlib import Path
 
 import msgspec
 import orjson
+import ticktape_core
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -176,20 +182,41 @@ def by_kind(records: list[Record], loads) -> dict[str, dict]:
             t = clock()
             loads(rec.payload)
             dec[k] += clock() - t
+    core = core_decode_us(records, kinds)
     return {k: {"frames": count[k], "decode_us": dec[k] / count[k] / 1e3,
                 "projection_us": proj[k] / count[k] / 1e3, "projection_ms": proj[k] / 1e6,
-                "decode_ms": dec[k] / 1e6}
+                "decode_ms": dec[k] / 1e6, "core_decode_us": core.get(k)}
             for k in sorted(proj, key=proj.__getitem__, reverse=True)}
+
+
+def core_decode_us(records: list[Record], kinds: list[str], passes: int = 10) -> dict[str, float]:
+    """Microseconds per frame of the compiled core's decoder alone (``ticktape::decode``:
+    each frame read into its typed events and dropped, no Python object made per frame),
+    per frame type: CPU time of ``passes`` passes over the type's payloads in one call."""
+    by: dict[str, list[bytes]] = {}
+    for rec, k in zip(records, kinds, strict=True):
+        if rec.kind == FRAME:
+            by.setdefault(k, []).append(rec.payload)
+    out = {}
+    for k, payloads in by.items():
+        gc.collect()
+        t = time.process_time()
+        _, errors = ticktape_core.decode_count("binance-usdm", "usdm", WS_URL, payloads, passes)
+        out[k] = (time.process_time() - t) / passes / len(payloads) * 1e6
+        assert errors == 0, f"{errors} {k} frames the core could not decode"
+    return out
 
 
 def print_by_kind(table: dict[str, dict]) -> None:
     total_dec = sum(v["decode_ms"] for v in table.values())
     total_proj = sum(v["projection_ms"] for v in table.values())
     print("per frame type, one pass, one record at a time (Projector.apply vs the baseline decode):")
-    print(f"  {'type':14s} {'frames':>7s} {'decode us':>10s} {'project us':>11s} {'project ms':>11s} {'share':>6s}")
+    print(f"  {'type':14s} {'frames':>7s} {'decode us':>10s} {'project us':>11s} {'project ms':>11s} {'share':>6s}"
+          f" {'core decode us':>15s}")
     for k, v in table.items():
+        core = "" if v["core_decode_us"] is None else f"{v['core_decode_us']:.2f}"
         print(f"  {k:14s} {v['frames']:7d} {v['decode_us']:10.2f} {v['projection_us']:11.2f}"
-              f" {v['projection_ms']:11.1f} {v['projection_ms'] / total_proj:6.1%}")
+              f" {v['projection_ms']:11.1f} {v['projection_ms'] / total_proj:6.1%} {core:>15s}")
     print(f"  total: projection {total_proj:.1f} ms, decode {total_dec:.1f} ms; ratio 0.5 allows"
           f" {2 * total_dec:.1f} ms for the whole pass")
 

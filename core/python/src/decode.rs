@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use ticktape::decode::Decoder;
 use ticktape::event::{Event, Level};
 
@@ -142,6 +142,34 @@ fn decode_frames<'py>(
     Ok(out)
 }
 
+/// Decode the frames of one stream `passes` times over, keeping nothing: (events, errors)
+/// of one pass. What `tools/bench/projection.py --by-kind` times to show the compiled
+/// decoder's own cost per frame (no Python object is made per frame).
+#[pyfunction]
+fn decode_count(
+    venue: &str,
+    market: &str,
+    url: &str,
+    payloads: Vec<Bound<'_, PyBytes>>,
+    passes: usize,
+) -> PyResult<(usize, usize)> {
+    let dec = Decoder::for_stream(venue, market, url)
+        .ok_or_else(|| PyValueError::new_err(format!("no compiled decoder for venue {venue:?}")))?;
+    let frames: Vec<&[u8]> = payloads.iter().map(|p| p.as_bytes()).collect();
+    let (mut events, mut errors) = (0, 0);
+    for _ in 0..passes {
+        (events, errors) = (0, 0);
+        for f in &frames {
+            match dec.frame(f) {
+                Ok(evs) => events += evs.len(),
+                Err(_) => errors += 1,
+            }
+        }
+    }
+    Ok((events, errors))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(decode_frames, m)?)
+    m.add_function(wrap_pyfunction!(decode_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_count, m)?)
 }
