@@ -116,6 +116,103 @@ struct KlineBody<'a> {
     q: Slot<'a>,
 }
 
+/// A book ticker, trade or aggregate trade as Binance writes them (`"e"` first), read in
+/// one typed pass; every field is as strict as `Fields`' reading of it, so anything this
+/// refuses is read again by the general path, which takes it or says why not.
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct Hot<'a> {
+    #[serde(borrow)]
+    s: &'a str,
+    #[serde(default)]
+    E: Option<i64>,
+    #[serde(default)]
+    T: Option<i64>,
+    #[serde(default)]
+    u: Option<i64>,
+    #[serde(default)]
+    t: Option<i64>,
+    #[serde(default, borrow)]
+    b: Option<&'a str>,
+    #[serde(default, borrow)]
+    B: Option<&'a str>,
+    #[serde(default, borrow)]
+    a: Option<HotA<'a>>,
+    #[serde(default, borrow)]
+    A: Option<&'a str>,
+    #[serde(default, borrow)]
+    p: Option<&'a str>,
+    #[serde(default, borrow)]
+    q: Option<&'a str>,
+    #[serde(default)]
+    m: Option<bool>,
+}
+
+/// `a`: the best ask of a book ticker, the id of an aggregate trade.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HotA<'a> {
+    Str(&'a str),
+    Id(i64),
+}
+
+fn ms(v: Option<i64>) -> Option<i64> {
+    match v {
+        None => Some(0),
+        Some(ms) => ms_to_ns(ms, "").ok(),
+    }
+}
+
+/// The hot frame kinds by their leading `{"e":"<kind>"`, or None for the general path.
+fn hot<'a>(data: &'a str, stream: &str) -> Option<Event<'a>> {
+    let kind = data.strip_prefix(r#"{"e":""#)?;
+    let kind = &kind[..kind.find('"')?];
+    if !matches!(kind, "bookTicker" | "trade" | "aggTrade") || stream.contains("@depth") {
+        return None;
+    }
+    let h: Hot<'a> = serde_json::from_str(data).ok()?;
+    // A JSON null where a value must be is refused by the general path: not taken here.
+    let exch = |required_e: bool| -> Option<i64> {
+        if required_e && h.E.is_none() {
+            return None;
+        }
+        let (t, e) = (ms(h.T)?, ms(h.E)?);
+        Some(if t != 0 { t } else { e })
+    };
+    let symbol = Str::Borrowed(h.s);
+    if data.contains("null") {
+        return None;
+    }
+    Some(match (kind, &h.a) {
+        ("bookTicker", Some(HotA::Str(a))) => Event::BookTicker(BookTicker {
+            exch_ts_ns: exch(false)?,
+            update_id: Some(h.u?),
+            bid_px: Str::Borrowed(h.b?),
+            bid_sz: Str::Borrowed(h.B?),
+            ask_px: Str::Borrowed(a),
+            ask_sz: Str::Borrowed(h.A?),
+            symbol,
+        }),
+        ("trade", _) | ("aggTrade", Some(HotA::Id(_))) => {
+            let id = match (kind, &h.a) {
+                ("trade", _) => h.t?,
+                (_, Some(HotA::Id(id))) => *id,
+                _ => return None,
+            };
+            Event::Trade(Trade {
+                exch_ts_ns: exch(true)?,
+                price: Str::Borrowed(h.p?),
+                size: Str::Borrowed(h.q?),
+                side: if h.m? { Side::Sell } else { Side::Buy },
+                trade_id: id.to_string(),
+                ordinal: Some(id),
+                symbol,
+            })
+        }
+        _ => return None,
+    })
+}
+
 /// `btcusdt@depth20@100ms` -> 20; a diff stream (`@depth`, `@depth@0ms`) -> None.
 pub fn partial_depth(stream: &str) -> Option<i64> {
     let at = stream.find("@depth")?;
@@ -166,6 +263,9 @@ impl BinanceDecoder {
         } else {
             (Str::Borrowed(self.url_stream.as_str()), text, false)
         };
+        if let Some(ev) = hot(data, &stream) {
+            return Ok(vec![ev]);
+        }
         let f: Fields<'a> = serde_json::from_str(data)?;
         let kind = if f.e.is_present() {
             f.e.string("e").ok()

@@ -93,7 +93,11 @@ impl<'a> Slot<'a> {
 
     /// Levels: an array of `[price, size]` string pairs.
     pub fn levels(&self, name: &str) -> Result<Vec<Level<'a>>, DecodeError> {
-        let v: Vec<Lv<'a>> = serde_json::from_str(self.text(name)?).map_err(|e| wrong(name, e))?;
+        let text = self.text(name)?;
+        if let Some(levels) = plain_levels(text) {
+            return Ok(levels);
+        }
+        let v: Vec<Lv<'a>> = serde_json::from_str(text).map_err(|e| wrong(name, e))?;
         Ok(v.into_iter().map(|Lv(p, q)| Level::new(p, q)).collect())
     }
 
@@ -110,5 +114,120 @@ pub fn string<'a>(text: &'a str, name: &str) -> Result<Str<'a>, DecodeError> {
         Err(_) => serde_json::from_str::<String>(text)
             .map(Cow::Owned)
             .map_err(|e| wrong(name, e)),
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A JSON string starting at `b[i]` that needs no unescaping: its text and the index after
+/// its closing quote; None for anything else (serde then reads it, or says why not).
+fn plain_string(s: &str, i: usize) -> Option<(&str, usize)> {
+    let b = s.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let len = b
+        .get(start..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = start + len;
+    if b.get(end) != Some(&b'"') {
+        return None;
+    }
+    Some((s.get(start..end)?, end + 1))
+}
+
+/// The levels of an array of `["price", "size"]` pairs written plainly (no escapes), read
+/// at the speed of a byte scan; None for any other text, which serde then reads (the same
+/// levels, or the reason they are not). The depth frames are mostly this array.
+fn plain_levels(s: &str) -> Option<Vec<Level<'_>>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 24);
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b']') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(out);
+    }
+    loop {
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let (price, j) = plain_string(s, skip_ws(b, i + 1))?;
+        i = skip_ws(b, j);
+        if b.get(i) != Some(&b',') {
+            return None;
+        }
+        let (size, j) = plain_string(s, skip_ws(b, i + 1))?;
+        i = skip_ws(b, j);
+        if b.get(i) != Some(&b']') {
+            return None;
+        }
+        out.push(Level::new(Cow::Borrowed(price), Cow::Borrowed(size)));
+        i = skip_ws(b, i + 1);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b']') => return (skip_ws(b, i + 1) == b.len()).then_some(out),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn by_serde(text: &str) -> Option<Vec<(String, String)>> {
+        let v: Vec<Lv<'_>> = serde_json::from_str(text).ok()?;
+        Some(
+            v.into_iter()
+                .map(|Lv(p, q)| (p.into_owned(), q.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn by_scan(text: &str) -> Option<Vec<(String, String)>> {
+        plain_levels(text).map(|v| {
+            v.into_iter()
+                .map(|l| (l.price.into_owned(), l.size.into_owned()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn plain_arrays_are_scanned_and_the_rest_left_to_serde() {
+        let ok = r#" [ ["1.5" , "2"],["3","0.000"] ] "#;
+        assert_eq!(by_scan(ok), by_serde(ok));
+        assert_eq!(by_scan("[]"), Some(vec![]));
+        for other in [
+            r#"[["1\u0035","2"]]"#,
+            r#"[["1","2","3"]]"#,
+            r#"[["1",2]]"#,
+            "[",
+            r#"[["1","2"],]"#,
+            "[] x",
+        ] {
+            assert_eq!(by_scan(other), None, "{other}");
+        }
+    }
+
+    proptest! {
+        // Whatever the text, the scan never disagrees with serde: it reads the same levels or
+        // leaves the text to serde.
+        #[test]
+        fn the_scan_agrees_with_serde(text in r#"[\[\]",0-9. \\a-z]{0,40}"#) {
+            if let Some(got) = by_scan(&text) {
+                prop_assert_eq!(Some(got), by_serde(&text));
+            }
+        }
     }
 }
