@@ -1,3 +1,7 @@
 //! ticktape's compiled core. Plain Rust, no Python: the `ticktape-python` crate binds it.
 
+pub mod book;
 pub mod crc;
+pub mod levels;
+pub mod price;
+pub mod sync;
