@@ -17,7 +17,7 @@ mod unicode;
 const HEAD_DIGITS: u32 = 19;
 
 /// The exact ordering key of a positive finite decimal (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Price {
     /// The exponent of the first significant digit (`1.5` -> 0, `0.015` -> -2).
     adj: i64,
@@ -25,6 +25,27 @@ pub struct Price {
     head: u64,
     /// The significant digits after the first 19, without trailing zeros (values 0-9).
     tail: Box<[u8]>,
+}
+
+impl Ord for Price {
+    /// Value order: the exponent, then the first 19 digits, then (rarely reached) the rest.
+    fn cmp(&self, other: &Price) -> std::cmp::Ordering {
+        (self.adj, self.head)
+            .cmp(&(other.adj, other.head))
+            .then_with(|| {
+                if self.tail.is_empty() && other.tail.is_empty() {
+                    std::cmp::Ordering::Equal
+                } else {
+                    self.tail.cmp(&other.tail)
+                }
+            })
+    }
+}
+
+impl PartialOrd for Price {
+    fn partial_cmp(&self, other: &Price) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Price {
