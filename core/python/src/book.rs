@@ -83,31 +83,49 @@ fn as_str<'py>(v: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
 impl<'py> Strings<'py> {
     fn read(&mut self, levels: &Bound<'py, PyAny>) -> PyResult<usize> {
         let start = self.shape.len();
-        for lv in levels.try_iter()? {
-            let lv = lv?;
-            let py = lv.py();
-            let lv = match lv.downcast_into::<PyTuple>() {
-                Ok(t) => t,
-                Err(e) => PyTuple::new(
-                    py,
-                    e.into_inner().try_iter()?.collect::<PyResult<Vec<_>>>()?,
-                )?,
-            };
-            if lv.len() < 2 {
-                return Err(PyIndexError::new_err("tuple index out of range"));
+        match levels.downcast::<PyTuple>() {
+            Ok(t) => {
+                // the decoders' tuples: read by index, no iterator object
+                self.held.reserve(2 * t.len());
+                for lv in t.iter_borrowed() {
+                    self.level(lv.to_owned())?;
+                }
             }
-            self.held.push(as_str(lv.get_item(0)?)?);
-            self.held.push(as_str(lv.get_item(1)?)?);
-            let id = if lv.len() > 2 {
-                lv.get_item(2)?.downcast_into::<PyString>().ok()
-            } else {
-                None
-            };
-            let n = 2 + u8::from(id.is_some());
-            self.held.extend(id);
-            self.shape.push(n);
+            Err(_) => {
+                for lv in levels.try_iter()? {
+                    self.level(lv?)?;
+                }
+            }
         }
         Ok(self.shape.len() - start)
+    }
+
+    fn level(&mut self, lv: Bound<'py, PyAny>) -> PyResult<()> {
+        let py = lv.py();
+        let lv = match lv.downcast_into::<PyTuple>() {
+            Ok(t) => t,
+            Err(e) => PyTuple::new(
+                py,
+                e.into_inner().try_iter()?.collect::<PyResult<Vec<_>>>()?,
+            )?,
+        };
+        let n = lv.len();
+        if n < 2 {
+            return Err(PyIndexError::new_err("tuple index out of range"));
+        }
+        self.held.push(as_str(lv.get_borrowed_item(0)?.to_owned())?);
+        self.held.push(as_str(lv.get_borrowed_item(1)?.to_owned())?);
+        let id = if n > 2 {
+            lv.get_borrowed_item(2)?
+                .to_owned()
+                .downcast_into::<PyString>()
+                .ok()
+        } else {
+            None
+        };
+        self.shape.push(2 + u8::from(id.is_some()));
+        self.held.extend(id);
+        Ok(())
     }
 
     /// The levels read, as (bids, asks) with `nb` bids first.
