@@ -233,3 +233,29 @@ def test_a_sync_only_book_keeps_no_levels_unless_its_rule_reads_them():
     again = Book.from_state("v", "S", "S-T", full.state(), sync_only=True)
     assert not again.keeps_levels and again.raw_levels() == ([], []) and again.last_id == 5
     assert Book.from_state("v", "S", "S-T", full.state()).raw_levels() == full.raw_levels()
+
+
+def test_inputs_python_raised_on_raise_the_same_errors_after_the_findings_before_them():
+    from decimal import InvalidOperation
+
+    out, rep = [], Findings()
+    k = Book("kucoin", "BTC-USDT", "BTC-USDT", "kucoin")
+    k.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=5), out, rep)
+    with pytest.raises(ValueError, match=r"invalid literal for int\(\) with base 10: 'x'"):
+        k.apply_delta(delta([("9", "1", "x")], [], first=6, last=6), out, rep)
+    assert k.last_id == 5 and k.top_bids(5) == [(D(10), D(1))]  # nothing applied
+    k.apply_delta(delta([("9", "1", " 6_0 ")], [], first=6, last=6), out, rep)  # int() reads it
+    assert k.top_bids(5)[1] == (D(9), D(1))
+    spot = Book("binance-spot", "S", "S-T", "binance-spot")
+    spot.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=None), out, rep)
+    with pytest.raises(TypeError, match="'<=' not supported between instances of 'int' and 'NoneType'"):
+        spot.apply_delta(delta([], [], first=1, last=2), out, rep)
+    up = Book("upbit", "KRW-BTC", "BTC-KRW", "upbit")
+    rep.clear()
+    with pytest.raises(InvalidOperation):
+        up.apply_snapshot(snap([("100", "abc")], [("101", "1")], totals=("1", "1")), out, rep)
+    assert rep == [("unparseable", "1 book levels rejected", 1)]  # reported before the raise
+    rep.clear()
+    up.apply_snapshot(snap([("100", "NaN")], [("101", "1")], totals=("1", "1"), seq=2), out, rep)
+    assert rep == [("unparseable", "1 book levels rejected", 2),
+                   ("total_mismatch", "levels NaN/1 totals ('1', '1')", 2)]
