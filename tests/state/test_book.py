@@ -3,7 +3,6 @@ read-only to everyone else, and its own checkpoint state."""
 
 from __future__ import annotations
 
-import ast
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -186,38 +185,14 @@ def test_no_one_can_assign_book_state(name):
         b.anything_new = 1  # no __dict__: nothing can be added beside the slots
 
 
-def _writes_to_book_privates(path: Path, private: set[str]) -> list[str]:
-    """``x._name = ...`` / ``x._name += ...`` / ``del x._name`` on a Book slot name, or a
-    call of the book's level writers, anywhere but on ``self``."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        targets = []
-        if isinstance(node, ast.Assign | ast.Delete):
-            targets = node.targets
-        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-            targets = [node.target]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                node.func.attr in ("_load_levels", "_apply_levels", "_clear"):
-            targets = [node.func]
-        for t in targets:
-            for sub in ast.walk(t):
-                if isinstance(sub, ast.Attribute) and sub.attr in private and not (
-                        isinstance(sub.value, ast.Name) and sub.value.id in ("self", "cls")):
-                    found.append(f"{path.relative_to(ROOT)}:{sub.lineno} .{sub.attr}")
-    return found
-
-
-def test_only_the_book_and_its_sync_rules_write_book_state():
-    private = {s for s in Book.__slots__} | {"_load_levels", "_apply_levels", "_clear"}
-    allowed = {ROOT / "state" / "book.py", ROOT / "state" / "sync.py"}
-    found = []
-    for pkg in ("state", "recorder", "replay", "query", "tools"):
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            if path not in allowed:
-                found += _writes_to_book_privates(path, private)
-    assert found == []
-    # the check sees what it looks for: sync.py writes them (b._valid = False, ...)
-    assert "state/sync.py" in "".join(_writes_to_book_privates(ROOT / "state" / "sync.py", private))
+def test_the_book_state_lives_in_the_core_and_nothing_can_be_written_beside_it():
+    """The book is the core's (``ticktape_core.Book``): no Python code holds or writes its
+    state; what was a private slot of the Python book cannot be set from outside."""
+    b = Book("v", "S", "S-T", "binance-usdm")
+    assert type(b).__module__ == "state.book" and not hasattr(b, "__dict__")
+    for name in ("_valid", "_last_id", "_bids", "_buffer", "_load_levels"):
+        with pytest.raises(AttributeError):
+            setattr(b, name, 1)
 
 
 READS = {"best_bid", "best_ask", "best_bid_level", "best_ask_level", "top_bids", "top_asks",
@@ -226,8 +201,8 @@ READS = {"best_bid", "best_ask", "best_bid_level", "best_ask_level", "top_bids",
 
 def test_the_public_methods_are_the_three_folds_and_reads():
     methods = {n for n, v in vars(Book).items() if callable(v) and not n.startswith("_")}
-    assert methods == {"apply_snapshot", "apply_delta", "apply_ticker"} | READS
-    assert isinstance(vars(Book)["from_state"], classmethod)  # a new book, from a checkpoint
+    assert methods == {"apply_snapshot", "apply_delta", "apply_ticker", "from_state"} | READS
+    assert Book.from_state.__self__ is Book  # a class method: a new book, from a checkpoint
     b = Book("v", "S", "S-T", "binance-usdm")
     b.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=5), [], Findings())
     before = msgpack.packb(b.state())
@@ -258,3 +233,29 @@ def test_a_sync_only_book_keeps_no_levels_unless_its_rule_reads_them():
     again = Book.from_state("v", "S", "S-T", full.state(), sync_only=True)
     assert not again.keeps_levels and again.raw_levels() == ([], []) and again.last_id == 5
     assert Book.from_state("v", "S", "S-T", full.state()).raw_levels() == full.raw_levels()
+
+
+def test_inputs_python_raised_on_raise_the_same_errors_after_the_findings_before_them():
+    from decimal import InvalidOperation
+
+    out, rep = [], Findings()
+    k = Book("kucoin", "BTC-USDT", "BTC-USDT", "kucoin")
+    k.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=5), out, rep)
+    with pytest.raises(ValueError, match=r"invalid literal for int\(\) with base 10: 'x'"):
+        k.apply_delta(delta([("9", "1", "x")], [], first=6, last=6), out, rep)
+    assert k.last_id == 5 and k.top_bids(5) == [(D(10), D(1))]  # nothing applied
+    k.apply_delta(delta([("9", "1", " 6_0 ")], [], first=6, last=6), out, rep)  # int() reads it
+    assert k.top_bids(5)[1] == (D(9), D(1))
+    spot = Book("binance-spot", "S", "S-T", "binance-spot")
+    spot.apply_snapshot(snap([("10", "1")], [("11", "1")], update_id=None), out, rep)
+    with pytest.raises(TypeError, match="'<=' not supported between instances of 'int' and 'NoneType'"):
+        spot.apply_delta(delta([], [], first=1, last=2), out, rep)
+    up = Book("upbit", "KRW-BTC", "BTC-KRW", "upbit")
+    rep.clear()
+    with pytest.raises(InvalidOperation):
+        up.apply_snapshot(snap([("100", "abc")], [("101", "1")], totals=("1", "1")), out, rep)
+    assert rep == [("unparseable", "1 book levels rejected", 1)]  # reported before the raise
+    rep.clear()
+    up.apply_snapshot(snap([("100", "NaN")], [("101", "1")], totals=("1", "1"), seq=2), out, rep)
+    assert rep == [("unparseable", "1 book levels rejected", 2),
+                   ("total_mismatch", "levels NaN/1 totals ('1', '1')", 2)]

@@ -1,5 +1,6 @@
-"""Exact price levels (``state.levels``): one side's sizes, lazy removal, price spellings,
-exact order, best price and top N against a brute-force sort."""
+"""Exact price levels: one side's sizes, removal, price spellings, exact order, best price and
+top N against a brute-force sort (the sides live in the core, ``ticktape::levels``, and are
+driven here through a ``Book``), and the price and size checks (``state.levels``)."""
 
 from __future__ import annotations
 
@@ -8,77 +9,108 @@ import re
 from decimal import Decimal as D
 from pathlib import Path
 
-from state.levels import Side, fixed, is_zero, known_price, price_key, size_ok
+from state.book import Book
+from state.events import BookDelta, BookSnapshot
+from state.levels import fixed, is_zero, known_price, price_key, size_ok
 
 
-def top(s: Side, n: int) -> list[tuple[D, D]]:
-    """The best ``n`` levels of a side as exact (price, size)."""
-    return [(s.price(p), D(s.levels[p])) for p in s.top(n)]
+class Side:
+    """One side of a book (OKX's rule without ids: every delta applies), the other empty."""
 
+    def __init__(self, bids: bool) -> None:
+        self.bids = bids
+        self.book = Book("v", "S", "S-T", "okx")
+        self.seq = 1
+        self.book.apply_snapshot(BookSnapshot("v", "S", "S-T", 0, 1, 1, (), ()), [], self._report)
 
-def best(s: Side) -> D | None:
-    p = s.best()
-    return None if p is None else s.price(p)
+    def _report(self, ev, kind, detail, out) -> None:
+        assert kind == "unparseable", (kind, detail)
+        self.rejected += int(detail.split()[0])
+
+    def apply(self, levels) -> int:
+        """Set absolute sizes; returns the count of rejected levels."""
+        self.seq += 1
+        self.rejected = 0
+        lv = tuple(levels)
+        self.book.apply_delta(BookDelta("v", "S", "S-T", 0, self.seq, self.seq,
+                                        lv if self.bids else (), () if self.bids else lv),
+                              [], self._report)
+        return self.rejected
+
+    def top(self, n: int) -> list[tuple[D, D]]:
+        return self.book.top_bids(n) if self.bids else self.book.top_asks(n)
+
+    def best(self) -> D | None:
+        return self.book.best_bid() if self.bids else self.book.best_ask()
+
+    def ordered(self) -> list[str]:
+        return [p for p, _ in self.book.raw_levels()[0 if self.bids else 1]]
+
+    def raw(self) -> list[tuple[str, str]]:
+        return self.book.raw_levels()[0 if self.bids else 1]
 
 
 def test_levels_set_remove_and_order():
     bids, asks = Side(True), Side(False)
     assert bids.apply([("10.0", "1"), ("9.5", "2"), ("9", "3"), ("8", "4")]) == 0
     assert asks.apply([("11", "1"), ("12.5", "2")]) == 0
-    assert top(bids, 3) == [(D("10.0"), D(1)), (D("9.5"), D(2)), (D(9), D(3))]
-    assert top(asks, 5) == [(D(11), D(1)), (D("12.5"), D(2))]
+    assert bids.top(3) == [(D("10.0"), D(1)), (D("9.5"), D(2)), (D(9), D(3))]
+    assert asks.top(5) == [(D(11), D(1)), (D("12.5"), D(2))]
     bids.apply([("10.0", "0.000"), ("9.75", "5")])
     asks.apply([("11", "0"), ("10.5", "1")])
-    assert best(bids) == D("9.75") and best(asks) == D("10.5")
-    assert bids.live() == ["9.5", "9", "8", "9.75"]  # insertion order: live() is unordered
+    assert bids.best() == D("9.75") and asks.best() == D("10.5")
     bids.apply([("7", "0")])  # removing an absent level is normal
     assert bids.ordered() == ["9.75", "9.5", "9", "8"] and asks.ordered() == ["10.5", "12.5"]
+    assert len(bids.book) == 4 and bids.top(0) == [] and bids.top(-1) == []
 
 
 def test_two_spellings_of_one_price_are_one_level():
     s = Side(True)
     s.apply([("100.50", "1")])
     s.apply([("100.5", "2")])
-    assert top(s, 5) == [(D("100.5"), D(2))] and s.live() == ["100.5"]
+    assert s.top(5) == [(D("100.5"), D(2))] and s.raw() == [("100.5", "2")]
     s.apply([("100.50", "0")])
-    assert top(s, 5) == [] and s.best() is None
+    assert s.top(5) == [] and s.best() is None
+    # within one update, in order: the later spelling and size win
+    s.apply([("7.0", "1"), ("7", "3"), ("7.00", "0"), ("7.000", "4")])
+    assert s.raw() == [("7.000", "4")]
 
 
 def test_bad_levels_are_rejected_and_counted():
     s = Side(True)
     assert s.apply([("-1", "1"), ("abc", "1"), ("NaN", "1"), ("5", "-2"), ("4", "1")]) == 4
-    assert top(s, 5) == [(D(4), D(1))] and list(s.levels) == ["4"]
+    assert s.top(5) == [(D(4), D(1))] and s.raw() == [("4", "1")]
+    # a bad price string counts once per update, however often it comes (as before)
+    assert s.apply([("abc", "1"), ("abc", "2"), ("x", "0")]) == 2
 
 
 def test_a_bad_size_for_a_known_level_is_rejected_too():
-    # A level the side already holds is updated in C (dict.update): its size is checked
-    # with the rest of the update, so "-1" or "NaN" never replaces a good size.
     s = Side(True)
     assert s.apply([("5", "1"), ("4", "2")]) == 0
     bad = [("5", "-1"), ("4", "NaN"), ("6.5", "1e5"), ("3", "1.2.3"), ("2", "²"), ("1", "0.5")]
     assert s.apply(bad) == 5
-    assert top(s, 5) == [(D(5), D(1)), (D(4), D(2)), (D(1), D("0.5"))]
+    assert s.top(5) == [(D(5), D(1)), (D(4), D(2)), (D(1), D("0.5"))]
+    # one size with two dots among good ones is caught too (each size is checked alone)
+    assert s.apply([("5", "1.2.3"), ("4", "7")]) == 1 and s.top(1) == [(D(5), D(1))]
 
 
-def test_best_survives_heavy_churn_and_sweeps():
+def test_best_survives_heavy_churn():
     s = Side(True)
     for i in range(1, 3000):
         s.apply([(str(i), "1")])
         if i > 5:
             s.apply([(str(i - 5), "0")])
-    assert best(s) == D(2999) and len(s.live()) == 5
-    assert len(s.levels) < 600  # removed levels were swept
-    assert [p for p, _ in top(s, 10)] == [D(i) for i in range(2999, 2994, -1)]
+    assert s.best() == D(2999) and len(s.book) == 5
+    assert [p for p, _ in s.top(10)] == [D(i) for i in range(2999, 2994, -1)]
 
 
-def test_short_prices_order_by_float_and_a_long_one_makes_the_side_exact():
+def test_long_prices_order_exactly():
     s = Side(True)
     s.apply([("0.1", "1"), ("0.09", "2")])
-    assert not s.exact and best(s) == D("0.1") and s.key["0.1"] == -0.1
+    assert s.best() == D("0.1")
     # 21 significant digits: its float would order it below 0.1 (0.1's float is larger)
     s.apply([("0.10000000000000000001", "3")])
-    assert s.exact and s.key["0.1"] == D("-0.1")  # every key rebuilt as a Decimal
-    assert top(s, 3) == [(D("0.10000000000000000001"), D(3)), (D("0.1"), D(1)), (D("0.09"), D(2))]
+    assert s.top(3) == [(D("0.10000000000000000001"), D(3)), (D("0.1"), D(1)), (D("0.09"), D(2))]
     s.apply([("0.10000000000000000001", "0")])
     assert s.ordered() == ["0.1", "0.09"]
 
@@ -86,9 +118,10 @@ def test_short_prices_order_by_float_and_a_long_one_makes_the_side_exact():
 def test_prices_whose_float_is_not_a_price_are_judged_exactly():
     s = Side(True)
     assert s.apply([("nan", "1"), ("inf", "1"), ("0", "1"), ("-0.5", "1"), ("0x10", "1")]) == 5
-    assert top(s, 5) == [] and not s.exact
+    assert s.top(5) == []
     assert s.apply([("1e-400", "1"), ("2", "1")]) == 0  # positive, though its float is 0
-    assert s.exact and top(s, 5) == [(D(2), D(1)), (D("1e-400"), D(1))]
+    assert s.top(5) == [(D(2), D(1)), (D("1e-400"), D(1))]
+    assert s.raw() == [("2", "1"), ("1e-400", "1")]  # the strings as sent
 
 
 def test_new_levels_are_found_among_known_ones_in_one_update():
@@ -97,20 +130,10 @@ def test_new_levels_are_found_among_known_ones_in_one_update():
     # known, new, a known one removed, a new one twice (last size wins), a bad new one
     assert s.apply([("10", "2"), ("9.5", "1"), ("9", "0"), ("8", "1"), ("8", "4"), ("x", "1"),
                     ("7", "-1")]) == 2
-    assert top(s, 10) == [(D(10), D(2)), (D("9.5"), D(1)), (D(8), D(4))]
-    assert "x" not in s.levels and "7" not in s.levels
+    assert s.top(10) == [(D(10), D(2)), (D("9.5"), D(1)), (D(8), D(4))]
+    assert "x" not in dict(s.raw()) and "7" not in dict(s.raw())
     s.apply([("9", "3")])  # a removed level comes back
-    assert top(s, 2) == [(D(10), D(2)), (D("9.5"), D(1))] and top(s, 10)[2] == (D(9), D(3))
-
-
-def test_top_n_reads_do_not_walk_the_same_removed_levels_again():
-    s = Side(True)
-    s.apply([(str(i), "1") for i in range(1, 1001)])
-    s.apply([(str(i), "0") for i in range(900, 1001)])  # 101 removed at the top
-    assert [p for p, _ in top(s, 3)] == [D(899), D(898), D(897)]
-    assert s.text[s.ladder[0]] == "899" and len(s.ladder) == 899  # walked-past dead ones dropped
-    s.apply([("950", "2")])  # a dropped level comes back
-    assert top(s, 2) == [(D(950), D(2)), (D(899), D(1))]
+    assert s.top(2) == [(D(10), D(2)), (D("9.5"), D(1))] and s.top(10)[2] == (D(9), D(3))
 
 
 def _brute(levels: dict[str, str], bids: bool) -> list[tuple[D, D]]:
@@ -125,18 +148,17 @@ def _check_against_brute(seed: int, long_prices: bool) -> None:
     truth = ({}, {})  # exact price -> (price string, size string), per side
 
     def spell(v: int) -> str:  # one price, several spellings; sometimes 16+ digits
-        if v in spelled:  # within one update a venue spells a price one way
-            return spelled[v]
-        s = spelled[v] = f"{v / 100:.2f}"
+        s = f"{v / 100:.2f}"
         r = rng.random()
         if r < 0.1:
-            s = spelled[v] = s + "0"
-        elif long_prices and r < 0.13:
-            s = spelled[v] = s + "0" * 14 + "1"  # not the float's value: exact order only
+            s = s + "0"
+        elif r < 0.15:
+            s = f"{v}e-2"
+        elif long_prices and r < 0.2:
+            s = s + "0" * 14 + "1"  # not the float's value: exact order only
         return s
 
     for step in range(1500):
-        spelled: dict[int, str] = {}
         update = ([], [])
         for side in (0, 1):
             for _ in range(rng.randint(0, 12)):
@@ -154,11 +176,11 @@ def _check_against_brute(seed: int, long_prices: bool) -> None:
             n = rng.choice([1, 5, 20, 200])
             for side in (0, 1):
                 want = _brute({p: q for p, q in truth[side].values()}, side == 0)
-                assert top(sides[side], n) == want[:n], step
-                assert best(sides[side]) == (want[0][0] if want else None)
+                assert sides[side].top(n) == want[:n], step
+                assert sides[side].best() == (want[0][0] if want else None)
     for side in (0, 1):
-        got = [(D(p), D(sides[side].levels[p])) for p in sides[side].ordered()]
-        assert got == _brute({p: q for p, q in truth[side].values()}, side == 0)
+        want = sorted(truth[side].values(), key=lambda lv: -D(lv[0]) if side == 0 else D(lv[0]))
+        assert sides[side].raw() == want  # the newest spelling of each price, as sent
 
 
 def test_top_n_equals_a_brute_force_sort_after_random_updates():
@@ -166,7 +188,7 @@ def test_top_n_equals_a_brute_force_sort_after_random_updates():
         _check_against_brute(seed, long_prices=False)
 
 
-def test_top_n_equals_a_brute_force_sort_on_exact_sides():
+def test_top_n_equals_a_brute_force_sort_with_long_prices():
     for seed in (4, 5):
         _check_against_brute(seed, long_prices=True)
 

@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod book;
 mod decode;
 mod tape;
 
@@ -14,6 +15,7 @@ fn crc(data: &[u8]) -> u32 {
 #[pymodule]
 fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crc, m)?)?;
+    book::register(m)?;
     tape::register(m)?;
     decode::register(m)?;
     Ok(())

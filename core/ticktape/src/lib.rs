@@ -1,6 +1,10 @@
 //! ticktape's compiled core. Plain Rust, no Python: the `ticktape-python` crate binds it.
 
+pub mod book;
 pub mod crc;
 pub mod decode;
 pub mod event;
+pub mod levels;
+pub mod price;
+pub mod sync;
 pub mod tape;
