@@ -7,6 +7,10 @@
 
 pub mod binance;
 pub mod json;
+pub mod number;
+pub mod shape;
+pub mod upbit;
+pub mod utc;
 
 use std::fmt;
 
@@ -48,6 +52,7 @@ pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
 #[derive(Debug, Clone)]
 pub enum Decoder {
     Binance(binance::BinanceDecoder),
+    Upbit(upbit::UpbitDecoder),
 }
 
 impl Decoder {
@@ -58,6 +63,7 @@ impl Decoder {
             "binance-usdm" | "binance-spot" => {
                 Some(Decoder::Binance(binance::BinanceDecoder::new(url)))
             }
+            "upbit" => Some(Decoder::Upbit(upbit::UpbitDecoder)),
             _ => None,
         }
     }
@@ -66,6 +72,7 @@ impl Decoder {
     pub fn frame<'a>(&'a self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         match self {
             Decoder::Binance(d) => d.frame(payload),
+            Decoder::Upbit(d) => d.frame(payload),
         }
     }
 }
