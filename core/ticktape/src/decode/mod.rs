@@ -8,6 +8,7 @@
 pub mod binance;
 pub mod json;
 pub mod number;
+pub mod okx;
 pub mod shape;
 pub mod upbit;
 pub mod utc;
@@ -53,6 +54,7 @@ pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
 pub enum Decoder {
     Binance(binance::BinanceDecoder),
     Upbit(upbit::UpbitDecoder),
+    Okx(okx::OkxDecoder),
 }
 
 impl Decoder {
@@ -64,6 +66,7 @@ impl Decoder {
                 Some(Decoder::Binance(binance::BinanceDecoder::new(url)))
             }
             "upbit" => Some(Decoder::Upbit(upbit::UpbitDecoder)),
+            "okx" => Some(Decoder::Okx(okx::OkxDecoder)),
             _ => None,
         }
     }
@@ -73,6 +76,7 @@ impl Decoder {
         match self {
             Decoder::Binance(d) => d.frame(payload),
             Decoder::Upbit(d) => d.frame(payload),
+            Decoder::Okx(d) => d.frame(payload),
         }
     }
 }
