@@ -64,7 +64,8 @@ def test_ids_times_and_levels_of_every_form_are_read_alike():
     times = [b'"1"', b'" 12 "', b'"-1"', b'"+5"', b'"1.5"', b'""', b"1", b'"9223372036854"',
              b'"9223372036855"', b"null"]
     ids = [b"", b',"seqId":5', b',"seqId":null', b',"prevSeqId":99999999999999999999',
-           b',"checksum":1.0', b',"checksum":-1', b',"seqId":"5"', b',"prevSeqId":null']
+           b',"checksum":1.0', b',"checksum":-1', b',"seqId":"5"', b',"prevSeqId":null',
+           b',"seqId":-0', b',"prevSeqId":1e3']
     rnd = random.Random(3)
     payloads = [book % (rnd.choice(actions), rnd.choice(levels), rnd.choice(times), rnd.choice(ids))
                 for _ in range(1500)]

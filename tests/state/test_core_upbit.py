@@ -55,7 +55,8 @@ def number_text(rnd: random.Random) -> str:
 
 
 def test_numbers_of_every_form_are_written_alike():
-    """Bare numbers (int, fraction, exponent) and numbers sent as strings, in every field."""
+    """Bare numbers (int, fraction, exponent) and numbers sent as strings, in every field;
+    integers of every form where an ``int`` is read."""
     rnd = random.Random(6)
     texts = [number_text(rnd) for _ in range(3000)]
     texts += [f'"{rnd.choice(["", " "])}{number_text(rnd)}{rnd.choice(["", " "])}"' for _ in range(500)]
@@ -65,6 +66,12 @@ def test_numbers_of_every_form_are_written_alike():
                  % (t.encode(), rnd.choice(texts).encode())) for t in texts]
     want = python_side(WS, payloads)
     assert "error" not in want
+    assert core_side(WS, payloads) == want
+    ints = [b"-0", b"0", b"7", b"-7", b"1.0", b"null", b'"7"', b"99999999999999999999", b"9223372036854"]
+    payloads = [b'{"ty":"trade","cd":"KRW-BTC","tms":%s,"ttms":%s,"tp":1,"tv":2,"ab":"BID","sid":%s}'
+                % (rnd.choice(ints), rnd.choice(ints), rnd.choice(ints)) for _ in range(500)]
+    want = python_side(WS, payloads)
+    assert 0 < want.count("error") < len(want)
     assert core_side(WS, payloads) == want
 
 

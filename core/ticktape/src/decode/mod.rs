@@ -6,6 +6,7 @@
 //! with the reason, which the fold counts and quarantines as `state.events.DecodeError`.
 
 pub mod binance;
+pub mod bybit;
 pub mod json;
 pub mod number;
 pub mod okx;
@@ -55,6 +56,7 @@ pub enum Decoder {
     Binance(binance::BinanceDecoder),
     Upbit(upbit::UpbitDecoder),
     Okx(okx::OkxDecoder),
+    Bybit(bybit::BybitDecoder),
 }
 
 impl Decoder {
@@ -67,6 +69,7 @@ impl Decoder {
             }
             "upbit" => Some(Decoder::Upbit(upbit::UpbitDecoder)),
             "okx" => Some(Decoder::Okx(okx::OkxDecoder)),
+            "bybit" => Some(Decoder::Bybit(bybit::BybitDecoder)),
             _ => None,
         }
     }
@@ -77,6 +80,7 @@ impl Decoder {
             Decoder::Binance(d) => d.frame(payload),
             Decoder::Upbit(d) => d.frame(payload),
             Decoder::Okx(d) => d.frame(payload),
+            Decoder::Bybit(d) => d.frame(payload),
         }
     }
 }

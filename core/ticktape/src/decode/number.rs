@@ -162,16 +162,51 @@ pub fn opt_plain<'a>(slot: &Slot<'a>, name: &str) -> Result<Option<Str<'a>>, Dec
     }
 }
 
+/// Whether a JSON value's text is an integer (msgspec's `int`): no fraction, no exponent.
+fn int_token(raw: &str) -> bool {
+    matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9')) && !raw.contains(['.', 'e', 'E'])
+}
+
+/// A required `int` field as an i64. `-0` is 0, as msgspec reads it (serde reads it as a
+/// float); an integer too large for an i64 is an error, as it is out of range in Python
+/// once it is a time or an id.
+pub fn int(slot: &Slot<'_>, name: &str) -> Result<i64, DecodeError> {
+    let raw = slot.raw(name)?;
+    if !int_token(raw) {
+        return Err(DecodeError(format!("`{name}` is not an integer")));
+    }
+    raw.parse()
+        .map_err(|_| DecodeError(format!("`{name}` = {raw} is out of range")))
+}
+
+/// An `int` field with a default for when it is absent (present and `null` is an error).
+pub fn int_or(slot: &Slot<'_>, name: &str, default: i64) -> Result<i64, DecodeError> {
+    if slot.is_present() {
+        int(slot, name)
+    } else {
+        Ok(default)
+    }
+}
+
+/// An `int | None` field: absent or `null` is None.
+pub fn opt_int(slot: &Slot<'_>, name: &str) -> Result<Option<i64>, DecodeError> {
+    match slot.0.map(|r| r.get()) {
+        None | Some("null") => Ok(None),
+        Some(_) => int(slot, name).map(Some),
+    }
+}
+
 /// An `int` field msgspec reads whatever its size: present, it must be a JSON integer;
 /// its value is returned where it fits an i64 (None where it does not, or is absent).
-/// For fields Python reads only when another is 0 (Bybit's `ts` beside `cts`).
+/// For fields Python reads and does not keep (Upbit's trade `timestamp`, Bybit's `seq`).
 pub fn any_int(slot: &Slot<'_>, name: &str) -> Result<Option<i64>, DecodeError> {
     let Some(raw) = slot.0.map(|r| r.get()) else {
         return Ok(None);
     };
-    match raw.as_bytes().first() {
-        Some(b'-' | b'0'..=b'9') if !raw.contains(['.', 'e', 'E']) => Ok(raw.parse().ok()),
-        _ => Err(DecodeError(format!("`{name}` is not an integer"))),
+    if int_token(raw) {
+        Ok(raw.parse().ok())
+    } else {
+        Err(DecodeError(format!("`{name}` is not an integer")))
     }
 }
 

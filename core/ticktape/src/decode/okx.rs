@@ -14,7 +14,7 @@ use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::json::Slot;
-use super::number::{any_int, digit_id, py_int};
+use super::number::{any_int, digit_id, opt_int, py_int};
 use super::shape::{object, objects};
 use super::{ms_to_ns, DecodeError};
 use crate::event::{BookDelta, BookSnapshot, Event, Level, Side, Source, Str, Ticker, Trade};
@@ -232,8 +232,8 @@ impl OkxDecoder {
                 let exch_ts_ns = ms_text(&d.ts, "ts")?;
                 let bids = levels(&d.bids, "bids")?;
                 let asks = levels(&d.asks, "asks")?;
-                let checksum = d.checksum.opt_int("checksum")?;
-                let seq = d.seqId.opt_int("seqId")?;
+                let checksum = opt_int(&d.checksum, "checksum")?;
+                let seq = opt_int(&d.seqId, "seqId")?;
                 out.push(if update {
                     Event::BookDelta(BookDelta {
                         symbol: symbol.clone(),
@@ -242,7 +242,7 @@ impl OkxDecoder {
                         asks,
                         first_id: None,
                         last_id: seq,
-                        prev_id: d.prevSeqId.opt_int("prevSeqId")?,
+                        prev_id: opt_int(&d.prevSeqId, "prevSeqId")?,
                         checksum,
                     })
                 } else {

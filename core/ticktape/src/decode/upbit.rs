@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::json::Slot;
-use super::number::{any_int, opt_plain, plain};
+use super::number::{any_int, int, int_or, opt_plain, plain};
 use super::shape::{object, objects, untyped};
 use super::utc::utc_ns;
 use super::{ms_to_ns, DecodeError};
@@ -119,7 +119,7 @@ fn interval(kind: Str<'_>) -> Str<'_> {
 
 /// A time in ms (an int field, 0 when absent) as ns.
 fn ms(slot: &Slot<'_>, name: &str) -> Result<i64, DecodeError> {
-    ms_to_ns(slot.int_or(name, 0)?, name)
+    ms_to_ns(int_or(slot, name, 0)?, name)
 }
 
 impl UpbitDecoder {
@@ -147,10 +147,10 @@ impl UpbitDecoder {
         Ok(vec![match kind {
             b"trade" => {
                 any_int(&f.tms, "timestamp")?; // read, not used
-                let sid = f.sid.int("sequential_id")?;
+                let sid = int(&f.sid, "sequential_id")?;
                 Event::Trade(Trade {
                     symbol: code,
-                    exch_ts_ns: ms_to_ns(f.ttms.int("trade_timestamp")?, "trade_timestamp")?,
+                    exch_ts_ns: ms_to_ns(int(&f.ttms, "trade_timestamp")?, "trade_timestamp")?,
                     price: plain(&f.tp, "trade_price")?,
                     size: plain(&f.tv, "trade_volume")?,
                     side: if f.ab.string("ask_bid")? == "ASK" {
@@ -163,7 +163,7 @@ impl UpbitDecoder {
                 })
             }
             b"orderbook" => {
-                let exch_ts_ns = ms_to_ns(f.tms.int("timestamp")?, "timestamp")?;
+                let exch_ts_ns = ms_to_ns(int(&f.tms, "timestamp")?, "timestamp")?;
                 let totals = (
                     plain(&f.tbs, "total_bid_size")?,
                     plain(&f.tas, "total_ask_size")?,
