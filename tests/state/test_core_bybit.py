@@ -90,7 +90,9 @@ def test_times_ids_and_control_frames_of_every_form_are_read_alike():
     payloads += [b'{"success":true}', b'{"success":false}', b'{"success":null}', b'{"op":"pong"}', b'{"op":null}',
                  b'{"topic":null,"op":"x"}', b'{"topic":1}', b'{"topic":"tickers.X","ts":1,"data":{"symbol":"X",'
                  b'"markPrice":null,"fundingRate":"0.1"}}', b'{"topic":"tickers.X","data":{"symbol":"X"}}',
-                 b'{"topic":"tickers.X","ts":1,"data":[]}', b"[]", b'{"success":1e999}']
+                 b'{"topic":"tickers.X","ts":1,"data":[]}', b"[]", b'{"success":1e999}',
+                 b'{"topic":"tickers.X","ts":1,"data":{"symbol":"X","z":"\\udc00"}}',  # a lone surrogate
+                 b'{"topic":"tickers.X","ts":1,"data":{"symbol":"X\\ud83d\\ude00"}}']
     info = LINEAR
     want = python_side(info, payloads)
     assert 0 < want.count("error") < len(want)
@@ -102,11 +104,14 @@ def test_times_ids_and_control_frames_of_every_form_are_read_alike():
     b'{"topic":"tickers.X","ts":1,"ts":2,"data":{"symbol":"X"}}',  # a key repeated
     '{"topic":"publicTrade.X","ts":1,"data":[{"T":1,"s":"X","S":"Buy","v":"1","p":"2",'
     '"i":"\u0663"}]}'.encode(),  # an id of non-ASCII digits: Python's ordinal is 3
+    b'{"success":true,"n":1%s}' % (b"0" * 400),  # an integer past a float's range, in an ack
 ])
 def test_what_the_core_refuses_that_python_reads(payload):
     """Where the two differ, on purpose, on frames Bybit does not send: a frame that is not
     UTF-8 (see ``test_core_binance``); a key repeated (serde refuses it, msgspec keeps the
-    last); a trade id of non-ASCII digits, which Python's ``int()`` reads."""
+    last); a trade id of non-ASCII digits, which Python's ``int()`` reads; an ack holding an
+    integer past a float's range (the core reads a frame without a topic as a serde_json
+    ``Value``, msgspec keeps any integer)."""
     [want] = python_side(LINEAR, [payload])
     assert want != "error"
     [got] = ticktape_core.decode_frames("bybit", "", LINEAR.url, [payload])

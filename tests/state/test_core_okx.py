@@ -76,7 +76,9 @@ def test_ids_times_and_levels_of_every_form_are_read_alike():
     payloads += [b'{"event":"error","msg":"x"}', b'{"event":null,"arg":null}', b'{"arg":{"channel":"x"}}',
                  b'{"arg":{"channel":"tickers"},"data":[{"instId":"X"}]}', b'{"arg":{"channel":1},"data":1}',
                  b'{"arg":{"channel":"tickers","instId":null},"data":[]}', b'{"event":"x","arg":[]}',
-                 b'{"arg":{"channel":"tickers"},"data":[{"instId":"X","last":null,"ts":"7"}]}', b"[]", b"pong "]
+                 b'{"arg":{"channel":"tickers"},"data":[{"instId":"X","last":null,"ts":"7"}]}', b"[]", b"pong ",
+                 b'{"arg":{"channel":"tickers"},"data":[{"instId":"X","z":"\\ud800"}]}',  # a lone surrogate
+                 b'{"arg":{"channel":"tickers"},"data":[{"instId":"X\\ud83d\\ude00","z":"\\u00e9"}]}']
     want = python_side(WS, payloads)
     assert 0 < want.count("error") < len(want)
     assert core_side(WS, payloads) == want

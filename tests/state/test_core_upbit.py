@@ -92,6 +92,16 @@ def test_candle_times_are_read_as_strptime_reads_them():
     assert core_side(WS, payloads) == want
 
 
+def test_a_lone_surrogate_anywhere_is_a_decode_error_on_both_sides():
+    """msgspec refuses a ``\\ud800`` escape even in a field it skips; serde reads over it
+    there, so the core looks for one first (``shape::escapes``). A pair is a character."""
+    payloads = [b'{"ty":"ticker","cd":"X","tp":1,"z":"\\ud800"}', b'{"ty":"ticker","cd":"X","tp":1,"z":"\\udc00"}',
+                b'{"status":"\\ud800"}', b'{"ty":"ticker","cd":"X\\ud83d\\ude00","tp":1,"z":"\\\\ud800"}']
+    want = python_side(WS, payloads)
+    assert want[:3] == ["error"] * 3 and want[3] != "error"
+    assert core_side(WS, payloads) == want
+
+
 @pytest.mark.parametrize("payload", [
     b'{"ty":"ticker","cd":"KRW-BTC","tp":1,"\xa9":1}',  # not UTF-8 (in a key msgspec skips)
     b'{"ty":"ticker","cd":"KRW-BTC","tp":1,"tp":2}',  # a key repeated
@@ -102,6 +112,7 @@ def test_candle_times_are_read_as_strptime_reads_them():
     b'{"ty":"ticker","cd":"KRW-BTC","tp":1E+5000}',  # 5001 digits once written plain
     '{"ty":"candle.1m","cd":"KRW-BTC","cdttmu":"2021-04-17T16:51:0\u0663","op":1,"hp":2,"lp":0.5,'
     '"tp":1.5,"catv":10,"catp":15}'.encode(),  # strptime's \\d takes any decimal digit
+    b'{"status":1%s}' % (b"0" * 400),  # an integer past a float's range, in a control frame
 ])
 def test_what_the_core_refuses_that_python_reads(payload):
     """Where the two differ, on purpose: frames no venue sends, that Python reads and the
@@ -110,7 +121,8 @@ def test_what_the_core_refuses_that_python_reads(payload):
     ``Decimal()`` reads but is no JSON number's text (underscores, NaN, Infinity, non-ASCII
     digits: not a price the fold could use); a number longer than 4,096 digits written plain
     (a damaged exponent: Python would write a string that long, or a gigabyte); a candle time
-    with non-ASCII digits."""
+    with non-ASCII digits; a control frame holding an integer past a float's range (the core
+    reads a frame without a type as a serde_json ``Value``, msgspec keeps any integer)."""
     [want] = python_side(WS, [payload])
     assert want != "error"
     [got] = ticktape_core.decode_frames("upbit", "spot", WS.url, [payload])

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::json::Slot;
 use super::number::{any_int, digit_id, int};
-use super::shape::{object, objects, untyped};
+use super::shape::{escapes, object, objects, untyped};
 use super::{ms_to_ns, DecodeError};
 use crate::event::{BookDelta, BookSnapshot, Event, Kline, Side, Source, Str, Ticker, Trade};
 
@@ -160,6 +160,7 @@ impl BybitDecoder {
     pub fn frame<'a>(&self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         let text =
             std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))?;
+        escapes(text)?;
         let top: Top<'a> = object(text, "frame")?;
         let op = top.op.opt_string("op")?;
         let Some(topic) = top.topic.opt_string("topic")? else {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::json::Slot;
 use super::number::{any_int, digit_id, opt_int, py_int};
-use super::shape::{object, objects};
+use super::shape::{escapes, object, objects};
 use super::{ms_to_ns, DecodeError};
 use crate::event::{BookDelta, BookSnapshot, Event, Level, Side, Source, Str, Ticker, Trade};
 
@@ -192,6 +192,7 @@ impl OkxDecoder {
         }
         let text =
             std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))?;
+        escapes(text)?;
         let top: Top<'a> = object(text, "frame")?;
         let event = top.event.opt_string("event")?;
         let arg: Option<Arg<'a>> = match top.arg.0.map(|r| r.get()) {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::json::Slot;
 use super::number::{any_int, int, int_or, opt_plain, plain};
-use super::shape::{object, objects, untyped};
+use super::shape::{escapes, object, objects, untyped};
 use super::utc::utc_ns;
 use super::{ms_to_ns, DecodeError};
 use crate::event::{BookSnapshot, Event, Kline, Level, Side, Source, Str, Ticker, Trade};
@@ -138,6 +138,7 @@ impl UpbitDecoder {
         }
         let text =
             std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))?;
+        escapes(text)?;
         let f: Fields<'a> = if simple {
             object::<SimpleKeys<'a>>(text, "frame")?.into()
         } else {
