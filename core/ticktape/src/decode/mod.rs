@@ -6,7 +6,13 @@
 //! with the reason, which the fold counts and quarantines as `state.events.DecodeError`.
 
 pub mod binance;
+pub mod bybit;
 pub mod json;
+pub mod number;
+pub mod okx;
+pub mod shape;
+pub mod upbit;
+pub mod utc;
 
 use std::fmt;
 
@@ -48,6 +54,9 @@ pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
 #[derive(Debug, Clone)]
 pub enum Decoder {
     Binance(binance::BinanceDecoder),
+    Upbit(upbit::UpbitDecoder),
+    Okx(okx::OkxDecoder),
+    Bybit(bybit::BybitDecoder),
 }
 
 impl Decoder {
@@ -58,6 +67,9 @@ impl Decoder {
             "binance-usdm" | "binance-spot" => {
                 Some(Decoder::Binance(binance::BinanceDecoder::new(url)))
             }
+            "upbit" => Some(Decoder::Upbit(upbit::UpbitDecoder)),
+            "okx" => Some(Decoder::Okx(okx::OkxDecoder)),
+            "bybit" => Some(Decoder::Bybit(bybit::BybitDecoder)),
             _ => None,
         }
     }
@@ -66,6 +78,9 @@ impl Decoder {
     pub fn frame<'a>(&'a self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         match self {
             Decoder::Binance(d) => d.frame(payload),
+            Decoder::Upbit(d) => d.frame(payload),
+            Decoder::Okx(d) => d.frame(payload),
+            Decoder::Bybit(d) => d.frame(payload),
         }
     }
 }
