@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::Slot;
+use super::shape::escapes;
 use super::{ms_to_ns, DecodeError};
 use crate::event::{
     BookDelta, BookSnapshot, BookTicker, Event, Kline, Side, Source, Str, Ticker, Trade,
@@ -253,8 +254,9 @@ impl BinanceDecoder {
     pub fn frame<'a>(&'a self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         let text =
             std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))?;
-        // The slow path reads a combined frame's stream only when the frame begins as
-        // Binance writes it, as the Python decoder did; otherwise the URL's.
+        escapes(text)?; // a lone surrogate anywhere is an error, as msgspec makes it
+                        // The slow path reads a combined frame's stream only when the frame begins as
+                        // Binance writes it, as the Python decoder did; otherwise the URL's.
         let (stream, data, slow_stream): (Str<'a>, &'a str, bool) = if payload.get(2) == Some(&b's')
         {
             let w: Combined<'a> = serde_json::from_slice(payload)?;

@@ -53,27 +53,19 @@ impl<'a> Slot<'a> {
         }
     }
 
-    /// A required JSON integer that fits an i64.
+    /// A required JSON integer that fits an i64 (`-0` is 0, as msgspec reads it).
     pub fn int(&self, name: &str) -> Result<i64, DecodeError> {
-        serde_json::from_str(self.text(name)?).map_err(|e| wrong(name, e))
+        super::number::int(self, name)
     }
 
     /// An integer, or `default` when absent (present and `null` is an error).
     pub fn int_or(&self, name: &str, default: i64) -> Result<i64, DecodeError> {
-        if self.0.is_none() {
-            return Ok(default);
-        }
-        self.int(name)
+        super::number::int_or(self, name, default)
     }
 
     /// An optional integer: absent or `null` is None.
     pub fn opt_int(&self, name: &str) -> Result<Option<i64>, DecodeError> {
-        match self.0.map(RawValue::get) {
-            None | Some("null") => Ok(None),
-            Some(t) => serde_json::from_str(t)
-                .map(Some)
-                .map_err(|e| wrong(name, e)),
-        }
+        super::number::opt_int(self, name)
     }
 
     /// A required JSON boolean.
