@@ -7,6 +7,8 @@
 
 pub mod binance;
 pub mod json;
+pub mod kucoin;
+pub mod msgspec;
 
 use std::fmt;
 
@@ -48,6 +50,7 @@ pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
 #[derive(Debug, Clone)]
 pub enum Decoder {
     Binance(binance::BinanceDecoder),
+    Kucoin(kucoin::KucoinDecoder),
 }
 
 impl Decoder {
@@ -58,6 +61,7 @@ impl Decoder {
             "binance-usdm" | "binance-spot" => {
                 Some(Decoder::Binance(binance::BinanceDecoder::new(url)))
             }
+            "kucoin" => Some(Decoder::Kucoin(kucoin::KucoinDecoder)),
             _ => None,
         }
     }
@@ -66,6 +70,7 @@ impl Decoder {
     pub fn frame<'a>(&'a self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         match self {
             Decoder::Binance(d) => d.frame(payload),
+            Decoder::Kucoin(d) => d.frame(payload),
         }
     }
 }
