@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::msgspec::{self, after_last, id, int_text, int_text_or, ns, py_int, small, Obj};
+use super::msgspec::{self, after_last, id, ns, py_int, small, Obj};
 use super::{DecodeError, MS};
 use crate::event::{BookDelta, BookTicker, Event, Kline, Level, Str, Trade};
 
@@ -41,24 +41,31 @@ struct Candle<'a>(
 
 /// The changes of one side, less the sequence-only ones (price "0").
 fn changes<'a>(o: &Obj<'a>, name: &str) -> Result<Vec<Level<'a>>, DecodeError> {
-    let v: Vec<Change<'a>> = serde_json::from_str(o.get(name).raw(name)?)?;
-    Ok(v.into_iter()
-        .filter(|c| c.0 != "0")
-        .map(|Change(price, size, seq)| Level {
-            price,
-            size,
-            seq: Some(seq),
-        })
-        .collect())
+    o.read(name, |s| {
+        let v: Vec<Change<'a>> = serde_json::from_str(s.raw(name)?)?;
+        Ok(v.into_iter()
+            .filter(|c| c.0 != "0")
+            .map(|Change(price, size, seq)| Level {
+                price,
+                size,
+                seq: Some(seq),
+            })
+            .collect())
+    })
+}
+
+/// A string Python reads with `int()`.
+fn py_int_of(o: &Obj<'_>, name: &str) -> Result<Option<i128>, DecodeError> {
+    py_int(&o.string(name)?, name)
 }
 
 impl KucoinDecoder {
     /// The events of one WebSocket frame; `Err` quarantines it (a decode error).
     pub fn frame<'a>(&self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         let m = Obj::parse(msgspec::utf8(payload)?)?;
-        let kind = m.get("type").string("type")?;
-        let topic = msgspec::str_or(m.get("topic"), "topic", "")?;
-        let subject = msgspec::str_or(m.get("subject"), "subject", "")?;
+        let kind = m.string("type")?;
+        let topic = m.str_or("topic", "")?;
+        let subject = m.str_or("subject", "")?;
         let data = m.get("data");
         if kind != "message" || !data.is_present() {
             return Ok(vec![]); // welcome, ack, pong
@@ -73,60 +80,46 @@ impl KucoinDecoder {
         let event = match s {
             "trade.l2update" => l2update(&d)?,
             "trade.l3match" => Event::Trade(Trade {
-                symbol: d.get("symbol").string("symbol")?,
-                price: d.get("price").string("price")?,
-                size: d.get("size").string("size")?,
-                side: msgspec::side(&d.get("side").string("side")?)?,
-                trade_id: d.get("tradeId").string("tradeId")?.into_owned(),
-                ordinal: Some(id(
-                    py_int(&d.get("sequence").string("sequence")?, "sequence")?,
-                    "sequence",
-                )?),
-                exch_ts_ns: ns(py_int(&d.get("time").string("time")?, "time")?, 1, "time")?,
+                symbol: d.string("symbol")?,
+                price: d.string("price")?,
+                size: d.string("size")?,
+                side: msgspec::side(&d.string("side")?)?,
+                trade_id: d.string("tradeId")?.into_owned(),
+                ordinal: Some(id(py_int_of(&d, "sequence")?, "sequence")?),
+                exch_ts_ns: ns(py_int_of(&d, "time")?, 1, "time")?,
             }),
             "trade.ticker" => {
-                d.get("price").opt_string("price")?; // the last trade: read, not carried
+                d.opt_string("price")?; // the last trade: read, not carried
                 let symbol = after_last(&topic, ':')
                     .ok_or_else(|| DecodeError("a ticker topic without ':'".to_owned()))?;
                 Event::BookTicker(BookTicker {
-                    update_id: Some(id(
-                        py_int(&d.get("sequence").string("sequence")?, "sequence")?,
-                        "sequence",
-                    )?),
-                    bid_px: d.get("bestBid").string("bestBid")?,
-                    bid_sz: d.get("bestBidSize").string("bestBidSize")?,
-                    ask_px: d.get("bestAsk").string("bestAsk")?,
-                    ask_sz: d.get("bestAskSize").string("bestAskSize")?,
-                    exch_ts_ns: ns(small(int_text(d.get("time"), "time")?), MS.into(), "time")?,
+                    update_id: Some(id(py_int_of(&d, "sequence")?, "sequence")?),
+                    bid_px: d.string("bestBid")?,
+                    bid_sz: d.string("bestBidSize")?,
+                    ask_px: d.string("bestAsk")?,
+                    ask_sz: d.string("bestAskSize")?,
+                    exch_ts_ns: d.ns("time", MS.into())?,
                     symbol,
                 })
             }
-            s if s.starts_with("trade.candles") => candle(&d, &topic)?,
-            _ => return Ok(vec![]),
+            _ => candle(&d, &topic)?, // trade.candles.*
         };
         Ok(vec![event])
     }
 }
 
 fn l2update<'a>(d: &Obj<'a>) -> Result<Event<'a>, DecodeError> {
-    let ch = Obj::parse(d.get("changes").raw("changes")?)?;
+    let (bids, asks) = d.read("changes", |s| {
+        let ch = Obj::parse(s.raw("changes")?)?;
+        Ok((changes(&ch, "bids")?, changes(&ch, "asks")?))
+    })?;
     Ok(Event::BookDelta(BookDelta {
-        symbol: d.get("symbol").string("symbol")?,
-        exch_ts_ns: ns(
-            small(int_text_or(d.get("time"), "time", "0")?),
-            MS.into(),
-            "time",
-        )?,
-        bids: changes(&ch, "bids")?,
-        asks: changes(&ch, "asks")?,
-        first_id: Some(id(
-            small(int_text(d.get("sequenceStart"), "sequenceStart")?),
-            "sequenceStart",
-        )?),
-        last_id: Some(id(
-            small(int_text(d.get("sequenceEnd"), "sequenceEnd")?),
-            "sequenceEnd",
-        )?),
+        symbol: d.string("symbol")?,
+        exch_ts_ns: ns(small(d.int_or("time", "0")?), MS.into(), "time")?,
+        bids,
+        asks,
+        first_id: Some(d.id("sequenceStart")?),
+        last_id: Some(d.id("sequenceEnd")?),
         prev_id: None,
         checksum: None,
     }))
@@ -135,10 +128,10 @@ fn l2update<'a>(d: &Obj<'a>) -> Result<Event<'a>, DecodeError> {
 /// A candle; its interval is the topic's tail after the last `_` (`...:BTC-USDT_1min`).
 fn candle<'a>(d: &Obj<'a>, topic: &Str<'a>) -> Result<Event<'a>, DecodeError> {
     let Candle(start, open, close, high, low, volume, turnover) =
-        serde_json::from_str(d.get("candles").raw("candles")?)?;
+        d.read("candles", |s| Ok(serde_json::from_str(s.raw("candles")?)?))?;
     Ok(Event::Kline(Kline {
-        symbol: d.get("symbol").string("symbol")?,
-        exch_ts_ns: ns(small(int_text(d.get("time"), "time")?), 1, "time")?,
+        symbol: d.string("symbol")?,
+        exch_ts_ns: d.ns("time", 1)?,
         interval: after_last(topic, '_').unwrap_or(Cow::Borrowed("")),
         start_ns: ns(py_int(&start, "candles[0]")?, 1_000_000_000, "candles[0]")?,
         open,

@@ -6,6 +6,7 @@
 //! with the reason, which the fold counts and quarantines as `state.events.DecodeError`.
 
 pub mod binance;
+pub mod gate;
 pub mod json;
 pub mod kucoin;
 pub mod msgspec;
@@ -51,6 +52,7 @@ pub fn ms_to_ns(ms: i64, field: &str) -> Result<i64, DecodeError> {
 pub enum Decoder {
     Binance(binance::BinanceDecoder),
     Kucoin(kucoin::KucoinDecoder),
+    Gate(gate::GateDecoder),
 }
 
 impl Decoder {
@@ -62,6 +64,7 @@ impl Decoder {
                 Some(Decoder::Binance(binance::BinanceDecoder::new(url)))
             }
             "kucoin" => Some(Decoder::Kucoin(kucoin::KucoinDecoder)),
+            "gate" => Some(Decoder::Gate(gate::GateDecoder)),
             _ => None,
         }
     }
@@ -71,6 +74,7 @@ impl Decoder {
         match self {
             Decoder::Binance(d) => d.frame(payload),
             Decoder::Kucoin(d) => d.frame(payload),
+            Decoder::Gate(d) => d.frame(payload),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Reading a frame as the Python decoders' msgspec schemas read it, for the ports of Gate,
 //! KuCoin and Phemex, whose schemas accept more than serde's derived structs would:
 //!
-//! - a key sent twice is read as its last value (a derived struct refuses the frame);
+//! - a key sent twice is read as its last value, each value of the field's type (a
+//!   derived struct refuses the frame);
 //! - an `int` field takes a JSON integer of any size: only where the event carries it as
 //!   an id or time does `state.bounds` refuse what does not fit an i64, so elsewhere (a
 //!   size, a sequence only printed) the port keeps the integer's text;
@@ -15,7 +16,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::json::{self, Slot};
+use super::json::Slot;
 use super::DecodeError;
 use crate::event::{Side, Str};
 
@@ -70,7 +71,7 @@ impl<'a> Obj<'a> {
         Ok(serde_json::from_str(text)?)
     }
 
-    /// The last value sent under `name` (msgspec's reading of a repeated key).
+    /// The last value sent under `name`, unread: what a `msgspec.Raw` field holds.
     pub fn get(&self, name: &str) -> Slot<'a> {
         Slot(
             self.0
@@ -80,19 +81,84 @@ impl<'a> Obj<'a> {
                 .map(|(_, v)| *v),
         )
     }
+
+    /// A field read by `f`: msgspec reads every value sent under a repeated key (each must
+    /// be of the field's type) and keeps the last; an absent field is `f` of an empty slot.
+    pub fn read<T>(
+        &self,
+        name: &str,
+        f: impl Fn(Slot<'a>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let mut last = None;
+        for (k, v) in &self.0 {
+            if k == name {
+                last = Some(f(Slot(Some(*v)))?);
+            }
+        }
+        match last {
+            Some(t) => Ok(t),
+            None => f(Slot(None)),
+        }
+    }
+
+    /// A required `str`.
+    pub fn string(&self, name: &str) -> Result<Str<'a>, DecodeError> {
+        self.read(name, |s| s.string(name))
+    }
+
+    /// A `str` with a default: absent is `default`, present must be a string.
+    pub fn str_or(&self, name: &str, default: &'a str) -> Result<Str<'a>, DecodeError> {
+        self.read(name, |s| match s.0 {
+            None => Ok(Cow::Borrowed(default)),
+            Some(_) => s.string(name),
+        })
+    }
+
+    /// A `str | None`: absent or `null` is None.
+    pub fn opt_string(&self, name: &str) -> Result<Option<Str<'a>>, DecodeError> {
+        self.read(name, |s| s.opt_string(name))
+    }
+
+    /// A `bool | None`: absent or `null` is None.
+    pub fn opt_boolean(&self, name: &str) -> Result<Option<bool>, DecodeError> {
+        self.read(name, |s| s.opt_boolean(name))
+    }
+
+    /// A required `int` of any size, as its text.
+    pub fn int(&self, name: &str) -> Result<&'a str, DecodeError> {
+        self.read(name, |s| int_text(s, name))
+    }
+
+    /// An `int` of any size with a default (`int = 0`): absent is `default`.
+    pub fn int_or(&self, name: &str, default: &'a str) -> Result<&'a str, DecodeError> {
+        self.read(name, |s| match s.0 {
+            None => Ok(default),
+            Some(_) => int_text(s, name),
+        })
+    }
+
+    /// An `int | None` of any size: absent or `null` is None.
+    pub fn opt_int(&self, name: &str) -> Result<Option<&'a str>, DecodeError> {
+        self.read(name, |s| match s.0.map(RawValue::get) {
+            None | Some("null") => Ok(None),
+            Some(_) => int_text(s, name).map(Some),
+        })
+    }
+
+    /// An `int` time the event carries, times `unit`, in ns (`state.bounds`: 0 to i64::MAX).
+    pub fn ns(&self, name: &str, unit: i128) -> Result<i64, DecodeError> {
+        ns(small(self.int(name)?), unit, name)
+    }
+
+    /// An `int` id the event carries (an i64, as `state.bounds` requires).
+    pub fn id(&self, name: &str) -> Result<i64, DecodeError> {
+        id(small(self.int(name)?), name)
+    }
 }
 
 /// A frame's text: a venue's text frame is UTF-8 by the WebSocket protocol.
 pub fn utf8(payload: &[u8]) -> Result<&str, DecodeError> {
     std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))
-}
-
-/// A `str` field with a default: absent is `default`, present must be a string.
-pub fn str_or<'a>(s: Slot<'a>, name: &str, default: &'a str) -> Result<Str<'a>, DecodeError> {
-    match s.0 {
-        None => Ok(Cow::Borrowed(default)),
-        Some(_) => s.string(name),
-    }
 }
 
 /// A JSON integer of any size, as its text (`-0` as `0`, as Python prints it).
@@ -105,23 +171,6 @@ pub fn int_text<'a>(s: Slot<'a>, name: &str) -> Result<&'a str, DecodeError> {
         )));
     }
     Ok(if digits == "0" { digits } else { t })
-}
-
-/// An optional integer of any size (`int | None`): absent or `null` is None.
-pub fn opt_int_text<'a>(s: Slot<'a>, name: &str) -> Result<Option<&'a str>, DecodeError> {
-    match s.0.map(RawValue::get) {
-        None | Some("null") => Ok(None),
-        Some(_) => int_text(s, name).map(Some),
-    }
-}
-
-/// An integer of any size with a default (`int = 0`): absent is `default`.
-pub fn int_text_or<'a>(s: Slot<'a>, name: &str, default: &'a str) -> Result<&'a str, DecodeError> {
-    if s.is_present() {
-        int_text(s, name)
-    } else {
-        Ok(default)
-    }
 }
 
 /// An integer of any size as an i128 when it is small enough to matter: None for one of
@@ -230,20 +279,20 @@ pub fn partition<'a>(s: &Str<'a>, sep: char) -> (Str<'a>, Str<'a>) {
     }
 }
 
-/// A JSON string (for a raw element of an array, not a named field).
-pub fn string<'a>(raw: &'a RawValue, name: &str) -> Result<Str<'a>, DecodeError> {
-    json::string(raw.get(), name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_repeated_key_is_read_as_its_last_value() {
-        let o = Obj::parse(r#"{"a":1,"b":"x","a":2}"#).unwrap();
-        assert_eq!(o.get("a").int("a").unwrap(), 2);
-        assert!(!o.get("c").is_present());
+        let o = Obj::parse(r#"{"a":1,"b":"x","a":2,"c":"y","c":3}"#).unwrap();
+        assert_eq!(o.int("a").unwrap(), "2");
+        assert!(
+            o.int("c").is_err(),
+            "each value must be of the field's type"
+        );
+        assert_eq!(o.get("c").raw("c").unwrap(), "3");
+        assert!(!o.get("d").is_present());
         assert!(Obj::parse("[1]").is_err());
         assert!(Obj::parse(r#"{"a":1} x"#).is_err());
     }
@@ -252,14 +301,12 @@ mod tests {
     fn integers_keep_their_text_whatever_their_size() {
         let o =
             Obj::parse(r#"{"a":-0,"b":123456789012345678901234567890,"c":1.0,"d":null}"#).unwrap();
-        assert_eq!(int_text(o.get("a"), "a").unwrap(), "0");
-        assert_eq!(
-            int_text(o.get("b"), "b").unwrap(),
-            "123456789012345678901234567890"
-        );
-        assert!(int_text(o.get("c"), "c").is_err());
-        assert!(int_text(o.get("d"), "d").is_err());
-        assert_eq!(opt_int_text(o.get("d"), "d").unwrap(), None);
+        assert_eq!(o.int("a").unwrap(), "0");
+        assert_eq!(o.int("b").unwrap(), "123456789012345678901234567890");
+        assert!(o.int("c").is_err());
+        assert!(o.int("d").is_err());
+        assert_eq!(o.opt_int("d").unwrap(), None);
+        assert_eq!(o.int_or("e", "0").unwrap(), "0");
     }
 
     #[test]
