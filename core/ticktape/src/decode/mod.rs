@@ -10,6 +10,8 @@ pub mod gate;
 pub mod json;
 pub mod kucoin;
 pub mod msgspec;
+pub mod phemex;
+pub mod scaled;
 
 use std::fmt;
 
@@ -53,6 +55,7 @@ pub enum Decoder {
     Binance(binance::BinanceDecoder),
     Kucoin(kucoin::KucoinDecoder),
     Gate(gate::GateDecoder),
+    Phemex(phemex::PhemexDecoder),
 }
 
 impl Decoder {
@@ -65,6 +68,7 @@ impl Decoder {
             }
             "kucoin" => Some(Decoder::Kucoin(kucoin::KucoinDecoder)),
             "gate" => Some(Decoder::Gate(gate::GateDecoder)),
+            "phemex" => Some(Decoder::Phemex(phemex::PhemexDecoder)),
             _ => None,
         }
     }
@@ -75,6 +79,7 @@ impl Decoder {
             Decoder::Binance(d) => d.frame(payload),
             Decoder::Kucoin(d) => d.frame(payload),
             Decoder::Gate(d) => d.frame(payload),
+            Decoder::Phemex(d) => d.frame(payload),
         }
     }
 }
