@@ -54,6 +54,11 @@ def test_integers_of_any_size_are_read_where_no_event_carries_them():
     py, core = decode_both(frame, "futures")
     assert py[0].size == big
     assert core == [("Trade", "BTC_USDT", 2_000_000, "3", big, "sell", "1", 1)]
+    for digits, ok in ((4299, True), (4300, False)):  # msgspec's limit: 4300 characters
+        frame = (b'{"channel":"futures.trades","event":"update","result":[{"id":1,"create_time_ms":2,'
+                 b'"contract":"BTC_USDT","size":-' + b"9" * digits + b',"price":"3"}]}')
+        py, core = decode_both(frame, "futures")
+        assert (type(py[0]).__name__ == "Trade", isinstance(core, list)) == (ok, ok)
 
 
 def test_a_repeated_key_is_read_as_its_last_value():

@@ -161,6 +161,9 @@ pub fn utf8(payload: &[u8]) -> Result<&str, DecodeError> {
     std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))
 }
 
+/// The longest integer msgspec reads, sign included (Python's `int_max_str_digits`).
+const MAX_INT_TEXT: usize = 4300;
+
 /// A JSON integer of any size, as its text (`-0` as `0`, as Python prints it).
 pub fn int_text<'a>(s: Slot<'a>, name: &str) -> Result<&'a str, DecodeError> {
     let t = s.raw(name)?;
@@ -169,6 +172,9 @@ pub fn int_text<'a>(s: Slot<'a>, name: &str) -> Result<&'a str, DecodeError> {
         return Err(DecodeError(format!(
             "`{name}`: expected an integer, got {t:.40}"
         )));
+    }
+    if t.len() > MAX_INT_TEXT {
+        return Err(DecodeError(format!("`{name}`: {} digits", t.len())));
     }
     Ok(if digits == "0" { digits } else { t })
 }
@@ -307,6 +313,10 @@ mod tests {
         assert!(o.int("d").is_err());
         assert_eq!(o.opt_int("d").unwrap(), None);
         assert_eq!(o.int_or("e", "0").unwrap(), "0");
+        let long = format!(r#"{{"a":-{}}}"#, "9".repeat(4299));
+        assert!(Obj::parse(&long).unwrap().int("a").is_ok());
+        let longer = format!(r#"{{"a":-{}}}"#, "9".repeat(4300));
+        assert!(Obj::parse(&longer).unwrap().int("a").is_err());
     }
 
     #[test]

@@ -33,25 +33,24 @@ pub fn scaled(text: &str, scale: u32) -> String {
         }
     }
     let zero = coeff == b"0";
-    let mut out = String::with_capacity(coeff.len() + scale as usize + 3);
+    let mut out = String::with_capacity(coeff.len() + 12);
     if neg && !zero {
         out.push('-');
     }
-    let len = coeff.len() as i64;
-    let point = len + exp; // digits before the point
-    let digits = String::from_utf8_lossy(&coeff);
+    let push = |out: &mut String, d: &[u8]| out.extend(d.iter().map(|&b| char::from(b)));
+    let point = coeff.len() as i64 + exp; // digits before the point
     if exp >= 0 {
-        out.push_str(&digits);
+        push(&mut out, &coeff);
         out.extend(std::iter::repeat_n('0', exp as usize));
     } else if point > 0 {
-        let (int, frac) = digits.split_at(point as usize);
-        out.push_str(int);
+        let (int, frac) = coeff.split_at(coeff.len().min(point as usize));
+        push(&mut out, int);
         out.push('.');
-        out.push_str(frac);
+        push(&mut out, frac);
     } else {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.push_str(&digits);
+        push(&mut out, &coeff);
     }
     out
 }
