@@ -112,3 +112,14 @@ def test_a_frame_that_is_not_utf8_is_a_decode_error():
     frame = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":1,'
              b'"p":"1.5","q":"2","\xa9":"MARKET","m":true}}')
     assert ticktape_core.decode_frames("binance-usdm", "usdm", "wss://fstream.binance.com/stream", [frame])[0].startswith("not UTF-8")
+
+
+def test_a_repeated_key_is_a_decode_error():
+    """Where the two differ, on purpose: msgspec keeps the last of a repeated key, the core's
+    Binance decoder refuses the frame (serde's structs do). Binance never repeats a key; the
+    Gate, KuCoin and Phemex decoders follow msgspec here (``decode::msgspec``) because their
+    Python schemas are read that way on the captures' shapes."""
+    frame = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":1,'
+             b'"p":"1.5","q":"2","m":true,"m":false}}')
+    got = ticktape_core.decode_frames("binance-usdm", "usdm", "wss://fstream.binance.com/stream", [frame])[0]
+    assert isinstance(got, str) and "duplicate" in got

@@ -7,9 +7,14 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod gate;
 pub mod json;
+pub mod kucoin;
+pub mod msgspec;
 pub mod number;
 pub mod okx;
+pub mod phemex;
+pub mod scaled;
 pub mod shape;
 pub mod upbit;
 pub mod utc;
@@ -57,6 +62,9 @@ pub enum Decoder {
     Upbit(upbit::UpbitDecoder),
     Okx(okx::OkxDecoder),
     Bybit(bybit::BybitDecoder),
+    Kucoin(kucoin::KucoinDecoder),
+    Gate(gate::GateDecoder),
+    Phemex(phemex::PhemexDecoder),
 }
 
 impl Decoder {
@@ -70,6 +78,9 @@ impl Decoder {
             "upbit" => Some(Decoder::Upbit(upbit::UpbitDecoder)),
             "okx" => Some(Decoder::Okx(okx::OkxDecoder)),
             "bybit" => Some(Decoder::Bybit(bybit::BybitDecoder)),
+            "kucoin" => Some(Decoder::Kucoin(kucoin::KucoinDecoder)),
+            "gate" => Some(Decoder::Gate(gate::GateDecoder)),
+            "phemex" => Some(Decoder::Phemex(phemex::PhemexDecoder)),
             _ => None,
         }
     }
@@ -81,6 +92,9 @@ impl Decoder {
             Decoder::Upbit(d) => d.frame(payload),
             Decoder::Okx(d) => d.frame(payload),
             Decoder::Bybit(d) => d.frame(payload),
+            Decoder::Kucoin(d) => d.frame(payload),
+            Decoder::Gate(d) => d.frame(payload),
+            Decoder::Phemex(d) => d.frame(payload),
         }
     }
 }
