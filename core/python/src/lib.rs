@@ -2,14 +2,10 @@
 
 use pyo3::prelude::*;
 
-/// CRC-32 of `data` from 0 without final xor (`recorder.journal.codec.crc`).
-#[pyfunction]
-fn crc(data: &[u8]) -> u32 {
-    ticktape::crc::crc(data)
-}
+mod codec;
 
 #[pymodule]
 fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(crc, m)?)?;
+    codec::register(m)?;
     Ok(())
 }

@@ -281,58 +281,74 @@ impl<'a> Reader<'a> {
     }
 
     /// Step over one whole element, checking it is valid msgpack (strs UTF-8).
-    ///
-    /// Iterative: `pending[d]` counts the elements still due at depth `d`.
     pub fn skip(&mut self) -> Result<(), DecodeError> {
-        let mut pending: [u64; MAX_DEPTH + 1] = [0; MAX_DEPTH + 1];
-        let mut depth = 0usize;
-        pending[0] = 1;
-        loop {
-            while pending[depth] == 0 {
-                if depth == 0 {
-                    return Ok(());
-                }
-                depth -= 1;
+        match self.scalar()? {
+            0 => Ok(()),
+            nested => self.skip_nested(nested),
+        }
+    }
+
+    /// Step over one element if it is a scalar (returns 0); for an array or a map, read
+    /// its head and return how many elements it holds (a map's keys and values).
+    fn scalar(&mut self) -> Result<u64, DecodeError> {
+        Ok(match self.head()? {
+            Head::Nil | Head::Bool => 0,
+            Head::Int => {
+                self.int(0)?;
+                0
             }
-            pending[depth] -= 1;
-            let nested = match self.head()? {
-                Head::Nil | Head::Bool => 0,
-                Head::Int => {
-                    self.int(0)?;
-                    0
-                }
-                Head::Float => {
-                    let wide = self.byte()? == 0xcb;
-                    self.take(if wide { 8 } else { 4 })?;
-                    0
-                }
-                Head::Str(n) => {
-                    std::str::from_utf8(self.take(n as usize)?)
-                        .map_err(|_| DecodeError::NotUtf8)?;
-                    0
-                }
-                Head::Bin(n) => {
-                    self.take(n as usize)?;
-                    0
-                }
-                Head::Ext(n) => {
-                    self.take(1usize + n as usize)?;
-                    0
-                }
-                Head::Array(n) => u64::from(n),
-                Head::Map(n) => 2 * u64::from(n),
-            };
+            Head::Float => {
+                let wide = self.byte()? == 0xcb;
+                self.take(if wide { 8 } else { 4 })?;
+                0
+            }
+            Head::Str(n) => {
+                std::str::from_utf8(self.take(n as usize)?).map_err(|_| DecodeError::NotUtf8)?;
+                0
+            }
+            Head::Bin(n) => {
+                self.take(n as usize)?;
+                0
+            }
+            Head::Ext(n) => {
+                self.take(1usize + n as usize)?;
+                0
+            }
+            Head::Array(n) => u64::from(n),
+            Head::Map(n) => 2 * u64::from(n),
+        })
+    }
+
+    /// The elements of a container whose head `scalar` read, iteratively: `pending[d]`
+    /// counts the elements still due at depth `d`.
+    fn skip_nested(&mut self, first: u64) -> Result<(), DecodeError> {
+        let mut pending: [u64; MAX_DEPTH] = [0; MAX_DEPTH];
+        let mut depth = 0usize;
+        let mut nested = first;
+        loop {
             if nested > 0 {
                 // Each element takes a byte at least: more than are left is a truncation.
-                if nested > (self.buf.len() - self.pos.min(self.buf.len())) as u64 {
+                if nested > self.buf.len().saturating_sub(self.pos) as u64 {
                     return Err(DecodeError::Truncated);
                 }
-                if depth == MAX_DEPTH {
-                    return Err(DecodeError::TooDeep);
-                }
+                let slot = pending.get_mut(depth).ok_or(DecodeError::TooDeep)?;
+                *slot = nested;
                 depth += 1;
-                pending[depth] = nested;
             }
+            loop {
+                let Some(top) = depth.checked_sub(1) else {
+                    return Ok(());
+                };
+                match pending.get_mut(top) {
+                    Some(0) => depth = top,
+                    Some(left) => {
+                        *left -= 1;
+                        break;
+                    }
+                    None => return Err(DecodeError::TooDeep),
+                }
+            }
+            nested = self.scalar()?;
         }
     }
 }
