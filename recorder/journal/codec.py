@@ -181,3 +181,24 @@ def decode_checked(first_seq: int, keys: Sequence[bytes], values: Sequence[bytes
     if type(got) is tuple:
         raise CorruptValueError(*got)
     return got
+
+
+Columns = _core.Columns  # a chunk as columns: int64 seq/ts_ns/stream, u8 kind codes, payloads + offsets
+
+
+def decode_columns(first_seq: int, keys: Sequence[bytes] | None, values: Sequence[bytes], *,
+                   require: bool = False) -> Columns:
+    """A chunk as columns (no ``Record`` objects), checked as ``decode_checked`` checks it.
+
+    ``keys`` None: the values are those stored under ``first_seq``, +1, ... (a cursor walk
+    that took no keys), and each must hold its seq. Columns hold the int fields as native
+    int64 bytes (``memoryview(c.ts_ns).cast("q")``), kinds as codes (index in ``KINDS``),
+    payloads and meta maps (msgpack) as one buffer each with int64 offsets: Arrow's large
+    binary layout. Raises ``CorruptValueError`` like ``decode_checked`` (and for an int
+    that does not fit int64); with ``keys`` None its reason is the value's alone (a
+    reader names the seq with its segment).
+    """
+    got = _core.decode_columns(first_seq, keys, values, require=require)
+    if type(got) is tuple:
+        raise CorruptValueError(*got)
+    return got

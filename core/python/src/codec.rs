@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use ticktape::journal::chunk::{self, BadPair};
+use ticktape::journal::columns::{self, Columns};
 use ticktape::journal::value::{self, py_bytes_repr, RecordRef, KINDS};
 
 /// CRC-32 of `data` from 0 without final xor (`recorder.journal.codec.crc`).
@@ -302,6 +303,109 @@ impl RecordCodec {
     }
 }
 
+/// A chunk of records as columns (`codec.decode_columns`): int columns as native int64
+/// bytes (`memoryview(b).cast("q")`, or an Arrow buffer), kinds as u8 codes, payloads and
+/// meta maps (msgpack) as one buffer each with int64 offsets (Arrow's large binary layout).
+#[pyclass(frozen, name = "Columns", module = "ticktape_core")]
+struct PyColumns {
+    cols: Columns,
+}
+
+fn i64_bytes<'py>(py: Python<'py>, v: &[i64]) -> Bound<'py, PyBytes> {
+    let raw: Vec<u8> = v.iter().flat_map(|x| x.to_ne_bytes()).collect();
+    PyBytes::new(py, &raw)
+}
+
+#[pymethods]
+impl PyColumns {
+    fn __len__(&self) -> usize {
+        self.cols.len()
+    }
+    #[getter]
+    fn seq<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        i64_bytes(py, &self.cols.seq)
+    }
+    #[getter]
+    fn ts_ns<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        i64_bytes(py, &self.cols.ts_ns)
+    }
+    #[getter]
+    fn stream<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        i64_bytes(py, &self.cols.stream)
+    }
+    #[getter]
+    fn kind<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.cols.kind)
+    }
+    #[getter]
+    fn payload_offsets<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        i64_bytes(py, &self.cols.payload_offsets)
+    }
+    #[getter]
+    fn payloads<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.cols.payloads)
+    }
+    #[getter]
+    fn meta_offsets<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        i64_bytes(py, &self.cols.meta_offsets)
+    }
+    #[getter]
+    fn metas<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.cols.metas)
+    }
+    /// How many of the values carried a checksum.
+    #[getter]
+    fn checked(&self) -> usize {
+        self.cols.checked
+    }
+    /// The first and last record's times (None for no records).
+    #[getter]
+    fn first_ts(&self) -> Option<i64> {
+        self.cols.ts_ns.first().copied()
+    }
+    #[getter]
+    fn last_ts(&self) -> Option<i64> {
+        self.cols.ts_ns.last().copied()
+    }
+    /// Whether the times never go backwards within the chunk.
+    fn ts_sorted(&self) -> bool {
+        self.cols.ts_sorted()
+    }
+    /// The distinct stream ids, ascending.
+    fn streams(&self) -> Vec<i64> {
+        self.cols.streams()
+    }
+    /// Each record's key followed by its payload, joined (verify's payload digest input).
+    fn keyed_payloads<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.cols.keyed_payloads())
+    }
+}
+
+/// Columns of a chunk, checked (`codec.decode_columns`); or (seq, reason) naming the first
+/// bad pair. With `keys` None the values are those stored under `first_seq`, +1, ...
+#[pyfunction]
+#[pyo3(signature = (first_seq, keys, values, *, require = false))]
+fn decode_columns<'py>(
+    py: Python<'py>,
+    first_seq: u64,
+    keys: Option<&Bound<'py, PyAny>>,
+    values: &Bound<'py, PyAny>,
+    require: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let items = bytes_items(values)?;
+    let got = match keys {
+        Some(keys) => {
+            let key_items = bytes_items(keys)?;
+            columns::columns_checked(first_seq, &slices(&key_items), &slices(&items), require)
+        }
+        None => columns::columns_from(first_seq, &slices(&items), require),
+    };
+    match got {
+        Ok(cols) => Ok(Bound::new(py, PyColumns { cols })?.into_any()),
+        Err(BadPair { seq, reason }) => Ok((seq, reason).into_pyobject(py)?.into_any()),
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crc, m)?)?;
     m.add_function(wrap_pyfunction!(seal, m)?)?;
@@ -310,6 +414,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_values, m)?)?;
     m.add_function(wrap_pyfunction!(count_checked, m)?)?;
     m.add_function(wrap_pyfunction!(join_checked, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_columns, m)?)?;
     m.add_class::<RecordCodec>()?;
+    m.add_class::<PyColumns>()?;
     Ok(())
 }

@@ -6,5 +6,6 @@
 //! `value`, and in `recorder/journal/codec.py`, the Python API over this module.
 
 pub mod chunk;
+pub mod columns;
 pub mod msgpack;
 pub mod value;
