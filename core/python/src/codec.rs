@@ -121,35 +121,6 @@ fn count_checked(values: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(chunk::count_checked(&slices(&items)))
 }
 
-/// Every value, checked and decoded (as `RecordCodec.decode_values`), joined behind one
-/// msgpack array32 head: bytes that msgspec's decoder of `list[Record]` makes the records
-/// of in one call. None when a value is damaged (`codec.decode_value` says why).
-#[pyfunction]
-#[pyo3(signature = (values, *, require = false))]
-fn join_checked<'py>(
-    py: Python<'py>,
-    values: &Bound<'py, PyAny>,
-    require: bool,
-) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    let items = bytes_items(values)?;
-    let v = slices(&items);
-    if !chunk::all_decode(&v, require) {
-        return Ok(None);
-    }
-    let n = u32::try_from(v.len()).map_err(|_| PyValueError::new_err("too many values"))?;
-    let len = 5 + v.iter().map(|x| x.len()).sum::<usize>();
-    Ok(Some(PyBytes::new_with(py, len, |out| {
-        out[0] = 0xdd;
-        out[1..5].copy_from_slice(&n.to_be_bytes());
-        let mut at = 5;
-        for x in &v {
-            out[at..at + x.len()].copy_from_slice(x);
-            at += x.len();
-        }
-        Ok(())
-    })?))
-}
-
 /// A Python int of a decoded int (within i64 or u64: the msgpack ints).
 fn int_obj(py: Python<'_>, v: i128) -> PyResult<Bound<'_, PyAny>> {
     match i64::try_from(v) {
@@ -413,7 +384,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(has_checksum, m)?)?;
     m.add_function(wrap_pyfunction!(check_values, m)?)?;
     m.add_function(wrap_pyfunction!(count_checked, m)?)?;
-    m.add_function(wrap_pyfunction!(join_checked, m)?)?;
     m.add_function(wrap_pyfunction!(decode_columns, m)?)?;
     m.add_class::<RecordCodec>()?;
     m.add_class::<PyColumns>()?;

@@ -46,11 +46,6 @@ pub fn decode_values<'a>(
         .collect()
 }
 
-/// Whether every value is whole and decodes (`decode_values` without keeping the records).
-pub fn all_decode(values: &[&[u8]], require: bool) -> bool {
-    values.iter().all(|v| decode_value(v, require).is_ok())
-}
-
 /// Why a run of stored (key, value) pairs is not the records `first_seq`, +1, ...: the seq
 /// to name and the whole reason (`CorruptValueError(seq, reason)`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -205,6 +205,15 @@ pub fn decode_under(seq: u64, value: &[u8], require: bool) -> Result<RecordRef<'
 /// The fields of a value, typed, in one pass; the checksum is not looked at.
 fn decode_fields(value: &[u8], sealed: bool) -> Result<RecordRef<'_>, DecodeError> {
     let mut r = Reader::new(value);
+    let rec = read_fields(&mut r, sealed)?;
+    if !r.at_end() {
+        return Err(DecodeError::Trailing(r.pos()));
+    }
+    Ok(rec)
+}
+
+/// One record's fields read from `r`, which is left after them (a batch holds many).
+pub fn read_fields<'a>(r: &mut Reader<'a>, sealed: bool) -> Result<RecordRef<'a>, DecodeError> {
     let n = r.array(0)?;
     if n < 5 {
         return Err(DecodeError::TooShort(u64::from(n)));
