@@ -8,11 +8,12 @@ Readers run concurrently with the writer, in the same or another process (LMDB M
 Records are read in chunks, each in its own short read transaction, so a slow
 consumer pins old pages for at most one chunk.
 
-Every value read is checked against its checksum (``codec``: one CRC per chunk). A
+Every value read is checked against its checksum (``codec``: one Rust call per chunk). A
 damaged record is a ``CorruptRecordError`` naming its segment and seq, never wrong
 bytes; a reader made with ``skip_damaged=True`` skips such records instead and counts
 them (``damaged``, ``damaged_seqs``, ``damage``). Values written before checksums
-(segment format 1) read unchecked.
+(segment format 1) read unchecked. ``read_columns`` hands out chunks as columns
+(``codec.Columns``) where no ``Record`` objects are needed.
 """
 
 from __future__ import annotations
