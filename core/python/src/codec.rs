@@ -213,7 +213,7 @@ impl RecordCodec {
     }
 
     /// Records of many stored values, checked and decoded; None if any is damaged
-    /// (`codec.decode_values`).
+    /// (`codec.decode_values`). One pass: each value becomes its record as it is checked.
     #[pyo3(signature = (values, *, require = false))]
     fn decode_values<'py>(
         &self,
@@ -222,11 +222,17 @@ impl RecordCodec {
         require: bool,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         let items = bytes_items(values)?;
-        let v = slices(&items);
-        match chunk::decode_values(&v, require) {
-            Ok(recs) => Ok(self.list(py, &recs)?.ok()),
-            Err(_) => Ok(None),
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let Ok(rec) = value::decode_value(item.as_bytes(), require) else {
+                return Ok(None);
+            };
+            match self.make(py, &rec)? {
+                Made::Record(r) => out.push(r),
+                Made::Bad(_) => return Ok(None),
+            }
         }
+        Ok(Some(PyList::new(py, out)?))
     }
 
     /// The record stored under key `seq`, or the reason it is not (a str) (`codec.decode_value`).
