@@ -30,8 +30,9 @@ fn with_buffer<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResul
     if !buf.is_c_contiguous() {
         return Err(PyValueError::new_err("a batch must be a contiguous buffer"));
     }
-    // SAFETY: the buffer is held (`buf`) for the whole call, with the GIL: its memory stays
-    // valid and, C-contiguous, is `len_bytes` bytes from `buf_ptr`. It is only read.
+    // SAFETY: the buffer is held (`buf`) for the whole call: while exported its memory stays
+    // where it is (a bytearray cannot be resized, a mapping not closed) and, C-contiguous, is
+    // `len_bytes` bytes from `buf_ptr`. It is only read, with the GIL held.
     let data = unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) };
     Ok(f(data))
 }
