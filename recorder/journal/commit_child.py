@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .codec import split_batch
 from .committer import CLOSE, FAIL, OK, PUT, RELEASE, REPLY, REQUEST, read_exact
 from .errors import JournalWriteError
 from .store import SegmentStore
@@ -58,7 +57,7 @@ def serve(store: SegmentStore, inp: IO[bytes], out: IO[bytes], slots: list[Slot]
                 if failure:
                     status, message = FAIL, failure
                 else:
-                    store.put(day, first_seq, split_batch(slots[slot].read(length)), count)
+                    store.put(day, first_seq, slots[slot].read(length), count)
             elif op == RELEASE:
                 store.release(day)
             elif op == CLOSE:

@@ -14,9 +14,9 @@ child's stdin and stdout:
              of the slot's memory file (memfd), which both share: up to ``SLOTS``
              requests are in flight, answered in order
              PUT: blob = the batch as ``codec.encode_batch_into`` makes it (its
-             elements are the records' fields; ``codec.split_batch`` takes them
-             apart and the child's store seals each with its checksum: the CRCs
-             are computed on the child's core, not the writer's)
+             elements are the records' fields; the child's store keys and seals
+             the whole batch in one call, ``codec.seal_batch``: the CRCs are
+             computed on the child's core, not the writer's)
              RELEASE: close ``day``'s segment; CLOSE: sync, close everything, exit
     reply    REPLY (status, committed_seq, seconds, message length) + message
              message on FAIL = error class name, NUL, reason

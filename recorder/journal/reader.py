@@ -8,11 +8,12 @@ Readers run concurrently with the writer, in the same or another process (LMDB M
 Records are read in chunks, each in its own short read transaction, so a slow
 consumer pins old pages for at most one chunk.
 
-Every value read is checked against its checksum (``codec``: one CRC per chunk). A
+Every value read is checked against its checksum (``codec``: one Rust call per chunk). A
 damaged record is a ``CorruptRecordError`` naming its segment and seq, never wrong
 bytes; a reader made with ``skip_damaged=True`` skips such records instead and counts
 them (``damaged``, ``damaged_seqs``, ``damage``). Values written before checksums
-(segment format 1) read unchecked.
+(segment format 1) read unchecked. ``read_columns`` hands out chunks as columns
+(``codec.Columns``) where no ``Record`` objects are needed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple
 
 import lmdb
 
-from .codec import decode_key, decode_value, decode_values, encode_key
+from .codec import Columns, decode_columns, decode_key, decode_value, decode_values, encode_key
 from .errors import (
     CorruptRecordError,
     CorruptValueError,
@@ -224,26 +225,16 @@ class JournalReader:
                limit: int) -> tuple[list[Record], int | None, CorruptRecordError | None]:
         """Up to ``limit`` records of ``seg`` with seq >= ``start``, in one read transaction.
 
-        The cursor walk runs in C and the whole chunk is checked and decoded in one C
-        call each (``codec.decode_values``), so a record costs little more than LMDB's
-        own iteration; the records own their bytes and outlive the transaction. Returns
+        The cursor walk runs in C and the whole chunk is checked and decoded in one Rust
+        call (``codec.decode_values``); the records own their bytes and outlive the
+        transaction. Returns
         the records, the seq of the last value taken if the limit was reached (more may
         follow) else None (the segment is exhausted), and the error of the first damaged
         value: then the records are those before it, and the caller raises it once it
         has handed them on. With ``skip_damaged`` damaged values are left out and
         counted, and the error is None.
         """
-        db = get_db(seg.shared, b"records")
-        txn = self._txn(seg)  # bytes, not buffers: py-lmdb makes a memoryview 3x slower
-        try:
-            cur = txn.cursor(db=db)
-            if not cur.set_range(encode_key(start)):
-                return [], None, None
-            values: list[Any] = list(islice(cur.iternext(keys=False), limit))
-            key = cur.key()  # iternext advances lazily: still on the last value taken
-            last = decode_key(key) if key else None
-        finally:
-            txn.abort()
+        _, values, last = self._values(seg, start, limit)
         records = decode_values(values, require=seg.require)
         err = None
         if records is None:
@@ -253,6 +244,57 @@ class JournalReader:
         if last is not None and last > seg.last_seq:
             seg.last_seq = last
         return records, last, err
+
+    def _values(self, seg: _Segment, start: int, limit: int) -> tuple[int, list[bytes], int | None]:
+        """Up to ``limit`` stored values of ``seg`` from seq ``start`` on, in one read transaction:
+        (the first one's seq, the values, the seq of the last one taken or None at the end).
+
+        The cursor walk runs in C (``iternext``); the values are bytes and outlive it.
+        """
+        db = get_db(seg.shared, b"records")
+        txn = self._txn(seg)  # bytes, not buffers: py-lmdb makes a memoryview 3x slower
+        try:
+            cur = txn.cursor(db=db)
+            if not cur.set_range(encode_key(start)):
+                return start, [], None
+            first = decode_key(cur.key())
+            values: list[bytes] = list(islice(cur.iternext(keys=False), limit))
+            key = cur.key()  # iternext advances lazily: still on the last value taken
+            last = decode_key(key) if key else None
+        finally:
+            txn.abort()
+        return first, values, last
+
+    def read_columns(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[Columns]:
+        """``read`` as columns, a chunk of up to ``CHUNK`` records at a time (``codec.Columns``):
+        no ``Record`` objects, for what needs none (counting, checks, a raw table).
+
+        Each value is checked and must hold the seq of its place (the keys of a segment
+        run +1). A damaged value raises ``CorruptRecordError`` naming it, after the chunks
+        before it; ``skip_damaged`` does not apply here (``read`` skips).
+        """
+        seq = max(from_seq, 1)
+        ordered = self._ordered()
+        for i, seg in enumerate(ordered):
+            if i < len(ordered) - 1 and seg.last_seq < seq:
+                continue
+            if not seg.first_seq:
+                self._bounds(seg)
+            seq = max(seq, seg.first_seq)
+            while True:
+                limit = CHUNK if to_seq is None else min(CHUNK, to_seq - seq + 1)
+                if limit <= 0:
+                    return
+                first, values, last = self._values(seg, seq, limit)
+                if values:
+                    try:
+                        cols = decode_columns(first, None, values, require=seg.require)
+                    except CorruptValueError as exc:
+                        raise CorruptRecordError(seg.day, exc.seq, exc.reason) from None
+                    yield cols
+                if len(values) < limit or last is None:
+                    break
+                seq = last + 1
 
     def _decode_each(self, seg: _Segment, start: int,
                      count: int) -> tuple[list[Record], CorruptRecordError | None]:

@@ -13,7 +13,8 @@ default). Measured:
 - read: ``JournalReader.read()`` checking (each value's checksum) and decoding every
   record; baseline: a bare cursor iteration over the same LMDB file touching every key
   and value. The bare side stores and reads the very bytes the journal stores (each
-  value with its checksum).
+  value with its checksum). Beside it, ``read_columns``: ``JournalReader.read_columns()``,
+  the same checks and decoding into column chunks instead of ``Record`` objects.
 - verify: ``recorder.inspect.verify`` over the journal written (gapless seq, checksums,
   decoding under the key, streams, monotone time and the payload digest), in records/s.
 
@@ -129,6 +130,16 @@ def bench_journal_read(data: Path) -> tuple[float, int, int]:
     return elapsed, n, marks
 
 
+def bench_journal_read_columns(data: Path) -> tuple[float, int]:
+    """Seconds and records of ``JournalReader.read_columns()`` over the whole journal."""
+    reader = JournalReader(data, map_size=8 << 30)
+    start = time.perf_counter()
+    n = sum(map(len, reader.read_columns()))
+    elapsed = time.perf_counter() - start
+    reader.close()
+    return elapsed, n
+
+
 def bench_verify(data: Path) -> tuple[float, int, int]:
     """Seconds, records verified and segments of ``recorder verify`` over the journal (which must be sound)."""
     reader = JournalReader(data, map_size=8 << 30)
@@ -156,7 +167,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tt-bench-journal-"))
     # Bare and journal runs alternate and each keeps its best of --repeat: on a shared,
     # noisy machine that compares the two at their least disturbed.
-    t_bare_append = t_append = t_bare_read = t_read = t_verify = float("inf")
+    t_bare_append = t_append = t_bare_read = t_read = t_verify = t_columns = float("inf")
     try:
         pairs: list[float] = []  # each journal run against the bare run just before it
         for r in range(args.repeat):
@@ -176,11 +187,13 @@ def main() -> int:
             t_bare_read = min(t_bare_read, t)
             t, nr, marks = bench_journal_read(tmp / f"journal{args.repeat - 1}")
             t_read = min(t_read, t)
+            t, nc = bench_journal_read_columns(tmp / f"journal{args.repeat - 1}")
+            t_columns = min(t_columns, t)
             t, nv, segments = bench_verify(tmp / f"journal{args.repeat - 1}")
             t_verify = min(t_verify, t)
         # Every frame is there; when appends outran fsync the writer held the producer back
         # and journaled each stall as a mark (counted, reported).
-        assert nb == n and nr - marks == n and nv == nr, (nb, nr, nv, marks, n)
+        assert nb == n and nr - marks == n and nv == nr == nc, (nb, nr, nv, nc, marks, n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -198,6 +211,8 @@ def main() -> int:
         "backpressure_marks": marks,
         "read_rps": round(nr / t_read),
         "read_ratio": round((nr / t_read) / (n / t_bare_read), 3),
+        "read_columns_rps": round(nc / t_columns),
+        "read_columns_ratio": round((nc / t_columns) / (n / t_bare_read), 3),
         "verify_rps": round(nv / t_verify),
         "verify_segments": segments,
     }
@@ -210,6 +225,8 @@ def main() -> int:
           f" median {result['append_ratio_median']} (the bare side's fsyncs swing with the disk)")
     print(f"read     bare {result['bare_read_rps']:>10} rec/s   journal {result['read_rps']:>10} rec/s"
           f"   ratio {result['read_ratio']}  (goal >= 0.5)")
+    print(f"columns  {'':>20}   journal {result['read_columns_rps']:>10} rec/s"
+          f"   ratio {result['read_columns_ratio']}  (read_columns: the same checks, no Record objects)")
     print(f"verify   {result['verify_rps']:>10} rec/s   ({nv} records in {segments} segments)")
     if args.json:
         print(json.dumps(result))

@@ -3,18 +3,13 @@
 use pyo3::prelude::*;
 
 mod book;
+mod codec;
 mod decode;
 mod tape;
 
-/// CRC-32 of `data` from 0 without final xor (`recorder.journal.codec.crc`).
-#[pyfunction]
-fn crc(data: &[u8]) -> u32 {
-    ticktape::crc::crc(data)
-}
-
 #[pymodule]
 fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(crc, m)?)?;
+    codec::register(m)?;
     book::register(m)?;
     tape::register(m)?;
     decode::register(m)?;

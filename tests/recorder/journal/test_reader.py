@@ -196,3 +196,32 @@ def test_raw_chunks_see_records_committed_between_chunks(tmp_path):
             w.flush()
             rest = [k for keys, _ in chunks for k in keys]
     assert [decode_key(k) for k in first[0] + rest] == list(range(1, 14))
+
+
+def test_read_columns_gives_the_records_fields_without_records(tmp_path):
+    from array import array
+
+    from recorder.journal import KINDS
+    from recorder.journal.codec import encode_record
+
+    recs = write(tmp_path, 9000, start_ts=MIDNIGHT - 2 * 10**9)  # two day segments
+    with JournalReader(tmp_path) as r:
+        chunks = list(r.read_columns())
+        assert sum(map(len, chunks)) == len(recs) and all(len(c) <= 4096 for c in chunks)
+        seqs = [s for c in chunks for s in memoryview(c.seq).cast("q")]
+        ts = [t for c in chunks for t in memoryview(c.ts_ns).cast("q")]
+        assert seqs == [x.seq for x in recs] and ts == [x.ts_ns for x in recs]
+        c = chunks[0]
+        offsets = array("q", c.payload_offsets)
+        payloads = c.payloads
+        assert [payloads[offsets[i]:offsets[i + 1]] for i in range(len(c))] == [x.payload for x in recs[:len(c)]]
+        assert {KINDS[k] for k in c.kind} == {"frame"} and c.streams() == [recs[0].stream] and c.ts_sorted()
+        assert c.checked == len(c) and c.metas == b"" and set(array("q", c.meta_offsets)) == {0}
+        assert [len(x) for x in r.read_columns(4000, 4100)] == [101]
+    # A damaged value is named, after the chunks before it.
+    poke(tmp_path, 1500, encode_record(recs[1500]))  # seq 1501's value under key 1500 (the first day)
+    with JournalReader(tmp_path) as r:
+        with pytest.raises(CorruptRecordError) as err:
+            for _ in r.read_columns():
+                pass
+        assert str(err.value) == "segment 2024-12-31 seq 1500: value holds seq 1501 under key 1500"
