@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod book;
 mod decode;
+mod fold;
 mod tape;
 
 /// CRC-32 of `data` from 0 without final xor (`recorder.journal.codec.crc`).
@@ -18,5 +19,6 @@ fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     book::register(m)?;
     tape::register(m)?;
     decode::register(m)?;
+    fold::register(m)?;
     Ok(())
 }
