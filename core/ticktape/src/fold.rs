@@ -49,6 +49,14 @@ pub enum Derived {
 /// Python's `float(s)` of a string: surrounding whitespace stripped, non-ASCII digits read
 /// as theirs, underscores only between digits; None where Python raises `ValueError`.
 pub fn py_float(s: &str) -> Option<f64> {
+    // the usual spelling: ASCII digits, sign, dot, exponent; no allocation
+    if !s.is_empty()
+        && s
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
+        return s.parse::<f64>().ok();
+    }
     let t = s.trim_matches(unicode::is_space);
     let mut b: Vec<u8> = Vec::with_capacity(t.len());
     let mut simple = true;
