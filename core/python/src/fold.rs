@@ -25,7 +25,9 @@ use pyo3::{intern, IntoPyObjectExt};
 use ticktape::book::{Book as Core, Finding, FoldError, Snapshot, Stamp};
 use ticktape::decode::Decoder;
 use ticktape::event::{self, Event, Level};
-use ticktape::fold::{self as f, Counters, Delta, Derived, Detail, KlineRow, LastTrade, Quote, Sym};
+use ticktape::fold::{
+    self as f, Counters, Delta, Derived, Detail, KlineRow, LastTrade, Quote, Sym,
+};
 use ticktape::sync::{rule_of, Ids};
 
 use crate::book::{fold_error, PyBook};
@@ -593,7 +595,8 @@ fn read_event(ev: &Bound<'_, PyAny>, kind: usize) -> PyResult<Event<'static>> {
     let exch: i64 = ev.getattr(intern!(py, "exch_ts_ns"))?.extract()?;
     let sym = event::Str::Borrowed("");
     let s = |n: &str| -> PyResult<event::Str<'static>> { Ok(g(n)?.extract::<String>()?.into()) };
-    let o = |n: &str| -> PyResult<Option<event::Str<'static>>> { Ok(opt_str(g(n)?)?.map(Into::into)) };
+    let o =
+        |n: &str| -> PyResult<Option<event::Str<'static>>> { Ok(opt_str(g(n)?)?.map(Into::into)) };
     Ok(match kind {
         0 => Event::BookTicker(event::BookTicker {
             symbol: sym,
@@ -676,6 +679,21 @@ fn read_event(ev: &Bound<'_, PyAny>, kind: usize) -> PyResult<Event<'static>> {
 
 const FRAME: &str = "frame";
 
+/// A checkpoint's BookTicker or Trade: names, times, seq, four strings, an optional int.
+type EventRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+);
+
 /// A checkpoint's list (msgpack arrays come back as lists) as a tuple, to extract typed.
 fn as_tuple<'py>(v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(v.py(), v.try_iter()?.collect::<PyResult<Vec<_>>>()?)
@@ -689,8 +707,12 @@ impl Fold {
         let got = self.resolve.bind(py).call1((stream,))?;
         let (pydec, venue, market, url, known): (Py<PyAny>, Py<PyString>, String, String, bool) =
             got.extract()?;
-        let compiled = if known {
-            Decoder::for_stream(venue.bind(py).to_str()?, &market, &url)
+        let v = venue.bind(py).to_str()?;
+        // Gate's Python decoder keys a symbol by its channel's market (spot. / futures.),
+        // which the compiled one leaves to the stream's: the same where they are one.
+        let gate_other = v == "gate" && market != "spot" && market != "futures";
+        let compiled = if known && !gate_other {
+            Decoder::for_stream(v, &market, &url)
         } else {
             None
         };
@@ -704,7 +726,13 @@ impl Fold {
     }
 
     /// The row of a compiled decoder's native symbol on `stream` (names asked once).
-    fn name_row(&mut self, py: Python<'_>, stream: i64, dec: &StreamDec, native: &str) -> PyResult<usize> {
+    fn name_row(
+        &mut self,
+        py: Python<'_>,
+        stream: i64,
+        dec: &StreamDec,
+        native: &str,
+    ) -> PyResult<usize> {
         if let Some(&i) = self.names.get(&stream).and_then(|m| m.get(native)) {
             return Ok(i);
         }
@@ -789,7 +817,14 @@ impl Fold {
         let mut gaps = 0;
         let res: Result<(), FoldError> = match ev {
             Event::BookTicker(t) => match &s.book {
-                None => f::on_book_ticker(&mut s.st, None, t, at.stamp, &mut self.found, &mut self.derived),
+                None => f::on_book_ticker(
+                    &mut s.st,
+                    None,
+                    t,
+                    at.stamp,
+                    &mut self.found,
+                    &mut self.derived,
+                ),
                 Some(b) => {
                     let mut b = b.bind(py).borrow_mut();
                     f::on_book_ticker(
@@ -813,7 +848,13 @@ impl Fold {
                     trade_id: &t.trade_id,
                     ordinal: t.ordinal,
                 };
-                f::on_trade(&mut s.st, tape.inner_mut(), &tr, at.stamp, &mut self.derived);
+                f::on_trade(
+                    &mut s.st,
+                    tape.inner_mut(),
+                    &tr,
+                    at.stamp,
+                    &mut self.derived,
+                );
                 Ok(())
             }
             Event::BookDelta(_) | Event::BookSnapshot(_) => {
@@ -944,6 +985,7 @@ impl Fold {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn anomaly_plain(
         &mut self,
         py: Python<'_>,
@@ -957,9 +999,12 @@ impl Fold {
     ) -> PyResult<()> {
         self.counters.add(self.cur, kind, 1);
         if let Some(out) = out {
-            out.append(types(py)?.anomaly.bind(py).call1((
-                venue, symbol, "", 0, ts, seq, self.cur, kind, detail,
-            ))?)?;
+            out.append(
+                types(py)?
+                    .anomaly
+                    .bind(py)
+                    .call1((venue, symbol, "", 0, ts, seq, self.cur, kind, detail))?,
+            )?;
         }
         Ok(())
     }
@@ -1031,7 +1076,10 @@ impl Fold {
         } else if kind != "rest" {
             return Ok(()); // sent, open, close, error, mark: no events
         }
-        let events = dec.pydec.bind(py).call_method1(intern!(py, "decode"), (rec,))?;
+        let events = dec
+            .pydec
+            .bind(py)
+            .call_method1(intern!(py, "decode"), (rec,))?;
         for ev in events.try_iter()? {
             self.python_event(py, &ev?, out)?;
         }
@@ -1114,10 +1162,8 @@ impl Fold {
             &t.kline,
         ];
         let kind = kinds.iter().position(|k| tp.is(k.bind(py)));
-        if self.sync_only && !matches!(kind, Some(2) | Some(3)) {
-            if kind.is_some() {
-                return Ok(());
-            }
+        if self.sync_only && matches!(kind, Some(0) | Some(1) | Some(4) | Some(5)) {
+            return Ok(()); // a kind a sync-only projection does not fold
         }
         let seq: i64 = ev.getattr(intern!(py, "seq"))?.extract()?;
         let recv: i64 = ev.getattr(intern!(py, "recv_ts_ns"))?.extract()?;
@@ -1167,7 +1213,6 @@ impl Fold {
         }
         Ok(())
     }
-
 }
 
 #[pymethods]
@@ -1232,7 +1277,10 @@ impl Fold {
     ) -> PyResult<Option<(i64, i64)>> {
         let py = slf.py();
         let seq_name = intern!(py, "seq");
-        for rec in records.try_iter()? {
+        for (n, rec) in records.try_iter()?.enumerate() {
+            if n % 4096 == 4095 {
+                py.check_signals()?; // a signal's handler runs (Ctrl-C stops a long replay)
+            }
             let rec = rec?;
             let seq: i64 = rec.getattr(seq_name)?.extract()?;
             let mut this = slf.borrow_mut();
@@ -1340,8 +1388,7 @@ impl Fold {
         let norm = norm.downcast_into::<PyString>()?;
         let mut st = Sym::new(large.extract()?);
         if !quote.is_none() {
-            let q: (String, String, String, i64, i64, i64, String, String, String, String, Option<i64>) =
-                as_tuple(&quote)?.extract()?;
+            let q: EventRow = as_tuple(&quote)?.extract()?;
             st.quote = Some(Quote {
                 stamp: Stamp {
                     exch_ts_ns: q.3,
@@ -1363,8 +1410,17 @@ impl Fold {
         }
         for pair in klines.try_iter()? {
             let (k, row): (String, Bound<'_, PyAny>) = as_tuple(&pair?)?.extract()?;
-            let r: (i64, String, String, String, String, String, Option<String>, Option<bool>, i64) =
-                as_tuple(&row)?.extract()?;
+            let r: (
+                i64,
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<bool>,
+                i64,
+            ) = as_tuple(&row)?.extract()?;
             st.klines.push((
                 k,
                 KlineRow {
@@ -1381,8 +1437,7 @@ impl Fold {
             ));
         }
         if !last_trade.is_none() {
-            let t: (String, String, String, i64, i64, i64, String, String, String, String, Option<i64>) =
-                as_tuple(&last_trade)?.extract()?;
+            let t: EventRow = as_tuple(&last_trade)?.extract()?;
             st.last_trade = Some(LastTrade {
                 stamp: Stamp {
                     exch_ts_ns: t.3,

@@ -51,8 +51,7 @@ pub enum Derived {
 pub fn py_float(s: &str) -> Option<f64> {
     // the usual spelling: ASCII digits, sign, dot, exponent; no allocation
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
     {
         return s.parse::<f64>().ok();
