@@ -357,6 +357,8 @@ pub struct Fold {
     streams: HashMap<i64, Arc<StreamDec>>,
     names: HashMap<i64, HashMap<String, usize>>,
     name_rows: Vec<Name>,
+    /// The last (stream, native symbol) named and its row.
+    hot: (i64, String, usize),
     syms: Vec<Py<PySym>>,
     index: HashMap<(String, String), usize>,
     counters: Counters,
@@ -733,7 +735,12 @@ impl Fold {
         dec: &StreamDec,
         native: &str,
     ) -> PyResult<usize> {
+        // most events name the previous event's symbol: one comparison, no hashing
+        if self.hot.0 == stream && self.hot.1 == native {
+            return Ok(self.hot.2);
+        }
         if let Some(&i) = self.names.get(&stream).and_then(|m| m.get(native)) {
+            self.hot = (stream, native.to_owned(), i);
             return Ok(i);
         }
         let (key, norm): (Py<PyString>, Py<PyString>) = dec
@@ -751,6 +758,7 @@ impl Fold {
             .entry(stream)
             .or_default()
             .insert(native.to_owned(), i);
+        self.hot = (stream, native.to_owned(), i);
         Ok(i)
     }
 
@@ -1044,7 +1052,14 @@ impl Fold {
         if kind == FRAME {
             if let Some(c) = &dec.compiled {
                 let payload = rec.getattr(intern!(py, "payload"))?;
-                let payload = payload.downcast::<PyBytes>()?;
+                let payload = match payload.downcast_into::<PyBytes>() {
+                    Ok(b) => b,
+                    // another bytes-like object (a memoryview): its bytes
+                    Err(e) => py
+                        .get_type::<PyBytes>()
+                        .call1((e.into_inner(),))?
+                        .downcast_into::<PyBytes>()?,
+                };
                 let bytes = payload.as_bytes();
                 match c.frame(bytes) {
                     Ok(events) => {
@@ -1237,6 +1252,7 @@ impl Fold {
             streams: HashMap::new(),
             names: HashMap::new(),
             name_rows: Vec::new(),
+            hot: (-1, String::new(), 0),
             syms: Vec::new(),
             index: HashMap::new(),
             counters: Counters::default(),
@@ -1297,6 +1313,7 @@ impl Fold {
     fn forget_stream(&mut self, stream: i64) {
         self.streams.remove(&stream);
         self.names.remove(&stream);
+        self.hot = (-1, String::new(), 0);
         if stream == self.cur {
             self.stream_ts.insert(self.cur, self.prev);
             self.cur = -1;
