@@ -200,6 +200,10 @@ class Projector:
         return sorted(self._symbols)
 
     def symbol_state(self, venue: str, symbol: str) -> SymbolState:
+        """The fold's state of a symbol (``ticktape_core.FoldedSymbol``): ``SymbolState``'s
+        attributes, read-only and live (its ``book`` and ``tape`` are the ones the fold
+        changes; ``quote``, ``last_trade``, ``ticker`` and ``klines`` are made on each read).
+        ``state.market.with_book`` makes a ``SymbolState`` copy of it."""
         return self._symbols[(venue, self.resolve_symbol(venue, symbol))]
 
     def resolve_symbol(self, venue: str, name: str) -> str:
