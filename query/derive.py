@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from copy import copy
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -47,7 +46,7 @@ from state.events import (
     Ticker,
     Trade,
 )
-from state.market import market_state
+from state.market import market_state, with_book
 from state.projector import Projector
 
 from .errors import CheckpointFormatError, QueryUsageError, SettingsError
@@ -356,8 +355,7 @@ class Deriver:
                 continue  # an event whose fold failed before the symbol existed
             if st.book is not None and st.book.valid:
                 # market_state reads the top levels through the sampled picture (same values)
-                st = copy(st)
-                st.book = self._tops(venue, symbol, tops)
+                st = with_book(st, self._tops(venue, symbol, tops))
             m = market_state(st, at, p.depth_levels, p.windows, p.spike_ratio)
             win = []
             for w in _WINDOWS:

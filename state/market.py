@@ -20,7 +20,11 @@ from .levels import fixed
 
 
 class SymbolState:
-    """Everything folded for one (venue, symbol key)."""
+    """Everything folded for one (venue, symbol key).
+
+    A projector's symbols are the compiled fold's (``ticktape_core.FoldedSymbol``, see
+    ``state.projector``): the same attributes, read-only, and the same ``state()``. This
+    class is that state as plain Python (built by hand, or by ``with_book``)."""
 
     __slots__ = ("venue", "symbol", "norm", "quote_ccy", "book", "tape", "quote", "ticker",
                  "klines", "last_trade", "last_large", "last_ordinal", "recent_ids", "seq",
@@ -79,6 +83,16 @@ class SymbolState:
         st.last_large = last_large
         st.last_ordinal, st.recent_ids, st.seq, st.ts_ns = last_ordinal, recent, seq, ts_ns
         return st
+
+
+def with_book(st, book) -> SymbolState:
+    """A shallow copy of a symbol's state (a projector's, or a ``SymbolState``) with another
+    book: what ``market_state`` reads, e.g. a sampled picture of the top levels."""
+    out = SymbolState.__new__(SymbolState)
+    for name in SymbolState.__slots__:
+        setattr(out, name, getattr(st, name))
+    out.book = book
+    return out
 
 
 class MarketState(msgspec.Struct, frozen=True):

@@ -10,9 +10,13 @@
 Deterministic: the state after records 1..N depends on those records only (not on
 batching, wall time or restore points). All time is the records' ``ts_ns``.
 
-``apply`` and ``apply_many`` are one fold (``_fold_records``). Books (``state.book``) are
-changed only through their ``apply_*`` methods, which run the venue's sync rule and
-report findings back here as counted ``Anomaly`` events. A venue's bad frame is an
+``apply`` and ``apply_many`` are one fold, the compiled core's (``ticktape_core.Fold``:
+``ticktape::fold`` for the checks, ``core/python/src/fold.rs`` for the state), crossing
+into it once per call: a frame of a venue the core has a decoder for is decoded and folded
+there without a Python object (``apply`` makes the events it returns); REST records,
+venues without a compiled decoder and unknown streams go through ``state.decode``, whose
+events the core folds the same way. Books (``state.book``) are changed only by the
+venue's sync rule, whose findings are counted ``Anomaly`` events. A venue's bad frame is an
 event (``DecodeError``), never an exception; misuse is (``state.errors``: records out of
 order, a blob of another format, bad settings).
 """
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 import msgspec
+import ticktape_core as _core
 
 from recorder.journal.record import Record, StreamInfo
 
@@ -38,12 +43,12 @@ from .events import (
     BookTicker,
     DecodeError,
     Event,
+    Gap,
     Kline,
     Ticker,
     Trade,
 )
-from .features import NS
-from .levels import known_price, price_key
+from .features import NS, TradeTape
 from .market import (
     MarketState,
     SymbolState,
@@ -53,13 +58,15 @@ from .market import (
 )
 from .symbols import split_key
 from .sync import ids_suffice
-from .validation import Counters, classify, classify_size
+from .validation import Counters
+
+# The classes the core's fold makes values of (it imports no project module).
+_core.fold_types(BookTicker, Trade, BookDelta, BookSnapshot, Ticker, Kline, Gap, Anomaly,
+                 DecodeError, TradeTape)
 
 DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD": 100_000.0,
                  "BUSD": 100_000.0, "KRW": 130_000_000.0, "BTC": 1.5, "ETH": 30.0, "EUR": 90_000.0}
-RECENT_IDS = 64  # trade ids remembered per symbol when the venue's ids have no order
-INF = float("inf")
-NAN = float("nan")
+RECENT_IDS = _core.RECENT_IDS  # trade ids remembered per symbol when the venue's ids have no order
 
 
 class Premium(msgspec.Struct, frozen=True):
@@ -84,10 +91,12 @@ class Projector:
                  spike_ratio: float = 3.0, sync_only: bool = False) -> None:
         """``sync_only``: fold book snapshots and deltas only (their sync, gaps and validity);
         trades, tickers and klines are skipped. The recorder runs such a projection to learn
-        which books need a snapshot when the full projection is off. Where the venue's rule
-        decides on update ids alone (``state.sync.ids_suffice``), book events are decoded
-        without their levels and books keep none (``state.book``): the same Gaps, validity
-        and ``books_needing_snapshot()`` as the full projection's, at a fraction of the cost."""
+        which books need a snapshot when the full projection is off. Books keep no levels
+        where the venue's rule decides on update ids alone (``state.sync.ids_suffice``,
+        ``state.book``): the same Gaps, validity and ``books_needing_snapshot()`` as the full
+        projection's. Frames are decoded in full by the compiled decoders (so a frame is a
+        decode error in both projections alike); only REST records and venues without a
+        compiled decoder go through the ids-only Python schemas."""
         if not windows or list(windows) != sorted(windows) or windows[0] <= 0:
             raise SettingsError("windows", "increasing positive seconds, e.g. (60, 300, 900)")
         self.depth_levels = int(depth_levels)
@@ -96,31 +105,12 @@ class Projector:
         self.spike_ratio = float(spike_ratio)
         self.streams: dict[int, StreamInfo] = dict(streams or {})
         self._decoders: dict[int, Decoder] = {}
-        self._symbols: dict[tuple[str, str], SymbolState] = {}
-        self.counters_ = Counters()
-        # stream -> receive time of its last record; the current stream's is ``_prev_ts``
-        # while ``_dec`` is set (see _fold_records and _stream_times)
-        self._stream_ts: dict[int, int] = {}
-        self.last_seq = 0
-        self.ts_ns = 0  # receive time of the last record: "now" for windows
-        # The stream of the record being folded (counters take it), its decoder and its last
-        # receive time, kept from one call to the next; -1 / None: none yet.
-        self._stream = -1
-        self._dec: Decoder | None = None
-        self._prev_ts = 0
-        self._hot: SymbolState | None = None  # see _state
-        self._hot_sym: str | None = None
-        self._hot_venue: str | None = None
-        self._fold = {
-            BookTicker: self._on_book_ticker, BookDelta: self._on_delta,
-            BookSnapshot: self._on_snapshot, Trade: self._on_trade, Ticker: self._on_ticker,
-            Kline: self._on_kline, DecodeError: self._on_decode_error,
-        }
-        self._report = self._bad  # bound once: books call it per finding (see state.book)
         self.sync_only = bool(sync_only)
-        if self.sync_only:
-            for kind in (BookTicker, Trade, Ticker, Kline):
-                self._fold[kind] = self._skip
+        # The fold itself (records, decoders, symbol states, counters, stream times) is the
+        # compiled core's: see ``ticktape_core.Fold`` (core/python/src/fold.rs).
+        self._core = _core.Fold(self._resolve, self.depth_levels, self.windows[-1] * NS,
+                                self.large_trade_quote, self.sync_only)
+        self._sym_cache: dict[tuple[str, str], SymbolState] = {}
 
     # -- input ---------------------------------------------------------------------
 
@@ -128,10 +118,7 @@ class Projector:
         """Register a connection that appeared after construction (live)."""
         self.streams[info.id] = info
         self._decoders.pop(info.id, None)
-        if info.id == self._stream:  # take its new decoder with its next record
-            self._stream_ts[self._stream] = self._prev_ts
-            self._stream = -1
-            self._dec = None
+        self._core.forget_stream(info.id)  # its new decoder with its next record
 
     def _decoder(self, stream: int) -> Decoder:
         dec = self._decoders.get(stream)
@@ -144,6 +131,16 @@ class Projector:
             self._decoders[stream] = dec
         return dec
 
+    def _resolve(self, stream: int) -> tuple[Decoder, str, str, str, bool]:
+        """For the core's fold: the stream's Python decoder (REST records, venues without a
+        compiled decoder, unknown streams) and its venue, market and URL, which pick the
+        compiled decoder of its frames (``known``: the stream is in the streams table)."""
+        dec = self._decoder(stream)
+        info = self.streams.get(stream)
+        if info is None:
+            return dec, dec.venue, "", "", False
+        return dec, dec.venue, info.market, info.url, True
+
     def apply(self, rec: Record) -> list[Event]:
         """Fold one record; returns its decoded events, each followed by the Gap / Anomaly
         events it derived (the live recorder looks for ``Gap`` here).
@@ -151,235 +148,45 @@ class Projector:
         ``RecordOrderError`` (a ``ValueError``) when ``rec.seq`` is not above ``last_seq``:
         nothing is folded."""
         out: list[Event] = []
-        self._fold_records((rec,), out, True)
+        bad = self._core.apply(rec, out)
+        if bad is not None:
+            raise RecordOrderError(*bad)
         return out
 
     def apply_many(self, records: Iterable[Record]) -> None:
         """Fold records in order, the same transitions as ``apply`` each (the replay and
-        benchmark path: events are not kept). ``RecordOrderError`` at the first record out
-        of order; the ones before it stay folded."""
-        self._fold_records(records, [], False)
+        benchmark path: events are not kept, and a frame a compiled decoder reads makes no
+        Python object). ``RecordOrderError`` at the first record out of order; the ones
+        before it stay folded."""
+        bad = self._core.apply_many(records)
+        if bad is not None:
+            raise RecordOrderError(*bad)
 
-    def _fold_records(self, records: Iterable[Record], out: list, keep: bool) -> None:
-        """The one fold behind ``apply`` and ``apply_many``: ``keep`` leaves each record's
-        events in ``out``, else ``out`` is emptied after every record.
+    @property
+    def last_seq(self) -> int:
+        return self._core.last_seq
 
-        The current stream's decoder and previous receive time stay in locals while
-        consecutive records share a stream, and in ``_dec`` / ``_prev_ts`` from one call
-        to the next (so ``apply`` on one stream after another looks nothing up); the
-        stream's time goes to ``_stream_ts`` when another stream comes. ``last_seq`` and
-        ``ts_ns`` are locals too: folds read neither (they take time from events).
-        """
-        fold = self._fold
-        last_seq = self.last_seq
-        now = self.ts_ns
-        cur = self._stream  # the stream ``dec`` and ``prev`` are of (-1: none)
-        dec = self._dec
-        prev = self._prev_ts
-        try:
-            for rec in records:
-                seq = rec.seq
-                if seq <= last_seq:
-                    raise RecordOrderError(seq, last_seq)
-                last_seq = seq
-                stream = rec.stream
-                ts = rec.ts_ns
-                if stream != cur:
-                    dec = self._decoders.get(stream) or self._decoder(stream)
-                    if cur >= 0:
-                        self._stream_ts[cur] = prev
-                    cur = self._stream = stream
-                    prev = self._stream_ts.get(stream, 0)
-                if ts > now:
-                    now = ts
-                if ts < prev:
-                    self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
-                prev = ts
-                for ev in dec.decode(rec):
-                    if keep:
-                        out.append(ev)
-                    try:
-                        fold[type(ev)](ev, out)
-                    except Exception as exc:  # never stop the projection: count and go on
-                        self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, "fold_error",
-                                      f"{type(ev).__name__}: {type(exc).__name__}: {exc}", out)
-                if not keep and out:
-                    out.clear()
-        finally:
-            self._dec = dec
-            self._prev_ts = prev
-            self.last_seq = last_seq
-            self.ts_ns = now
+    @property
+    def ts_ns(self) -> int:
+        """Receive time of the last record: "now" for windows."""
+        return self._core.ts_ns
+
+    @property
+    def counters_(self) -> Counters:
+        """The validation counters (a copy)."""
+        return Counters.from_state(self._core.counters_state())
+
+    @property
+    def _symbols(self) -> dict[tuple[str, str], SymbolState]:
+        """(venue, symbol key) -> its state, in first-seen order of the core's (cached while
+        no symbol is added; symbols are never removed)."""
+        if len(self._sym_cache) != len(self._core):
+            self._sym_cache = {(v, s): st for v, s, st in self._core.symbols()}
+        return self._sym_cache
 
     def _stream_times(self) -> dict[int, int]:
         """stream -> receive time of its last record, the current stream's included."""
-        if self._stream < 0:
-            return self._stream_ts
-        return {**self._stream_ts, self._stream: self._prev_ts}
-
-    # -- folding -------------------------------------------------------------------
-
-    def _state(self, ev: Event) -> SymbolState:
-        """The symbol's state (created on first sight), stamped with the event's seq/time.
-
-        A one-entry cache keyed by the identity of the event's venue and symbol strings
-        (decoders hand out the same memoized strings) saves the tuple-keyed dict lookup
-        while consecutive events concern one symbol.
-        """
-        sym = ev.symbol
-        if sym is self._hot_sym and ev.venue is self._hot_venue:
-            st = self._hot
-        else:
-            st = self._symbols.get((ev.venue, sym))
-            if st is None:
-                st = self._new_state(ev.venue, sym, ev.norm)
-            self._hot, self._hot_sym, self._hot_venue = st, sym, ev.venue
-        st.seq = ev.seq
-        st.ts_ns = ev.recv_ts_ns
-        return st
-
-    def _new_state(self, venue: str, symbol: str, norm: str) -> SymbolState:
-        parts = norm.split("-")
-        quote = parts[1] if len(parts) > 1 else ""
-        large = self.large_trade_quote.get(quote, float("inf"))
-        st = self._symbols[(venue, symbol)] = SymbolState(
-            venue, symbol, norm, self.windows[-1] * NS, large)
-        return st
-
-    def _book(self, st: SymbolState) -> Book:
-        b = st.book
-        if b is None:
-            b = st.book = Book(st.venue, st.symbol, st.norm, st.venue, self.depth_levels,
-                               sync_only=self.sync_only)
-        return b
-
-    def _anomaly(self, seq: int, ts: int, venue: str, symbol: str, kind: str, detail: str,
-                 out: list, norm: str = "") -> None:
-        self.counters_.add(self._stream, kind)
-        out.append(Anomaly(venue=venue, symbol=symbol, norm=norm, exch_ts_ns=0, recv_ts_ns=ts,
-                           seq=seq, stream=self._stream, kind=kind, detail=detail))
-
-    def _bad(self, ev: Event, kind: str, detail: str, out: list) -> None:
-        """Report a finding about ``ev``: counted for the current stream, an Anomaly in ``out``.
-        Books report theirs through it too (``self._report``, see ``state.book``)."""
-        self._anomaly(ev.seq, ev.recv_ts_ns, ev.venue, ev.symbol, kind, detail, out, ev.norm)
-
-    def _skip(self, ev: Event, out: list) -> None:
-        """A kind a sync-only projection does not fold."""
-
-    def _on_decode_error(self, ev: DecodeError, out: list) -> None:
-        self.counters_.add(ev.stream, "decode_error")
-
-    def _on_book_ticker(self, ev: BookTicker, out: list) -> None:
-        # Book tickers are most of a feed's frames and also cost a call into the book:
-        # ``_state``'s one-entry cache is inlined here (that saves the call it would cost).
-        st = self._hot
-        if ev.symbol is not self._hot_sym or ev.venue is not self._hot_venue:
-            st = self._state(ev)
-        else:
-            st.seq = ev.seq
-            st.ts_ns = ev.recv_ts_ns
-        last = st.quote
-        crossed = False
-        if st.quote_ok and ev.bid_px == last.bid_px and ev.ask_px == last.ask_px:
-            pass  # the same prices as the last quote: already known valid and uncrossed
-        else:
-            bid = known_price(ev.bid_px) or price_key(ev.bid_px)
-            ask = known_price(ev.ask_px) or price_key(ev.ask_px)
-            if bid is None or ask is None:
-                bad = ev.bid_px if bid is None else ev.ask_px
-                self._bad(ev, classify(bad) or "unparseable", f"book ticker price {bad!r}", out)
-                return
-            crossed = bid >= ask
-            st.quote_ok = not crossed
-        if last is not None and ev.exch_ts_ns < last.exch_ts_ns and ev.exch_ts_ns:
-            self._bad(ev, "exch_ts_backwards", f"book ticker time {ev.exch_ts_ns} < {last.exch_ts_ns}", out)
-        if crossed:
-            self._bad(ev, "crossed_quote", f"{ev.bid_px} >= {ev.ask_px}", out)
-        st.quote = ev
-        b = st.book
-        if b is not None:
-            b.apply_ticker(ev, out, self._report)
-
-    def _on_trade(self, ev: Trade, out: list) -> None:
-        st = self._state(ev)
-        try:
-            price = float(ev.price)
-        except ValueError:
-            price = -1.0
-        # A float that is positive and finite is a valid price; otherwise ask the exact
-        # Decimal (a price like "1e-400" is valid though its float is 0).
-        if not 0.0 < price < INF and price_key(ev.price) is None:
-            self._bad(ev, classify(ev.price) or "unparseable", f"trade price {ev.price!r}", out)
-            return
-        try:
-            size = float(ev.size)
-        except ValueError:
-            size = NAN
-        if not 0.0 < size < INF:
-            self._bad(ev, classify_size(ev.size, strict=True) or "bad_size", f"trade size {ev.size!r}", out)
-            return
-        o = ev.ordinal
-        if o is not None:
-            last = st.last_ordinal
-            if last is not None and o <= last:  # against the previous trade, as sent
-                kind = "duplicate_trade" if o == last else "out_of_order_trade"
-                self._bad(ev, kind, f"trade id {o} after {last}", out)
-            st.last_ordinal = o
-        else:
-            recent = st.recent_ids
-            if ev.trade_id in recent:
-                self._bad(ev, "duplicate_trade", f"trade id {ev.trade_id} seen", out)
-            recent.append(ev.trade_id)
-            if len(recent) > RECENT_IDS:
-                del recent[0]
-        lt = st.last_trade
-        if lt is not None and ev.exch_ts_ns < lt.exch_ts_ns and ev.exch_ts_ns:
-            self._bad(ev, "exch_ts_backwards", f"trade time {ev.exch_ts_ns} < {lt.exch_ts_ns}", out)
-        large = price * size >= st.large_threshold
-        st.tape.add(ev.recv_ts_ns, price, size, ev.side == "buy", large)
-        st.last_trade = ev
-        st.last_large = large
-
-    def _on_delta(self, ev: BookDelta, out: list) -> None:
-        st = self._state(ev)
-        b = st.book if st.book is not None else self._book(st)
-        gaps = b.apply_delta(ev, out, self._report)
-        if gaps:
-            self.counters_.add(self._stream, "gap", gaps)
-
-    def _on_snapshot(self, ev: BookSnapshot, out: list) -> None:
-        st = self._state(ev)
-        b = st.book if st.book is not None else self._book(st)
-        gaps = b.apply_snapshot(ev, out, self._report)
-        if gaps:
-            self.counters_.add(self._stream, "gap", gaps)
-
-    def _on_ticker(self, ev: Ticker, out: list) -> None:
-        st = self._state(ev)
-        t = st.ticker
-        for name in ("last", "bid", "ask", "open", "high", "low", "volume", "quote_volume",
-                     "mark", "index", "funding_rate"):
-            v = getattr(ev, name)
-            if v is not None:
-                t[name] = v
-        for name in ("last", "mark"):
-            v = getattr(ev, name)
-            if v is not None and v != "" and price_key(v) is None:
-                self._bad(ev, classify(v) or "unparseable", f"ticker {name} {v!r}", out)
-        bid, ask = ev.bid, ev.ask
-        if bid and ask:
-            kb, ka = price_key(bid), price_key(ask)
-            if kb is not None and ka is not None and kb >= ka:
-                self._bad(ev, "crossed_quote", f"ticker {bid} >= {ask}", out)
-
-    def _on_kline(self, ev: Kline, out: list) -> None:
-        st = self._state(ev)
-        if price_key(ev.close) is None:
-            self._bad(ev, classify(ev.close) or "unparseable", f"kline close {ev.close!r}", out)
-            return
-        st.klines[ev.interval] = [ev.start_ns, ev.open, ev.high, ev.low, ev.close, ev.volume,
-                                  ev.quote_volume, ev.closed, ev.seq]
+        return dict(self._core.stream_times())
 
     # -- queries -------------------------------------------------------------------
 
@@ -393,6 +200,10 @@ class Projector:
         return sorted(self._symbols)
 
     def symbol_state(self, venue: str, symbol: str) -> SymbolState:
+        """The fold's state of a symbol (``ticktape_core.FoldedSymbol``): ``SymbolState``'s
+        attributes, read-only and live (its ``book`` and ``tape`` are the ones the fold
+        changes; ``quote``, ``last_trade``, ``ticker`` and ``klines`` are made on each read).
+        ``state.market.with_book`` makes a ``SymbolState`` copy of it."""
         return self._symbols[(venue, self.resolve_symbol(venue, symbol))]
 
     def resolve_symbol(self, venue: str, name: str) -> str:
@@ -491,7 +302,7 @@ class Projector:
         config = [self.depth_levels, list(self.windows), sorted(self.large_trade_quote.items()),
                   self.spike_ratio]
         return _codec.encode([config, self.last_seq, self.ts_ns, sorted(self._stream_times().items()),
-                              self.counters_.state(),
+                              self._core.counters_state(),
                               [self._symbols[k].state() for k in sorted(self._symbols)]])
 
     @classmethod
@@ -505,12 +316,13 @@ class Projector:
         depth, windows, large, spike = config
         p = cls(streams or {}, depth_levels=depth, windows=tuple(windows),
                 large_trade_quote=dict(large), spike_ratio=spike, sync_only=sync_only)
-        p.last_seq, p.ts_ns = last_seq, ts_ns
-        p._stream_ts = dict(stream_ts)
-        p.counters_ = Counters.from_state(counters)
+        p._core.restore(last_seq, ts_ns, [tuple(x) for x in stream_ts],
+                        [(k, [tuple(c) for c in cs]) for k, cs in counters])
         for s in symbols:
-            st = SymbolState.from_state(s, sync_only=sync_only)
-            p._symbols[(st.venue, st.symbol)] = st
+            venue, symbol, norm, book, tape = s[:5]
+            b = None if book is None else Book.from_state(venue, symbol, norm, book,
+                                                          sync_only=sync_only)
+            p._core.add_symbol(s, b, TradeTape.from_state(tape))
         return p
 
     def digest(self) -> str:

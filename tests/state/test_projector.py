@@ -210,11 +210,12 @@ def test_times_and_ids_that_do_not_fit_int64_are_decode_errors():
     seq = 2
     for payload, field in bad:
         (ev,) = p.apply(Record(seq, seq, 1, FRAME, payload, None))
-        assert type(ev) is DecodeError and ev.seq == seq and field in ev.reason, ev.reason
+        # the reason names the field (the compiled decoder by its key: `T`, msgspec by path)
+        assert type(ev) is DecodeError and ev.seq == seq and f"{field[7:]} = " in ev.reason.replace("`", ""), ev.reason
         seq += 1
     assert [type(e) for e in p.apply(Record(seq, seq, 2, FRAME, trade % 1786310830193, None))] == [Trade]
     (ev,) = p.apply(Record(seq + 1, seq + 1, 2, FRAME, trade % (1 << 64), None))
-    assert type(ev) is DecodeError and ev.reason.startswith("Trade.exch_ts_ns = ") and "out of range" in ev.reason
+    assert type(ev) is DecodeError and "T = " in ev.reason.replace("`", "") and "out of range" in ev.reason
     assert p.counters[1]["decode_error"] == 3 and p.counters[2]["decode_error"] == 1
     m = p.market("binance-usdm", "BTCUSDT")
     assert (m.seq, m.best_bid, m.best_ask) == (1, 1, 2)  # the good one stays

@@ -11,7 +11,8 @@ and every pass re-syncs its book from the snapshot and applies all diffs, so no 
 takes a cheap "stale update" path.
 
 Measured in the same run, on the same payloads:
-- projection: ``Projector.apply_many`` (decode + books + validation + features fold);
+- projection: ``Projector.apply_many`` (decode + books + validation + features fold, all
+  in the compiled core: ``ticktape_core.Fold``);
 - baseline: the faster of ``orjson.loads`` and untyped ``msgspec.json.decode`` of every
   payload (decode only, nothing built from it), both measured in the run.
 Each side runs ``--repeat`` times (2), interleaved, and its best run counts. Times are
@@ -28,9 +29,11 @@ beside ``best_ask()``: both should not grow with the book. The book is built and
 only as any book is, by ``apply_snapshot`` / ``apply_delta``.
 
 ``--by-kind`` times each frame type alone (``Projector.apply`` against the baseline's
-decode of the same payloads), and beside them the compiled core's decoder alone
-(``ticktape_core.decode_count``: typed events made and dropped in Rust, no Python object
-per frame), the cost a frame will have once the fold runs in the core.
+decode of the same payloads), and beside them the fold as the replay runs it ("batch us":
+``Projector.apply_many`` over each run of consecutive records of one type, in the
+capture's order, so the state evolves as in the whole pass; no event is kept and a frame
+makes no Python object, the fold being the core's) and the compiled core's decoder alone
+(``ticktape_core.decode_count``: typed events made and dropped in Rust).
 """
 
 from __future__ import annotations
@@ -183,10 +186,35 @@ def by_kind(records: list[Record], loads) -> dict[str, dict]:
             loads(rec.payload)
             dec[k] += clock() - t
     core = core_decode_us(records, kinds)
+    batch = batch_us(records, kinds)
     return {k: {"frames": count[k], "decode_us": dec[k] / count[k] / 1e3,
                 "projection_us": proj[k] / count[k] / 1e3, "projection_ms": proj[k] / 1e6,
-                "decode_ms": dec[k] / 1e6, "core_decode_us": core.get(k)}
+                "decode_ms": dec[k] / 1e6, "batch_us": batch[k] / count[k] / 1e3,
+                "core_decode_us": core.get(k)}
             for k in sorted(proj, key=proj.__getitem__, reverse=True)}
+
+
+def batch_us(records: list[Record], kinds: list[str], passes: int = 3) -> dict[str, int]:
+    """ns per frame type of ``Projector.apply_many`` (no events kept), each run of consecutive
+    records of one type timed as one call, in order: the best of ``passes`` passes."""
+    runs: list[tuple[str, list[Record]]] = []
+    for rec, k in zip(records, kinds, strict=True):
+        if runs and runs[-1][0] == k:
+            runs[-1][1].append(rec)
+        else:
+            runs.append((k, [rec]))
+    clock = time.perf_counter_ns
+    best: dict[str, int] = {}
+    for _ in range(passes):
+        took = dict.fromkeys(kinds, 0)
+        apply_many = Projector(STREAMS).apply_many
+        gc.collect()
+        for k, run in runs:
+            t = clock()
+            apply_many(run)
+            took[k] += clock() - t
+        best = {k: min(v, best.get(k, v)) for k, v in took.items()}
+    return best
 
 
 def core_decode_us(records: list[Record], kinds: list[str], passes: int = 10) -> dict[str, float]:
@@ -212,11 +240,12 @@ def print_by_kind(table: dict[str, dict]) -> None:
     total_proj = sum(v["projection_ms"] for v in table.values())
     print("per frame type, one pass, one record at a time (Projector.apply vs the baseline decode):")
     print(f"  {'type':14s} {'frames':>7s} {'decode us':>10s} {'project us':>11s} {'project ms':>11s} {'share':>6s}"
-          f" {'core decode us':>15s}")
+          f" {'batch us':>9s} {'core decode us':>15s}")
     for k, v in table.items():
         core = "" if v["core_decode_us"] is None else f"{v['core_decode_us']:.2f}"
         print(f"  {k:14s} {v['frames']:7d} {v['decode_us']:10.2f} {v['projection_us']:11.2f}"
-              f" {v['projection_ms']:11.1f} {v['projection_ms'] / total_proj:6.1%} {core:>15s}")
+              f" {v['projection_ms']:11.1f} {v['projection_ms'] / total_proj:6.1%}"
+              f" {v['batch_us']:9.2f} {core:>15s}")
     print(f"  total: projection {total_proj:.1f} ms, decode {total_dec:.1f} ms; ratio 0.5 allows"
           f" {2 * total_dec:.1f} ms for the whole pass")
 

@@ -237,7 +237,7 @@ pub struct PyBook {
     found: Vec<Finding>,
 }
 
-fn fold_error(py: Python<'_>, e: FoldError) -> PyErr {
+pub(crate) fn fold_error(py: Python<'_>, e: FoldError) -> PyErr {
     let invalid = || -> PyErr {
         match py
             .import("decimal")
@@ -276,7 +276,7 @@ fn fold_error(py: Python<'_>, e: FoldError) -> PyErr {
 }
 
 impl PyBook {
-    fn new_core(
+    pub(crate) fn new_core(
         py: Python<'_>,
         venue: Py<PyString>,
         symbol: Py<PyString>,
@@ -295,6 +295,11 @@ impl PyBook {
             depth,
             found: Vec::new(),
         }
+    }
+
+    /// The book itself, for the projection's fold (`crate::fold`).
+    pub(crate) fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
     }
 
     fn decimal<'py>(&self, py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyAny>> {

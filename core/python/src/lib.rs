@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod book;
 mod codec;
 mod decode;
+mod fold;
 mod tape;
 
 #[pymodule]
@@ -13,5 +14,6 @@ fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     book::register(m)?;
     tape::register(m)?;
     decode::register(m)?;
+    fold::register(m)?;
     Ok(())
 }

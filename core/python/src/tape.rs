@@ -11,6 +11,13 @@ pub struct TradeTape {
     inner: tape::TradeTape,
 }
 
+impl TradeTape {
+    /// The tape itself, for the projection's fold (`crate::fold`).
+    pub(crate) fn inner_mut(&mut self) -> &mut tape::TradeTape {
+        &mut self.inner
+    }
+}
+
 #[pymethods]
 impl TradeTape {
     #[new]

@@ -4,6 +4,7 @@ pub mod book;
 pub mod crc;
 pub mod decode;
 pub mod event;
+pub mod fold;
 pub mod journal;
 pub mod levels;
 pub mod price;

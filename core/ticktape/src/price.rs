@@ -11,7 +11,7 @@
 //! else goes through [`decimal::parse`].
 
 pub mod decimal;
-mod unicode;
+pub(crate) mod unicode;
 
 /// Digits `head` holds: 10^19 - 1 < 2^64.
 const HEAD_DIGITS: u32 = 19;
