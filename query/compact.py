@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import StreamInfo
-from recorder.journal.codec import decode_checked
+from recorder.journal.codec import decode_checked, decode_columns
 from recorder.journal.errors import CorruptValueError
 from recorder.journal.reader import JournalReader
 from recorder.journal.segments import day_bounds
@@ -282,20 +282,27 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     hashed: list[Future] = []
     try:
         for keys, values in reader.raw_chunks(day, CHUNK):
+            # The raw table and the digests come from the chunk's columns (no Record
+            # objects); the derived tables need Records, decoded (and checked) first.
             try:
-                recs = decode_checked(expected, keys, values, require=require)
+                recs = decode_checked(expected, keys, values, require=require) if deriver is not None else None
+                try:
+                    cols = decode_columns(expected, keys, values, require=require)
+                except CorruptValueError:
+                    if recs is None:  # the first bad value, named as the record decoder names it
+                        decode_checked(expected, keys, values, require=require)
+                    raise
+                raw.add_columns(cols)
             except CorruptValueError as exc:
                 raise ArchiveError(f"journal day {day}: {exc}") from None
-            expected += len(recs)
-            payloads = [r.payload for r in recs]
-            hashed.append(hasher.submit(digest.add_many, keys, payloads, values))
+            expected += len(cols)
+            hashed.append(hasher.submit(digest.add_columns, keys, values, cols))
             while len(hashed) > 2:  # back-pressure: the reader never runs far ahead
                 hashed.pop(0).result()
-            raw.add_many(recs, payloads)
             if first_ts is None:
-                first_ts = recs[0].ts_ns
-            last_ts = recs[-1].ts_ns
-            if deriver is not None:
+                first_ts = cols.first_ts
+            last_ts = cols.last_ts
+            if recs is not None and deriver is not None:
                 deriver.apply_many(recs)
                 taken += len(recs)
                 if taken >= TAKE_EVERY:
