@@ -11,8 +11,10 @@ Raw schema (one row per journal record, nothing decoded):
 what replay chains in front of the journal. It reads one row group at a time, so memory
 stays flat over months. The journal's stored value is encoded and decoded by its one
 codec (``recorder.journal.codec``) only: compaction checks and decodes the values it reads
-with ``codec.decode_checked``; here rows are re-encoded for the record digest (which
-covers the stored bytes, checksums included).
+with ``codec.decode_columns`` (the raw table's arrays are made over those columns'
+buffers: ``column_arrays``) and ``codec.decode_checked`` where the derived tables need
+Records; here rows are re-encoded for the record digest (which covers the stored
+bytes, checksums included).
 """
 
 from __future__ import annotations

@@ -275,10 +275,12 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     require = reader.requires_checksums(day)  # a value without a checksum is damaged
     first_ts = last_ts = None
     taken = 0
-    # Hashing and Parquet encoding release the GIL: they run on one worker (in order)
-    # beside the decoding of the next chunk; the digests are read once it is done.
+    # Hashing and Parquet encoding release the GIL: each runs on its own worker (in
+    # order) beside the other and the decoding of the next chunk; the digests are read
+    # once both are done.
     hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact-hash")
-    raw = RawPartWriter(stage / raw_rel, executor=hasher)
+    encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact-parquet")
+    raw = RawPartWriter(stage / raw_rel, executor=encoder)
     hashed: list[Future] = []
     try:
         for keys, values in reader.raw_chunks(day, CHUNK):
@@ -312,6 +314,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
         raw.close()  # waits for the row groups queued on the worker
     finally:
         hasher.shutdown(wait=True)
+        encoder.shutdown(wait=True)
     for f in hashed:
         f.result()  # a failure to hash is a failed compaction, never a silent wrong digest
     fsync_file(stage / raw_rel)
