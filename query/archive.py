@@ -11,8 +11,10 @@ Raw schema (one row per journal record, nothing decoded):
 what replay chains in front of the journal. It reads one row group at a time, so memory
 stays flat over months. The journal's stored value is encoded and decoded by its one
 codec (``recorder.journal.codec``) only: compaction checks and decodes the values it reads
-with ``codec.decode_checked``; here rows are re-encoded for the record digest (which
-covers the stored bytes, checksums included).
+with ``codec.decode_columns`` (the raw table's arrays are made over those columns'
+buffers: ``column_arrays``) and ``codec.decode_checked`` where the derived tables need
+Records; here rows are re-encoded for the record digest (which covers the stored
+bytes, checksums included).
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ import pyarrow.parquet as pq
 
 from recorder.journal import Record, StreamInfo
 from recorder.journal.codec import (
+    Columns,
     encode_fields,
     encode_key,
     encode_msgpack,
     encode_record,
 )
+from recorder.journal.errors import CorruptValueError
+from recorder.journal.record import KINDS
 
 from . import manifest as _manifest
 from .errors import ArchiveError, QueryUsageError
@@ -94,6 +99,19 @@ class RecordDigest:
         if len(payloads) != n or len(values) != n:
             raise QueryUsageError(f"{n} keys, {len(payloads)} payloads, {len(values)} values")
         self._p.update(_interleave(keys, payloads))
+        self._r.update(_interleave(keys, values))
+        self.count += n
+
+    def add_columns(self, keys: Sequence[bytes], values: Sequence[bytes], cols: Columns) -> None:
+        """``add_many`` of a chunk decoded as columns (``codec.decode_columns`` of ``keys``, ``values``).
+
+        The payload digest's input (each key, then its payload) is joined by the core from
+        the column buffers: no Python object per record.
+        """
+        n = len(keys)
+        if len(values) != n or len(cols) != n:
+            raise QueryUsageError(f"{n} keys, {len(values)} values, {len(cols)} decoded")
+        self._p.update(cols.keyed_payloads())
         self._r.update(_interleave(keys, values))
         self.count += n
 
@@ -173,9 +191,54 @@ def meta_text(rec: Record) -> str:
     The archive must give back the record the journal held: the text is decoded again
     and must re-encode to the same msgpack (bytes or non-string keys would not).
     """
-    text = _json_encode(rec.meta).decode()
-    if encode_msgpack(_json_decode(text)) != encode_msgpack(rec.meta):
-        raise ArchiveError(f"seq {rec.seq}: meta {rec.meta!r} does not survive JSON")
+    return _meta_json(rec.seq, rec.meta)
+
+
+_KIND_NAMES = pa.array(KINDS, pa.string())  # a kind code is its index here
+_meta_decode = msgspec.msgpack.Decoder(dict[str, Any] | None).decode  # as the journal codec's
+
+
+def column_arrays(cols: Columns) -> list[pa.Array]:
+    """The ``RAW_SCHEMA`` arrays of a chunk decoded as columns (``codec.decode_columns``).
+
+    Built over the chunk's buffers (ints, kind codes, payloads with their offsets): the
+    same values ``add_many`` makes of the chunk's records, with no Python object per
+    record but for the (rare) records with a meta map, which become JSON text as
+    ``meta_text`` makes it (and is checked). A meta map that does not decode is a
+    ``CorruptValueError`` worded as ``codec.decode_checked`` words it.
+    """
+    n = len(cols)
+    ints = [pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(b)]) for b in (cols.seq, cols.ts_ns)]
+    stream = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(cols.stream)]).cast(pa.int32())
+    kind = _KIND_NAMES.take(pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(cols.kind)]))
+    payload = pa.Array.from_buffers(pa.large_binary(), n, [
+        None, pa.py_buffer(cols.payload_offsets), pa.py_buffer(cols.payloads)]).cast(pa.binary())
+    return [*ints, stream, kind, payload, _meta_array(cols, ints[0], n)]
+
+
+def _meta_array(cols: Columns, seqs: pa.Array, n: int) -> pa.Array:
+    metas = cols.metas
+    if not metas:  # no record of the chunk has a meta map: the usual case
+        return pa.nulls(n, pa.string())
+    offsets = memoryview(cols.meta_offsets).cast("q")
+    texts: list[str | None] = [None] * n
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        if hi == lo:
+            continue
+        seq = seqs[i].as_py()
+        try:
+            meta = _meta_decode(metas[lo:hi])
+        except msgspec.DecodeError as exc:  # ValidationError is one
+            raise CorruptValueError(seq, f"seq {seq}: value does not decode: {exc}") from None
+        texts[i] = None if meta is None else _meta_json(seq, meta)
+    return pa.array(texts, pa.string())
+
+
+def _meta_json(seq: int, meta: dict[str, Any]) -> str:
+    text = _json_encode(meta).decode()
+    if encode_msgpack(_json_decode(text)) != encode_msgpack(meta):
+        raise ArchiveError(f"seq {seq}: meta {meta!r} does not survive JSON")
     return text
 
 
@@ -198,6 +261,11 @@ def columns_table(cols: tuple[list, ...]) -> pa.Table:
 class RawPartWriter:
     """Stream records into one raw Parquet file, a row group at a time.
 
+    Records come as ``Record`` objects (``add``, ``add_many``) or as a chunk's columns
+    (``add_columns``, from ``codec.decode_columns``: no per-record Python), in seq order;
+    either way every row group holds ``ROW_GROUP`` rows (the last fewer) as one array
+    per column, so the file is the same bytes whichever way its rows came.
+
     After the last ``add``: call ``close()``; ``rows``, ``first_seq``, ``last_seq``
     describe what was written. With ``executor`` (one worker: order matters) the
     encoding and hashing of each row group run there, beside the caller's next batch
@@ -208,7 +276,9 @@ class RawPartWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._writer = pq.ParquetWriter(path, RAW_SCHEMA, **PARQUET_OPTS)
-        self._cols: tuple[list, ...] = ([], [], [], [], [], [])
+        self._cols: tuple[list, ...] = ([], [], [], [], [], [])  # records not yet arrays
+        self._batches: list[list[pa.Array]] = []  # arrays not yet written, in order
+        self._queued = 0  # rows in _batches
         self._executor = executor
         self._pending: list[Future] = []
         self.columns = ColumnDigest()  # of the arrays written
@@ -218,8 +288,8 @@ class RawPartWriter:
 
     def add(self, rec: Record) -> None:
         add_to_columns(self._cols, rec)
-        if len(self._cols[0]) >= ROW_GROUP:
-            self._flush()
+        if self._queued + len(self._cols[0]) >= ROW_GROUP:
+            self._flush(ROW_GROUP)
 
     def add_many(self, recs: Sequence[Record], payloads: Sequence[bytes] | None = None) -> None:
         """``add`` for a batch (column lists built by comprehension: far less per-record work).
@@ -233,21 +303,45 @@ class RawPartWriter:
         kind.extend([r.kind for r in recs])
         payload.extend([r.payload for r in recs] if payloads is None else payloads)
         meta.extend([None if r.meta is None else meta_text(r) for r in recs])
-        while len(seq) >= ROW_GROUP:
+        while self._queued + len(seq) >= ROW_GROUP:
             self._flush(ROW_GROUP)
 
-    def _flush(self, upto: int | None = None) -> None:
-        cols = self._cols
-        if not cols[0]:
+    def add_columns(self, cols: Columns) -> None:
+        """``add_many`` of a chunk decoded as columns (``column_arrays``)."""
+        if not len(cols):
             return
-        n = len(cols[0]) if upto is None else upto
+        self._lists_to_arrays()
+        self._batches.append(column_arrays(cols))
+        self._queued += len(cols)
+        while self._queued >= ROW_GROUP:
+            self._flush(ROW_GROUP)
+
+    def _lists_to_arrays(self) -> None:
+        cols = self._cols
+        if cols[0]:
+            self._batches.append([pa.array(c, type=f.type) for c, f in zip(cols, RAW_SCHEMA, strict=True)])
+            self._queued += len(cols[0])
+            for c in cols:
+                c.clear()
+
+    def _flush(self, upto: int | None = None) -> None:
+        self._lists_to_arrays()
+        if not self._queued:
+            return
+        n = self._queued if upto is None else min(upto, self._queued)
+        batches = self._batches
+        arrays = [b for b in batches[0]] if len(batches) == 1 else [
+            pa.concat_arrays([b[i] for b in batches]) for i in range(len(RAW_SCHEMA))]
+        if n < self._queued:
+            self._batches = [[a.slice(n) for a in arrays]]
+            arrays = [a.slice(0, n) for a in arrays]
+        else:
+            self._batches = []
+        self._queued -= n
         if not self.first_seq:
-            self.first_seq = cols[0][0]
-        self.last_seq = cols[0][n - 1]
+            self.first_seq = arrays[0][0].as_py()
+        self.last_seq = arrays[0][n - 1].as_py()
         self.rows += n
-        arrays = [pa.array(c[:n] if n < len(c) else c, type=f.type) for c, f in zip(cols, RAW_SCHEMA, strict=True)]
-        for c in cols:
-            del c[:n]
         if self._executor is None:
             self._write(arrays)
         else:

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder.journal import StreamInfo
-from recorder.journal.codec import decode_checked
+from recorder.journal.codec import decode_checked, decode_columns
 from recorder.journal.errors import CorruptValueError
 from recorder.journal.reader import JournalReader
 from recorder.journal.segments import day_bounds
@@ -275,27 +275,36 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     require = reader.requires_checksums(day)  # a value without a checksum is damaged
     first_ts = last_ts = None
     taken = 0
-    # Hashing and Parquet encoding release the GIL: they run on one worker (in order)
-    # beside the decoding of the next chunk; the digests are read once it is done.
+    # Hashing and Parquet encoding release the GIL: each runs on its own worker (in
+    # order) beside the other and the decoding of the next chunk; the digests are read
+    # once both are done.
     hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact-hash")
-    raw = RawPartWriter(stage / raw_rel, executor=hasher)
+    encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact-parquet")
+    raw = RawPartWriter(stage / raw_rel, executor=encoder)
     hashed: list[Future] = []
     try:
         for keys, values in reader.raw_chunks(day, CHUNK):
+            # The raw table and the digests come from the chunk's columns (no Record
+            # objects); the derived tables need Records, decoded (and checked) first.
             try:
-                recs = decode_checked(expected, keys, values, require=require)
+                recs = decode_checked(expected, keys, values, require=require) if deriver is not None else None
+                try:
+                    cols = decode_columns(expected, keys, values, require=require)
+                except CorruptValueError:
+                    if recs is None:  # the first bad value, named as the record decoder names it
+                        decode_checked(expected, keys, values, require=require)
+                    raise
+                raw.add_columns(cols)
             except CorruptValueError as exc:
                 raise ArchiveError(f"journal day {day}: {exc}") from None
-            expected += len(recs)
-            payloads = [r.payload for r in recs]
-            hashed.append(hasher.submit(digest.add_many, keys, payloads, values))
+            expected += len(cols)
+            hashed.append(hasher.submit(digest.add_columns, keys, values, cols))
             while len(hashed) > 2:  # back-pressure: the reader never runs far ahead
                 hashed.pop(0).result()
-            raw.add_many(recs, payloads)
             if first_ts is None:
-                first_ts = recs[0].ts_ns
-            last_ts = recs[-1].ts_ns
-            if deriver is not None:
+                first_ts = cols.first_ts
+            last_ts = cols.last_ts
+            if recs is not None and deriver is not None:
                 deriver.apply_many(recs)
                 taken += len(recs)
                 if taken >= TAKE_EVERY:
@@ -305,6 +314,7 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
         raw.close()  # waits for the row groups queued on the worker
     finally:
         hasher.shutdown(wait=True)
+        encoder.shutdown(wait=True)
     for f in hashed:
         f.result()  # a failure to hash is a failed compaction, never a silent wrong digest
     fsync_file(stage / raw_rel)

@@ -84,3 +84,38 @@ def test_meta_json_cannot_carry_is_refused():
         meta_text(Record(7, 1, 1, "rest", b"", {"raw": b"\x00\x01"}))
     with pytest.raises(ArchiveError, match="seq 8: meta"):
         meta_text(Record(8, 1, 1, "rest", b"", {1: "int key"}))
+
+
+def test_columns_make_the_same_file_and_digests_as_records(tmp_path, monkeypatch):
+    """Compaction's raw path (chunks decoded as columns) writes the bytes the Record path writes."""
+    from recorder.journal.codec import decode_columns
+    monkeypatch.setattr(archive, "ROW_GROUP", 300)
+    recs = records(1000)
+    recs[3] = Record(4, recs[3].ts_ns, 2, "rest", b"", {})  # an empty meta map is not None
+    keys = [encode_key(r.seq) for r in recs]
+    values = [encode_record(r) for r in recs]
+    by_recs, by_cols = RecordDigest(), RecordDigest()
+    w1 = RawPartWriter(tmp_path / "recs.parquet")
+    w2 = RawPartWriter(tmp_path / "cols.parquet")
+    for i in range(0, 1000, 128):  # chunks that do not divide the row groups
+        k, v = keys[i:i + 128], values[i:i + 128]
+        by_recs.add_many(k, [r.payload for r in recs[i:i + 128]], v)
+        w1.add_many(recs[i:i + 128])
+        cols = decode_columns(i + 1, k, v, require=True)
+        by_cols.add_columns(k, v, cols)
+        w2.add_columns(cols)
+    w1.close()
+    w2.close()
+    assert (by_recs.count, by_recs.payload, by_recs.record) == (by_cols.count, by_cols.payload, by_cols.record)
+    assert (tmp_path / "recs.parquet").read_bytes() == (tmp_path / "cols.parquet").read_bytes()
+    assert (w2.rows, w2.first_seq, w2.last_seq, w2.columns.hexdigest) == (
+        1000, 1, 1000, w1.columns.hexdigest)
+    assert check_file(w2.path) == (1000, w2.columns.hexdigest)
+
+
+def test_columns_refuse_meta_json_cannot_carry(tmp_path):
+    from recorder.journal.codec import decode_columns
+    bad = Record(1, 1, 1, "rest", b"", {"raw": b"\x00\x01"})
+    cols = decode_columns(1, [encode_key(1)], [encode_record(bad)], require=True)
+    with pytest.raises(ArchiveError, match="seq 1: meta"):
+        RawPartWriter(tmp_path / "x.parquet").add_columns(cols)

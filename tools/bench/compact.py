@@ -48,7 +48,7 @@ from query.archive import RAW_SCHEMA, RecordDigest, add_to_columns  # noqa: E402
 from query.catalog import connect  # noqa: E402
 from query.compact import CHUNK, compact  # noqa: E402
 from recorder.importer import import_files  # noqa: E402
-from recorder.journal.codec import decode_checked  # noqa: E402
+from recorder.journal.codec import decode_columns  # noqa: E402
 from recorder.journal.reader import JournalReader  # noqa: E402
 from tools.captures import HFTBACKTEST_USDM  # noqa: E402
 
@@ -75,9 +75,9 @@ def bench_floor(source: Path, bare_file: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of the work any verified compaction adds to the baseline's.
 
     Walking the journal day (``raw_chunks``: the C cursor walk), decoding and checking
-    its values, the two manifest digests over the stored bytes (blake2b over seq +
-    payload, as ``recorder verify``; over seq + value) and reading the Parquet file
-    back. Serially, so ``baseline / (baseline + this)`` bounds the CPU-time ratio; a
+    its values as columns (``decode_columns``: what compaction's raw path decodes), the
+    two manifest digests over the stored bytes (blake2b over seq + payload, as
+    ``recorder verify``; over seq + value) and reading the Parquet file back. Serially, so ``baseline / (baseline + this)`` bounds the CPU-time ratio; a
     compaction overlapping them on two cores may beat it on wall time.
     """
     start, cpu = time.perf_counter(), time.process_time()
@@ -86,9 +86,9 @@ def bench_floor(source: Path, bare_file: Path) -> tuple[float, float]:
         (seg,) = [s for s in r.segments() if s.records]
         expected = seg.first_seq
         for keys, values in r.raw_chunks(seg.day, CHUNK):
-            recs = decode_checked(expected, keys, values)
-            expected += len(recs)
-            digest.add_many(keys, [x.payload for x in recs], values)
+            cols = decode_columns(expected, keys, values)
+            expected += len(cols)
+            digest.add_columns(keys, values, cols)
     pq.read_table(bare_file)
     return time.perf_counter() - start, time.process_time() - cpu
 
