@@ -2,6 +2,8 @@
 
 use pyo3::prelude::*;
 
+mod inspect;
+
 /// CRC-32 of `data` from 0 without final xor (`recorder.journal.codec.crc`).
 #[pyfunction]
 fn crc(data: &[u8]) -> u32 {
@@ -11,5 +13,6 @@ fn crc(data: &[u8]) -> u32 {
 #[pymodule]
 fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crc, m)?)?;
+    inspect::register(m)?;
     Ok(())
 }
