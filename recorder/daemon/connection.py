@@ -1,10 +1,12 @@
 """The I/O edge: one WebSocket connection lifetime whose every message goes to the journal.
 
-``RecordingConnection`` is a websockets ``ClientConnection`` that hands each complete
-data message to a callback from inside ``data_received``: no per-message queue or await,
-so a frame has its seq microseconds after the socket read. ``Link`` is one connection
-lifetime (one stream id): it journals ``open``, ``sent``, every ``frame`` (binary ones
-with ``meta["bin"]``) and ``close``, and counts what it moved.
+``RecordingConnection`` is a websockets ``ClientConnection`` that hands the complete data
+messages of each socket read to a callback as one batch, from inside ``data_received``:
+no per-message queue or await, so a frame has its seq microseconds after the socket read.
+``Link`` is one connection lifetime (one stream id): it journals ``open``, ``sent``, every
+``frame`` (binary ones with ``meta["bin"]``) and ``close``, and counts what it moved. What
+it inspects in the frames (keep-alive answers, the venue's error replies) the compiled
+core reads, one call per batch (``ticktape_core.inspect_frames``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
+from ticktape_core import inspect_frames
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Opcode
 
@@ -26,12 +30,15 @@ from .ports import Journal
 
 BIN = {"bin": True}  # shared: records never mutate their meta
 OP_TEXT, OP_BINARY, OP_CONT, OP_PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
-Sink = Callable[[bytes, bool], None]
+Sink = Callable[[list[bytes], bool], None]  # (the messages of one read, all binary?)
+OnError = Callable[["Link", str], None]
 
 
 class RecordingConnection(ClientConnection):
-    """A client connection delivering data messages to ``sink(payload, binary)`` at once.
+    """A client connection delivering data messages to ``sink(payloads, binary)``, a batch a read.
 
+    Each socket read's complete messages go in one call, in order, once the read is parsed
+    (a batch holds only text or only binary messages: a change starts the next one).
     Fragmented messages are joined first; pings are answered by websockets itself.
     ``recv()`` is never used on it: the receive queue stays empty.
     """
@@ -40,8 +47,25 @@ class RecordingConnection(ClientConnection):
         super().__init__(protocol, **kw)
         self.sink = sink
         self.on_open = on_open
+        self._batch: list[bytes] = []
+        self._batch_bin = False
         self._frags: list[bytes] | None = None
         self._frag_bin = False
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # parses the read: process_event for each message
+        if self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self.sink(batch, self._batch_bin)
+
+    def _kind(self, binary: bool) -> None:
+        """The next message is ``binary`` (or not), unlike the batch so far: hand that over."""
+        if self._batch:
+            self._flush()
+        self._batch_bin = binary
 
     def process_event(self, event: Any) -> None:
         if self.response is None:  # the handshake response
@@ -51,16 +75,23 @@ class RecordingConnection(ClientConnection):
         if op is OP_TEXT or op is OP_BINARY:
             if self.on_open is not None:
                 self._opened()
+            binary = op is OP_BINARY
             if event.fin:
-                self.sink(event.data, op is OP_BINARY)
+                if binary is not self._batch_bin:
+                    self._kind(binary)
+                data = event.data
+                # websockets may hand a bytearray: the one copy the journal needs, made here
+                self._batch.append(data if type(data) is bytes else bytes(data))
             else:
                 self._frags = [bytes(event.data)]
-                self._frag_bin = op is OP_BINARY
+                self._frag_bin = binary
         elif op is OP_CONT and self._frags is not None:
             self._frags.append(bytes(event.data))
             if event.fin:
                 data, self._frags = b"".join(self._frags), None
-                self.sink(data, self._frag_bin)
+                if self._frag_bin is not self._batch_bin:
+                    self._kind(self._frag_bin)
+                self._batch.append(data)
         elif op is OP_PONG:
             self.acknowledge_pings(bytes(event.data))
 
@@ -79,9 +110,8 @@ class Link:
     """
 
     def __init__(self, journal: Journal, *, sid: int, venue: str, conn: str, url: str,
-                 log: logging.Logger,
-                 keepalive: Callable[[bytes], bool] | None = None,
-                 inspect: Callable[[Link, bytes], None] | None = None,
+                 log: logging.Logger, rules: str | None = None,
+                 on_error: OnError | None = None,
                  latency: Callable[[Record], None] | None = None) -> None:
         self.journal = journal
         self.log = log
@@ -93,43 +123,81 @@ class Link:
         self.frames = 0  # data messages journaled
         self.bytes = 0
         self.data_frames = 0  # frames that prove the feed alive (not keep-alive answers)
-        self.inspect_errors = 0  # frames whose inspection raised (a bug: logged, never fatal)
+        self.inspect_errors = 0  # batches whose inspection raised (a bug: logged, never fatal)
         self.opened_at = 0.0  # monotonic
         self.is_open = False
         self.closed_by_us = False
         self.close_recorded = False
         self.verdict: Verdict | None = None  # why we closed it, when a venue reply said so
         self.first_data = asyncio.get_running_loop().create_future()
-        self._keepalive = keepalive
-        self._inspect = inspect
+        self._rules = rules  # the venue's frame rules (Adapter.frame_rules); None: all data
+        self._on_error = on_error
         self._append = journal.append_frame
         self._latency = latency
 
     # -- receiving (hot path: runs inside data_received) ---------------------------
 
-    def on_message(self, data: bytes, binary: bool) -> None:
+    def on_frames(self, frames: list[bytes], binary: bool) -> None:
+        """Journal one read's data messages in order; count and inspect them (one core call).
+
+        An error reply is handed to ``on_error(link, text)`` right after its own frame is
+        journaled, before the frames behind it.
+        """
+        data_frames, nbytes, errors = len(frames), -1, ()
+        if self._rules is not None:
+            try:
+                data_frames, nbytes, errors = inspect_frames(self._rules, frames)
+            except Exception as exc:  # noqa: BLE001 (the frames are journaled all the same)
+                self._inspect_failed(exc)
+        append, sid, meta = self._append, self.sid, BIN if binary else None
+        rec = None
+        it = iter(frames)
         try:
-            rec = self._append(self.sid, "frame", data, meta=BIN if binary else None)
+            if errors:
+                rec = self._append_replies(it, meta, errors)
+            else:
+                for data in it:
+                    rec = append(sid, "frame", data, meta=meta)
         except JournalWriteError as exc:
+            done = len(frames) - sum(1 for _ in it) - 1
+            self.frames += done
+            self.bytes += sum(map(len, frames[:done]))
+            self.data_frames += min(done, data_frames)
             self.journal.failed(exc)
             return
-        self.frames += 1
-        self.bytes += len(data)
-        if self._latency is not None:
-            self._latency(rec)
-        if self._keepalive is None or not self._keepalive(data):
-            self.data_frames += 1
-            if self.data_frames == 1:
+        self.frames += len(frames)
+        self.bytes += nbytes if nbytes >= 0 else sum(map(len, frames))
+        if data_frames:
+            self.data_frames += data_frames
+            if not self.first_data.done():
                 self.first_data.set_result(None)
-        if self._inspect is not None:
-            try:
-                self._inspect(self, data)
-            except Exception as exc:  # noqa: BLE001 (the frame is journaled: never lose the connection over it)
-                self.inspect_errors += 1
-                if self.inspect_errors == 1 or self.inspect_errors % 1000 == 0:
-                    self.log.error("inspect_failed", extra=fields(
-                        venue=self.venue, conn=self.conn, stream=self.sid, seq=rec.seq,
-                        count=self.inspect_errors, error=f"{type(exc).__name__}: {exc}"))
+        if self._latency is not None and rec is not None:
+            self._latency(rec)  # a sample a read: the sampler keeps about one a millisecond
+
+    def _append_replies(self, it: Iterator[bytes], meta: dict[str, Any] | None,
+                        errors: list[tuple[int, str]]) -> Record | None:
+        """``on_frames``'s loop for a batch holding error replies (rare)."""
+        append, sid, rec = self._append, self.sid, None
+        pos = 0
+        for i, text in errors:
+            for data in islice(it, i + 1 - pos):
+                rec = append(sid, "frame", data, meta=meta)
+            pos = i + 1
+            if self._on_error is not None:
+                try:
+                    self._on_error(self, text)
+                except Exception as exc:  # noqa: BLE001 (the frame is journaled: never lose the connection over it)
+                    self._inspect_failed(exc, seq=rec.seq if rec is not None else None)
+        for data in it:
+            rec = append(sid, "frame", data, meta=meta)
+        return rec
+
+    def _inspect_failed(self, exc: Exception, seq: int | None = None) -> None:
+        self.inspect_errors += 1
+        if self.inspect_errors == 1 or self.inspect_errors % 1000 == 0:
+            self.log.error("inspect_failed", extra=fields(
+                venue=self.venue, conn=self.conn, stream=self.sid, seq=seq,
+                count=self.inspect_errors, error=f"{type(exc).__name__}: {exc}"))
 
     def _record_open(self) -> None:
         if self.is_open:
@@ -145,7 +213,7 @@ class Link:
         """Handshake; raises what websockets/asyncio raise (the caller classifies it)."""
 
         def factory(protocol: Any, **kw: Any) -> RecordingConnection:
-            return RecordingConnection(protocol, sink=self.on_message, on_open=self._record_open, **kw)
+            return RecordingConnection(protocol, sink=self.on_frames, on_open=self._record_open, **kw)
 
         self.ws = await connect(
             self.url, create_connection=factory, open_timeout=open_timeout,

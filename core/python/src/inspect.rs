@@ -2,7 +2,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyByteArray, PyBytes, PyList};
 use ticktape::inspect::binance::{self, AckId, AckResult};
 use ticktape::inspect::{self as core_inspect, upbit, Rules};
 
@@ -14,16 +14,35 @@ fn rules(venue: &str) -> PyResult<Rules> {
         .ok_or_else(|| PyValueError::new_err(format!("no frame rules for venue {venue:?}")))
 }
 
-/// `(data_frames, bytes, errors)` of a batch of frames (a list of bytes) read by `venue`'s
-/// rules; `errors` lists `(index, text)` of the venue's error replies, in order.
+/// A frame as handed over: bytes are read in place, a bytearray is copied first (it could
+/// change under a borrow).
+enum Payload<'py> {
+    Bytes(Bound<'py, PyBytes>),
+    Copied(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Bytes(b) => b.as_bytes(),
+            Payload::Copied(v) => v,
+        }
+    }
+}
+
+/// `(data_frames, bytes, errors)` of a batch of frames (a list of bytes or bytearrays) read
+/// by `venue`'s rules; `errors` lists `(index, text)` of the venue's error replies, in order.
 #[pyfunction]
 fn inspect_frames(venue: &str, frames: &Bound<'_, PyList>) -> PyResult<BatchInspection> {
     let rules = rules(venue)?;
-    let mut payloads: Vec<Bound<'_, PyBytes>> = Vec::with_capacity(frames.len());
+    let mut payloads: Vec<Payload<'_>> = Vec::with_capacity(frames.len());
     for item in frames.iter() {
-        payloads.push(item.downcast_into::<PyBytes>()?);
+        payloads.push(match item.downcast_into::<PyBytes>() {
+            Ok(b) => Payload::Bytes(b),
+            Err(e) => Payload::Copied(e.into_inner().downcast_into::<PyByteArray>()?.to_vec()),
+        });
     }
-    let got = core_inspect::inspect(rules, payloads.iter().map(|b| b.as_bytes()));
+    let got = core_inspect::inspect(rules, payloads.iter().map(Payload::as_slice));
     Ok((got.data_frames, got.bytes, got.errors))
 }
 

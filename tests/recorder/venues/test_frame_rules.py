@@ -150,7 +150,8 @@ def test_deep_nesting_is_json_not_an_exception():
     assert ack_tuple(deep) == (1, None, None)
 
 
-def test_a_batch_refuses_what_is_not_bytes():
+def test_a_batch_takes_bytes_and_bytearrays_only():
+    assert ticktape_core.inspect_frames("upbit", [bytearray(b'{"status":"UP"}'), b"x"]) == (1, 16, [])
     with pytest.raises(TypeError):
         ticktape_core.inspect_frames("upbit", [b"x", "x"])
     with pytest.raises(ValueError):
