@@ -21,10 +21,12 @@ from typing import Any
 from ticktape_core import inspect_frames
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.frames import Opcode
+from websockets.protocol import State
 
 from recorder.journal import JournalWriteError, Record
 from recorder.venues.base import Verdict
 
+from . import picows_connection
 from .logs import fields
 from .ports import Journal
 
@@ -95,6 +97,21 @@ class RecordingConnection(ClientConnection):
         elif op is OP_PONG:
             self.acknowledge_pings(bytes(event.data))
 
+    # -- the link's socket (what ``picows_connection.PicowsConnection`` also offers) ----
+
+    async def send_text(self, payload: bytes) -> None:
+        await self.send(payload.decode("utf-8"))
+
+    @property
+    def closed(self) -> bool:
+        return self.protocol.state is State.CLOSED
+
+    def close_frames(self) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
+        """``(received, sent)`` close frames as ``(code, reason)``, None where there was none."""
+        rcvd, sent = self.protocol.close_rcvd, self.protocol.close_sent
+        return (None if rcvd is None else (int(rcvd.code), rcvd.reason),
+                None if sent is None else (int(sent.code), sent.reason))
+
     def _opened(self) -> None:
         # Frames can share a TCP read with the handshake response: the ``open`` record
         # must still come before them.
@@ -119,7 +136,7 @@ class Link:
         self.venue = venue
         self.conn = conn
         self.url = url
-        self.ws: RecordingConnection | None = None
+        self.ws: RecordingConnection | picows_connection.PicowsConnection | None = None
         self.frames = 0  # data messages journaled
         self.bytes = 0
         self.data_frames = 0  # frames that prove the feed alive (not keep-alive answers)
@@ -210,7 +227,18 @@ class Link:
 
     async def open(self, *, open_timeout: float, close_timeout: float, max_size: int,
                    compression: bool, ping_interval: float | None) -> None:
-        """Handshake; raises what websockets/asyncio raise (the caller classifies it)."""
+        """Handshake; raises what the client and asyncio raise (the caller classifies it).
+
+        picows receives unless ``compression`` is asked for: it has no permessage-deflate,
+        so websockets (slower) negotiates it then. Both hand over the same messages.
+        """
+        if not compression:
+            self.ws = await picows_connection.connect(
+                self.url, sink=self.on_frames, on_open=self._record_open,
+                open_timeout=open_timeout, close_timeout=close_timeout, max_size=max_size,
+                ping_interval=ping_interval)
+            self._record_open()
+            return
 
         def factory(protocol: Any, **kw: Any) -> RecordingConnection:
             return RecordingConnection(protocol, sink=self.on_frames, on_open=self._record_open, **kw)
@@ -218,7 +246,7 @@ class Link:
         self.ws = await connect(
             self.url, create_connection=factory, open_timeout=open_timeout,
             close_timeout=close_timeout, max_size=max_size, proxy=None,
-            compression="deflate" if compression else None, ping_interval=ping_interval,
+            compression="deflate", ping_interval=ping_interval,
             ping_timeout=ping_interval, max_queue=None, user_agent_header=None)
         self._record_open()
 
@@ -226,7 +254,7 @@ class Link:
         """Journal ``payload`` as ``sent`` and send it as a text message."""
         self.journal.append(self.sid, "sent", payload)
         assert self.ws is not None
-        await self.ws.send(payload.decode("utf-8"))
+        await self.ws.send_text(payload)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from our side (idempotent) and journal how it closed."""
@@ -243,17 +271,20 @@ class Link:
         assert self.ws is not None
         await self.ws.wait_closed()
 
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over (both close frames, or the socket gone)."""
+        return self.ws is not None and self.ws.closed
+
     def record_close(self) -> None:
         """Journal the ``close`` once, with the code and reason the protocol settled on."""
         if self.close_recorded or self.ws is None:
             return
         self.close_recorded = True
         self.is_open = False
-        proto = self.ws.protocol
-        rcvd, sent = proto.close_rcvd, proto.close_sent
+        rcvd, sent = self.ws.close_frames()
         frame = rcvd if rcvd is not None and not self.closed_by_us else sent or rcvd
-        code = frame.code if frame is not None else 1006
-        reason = frame.reason if frame is not None else ""
+        code, reason = frame if frame is not None else (1006, "")
         self.journal.append(self.sid, "close", reason.encode(),
                         meta={"code": code, "reason": reason,
                               "by": "us" if self.closed_by_us else "peer"})

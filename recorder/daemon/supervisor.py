@@ -303,7 +303,7 @@ class Supervisor:
                 resync.release(self.venue, symbols, fresh=replaced)
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
-        if link.ws is not None and link.ws.protocol.state.name == "CLOSED":
+        if link.closed:
             link.record_close()  # the peer got there first: say so
         else:
             await link.close(code, reason)

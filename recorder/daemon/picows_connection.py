@@ -1,0 +1,205 @@
+"""The fast receive path: a picows client connection that hands each socket read's messages
+to the recorder as one batch.
+
+picows parses frames in C and calls ``on_ws_frame`` for each, telling which one is the last
+complete frame of the read (``last_in_buffer``): that is where a batch ends. It is a frame
+API, so what websockets did for us is done here: fragmented messages are joined (and
+held to ``max_size``), pings are answered, a close frame from the peer is answered with its
+own code and the connection dropped, our close waits ``close_timeout`` for the peer's.
+picows has no permessage-deflate: the link uses websockets when compression is asked for.
+A refused handshake is raised as websockets' ``InvalidStatus``, so it is classified and
+journaled exactly as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from picows import (
+    WSAutoPingStrategy,
+    WSCloseCode,
+    WSFrame,
+    WSInvalidStatusError,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+
+TEXT, BINARY, CONT, PING, CLOSE = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION,
+                                   WSMsgType.PING, WSMsgType.CLOSE)
+NO_STATUS = 1005  # a close frame without a code (RFC 6455 7.1.5), as websockets reports it
+ABNORMAL = 1006  # closed without a close frame
+TOO_BIG = 1009
+Sink = Callable[[list[bytes], bool], None]
+
+
+class PicowsConnection(WSListener):
+    """One connection's listener: batches of data messages to ``sink(payloads, binary)``.
+
+    A batch is the complete messages of one socket read, in order, only text or only
+    binary (a change hands over what came before). Also the link's socket: ``send_text``,
+    ``close``, ``wait_closed``, ``closed``, ``close_frames``, ``close_code``.
+    """
+
+    def __init__(self, *, sink: Sink, on_open: Callable[[], None], max_size: int,
+                 close_timeout: float) -> None:
+        self.sink = sink
+        self.on_open = on_open
+        self.max_size = max_size
+        self.close_timeout = close_timeout
+        self.transport: WSTransport | None = None
+        self._batch: list[bytes] = []
+        self._batch_bin = False
+        self._frags: list[bytes] | None = None
+        self._frag_bin = False
+        self._frag_size = 0
+
+    # -- receiving (hot path: runs inside the transport's read) --------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.on_open()  # the ``open`` record comes before any frame
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        t = frame.msg_type
+        if t is TEXT or t is BINARY:
+            binary = t is BINARY
+            if frame.fin:
+                if binary is not self._batch_bin:
+                    self._kind(binary)
+                self._batch.append(frame.get_payload_as_bytes())
+            else:
+                self._frags = [frame.get_payload_as_bytes()]
+                self._frag_bin = binary
+                self._frag_size = frame.payload_size
+        elif t is CONT:
+            self._continued(transport, frame)
+        elif t is PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif t is CLOSE:
+            if self._batch:
+                self._flush()  # what came before the close is journaled first
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+        if frame.last_in_buffer and self._batch:
+            self._flush()
+
+    def _continued(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self._frags is None:
+            return  # a continuation of nothing: websockets ignored it too
+        self._frag_size += frame.payload_size
+        if self._frag_size > self.max_size:
+            self._frags = None
+            transport.send_close(WSCloseCode(TOO_BIG), b"message too big")
+            transport.disconnect()
+            return
+        self._frags.append(frame.get_payload_as_bytes())
+        if frame.fin:
+            data, self._frags = b"".join(self._frags), None
+            if self._frag_bin is not self._batch_bin:
+                self._kind(self._frag_bin)
+            self._batch.append(data)
+
+    def _kind(self, binary: bool) -> None:
+        if self._batch:
+            self._flush()
+        self._batch_bin = binary
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self.sink(batch, self._batch_bin)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self._batch:
+            self._flush()
+
+    # -- the link's socket -----------------------------------------------------------
+
+    async def send_text(self, payload: bytes) -> None:
+        t = self.transport
+        if t is None or t.is_disconnected or t.is_close_frame_sent:
+            raise ConnectionResetError("the connection is closing")
+        t.send(TEXT, payload)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send our close frame and wait up to ``close_timeout`` for the peer to end it."""
+        t = self.transport
+        if t is None or t.is_disconnected:
+            return
+        t.send_close(WSCloseCode(code), reason.encode())
+        try:
+            await asyncio.wait_for(self.wait_closed(), self.close_timeout)
+        except TimeoutError:
+            t.disconnect(graceful=False)
+            await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        if self.transport is not None:
+            with contextlib.suppress(Exception):  # how it ended is read from close_frames
+                await self.transport.wait_disconnected()
+
+    @property
+    def closed(self) -> bool:
+        return self.transport is None or self.transport.is_disconnected
+
+    def close_frames(self) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
+        """``(received, sent)`` close frames as ``(code, reason)``, None where there was none."""
+        hs = self.transport.close_handshake if self.transport is not None else None
+        if hs is None:
+            return None, None
+        return _info(hs.recv), _info(hs.sent)
+
+    @property
+    def close_code(self) -> int | None:
+        """None while open; then the peer's close code, 1006 when it sent none."""
+        if not self.closed:
+            return None
+        rcvd, _ = self.close_frames()
+        return ABNORMAL if rcvd is None else rcvd[0]
+
+
+def _info(info: object) -> tuple[int, str] | None:
+    if info is None:
+        return None
+    code = int(info.code)  # type: ignore[attr-defined]
+    return (code or NO_STATUS), info.reason  # type: ignore[attr-defined]
+
+
+async def connect(url: str, *, sink: Sink, on_open: Callable[[], None], open_timeout: float,
+                  close_timeout: float, max_size: int,
+                  ping_interval: float | None) -> PicowsConnection:
+    """Open a connection to ``url``; raises what the handshake raised (a refusal as
+    websockets' ``InvalidStatus``), ``TimeoutError`` after ``open_timeout``."""
+
+    def factory() -> PicowsConnection:
+        return PicowsConnection(sink=sink, on_open=on_open, max_size=max_size,
+                                close_timeout=close_timeout)
+
+    pinging = ping_interval is not None
+    try:
+        _, listener = await asyncio.wait_for(ws_connect(
+            factory, url, websocket_handshake_timeout=open_timeout, max_frame_size=max_size,
+            enable_auto_pong=False,  # answered in on_ws_frame, so every frame ends a read there
+            enable_auto_ping=pinging, auto_ping_idle_timeout=ping_interval or 10.0,
+            auto_ping_reply_timeout=ping_interval or 10.0,
+            auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY), open_timeout)
+    except WSInvalidStatusError as exc:
+        resp = exc.response
+        if resp is None:
+            raise
+        headers = Headers((k, v) for k, v in resp.headers.items())
+        # picows keeps what followed the headers in the same read: the body, or its start
+        body = resp.body or exc.raw_body or b""
+        length = headers.get("Content-Length", "")
+        if length.isdigit():
+            body = body[:int(length)]
+        raise InvalidStatus(Response(int(resp.status), resp.status.phrase, headers, body)) from None
+    assert isinstance(listener, PicowsConnection)
+    return listener

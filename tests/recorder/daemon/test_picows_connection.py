@@ -1,0 +1,128 @@
+"""The picows receive path does what websockets did for the recorder: fragments joined and
+held to ``max_size``, pings answered, close codes both ways, a refused handshake raised as
+websockets' ``InvalidStatus`` (so it is classified and journaled as before)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from websockets.asyncio.server import serve
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+
+from recorder.daemon import picows_connection as pc
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@contextlib.asynccontextmanager
+async def server(handler, **kw):
+    async with serve(handler, "127.0.0.1", 0, compression=None, **kw) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/x"
+
+
+async def open_conn(url, got, *, max_size=1 << 20):
+    opened = []
+    conn = await pc.connect(url, sink=lambda batch, binary: got.append((list(batch), binary)),
+                            on_open=lambda: opened.append(True), open_timeout=3.0,
+                            close_timeout=1.0, max_size=max_size, ping_interval=None)
+    assert opened == [True]
+    return conn
+
+
+async def test_messages_in_order_fragments_joined_pings_answered():
+    pong = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        await ws.send("a")
+        await ws.send(["b", "c", "d"])  # one message in three frames
+        await ws.send(b"\x00\xff")
+        waiter = await ws.ping(b"hi")
+        await waiter
+        pong.set_result(True)
+        await ws.send("e")
+        await ws.wait_closed()
+
+    got: list = []
+    async with server(handler) as url:
+        conn = await open_conn(url, got)
+        assert await asyncio.wait_for(pong, 5)
+        for _ in range(100):
+            if sum(len(b) for b, _ in got) == 4:
+                break
+            await asyncio.sleep(0.01)
+        await conn.close(1000, "done")
+    flat = [(m, binary) for batch, binary in got for m in batch]
+    assert flat == [(b"a", False), (b"bcd", False), (b"\x00\xff", True), (b"e", False)]
+    assert all(type(m) is bytes for m, _ in flat)
+    assert conn.closed and conn.close_frames()[1] == (1000, "done")
+
+
+async def test_a_peer_close_is_answered_with_its_code():
+    async def handler(ws):
+        await ws.send("x")
+        await ws.close(4001, "bye")
+
+    got: list = []
+    async with server(handler) as url:
+        conn = await open_conn(url, got)
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    rcvd, sent = conn.close_frames()
+    assert rcvd == (4001, "bye") and sent == (4001, "bye")
+    assert conn.close_code == 4001
+    assert [m for batch, _ in got for m in batch] == [b"x"]
+    with pytest.raises(ConnectionResetError):
+        await conn.send_text(b"late")
+
+
+async def test_our_close_code_reaches_the_peer():
+    seen = asyncio.get_running_loop().create_future()
+
+    async def handler(ws):
+        await ws.wait_closed()
+        seen.set_result((ws.close_code, ws.close_reason))
+
+    async with server(handler) as url:
+        conn = await open_conn(url, [])
+        await conn.send_text(b'{"method":"SUBSCRIBE"}')
+        await conn.close(4000, "stale")
+        assert await asyncio.wait_for(seen, 5) == (4000, "stale")
+
+
+async def test_a_message_over_max_size_closes_with_1009():
+    async def handler(ws):
+        await ws.send(["x" * 600, "y" * 600])
+        await ws.wait_closed()
+
+    got: list = []
+    async with server(handler) as url:
+        conn = await open_conn(url, got, max_size=1024)
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    assert got == [] and conn.close_frames()[1] == (1009, "message too big")
+
+
+async def test_a_refused_handshake_is_websockets_invalid_status():
+    def refuse(connection, request):
+        return Response(429, "Too Many Requests", Headers({"Retry-After": "3"}),
+                        b'{"error":{"name":"TOO_MANY_REQUESTS"}}')
+
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async with server(handler, process_request=refuse) as url:
+        with pytest.raises(InvalidStatus) as info:
+            await open_conn(url, [])
+    resp = info.value.response
+    assert resp.status_code == 429 and resp.headers.get("Retry-After") == "3"
+    assert resp.body == b'{"error":{"name":"TOO_MANY_REQUESTS"}}'
+
+
+async def test_nothing_listening_is_an_os_error():
+    async with server(lambda ws: ws.wait_closed()) as url:
+        pass  # closed again: the port refuses
+    with pytest.raises(OSError):
+        await open_conn(url, [])
