@@ -1,8 +1,10 @@
 """The I/O edge: one WebSocket connection lifetime whose every message goes to the journal.
 
-``RecordingConnection`` is a websockets ``ClientConnection`` that hands the complete data
-messages of each socket read to a callback as one batch, from inside ``data_received``:
-no per-message queue or await, so a frame has its seq microseconds after the socket read.
+A connection hands the complete data messages of each socket read to a callback as one
+batch, from inside the read: no per-message queue or await, so a frame has its seq
+microseconds after the socket read. Two clients do it: picows
+(``picows_connection.PicowsConnection``, frames parsed in C) unless compression is asked
+for, and websockets (``RecordingConnection`` here), which negotiates permessage-deflate.
 ``Link`` is one connection lifetime (one stream id): it journals ``open``, ``sent``, every
 ``frame`` (binary ones with ``meta["bin"]``) and ``close``, and counts what it moved. What
 it inspects in the frames (keep-alive answers, the venue's error replies) the compiled
@@ -123,7 +125,8 @@ class Link:
     """One connection lifetime: stream ``sid``, its socket and its counters.
 
     After ``await link.open()`` the connection records by itself; call ``send`` for
-    anything we say, ``close`` to end it, and ``await link.closed()`` to learn how it ended.
+    anything we say, ``close`` to end it, and ``await link.wait_closed()`` until it ended
+    (``close_code`` says how).
     """
 
     def __init__(self, journal: Journal, *, sid: int, venue: str, conn: str, url: str,
