@@ -5,7 +5,9 @@ websockets' ``InvalidStatus`` (so it is classified and journaled as before)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 
 import pytest
 from websockets.asyncio.server import serve
@@ -126,3 +128,36 @@ async def test_nothing_listening_is_an_os_error():
         pass  # closed again: the port refuses
     with pytest.raises(OSError):
         await open_conn(url, [])
+
+
+@pytest.mark.parametrize(("tail", "code"), [
+    (b"\x88\x02\x03\xe7", 1002),  # a close frame with code 999
+    (b"\x81\x7e\x08\x00" + b"x" * 2048, 1009),  # over max_size
+    (b"\x8b\x00", 1002),  # an unknown opcode
+])
+async def test_frames_before_a_protocol_error_in_the_same_read_are_delivered(tail, code):
+    async def handle(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
+                   if ln.lower().startswith(b"sec-websocket-key"))
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"\x81\x01a\x81\x01b" + tail)  # one write: one read on loopback
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+        writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    got: list = []
+    try:
+        conn = await open_conn(f"ws://127.0.0.1:{port}/", got, max_size=1024)
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    finally:
+        srv.close()
+    assert [m for batch, _ in got for m in batch] == [b"a", b"b"]
+    assert conn.close_frames()[1][0] == code and conn.close_code == 1006
