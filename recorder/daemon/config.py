@@ -90,7 +90,7 @@ class Supervision:
     rotation_overlap_s: float = 2.0  # both connections record this long after the new one delivers
     rotation_deliver_timeout_s: float = 30.0  # give up waiting for the replacement's first frame
     max_frame_bytes: int = 64 << 20  # larger frames close the connection (1009)
-    compression: bool = True  # permessage-deflate (websockets receives); false: picows, faster
+    compression: bool = True  # permessage-deflate
     rest_timeout_s: float = 10.0
     seed: int | None = None  # jitter seed; None = fresh randomness per run
 

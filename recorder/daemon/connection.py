@@ -1,14 +1,12 @@
 """The I/O edge: one WebSocket connection lifetime whose every message goes to the journal.
 
-A connection hands the complete data messages of each socket read to a callback as one
-batch, from inside the read: no per-message queue or await, so a frame has its seq
-microseconds after the socket read. Two clients do it: picows
-(``picows_connection.PicowsConnection``, frames parsed in C) unless compression is asked
-for, and websockets (``RecordingConnection`` here), which negotiates permessage-deflate.
 ``Link`` is one connection lifetime (one stream id): it journals ``open``, ``sent``, every
-``frame`` (binary ones with ``meta["bin"]``) and ``close``, and counts what it moved. What
-it inspects in the frames (keep-alive answers, the venue's error replies) the compiled
-core reads, one call per batch (``ticktape_core.inspect_frames``).
+``frame`` (binary ones with ``meta["bin"]``) and ``close``, and counts what it moved. Its
+connection (``picows_connection.PicowsConnection``) hands the complete data messages of
+each socket read to ``Link.on_frames`` as one batch, from inside the read: no per-message
+queue or await, so a frame has its seq microseconds after the socket read. What the link
+inspects in the frames (keep-alive answers, the venue's error replies) the compiled core
+reads, one call per batch (``ticktape_core.inspect_frames``).
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ from itertools import islice
 from typing import Any
 
 from ticktape_core import inspect_frames
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.frames import Opcode
-from websockets.protocol import State
 
 from recorder.journal import JournalWriteError, Record
 from recorder.venues.base import Verdict
@@ -33,92 +28,7 @@ from .logs import fields
 from .ports import Journal
 
 BIN = {"bin": True}  # shared: records never mutate their meta
-OP_TEXT, OP_BINARY, OP_CONT, OP_PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
-Sink = Callable[[list[bytes], bool], None]  # (the messages of one read, all binary?)
 OnError = Callable[["Link", str], None]
-
-
-class RecordingConnection(ClientConnection):
-    """A client connection delivering data messages to ``sink(payloads, binary)``, a batch a read.
-
-    Each socket read's complete messages go in one call, in order, once the read is parsed
-    (a batch holds only text or only binary messages: a change starts the next one).
-    Fragmented messages are joined first; pings are answered by websockets itself.
-    ``recv()`` is never used on it: the receive queue stays empty.
-    """
-
-    def __init__(self, protocol: Any, *, sink: Sink, on_open: Callable[[], None], **kw: Any) -> None:
-        super().__init__(protocol, **kw)
-        self.sink = sink
-        self.on_open = on_open
-        self._batch: list[bytes] = []
-        self._batch_bin = False
-        self._frags: list[bytes] | None = None
-        self._frag_bin = False
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)  # parses the read: process_event for each message
-        if self._batch:
-            self._flush()
-
-    def _flush(self) -> None:
-        batch, self._batch = self._batch, []
-        self.sink(batch, self._batch_bin)
-
-    def _kind(self, binary: bool) -> None:
-        """The next message is ``binary`` (or not), unlike the batch so far: hand that over."""
-        if self._batch:
-            self._flush()
-        self._batch_bin = binary
-
-    def process_event(self, event: Any) -> None:
-        if self.response is None:  # the handshake response
-            super().process_event(event)
-            return
-        op = event.opcode
-        if op is OP_TEXT or op is OP_BINARY:
-            if self.on_open is not None:
-                self._opened()
-            binary = op is OP_BINARY
-            if event.fin:
-                if binary is not self._batch_bin:
-                    self._kind(binary)
-                data = event.data
-                # websockets may hand a bytearray: the one copy the journal needs, made here
-                self._batch.append(data if type(data) is bytes else bytes(data))
-            else:
-                self._frags = [bytes(event.data)]
-                self._frag_bin = binary
-        elif op is OP_CONT and self._frags is not None:
-            self._frags.append(bytes(event.data))
-            if event.fin:
-                data, self._frags = b"".join(self._frags), None
-                if self._frag_bin is not self._batch_bin:
-                    self._kind(self._frag_bin)
-                self._batch.append(data)
-        elif op is OP_PONG:
-            self.acknowledge_pings(bytes(event.data))
-
-    # -- the link's socket (what ``picows_connection.PicowsConnection`` also offers) ----
-
-    async def send_text(self, payload: bytes) -> None:
-        await self.send(payload.decode("utf-8"))
-
-    @property
-    def closed(self) -> bool:
-        return self.protocol.state is State.CLOSED
-
-    def close_frames(self) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
-        """``(received, sent)`` close frames as ``(code, reason)``, None where there was none."""
-        rcvd, sent = self.protocol.close_rcvd, self.protocol.close_sent
-        return (None if rcvd is None else (int(rcvd.code), rcvd.reason),
-                None if sent is None else (int(sent.code), sent.reason))
-
-    def _opened(self) -> None:
-        # Frames can share a TCP read with the handshake response: the ``open`` record
-        # must still come before them.
-        cb, self.on_open = self.on_open, None
-        cb()
 
 
 class Link:
@@ -139,7 +49,7 @@ class Link:
         self.venue = venue
         self.conn = conn
         self.url = url
-        self.ws: RecordingConnection | picows_connection.PicowsConnection | None = None
+        self.ws: picows_connection.PicowsConnection | None = None
         self.frames = 0  # data messages journaled
         self.bytes = 0
         self.data_frames = 0  # frames that prove the feed alive (not keep-alive answers)
@@ -155,7 +65,7 @@ class Link:
         self._append = journal.append_frame
         self._latency = latency
 
-    # -- receiving (hot path: runs inside data_received) ---------------------------
+    # -- receiving (hot path: runs inside the socket read) --------------------------
 
     def on_frames(self, frames: list[bytes], binary: bool) -> None:
         """Journal one read's data messages in order; count and inspect them (one core call).
@@ -230,27 +140,11 @@ class Link:
 
     async def open(self, *, open_timeout: float, close_timeout: float, max_size: int,
                    compression: bool, ping_interval: float | None) -> None:
-        """Handshake; raises what the client and asyncio raise (the caller classifies it).
-
-        picows receives unless ``compression`` is asked for: it has no permessage-deflate,
-        so websockets (slower) negotiates it then. Both hand over the same messages.
-        """
-        if not compression:
-            self.ws = await picows_connection.connect(
-                self.url, sink=self.on_frames, on_open=self._record_open,
-                open_timeout=open_timeout, close_timeout=close_timeout, max_size=max_size,
-                ping_interval=ping_interval)
-            self._record_open()
-            return
-
-        def factory(protocol: Any, **kw: Any) -> RecordingConnection:
-            return RecordingConnection(protocol, sink=self.on_frames, on_open=self._record_open, **kw)
-
-        self.ws = await connect(
-            self.url, create_connection=factory, open_timeout=open_timeout,
-            close_timeout=close_timeout, max_size=max_size, proxy=None,
-            compression="deflate", ping_interval=ping_interval,
-            ping_timeout=ping_interval, max_queue=None, user_agent_header=None)
+        """Handshake; raises what the client and asyncio raise (the caller classifies it)."""
+        self.ws = await picows_connection.connect(
+            self.url, sink=self.on_frames, on_open=self._record_open, open_timeout=open_timeout,
+            close_timeout=close_timeout, max_size=max_size, compression=compression,
+            ping_interval=ping_interval)
         self._record_open()
 
     async def send(self, payload: bytes) -> None:

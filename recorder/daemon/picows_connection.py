@@ -1,20 +1,23 @@
-"""The fast receive path: a picows client connection that hands each socket read's messages
-to the recorder as one batch.
+"""The recorder's receive path: a picows client connection that hands each socket read's
+messages to the recorder as one batch.
 
 picows parses frames in C and calls ``on_ws_frame`` for each, telling which one is the last
 complete frame of the read (``last_in_buffer``): that is where a batch ends. It is a frame
-API, so what websockets did for us is done here: fragmented messages are joined (and
-held to ``max_size``), pings are answered, a close frame from the peer is answered with its
-own code and the connection dropped, our close waits ``close_timeout`` for the peer's.
-picows has no permessage-deflate: the link uses websockets when compression is asked for.
-A refused handshake is raised as websockets' ``InvalidStatus``, so it is classified and
-journaled exactly as before.
+API, so what websockets did for the recorder is done here: fragmented messages are joined
+(and held to ``max_size``), pings are answered, a close frame from the peer is answered with
+its own code and the connection dropped, our close waits ``close_timeout`` for the peer's.
+picows has no permessage-deflate either: with ``compression`` we offer it as websockets did
+(``client_max_window_bits``) and inflate what the server compressed (``Inflater``); what we
+send stays uncompressed, which RFC 7692 allows. A refused handshake is raised as websockets'
+``InvalidStatus`` and a bad extension answer as its ``NegotiationError``, so each is
+classified and journaled exactly as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Callable
 
 from picows import (
@@ -28,15 +31,55 @@ from picows import (
     ws_connect,
 )
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidStatus, NegotiationError
 from websockets.http11 import Response
 
 TEXT, BINARY, CONT, PING, CLOSE = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION,
                                    WSMsgType.PING, WSMsgType.CLOSE)
 NO_STATUS = 1005  # a close frame without a code (RFC 6455 7.1.5), as websockets reports it
 ABNORMAL = 1006  # closed without a close frame
-TOO_BIG = 1009
+PROTOCOL_ERROR, TOO_BIG = 1002, 1009
 Sink = Callable[[list[bytes], bool], None]
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"  # what websockets offers
+_TAIL = b"\x00\x00\xff\xff"  # the empty block RFC 7692 strips from each message
+
+
+class Inflater:
+    """permessage-deflate (RFC 7692) for the messages the server compressed.
+
+    A window of 2^15 inflates any window the server may use, so ``server_max_window_bits``
+    needs no handling; ``server_no_context_takeover`` starts each message afresh.
+    """
+
+    def __init__(self, *, no_context_takeover: bool) -> None:
+        self.no_context_takeover = no_context_takeover
+        self._d = zlib.decompressobj(wbits=-15)
+
+    def message(self, data: bytes, max_size: int) -> bytes | None:
+        """The inflated message; None when it is over ``max_size``. Raises ``zlib.error``."""
+        if self.no_context_takeover:
+            self._d = zlib.decompressobj(wbits=-15)
+        out = self._d.decompress(data + _TAIL, max_size + 1)
+        return None if len(out) > max_size or self._d.unconsumed_tail else out
+
+    @classmethod
+    def agreed(cls, headers: list[str]) -> Inflater | None:
+        """The inflater the server's ``Sec-WebSocket-Extensions`` answer agreed to (None: none).
+
+        Raises ``NegotiationError`` for anything we did not offer, as websockets did.
+        """
+        params = [p.strip() for h in headers for ext in h.split(",") for p in ext.split(";")]
+        if not params or params == [""]:
+            return None
+        name, *rest = params
+        if name != "permessage-deflate" or rest.count("permessage-deflate"):
+            raise NegotiationError(f"unsupported extension: {', '.join(headers)}")
+        keys = [p.split("=", 1)[0].strip() for p in rest]
+        known = {"server_no_context_takeover", "client_no_context_takeover",
+                 "server_max_window_bits", "client_max_window_bits"}
+        if len(set(keys)) != len(keys) or not set(keys) <= known:
+            raise NegotiationError(f"unsupported permessage-deflate parameters: {', '.join(headers)}")
+        return cls(no_context_takeover="server_no_context_takeover" in keys)
 
 
 class PicowsConnection(WSListener):
@@ -48,36 +91,52 @@ class PicowsConnection(WSListener):
     """
 
     def __init__(self, *, sink: Sink, on_open: Callable[[], None], max_size: int,
-                 close_timeout: float) -> None:
+                 close_timeout: float, compression: bool) -> None:
         self.sink = sink
         self.on_open = on_open
         self.max_size = max_size
         self.close_timeout = close_timeout
+        self.compression = compression  # we offered permessage-deflate
         self.transport: WSTransport | None = None
+        self.inflater: Inflater | None = None
+        self.refused: NegotiationError | None = None  # the extension answer we cannot take
         self._batch: list[bytes] = []
         self._batch_bin = False
         self._frags: list[bytes] | None = None
         self._frag_bin = False
         self._frag_size = 0
+        self._frag_deflated = False
 
     # -- receiving (hot path: runs inside the transport's read) --------------------
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        try:
+            answer = transport.response.headers.getall("Sec-WebSocket-Extensions", [])
+            if answer and not self.compression:
+                raise NegotiationError(f"no extension was offered: {', '.join(answer)}")
+            self.inflater = Inflater.agreed(answer)
+        except NegotiationError as exc:
+            self.refused = exc  # ``connect`` raises it; nothing of this connection is recorded
+            transport.disconnect()
+            return
         self.on_open()  # the ``open`` record comes before any frame
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         t = frame.msg_type
         if t is TEXT or t is BINARY:
             binary = t is BINARY
-            if frame.fin:
+            if frame.fin and (self.inflater is None or not frame.rsv1):
                 if binary is not self._batch_bin:
                     self._kind(binary)
                 self._batch.append(frame.get_payload_as_bytes())
+            elif frame.fin:
+                self._deflated(transport, frame.get_payload_as_bytes(), binary)
             else:
                 self._frags = [frame.get_payload_as_bytes()]
                 self._frag_bin = binary
                 self._frag_size = frame.payload_size
+                self._frag_deflated = self.inflater is not None and frame.rsv1
         elif t is CONT:
             self._continued(transport, frame)
         elif t is PING:
@@ -97,15 +156,38 @@ class PicowsConnection(WSListener):
         self._frag_size += frame.payload_size
         if self._frag_size > self.max_size:
             self._frags = None
-            transport.send_close(WSCloseCode(TOO_BIG), b"message too big")
-            transport.disconnect()
+            self._fail(transport, TOO_BIG, b"message too big")
             return
         self._frags.append(frame.get_payload_as_bytes())
         if frame.fin:
             data, self._frags = b"".join(self._frags), None
+            if self._frag_deflated:
+                self._deflated(transport, data, self._frag_bin)
+                return
             if self._frag_bin is not self._batch_bin:
                 self._kind(self._frag_bin)
             self._batch.append(data)
+
+    def _deflated(self, transport: WSTransport, data: bytes, binary: bool) -> None:
+        """A message the server compressed: inflated, or the connection fails as websockets failed it."""
+        assert self.inflater is not None
+        try:
+            out = self.inflater.message(data, self.max_size)
+        except zlib.error:
+            self._fail(transport, PROTOCOL_ERROR, b"decompression failed")
+            return
+        if out is None:
+            self._fail(transport, TOO_BIG, b"message too big")
+            return
+        if binary is not self._batch_bin:
+            self._kind(binary)
+        self._batch.append(out)
+
+    def _fail(self, transport: WSTransport, code: int, reason: bytes) -> None:
+        if self._batch:
+            self._flush()  # what came before is journaled
+        transport.send_close(WSCloseCode(code), reason)
+        transport.disconnect()
 
     def _kind(self, binary: bool) -> None:
         if self._batch:
@@ -114,7 +196,8 @@ class PicowsConnection(WSListener):
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, []
-        self.sink(batch, self._batch_bin)
+        if self.refused is None:
+            self.sink(batch, self._batch_bin)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self._batch:
@@ -173,14 +256,18 @@ def _info(info: object) -> tuple[int, str] | None:
 
 
 async def connect(url: str, *, sink: Sink, on_open: Callable[[], None], open_timeout: float,
-                  close_timeout: float, max_size: int,
+                  close_timeout: float, max_size: int, compression: bool,
                   ping_interval: float | None) -> PicowsConnection:
-    """Open a connection to ``url``; raises what the handshake raised (a refusal as
-    websockets' ``InvalidStatus``), ``TimeoutError`` after ``open_timeout``."""
+    """Open a connection to ``url``, offering permessage-deflate when ``compression``.
+
+    Raises what the handshake raised (a refusal as websockets' ``InvalidStatus``, an
+    extension answer we cannot take as its ``NegotiationError``), ``TimeoutError`` after
+    ``open_timeout``.
+    """
 
     def factory() -> PicowsConnection:
         return PicowsConnection(sink=sink, on_open=on_open, max_size=max_size,
-                                close_timeout=close_timeout)
+                                close_timeout=close_timeout, compression=compression)
 
     pinging = ping_interval is not None
     try:
@@ -189,7 +276,9 @@ async def connect(url: str, *, sink: Sink, on_open: Callable[[], None], open_tim
             enable_auto_pong=False,  # answered in on_ws_frame, so every frame ends a read there
             enable_auto_ping=pinging, auto_ping_idle_timeout=ping_interval or 10.0,
             auto_ping_reply_timeout=ping_interval or 10.0,
-            auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY), open_timeout)
+            auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY,
+            extra_headers={"Sec-WebSocket-Extensions": DEFLATE_OFFER} if compression else None),
+            open_timeout)
     except WSInvalidStatusError as exc:
         resp = exc.response
         if resp is None:
@@ -202,4 +291,7 @@ async def connect(url: str, *, sink: Sink, on_open: Callable[[], None], open_tim
             body = body[:int(length)]
         raise InvalidStatus(Response(int(resp.status), resp.status.phrase, headers, body)) from None
     assert isinstance(listener, PicowsConnection)
+    if listener.refused is not None:
+        await listener.wait_closed()
+        raise listener.refused
     return listener

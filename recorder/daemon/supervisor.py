@@ -316,7 +316,7 @@ class Supervisor:
         if not self.up:
             self.down_since = time.monotonic()
 
-    # -- error replies (found by the link's frame inspection, inside data_received) ---
+    # -- error replies (found by the link's frame inspection, inside the socket read) -
 
     def _frame_error(self, link: Link, text: str) -> None:
         verdict = self.adapter.classify(message=text)

@@ -1,7 +1,7 @@
 """The recorder's durable rate and state latency against bare WebSocket clients, on loopback.
 
     python tools/bench/recorder.py [--frames N] [--repeat K] [--split] [--thread-committer] [--json]
-    python tools/bench/recorder.py --latency-only [--busy-neighbour] [--websockets] [--switch-interval S]
+    python tools/bench/recorder.py --latency-only [--busy-neighbour] [--switch-interval S]
     python tools/bench/recorder.py --soak SECONDS [--soak-rate R]
 
 Throughput. A lean sender (a separate process) pre-encodes N distinct Binance USD-M
@@ -18,14 +18,12 @@ Measured in the same run, each client in its own process receiving the same N fr
   journal from outside, sees the last frame committed. The journal is then read back:
   N frames, byte for byte what was sent (blake2b digest), or the run fails. Receiving
   may run ahead of the journal's committer process (up to ``max_pending`` records,
-  then the writer applies backpressure); the rate counts only what is committed. It runs
-  with ``compression = false``, so picows receives (the sender negotiates no compression
-  either way). ``--split`` adds a run with the live projection off and one with
-  ``compression = true`` (websockets receives), to show where the time goes;
+  then the writer applies backpressure); the rate counts only what is committed. ``--split``
+  adds a run with the live projection off, to show where the time goes;
   ``--thread-committer`` one with the journal's commit thread instead of its process.
 - ``websockets recv``: a bare ``websockets`` client, ``async for msg in ws: n += 1``.
 - ``websockets events``: a bare ``websockets`` connection counting messages in
-  ``process_event``, the receive path the recorder itself uses (no queue, no await).
+  ``process_event`` (no queue, no await), the recorder's receive path before picows.
 - ``picows``: a bare picows client taking each payload as bytes, when picows is
   importable (``pip install picows``, or ``BENCH_EXTRA_PATH=DIR``).
 
@@ -38,10 +36,11 @@ is importable; without it the ratio is against ``websockets`` and says so). Peak
 Latency. The simulator (``python -m tools.simulator --rate 10000``, a separate process)
 sends a synthetic BTCUSDT market on every Binance channel at a steady 10k frames/s to a
 ``Recorder`` running in this benchmark's child process. The time from a frame's arrival
-(the event loop handing the socket's bytes to the connection's ``data_received``) to
-the live projection having folded it (a ``LiveProjection`` listener, called after
-``Projector.apply``) is taken for every frame after a warm-up; p50/p99/max are printed. ``--busy-neighbour``
-runs a spinning process (a pure-Python busy loop, its own process) beside it for the whole
+(picows handing the first frame of the socket read that carried it to the connection's
+``on_ws_frame``; the read's syscall and that frame's parse in C, well under a microsecond,
+are not counted) to the live projection having folded it (a ``LiveProjection`` listener,
+called after ``Projector.apply``) is taken for every frame after a warm-up; p50/p99/max are
+printed. ``--busy-neighbour`` runs a spinning process (a pure-Python busy loop, its own process) beside it for the whole
 latency run: the machine is then as busy as one shared with another job.
 
 Goals (issue 16): ratio >= 0.5 of the fastest bare client and >= 300k frames/s, p99 < 0.5 ms
@@ -144,11 +143,10 @@ def child_json(proc: subprocess.Popen, timeout: float) -> dict:
 
 
 def recorder_toml(data: Path, venues: list[dict], log: Path, *, projection: bool = True,
-                  committer: str = "process", compression: bool = False) -> str:
+                  committer: str = "process") -> str:
     lines = ["[recorder]", f'data = "{data}"', 'durability = "fsync"', f'committer = "{committer}"',
              f'log_file = "{log}"',
              'log_level = "warning"', "", "[compaction]", "enabled = false", "",
-             "[supervision]", f"compression = {'true' if compression else 'false'}", "",
              "[projection]", f"enabled = {'true' if projection else 'false'}", ""]
     for v in venues:
         lines.append("[[venue]]")
@@ -355,8 +353,7 @@ async def client_main(kind: str, url: str, n: int) -> None:
 
 
 def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Path, *,
-                            projection: bool = True, committer: str = "process",
-                            compression: bool = False) -> dict:
+                            projection: bool = True, committer: str = "process") -> dict:
     """``recorder run`` against the sender until all N frames are committed."""
     from recorder.journal.reader import JournalReader
 
@@ -367,7 +364,7 @@ def run_recorder_throughput(port: int, n: int, digest: str, last: str, work: Pat
     toml.write_text(recorder_toml(data, [{
         "venue": "binance-usdm", "symbols": [SYMBOL], "channels": ["depth", "bookTicker"],
         "ws_url": f"ws://{base}", "rest_url": f"http://{base}"}], work / "recorder.log",
-        projection=projection, committer=committer, compression=compression))
+        projection=projection, committer=committer))
     proc = spawn("-m", "recorder.cli", "run", "--config", str(toml))
     reader = None
     t_end = 0
@@ -437,27 +434,16 @@ def picows_env() -> dict[str, str] | None:
 # ---------------------------------------------------------------------------- latency
 
 
-async def latency_main(ws: str, rest: str, seconds: float, warmup: float, switch: float,
-                       compression: bool) -> None:
+async def latency_main(ws: str, rest: str, seconds: float, warmup: float, switch: float) -> None:
     import gc
 
-    import recorder.daemon.connection as connection
     import recorder.daemon.picows_connection as picows_connection
     from recorder.daemon import Recorder, build_config
 
     perf = time.perf_counter_ns
-    arrival = [0, 0]  # perf ns of the current data_received call; frames folded in it
-    chunks: list[int] = []  # frames per data_received call, while measuring
+    arrival = [0, 0]  # perf ns of the current socket read; frames folded since
+    chunks: list[int] = []  # frames per socket read, while measuring
     measuring = [False]
-    received = connection.RecordingConnection.data_received
-
-    def stamped(self, data: bytes) -> None:
-        arrival[0], arrival[1] = perf(), 0
-        received(self, data)
-        if measuring[0] and arrival[1]:
-            chunks.append(arrival[1])
-
-    connection.RecordingConnection.data_received = stamped  # instrument: arrival time only
     on_frame = picows_connection.PicowsConnection.on_ws_frame
     read_done = [True]
 
@@ -492,7 +478,7 @@ async def latency_main(ws: str, rest: str, seconds: float, warmup: float, switch
         cfg = build_config({
             "recorder": {"data": str(work), "durability": "fsync", "log_level": "warning",
                          "log_file": str(work / "recorder.log")},
-            "compaction": {"enabled": False}, "supervision": {"compression": compression},
+            "compaction": {"enabled": False},
             "venue": [{"venue": "binance-usdm", "symbols": [SYMBOL], "channels": LAT_CHANNELS,
                        "ws_url": ws, "rest_url": rest}]})
         rec = Recorder(cfg)
@@ -553,21 +539,18 @@ def start_simulator(*args: str) -> tuple[subprocess.Popen, str, str]:
     return sim, ws[1], rest[1]
 
 
-def run_latency(seconds: float, warmup: float, switch: float = 0.0, busy: bool = False,
-                compression: bool = False) -> dict:
+def run_latency(seconds: float, warmup: float, switch: float = 0.0, busy: bool = False) -> dict:
     sim, ws, rest = start_simulator("--venue", "binance-usdm", "--symbols", SYMBOL,
                                     "--rate", str(LAT_RATE))
     neighbour = spawn("-c", "while True: pass") if busy else None
     try:
-        res = child_json(spawn(__file__, "_latency", ws, rest, str(seconds), str(warmup), str(switch),
-                               "1" if compression else "0"),
+        res = child_json(spawn(__file__, "_latency", ws, rest, str(seconds), str(warmup), str(switch)),
                          timeout=seconds + warmup + 90)
     finally:
         if neighbour is not None:
             stop(neighbour)
         stop(sim)
     res["busy_neighbour"] = busy
-    res["client"] = "websockets" if compression else "picows"
     return res
 
 
@@ -672,7 +655,7 @@ def throughput(frames: int, repeat: int, say, split: bool = False,
         say(f"sender on 127.0.0.1:{port}: {frames} frames, {info['bytes'] / 1e6:.1f} MB")
         env = picows_env()
         kinds = (["recv", "events", "recorder"] + (["picows"] if env else [])
-                 + (["recorder-noproj", "recorder-websockets"] if split else [])
+                 + (["recorder-noproj"] if split else [])
                  + (["recorder-thread"] if thread_committer else []))
         best: dict[str, dict] = {}
         for r in range(repeat):
@@ -681,8 +664,7 @@ def throughput(frames: int, repeat: int, say, split: bool = False,
                     res = run_recorder_throughput(
                         port, frames, info["digest"], info["last"], work,
                         projection=kind != "recorder-noproj",
-                        committer="thread" if kind == "recorder-thread" else "process",
-                        compression=kind == "recorder-websockets")
+                        committer="thread" if kind == "recorder-thread" else "process")
                 else:
                     res = run_client(kind, port, frames, env if kind == "picows" else None)
                 res["rate"] = res["frames"] / res["seconds"]
@@ -700,8 +682,7 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
                     "p50_state_latency_ms": round(lat["p50_ms"], 3),
                     "max_state_latency_ms": round(lat["max_ms"], 3),
                     "latency_frames_per_s": round(lat["frames_per_s"]),
-                    "latency_busy_neighbour": lat.get("busy_neighbour", False),
-                    "latency_client": lat.get("client")}
+                    "latency_busy_neighbour": lat.get("busy_neighbour", False)}
     say("")
     if best is not None:
         rec = best["recorder"]
@@ -724,9 +705,6 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
         if "recorder-noproj" in best:
             say(f"recorder, projection off (--split) {best['recorder-noproj']['rate']:9,.0f} frames/s durable")
             result["recorder_no_projection_frames_per_s"] = round(best["recorder-noproj"]["rate"])
-        if "recorder-websockets" in best:
-            say(f"recorder, websockets receiving (--split) {best['recorder-websockets']['rate']:9,.0f} frames/s durable")
-            result["recorder_websockets_frames_per_s"] = round(best["recorder-websockets"]["rate"])
         if "recorder-thread" in best:
             say(f"recorder, committer thread          {best['recorder-thread']['rate']:9,.0f} frames/s durable")
             result["recorder_thread_committer_frames_per_s"] = round(best["recorder-thread"]["rate"])
@@ -737,7 +715,7 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
         say(f"ratio recorder / fastest bare client ({CLIENT_NAMES[baseline]}) = {ratio:.3f}  "
             f"(goal >= 0.5; >= 300k frames/s)")
         say(f"recorder peak RSS {result['peak_rss_mb']} MB (RssAnon {result['recorder_rss_anon_mb']} MB)")
-    busy = (" beside a busy neighbour" if lat.get("busy_neighbour") else "") + f" ({lat.get('client')} receiving)"
+    busy = " beside a busy neighbour" if lat.get("busy_neighbour") else ""
     say(f"state latency at {lat['frames_per_s']:,.0f} frames/s{busy}: p50 {lat['p50_ms']:.3f} ms, "
         f"p99 {lat['p99_ms']:.3f} ms, p99.9 {lat['p999_ms']:.3f} ms, max {lat['max_ms']:.3f} ms "
         f"over {lat['frames']} frames (goal p99 < 0.5 ms with a busy neighbour)")
@@ -756,8 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(client_main(argv[1], argv[2], int(argv[3])))
         return 0
     if argv and argv[0] == "_latency":
-        asyncio.run(latency_main(argv[1], argv[2], float(argv[3]), float(argv[4]), float(argv[5]),
-                                 argv[6] == "1"))
+        asyncio.run(latency_main(argv[1], argv[2], float(argv[3]), float(argv[4]), float(argv[5])))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=400_000, help="frames per throughput run")
@@ -770,8 +747,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the recorder with committer = \"thread\" (the process's alternative)")
     ap.add_argument("--busy-neighbour", action="store_true",
                     help="run a spinning process beside the latency run (a machine shared with a busy job)")
-    ap.add_argument("--websockets", action="store_true",
-                    help="the latency run with compression = true: websockets receives, not picows")
     ap.add_argument("--switch-interval", type=float, default=0.0, metavar="S",
                     help="experiment: sys.setswitchinterval(S) in the latency run's recorder "
                          "(Python's default 0.005 s bounds how long another thread keeps the GIL)")
@@ -790,8 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.latency_only:
         best, _ = throughput(args.frames, args.repeat, say, args.split, args.thread_committer)
     say(f"latency: {LAT_RATE} frames/s from the simulator for {args.latency_seconds:.0f} s ...")
-    lat = run_latency(args.latency_seconds, 3.0, args.switch_interval, args.busy_neighbour,
-                      args.websockets)
+    lat = run_latency(args.latency_seconds, 3.0, args.switch_interval, args.busy_neighbour)
     result = report(best, args.frames, lat, say)
     if args.json:
         print(json.dumps(result))

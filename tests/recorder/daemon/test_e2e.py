@@ -9,7 +9,6 @@ import orjson
 import pytest
 
 from recorder.daemon import connection
-from recorder.daemon.connection import RecordingConnection
 from recorder.daemon.picows_connection import PicowsConnection
 from recorder.inspect import verify
 from recorder.journal.reader import JournalReader
@@ -23,10 +22,10 @@ from .helpers import BINANCE_ALL, UPBIT_ALL, Journal, Running, assert_byte_exact
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(autouse=True, params=["picows", "websockets"])
-def client(request, monkeypatch):
-    """Each test with either receive path: picows, or websockets (compression asked for)."""
-    monkeypatch.setitem(helpers.FAST, "compression", request.param == "websockets")
+@pytest.fixture(autouse=True, params=[False, True], ids=["plain", "deflate-offered"])
+def compression(request, monkeypatch):
+    """Each test with and without permessage-deflate offered (the simulator takes none)."""
+    monkeypatch.setitem(helpers.FAST, "compression", request.param)
     return request.param
 
 
@@ -38,15 +37,15 @@ def _frames(rec, sid=None) -> int:
     return sum(lk.frames for lk in rec.links.values() if sid is None or lk.sid == sid)
 
 
-async def test_binance_and_upbit_every_channel_byte_exact(tmp_path, client):
+async def test_binance_and_upbit_every_channel_byte_exact(tmp_path):
     async with sim() as s:
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "ETHUSDT"], binance_channels=BINANCE_ALL,
                      upbit=["KRW-BTC", "KRW-ETH"], upbit_extra={"format": "DEFAULT"})
         run = Running(cfg)
         async with run as rec:
             await until(lambda: _frames(rec) > 1500, 15, "1500 frames")
-            want = PicowsConnection if client == "picows" else RecordingConnection
-            assert all(type(lk.ws) is want for lk in rec.links.values())
+            assert all(type(lk.ws) is PicowsConnection and lk.ws.inflater is None
+                       for lk in rec.links.values())
             assert await run.stop() == 0
     j = Journal(tmp_path)
     j.assert_gapless()

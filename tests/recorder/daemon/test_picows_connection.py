@@ -1,6 +1,7 @@
 """The picows receive path does what websockets did for the recorder: fragments joined and
-held to ``max_size``, pings answered, close codes both ways, a refused handshake raised as
-websockets' ``InvalidStatus`` (so it is classified and journaled as before)."""
+held to ``max_size``, pings answered, close codes both ways, permessage-deflate inflated, a
+refused handshake raised as websockets' ``InvalidStatus`` and a bad extension answer as its
+``NegotiationError`` (so each is classified and journaled as before)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,18 @@ pytestmark = pytest.mark.timeout(30)
 
 @contextlib.asynccontextmanager
 async def server(handler, **kw):
-    async with serve(handler, "127.0.0.1", 0, compression=None, **kw) as srv:
+    kw.setdefault("compression", None)
+    async with serve(handler, "127.0.0.1", 0, **kw) as srv:
         port = srv.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/x"
 
 
-async def open_conn(url, got, *, max_size=1 << 20):
+async def open_conn(url, got, *, max_size=1 << 20, compression=False):
     opened = []
     conn = await pc.connect(url, sink=lambda batch, binary: got.append((list(batch), binary)),
                             on_open=lambda: opened.append(True), open_timeout=3.0,
-                            close_timeout=1.0, max_size=max_size, ping_interval=None)
+                            close_timeout=1.0, max_size=max_size, compression=compression,
+                            ping_interval=None)
     assert opened == [True]
     return conn
 
@@ -161,3 +164,89 @@ async def test_frames_before_a_protocol_error_in_the_same_read_are_delivered(tai
         srv.close()
     assert [m for batch, _ in got for m in batch] == [b"a", b"b"]
     assert conn.close_frames()[1][0] == code and conn.close_code == 1006
+
+
+def deflate_server(no_context_takeover=False, max_window_bits=None):
+    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+    return [ServerPerMessageDeflateFactory(server_no_context_takeover=no_context_takeover,
+                                           server_max_window_bits=max_window_bits,
+                                           compress_settings={"memLevel": 5})]
+
+
+@pytest.mark.parametrize(("no_context_takeover", "bits"), [(False, None), (True, None), (False, 9)])
+async def test_compressed_messages_are_inflated(no_context_takeover, bits):
+    text = '{"stream":"btcusdt@depth@100ms","data":{"b":[["1.0","2"]]}}' * 40
+    sent = [text, text + "x", b"\x00\x01" * 3000, ["ab" * 800, "cd" * 800, "ef"], "short"]
+
+    async def handler(ws):
+        for m in sent:
+            await ws.send(m)
+        await ws.wait_closed()
+
+    got: list = []
+    async with server(handler, compression=None,
+                      extensions=deflate_server(no_context_takeover, bits)) as url:
+        conn = await open_conn(url, got, compression=True)
+        assert conn.inflater is not None and conn.inflater.no_context_takeover == no_context_takeover
+        for _ in range(200):
+            if sum(len(b) for b, _ in got) == len(sent):
+                break
+            await asyncio.sleep(0.01)
+        await conn.close(1000, "done")
+    flat = [m for batch, _ in got for m in batch]
+    assert flat == [text.encode(), (text + "x").encode(), b"\x00\x01" * 3000,
+                    ("ab" * 800 + "cd" * 800 + "ef").encode(), b"short"]
+
+
+async def test_an_inflated_message_over_max_size_closes_with_1009():
+    async def handler(ws):
+        await ws.send("ok")
+        await ws.send("z" * 100_000)  # compresses to a few hundred bytes
+        await ws.wait_closed()
+
+    got: list = []
+    async with server(handler, compression=None, extensions=deflate_server()) as url:
+        conn = await open_conn(url, got, max_size=4096, compression=True)
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    assert [m for batch, _ in got for m in batch] == [b"ok"]
+    assert conn.close_frames()[1] == (1009, "message too big")
+
+
+async def test_compression_offered_but_declined_is_plain():
+    async def handler(ws):
+        await ws.send("plain")
+        await ws.wait_closed()
+
+    got: list = []
+    async with server(handler) as url:
+        conn = await open_conn(url, got, compression=True)
+        assert conn.inflater is None
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        await conn.close(1000, "")
+    assert got == [([b"plain"], False)]
+
+
+@pytest.mark.parametrize(("offer", "answer"), [
+    (False, "permessage-deflate"),  # nothing was offered
+    (True, "x-webkit-deflate-frame"),
+    (True, "permessage-deflate; mystery=1"),
+])
+async def test_an_extension_answer_we_cannot_take_is_negotiation_error(offer, answer):
+    from websockets.exceptions import NegotiationError
+
+    def add_header(connection, request, response):
+        response.headers["Sec-WebSocket-Extensions"] = answer
+        return response
+
+    async def handler(ws):
+        await ws.send("never recorded")
+        await ws.wait_closed()
+
+    got: list = []
+    async with server(handler, process_response=add_header) as url:
+        with pytest.raises(NegotiationError):
+            await open_conn(url, got, compression=offer)
+    assert got == []
