@@ -40,6 +40,10 @@ NO_STATUS = 1005  # a close frame without a code (RFC 6455 7.1.5), as websockets
 ABNORMAL = 1006  # closed without a close frame
 PROTOCOL_ERROR, TOO_BIG = 1002, 1009
 Sink = Callable[[list[bytes], bool], None]
+# A read can hold tens of thousands of frames after a stall (the kernel queues up to
+# tcp_rmem's maximum): they are handed over in batches of this many, so the first of them
+# are journaled while picows still parses the rest.
+MAX_BATCH = 256
 DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"  # what websockets offers
 _TAIL = b"\x00\x00\xff\xff"  # the empty block RFC 7692 strips from each message
 
@@ -85,8 +89,8 @@ class Inflater:
 class PicowsConnection(WSListener):
     """One connection's listener: batches of data messages to ``sink(payloads, binary)``.
 
-    A batch is the complete messages of one socket read, in order, only text or only
-    binary (a change hands over what came before). Also the link's socket: ``send_text``,
+    A batch is the complete messages of one socket read (at most ``MAX_BATCH``), in order,
+    only text or only binary (a change hands over what came before). Also the link's socket: ``send_text``,
     ``close``, ``wait_closed``, ``closed``, ``close_frames``, ``close_code``.
     """
 
@@ -147,7 +151,10 @@ class PicowsConnection(WSListener):
             if not transport.is_close_frame_sent:
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
-        if frame.last_in_buffer and self._batch:
+        if frame.last_in_buffer:
+            if self._batch:
+                self._flush()
+        elif len(self._batch) >= MAX_BATCH:
             self._flush()
 
     def _continued(self, transport: WSTransport, frame: WSFrame) -> None:
