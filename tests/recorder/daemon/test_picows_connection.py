@@ -133,12 +133,9 @@ async def test_nothing_listening_is_an_os_error():
         await open_conn(url, [])
 
 
-@pytest.mark.parametrize(("tail", "code"), [
-    (b"\x88\x02\x03\xe7", 1002),  # a close frame with code 999
-    (b"\x81\x7e\x08\x00" + b"x" * 2048, 1009),  # over max_size
-    (b"\x8b\x00", 1002),  # an unknown opcode
-])
-async def test_frames_before_a_protocol_error_in_the_same_read_are_delivered(tail, code):
+async def raw_server(payload: bytes):
+    """A server that completes the handshake, then writes ``payload`` in one write."""
+
     async def handle(reader, writer):
         head = await reader.readuntil(b"\r\n\r\n")
         key = next(ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
@@ -148,13 +145,35 @@ async def test_frames_before_a_protocol_error_in_the_same_read_are_delivered(tai
                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
         await writer.drain()
         await asyncio.sleep(0.05)
-        writer.write(b"\x81\x01a\x81\x01b" + tail)  # one write: one read on loopback
+        writer.write(payload)  # one write: one read on loopback
         await writer.drain()
         with contextlib.suppress(ConnectionError):
             await reader.read()
         writer.close()
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_a_big_read_is_handed_over_in_bounded_batches():
+    n = 1000
+    srv = await raw_server(b"".join(b"\x81\x03%03d" % i for i in range(n)) + b"\x88\x02\x03\xe8")
+    got: list = []
+    try:
+        conn = await open_conn(f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/", got)
+        await asyncio.wait_for(conn.wait_closed(), 5)
+    finally:
+        srv.close()
+    assert [m for batch, _ in got for m in batch] == [b"%03d" % i for i in range(n)]
+    assert max(len(batch) for batch, _ in got) == pc.MAX_BATCH and len(got) >= n // pc.MAX_BATCH
+
+
+@pytest.mark.parametrize(("tail", "code"), [
+    (b"\x88\x02\x03\xe7", 1002),  # a close frame with code 999
+    (b"\x81\x7e\x08\x00" + b"x" * 2048, 1009),  # over max_size
+    (b"\x8b\x00", 1002),  # an unknown opcode
+])
+async def test_frames_before_a_protocol_error_in_the_same_read_are_delivered(tail, code):
+    srv = await raw_server(b"\x81\x01a\x81\x01b" + tail)
     port = srv.sockets[0].getsockname()[1]
     got: list = []
     try:
