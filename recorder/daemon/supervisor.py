@@ -134,7 +134,7 @@ class Supervisor:
             limit.take(time.monotonic())
         sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
         link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
-                    log=self.log, keepalive=self.adapter.keepalive(), inspect=self._inspect,
+                    log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)
         self.links.append(link)
         if self.on_link is not None:
@@ -303,7 +303,7 @@ class Supervisor:
                 resync.release(self.venue, symbols, fresh=replaced)
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
-        if link.ws is not None and link.ws.protocol.state.name == "CLOSED":
+        if link.closed:
             link.record_close()  # the peer got there first: say so
         else:
             await link.close(code, reason)
@@ -316,13 +316,7 @@ class Supervisor:
         if not self.up:
             self.down_since = time.monotonic()
 
-    # -- per-frame inspection (runs inside data_received) ----------------------------
-
-    def _inspect(self, link: Link, data: bytes) -> None:
-        if data[:2] == b'{"':
-            err = self.adapter.frame_error(data)
-            if err is not None:
-                self._frame_error(link, err)
+    # -- error replies (found by the link's frame inspection, inside the socket read) -
 
     def _frame_error(self, link: Link, text: str) -> None:
         verdict = self.adapter.classify(message=text)

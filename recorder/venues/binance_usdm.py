@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import msgspec
+from ticktape_core import binance_ack
 
 from recorder.errors import RecorderUsageError, VenueReplyError
 
@@ -187,22 +188,6 @@ def list_subscriptions_message(request_id: int) -> bytes:
     return msgspec.json.encode({"method": "LIST_SUBSCRIPTIONS", "id": request_id})
 
 
-class _AckError(msgspec.Struct):
-    code: int | None = None
-    msg: str = ""
-
-
-class _Ack(msgspec.Struct):
-    id: int | str | None = None  # our request id
-    result: list[str] | bool | None = None  # null for SUBSCRIBE, a list for LIST_SUBSCRIPTIONS
-    error: _AckError | None = None
-    code: int | None = None  # some errors come flat: {"code": 2, "msg": ...}
-    msg: str | None = None
-
-
-_ack_decoder = msgspec.json.Decoder(_Ack)
-
-
 @dataclass(frozen=True, slots=True)
 class Ack:
     """A reply to one of our control messages: ``ok`` unless Binance sent an error."""
@@ -217,20 +202,13 @@ class Ack:
 
 
 def parse_ack(payload: bytes) -> Ack | None:
-    """The ``Ack`` in a frame, or None for a data frame (checked without a full decode)."""
-    head = payload[:16].lstrip()
-    # Data frames start with {"stream": (combined) or {"e": (raw); replies with result/id/error/code.
-    if not head.startswith((b'{"result"', b'{"id"', b'{"error"', b'{"code"')):
-        return None
-    try:
-        ack = _ack_decoder.decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for a string not UTF-8
-        return None
-    if ack.error is not None:
-        return Ack(ack.id, None, f"{ack.error.code}: {ack.error.msg}")
-    if ack.code is not None:
-        return Ack(ack.id, None, f"{ack.code}: {ack.msg}")
-    return Ack(ack.id, ack.result)
+    """The ``Ack`` in a frame, or None for a data frame or anything that is no reply.
+
+    Read by the compiled core (``ticktape::inspect::binance``): a frame whose first key is
+    not ``result``/``id``/``error``/``code`` is data and is not parsed further.
+    """
+    got = binance_ack(payload)
+    return None if got is None else Ack(*got)
 
 
 class PendingAcks:
@@ -428,6 +406,7 @@ class BinanceUsdmAdapter(Adapter):
     """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots."""
 
     venue = VENUE
+    frame_rules = VENUE  # error replies (parse_ack); no keep-alive answers: Binance pings us
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:

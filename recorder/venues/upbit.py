@@ -22,9 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlencode
 
 import msgspec
+from ticktape_core import is_keepalive, upbit_error, upbit_status_up
 
 from recorder.errors import RecorderUsageError
 
@@ -145,27 +147,13 @@ def plan_connections(codes: Iterable[str], channels: Iterable[str], *, ticket: s
     return plans
 
 
-class _UpbitError(msgspec.Struct):
-    name: str = ""
-    message: str = ""
-
-
-class _ErrorFrame(msgspec.Struct):
-    error: _UpbitError | None = None
-
-
-_error_decoder = msgspec.json.Decoder(_ErrorFrame)
-
-
 def parse_error(payload: bytes) -> tuple[str, str] | None:
-    """``(name, message)`` of an Upbit error frame/body, None for anything else."""
-    if not payload.lstrip().startswith(b'{"error"'):
-        return None
-    try:
-        err = _error_decoder.decode(payload).error
-    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for a string not UTF-8
-        return None
-    return None if err is None else (err.name, err.message)
+    """``(name, message)`` of an Upbit error frame/body, None for anything else.
+
+    Read by the compiled core (``ticktape::inspect::upbit``); a missing name or message
+    reads as "".
+    """
+    return upbit_error(payload)
 
 
 # ---------------------------------------------------------------------------- liveness
@@ -177,8 +165,8 @@ def ping_message() -> bytes:
 
 
 def is_status_up(payload: bytes) -> bool:
-    """True for the keep-alive answer (a status frame, not market data)."""
-    return payload.strip() == STATUS_UP
+    """True for the keep-alive answer (a status frame, not market data), any whitespace around it."""
+    return upbit_status_up(payload)
 
 
 def heartbeat(config: UpbitConfig = DEFAULT) -> Heartbeat:
@@ -334,6 +322,7 @@ class UpbitAdapter(Adapter):
     """Upbit as the supervisor sees it: one request array per connection, text PING, 5 connects/s."""
 
     venue = VENUE
+    frame_rules = VENUE  # error frames (parse_error) and the keep-alive answer (keepalive)
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:
@@ -359,10 +348,7 @@ class UpbitAdapter(Adapter):
         return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
 
     def keepalive(self) -> Callable[[bytes], bool]:
-        def is_up(payload: bytes) -> bool:
-            return len(payload) < 24 and is_status_up(payload)
-
-        return is_up
+        return partial(is_keepalive, VENUE)
 
     def frame_error(self, payload: bytes) -> str | None:
         err = parse_error(payload)

@@ -1,7 +1,7 @@
 """The recorder's durable rate and state latency against bare WebSocket clients, on loopback.
 
     python tools/bench/recorder.py [--frames N] [--repeat K] [--split] [--thread-committer] [--json]
-    python tools/bench/recorder.py --latency-only [--switch-interval S]
+    python tools/bench/recorder.py --latency-only [--busy-neighbour] [--switch-interval S]
     python tools/bench/recorder.py --soak SECONDS [--soak-rate R]
 
 Throughput. A lean sender (a separate process) pre-encodes N distinct Binance USD-M
@@ -23,25 +23,29 @@ Measured in the same run, each client in its own process receiving the same N fr
   ``--thread-committer`` one with the journal's commit thread instead of its process.
 - ``websockets recv``: a bare ``websockets`` client, ``async for msg in ws: n += 1``.
 - ``websockets events``: a bare ``websockets`` connection counting messages in
-  ``process_event``, the receive path the recorder itself uses (no queue, no await).
+  ``process_event`` (no queue, no await), the recorder's receive path before picows.
 - ``picows``: a bare picows client taking each payload as bytes, when picows is
-  importable (``pip install picows``); an extra line, not part of the ratio.
+  importable (``pip install picows``, or ``BENCH_EXTRA_PATH=DIR``).
 
 Each client is run ``--repeat`` times, alternating, and the best rate of each is kept
 (the machine is shared; the best run is the least disturbed one). ``ratio`` = recorder /
-the faster of the two bare ``websockets`` clients. Peak RSS is the recorder process's
+the fastest bare client measured in the run, named by ``baseline_client`` (picows when it
+is importable; without it the ratio is against ``websockets`` and says so). Peak RSS is the recorder process's
 ``VmHWM``; ``RssAnon`` is shown beside it (LMDB's file pages are page cache, not heap).
 
 Latency. The simulator (``python -m tools.simulator --rate 10000``, a separate process)
 sends a synthetic BTCUSDT market on every Binance channel at a steady 10k frames/s to a
 ``Recorder`` running in this benchmark's child process. The time from a frame's arrival
-(the event loop handing the socket's bytes to the connection's ``data_received``) to
-the live projection having folded it (a ``LiveProjection`` listener, called after
-``Projector.apply``) is taken for every frame after a warm-up; p50/p99/max are printed.
+(picows handing the first frame of the socket read that carried it to the connection's
+``on_ws_frame``; the read's syscall and that frame's parse in C, well under a microsecond,
+are not counted) to the live projection having folded it (a ``LiveProjection`` listener,
+called after ``Projector.apply``) is taken for every frame after a warm-up; p50/p99/max are
+printed. ``--busy-neighbour`` runs a spinning process (a pure-Python busy loop, its own process) beside it for the whole
+latency run: the machine is then as busy as one shared with another job.
 
-Goals (issue 3): ratio >= 0.8, >= 100k frames/s on one core, p99 < 1 ms.
-``--json`` prints a last line ``{"ratio", "frames_per_s", "peak_rss_mb",
-"p99_state_latency_ms", ...}``.
+Goals (issue 16): ratio >= 0.5 of the fastest bare client and >= 300k frames/s, p99 < 0.5 ms
+at 10k frames/s with a busy neighbour. ``--json`` prints a last line ``{"ratio",
+"baseline_client", "frames_per_s", "peak_rss_mb", "p99_state_latency_ms", ...}``.
 
 Soak. ``--soak SECONDS`` runs the simulator (both venues, synthetic, ``--soak-rate``
 events/s per venue) into ``recorder run`` (fsync) for that long, samples the recorder's
@@ -78,6 +82,7 @@ SNAP_EVERY = 50_000  # frames between precomputed REST snapshots
 LAT_RATE = 10_000  # frames/s for the latency run
 LAT_CHANNELS = ["depth", "aggTrade", "trade", "kline_1m", "bookTicker", "markPrice"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+CLIENT_NAMES = {"recv": "websockets recv", "events": "websockets events", "picows": "picows"}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -432,22 +437,30 @@ def picows_env() -> dict[str, str] | None:
 async def latency_main(ws: str, rest: str, seconds: float, warmup: float, switch: float) -> None:
     import gc
 
-    import recorder.daemon.connection as connection
+    import recorder.daemon.picows_connection as picows_connection
     from recorder.daemon import Recorder, build_config
 
     perf = time.perf_counter_ns
-    arrival = [0, 0]  # perf ns of the current data_received call; frames folded in it
-    chunks: list[int] = []  # frames per data_received call, while measuring
+    arrival = [0, 0]  # perf ns of the current socket read; frames folded since
+    chunks: list[int] = []  # frames per socket read, while measuring
     measuring = [False]
-    received = connection.RecordingConnection.data_received
+    on_frame = picows_connection.PicowsConnection.on_ws_frame
+    read_done = [True]
 
-    def stamped(self, data: bytes) -> None:
-        arrival[0], arrival[1] = perf(), 0
-        received(self, data)
-        if measuring[0] and arrival[1]:
-            chunks.append(arrival[1])
+    def stamped_frame(self, transport, frame) -> None:
+        # picows parses a read in C and calls this per frame: the first one stamps the
+        # read's arrival (its syscall and the frame's parse, well under a microsecond, are
+        # not counted); the last one (last_in_buffer) ends it.
+        if read_done[0]:
+            arrival[0], arrival[1] = perf(), 0
+            read_done[0] = False
+        on_frame(self, transport, frame)
+        if frame.last_in_buffer:
+            read_done[0] = True
+            if measuring[0] and arrival[1]:
+                chunks.append(arrival[1])
 
-    connection.RecordingConnection.data_received = stamped  # instrument: arrival time only
+    picows_connection.PicowsConnection.on_ws_frame = stamped_frame
     if switch > 0:
         sys.setswitchinterval(switch)  # an experiment (--switch-interval), not the daemon's default
     gc_pauses: list[int] = []
@@ -526,14 +539,19 @@ def start_simulator(*args: str) -> tuple[subprocess.Popen, str, str]:
     return sim, ws[1], rest[1]
 
 
-def run_latency(seconds: float, warmup: float, switch: float = 0.0) -> dict:
+def run_latency(seconds: float, warmup: float, switch: float = 0.0, busy: bool = False) -> dict:
     sim, ws, rest = start_simulator("--venue", "binance-usdm", "--symbols", SYMBOL,
                                     "--rate", str(LAT_RATE))
+    neighbour = spawn("-c", "while True: pass") if busy else None
     try:
-        return child_json(spawn(__file__, "_latency", ws, rest, str(seconds), str(warmup), str(switch)),
-                          timeout=seconds + warmup + 90)
+        res = child_json(spawn(__file__, "_latency", ws, rest, str(seconds), str(warmup), str(switch)),
+                         timeout=seconds + warmup + 90)
     finally:
+        if neighbour is not None:
+            stop(neighbour)
         stop(sim)
+    res["busy_neighbour"] = busy
+    return res
 
 
 # ---------------------------------------------------------------------------- soak
@@ -663,14 +681,17 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
     result: dict = {"p99_state_latency_ms": round(lat["p99_ms"], 3),
                     "p50_state_latency_ms": round(lat["p50_ms"], 3),
                     "max_state_latency_ms": round(lat["max_ms"], 3),
-                    "latency_frames_per_s": round(lat["frames_per_s"])}
+                    "latency_frames_per_s": round(lat["frames_per_s"]),
+                    "latency_busy_neighbour": lat.get("busy_neighbour", False)}
     say("")
     if best is not None:
         rec = best["recorder"]
-        bare = max(best["recv"]["rate"], best["events"]["rate"])
-        ratio = rec["rate"] / bare
+        bare_kinds = [k for k in ("recv", "events", "picows") if k in best]
+        baseline = max(bare_kinds, key=lambda k: best[k]["rate"])
+        ratio = rec["rate"] / best[baseline]["rate"]
         result = {
-            "ratio": round(ratio, 3), "frames_per_s": round(rec["rate"]),
+            "ratio": round(ratio, 3), "baseline_client": CLIENT_NAMES[baseline],
+            "frames_per_s": round(rec["rate"]),
             "peak_rss_mb": round(rec["rss"].get("VmHWM", 0.0), 1), **result,
             "bare_recv_frames_per_s": round(best["recv"]["rate"]),
             "bare_events_frames_per_s": round(best["events"]["rate"]),
@@ -688,14 +709,16 @@ def report(best: dict[str, dict] | None, frames: int, lat: dict, say) -> dict:
             say(f"recorder, committer thread          {best['recorder-thread']['rate']:9,.0f} frames/s durable")
             result["recorder_thread_committer_frames_per_s"] = round(best["recorder-thread"]["rate"])
         if "picows" in best:
-            say(f"bare picows, payload as bytes     {best['picows']['rate']:10,.0f} frames/s (extra)")
+            say(f"bare picows, payload as bytes     {best['picows']['rate']:10,.0f} frames/s")
         else:
             say("bare picows                       not importable (pip install picows, or BENCH_EXTRA_PATH=DIR)")
-        say(f"ratio recorder / best bare websockets = {ratio:.2f}  (goal >= 0.8; >= 100k frames/s)")
+        say(f"ratio recorder / fastest bare client ({CLIENT_NAMES[baseline]}) = {ratio:.3f}  "
+            f"(goal >= 0.5; >= 300k frames/s)")
         say(f"recorder peak RSS {result['peak_rss_mb']} MB (RssAnon {result['recorder_rss_anon_mb']} MB)")
-    say(f"state latency at {lat['frames_per_s']:,.0f} frames/s: p50 {lat['p50_ms']:.3f} ms, "
+    busy = " beside a busy neighbour" if lat.get("busy_neighbour") else ""
+    say(f"state latency at {lat['frames_per_s']:,.0f} frames/s{busy}: p50 {lat['p50_ms']:.3f} ms, "
         f"p99 {lat['p99_ms']:.3f} ms, p99.9 {lat['p999_ms']:.3f} ms, max {lat['max_ms']:.3f} ms "
-        f"over {lat['frames']} frames (goal p99 < 1 ms)")
+        f"over {lat['frames']} frames (goal p99 < 0.5 ms with a busy neighbour)")
     say(f"  first frame of each socket read: p50 {lat['first_p50_ms']:.3f} ms, p99 {lat['first_p99_ms']:.3f} ms; "
         f"frames per read p50 {lat['frames_per_read_p50']}, p99 {lat['frames_per_read_p99']}; "
         f"GC {lat['gc_pauses']} pauses, max {lat['gc_max_ms']:.1f} ms, total {lat['gc_total_ms']:.0f} ms")
@@ -722,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the recorder with its live projection off (where the time goes)")
     ap.add_argument("--thread-committer", action="store_true",
                     help="also run the recorder with committer = \"thread\" (the process's alternative)")
+    ap.add_argument("--busy-neighbour", action="store_true",
+                    help="run a spinning process beside the latency run (a machine shared with a busy job)")
     ap.add_argument("--switch-interval", type=float, default=0.0, metavar="S",
                     help="experiment: sys.setswitchinterval(S) in the latency run's recorder "
                          "(Python's default 0.005 s bounds how long another thread keeps the GIL)")
@@ -740,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.latency_only:
         best, _ = throughput(args.frames, args.repeat, say, args.split, args.thread_committer)
     say(f"latency: {LAT_RATE} frames/s from the simulator for {args.latency_seconds:.0f} s ...")
-    lat = run_latency(args.latency_seconds, 3.0, args.switch_interval)
+    lat = run_latency(args.latency_seconds, 3.0, args.switch_interval, args.busy_neighbour)
     result = report(best, args.frames, lat, say)
     if args.json:
         print(json.dumps(result))

@@ -6,6 +6,7 @@ mod book;
 mod codec;
 mod decode;
 mod fold;
+mod inspect;
 mod tape;
 
 #[pymodule]
@@ -15,5 +16,6 @@ fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tape::register(m)?;
     decode::register(m)?;
     fold::register(m)?;
+    inspect::register(m)?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod crc;
 pub mod decode;
 pub mod event;
 pub mod fold;
+pub mod inspect;
 pub mod journal;
 pub mod levels;
 pub mod price;

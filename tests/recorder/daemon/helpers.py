@@ -22,7 +22,9 @@ UPBIT_ALL = ["orderbook", "trade", "ticker"]
 # Compressed time: tests must take seconds, not minutes.
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.4, "stale_after_s": 5.0,
         "rate_limit_cooldown_s": 0.5, "ip_ban_cooldown_s": 1.0, "open_timeout_s": 3.0,
-        "close_timeout_s": 1.0, "seed": 7}
+        "close_timeout_s": 1.0, "seed": 7,
+        # the simulator negotiates no compression; test_e2e runs each test offering it too
+        "compression": False}
 
 
 def config_doc(data: Path, urls: Any, *, binance: list[str] | None = None,

@@ -8,15 +8,25 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
+from recorder.daemon import connection
+from recorder.daemon.picows_connection import PicowsConnection
 from recorder.inspect import verify
 from recorder.journal.reader import JournalReader
 from state.projector import Projector
 from tests.vm import free_port
 from tools.simulator import Simulator
 
+from . import helpers
 from .helpers import BINANCE_ALL, UPBIT_ALL, Journal, Running, assert_byte_exact, config, until
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["plain", "deflate-offered"])
+def compression(request, monkeypatch):
+    """Each test with and without permessage-deflate offered (the simulator takes none)."""
+    monkeypatch.setitem(helpers.FAST, "compression", request.param)
+    return request.param
 
 
 def sim(**kw) -> Simulator:
@@ -34,6 +44,8 @@ async def test_binance_and_upbit_every_channel_byte_exact(tmp_path):
         run = Running(cfg)
         async with run as rec:
             await until(lambda: _frames(rec) > 1500, 15, "1500 frames")
+            assert all(type(lk.ws) is PicowsConnection and lk.ws.inflater is None
+                       for lk in rec.links.values())
             assert await run.stop() == 0
     j = Journal(tmp_path)
     j.assert_gapless()
@@ -217,25 +229,24 @@ async def test_a_dead_exchange_is_retried_with_backoff_until_it_answers(tmp_path
         assert verify(r).ok
 
 
-async def test_an_inspection_that_raises_never_costs_the_connection(tmp_path):
-    """Defence in depth: were the per-frame inspection to raise (a bug), the frame is
-    journaled already, the error is logged and the connection goes on."""
+async def test_an_inspection_that_raises_never_costs_the_connection(tmp_path, monkeypatch):
+    """Defence in depth: were the per-batch inspection to raise (a bug), the frames are
+    journaled all the same, the error is logged and the connection goes on."""
+    real = connection.inspect_frames
+    calls = [0]
+
+    def flaky(rules, frames):
+        calls[0] += 1
+        if calls[0] % 3 == 0:
+            raise RuntimeError("inspection bug")
+        return real(rules, frames)
+
+    monkeypatch.setattr(connection, "inspect_frames", flaky)
     async with sim() as s:
         log = tmp_path / "recorder.log"
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], recorder={"log_file": str(log)})
         run = Running(cfg)
         async with run as rec:
-            for sup in rec.supervisors:
-                real = sup._inspect
-
-                def flaky(link, data, real=real):
-                    if link.frames % 10 == 0:
-                        raise RuntimeError("inspection bug")
-                    real(link, data)
-
-                sup._inspect = flaky
-                for link in rec.links.values():
-                    link._inspect = flaky
             base = _frames(rec)
             await until(lambda: _frames(rec) > base + 300, 10, "frames despite the bug")
             errors = sum(lk.inspect_errors for lk in rec.links.values())

@@ -1,6 +1,6 @@
 """The recorder's per-frame inspection never raises on a damaged frame.
 
-It runs inside the socket's ``data_received`` for every frame the venue sends (error
+It runs inside the socket read for every frame the venue sends (error
 replies, keep-alive answers): an exception there would end the connection. Frames of
 the real Binance USD-M and Upbit captures are damaged the way the projection's fuzz test
 damages them (``tests/state/test_fuzz.py``) and fed to every such function of the
