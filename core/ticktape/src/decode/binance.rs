@@ -165,13 +165,15 @@ fn once<T>(slot: &mut Option<T>, v: Option<T>) -> Option<()> {
 /// path: a value not in its plainest spelling, a key repeated, or a key of the general
 /// path's schema the kind does not read (so its value needs no check here).
 fn hot_field<'a>(c: &mut Cursor<'a>, h: &mut Hot<'a>, kind: HotKind, key: &str) -> Option<()> {
-    match (key, kind) {
-        ("s", _) => once(&mut h.s, c.string()),
-        ("E", _) => once(&mut h.E, c.int()),
-        ("T", _) => once(&mut h.T, c.int()),
-        ("u", HotKind::Ticker | HotKind::Depth) => once(&mut h.u, c.int()),
-        ("U", HotKind::Depth) => once(&mut h.U, c.int()),
-        ("pu", HotKind::Depth) => {
+    use HotKind::{AggTrade as Agg, Depth, Ticker as Book, Trade};
+    // By the key's bytes: a one-byte key is one comparison, not a chain of string ones.
+    match (key.as_bytes(), kind) {
+        (b"s", _) => once(&mut h.s, c.string()),
+        (b"E", _) => once(&mut h.E, c.int()),
+        (b"T", _) => once(&mut h.T, c.int()),
+        (b"u", Book | Depth) => once(&mut h.u, c.int()),
+        (b"U", Depth) => once(&mut h.U, c.int()),
+        (b"pu", Depth) => {
             let v = if c.null() {
                 Some(None)
             } else {
@@ -179,29 +181,27 @@ fn hot_field<'a>(c: &mut Cursor<'a>, h: &mut Hot<'a>, kind: HotKind, key: &str) 
             };
             once(&mut h.pu, v)
         }
-        ("b", HotKind::Depth) => {
+        (b"b", Depth) => {
             let cap = c.rest_len() / 40;
             once(&mut h.bids, c.levels(cap))
         }
-        ("a", HotKind::Depth) => {
+        (b"a", Depth) => {
             let cap = c.rest_len() / 20;
             once(&mut h.asks, c.levels(cap))
         }
-        ("b", HotKind::Ticker) => once(&mut h.b, c.string()),
-        ("B", HotKind::Ticker) => once(&mut h.B, c.string()),
-        ("a", HotKind::Ticker) => once(&mut h.a, c.string()),
-        ("A", HotKind::Ticker) => once(&mut h.A, c.string()),
-        ("a", HotKind::AggTrade) => once(&mut h.a_id, c.int()),
-        ("t", HotKind::Trade) => once(&mut h.t, c.int()),
-        ("p", HotKind::Trade | HotKind::AggTrade) => once(&mut h.p, c.string()),
-        ("q", HotKind::Trade | HotKind::AggTrade) => once(&mut h.q, c.string()),
-        ("m", HotKind::Trade | HotKind::AggTrade) => once(&mut h.m, c.boolean()),
+        (b"b", Book) => once(&mut h.b, c.string()),
+        (b"B", Book) => once(&mut h.B, c.string()),
+        (b"a", Book) => once(&mut h.a, c.string()),
+        (b"A", Book) => once(&mut h.A, c.string()),
+        (b"a", Agg) => once(&mut h.a_id, c.int()),
+        (b"t", Trade) => once(&mut h.t, c.int()),
+        (b"p", Trade | Agg) => once(&mut h.p, c.string()),
+        (b"q", Trade | Agg) => once(&mut h.q, c.string()),
+        (b"m", Trade | Agg) => once(&mut h.m, c.boolean()),
         // The rest of `Fields`: not read for this kind, and a repeat would be an error.
-        (
-            "e" | "U" | "u" | "pu" | "b" | "a" | "B" | "A" | "t" | "p" | "q" | "m" | "k" | "i"
-            | "r" | "lastUpdateId" | "bids" | "asks" | "result" | "id",
-            _,
-        ) => None,
+        ([b'e' | b'U' | b'u' | b'b' | b'a' | b'B' | b'A' | b't' | b'p' | b'q' | b'm'], _)
+        | ([b'k' | b'i' | b'r'], _)
+        | (b"pu" | b"lastUpdateId" | b"bids" | b"asks" | b"result" | b"id", _) => None,
         _ => c.skip_scalar(), // a field no schema reads (`X`, `M`, `f`, ...)
     }
 }

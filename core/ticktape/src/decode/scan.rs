@@ -16,7 +16,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// The bytes of `w` (little-endian) that end a plain string: `"`, `\\` or a control
 /// character, flagged by their high bit. A byte above the first one flagged may be flagged
 /// wrongly (a borrow carries up), the first one never is: only its position is used.
-#[inline]
+#[inline(always)]
 fn stops(w: u64) -> u64 {
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     zero(w ^ (ONES * u64::from(b'"')))
@@ -85,9 +85,17 @@ impl<'a> Cursor<'a> {
         if !self.eat(b'"') {
             return None;
         }
-        let b = self.s.as_bytes();
         let start = self.i;
-        let mut i = start;
+        let end = self.plain_end(start)?;
+        self.i = end + 1;
+        self.s.get(start..end)
+    }
+
+    /// The index of the quote closing a string whose text starts at `i`; None where an
+    /// escape, a control character or the end of the text comes first.
+    #[inline(always)]
+    fn plain_end(&self, mut i: usize) -> Option<usize> {
+        let b = self.s.as_bytes();
         // Eight bytes at a time while they are plain (the usual price fits one word).
         while let Some(word) = b.get(i..i + 8) {
             let mut w = [0u8; 8];
@@ -95,19 +103,38 @@ impl<'a> Cursor<'a> {
             let stop = stops(u64::from_le_bytes(w));
             if stop != 0 {
                 i += (stop.trailing_zeros() / 8) as usize;
-                break;
+                return (b[i] == b'"').then_some(i);
             }
             i += 8;
         }
         loop {
             match *b.get(i)? {
-                b'"' => break,
+                b'"' => return Some(i),
                 b'\\' | 0..=0x1f => return None,
                 _ => i += 1,
             }
         }
-        self.i = i + 1;
-        self.s.get(start..i)
+    }
+
+    /// A level written tightly, `["price","size"]`: its two strings; None (nothing read)
+    /// for any other text.
+    #[inline(always)]
+    fn tight_level(&mut self) -> Option<(&'a str, &'a str)> {
+        let b = self.s.as_bytes();
+        let i = self.i;
+        if b.get(i..i + 2) != Some(b"[\"") {
+            return None;
+        }
+        let p = self.plain_end(i + 2)?;
+        if b.get(p..p + 3) != Some(b"\",\"") {
+            return None;
+        }
+        let q = self.plain_end(p + 3)?;
+        if b.get(q..q + 2) != Some(b"\"]") {
+            return None;
+        }
+        self.i = q + 2;
+        Some((self.s.get(i + 2..p)?, self.s.get(p + 3..q)?))
     }
 
     /// A JSON integer of at most 18 digits (so it fits an i64); `-0` is 0. A number with a
@@ -179,19 +206,29 @@ impl<'a> Cursor<'a> {
             return Some(out);
         }
         loop {
-            if !self.eat(b'[') {
-                return None;
-            }
-            let price = self.string()?;
-            if !self.eat(b',') {
-                return None;
-            }
-            let size = self.string()?;
-            if !self.eat(b']') {
-                return None;
-            }
+            let (price, size) = match self.tight_level() {
+                Some(level) => level,
+                None => {
+                    if !self.eat(b'[') {
+                        return None;
+                    }
+                    let price = self.string()?;
+                    if !self.eat(b',') {
+                        return None;
+                    }
+                    let size = self.string()?;
+                    if !self.eat(b']') {
+                        return None;
+                    }
+                    (price, size)
+                }
+            };
             out.push(Level::new(Cow::Borrowed(price), Cow::Borrowed(size)));
-            match self.peek()? {
+            let next = match self.s.as_bytes().get(self.i) {
+                Some(&c @ (b',' | b']')) => c,
+                _ => self.peek()?,
+            };
+            match next {
                 b',' => self.i += 1,
                 b']' => {
                     self.i += 1;
