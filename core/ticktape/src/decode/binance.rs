@@ -182,7 +182,7 @@ fn hot_field<'a>(c: &mut Cursor<'a>, h: &mut Hot<'a>, kind: HotKind, key: &str) 
             once(&mut h.pu, v)
         }
         (b"b", Depth) => {
-            let cap = c.rest_len() / 40;
+            let cap = c.rest_len() / 20; // the asks follow: room to spare, no regrowth
             once(&mut h.bids, c.levels(cap))
         }
         (b"a", Depth) => {
