@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::Slot;
+use super::scan::Cursor;
 use super::shape::escapes;
 use super::{ms_to_ns, DecodeError};
 use crate::event::{
-    BookDelta, BookSnapshot, BookTicker, Event, Kline, Side, Source, Str, Ticker, Trade,
+    BookDelta, BookSnapshot, BookTicker, Event, Kline, Level, Side, Source, Str, Ticker, Trade,
 };
 
 /// The event types a Binance frame may carry that the projection folds.
@@ -117,91 +118,182 @@ struct KlineBody<'a> {
     q: Slot<'a>,
 }
 
-/// A book ticker, trade or aggregate trade as Binance writes them (`"e"` first), read in
-/// one typed pass; every field is as strict as `Fields`' reading of it, so anything this
-/// refuses is read again by the general path, which takes it or says why not.
-#[derive(Deserialize)]
+/// The fields of a book ticker, trade, aggregate trade or depth diff, as the single pass
+/// reads them.
+#[derive(Default)]
 #[allow(non_snake_case)]
 struct Hot<'a> {
-    #[serde(borrow)]
-    s: &'a str,
-    #[serde(default)]
+    s: Option<&'a str>,
     E: Option<i64>,
-    #[serde(default)]
     T: Option<i64>,
-    #[serde(default)]
+    U: Option<i64>,
     u: Option<i64>,
-    #[serde(default)]
+    /// `pu`: Some(None) when it is `null`.
+    pu: Option<Option<i64>>,
     t: Option<i64>,
-    #[serde(default, borrow)]
+    /// `a` of an aggregate trade: its id.
+    a_id: Option<i64>,
     b: Option<&'a str>,
-    #[serde(default, borrow)]
     B: Option<&'a str>,
-    #[serde(default, borrow)]
-    a: Option<HotA<'a>>,
-    #[serde(default, borrow)]
+    a: Option<&'a str>,
     A: Option<&'a str>,
-    #[serde(default, borrow)]
     p: Option<&'a str>,
-    #[serde(default, borrow)]
     q: Option<&'a str>,
-    #[serde(default)]
     m: Option<bool>,
+    bids: Option<Vec<Level<'a>>>,
+    asks: Option<Vec<Level<'a>>>,
 }
 
-/// `a`: the best ask of a book ticker, the id of an aggregate trade.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum HotA<'a> {
-    Str(&'a str),
-    Id(i64),
+#[derive(Clone, Copy, PartialEq)]
+enum HotKind {
+    Ticker,
+    Trade,
+    AggTrade,
+    Depth,
 }
 
-fn ms(v: Option<i64>) -> Option<i64> {
-    match v {
+/// Sets a field read once: a key repeated is left to the general path (serde refuses it).
+fn once<T>(slot: &mut Option<T>, v: Option<T>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(v?);
+    Some(())
+}
+
+/// Reads a field the kind's event takes into `h`; None leaves the frame to the general
+/// path: a value not in its plainest spelling, a key repeated, or a key of the general
+/// path's schema the kind does not read (so its value needs no check here).
+fn hot_field<'a>(c: &mut Cursor<'a>, h: &mut Hot<'a>, kind: HotKind, key: &str) -> Option<()> {
+    use HotKind::{AggTrade as Agg, Depth, Ticker as Book, Trade};
+    // By the key's bytes: a one-byte key is one comparison, not a chain of string ones.
+    match (key.as_bytes(), kind) {
+        (b"s", _) => once(&mut h.s, c.string()),
+        (b"E", _) => once(&mut h.E, c.int()),
+        (b"T", _) => once(&mut h.T, c.int()),
+        (b"u", Book | Depth) => once(&mut h.u, c.int()),
+        (b"U", Depth) => once(&mut h.U, c.int()),
+        (b"pu", Depth) => {
+            let v = if c.null() {
+                Some(None)
+            } else {
+                c.int().map(Some)
+            };
+            once(&mut h.pu, v)
+        }
+        (b"b", Depth) => {
+            let cap = c.rest_len() / 20; // the asks follow: room to spare, no regrowth
+            once(&mut h.bids, c.levels(cap))
+        }
+        (b"a", Depth) => {
+            let cap = c.rest_len() / 20;
+            once(&mut h.asks, c.levels(cap))
+        }
+        (b"b", Book) => once(&mut h.b, c.string()),
+        (b"B", Book) => once(&mut h.B, c.string()),
+        (b"a", Book) => once(&mut h.a, c.string()),
+        (b"A", Book) => once(&mut h.A, c.string()),
+        (b"a", Agg) => once(&mut h.a_id, c.int()),
+        (b"t", Trade) => once(&mut h.t, c.int()),
+        (b"p", Trade | Agg) => once(&mut h.p, c.string()),
+        (b"q", Trade | Agg) => once(&mut h.q, c.string()),
+        (b"m", Trade | Agg) => once(&mut h.m, c.boolean()),
+        // The rest of `Fields`: not read for this kind, and a repeat would be an error.
+        ([b'e' | b'U' | b'u' | b'b' | b'a' | b'B' | b'A' | b't' | b'p' | b'q' | b'm'], _)
+        | ([b'k' | b'i' | b'r'], _)
+        | (b"pu" | b"lastUpdateId" | b"bids" | b"asks" | b"result" | b"id", _) => None,
+        _ => c.skip_scalar(), // a field no schema reads (`X`, `M`, `f`, ...)
+    }
+}
+
+/// `ms_to_ns` of a present time, 0 for an absent one; None when out of range.
+fn ns(ms: Option<i64>) -> Option<i64> {
+    match ms {
         None => Some(0),
         Some(ms) => ms_to_ns(ms, "").ok(),
     }
 }
 
-/// The hot frame kinds by their leading `{"e":"<kind>"`, or None for the general path.
-fn hot<'a>(data: &'a str, stream: &str) -> Option<Event<'a>> {
-    let kind = data.strip_prefix(r#"{"e":""#)?;
-    let kind = &kind[..kind.find('"')?];
-    if !matches!(kind, "bookTicker" | "trade" | "aggTrade") || stream.contains("@depth") {
-        return None;
-    }
-    let h: Hot<'a> = serde_json::from_str(data).ok()?;
-    // A JSON null where a value must be is refused by the general path: not taken here.
-    let exch = |required_e: bool| -> Option<i64> {
-        if required_e && h.E.is_none() {
+/// The single typed pass over Binance's usual frames: a combined-stream frame beginning
+/// `{"stream":"...","data":{"e":"<kind>"` or a bare event beginning `{"e":"<kind>"`, of a
+/// book ticker, trade, aggregate trade or depth diff, read straight into its event with
+/// the levels borrowed in place. None on any deviation (another kind, a value not in its
+/// plainest spelling, a key repeated, a time out of range, ...): the general path then
+/// reads the frame, and gives the event or error it always did; where this answers, the
+/// general path answers the same (the tests and the differential test hold it to that).
+fn hot<'a>(text: &'a str, url_stream: &'a str) -> Option<Event<'a>> {
+    let b = text.as_bytes();
+    let mut c = Cursor::new(text);
+    let combined = b.get(2) == Some(&b's');
+    let stream = if combined {
+        if !c.lit(r#"{"stream":"#) {
             return None;
         }
-        let (t, e) = (ms(h.T)?, ms(h.E)?);
-        Some(if t != 0 { t } else { e })
+        let stream = c.string()?;
+        if !(c.eat(b',') && c.eat(b'"') && c.lit(r#"data""#) && c.eat(b':') && c.eat(b'{')) {
+            return None;
+        }
+        stream
+    } else {
+        if !c.eat(b'{') {
+            return None;
+        }
+        url_stream
     };
-    let symbol = Str::Borrowed(h.s);
-    if data.contains("null") {
+    if !(c.eat(b'"') && c.lit(r#"e""#) && c.eat(b':')) {
         return None;
     }
-    Some(match (kind, &h.a) {
-        ("bookTicker", Some(HotA::Str(a))) => Event::BookTicker(BookTicker {
-            exch_ts_ns: exch(false)?,
+    let kind = match c.string()? {
+        "depthUpdate" => HotKind::Depth,
+        "bookTicker" => HotKind::Ticker,
+        "trade" => HotKind::Trade,
+        "aggTrade" => HotKind::AggTrade,
+        _ => return None,
+    };
+    let mut h = Hot::default();
+    loop {
+        match c.peek()? {
+            b',' => c.eat(b','),
+            b'}' => {
+                c.eat(b'}');
+                break;
+            }
+            _ => return None,
+        };
+        let key = c.string()?;
+        if !c.eat(b':') {
+            return None;
+        }
+        hot_field(&mut c, &mut h, kind, key)?;
+    }
+    if (combined && !c.eat(b'}')) || !c.at_end() {
+        return None;
+    }
+    let symbol = Str::Borrowed(h.s?);
+    let (t_ns, e_ns) = (ns(h.T)?, ns(h.E)?);
+    // The transaction time `T`, else the event time `E` (required but by a book ticker).
+    let exch_ts_ns = if h.T.unwrap_or(0) != 0 { t_ns } else { e_ns };
+    if kind != HotKind::Ticker {
+        h.E?;
+    }
+    Some(match kind {
+        HotKind::Ticker => Event::BookTicker(BookTicker {
+            exch_ts_ns,
             update_id: Some(h.u?),
             bid_px: Str::Borrowed(h.b?),
             bid_sz: Str::Borrowed(h.B?),
-            ask_px: Str::Borrowed(a),
+            ask_px: Str::Borrowed(h.a?),
             ask_sz: Str::Borrowed(h.A?),
             symbol,
         }),
-        ("trade", _) | ("aggTrade", Some(HotA::Id(_))) => {
-            let id = match (kind, &h.a) {
-                ("trade", _) => h.t?,
-                (_, Some(HotA::Id(id))) => *id,
-                _ => return None,
+        HotKind::Trade | HotKind::AggTrade => {
+            let id = if kind == HotKind::Trade {
+                h.t?
+            } else {
+                h.a_id?
             };
             Event::Trade(Trade {
-                exch_ts_ns: exch(true)?,
+                exch_ts_ns,
                 price: Str::Borrowed(h.p?),
                 size: Str::Borrowed(h.q?),
                 side: if h.m? { Side::Sell } else { Side::Buy },
@@ -210,7 +302,33 @@ fn hot<'a>(data: &'a str, stream: &str) -> Option<Event<'a>> {
                 symbol,
             })
         }
-        _ => return None,
+        HotKind::Depth => {
+            let (first, last, prev) = (h.U?, h.u?, h.pu.flatten());
+            let (bids, asks) = (h.bids?, h.asks?);
+            match partial_depth(stream) {
+                Some(depth) => Event::BookSnapshot(BookSnapshot {
+                    symbol,
+                    exch_ts_ns,
+                    bids,
+                    asks,
+                    update_id: Some(last),
+                    depth: Some(depth),
+                    checksum: None,
+                    totals: None,
+                    source: Source::Ws,
+                }),
+                None => Event::BookDelta(BookDelta {
+                    symbol,
+                    exch_ts_ns,
+                    bids,
+                    asks,
+                    first_id: Some(first),
+                    last_id: Some(last),
+                    prev_id: prev,
+                    checksum: None,
+                }),
+            }
+        }
     })
 }
 
@@ -254,6 +372,18 @@ impl BinanceDecoder {
     pub fn frame<'a>(&'a self, payload: &'a [u8]) -> Result<Vec<Event<'a>>, DecodeError> {
         let text =
             std::str::from_utf8(payload).map_err(|e| DecodeError(format!("not UTF-8: {e}")))?;
+        if let Some(ev) = hot(text, &self.url_stream) {
+            return Ok(vec![ev]); // no escapes read, so no lone surrogate to refuse
+        }
+        self.general(payload, text)
+    }
+
+    /// Any frame, read as serde reads it: raw fields first, each then typed by the kind.
+    fn general<'a>(
+        &'a self,
+        payload: &'a [u8],
+        text: &'a str,
+    ) -> Result<Vec<Event<'a>>, DecodeError> {
         escapes(text)?; // a lone surrogate anywhere is an error, as msgspec makes it
                         // The slow path reads a combined frame's stream only when the frame begins as
                         // Binance writes it, as the Python decoder did; otherwise the URL's.
@@ -265,9 +395,6 @@ impl BinanceDecoder {
         } else {
             (Str::Borrowed(self.url_stream.as_str()), text, false)
         };
-        if let Some(ev) = hot(data, &stream) {
-            return Ok(vec![ev]);
-        }
         let f: Fields<'a> = serde_json::from_str(data)?;
         let kind = if f.e.is_present() {
             f.e.string("e").ok()
@@ -454,7 +581,6 @@ impl BinanceDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Level;
     use proptest::prelude::*;
 
     const DEPTH: &[u8] = br#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161600123,"T":1723161600120,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[["61000.10","1.5"]],"a":[["61000.20","0"]]}}"#;
@@ -501,6 +627,60 @@ mod tests {
 
     const MS_NS: i64 = super::super::MS;
 
+    const BOOK: &[u8] = br#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#;
+    const TRADE: &[u8] = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}"#;
+    const AGG: &[u8] = br#"{"e":"aggTrade","E":1723161256322,"a":26129,"s":"BTCUSDT","p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1723161256322,"m":true,"M":true}"#;
+    const PARTIAL: &[u8] = br#"{"stream":"btcusdt@depth5@100ms","data":{"e":"depthUpdate","E":1,"T":0,"s":"BTCUSDT","U":1,"u":2,"pu":null,"b":[["1","2"]],"a":[]}}"#;
+    const FRAMES: [&[u8]; 5] = [DEPTH, BOOK, TRADE, AGG, PARTIAL];
+
+    fn decoder() -> BinanceDecoder {
+        BinanceDecoder::new("wss://fstream.binance.com/ws/btcusdt@aggTrade")
+    }
+
+    /// The single pass's answer where it gives one, checked against the general path's.
+    fn hot_agrees(dec: &BinanceDecoder, frame: &[u8]) -> Result<bool, TestCaseError> {
+        let Ok(text) = std::str::from_utf8(frame) else {
+            return Ok(false);
+        };
+        let Some(ev) = hot(text, &dec.url_stream) else {
+            return Ok(false);
+        };
+        prop_assert_eq!(Ok(vec![ev]), dec.general(frame, text), "{}", text);
+        Ok(true)
+    }
+
+    #[test]
+    fn the_usual_frames_are_read_in_one_pass_as_the_general_path_reads_them() {
+        let dec = decoder();
+        for frame in FRAMES {
+            assert!(
+                hot_agrees(&dec, frame).unwrap(),
+                "{:?}",
+                std::str::from_utf8(frame)
+            );
+        }
+        // Spaced out, still one pass; repeated keys, escapes, floats: the general path's.
+        let spaced = br#" { "e" : "trade" , "E" : 1 , "s" : "X" , "t" : -0 , "p" : "1" , "q" : "2" , "m" : true } "#;
+        assert!(hot_agrees(&dec, spaced).unwrap());
+        for other in [
+            &br#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"2","m":true,"p":"3"}"#[..],
+            br#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"\u0032","m":true}"#,
+            br#"{"e":"trade","E":1.0,"s":"X","t":1,"p":"1","q":"2","m":true}"#,
+            br#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"2","m":true,"a":1}"#,
+            br#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"2","m":true,"X":[1]}"#,
+            br#"{"e":"trade","E":1,"s":"X","t":1,"p":"1","q":"2"}"#,
+            br#"{"e":"trade","E":-1,"s":"X","t":1,"p":"1","q":"2","m":true}"#,
+            br#"{"s":"X","e":"trade","E":1,"t":1,"p":"1","q":"2","m":true}"#,
+            br#"{"e":"kline","E":1,"s":"X"}"#,
+        ] {
+            assert!(
+                !hot_agrees(&dec, other).unwrap(),
+                "{:?}",
+                std::str::from_utf8(other)
+            );
+        }
+    }
+
     proptest! {
         // Any bytes, and any cut or change of a real frame: a result, never a panic.
         #[test]
@@ -514,6 +694,26 @@ mod tests {
             let mut g = DEPTH.to_vec();
             if at < g.len() { g[at] = byte; }
             let _ = dec.frame(&g);
+        }
+
+        // Any change of a usual frame (a byte replaced, a cut, whitespace or a byte put in):
+        // where the single pass reads it, the general path reads the same events.
+        #[test]
+        fn the_single_pass_agrees_with_the_general_path(
+            which in 0usize..5, at in 0usize..400, byte in any::<u8>(),
+            edit in 0u8..4, raw in any::<bool>()) {
+            let dec = if raw { decoder() } else {
+                BinanceDecoder::new("wss://fstream.binance.com/stream")
+            };
+            let mut f = FRAMES[which].to_vec();
+            let at = at % (f.len() + 1);
+            match edit {
+                0 => if at < f.len() { f[at] = byte },
+                1 => f.truncate(at),
+                2 => f.insert(at, b" \n\t\r"[usize::from(byte) % 4]),
+                _ => f.insert(at, byte),
+            }
+            hot_agrees(&dec, &f)?;
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod number;
 pub mod okx;
 pub mod phemex;
 pub mod scaled;
+pub mod scan;
 pub mod shape;
 pub mod upbit;
 pub mod utc;
