@@ -1389,7 +1389,8 @@ impl Fold {
             if n % 4096 == 4095 {
                 py.check_signals()?;
             }
-            let ts: i64 = rec.getattr(ts_name)?.extract()?;
+            let ts_obj = rec.getattr(ts_name)?;
+            let ts: i64 = ts_obj.extract()?;
             if ts >= stop_ns || pending.len()? > 0 || !resting.is_empty() {
                 return Ok((n, events, invalid, Some(rec)));
             }
@@ -1408,7 +1409,7 @@ impl Fold {
             if seq <= slf.borrow().last_seq {
                 return Ok((n, events, invalid, Some(rec)));
             }
-            engine.setattr(now_name, ts)?;
+            engine.setattr(now_name, &ts_obj)?; // the record's own int, as the engine sets it
             {
                 let mut this = slf.borrow_mut();
                 this.last_seq = seq;
@@ -1437,7 +1438,13 @@ impl Fold {
                 if let Some(st) = &last_st {
                     let book = st.borrow().book.as_ref().map(|b| b.clone_ref(py));
                     if let Some(book) = book {
-                        if !book.bind(py).getattr(valid_name)?.is_truthy()? {
+                        let book = book.bind(py);
+                        // its validity read in place (nothing else holds the book now)
+                        let valid = match book.try_borrow_mut() {
+                            Ok(mut b) => b.core_mut().position().valid,
+                            Err(_) => book.getattr(valid_name)?.is_truthy()?,
+                        };
+                        if !valid {
                             invalid += 1;
                         }
                     }
