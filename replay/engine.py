@@ -204,9 +204,9 @@ def _dec(value: Decimal | int | str | None) -> Decimal | None:
 class Engine:
     """One run of one strategy; see the module docstring for the order of things."""
 
-    # Records that need nothing of the loop but the fold and ``on_event`` run in the core's
-    # loop (``Projector.run_events``); False: every record in ``_run``'s own, the same run
-    # (the tests hold the two to each other).
+    # Records that need no step of the loop before their fold run in the core's loop
+    # (``Projector.run_events``); False: every record in ``_run``'s own, the same run (the
+    # tests hold the two to each other).
     core_loop = True
 
     def __init__(self, strategy: Strategy, params: dict[str, Any] | None = None,
@@ -305,13 +305,14 @@ class Engine:
         events_total = 0
         next_sample = -1
         next_progress = progress_every if on_progress is not None else -1
-        # Records that need no step but the fold and on_event (no equity sample, timer or
-        # order due, no new stream, no progress call) run in the core's loop, record by
-        # record as here (Projector.run_events); it hands back the first record that needs
+        # Records that need no step before their fold (no equity sample, timer due, new
+        # stream or progress call) run in the core's loop, record by record and step by
+        # step as here (Projector.run_events); it hands back the first record that needs
         # more, unfolded, and this loop takes that one. The symbol filter keeps this loop.
         fast = dispatch and wanted is None and self.core_loop
         run_events = p.run_events
         arrive = self._arrive
+        match = self._match_trades
         known = streams if stream_of is not None else None
 
         def view_of(venue: str, sym: str) -> tuple[MarketView, Any]:
@@ -323,7 +324,7 @@ class Engine:
         it = iter(records)
         while True:
             if fast:
-                k, e, bad, rec = run_events(it, self, on_event, ctx, view_of, arrive, next_sample,
+                k, e, bad, rec = run_events(it, self, on_event, ctx, view_of, arrive, match, next_sample,
                                             next_progress - n - 1 if next_progress >= 0 else -1,
                                             timers, pending, resting, known)
                 n += k

@@ -182,7 +182,7 @@ def test_errors_name_the_same_record_in_both_loops(capture_journal):
 
 
 def test_the_bench_strategy_runs_in_the_core_loop(capture_journal, monkeypatch):
-    """A do-nothing strategy's records go through the core's loop, not the engine's own."""
+    """A do-nothing strategy's records go through the core's loop, and most of a trading one's."""
     data = capture_journal("hftbacktest")
     with JournalReader(data) as r:
         records = list(r.read())
@@ -204,3 +204,7 @@ def test_the_bench_strategy_runs_in_the_core_loop(capture_journal, monkeypatch):
     res = Engine(Idle(), streams=streams).run(records)
     assert sum(folded) > 0.95 * res.records
     assert res.events > 0 and D(res.samples[-1].equity) == D(10_000)
+    # Orders in flight and resting do not take a record out of it (only timers due do).
+    folded.clear()
+    res = Engine(Observer(), config=EngineConfig(latency_ns=20_000_000), streams=streams).run(records)
+    assert sum(folded) > 0.9 * res.records and len(res.fills) > 10

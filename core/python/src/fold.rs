@@ -1331,25 +1331,26 @@ impl Fold {
         Ok(None)
     }
 
-    /// The backtest's hot loop (``replay.engine``) over the records only the strategy's
-    /// ``on_event`` sees: each record is folded and its events handed over before the next
-    /// one is folded, so a callback reads the state as of its own record, as it would
-    /// between ``apply`` calls. Takes records from the iterator ``records`` until one needs
-    /// an engine step besides the fold and the dispatch, and returns that record unfolded
-    /// for the engine's own loop: its ``ts_ns`` is at or after ``stop_ns`` (an equity
-    /// sample), the first of ``timers`` is due by it, ``pending`` or ``resting`` hold an
-    /// order, its stream is not in ``streams`` (when given), its seq is not above
+    /// The backtest's hot loop (``replay.engine``), its steps after the fold included:
+    /// each record is folded and its events handed over before the next one is folded, so
+    /// a callback reads the state as of its own record, as it would between ``apply``
+    /// calls. Takes records from the iterator ``records`` until one needs an engine step
+    /// of before the fold, and returns that record unfolded for the engine's own loop: its
+    /// ``ts_ns`` is at or after ``stop_ns`` (an equity sample), the first of ``timers`` is
+    /// due by it, its stream is not in ``streams`` (when given), its seq is not above
     /// ``last_seq`` (the engine's ``apply`` says why), or ``limit`` records (>= 0) were
-    /// folded here already (progress). Per record: ``engine.now_ns`` = its ``ts_ns``, the
-    /// fold, then per event ``on_event(ctx, event, view)``: ``view`` from
-    /// ``view_of(venue, symbol) -> (view, symbol state)`` when the event's symbol is not
-    /// the previous one's (None for an event of no symbol); an event whose symbol state
-    /// has a book that is not valid is counted. An order a callback sent makes
-    /// ``arrive(record)`` run after the record's events. Returns (records folded, events,
-    /// invalid-book events, the record it stopped at or None at the end).
+    /// folded here already (progress). Per record, the engine's order: ``engine.now_ns`` =
+    /// its ``ts_ns``; the fold; ``arrive(record)`` when ``pending`` holds an order; when
+    /// it has events, ``match_trades(record, events)`` when ``resting`` holds one, then
+    /// per event ``on_event(ctx, event, view)`` (``view`` from ``view_of(venue, symbol) ->
+    /// (view, symbol state)`` when the event's symbol is not the previous one's; None for
+    /// an event of no symbol; an event whose symbol state has a book that is not valid is
+    /// counted), then ``arrive(record)`` again when ``pending`` holds an order. Returns
+    /// (records folded, events, invalid-book events, the record it stopped at or None at
+    /// the end).
     #[allow(clippy::too_many_arguments)]
     #[allow(clippy::type_complexity)]
-    #[pyo3(signature = (records, engine, on_event, ctx, view_of, arrive, stop_ns, limit, timers, pending, resting, streams))]
+    #[pyo3(signature = (records, engine, on_event, ctx, view_of, arrive, match_trades, stop_ns, limit, timers, pending, resting, streams))]
     fn run_events<'py>(
         slf: &Bound<'py, Self>,
         records: &Bound<'py, PyAny>,
@@ -1358,6 +1359,7 @@ impl Fold {
         ctx: &Bound<'py, PyAny>,
         view_of: &Bound<'py, PyAny>,
         arrive: &Bound<'py, PyAny>,
+        match_trades: &Bound<'py, PyAny>,
         stop_ns: i64,
         limit: i64,
         timers: &Bound<'py, PyList>,
@@ -1391,7 +1393,7 @@ impl Fold {
             }
             let ts_obj = rec.getattr(ts_name)?;
             let ts: i64 = ts_obj.extract()?;
-            if ts >= stop_ns || pending.len()? > 0 || !resting.is_empty() {
+            if ts >= stop_ns {
                 return Ok((n, events, invalid, Some(rec)));
             }
             if !timers.is_empty() {
@@ -1416,10 +1418,16 @@ impl Fold {
                 this.record(py, &rec, seq, Some(&out))?;
             }
             n += 1;
+            if pending.len()? > 0 {
+                arrive.call1((&rec,))?;
+            }
             if out.is_empty() {
                 continue;
             }
             events += out.len() as i64;
+            if !resting.is_empty() {
+                match_trades.call1((&rec, &out))?;
+            }
             for ev in out.iter() {
                 let sym = ev.getattr(symbol_name)?;
                 let venue = ev.getattr(venue_name)?;
