@@ -308,8 +308,9 @@ class Engine:
         # Records that need no step before their fold (no equity sample, timer due, new
         # stream or progress call) run in the core's loop, record by record and step by
         # step as here (Projector.run_events); it hands back the first record that needs
-        # more, unfolded, and this loop takes that one. The symbol filter keeps this loop.
-        fast = dispatch and wanted is None and self.core_loop
+        # more, unfolded, and this loop takes that one.
+        fast = dispatch and self.core_loop
+        is_wanted = None if wanted is None else self._is_wanted
         run_events = p.run_events
         arrive = self._arrive
         match = self._match_trades
@@ -326,7 +327,7 @@ class Engine:
             if fast:
                 k, e, bad, rec = run_events(it, self, on_event, ctx, view_of, arrive, match, next_sample,
                                             next_progress - n - 1 if next_progress >= 0 else -1,
-                                            timers, pending, resting, known)
+                                            timers, pending, resting, known, is_wanted)
                 n += k
                 events_total += e
                 invalid += bad

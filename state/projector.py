@@ -166,7 +166,8 @@ class Projector:
     def run_events(self, records: Iterator[Record], engine: Any, on_event: Callable,
                    ctx: Any, view_of: Callable, arrive: Callable, match_trades: Callable,
                    stop_ns: int, limit: int, timers: list, pending: Any, resting: dict,
-                   streams: dict | None) -> tuple[int, int, int, Record | None]:
+                   streams: dict | None,
+                   wanted: Callable | None = None) -> tuple[int, int, int, Record | None]:
         """The backtest's hot loop (``replay.engine``), in the core: fold records of
         ``records`` one at a time and hand each one's events to ``on_event`` before the next
         is folded (a callback sees the state as of its record, as between ``apply`` calls),
@@ -177,7 +178,7 @@ class Projector:
         book, the record it stopped at or None when ``records`` ended)."""
         return self._core.run_events(records, engine, on_event, ctx, view_of, arrive,
                                      match_trades, stop_ns, limit, timers, pending, resting,
-                                     streams)
+                                     streams, wanted)
 
     @property
     def last_seq(self) -> int:

@@ -1345,12 +1345,13 @@ impl Fold {
     /// per event ``on_event(ctx, event, view)`` (``view`` from ``view_of(venue, symbol) ->
     /// (view, symbol state)`` when the event's symbol is not the previous one's; None for
     /// an event of no symbol; an event whose symbol state has a book that is not valid is
-    /// counted), then ``arrive(record)`` again when ``pending`` holds an order. Returns
+    /// counted; given ``wanted(event)`` (the symbol filter), an event of no symbol or of a
+    /// symbol it refuses is not handed over), then ``arrive(record)`` again when ``pending`` holds an order. Returns
     /// (records folded, events, invalid-book events, the record it stopped at or None at
     /// the end).
     #[allow(clippy::too_many_arguments)]
     #[allow(clippy::type_complexity)]
-    #[pyo3(signature = (records, engine, on_event, ctx, view_of, arrive, match_trades, stop_ns, limit, timers, pending, resting, streams))]
+    #[pyo3(signature = (records, engine, on_event, ctx, view_of, arrive, match_trades, stop_ns, limit, timers, pending, resting, streams, wanted=None))]
     fn run_events<'py>(
         slf: &Bound<'py, Self>,
         records: &Bound<'py, PyAny>,
@@ -1366,6 +1367,7 @@ impl Fold {
         pending: &Bound<'py, PyAny>,
         resting: &Bound<'py, PyDict>,
         streams: Option<&Bound<'py, PyDict>>,
+        wanted: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(i64, i64, i64, Option<Bound<'py, PyAny>>)> {
         let py = slf.py();
         let (seq_name, ts_name, stream_name) = (
@@ -1434,8 +1436,15 @@ impl Fold {
                 let same = matches!(&last, Some((s, v)) if s.is(&sym) && v.is(&venue));
                 if !same {
                     if !sym.is_truthy()? {
-                        call3(on_event, ctx, &ev, &none)?;
+                        if wanted.is_none() {
+                            call3(on_event, ctx, &ev, &none)?;
+                        }
                         continue;
+                    }
+                    if let Some(w) = wanted {
+                        if !w.call1((&ev,))?.is_truthy()? {
+                            continue;
+                        }
                     }
                     let got = view_of.call1((&venue, &sym))?;
                     let got = got.downcast::<PyTuple>()?;
