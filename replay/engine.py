@@ -204,6 +204,11 @@ def _dec(value: Decimal | int | str | None) -> Decimal | None:
 class Engine:
     """One run of one strategy; see the module docstring for the order of things."""
 
+    # Records that need no step of the loop before their fold run in the core's loop
+    # (``Projector.run_events``); False: every record in ``_run``'s own, the same run (the
+    # tests hold the two to each other).
+    core_loop = True
+
     def __init__(self, strategy: Strategy, params: dict[str, Any] | None = None,
                  config: EngineConfig | None = None, streams: dict[int, StreamInfo] | None = None,
                  name: str = "", *, warm: WarmStart | None = None) -> None:
@@ -300,7 +305,38 @@ class Engine:
         events_total = 0
         next_sample = -1
         next_progress = progress_every if on_progress is not None else -1
-        for rec in records:
+        # Records that need no step before their fold (no equity sample, timer due, new
+        # stream or progress call) run in the core's loop, record by record and step by
+        # step as here (Projector.run_events); it hands back the first record that needs
+        # more, unfolded, and this loop takes that one.
+        fast = dispatch and self.core_loop
+        is_wanted = None if wanted is None else self._is_wanted
+        run_events = p.run_events
+        arrive = self._arrive
+        match = self._match_trades
+        known = streams if stream_of is not None else None
+
+        def view_of(venue: str, sym: str) -> tuple[MarketView, Any]:
+            view = views.get(sym)
+            if view is None or view._venue != venue:
+                view = self._view(views, views_other, venue, sym)
+            return view, view._st
+
+        it = iter(records)
+        while True:
+            if fast:
+                k, e, bad, rec = run_events(it, self, on_event, ctx, view_of, arrive, match, next_sample,
+                                            next_progress - n - 1 if next_progress >= 0 else -1,
+                                            timers, pending, resting, known, is_wanted)
+                n += k
+                events_total += e
+                invalid += bad
+                if rec is None:
+                    break
+            else:
+                rec = next(it, None)
+                if rec is None:
+                    break
             ts = rec.ts_ns
             if stream_of is not None and rec.stream not in streams:
                 info = stream_of(rec.stream)

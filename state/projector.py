@@ -23,8 +23,9 @@ order, a blob of another format, bad settings).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import ticktape_core as _core
@@ -161,6 +162,23 @@ class Projector:
         bad = self._core.apply_many(records)
         if bad is not None:
             raise RecordOrderError(*bad)
+
+    def run_events(self, records: Iterator[Record], engine: Any, on_event: Callable,
+                   ctx: Any, view_of: Callable, arrive: Callable, match_trades: Callable,
+                   stop_ns: int, limit: int, timers: list, pending: Any, resting: dict,
+                   streams: dict | None,
+                   wanted: Callable | None = None) -> tuple[int, int, int, Record | None]:
+        """The backtest's hot loop (``replay.engine``), in the core: fold records of
+        ``records`` one at a time and hand each one's events to ``on_event`` before the next
+        is folded (a callback sees the state as of its record, as between ``apply`` calls),
+        with the engine's steps after the fold (orders arriving, trades matched), until a
+        record needs a step before its fold (a sample, a timer, a new stream, progress);
+        that one is returned unfolded. See ``ticktape_core.Fold.run_events`` for the
+        conditions and the arguments; returns (records folded, events, events of an invalid
+        book, the record it stopped at or None when ``records`` ended)."""
+        return self._core.run_events(records, engine, on_event, ctx, view_of, arrive,
+                                     match_trades, stop_ns, limit, timers, pending, resting,
+                                     streams, wanted)
 
     @property
     def last_seq(self) -> int:

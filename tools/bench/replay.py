@@ -22,12 +22,16 @@ report is timed apart too. Both end at the same state digest (checked).
 
 Clocks: process CPU time and wall time; ``--rounds`` repeats the whole (2 by
 default) and the best of each counts. ``ratio`` = projection CPU time / backtest
-CPU time (goal >= 0.8), ``ratio_wall`` the same on wall time; ``events_per_s`` is
-the backtest's rate (wall) in events delivered to the strategy.
+CPU time, ``ratio_wall`` the same on wall time; ``events_per_s`` is the backtest's
+rate (wall) in events delivered to the strategy. The goal (issue 16): ``ratio`` >= 0.5
+and ``events_per_s`` >= 400,000.
 
 Since the fold moved into the compiled core (``ticktape_core.Fold``), the baseline's
-``apply_many`` makes no Python object per frame while the engine's ``apply`` per record
-makes each event it dispatches: the ratio now also measures that difference.
+``apply_many`` makes no Python object per frame while the backtest makes each event it
+dispatches: the ratio also measures that difference. The engine runs the records that
+need only the fold and ``on_event`` (here nearly all: no orders, no timers, a sample a
+second) in the core's loop (``Projector.run_events``), record by record as its own loop
+does, so the backtest pays the events and the strategy's calls, not a Python loop.
 """
 
 from __future__ import annotations
@@ -181,9 +185,9 @@ def main() -> int:
     }
     print(f"records      {n}  ({engine.events} events)")
     print(f"projection   {result['projection_rps']:>9} rec/s")
-    print(f"backtest     {result['backtest_rps']:>9} rec/s  {result['events_per_s']} events/s")
+    print(f"backtest     {result['backtest_rps']:>9} rec/s  {result['events_per_s']} events/s (goal >= 400000)")
     print(f"cpu s        projection {result['projection_cpu_s']}  backtest {result['backtest_cpu_s']}")
-    print(f"ratio        {result['ratio']} on CPU time (goal >= 0.8), {result['ratio_wall']} on wall time")
+    print(f"ratio        {result['ratio']} on CPU time (goal >= 0.5), {result['ratio_wall']} on wall time")
     print(f"report       {result['report_s']} s ({result['equity_samples']} equity samples)")
     if args.json:
         print(json.dumps(result))

@@ -697,6 +697,28 @@ type EventRow = (
 );
 
 /// A checkpoint's list (msgpack arrays come back as lists) as a tuple, to extract typed.
+/// `f(a, b, c)` without an argument tuple (the interpreter's vectorcall of `f`).
+fn call3<'py>(
+    f: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    c: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let null: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: every argument is a live object held by the GIL for the call; the list ends
+    // with NULL, and the result is a new reference or NULL with an exception set.
+    unsafe {
+        let r = pyo3::ffi::PyObject_CallFunctionObjArgs(
+            f.as_ptr(),
+            a.as_ptr(),
+            b.as_ptr(),
+            c.as_ptr(),
+            null,
+        );
+        Bound::from_owned_ptr_or_err(f.py(), r)
+    }
+}
+
 fn as_tuple<'py>(v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(v.py(), v.try_iter()?.collect::<PyResult<Vec<_>>>()?)
 }
@@ -1307,6 +1329,151 @@ impl Fold {
             this.record(py, &rec, seq, None)?;
         }
         Ok(None)
+    }
+
+    /// The backtest's hot loop (``replay.engine``), its steps after the fold included:
+    /// each record is folded and its events handed over before the next one is folded, so
+    /// a callback reads the state as of its own record, as it would between ``apply``
+    /// calls. Takes records from the iterator ``records`` until one needs an engine step
+    /// of before the fold, and returns that record unfolded for the engine's own loop: its
+    /// ``ts_ns`` is at or after ``stop_ns`` (an equity sample), the first of ``timers`` is
+    /// due by it, its stream is not in ``streams`` (when given), its seq is not above
+    /// ``last_seq`` (the engine's ``apply`` says why), or ``limit`` records (>= 0) were
+    /// folded here already (progress). Per record, the engine's order: ``engine.now_ns`` =
+    /// its ``ts_ns``; the fold; ``arrive(record)`` when ``pending`` holds an order; when
+    /// it has events, ``match_trades(record, events)`` when ``resting`` holds one, then
+    /// per event ``on_event(ctx, event, view)`` (``view`` from ``view_of(venue, symbol) ->
+    /// (view, symbol state)`` when the event's symbol is not the previous one's; None for
+    /// an event of no symbol; an event whose symbol state has a book that is not valid is
+    /// counted; given ``wanted(event)`` (the symbol filter), an event of no symbol or of a
+    /// symbol it refuses is not handed over), then ``arrive(record)`` again when ``pending`` holds an order. Returns
+    /// (records folded, events, invalid-book events, the record it stopped at or None at
+    /// the end).
+    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (records, engine, on_event, ctx, view_of, arrive, match_trades, stop_ns, limit, timers, pending, resting, streams, wanted=None))]
+    fn run_events<'py>(
+        slf: &Bound<'py, Self>,
+        records: &Bound<'py, PyAny>,
+        engine: &Bound<'py, PyAny>,
+        on_event: &Bound<'py, PyAny>,
+        ctx: &Bound<'py, PyAny>,
+        view_of: &Bound<'py, PyAny>,
+        arrive: &Bound<'py, PyAny>,
+        match_trades: &Bound<'py, PyAny>,
+        stop_ns: i64,
+        limit: i64,
+        timers: &Bound<'py, PyList>,
+        pending: &Bound<'py, PyAny>,
+        resting: &Bound<'py, PyDict>,
+        streams: Option<&Bound<'py, PyDict>>,
+        wanted: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(i64, i64, i64, Option<Bound<'py, PyAny>>)> {
+        let py = slf.py();
+        let (seq_name, ts_name, stream_name) = (
+            intern!(py, "seq"),
+            intern!(py, "ts_ns"),
+            intern!(py, "stream"),
+        );
+        let (symbol_name, venue_name) = (intern!(py, "symbol"), intern!(py, "venue"));
+        let (now_name, valid_name) = (intern!(py, "now_ns"), intern!(py, "valid"));
+        let none = py.None().into_bound(py);
+        let (mut n, mut events, mut invalid) = (0i64, 0i64, 0i64);
+        // The previous event's symbol and venue (compared by identity, as the decoders hand
+        // out one str per symbol), its view and its symbol state.
+        let mut last: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = None;
+        let mut last_view = none.clone();
+        let mut last_st: Option<Bound<'py, PySym>> = None;
+        let out = PyList::empty(py); // one record's events, emptied after each
+        for rec in records.try_iter()? {
+            let rec = rec?;
+            if limit >= 0 && n >= limit {
+                return Ok((n, events, invalid, Some(rec)));
+            }
+            if n % 4096 == 4095 {
+                py.check_signals()?;
+            }
+            let ts_obj = rec.getattr(ts_name)?;
+            let ts: i64 = ts_obj.extract()?;
+            if ts >= stop_ns {
+                return Ok((n, events, invalid, Some(rec)));
+            }
+            if !timers.is_empty() {
+                let due: i64 = timers.get_item(0)?.get_item(0)?.extract()?;
+                if due <= ts {
+                    return Ok((n, events, invalid, Some(rec)));
+                }
+            }
+            if let Some(streams) = streams {
+                if !streams.contains(rec.getattr(stream_name)?)? {
+                    return Ok((n, events, invalid, Some(rec)));
+                }
+            }
+            let seq: i64 = rec.getattr(seq_name)?.extract()?;
+            if seq <= slf.borrow().last_seq {
+                return Ok((n, events, invalid, Some(rec)));
+            }
+            engine.setattr(now_name, &ts_obj)?; // the record's own int, as the engine sets it
+            {
+                let mut this = slf.borrow_mut();
+                this.last_seq = seq;
+                this.record(py, &rec, seq, Some(&out))?;
+            }
+            n += 1;
+            if pending.len()? > 0 {
+                arrive.call1((&rec,))?;
+            }
+            if out.is_empty() {
+                continue;
+            }
+            events += out.len() as i64;
+            if !resting.is_empty() {
+                match_trades.call1((&rec, &out))?;
+            }
+            for ev in out.iter() {
+                let sym = ev.getattr(symbol_name)?;
+                let venue = ev.getattr(venue_name)?;
+                let same = matches!(&last, Some((s, v)) if s.is(&sym) && v.is(&venue));
+                if !same {
+                    if !sym.is_truthy()? {
+                        if wanted.is_none() {
+                            call3(on_event, ctx, &ev, &none)?;
+                        }
+                        continue;
+                    }
+                    if let Some(w) = wanted {
+                        if !w.call1((&ev,))?.is_truthy()? {
+                            continue;
+                        }
+                    }
+                    let got = view_of.call1((&venue, &sym))?;
+                    let got = got.downcast::<PyTuple>()?;
+                    last_view = got.get_item(0)?;
+                    last_st = got.get_item(1)?.downcast_into::<PySym>().ok();
+                    last = Some((sym, venue));
+                }
+                if let Some(st) = &last_st {
+                    let book = st.borrow().book.as_ref().map(|b| b.clone_ref(py));
+                    if let Some(book) = book {
+                        let book = book.bind(py);
+                        // its validity read in place (nothing else holds the book now)
+                        let valid = match book.try_borrow_mut() {
+                            Ok(mut b) => b.core_mut().position().valid,
+                            Err(_) => book.getattr(valid_name)?.is_truthy()?,
+                        };
+                        if !valid {
+                            invalid += 1;
+                        }
+                    }
+                }
+                call3(on_event, ctx, &ev, &last_view)?;
+            }
+            out.del_slice(0, out.len())?;
+            if pending.len()? > 0 {
+                arrive.call1((&rec,))?;
+            }
+        }
+        Ok((n, events, invalid, None))
     }
 
     /// A stream's decoder changed (``Projector.add_stream``): look it up again.
