@@ -23,16 +23,13 @@ order, a blob of another format, bad settings).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
-
-import msgspec
 
 from recorder.journal.record import Record, StreamInfo
 from state import digest as _codec
 from state.book import Book
 from state.decode import Decoder, decoder_for
 from state.decode.common import NullDecoder
-from state.errors import RecordOrderError, SettingsError, UnknownSymbolError
+from state.errors import RecordOrderError, SettingsError
 from state.events import (
     Anomaly,
     BookDelta,
@@ -47,13 +44,9 @@ from state.events import (
 from state.features import NS
 from state.levels import known_price, price_key
 from state.market import (
-    MarketState,
     SymbolState,
-    market_state,
-    reference_price,
-    state_json,
 )
-from state.symbols import split_key
+from state.projector import Projector as _Product
 from state.sync import ids_suffice
 from state.validation import Counters, classify, classify_size
 
@@ -62,19 +55,6 @@ DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD"
 RECENT_IDS = 64  # trade ids remembered per symbol when the venue's ids have no order
 INF = float("inf")
 NAN = float("nan")
-
-
-class Premium(msgspec.Struct, frozen=True):
-    """An Upbit KRW market against one USDT twin, at Upbit's own KRW-USDT rate."""
-
-    base: str
-    upbit_symbol: str
-    krw_price: Decimal
-    usdt_krw: Decimal  # KRW per USDT (Upbit KRW-USDT)
-    venue: str
-    symbol: str
-    usdt_price: Decimal
-    premium: float  # krw_price / (usdt_price * usdt_krw) - 1
 
 
 class Projector:
@@ -383,108 +363,21 @@ class Projector:
         st.klines[ev.interval] = [ev.start_ns, ev.open, ev.high, ev.low, ev.close, ev.volume,
                                   ev.quote_volume, ev.closed, ev.seq]
 
-    # -- queries -------------------------------------------------------------------
+    # -- queries: the product's own, over this fold's state ----------------------------
+    # (the same attributes: _symbols, counters_, ts_ns, depth_levels, windows, spike_ratio)
 
-    @property
-    def counters(self) -> dict[int, dict[str, int]]:
-        """stream id -> {counter: count}: validation kinds, decode_error, gap."""
-        return self.counters_.as_dict()
-
-    def symbols(self) -> list[tuple[str, str]]:
-        """Every (venue, symbol key) seen, sorted."""
-        return sorted(self._symbols)
-
-    def symbol_state(self, venue: str, symbol: str) -> SymbolState:
-        return self._symbols[(venue, self.resolve_symbol(venue, symbol))]
-
-    def resolve_symbol(self, venue: str, name: str) -> str:
-        """A symbol key from a key, a bare native name or a normalized name; KeyError if none."""
-        if (venue, name) in self._symbols:
-            return name
-        keys = [s for v, s in sorted(self._symbols) if v == venue]
-        for match in (lambda k: split_key(k)[1] == name,
-                      lambda k: self._symbols[(venue, k)].norm == name.upper(),
-                      lambda k: split_key(k)[1].upper() == name.upper()):
-            found = [k for k in keys if match(k)]
-            if found:
-                return sorted(found, key=lambda k: (":" in k, k))[0]
-        raise UnknownSymbolError(venue, name)
-
-    def book(self, venue: str, symbol: str) -> Book | None:
-        """The book of a symbol (None when the venue sent it no book data); read-only."""
-        return self.symbol_state(venue, symbol).book
-
-    def market(self, venue: str, symbol: str) -> MarketState:
-        """The market picture of a symbol at the last record's time."""
-        return market_state(self.symbol_state(venue, symbol), self.ts_ns, self.depth_levels,
-                            self.windows, self.spike_ratio)
-
-    def books_needing_snapshot(self, *, rest_only: bool = False) -> list[tuple[str, str]]:
-        """(venue, symbol key) of every book that has deltas but no valid sync.
-
-        The live recorder fetches a REST snapshot for these (``rest_only=True`` lists
-        only venues synced that way; the others need a resubscribe).
-        """
-        out = []
-        for (venue, symbol), st in self._symbols.items():
-            b = st.book
-            if b is None or not b.needs_snapshot:
-                continue
-            if rest_only and not b.rest_synced:
-                continue
-            out.append((venue, symbol))
-        return sorted(out)
-
-    def premium(self, base: str) -> list[Premium]:
-        """Upbit ``KRW-<base>`` over each USDT twin (spot and perpetual) on other venues."""
-        base = base.upper()
-        up = self._symbols.get(("upbit", f"KRW-{base}"))
-        fx = self._symbols.get(("upbit", "KRW-USDT"))
-        if up is None or fx is None:
-            return []
-        krw = reference_price(self._picture(up))
-        rate = reference_price(self._picture(fx))
-        if not krw or not rate:
-            return []
-        out = []
-        for (venue, symbol), st in sorted(self._symbols.items()):
-            if venue == "upbit" or st.norm not in (f"{base}-USDT", f"{base}-USDT-PERP"):
-                continue
-            usdt = reference_price(self._picture(st))
-            if not usdt:
-                continue
-            out.append(Premium(base, up.symbol, krw, rate, venue, symbol, usdt,
-                               float(krw / (usdt * rate) - 1)))
-        return out
-
-    def premiums(self) -> list[Premium]:
-        """``premium`` for every Upbit KRW market that has a twin."""
-        bases = sorted(s.split("-", 1)[1] for v, s in self._symbols if v == "upbit"
-                       and s.startswith("KRW-") and s != "KRW-USDT")
-        return [p for b in bases for p in self.premium(b)]
-
-    def _picture(self, st: SymbolState) -> MarketState:
-        return market_state(st, self.ts_ns, self.depth_levels, self.windows, self.spike_ratio)
-
-    def to_json(self, venue: str | None = None, symbol: str | None = None, depth: int = 10) -> dict:
-        """JSON-ready state: per symbol best bid/ask (decimal strings), valid, features."""
-        rows = []
-        for v, s in self.symbols():
-            if venue is not None and v != venue:
-                continue
-            if symbol is not None and venue is not None and s != self.resolve_symbol(venue, symbol):
-                continue
-            if symbol is not None and venue is None and symbol not in (s, self._symbols[(v, s)].norm):
-                continue
-            st = self._symbols[(v, s)]
-            rows.append(state_json(self._picture(st), st.book, depth))
-        return {
-            "last_seq": self.last_seq, "ts_ns": self.ts_ns, "digest": self.digest(),
-            "symbols": rows,
-            "premiums": [msgspec.to_builtins(p) for p in self.premiums()],
-            "books_needing_snapshot": [list(x) for x in self.books_needing_snapshot()],
-            "counters": {str(k): v for k, v in self.counters.items()},
-        }
+    counters = _Product.counters
+    symbols = _Product.symbols
+    symbol_state = _Product.symbol_state
+    resolve_symbol = _Product.resolve_symbol
+    book = _Product.book
+    market = _Product.market
+    books_needing_snapshot = _Product.books_needing_snapshot
+    premium = _Product.premium
+    premiums = _Product.premiums
+    _picture = _Product._picture
+    to_json = _Product.to_json
+    digest = _Product.digest
 
     # -- checkpoints ---------------------------------------------------------------
 
@@ -514,7 +407,3 @@ class Projector:
             st = SymbolState.from_state(s, sync_only=sync_only)
             p._symbols[(st.venue, st.symbol)] = st
         return p
-
-    def digest(self) -> str:
-        """blake2b hex of the canonical state: live == replay in one comparison."""
-        return _codec.digest_of(self.snapshot())
