@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::price::{is_zero, size_ok, Price};
+use crate::price::{size_zero, Price};
 
 /// A level as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,18 @@ pub struct Level {
 pub struct Side {
     desc: bool,
     levels: BTreeMap<Price, Level>,
+    /// Levels removed lately, their strings' buffers reused by the next new levels (a
+    /// venue's book removes and adds levels at about the same rate).
+    spare: Vec<Level>,
+}
+
+/// Removed levels kept for reuse, per side.
+const SPARE: usize = 64;
+
+/// `dst` made `src` in place (its buffer reused when large enough).
+fn assign(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
 }
 
 /// Levels best first (a B-tree walked forward for asks, backward for bids).
@@ -47,6 +59,7 @@ impl Side {
         Side {
             desc,
             levels: BTreeMap::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -61,10 +74,10 @@ impl Side {
         let mut bad = 0;
         let mut bad_prices: Vec<&str> = Vec::new();
         for (p, q) in levels {
-            if !size_ok(q) {
+            let Some(zero) = size_zero(q) else {
                 bad += 1;
                 continue;
-            }
+            };
             let Some(key) = Price::parse(p) else {
                 if !bad_prices.contains(&p) {
                     bad_prices.push(p);
@@ -72,31 +85,45 @@ impl Side {
                 }
                 continue;
             };
-            self.set(key, p, q);
+            if zero {
+                self.remove(&key);
+            } else {
+                self.set(key, p, q);
+            }
         }
         bad
     }
 
-    fn set(&mut self, key: Price, p: &str, q: &str) {
-        if is_zero(q) {
-            self.levels.remove(&key);
-            return;
+    fn remove(&mut self, key: &Price) {
+        if let Some(lv) = self.levels.remove(key) {
+            if self.spare.len() < SPARE {
+                self.spare.push(lv);
+            }
         }
+    }
+
+    fn set(&mut self, key: Price, p: &str, q: &str) {
         match self.levels.entry(key) {
             std::collections::btree_map::Entry::Occupied(mut e) => {
                 let lv = e.get_mut();
                 if lv.price != p {
-                    lv.price.clear();
-                    lv.price.push_str(p);
+                    assign(&mut lv.price, p);
                 }
-                lv.size.clear();
-                lv.size.push_str(q);
+                assign(&mut lv.size, q);
             }
             std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(Level {
-                    price: p.to_owned(),
-                    size: q.to_owned(),
-                });
+                let lv = match self.spare.pop() {
+                    Some(mut lv) => {
+                        assign(&mut lv.price, p);
+                        assign(&mut lv.size, q);
+                        lv
+                    }
+                    None => Level {
+                        price: p.to_owned(),
+                        size: q.to_owned(),
+                    },
+                };
+                e.insert(lv);
             }
         }
     }
@@ -104,6 +131,7 @@ impl Side {
     /// Drop every level.
     pub fn clear(&mut self) {
         self.levels.clear();
+        self.spare = Vec::new();
     }
 
     /// The best level and its key (highest bid, lowest ask), or None when empty.

@@ -89,55 +89,63 @@ enum Fast {
     Other,
 }
 
+/// 10^i for i <= 19.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
 /// One pass over ASCII digits and at most one dot.
 fn fast(b: &[u8]) -> Fast {
-    let int_len = b.iter().position(|&c| c == b'.').unwrap_or(b.len());
     let mut head = 0u64;
-    let mut n = 0u32; // significant digits read
+    let mut n = 0u32; // significant digits read into head
     let mut kept = (0u64, 0u32); // head and n at the last non-zero digit
-    let mut first: Option<i64> = None; // place of the first significant digit
+    let mut lead = 0usize; // zeros before the first significant digit
     let mut digits = 0usize;
-    let mut place = int_len as i64;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'.' {
-            if i != int_len {
-                return Fast::Other; // a second dot: refused, by the full grammar
+    let mut dot = usize::MAX; // digits before the dot
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            digits += 1;
+            if n == 0 && d == 0 {
+                lead += 1;
+            } else if n == HEAD_DIGITS {
+                if d != 0 {
+                    return Fast::Other;
+                }
+            } else {
+                head = head * 10 + u64::from(d);
+                n += 1;
+                if d != 0 {
+                    kept = (head, n);
+                }
             }
-            continue;
-        }
-        if !c.is_ascii_digit() {
-            return Fast::Other;
-        }
-        digits += 1;
-        place -= 1;
-        let d = u64::from(c - b'0');
-        if first.is_none() {
-            if d == 0 {
-                continue;
-            }
-            first = Some(place);
-        }
-        if n == HEAD_DIGITS {
-            if d != 0 {
-                return Fast::Other;
-            }
-            continue;
-        }
-        head = head * 10 + d;
-        n += 1;
-        if d != 0 {
-            kept = (head, n);
+        } else if c == b'.' && dot == usize::MAX {
+            dot = digits;
+        } else {
+            return Fast::Other; // not the plain form (or a second dot): the full grammar decides
         }
     }
-    match first {
-        None if digits == 0 => Fast::Other, // "", ".": refused by the full grammar
-        None => Fast::NotAPrice,            // zero
-        Some(adj) => Fast::Key(Price {
-            adj,
-            head: kept.0 * 10u64.pow(HEAD_DIGITS - kept.1),
-            tail: Box::default(),
-        }),
+    if n == 0 {
+        return if digits == 0 {
+            Fast::Other // "", ".": refused by the full grammar
+        } else {
+            Fast::NotAPrice // zero
+        };
     }
+    let int_len = if dot == usize::MAX { digits } else { dot };
+    // both lengths are of one string: the difference fits
+    let adj = int_len as i64 - 1 - lead as i64;
+    Fast::Key(Price {
+        adj,
+        head: kept.0 * POW10[(HEAD_DIGITS - kept.1) as usize],
+        tail: Box::default(),
+    })
 }
 
 /// A size string the book takes: ASCII digits with at most one dot ("0" removes the level).
@@ -156,6 +164,20 @@ pub fn size_ok(q: &str) -> bool {
 /// A size string that means "remove the level" ("0", "0.000", "00", and "" or ".").
 pub fn is_zero(q: &str) -> bool {
     q.bytes().all(|c| c == b'0' || c == b'.')
+}
+
+/// [`size_ok`] and [`is_zero`] in one pass: None for a size the book refuses, else whether
+/// it removes the level.
+pub fn size_zero(q: &str) -> Option<bool> {
+    let (mut dots, mut zero) = (0u32, true);
+    for &c in q.as_bytes() {
+        match c {
+            b'0' | b'.' => dots += u32::from(c == b'.'),
+            b'1'..=b'9' => zero = false,
+            _ => return None,
+        }
+    }
+    (dots <= 1).then_some(zero)
 }
 
 /// Python's `str(Decimal(s))` of a string it reads, else None.
@@ -226,5 +248,27 @@ mod tests {
         assert!(size_ok("12.5") && size_ok("0") && size_ok(""));
         assert!(!size_ok("1e5") && !size_ok("1.2.3") && !size_ok("-1") && !size_ok("²"));
         assert!(is_zero("0.000") && is_zero("00") && !is_zero("0.01"));
+        for q in ["", ".", "0", "0.000", "00", "0.01", "12.5", "1e5", "1.2.3", "-1", "²", "..0"] {
+            assert_eq!(size_zero(q), size_ok(q).then(|| is_zero(q)), "{q:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass reading of plain strings gives the general reading's key.
+        #[test]
+        fn the_one_pass_key_is_the_general_key(s in "0{0,3}[0-9]{0,24}(\\.[0-9]{0,24}0{0,3})?") {
+            let general = match decimal::parse(&s) {
+                Some(decimal::Decimal::Finite(f)) if !f.neg && !f.coeff.is_empty() => {
+                    Some(Price::from_digits(i128::from(f.exp), &f.coeff))
+                }
+                _ => None,
+            };
+            match fast(s.as_bytes()) {
+                Fast::Key(k) => proptest::prop_assert_eq!(Some(k), general.clone()),
+                Fast::NotAPrice => proptest::prop_assert_eq!(None, general.clone()),
+                Fast::Other => proptest::prop_assert!(s.is_empty() || s == "." || s.len() > 19),
+            }
+            proptest::prop_assert_eq!(Price::parse(&s), general);
+        }
     }
 }
