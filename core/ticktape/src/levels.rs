@@ -1,14 +1,17 @@
 //! One side of a book: price string -> size string, ordered best first by the exact price.
 //!
-//! Levels are kept in a B-tree by [`Price`] key, so the best level is the tree's first or last
-//! (O(log n)), the top N a walk from it (O(N)), and a removal is immediate (nothing stale to
-//! skip or sweep later). The strings are kept exactly as the venue sent them: OKX's checksum
-//! and `raw_levels` are made of them. Two spellings of one value are one level: the newest
-//! string replaces the old one, with its size.
+//! Levels sit in slots (a `Vec`), found by their [`Price`] key through a hash index, so a
+//! level whose size changes, most of a venue's diff, is one lookup, no tree walk; the order
+//! is a B-tree of key -> slot, touched only when a level comes or goes. The best level is
+//! the tree's first or last (O(log n)), the top N a walk from it (O(N)), and a removal is
+//! immediate (nothing stale to skip or sweep later). A removed level's slot, strings and
+//! all, is reused by the next new level. The strings are kept exactly as the venue sent
+//! them: OKX's checksum and `raw_levels` are made of them. Two spellings of one value are
+//! one level: the newest string replaces the old one, with its size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::price::{size_zero, Price};
+use crate::price::{size_zero, Price, PriceHash};
 
 /// A level as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,14 +24,14 @@ pub struct Level {
 #[derive(Clone, Debug)]
 pub struct Side {
     desc: bool,
-    levels: BTreeMap<Price, Level>,
-    /// Levels removed lately, their strings' buffers reused by the next new levels (a
-    /// venue's book removes and adds levels at about the same rate).
-    spare: Vec<Level>,
+    /// Key -> slot, in value order.
+    order: BTreeMap<Price, u32>,
+    /// Key -> slot, for the lookups of a change.
+    index: HashMap<Price, u32, PriceHash>,
+    /// The levels; a free slot's strings wait for reuse.
+    slots: Vec<Level>,
+    free: Vec<u32>,
 }
-
-/// Removed levels kept for reuse, per side.
-const SPARE: usize = 64;
 
 /// `dst` made `src` in place (its buffer reused when large enough).
 fn assign(dst: &mut String, src: &str) {
@@ -37,19 +40,25 @@ fn assign(dst: &mut String, src: &str) {
 }
 
 /// Levels best first (a B-tree walked forward for asks, backward for bids).
-pub enum Iter<'a> {
-    Up(std::collections::btree_map::Values<'a, Price, Level>),
-    Down(std::iter::Rev<std::collections::btree_map::Values<'a, Price, Level>>),
+pub struct Iter<'a> {
+    slots: &'a [Level],
+    it: Walk<'a>,
+}
+
+enum Walk<'a> {
+    Up(std::collections::btree_map::Values<'a, Price, u32>),
+    Down(std::iter::Rev<std::collections::btree_map::Values<'a, Price, u32>>),
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = &'a Level;
 
     fn next(&mut self) -> Option<&'a Level> {
-        match self {
-            Iter::Up(it) => it.next(),
-            Iter::Down(it) => it.next(),
-        }
+        let i = match &mut self.it {
+            Walk::Up(it) => it.next(),
+            Walk::Down(it) => it.next(),
+        }?;
+        self.slots.get(*i as usize)
     }
 }
 
@@ -58,8 +67,10 @@ impl Side {
     pub fn new(desc: bool) -> Side {
         Side {
             desc,
-            levels: BTreeMap::new(),
-            spare: Vec::new(),
+            order: BTreeMap::new(),
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
         }
     }
 
@@ -95,70 +106,80 @@ impl Side {
     }
 
     fn remove(&mut self, key: &Price) {
-        if let Some(lv) = self.levels.remove(key) {
-            if self.spare.len() < SPARE {
-                self.spare.push(lv);
-            }
+        if let Some(slot) = self.index.remove(key) {
+            self.order.remove(key);
+            self.free.push(slot);
         }
     }
 
     fn set(&mut self, key: Price, p: &str, q: &str) {
-        match self.levels.entry(key) {
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let lv = e.get_mut();
+        if let Some(&slot) = self.index.get(&key) {
+            if let Some(lv) = self.slots.get_mut(slot as usize) {
                 if lv.price != p {
                     assign(&mut lv.price, p);
                 }
                 assign(&mut lv.size, q);
             }
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let lv = match self.spare.pop() {
-                    Some(mut lv) => {
-                        assign(&mut lv.price, p);
-                        assign(&mut lv.size, q);
-                        lv
-                    }
-                    None => Level {
-                        price: p.to_owned(),
-                        size: q.to_owned(),
-                    },
-                };
-                e.insert(lv);
-            }
+            return;
         }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if let Some(lv) = self.slots.get_mut(slot as usize) {
+                    assign(&mut lv.price, p);
+                    assign(&mut lv.size, q);
+                }
+                slot
+            }
+            None => {
+                self.slots.push(Level {
+                    price: p.to_owned(),
+                    size: q.to_owned(),
+                });
+                // more levels than u32 slots cannot be held in memory anyway
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.order.insert(key.clone(), slot);
+        self.index.insert(key, slot);
     }
 
     /// Drop every level.
     pub fn clear(&mut self) {
-        self.levels.clear();
-        self.spare = Vec::new();
+        self.order.clear();
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
     }
 
     /// The best level and its key (highest bid, lowest ask), or None when empty.
     pub fn best(&self) -> Option<(&Price, &Level)> {
-        if self.desc {
-            self.levels.last_key_value()
+        let (k, i) = if self.desc {
+            self.order.last_key_value()
         } else {
-            self.levels.first_key_value()
-        }
+            self.order.first_key_value()
+        }?;
+        Some((k, self.slots.get(*i as usize)?))
     }
 
     /// Every level, best first; `.take(n)` is the top N in O(N).
     pub fn iter(&self) -> Iter<'_> {
-        if self.desc {
-            Iter::Down(self.levels.values().rev())
-        } else {
-            Iter::Up(self.levels.values())
+        Iter {
+            slots: &self.slots,
+            it: if self.desc {
+                Walk::Down(self.order.values().rev())
+            } else {
+                Walk::Up(self.order.values())
+            },
         }
     }
 
     /// Live levels (every level kept has a size > 0).
     pub fn len(&self) -> usize {
-        self.levels.len()
+        self.order.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.levels.is_empty()
+        self.order.is_empty()
     }
 }
 

@@ -17,28 +17,26 @@ pub(crate) mod unicode;
 const HEAD_DIGITS: u32 = 19;
 
 /// The exact ordering key of a positive finite decimal (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Price {
-    /// The exponent of the first significant digit (`1.5` -> 0, `0.015` -> -2).
-    adj: i64,
-    /// The first 19 significant digits, left-aligned (`1.5` -> 1500000000000000000).
-    head: u64,
+    /// The exponent of the first significant digit (`1.5` -> 0, `0.015` -> -2), sign bit
+    /// flipped, in the high 64 bits; the first 19 significant digits, left-aligned
+    /// (`1.5` -> 1500000000000000000), in the low 64: one integer ordered as the pair.
+    rank: u128,
     /// The significant digits after the first 19, without trailing zeros (values 0-9).
     tail: Box<[u8]>,
 }
 
 impl Ord for Price {
-    /// Value order: the exponent, then the first 19 digits, then (rarely reached) the rest.
+    /// Value order: the exponent and the first 19 digits, then (rarely reached) the rest.
     fn cmp(&self, other: &Price) -> std::cmp::Ordering {
-        (self.adj, self.head)
-            .cmp(&(other.adj, other.head))
-            .then_with(|| {
-                if self.tail.is_empty() && other.tail.is_empty() {
-                    std::cmp::Ordering::Equal
-                } else {
-                    self.tail.cmp(&other.tail)
-                }
-            })
+        self.rank.cmp(&other.rank).then_with(|| {
+            if self.tail.is_empty() && other.tail.is_empty() {
+                std::cmp::Ordering::Equal
+            } else {
+                self.tail.cmp(&other.tail)
+            }
+        })
     }
 }
 
@@ -48,7 +46,57 @@ impl PartialOrd for Price {
     }
 }
 
+impl std::hash::Hash for Price {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.rank);
+        if !self.tail.is_empty() {
+            state.write(&self.tail);
+        }
+    }
+}
+
+/// A fixed (deterministic) hasher for [`Price`] keys: the rank's halves multiplied and folded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PriceHasher(u64);
+
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl PriceHasher {
+    fn fold(&mut self, v: u64) {
+        let m = u128::from(self.0 ^ v) * u128::from(MIX ^ self.0.rotate_left(23));
+        self.0 = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+impl std::hash::Hasher for PriceHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.fold(u64::from_le_bytes(w) ^ c.len() as u64);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.fold((v >> 64) as u64);
+        self.fold(v as u64);
+    }
+}
+
+/// Builds [`PriceHasher`]s (no random state: a run is repeatable).
+pub type PriceHash = std::hash::BuildHasherDefault<PriceHasher>;
+
 impl Price {
+    fn new(adj: i64, head: u64, tail: Box<[u8]>) -> Price {
+        let adj = (adj as u64) ^ (1 << 63);
+        Price {
+            rank: (u128::from(adj) << 64) | u128::from(head),
+            tail,
+        }
+    }
+
     /// The key of `p`, or None when `Decimal(p)` is not a positive finite number.
     pub fn parse(p: &str) -> Option<Price> {
         match fast(p.as_bytes()) {
@@ -74,11 +122,7 @@ impl Price {
             head = head * 10 + u64::from(d);
         }
         head *= 10u64.pow(HEAD_DIGITS - n as u32);
-        Price {
-            adj,
-            head,
-            tail: sig[n..].into(),
-        }
+        Price::new(adj, head, sig[n..].into())
     }
 }
 
@@ -141,11 +185,11 @@ fn fast(b: &[u8]) -> Fast {
     let int_len = if dot == usize::MAX { digits } else { dot };
     // both lengths are of one string: the difference fits
     let adj = int_len as i64 - 1 - lead as i64;
-    Fast::Key(Price {
+    Fast::Key(Price::new(
         adj,
-        head: kept.0 * POW10[(HEAD_DIGITS - kept.1) as usize],
-        tail: Box::default(),
-    })
+        kept.0 * POW10[(HEAD_DIGITS - kept.1) as usize],
+        Box::default(),
+    ))
 }
 
 /// A size string the book takes: ASCII digits with at most one dot ("0" removes the level).
