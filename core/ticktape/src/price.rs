@@ -144,8 +144,51 @@ const POW10: [u64; 20] = {
     t
 };
 
-/// One pass over ASCII digits and at most one dot.
+/// The decimal digits of `v` > 0.
+fn digit_count(v: u64) -> u32 {
+    let t = ((64 - v.leading_zeros()) * 1233) >> 12; // floor(log10) or one less
+    t + u32::from(v >= POW10[t as usize])
+}
+
+/// One pass over ASCII digits and at most one dot: the usual price, at most 19 digits in
+/// all (leading and trailing zeros too), is one integer read and scaled.
 fn fast(b: &[u8]) -> Fast {
+    let mut v = 0u64;
+    let mut digits = 0u32;
+    let mut dot = u32::MAX; // digits before the dot
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            if digits == HEAD_DIGITS {
+                return fast_long(b);
+            }
+            v = v * 10 + u64::from(d);
+            digits += 1;
+        } else if c == b'.' && dot == u32::MAX {
+            dot = digits;
+        } else {
+            return Fast::Other; // not the plain form (or a second dot): the full grammar decides
+        }
+    }
+    if v == 0 {
+        return if digits == 0 {
+            Fast::Other // "", ".": refused by the full grammar
+        } else {
+            Fast::NotAPrice // zero
+        };
+    }
+    let frac = if dot == u32::MAX { 0 } else { digits - dot };
+    let n = digit_count(v); // significant digits, trailing zeros included
+    Fast::Key(Price::new(
+        i64::from(n) - 1 - i64::from(frac),
+        v * POW10[(HEAD_DIGITS - n) as usize],
+        Box::default(),
+    ))
+}
+
+/// [`fast`] for more than 19 digits (leading or trailing zeros, or more digits than a key's
+/// head holds: then the full grammar decides).
+fn fast_long(b: &[u8]) -> Fast {
     let mut head = 0u64;
     let mut n = 0u32; // significant digits read into head
     let mut kept = (0u64, 0u32); // head and n at the last non-zero digit
