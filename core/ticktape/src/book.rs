@@ -755,7 +755,7 @@ impl Book {
     }
 
     fn push_crossed(&self, found: &mut Vec<Finding>) {
-        let text = |lv: Option<(&Price, &Level)>| {
+        let text = |lv: Option<(Price, &Level)>| {
             lv.and_then(|(_, l)| crate::price::decimal_str(&l.price))
                 .unwrap_or_default()
         };
@@ -826,7 +826,7 @@ const SPARE_TICKERS: usize = 16;
 /// Whether the book's best level (its key and strings) is the ticker's price and size.
 /// Python compared `Decimal`s, reading the ticker's strings first (what it raised on); two
 /// positive plain numbers compare as their keys do, anything else is read as Python read it.
-fn same_level(lv: Option<(&Price, &Level)>, px: &str, sz: &str) -> Result<bool, FoldError> {
+fn same_level(lv: Option<&(Price, &Level)>, px: &str, sz: &str) -> Result<bool, FoldError> {
     if let (Some(kp), Some(ks)) = (Price::parse(px), Price::parse(sz)) {
         let Some((key, lv)) = lv else {
             return Ok(false);
@@ -850,14 +850,14 @@ fn check_ticker<S: AsRef<str>>(
     found: &mut Vec<Finding>,
 ) -> Result<(), FoldError> {
     let (bb, ba) = (bids.best(), asks.best());
-    if same_level(bb, t.bid_px.as_ref(), t.bid_sz.as_ref())?
-        && same_level(ba, t.ask_px.as_ref(), t.ask_sz.as_ref())?
+    if same_level(bb.as_ref(), t.bid_px.as_ref(), t.bid_sz.as_ref())?
+        && same_level(ba.as_ref(), t.ask_px.as_ref(), t.ask_sz.as_ref())?
     {
         counts.ticker_ok += 1;
         return Ok(());
     }
     counts.ticker_bad += 1;
-    let level = |lv: Option<(&Price, &Level)>| match lv {
+    let level = |lv: &Option<(Price, &Level)>| match lv {
         None => "None".to_owned(),
         Some((_, l)) => format!(
             "(Decimal('{}'), Decimal('{}'))",
@@ -871,8 +871,8 @@ fn check_ticker<S: AsRef<str>>(
     let detail = format!(
         "u {u} (ticker seq {}): book {} {}, ticker {}/{} {}/{}",
         t.seq,
-        level(bb),
-        level(ba),
+        level(&bb),
+        level(&ba),
         t.bid_px.as_ref(),
         t.bid_sz.as_ref(),
         t.ask_px.as_ref(),

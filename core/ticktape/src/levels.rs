@@ -2,14 +2,18 @@
 //!
 //! Levels sit in slots (a `Vec`), found by their [`Price`] key through a hash index, so a
 //! level whose size changes, most of a venue's diff, is one lookup, no tree walk; the order
-//! is a B-tree of key -> slot, touched only when a level comes or goes. The best level is
-//! the tree's first or last (O(log n)), the top N a walk from it (O(N)), and a removal is
-//! immediate (nothing stale to skip or sweep later). A removed level's slot, strings and
-//! all, is reused by the next new level. The strings are kept exactly as the venue sent
-//! them: OKX's checksum and `raw_levels` are made of them. Two spellings of one value are
-//! one level: the newest string replaces the old one, with its size.
+//! is a B-tree of key -> slot, touched only when a level comes or goes. The usual key is
+//! one integer ([`Price::plain`]): index and tree hold those; the rare key with more than 19
+//! significant digits has a tree of its own, merged into the order when read. The best
+//! level is a tree's first or last (O(log n)), the top N a walk from it (O(N)), and a
+//! removal is immediate (nothing stale to skip or sweep later). A removed level's slot,
+//! strings and all, is reused by the next new level. The strings are kept exactly as the
+//! venue sent them: OKX's checksum and `raw_levels` are made of them. Two spellings of one
+//! value are one level: the newest string replaces the old one, with its size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{btree_map, BTreeMap, HashMap};
+use std::iter::Peekable;
 
 use crate::price::{size_zero, Price, PriceHash};
 
@@ -24,10 +28,12 @@ pub struct Level {
 #[derive(Clone, Debug)]
 pub struct Side {
     desc: bool,
-    /// Key -> slot, in value order.
-    order: BTreeMap<Price, u32>,
-    /// Key -> slot, for the lookups of a change.
-    index: HashMap<Price, u32, PriceHash>,
+    /// Plain key -> slot, in value order.
+    order: BTreeMap<u128, u32>,
+    /// Plain key -> slot, for the lookups of a change.
+    index: HashMap<u128, u32, PriceHash>,
+    /// The other keys -> slot, in value order (rarely any).
+    long: BTreeMap<Price, u32>,
     /// The levels; a free slot's strings wait for reuse.
     slots: Vec<Level>,
     free: Vec<u32>,
@@ -39,25 +45,60 @@ fn assign(dst: &mut String, src: &str) {
     dst.push_str(src);
 }
 
-/// Levels best first (a B-tree walked forward for asks, backward for bids).
-pub struct Iter<'a> {
-    slots: &'a [Level],
-    it: Walk<'a>,
+/// A tree walked best first.
+enum Walk<I> {
+    Up(I),
+    Down(std::iter::Rev<I>),
 }
 
-enum Walk<'a> {
-    Up(std::collections::btree_map::Values<'a, Price, u32>),
-    Down(std::iter::Rev<std::collections::btree_map::Values<'a, Price, u32>>),
+impl<I: DoubleEndedIterator> Iterator for Walk<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        match self {
+            Walk::Up(it) => it.next(),
+            Walk::Down(it) => it.next(),
+        }
+    }
+}
+
+fn walk<I: DoubleEndedIterator>(it: I, desc: bool) -> Walk<I> {
+    if desc {
+        Walk::Down(it.rev())
+    } else {
+        Walk::Up(it)
+    }
+}
+
+/// Levels best first: the plain keys' tree, merged with the other keys' (when any).
+pub struct Iter<'a> {
+    slots: &'a [Level],
+    desc: bool,
+    plain: Peekable<Walk<btree_map::Iter<'a, u128, u32>>>,
+    long: Peekable<Walk<btree_map::Iter<'a, Price, u32>>>,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = &'a Level;
 
     fn next(&mut self) -> Option<&'a Level> {
-        let i = match &mut self.it {
-            Walk::Up(it) => it.next(),
-            Walk::Down(it) => it.next(),
-        }?;
+        let take_long = match (self.plain.peek(), self.long.peek()) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some((r, _)), Some((k, _))) => {
+                let c = k.cmp_plain(**r);
+                if self.desc {
+                    c == Ordering::Greater
+                } else {
+                    c == Ordering::Less
+                }
+            }
+        };
+        let i = if take_long {
+            self.long.next()?.1
+        } else {
+            self.plain.next()?.1
+        };
         self.slots.get(*i as usize)
     }
 }
@@ -69,6 +110,7 @@ impl Side {
             desc,
             order: BTreeMap::new(),
             index: HashMap::default(),
+            long: BTreeMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
         }
@@ -106,14 +148,24 @@ impl Side {
     }
 
     fn remove(&mut self, key: &Price) {
-        if let Some(slot) = self.index.remove(key) {
-            self.order.remove(key);
+        let slot = match key.plain() {
+            Some(r) => self.index.remove(&r).inspect(|_| {
+                self.order.remove(&r);
+            }),
+            None => self.long.remove(key),
+        };
+        if let Some(slot) = slot {
             self.free.push(slot);
         }
     }
 
     fn set(&mut self, key: Price, p: &str, q: &str) {
-        if let Some(&slot) = self.index.get(&key) {
+        let plain = key.plain();
+        let found = match plain {
+            Some(r) => self.index.get(&r),
+            None => self.long.get(&key),
+        };
+        if let Some(&slot) = found {
             if let Some(lv) = self.slots.get_mut(slot as usize) {
                 if lv.price != p {
                     assign(&mut lv.price, p);
@@ -139,47 +191,71 @@ impl Side {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.order.insert(key.clone(), slot);
-        self.index.insert(key, slot);
+        match plain {
+            Some(r) => {
+                self.order.insert(r, slot);
+                self.index.insert(r, slot);
+            }
+            None => {
+                self.long.insert(key, slot);
+            }
+        }
     }
 
     /// Drop every level.
     pub fn clear(&mut self) {
         self.order.clear();
         self.index.clear();
+        self.long.clear();
         self.slots.clear();
         self.free.clear();
     }
 
     /// The best level and its key (highest bid, lowest ask), or None when empty.
-    pub fn best(&self) -> Option<(&Price, &Level)> {
-        let (k, i) = if self.desc {
-            self.order.last_key_value()
+    pub fn best(&self) -> Option<(Price, &Level)> {
+        let (plain, long) = if self.desc {
+            (self.order.last_key_value(), self.long.last_key_value())
         } else {
-            self.order.first_key_value()
-        }?;
-        Some((k, self.slots.get(*i as usize)?))
+            (self.order.first_key_value(), self.long.first_key_value())
+        };
+        let (key, slot) = match (plain, long) {
+            (None, None) => return None,
+            (Some((r, i)), None) => (Price::from_plain(*r), i),
+            (None, Some((k, i))) => (k.clone(), i),
+            (Some((r, i)), Some((k, j))) => {
+                let c = k.cmp_plain(*r);
+                let long_first = if self.desc {
+                    c == Ordering::Greater
+                } else {
+                    c == Ordering::Less
+                };
+                if long_first {
+                    (k.clone(), j)
+                } else {
+                    (Price::from_plain(*r), i)
+                }
+            }
+        };
+        Some((key, self.slots.get(*slot as usize)?))
     }
 
     /// Every level, best first; `.take(n)` is the top N in O(N).
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             slots: &self.slots,
-            it: if self.desc {
-                Walk::Down(self.order.values().rev())
-            } else {
-                Walk::Up(self.order.values())
-            },
+            desc: self.desc,
+            plain: walk(self.order.iter(), self.desc).peekable(),
+            long: walk(self.long.iter(), self.desc).peekable(),
         }
     }
 
     /// Live levels (every level kept has a size > 0).
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.order.len() + self.long.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.order.is_empty() && self.long.is_empty()
     }
 }
 

@@ -89,6 +89,30 @@ impl std::hash::Hasher for PriceHasher {
 pub type PriceHash = std::hash::BuildHasherDefault<PriceHasher>;
 
 impl Price {
+    /// The key as one integer when it has no digits beyond the 19th (the usual price).
+    pub(crate) fn plain(&self) -> Option<u128> {
+        self.tail.is_empty().then_some(self.rank)
+    }
+
+    /// The key whose [`Price::plain`] is `rank`.
+    pub(crate) fn from_plain(rank: u128) -> Price {
+        Price {
+            rank,
+            tail: Box::default(),
+        }
+    }
+
+    /// This key against the plain key `rank` (a key with more digits is past its rank's).
+    pub(crate) fn cmp_plain(&self, rank: u128) -> std::cmp::Ordering {
+        self.rank
+            .cmp(&rank)
+            .then(if self.tail.is_empty() {
+                std::cmp::Ordering::Equal
+            } else {
+                std::cmp::Ordering::Greater
+            })
+    }
+
     fn new(adj: i64, head: u64, tail: Box<[u8]>) -> Price {
         let adj = (adj as u64) ^ (1 << 63);
         Price {
