@@ -821,7 +821,7 @@ impl Book {
 }
 
 /// Removed book tickers kept for their strings' reuse.
-const SPARE_TICKERS: usize = 16;
+const SPARE_TICKERS: usize = PENDING_TICKERS;
 
 /// Whether the book's best level (its key and strings) is the ticker's price and size.
 /// Python compared `Decimal`s, reading the ticker's strings first (what it raised on); two
