@@ -56,7 +56,11 @@ fn load(path: &str) -> Vec<Ev> {
             ..Stamp::default()
         };
         out.push(match v["k"].as_str() {
-            Some("s") => Ev::Snap(v["U"].as_i64().unwrap_or(0), levels(&v["b"]), levels(&v["a"])),
+            Some("s") => Ev::Snap(
+                v["U"].as_i64().unwrap_or(0),
+                levels(&v["b"]),
+                levels(&v["a"]),
+            ),
             Some("d") => Ev::Diff(OwnedDelta {
                 venue: "binance-usdm".into(),
                 symbol: "BTCUSDT".into(),
@@ -127,7 +131,10 @@ fn pass(evs: &[Ev]) -> (u128, u64, u64, u128, u64, usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let Some(path) = args.first() else {
         eprintln!("usage: book_apply PATH [PASSES] (see the file's docs)");
         return;

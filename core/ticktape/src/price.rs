@@ -4,11 +4,12 @@
 //! in [`decimal`]: whitespace, underscores, exponents, non-ASCII digits). Its key is the
 //! value in one normal form, the adjusted exponent and the significant digits without
 //! trailing zeros, so two spellings of one value ("1.50", "1.5", "15e-1") have one key and
-//! keys order as the values do, exactly, for any number of digits. The first 19 significant
-//! digits sit in an integer (`head`), the rest, rarely any, in `tail`: comparing the usual
-//! price is comparing two integers. Strings of ASCII digits and one dot with at most 19
-//! significant digits, what venues send, are read in one pass without allocating; anything
-//! else goes through [`decimal::parse`].
+//! keys order as the values do, exactly, for any number of digits. The adjusted exponent and
+//! the first 19 significant digits (`head`) make one integer (`rank`), the rest, rarely any,
+//! sit in `tail`: comparing or hashing the usual price is comparing or hashing one integer
+//! ([`Price::plain`]). Strings of ASCII digits and one dot with at most 19 digits, what
+//! venues send, are read in one pass as one integer, without allocating; anything else goes
+//! through [`decimal::parse`].
 
 pub mod decimal;
 pub(crate) mod unicode;
@@ -90,7 +91,7 @@ pub type PriceHash = std::hash::BuildHasherDefault<PriceHasher>;
 
 impl Price {
     /// The key as one integer when it has no digits beyond the 19th (the usual price).
-    pub(crate) fn plain(&self) -> Option<u128> {
+    pub fn plain(&self) -> Option<u128> {
         self.tail.is_empty().then_some(self.rank)
     }
 
@@ -104,13 +105,11 @@ impl Price {
 
     /// This key against the plain key `rank` (a key with more digits is past its rank's).
     pub(crate) fn cmp_plain(&self, rank: u128) -> std::cmp::Ordering {
-        self.rank
-            .cmp(&rank)
-            .then(if self.tail.is_empty() {
-                std::cmp::Ordering::Equal
-            } else {
-                std::cmp::Ordering::Greater
-            })
+        self.rank.cmp(&rank).then(if self.tail.is_empty() {
+            std::cmp::Ordering::Equal
+        } else {
+            std::cmp::Ordering::Greater
+        })
     }
 
     fn new(adj: i64, head: u64, tail: Box<[u8]>) -> Price {
@@ -359,7 +358,9 @@ mod tests {
         assert!(size_ok("12.5") && size_ok("0") && size_ok(""));
         assert!(!size_ok("1e5") && !size_ok("1.2.3") && !size_ok("-1") && !size_ok("²"));
         assert!(is_zero("0.000") && is_zero("00") && !is_zero("0.01"));
-        for q in ["", ".", "0", "0.000", "00", "0.01", "12.5", "1e5", "1.2.3", "-1", "²", "..0"] {
+        for q in [
+            "", ".", "0", "0.000", "00", "0.01", "12.5", "1e5", "1.2.3", "-1", "²", "..0",
+        ] {
             assert_eq!(size_zero(q), size_ok(q).then(|| is_zero(q)), "{q:?}");
         }
     }
