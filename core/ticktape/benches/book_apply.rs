@@ -109,9 +109,11 @@ fn pass(evs: &[Ev]) -> (u128, u64, u64, u128, u64, usize) {
                 book.apply_snapshot(&s, &mut found).expect("snapshot");
             }
             Ev::Diff(d) => {
+                // a fresh copy, in cache as a just-decoded frame is (not the load's)
+                let d = d.clone();
                 let synced = book.position().valid;
                 let t0 = Instant::now();
-                book.apply_delta(d, &mut found).expect("delta");
+                book.apply_delta(&d, &mut found).expect("delta");
                 if synced {
                     td += t0.elapsed().as_nanos();
                     nd += 1;
@@ -119,8 +121,9 @@ fn pass(evs: &[Ev]) -> (u128, u64, u64, u128, u64, usize) {
                 }
             }
             Ev::Tick(t) => {
+                let t = t.clone();
                 let t0 = Instant::now();
-                book.apply_ticker(t, &mut found).expect("ticker");
+                book.apply_ticker(&t, &mut found).expect("ticker");
                 tt += t0.elapsed().as_nanos();
                 nt += 1;
             }
