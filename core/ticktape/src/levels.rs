@@ -12,6 +12,7 @@
 //! value are one level: the newest string replaces the old one, with its size.
 
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::{btree_map, BTreeMap, HashMap};
 use std::iter::Peekable;
 
@@ -43,6 +44,37 @@ pub struct Side {
 fn assign(dst: &mut String, src: &str) {
     dst.clear();
     dst.push_str(src);
+}
+
+/// A level's new size (and spelling, when another).
+fn update(slots: &mut [Level], slot: u32, p: &str, q: &str) {
+    if let Some(lv) = slots.get_mut(slot as usize) {
+        if lv.price != p {
+            assign(&mut lv.price, p);
+        }
+        assign(&mut lv.size, q);
+    }
+}
+
+/// A slot for a new level: a free one (its strings' buffers reused), else a new one.
+fn take_slot(slots: &mut Vec<Level>, free: &mut Vec<u32>, p: &str, q: &str) -> u32 {
+    match free.pop() {
+        Some(slot) => {
+            if let Some(lv) = slots.get_mut(slot as usize) {
+                assign(&mut lv.price, p);
+                assign(&mut lv.size, q);
+            }
+            slot
+        }
+        None => {
+            slots.push(Level {
+                price: p.to_owned(),
+                size: q.to_owned(),
+            });
+            // more levels than u32 slots cannot be held in memory anyway
+            (slots.len() - 1) as u32
+        }
+    }
 }
 
 /// A tree walked best first.
@@ -160,45 +192,21 @@ impl Side {
     }
 
     fn set(&mut self, key: Price, p: &str, q: &str) {
-        let plain = key.plain();
-        let found = match plain {
-            Some(r) => self.index.get(&r),
-            None => self.long.get(&key),
-        };
-        if let Some(&slot) = found {
-            if let Some(lv) = self.slots.get_mut(slot as usize) {
-                if lv.price != p {
-                    assign(&mut lv.price, p);
+        match key.plain() {
+            Some(r) => match self.index.entry(r) {
+                Entry::Occupied(e) => update(&mut self.slots, *e.get(), p, q),
+                Entry::Vacant(e) => {
+                    let slot = *e.insert(take_slot(&mut self.slots, &mut self.free, p, q));
+                    self.order.insert(r, slot);
                 }
-                assign(&mut lv.size, q);
-            }
-            return;
-        }
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                if let Some(lv) = self.slots.get_mut(slot as usize) {
-                    assign(&mut lv.price, p);
-                    assign(&mut lv.size, q);
+            },
+            None => match self.long.get(&key) {
+                Some(&slot) => update(&mut self.slots, slot, p, q),
+                None => {
+                    let slot = take_slot(&mut self.slots, &mut self.free, p, q);
+                    self.long.insert(key, slot);
                 }
-                slot
-            }
-            None => {
-                self.slots.push(Level {
-                    price: p.to_owned(),
-                    size: q.to_owned(),
-                });
-                // more levels than u32 slots cannot be held in memory anyway
-                (self.slots.len() - 1) as u32
-            }
-        };
-        match plain {
-            Some(r) => {
-                self.order.insert(r, slot);
-                self.index.insert(r, slot);
-            }
-            None => {
-                self.long.insert(key, slot);
-            }
+            },
         }
     }
 
