@@ -18,11 +18,119 @@ use std::iter::Peekable;
 
 use crate::price::{size_zero, Price, PriceHash};
 
-/// A level as sent.
+/// A level as sent (one cache line: a change of the usual level touches nothing else).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(align(64))]
 pub struct Level {
-    pub price: String,
-    pub size: String,
+    pub price: Text,
+    pub size: Text,
+}
+
+/// Bytes a [`Text`] holds in place.
+const INLINE: usize = 30;
+
+/// A string as sent, held in place when short (the usual price or size: no allocation, no
+/// pointer to follow), else on the heap. Read it as a `str` (`Deref`, `as_str`).
+#[derive(Clone)]
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(u8, [u8; INLINE]),
+    Heap(String),
+}
+
+impl Text {
+    /// The bytes, unchecked (equal bytes are equal strings).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(n, b) => b.get(..usize::from(*n)).unwrap_or(&[]),
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // the bytes of a str, cut where it ended: always UTF-8
+            Repr::Inline(n, b) => {
+                std::str::from_utf8(b.get(..usize::from(*n)).unwrap_or(&[])).unwrap_or("")
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+
+    /// Made `s`, in place when it fits.
+    pub fn set(&mut self, s: &str) {
+        let b = s.as_bytes();
+        if b.len() <= INLINE {
+            if let Repr::Inline(n, buf) = &mut self.0 {
+                buf[..b.len()].copy_from_slice(b);
+                *n = b.len() as u8;
+                return;
+            }
+            let mut buf = [0u8; INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            self.0 = Repr::Inline(b.len() as u8, buf);
+        } else if let Repr::Heap(h) = &mut self.0 {
+            h.clear();
+            h.push_str(s);
+        } else {
+            self.0 = Repr::Heap(s.to_owned());
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        let mut t = Text(Repr::Inline(0, [0; INLINE]));
+        t.set(s);
+        t
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One side: bids (`desc`: best is highest) or asks (best is lowest).
@@ -40,16 +148,15 @@ pub struct Side {
     free: Vec<u32>,
 }
 
-/// `dst` made `src` in place (its buffer reused when large enough).
-fn assign(dst: &mut String, src: &str) {
-    dst.clear();
-    dst.push_str(src);
+/// `dst` made `src` in place.
+fn assign(dst: &mut Text, src: &str) {
+    dst.set(src);
 }
 
 /// A level's new size (and spelling, when another).
 fn update(slots: &mut [Level], slot: u32, p: &str, q: &str) {
     if let Some(lv) = slots.get_mut(slot as usize) {
-        if lv.price != p {
+        if lv.price.as_bytes() != p.as_bytes() {
             assign(&mut lv.price, p);
         }
         assign(&mut lv.size, q);
@@ -68,8 +175,8 @@ fn take_slot(slots: &mut Vec<Level>, free: &mut Vec<u32>, p: &str, q: &str) -> u
         }
         None => {
             slots.push(Level {
-                price: p.to_owned(),
-                size: q.to_owned(),
+                price: p.into(),
+                size: q.into(),
             });
             // more levels than u32 slots cannot be held in memory anyway
             (slots.len() - 1) as u32
@@ -273,6 +380,28 @@ mod tests {
 
     fn prices(s: &Side) -> Vec<&str> {
         s.iter().map(|l| l.price.as_str()).collect()
+    }
+
+    #[test]
+    fn text_in_place_or_on_the_heap() {
+        let long = "1".repeat(INLINE) + ".5";
+        let mut t = Text::from("61000.5");
+        assert_eq!(t.as_str(), "61000.5");
+        for s in [
+            long.as_str(),
+            "7",
+            "",
+            long.as_str(),
+            &long[..INLINE],
+            "é²",
+            "0.001",
+        ] {
+            t.set(s);
+            assert_eq!(t.as_str(), s);
+            assert_eq!(t, Text::from(s));
+            assert_eq!(format!("{t}"), s);
+        }
+        assert_eq!(std::mem::size_of::<Level>(), 64);
     }
 
     #[test]

@@ -148,7 +148,7 @@ proptest! {
             }
         }
         truth.sort_by(|a, b| if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
-        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.clone(), l.size.clone())).collect();
+        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.to_string(), l.size.to_string())).collect();
         let want: Vec<(String, String)> = truth.into_iter().map(|t| (t.1, t.2)).collect();
         prop_assert_eq!(got, want);
     }
@@ -195,10 +195,10 @@ proptest! {
             }
         }
         truth.sort_by(|a, b| if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
-        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.clone(), l.size.clone())).collect();
+        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.to_string(), l.size.to_string())).collect();
         let want: Vec<(String, String)> = truth.into_iter().map(|t| (t.1, t.2)).collect();
         prop_assert_eq!(side.len(), want.len());
-        prop_assert_eq!(side.best().map(|(_, l)| (l.price.clone(), l.size.clone())), want.first().cloned());
+        prop_assert_eq!(side.best().map(|(_, l)| (l.price.to_string(), l.size.to_string())), want.first().cloned());
         prop_assert_eq!(got, want);
     }
 }
