@@ -4,10 +4,29 @@
 //!
 //! PATH: JSON lines, one per event in the capture's order: `{"k":"s","U":..,"b":..,"a":..}`
 //! (the REST snapshot), `{"k":"d","U":..,"u":..,"pu":..,"b":..,"a":..}` (a depth diff) or
-//! `{"k":"t","u":..,"b":..,"B":..,"a":..,"A":..}` (a book ticker); made from the hftbacktest
-//! capture by `tools/bench/book_events.py`. Each pass folds every event into a fresh book
-//! (`binance-usdm`'s rule); reported: ns per diff applied (and levels per diff) and per
-//! ticker, the best pass. `PASSES=1` under callgrind counts one pass's instructions.
+//! `{"k":"t","u":..,"b":..,"B":..,"a":..,"A":..}` (a book ticker). From the hftbacktest
+//! capture (from the repository root: `.venv/bin/python - > /tmp/depth.jsonl`):
+//!
+//! ```text
+//! import gzip, json
+//! from tools.captures import HFTBACKTEST_USDM
+//! for line in gzip.open(HFTBACKTEST_USDM, "rb"):
+//!     d = json.loads(line.partition(b" ")[2])
+//!     if "stream" not in d:
+//!         print(json.dumps({"k": "s", "U": d["lastUpdateId"], "b": d["bids"], "a": d["asks"]}))
+//!     elif d["stream"].endswith("depth@0ms"):
+//!         x = d["data"]
+//!         print(json.dumps({"k": "d", "U": x["U"], "u": x["u"], "pu": x["pu"], "b": x["b"], "a": x["a"]}))
+//!     elif d["stream"].endswith("bookTicker"):
+//!         x = d["data"]
+//!         print(json.dumps({"k": "t", **{k: x[k] for k in "ubBaA"}}))
+//! ```
+//!
+//! Each pass folds every event into a fresh book (`binance-usdm`'s rule), each diff and
+//! ticker from a fresh copy (in cache, as a just-decoded frame is); reported: ns per diff
+//! applied (and levels per diff) and per ticker, the best pass (wall time: a busy machine
+//! shows). One pass (PASSES 1) under `valgrind --tool=callgrind --toggle-collect='*Book::apply_delta*'`
+//! counts the book's instructions alone.
 
 use std::time::Instant;
 
