@@ -337,6 +337,8 @@ pub struct Book {
     counts: Counts,
     buffer: VecDeque<OwnedDelta>,
     tickers: VecDeque<Ticker<String>>,
+    /// Tickers resolved lately, their strings reused by the next ones kept.
+    spare_tickers: Vec<Ticker<String>>,
 }
 
 /// The (price, size) of the levels `keep` says to keep.
@@ -377,6 +379,7 @@ impl Book {
             counts: Counts::default(),
             buffer: VecDeque::new(),
             tickers: VecDeque::new(),
+            spare_tickers: Vec::new(),
         }
     }
 
@@ -508,19 +511,39 @@ impl Book {
         }
         let last = self.pos.last_id;
         if sync::compare(Some(i128::from(u)), ">", last.map(i128::from))? {
-            self.tickers.push_back(Ticker {
-                seq: t.seq,
-                bid_px: t.bid_px.as_ref().to_owned(),
-                bid_sz: t.bid_sz.as_ref().to_owned(),
-                ask_px: t.ask_px.as_ref().to_owned(),
-                ask_sz: t.ask_sz.as_ref().to_owned(),
-                update_id: t.update_id,
-            });
-            if self.tickers.len() > PENDING_TICKERS {
-                self.tickers.pop_front();
-            }
+            // the oldest one out first (at the limit), its strings reused
+            let old = if self.tickers.len() >= PENDING_TICKERS {
+                self.tickers.pop_front()
+            } else {
+                self.spare_tickers.pop()
+            };
+            let kept = match old {
+                Some(mut k) => {
+                    for (dst, src) in [
+                        (&mut k.bid_px, &t.bid_px),
+                        (&mut k.bid_sz, &t.bid_sz),
+                        (&mut k.ask_px, &t.ask_px),
+                        (&mut k.ask_sz, &t.ask_sz),
+                    ] {
+                        dst.clear();
+                        dst.push_str(src.as_ref());
+                    }
+                    k.seq = t.seq;
+                    k.update_id = t.update_id;
+                    k
+                }
+                None => Ticker {
+                    seq: t.seq,
+                    bid_px: t.bid_px.as_ref().to_owned(),
+                    bid_sz: t.bid_sz.as_ref().to_owned(),
+                    ask_px: t.ask_px.as_ref().to_owned(),
+                    ask_sz: t.ask_sz.as_ref().to_owned(),
+                    update_id: t.update_id,
+                },
+            };
+            self.tickers.push_back(kept);
         } else if Some(u) == last {
-            self.check_ticker(t, found)?;
+            check_ticker(&self.bids, &self.asks, &mut self.counts, t, found)?;
         }
         Ok(())
     }
@@ -732,7 +755,7 @@ impl Book {
     }
 
     fn push_crossed(&self, found: &mut Vec<Finding>) {
-        let text = |lv: Option<(&Price, &Level)>| {
+        let text = |lv: Option<(Price, &Level)>| {
             lv.and_then(|(_, l)| crate::price::decimal_str(&l.price))
                 .unwrap_or_default()
         };
@@ -773,49 +796,6 @@ impl Book {
         Ok(())
     }
 
-    fn check_ticker<S: AsRef<str>>(
-        &mut self,
-        t: &Ticker<S>,
-        found: &mut Vec<Finding>,
-    ) -> Result<(), FoldError> {
-        let (bb, ba) = (self.bids.best().map(|x| x.1), self.asks.best().map(|x| x.1));
-        let same = |lv: Option<&Level>, px: &str, sz: &str| -> Result<bool, FoldError> {
-            let (px, sz) = (number(px)?, number(sz)?);
-            let Some(lv) = lv else { return Ok(false) };
-            Ok(number(&lv.price)?.py_eq(&px)? && number(&lv.size)?.py_eq(&sz)?)
-        };
-        if same(bb, t.bid_px.as_ref(), t.bid_sz.as_ref())?
-            && same(ba, t.ask_px.as_ref(), t.ask_sz.as_ref())?
-        {
-            self.counts.ticker_ok += 1;
-            return Ok(());
-        }
-        self.counts.ticker_bad += 1;
-        let level = |lv: Option<&Level>| match lv {
-            None => "None".to_owned(),
-            Some(l) => format!(
-                "(Decimal('{}'), Decimal('{}'))",
-                dec_str(&l.price),
-                dec_str(&l.size)
-            ),
-        };
-        let u = t
-            .update_id
-            .map_or_else(|| "None".to_owned(), |u| u.to_string());
-        let detail = format!(
-            "u {u} (ticker seq {}): book {} {}, ticker {}/{} {}/{}",
-            t.seq,
-            level(bb),
-            level(ba),
-            t.bid_px.as_ref(),
-            t.bid_sz.as_ref(),
-            t.ask_px.as_ref(),
-            t.ask_sz.as_ref()
-        );
-        found.push(Finding::TickerMismatch { detail });
-        Ok(())
-    }
-
     fn resolve_tickers(&mut self, found: &mut Vec<Finding>) -> Result<(), FoldError> {
         let last = self.pos.last_id;
         let mut done = 0;
@@ -826,14 +806,80 @@ impl Book {
                 break;
             }
             if u == last {
-                let t = t.clone();
-                self.check_ticker(&t, found)?; // on an error the tickers stay, as Python's did
+                // on an error the tickers stay, as Python's did
+                check_ticker(&self.bids, &self.asks, &mut self.counts, t, found)?;
             }
             done += 1;
         }
-        self.tickers.drain(..done);
+        for t in self.tickers.drain(..done) {
+            if self.spare_tickers.len() < SPARE_TICKERS {
+                self.spare_tickers.push(t);
+            }
+        }
         Ok(())
     }
+}
+
+/// Removed book tickers kept for their strings' reuse.
+const SPARE_TICKERS: usize = PENDING_TICKERS;
+
+/// Whether the book's best level (its key and strings) is the ticker's price and size.
+/// Python compared `Decimal`s, reading the ticker's strings first (what it raised on); two
+/// positive plain numbers compare as their keys do, anything else is read as Python read it.
+fn same_level(lv: Option<&(Price, &Level)>, px: &str, sz: &str) -> Result<bool, FoldError> {
+    if let (Some(kp), Some(ks)) = (Price::parse(px), Price::parse(sz)) {
+        let Some((key, lv)) = lv else {
+            return Ok(false);
+        };
+        if let Some(size) = Price::parse(&lv.size) {
+            return Ok(*key == kp && size == ks);
+        }
+    }
+    let (px, sz) = (number(px)?, number(sz)?);
+    let Some((_, lv)) = lv else { return Ok(false) };
+    Ok(number(&lv.price)?.py_eq(&px)? && number(&lv.size)?.py_eq(&sz)?)
+}
+
+/// Check a book ticker against the book's best levels (`ticker_ok`, else `ticker_bad` and a
+/// finding).
+fn check_ticker<S: AsRef<str>>(
+    bids: &Side,
+    asks: &Side,
+    counts: &mut Counts,
+    t: &Ticker<S>,
+    found: &mut Vec<Finding>,
+) -> Result<(), FoldError> {
+    let (bb, ba) = (bids.best(), asks.best());
+    if same_level(bb.as_ref(), t.bid_px.as_ref(), t.bid_sz.as_ref())?
+        && same_level(ba.as_ref(), t.ask_px.as_ref(), t.ask_sz.as_ref())?
+    {
+        counts.ticker_ok += 1;
+        return Ok(());
+    }
+    counts.ticker_bad += 1;
+    let level = |lv: &Option<(Price, &Level)>| match lv {
+        None => "None".to_owned(),
+        Some((_, l)) => format!(
+            "(Decimal('{}'), Decimal('{}'))",
+            dec_str(&l.price),
+            dec_str(&l.size)
+        ),
+    };
+    let u = t
+        .update_id
+        .map_or_else(|| "None".to_owned(), |u| u.to_string());
+    let detail = format!(
+        "u {u} (ticker seq {}): book {} {}, ticker {}/{} {}/{}",
+        t.seq,
+        level(&bb),
+        level(&ba),
+        t.bid_px.as_ref(),
+        t.bid_sz.as_ref(),
+        t.ask_px.as_ref(),
+        t.ask_sz.as_ref()
+    );
+    found.push(Finding::TickerMismatch { detail });
+    Ok(())
 }
 
 fn number(s: &str) -> Result<Decimal, FoldError> {

@@ -148,8 +148,57 @@ proptest! {
             }
         }
         truth.sort_by(|a, b| if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
-        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.clone(), l.size.clone())).collect();
+        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.to_string(), l.size.to_string())).collect();
         let want: Vec<(String, String)> = truth.into_iter().map(|t| (t.1, t.2)).collect();
+        prop_assert_eq!(got, want);
+    }
+}
+
+proptest! {
+    /// Keys past 19 significant digits (kept apart from the plain ones) mixed with plain keys
+    /// of the same leading digits, respelled, removed and set again: one level per value, the
+    /// newest spelling, the exact order (values m * 10^-k, m < 10^24, k <= 4, as u128).
+    #[test]
+    fn long_and_plain_keys_share_one_order(
+        ops in proptest::collection::vec(
+            (
+                prop_oneof![
+                    1u128..40,
+                    (0u128..40).prop_map(|d| 10u128.pow(21) + d),
+                    (0u128..40).prop_map(|d| 10u128.pow(23) - d),
+                    (0u128..40).prop_map(|d| 10u128.pow(18) * 12 + d * 10u128.pow(14)),
+                ],
+                0u32..=4,
+                0u8..3,
+                0u8..4,
+            ),
+            1..120,
+        ),
+        desc: bool,
+    ) {
+        let spell = |m: u128, k: u32, pad: u8| {
+            let digits = format!("{m:0>width$}", width = k as usize + 1);
+            let (int, frac) = digits.split_at(digits.len() - k as usize);
+            let s = if k == 0 { int.to_owned() } else { format!("{int}.{frac}") };
+            s + &"0".repeat(if k > 0 { pad as usize } else { 0 })
+        };
+        let value = |m: u128, k: u32| m * 10u128.pow(4 - k);
+        let mut side = Side::new(desc);
+        let mut truth: Vec<(u128, String, String)> = Vec::new();
+        for (i, &(m, k, pad, size)) in ops.iter().enumerate() {
+            let p = spell(m, k, pad);
+            let q = if size == 0 { "0".to_owned() } else { format!("{}.{}", i + 1, size) };
+            prop_assert_eq!(side.apply([(p.as_str(), q.as_str())]), 0);
+            truth.retain(|t| t.0 != value(m, k));
+            if size != 0 {
+                truth.push((value(m, k), p, q));
+            }
+        }
+        truth.sort_by(|a, b| if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) });
+        let got: Vec<(String, String)> = side.iter().map(|l| (l.price.to_string(), l.size.to_string())).collect();
+        let want: Vec<(String, String)> = truth.into_iter().map(|t| (t.1, t.2)).collect();
+        prop_assert_eq!(side.len(), want.len());
+        prop_assert_eq!(side.best().map(|(_, l)| (l.price.to_string(), l.size.to_string())), want.first().cloned());
         prop_assert_eq!(got, want);
     }
 }
