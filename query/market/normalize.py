@@ -207,7 +207,7 @@ def upbit_orderbook(obj: Any, *, recv_ns: int, now_ns: int, source: str = "rest"
     native = _str(d, "code", what)
     bids, asks = [], []
     for i, u in enumerate(_list(_get(d, "orderbook_units", what), what, "orderbook_units")):
-        u = _upbit_default(u, what)
+        u = {_UPBIT_SIMPLE.get(k, k): v for k, v in _obj(u, what).items()}  # SIMPLE units: ap bp as bs
         f = f"orderbook_units[{i}]"
         bids.append((_dec(_get(u, "bid_price", what), f, what), _dec(_get(u, "bid_size", what), f, what)))
         asks.append((_dec(_get(u, "ask_price", what), f, what), _dec(_get(u, "ask_size", what), f, what)))
@@ -232,7 +232,8 @@ def upbit_trade(obj: Any, *, recv_ns: int, now_ns: int, source: str = "rest") ->
     ab = _get(d, "ask_bid", what)
     if ab not in ("ASK", "BID"):
         raise BadResponseError(what, "ask_bid", f"not ASK or BID: {ab!r}")
-    exch = _int(d, "trade_timestamp", what) * MS
+    # WebSocket trades send the trade time as trade_timestamp; REST ticks only as timestamp.
+    exch = _int(d, "trade_timestamp" if "trade_timestamp" in d else "timestamp", what) * MS
     return Trade(
         venue="upbit", symbol=key, norm=norm, price=_num(d, "trade_price", what),
         size=_num(d, "trade_volume", what), side="sell" if ab == "ASK" else "buy",  # ASK: taker sold
