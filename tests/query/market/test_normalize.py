@@ -153,3 +153,34 @@ def test_bad_shapes_name_what_was_wrong(call, field):
     with pytest.raises(BadResponseError) as e:
         call()
     assert e.value.field == field
+
+
+def test_a_projection_s_state_is_a_memory_ticker_and_book_with_its_exact_values():
+    """``from_market_state`` over a real capture's projection: the ticker's last and best
+    prices and the book's levels are the projection's own, exactly, and say they are from
+    memory with their age."""
+    import tempfile
+    from pathlib import Path
+
+    from query.market.normalize import from_market_state
+    from recorder.importer import import_files
+    from recorder.journal.reader import JournalReader
+    from state.projector import Projector
+    from tools.captures import HFTBACKTEST_USDM
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "d"
+        import_files(data, [HFTBACKTEST_USDM], venue="binance-usdm")
+        with JournalReader(data) as reader:
+            p = Projector(reader.streams())
+            p.apply_many(reader.read())
+    m = p.market("binance-usdm", "BTCUSDT")
+    book = p.book("binance-usdm", "BTCUSDT")
+    now = p.ts_ns + 5_000_000
+    ticker, ob = from_market_state(m, book, now_ns=now, depth=5)
+    assert ticker is not None and ob is not None
+    assert (ticker.source, ob.source) == ("memory", "memory")
+    assert ticker.last == m.last_price and (ticker.bid, ticker.ask) == (m.best_bid, m.best_ask)
+    assert [tuple(lv) for lv in ob.bids] == [tuple(lv) for lv in book.top_bids(5)]
+    assert [tuple(lv) for lv in ob.asks] == [tuple(lv) for lv in book.top_asks(5)]
+    assert ob.spread == m.best_ask - m.best_bid and ticker.age_ms >= 5
