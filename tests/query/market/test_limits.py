@@ -336,3 +336,22 @@ def test_bad_weight_parameters_are_refused() -> None:
         request_weight("binance-usdm", "/fapi/v1/depth", {"limit": 7})
     with pytest.raises(ValueError, match="1..1500"):
         request_weight("binance-usdm", "/fapi/v1/klines", {"limit": 1501})
+
+
+async def test_mixed_classes_and_another_program_still_never_exceed_the_limit() -> None:
+    clock = FakeClock()
+    lim = make(clock)
+    grants: list[tuple[float, int]] = []
+
+    async def one(p: Priority) -> None:
+        await lim.acquire("upbit", "orderbook", 1, p, max_wait=None)
+        grants.append((clock.now(), 1))
+        # Each reply says another program took 3 of this second.
+        lim.observe("upbit", "/v1/orderbook", 200,
+                    {"Remaining-Req": f"group=orderbook; min=1800; sec={max(0, 7 - lim.used('upbit', 'orderbook'))}"})
+
+    tasks = [asyncio.create_task(one(Priority(i % 4))) for i in range(80)]
+    await clock.run()
+    await asyncio.gather(*tasks)
+    assert len(grants) == 80
+    assert max_in_window(grants, 1.0) <= 10
