@@ -1,0 +1,37 @@
+"""The limiter's errors: a request that would have to wait longer than its caller allows.
+
+Every one is a ``RateLimited`` carrying ``venue``, ``group`` and ``until`` (the UTC time the
+group may be asked again), so a caller can print it, schedule a retry, or fall back to
+another source. ``Banned`` is a venue's block (HTTP 418); ``Throttled`` is an ordinary wait
+(the budget, or a 429's cool-down) longer than the caller's ``max_wait``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class RateLimited(Exception):
+    """A venue's limit keeps this request back until ``until``: retry then, or give up.
+
+    ``wait_s`` is how long that was from the moment the error was raised.
+    """
+
+    def __init__(self, venue: str, group: str, until: datetime, wait_s: float, reason: str) -> None:
+        self.venue = venue
+        self.group = group
+        self.until = until
+        self.wait_s = wait_s
+        self.reason = reason
+        super().__init__(
+            f"{venue} {group}: rate limited until {until.isoformat(timespec='seconds')}"
+            f" ({wait_s:.1f} s): {reason}"
+        )
+
+
+class Throttled(RateLimited):
+    """The budget or a 429's cool-down frees this request later than the caller would wait."""
+
+
+class Banned(RateLimited):
+    """The venue blocked this group (HTTP 418) until ``until``; nothing goes before then."""
