@@ -20,6 +20,7 @@ field that was wrong, and the body is worth keeping for a bug report.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 # How many valid choices a message lists before it says "and N more" (Upbit has ~250 markets).
 _SHOWN = 12
@@ -77,16 +78,21 @@ class RateLimitedError(MarketDataError):
     """The venue's limit (``group``: Upbit's per-second group, or Binance's weight) is used up.
 
     Retry at ``until_ns`` (epoch ns) or later; ``banned`` is true for a 418 (Upbit stops
-    the whole group until then, and asking earlier extends the ban).
+    the whole group until then, and asking earlier extends the ban). The limiter raises its
+    subclasses (``query.market.limits``: ``Throttled``, ``Banned``), which add how long the
+    wait was and why.
     """
 
-    def __init__(self, venue: str, group: str, until_ns: int, *, banned: bool = False) -> None:
+    def __init__(self, venue: str, group: str, until_ns: int, *, banned: bool = False,
+                 reason: str = "") -> None:
         what = "banned (418)" if banned else "rate limited"
-        super().__init__(f"{venue} {group}: {what} until {until_ns} ns")
+        until = datetime.fromtimestamp(until_ns / 1e9, UTC).isoformat(timespec="seconds")
+        super().__init__(f"{venue} {group}: {what} until {until}" + (f": {reason}" if reason else ""))
         self.venue = venue
         self.group = group
         self.until_ns = until_ns
         self.banned = banned
+        self.reason = reason
 
 
 class VenueUnavailableError(MarketDataError):

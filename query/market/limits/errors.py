@@ -1,5 +1,7 @@
 """The limiter's errors: a request that would have to wait longer than its caller allows.
 
+They sit under ``query.market.errors.RateLimitedError`` (so under ``MarketDataError``).
+
 Every one is a ``RateLimited`` carrying ``venue``, ``group`` and ``until`` (the UTC time the
 group may be asked again), so a caller can print it, schedule a retry, or fall back to
 another source. ``Banned`` is a venue's block (HTTP 418); ``Throttled`` is an ordinary wait
@@ -10,23 +12,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from query.market.errors import RateLimitedError
 
-class RateLimited(Exception):
+
+class RateLimited(RateLimitedError):
     """A venue's limit keeps this request back until ``until``: retry then, or give up.
 
-    ``wait_s`` is how long that was from the moment the error was raised.
+    ``until`` is that time as a UTC datetime (``until_ns`` the same in epoch ns), ``wait_s``
+    how long it was from the moment the error was raised. A ``MarketDataError``.
     """
 
     def __init__(self, venue: str, group: str, until: datetime, wait_s: float, reason: str) -> None:
-        self.venue = venue
-        self.group = group
+        super().__init__(venue, group, int(until.timestamp() * 1e9), banned=isinstance(self, Banned),
+                         reason=f"{reason} (in {wait_s:.1f} s)")
         self.until = until
         self.wait_s = wait_s
         self.reason = reason
-        super().__init__(
-            f"{venue} {group}: rate limited until {until.isoformat(timespec='seconds')}"
-            f" ({wait_s:.1f} s): {reason}"
-        )
 
 
 class Throttled(RateLimited):
