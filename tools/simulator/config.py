@@ -45,7 +45,10 @@ class SimConfig:
     binance_max_incoming_per_s: int | None = 10
     binance_weight_limit: int | None = 2400  # REST weight per minute; None: unlimited
     upbit_idle_timeout_s: float | None = 120.0
-    upbit_rest_per_s: int | None = 10  # per group; None: unlimited
+    upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
+    upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418
+    upbit_ban_s: float = 30.0  # first 418 block; doubles with each further block
+    history_minutes: int = 2000  # REST candle history before each symbol's stream starts
     max_message_size: int = 2**20  # largest client message accepted
 
     def __post_init__(self) -> None:

@@ -105,7 +105,8 @@ class Simulator:
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
-            market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes)
+            market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
+                                  history_minutes=cfg.history_minutes)
             self.venues["upbit"] = UpbitVenue(market, cfg)
         if cfg.rotate_after_s is not None:
             self._rotate[None] = (cfg.rotate_after_s, cfg.rotate_code)
@@ -431,6 +432,7 @@ class Simulator:
                 return Response(200, orjson.dumps({
                     "connections": [r.as_json(with_frames=False) for r in self.connections],
                     "rest_counts": dict(self.rest_counts),
+                    "rate_limits": {n: v.limit_stats() for n, v in self.venues.items()},
                     "symbols": {n: getattr(v.market, "symbols", None) or getattr(v.market, "codes", [])
                                 for n, v in self.venues.items()}}))
         except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
