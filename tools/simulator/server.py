@@ -101,7 +101,8 @@ class Simulator:
         capture = cfg.source == "capture"
         if "binance-usdm" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.binance_captures] if capture else []
-            market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols)
+            market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
+                                   history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
@@ -380,7 +381,7 @@ class Simulator:
 
     def _rest_fault_for(self, path: str) -> Response | None:
         for f in self._rest_faults:
-            venue = "binance-usdm" if path.startswith("/fapi/") else "upbit"
+            venue = "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit"
             if f.path is not None and not path.startswith(f.path):
                 continue
             if f.venue is not None and f.venue != venue:
