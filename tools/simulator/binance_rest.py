@@ -148,7 +148,10 @@ class WeightLimits:
                                            "to avoid bans."}), [("Retry-After", str(secs))])
 
     def stats(self) -> dict:
-        return {c: {"weight_per_minute": dict(self.accepted[c]), "refused_per_minute": dict(self.refused[c])}
+        """``{address: {"weight_per_minute": {minute: weight}, "refused_per_minute": {...}}}``,
+        minutes as whole minutes of the clock (strings, for JSON)."""
+        return {c: {"weight_per_minute": {str(k): v for k, v in sorted(self.accepted[c].items())},
+                    "refused_per_minute": {str(k): v for k, v in sorted(self.refused[c].items())}}
                 for c in self._windows}
 
 
