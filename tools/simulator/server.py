@@ -9,7 +9,13 @@ Usage from tests::
         frames = sim.sent(conn_id)  # exact payloads, in order
 
 Control over HTTP on the REST port: ``POST /_sim/fault`` (JSON ``{"kind": ..., ...}``),
-``POST /_sim/clear``, ``GET /_sim/sent?conn=ID&offset=N``, ``GET /_sim/stats``.
+``POST /_sim/clear``, ``GET /_sim/sent?conn=ID&offset=N``, ``GET /_sim/stats`` (its
+``rate_limits`` counts REST requests per client address, group and second for Upbit, and
+weight per address and minute for Binance; send ``X-Forwarded-For`` to act as another address).
+
+REST: Upbit ``/v1/...`` (``upbit_server``, candles in ``upbit_candles``, limits in
+``upbit_limits``), Binance USD-M ``/fapi/v1/...`` and spot ``/api/v3/...`` (``binance_rest``).
+Candles and klines have ``history_minutes`` of seeded history before each stream starts.
 """
 
 from __future__ import annotations
