@@ -22,6 +22,7 @@ import msgspec
 import orjson
 
 from .binance_derived import derive
+from .binance_history import history_klines, klines_page
 from .binance_synthetic import SyntheticSymbol
 from .book import Book
 from .captures import RawCapture
@@ -321,10 +322,13 @@ class BinanceMarket:
     """Every Binance source merged into one tape, plus the REST views of its state."""
 
     def __init__(self, captures: Iterable[RawCapture] = (), *, seed: int = 0, base_ms: int = 0,
-                 symbols: Iterable[str] | None = None) -> None:
+                 symbols: Iterable[str] | None = None, history_minutes: int = 0) -> None:
         self.tape = Tape()
         self.seed = seed
         self.base_ms = base_ms
+        self.history_minutes = history_minutes
+        self._anchors: dict[str, tuple[int, Decimal]] = {}  # symbol -> (stream start ms, price)
+        self._history: dict[str, list[list]] = {}
         self.allowed = None if symbols is None else {s.upper() for s in symbols}
         self._capture: dict[str, CaptureSource] = {}
         self._synthetic: dict[str, SyntheticSymbol] = {}
@@ -336,6 +340,10 @@ class BinanceMarket:
             self.tape.add(src)
             for sym in src.cap.symbols:
                 self._capture.setdefault(sym, src)
+            for _, sym, kind, data, _ in src.cap.frames:
+                if kind in ("trade", "aggTrade") and sym not in self._anchors:
+                    tr = orjson.loads(data)
+                    self._anchors[sym] = (tr["T"], Decimal(tr["p"]))
         if self.allowed:
             for sym in sorted(self.allowed):
                 self.activate(sym)
@@ -360,6 +368,7 @@ class BinanceMarket:
             return False
         src = SyntheticSymbol(symbol, seed=self.seed, t0=self.tape.t, base_ms=self.base_ms)
         self._synthetic[symbol] = src
+        self._anchors[symbol] = (self.base_ms + int(round(src.t0 * 1000)), Decimal(src.start_mid) / 10)
         self.tape.add(src)
         return True
 
@@ -403,10 +412,23 @@ class BinanceMarket:
         return orjson.dumps({"lastUpdateId": lid, "E": now_ms, "T": now_ms, "bids": bids,
                              "asks": asks})
 
-    def klines_body(self, symbol: str, limit: int = 500, start_ms: int | None = None,
-                    end_ms: int | None = None) -> bytes:
-        """``/fapi/v1/klines`` rows built from the trades sent so far (oldest first)."""
-        dq = self.trades.get(symbol.upper(), ())
+    def kline_rows(self, symbol: str) -> list[list]:
+        """Every 1m kline of ``symbol``, oldest first: the seeded history (one a minute,
+        ending where the stream starts, at its first price), then the streamed minutes."""
+        symbol = symbol.upper()
+        hist = self._history.get(symbol)
+        if hist is None:
+            anchor = self._anchors.get(symbol)
+            hist = [] if anchor is None or not self.history_minutes else history_klines(
+                symbol, seed=self.seed, end_ms=anchor[0], price=anchor[1], minutes=self.history_minutes)
+            self._history[symbol] = hist
+        live = self._live_rows(symbol)
+        if hist and live:
+            live = [r for r in live if r[0] > hist[-1][0]]
+        return hist + live
+
+    def _live_rows(self, symbol: str) -> list[list]:
+        dq = self.trades.get(symbol, ())
         kinds = {ev.kind for ev in dq}
         use = "trade" if "trade" in kinds else "aggTrade"
         bars: dict[int, list] = {}
@@ -416,8 +438,6 @@ class BinanceMarket:
                 continue
             tr = orjson.loads(ev.data)
             start = tr["T"] // 60_000 * 60_000
-            if (start_ms is not None and start < start_ms) or (end_ms is not None and start > end_ms):
-                continue
             px, qty = Decimal(tr["p"]), Decimal(tr["q"])
             n = 1 if kind == "trade" else tr["l"] - tr["f"] + 1
             bar = bars.get(start)
@@ -433,8 +453,64 @@ class BinanceMarket:
             if not tr["m"]:  # buyer is the taker
                 bar[9] += qty
                 bar[10] += qty * px
-        rows = [[str(v) if isinstance(v, Decimal) else v for v in bars[k]] for k in sorted(bars)]
-        return orjson.dumps(rows[-limit:])
+        return [[str(v) if isinstance(v, Decimal) else v for v in bars[k]] for k in sorted(bars)]
+
+    def klines_body(self, symbol: str, limit: int = 500, start_ms: int | None = None,
+                    end_ms: int | None = None) -> bytes:
+        """``/klines`` as Binance pages it: open times within [start, end]; from ``start_ms``
+        the oldest ``limit``, else the newest ``limit``; oldest first."""
+        return orjson.dumps(klines_page(self.kline_rows(symbol), limit, start_ms, end_ms))
+
+    def _trade_dicts(self, symbol: str) -> list[dict]:
+        dq = self.trades.get(symbol, ())
+        use = "trade" if any(ev.kind == "trade" for ev in dq) else "aggTrade"
+        return [orjson.loads(ev.data) for ev in dq if ev.kind == use]
+
+    def recent_trades(self, symbol: str, limit: int, *, spot: bool = False) -> list[dict]:
+        """``/trades``: the newest ``limit`` streamed trades, oldest first."""
+        out = []
+        for tr in self._trade_dicts(symbol.upper())[-limit:]:
+            px, qty = Decimal(tr["p"]), Decimal(tr["q"])
+            row = {"id": tr.get("t", tr.get("a")), "price": tr["p"], "qty": tr["q"],
+                   "quoteQty": str(px * qty), "time": tr["T"], "isBuyerMaker": tr["m"]}
+            if spot:
+                row["isBestMatch"] = True
+            out.append(row)
+        return out
+
+    def ticker_24h(self, symbol: str, *, spot: bool = False) -> dict:
+        """``/ticker/24hr`` of ``symbol`` over the last 1440 klines (stream time, not the
+        wall clock): last price is the last streamed trade's."""
+        symbol = symbol.upper()
+        rows = self.kline_rows(symbol)[-1440:]
+        trades = self._trade_dicts(symbol)
+        if not rows:
+            zero = "0"
+            return {"symbol": symbol, "priceChange": zero, "priceChangePercent": zero,
+                    "weightedAvgPrice": zero, "lastPrice": zero, "lastQty": zero, "openPrice": zero,
+                    "highPrice": zero, "lowPrice": zero, "volume": zero, "quoteVolume": zero,
+                    "openTime": 0, "closeTime": 0, "firstId": -1, "lastId": -1, "count": 0}
+        open_, last = Decimal(rows[0][1]), Decimal(rows[-1][4])
+        vol = sum((Decimal(r[5]) for r in rows), Decimal(0))
+        quote = sum((Decimal(r[7]) for r in rows), Decimal(0))
+        change = last - open_
+        out = {"symbol": symbol, "priceChange": str(change),
+               "priceChangePercent": str((change * 100 / open_).quantize(Decimal("0.001"))),
+               "weightedAvgPrice": str((quote / vol).quantize(Decimal("0.00001")) if vol else last),
+               "lastPrice": str(last), "lastQty": trades[-1]["q"] if trades else "0",
+               "openPrice": str(open_), "highPrice": str(max(Decimal(r[2]) for r in rows)),
+               "lowPrice": str(min(Decimal(r[3]) for r in rows)), "volume": str(vol),
+               "quoteVolume": str(quote), "openTime": rows[0][0],
+               "closeTime": trades[-1]["T"] if trades else rows[-1][6],
+               "firstId": trades[0].get("t", -1) if trades else -1,
+               "lastId": trades[-1].get("t", -1) if trades else -1,
+               "count": sum(r[8] for r in rows)}
+        if spot:
+            bids, asks = self.top(symbol, 1) if self.has_book(symbol) else ([], [])
+            out.update({"prevClosePrice": str(open_),
+                        "bidPrice": bids[0][0] if bids else "0", "bidQty": bids[0][1] if bids else "0",
+                        "askPrice": asks[0][0] if asks else "0", "askQty": asks[0][1] if asks else "0"})
+        return out
 
     def exchange_info_body(self, now_ms: int) -> bytes:
         """A ``/fapi/v1/exchangeInfo`` body listing the simulated symbols."""

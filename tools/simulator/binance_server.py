@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -20,9 +19,10 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 
 from recorder.venues.base import WindowLimit
-from recorder.venues.binance_usdm import DEPTH_WEIGHTS, klines_weight, route_for_stream
+from recorder.venues.binance_usdm import route_for_stream
 
 from .binance_market import FAMILIES, BinanceMarket, stream_kind
+from .binance_rest import BinanceRest, WeightLimits
 from .config import SimConfig
 from .conn import SimConn, loop_time
 from .httpserver import Request, Response
@@ -145,8 +145,13 @@ class BinanceVenue(SimVenue):
         self.market: BinanceMarket = market
         self.config = config
         self.gaps: dict[str, int] = {}  # symbol -> diff events still to skip (fault)
-        self._weight = (WindowLimit(config.binance_weight_limit, 60.0)
-                        if config.binance_weight_limit else None)
+        def limits(budget: int | None) -> WeightLimits | None:
+            return None if not budget else WeightLimits(budget, ban_after=config.binance_ban_after,
+                                                        ban_s=config.binance_ban_s)
+
+        self.rest_api = BinanceRest(market, {"usdm": limits(config.binance_weight_limit),
+                                             "spot": limits(config.binance_spot_weight_limit)},
+                                    self.sources_changed.set)
 
     def accepts(self, path: str) -> bool:
         return parse_path(path) is not None
@@ -210,64 +215,9 @@ class BinanceVenue(SimVenue):
             conn.push(data if prefix is None else prefix + data + b"}", now=now)
 
     # -- REST
-    def _error(self, status: int, code: int, msg: str) -> Response:
-        return Response(status, orjson.dumps({"code": code, "msg": msg}))
+    def limit_stats(self) -> dict:
+        return self.rest_api.stats()
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
-        path, q = req.path, req.query
-        if not path.startswith("/fapi/"):
-            return None
-        if path == "/fapi/v1/depth":
-            limit = int(q.get("limit", "500")) if q.get("limit", "500").isdigit() else -1
-            weight = DEPTH_WEIGHTS.get(limit)
-            if weight is None:
-                return self._error(400, -1130, "Data sent for parameter 'limit' is not valid.")
-        elif path == "/fapi/v1/klines":
-            try:
-                weight = klines_weight(int(q.get("limit", "500")))
-            except ValueError:
-                return self._error(400, -1130, "Data sent for parameter 'limit' is not valid.")
-        elif path in ("/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/ping"):
-            weight = 1
-        else:
-            return self._error(404, -1000, "Unknown path.")
-        headers = []
-        if self._weight is not None:
-            t = time.monotonic()
-            if not self._weight.try_take(t, weight):
-                resp = self._error(429, -1003, "Too many requests; current limit is "
-                                   f"{self._weight.limit} request weight per 1 MINUTE.")
-                resp.headers.append(("Retry-After", str(int(self._weight.delay(t, weight)) + 1)))
-                return resp
-            headers.append(("X-MBX-USED-WEIGHT-1M", str(self._weight.used(t))))
-        resp = self._answer(path, q, now_ms)
-        resp.headers += headers
-        return resp
-
-    def _answer(self, path: str, q: dict[str, str], now_ms: int) -> Response:
-        if path == "/fapi/v1/exchangeInfo":
-            return Response(200, self.market.exchange_info_body(now_ms))
-        if path == "/fapi/v1/time":
-            return Response(200, orjson.dumps({"serverTime": now_ms}))
-        if path == "/fapi/v1/ping":
-            return Response(200, b"{}")
-        symbol = q.get("symbol", "")
-        if not symbol:
-            return self._error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
-        if not self.market.activate(symbol):
-            return self._error(400, -1121, "Invalid symbol.")
-        self.sources_changed.set()
-        if path == "/fapi/v1/depth":
-            body = self.market.depth_body(symbol.upper(), int(q.get("limit", "500")), now_ms)
-            if body is None:
-                return self._error(400, -1121, "Invalid symbol.")
-            return Response(200, body)
-        if q.get("interval", "") != "1m":
-            return self._error(400, -1120, "Invalid interval.")
-
-        def opt(name: str) -> int | None:
-            v = q.get(name)
-            return int(v) if v and v.isdigit() else None
-
-        return Response(200, self.market.klines_body(symbol, int(q.get("limit", "500")),
-                                                     opt("startTime"), opt("endTime")))
+        """USD-M (``/fapi/v1``) and spot (``/api/v3``) REST; see ``binance_rest``."""
+        return self.rest_api.answer(req, now_ms)

@@ -69,6 +69,7 @@ class SyntheticSymbol(GeneratedSource):
         self.base_ms = base_ms
         self.step = 0
         self.mid = 1000 + zlib.crc32(symbol.encode()) % 90000  # price in 0.1 ticks
+        self.start_mid = self.mid
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         for k in range(1, 51):

@@ -43,9 +43,15 @@ class SimConfig:
     binance_ping_interval_s: float | None = 180.0
     binance_pong_timeout_s: float = 600.0
     binance_max_incoming_per_s: int | None = 10
-    binance_weight_limit: int | None = 2400  # REST weight per minute; None: unlimited
+    binance_weight_limit: int | None = 2400  # USD-M REST weight per minute and address; None: unlimited
+    binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
+    binance_ban_after: int = 5  # 429s within a minute before the address gets 418
+    binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
     upbit_idle_timeout_s: float | None = 120.0
-    upbit_rest_per_s: int | None = 10  # per group; None: unlimited
+    upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
+    upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418
+    upbit_ban_s: float = 30.0  # first 418 block; doubles with each further block
+    history_minutes: int = 2000  # REST candle history before each symbol's stream starts
     max_message_size: int = 2**20  # largest client message accepted
 
     def __post_init__(self) -> None:

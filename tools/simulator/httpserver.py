@@ -15,7 +15,8 @@ MAX_BODY = 4 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A parsed request: method, raw target, path, query (last value wins), headers, body."""
+    """A parsed request: method, raw target, path, query (last value wins), headers, body,
+    and the client's address (``X-Forwarded-For`` when sent, so a test can act as several)."""
 
     method: str
     target: str
@@ -23,6 +24,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
+    client: str = ""
 
 
 @dataclass(slots=True)
@@ -75,8 +77,10 @@ async def _serve_one(handler: Handler, reader: asyncio.StreamReader,
                 return
             body = await reader.readexactly(length) if length else b""
             parts = urlsplit(target)
+            peer = writer.get_extra_info("peername")
+            client = headers.get("x-forwarded-for", "").split(",")[0].strip() or (peer[0] if peer else "")
             req = Request(method.upper(), target, parts.path,
-                          dict(parse_qsl(parts.query, keep_blank_values=True)), headers, body)
+                          dict(parse_qsl(parts.query, keep_blank_values=True)), headers, body, client)
             keep = version.upper() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
             try:
                 resp = await handler(req)

@@ -9,7 +9,13 @@ Usage from tests::
         frames = sim.sent(conn_id)  # exact payloads, in order
 
 Control over HTTP on the REST port: ``POST /_sim/fault`` (JSON ``{"kind": ..., ...}``),
-``POST /_sim/clear``, ``GET /_sim/sent?conn=ID&offset=N``, ``GET /_sim/stats``.
+``POST /_sim/clear``, ``GET /_sim/sent?conn=ID&offset=N``, ``GET /_sim/stats`` (its
+``rate_limits`` counts REST requests per client address, group and second for Upbit, and
+weight per address and minute for Binance; send ``X-Forwarded-For`` to act as another address).
+
+REST: Upbit ``/v1/...`` (``upbit_server``, candles in ``upbit_candles``, limits in
+``upbit_limits``), Binance USD-M ``/fapi/v1/...`` and spot ``/api/v3/...`` (``binance_rest``).
+Candles and klines have ``history_minutes`` of seeded history before each stream starts.
 """
 
 from __future__ import annotations
@@ -101,11 +107,13 @@ class Simulator:
         capture = cfg.source == "capture"
         if "binance-usdm" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.binance_captures] if capture else []
-            market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols)
+            market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
+                                   history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
-            market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes)
+            market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
+                                  history_minutes=cfg.history_minutes)
             self.venues["upbit"] = UpbitVenue(market, cfg)
         if cfg.rotate_after_s is not None:
             self._rotate[None] = (cfg.rotate_after_s, cfg.rotate_code)
@@ -379,7 +387,7 @@ class Simulator:
 
     def _rest_fault_for(self, path: str) -> Response | None:
         for f in self._rest_faults:
-            venue = "binance-usdm" if path.startswith("/fapi/") else "upbit"
+            venue = "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit"
             if f.path is not None and not path.startswith(f.path):
                 continue
             if f.venue is not None and f.venue != venue:
@@ -431,6 +439,7 @@ class Simulator:
                 return Response(200, orjson.dumps({
                     "connections": [r.as_json(with_frames=False) for r in self.connections],
                     "rest_counts": dict(self.rest_counts),
+                    "rate_limits": {n: v.limit_stats() for n, v in self.venues.items()},
                     "symbols": {n: getattr(v.market, "symbols", None) or getattr(v.market, "codes", [])
                                 for n, v in self.venues.items()}}))
         except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:

@@ -20,6 +20,7 @@ import orjson
 
 from .captures import RawCapture
 from .tape import Event, GeneratedSource, Source, Tape, minute_ceil_ms, shifter
+from .upbit_candles import fold, history_bars, live_bars, page
 
 # SIMPLE key -> DEFAULT key (PROTOCOLS.md §3.3)
 SIMPLE_TO_DEFAULT: dict[str, str] = {
@@ -139,6 +140,12 @@ class UpbitCapture:
         # sids look like ttms * 1000 + n: shifting them with time keeps that shape and order
         self.sid_delta = max(self.time_delta_ms * 1000, (sid_hi or 0) - (sid_lo or 0) + 1)
         self.codes = sorted({c for _, c, _, _ in self.frames})
+        # where each code's REST history ends: its first trade's time and price
+        self.first_trade: dict[str, tuple[int, float]] = {}
+        for _, code, kind, data in self.frames:
+            if kind == "trade" and code not in self.first_trade:
+                msg = orjson.loads(data)
+                self.first_trade[code] = (msg["ttms"], msg["tp"])
         self.market_all: bytes | None = next(
             (body for _, url, body in raw.rest if url and url.endswith("/v1/market/all")), None)
 
@@ -230,9 +237,11 @@ class UpbitMarket:
     """Every Upbit source merged into one tape, plus last messages and REST bodies."""
 
     def __init__(self, captures: Iterable[RawCapture] = (), *, seed: int = 0, base_ms: int = 0,
-                 codes: Iterable[str] | None = None) -> None:
+                 codes: Iterable[str] | None = None, history_minutes: int = 0) -> None:
         self.tape = Tape()
-        self.seed, self.base_ms = seed, base_ms
+        self.seed, self.base_ms, self.history_minutes = seed, base_ms, history_minutes
+        self._anchors: dict[str, tuple[int, float]] = {}  # code -> (stream start ms, price)
+        self._history: dict[str, list[dict]] = {}
         self.allowed = None if codes is None else {c.upper() for c in codes}
         self._capture_codes: set[str] = set()
         self._synthetic: dict[str, UpbitSynthetic] = {}
@@ -245,6 +254,8 @@ class UpbitMarket:
                 continue
             self.tape.add(UpbitCaptureSource(cap))
             self._capture_codes.update(cap.codes)
+            for code, anchor in cap.first_trade.items():
+                self._anchors.setdefault(code, anchor)
             self.market_all = self.market_all or cap.market_all
         if self.allowed:
             for code in sorted(self.allowed):
@@ -270,6 +281,7 @@ class UpbitMarket:
             return False
         src = UpbitSynthetic(code, seed=self.seed, t0=self.tape.t, base_ms=self.base_ms)
         self._synthetic[code] = src
+        self._anchors[code] = (self.base_ms + int(round(src.t0 * 1000)), src.ticker.pcp)
         self.tape.add(src)
         return True
 
@@ -308,27 +320,38 @@ class UpbitMarket:
                 rows.append({"market": code, "korean_name": base, "english_name": base})
         return orjson.dumps(rows)
 
-    def candles_body(self, market: str, unit: int = 1, count: int = 1) -> bytes:
-        """Minute candles from the trades sent so far, newest first (as Upbit orders them)."""
-        bars: dict[int, dict] = {}
-        for ev in self.trades.get(market.upper(), ()):
+    def minute_bars(self, code: str) -> list[dict]:
+        """Every one-minute bar of ``code``: the seeded history, then the streamed minutes."""
+        code = code.upper()
+        hist = self._history.get(code)
+        if hist is None:
+            anchor = self._anchors.get(code)
+            hist = [] if anchor is None else history_bars(
+                code, seed=self.seed, end_ms=anchor[0], price=anchor[1], minutes=self.history_minutes)
+            self._history[code] = hist
+        live = live_bars(code, [orjson.loads(ev.data) for ev in self.trades.get(code, ())])
+        if live and hist and live[0]["start"] <= hist[-1]["start"]:
+            live = [b for b in live if b["start"] > hist[-1]["start"]]
+        return [dict(b) for b in hist] + live
+
+    def candles(self, code: str, kind: int | str = 1) -> list[dict]:
+        """The simulator's own candles of ``code`` (ascending, internal ``start`` ms kept):
+        what paging through ``/v1/candles/...`` must return, candle for candle."""
+        return fold(self.minute_bars(code), kind)
+
+    def candles_body(self, market: str, unit: int | str = 1, count: int = 1) -> bytes:
+        """The newest ``count`` candles, newest first, as ``/v1/candles/...`` answers them."""
+        return orjson.dumps(page(self.candles(market, unit), unit, to_ms=None, count=count))
+
+    def ticks(self, code: str) -> list[dict]:
+        """Streamed trades of ``code`` in ``/v1/trades/ticks`` shape, oldest first."""
+        out = []
+        for ev in self.trades.get(code.upper(), ()):
             tr = orjson.loads(ev.data)
-            start = tr["ttms"] // (unit * 60_000) * (unit * 60_000)
-            tp, tv = tr["tp"], tr["tv"]
-            bar = bars.get(start)
-            if bar is None:
-                utc = _utc(start)
-                kst = datetime.fromtimestamp(start / 1000 + 9 * 3600, tz=UTC)
-                bar = bars[start] = {
-                    "market": market.upper(), "candle_date_time_utc": utc.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "candle_date_time_kst": kst.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "opening_price": tp, "high_price": tp, "low_price": tp, "trade_price": tp,
-                    "timestamp": tr["ttms"], "candle_acc_trade_price": 0.0,
-                    "candle_acc_trade_volume": 0.0, "unit": unit}
-            bar["high_price"] = max(bar["high_price"], tp)
-            bar["low_price"] = min(bar["low_price"], tp)
-            bar["trade_price"] = tp
-            bar["timestamp"] = tr["ttms"]
-            bar["candle_acc_trade_price"] += tp * tv
-            bar["candle_acc_trade_volume"] += tv
-        return orjson.dumps([bars[k] for k in sorted(bars, reverse=True)][:count])
+            dt = _utc(tr["ttms"])
+            out.append({"market": tr["cd"], "trade_date_utc": dt.strftime("%Y-%m-%d"),
+                        "trade_time_utc": dt.strftime("%H:%M:%S"), "timestamp": tr["ttms"],
+                        "trade_price": tr["tp"], "trade_volume": tr["tv"],
+                        "prev_closing_price": tr.get("pcp", 0.0), "change_price": tr.get("cp", 0.0),
+                        "ask_bid": tr["ab"], "sequential_id": tr["sid"]})
+        return out

@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from urllib.parse import urlsplit
 
 import orjson
 from websockets.exceptions import ConnectionClosed
 
-from recorder.venues.base import WindowLimit
-
 from .config import SimConfig
 from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .tape import Event
+from .upbit_candles import MINUTE_UNITS, PERIODS, CandleRequestError, page, parse_count, parse_to
+from .upbit_limits import QuotationLimits
 from .upbit_market import UpbitMarket, as_snapshot, to_default
 from .venue_base import SimVenue
 
 TYPES = ("trade", "orderbook", "ticker")
 FORMATS = ("DEFAULT", "SIMPLE", "JSON_LIST", "SIMPLE_LIST")
 STATUS_UP = b'{"status":"UP"}'
-REST_GROUPS = {"/v1/market/all": "market", "/v1/orderbook": "orderbook", "/v1/ticker": "ticker"}
+REST_GROUPS = {"/v1/market/all": "market", "/v1/orderbook": "orderbook", "/v1/ticker": "ticker",
+               "/v1/trades/ticks": "trade"}
+MAX_TICKS = 500
 
 
 def render(simple: bytes, fmt: str) -> bytes:
@@ -94,7 +95,8 @@ class UpbitVenue(SimVenue):
         super().__init__(market)
         self.market: UpbitMarket = market
         self.config = config
-        self._rest_limits: dict[str, WindowLimit] = {}
+        self.limits = (QuotationLimits(config.upbit_rest_per_s, ban_after=config.upbit_ban_after,
+                                       ban_s=config.upbit_ban_s) if config.upbit_rest_per_s else None)
 
     def accepts(self, path: str) -> bool:
         return urlsplit(path).path.rstrip("/") == "/websocket/v1"
@@ -171,22 +173,30 @@ class UpbitVenue(SimVenue):
     def _error(status: int, name: str, message: str) -> Response:
         return Response(status, orjson.dumps({"error": {"name": name, "message": message}}))
 
+    def limit_stats(self) -> dict:
+        return {} if self.limits is None else self.limits.stats()
+
     async def rest(self, req: Request, now_ms: int) -> Response | None:
+        """Answer an Upbit quotation path (None: not Upbit's). Every answer in a group
+        carries ``Remaining-Req``; over the limit it is 429 (plain text), then 418."""
         path, q = req.path, req.query
         if not path.startswith("/v1/"):
             return None
         group = REST_GROUPS.get(path) or ("candle" if path.startswith("/v1/candles/") else None)
         if group is None:
             return self._error(404, "404", "Not found")
-        header = []
-        if self.config.upbit_rest_per_s:
-            lim = self._rest_limits.setdefault(group, WindowLimit(self.config.upbit_rest_per_s, 1.0))
-            t = time.monotonic()
-            if not lim.try_take(t):
-                return self._error(429, "too_many_requests", "Too many API requests.")
-            header = [("Remaining-Req", f"group={group}; min=1800; sec={lim.limit - lim.used(t)}")]
-        resp = self._answer(path, q)
-        resp.headers += header
+        header = None
+        if self.limits is not None:
+            refusal, header = self.limits.admit(req.client, group)
+            if refusal is not None:
+                refusal.headers.append(header)
+                return refusal
+        try:
+            resp = self._answer(path, q, now_ms)
+        except CandleRequestError as exc:
+            resp = self._error(400, "invalid_parameter_error", str(exc))
+        if header is not None:
+            resp.headers.append(header)
         return resp
 
     def _codes(self, value: str) -> list[str] | None:
@@ -196,7 +206,7 @@ class UpbitVenue(SimVenue):
         self.sources_changed.set()
         return codes
 
-    def _answer(self, path: str, q: dict[str, str]) -> Response:
+    def _answer(self, path: str, q: dict[str, str], now_ms: int) -> Response:
         if path == "/v1/market/all":
             return Response(200, self.market.market_all_body())
         if path in ("/v1/orderbook", "/v1/ticker"):
@@ -205,11 +215,47 @@ class UpbitVenue(SimVenue):
                 return self._error(404, "404", "Code not found")
             body = (self.market.orderbook_body if path == "/v1/orderbook" else self.market.ticker_body)(codes)
             return Response(200, body)
-        unit = path.rsplit("/", 1)[-1]
-        if not path.startswith("/v1/candles/minutes/") or unit not in ("1", "3", "5", "10", "15", "30", "60", "240"):
-            return self._error(400, "invalid_parameter_error", "unit is invalid")
         codes = self._codes(q.get("market", ""))
         if codes is None or len(codes) != 1:
             return self._error(404, "404", "Code not found")
-        count = int(q["count"]) if q.get("count", "").isdigit() else 1
-        return Response(200, self.market.candles_body(codes[0], int(unit), max(1, min(count, 200))))
+        if path == "/v1/trades/ticks":
+            return Response(200, orjson.dumps(ticks_page(self.market.ticks(codes[0]), q)))
+        kind = candle_kind(path)
+        if kind is None:
+            return self._error(400, "invalid_parameter_error", f"unknown candle path {path}")
+        count = parse_count(q.get("count"))
+        to_ms = parse_to(q["to"]) if q.get("to") else None
+        return Response(200, orjson.dumps(page(self.market.candles(codes[0], kind), kind,
+                                               to_ms=to_ms, count=count)))
+
+
+def candle_kind(path: str) -> int | str | None:
+    """``1``..``240`` for ``/v1/candles/minutes/{unit}``, ``days``/``weeks``/``months``, or None."""
+    rest = path.removeprefix("/v1/candles/")
+    if rest in PERIODS:
+        return rest
+    unit = rest.removeprefix("minutes/")
+    if unit != rest and unit.isdigit() and int(unit) in MINUTE_UNITS:
+        return int(unit)
+    return None
+
+
+def ticks_page(ticks: list[dict], q: dict[str, str]) -> list[dict]:
+    """``/v1/trades/ticks``: newest first, ``count`` (1..500, default 1) older than
+    ``cursor`` (a ``sequential_id``) and before ``to`` (``HHmmss`` or ``HH:mm:ss``, UTC)."""
+    raw = q.get("count") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TICKS:
+        raise CandleRequestError(f"count must be 1..{MAX_TICKS}, got {raw!r}")
+    out = ticks[::-1]
+    if q.get("cursor"):
+        if not q["cursor"].isdigit():
+            raise CandleRequestError("cursor must be a sequential_id")
+        cursor = int(q["cursor"])
+        out = [t for t in out if t["sequential_id"] < cursor]
+    if q.get("to"):
+        to = q["to"].replace(":", "")
+        if len(to) != 6 or not to.isdigit():
+            raise CandleRequestError("to must be HHmmss or HH:mm:ss")
+        hhmmss = f"{to[:2]}:{to[2:4]}:{to[4:]}"
+        out = [t for t in out if t["trade_time_utc"] < hhmmss]
+    return out[:int(raw)]

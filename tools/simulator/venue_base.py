@@ -76,3 +76,7 @@ class SimVenue:
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         raise NotImplementedError
+
+    def limit_stats(self) -> dict:
+        """Requests per client address as the venue's rate limiter counted them."""
+        return {}
