@@ -11,6 +11,7 @@
         +-- UnknownTableError       a name that is not one of the derived tables
         +-- CheckpointFormatError   bytes that are no deriver checkpoint of this FORMAT
         +-- UsageError              bad input on the command line (``query`` exits 2)
+    (+-- query.market.errors.MarketDataError: the market-data API's own tree, drawn there)
 
 The first five are faults of the data, of another process or of the InfluxDB server, found
 while working: the call that raised them changed nothing it had not finished and verified,

@@ -1,6 +1,6 @@
 """Errors of the market-data API (``query.market``), the same for REST and WebSocket answers.
 
-    MarketDataError               base of everything query.market raises
+    MarketDataError               base of everything query.market raises (a QueryError)
     +-- UnknownNameError          the caller named something that does not exist (a ValueError)
     |   +-- UnknownVenueError     no such venue; names the venues served
     |   +-- UnknownSymbolError    no such symbol on that venue; names some of its symbols
@@ -9,6 +9,9 @@
     +-- VenueUnavailableError     the venue is down, unreachable, or its circuit is open
     +-- StaleDataError            the freshest data is older than the caller's ``max_age_ms``
     +-- BadResponseError          a venue's answer has a shape we cannot read
+
+``MarketDataError`` is a ``query.errors.QueryError``, as everything query/ raises; the
+limiter's ``Throttled`` and ``Banned`` (``query.market.limits``) are ``RateLimitedError``s.
 
 What the caller does next: an ``UnknownNameError`` is the caller's own mistake (fix the name;
 the message lists the valid ones, the CLI prints it and exits 2). ``RateLimitedError`` says
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from query.errors import QueryError
 
 # How many valid choices a message lists before it says "and N more" (Upbit has ~250 markets).
 _SHOWN = 12
@@ -36,8 +41,8 @@ def _listed(choices: tuple[str, ...]) -> str:
     return f"{head} and {more} more" if more > 0 else head or "none"
 
 
-class MarketDataError(Exception):
-    """Base class of query.market errors."""
+class MarketDataError(QueryError):
+    """Base class of query.market errors (a ``QueryError``, as everything query/ raises)."""
 
 
 class UnknownNameError(MarketDataError, ValueError):
