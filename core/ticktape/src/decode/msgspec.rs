@@ -210,8 +210,8 @@ pub fn id(value: Option<i128>, field: &str) -> Result<i64, DecodeError> {
     scaled_in(value, 1, i64::MIN, i64::MAX, field)
 }
 
-/// Python's whitespace for `int()` (`str.isspace`: Unicode's, plus the ASCII separators).
-fn is_py_space(c: char) -> bool {
+/// Python's whitespace for `int()` and `Decimal()` (`str.isspace`: Unicode's, plus the ASCII separators).
+pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 

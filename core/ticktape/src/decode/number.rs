@@ -4,11 +4,12 @@
 //! Python decoder reads them as `Decimal | int` (msgspec) and writes `format(x, "f")` or
 //! `str(x)`. `plain` does that exactly, without a float in between. OKX and Bybit send
 //! times and ids as strings the Python decoder reads with `int()` and `str.isdigit()`:
-//! `py_int` and `digit_id` are those rules, for the ASCII text a venue sends.
+//! `py_int` (`msgspec::py_int` as an i64) and `digit_id` are those rules.
 
 use std::borrow::Cow;
 
 use super::json::{self, Slot};
+use super::msgspec::is_py_space;
 use super::DecodeError;
 use crate::event::Str;
 
@@ -22,14 +23,6 @@ struct Parts<'a> {
     int: &'a str,
     frac: &'a str,
     exp: i64,
-}
-
-/// Python's `str.isspace` on ASCII: what `Decimal()` and `int()` strip around a string.
-fn py_space(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c' | '\x1c'..='\x1f'
-    )
 }
 
 fn digits(s: &str) -> usize {
@@ -132,7 +125,7 @@ pub fn plain<'a>(slot: &Slot<'a>, name: &str) -> Result<Str<'a>, DecodeError> {
     match raw.as_bytes().first() {
         Some(b'"') => {
             let s = json::string(raw, name)?;
-            let p = parse(s.trim_matches(py_space)).ok_or_else(not_number)?;
+            let p = parse(s.trim_matches(is_py_space)).ok_or_else(not_number)?;
             Ok(Cow::Owned(fixed(&p)?))
         }
         Some(b'-' | b'0'..=b'9') => {
@@ -210,20 +203,13 @@ pub fn any_int(slot: &Slot<'_>, name: &str) -> Result<Option<i64>, DecodeError> 
     }
 }
 
-/// Python's `int(text)` of a decimal string (OKX's `"ts"`), as an i64: an integer that
-/// does not fit is an error, as it is out of range once it is a time.
+/// Python's `int(text)` of a decimal string (OKX's `"ts"`), as an i64: `msgspec::py_int`'s
+/// rules, and an integer that does not fit is an error, as it is out of range once it is
+/// a time.
 pub fn py_int(text: &str, name: &str) -> Result<i64, DecodeError> {
-    let t = text.trim_matches(py_space);
-    let body = t.strip_prefix(['+', '-']).unwrap_or(t);
-    if body.is_empty() || digits(body) != body.len() {
-        return Err(DecodeError(format!(
-            "`{name}` = {text:?} is not an integer"
-        )));
-    }
-    t.strip_prefix('+')
-        .unwrap_or(t)
-        .parse()
-        .map_err(|_| DecodeError(format!("`{name}` = {text:?} is out of range")))
+    super::msgspec::py_int(text, name)?
+        .and_then(|v| i64::try_from(v).ok())
+        .ok_or_else(|| DecodeError(format!("`{name}` = {text:?} is out of range")))
 }
 
 /// A trade id's ordinal: `int(id) if id.isdigit() else None`. An id of digits that does
@@ -305,6 +291,7 @@ mod tests {
     fn python_int_and_isdigit() {
         assert_eq!(py_int(" 12 ", "ts"), Ok(12));
         assert_eq!(py_int("-0", "ts"), Ok(0));
+        assert_eq!(py_int("\u{a0}1_2", "ts"), Ok(12));
         assert!(py_int("1.5", "ts").is_err() && py_int("", "ts").is_err());
         assert!(py_int("99999999999999999999", "ts").is_err());
         assert_eq!(digit_id("7849"), Ok(Some(7849)));
