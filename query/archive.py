@@ -202,7 +202,7 @@ def column_arrays(cols: Columns) -> list[pa.Array]:
     """The ``RAW_SCHEMA`` arrays of a chunk decoded as columns (``codec.decode_columns``).
 
     Built over the chunk's buffers (ints, kind codes, payloads with their offsets): the
-    same values ``add_many`` makes of the chunk's records, with no Python object per
+    same values ``add_to_columns`` makes of the chunk's records, with no Python object per
     record but for the (rare) records with a meta map, which become JSON text as
     ``meta_text`` makes it (and is checked). A meta map that does not decode is a
     ``CorruptValueError`` worded as ``codec.decode_checked`` words it.
@@ -261,12 +261,11 @@ def columns_table(cols: tuple[list, ...]) -> pa.Table:
 class RawPartWriter:
     """Stream records into one raw Parquet file, a row group at a time.
 
-    Records come as ``Record`` objects (``add``, ``add_many``) or as a chunk's columns
-    (``add_columns``, from ``codec.decode_columns``: no per-record Python), in seq order;
-    either way every row group holds ``ROW_GROUP`` rows (the last fewer) as one array
-    per column, so the file is the same bytes whichever way its rows came.
+    Records come as chunks' columns (``add_columns``, from ``codec.decode_columns``: no
+    per-record Python), in seq order; every row group holds ``ROW_GROUP`` rows (the last
+    fewer) as one array per column, so the file is the same bytes however it was chunked.
 
-    After the last ``add``: call ``close()``; ``rows``, ``first_seq``, ``last_seq``
+    After the last ``add_columns``: call ``close()``; ``rows``, ``first_seq``, ``last_seq``
     describe what was written. With ``executor`` (one worker: order matters) the
     encoding and hashing of each row group run there, beside the caller's next batch
     (both release the GIL); ``close()`` waits for them and re-raises their errors.
@@ -276,7 +275,6 @@ class RawPartWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._writer = pq.ParquetWriter(path, RAW_SCHEMA, **PARQUET_OPTS)
-        self._cols: tuple[list, ...] = ([], [], [], [], [], [])  # records not yet arrays
         self._batches: list[list[pa.Array]] = []  # arrays not yet written, in order
         self._queued = 0  # rows in _batches
         self._executor = executor
@@ -286,46 +284,16 @@ class RawPartWriter:
         self.first_seq = 0
         self.last_seq = 0
 
-    def add(self, rec: Record) -> None:
-        add_to_columns(self._cols, rec)
-        if self._queued + len(self._cols[0]) >= ROW_GROUP:
-            self._flush(ROW_GROUP)
-
-    def add_many(self, recs: Sequence[Record], payloads: Sequence[bytes] | None = None) -> None:
-        """``add`` for a batch (column lists built by comprehension: far less per-record work).
-
-        ``payloads``: the records' payloads when the caller has them listed already.
-        """
-        seq, ts, stream, kind, payload, meta = self._cols
-        seq.extend([r.seq for r in recs])
-        ts.extend([r.ts_ns for r in recs])
-        stream.extend([r.stream for r in recs])
-        kind.extend([r.kind for r in recs])
-        payload.extend([r.payload for r in recs] if payloads is None else payloads)
-        meta.extend([None if r.meta is None else meta_text(r) for r in recs])
-        while self._queued + len(seq) >= ROW_GROUP:
-            self._flush(ROW_GROUP)
-
     def add_columns(self, cols: Columns) -> None:
-        """``add_many`` of a chunk decoded as columns (``column_arrays``)."""
+        """Append a chunk decoded as columns (``column_arrays``); the next after it in seq order."""
         if not len(cols):
             return
-        self._lists_to_arrays()
         self._batches.append(column_arrays(cols))
         self._queued += len(cols)
         while self._queued >= ROW_GROUP:
             self._flush(ROW_GROUP)
 
-    def _lists_to_arrays(self) -> None:
-        cols = self._cols
-        if cols[0]:
-            self._batches.append([pa.array(c, type=f.type) for c, f in zip(cols, RAW_SCHEMA, strict=True)])
-            self._queued += len(cols[0])
-            for c in cols:
-                c.clear()
-
     def _flush(self, upto: int | None = None) -> None:
-        self._lists_to_arrays()
         if not self._queued:
             return
         n = self._queued if upto is None else min(upto, self._queued)

@@ -17,7 +17,17 @@ from query.archive import (
     meta_text,
 )
 from recorder.journal import Record
-from recorder.journal.codec import encode_key, encode_record
+from recorder.journal.codec import decode_columns, encode_key, encode_record
+
+
+def write_part(path, chunks: list[list[Record]]) -> RawPartWriter:
+    """A raw part of ``chunks`` of records, each added as the columns compaction decodes."""
+    w = RawPartWriter(path)
+    for chunk in chunks:
+        w.add_columns(decode_columns(chunk[0].seq, [encode_key(r.seq) for r in chunk],
+                                     [encode_record(r) for r in chunk], require=True))
+    w.close()
+    return w
 
 
 def records(n: int, start: int = 1) -> list[Record]:
@@ -46,10 +56,7 @@ def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
     monkeypatch.setattr(archive, "ROW_GROUP", 128)
     results = []
     for size in (1, 77, 1000):
-        w = RawPartWriter(tmp_path / f"p{size}.parquet")
-        for i in range(0, 1000, size):
-            w.add_many(recs[i:i + size])
-        w.close()
+        w = write_part(tmp_path / f"p{size}.parquet", [recs[i:i + size] for i in range(0, 1000, size)])
         results.append((w.columns.hexdigest, check_file(w.path)))
         d = digest_file(w.path)
         assert (d.count, d.payload, d.record) == (one.count, one.payload, one.record)
@@ -63,15 +70,13 @@ def test_digests_do_not_depend_on_batching(tmp_path, monkeypatch):
     variants = [Record(r.seq + 1, r.ts_ns, r.stream, r.kind, r.payload, r.meta),
                 Record(r.seq, r.ts_ns + 1, r.stream, r.kind, r.payload, r.meta),
                 Record(r.seq, r.ts_ns, r.stream + 1, r.kind, r.payload, r.meta),
-                Record(r.seq, r.ts_ns, r.stream, "send", r.payload, r.meta),
+                Record(r.seq, r.ts_ns, r.stream, "sent", r.payload, r.meta),
                 Record(r.seq, r.ts_ns, r.stream, r.kind, r.payload + b" ", r.meta),
                 Record(r.seq, r.ts_ns, r.stream, r.kind, r.payload, {"status": 201}),
                 Record(r.seq, r.ts_ns, r.stream, r.kind, b"", None)]
     seen = {results[0][0]}
     for i, v in enumerate(variants):
-        w = RawPartWriter(tmp_path / f"other{i}.parquet")
-        w.add_many([*recs[:500], v, *recs[501:]])
-        w.close()
+        w = write_part(tmp_path / f"other{i}.parquet", [recs[:500], [v], recs[501:]])
         got = check_file(w.path)
         assert got[1] == w.columns.hexdigest and got[1] not in seen, v
         seen.add(got[1])
@@ -87,34 +92,37 @@ def test_meta_json_cannot_carry_is_refused():
 
 
 def test_columns_make_the_same_file_and_digests_as_records(tmp_path, monkeypatch):
-    """Compaction's raw path (chunks decoded as columns) writes the bytes the Record path writes."""
-    from recorder.journal.codec import decode_columns
+    """Compaction's raw path (chunks decoded as columns) writes the bytes that the same
+    records, made arrays one Python value at a time (``add_to_columns``), write."""
+    import pyarrow.parquet as pq
     monkeypatch.setattr(archive, "ROW_GROUP", 300)
     recs = records(1000)
     recs[3] = Record(4, recs[3].ts_ns, 2, "rest", b"", {})  # an empty meta map is not None
     keys = [encode_key(r.seq) for r in recs]
     values = [encode_record(r) for r in recs]
     by_recs, by_cols = RecordDigest(), RecordDigest()
-    w1 = RawPartWriter(tmp_path / "recs.parquet")
-    w2 = RawPartWriter(tmp_path / "cols.parquet")
+    w = RawPartWriter(tmp_path / "cols.parquet")
     for i in range(0, 1000, 128):  # chunks that do not divide the row groups
         k, v = keys[i:i + 128], values[i:i + 128]
         by_recs.add_many(k, [r.payload for r in recs[i:i + 128]], v)
-        w1.add_many(recs[i:i + 128])
         cols = decode_columns(i + 1, k, v, require=True)
         by_cols.add_columns(k, v, cols)
-        w2.add_columns(cols)
-    w1.close()
-    w2.close()
+        w.add_columns(cols)
+    w.close()
     assert (by_recs.count, by_recs.payload, by_recs.record) == (by_cols.count, by_cols.payload, by_cols.record)
-    assert (tmp_path / "recs.parquet").read_bytes() == (tmp_path / "cols.parquet").read_bytes()
-    assert (w2.rows, w2.first_seq, w2.last_seq, w2.columns.hexdigest) == (
-        1000, 1, 1000, w1.columns.hexdigest)
-    assert check_file(w2.path) == (1000, w2.columns.hexdigest)
+    with pq.ParquetWriter(tmp_path / "recs.parquet", archive.RAW_SCHEMA, **archive.PARQUET_OPTS) as ref:
+        for i in range(0, 1000, 300):
+            lists: tuple[list, ...] = ([], [], [], [], [], [])
+            for r in recs[i:i + 300]:
+                archive.add_to_columns(lists, r)
+            ref.write_table(archive.columns_table(lists))
+    assert (tmp_path / "recs.parquet").read_bytes() == w.path.read_bytes()
+    assert (w.rows, w.first_seq, w.last_seq) == (1000, 1, 1000)
+    assert check_file(w.path) == (1000, w.columns.hexdigest)
+    assert list(archive.iter_file(w.path)) == recs
 
 
 def test_columns_refuse_meta_json_cannot_carry(tmp_path):
-    from recorder.journal.codec import decode_columns
     bad = Record(1, 1, 1, "rest", b"", {"raw": b"\x00\x01"})
     cols = decode_columns(1, [encode_key(1)], [encode_record(bad)], require=True)
     with pytest.raises(ArchiveError, match="seq 1: meta"):
