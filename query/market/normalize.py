@@ -13,14 +13,13 @@ Venues: ``upbit``, ``binance-usdm``, ``binance-spot`` (``state.symbols``' names)
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
+from state.decode.upbit import utc_ns
 from state.symbols import normalize as norm_name
 from state.symbols import symbol_key
 
@@ -251,7 +250,7 @@ def _upbit_utc(s: Any, what: str, key: str) -> int:
     if not isinstance(s, str):
         raise BadResponseError(what, key, f"not a time: {s!r}")
     try:
-        return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 * MS
+        return utc_ns(s)
     except ValueError:
         raise BadResponseError(what, key, f"not a time: {s!r}") from None
 
