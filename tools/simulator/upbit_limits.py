@@ -19,6 +19,8 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from recorder.venues.base import WindowLimit
+
 from .httpserver import Response
 
 MIN_FIELD = 1800  # Upbit's deprecated fixed ``min`` value
@@ -43,7 +45,7 @@ class QuotationLimits:
                  ban_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_s, self.ban_after, self.strike_window_s, self.ban_s = per_s, ban_after, strike_window_s, ban_s
         self.clock = clock
-        self._windows: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._windows: dict[tuple[str, str], WindowLimit] = {}
         self._strikes: dict[str, deque[float]] = defaultdict(deque)
         self._banned_until: dict[str, float] = {}
         self._bans: Counter[str] = Counter()
@@ -61,10 +63,10 @@ class QuotationLimits:
         if until is not None and now < until:
             self.counts[client].refused[group][second] += 1
             return self._blocked(until - now), self.header(group, 0)
-        win = self._windows[(client, group)]
-        while win and win[0] <= now - 1.0:
-            win.popleft()
-        if len(win) >= self.per_s:
+        win = self._windows.get((client, group))
+        if win is None:
+            win = self._windows[(client, group)] = WindowLimit(self.per_s, 1.0)
+        if not win.try_take(now):
             self.counts[client].refused[group][second] += 1
             strikes = self._strikes[client]
             strikes.append(now)
@@ -78,9 +80,8 @@ class QuotationLimits:
                 return self._blocked(ban), self.header(group, 0)
             return Response(429, b"Too many API requests.", content_type="text/plain;charset=UTF-8"), \
                 self.header(group, 0)
-        win.append(now)
         self.counts[client].accepted[group][second] += 1
-        return None, self.header(group, self.per_s - len(win))
+        return None, self.header(group, self.per_s - win.used(now))
 
     @staticmethod
     def _blocked(seconds: float) -> Response:
