@@ -265,6 +265,17 @@ class JournalReader:
             txn.abort()
         return first, values, last
 
+    def _segments_from(self, seq: int) -> Iterator[_Segment]:
+        """The segments, in order, that may hold ``seq`` or later (a reading walk's)."""
+        ordered = self._ordered()
+        for i, seg in enumerate(ordered):
+            # Finished segments have final bounds; the newest may be growing.
+            if i < len(ordered) - 1 and seg.last_seq < seq:
+                continue
+            if not seg.first_seq:
+                self._bounds(seg)  # it was empty when we looked: it may not be now
+            yield seg
+
     def read_columns(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[Columns]:
         """``read`` as columns, a chunk of up to ``CHUNK`` records at a time (``codec.Columns``):
         no ``Record`` objects, for what needs none (counting, checks, a raw table).
@@ -274,12 +285,7 @@ class JournalReader:
         before it; ``skip_damaged`` does not apply here (``read`` skips).
         """
         seq = max(from_seq, 1)
-        ordered = self._ordered()
-        for i, seg in enumerate(ordered):
-            if i < len(ordered) - 1 and seg.last_seq < seq:
-                continue
-            if not seg.first_seq:
-                self._bounds(seg)
+        for seg in self._segments_from(seq):
             seq = max(seq, seg.first_seq)
             while True:
                 limit = CHUNK if to_seq is None else min(CHUNK, to_seq - seq + 1)
@@ -339,13 +345,7 @@ class JournalReader:
         if from_ts_ns is not None:
             from_seq = max(from_seq, self.seq_at_time(from_ts_ns) or (self.last_seq + 1))
         seq = max(from_seq, 1)
-        ordered = self._ordered()
-        for i, seg in enumerate(ordered):
-            # Finished segments have final bounds; the newest may be growing.
-            if i < len(ordered) - 1 and seg.last_seq < seq:
-                continue
-            if not seg.first_seq:
-                self._bounds(seg)  # it was empty when we looked: it may not be now
+        for seg in self._segments_from(seq):
             seq = max(seq, seg.first_seq)  # segments hold consecutive seq ranges
             while True:
                 # Never decode past to_seq: the caller may be reading around a bad value.
