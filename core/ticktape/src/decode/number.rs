@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::json::{self, Slot};
-use super::msgspec::is_py_space;
+use super::msgspec::{int_text, is_py_space};
 use super::DecodeError;
 use crate::event::Str;
 
@@ -155,19 +155,11 @@ pub fn opt_plain<'a>(slot: &Slot<'a>, name: &str) -> Result<Option<Str<'a>>, Dec
     }
 }
 
-/// Whether a JSON value's text is an integer (msgspec's `int`): no fraction, no exponent.
-fn int_token(raw: &str) -> bool {
-    matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9')) && !raw.contains(['.', 'e', 'E'])
-}
-
-/// A required `int` field as an i64. `-0` is 0, as msgspec reads it (serde reads it as a
-/// float); an integer too large for an i64 is an error, as it is out of range in Python
-/// once it is a time or an id.
+/// A required `int` field as an i64 (`msgspec::int_text`, then its value). `-0` is 0, as
+/// msgspec reads it (serde reads it as a float); an integer too large for an i64 is an
+/// error, as it is out of range in Python once it is a time or an id.
 pub fn int(slot: &Slot<'_>, name: &str) -> Result<i64, DecodeError> {
-    let raw = slot.raw(name)?;
-    if !int_token(raw) {
-        return Err(DecodeError(format!("`{name}` is not an integer")));
-    }
+    let raw = int_text(*slot, name)?;
     raw.parse()
         .map_err(|_| DecodeError(format!("`{name}` = {raw} is out of range")))
 }
@@ -193,14 +185,10 @@ pub fn opt_int(slot: &Slot<'_>, name: &str) -> Result<Option<i64>, DecodeError> 
 /// its value is returned where it fits an i64 (None where it does not, or is absent).
 /// For fields Python reads and does not keep (Upbit's trade `timestamp`, Bybit's `seq`).
 pub fn any_int(slot: &Slot<'_>, name: &str) -> Result<Option<i64>, DecodeError> {
-    let Some(raw) = slot.0.map(|r| r.get()) else {
+    if !slot.is_present() {
         return Ok(None);
-    };
-    if int_token(raw) {
-        Ok(raw.parse().ok())
-    } else {
-        Err(DecodeError(format!("`{name}` is not an integer")))
     }
+    Ok(int_text(*slot, name)?.parse().ok())
 }
 
 /// Python's `int(text)` of a decimal string (OKX's `"ts"`), as an i64: `msgspec::py_int`'s
