@@ -401,6 +401,25 @@ fn levels<'py>(py: Python<'py>, lv: &[Level<'_>]) -> PyResult<Bound<'py, PyTuple
     PyTuple::new(py, items)
 }
 
+/// `cls(venue, symbol, norm, exch_ts_ns, recv_ts_ns, seq, *rest)`: the head every event
+/// shares, then its own fields, in one array (no Vec per event).
+macro_rules! make {
+    ($py:ident, $cls:expr, [$v:ident, $s:ident, $n:ident], $at:ident, $exch:expr; $($arg:expr),* $(,)?) => {
+        $cls.bind($py).call1(PyTuple::new(
+            $py,
+            [
+                $v.clone().into_any(),
+                $s.clone().into_any(),
+                $n.clone().into_any(),
+                $exch.into_bound_py_any($py)?,
+                $at.recv_ts_ns.into_bound_py_any($py)?,
+                $at.seq.into_bound_py_any($py)?,
+                $($arg.into_bound_py_any($py)?,)*
+            ],
+        )?)?
+    };
+}
+
 /// The `state.events` object of a compiled decoder's event.
 fn event_obj<'py>(
     py: Python<'py>,
@@ -410,126 +429,25 @@ fn event_obj<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let t = types(py)?;
     let [v, s, n] = names;
-    let head = |exch: i64| (v, s, n, exch, at.recv_ts_ns, at.seq);
     Ok(match ev {
-        Event::Trade(x) => {
-            let (v, s, n, e, r, q) = head(x.exch_ts_ns);
-            t.trade.bind(py).call1((
-                v,
-                s,
-                n,
-                e,
-                r,
-                q,
-                x.price.as_ref(),
-                x.size.as_ref(),
-                x.side.as_str(),
-                x.trade_id.as_str(),
-                x.ordinal,
-            ))?
-        }
-        Event::BookTicker(x) => {
-            let (v, s, n, e, r, q) = head(x.exch_ts_ns);
-            t.book_ticker.bind(py).call1((
-                v,
-                s,
-                n,
-                e,
-                r,
-                q,
-                x.bid_px.as_ref(),
-                x.bid_sz.as_ref(),
-                x.ask_px.as_ref(),
-                x.ask_sz.as_ref(),
-                x.update_id,
-            ))?
-        }
-        Event::BookDelta(x) => {
-            let (v, s, n, e, r, q) = head(x.exch_ts_ns);
-            t.book_delta.bind(py).call1((
-                v,
-                s,
-                n,
-                e,
-                r,
-                q,
-                levels(py, &x.bids)?,
-                levels(py, &x.asks)?,
-                x.first_id,
-                x.last_id,
-                x.prev_id,
-                x.checksum,
-            ))?
-        }
-        Event::BookSnapshot(x) => {
-            let (v, s, n, e, r, q) = head(x.exch_ts_ns);
-            let args: Vec<Bound<'py, PyAny>> = vec![
-                v.clone().into_any(),
-                s.clone().into_any(),
-                n.clone().into_any(),
-                e.into_bound_py_any(py)?,
-                r.into_bound_py_any(py)?,
-                q.into_bound_py_any(py)?,
-                levels(py, &x.bids)?.into_any(),
-                levels(py, &x.asks)?.into_any(),
-                x.update_id.into_bound_py_any(py)?,
-                x.depth.into_bound_py_any(py)?,
-                x.checksum.into_bound_py_any(py)?,
-                x.totals
-                    .as_ref()
-                    .map(|(b, a)| (b.as_ref(), a.as_ref()))
-                    .into_bound_py_any(py)?,
-                x.source.as_str().into_bound_py_any(py)?,
-            ];
-            t.book_snapshot.bind(py).call1(PyTuple::new(py, args)?)?
-        }
-        Event::Ticker(x) => {
-            let (v, s, n, e, r, q) = head(x.exch_ts_ns);
-            let o = |f: &Option<event::Str<'_>>| -> PyResult<Bound<'py, PyAny>> {
-                f.as_deref().into_bound_py_any(py)
-            };
-            let args: Vec<Bound<'py, PyAny>> = vec![
-                v.clone().into_any(),
-                s.clone().into_any(),
-                n.clone().into_any(),
-                e.into_bound_py_any(py)?,
-                r.into_bound_py_any(py)?,
-                q.into_bound_py_any(py)?,
-                o(&x.last)?,
-                o(&x.bid)?,
-                o(&x.ask)?,
-                o(&x.open)?,
-                o(&x.high)?,
-                o(&x.low)?,
-                o(&x.volume)?,
-                o(&x.quote_volume)?,
-                o(&x.mark)?,
-                o(&x.index)?,
-                o(&x.funding_rate)?,
-            ];
-            t.ticker.bind(py).call1(PyTuple::new(py, args)?)?
-        }
-        Event::Kline(x) => {
-            let (v, s, n, e, r, q) = head(x.exch_ts_ns);
-            let args: Vec<Bound<'py, PyAny>> = vec![
-                v.clone().into_any(),
-                s.clone().into_any(),
-                n.clone().into_any(),
-                e.into_bound_py_any(py)?,
-                r.into_bound_py_any(py)?,
-                q.into_bound_py_any(py)?,
-                x.interval.as_ref().into_bound_py_any(py)?,
-                x.start_ns.into_bound_py_any(py)?,
-                x.open.as_ref().into_bound_py_any(py)?,
-                x.high.as_ref().into_bound_py_any(py)?,
-                x.low.as_ref().into_bound_py_any(py)?,
-                x.close.as_ref().into_bound_py_any(py)?,
-                x.volume.as_ref().into_bound_py_any(py)?,
-                x.quote_volume.as_deref().into_bound_py_any(py)?,
-                x.closed.into_bound_py_any(py)?,
-            ];
-            t.kline.bind(py).call1(PyTuple::new(py, args)?)?
-        }
+        Event::Trade(x) => make!(py, t.trade, [v, s, n], at, x.exch_ts_ns;
+            x.price.as_ref(), x.size.as_ref(), x.side.as_str(), x.trade_id.as_str(), x.ordinal),
+        Event::BookTicker(x) => make!(py, t.book_ticker, [v, s, n], at, x.exch_ts_ns;
+            x.bid_px.as_ref(), x.bid_sz.as_ref(), x.ask_px.as_ref(), x.ask_sz.as_ref(),
+            x.update_id),
+        Event::BookDelta(x) => make!(py, t.book_delta, [v, s, n], at, x.exch_ts_ns;
+            levels(py, &x.bids)?, levels(py, &x.asks)?, x.first_id, x.last_id, x.prev_id,
+            x.checksum),
+        Event::BookSnapshot(x) => make!(py, t.book_snapshot, [v, s, n], at, x.exch_ts_ns;
+            levels(py, &x.bids)?, levels(py, &x.asks)?, x.update_id, x.depth, x.checksum,
+            x.totals.as_ref().map(|(b, a)| (b.as_ref(), a.as_ref())), x.source.as_str()),
+        Event::Ticker(x) => make!(py, t.ticker, [v, s, n], at, x.exch_ts_ns;
+            x.last.as_deref(), x.bid.as_deref(), x.ask.as_deref(), x.open.as_deref(),
+            x.high.as_deref(), x.low.as_deref(), x.volume.as_deref(), x.quote_volume.as_deref(),
+            x.mark.as_deref(), x.index.as_deref(), x.funding_rate.as_deref()),
+        Event::Kline(x) => make!(py, t.kline, [v, s, n], at, x.exch_ts_ns;
+            x.interval.as_ref(), x.start_ns, x.open.as_ref(), x.high.as_ref(), x.low.as_ref(),
+            x.close.as_ref(), x.volume.as_ref(), x.quote_volume.as_deref(), x.closed),
     })
 }
 
