@@ -305,19 +305,9 @@ fn hot<'a>(text: &'a str, url_stream: &'a str) -> Option<Event<'a>> {
         HotKind::Depth => {
             let (first, last, prev) = (h.U?, h.u?, h.pu.flatten());
             let (bids, asks) = (h.bids?, h.asks?);
-            match partial_depth(stream) {
-                Some(depth) => Event::BookSnapshot(BookSnapshot {
-                    symbol,
-                    exch_ts_ns,
-                    bids,
-                    asks,
-                    update_id: Some(last),
-                    depth: Some(depth),
-                    checksum: None,
-                    totals: None,
-                    source: Source::Ws,
-                }),
-                None => Event::BookDelta(BookDelta {
+            depth_event(
+                stream,
+                BookDelta {
                     symbol,
                     exch_ts_ns,
                     bids,
@@ -326,10 +316,30 @@ fn hot<'a>(text: &'a str, url_stream: &'a str) -> Option<Event<'a>> {
                     last_id: Some(last),
                     prev_id: prev,
                     checksum: None,
-                }),
-            }
+                },
+            )
         }
     })
+}
+
+/// A `depthUpdate` of `stream` as Python projects it: the delta itself on a diff stream, a
+/// top-N snapshot (update id `u`) on a partial-depth stream. The hot and the general path
+/// both end here.
+fn depth_event<'a>(stream: &str, d: BookDelta<'a>) -> Event<'a> {
+    match partial_depth(stream) {
+        Some(depth) => Event::BookSnapshot(BookSnapshot {
+            symbol: d.symbol,
+            exch_ts_ns: d.exch_ts_ns,
+            bids: d.bids,
+            asks: d.asks,
+            update_id: d.last_id,
+            depth: Some(depth),
+            checksum: None,
+            totals: None,
+            source: Source::Ws,
+        }),
+        None => Event::BookDelta(d),
+    }
 }
 
 /// `btcusdt@depth20@100ms` -> 20; a diff stream (`@depth`, `@depth@0ms`) -> None.
@@ -473,19 +483,9 @@ impl BinanceDecoder {
                 let last = f.u.int("u")?;
                 let prev = f.pu.opt_int("pu")?;
                 let (bids, asks) = (f.b.levels("b")?, f.a.levels("a")?);
-                match partial_depth(stream) {
-                    Some(depth) => Event::BookSnapshot(BookSnapshot {
-                        symbol,
-                        exch_ts_ns,
-                        bids,
-                        asks,
-                        update_id: Some(last),
-                        depth: Some(depth),
-                        checksum: None,
-                        totals: None,
-                        source: Source::Ws,
-                    }),
-                    None => Event::BookDelta(BookDelta {
+                depth_event(
+                    stream,
+                    BookDelta {
                         symbol,
                         exch_ts_ns,
                         bids,
@@ -494,8 +494,8 @@ impl BinanceDecoder {
                         last_id: Some(last),
                         prev_id: prev,
                         checksum: None,
-                    }),
-                }
+                    },
+                )
             }
             "kline" => {
                 let exch_ts_ns = ms_to_ns(f.E.int("E")?, "E")?;
