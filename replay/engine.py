@@ -370,11 +370,8 @@ class Engine:
                                 continue
                             if wanted is not None and not self._is_wanted(ev):
                                 continue
-                            last_venue = ev.venue
-                            view = views.get(sym)
-                            if view is None or view._venue != last_venue:
-                                view = self._view(views, views_other, last_venue, sym)
-                            last_sym, last_view, last_st = sym, view, view._st
+                            last_venue, last_sym = ev.venue, sym
+                            last_view, last_st = view_of(last_venue, sym)
                         if last_st is not None:
                             book = last_st.book
                             if book is not None and not book.valid:
