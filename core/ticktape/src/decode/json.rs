@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::scan::Cursor;
 use super::DecodeError;
 use crate::event::{Level, Str};
 
@@ -109,68 +110,14 @@ pub fn string<'a>(text: &'a str, name: &str) -> Result<Str<'a>, DecodeError> {
     }
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
-        i += 1;
-    }
-    i
-}
-
-/// A JSON string starting at `b[i]` that needs no unescaping: its text and the index after
-/// its closing quote; None for anything else (serde then reads it, or says why not).
-fn plain_string(s: &str, i: usize) -> Option<(&str, usize)> {
-    let b = s.as_bytes();
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let start = i + 1;
-    let len = b
-        .get(start..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    let end = start + len;
-    if b.get(end) != Some(&b'"') {
-        return None;
-    }
-    Some((s.get(start..end)?, end + 1))
-}
-
 /// The levels of an array of `["price", "size"]` pairs written plainly (no escapes), read
-/// at the speed of a byte scan; None for any other text, which serde then reads (the same
-/// levels, or the reason they are not). The depth frames are mostly this array.
+/// by `scan::Cursor` at the speed of a byte scan; None for any other text, which serde
+/// then reads (the same levels, or the reason they are not). The depth frames are mostly
+/// this array.
 fn plain_levels(s: &str) -> Option<Vec<Level<'_>>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len() / 24);
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'[') {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b']') {
-        return (skip_ws(b, i + 1) == b.len()).then_some(out);
-    }
-    loop {
-        if b.get(i) != Some(&b'[') {
-            return None;
-        }
-        let (price, j) = plain_string(s, skip_ws(b, i + 1))?;
-        i = skip_ws(b, j);
-        if b.get(i) != Some(&b',') {
-            return None;
-        }
-        let (size, j) = plain_string(s, skip_ws(b, i + 1))?;
-        i = skip_ws(b, j);
-        if b.get(i) != Some(&b']') {
-            return None;
-        }
-        out.push(Level::new(Cow::Borrowed(price), Cow::Borrowed(size)));
-        i = skip_ws(b, i + 1);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b']') => return (skip_ws(b, i + 1) == b.len()).then_some(out),
-            _ => return None,
-        }
-    }
+    let mut c = Cursor::new(s);
+    let levels = c.levels(s.len() / 24)?;
+    c.at_end().then_some(levels)
 }
 
 #[cfg(test)]
