@@ -69,6 +69,7 @@ impl LevelIn for PyLevel<'_> {
 struct Strings<'py> {
     held: Vec<Bound<'py, PyString>>,
     shape: Vec<u8>,
+    nb: usize, // levels read as bids, before the asks
 }
 
 fn as_str<'py>(v: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
@@ -81,6 +82,14 @@ fn as_str<'py>(v: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
 }
 
 impl<'py> Strings<'py> {
+    /// Both sides' strings, bids first: `levels` hands them back as (bids, asks).
+    fn of(bids: &Bound<'py, PyAny>, asks: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let mut s = Strings::default();
+        s.nb = s.read(bids)?;
+        s.read(asks)?;
+        Ok(s)
+    }
+
     fn read(&mut self, levels: &Bound<'py, PyAny>) -> PyResult<usize> {
         let start = self.shape.len();
         match levels.downcast::<PyTuple>() {
@@ -128,8 +137,8 @@ impl<'py> Strings<'py> {
         Ok(())
     }
 
-    /// The levels read, as (bids, asks) with `nb` bids first.
-    fn levels(&self, nb: usize) -> PyResult<(Vec<PyLevel<'_>>, Vec<PyLevel<'_>>)> {
+    /// The levels read, as (bids, asks).
+    fn levels(&self) -> PyResult<(Vec<PyLevel<'_>>, Vec<PyLevel<'_>>)> {
         let mut out = Vec::with_capacity(self.shape.len());
         let mut i = 0;
         for &n in &self.shape {
@@ -144,7 +153,7 @@ impl<'py> Strings<'py> {
             });
             i += usize::from(n);
         }
-        let asks = out.split_off(nb);
+        let asks = out.split_off(self.nb);
         Ok((out, asks))
     }
 }
@@ -446,10 +455,8 @@ impl PyBook {
             s.getattr(intern!(py, "bids"))?,
             s.getattr(intern!(py, "asks"))?,
         );
-        let mut strings = Strings::default();
-        let nb = strings.read(&bids)?;
-        strings.read(&asks)?;
-        let (b, a) = strings.levels(nb)?;
+        let strings = Strings::of(&bids, &asks)?;
+        let (b, a) = strings.levels()?;
         let totals_obj = s.getattr(intern!(py, "totals"))?;
         let totals_held = if totals_obj.is_none() {
             None
@@ -491,10 +498,8 @@ impl PyBook {
             d.getattr(intern!(py, "bids"))?,
             d.getattr(intern!(py, "asks"))?,
         );
-        let mut strings = Strings::default();
-        let nb = strings.read(&bids)?;
-        strings.read(&asks)?;
-        let (b, a) = strings.levels(nb)?;
+        let strings = Strings::of(&bids, &asks)?;
+        let (b, a) = strings.levels()?;
         let delta = PyDelta {
             ev: d,
             stamp: stamp(d)?,
@@ -877,10 +882,8 @@ impl PyBook {
                     "a buffered delta has at least 8 fields",
                 ));
             }
-            let mut strings = Strings::default();
-            let nb = strings.read(&d[6])?;
-            strings.read(&d[7])?;
-            let (b, a) = strings.levels(nb)?;
+            let strings = Strings::of(&d[6], &d[7])?;
+            let (b, a) = strings.levels()?;
             let opt =
                 |i: usize| -> PyResult<Option<i64>> { d.get(i).map_or(Ok(None), |v| v.extract()) };
             saved.buffer.push(OwnedDelta {
@@ -915,10 +918,8 @@ impl PyBook {
                 update_id: u.extract()?,
             });
         }
-        let mut strings = Strings::default();
-        let nb = strings.read(&bids)?;
-        strings.read(&asks)?;
-        let (b, a) = strings.levels(nb)?;
+        let strings = Strings::of(&bids, &asks)?;
+        let (b, a) = strings.levels()?;
         let core = Core::restore(rule_of(rule.bind(py).to_str()?), sync_only, &b, &a, saved);
         Ok(PyBook::new_core(
             py,
