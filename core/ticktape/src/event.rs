@@ -84,6 +84,25 @@ pub struct BookDelta<'a> {
     pub checksum: Option<i64>,
 }
 
+impl<'a> BookDelta<'a> {
+    /// The same levels as a WebSocket snapshot at the delta's last id, for a venue whose
+    /// depth frame is a snapshot or a delta by a flag (Binance's partial depth, Bybit,
+    /// Phemex).
+    pub fn into_ws_snapshot(self, depth: Option<i64>) -> BookSnapshot<'a> {
+        BookSnapshot {
+            symbol: self.symbol,
+            exch_ts_ns: self.exch_ts_ns,
+            bids: self.bids,
+            asks: self.asks,
+            update_id: self.last_id,
+            depth,
+            checksum: self.checksum,
+            totals: None,
+            source: Source::Ws,
+        }
+    }
+}
+
 /// Where a snapshot came from (`state.events.BookSnapshot.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

@@ -327,17 +327,7 @@ fn hot<'a>(text: &'a str, url_stream: &'a str) -> Option<Event<'a>> {
 /// both end here.
 fn depth_event<'a>(stream: &str, d: BookDelta<'a>) -> Event<'a> {
     match partial_depth(stream) {
-        Some(depth) => Event::BookSnapshot(BookSnapshot {
-            symbol: d.symbol,
-            exch_ts_ns: d.exch_ts_ns,
-            bids: d.bids,
-            asks: d.asks,
-            update_id: d.last_id,
-            depth: Some(depth),
-            checksum: None,
-            totals: None,
-            source: Source::Ws,
-        }),
+        Some(depth) => Event::BookSnapshot(d.into_ws_snapshot(Some(depth))),
         None => Event::BookDelta(d),
     }
 }

@@ -13,7 +13,7 @@ use super::json::Slot;
 use super::number::{any_int, digit_id, int};
 use super::shape::{escapes, object, objects, untyped};
 use super::{ms_to_ns, DecodeError};
-use crate::event::{BookDelta, BookSnapshot, Event, Kline, Side, Source, Str, Ticker, Trade};
+use crate::event::{BookDelta, Event, Kline, Side, Str, Ticker, Trade};
 
 /// Bybit's decoder holds no state: every frame names its symbol.
 #[derive(Debug, Clone, Default)]
@@ -181,29 +181,20 @@ impl BybitDecoder {
             let u = int(&d.u, "u")?;
             int_field(&d.seq, "seq", false)?;
             let exch_ts_ns = first_or(&top.cts, "cts", &top.ts, "ts")?;
+            let delta = BookDelta {
+                symbol,
+                exch_ts_ns,
+                bids,
+                asks,
+                first_id: Some(u),
+                last_id: Some(u),
+                prev_id: None,
+                checksum: None,
+            };
             return Ok(vec![if top.kind.string("type")? == "snapshot" || u == 1 {
-                Event::BookSnapshot(BookSnapshot {
-                    symbol,
-                    exch_ts_ns,
-                    bids,
-                    asks,
-                    update_id: Some(u),
-                    depth: None,
-                    checksum: None,
-                    totals: None,
-                    source: Source::Ws,
-                })
+                Event::BookSnapshot(delta.into_ws_snapshot(None))
             } else {
-                Event::BookDelta(BookDelta {
-                    symbol,
-                    exch_ts_ns,
-                    bids,
-                    asks,
-                    first_id: Some(u),
-                    last_id: Some(u),
-                    prev_id: None,
-                    checksum: None,
-                })
+                Event::BookDelta(delta)
             }]);
         }
         if topic.starts_with("publicTrade.") {

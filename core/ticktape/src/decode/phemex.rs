@@ -18,7 +18,7 @@ use super::json::Slot;
 use super::msgspec::{self, int_text, ns, small, Obj};
 use super::scaled::scaled;
 use super::DecodeError;
-use crate::event::{BookDelta, BookSnapshot, Event, Kline, Level, Side, Source, Str, Trade};
+use crate::event::{BookDelta, Event, Kline, Level, Side, Str, Trade};
 
 /// One stream's decoder: Phemex's frames name everything they need.
 #[derive(Debug, Clone, Default)]
@@ -121,29 +121,20 @@ fn book<'a>(m: &Obj<'a>) -> Result<Vec<Event<'a>>, DecodeError> {
     m.int("depth")?; // read, not carried
     let sequence = m.id("sequence")?;
     let exch_ts_ns = m.ns("timestamp", 1)?;
+    let delta = BookDelta {
+        symbol,
+        exch_ts_ns,
+        bids,
+        asks,
+        first_id: None,
+        last_id: Some(sequence),
+        prev_id: None,
+        checksum: None,
+    };
     Ok(vec![if m.string("type")? == "snapshot" {
-        Event::BookSnapshot(BookSnapshot {
-            symbol,
-            exch_ts_ns,
-            bids,
-            asks,
-            update_id: Some(sequence),
-            depth: None,
-            checksum: None,
-            totals: None,
-            source: Source::Ws,
-        })
+        Event::BookSnapshot(delta.into_ws_snapshot(None))
     } else {
-        Event::BookDelta(BookDelta {
-            symbol,
-            exch_ts_ns,
-            bids,
-            asks,
-            first_id: None,
-            last_id: Some(sequence),
-            prev_id: None,
-            checksum: None,
-        })
+        Event::BookDelta(delta)
     }])
 }
 
