@@ -5,6 +5,7 @@
     |   +-- UnknownVenueError     no such venue; names the venues served
     |   +-- UnknownSymbolError    no such symbol on that venue; names some of its symbols
     |   +-- UnknownIntervalError  no such candle interval on that venue; names the valid ones
+    +-- BadRequestError           an argument out of its documented range (a ValueError)
     +-- RateLimitedError          the venue's limit is used up until ``until_ns``
     +-- VenueUnavailableError     the venue is down, unreachable, or its circuit is open
     +-- StaleDataError            the freshest data is older than the caller's ``max_age_ms``
@@ -77,6 +78,11 @@ class UnknownIntervalError(UnknownNameError):
         super().__init__(f"unknown interval {interval!r} on {venue}", choices)
         self.venue = venue
         self.interval = interval
+
+
+class BadRequestError(MarketDataError, ValueError):
+    """An argument out of its documented range: a depth, a limit, a count (0, negative, or
+    beyond the cap); the message says the range."""
 
 
 class RateLimitedError(MarketDataError):
