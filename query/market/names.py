@@ -9,6 +9,7 @@ native name in any case (``KRW-BTC``, ``btcusdt``) or the normalized one (``BTC-
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
@@ -47,10 +48,14 @@ def listed(venue: str, body: bytes) -> list[str]:
 class Universe:
     """Every venue's listed symbols, fetched on first need through ``fetch(venue) -> body``."""
 
-    def __init__(self, fetch: Callable[[str], Awaitable[bytes]]) -> None:
+    def __init__(self, fetch: Callable[[str], Awaitable[bytes]], *, refresh_s: float = 60.0,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
         self._symbols: dict[str, tuple[str, ...]] = {}
         self._by_name: dict[str, dict[str, str]] = {}
+        self._fetched: dict[str, float] = {}
+        self.refresh_s = refresh_s  # an unknown name refetches a list at least this old
+        self._now = now
 
     def known(self, venue: str) -> bool:
         return venue in self._symbols
@@ -69,15 +74,25 @@ class Universe:
     async def symbols(self, venue: str) -> tuple[str, ...]:
         check_venue(venue)
         if venue not in self._symbols:
-            self.set(venue, listed(venue, await self._fetch(venue)))
+            await self._load(venue)
         return self._symbols[venue]
+
+    async def _load(self, venue: str) -> None:
+        self.set(venue, listed(venue, await self._fetch(venue)))
+        self._fetched[venue] = self._now()
 
     async def resolve(self, venue: str, symbol: str) -> str:
         """The venue's key for ``symbol`` (native in any case, or normalized)."""
         syms = await self.symbols(venue)
-        key = self._by_name[venue].get(symbol.strip().upper()) if isinstance(symbol, str) else None
+        if not isinstance(symbol, str):
+            raise UnknownSymbolError(venue, repr(symbol), syms)
+        name = symbol.strip().upper()
+        key = self._by_name[venue].get(name)
+        if key is None and venue in self._fetched and self._now() - self._fetched[venue] >= self.refresh_s:
+            await self._load(venue)  # listed since? (a new Upbit market, say)
+            key = self._by_name[venue].get(name)
         if key is None:
-            raise UnknownSymbolError(venue, str(symbol), syms)
+            raise UnknownSymbolError(venue, symbol, self._symbols[venue])
         return key
 
     async def resolve_all(self, venue: str, symbols: Iterable[str] | str) -> list[str]:

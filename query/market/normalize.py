@@ -477,6 +477,13 @@ def from_market_state(m: Any, book: Any = None, *, now_ns: int, depth: int = 10,
 
 
 def _book_from(m: Any, bids: Iterable[Level], asks: Iterable[Level], now_ns: int, source: str) -> OrderBook:
-    b = _book(m.venue, m.symbol, tuple(bids), tuple(asks), 0, 0, m.ts_ns, now_ns, source)
-    # The key is the state's own (prefixed keys stay as they are); no venue time is kept.
-    return msgspec.structs.replace(b, symbol=m.symbol, norm=m.norm)
+    return book_from_levels(m.venue, m.symbol, m.norm, bids, asks, m.ts_ns, now_ns, source)
+
+
+def book_from_levels(venue: str, symbol: str, norm: str, bids: Iterable[Level], asks: Iterable[Level],
+                     recv_ns: int, now_ns: int, source: str) -> OrderBook:
+    """An ``OrderBook`` of a projection's top levels (``symbol`` its key, ``recv_ns`` the
+    state's receive time; a projection keeps no venue time for its book)."""
+    b = _book(venue, symbol, tuple(bids), tuple(asks), 0, 0, recv_ns, now_ns, source)
+    # The key is the state's own (prefixed keys stay as they are).
+    return msgspec.structs.replace(b, symbol=symbol, norm=norm)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from . import normalize as nz
-from .errors import BadRequestError, BadResponseError, UnknownSymbolError
+from .errors import BadRequestError, BadResponseError
 from .limits import Priority
 from .rest import Reply, RestClient
 from .types import OrderBook, Ticker, Trade
@@ -43,10 +43,13 @@ def _body(reply: Reply, what: str) -> object:
     return nz.parse(reply.body, what)
 
 
-def _missing(venue: str, asked: Sequence[str], got: Sequence[str]) -> None:
-    lost = [s for s in asked if s not in set(got)]
+def _missing(venue: str, what: str, asked: Sequence[str], got: Sequence[str]) -> None:
+    """Every asked symbol (already resolved against the venue's list) has a row."""
+    have = set(got)
+    lost = [s for s in asked if s not in have]
     if lost:
-        raise UnknownSymbolError(venue, lost[0], got)
+        raise BadResponseError(f"{venue} {what}", "", f"no row for {', '.join(lost[:5])}"
+                               + (f" and {len(lost) - 5} more" if len(lost) > 5 else ""))
 
 
 async def tickers(rest: RestClient, venue: str, keys: Sequence[str], *, now: Callable[[], int],
@@ -60,7 +63,7 @@ async def tickers(rest: RestClient, venue: str, keys: Sequence[str], *, now: Cal
             r = await rest.get(venue, "/v1/ticker", {"markets": ",".join(part)}, priority=priority)
             out += nz.upbit_tickers(_body(r, "upbit ticker"), recv_ns=r.recv_ns, now_ns=now())
         by = {t.symbol: t for t in out}
-        _missing(venue, keys, list(by))
+        _missing(venue, "ticker", keys, list(by))
         return [by[k] for k in keys]
     path = _PATHS[venue]["ticker"]
     if len(keys) == 1 and not all_listed:
@@ -79,7 +82,7 @@ async def tickers(rest: RestClient, venue: str, keys: Sequence[str], *, now: Cal
     for row in body:
         t = nz.binance_ticker(venue, row, recv_ns=r.recv_ns, now_ns=t_now)
         by[t.symbol] = t
-    _missing(venue, keys, list(by))
+    _missing(venue, "ticker", keys, list(by))
     return [by[k] for k in keys]
 
 
@@ -94,8 +97,7 @@ async def orderbook(rest: RestClient, venue: str, key: str, depth: int, *, now: 
     if venue == "upbit":
         r = await rest.get(venue, "/v1/orderbook", {"markets": key}, priority=priority)
         books = nz.upbit_orderbooks(_body(r, "upbit orderbook"), recv_ns=r.recv_ns, now_ns=now())
-        if not books:
-            raise UnknownSymbolError(venue, key, ())
+        _missing(venue, "orderbook", [key], [b.symbol for b in books])
         book = books[0]
     else:
         r = await rest.get(venue, _PATHS[venue]["depth"],

@@ -309,13 +309,27 @@ class UpbitMarket:
         return orjson.dumps([o for m in markets if (o := self._rest_obj(m, "orderbook"))])
 
     def ticker_body(self, markets: list[str]) -> bytes:
-        return orjson.dumps([o for m in markets if (o := self._rest_obj(m, "ticker"))])
+        return orjson.dumps([o for m in markets if (o := self._rest_obj(m, "ticker") or self._quiet_ticker(m))])
+
+    def _quiet_ticker(self, code: str) -> dict | None:
+        """The ticker of a code that has not traded since the stream started (Upbit answers
+        every listed market): its anchor price, no volume, stamped at the anchor."""
+        anchor = self._anchors.get(code.upper())
+        if anchor is None:
+            return None
+        ms, price = anchor
+        obj = orjson.loads(to_default(_Ticker(price, price).on_trade(code.upper(), price, 0.0, "BID", ms, ms)))
+        for k in ("type", "stream_type"):
+            obj.pop(k, None)
+        return {"market": obj.pop("code"), **obj}
 
     def market_all_body(self) -> bytes:
         rows = orjson.loads(self.market_all) if self.market_all else []
+        if self.allowed is not None:  # only what it can quote: the allowed and traded codes
+            rows = [r for r in rows if r["market"] in self.allowed or r["market"] in self._anchors]
         have = {r["market"] for r in rows}
         for code in self.codes:
-            if code not in have:
+            if code not in have and (self.allowed is None or code in self._anchors):
                 base = code.partition("-")[2]
                 rows.append({"market": code, "korean_name": base, "english_name": base})
         return orjson.dumps(rows)
