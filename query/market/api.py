@@ -111,7 +111,7 @@ class MarketData:
         self._answers = Answers()
         self._asks: dict[tuple[str, str], deque[float]] = {}
         self._wanted: set[tuple[str, str]] = set()
-        self._ttl: dict[tuple, tuple[float, Any]] = {}
+        self._ttl: dict[tuple, tuple[float, Any]] = {}  # key -> (fetched at, answer)
         self._inflight: dict[tuple, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -375,8 +375,9 @@ class MarketData:
     async def _once(self, key: tuple, kind: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """``call()``'s result, shared by identical requests in flight and kept ``ttl_ms``."""
         loop = asyncio.get_running_loop()
+        ttl = self.routing.ttl_ms.get(kind, 0) / 1000
         kept = self._ttl.get(key)
-        if kept is not None and kept[0] > loop.time():
+        if kept is not None and loop.time() - kept[0] < ttl:
             return _reaged(kept[1], self.clock())
         fut = self._inflight.get(key)
         if fut is not None:
@@ -391,12 +392,11 @@ class MarketData:
             raise
         else:
             fut.set_result(value)
-            ttl = self.routing.ttl_ms.get(kind, 0)
             if ttl > 0:
-                self._ttl[key] = (loop.time() + ttl / 1000, value)
-                if len(self._ttl) > 4096:
-                    now = loop.time()
-                    self._ttl = {k: v for k, v in self._ttl.items() if v[0] > now}
+                now = loop.time()
+                self._ttl[key] = (now, value)
+                if len(self._ttl) > 4096:  # forget the expired
+                    self._ttl = {k: v for k, v in self._ttl.items() if now - v[0] < 60}
             return value
         finally:
             self._inflight.pop(key, None)
