@@ -6,6 +6,7 @@
     query rebuild  --data DIR [--table T ...] [--from D] [--to D] [--json]
     query influx   --data DIR --url URL --token T --org O [--bucket B] [--from T] [--to T]
     query status   --data DIR [--json]
+    query market   ticker|book|trades|candles --venue V --symbol S [...]   (query.market.cli)
 
 Bad input (an unknown day, a malformed date, SQL that does not parse, an archive
 that does not match its journal) prints ``error: ...`` on stderr and exits 2; the
@@ -451,6 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--retries", type=non_negative, default=5)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_influx)
+
+    from .market.cli import add_parser as add_market
+
+    add_market(sub)
 
     sp = sub.add_parser("status", help="what is archived")
     data_arg(sp)
