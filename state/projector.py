@@ -224,6 +224,11 @@ class Projector:
         ``state.market.with_book`` makes a ``SymbolState`` copy of it."""
         return self._symbols[(venue, self.resolve_symbol(venue, symbol))]
 
+    def folded(self, venue: str, key: str) -> SymbolState | None:
+        """The fold's state of a symbol by its exact key (``symbol_state`` without the name
+        resolution), None when it has none: the cheap read a live reader makes per ask."""
+        return self._symbols.get((venue, key))
+
     def resolve_symbol(self, venue: str, name: str) -> str:
         """A symbol key from a key, a bare native name or a normalized name; KeyError if none."""
         if (venue, name) in self._symbols:

@@ -239,7 +239,7 @@ class MarketData:
             return None
         if kind == "ticker":
             ans = self._answers.get((venue, key, kind), stamp, now,
-                                    lambda: ticker_of(mem.view(venue, key, 0), now))
+                                    lambda: ticker_of(mem.view(venue, key, 1), now))
         else:
             if depth > mem.depth(venue):
                 return None
@@ -308,7 +308,7 @@ class MarketData:
             if stamp is None:
                 continue
             t = self._answers.get((venue, key, "ticker"), stamp, now,
-                                  lambda v=venue, k=key: ticker_of(mem.view(v, k, 0), now))
+                                  lambda v=venue, k=key: ticker_of(mem.view(v, k, 1), now))
             d = min(depth, mem.depth(venue))
             b = self._answers.get((venue, key, "orderbook", d), stamp, now,
                                   lambda v=venue, k=key, d=d: book_of(mem.view(v, k, d), d, now))
