@@ -18,9 +18,11 @@ from .limits import Priority
 from .rest import Reply, RestClient
 from .types import OrderBook, Ticker, Trade
 
-# Upbit answers at most this many markets per ticker/orderbook request (URL length; the
-# venue documents no figure, its own web client asks ~100 at a time).
-UPBIT_MARKETS_PER_CALL = 100
+# Markets per Upbit ticker request. Upbit documents no cap; 200 codes make a URL of about
+# 2 KB, well inside what HTTP servers take (8 KB), and every KRW market fits in one call.
+UPBIT_MARKETS_PER_CALL = 200
+UPBIT_DEFAULT_LEVELS = 15  # levels an Upbit orderbook answer holds unless count= asks more
+UPBIT_MAX_LEVELS = 30
 MAX_DEPTH = 1000
 MAX_TRADES = 1000
 BINANCE_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
@@ -95,7 +97,10 @@ async def orderbook(rest: RestClient, venue: str, key: str, depth: int, *, now: 
                     priority: Priority) -> OrderBook:
     """The top ``depth`` levels of ``key``'s book."""
     if venue == "upbit":
-        r = await rest.get(venue, "/v1/orderbook", {"markets": key}, priority=priority)
+        params: dict[str, object] = {"markets": key}
+        if depth > UPBIT_DEFAULT_LEVELS:
+            params["count"] = min(depth, UPBIT_MAX_LEVELS)
+        r = await rest.get(venue, "/v1/orderbook", params, priority=priority)
         books = nz.upbit_orderbooks(_body(r, "upbit orderbook"), recv_ns=r.recv_ns, now_ns=now())
         _missing(venue, "orderbook", [key], [b.symbol for b in books])
         book = books[0]

@@ -72,9 +72,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, float | None]:
     p.add_argument("--ping-interval", type=float, default=180.0, help="Binance server ping interval (s)")
     p.add_argument("--no-record", action="store_true", help="keep counts only, not frame bytes")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--rest-latency", type=float, default=0.0,
+                   help="seconds every REST reply waits first (a real venue's round trip)")
     a = p.parse_args(argv)
     if a.duration is not None and a.duration <= 0:
         raise ValueError("--duration must be > 0")
+    if a.rest_latency < 0:
+        raise ValueError("--rest-latency must be >= 0")
     rest_port = a.rest_port if a.rest_port is not None else (a.port + 1 if a.port else 0)
     return SimConfig(
         venues=tuple(v.strip() for v in a.venue.split(",") if v.strip()), host=a.host,
@@ -83,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, float | None]:
         binance_symbols=tuple(a.symbols.split(",")) if a.symbols else None,
         upbit_codes=tuple(a.codes.split(",")) if a.codes else None,
         rotate_after_s=a.rotate_after, binance_ping_interval_s=a.ping_interval,
-        record_sent=not a.no_record), a.duration
+        record_sent=not a.no_record, rest_latency_s=a.rest_latency), a.duration
 
 
 async def run(config: SimConfig, duration: float | None = None) -> None:

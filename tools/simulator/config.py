@@ -52,6 +52,7 @@ class SimConfig:
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418
     upbit_ban_s: float = 30.0  # first 418 block; doubles with each further block
     history_minutes: int = 2000  # REST candle history before each symbol's stream starts
+    rest_latency_s: float = 0.0  # every REST reply waits this long first (a real venue's round trip)
     max_message_size: int = 2**20  # largest client message accepted
 
     def __post_init__(self) -> None:

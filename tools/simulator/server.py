@@ -410,6 +410,8 @@ class Simulator:
         if req.path.startswith("/_sim/"):
             return await self._control(req)
         self.rest_counts[req.path] += 1
+        if self.config.rest_latency_s > 0:  # the network's round trip to a real venue
+            await asyncio.sleep(self.config.rest_latency_s)
         now_ms = int(time.time() * 1000)
         resp = self._rest_fault_for(req.path)
         if resp is None:

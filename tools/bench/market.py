@@ -1,0 +1,119 @@
+"""The market-data API's speeds, each against a baseline measured in the same run.
+
+    python tools/bench/market.py [--reads N] [--latency S] [--json]
+
+- memory: ``MarketData.ticker`` answered from an in-process projection (the hftbacktest
+  capture folded by ``state.projector``), ``await`` included, against a plain dict lookup
+  of the same ``Ticker`` object; p50/p99 of single reads (``memory_p99_us``, goal < 5 µs).
+  The book read (``orderbook(depth=10)``) is reported beside it.
+- tickers: 189 Upbit KRW tickers in one ``tickers()`` call against 189 ``ticker()`` calls,
+  at the simulator with Upbit's limit (10 requests a second per group) and every REST reply
+  delayed ``--latency`` seconds (a real venue's round trip; default 0.03).
+
+Times are wall-clock (``perf_counter_ns``); the machine should be quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from query.market.api import MarketData, Routing  # noqa: E402
+from query.market.folded import FoldedMemory  # noqa: E402
+from state.projector import Projector  # noqa: E402
+from tools.bench.projection import CAPTURE, STREAMS, load  # noqa: E402
+from tools.simulator import Simulator  # noqa: E402
+
+KRW_189 = tuple(f"KRW-C{i:03d}" for i in range(189))
+
+
+def pct(ns: list[int], p: float) -> float:
+    s = sorted(ns)
+    return s[min(len(s) - 1, int(len(s) * p))] / 1000  # µs
+
+
+async def bench_memory(reads: int) -> dict:
+    proj = Projector(STREAMS, depth_levels=20)
+    proj.apply_many(load(CAPTURE))
+    mem = FoldedMemory(proj)
+    md = MarketData(memory=mem, live=False)
+    await md.start()
+    md.universe.set("binance-usdm", ["BTCUSDT"])
+    md.clock = lambda: proj.ts_ns  # "now" is the capture's last record: the state is fresh
+    first = await md.ticker("binance-usdm", "BTCUSDT")
+    assert first.source == "memory", first
+    plain = {("binance-usdm", "BTCUSDT"): first}
+    dict_ns, mem_ns, book_ns = [], [], []
+    clock = time.perf_counter_ns
+    for _ in range(reads):
+        t0 = clock()
+        plain[("binance-usdm", "BTCUSDT")]
+        dict_ns.append(clock() - t0)
+    for _ in range(reads):
+        t0 = clock()
+        await md.ticker("binance-usdm", "BTCUSDT")
+        mem_ns.append(clock() - t0)
+    for _ in range(reads):
+        t0 = clock()
+        await md.orderbook("binance-usdm", "BTCUSDT", 10)
+        book_ns.append(clock() - t0)
+    await md.close()
+    return {"memory_p50_us": pct(mem_ns, 0.5), "memory_p99_us": pct(mem_ns, 0.99),
+            "dict_p50_us": pct(dict_ns, 0.5), "dict_p99_us": pct(dict_ns, 0.99),
+            "memory_vs_dict_p99": pct(mem_ns, 0.99) / max(pct(dict_ns, 0.99), 1e-3),
+            "book_p50_us": pct(book_ns, 0.5), "book_p99_us": pct(book_ns, 0.99)}
+
+
+async def bench_tickers(latency: float) -> dict:
+    async with Simulator(venues=("upbit",), source="synthetic", seed=5, speed=1.0, upbit_codes=KRW_189,
+                         rest_latency_s=latency) as sim:
+        urls = {"upbit": sim.urls.rest}
+        out = {}
+        for name, one in (("one_call", True), ("per_symbol", False)):
+            async with MarketData(live=False, rest_urls=urls, routing=Routing(ttl_ms={})) as md:
+                await md.symbols("upbit")
+                await asyncio.sleep(1.1)  # the listing's request leaves the window
+                t0 = time.perf_counter()
+                if one:
+                    got = await md.tickers("upbit", list(KRW_189))
+                else:
+                    got = [await md.ticker("upbit", s) for s in KRW_189]
+                out[name] = (time.perf_counter() - t0, md.rest.requests - 1)
+                assert [t.symbol for t in got] == list(KRW_189)
+    return {"tickers_189_one_call_s": out["one_call"][0], "tickers_189_one_call_requests": out["one_call"][1],
+            "tickers_189_per_symbol_s": out["per_symbol"][0],
+            "tickers_189_per_symbol_requests": out["per_symbol"][1],
+            "tickers_189_speedup": out["per_symbol"][0] / out["one_call"][0]}
+
+
+async def run(args: argparse.Namespace) -> dict:
+    result = {"reads": args.reads, "latency_s": args.latency}
+    result |= await bench_memory(args.reads)
+    result |= await bench_tickers(args.latency)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reads", type=int, default=100_000, help="single reads timed per memory figure")
+    ap.add_argument("--latency", type=float, default=0.03, help="simulated REST round trip (s)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    result = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:36} {v:.3f}" if isinstance(v, float) else f"{k:36} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
