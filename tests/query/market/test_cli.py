@@ -1,0 +1,92 @@
+"""``query market``: answers as tables or one JSON document, bad arguments one line, exit 2.
+
+The simulator runs as its own process (``python -m tools.simulator``), so the command's own
+event loop can ask it like a real venue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from query.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def rest_url():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.simulator", "--source", "synthetic", "--seed", "4",
+         "--codes", "KRW-BTC,KRW-ETH", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "300"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline().split() for _ in range(2)]
+        urls = dict(lines)
+        yield urls["rest"]
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(["market", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_ticker_json_has_the_unified_fields_source_and_age(rest_url, capsys):
+    code, out, err = run(capsys, "ticker", "--venue", "upbit", "--symbol", "BTC-KRW", "--rest-url", rest_url,
+                         "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["symbol"] == "KRW-BTC" and doc["norm"] == "BTC-KRW" and doc["source"] == "rest"
+    assert isinstance(doc["last"], str) and isinstance(doc["age_ms"], int)
+    assert {"high", "low", "volume", "quote_volume", "prev_close", "change", "change_rate"} <= set(doc)
+
+
+def test_book_and_trades_as_json_and_as_tables(rest_url, capsys):
+    code, out, _ = run(capsys, "book", "--venue", "binance-usdm", "--symbol", "BTC-USDT-PERP", "--depth", "3",
+                       "--rest-url", rest_url, "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["bids"]) == 3 and len(doc["asks"]) == 3
+    assert all(isinstance(p, str) and isinstance(s, str) for p, s in doc["bids"])
+    code, out, _ = run(capsys, "book", "--venue", "binance-usdm", "--symbol", "BTCUSDT", "--depth", "2",
+                       "--rest-url", rest_url)
+    assert code == 0 and "spread" in out and "bid size" in out
+    code, out, _ = run(capsys, "trades", "--venue", "binance-usdm", "--symbol", "ETHUSDT", "--limit", "4",
+                       "--rest-url", rest_url, "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["trades"]) == 4 and doc["source"] == "rest" and doc["requests"] >= 1
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["ticker", "--venue", "bithumb", "--symbol", "X"], "choose from 'upbit', 'binance-usdm', 'binance-spot'"),
+    (["book", "--venue", "upbit", "--symbol", "KRW-BTC", "--depth", "0"], "--depth: must be 1 or more"),
+    (["book", "--venue", "upbit", "--symbol", "KRW-BTC", "--depth", "-3"], "--depth: must be 1 or more"),
+    (["trades", "--venue", "upbit", "--symbol", "KRW-BTC", "--limit", "x"], "--limit: not an integer"),
+    (["candles", "--venue", "upbit", "--symbol", "KRW-BTC", "--from", "yesterday"], "--from: not an ISO time"),
+    (["quotes", "--venue", "upbit"], "invalid choice: 'quotes'"),
+    ([], "required"),
+])
+def test_bad_arguments_are_one_line_naming_the_choices_exit_2(capsys, argv, says):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and says in err, err
+    assert "Traceback" not in err
+
+
+def test_unknown_symbol_names_the_listed_ones_and_a_dead_venue_is_a_clear_error(rest_url, capsys):
+    code, out, err = run(capsys, "ticker", "--venue", "upbit", "--symbol", "KRW-NOPE", "--rest-url", rest_url)
+    assert code == 2 and err.strip() == "error: unknown symbol 'KRW-NOPE' on upbit; valid: KRW-BTC, KRW-ETH"
+    code, out, err = run(capsys, "ticker", "--venue", "upbit", "--symbol", "KRW-BTC", "--rest-url",
+                         "http://127.0.0.1:9", "--timeout", "1")
+    assert code == 1 and err.startswith("error: upbit unavailable:") and len(err.strip().splitlines()) == 1
