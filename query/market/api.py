@@ -432,7 +432,7 @@ def _reaged(value: Any, now: int) -> Any:
 def _default_memory(*, attach: str | None, data_dir: str | None, live: bool,
                     rest_urls: Mapping[str, str] | None, ws_urls: Mapping[str, str] | None) -> Source | None:
     if attach is not None:
-        from .attach import AttachedSource
+        from .attached import AttachedSource
 
         return AttachedSource(attach)
     if not live:

@@ -3,7 +3,7 @@
 
 Two memories hold that state: the projection of connections this process runs itself
 (``query.market.inprocess``) and the shared-memory table of a ``recorder run`` on this
-machine (``query.market.attach``). Both describe a symbol as a ``View``; ``Answers`` turns
+machine (``query.market.attached``). Both describe a symbol as a ``View``; ``Answers`` turns
 a view into the API's types and keeps each answer until the symbol's ``seq`` moves on, so
 a repeated read costs a dictionary lookup and a copy with the new ``age_ms``.
 
@@ -96,7 +96,7 @@ class Answers:
 
 
 class Source(Protocol):
-    """What ``MarketData`` asks of a memory (``inprocess.InProcess``, ``attach.AttachedSource``).
+    """What ``MarketData`` asks of a memory (``inprocess.InProcess``, ``attached.AttachedSource``).
 
     None of it blocks the event loop for long.
     """
