@@ -9,6 +9,7 @@ the journal and REST; subscriptions; attach to a running recorder; paged candles
 """
 
 from .errors import (
+    BadRequestError,
     BadResponseError,
     MarketDataError,
     RateLimitedError,
@@ -22,7 +23,7 @@ from .errors import (
 from .types import Candle, OrderBook, Ticker, Trade
 
 __all__ = [
-    "BadResponseError", "Candle", "MarketDataError", "OrderBook", "RateLimitedError",
+    "BadRequestError", "BadResponseError", "Candle", "MarketDataError", "OrderBook", "RateLimitedError",
     "StaleDataError", "Ticker", "Trade", "UnknownIntervalError", "UnknownNameError",
     "UnknownSymbolError", "UnknownVenueError", "VenueUnavailableError",
 ]

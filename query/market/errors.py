@@ -5,6 +5,7 @@
     |   +-- UnknownVenueError     no such venue; names the venues served
     |   +-- UnknownSymbolError    no such symbol on that venue; names some of its symbols
     |   +-- UnknownIntervalError  no such candle interval on that venue; names the valid ones
+    +-- BadRequestError           arguments no request can be made of (a ValueError): a bad count
     +-- RateLimitedError          the venue's limit is used up until ``until_ns``
     +-- VenueUnavailableError     the venue is down, unreachable, or its circuit is open
     +-- StaleDataError            the freshest data is older than the caller's ``max_age_ms``
@@ -14,7 +15,8 @@
 limiter's ``Throttled`` and ``Banned`` (``query.market.limits``) are ``RateLimitedError``s.
 
 What the caller does next: an ``UnknownNameError`` is the caller's own mistake (fix the name;
-the message lists the valid ones, the CLI prints it and exits 2). ``RateLimitedError`` says
+the message lists the valid ones, the CLI prints it and exits 2), and so is a
+``BadRequestError`` (fix the argument it names). ``RateLimitedError`` says
 when to retry. ``VenueUnavailableError`` and ``StaleDataError`` are worth retrying later or
 on another source. ``BadResponseError`` is the venue's (or our decoder's) fault: it names the
 field that was wrong, and the body is worth keeping for a bug report.
@@ -77,6 +79,11 @@ class UnknownIntervalError(UnknownNameError):
         super().__init__(f"unknown interval {interval!r} on {venue}", choices)
         self.venue = venue
         self.interval = interval
+
+
+class BadRequestError(MarketDataError, ValueError):
+    """Arguments no request can be made of (a count of 0, negative or over the cap; a range
+    that ends before it starts); the message says what is allowed. The caller's mistake."""
 
 
 class RateLimitedError(MarketDataError):
