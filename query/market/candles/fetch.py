@@ -31,7 +31,8 @@ from query.market.normalize import binance_klines, parse, upbit_candles
 from query.market.rest import RestClient, check_venue
 from query.market.types import Candle
 
-from .intervals import PAGE, Interval, check_count, interval
+from .intervals import PAGE, Interval, check_count
+from .intervals import interval as interval_of
 from .paging import MS, Page, Span, covered_from, merge, plan_back, plan_range, span_of
 from .paging import fill as fill_periods
 
@@ -126,7 +127,7 @@ class _Job:
             raise
 
 
-async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval_name: str, *,
+async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval: str, *,
                         count: int | None = None, start: Time | None = None, end: Time | None = None,
                         fill: bool = False, priority: Priority = Priority.LOW, concurrency: int = 8,
                         now_ns: int | None = None, cache: CandleCache | None = None) -> CandleResult:
@@ -140,7 +141,7 @@ async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval_name
     ones), ``BadRequestError`` for a count outside 1..``MAX_COUNT``, a bad range or a bad
     ``concurrency``, and whatever ``RestClient.get`` raises.
     """
-    iv = interval(check_venue(venue), interval_name)
+    iv = interval_of(check_venue(venue), interval)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise BadRequestError(f"concurrency must be an integer >= 1, not {concurrency!r}")
     now_ns = rest.clock() if now_ns is None else now_ns

@@ -19,7 +19,7 @@ import pytest
 
 from query.market.candles import MAX_COUNT, fetch_candles
 from query.market.candles.paging import MS
-from query.market.errors import BadRequestError, UnknownIntervalError
+from query.market.errors import BadRequestError, UnknownIntervalError, VenueUnavailableError
 from query.market.limits import UPBIT, VENUE_LIMITS, Limiter
 from query.market.normalize import binance_klines, parse, upbit_candles
 from query.market.rest import RestClient
@@ -293,3 +293,23 @@ async def test_many_pages_stay_within_the_simulators_per_second_limit():
         assert sum(stats["accepted"]["candle"].values()) == got.requests
         assert max(stats["accepted"]["candle"].values()) <= 10
 
+
+
+async def test_a_count_beyond_the_venues_history_answers_all_there_is():
+    async with _sim(history_minutes=300) as sim, _client(sim) as rest:
+        own = _upbit_own(sim)
+        got = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", count=1000, end=END)
+        assert not got.complete and 200 < len(own) < 300
+        assert [_key(c) for c in got.candles] == [_key(c) for c in own]
+        assert got.requests == 5  # the five planned pages; the short ones say history began
+
+
+async def test_a_failing_page_cancels_the_others_and_raises_as_itself():
+    async with _sim() as sim, _client(sim) as rest:
+        sim.fault("rest_error", status=500, times=1, path="/v1/candles/")
+        with pytest.raises(VenueUnavailableError, match="HTTP 500"):
+            await fetch_candles(rest, "upbit", "KRW-BTC", "1m", count=1000, end=END)
+        # a 429 on one page is waited out and asked again by the client: the answer is whole
+        sim.fault("rest_error", status=429, times=1, retry_after=0.2, path="/v1/candles/")
+        got = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", count=1000, end=END)
+        assert [_key(c) for c in got.candles] == [_key(c) for c in _upbit_own(sim)[-1000:]]
