@@ -37,6 +37,7 @@ from .paging import MS, Page, Span, covered_from, merge, plan_back, plan_range, 
 from .paging import fill as fill_periods
 
 Time = datetime | int  # an aware datetime, or epoch ns
+UPBIT_GAPS = 8  # the first wave's allowance for Upbit's periods without trades: one in 8
 
 
 class CandleCache(Protocol):
@@ -184,7 +185,7 @@ async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
     spans: list[Span] = []
     closed_end = min(anchor, _last_closed_end(iv, job.now_ns // MS))
     # With fill, count is periods, ending at most one period before the anchor.
-    pages = plan_back(iv, anchor, count + want_fill, page)
+    pages = plan_back(iv, anchor, _first_wave(iv, count + want_fill), page)
     cached = False
     if cache is not None:
         lo = iv.shift(anchor, -count)
@@ -217,6 +218,15 @@ async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
                    prev=prev, now_ns=job.now_ns)
         return out, len(out) == count, cached
     return rows[-count:], len(rows) >= count, cached
+
+
+def _first_wave(iv: Interval, periods: int) -> int:
+    """Periods the first wave asks for: Upbit sends no candle for a period without trades, so
+    a count past one page gets an allowance of one in ``UPBIT_GAPS`` (a second wave, one more
+    round trip, only when the market was quieter than that)."""
+    if iv.venue == "upbit" and periods > PAGE["upbit"]:
+        return periods + periods // UPBIT_GAPS
+    return periods
 
 
 def _fill_end(iv: Interval, rows: Sequence[Candle], anchor: int, now_ns: int) -> int:
