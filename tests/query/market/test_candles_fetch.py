@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from query.market.candles import MAX_COUNT, fetch_candles
+from query.market.candles import MAX_COUNT, fetch_candles, interval
 from query.market.candles.paging import MS
 from query.market.errors import BadRequestError, UnknownIntervalError, VenueUnavailableError
 from query.market.limits import UPBIT, VENUE_LIMITS, Limiter
@@ -314,3 +314,19 @@ async def test_a_failing_page_cancels_the_others_and_raises_as_itself():
         sim.fault("rest_error", status=429, times=1, retry_after=0.2, path="/v1/candles/")
         got = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", count=1000, end=END)
         assert [_key(c) for c in got.candles] == [_key(c) for c in _upbit_own(sim)[-1000:]]
+
+
+@pytest.mark.parametrize(("name", "unit", "count"), [("15m", 15, 250), ("1h", 60, 60), ("1d", "days", 2)])
+async def test_upbit_longer_intervals_page_on_their_own_grid(name, unit, count):
+    async with _sim(history_minutes=5000) as sim, _client(sim) as rest:
+        market = sim.venue("upbit").market
+        market.activate("KRW-BTC")
+        iv = interval("upbit", name)
+        end_ms = iv.floor(END_MS)  # a whole period before the stream: history alone
+        rows = [c for c in market.candles("KRW-BTC", unit) if c["start"] < end_ms][-count:]
+        body = orjson.dumps([shape(c, unit, None) for c in rows])
+        expect = upbit_candles(parse(body, "test"), recv_ns=0, now_ns=0, interval=name)
+        got = await fetch_candles(rest, "upbit", "KRW-BTC", name, count=count, end=end_ms * MS)
+        assert [_key(c) for c in got.candles] == [_key(c) for c in expect] and len(expect) == count
+        assert {c.interval for c in got.candles} == {name}
+        assert got.requests == -(-count // 200)
