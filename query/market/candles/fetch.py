@@ -12,7 +12,10 @@ sequential baseline of ``tools/bench/market.py``.
     get(venue, symbol, interval, start_ns, end_ns) -> list[Candle] | None  # None: not all held
     put(candles)                                                          # closed candles only
 
-It is asked for the closed part of the request; what REST fetched and is closed goes back in.
+It is asked for the closed part of the request (a count: as many periods as the count); after
+any REST page, the closed candles known without a hole go back in: ascending, every candle the
+venue has between the first and the last (periods in between without one had no trades), the
+forming candle never. Some may be ones ``get`` answered: ``put`` must take a candle twice.
 """
 
 from __future__ import annotations
@@ -83,7 +86,6 @@ class _Job:
         self.rest, self.iv, self.native = rest, iv, native
         self.priority, self.concurrency, self.now_ns = priority, concurrency, now_ns
         self.requests = 0
-        self.fetched: dict[int, Candle] = {}  # what REST answered (for the cache)
 
     def params(self, p: Page) -> dict[str, object]:
         if self.iv.venue == "upbit":
@@ -114,9 +116,7 @@ class _Job:
                 reply = await self.rest.get(self.iv.venue, self.iv.path, self.params(p),
                                             priority=self.priority)
                 self.requests += 1
-            got = [c for c in self.decode(reply.body, reply.recv_ns) if c.open_time_ns < p.end_ms * MS]
-            merge(self.fetched, got)
-            return p, got
+            return p, [c for c in self.decode(reply.body, reply.recv_ns) if c.open_time_ns < p.end_ms * MS]
 
         tasks = [asyncio.ensure_future(one(p)) for p in pages]
         try:
@@ -154,7 +154,7 @@ async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval: str
             raise BadRequestError("give count (and optionally end) or start and end, not count and start")
         check_count(count)
         anchor = forming_end if end is None else iv.ceil(_ms(end, "end"))
-        candles, complete, cached = await _by_count(job, anchor, count, fill, cache)
+        candles, complete, cached, sure = await _by_count(job, anchor, count, fill, cache)
     else:
         if start is None:
             raise BadRequestError("give count=N, or start= (and end=) for a range")
@@ -163,11 +163,9 @@ async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval: str
         if hi <= lo:
             raise BadRequestError(f"the range [{start!r}, {end!r}) holds no period of {iv.name}")
         check_count(iv.periods(lo, hi), "the range's periods")
-        candles, complete, cached = await _by_range(job, lo, hi, fill, cache)
-    if cache is not None and job.fetched:
-        closed = [c for _, c in sorted(job.fetched.items()) if c.closed]
-        if closed:
-            cache.put(closed)
+        candles, complete, cached, sure = await _by_range(job, lo, hi, fill, cache)
+    if cache is not None and job.requests and sure:
+        cache.put(sure)
     source = "cache" if cached and not job.requests else "cache+rest" if cached else "rest"
     return CandleResult(tuple(candles), job.requests, source, complete)
 
@@ -178,7 +176,9 @@ def _last_closed_end(iv: Interval, now_ms: int) -> int:
 
 
 async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
-                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool]:
+                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool, list[Candle]]:
+    """(candles, complete, whether the cache answered part, the closed candles known without
+    a hole: what goes back into the cache)."""
     iv = job.iv
     page = PAGE[iv.venue]
     known: dict[int, Candle] = {}
@@ -208,16 +208,26 @@ async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
             break
         if pages and before is not None and low >= before:
             break  # no progress (a venue answering pages it should not): stop rather than loop
+        further = iv.shift(low, -need)
+        hit = (cache.get(iv.venue, job.native, iv.name, further * MS, low * MS)
+               if cache is not None and low <= closed_end else None)
+        if hit is not None:  # the cache holds the older periods the count still needs
+            cached = True
+            merge(known, hit)
+            spans.append(Span(further, low))
+            pages = []
+            continue
         pages = plan_back(iv, low, need, page)
     rows = sorted(known.values(), key=lambda c: c.open_time_ns)
+    sure = [c for c in rows if c.closed and (low is None or c.open_time_ns >= low * MS)]
     if want_fill:
         end = _fill_end(iv, rows, anchor, job.now_ns)
         first = iv.shift(end, -count)
         prev = next((c for c in reversed(rows) if c.open_time_ns < first * MS), None)
         out = fill_periods([c for c in rows if first * MS <= c.open_time_ns < end * MS], iv, first, end,
                    prev=prev, now_ns=job.now_ns)
-        return out, len(out) == count, cached
-    return rows[-count:], len(rows) >= count, cached
+        return out, len(out) == count, cached, sure
+    return rows[-count:], len(rows) >= count, cached, sure
 
 
 def _first_wave(iv: Interval, periods: int) -> int:
@@ -251,7 +261,9 @@ def _need(iv: Interval, inside: int, known: dict[int, Candle], low: int | None, 
 
 
 async def _by_range(job: _Job, lo: int, hi: int, want_fill: bool,
-                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool]:
+                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool, list[Candle]]:
+    """As ``_by_count``; every page here is bounded by its slot or reaches back from the
+    range, so all that is known is without a hole."""
     iv = job.iv
     page = PAGE[iv.venue]
     known: dict[int, Candle] = {}
@@ -269,10 +281,11 @@ async def _by_range(job: _Job, lo: int, hi: int, want_fill: bool,
     for _, got in await job.pages(pages) if pages else ():
         merge(known, got)
     rows = sorted(known.values(), key=lambda c: c.open_time_ns)
+    sure = [c for c in rows if c.closed]
     inside = [c for c in rows if lo * MS <= c.open_time_ns < hi * MS]
     if want_fill:
         end = min(hi, max(iv.shift(inside[-1].open_time_ns // MS, 1) if inside else lo,
                           _last_closed_end(iv, job.now_ns // MS)))
         prev = next((c for c in reversed(rows) if c.open_time_ns < lo * MS), None)
         inside = fill_periods(inside, iv, lo, end, prev=prev, now_ns=job.now_ns)
-    return inside, True, cached
+    return inside, True, cached, sure

@@ -169,6 +169,15 @@ async def test_the_newest_count_ends_with_the_forming_candle_and_only_closed_one
         assert [_key(c) for c in got.candles] == [_key(c) for c in own[-300:]]
         assert got.candles[-1].closed is False and all(c.closed for c in got.candles[:-1])
         assert cache.puts and all(c.closed for c in cache.puts) and newest not in {c.open_time_ns for c in cache.puts}
+        # what was put has no hole: every candle of the simulator between its first and last
+        lo, hi = cache.puts[0].open_time_ns, cache.puts[-1].open_time_ns
+        assert [_key(c) for c in cache.puts] == [_key(c) for c in own if lo <= c.open_time_ns <= hi]
+        # asked again: the closed minutes from the cache, the forming one (and any older
+        # candles the minutes without trades call for) from REST
+        cache.ranges.append((lo, hi + MIN * MS))
+        again = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", count=300, now_ns=now, cache=cache)
+        assert again.source == "cache+rest" and again.requests == 1 < got.requests
+        assert [_key(c) for c in again.candles] == [_key(c) for c in got.candles]
 
 
 class DictCache:
