@@ -39,8 +39,8 @@ class Interval:
     """One venue's interval: the request it makes and its grid of period starts.
 
     ``span_ms`` is the period's length (0 for months, whose length varies); ``origin_ms`` a
-    period start the grid passes through (months: the offset of the venue's day start from
-    UTC midnight). ``path`` is the REST path; ``param`` Binance's ``interval`` value (None
+    period start the grid passes through (months: the venue's clock's offset from UTC, +9 h
+    for Upbit's KST, whose months begin on the local 1st). ``path`` is the REST path; ``param`` Binance's ``interval`` value (None
     for Upbit, whose path says it).
     """
 

@@ -265,9 +265,9 @@ class SlowTransport(httpx.AsyncBaseTransport):
 
 
 async def test_concurrent_pages_finish_sooner_than_sequential_ones_under_the_same_limit():
-    """1200 Upbit candles, 0.1 s of latency a request: the sequential baseline takes at least
+    """1200 Upbit candles, 0.15 s of latency a request: the sequential baseline takes at least
     that per page; concurrent pages overlap it (several in flight), with the same answer."""
-    delay = 0.1
+    delay = 0.15
     runs = {}
     for concurrency in (1, 8):
         # A simulator each: the simulator's per-second count must not carry one run into the other.
