@@ -39,7 +39,7 @@ from query.market.types import Candle
 
 from .intervals import PAGE, Interval, check_count
 from .intervals import interval as interval_of
-from .paging import MS, Page, Span, covered_from, merge, plan_back, plan_range, span_of
+from .paging import MS, Page, Span, covered_from, merge, plan_back, plan_range, plan_wave, span_of
 from .paging import fill as fill_periods
 
 Time = datetime | int  # an aware datetime, or epoch ns
@@ -220,7 +220,10 @@ async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
             spans.append(Span(further, low))
             pages = []
             continue
-        pages = plan_back(iv, low, need, page)
+        if want_fill:  # need is periods: down to the one before the oldest wanted
+            pages = plan_back(iv, low, need, page)
+        else:  # need is candles: space the pages by how many periods had one so far
+            pages = plan_wave(iv, low, need, page, inside / max(1, iv.periods(low, anchor)))
     rows = sorted(known.values(), key=lambda c: c.open_time_ns)
     sure = [c for c in rows if c.closed and (low is None or c.open_time_ns >= low * MS)]
     if want_fill:

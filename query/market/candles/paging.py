@@ -15,7 +15,8 @@ for has reached the start of the venue's history (``Span.lo`` None).
 
 For a count, ``plan_back`` plans the first wave from the anchor; when minutes without
 trades leave it short, ``covered_from`` says how far back the merged pages reach without a
-hole, and the next wave starts there.
+hole, and the next wave (``plan_wave``, spaced by the share of periods that had a candle)
+starts there.
 """
 
 from __future__ import annotations
@@ -62,6 +63,22 @@ def plan_back(iv: Interval, end_ms: int, periods: int, page: int) -> list[Page]:
         out.append(Page(hi, n))
         hi = iv.shift(hi, -n)
         periods -= n
+    return out
+
+
+def plan_wave(iv: Interval, end_ms: int, need: int, page: int, density: float) -> list[Page]:
+    """Pages for ``need`` more candles before period start ``end_ms`` on a market where about
+    ``density`` (0..1] of the periods have a candle: each asks ``page`` (the last fewer), their
+    ends about ``page / density`` periods apart, less a tenth, so that neighbours overlap
+    rather than leave a hole (a hole costs one more wave, never a candle)."""
+    stride = page if density >= 0.9 else max(page, int(page / max(density, 1e-3) * 0.9))
+    out = []
+    hi = end_ms
+    while need > 0:
+        n = min(page, need)
+        out.append(Page(hi, n))
+        hi = iv.shift(hi, -stride)
+        need -= n
     return out
 
 

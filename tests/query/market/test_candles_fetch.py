@@ -8,6 +8,7 @@ whatever the live tape does meanwhile.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,11 @@ import pytest
 from query.market.candles import MAX_COUNT, fetch_candles, interval
 from query.market.candles.paging import MS
 from query.market.errors import BadRequestError, UnknownIntervalError, VenueUnavailableError
-from query.market.limits import UPBIT, VENUE_LIMITS, Limiter
+from query.market.limits import UPBIT, VENUE_LIMITS, GroupLimit, Limiter
 from query.market.normalize import binance_klines, parse, upbit_candles
 from query.market.rest import RestClient
 from tools.simulator import Simulator
-from tools.simulator.upbit_candles import shape
+from tools.simulator.upbit_candles import bar, page, parse_count, parse_to, shape
 
 START_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 END_MS = START_MS // 60_000 * 60_000  # the stream's first minute: history opens before it
@@ -339,3 +340,31 @@ async def test_upbit_longer_intervals_page_on_their_own_grid(name, unit, count):
         assert [_key(c) for c in got.candles] == [_key(c) for c in expect] and len(expect) == count
         assert {c.interval for c in got.candles} == {name}
         assert got.requests == -(-count // 200)
+
+
+def _thin_upbit(share: float, minutes: int, end_ms: int) -> tuple[list[dict], httpx.MockTransport]:
+    """A fake Upbit whose market trades in about ``share`` of its minutes, paged by the
+    simulator's own rule (``upbit_candles.page``); (its candles ascending, the transport)."""
+    rng = random.Random(7)
+    rows = [bar("KRW-THIN", t, 100.0, 101.0, 99.0, 100.5, t + 1000, 1.0, 100.0)
+            for t in range(end_ms - minutes * MIN, end_ms, MIN) if rng.random() < share]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        q = request.url.params
+        body = page(rows, 1, to_ms=parse_to(q["to"]), count=parse_count(q.get("count")))
+        return httpx.Response(200, content=orjson.dumps(body))
+
+    return rows, httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.05])
+async def test_a_thin_market_needs_more_waves_and_still_answers_exactly(share):
+    """Most minutes without trades: the first wave falls short, later ones space their pages
+    by the share of minutes that had a candle, and the answer is still the newest 1000."""
+    rows, transport = _thin_upbit(share, 40_000, END_MS)
+    fast = {**VENUE_LIMITS, "upbit": replace(UPBIT, groups={**UPBIT.groups, "candle": GroupLimit(1000, 1.0)})}
+    async with RestClient(transport=transport, limiter=Limiter(fast)) as rest:
+        got = await fetch_candles(rest, "upbit", "KRW-THIN", "1m", count=1000, end=END)
+    assert [c.open_time_ns // MS for c in got.candles] == [r["start"] for r in rows[-1000:]]
+    assert got.complete
+    assert got.requests <= 3 * 5 + 2  # a bounded number of waves, not a page per missing minute

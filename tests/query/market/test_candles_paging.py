@@ -18,6 +18,7 @@ from query.market.candles.paging import (
     merge,
     plan_back,
     plan_range,
+    plan_wave,
     span_of,
 )
 from query.market.errors import BadRequestError, UnknownIntervalError, UnknownVenueError
@@ -144,3 +145,14 @@ def test_fill_inserts_missing_periods_at_the_previous_close():
     assert out[-1].closed is False and f.closed is True  # minute 6 is still forming at now
     # with no close before the first candle, the periods before it stay absent
     assert [c.fill for c in fill(rows, m, 0, 3 * MINUTE_MS, prev=None, now_ns=0)] == [False]
+
+
+def test_later_waves_space_their_pages_by_the_share_of_periods_with_a_candle():
+    m = interval("upbit", "1m")
+    end = _ms(2023, 11, 14, 22)
+    dense = plan_wave(m, end, 450, 200, 1.0)
+    assert [(p.end_ms, p.count) for p in dense] == [(end, 200), (end - 200 * MINUTE_MS, 200),
+                                                    (end - 400 * MINUTE_MS, 50)]
+    thin = plan_wave(m, end, 450, 200, 0.25)  # a page of 200 reaches ~800 minutes back
+    assert [(end - p.end_ms) // MINUTE_MS for p in thin] == [0, 720, 1440]
+    assert [p.count for p in thin] == [200, 200, 50] and plan_wave(m, end, 0, 200, 0.5) == []
