@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import msgspec
@@ -43,6 +43,7 @@ from .paging import MS, Page, Span, covered_from, merge, plan_back, plan_range, 
 from .paging import fill as fill_periods
 
 Time = datetime | int  # an aware datetime, or epoch ns
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UPBIT_GAPS = 8  # the first wave's allowance for Upbit's periods without trades: one in 8
 
 
@@ -75,7 +76,7 @@ def _ms(t: Time, what: str) -> int:
     if isinstance(t, datetime):
         if t.tzinfo is None:
             raise BadRequestError(f"{what} is a naive datetime: give a timezone (UTC) or epoch ns")
-        t = int(t.timestamp() * 1_000_000) * 1000
+        t = (t - _EPOCH) // timedelta(microseconds=1) * 1000  # exact, unlike timestamp()'s float
     elif isinstance(t, bool) or not isinstance(t, int):
         raise BadRequestError(f"{what} must be an aware datetime or epoch ns, not {t!r}")
     return -(-t // MS)
