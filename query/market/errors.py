@@ -5,7 +5,9 @@
     |   +-- UnknownVenueError     no such venue; names the venues served
     |   +-- UnknownSymbolError    no such symbol on that venue; names some of its symbols
     |   +-- UnknownIntervalError  no such candle interval on that venue; names the valid ones
-    +-- BadRequestError           an argument out of its documented range (a ValueError)
+    +-- BadRequestError           an argument out of its documented range (a ValueError): a
+    |                             count, depth or limit of 0, negative or over its cap; a range
+    |                             that ends before it starts
     +-- RateLimitedError          the venue's limit is used up until ``until_ns``
     +-- VenueUnavailableError     the venue is down, unreachable, or its circuit is open
     +-- StaleDataError            the freshest data is older than the caller's ``max_age_ms``
@@ -15,7 +17,8 @@
 limiter's ``Throttled`` and ``Banned`` (``query.market.limits``) are ``RateLimitedError``s.
 
 What the caller does next: an ``UnknownNameError`` is the caller's own mistake (fix the name;
-the message lists the valid ones, the CLI prints it and exits 2). ``RateLimitedError`` says
+the message lists the valid ones, the CLI prints it and exits 2), and so is a
+``BadRequestError`` (fix the argument it names). ``RateLimitedError`` says
 when to retry. ``VenueUnavailableError`` and ``StaleDataError`` are worth retrying later or
 on another source. ``BadResponseError`` is the venue's (or our decoder's) fault: it names the
 field that was wrong, and the body is worth keeping for a bug report.
@@ -81,8 +84,9 @@ class UnknownIntervalError(UnknownNameError):
 
 
 class BadRequestError(MarketDataError, ValueError):
-    """An argument out of its documented range: a depth, a limit, a count (0, negative, or
-    beyond the cap); the message says the range."""
+    """Arguments no request can be made of: a count, depth or limit of 0, negative or over
+    its cap; a range that ends before it starts. The message says what is allowed; the
+    caller's mistake."""
 
 
 class RateLimitedError(MarketDataError):
