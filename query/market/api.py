@@ -39,13 +39,14 @@ import msgspec
 
 from . import quotes
 from .breaker import BreakerPolicy, Breakers
+from .candles import CandleCache, CandleResult, fetch_candles
 from .errors import StaleDataError, UnknownNameError
 from .limits import Limiter, Priority
 from .memory import Answers, Source, book_of, ticker_of
 from .names import LISTING_PATHS, Universe
 from .quotes import MAX_DEPTH, MAX_TRADES, check_range
 from .rest import Reply, RestClient, check_venue
-from .types import OrderBook, Ticker, Trade, age_ms
+from .types import Candle, OrderBook, Ticker, Trade, age_ms
 
 KINDS = ("ticker", "orderbook", "trades")
 
@@ -107,6 +108,7 @@ class MarketData:
         self.memory = memory if memory is not None else _default_memory(
             attach=attach, data_dir=data_dir, live=live, rest_urls=rest_urls, ws_urls=ws_urls)
         self.cache_dir = cache_dir or attach or data_dir
+        self.candle_cache: CandleCache | None = None
         self.journaled = 0  # REST replies handed to the journal
         self._answers = Answers()
         self._asks: dict[tuple[str, str], deque[float]] = {}
@@ -216,6 +218,23 @@ class MarketData:
                         for t in kept[-limit:]]
         return await self._once(("trades", venue, key, limit), "trades", lambda: quotes.trades(
             self.rest, venue, key, limit, now=self.clock, priority=priority))
+
+    async def candles(self, venue: str, symbol: str, interval: str, *, count: int | None = None,
+                      start: Any = None, end: Any = None, fill: bool = False,
+                      priority: Priority = Priority.LOW) -> list[Candle]:
+        """The newest ``count`` candles (the forming one included) or those opening in
+        ``[start, end)``, ascending, one per period; see ``fetch_candles``."""
+        return list((await self.candle_result(venue, symbol, interval, count=count, start=start, end=end,
+                                              fill=fill, priority=priority)).candles)
+
+    async def candle_result(self, venue: str, symbol: str, interval: str, *, count: int | None = None,
+                            start: Any = None, end: Any = None, fill: bool = False,
+                            priority: Priority = Priority.LOW, concurrency: int = 8) -> CandleResult:
+        """``candles`` with how they were got: REST pages asked, source, completeness."""
+        key = await self._name(venue, symbol)
+        return await fetch_candles(self.rest, venue, key, interval, count=count, start=start, end=end,
+                                   fill=fill, priority=priority, concurrency=concurrency,
+                                   now_ns=self.clock(), cache=self.candle_cache)
 
     # -- memory -----------------------------------------------------------------------
 

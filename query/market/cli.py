@@ -136,8 +136,9 @@ async def _ask(args: argparse.Namespace) -> tuple[Any, int]:
         else:
             if (args.count is None) == (args.start is None):
                 raise BadRequestError("candles need either --count N or --from T [--to T]")
-            out = await md.candles(args.venue, args.symbol, args.interval, count=args.count,
-                                   start=args.start, end=args.end, fill=args.fill)
+            res = await md.candle_result(args.venue, args.symbol, args.interval, count=args.count,
+                                         start=args.start, end=args.end, fill=args.fill)
+            return res, res.requests  # candle pages (the symbol list's request not counted)
         return out, md.rest.requests
 
 
@@ -154,9 +155,7 @@ def cmd_market(args: argparse.Namespace, console: Console) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.what == "candles":
-        sources = sorted({c.source for c in out})
-        source = "+".join(sources) if sources else "rest"
-        doc: Any = candles_json(out, source, requests)
+        doc: Any = candles_json(list(out.candles), out.source, requests)
     elif args.what == "trades":
         doc = {"trades": [as_json(t) for t in out], "source": out[-1].source if out else "rest",
                "requests": requests}

@@ -90,3 +90,23 @@ def test_unknown_symbol_names_the_listed_ones_and_a_dead_venue_is_a_clear_error(
     code, out, err = run(capsys, "ticker", "--venue", "upbit", "--symbol", "KRW-BTC", "--rest-url",
                          "http://127.0.0.1:9", "--timeout", "1")
     assert code == 1 and err.startswith("error: upbit unavailable:") and len(err.strip().splitlines()) == 1
+
+
+def test_candles_json_is_ascending_iso_utc_with_prices_as_strings(rest_url, capsys):
+    code, out, err = run(capsys, "candles", "--venue", "upbit", "--symbol", "KRW-BTC", "--interval", "1m",
+                         "--count", "250", "--rest-url", rest_url, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) == {"candles", "source", "requests"} and doc["source"] == "rest"
+    assert doc["requests"] == 2  # 200 a page
+    rows = doc["candles"]
+    assert len(rows) == 250
+    times = [r["open_time"] for r in rows]
+    assert times == sorted(set(times)) and all(t.endswith("Z") for t in times)
+    assert set(rows[0]) == {"open_time", "open", "high", "low", "close", "volume"}
+    assert all(isinstance(r[k], str) for r in rows for k in ("open", "high", "low", "close", "volume"))
+    code, out, err = run(capsys, "candles", "--venue", "upbit", "--symbol", "KRW-BTC", "--interval", "7m",
+                         "--count", "5", "--rest-url", rest_url)
+    assert code == 2 and "unknown interval '7m' on upbit; valid: " in err and "1m" in err
+    code, out, err = run(capsys, "candles", "--venue", "upbit", "--symbol", "KRW-BTC", "--rest-url", rest_url)
+    assert code == 2 and "either --count N or --from T" in err
