@@ -70,7 +70,14 @@ class BookTicker(Event, frozen=True, gc=False):
 
 
 class Ticker(Event, frozen=True, gc=False):
-    """24h statistics, mark/index/funding; a field is None when the frame omitted it."""
+    """24h statistics, mark/index/funding; a field is None when the frame omitted it.
+
+    ``prev_close``, ``change`` and ``change_rate`` are as the venue sends them, never
+    derived: Upbit's ``prev_closing_price``, ``signed_change_price`` and
+    ``signed_change_rate`` (a signed fraction: ``0.0211`` is +2.11 %); Binance's ``p`` and
+    ``P`` (``P`` is per cent: ``2.11`` is +2.11 %), with ``prev_close`` its spot ``x`` (USD-M
+    sends none). A reader comparing venues scales Binance's rate by 1/100.
+    """
 
     last: str | None = None
     bid: str | None = None
@@ -83,6 +90,9 @@ class Ticker(Event, frozen=True, gc=False):
     mark: str | None = None
     index: str | None = None
     funding_rate: str | None = None
+    prev_close: str | None = None  # the close the change is measured against
+    change: str | None = None  # last - prev_close (Upbit) or 24 h price change (Binance)
+    change_rate: str | None = None  # as sent: Upbit a signed fraction, Binance per cent
 
 
 class Kline(Event, frozen=True, gc=False):

@@ -461,6 +461,8 @@ def from_market_state(m: Any, book: Any = None, *, now_ns: int, depth: int = 10,
         if change is None and prev is not None:
             change = last - prev
         rate = f("change_rate")
+        if rate is not None and m.venue in BINANCE:
+            rate = rate / 100  # the projection keeps Binance's P as sent: per cent
         if rate is None and change is not None and prev:
             rate = change / prev
         ticker = Ticker(

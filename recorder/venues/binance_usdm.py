@@ -62,6 +62,7 @@ CHANNELS: dict[str, str] = {
     "kline_1m": "kline_1m",
     "bookTicker": "bookTicker",
     "markPrice": "markPrice@1s",
+    "ticker": "ticker",  # 24hrTicker, ~1 s; tickers are /market streams (PROTOCOLS.md §1.1)
 }
 
 # Depth weight by limit (PROTOCOLS.md §1.6); limits outside the table are refused.

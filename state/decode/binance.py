@@ -104,6 +104,22 @@ class MarkPriceMsg(msgspec.Struct, tag_field="e", tag="markPriceUpdate", frozen=
     r: str | None = None  # funding rate
 
 
+class TickerMsg(msgspec.Struct, tag_field="e", tag="24hrTicker", frozen=True, gc=False):
+    """``<symbol>@ticker``: rolling 24 h statistics, pushed about once a second."""
+
+    E: Ms  # event time
+    s: str  # symbol
+    p: str  # price change over the 24 h window
+    P: str  # price change per cent
+    c: str  # last price
+    o: str  # open price, 24 h ago
+    h: str  # high price
+    l: str  # low price  # noqa: E741 (the venue's name)
+    v: str  # total traded base asset volume
+    q: str  # total traded quote asset volume
+    x: str | None = None  # spot only: the last price before the window (prev close)
+
+
 class SpotBookTicker(msgspec.Struct, frozen=True, gc=False):
     u: I64  # order book update id
     s: str  # symbol
@@ -133,8 +149,8 @@ class DepthSnapshotIds(msgspec.Struct, frozen=True, gc=False):
     asks = ()
 
 
-Data = DepthUpdate | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg
-DataIds = DepthIds | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg
+Data = DepthUpdate | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg | TickerMsg
+DataIds = DepthIds | BookTickerMsg | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg | TickerMsg
 
 
 class Combined(msgspec.Struct, frozen=True, gc=False):
@@ -163,7 +179,7 @@ _bare_ids = msgspec.json.Decoder(DataIds)
 _snapshot_ids = msgspec.json.Decoder(DepthSnapshotIds)
 _klines = msgspec.json.Decoder(list[tuple[Ms, str, str, str, str, str, Ms, str, I64, str, str, str]])
 
-KNOWN_E = {"depthUpdate", "bookTicker", "trade", "aggTrade", "kline", "markPriceUpdate"}
+KNOWN_E = {"depthUpdate", "bookTicker", "trade", "aggTrade", "kline", "markPriceUpdate", "24hrTicker"}
 
 
 def _partial_depth(stream: str) -> int | None:
@@ -224,6 +240,10 @@ def _frame_path(combined, bare):
                 k = d.k
                 return [Kline(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq, k.i,
                               k.t * MS, k.o, k.h, k.l, k.c, k.v, k.q, k.x)]
+            if t is TickerMsg:
+                return [Ticker(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq,
+                               last=d.c, open=d.o, high=d.h, low=d.l, volume=d.v, quote_volume=d.q,
+                               prev_close=d.x, change=d.p, change_rate=d.P)]
             return [Ticker(self.venue, names[0], names[1], d.E * MS, rec.ts_ns, rec.seq,  # markPrice
                            mark=d.p, index=d.i, funding_rate=d.r)]
         except Exception as exc:  # quarantine, as Decoder.decode does

@@ -58,6 +58,9 @@ class TickerMsg(msgspec.Struct, frozen=True, gc=False):
     low_price: N | None = None
     acc_trade_volume_24h: N | None = None
     acc_trade_price_24h: N | None = None
+    prev_closing_price: N | None = None
+    signed_change_price: N | None = None  # trade_price - prev_closing_price
+    signed_change_rate: N | None = None  # a signed fraction, not per cent
 
 
 class Candle(msgspec.Struct, frozen=True, gc=False):
@@ -109,6 +112,9 @@ class STicker(msgspec.Struct, frozen=True, gc=False):
     lp: N | None = None  # low_price
     atv24h: N | None = None  # acc_trade_volume_24h
     atp24h: N | None = None  # acc_trade_price_24h
+    pcp: N | None = None  # prev_closing_price
+    scp: N | None = None  # signed_change_price
+    scr: N | None = None  # signed_change_rate (a signed fraction)
 
 
 class SCandle(msgspec.Struct, frozen=True, gc=False):
@@ -143,6 +149,9 @@ class RestTicker(msgspec.Struct, frozen=True, gc=False):
     low_price: N | None = None
     acc_trade_volume_24h: N | None = None
     acc_trade_price_24h: N | None = None
+    prev_closing_price: N | None = None
+    signed_change_price: N | None = None
+    signed_change_rate: N | None = None
 
 
 class RestCandle(msgspec.Struct, frozen=True, gc=False):
@@ -221,7 +230,8 @@ class UpbitDecoder(Decoder):
             if t is STicker:
                 return [Ticker(venue, sym, norm, d.tms * MS, ts, seq, last=dec_str(d.tp),
                                open=_s(d.op), high=_s(d.hp), low=_s(d.lp), volume=_s(d.atv24h),
-                               quote_volume=_s(d.atp24h))]
+                               quote_volume=_s(d.atp24h), prev_close=_s(d.pcp), change=_s(d.scp),
+                               change_rate=_s(d.scr))]
             return [Kline(venue, sym, norm, d.tms * MS, ts, seq, d.ty.split(".", 1)[-1],
                           utc_ns(d.cdttmu), dec_str(d.op), dec_str(d.hp), dec_str(d.lp),
                           dec_str(d.tp), dec_str(d.catv), dec_str(d.catp), None)]
@@ -252,7 +262,8 @@ class UpbitDecoder(Decoder):
         return Ticker(self.venue, sym, norm, d.timestamp * MS, rec.ts_ns, rec.seq,
                       last=dec_str(d.trade_price), open=_s(d.opening_price), high=_s(d.high_price),
                       low=_s(d.low_price), volume=_s(d.acc_trade_volume_24h),
-                      quote_volume=_s(d.acc_trade_price_24h))
+                      quote_volume=_s(d.acc_trade_price_24h), prev_close=_s(d.prev_closing_price),
+                      change=_s(d.signed_change_price), change_rate=_s(d.signed_change_rate))
 
     def rest(self, rec: Record, url: str) -> list[Event]:
         path, params = query(url)

@@ -341,7 +341,7 @@ class Projector:
         st = self._state(ev)
         t = st.ticker
         for name in ("last", "bid", "ask", "open", "high", "low", "volume", "quote_volume",
-                     "mark", "index", "funding_rate"):
+                     "mark", "index", "funding_rate", "prev_close", "change", "change_rate"):
             v = getattr(ev, name)
             if v is not None:
                 t[name] = v

@@ -37,7 +37,8 @@ def as_tuple(ev) -> tuple:
                 None if ev.totals is None else tuple(ev.totals), ev.source)
     if t is Ticker:
         return ("Ticker", ev.symbol, ev.exch_ts_ns, (ev.last, ev.bid, ev.ask, ev.open, ev.high, ev.low,
-                ev.volume, ev.quote_volume, ev.mark, ev.index, ev.funding_rate))
+                ev.volume, ev.quote_volume, ev.mark, ev.index, ev.funding_rate, ev.prev_close,
+                ev.change, ev.change_rate))
     if t is Kline:
         return ("Kline", ev.symbol, ev.exch_ts_ns, ev.interval, ev.start_ns,
                 (ev.open, ev.high, ev.low, ev.close, ev.volume), ev.quote_volume, ev.closed)
@@ -123,3 +124,81 @@ def test_a_repeated_key_is_a_decode_error():
              b'"p":"1.5","q":"2","m":true,"m":false}}')
     got = ticktape_core.decode_frames("binance-usdm", "usdm", "wss://fstream.binance.com/stream", [frame])[0]
     assert isinstance(got, str) and "duplicate" in got
+
+
+# 24 h ticker frames (``<symbol>@ticker``): no capture holds one, so they are the documented
+# shape (USD-M: no ``x``, no best bid/ask; spot adds ``x``, ``b``/``B``, ``a``/``A``), combined
+# and bare, over varied numbers.
+USDM_TICKER = (b'{"e":"24hrTicker","E":%d,"s":"%s","p":"%s","P":"%s","w":"61950.11","c":"%s",'
+               b'"Q":"0.006","o":"%s","h":"%s","l":"%s","v":"%s","q":"%s","O":1723074840000,'
+               b'"C":1723161255999,"F":5261000000,"L":5266583935,"n":5583936}')
+SPOT_TICKER = (b'{"e":"24hrTicker","E":%d,"s":"%s","p":"%s","P":"%s","w":"0.0018","x":"%s","c":"%s",'
+               b'"Q":"10","b":"0.0024","B":"10","a":"0.0026","A":"100","o":"%s","h":"%s","l":"%s",'
+               b'"v":"%s","q":"%s","O":0,"C":86400000,"F":0,"L":18150,"n":18151}')
+
+
+def ticker_frames(rnd: random.Random, n: int) -> tuple[list[bytes], list[bytes]]:
+    """``n`` USD-M combined and bare ticker frames, and ``n`` spot ones (combined, bare)."""
+    def px() -> bytes:
+        return b"%d.%02d" % (rnd.randrange(1, 100_000), rnd.randrange(100))
+
+    usdm, spot = [], []
+    for i in range(n):
+        sym = rnd.choice([b"BTCUSDT", b"ETHUSDT"])
+        o, c = px(), px()
+        chg = b"%.2f" % (float(c) - float(o))
+        pct = b"%.3f" % ((float(c) - float(o)) / float(o) * 100)
+        e = 1723161256000 + i * 1000
+        u = USDM_TICKER % (e, sym, chg, pct, c, o, max(o, c, key=float), min(o, c, key=float), px(), px())
+        t = SPOT_TICKER % (e, sym, chg, pct, o, c, o, max(o, c, key=float), min(o, c, key=float), px(), px())
+        stream = sym.lower() + b"@ticker"
+        usdm.append(b'{"stream":"%s","data":%s}' % (stream, u) if i % 2 else u)
+        spot.append(b'{"stream":"%s","data":%s}' % (stream, t) if i % 2 else t)
+    return usdm, spot
+
+
+def repeats_a_key(payload: bytes) -> bool:
+    """A frame with a key twice in one object (a damaged byte made one: ``"l"`` to ``"e"``):
+    the core refuses it, msgspec keeps the last (``test_a_repeated_key_is_a_decode_error``)."""
+    import json
+
+    def pairs(kv):
+        keys = [k for k, _ in kv]
+        if len(keys) != len(set(keys)):
+            raise KeyError
+        return dict(kv)
+
+    try:
+        json.loads(payload, object_pairs_hook=pairs)
+    except KeyError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def test_24h_ticker_frames_decode_alike_and_damaged_ones_too():
+    """A ``24hrTicker`` is a Ticker (last c, open o, high h, low l, volume v, quote volume q,
+    change p, rate P as sent, prev close spot's x) both ways, at its event time ``E``; damaged,
+    it is the same event or an error both ways."""
+    from recorder.journal.record import StreamInfo
+
+    rnd = random.Random(24)
+    usdm, spot = ticker_frames(rnd, 200)
+    for info, frames in ((StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/market/ws/btcusdt@ticker"), usdm),
+                         (StreamInfo(2, "binance-spot", "spot", "wss://stream.binance.com:9443/ws/btcusdt@ticker"), spot)):
+        want = python_side(info, frames)
+        assert "error" not in want and all(len(w) == 1 and w[0][0] == "Ticker" for w in want)
+        assert core_side(info, frames) == want
+        sample = [d for d in (damaged(p, rnd) for p in rnd.choices(frames, k=3000)) if not repeats_a_key(d)]
+        assert len(sample) > 2900
+        want, got = python_side(info, sample), core_side(info, sample)
+        diff = [(p[:300], w, g) for p, w, g in zip(sample, want, got, strict=True) if w != g]
+        assert not diff, diff[:3]
+        assert 0 < want.count("error") < len(want)
+    [[ev]] = python_side(StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/market/stream"),
+                         [USDM_TICKER % (1723161256000, b"BTCUSDT", b"-412.30", b"-0.662", b"61800.30",
+                                         b"62212.60", b"62700.00", b"61010.10", b"203144.512", b"12584431122.73")])
+    assert ev == ("Ticker", "BTCUSDT", 1723161256000 * 1_000_000,
+                  ("61800.30", None, None, "62212.60", "62700.00", "61010.10", "203144.512", "12584431122.73",
+                   None, None, None, None, "-412.30", "-0.662"))

@@ -14,7 +14,7 @@ import pytest
 import ticktape_core
 
 from recorder.journal.record import FRAME, StreamInfo
-from tests.state.test_core_binance import core_side, damaged, python_side
+from tests.state.test_core_binance import core_side, damaged, python_side, repeats_a_key
 
 WS = StreamInfo(1, "upbit", "spot", "wss://api.upbit.com/websocket/v1")
 
@@ -127,3 +127,47 @@ def test_what_the_core_refuses_that_python_reads(payload):
     assert want != "error"
     [got] = ticktape_core.decode_frames("upbit", "spot", WS.url, [payload])
     assert isinstance(got, str)
+
+
+# Ticker frames: the capture holds none, so the documented shape (PROTOCOLS.md 3.3's key
+# tables over the 2018 sample's values), SIMPLE and DEFAULT, numbers in every form.
+SIMPLE_TICKER = (b'{"ty":"ticker","cd":"KRW-BTC","op":%s,"hp":8679000.00000000,"lp":8445000.00000000,'
+                 b'"tp":%s,"pcp":%s,"c":"RISE","cp":179000.00000000,"scp":%s,"cr":0.0211834320,"scr":%s,'
+                 b'"tv":0.0105675,"atv":12312.36058857,"atv24h":6448.96200341,"atp":105514711074.18726,'
+                 b'"atp24h":55330325803.7821,"tdt":"20180418","ttm":"100729","ttms":1524046049000,'
+                 b'"ab":"ASK","aav":5703.42273172,"abv":6608.93785685,"h52wp":28885000,'
+                 b'"h52wdt":"2018-01-06","l52wp":3286000,"l52wdt":"2017-09-15","ms":"ACTIVE",'
+                 b'"its":false,"dd":null,"mw":"NONE","tms":1524046049766,"st":"REALTIME"}')
+DEFAULT_TICKER = (b'{"type":"ticker","code":"KRW-BTC","opening_price":%s,"high_price":8679000.00000000,'
+                  b'"low_price":8445000.00000000,"trade_price":%s,"prev_closing_price":%s,"change":"RISE",'
+                  b'"change_price":179000.00000000,"signed_change_price":%s,"change_rate":0.0211834320,'
+                  b'"signed_change_rate":%s,"trade_volume":0.0105675,"acc_trade_volume":12312.36058857,'
+                  b'"acc_trade_volume_24h":6448.96200341,"acc_trade_price":105514711074.18726,'
+                  b'"acc_trade_price_24h":55330325803.7821,"trade_date":"20180418","trade_time":"100729",'
+                  b'"trade_timestamp":1524046049000,"ask_bid":"ASK","market_state":"ACTIVE",'
+                  b'"timestamp":1524046049766,"stream_type":"SNAPSHOT"}')
+
+
+def test_ticker_frames_keep_prev_close_change_and_rate_alike():
+    """Upbit's ``prev_closing_price``/``pcp``, ``signed_change_price``/``scp`` and
+    ``signed_change_rate``/``scr`` are the Ticker's ``prev_close``, ``change`` and
+    ``change_rate``, written plain both ways (and None when absent or null); damaged, the
+    same event or an error both ways."""
+    rnd = random.Random(17)
+    nums = [number_text(rnd) for _ in range(400)] + ["null"] * 20
+    frames = [shape % tuple(rnd.choice(nums).encode() if i > 1 else number_text(rnd).encode()
+                            for i in range(5))
+              for shape in (SIMPLE_TICKER, DEFAULT_TICKER) for _ in range(300)]
+    frames.append(b'{"ty":"ticker","cd":"KRW-BTC","tp":1,"tms":2}')  # none of the three
+    want = python_side(WS, frames)
+    assert "error" not in want
+    assert core_side(WS, frames) == want
+    assert want[-1][0][3][-3:] == (None, None, None)
+    [[ev]] = python_side(WS, [SIMPLE_TICKER % (b"8450000.00000000", b"8629000.0", b"8450000.00000000",
+                                               b"1.79E+5", b"0.0211834320")])
+    assert ev[3][-3:] == ("8450000.00000000", "179000", "0.0211834320")
+    sample = [d for d in (damaged(rnd.choice(frames), rnd) for _ in range(3000)) if not repeats_a_key(d)]
+    want, got = python_side(WS, sample), core_side(WS, sample)
+    diff = [(p[:300], w, g) for p, w, g in zip(sample, want, got, strict=True) if w != g]
+    assert not diff, diff[:3]
+    assert 0 < want.count("error") < len(want)

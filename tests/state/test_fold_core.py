@@ -145,3 +145,39 @@ def fold_given(streams, events) -> tuple[Projector, PyProjector, None]:
         assert core.apply(rec) == ref.apply(rec)
     return core, ref, None
 
+
+
+def test_prev_close_change_and_rate_merge_into_the_ticker_dict_alike():
+    """The three fields a ticker gained merge as the others do (a field not sent is kept),
+    under the names ``prev_close``, ``change`` and ``change_rate``; a state restored from a
+    checkpoint without them gains them with the next ticker that sends them."""
+    from state.events import Ticker
+
+    kw = dict(venue="x", symbol="S", norm="S-USDT", exch_ts_ns=0, recv_ts_ns=1, seq=1)
+    events = [Ticker(**kw, last="100", open="90"),
+              Ticker(**kw, last="101", prev_close="95", change="6", change_rate="0.0631578947"),
+              Ticker(**kw, last="102", volume="7"),
+              Ticker(**kw, change="-1.5", change_rate="-1.47")]
+    core, ref, _ = fold_given({}, events[:1])
+    [key] = core.symbols()
+    old = core.snapshot()
+    assert "prev_close" not in core.symbol_state(*key).ticker
+    core, ref, _ = fold_given({}, events)
+    assert core.digest() == ref.digest()
+    want = {"last": "102", "open": "90", "prev_close": "95", "change": "-1.5", "change_rate": "-1.47",
+            "volume": "7"}
+    assert core.symbol_state(*key).ticker == ref.symbol_state(*key).ticker == want
+    assert list(core.symbol_state(*key).ticker) == ["last", "open", "prev_close", "change", "change_rate",
+                                                    "volume"]
+    again = Projector.restore(core.snapshot())
+    assert again.symbol_state(*key).ticker == want
+    before = Projector.restore(old)  # a blob from before the fields: restores, then merges them
+    assert before.symbol_state(*key).ticker == {"last": "100", "open": "90"}
+    from recorder.journal.record import FRAME, Record
+
+    given = _Given()
+    given.events = [msgspec.structs.replace(events[1], seq=2, recv_ts_ns=2)]
+    before._decoders[9] = given
+    before.apply(Record(2, 2, 9, FRAME, b"", None))
+    assert before.symbol_state(*key).ticker == {"last": "101", "open": "90", "prev_close": "95",
+                                                "change": "6", "change_rate": "0.0631578947"}

@@ -340,3 +340,25 @@ def test_cli_refuses_bad_options(argv, capsys):
 
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+async def test_ticker_stream_on_the_market_route_each_second():
+    """``@ticker`` is a ``/market`` stream: a 24hrTicker about each second of market time
+    there (so ~20 a second at speed 20), made as ``/fapi/v1/ticker/24hr`` is (equal at one
+    instant: ``test_simulator_market``); on ``/public`` it is acked and never delivered, as
+    Binance does on a wrong route."""
+    async with Simulator(**_cfg(venues=("binance-usdm",), binance_symbols=("FOOUSDT",),
+                                binance_captures=())) as sim:
+        async with ws_connect(sim.urls.ws + "/market/stream?streams=foousdt@ticker") as ws, \
+                ws_connect(sim.urls.ws + "/public/stream?streams=foousdt@ticker") as wrong:
+            got = [orjson.loads(g) for g in await recv_n(ws, 10)]
+            assert await recv_for(wrong, 0.3) == []
+        assert {g["stream"] for g in got} == {"foousdt@ticker"}
+        data = [g["data"] for g in got]
+        assert {d["e"] for d in data} == {"24hrTicker"} and {d["s"] for d in data} == {"FOOUSDT"}
+        es = [d["E"] for d in data]
+        assert all(900 <= b - a <= 1100 for a, b in zip(es, es[1:], strict=False))
+        assert all(float(d["l"]) <= float(d["c"]) <= float(d["h"]) for d in data)
+        status, _, body = await http("GET", sim.urls.rest + "/fapi/v1/ticker/24hr?symbol=FOOUSDT")
+        rest = orjson.loads(body)
+        assert status == 200 and rest["lastId"] >= data[-1]["L"] > 0  # trade ids only grow

@@ -7,7 +7,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from tools.simulator.binance_market import BinanceMarket, stream_kind
+from tools.simulator.binance_market import GENERATED, BinanceMarket, stream_kind
 from tools.simulator.book import Book
 from tools.simulator.captures import (
     CRYPTOFEED_BINANCE_FUTURES,
@@ -72,6 +72,13 @@ def _crossed(book: Book) -> bool:
     return float(bid[0]) >= float(ask[0])
 
 
+def _next_captured(market: BinanceMarket):
+    """The tape's next event of a capture (the ticker events made between them skipped)."""
+    while (ev := market.next()).kind in GENERATED:
+        pass
+    return ev
+
+
 def test_first_loop_is_the_capture_byte_for_byte_and_later_loops_shift():
     raw = read_cryptofeed(CRYPTOFEED_BINANCE_FUTURES)
     market = BinanceMarket([raw], base_ms=0)
@@ -79,7 +86,7 @@ def test_first_loop_is_the_capture_byte_for_byte_and_later_loops_shift():
     originals = [f for _, f in raw.frames if f.startswith(b'{"stream"')]
     first_loop = []
     for _ in range(len(cap.frames)):
-        ev = market.next()
+        ev = _next_captured(market)
         if (ev.symbol, ev.kind) in cap.derived:  # made from other streams: not in the capture
             continue
         stream = next(s for s in (f"{ev.symbol.lower()}@{k}" for k in
@@ -88,7 +95,7 @@ def test_first_loop_is_the_capture_byte_for_byte_and_later_loops_shift():
         first_loop.append(b'{"stream":"%s","data":%s}' % (stream.encode(), ev.data))
     assert set(first_loop) <= set(originals)
     assert len(first_loop) >= len(originals) - 40  # only pre-snapshot diffs are left out
-    later = [market.next() for _ in range(len(cap.frames) + 4)]
+    later = [_next_captured(market) for _ in range(len(cap.frames) + 4)]
     bridges = [e for e in later[:4] if e.kind == "depth"]
     assert len(bridges) == 4  # one bridge diff per symbol between loops
     trades = [orjson.loads(e.data) for e in later if e.kind == "aggTrade"]
@@ -119,7 +126,8 @@ def test_synthetic_market_is_seeded_consistent_and_uncrossed():
     _, c = take(4)
     assert [e.data for e in a] == [e.data for e in b]
     assert [e.data for e in a] != [e.data for e in c]
-    assert {e.kind for e in a} == {"depth", "bookTicker", "trade", "aggTrade", "kline_1m", "markPrice"}
+    assert {e.kind for e in a} == {"depth", "bookTicker", "trade", "aggTrade", "kline_1m", "markPrice",
+                                   "ticker"}
     m2 = BinanceMarket(seed=3, base_ms=1_700_000_000_000)
     m2.activate("FOOUSDT")
     clients, chains = _run_clients(m2, until_t=60.0, snapshot_after=100)
@@ -274,3 +282,64 @@ def test_derived_binance_streams_agree_with_the_trades_and_tickers_they_come_fro
     # mark prices: one per second of exchange time
     seconds = [d["E"] // 1000 for d in by_kind["markPrice"]]
     assert seconds == sorted(set(seconds)) and len(seconds) > 300
+
+
+def test_kept_bars_equal_the_bars_rebuilt_from_every_kept_trade():
+    """``LiveTrades`` folds trades in as they are read and rebuilds only a bar that lost its
+    oldest trade to the bound: its rows equal a rebuild from scratch at every read, through
+    evictions, out-of-order minutes and a switch from trades to aggregates."""
+    import random
+
+    from tools.simulator.binance_live import LiveTrades, rebuild_rows
+    from tools.simulator.tape import Event
+
+    rnd = random.Random(9)
+    live = LiveTrades(maxlen=300)
+    t_ms, tid = 1_700_000_000_000, 1
+    for i in range(3000):
+        t_ms += rnd.choice([0, 50, 400, 9000, 61_000]) - (30_000 if rnd.random() < 0.02 else 0)
+        kind = "aggTrade" if i > 2400 or rnd.random() < 0.3 else "trade"
+        tr = {"e": kind, "E": t_ms, "T": t_ms, "s": "X", "p": f"{rnd.randrange(90, 110)}.{rnd.randrange(10)}",
+              "q": f"0.{rnd.randrange(1, 999):03d}", "m": rnd.random() < 0.5}
+        if kind == "trade":
+            tr["t"] = tid
+        else:
+            tr.update(a=tid, f=tid, l=tid + rnd.randrange(3))
+        tid += 1
+        live.add(Event(i / 10, "X", kind, orjson.dumps(tr)))
+        if rnd.random() < 0.1 or i > 2990:
+            assert live.rows() == rebuild_rows(live.events), i
+    assert live.use() == "aggTrade" and len(live.events) == 300
+
+
+def test_the_ticker_stream_is_the_rest_24h_ticker_each_second():
+    """``<symbol>@ticker`` events come once a second of tape time; each, read when the tape
+    reaches it (as the server delivers it), is ``/ticker/24hr`` at that instant under the
+    stream's keys, and decodes to a Ticker; ``E`` grows by about a second each time."""
+    from recorder.journal.record import FRAME, Record, StreamInfo
+    from state.decode import decoder_for
+
+    m = BinanceMarket(seed=3, base_ms=1_700_000_000_000, history_minutes=1500)
+    m.activate("FOOUSDT")
+    dec = decoder_for(StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/market/ws/foousdt@ticker"))
+    got = []
+    while len(got) < 30:
+        ev = m.next()
+        if ev.kind != "ticker":
+            continue
+        d = orjson.loads(ev.data)
+        rest = m.ticker_24h("FOOUSDT")
+        keys = {"p": "priceChange", "P": "priceChangePercent", "w": "weightedAvgPrice", "c": "lastPrice",
+                "Q": "lastQty", "o": "openPrice", "h": "highPrice", "l": "lowPrice", "v": "volume",
+                "q": "quoteVolume", "O": "openTime", "C": "closeTime", "F": "firstId", "L": "lastId",
+                "n": "count"}
+        assert {k: d[k] for k in keys} == {k: rest[v] for k, v in keys.items()}
+        assert (d["e"], d["s"]) == ("24hrTicker", "FOOUSDT") and d["E"] >= d["C"]
+        [tk] = dec.decode(Record(len(got) + 1, 1, 1, FRAME, ev.data, None))
+        assert (tk.last, tk.high, tk.volume, tk.change, tk.change_rate) == \
+            (rest["lastPrice"], rest["highPrice"], rest["volume"], rest["priceChange"], rest["priceChangePercent"])
+        got.append((ev.t, d["E"]))
+    ts, es = zip(*got, strict=True)
+    assert all(b - a == 1.0 for a, b in zip(ts, ts[1:], strict=False))
+    assert all(900 <= b - a <= 1100 for a, b in zip(es, es[1:], strict=False))
+    assert Decimal(orjson.loads(ev.data)["v"]) > 0  # history and stream minutes both count

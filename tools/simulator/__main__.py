@@ -23,7 +23,8 @@ SUSHI/AKRO/KEEP/CTK-USDT from cryptofeed; Upbit KRW-* from cryptofeed) with shif
 and times, and makes any other symbol asked for synthetic. Streams a capture lacks are
 derived from the ones it has (``binance_derived``): BTCUSDT's ``aggTrade`` and ``kline_1m``
 from its trades, every capture symbol's ``markPrice`` from its book tickers, and Upbit
-tickers from trades. ``synthetic`` serves only the seeded random-walk market. Pacing: ``--speed`` scales the recordings' clock (1 = real
+tickers from trades; every Binance symbol's ``@ticker`` is made each second from the state
+``/ticker/24hr`` answers from. ``synthetic`` serves only the seeded random-walk market. Pacing: ``--speed`` scales the recordings' clock (1 = real
 time, ``max`` = as fast as the sockets take it); ``--rate`` sends N events/s instead.
 
 Faults are injected over HTTP while it runs (see ``Simulator.fault`` for parameters)::

@@ -7,13 +7,16 @@ between loops turns the end-of-loop book back into the loop-start book, so the
 ``U``/``u``/``pu`` chain stays continuous and a client's book stays equal to ours across
 loops; trade and aggregate ids go on from the last loop's without a hole. A depth snapshot carries a ``lastUpdateId`` inside
 the next diff still to be sent for that symbol, so that diff brackets it (``U <= id <= u``).
-Streams a capture lacks are derived from the ones it has (``binance_derived``).
+Streams a capture lacks are derived from the ones it has (``binance_derived``). The 24 h
+ticker (``<symbol>@ticker``) is made once a second of tape time from the same kept trades
+and klines ``/ticker/24hr`` answers from (``ticker_payload``), so stream and REST agree.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import math
 from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
@@ -23,6 +26,7 @@ import orjson
 
 from .binance_derived import derive
 from .binance_history import history_klines, klines_page
+from .binance_live import LiveTrades
 from .binance_synthetic import SyntheticSymbol
 from .book import Book
 from .captures import RawCapture
@@ -39,6 +43,9 @@ FAMILIES: dict[str, dict[bytes, str]] = {
 }
 SHIFT = {kind: shifter(fams) for kind, fams in FAMILIES.items()}
 LOOP_GAP_S = 0.1  # pause between the end of a capture and its next loop
+# kinds made from the market's state when sent, never read from a capture
+GENERATED = ("ticker",)
+TICKER_EVERY_S = 1.0  # Binance pushes <symbol>@ticker about once a second
 
 
 def stream_kind(stream: str) -> str:
@@ -315,6 +322,25 @@ class CaptureSource(Source):
         return first + (last - first) // 2, book
 
 
+class TickerClock(Source):
+    """One symbol's ``ticker`` events, each whole second of tape time; the payload is made
+    by ``BinanceMarket.ticker_payload`` when first read (delivered), not when popped."""
+
+    def __init__(self, market: BinanceMarket, symbol: str, t0: float) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.next_t = math.floor(t0 / TICKER_EVERY_S + 1) * TICKER_EVERY_S
+
+    def peek_t(self) -> float:
+        return self.next_t
+
+    def pop(self) -> Event:
+        t = self.next_t
+        self.next_t = t + TICKER_EVERY_S
+        return Event(t, self.symbol, "ticker", b"", None,
+                     functools.partial(self.market.ticker_payload, self.symbol, t), {})
+
+
 # ---------------------------------------------------------------------------- the market
 
 
@@ -332,14 +358,18 @@ class BinanceMarket:
         self.allowed = None if symbols is None else {s.upper() for s in symbols}
         self._capture: dict[str, CaptureSource] = {}
         self._synthetic: dict[str, SyntheticSymbol] = {}
-        self.trades: dict[str, deque[Event]] = {}
+        self._live: dict[str, LiveTrades] = {}
+        self.trades: dict[str, deque[Event]] = {}  # each symbol's LiveTrades.events
+        self._ticker_e: dict[str, int] = {}  # symbol -> E of its last ticker event
         for raw in captures:
             src = CaptureSource(prepared(raw).clone())
             if not src.cap.frames:
                 continue
             self.tape.add(src)
             for sym in src.cap.symbols:
-                self._capture.setdefault(sym, src)
+                if sym not in self._capture:
+                    self._capture[sym] = src
+                    self.tape.add(TickerClock(self, sym, 0.0))
             for _, sym, kind, data, _ in src.cap.frames:
                 if kind in ("trade", "aggTrade") and sym not in self._anchors:
                     tr = orjson.loads(data)
@@ -370,16 +400,18 @@ class BinanceMarket:
         self._synthetic[symbol] = src
         self._anchors[symbol] = (self.base_ms + int(round(src.t0 * 1000)), Decimal(src.start_mid) / 10)
         self.tape.add(src)
+        self.tape.add(TickerClock(self, symbol, src.t0))
         return True
 
     def next(self) -> Event:
         """The next event of the merged tape (the caller paces and delivers it)."""
         ev = self.tape.next()
         if ev.kind == "trade" or ev.kind == "aggTrade":
-            dq = self.trades.get(ev.symbol)
-            if dq is None:
-                dq = self.trades[ev.symbol] = deque(maxlen=50_000)
-            dq.append(ev)
+            live = self._live.get(ev.symbol)
+            if live is None:
+                live = self._live[ev.symbol] = LiveTrades()
+                self.trades[ev.symbol] = live.events
+            live.add(ev)
         return ev
 
     def has_book(self, symbol: str) -> bool:
@@ -428,32 +460,8 @@ class BinanceMarket:
         return hist + live
 
     def _live_rows(self, symbol: str) -> list[list]:
-        dq = self.trades.get(symbol, ())
-        kinds = {ev.kind for ev in dq}
-        use = "trade" if "trade" in kinds else "aggTrade"
-        bars: dict[int, list] = {}
-        for ev in dq:
-            kind = ev.kind
-            if kind != use:
-                continue
-            tr = orjson.loads(ev.data)
-            start = tr["T"] // 60_000 * 60_000
-            px, qty = Decimal(tr["p"]), Decimal(tr["q"])
-            n = 1 if kind == "trade" else tr["l"] - tr["f"] + 1
-            bar = bars.get(start)
-            if bar is None:
-                bars[start] = [start, px, px, px, px, qty, start + 59_999, qty * px, n,
-                               Decimal(0), Decimal(0), "0"]
-                bar = bars[start]
-            else:
-                bar[2], bar[3], bar[4] = max(bar[2], px), min(bar[3], px), px
-                bar[5] += qty
-                bar[7] += qty * px
-                bar[8] += n
-            if not tr["m"]:  # buyer is the taker
-                bar[9] += qty
-                bar[10] += qty * px
-        return [[str(v) if isinstance(v, Decimal) else v for v in bars[k]] for k in sorted(bars)]
+        live = self._live.get(symbol)
+        return [] if live is None else live.rows()
 
     def klines_body(self, symbol: str, limit: int = 500, start_ms: int | None = None,
                     end_ms: int | None = None) -> bytes:
@@ -483,7 +491,9 @@ class BinanceMarket:
         wall clock): last price is the last streamed trade's."""
         symbol = symbol.upper()
         rows = self.kline_rows(symbol)[-1440:]
-        trades = self._trade_dicts(symbol)
+        live = self._live.get(symbol)
+        ends = None if live is None else live.ends()
+        trades = [] if ends is None else list(ends)  # the oldest and the newest kept trade
         if not rows:
             zero = "0"
             return {"symbol": symbol, "priceChange": zero, "priceChangePercent": zero,
@@ -511,6 +521,26 @@ class BinanceMarket:
                         "bidPrice": bids[0][0] if bids else "0", "bidQty": bids[0][1] if bids else "0",
                         "askPrice": asks[0][0] if asks else "0", "askQty": asks[0][1] if asks else "0"})
         return out
+
+    def ticker_payload(self, symbol: str, t: float, _data: bytes = b"", _deltas: object = None) -> bytes:
+        """The ``24hrTicker`` event of ``symbol`` at tape time ``t``: ``ticker_24h``'s
+        numbers under the stream's keys (so it equals ``/ticker/24hr`` at that instant);
+        ``E`` is the newest trade's time plus the tape time since it, kept increasing.
+        Empty (nothing is sent) before the symbol's first trade."""
+        live = self._live.get(symbol)
+        last = None if live is None else live.last_event()
+        if last is None:
+            return b""
+        tk = self.ticker_24h(symbol)
+        e_ms = max(int(tk["closeTime"]) + int(round((t - last.t) * 1000)),
+                   self._ticker_e.get(symbol, 0) + 1)
+        self._ticker_e[symbol] = e_ms
+        return orjson.dumps({
+            "e": "24hrTicker", "E": e_ms, "s": symbol, "p": tk["priceChange"],
+            "P": tk["priceChangePercent"], "w": tk["weightedAvgPrice"], "c": tk["lastPrice"],
+            "Q": tk["lastQty"], "o": tk["openPrice"], "h": tk["highPrice"], "l": tk["lowPrice"],
+            "v": tk["volume"], "q": tk["quoteVolume"], "O": tk["openTime"], "C": tk["closeTime"],
+            "F": tk["firstId"], "L": tk["lastId"], "n": tk["count"]})
 
     def exchange_info_body(self, now_ms: int) -> bytes:
         """A ``/fapi/v1/exchangeInfo`` body listing the simulated symbols."""

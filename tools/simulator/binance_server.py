@@ -5,6 +5,7 @@ Paths: ``/<route>/ws/<s1>/<s2>`` (raw payloads) and ``/<route>/stream?streams=s1
 legacy ``/ws``, ``/stream`` (public streams only). A stream on the wrong route is accepted
 and acked but never delivered, as Binance does. Every diff-depth speed
 (``@depth``, ``@depth@100ms``, ``@depth@0ms``...) is served the same diff events.
+``@ticker`` (``/market``) is a ``24hrTicker`` each second, equal to ``/ticker/24hr`` then.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from recorder.venues.base import WindowLimit
 from recorder.venues.binance_usdm import route_for_stream
 
-from .binance_market import FAMILIES, BinanceMarket, stream_kind
+from .binance_market import FAMILIES, GENERATED, BinanceMarket, stream_kind
 from .binance_rest import BinanceRest, WeightLimits
 from .config import SimConfig
 from .conn import SimConn, loop_time
@@ -79,7 +80,7 @@ class BinanceSession:
 
     def _key(self, stream: str) -> tuple[str, str] | None:
         kind = stream_kind(stream)
-        if kind not in FAMILIES and not _PARTIAL.match(kind):
+        if kind not in FAMILIES and kind not in GENERATED and not _PARTIAL.match(kind):
             return None
         return stream.partition("@")[0].upper(), kind
 
@@ -203,6 +204,8 @@ class BinanceVenue(SimVenue):
         if not subs:
             return
         data = ev.data
+        if not data:  # a ticker before the symbol's first trade: nothing to say yet
+            return
         for conn, prefix in subs.values():
             conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
 

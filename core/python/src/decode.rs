@@ -74,20 +74,27 @@ fn event_tuple<'py>(py: Python<'py>, ev: &Event<'_>) -> PyResult<Bound<'py, PyAn
             .into_pyobject(py)?
             .into_any(),
         Event::Ticker(t) => {
-            let f = |v: &Option<std::borrow::Cow<'_, str>>| v.as_ref().map(|s| s.to_string());
-            let fields = (
-                f(&t.last),
-                f(&t.bid),
-                f(&t.ask),
-                f(&t.open),
-                f(&t.high),
-                f(&t.low),
-                f(&t.volume),
-                f(&t.quote_volume),
-                f(&t.mark),
-                f(&t.index),
-                f(&t.funding_rate),
-            );
+            // Fourteen fields: past the arity a Rust tuple converts, so a tuple built here.
+            let fields = PyTuple::new(
+                py,
+                [
+                    &t.last,
+                    &t.bid,
+                    &t.ask,
+                    &t.open,
+                    &t.high,
+                    &t.low,
+                    &t.volume,
+                    &t.quote_volume,
+                    &t.mark,
+                    &t.index,
+                    &t.funding_rate,
+                    &t.prev_close,
+                    &t.change,
+                    &t.change_rate,
+                ]
+                .map(|v| v.as_deref()),
+            )?;
             ("Ticker", t.symbol.as_ref(), t.exch_ts_ns, fields)
                 .into_pyobject(py)?
                 .into_any()

@@ -444,7 +444,8 @@ fn event_obj<'py>(
         Event::Ticker(x) => make!(py, t.ticker, [v, s, n], at, x.exch_ts_ns;
             x.last.as_deref(), x.bid.as_deref(), x.ask.as_deref(), x.open.as_deref(),
             x.high.as_deref(), x.low.as_deref(), x.volume.as_deref(), x.quote_volume.as_deref(),
-            x.mark.as_deref(), x.index.as_deref(), x.funding_rate.as_deref()),
+            x.mark.as_deref(), x.index.as_deref(), x.funding_rate.as_deref(),
+            x.prev_close.as_deref(), x.change.as_deref(), x.change_rate.as_deref()),
         Event::Kline(x) => make!(py, t.kline, [v, s, n], at, x.exch_ts_ns;
             x.interval.as_ref(), x.start_ns, x.open.as_ref(), x.high.as_ref(), x.low.as_ref(),
             x.close.as_ref(), x.volume.as_ref(), x.quote_volume.as_deref(), x.closed),
@@ -580,6 +581,9 @@ fn read_event(ev: &Bound<'_, PyAny>, kind: usize) -> PyResult<Event<'static>> {
             mark: o("mark")?,
             index: o("index")?,
             funding_rate: o("funding_rate")?,
+            prev_close: o("prev_close")?,
+            change: o("change")?,
+            change_rate: o("change_rate")?,
         }),
         _ => Event::Kline(event::Kline {
             symbol: sym,

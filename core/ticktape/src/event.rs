@@ -133,6 +133,10 @@ pub struct BookSnapshot<'a> {
 }
 
 /// 24h statistics, mark, index, funding: a field is None when the frame omitted it.
+///
+/// `prev_close`, `change` and `change_rate` are as the venue sends them, never derived:
+/// Upbit's `prev_closing_price`, `signed_change_price`, `signed_change_rate` (a signed
+/// fraction); Binance's spot `x`, `p` and `P` (per cent).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ticker<'a> {
     pub symbol: Str<'a>,
@@ -148,6 +152,9 @@ pub struct Ticker<'a> {
     pub mark: Option<Str<'a>>,
     pub index: Option<Str<'a>>,
     pub funding_rate: Option<Str<'a>>,
+    pub prev_close: Option<Str<'a>>,
+    pub change: Option<Str<'a>>,
+    pub change_rate: Option<Str<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -176,7 +176,7 @@ pub struct KlineRow {
 }
 
 /// The names of `Ticker`'s fields, in the order the fold merges them.
-pub const TICKER_FIELDS: [&str; 11] = [
+pub const TICKER_FIELDS: [&str; 14] = [
     "last",
     "bid",
     "ask",
@@ -188,6 +188,9 @@ pub const TICKER_FIELDS: [&str; 11] = [
     "mark",
     "index",
     "funding_rate",
+    "prev_close",
+    "change",
+    "change_rate",
 ];
 
 /// A symbol's folded state, but its book and tape (`SymbolState`).
@@ -522,6 +525,9 @@ pub fn on_ticker(st: &mut Sym, t: &Ticker<'_>, out: &mut Vec<Derived>) {
         &t.mark,
         &t.index,
         &t.funding_rate,
+        &t.prev_close,
+        &t.change,
+        &t.change_rate,
     ];
     for (name, v) in TICKER_FIELDS.iter().zip(fields) {
         if let Some(v) = v {

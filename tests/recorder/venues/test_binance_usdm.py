@@ -24,6 +24,7 @@ from recorder.venues.base import Backoff, ErrorClass
     ("trade", "market", "btcusdt@trade"),
     ("kline_1m", "market", "btcusdt@kline_1m"),
     ("markPrice", "market", "btcusdt@markPrice@1s"),
+    ("ticker", "market", "btcusdt@ticker"),
 ])
 def test_every_channel_has_its_route(channel, route, stream):
     name = bn.stream_name("BTCUSDT", channel)
@@ -70,9 +71,9 @@ def test_pool_respects_stream_limit_and_never_mixes_routes():
         assert urlsplit(p.url).path == f"/{p.route}/stream"
         assert parse_qs(urlsplit(p.url).query)["streams"] == ["/".join(p.streams)]
         assert p.messages == ()
-    # 10 symbols x 3 public channels = 30 -> 5 conns; x 4 market = 40 -> 6 conns
+    # 10 symbols x 3 public channels = 30 -> 5 conns; x 5 market = 50 -> 8 conns
     assert [p.route for p in plans].count("public") == 5
-    assert [p.route for p in plans].count("market") == 6
+    assert [p.route for p in plans].count("market") == 8
 
 
 def test_pool_in_subscribe_mode_sends_numbered_subscribes():

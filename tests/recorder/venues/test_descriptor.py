@@ -40,7 +40,7 @@ def test_binance_usdm_descriptor():
     assert (d.market, d.ws_url, d.rest_url) == ("usdm", "wss://fstream.binance.com",
                                                 "https://fapi.binance.com")
     assert d.channels == ("depth", "depth20", "aggTrade", "trade", "kline_1m", "bookTicker",
-                          "markPrice")
+                          "markPrice", "ticker")
     assert d.snapshots and d.sync_rule == "binance-usdm"
     assert d.is_symbol("1000PEPEUSDT") and not d.is_symbol("KRW-BTC") and not d.is_symbol("btcusdt")
     assert d.limits.streams_per_connection == 200 and d.limits.rest_weight_per_min == 2400

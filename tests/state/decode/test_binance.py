@@ -101,6 +101,15 @@ def test_decodes_each_futures_stream_type():
                   b'"p":"11794.15","i":"11784.6","P":"1","r":"0.0003","T":10}}')
     [m] = d.decode(mark)
     assert type(m) is Ticker and (m.mark, m.index, m.funding_rate) == ("11794.15", "11784.6", "0.0003")
+    day = rec(2, b'{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":123456789,"s":"BTCUSDT",'
+                 b'"p":"0.0015","P":"250.00","w":"0.0018","c":"0.0025","Q":"10","o":"0.0010",'
+                 b'"h":"0.0025","l":"0.0010","v":"10000","q":"18","O":0,"C":86400000,"F":0,'
+                 b'"L":18150,"n":18151}}')
+    [tk] = d.decode(day)
+    assert type(tk) is Ticker and tk.exch_ts_ns == 123456789_000_000
+    assert (tk.last, tk.open, tk.high, tk.low, tk.volume, tk.quote_volume) == \
+        ("0.0025", "0.0010", "0.0025", "0.0010", "10000", "18")
+    assert (tk.prev_close, tk.change, tk.change_rate, tk.mark, tk.bid) == (None, "0.0015", "250.00", None, None)
     kline = rec(3, b'{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":60000,'
                    b'"T":119999,"s":"BTCUSDT","i":"1m","f":1,"L":2,"o":"1","c":"2","h":"3","l":"0.5",'
                    b'"v":"10","n":2,"x":false,"q":"15","V":"1","Q":"1","B":"0"}}}')

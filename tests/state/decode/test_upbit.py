@@ -67,6 +67,14 @@ def test_default_and_simple_formats_decode_alike():
     [tk] = d.decode(Record(2, 6, 1, FRAME, b'{"type":"ticker","code":"KRW-BTC","trade_price":8629000.0,'
                            b'"opening_price":8450000.0,"acc_trade_volume_24h":6448.96200341,"timestamp":1}', None))
     assert type(tk) is Ticker and (tk.last, tk.open, tk.volume) == ("8629000.0", "8450000.0", "6448.96200341")
+    assert (tk.prev_close, tk.change, tk.change_rate) == (None, None, None)  # not sent: None
+    [full] = d.decode(Record(2, 6, 1, FRAME, b'{"type":"ticker","code":"KRW-BTC","trade_price":8629000.0,'
+                             b'"prev_closing_price":8450000.0,"signed_change_price":-179000,'
+                             b'"signed_change_rate":-0.0211834320,"timestamp":1}', None))
+    [short] = d.decode(Record(2, 6, 1, FRAME, b'{"ty":"ticker","cd":"KRW-BTC","tp":8629000.0,'
+                              b'"pcp":8450000.0,"scp":-1.79E+5,"scr":-0.0211834320,"tms":1}', None))
+    assert (full.prev_close, full.change, full.change_rate) == ("8450000.0", "-179000", "-0.0211834320")
+    assert full == short
     [k] = d.decode(Record(3, 7, 1, FRAME, b'{"ty":"candle.1m","cd":"KRW-BTC","cdttmu":"2021-04-17T16:51:00",'
                           b'"op":1,"hp":2,"lp":0.5,"tp":1.5,"catv":10,"catp":15,"tms":1}', None))
     assert type(k) is Kline and (k.interval, k.start_ns, k.close) == ("1m", 1618678260_000_000_000, "1.5")
@@ -83,6 +91,11 @@ def test_rest_orderbook_ticker_and_candles():
     [t] = d.decode(Record(2, 1, 2, REST, b'[{"market":"KRW-ETH","trade_price":4000000.0,"timestamp":5}]',
                           {"url": "https://api.upbit.com/v1/ticker?markets=KRW-ETH"}))
     assert (t.symbol, t.last) == ("KRW-ETH", "4000000.0")
+    [t] = d.decode(Record(2, 1, 2, REST, b'[{"market":"KRW-ETH","trade_price":4000000.0,"timestamp":5,'
+                          b'"prev_closing_price":3900000,"signed_change_price":100000,'
+                          b'"signed_change_rate":0.0256410256}]',
+                          {"url": "https://api.upbit.com/v1/ticker?markets=KRW-ETH"}))
+    assert (t.prev_close, t.change, t.change_rate) == ("3900000", "100000", "0.0256410256")
     [c] = d.decode(Record(3, 1, 2, REST, b'[{"market":"KRW-BTC","candle_date_time_utc":"2025-06-24T04:56:00",'
                           b'"opening_price":1,"high_price":2,"low_price":1,"trade_price":2,'
                           b'"candle_acc_trade_volume":3,"candle_acc_trade_price":5,"unit":1}]',

@@ -3,8 +3,8 @@
 //! The port of `state/decode/binance.py`, event for event: a combined-stream frame
 //! (`{"stream": ..., "data": {...}}`) or a bare event (a raw `/ws/<stream>` connection,
 //! whose one stream is named only in its URL) is read by its `e` into a depth diff (a
-//! top-N picture on a partial-depth stream), book ticker, trade, aggregate trade, kline or
-//! mark price. Spot frames without `e` (book ticker, partial depth) and control frames
+//! top-N picture on a partial-depth stream), book ticker, trade, aggregate trade, kline,
+//! mark price or 24 h ticker. Spot frames without `e` (book ticker, partial depth) and control frames
 //! (subscribe acks, streams not projected) take the slow path, as in Python.
 
 use serde::Deserialize;
@@ -19,13 +19,14 @@ use crate::event::{
 };
 
 /// The event types a Binance frame may carry that the projection folds.
-const KNOWN_E: [&str; 6] = [
+const KNOWN_E: [&str; 7] = [
     "depthUpdate",
     "bookTicker",
     "trade",
     "aggTrade",
     "kline",
     "markPriceUpdate",
+    "24hrTicker",
 ];
 
 /// One stream's decoder: only the stream named in a raw connection's URL is its state.
@@ -116,6 +117,33 @@ struct KlineBody<'a> {
     x: Slot<'a>,
     #[serde(default, borrow)]
     q: Slot<'a>,
+}
+
+/// A `24hrTicker` event's own fields (`<symbol>@ticker`, about once a second), read from the
+/// event again once its `e` says so: `c`, `o`, `h`, `l`, `v`, `P`, `x` are no other
+/// event's, so `Fields` (and the single pass's list of its keys) stays as it was.
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct TickerBody<'a> {
+    /// Last price.
+    #[serde(default, borrow)]
+    c: Slot<'a>,
+    /// Open price, 24 h ago.
+    #[serde(default, borrow)]
+    o: Slot<'a>,
+    #[serde(default, borrow)]
+    h: Slot<'a>,
+    #[serde(default, borrow)]
+    l: Slot<'a>,
+    /// Base asset volume.
+    #[serde(default, borrow)]
+    v: Slot<'a>,
+    /// Price change per cent.
+    #[serde(default, borrow)]
+    P: Slot<'a>,
+    /// Spot only: the last price before the window (the previous close).
+    #[serde(default, borrow)]
+    x: Slot<'a>,
 }
 
 /// The fields of a book ticker, trade, aggregate trade or depth diff, as the single pass
@@ -402,7 +430,7 @@ impl BinanceDecoder {
             None
         };
         let why = match kind.as_deref() {
-            Some(k) if KNOWN_E.contains(&k) => match self.event(k, &f, &stream) {
+            Some(k) if KNOWN_E.contains(&k) => match self.event(k, &f, &stream, data) {
                 Ok(ev) => return Ok(vec![ev]),
                 Err(why) => why,
             },
@@ -426,6 +454,7 @@ impl BinanceDecoder {
         kind: &str,
         f: &Fields<'a>,
         stream: &str,
+        data: &'a str,
     ) -> Result<Event<'a>, DecodeError> {
         let symbol = f.s.string("s")?;
         Ok(match kind {
@@ -502,6 +531,25 @@ impl BinanceDecoder {
                     volume: k.v.string("v")?,
                     quote_volume: k.q.opt_string("q")?,
                     closed: Some(k.x.boolean("x")?),
+                })
+            }
+            "24hrTicker" => {
+                let exch_ts_ns = ms_to_ns(f.E.int("E")?, "E")?;
+                let change = f.p.string("p")?;
+                let d: TickerBody<'a> = serde_json::from_str(data)?;
+                Event::Ticker(Ticker {
+                    symbol,
+                    exch_ts_ns,
+                    change_rate: Some(d.P.string("P")?),
+                    last: Some(d.c.string("c")?),
+                    open: Some(d.o.string("o")?),
+                    high: Some(d.h.string("h")?),
+                    low: Some(d.l.string("l")?),
+                    volume: Some(d.v.string("v")?),
+                    quote_volume: Some(f.q.string("q")?),
+                    prev_close: d.x.opt_string("x")?,
+                    change: Some(change),
+                    ..Ticker::default()
                 })
             }
             _ => Event::Ticker(Ticker {
@@ -617,6 +665,56 @@ mod tests {
 
     const MS_NS: i64 = super::super::MS;
 
+    /// A USD-M `<symbol>@ticker` event as documented (no `x`, no best bid/ask).
+    const TICKER: &[u8] = br#"{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","E":1723161256000,"s":"BTCUSDT","p":"-412.30","P":"-0.662","w":"61950.11","c":"61800.30","Q":"0.006","o":"62212.60","h":"62700.00","l":"61010.10","v":"203144.512","q":"12584431122.73","O":1723074840000,"C":1723161255999,"F":5261000000,"L":5266583935,"n":5583936}}"#;
+
+    #[test]
+    fn a_24h_ticker_carries_its_stats_change_and_rate_as_sent() {
+        let dec = BinanceDecoder::new("wss://fstream.binance.com/market/stream");
+        let got = dec.frame(TICKER).unwrap();
+        let Event::Ticker(t) = &got[0] else {
+            panic!("{got:?}")
+        };
+        let f = |v: &Option<Str<'_>>| v.as_deref().map(str::to_owned);
+        assert_eq!(t.exch_ts_ns, 1_723_161_256_000 * MS_NS);
+        assert_eq!(
+            [
+                &t.last,
+                &t.open,
+                &t.high,
+                &t.low,
+                &t.volume,
+                &t.quote_volume
+            ]
+            .map(f),
+            [
+                "61800.30",
+                "62212.60",
+                "62700.00",
+                "61010.10",
+                "203144.512",
+                "12584431122.73"
+            ]
+            .map(|s| Some(s.to_owned()))
+        );
+        assert_eq!(
+            [&t.change, &t.change_rate, &t.prev_close].map(f),
+            [Some("-412.30".to_owned()), Some("-0.662".to_owned()), None]
+        );
+        assert_eq!((t.mark.as_ref(), t.bid.as_ref()), (None, None));
+        // Spot sends the previous close as `x`; a field missing or of the wrong type fails.
+        let spot = br#"{"e":"24hrTicker","E":1,"s":"BTCUSDT","p":"1","P":"2","x":"3","c":"4","o":"3","h":"5","l":"2","v":"6","q":"7"}"#;
+        let raw = BinanceDecoder::new("wss://stream.binance.com/ws/btcusdt@ticker");
+        let got = raw.frame(spot);
+        assert!(
+            matches!(&got.unwrap()[0], Event::Ticker(t) if t.prev_close.as_deref() == Some("3"))
+        );
+        let short = br#"{"e":"24hrTicker","E":1,"s":"BTCUSDT","p":"1","P":"2","c":"4","o":"3","h":"5","l":"2","v":"6"}"#;
+        assert!(dec.frame(short).is_err());
+        let number = br#"{"e":"24hrTicker","E":1,"s":"BTCUSDT","p":"1","P":2,"c":"4","o":"3","h":"5","l":"2","v":"6","q":"7"}"#;
+        assert!(dec.frame(number).is_err());
+    }
+
     const BOOK: &[u8] = br#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#;
     const TRADE: &[u8] = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}"#;
     const AGG: &[u8] = br#"{"e":"aggTrade","E":1723161256322,"a":26129,"s":"BTCUSDT","p":"0.01633102","q":"4.70443515","f":27781,"l":27781,"T":1723161256322,"m":true,"M":true}"#;
@@ -684,6 +782,12 @@ mod tests {
             let mut g = DEPTH.to_vec();
             if at < g.len() { g[at] = byte; }
             let _ = dec.frame(&g);
+            let mut h = TICKER.to_vec();
+            h.truncate(cut.min(h.len()));
+            let _ = dec.frame(&h);
+            let mut k = TICKER.to_vec();
+            if at < k.len() { k[at] = byte; }
+            let _ = dec.frame(&k);
         }
 
         // Any change of a usual frame (a byte replaced, a cut, whitespace or a byte put in):

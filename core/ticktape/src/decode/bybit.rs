@@ -237,6 +237,7 @@ impl BybitDecoder {
                 mark: d.markPrice.opt_string("markPrice")?,
                 index: d.indexPrice.opt_string("indexPrice")?,
                 funding_rate: d.fundingRate.opt_string("fundingRate")?,
+                ..Ticker::default()
             })]);
         }
         if topic.starts_with("kline.") {

@@ -61,6 +61,9 @@ struct Fields<'a> {
     lp: Slot<'a>,
     atv: Slot<'a>,
     atp: Slot<'a>,
+    pcp: Slot<'a>,
+    scp: Slot<'a>,
+    scr: Slot<'a>,
     cdt: Slot<'a>,
     catv: Slot<'a>,
     catp: Slot<'a>,
@@ -84,7 +87,8 @@ macro_rules! keys {
 keys!(SimpleKeys => Fields {
     kind: "ty", code: "cd", tms: "tms", ttms: "ttms", tp: "tp", tv: "tv", ab: "ab",
     sid: "sid", tas: "tas", tbs: "tbs", obu: "obu", op: "op", hp: "hp", lp: "lp",
-    atv: "atv24h", atp: "atp24h", cdt: "cdttmu", catv: "catv", catp: "catp",
+    atv: "atv24h", atp: "atp24h", pcp: "pcp", scp: "scp", scr: "scr", cdt: "cdttmu",
+    catv: "catv", catp: "catp",
 });
 
 keys!(DefaultKeys => Fields {
@@ -92,7 +96,8 @@ keys!(DefaultKeys => Fields {
     tp: "trade_price", tv: "trade_volume", ab: "ask_bid", sid: "sequential_id",
     tas: "total_ask_size", tbs: "total_bid_size", obu: "orderbook_units",
     op: "opening_price", hp: "high_price", lp: "low_price", atv: "acc_trade_volume_24h",
-    atp: "acc_trade_price_24h", cdt: "candle_date_time_utc",
+    atp: "acc_trade_price_24h", pcp: "prev_closing_price", scp: "signed_change_price",
+    scr: "signed_change_rate", cdt: "candle_date_time_utc",
     catv: "candle_acc_trade_volume", catp: "candle_acc_trade_price",
 });
 
@@ -214,6 +219,9 @@ impl UpbitDecoder {
                 low: opt_plain(&f.lp, "low_price")?,
                 volume: opt_plain(&f.atv, "acc_trade_volume_24h")?,
                 quote_volume: opt_plain(&f.atp, "acc_trade_price_24h")?,
+                prev_close: opt_plain(&f.pcp, "prev_closing_price")?,
+                change: opt_plain(&f.scp, "signed_change_price")?,
+                change_rate: opt_plain(&f.scr, "signed_change_rate")?,
                 ..Ticker::default()
             }),
             _ => Event::Kline(Kline {
@@ -282,6 +290,34 @@ mod tests {
         assert!(dec.frame(br#"{"ty":"ticker","cd":"X","tp":true}"#).is_err());
     }
 
+    const TICKER: &[u8] = br#"{"ty":"ticker","cd":"KRW-BTC","op":8450000.00000000,"hp":8679000,"lp":8445000,"tp":8629000.0,"pcp":8450000.00000000,"c":"RISE","cp":179000,"scp":-1.79E+5,"cr":0.0211834320,"scr":-0.0211834320,"tv":0.0105675,"atv24h":6448.96200341,"atp24h":55330325803.78210000,"tms":1524046049766,"st":"REALTIME"}"#;
+
+    #[test]
+    fn a_ticker_keeps_prev_close_change_and_rate_in_either_format() {
+        let got = UpbitDecoder.frame(TICKER).unwrap();
+        let Event::Ticker(t) = &got[0] else {
+            panic!("{got:?}")
+        };
+        let f = |v: &Option<Str<'_>>| v.as_deref().map(str::to_owned);
+        assert_eq!(
+            [&t.prev_close, &t.change, &t.change_rate].map(f),
+            ["8450000.00000000", "-179000", "-0.0211834320"].map(|s| Some(s.to_owned()))
+        );
+        let default = br#"{"type":"ticker","code":"KRW-BTC","trade_price":8629000.0,"prev_closing_price":8450000.00000000,"signed_change_price":179000,"signed_change_rate":0.0211834320,"timestamp":1}"#;
+        let got = UpbitDecoder.frame(default).unwrap();
+        assert!(matches!(&got[0], Event::Ticker(d)
+            if d.prev_close == t.prev_close && d.change.as_deref() == Some("179000")
+                && d.change_rate.as_deref() == Some("0.0211834320")));
+        // Absent or null: None; a boolean where a number belongs: an error, as in Python.
+        let bare = br#"{"ty":"ticker","cd":"KRW-BTC","tp":1,"pcp":null}"#;
+        let got = UpbitDecoder.frame(bare).unwrap();
+        assert!(matches!(&got[0], Event::Ticker(d)
+            if d.prev_close.is_none() && d.change.is_none() && d.change_rate.is_none()));
+        assert!(UpbitDecoder
+            .frame(br#"{"ty":"ticker","cd":"KRW-BTC","tp":1,"scr":true}"#)
+            .is_err());
+    }
+
     #[test]
     fn a_candle_starts_at_its_utc_time() {
         let c = br#"{"ty":"candle.1m","cd":"KRW-BTC","cdttmu":"2021-04-17T16:51:00","op":1,"hp":2,"lp":0.5,"tp":1.5,"catv":10,"catp":15,"tms":1}"#;
@@ -296,7 +332,7 @@ mod tests {
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400),
                         cut in 0usize..400, at in 0usize..400, byte in any::<u8>()) {
             let _ = UpbitDecoder.frame(&bytes);
-            for frame in [TRADE, BOOK] {
+            for frame in [TRADE, BOOK, TICKER] {
                 let mut f = frame.to_vec();
                 f.truncate(cut.min(f.len()));
                 let _ = UpbitDecoder.frame(&f);
