@@ -42,7 +42,7 @@ from .rest import Reply
 # What the API records of each venue it can stream: books, trades, tickers.
 CHANNELS: dict[str, tuple[str, ...]] = {
     "upbit": ("orderbook", "trade", "ticker"),
-    "binance-usdm": ("depth", "aggTrade", "bookTicker"),
+    "binance-usdm": ("depth", "aggTrade", "bookTicker", "ticker"),
 }
 DEPTH = 20  # levels a side the projection keeps (orderbook(depth=N > 20) goes to REST)
 
