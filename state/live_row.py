@@ -77,8 +77,10 @@ _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(LiveRow)
 
 
-def _pairs(levels: Any) -> tuple[Pair, ...]:
-    return tuple((lv[0], lv[1]) for lv in levels)
+def _top(book: Any, depth: int) -> tuple[tuple[Pair, ...], tuple[Pair, ...]]:
+    """Best ``depth`` levels a side as the venue's strings (``Book.raw_top``: no Decimal)."""
+    bids, asks = book.raw_top(depth)
+    return tuple(bids), tuple(asks)
 
 
 def row_of(sym: Any, depth: int) -> LiveRow:
@@ -87,11 +89,10 @@ def row_of(sym: Any, depth: int) -> LiveRow:
     book = sym.book
     t = sym.last_trade
     q = sym.quote
+    bids, asks = _top(book, depth) if book is not None else ((), ())
     return LiveRow(
         ROW_FORMAT, sym.venue, sym.symbol, sym.norm, sym.seq, sym.ts_ns,
-        bool(book is not None and book.valid), book is not None,
-        _pairs(book.top_bids(depth)) if book is not None else (),
-        _pairs(book.top_asks(depth)) if book is not None else (),
+        bool(book is not None and book.valid), book is not None, bids, asks,
         None if t is None else LiveTrade(t.price, t.size, t.side, t.trade_id, t.exch_ts_ns,
                                          t.recv_ts_ns, t.seq),
         {k: v for k, v in sym.ticker.items() if v is not None},
