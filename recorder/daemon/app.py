@@ -296,7 +296,7 @@ class Recorder:
             raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
         return rec.seq
 
-    def status(self) -> dict[str, Any]:
+    def control_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
                                "last_seq": self.writer.last_seq if self.writer else 0,
                                "table": self.publisher.path if self.publisher else None}

@@ -67,7 +67,8 @@ class ControlTarget(Protocol):
         """Append a REST answer; its seq. ``ControlError`` if not."""
         ...
 
-    def status(self) -> dict[str, Any]:
+    def control_status(self) -> dict[str, Any]:
+        """What ``status`` answers: pid, venues and symbols served, last seq, the table."""
         ...
 
 
@@ -126,11 +127,14 @@ def handle(target: ControlTarget, line: bytes) -> dict[str, Any]:
             seq = target.journal_rest(venue, url, status, body, recv_ns)
             return {"ok": True, "seq": seq}
         if op == "status":
-            return {"ok": True, **target.status()}
+            return {"ok": True, **target.control_status()}
         return {"ok": False, "error": f"unknown op {op!r} (subscribe, journal, status)",
                 "code": "bad_request"}
     except ControlError as exc:
         return {"ok": False, "error": str(exc), "code": exc.code, "choices": list(exc.choices)}
+    except Exception as exc:  # noqa: BLE001 (a bug here must not take the recorder down)
+        return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}",
+                "code": "internal"}
 
 
 class ControlServer:
