@@ -9,7 +9,8 @@ reads the row and decodes it here. Writer and reader share this one codec:
     row.bids[0]                        # ("64000.1", "0.5"): the venue's decimal strings
 
 The payload is msgpack (array-like structs: field order is the format, ``ROW_FORMAT``
-its number, checked on decode). Pure: no clock, no I/O; ``ts_ns`` is the receive time of
+its number, checked on decode); the compiled core writes the same bytes' meaning
+(``ticktape::live_row``) for the fold's symbols. Pure: no clock, no I/O; ``ts_ns`` is the receive time of
 the last record that touched the symbol, never the time of publication.
 """
 
@@ -102,7 +103,14 @@ def row_of(sym: Any, depth: int) -> LiveRow:
 
 
 def encode_row(sym: Any, depth: int) -> bytes:
-    """The payload of ``sym``'s row: ``row_of(sym, depth)`` as msgpack."""
+    """The payload of ``sym``'s row: ``row_of(sym, depth)`` as msgpack.
+
+    A projector's symbol (``ticktape_core.FoldedSymbol``) encodes itself in the compiled
+    core (``live_row``: no Python object made, the recorder's per-record path); any other
+    (a ``SymbolState``) through ``row_of``, the reference the core is tested against."""
+    own = getattr(sym, "live_row", None)
+    if own is not None:
+        return own(depth)
     return _ENCODER.encode(row_of(sym, depth))
 
 

@@ -65,6 +65,15 @@ def test_every_symbol_round_trips(projector):
             assert (row.quote.bid_px, row.quote.ask_px) == (q.bid_px, q.ask_px)
 
 
+def test_core_encoder_matches_the_reference(projector):
+    """The compiled encoder (FoldedSymbol.live_row) and the Python one decode alike."""
+    for venue, key in projector.symbols():
+        sym = projector.symbol_state(venue, key)
+        for depth in (0, 1, 10, 1000):
+            assert decode_row(sym.live_row(depth)) == row_of(sym, depth), (venue, key, depth)
+            assert decode_row(sym.live_row(depth)) == decode_row(encode(row_of(sym, depth)))
+
+
 def test_some_rows_carry_each_part(projector):
     rows = [row_of(projector.symbol_state(v, k), 5) for v, k in projector.symbols()]
     assert any(r.bids and r.asks for r in rows)

@@ -307,6 +307,10 @@ impl PyBook {
     }
 
     /// The book itself, for the projection's fold (`crate::fold`).
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     pub(crate) fn core_mut(&mut self) -> &mut Core {
         &mut self.core
     }
