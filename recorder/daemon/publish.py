@@ -88,6 +88,8 @@ class Publisher:
         self.depth = depth
         self.log = log
         self.rows: dict[tuple[str, str], int] = {}
+        self._syms: dict[tuple[str, str], tuple[int, Any]] = {}  # key -> (row, live state)
+        self._max = table.max_payload
         self.published = 0  # rows written
         self.records = 0  # records that touched at least one symbol
         self.cost_ns = 0  # time spent publishing, in total (cost per record: cost_ns / records)
@@ -144,25 +146,15 @@ class Publisher:
         if not symbol:
             return
         try:
-            try:
-                sym = self.projector.symbol_state(venue, symbol)
-            except KeyError:
-                return  # an event of no symbol state (a decode error's, an unknown stream's)
-            row = self.rows.get((venue, symbol))
-            if row is None:
-                if self.full:
+            got = self._syms.get((venue, symbol))
+            if got is None:
+                got = self._claim(venue, symbol)
+                if got is None:
                     return
-                try:
-                    row = self.table.claim(row_key(venue, symbol))
-                except _core.LiveTableError as exc:
-                    self.full = True
-                    self.log.warning("live_table_full", extra=fields(venue=venue, symbol=symbol,
-                                                                     error=str(exc)))
-                    return
-                self.rows[(venue, symbol)] = row
+            row, sym = got
             payload = encode_row(sym, self.depth)
             depth = self.depth
-            while len(payload) > self.table.max_payload and depth > 0:
+            while len(payload) > self._max and depth > 0:
                 depth //= 2
                 payload = encode_row(sym, depth)
             if depth < self.depth:
@@ -175,6 +167,25 @@ class Publisher:
                 self._warned = True
                 self.log.error("publish_failed", extra=fields(
                     venue=venue, symbol=symbol, error=f"{type(exc).__name__}: {exc}"))
+
+    def _claim(self, venue: str, symbol: str) -> tuple[int, Any] | None:
+        """A new symbol's row and its live state (the fold updates that object in place)."""
+        try:
+            sym = self.projector.symbol_state(venue, symbol)
+        except KeyError:
+            return None  # an event of no symbol state (a decode error's, an unknown stream's)
+        if self.full:
+            return None
+        try:
+            row = self.table.claim(row_key(venue, symbol))
+        except _core.LiveTableError as exc:
+            self.full = True
+            self.log.warning("live_table_full", extra=fields(venue=venue, symbol=symbol,
+                                                             error=str(exc)))
+            return None
+        self.rows[(venue, symbol)] = row
+        self._syms[(venue, symbol)] = row, sym
+        return row, sym
 
     def beat(self) -> None:
         """Heartbeat: readers take a table whose beat is old as a recorder gone."""

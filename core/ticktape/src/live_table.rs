@@ -46,8 +46,11 @@ pub const HEADER_BYTES: usize = 64;
 pub const KEY_BYTES: usize = 64;
 /// Bytes of a row before its payload: seq, len/crc, key length, key.
 pub const ROW_HEAD: usize = 24 + KEY_BYTES;
-/// Reads of a row that the writer keeps changing before `read` gives up (`Read::Busy`).
+/// Reads of a row that the writer keeps changing before `read` gives up (`Read::Busy`:
+/// in practice a writer that died mid-write). The first `SPINS` retry at once, the rest
+/// after yielding the CPU, since a writer preempted mid-write needs a core to finish.
 pub const MAX_RETRIES: u32 = 10_000;
+const SPINS: u32 = 64;
 const MAX_ROWS: usize = 1 << 24;
 const MAX_ROW_BYTES: usize = 1 << 24;
 
@@ -462,7 +465,12 @@ impl LiveTable {
                 out.clear();
                 return Ok(Read::Busy);
             }
-            std::hint::spin_loop();
+            if tries < SPINS {
+                std::hint::spin_loop();
+            } else {
+                // the writer was preempted mid-write (few cores): let it run
+                std::thread::yield_now();
+            }
         }
     }
 
