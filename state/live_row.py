@@ -20,12 +20,13 @@ from typing import Any
 
 import msgspec
 
+from .errors import RowFormatError
+
 ROW_FORMAT = 1
 Pair = tuple[str, str]
 
-
-class RowFormatError(ValueError):
-    """A payload that is not a live row of this format (another version, or garbage)."""
+__all__ = ["ROW_FORMAT", "LiveQuote", "LiveRow", "LiveTrade", "RowFormatError", "decode_row",
+           "encode", "encode_row", "row_key", "row_of"]
 
 
 class LiveTrade(msgspec.Struct, frozen=True, array_like=True, gc=False):

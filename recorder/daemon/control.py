@@ -33,22 +33,15 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from recorder.errors import ControlError
+
 from .logs import fields
+
+__all__ = ["ControlError", "ControlServer", "ControlTarget", "handle", "socket_path"]
 
 SOCKET_NAME = "control.sock"
 MAX_LINE = 32 << 20  # a journaled body travels base64 in one line
 MAX_SUN_PATH = 100  # sockaddr_un holds 108 bytes; keep a margin
-
-
-class ControlError(Exception):
-    """A request the recorder refuses; its text is the reply's ``error``. ``code`` (e.g.
-    ``unknown_venue``, ``unknown_symbol``) and ``choices`` (the valid names) go into the
-    reply too, so a client can raise its own typed error."""
-
-    def __init__(self, message: str, *, code: str = "refused", choices: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.code = code
-        self.choices = choices
 
 
 class ControlTarget(Protocol):
