@@ -458,9 +458,9 @@ class Recorder:
                 self.journal_failed(failure)
                 return
             self.hooks.poll()
-            if self.publisher is not None:
-                self.publisher.beat()
             proj = self.projection
+            if self.publisher is not None and proj is not None and proj.failed is None:
+                self.publisher.beat()  # a projection that stopped: no beat, readers see it
             if proj is not None and proj.checkpoint_due():
                 await self._checkpoint(proj)
 

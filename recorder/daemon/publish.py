@@ -178,10 +178,11 @@ class Publisher:
             return None
         try:
             row = self.table.claim(row_key(venue, symbol))
-        except _core.LiveTableError as exc:
-            self.full = True
-            self.log.warning("live_table_full", extra=fields(venue=venue, symbol=symbol,
-                                                             error=str(exc)))
+        except _core.LiveTableError as exc:  # the table is full, or a key too long
+            self.full = len(self.rows) >= self.table.capacity
+            self.errors += 1
+            self.log.warning("live_table_full" if self.full else "live_table_refused",
+                             extra=fields(venue=venue, symbol=symbol, error=str(exc)))
             return None
         self.rows[(venue, symbol)] = row
         self._syms[(venue, symbol)] = row, sym

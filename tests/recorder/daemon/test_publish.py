@@ -4,6 +4,7 @@ when it stops; the table is off with [publish] or the projection off."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -73,6 +74,22 @@ async def test_rows_equal_the_projection(tmp_path):
         assert not Path(info["control"]).exists()
 
 
+async def test_a_stopped_projection_stops_the_heartbeat(tmp_path):
+    """Rows that no longer follow the feed must look stale to readers: no beat."""
+    async with Simulator(source="synthetic", speed=20, seed=53) as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"])
+        async with Running(cfg) as rec:
+            pub = rec.publisher
+            assert pub is not None and rec.projection is not None
+            table = ticktape_core.LiveTable.open(pub.path)
+            await until(lambda: table.beats >= 2, 5, "heartbeats")
+            rec.projection._fail("test: a bug in the fold")
+            await asyncio.sleep(0.3)
+            beats, published = table.beats, pub.published
+            await asyncio.sleep(0.8)
+            assert (table.beats, pub.published) == (beats, published)
+
+
 async def test_off_with_publish_or_projection_off(tmp_path):
     async with Simulator(source="synthetic", speed=20, seed=52) as s:
         cfg = config(tmp_path / "a", s.urls, binance=["BTCUSDT"],
@@ -103,3 +120,7 @@ def test_rows_too_large_are_published_shallower(tmp_path):
         got = decode_row(table.get(row))
         full = row_of(p.symbol_state(venue, symbol), 15)
         assert got.bids == full.bids[:len(got.bids)] and got.last_trade == full.last_trade
+    # a key the table refuses (too long) is an error counted, not a full table
+    p.symbol_state = lambda venue, symbol: object()  # type: ignore[method-assign]
+    pub.publish("upbit", "X" * 80)
+    assert pub.errors == 1 and not pub.full
