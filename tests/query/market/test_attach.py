@@ -80,6 +80,9 @@ async def test_subscribe_adds_symbols_without_reconnecting_others(tmp_path):
                         and att.row("upbit", "KRW-XRP") is not None, 20, "the added symbols' rows")
             row = att.row("upbit", "KRW-XRP")
             assert row is not None and row.venue == "upbit" and row.norm == "XRP-KRW"
+            # the added diff book is synced like the others (its snapshot fetched)
+            await until(lambda: (r := att.row("binance-usdm", "ETHUSDT")) is not None and r.valid
+                        and len(r.bids) > 0, 20, "the added book in sync")
             # the connections open before are the same ones (no reconnect)
             for sup in rec.supervisors:
                 if sup.name in before:
