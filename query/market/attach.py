@@ -5,6 +5,7 @@
     att.alive(time.time_ns())                # its pid lives and its heartbeat is recent
     added, already = await att.subscribe("upbit", ["KRW-XRP"])   # new connections only
     seq = await att.journal("upbit", url, 200, body, recv_ns)    # a REST answer, journaled
+    seq = await att.mark("upbit", "circuit", {"old": "closed", "new": "open"})  # a mark
     att.close()
 
 The recorder (``recorder.daemon.publish``) writes ``DATA/live/attach.json`` naming its
@@ -173,7 +174,8 @@ class Attached:
                 reader, writer = await asyncio.open_unix_connection(self.control_path,
                                                                     limit=1 << 20)
                 try:
-                    writer.write(json.dumps(request).encode() + b"\n")
+                    # default=str: a Decimal or datetime in a mark's fields goes as its text
+                    writer.write(json.dumps(request, default=str).encode() + b"\n")
                     await writer.drain()
                     line = await reader.readline()
                 finally:
@@ -219,6 +221,14 @@ class Attached:
         if recv_ns is not None:
             req["recv_ns"] = recv_ns
         reply = await self.ask(req)
+        return int(reply["seq"])
+
+    async def mark(self, venue: str, text: str, fields: dict[str, Any] | None = None) -> int:
+        """Have the recorder journal a ``mark`` (``{"mark": text, **fields}``) on the venue's
+        API stream (``venue=""``: the recorder's own); the record's seq. ``fields`` must be
+        JSON values (others are sent as their ``str``)."""
+        reply = await self.ask({"op": "mark", "venue": venue, "text": text,
+                                "fields": dict(fields or {})})
         return int(reply["seq"])
 
     async def status(self) -> dict[str, Any]:

@@ -279,18 +279,45 @@ class Recorder:
                                code="unknown_venue", choices=tuple(VENUES))
         if self.writer is None or self.stopping:
             raise ControlError("the recorder is stopping", code="stopping")
-        sid = self._api_streams.get(venue)
-        if sid is None:
-            base = next((a.options.rest_base for a in self.adapters if a.venue == venue),
-                        VENUES[venue].rest_url)
-            sid = self.journal.register(venue, url=base, conn=f"{venue}.api", channels=("rest",))
-            self._api_streams[venue] = sid
+        sid = self._api_stream(venue)
         kind = "rest" if 200 <= status < 300 else "error"
         meta: dict[str, Any] = {"url": url, "status": status, "via": "control"}
         if recv_ns is not None:
             meta["recv_ns"] = recv_ns
         try:
             rec = self.writer.append(sid, kind, body, meta=meta)
+        except JournalWriteError as exc:
+            self.journal_failed(exc)
+            raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
+        return rec.seq
+
+    def _api_stream(self, venue: str) -> int:
+        """The stream of what API processes send over the control socket, per venue (venue
+        ``""``: the recorder's own, for marks of no venue)."""
+        sid = self._api_streams.get(venue)
+        if sid is None:
+            if venue:
+                base = next((a.options.rest_base for a in self.adapters if a.venue == venue),
+                            VENUES[venue].rest_url)
+                sid = self.journal.register(venue, url=base, conn=f"{venue}.api", channels=("rest",))
+            else:
+                sid = self.journal.register("recorder", url="", conn="recorder.api", channels=())
+            self._api_streams[venue] = sid
+        return sid
+
+    def journal_mark(self, venue: str, text: str, fields: dict[str, Any]) -> int:
+        """Append a ``mark`` an API process sent (``{"mark": text, **fields}``); its seq."""
+        if venue and venue not in VENUES:
+            raise ControlError(f"unknown venue {venue!r} (known: {', '.join(VENUES)}, or \"\")",
+                               code="unknown_venue", choices=tuple(VENUES))
+        if self.writer is None or self.stopping:
+            raise ControlError("the recorder is stopping", code="stopping")
+        try:
+            payload = json.dumps({**fields, "mark": text}, sort_keys=True).encode()
+        except (TypeError, ValueError) as exc:
+            raise ControlError(f"'fields': {exc}", code="bad_request") from None
+        try:
+            rec = self.writer.append(self._api_stream(venue), "mark", payload)
         except JournalWriteError as exc:
             self.journal_failed(exc)
             raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None

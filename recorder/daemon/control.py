@@ -8,6 +8,8 @@ long for a socket address; ``attach.json`` names it), one JSON object a line eac
     {"op": "journal", "venue": "upbit", "url": "https://...", "status": 200,
      "body_b64": "...", "recv_ns": 1700000000000000000}
         -> {"ok": true, "seq": 1234}
+    {"op": "mark", "venue": "upbit", "text": "circuit", "fields": {"old": "closed"}}
+        -> {"ok": true, "seq": 1235}
     {"op": "status"}
         -> {"ok": true, "pid": ..., "venues": {"upbit": ["KRW-BTC", ...]}, ...}
     anything else -> {"ok": false, "error": "...", "code": "...", "choices": [...]}
@@ -16,7 +18,9 @@ long for a socket address; ``attach.json`` names it), one JSON object a line eac
 ``subscribe`` adds the symbols the recorder lacks on new connections of their own (the
 ones open are not touched); ``journal`` appends a REST answer a separate process fetched
 as a ``rest`` record (an ``error`` record for a status outside 2xx) on that venue's API
-stream, so what the API served is in the journal too. What the ops do is the
+stream, so what the API served is in the journal too; ``mark`` appends a ``mark`` record
+(``{"mark": text, **fields}``) there (venue ``""``: on a stream of the recorder's own), so
+what the API decided (a circuit opened) is too. What the ops do is the
 ``ControlTarget``'s (the ``Recorder``); this module parses, checks and answers.
 """
 
@@ -58,6 +62,10 @@ class ControlTarget(Protocol):
     def journal_rest(self, venue: str, url: str, status: int, body: bytes,
                      recv_ns: int | None) -> int:
         """Append a REST answer; its seq. ``ControlError`` if not."""
+        ...
+
+    def journal_mark(self, venue: str, text: str, fields: dict[str, Any]) -> int:
+        """Append a mark; its seq. ``ControlError`` if not."""
         ...
 
     def control_status(self) -> dict[str, Any]:
@@ -119,9 +127,18 @@ def handle(target: ControlTarget, line: bytes) -> dict[str, Any]:
                 raise ControlError("'recv_ns': integer ns, or absent", code="bad_request")
             seq = target.journal_rest(venue, url, status, body, recv_ns)
             return {"ok": True, "seq": seq}
+        if op == "mark":
+            venue = req.get("venue", "")
+            if not isinstance(venue, str):
+                raise ControlError("'venue': a string (\"\" for none) is required", code="bad_request")
+            text = _str(req, "text")
+            fields = req.get("fields", {})
+            if not isinstance(fields, dict):
+                raise ControlError("'fields': a JSON object is required", code="bad_request")
+            return {"ok": True, "seq": target.journal_mark(venue, text, fields)}
         if op == "status":
             return {"ok": True, **target.control_status()}
-        return {"ok": False, "error": f"unknown op {op!r} (subscribe, journal, status)",
+        return {"ok": False, "error": f"unknown op {op!r} (subscribe, journal, mark, status)",
                 "code": "bad_request"}
     except ControlError as exc:
         return {"ok": False, "error": str(exc), "code": exc.code, "choices": list(exc.choices)}

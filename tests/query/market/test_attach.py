@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,11 @@ async def test_journal_op_lands_as_a_rest_record(tmp_path):
             url = "https://api.upbit.com/v1/ticker?markets=KRW-BTC"
             seq = await att.journal("upbit", url, 200, body, recv_ns=123)
             seq2 = await att.journal("upbit", url, 429, b"too many", recv_ns=124)
-            assert seq2 > seq > 0
-            await until(lambda: rec.writer.committed_seq >= seq2, 10, "commit")
+            seq3 = await att.mark("upbit", "circuit", {"old": "closed", "new": "open",
+                                                        "limit": Decimal("0.5")})
+            seq4 = await att.mark("", "api_started")
+            assert seq4 > seq3 > seq2 > seq > 0
+            await until(lambda: rec.writer.committed_seq >= seq4, 10, "commit")
     j = Journal(tmp_path)
     by_seq = {r.seq: r for r in j.records}
     r1, r2 = by_seq[seq], by_seq[seq2]
@@ -121,6 +125,12 @@ async def test_journal_op_lands_as_a_rest_record(tmp_path):
     assert (r2.kind, r2.payload, r2.meta["status"]) == ("error", b"too many", 429)
     info = j.streams[r1.stream]
     assert (info.venue, info.conn) == ("upbit", "upbit.api") and r1.stream == r2.stream
+    r3, r4 = by_seq[seq3], by_seq[seq4]
+    assert (r3.kind, r3.stream) == ("mark", r1.stream)
+    assert json.loads(r3.payload) == {"mark": "circuit", "old": "closed", "new": "open",
+                                      "limit": "0.5"}
+    assert json.loads(r4.payload) == {"mark": "api_started"}
+    assert (j.streams[r4.stream].venue, j.streams[r4.stream].conn) == ("recorder", "recorder.api")
 
 
 async def test_bad_control_input_gets_an_error_reply(tmp_path):
@@ -134,6 +144,7 @@ async def test_bad_control_input_gets_an_error_reply(tmp_path):
                    b'{"op":"journal","venue":"upbit","url":"u","status":200,"body_b64":"!!"}',
                    b'{"op":"journal","venue":"nowhere","url":"u","status":200,"body_b64":""}',
                    b'{"op":"journal","venue":"upbit","url":"u","status":true,"body_b64":""}',
+                   b'{"op":"mark","venue":"upbit","text":"x","fields":[1]}',
                    b"\xff\xfe", b'{"op":"status"}']
             replies = []
             for line in bad:
