@@ -80,9 +80,10 @@ _DECODER = msgspec.msgpack.Decoder(LiveRow)
 
 
 def _top(book: Any, depth: int) -> tuple[tuple[Pair, ...], tuple[Pair, ...]]:
-    """Best ``depth`` levels a side as the venue's strings (``Book.raw_top``: no Decimal)."""
-    bids, asks = book.raw_top(depth)
-    return tuple(bids), tuple(asks)
+    """Best ``depth`` levels a side as the venue's strings (``Book.raw_levels``, exact; the
+    reference path: the recorder's rows are encoded in the core)."""
+    bids, asks = book.raw_levels()
+    return tuple(map(tuple, bids[:depth])), tuple(map(tuple, asks[:depth]))
 
 
 def row_of(sym: Any, depth: int) -> LiveRow:

@@ -306,11 +306,12 @@ impl PyBook {
         }
     }
 
-    /// The book itself, for the projection's fold (`crate::fold`).
+    /// The book itself, read (the live row, `crate::fold`).
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
 
+    /// The book itself, for the projection's fold (`crate::fold`).
     pub(crate) fn core_mut(&mut self) -> &mut Core {
         &mut self.core
     }
@@ -349,12 +350,8 @@ impl PyBook {
     }
 
     fn raw<'py>(py: Python<'py>, side: &Side) -> PyResult<Bound<'py, PyList>> {
-        Self::raw_n(py, side, usize::MAX)
-    }
-
-    fn raw_n<'py>(py: Python<'py>, side: &Side, n: usize) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        for lv in side.iter().take(n) {
+        for lv in side.iter() {
             out.append((lv.price.as_str(), lv.size.as_str()))?;
         }
         Ok(out)
@@ -747,20 +744,6 @@ impl PyBook {
         Ok((
             Self::raw(py, self.core.bids())?,
             Self::raw(py, self.core.asks())?,
-        ))
-    }
-
-    /// The best `n` levels a side as sent (price, size strings): what the live table
-    /// publishes after each fold (no `Decimal` made).
-    fn raw_top<'py>(
-        &self,
-        py: Python<'py>,
-        n: i64,
-    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let n = n.max(0) as usize;
-        Ok((
-            Self::raw_n(py, self.core.bids(), n)?,
-            Self::raw_n(py, self.core.asks(), n)?,
         ))
     }
 
