@@ -17,6 +17,13 @@ loss, a crash): after restoring state it journals, as its first record, a ``mark
 projection restored, null for none, and how many records it re-projected after it) on a
 stream of its own (venue ``recorder``, conn ``recorder``), and logs ``recovered``.
 
+Other processes on this machine attach (``[publish]``): the live table
+(``recorder.daemon.publish``, the projection's touched symbols after each record, a
+heartbeat from the watch loop) and the control socket (``recorder.daemon.control``, whose
+target the ``Recorder`` is: ``subscribe`` starts supervisors for the added symbols only,
+``journal_rest`` and ``journal_mark`` append on a venue's API stream), both named by
+``DATA/live/attach.json`` and removed on stop.
+
 The ``Recorder`` is the one place the parts meet; none of them holds it. Each gets the
 ports it needs (``recorder.daemon.ports``): supervisors and their connections the
 ``Journal`` and the ``Lifecycle`` and the ``Resync``; snapshot fetchers the ``Journal``;
