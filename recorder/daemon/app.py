@@ -197,7 +197,9 @@ class Recorder:
             return
         try:
             pub = Publisher.create(self.config.publish, data_dir=self.config.data,
-                                   projector=proj.projector, log=self.log)
+                                   projector=proj.projector, log=self.log,
+                                   schedule=asyncio.get_running_loop().call_soon
+                                   if self.config.publish.batch else None)
         except Exception as exc:  # noqa: BLE001 (recording matters more than the table)
             self.log.warning("live_table_failed", extra=fields(error=f"{type(exc).__name__}: {exc}"))
             return

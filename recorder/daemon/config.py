@@ -115,6 +115,7 @@ class PublishConfig:
     rows: int = 4096  # symbols the table holds
     row_bytes: int = 4096  # bytes a row holds (header and key included)
     dir: str = ""  # "" = /dev/shm when it exists, else DATA/live
+    batch: bool = True  # a row once per loop turn (a socket read's frames), not per record
 
 
 @dataclass(frozen=True, slots=True)

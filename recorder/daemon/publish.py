@@ -1,15 +1,18 @@
 """The live table: the projection's state published for other processes on this machine.
 
-    pub = Publisher.create(config.publish, data_dir=..., projector=proj.projector, log=log)
+    pub = Publisher.create(config.publish, data_dir=..., projector=proj.projector, log=log,
+                           schedule=loop.call_soon)
     proj.fold_listeners.append(pub)     # after each fold: the symbols it touched
     pub.beat()                          # from the watch loop: readers see the recorder alive
     pub.close()                         # at stop: the table file is removed
 
-After each folded record, the row of every symbol the record's events name is rewritten
-(``state.live_row.encode_row``, at most ``depth`` levels a side) into a
-``ticktape_core.LiveTable`` (a seqlock per row: readers in other processes never see a
-torn row). Only the touched symbols are encoded: a frame costs one row's encoding, not
-the table's. A row too large for ``row_bytes`` is published with fewer levels (counted
+After each folded record, the symbols its events name are marked; ``flush``, scheduled
+with the loop's ``call_soon`` when the first is marked, rewrites each marked symbol's row
+once (``state.live_row.encode_row``, at most ``depth`` levels a side, encoded in the
+compiled core) into a ``ticktape_core.LiveTable`` (a seqlock per row: readers in other
+processes never see a torn row). So a socket read's batch of frames costs one row
+encoding per symbol it touched, not one per frame, and a row lags its record by at most
+that batch (the loop's next turn). Only touched symbols are encoded, never the table. A row too large for ``row_bytes`` is published with fewer levels (counted
 in ``shrunk``). A failure never stops recording: it is logged once, counted in
 ``errors`` and that record's rows are skipped.
 
@@ -27,7 +30,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +85,10 @@ def remove_attach(data_dir: str | os.PathLike[str]) -> None:
 class Publisher:
     """Publishes touched symbols' rows after each fold; see the module docstring."""
 
-    def __init__(self, table: Any, *, projector: Any, depth: int, log: logging.Logger) -> None:
+    def __init__(self, table: Any, *, projector: Any, depth: int, log: logging.Logger,
+                 schedule: Callable[[Callable[[], None]], object] | None = None) -> None:
         self.table = table
+        self._schedule = schedule  # the loop's call_soon; None: flush after each record
         self.projector = projector
         self.depth = depth
         self.log = log
@@ -92,6 +97,9 @@ class Publisher:
         self._max = table.max_payload
         self.published = 0  # rows written
         self.records = 0  # records that touched at least one symbol
+        self.flushes = 0  # bursts written (rows of a symbol touched twice in one: written once)
+        self._dirty: dict[tuple[str, str], None] = {}  # touched since the last flush, in order
+        self.closed = False
         self.cost_ns = 0  # time spent publishing, in total (cost per record: cost_ns / records)
         self.shrunk = 0  # rows published with fewer levels than ``depth`` to fit
         self.errors = 0
@@ -99,14 +107,14 @@ class Publisher:
         self._warned = False
 
     @classmethod
-    def create(cls, cfg: PublishConfig, *, data_dir: str, projector: Any,
-               log: logging.Logger) -> Publisher:
+    def create(cls, cfg: PublishConfig, *, data_dir: str, projector: Any, log: logging.Logger,
+               schedule: Callable[[Callable[[], None]], object] | None = None) -> Publisher:
         """A fresh table for ``data_dir`` (replacing a stale one) with every symbol the
         projector already holds (state recovered at start) published."""
         path = table_path(data_dir, cfg.dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         table = _core.LiveTable.create(str(path), cfg.rows, cfg.row_bytes, os.getpid())
-        pub = cls(table, projector=projector, depth=cfg.depth, log=log)
+        pub = cls(table, projector=projector, depth=cfg.depth, log=log, schedule=schedule)
         for venue, symbol in projector.symbols():
             pub.publish(venue, symbol)
         pub.beat()
@@ -122,24 +130,33 @@ class Publisher:
                 "rows": self.table.capacity, "row_bytes": self.table.row_bytes}
 
     def __call__(self, rec: Record, events: Iterable[Event]) -> None:
-        """Fold listener (``LiveProjection.fold_listeners``): publish what ``rec`` touched."""
+        """Fold listener (``LiveProjection.fold_listeners``): mark what ``rec`` touched; the
+        rows are written by ``flush``, scheduled once per burst (see the module docstring)."""
         t0 = time.perf_counter_ns()
-        last: tuple[str, str] | None = None
-        done: set[tuple[str, str]] | None = None
+        dirty = self._dirty
+        was_clean = not dirty
         for ev in events:
-            key = (ev.venue, ev.symbol)
-            if key == last:
-                continue
-            if last is not None:  # a record naming several symbols (rare): each once
-                done = done if done is not None else {last}
-                if key in done:
-                    continue
-                done.add(key)
-            last = key
-            self.publish(*key)
-        if last is not None:
-            self.records += 1
-            self.cost_ns += time.perf_counter_ns() - t0
+            dirty[(ev.venue, ev.symbol)] = None
+        if not dirty:
+            return
+        self.records += 1
+        if was_clean:
+            if self._schedule is None:
+                self.flush()
+            else:
+                self._schedule(self.flush)
+        self.cost_ns += time.perf_counter_ns() - t0
+
+    def flush(self) -> None:
+        """Write the rows of every symbol touched since the last flush (each once)."""
+        t0 = time.perf_counter_ns()
+        dirty, self._dirty = self._dirty, {}
+        if self.closed:
+            return
+        for venue, symbol in dirty:
+            self.publish(venue, symbol)
+        self.flushes += 1
+        self.cost_ns += time.perf_counter_ns() - t0
 
     def publish(self, venue: str, symbol: str) -> None:
         """Write the row of (venue, symbol key) now; never raises (see the module docstring)."""
@@ -195,9 +212,11 @@ class Publisher:
     def stats(self) -> dict[str, Any]:
         per = self.cost_ns / self.records if self.records else 0.0
         return {"rows": len(self.rows), "published": self.published, "records": self.records,
+                "flushes": self.flushes,
                 "cost_ns_per_record": round(per, 1), "shrunk": self.shrunk, "errors": self.errors}
 
     def close(self) -> None:
         """Remove the table file (readers that have it mapped see its heartbeat stop)."""
+        self.closed = True
         with contextlib.suppress(OSError):
             Path(self.path).unlink()

@@ -38,24 +38,28 @@ async def _reader(data: Path, seconds: float) -> dict:
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-async def test_second_process_reads_under_load_without_torn_rows(tmp_path):
+@pytest.mark.parametrize("batch", [False, True], ids=["every-record", "batched"])
+async def test_second_process_reads_under_load_without_torn_rows(tmp_path, batch):
+    """Every record rewrites its row (the most writes racing the reads), or once per batch
+    (the default)."""
     async with Simulator(source="synthetic", speed="max", seed=61) as s:
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "ETHUSDT", "SOLUSDT"],
                      binance_channels=["depth", "aggTrade", "bookTicker"],
-                     upbit=["KRW-BTC", "KRW-ETH"])
+                     upbit=["KRW-BTC", "KRW-ETH"], sections={"publish": {"batch": batch}})
         async with Running(cfg) as rec:
             pub = rec.publisher
             assert pub is not None
             await until(lambda: len(pub.rows) >= 5, 20, "rows of every symbol")
             before = pub.published
-            stats = await _reader(tmp_path, 4.0)
+            stats = await _reader(tmp_path, 3.0)
             written = pub.published - before
         print(stats, {"written": written, **pub.stats()})
     assert stats["alive"] is True
     assert stats["rows"] >= 5
-    assert stats["reads"] >= 20_000 and stats["values"] >= 20_000, stats
-    assert written >= 5_000, written  # the recorder rewrote rows all along
-    assert stats["changes"] >= 1_000, stats  # ... and the reader saw them change
+    assert stats["reads"] >= 20_000 and stats["values"] >= 19_000, stats
+    # the recorder rewrote rows all along, and the reader saw them change
+    assert written >= (300 if batch else 5_000), written
+    assert stats["changes"] >= (100 if batch else 1_000), stats
     assert stats["crc_errors"] == 0 and stats["damaged"] == 0, stats
     assert stats["torn"] == 0 and stats["backwards"] == 0, stats
     # a read gives up only when the writer stays mid-write for 10k retries (it yields the CPU

@@ -26,8 +26,10 @@ from .helpers import Running, config, until
 pytestmark = pytest.mark.timeout(90)
 
 
-def _published(table, proj, depth: int) -> list[tuple[str, str]]:
-    """Compare every row with the projection's state (no await in between: nothing folds)."""
+def _published(table, proj, pub, depth: int) -> list[tuple[str, str]]:
+    """Compare every row with the projection's state (no await in between: nothing folds),
+    once the rows marked since the loop's last turn are written."""
+    pub.flush()
     keys = []
     for key, row in table.rows():
         venue, _, symbol = key.partition("/")
@@ -56,7 +58,7 @@ async def test_rows_equal_the_projection(tmp_path):
                         "a row of every symbol")
             await until(lambda: pub.published > 300, 20, "300 rows published")
             for _ in range(5):  # at a few moments while records flow
-                assert set(_published(table, rec.projection, 5)) == set(rec.projection.projector.symbols())
+                assert set(_published(table, rec.projection, pub, 5)) == set(rec.projection.projector.symbols())
                 await until(lambda n=pub.published: pub.published > n + 20, 10, "more rows")
             row = decode_row(table.get(table.find(row_key("binance-usdm", "BTCUSDT"))))
             assert row.valid and 0 < len(row.bids) <= 5 and 0 < len(row.asks) <= 5
