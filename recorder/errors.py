@@ -6,6 +6,8 @@
     +-- RecorderUsageError           our own misuse of a recorder API: a bad limit, chunk
     |   |                            size, URL or channel handed to a venue module (a ValueError)
     |   +-- UnknownVenueError        a venue name no descriptor has (also a KeyError)
+    |   +-- ControlError             a request on the recorder's control socket it refuses
+    |                                (answered as an error reply, never raised out of it)
     +-- VenueError                   the venue sent something we cannot use
     |   +-- VenueReplyError          a REST body or control reply that does not parse
     |                                (carries the venue and what was being read)
@@ -62,6 +64,18 @@ class UnknownVenueError(RecorderUsageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ControlError(RecorderUsageError):
+    """A request the recorder refuses on its control socket (``recorder.daemon.control``);
+    its text is the reply's ``error``. ``code`` (e.g. ``unknown_venue``, ``unknown_symbol``)
+    and ``choices`` (the valid names) go into the reply too, so a client can raise its own
+    typed error."""
+
+    def __init__(self, message: str, *, code: str = "refused", choices: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.choices = choices
 
 
 class VenueError(RecorderError):

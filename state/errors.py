@@ -5,6 +5,7 @@
     |   +-- RecordOrderError      a record's seq is not above the last one folded
     |   +-- SnapshotFormatError   bytes that are no projector snapshot of this FORMAT
     |   +-- SettingsError         a setting out of range (e.g. windows not increasing)
+    |   +-- RowFormatError        bytes that are no live-table row of this ROW_FORMAT
     +-- UnknownSymbolError        no symbol of that name on that venue (also a KeyError)
 
 What is not here, on purpose: a venue's fault never raises. A malformed frame becomes
@@ -37,6 +38,11 @@ class RecordOrderError(StateUsageError):
         super().__init__(f"record seq {seq} after {last_seq}: records must be in order")
         self.seq = seq
         self.last_seq = last_seq
+
+
+class RowFormatError(StateUsageError):
+    """A payload given to ``state.live_row.decode_row`` is no live row of this format
+    (another ``ROW_FORMAT``, or not a row at all)."""
 
 
 class SnapshotFormatError(StateUsageError):

@@ -17,6 +17,13 @@ loss, a crash): after restoring state it journals, as its first record, a ``mark
 projection restored, null for none, and how many records it re-projected after it) on a
 stream of its own (venue ``recorder``, conn ``recorder``), and logs ``recovered``.
 
+Other processes on this machine attach (``[publish]``): the live table
+(``recorder.daemon.publish``, the projection's touched symbols after each record, a
+heartbeat from the watch loop) and the control socket (``recorder.daemon.control``, whose
+target the ``Recorder`` is: ``subscribe`` starts supervisors for the added symbols only,
+``journal_rest`` and ``journal_mark`` append on a venue's API stream), both named by
+``DATA/live/attach.json`` and removed on stop.
+
 The ``Recorder`` is the one place the parts meet; none of them holds it. Each gets the
 ports it needs (``recorder.daemon.ports``): supervisors and their connections the
 ``Journal`` and the ``Lifecycle`` and the ``Resync``; snapshot fetchers the ``Journal``;
@@ -41,17 +48,19 @@ from prometheus_client import CollectorRegistry
 
 from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
-from recorder.venues import descriptor_for
+from recorder.venues import VENUES, descriptor_for
 from recorder.venues.descriptor import Adapter
 
 from .adapters import adapter_for
 from .config import HOOK_SECTIONS, RecorderConfig
 from .connection import Link
+from .control import ControlError, ControlServer, socket_path
 from .hooks import HookRunner
 from .logs import event_logger, fields
 from .metrics import Metrics
 from .ports import HookContext, HookFactory
 from .projection import LiveProjection, SyncProjection
+from .publish import Publisher, live_dir, remove_attach, write_attach
 from .resync import Resync
 from .runtime import JournalAccess, Stopper
 from .snapshots import SnapshotFetcher
@@ -100,6 +109,11 @@ class Recorder:
         self.started = asyncio.Event()
         self._marker: Path | None = None  # ours, once written
         self._reprojected = 0
+        self.publisher: Publisher | None = None  # the live table ([publish], needs the projection)
+        self.control: ControlServer | None = None  # the control socket ([publish])
+        self.served: dict[str, list[str]] = {a.venue: list(a.options.symbols) for a in self.adapters}
+        self._sup_tasks: list[asyncio.Task[None]] = []
+        self._api_streams: dict[str, int] = {}  # venue -> stream of REST answers sent to control
 
     # -- control ----------------------------------------------------------------------
 
@@ -170,10 +184,161 @@ class Recorder:
             self.sync = SyncProjection({v: descriptor_for(v).book_frame for v in self.fetchers},
                                        log=self.log, on_gap=self.resync.on_gap)
         self._build_hooks()
+        self._start_publisher()
         if self.projection is not None:
             self.writer.subscribe(self.projection)
         elif self.sync is not None:
             self.writer.subscribe(self.sync)
+
+    def _start_publisher(self) -> None:
+        """The live table over the projection (before records flow: none is missed)."""
+        proj = self.projection
+        if not self.config.publish.enabled or proj is None or proj.failed is not None:
+            return
+        try:
+            pub = Publisher.create(self.config.publish, data_dir=self.config.data,
+                                   projector=proj.projector, log=self.log,
+                                   schedule=asyncio.get_running_loop().call_soon
+                                   if self.config.publish.batch else None)
+        except Exception as exc:  # noqa: BLE001 (recording matters more than the table)
+            self.log.warning("live_table_failed", extra=fields(error=f"{type(exc).__name__}: {exc}"))
+            return
+        proj.fold_listeners.append(pub)
+        self.publisher = pub
+        self.log.info("live_table", extra=fields(path=pub.path, rows=len(pub.rows)))
+
+    async def _start_control(self) -> None:
+        """The control socket and ``DATA/live/attach.json`` naming it and the table."""
+        if not self.config.publish.enabled:
+            return
+        server = ControlServer(self, socket_path(live_dir(self.config.data)), log=self.log)
+        try:
+            await server.start()
+        except OSError as exc:
+            self.log.warning("control_failed", extra=fields(path=str(server.path), error=str(exc)))
+            return
+        self.control = server
+        info = {"pid": os.getpid(), "control": str(server.path), "started_ns": time.time_ns(),
+                "table": None}
+        if self.publisher is not None:
+            info.update(self.publisher.attach_info())
+        try:
+            write_attach(self.config.data, **info)
+        except OSError as exc:
+            self.log.warning("attach_file_failed", extra=fields(error=str(exc)))
+        self.log.info("control", extra=fields(path=str(server.path)))
+
+    async def _stop_control(self) -> None:
+        if self.control is not None:
+            await self.control.close()
+            self.control = None
+            remove_attach(self.config.data)
+        if self.publisher is not None:
+            self.log.info("live_table_closed", extra=fields(**self.publisher.stats()))
+            self.publisher.close()
+
+    # -- the control socket's target (recorder.daemon.control.ControlTarget) ----------
+
+    def venues(self) -> dict[str, list[str]]:
+        return {v: list(syms) for v, syms in self.served.items()}
+
+    def _adapter(self, venue: str) -> Adapter:
+        for a in self.adapters:
+            if a.venue == venue:
+                return a
+        raise ControlError(f"venue {venue!r} is not recorded here "
+                           f"(this recorder serves: {', '.join(self.served) or 'none'})",
+                           code="unknown_venue", choices=tuple(self.served))
+
+    def subscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Record ``symbols`` too, each new one on connections of its own: the open ones
+        are left as they are (no reconnect)."""
+        adapter = self._adapter(venue)
+        if self.stopping:
+            raise ControlError("the recorder is stopping", code="stopping")
+        desc = descriptor_for(venue)
+        wanted = list(dict.fromkeys(s.upper() for s in symbols))
+        bad = [s for s in wanted if not desc.is_symbol(s)]
+        if bad:
+            raise ControlError(f"not {venue} symbols: {', '.join(bad)} (e.g. {desc.symbol_example})",
+                               code="unknown_symbol", choices=tuple(self.served[venue]))
+        have = set(self.served[venue])
+        added = [s for s in wanted if s not in have]
+        already = [s for s in wanted if s in have]
+        if added:
+            n = sum(1 for s in self.supervisors if s.venue == venue)
+            latency = self.metrics.sample_latency if self.metrics is not None else None
+            for i, plan in enumerate(adapter.plans_for(added), start=n):
+                sup = Supervisor(adapter, plan, i, journal=self.journal, life=self.life,
+                                 sup=self.config.supervision, rng=self.rng, log=self.log,
+                                 resync=self.resync, on_link=self._on_link,
+                                 on_failed=self._slot_failed, latency=latency)
+                self.supervisors.append(sup)
+                self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
+            self.served[venue].extend(added)
+            self.log.info("subscribed", extra=fields(venue=venue, added=added))
+        return added, already
+
+    def journal_rest(self, venue: str, url: str, status: int, body: bytes,
+                     recv_ns: int | None) -> int:
+        """Append a REST answer fetched elsewhere (a ``rest`` record, ``error`` outside 2xx)
+        on the venue's API stream; its seq."""
+        if venue not in VENUES:
+            raise ControlError(f"unknown venue {venue!r} (known: {', '.join(VENUES)})",
+                               code="unknown_venue", choices=tuple(VENUES))
+        if self.writer is None or self.stopping:
+            raise ControlError("the recorder is stopping", code="stopping")
+        sid = self._api_stream(venue)
+        kind = "rest" if 200 <= status < 300 else "error"
+        meta: dict[str, Any] = {"url": url, "status": status, "via": "control"}
+        if recv_ns is not None:
+            meta["recv_ns"] = recv_ns
+        try:
+            rec = self.writer.append(sid, kind, body, meta=meta)
+        except JournalWriteError as exc:
+            self.journal_failed(exc)
+            raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
+        return rec.seq
+
+    def _api_stream(self, venue: str) -> int:
+        """The stream of what API processes send over the control socket, per venue (venue
+        ``""``: the recorder's own, for marks of no venue)."""
+        sid = self._api_streams.get(venue)
+        if sid is None:
+            if venue:
+                base = next((a.options.rest_base for a in self.adapters if a.venue == venue),
+                            VENUES[venue].rest_url)
+                sid = self.journal.register(venue, url=base, conn=f"{venue}.api", channels=("rest",))
+            else:
+                sid = self.journal.register("recorder", url="", conn="recorder.api", channels=())
+            self._api_streams[venue] = sid
+        return sid
+
+    def journal_mark(self, venue: str, text: str, fields: dict[str, Any]) -> int:
+        """Append a ``mark`` an API process sent (``{"mark": text, **fields}``); its seq."""
+        if venue and venue not in VENUES:
+            raise ControlError(f"unknown venue {venue!r} (known: {', '.join(VENUES)}, or \"\")",
+                               code="unknown_venue", choices=tuple(VENUES))
+        if self.writer is None or self.stopping:
+            raise ControlError("the recorder is stopping", code="stopping")
+        try:
+            payload = json.dumps({**fields, "mark": text}, sort_keys=True).encode()
+        except (TypeError, ValueError) as exc:
+            raise ControlError(f"'fields': {exc}", code="bad_request") from None
+        try:
+            rec = self.writer.append(self._api_stream(venue), "mark", payload)
+        except JournalWriteError as exc:
+            self.journal_failed(exc)
+            raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
+        return rec.seq
+
+    def control_status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
+                               "last_seq": self.writer.last_seq if self.writer else 0,
+                               "table": self.publisher.path if self.publisher else None}
+        if self.publisher is not None:
+            out["publish"] = self.publisher.stats()
+        return out
 
     def _build_hooks(self) -> None:
         """Each enabled hook section's hook, before records flow (a feed folds through the
@@ -199,7 +364,9 @@ class Recorder:
                     latency=latency))
         for venue, fetcher in self.fetchers.items():
             self._tasks.append(asyncio.create_task(fetcher.run(), name=f"snapshots-{venue}"))
-        return [asyncio.create_task(s.run(), name=s.name) for s in self.supervisors]
+        # the list grows when the control socket adds symbols (``subscribe``)
+        self._sup_tasks = [asyncio.create_task(s.run(), name=s.name) for s in self.supervisors]
+        return self._sup_tasks
 
     def _on_link(self, link: Link) -> None:
         self.links[link.sid] = link
@@ -223,6 +390,7 @@ class Recorder:
                 data=self.config.data, config_hash=self.config_hash, seq=self.writer.last_seq,
                 venues=[a.venue for a in self.adapters]))
             sup_tasks = self._start_supervisors()
+            await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
@@ -235,6 +403,7 @@ class Recorder:
             self.log.info("stopping", extra=fields(reason=self.failure or "requested"))
             await self._stop_supervisors(sup_tasks)
         finally:
+            await self._stop_control()
             for t in self._tasks:
                 t.cancel()
             for t in self._tasks:
@@ -326,6 +495,8 @@ class Recorder:
                 return
             self.hooks.poll()
             proj = self.projection
+            if self.publisher is not None and proj is not None and proj.failed is None:
+                self.publisher.beat()  # a projection that stopped: no beat, readers see it
             if proj is not None and proj.checkpoint_due():
                 await self._checkpoint(proj)
 

@@ -38,11 +38,11 @@ ENV_PREFIX = "TICKTAPE_"
 OPTIONS: dict[str, VenueOption] = {o.key: o for d in DESCRIPTORS.values() for o in d.options}
 # Fields that change how the daemon is observed, not what it records: not hashed.
 _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metrics_port",
-                       "metrics_host", "compaction", "influx"})
+                       "metrics_host", "compaction", "influx", "publish"})
 # Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
-SECTIONS = ("recorder", "supervision", "projection", *HOOK_SECTIONS)
+SECTIONS = ("recorder", "supervision", "projection", "publish", *HOOK_SECTIONS)
 # Where JSON log lines go with the dashboard on and no ``log_file``: DATA/logs/recorder.jsonl
 DASHBOARD_LOG = "logs/recorder.jsonl"
 
@@ -106,6 +106,19 @@ class ProjectionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishConfig:
+    """The live table other processes attach to, and the control socket (``publish``,
+    ``control``): how the recorder is read, not what it records (not hashed)."""
+
+    enabled: bool = True  # the table needs the projection; the control socket does not
+    depth: int = 10  # book levels a side in each row
+    rows: int = 4096  # symbols the table holds
+    row_bytes: int = 4096  # bytes a row holds (header and key included)
+    dir: str = ""  # "" = /dev/shm when it exists, else DATA/live
+    batch: bool = True  # a row once per loop turn (a socket read's frames), not per record
+
+
+@dataclass(frozen=True, slots=True)
 class CompactionConfig:
     """Nightly compaction of finished journal days into the Parquet archive (``query``)."""
 
@@ -155,6 +168,7 @@ class RecorderConfig:
     dashboard: bool = False
     supervision: Supervision = field(default_factory=Supervision)
     projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
     compaction: CompactionConfig = field(default_factory=CompactionConfig)
     influx: InfluxConfig = field(default_factory=InfluxConfig)
 
@@ -321,6 +335,15 @@ def _projection(raw: Mapping[str, Any], problems: Problems) -> ProjectionConfig:
     return p
 
 
+def _publish(raw: Mapping[str, Any], problems: Problems) -> PublishConfig:
+    p = PublishConfig(**_typed(PublishConfig, raw, "publish", problems))
+    if not 1 <= p.depth <= 1000 or not 1 <= p.rows <= 1 << 24:
+        problems.add("publish: depth 1..1000 and rows 1..16777216")
+    if not 256 <= p.row_bytes <= 1 << 24:
+        problems.add("publish.row_bytes: 256..16777216")
+    return p
+
+
 def _compaction(raw: Mapping[str, Any], problems: Problems) -> CompactionConfig:
     c = CompactionConfig(**_typed(CompactionConfig, raw, "compaction", problems))
     if not 0 <= c.hour <= 23 or not 0 <= c.minute <= 59:
@@ -396,12 +419,13 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
         found.add("influx.enabled needs projection.enabled (features come from the live projection)")
     supervision = _supervision(_section(doc.get("supervision", {}), "supervision", found), found)
     compaction = _compaction(_section(doc.get("compaction", {}), "compaction", found), found)
+    publish = _publish(_section(doc.get("publish", {}), "publish", found), found)
     found.raise_if_any()
     if d.get("dashboard") and not d.get("log_file"):
         # the live view owns the terminal: JSON log lines go to a file, never under it
         d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
     return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
-                          compaction=compaction, influx=influx, **d)
+                          publish=publish, compaction=compaction, influx=influx, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],

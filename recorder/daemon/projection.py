@@ -59,6 +59,8 @@ class LiveProjection:
         self._checkpoint_at = time.monotonic()
         self._store_lock = threading.Lock()
         self.listeners: list[Callable[[Record], None]] = []  # after each fold (benchmarks, UIs)
+        # after each fold, with the events it made (the live table publishes what they name)
+        self.fold_listeners: list[Callable[[Record, list[Event]], None]] = []
         self._fold: Callable[[Record], Iterable[Event]] = self.projector.apply
 
     # -- recovery -------------------------------------------------------------------
@@ -114,11 +116,15 @@ class LiveProjection:
             return
         if rec.kind == "frame":
             self.frames += 1
+        if type(events) is not list:
+            events = list(events)
         for ev in events:
             if type(ev) is Gap:
                 self.on_gap(ev, rec.stream)
         for fn in self.listeners:
             fn(rec)
+        for fl in self.fold_listeners:
+            fl(rec, events)
 
     def _fail(self, why: str) -> None:
         self.failed = why

@@ -422,8 +422,8 @@ class BinanceUsdmAdapter(Adapter):
         if options.snapshots and "depth" in options.channels:
             self.snapshots = DepthSnapshots(self.vc)
 
-    def plans(self) -> list[ConnectionPlan]:
-        return plan_connections(self.options.symbols, self.options.channels, config=self.vc,
+    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
+        return plan_connections(symbols, self.options.channels, config=self.vc,
                                 subscribe=self.options.subscribe)
 
     def heartbeat(self) -> Heartbeat:

@@ -17,7 +17,7 @@ supplies). It only answers the supervisor's questions from the venue's rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -107,6 +107,12 @@ class Adapter:
 
     def plans(self) -> list[ConnectionPlan]:
         """The connections to open, one supervisor slot each."""
+        return self.plans_for(self.options.symbols)
+
+    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
+        """The connections that would carry ``symbols`` (on the configured channels), by
+        the venue's plan rules: what a symbol added while running is recorded on, beside
+        the connections already open."""
         raise NotImplementedError
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:

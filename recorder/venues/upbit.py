@@ -333,13 +333,18 @@ class UpbitAdapter(Adapter):
             ping_interval_s=options.ping_interval_s, stale_after_s=stale_after_s, backoff=backoff)
         self.connect_limit = connect_limiter(self.vc)
 
-    def plans(self) -> list[ConnectionPlan]:
+    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
         # Upbit wants a unique ticket per request: a fresh one each time we plan.
-        return plan_connections(self.options.symbols, self.options.channels,
+        return plan_connections(symbols, self.options.channels,
                                 ticket=f"ticktape-{self.new_id()}", config=self.vc)
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
-        return self.plans()[index]
+        plans = self.plans()
+        if index < len(plans) and plans[index].streams == plan.streams:
+            return plans[index]
+        # a slot added while running (plans_for): its own codes, a fresh ticket
+        codes = dict.fromkeys(s.split(":", 1)[1] for s in plan.streams)
+        return self.plans_for(codes)[0]
 
     def heartbeat(self) -> Heartbeat:
         return heartbeat(self.vc)

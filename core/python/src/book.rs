@@ -306,6 +306,11 @@ impl PyBook {
         }
     }
 
+    /// The book itself, read (the live row, `crate::fold`).
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     /// The book itself, for the projection's fold (`crate::fold`).
     pub(crate) fn core_mut(&mut self) -> &mut Core {
         &mut self.core

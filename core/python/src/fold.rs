@@ -242,6 +242,45 @@ impl PySym {
         self.st.quote_ok
     }
 
+    /// The payload of this symbol's live-table row with `depth` levels a side
+    /// (`ticktape::live_row`; `state.live_row.decode_row` reads it): made without a Python
+    /// object, for the recorder's publisher after each fold.
+    fn live_row<'py>(&self, py: Python<'py>, depth: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let n = depth.max(0) as usize;
+        let venue = self.venue.bind(py).to_str()?;
+        let symbol = self.symbol.bind(py).to_str()?;
+        let norm = self.norm.bind(py).to_str()?;
+        let book = self.book.as_ref().map(|b| b.bind(py).borrow());
+        let core = book.as_ref().map(|b| b.core());
+        fn top(s: &ticktape::levels::Side, n: usize) -> Vec<(&str, &str)> {
+            s.iter()
+                .take(n)
+                .map(|lv| (lv.price.as_str(), lv.size.as_str()))
+                .collect()
+        }
+        let (bids, asks, valid) = match core {
+            Some(c) => (top(c.bids(), n), top(c.asks(), n), c.position().valid),
+            None => (Vec::new(), Vec::new(), false),
+        };
+        let row = ticktape::live_row::RowRef {
+            venue,
+            symbol,
+            norm,
+            seq: self.st.seq,
+            ts_ns: self.st.ts_ns,
+            valid,
+            has_book: core.is_some(),
+            bids,
+            asks,
+            last_trade: self.st.last_trade.as_ref(),
+            ticker: &self.st.ticker,
+            quote: self.st.quote.as_ref(),
+        };
+        let mut out = Vec::with_capacity(256 + 64 * n);
+        ticktape::live_row::encode(&row, &mut out);
+        Ok(PyBytes::new(py, &out))
+    }
+
     /// `SymbolState.state()`: the same layout, value for value (see `state.market`).
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let book = match &self.book {

@@ -7,6 +7,7 @@ mod codec;
 mod decode;
 mod fold;
 mod inspect;
+mod live_table;
 mod tape;
 
 #[pymodule]
@@ -17,5 +18,6 @@ fn ticktape_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     fold::register(m)?;
     inspect::register(m)?;
+    live_table::register(m)?;
     Ok(())
 }

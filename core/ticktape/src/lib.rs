@@ -8,6 +8,8 @@ pub mod fold;
 pub mod inspect;
 pub mod journal;
 pub mod levels;
+pub mod live_row;
+pub mod live_table;
 pub mod price;
 pub mod sync;
 pub mod tape;

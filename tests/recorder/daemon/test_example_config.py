@@ -14,6 +14,7 @@ from recorder.daemon.config import (
     ConfigError,
     InfluxConfig,
     ProjectionConfig,
+    PublishConfig,
     RecorderConfig,
     Supervision,
     VenueConfig,
@@ -47,10 +48,11 @@ def test_example_loads_both_venues():
 
 def test_example_documents_every_option():
     keys = _section_keys(EXAMPLE.read_text())
-    nested = {"venues", "supervision", "projection", "compaction", "influx"}
+    nested = {"venues", "supervision", "projection", "publish", "compaction", "influx"}
     assert {f.name for f in fields(RecorderConfig)} - nested <= keys["recorder"]
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
-                         ("compaction", CompactionConfig), ("influx", InfluxConfig)):
+                         ("publish", PublishConfig), ("compaction", CompactionConfig),
+                         ("influx", InfluxConfig)):
         missing = {f.name for f in fields(cls)} - keys[section]
         assert not missing, f"[{section}] does not document {missing}"
     missing = {f.name for f in fields(VenueConfig)} - keys["venue"]
@@ -61,7 +63,7 @@ def test_example_defaults_match_the_code():
     """A value written in the example is the code's default (it claims to be the reference)."""
     doc = tomllib.loads(EXAMPLE.read_text())
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
-                         ("compaction", CompactionConfig)):
+                         ("publish", PublishConfig), ("compaction", CompactionConfig)):
         defaults = {f.name: f.default for f in fields(cls)}
         for key, value in doc[section].items():
             assert value == defaults[key], f"[{section}] {key} = {value}, default {defaults[key]}"
