@@ -7,6 +7,10 @@ and heartbeat) and its row says the book is valid or it has a quote; reading a r
 seqlock copy and one decode, so ``stamp`` keeps the decoded row for the ``view`` that
 follows it.
 
+Only symbols the recorder streams count: a row can also come from a REST reply it journaled
+(the projection folds those too), which is no live stream. What it streams is asked over
+the socket at start and every second.
+
 Journaling goes over the socket without holding the answer up: each REST reply and mark is
 sent by a task of its own (in order); one that fails is counted in ``journal_failures``.
 """
@@ -26,6 +30,8 @@ from .attach import Attached
 from .memory import View
 from .rest import Reply
 from .types import Trade, age_ms
+
+SERVED_EVERY_S = 1.0
 
 
 def _dec(s: str | None) -> Decimal | None:
@@ -47,13 +53,41 @@ class AttachedSource:
         self.journal_failures = 0
         self.alive_checked = 0.0
         self._alive = False
+        # venue -> symbols the recorder streams (a row may also come from a REST reply it
+        # journaled: that is no live stream). None: unknown (no control socket), rows only.
+        self._served: dict[str, set[str]] | None = {}
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.attached = Attached(self.data_dir)  # VenueUnavailableError when nothing runs there
         self._outbox = asyncio.Queue()
-        self._sender = asyncio.get_running_loop().create_task(self._send(), name="attached-journal")
+        loop = asyncio.get_running_loop()
+        self._sender = loop.create_task(self._send(), name="attached-journal")
+        if self.attached.control_path:
+            with contextlib.suppress(Exception):  # a recorder without a socket: rows only
+                await self._refresh_served()
+            self._watcher = loop.create_task(self._watch_served(), name="attached-served")
+        else:
+            self._served = None
+
+    async def _refresh_served(self) -> None:
+        assert self.attached is not None
+        venues = (await self.attached.status()).get("venues") or {}
+        self._served = {v: set(syms) for v, syms in venues.items()}
+
+    async def _watch_served(self) -> None:
+        """What the recorder streams, asked every ``SERVED_EVERY_S`` (another client may have
+        subscribed more)."""
+        while True:
+            await asyncio.sleep(SERVED_EVERY_S)
+            with contextlib.suppress(Exception):
+                await self._refresh_served()
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self._sender is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), 5)  # type: ignore[union-attr]
@@ -97,11 +131,13 @@ class AttachedSource:
         return int(att.info.get("depth", 10)) if att is not None else 0
 
     def healthy(self, venue: str, symbol: str) -> bool:
+        """The recorder is alive and streams the symbol."""
         now = time.monotonic()
         if now - self.alive_checked > 0.1:  # kill(pid, 0) and the heartbeat, ten times a second
             self.alive_checked = now
             self._alive = self.attached is not None and self.attached.alive()
-        return self._alive
+        served = self._served
+        return self._alive and (served is None or symbol in served.get(venue, ()))
 
     def keys(self) -> list[tuple[str, str]]:
         return [] if self.attached is None else self.attached.symbols()
@@ -125,7 +161,9 @@ class AttachedSource:
 
     async def want(self, venue: str, symbols: Sequence[str]) -> None:
         assert self.attached is not None
-        await self.attached.subscribe(venue, list(symbols))
+        added, already = await self.attached.subscribe(venue, list(symbols))
+        if self._served is not None:
+            self._served.setdefault(venue, set()).update(added + already)
 
     async def changed(self, timeout_s: float) -> None:
         await asyncio.sleep(min(self.poll_s, timeout_s))

@@ -57,7 +57,10 @@ class View:
 
 
 def ticker_of(v: View, now_ns: int) -> Ticker | None:
-    """The view's ticker (None when it has neither ticker fields nor a last trade)."""
+    """The view's ticker; None until the venue's ticker stream has sent its 24 h statistics
+    (a ticker from trades alone would lack fields a REST one has: REST answers instead)."""
+    if not v.ticker.get("volume"):
+        return None
     t, _ = from_market_state(v, None, now_ns=now_ns)
     return t
 
