@@ -6,6 +6,10 @@
   capture folded by ``state.projector``), ``await`` included, against a plain dict lookup
   of the same ``Ticker`` object; p50/p99 of single reads (``memory_p99_us``, goal < 5 µs).
   The book read (``orderbook(depth=10)``) is reported beside it.
+- attach: a second process reads a running recorder's live table through
+  ``MarketData(attach=DATA)`` while the recorder writes (the simulator's capture in real
+  ten times real time): ``ticker`` and ``orderbook(depth=10)`` reads, the raw row read (``Attached.row``) and
+  a dict lookup in that process, each timed one by one (``attach_ticker_p99_us``, goal < 20 µs).
 - tickers: 189 Upbit KRW tickers in one ``tickers()`` call against 189 ``ticker()`` calls,
   at the simulator with Upbit's limit (10 requests a second per group) and every REST reply
   delayed ``--latency`` seconds (a real venue's round trip; default 0.03).
@@ -31,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from query.market.api import MarketData, Routing  # noqa: E402
 from query.market.folded import FoldedMemory  # noqa: E402
+from recorder.journal import Record  # noqa: E402
 from state.projector import Projector  # noqa: E402
 from tools.bench.projection import CAPTURE, STREAMS, load  # noqa: E402
 from tools.simulator import Simulator  # noqa: E402
@@ -45,7 +50,17 @@ def pct(ns: list[int], p: float) -> float:
 
 async def bench_memory(reads: int) -> dict:
     proj = Projector(STREAMS, depth_levels=20)
-    proj.apply_many(load(CAPTURE))
+    records = load(CAPTURE)
+    proj.apply_many(records)
+    # The capture has no 24 h ticker frame; one in Binance's documented shape completes the
+    # memory ticker (without it, ticker() would rightly go to REST).
+    last = records[-1]
+    frame = json.dumps({"stream": "btcusdt@ticker", "data": {
+        "e": "24hrTicker", "E": last.ts_ns // 1_000_000, "s": "BTCUSDT", "p": "-5.00", "P": "-0.008",
+        "w": "61700.12", "c": "61659.80", "Q": "0.010", "o": "61664.80", "h": "61900.00", "l": "61500.00",
+        "v": "12345.678", "q": "761234567.89", "O": last.ts_ns // 1_000_000 - 86_400_000,
+        "C": last.ts_ns // 1_000_000, "F": 1, "L": 2, "n": 2}}).encode()
+    proj.apply(Record(last.seq + 1, last.ts_ns, 1, "frame", frame, None))
     mem = FoldedMemory(proj)
     md = MarketData(memory=mem, live=False)
     await md.start()
@@ -120,9 +135,84 @@ async def bench_candles(latency: float) -> dict:
             f"candles_1200_speedup_{tag}": took["sequential"][0] / took["concurrent"][0]}
 
 
+async def attach_reader(data: str, reads: int) -> dict:
+    """In a second process: ``MarketData(attach=data)`` ticker and book reads, the raw row
+    read (``Attached.row``) and a dict lookup, each timed one by one while the recorder writes."""
+    md = MarketData(attach=data, live=False, routing=Routing(subscribe_after=0))
+    await md.start()
+    md.universe.set("upbit", ["KRW-BTC"])
+    md.universe.set("binance-usdm", ["BTCUSDT"])
+    att = md.memory.attached
+    first = await md.ticker("binance-usdm", "BTCUSDT")
+    assert first.source == "memory", first
+    plain = {("binance-usdm", "BTCUSDT"): first}
+    clock = time.perf_counter_ns
+    out: dict[str, list[int]] = {"dict": [], "row": [], "ticker": [], "book": []}
+    sources = set()
+    for _ in range(reads):
+        t0 = clock()
+        plain[("binance-usdm", "BTCUSDT")]
+        t1 = clock()
+        att.row("binance-usdm", "BTCUSDT")
+        t2 = clock()
+        t = await md.ticker("binance-usdm", "BTCUSDT")
+        t3 = clock()
+        await md.orderbook("upbit", "KRW-BTC", 10)
+        t4 = clock()
+        out["dict"].append(t1 - t0)
+        out["row"].append(t2 - t1)
+        out["ticker"].append(t3 - t2)
+        out["book"].append(t4 - t3)
+        sources.add(t.source)
+    stats = att.stats()
+    await md.close()
+    return {"attach_reads": reads, "attach_sources": sorted(sources), "attach_retries": stats["retries"],
+            **{f"attach_{k}_p50_us": pct(v, 0.5) for k, v in out.items()},
+            **{f"attach_{k}_p99_us": pct(v, 0.99) for k, v in out.items()}}
+
+
+async def bench_attach(reads: int) -> dict:
+    """A recorder writing (the simulator's streams in real time, Binance at up to 10 records
+    a millisecond) and ``attach_reader`` in another process."""
+    import tempfile
+
+    from recorder.daemon.app import Recorder
+    from recorder.daemon.config import build_config
+
+    data = tempfile.mkdtemp(prefix="tt-bench-attach-")
+    async with Simulator(source="capture", speed=10.0, seed=7) as sim:
+        doc = {"recorder": {"data": data, "durability": "periodic", "log_level": "warning"},
+               "venue": [{"venue": "binance-usdm", "symbols": ["BTCUSDT"],
+                          "channels": ["depth", "aggTrade", "bookTicker", "ticker"],
+                          "ws_url": sim.urls.ws, "rest_url": sim.urls.rest},
+                         {"venue": "upbit", "symbols": ["KRW-BTC"], "channels": ["orderbook", "trade", "ticker"],
+                          "ws_url": sim.urls.ws, "rest_url": sim.urls.rest}],
+               "compaction": {"enabled": False}}
+        rec = Recorder(build_config(doc), metrics=False, hooks={})
+        task = asyncio.create_task(rec.run())
+        await rec.started.wait()
+        while rec.publisher is None or len(rec.publisher.rows) < 2 or \
+                rec.projection.projector.folded("binance-usdm", "BTCUSDT") is None or \
+                not rec.projection.projector.folded("binance-usdm", "BTCUSDT").ticker.get("volume"):
+            await asyncio.sleep(0.05)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--attach-reader", data, "--reads", str(reads),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        written = rec.publisher.stats()
+        rec.request_stop()
+        await task
+    if proc.returncode != 0:
+        raise RuntimeError(err.decode()[-2000:])
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["attach_rows_published"] = written.get("published", 0)
+    return result
+
+
 async def run(args: argparse.Namespace) -> dict:
     result = {"reads": args.reads, "latency_s": args.latency}
     result |= await bench_memory(args.reads)
+    result |= await bench_attach(args.reads)
     result |= await bench_tickers(args.latency)
     for latency in (args.latency, args.far_latency):
         result |= await bench_candles(latency)
@@ -136,7 +226,11 @@ def main() -> int:
     ap.add_argument("--far-latency", type=float, default=0.1,
                     help="a second round trip for the candle pages (a venue far away)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--attach-reader", metavar="DATA", help=argparse.SUPPRESS)  # the second process
     args = ap.parse_args()
+    if args.attach_reader:
+        print(json.dumps(asyncio.run(attach_reader(args.attach_reader, args.reads))))
+        return 0
     result = asyncio.run(run(args))
     if args.json:
         print(json.dumps(result))
