@@ -7,8 +7,8 @@
   of the same ``Ticker`` object; p50/p99 of single reads (``memory_p99_us``, goal < 5 µs).
   The book read (``orderbook(depth=10)``) is reported beside it.
 - attach: a second process reads a running recorder's live table through
-  ``MarketData(attach=DATA)`` while the recorder writes (the simulator's capture in real
-  ten times real time): ``ticker`` and ``orderbook(depth=10)`` reads, the raw row read (``Attached.row``) and
+  ``MarketData(attach=DATA)`` while the recorder writes (the simulator's captures at ten times
+  real time): ``ticker`` and ``orderbook(depth=10)`` reads, the raw row read (``Attached.row``) and
   a dict lookup in that process, each timed one by one (``attach_ticker_p99_us``, goal < 20 µs).
 - tickers: 189 Upbit KRW tickers in one ``tickers()`` call against 189 ``ticker()`` calls,
   at the simulator with Upbit's limit (10 requests a second per group) and every REST reply
@@ -172,8 +172,8 @@ async def attach_reader(data: str, reads: int) -> dict:
 
 
 async def bench_attach(reads: int) -> dict:
-    """A recorder writing (the simulator's streams in real time, Binance at up to 10 records
-    a millisecond) and ``attach_reader`` in another process."""
+    """A recorder writing (the simulator's captures at ten times real time) and
+    ``attach_reader`` in another process."""
     import tempfile
 
     from recorder.daemon.app import Recorder
