@@ -2,6 +2,8 @@
 
 1. start the built-in exchange simulator (Binance USD-M + Upbit) replaying the real captures;
 2. ``recorder run`` records both venues from it into ``data/demo/live``;
+   while it runs, ``query market`` answers a ticker from its memory (attached) and from
+   REST, each with its age, an order book from memory, and 1000 candles in pages;
 3. ``recorder status`` and ``recorder verify`` show what was recorded;
 4. ``replay state`` shows the projected book, features and digest at the last record;
 5. ``query sql`` reads the live journal (hot, not yet compacted) with DuckDB;
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -58,7 +61,7 @@ log_file = "{log}"
 [[venue]]
 venue = "binance-usdm"
 symbols = ["BTCUSDT", "SUSHIUSDT", "CTKUSDT"]
-channels = ["depth", "aggTrade", "bookTicker", "markPrice"]  # one trade stream per symbol: trade and aggTrade would count each trade twice
+channels = ["depth", "aggTrade", "bookTicker", "markPrice", "ticker"]  # one trade stream per symbol: trade and aggTrade would count each trade twice
 
 [[venue]]
 venue = "upbit"
@@ -97,6 +100,37 @@ def run(*argv: str, capture: bool = False, check: bool = True) -> subprocess.Com
     return got
 
 
+def start(*argv: str) -> subprocess.Popen:
+    """Start a console script in the background, echoing the command line."""
+    console.print(f"$ {shlex.join(argv)} &", style="dim", markup=False, highlight=False)
+    return subprocess.Popen([str(BIN / argv[0]), *argv[1:]], cwd=ROOT)
+
+
+def market_api(live: Path, rest: str, rec: subprocess.Popen) -> None:
+    """The market-data API while the recorder runs: from its memory (attached) and from REST,
+    each answer with its source and age, and candles fetched in pages."""
+    deadline = time.monotonic() + 30
+    while not (live / "live" / "attach.json").exists():  # the recorder publishes its table
+        if rec.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("demo: the recorder did not publish its live table")
+        time.sleep(0.2)
+    time.sleep(3)  # books synced, tickers in
+    step("2b. the market-data API: memory of the running recorder, REST, candles in pages")
+    for source in (("--attach", str(live)), ()):
+        got = run("query", "market", "ticker", "--venue", "upbit", "--symbol", "BTC-KRW", "--rest-url", rest,
+                  *source, "--json", capture=True)
+        t = json.loads(got.stdout)
+        console.print(f"  KRW-BTC last {t['last']}  source {t['source']}  age {t['age_ms']} ms")
+    run("query", "market", "book", "--venue", "binance-usdm", "--symbol", "BTC-USDT-PERP", "--depth", "5",
+        "--attach", str(live), "--rest-url", rest)
+    got = run("query", "market", "candles", "--venue", "upbit", "--symbol", "KRW-BTC", "--interval", "1m",
+              "--count", "1000", "--rest-url", rest, "--json", capture=True)
+    c = json.loads(got.stdout)
+    rows = c["candles"]
+    console.print(f"  {len(rows)} one-minute candles in {c['requests']} pages from {c['source']}: "
+                  f"{rows[0]['open_time']} .. {rows[-1]['open_time']}")
+
+
 def start_simulator() -> tuple[subprocess.Popen, str, str]:
     cmd = [sys.executable, "-m", "tools.simulator", "--venue", "binance-usdm,upbit",
            "--port", "0", "--speed", "4", "--no-record"]
@@ -131,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         toml = DEMO / "recorder.toml"
         toml.write_text(RECORDER_TOML.format(data=live, log=DEMO / "recorder.log"))
         console.print(textwrap.indent(toml.read_text(), "    "), markup=False, highlight=False)
-        run("recorder", "run", "--config", str(toml), "--ws-url", ws, "--rest-url", rest,
-            "--duration", str(args.seconds))
+        rec = start("recorder", "run", "--config", str(toml), "--ws-url", ws, "--rest-url", rest,
+                    "--duration", str(args.seconds))
+        market_api(live, rest, rec)
+        if rec.wait(timeout=args.seconds + 60) != 0:
+            raise SystemExit(f"demo: recorder run failed with exit status {rec.returncode}")
     finally:
         sim.terminate()
         sim.wait(timeout=10)

@@ -151,6 +151,9 @@ class MarketData:
         return await self.universe.symbols(check_venue(venue))
 
     async def _name(self, venue: str, symbol: str) -> str:
+        mem = self.memory
+        if mem is not None and isinstance(symbol, str) and mem.stamp(venue, symbol) is not None:
+            return symbol  # a key the memory holds: no need of the venue's list
         return await self.universe.resolve(check_venue(venue), symbol)
 
     async def _fetch_listing(self, venue: str) -> bytes:
