@@ -1,0 +1,354 @@
+"""Completed candles cached on disk in the archive's layout, read through DuckDB.
+
+    archive/candles/venue=V/interval=I/date=D/part-<first>-<last>-<digest>.parquet
+    archive/candles/venue=V/interval=I/coverage.json     what is known complete (commit point)
+    archive/candles/.lock                                flock held by a writer
+
+One table for every symbol (``symbol`` is a column, rows sorted by symbol then open time so
+a row group's statistics skip the other symbols); ``date`` is the UTC day of the open time.
+Prices and volumes are the exact decimal strings (``str(Decimal)`` round-trips exactly,
+trailing zeros included); times are int64 ns. ``<first>``/``<last>`` are the open times the
+file covers and ``<digest>`` a hash of its rows, so a file is named by what it holds.
+
+Coverage is kept apart from the candles because a period without trades is absent from a
+venue's answer (Upbit sends none): ``coverage.json`` lists, per symbol, the ``[from, to)``
+ranges whose every completed candle is stored. It is written after the Parquet files it
+describes (as the archive's manifest is), so a crash leaves extra rows, never a claim
+without rows. Nothing else in the archive is touched, and the compactor never touches this
+table (``query.compact`` only replaces the days of its own tables).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from query.errors import QueryUsageError
+from query.layout import archive_root, write_atomic
+from query.market.types import Candle, age_ms
+
+log = logging.getLogger(__name__)
+
+TABLE = "candles"
+COVERAGE = "coverage.json"
+LOCK = ".lock"
+DAY_NS = 86_400 * 1_000_000_000
+COMPACT_AFTER = 8  # parts in one day directory before a write merges them into one
+SCHEMA = pa.schema([
+    ("symbol", pa.string()), ("norm", pa.string()), ("open_time_ns", pa.int64()),
+    ("open", pa.string()), ("high", pa.string()), ("low", pa.string()), ("close", pa.string()),
+    ("volume", pa.string()), ("quote_volume", pa.string()),
+    ("exch_ts_ns", pa.int64()), ("recv_ts_ns", pa.int64()),
+])
+_PRICES = ("open", "high", "low", "close", "volume", "quote_volume")
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_INTERVAL = re.compile(r"[0-9]+[smhdwM]")
+_SELECT = ("SELECT open_time_ns, norm, open, high, low, close, volume, quote_volume, exch_ts_ns, "
+           "recv_ts_ns FROM read_parquet($files, hive_partitioning = false) WHERE symbol = $symbol "
+           "AND open_time_ns >= $start AND open_time_ns < $end ORDER BY open_time_ns")
+Ranges = list[list[int]]  # sorted, disjoint, non-touching [from_ns, to_ns) pairs
+
+
+def day_of(ts_ns: int) -> str:
+    """The UTC date (``YYYY-MM-DD``) holding ``ts_ns``."""
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).date().isoformat()
+
+
+def days_between(start_ns: int, end_ns: int) -> list[str]:
+    """The dates holding any time of ``[start_ns, end_ns)``."""
+    if end_ns <= start_ns:
+        return []
+    first = datetime.fromtimestamp(start_ns // 1_000_000_000, UTC).date()
+    last = datetime.fromtimestamp((end_ns - 1) // 1_000_000_000, UTC).date()
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def add_range(ranges: Ranges, lo: int, hi: int) -> Ranges:
+    """``ranges`` with ``[lo, hi)`` added (overlapping or touching ranges become one)."""
+    out: Ranges = []
+    for a, b in sorted([*ranges, [lo, hi]]):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def cut_range(ranges: Ranges, lo: int, hi: int) -> Ranges:
+    """``ranges`` without ``[lo, hi)``."""
+    out: Ranges = []
+    for a, b in ranges:
+        if a < lo:
+            out.append([a, min(b, lo)])
+        if b > hi:
+            out.append([max(a, hi), b])
+    return [r for r in out if r[0] < r[1]]
+
+
+def covers(ranges: Ranges, lo: int, hi: int) -> bool:
+    """Whether one of ``ranges`` holds all of ``[lo, hi)``."""
+    return any(a <= lo and hi <= b for a, b in ranges)
+
+
+class CandleStore:
+    """Completed candles of every venue, symbol and interval under ``data_dir``'s archive.
+
+    ``get`` answers a range only when it is wholly covered; ``put`` stores candles and the
+    range they cover. One DuckDB connection is kept and shared by the threads of a process
+    (a lock serializes them); writers in other processes are kept apart by a flock. Call
+    ``close()`` when done (or use it as a context manager).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, compact_after: int = COMPACT_AFTER) -> None:
+        self.root = archive_root(data_dir) / TABLE
+        self.compact_after = compact_after
+        self._con = duckdb.connect(":memory:")
+        # File names carry a digest of their rows: a cached footer is never a stale one.
+        self._con.execute("SET parquet_metadata_cache = true")
+        self._lock = threading.RLock()
+        self._coverage_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Ranges]]] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> CandleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- paths -------------------------------------------------------------------------
+
+    def _base(self, venue: str, interval: str) -> Path:
+        if not _NAME.fullmatch(venue):
+            raise QueryUsageError(f"not a venue name: {venue!r}")
+        if not _INTERVAL.fullmatch(interval):
+            raise QueryUsageError(f"not an interval: {interval!r}")
+        return self.root / f"venue={venue}" / f"interval={interval}"
+
+    @staticmethod
+    def _parts(day_dir: Path) -> list[Path]:
+        try:
+            return sorted(day_dir / n for n in os.listdir(day_dir)
+                          if n.startswith("part-") and n.endswith(".parquet"))
+        except FileNotFoundError:
+            return []
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, venue: str, symbol: str, interval: str, start_ns: int, end_ns: int, *,
+            now_ns: int) -> list[Candle] | None:
+        """The stored candles opening in ``[start_ns, end_ns)``, ascending, or None.
+
+        None (a miss: ask the venue, then ``put``) unless the whole range is covered; a
+        covered range with no trade at all is ``[]``. Candles come with ``source="archive"``,
+        ``closed=True`` and ``age_ms`` against ``now_ns``. A file that cannot be read is a
+        miss with a logged warning (the next ``put`` of that day sets it aside).
+        """
+        base = self._base(venue, interval)
+        if end_ns <= start_ns:
+            return []
+        if not covers(self._coverage(base).get(symbol, []), start_ns, end_ns):
+            return None
+        for attempt in (1, 2):  # a writer may merge the files between listing and reading
+            files = [str(p) for d in days_between(start_ns, end_ns) for p in self._parts(base / f"date={d}")]
+            if not files:
+                return []
+            try:
+                with self._lock:
+                    rows = self._con.execute(_SELECT, {"files": files, "symbol": symbol,
+                                                       "start": start_ns, "end": end_ns}).fetchall()
+                break
+            except (duckdb.Error, OSError) as e:
+                if attempt == 2:
+                    log.warning("candle cache %s %s %s unreadable, treated as a miss: %s",
+                                venue, symbol, interval, e)
+                    return None
+        return list(_candles(rows, venue, symbol, interval, now_ns))
+
+    def _coverage(self, base: Path) -> dict[str, Ranges]:
+        """The coverage of one venue and interval: symbol -> ranges (cached while unchanged)."""
+        path = base / COVERAGE
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = self._coverage_cache.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            got = json.loads(path.read_bytes())["symbols"]
+            cov = {str(s): [[int(a), int(b)] for a, b in r] for s, r in got.items()}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("candle coverage %s unreadable, treated as empty: %s", path, e)
+            cov = {}
+        self._coverage_cache[path] = (stamp, cov)
+        return cov
+
+    # -- writing -----------------------------------------------------------------------
+
+    def put(self, candles: Iterable[Candle], *, covered: tuple[int, int], venue: str | None = None,
+            symbol: str | None = None, interval: str | None = None) -> int:
+        """Store closed candles of one symbol and interval, and that ``covered`` is complete.
+
+        ``covered`` is ``[start_ns, end_ns)`` in whole periods: every candle opening in it is
+        in ``candles`` (a period absent is one without trades) and every period in it is over.
+        ``venue``/``symbol``/``interval`` are needed only when ``candles`` is empty. ``fill``
+        candles are not stored (coverage says the period is known empty). Repeating a put
+        is a no-op: a candle already stored is kept, never written twice. Returns the rows
+        written. ``QueryUsageError`` for an open candle, mixed symbols or a candle outside
+        ``covered``.
+        """
+        lo, hi = covered
+        rows = [c for c in candles if not c.fill]
+        keys = {(c.venue, c.symbol, c.interval) for c in rows}
+        given = (venue, symbol, interval)
+        if len(keys) > 1 or (keys and any(g is not None and g != k for g, k in zip(given, next(iter(keys)),
+                                                                                      strict=True))):
+            raise QueryUsageError(f"put takes one venue, symbol and interval; got {sorted(keys)} and {given}")
+        if not keys and None in given:
+            raise QueryUsageError("put with no candles needs venue=, symbol= and interval=")
+        venue, symbol, interval = next(iter(keys)) if keys else given  # type: ignore[assignment]
+        assert venue is not None and symbol is not None and interval is not None
+        for c in rows:
+            if not c.closed:
+                raise QueryUsageError(f"{symbol} {interval} candle at {c.open_time_ns} is not closed")
+            if not lo <= c.open_time_ns < hi:
+                raise QueryUsageError(f"{symbol} {interval} candle at {c.open_time_ns} is outside {covered}")
+        base = self._base(venue, interval)
+        written = 0
+        with self._writing():
+            quarantined: list[str] = []
+            by_day: dict[str, list[Candle]] = {}
+            for c in rows:
+                by_day.setdefault(day_of(c.open_time_ns), []).append(c)
+            for day, cs in sorted(by_day.items()):
+                written += self._put_day(base / f"date={day}", symbol, cs, quarantined)
+            if hi > lo or quarantined:
+                self._commit_coverage(base, symbol, lo, hi, quarantined)
+        return written
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.root / LOCK, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _put_day(self, day_dir: Path, symbol: str, cs: list[Candle], quarantined: list[str]) -> int:
+        parts = self._parts(day_dir)
+        try:
+            have = self._stored(parts, symbol)
+        except duckdb.Error:  # some part is damaged: read each whole, set aside the bad ones
+            parts = self._readable(parts, quarantined)
+            have = self._stored(parts, symbol)
+        new: dict[int, Candle] = {}
+        for c in cs:
+            if c.open_time_ns not in have:
+                new.setdefault(c.open_time_ns, c)
+        if new:
+            parts.append(_write_part(day_dir, _table(symbol, [new[k] for k in sorted(new)])))
+        if len(parts) > self.compact_after:
+            self._compact(day_dir, parts)
+        return len(new)
+
+    def _stored(self, parts: Sequence[Path], symbol: str) -> set[int]:
+        """Open times of ``symbol`` already in ``parts``."""
+        if not parts:
+            return set()
+        return {r[0] for r in self._con.execute(
+            "SELECT open_time_ns FROM read_parquet($files, hive_partitioning = false) "
+            "WHERE symbol = $symbol", {"files": [str(p) for p in parts], "symbol": symbol}).fetchall()}
+
+    def _readable(self, parts: Sequence[Path], quarantined: list[str]) -> list[Path]:
+        """The ``parts`` that read whole; the others renamed aside (``.corrupt-<name>``)."""
+        ok = []
+        for p in parts:
+            try:
+                self._con.execute("SELECT * FROM read_parquet($f, hive_partitioning = false)",
+                                  {"f": str(p)}).fetchall()
+                ok.append(p)
+            except duckdb.Error as e:
+                log.warning("candle cache file %s unreadable, set aside: %s", p, e)
+                os.replace(p, p.with_name(f".corrupt-{p.name}"))
+                quarantined.append(p.parent.name.removeprefix("date="))
+        return ok
+
+    def _compact(self, day_dir: Path, parts: Sequence[Path]) -> None:
+        """Merge a day's parts into one (the first row of a symbol and open time wins)."""
+        t = self._con.execute(
+            "SELECT * EXCLUDE (n) FROM (SELECT *, row_number() OVER (PARTITION BY symbol, open_time_ns "
+            "ORDER BY filename) AS n FROM read_parquet($files, hive_partitioning = false, filename = true)) "
+            "WHERE n = 1 ORDER BY symbol, open_time_ns", {"files": [str(p) for p in parts]}).fetch_arrow_table()
+        merged = _write_part(day_dir, t.drop_columns(["filename"]).cast(SCHEMA))
+        for p in parts:
+            if p != merged:
+                p.unlink(missing_ok=True)
+
+    def _commit_coverage(self, base: Path, symbol: str, lo: int, hi: int, bad_days: list[str]) -> None:
+        cov = {s: [list(r) for r in rs] for s, rs in self._coverage(base).items()}
+        for day in bad_days:  # rows of every symbol went with the file: nobody is covered there
+            start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
+            cov = {s: cut_range(rs, start, start + DAY_NS) for s, rs in cov.items()}
+        if hi > lo:
+            cov[symbol] = add_range(cov.get(symbol, []), lo, hi)
+        body = json.dumps({"version": 1, "symbols": {s: cov[s] for s in sorted(cov) if cov[s]}},
+                          separators=(",", ":")).encode()
+        write_atomic(base / COVERAGE, body)
+
+
+def _table(symbol: str, cs: Sequence[Candle]) -> pa.Table:
+    cols: dict[str, Any] = {
+        "symbol": [symbol] * len(cs), "norm": [c.norm for c in cs],
+        "open_time_ns": [c.open_time_ns for c in cs],
+        **{f: [str(getattr(c, f)) for c in cs] for f in _PRICES},
+        "exch_ts_ns": [c.exch_ts_ns for c in cs], "recv_ts_ns": [c.recv_ts_ns for c in cs],
+    }
+    return pa.table(cols, schema=SCHEMA)
+
+
+def _write_part(day_dir: Path, t: pa.Table) -> Path:
+    """``t`` as a new part of ``day_dir``, written to a temp name and renamed."""
+    buf = io.BytesIO()
+    pq.write_table(t, buf, compression="zstd", row_group_size=16_384)
+    data = buf.getvalue()
+    times = t.column("open_time_ns")
+    first, last = pc.min(times).as_py(), pc.max(times).as_py()
+    name = f"part-{first:019d}-{last:019d}-{hashlib.blake2b(data, digest_size=6).hexdigest()}.parquet"
+    path = day_dir / name
+    write_atomic(path, data)
+    return path
+
+
+def _candles(rows: Sequence[tuple], venue: str, symbol: str, interval: str, now_ns: int) -> Iterator[Candle]:
+    prev = None
+    for t, norm, o, h, lo, c, v, q, exch, recv in rows:
+        if t == prev:  # a merge a crash interrupted left a row twice
+            continue
+        prev = t
+        yield Candle(venue=venue, symbol=symbol, norm=norm, interval=interval, open_time_ns=t,
+                     open=Decimal(o), high=Decimal(h), low=Decimal(lo), close=Decimal(c),
+                     volume=Decimal(v), quote_volume=Decimal(q), closed=True, exch_ts_ns=exch,
+                     recv_ts_ns=recv, source="archive", age_ms=age_ms(now_ns, exch, recv))
