@@ -6,8 +6,8 @@
 
 One table for every symbol (``symbol`` is a column, rows sorted by symbol then open time so
 a row group's statistics skip the other symbols); ``date`` is the UTC day of the open time.
-Prices and volumes are the exact decimal strings (``str(Decimal)`` round-trips exactly,
-trailing zeros included); times are int64 ns. ``<first>``/``<last>`` are the open times the
+Prices and volumes are exact decimal strings in plain notation (``format(d, "f")``: the
+same value, digits and trailing zeros; ``1E+3`` comes back as ``1000``); times are int64 ns. ``<first>``/``<last>`` are the open times the
 file covers and ``<digest>`` a hash of its rows, so a file is named by what it holds.
 
 Coverage is kept apart from the candles because a period without trades is absent from a
@@ -298,11 +298,14 @@ class CandleStore:
 
     def _compact(self, day_dir: Path, parts: Sequence[Path]) -> None:
         """Merge a day's parts into one (the first row of a symbol and open time wins)."""
-        t = self._con.execute(
-            "SELECT * EXCLUDE (n) FROM (SELECT *, row_number() OVER (PARTITION BY symbol, open_time_ns "
-            "ORDER BY filename) AS n FROM read_parquet($files, hive_partitioning = false, filename = true)) "
-            "WHERE n = 1 ORDER BY symbol, open_time_ns", {"files": [str(p) for p in parts]}).fetch_arrow_table()
-        merged = _write_part(day_dir, t.drop_columns(["filename"]).cast(SCHEMA))
+        rel = self._con.sql(
+            "SELECT * EXCLUDE (n, filename) FROM (SELECT *, row_number() OVER (PARTITION BY symbol, "
+            "open_time_ns ORDER BY filename) AS n FROM read_parquet($files, hive_partitioning = false, "
+            "filename = true)) WHERE n = 1 ORDER BY symbol, open_time_ns",
+            params={"files": [str(p) for p in parts]})
+        # DuckDB 2.x names it to_arrow_table, 1.x arrow
+        t = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        merged = _write_part(day_dir, t.cast(SCHEMA))
         for p in parts:
             if p != merged:
                 p.unlink(missing_ok=True)
@@ -323,7 +326,7 @@ def _table(symbol: str, cs: Sequence[Candle]) -> pa.Table:
     cols: dict[str, Any] = {
         "symbol": [symbol] * len(cs), "norm": [c.norm for c in cs],
         "open_time_ns": [c.open_time_ns for c in cs],
-        **{f: [str(getattr(c, f)) for c in cs] for f in _PRICES},
+        **{f: [format(getattr(c, f), "f") for c in cs] for f in _PRICES},
         "exch_ts_ns": [c.exch_ts_ns for c in cs], "recv_ts_ns": [c.recv_ts_ns for c in cs],
     }
     return pa.table(cols, schema=SCHEMA)
