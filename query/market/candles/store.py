@@ -50,7 +50,7 @@ TABLE = "candles"
 COVERAGE = "coverage.json"
 LOCK = ".lock"
 DAY_NS = 86_400 * 1_000_000_000
-COMPACT_AFTER = 8  # parts in one day directory before a write merges them into one
+COMPACT_AFTER = 4  # parts in one day directory before a write merges them into one
 SCHEMA = pa.schema([
     ("symbol", pa.string()), ("norm", pa.string()), ("open_time_ns", pa.int64()),
     ("open", pa.string()), ("high", pa.string()), ("low", pa.string()), ("close", pa.string()),
@@ -122,6 +122,9 @@ class CandleStore:
         self._con = duckdb.connect(":memory:")
         # File names carry a digest of their rows: a cached footer is never a stale one.
         self._con.execute("SET parquet_metadata_cache = true")
+        # Reads are a few hundred rows: one thread answers them with the shortest tail
+        # (p99 2.1 ms against 3.9 ms with four, on two cores).
+        self._con.execute("SET threads = 1")
         self._lock = threading.RLock()
         self._coverage_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Ranges]]] = {}
 
@@ -169,7 +172,8 @@ class CandleStore:
         if not covers(self._coverage(base).get(symbol, []), start_ns, end_ns):
             return None
         for attempt in (1, 2):  # a writer may merge the files between listing and reading
-            files = [str(p) for d in days_between(start_ns, end_ns) for p in self._parts(base / f"date={d}")]
+            files = [str(p) for d in days_between(start_ns, end_ns) for p in self._parts(base / f"date={d}")
+                     if _overlaps(p.name, start_ns, end_ns)]
             if not files:
                 return []
             try:
@@ -333,7 +337,11 @@ def _table(symbol: str, cs: Sequence[Candle]) -> pa.Table:
 
 
 def _write_part(day_dir: Path, t: pa.Table) -> Path:
-    """``t`` as a new part of ``day_dir``, written to a temp name and renamed."""
+    """``t`` (sorted by symbol) as a new part of ``day_dir``, written to a temp name and renamed.
+
+    Row groups of 16 Ki rows: a symbol's read skips the others' groups by their statistics
+    (one row group per symbol measured 2-3x slower to read: DuckDB pays per group).
+    """
     buf = io.BytesIO()
     pq.write_table(t, buf, compression="zstd", row_group_size=16_384)
     data = buf.getvalue()
@@ -343,6 +351,15 @@ def _write_part(day_dir: Path, t: pa.Table) -> Path:
     path = day_dir / name
     write_atomic(path, data)
     return path
+
+
+def _overlaps(name: str, start_ns: int, end_ns: int) -> bool:
+    """Whether a part named ``part-<first>-<last>-<digest>.parquet`` may hold an open time in range."""
+    try:
+        _, first, last, _ = name.split("-", 3)
+        return int(first) < end_ns and int(last) >= start_ns
+    except ValueError:  # not a name we wrote: read it rather than miss rows
+        return True
 
 
 def _candles(rows: Sequence[tuple], venue: str, symbol: str, interval: str, now_ns: int) -> Iterator[Candle]:
