@@ -59,15 +59,17 @@ def _dec(v: Decimal | str) -> Decimal:
     return v if isinstance(v, Decimal) else Decimal(v)
 
 
-def as_of(base: Candle, interval: str) -> int:
+def as_of(base: Candle) -> int:
     """The time up to which a REST candle's OHLCV counts trades (inclusive).
 
-    Upbit's ``exch_ts_ns`` is the candle's last tick: trades up to it are in. Binance's is the
-    kline's close time (in the future while the candle forms), so its receive time stands in:
-    the answer held every trade the venue had when it was sent.
+    Upbit's ``exch_ts_ns`` is the candle's last tick, before we received it: trades up to it
+    are in. Binance's is the kline's close time, still ahead while the candle forms, so the
+    receive time stands in (the answer held every trade the venue had when it was sent;
+    trades made while it travelled are missed, at most the network's latency of them).
+    The earlier of the two is the one that means "complete up to". A trade in the same ms
+    as Upbit's last tick but after it is missed (the venue's times are whole ms).
     """
-    end = base.open_time_ns + span_ns(interval)
-    return base.exch_ts_ns if 0 < base.exch_ts_ns < end else base.recv_ts_ns
+    return min(base.exch_ts_ns, base.recv_ts_ns) if base.exch_ts_ns else base.recv_ts_ns
 
 
 def forming(trades: Iterable[Any], *, venue: str, symbol: str, norm: str, interval: str,
@@ -89,7 +91,7 @@ def forming(trades: Iterable[Any], *, venue: str, symbol: str, norm: str, interv
     if not whole:
         if base is None or base.open_time_ns != start:
             return None
-        cut = as_of(base, interval)
+        cut = as_of(base)
         mine = [t for t in mine if trade_time(t) > cut]
     if not mine:
         if not whole:
