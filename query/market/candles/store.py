@@ -127,6 +127,7 @@ class CandleStore:
         self._con.execute("SET threads = 1")
         self._lock = threading.RLock()
         self._coverage_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Ranges]]] = {}
+        self._suspect: set[Path] = set()  # day directories a read failed in: checked whole on put
 
     def close(self) -> None:
         with self._lock:
@@ -183,13 +184,18 @@ class CandleStore:
                 break
             except (duckdb.Error, OSError) as e:
                 if attempt == 2:
+                    self._suspect.update(base / f"date={d}" for d in days_between(start_ns, end_ns))
                     log.warning("candle cache %s %s %s unreadable, treated as a miss: %s",
                                 venue, symbol, interval, e)
                     return None
         return list(_candles(rows, venue, symbol, interval, now_ns))
 
-    def _coverage(self, base: Path) -> dict[str, Ranges]:
-        """The coverage of one venue and interval: symbol -> ranges (cached while unchanged)."""
+    def _coverage(self, base: Path, *, fresh: bool = False) -> dict[str, Ranges]:
+        """The coverage of one venue and interval: symbol -> ranges.
+
+        Cached while the file's stamp is unchanged; ``fresh`` reads it anyway (a writer, under
+        the lock, must not trust a stamp another process could have repeated).
+        """
         path = base / COVERAGE
         try:
             st = path.stat()
@@ -197,7 +203,7 @@ class CandleStore:
             return {}
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         hit = self._coverage_cache.get(path)
-        if hit is not None and hit[0] == stamp:
+        if hit is not None and hit[0] == stamp and not fresh:
             return hit[1]
         try:
             got = json.loads(path.read_bytes())["symbols"]
@@ -264,9 +270,12 @@ class CandleStore:
     def _put_day(self, day_dir: Path, symbol: str, cs: list[Candle], quarantined: list[str]) -> int:
         parts = self._parts(day_dir)
         try:
+            if day_dir in self._suspect:
+                raise duckdb.IOException("a read of this day failed")
             have = self._stored(parts, symbol)
         except duckdb.Error:  # some part is damaged: read each whole, set aside the bad ones
             parts = self._readable(parts, quarantined)
+            self._suspect.discard(day_dir)
             have = self._stored(parts, symbol)
         new: dict[int, Candle] = {}
         for c in cs:
@@ -315,7 +324,7 @@ class CandleStore:
                 p.unlink(missing_ok=True)
 
     def _commit_coverage(self, base: Path, symbol: str, lo: int, hi: int, bad_days: list[str]) -> None:
-        cov = {s: [list(r) for r in rs] for s, rs in self._coverage(base).items()}
+        cov = {s: [list(r) for r in rs] for s, rs in self._coverage(base, fresh=True).items()}
         for day in bad_days:  # rows of every symbol went with the file: nobody is covered there
             start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
             cov = {s: cut_range(rs, start, start + DAY_NS) for s, rs in cov.items()}

@@ -248,3 +248,24 @@ def test_range_helpers():
     assert days_between(T0 - 1, T0 + 1) == ["2025-12-31", "2026-01-01"]
     assert days_between(T0, T0 + 86_400 * 10**9) == ["2026-01-01"]
     assert os.sep not in "".join(days_between(T0, T0 + 1))
+
+
+def test_a_part_damaged_only_in_its_price_pages_is_found_by_the_next_put(tmp_path, caplog):
+    """The put's own read (symbol, open time) would pass: the failed get marks the day for a whole check."""
+    import pyarrow.parquet as pq
+
+    st = CandleStore(tmp_path)
+    st.put(minutes(30), covered=(T0, T0 + 30 * MIN))
+    [part] = (tmp_path / "archive/candles").rglob("part-*.parquet")
+    col = pq.ParquetFile(part).metadata.row_group(0).column(6)  # close
+    data = bytearray(part.read_bytes())
+    start = col.data_page_offset
+    data[start:start + col.total_compressed_size] = b"\xff" * col.total_compressed_size
+    part.write_bytes(bytes(data))
+    assert st._stored([part], "KRW-BTC")  # the columns put reads are whole
+    with caplog.at_level(logging.WARNING, logger="query.market.candles.store"):
+        assert st.get("upbit", "KRW-BTC", "1m", T0, T0 + 30 * MIN, now_ns=NOW) is None
+        assert st.put(minutes(30), covered=(T0, T0 + 30 * MIN)) == 30
+    assert "set aside" in caplog.text
+    got = st.get("upbit", "KRW-BTC", "1m", T0, T0 + 30 * MIN, now_ns=NOW)
+    assert [c.close for c in got] == [c.close for c in minutes(30)]
