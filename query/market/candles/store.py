@@ -66,6 +66,23 @@ _SELECT = ("SELECT open_time_ns, norm, open, high, low, close, volume, quote_vol
 Ranges = list[list[int]]  # sorted, disjoint, non-touching [from_ns, to_ns) pairs
 
 
+def view_sql(data_dir: str | os.PathLike[str]) -> str | None:
+    """A ``SELECT`` over every stored candle, for a user's view (None while none is stored).
+
+    Columns: the file's, then ``venue``, ``interval`` and ``date`` from the path; one row per
+    venue, interval, symbol and open time (a merge a crash interrupted can leave two). It
+    shows rows whatever their coverage; ``CandleStore.get`` is the reader that knows which
+    ranges are complete. ``query.catalog`` does not register it yet.
+    """
+    root = archive_root(data_dir) / TABLE
+    if not any(root.glob("venue=*/interval=*/date=*/part-*.parquet")):
+        return None
+    glob = str(root / "venue=*" / "interval=*" / "date=*" / "part-*.parquet").replace("'", "''")
+    return (f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types = "
+            "{'venue': VARCHAR, 'interval': VARCHAR, 'date': DATE}) "
+            "QUALIFY row_number() OVER (PARTITION BY venue, interval, symbol, open_time_ns) = 1")
+
+
 def day_of(ts_ns: int) -> str:
     """The UTC date (``YYYY-MM-DD``) holding ``ts_ns``."""
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).date().isoformat()

@@ -269,3 +269,21 @@ def test_a_part_damaged_only_in_its_price_pages_is_found_by_the_next_put(tmp_pat
     assert "set aside" in caplog.text
     got = st.get("upbit", "KRW-BTC", "1m", T0, T0 + 30 * MIN, now_ns=NOW)
     assert [c.close for c in got] == [c.close for c in minutes(30)]
+
+
+def test_view_sql_shows_every_symbol_once_per_minute(tmp_path):
+    from query.market.candles.store import view_sql
+
+    assert view_sql(tmp_path) is None
+    st = CandleStore(tmp_path)
+    st.put(minutes(3), covered=(T0, T0 + 3 * MIN))
+    st.put(minutes(2, symbol="KRW-ETH"), covered=(T0, T0 + 2 * MIN))
+    st.put(minutes(2, venue="binance-usdm", interval="1h"), covered=(T0, T0 + 2 * MIN))
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW candles AS {view_sql(tmp_path)}")
+    got = con.sql("SELECT venue, interval, symbol, count(*), min(date)::VARCHAR FROM candles "
+                  "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert got == [("binance-usdm", "1h", "KRW-BTC", 2, "2026-01-01"), ("upbit", "1m", "KRW-BTC", 3, "2026-01-01"),
+                   ("upbit", "1m", "KRW-ETH", 2, "2026-01-01")]
+    assert con.sql("SELECT open FROM candles WHERE symbol = 'KRW-ETH' ORDER BY open_time_ns").fetchall() == [
+        ("100",), ("101",)]
