@@ -246,21 +246,7 @@ class CandleStore:
         ``covered``.
         """
         lo, hi = covered
-        rows = [c for c in candles if not c.fill]
-        keys = {(c.venue, c.symbol, c.interval) for c in rows}
-        given = (venue, symbol, interval)
-        if len(keys) > 1 or (keys and any(g is not None and g != k for g, k in zip(given, next(iter(keys)),
-                                                                                      strict=True))):
-            raise QueryUsageError(f"put takes one venue, symbol and interval; got {sorted(keys)} and {given}")
-        if not keys and None in given:
-            raise QueryUsageError("put with no candles needs venue=, symbol= and interval=")
-        venue, symbol, interval = next(iter(keys)) if keys else given  # type: ignore[assignment]
-        assert venue is not None and symbol is not None and interval is not None
-        for c in rows:
-            if not c.closed:
-                raise QueryUsageError(f"{symbol} {interval} candle at {c.open_time_ns} is not closed")
-            if not lo <= c.open_time_ns < hi:
-                raise QueryUsageError(f"{symbol} {interval} candle at {c.open_time_ns} is outside {covered}")
+        rows, (venue, symbol, interval) = checked(candles, covered, (venue, symbol, interval))
         base = self._base(venue, interval)
         written = 0
         with self._writing():
@@ -350,6 +336,74 @@ class CandleStore:
         body = json.dumps({"version": 1, "symbols": {s: cov[s] for s in sorted(cov) if cov[s]}},
                           separators=(",", ":")).encode()
         write_atomic(base / COVERAGE, body)
+
+
+def checked(candles: Iterable[Candle], covered: tuple[int, int],
+            given: tuple[str | None, str | None, str | None]) -> tuple[list[Candle], tuple[str, str, str]]:
+    """What ``put`` stores of ``candles`` (no ``fill``), and their venue, symbol and interval.
+
+    ``QueryUsageError`` for an open candle, mixed keys or a candle outside ``covered``.
+    """
+    lo, hi = covered
+    rows = [c for c in candles if not c.fill]
+    keys = {(c.venue, c.symbol, c.interval) for c in rows}
+    if len(keys) > 1 or (keys and any(g is not None and g != k for g, k in zip(given, next(iter(keys)),
+                                                                                  strict=True))):
+        raise QueryUsageError(f"put takes one venue, symbol and interval; got {sorted(keys)} and {given}")
+    if not keys and None in given:
+        raise QueryUsageError("put with no candles needs venue=, symbol= and interval=")
+    venue, symbol, interval = next(iter(keys)) if keys else given
+    assert venue is not None and symbol is not None and interval is not None
+    for c in rows:
+        if not c.closed:
+            raise QueryUsageError(f"{symbol} {interval} candle at {c.open_time_ns} is not closed")
+        if not lo <= c.open_time_ns < hi:
+            raise QueryUsageError(f"{symbol} {interval} candle at {c.open_time_ns} is outside {covered}")
+    return rows, (venue, symbol, interval)
+
+
+class MemoryCandleStore:
+    """``CandleStore``'s in-memory twin (same ``get``/``put`` contract), for tests of its users."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str], dict[int, Candle]] = {}
+        self._coverage: dict[tuple[str, str, str], Ranges] = {}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def get(self, venue: str, symbol: str, interval: str, start_ns: int, end_ns: int, *,
+            now_ns: int) -> list[Candle] | None:
+        """As ``CandleStore.get``."""
+        key = (venue, symbol, interval)
+        if end_ns <= start_ns:
+            return []
+        if not covers(self._coverage.get(key, []), start_ns, end_ns):
+            return None
+        rows = self._rows.get(key, {})
+        return [_as_stored(rows[t], now_ns) for t in sorted(rows) if start_ns <= t < end_ns]
+
+    def put(self, candles: Iterable[Candle], *, covered: tuple[int, int], venue: str | None = None,
+            symbol: str | None = None, interval: str | None = None) -> int:
+        """As ``CandleStore.put``."""
+        rows, key = checked(candles, covered, (venue, symbol, interval))
+        stored = self._rows.setdefault(key, {})
+        written = 0
+        for c in rows:
+            if c.open_time_ns not in stored:
+                stored[c.open_time_ns] = c
+                written += 1
+        if covered[1] > covered[0]:
+            self._coverage[key] = add_range(self._coverage.get(key, []), *covered)
+        return written
+
+
+def _as_stored(c: Candle, now_ns: int) -> Candle:
+    """``c`` as the disk store gives it back: closed, from the archive, aged to ``now_ns``."""
+    return Candle(venue=c.venue, symbol=c.symbol, norm=c.norm, interval=c.interval,
+                  open_time_ns=c.open_time_ns, open=c.open, high=c.high, low=c.low, close=c.close,
+                  volume=c.volume, quote_volume=c.quote_volume, closed=True, exch_ts_ns=c.exch_ts_ns,
+                  recv_ts_ns=c.recv_ts_ns, source="archive", age_ms=age_ms(now_ns, c.exch_ts_ns, c.recv_ts_ns))
 
 
 def _table(symbol: str, cs: Sequence[Candle]) -> pa.Table:

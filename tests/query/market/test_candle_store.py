@@ -15,7 +15,14 @@ import duckdb
 import pytest
 
 from query.errors import QueryUsageError
-from query.market.candles.store import CandleStore, add_range, covers, cut_range, days_between
+from query.market.candles.store import (
+    CandleStore,
+    MemoryCandleStore,
+    add_range,
+    covers,
+    cut_range,
+    days_between,
+)
 from query.market.types import Candle
 
 MIN = 60 * 10**9
@@ -44,6 +51,14 @@ def stored_rows(data: Path) -> list[tuple]:
                       "hive_partitioning = true) ORDER BY ALL").fetchall()
 
 
+@pytest.fixture(params=["disk", "memory"])
+def store(request, tmp_path):
+    """Each contract test runs against the Parquet store and its in-memory twin."""
+    st = CandleStore(tmp_path) if request.param == "disk" else MemoryCandleStore()
+    yield st
+    st.close()
+
+
 def test_odd_prices_round_trip_exactly(tmp_path):
     odd = ["0.00001234", "123456789", "8629000.0", "1.50000000", "0.000000001", "99999999999.99999999",
            "1.234E-5"]
@@ -69,8 +84,8 @@ def test_odd_prices_round_trip_exactly(tmp_path):
         ("0.00001234",), ("123456789",), ("8629000.0",), ("1.50000000",), ("0.000000001",)]
 
 
-def test_get_answers_only_covered_ranges_and_marks_the_answer(tmp_path):
-    st = CandleStore(tmp_path)
+def test_get_answers_only_covered_ranges_and_marks_the_answer(store):
+    st = store
     cs = minutes(10)
     del cs[4]  # a minute without trades: absent, as Upbit sends it
     assert st.get("upbit", "KRW-BTC", "1m", T0, T0 + 10 * MIN, now_ns=NOW) is None
@@ -94,20 +109,28 @@ def test_get_answers_only_covered_ranges_and_marks_the_answer(tmp_path):
     assert st.get("binance-usdm", "KRW-BTC", "1m", T0, T0 + MIN, now_ns=NOW) is None
 
 
-def test_adjacent_puts_join_and_an_empty_period_is_recorded(tmp_path):
-    st = CandleStore(tmp_path)
+def test_adjacent_puts_join_and_an_empty_period_is_recorded(store, tmp_path):
+    st = store
     st.put(minutes(5), covered=(T0, T0 + 5 * MIN))
     st.put([], covered=(T0 + 5 * MIN, T0 + 8 * MIN), venue="upbit", symbol="KRW-BTC", interval="1m")
     st.put(minutes(2, T0 + 8 * MIN), covered=(T0 + 8 * MIN, T0 + 10 * MIN))
     got = st.get("upbit", "KRW-BTC", "1m", T0, T0 + 10 * MIN, now_ns=NOW)
     assert got is not None and len(got) == 7
+    assert st.get("upbit", "KRW-BTC", "1m", T0 + 5 * MIN, T0 + 8 * MIN, now_ns=NOW) == []
+    if isinstance(st, MemoryCandleStore):
+        return
     cov = json.loads((tmp_path / "archive/candles/venue=upbit/interval=1m/coverage.json").read_text())
     assert cov["symbols"] == {"KRW-BTC": [[T0, T0 + 10 * MIN]]}
 
 
-def test_repeated_and_overlapping_puts_store_each_candle_once(tmp_path):
-    st = CandleStore(tmp_path)
+def test_repeated_and_overlapping_puts_store_each_candle_once(store, tmp_path):
+    st = store
     assert st.put(minutes(10), covered=(T0, T0 + 10 * MIN)) == 10
+    if isinstance(st, MemoryCandleStore):
+        assert st.put(minutes(10), covered=(T0, T0 + 10 * MIN)) == 0
+        assert st.put(minutes(10, T0 + 5 * MIN), covered=(T0 + 5 * MIN, T0 + 15 * MIN)) == 5
+        assert len(st.get("upbit", "KRW-BTC", "1m", T0, T0 + 15 * MIN, now_ns=NOW)) == 15
+        return
     before = sorted(p.name for p in (tmp_path / "archive/candles").rglob("*.parquet"))
     assert st.put(minutes(10), covered=(T0, T0 + 10 * MIN)) == 0
     assert sorted(p.name for p in (tmp_path / "archive/candles").rglob("*.parquet")) == before
@@ -136,8 +159,8 @@ def test_days_are_partitions_and_many_small_parts_are_compacted(tmp_path):
         assert {c.symbol for c in got} == {sym}
 
 
-def test_fill_candles_are_not_stored_and_open_or_stray_candles_are_refused(tmp_path):
-    st = CandleStore(tmp_path)
+def test_fill_candles_are_not_stored_and_open_or_stray_candles_are_refused(store):
+    st = store
     assert st.put([candle(T0), candle(T0 + MIN, fill=True)], covered=(T0, T0 + 2 * MIN)) == 1
     assert len(st.get("upbit", "KRW-BTC", "1m", T0, T0 + 2 * MIN, now_ns=NOW)) == 1
     with pytest.raises(QueryUsageError, match="not closed"):
@@ -148,8 +171,9 @@ def test_fill_candles_are_not_stored_and_open_or_stray_candles_are_refused(tmp_p
         st.put([candle(T0), candle(T0, symbol="KRW-ETH")], covered=(T0, T0 + MIN))
     with pytest.raises(QueryUsageError, match="needs venue"):
         st.put([], covered=(T0, T0 + MIN))
-    with pytest.raises(QueryUsageError, match="not a venue"):
-        st.get("../x", "KRW-BTC", "1m", T0, T0 + MIN, now_ns=NOW)
+    if isinstance(st, CandleStore):  # names become directories there
+        with pytest.raises(QueryUsageError, match="not a venue"):
+            st.get("../x", "KRW-BTC", "1m", T0, T0 + MIN, now_ns=NOW)
 
 
 def test_a_damaged_part_is_a_miss_then_set_aside_with_its_days_coverage(tmp_path, caplog):
@@ -287,3 +311,22 @@ def test_view_sql_shows_every_symbol_once_per_minute(tmp_path):
                    ("upbit", "1m", "KRW-ETH", 2, "2026-01-01")]
     assert con.sql("SELECT open FROM candles WHERE symbol = 'KRW-ETH' ORDER BY open_time_ns").fetchall() == [
         ("100",), ("101",)]
+
+
+def test_the_twins_answer_alike():
+    """The same puts give the same answers, field for field, from disk and from memory."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        disk, mem = CandleStore(d), MemoryCandleStore()
+        cs = minutes(30)
+        del cs[7:9]
+        puts = [(cs[:8], (T0, T0 + 10 * MIN)), (cs[5:], (T0 + 5 * MIN, T0 + 30 * MIN)),
+                (minutes(5, symbol="KRW-ETH"), (T0, T0 + 5 * MIN))]
+        for rows, cov in puts:
+            assert disk.put(rows, covered=cov) == mem.put(rows, covered=cov)
+        for sym in ("KRW-BTC", "KRW-ETH"):
+            for lo, hi in ((T0, T0 + 30 * MIN), (T0 + 3 * MIN, T0 + 9 * MIN), (T0, T0 + 31 * MIN)):
+                assert disk.get("upbit", sym, "1m", lo, hi, now_ns=NOW) == mem.get("upbit", sym, "1m", lo, hi,
+                                                                                   now_ns=NOW)
+        disk.close()
