@@ -19,6 +19,9 @@ The rule for a candle still forming (``forming``):
   candle, then call again), never a candle silently missing its first trades.
 
 ``merge(history, candle)`` then puts that candle at the end of the completed history.
+
+Not from ``state.features.TradeTape``: its sums are float64 and its times are receive times,
+so a candle made from it would be neither exact nor cut where the venue cuts its periods.
 """
 
 from __future__ import annotations

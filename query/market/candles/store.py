@@ -275,11 +275,11 @@ class CandleStore:
         try:
             if day_dir in self._suspect:
                 raise duckdb.IOException("a read of this day failed")
-            have = self._stored(parts, symbol)
+            have = self._stored(parts, symbol, cs)
         except duckdb.Error:  # some part is damaged: read each whole, set aside the bad ones
             parts = self._readable(parts, quarantined)
             self._suspect.discard(day_dir)
-            have = self._stored(parts, symbol)
+            have = self._stored(parts, symbol, cs)
         new: dict[int, Candle] = {}
         for c in cs:
             if c.open_time_ns not in have:
@@ -290,13 +290,17 @@ class CandleStore:
             self._compact(day_dir, parts)
         return len(new)
 
-    def _stored(self, parts: Sequence[Path], symbol: str) -> set[int]:
-        """Open times of ``symbol`` already in ``parts``."""
-        if not parts:
+    def _stored(self, parts: Sequence[Path], symbol: str, cs: Sequence[Candle]) -> set[int]:
+        """Open times of ``symbol`` already in ``parts``, among those of ``cs``."""
+        lo = min(c.open_time_ns for c in cs)
+        hi = max(c.open_time_ns for c in cs) + 1
+        files = [str(p) for p in parts if _overlaps(p.name, lo, hi)]
+        if not files:
             return set()
         return {r[0] for r in self._con.execute(
             "SELECT open_time_ns FROM read_parquet($files, hive_partitioning = false) "
-            "WHERE symbol = $symbol", {"files": [str(p) for p in parts], "symbol": symbol}).fetchall()}
+            "WHERE symbol = $symbol AND open_time_ns >= $lo AND open_time_ns < $hi",
+            {"files": files, "symbol": symbol, "lo": lo, "hi": hi}).fetchall()}
 
     def _readable(self, parts: Sequence[Path], quarantined: list[str]) -> list[Path]:
         """The ``parts`` that read whole; the others renamed aside (``.corrupt-<name>``)."""

@@ -286,7 +286,7 @@ def test_a_part_damaged_only_in_its_price_pages_is_found_by_the_next_put(tmp_pat
     start = col.data_page_offset
     data[start:start + col.total_compressed_size] = b"\xff" * col.total_compressed_size
     part.write_bytes(bytes(data))
-    assert st._stored([part], "KRW-BTC")  # the columns put reads are whole
+    assert st._stored([part], "KRW-BTC", minutes(30))  # the columns put reads are whole
     with caplog.at_level(logging.WARNING, logger="query.market.candles.store"):
         assert st.get("upbit", "KRW-BTC", "1m", T0, T0 + 30 * MIN, now_ns=NOW) is None
         assert st.put(minutes(30), covered=(T0, T0 + 30 * MIN)) == 30
