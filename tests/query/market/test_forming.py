@@ -12,8 +12,10 @@ from query.market import normalize as nz
 from query.market.candles.forming import as_of, forming, merge, period_start
 from query.market.types import Candle
 from query.market.types import Trade as ApiTrade
+from recorder.journal import FRAME, Record, StreamInfo
+from state.decode import decoder_for
 from state.events import Trade as EventTrade
-from tools.simulator.captures import CRYPTOFEED_BINANCE_FUTURES, read_cryptofeed
+from tools.simulator.captures import CRYPTOFEED_BINANCE_FUTURES, CRYPTOFEED_UPBIT, read_cryptofeed
 
 MS = 1_000_000
 MIN = 60_000 * MS
@@ -82,6 +84,38 @@ def test_a_rest_base_plus_the_later_trades_give_the_closed_kline(sushi):
     # without the base the trades miss the minute's start: no candle rather than a wrong one
     assert forming(trades, venue=VENUE, symbol="SUSHIUSDT", norm=base.norm, interval="1m", now_ns=now,
                    since_ns=trades[0].recv_ts_ns) is None
+
+
+def test_upbit_capture_trades_of_either_type_give_one_candle_split_at_boundaries():
+    """Upbit's 2021 trades carry whole-second times, so many fall exactly on a 10 s boundary:
+    each opens its new period, and the periods' volumes add up to every trade's."""
+    cap = read_cryptofeed(CRYPTOFEED_UPBIT)
+    dec = decoder_for(StreamInfo(1, "upbit", "spot", "wss://api.upbit.com/websocket/v1"))
+    events, api = [], []
+    for i, (t, frame) in enumerate(cap.frames):
+        events += [e for e in dec.decode(Record(i + 1, int(t * 1e9), 1, FRAME, frame, None))
+                   if isinstance(e, EventTrade)]
+        if orjson.loads(frame).get("ty") == "trade":
+            api.append(nz.upbit_trade(nz.parse(frame, "trade"), recv_ns=0, now_ns=0, source="memory"))
+    lamb = [t for t in events if t.symbol == "KRW-LAMB"]
+    assert len(events) == len(api) == 304 and len(lamb) == 299
+    kw = {"venue": "upbit", "symbol": "KRW-LAMB", "norm": "LAMB-KRW", "since_ns": 0}
+    for interval, span in (("1m", 60 * 10**9), ("10s", 10 * 10**9)):
+        starts = sorted({period_start(t.exch_ts_ns, interval) for t in lamb})
+        total = Decimal(0)
+        for p in starts:
+            a = forming(events, interval=interval, now_ns=p + span - 1, **kw)
+            b = forming(api, interval=interval, now_ns=p, **kw)
+            assert _ohlcv(a) == _ohlcv(b)
+            inside = [t for t in lamb if p <= t.exch_ts_ns < p + span]
+            assert a.open == Decimal(inside[0].price) and a.close == Decimal(inside[-1].price)
+            total += a.volume
+        assert total == sum(Decimal(t.size) for t in lamb)
+    on_edge = [t for t in lamb if t.exch_ts_ns % (10 * 10**9) == 0][-1]
+    got = forming(events, interval="10s", now_ns=on_edge.exch_ts_ns, **kw)
+    assert got.open_time_ns == on_edge.exch_ts_ns and got.volume >= Decimal(on_edge.size)
+    before = forming(events, interval="10s", now_ns=on_edge.exch_ts_ns - 1, **kw)
+    assert before.exch_ts_ns < on_edge.exch_ts_ns
 
 
 def _t(ts_ms: int, price: str, size: str = "1", symbol: str = "KRW-BTC", api: bool = False):
