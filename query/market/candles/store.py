@@ -5,10 +5,14 @@
     archive/candles/.lock                                flock held by a writer
 
 One table for every symbol (``symbol`` is a column, rows sorted by symbol then open time so
-a row group's statistics skip the other symbols); ``date`` is the UTC day of the open time.
-Prices and volumes are exact decimal strings in plain notation (``format(d, "f")``: the
-same value, digits and trailing zeros; ``1E+3`` comes back as ``1000``); times are int64 ns. ``<first>``/``<last>`` are the open times the
-file covers and ``<digest>`` a hash of its rows, so a file is named by what it holds.
+a row group's statistics skip the other symbols). ``date`` is the first UTC day of the
+partition holding the open time, a partition being a day for second and minute candles, a
+month for hours, a year for days, weeks and months (``grain``): 400 candles of any interval
+are then one or two partitions, never hundreds of one-row files. Prices and volumes are
+exact decimal strings in plain notation (``format(d, "f")``: the same value, digits and
+trailing zeros; ``1E+3`` comes back as ``1000``); times are int64 ns. ``<first>``/``<last>``
+are the open times the file covers and ``<digest>`` a hash of its rows, so a file is named
+by what it holds.
 
 Coverage is kept apart from the candles because a period without trades is absent from a
 venue's answer (Upbit sends none): ``coverage.json`` lists, per symbol, the ``[from, to)``
@@ -30,7 +34,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,6 @@ log = logging.getLogger(__name__)
 TABLE = "candles"
 COVERAGE = "coverage.json"
 LOCK = ".lock"
-DAY_NS = 86_400 * 1_000_000_000
 COMPACT_AFTER = 4  # parts in one day directory before a write merges them into one
 SCHEMA = pa.schema([
     ("symbol", pa.string()), ("norm", pa.string()), ("open_time_ns", pa.int64()),
@@ -83,18 +86,53 @@ def view_sql(data_dir: str | os.PathLike[str]) -> str | None:
             "QUALIFY row_number() OVER (PARTITION BY venue, interval, symbol, open_time_ns) = 1")
 
 
-def day_of(ts_ns: int) -> str:
-    """The UTC date (``YYYY-MM-DD``) holding ``ts_ns``."""
-    return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).date().isoformat()
+def grain(interval: str) -> str:
+    """How long a partition of ``interval`` is: ``day``, ``month`` or ``year``."""
+    unit = interval[-1:]
+    if unit in ("s", "m"):
+        return "day"
+    return "month" if unit == "h" else "year"
 
 
-def days_between(start_ns: int, end_ns: int) -> list[str]:
-    """The dates holding any time of ``[start_ns, end_ns)``."""
+def _first_day(d: date, g: str) -> date:
+    return d if g == "day" else d.replace(day=1) if g == "month" else d.replace(month=1, day=1)
+
+
+def _next(d: date, g: str) -> date:
+    if g == "day":
+        return d + timedelta(days=1)
+    if g == "month":
+        return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    return date(d.year + 1, 1, 1)
+
+
+def _ns(d: date) -> int:
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) * 1_000_000_000
+
+
+def partition_of(ts_ns: int, interval: str) -> str:
+    """The partition (its first UTC day, ``YYYY-MM-DD``) holding an open time ``ts_ns``."""
+    d = datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).date()
+    return _first_day(d, grain(interval)).isoformat()
+
+
+def partition_span(part: str, interval: str) -> tuple[int, int]:
+    """``[start_ns, end_ns)`` of a partition named by ``partition_of``."""
+    d = date.fromisoformat(part)
+    return _ns(d), _ns(_next(d, grain(interval)))
+
+
+def partitions_between(start_ns: int, end_ns: int, interval: str) -> list[str]:
+    """The partitions holding any open time of ``[start_ns, end_ns)``, in order."""
     if end_ns <= start_ns:
         return []
-    first = datetime.fromtimestamp(start_ns // 1_000_000_000, UTC).date()
-    last = datetime.fromtimestamp((end_ns - 1) // 1_000_000_000, UTC).date()
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    g = grain(interval)
+    d = date.fromisoformat(partition_of(start_ns, interval))
+    out = []
+    while _ns(d) < end_ns:
+        out.append(d.isoformat())
+        d = _next(d, g)
+    return out
 
 
 def add_range(ranges: Ranges, lo: int, hi: int) -> Ranges:
@@ -195,7 +233,8 @@ class CandleStore:
         if not covers(self._coverage(base).get(symbol, []), start_ns, end_ns):
             return None
         for attempt in (1, 2):  # a writer may merge the files between listing and reading
-            files = [str(p) for d in days_between(start_ns, end_ns) for p in self._parts(base / f"date={d}")
+            parts = partitions_between(start_ns, end_ns, interval)
+            files = [str(p) for d in parts for p in self._parts(base / f"date={d}")
                      if _overlaps(p.name, start_ns, end_ns)]
             if not files:
                 return []
@@ -206,7 +245,7 @@ class CandleStore:
                 break
             except (duckdb.Error, OSError) as e:
                 if attempt == 2:
-                    self._suspect.update(base / f"date={d}" for d in days_between(start_ns, end_ns))
+                    self._suspect.update(base / f"date={d}" for d in parts)
                     log.warning("candle cache %s %s %s unreadable, treated as a miss: %s",
                                 venue, symbol, interval, e)
                     return None
@@ -258,11 +297,11 @@ class CandleStore:
             quarantined: list[str] = []
             by_day: dict[str, list[Candle]] = {}
             for c in rows:
-                by_day.setdefault(day_of(c.open_time_ns), []).append(c)
+                by_day.setdefault(partition_of(c.open_time_ns, interval), []).append(c)
             for day, cs in sorted(by_day.items()):
                 written += self._put_day(base / f"date={day}", symbol, cs, quarantined)
             if hi > lo or quarantined:
-                self._commit_coverage(base, symbol, lo, hi, quarantined)
+                self._commit_coverage(base, symbol, interval, (lo, hi), quarantined)
         return written
 
     @contextmanager
@@ -335,11 +374,12 @@ class CandleStore:
             if p != merged:
                 p.unlink(missing_ok=True)
 
-    def _commit_coverage(self, base: Path, symbol: str, lo: int, hi: int, bad_days: list[str]) -> None:
+    def _commit_coverage(self, base: Path, symbol: str, interval: str, covered: tuple[int, int],
+                         bad: list[str]) -> None:
+        lo, hi = covered
         cov = {s: [list(r) for r in rs] for s, rs in self._coverage(base, fresh=True).items()}
-        for day in bad_days:  # rows of every symbol went with the file: nobody is covered there
-            start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1_000_000_000
-            cov = {s: cut_range(rs, start, start + DAY_NS) for s, rs in cov.items()}
+        for part in bad:  # rows of every symbol went with the file: nobody is covered there
+            cov = {s: cut_range(rs, *partition_span(part, interval)) for s, rs in cov.items()}
         if hi > lo:
             cov[symbol] = add_range(cov.get(symbol, []), lo, hi)
         body = json.dumps({"version": 1, "symbols": {s: cov[s] for s in sorted(cov) if cov[s]}},

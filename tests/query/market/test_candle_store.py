@@ -21,7 +21,9 @@ from query.market.candles.store import (
     add_range,
     covers,
     cut_range,
-    days_between,
+    partition_of,
+    partition_span,
+    partitions_between,
 )
 from query.market.types import Candle
 
@@ -159,6 +161,24 @@ def test_days_are_partitions_and_many_small_parts_are_compacted(tmp_path):
         assert {c.symbol for c in got} == {sym}
 
 
+def test_hour_and_day_candles_are_partitioned_by_month_and_year(tmp_path):
+    st = CandleStore(tmp_path)
+    hour, day = 60 * MIN, 24 * 60 * MIN
+    hours = [candle(T0 - 24 * hour + i * hour, interval="1h") for i in range(400)]
+    days = [candle(T0 - 200 * day + i * day, interval="1d") for i in range(400)]
+    st.put(hours, covered=(T0 - 24 * hour, T0 + 376 * hour))
+    st.put(days, covered=(T0 - 200 * day, T0 + 200 * day))
+    base = tmp_path / "archive/candles/venue=upbit"
+    assert sorted(p.name for p in (base / "interval=1h").iterdir() if p.is_dir()) == [
+        "date=2025-12-01", "date=2026-01-01"]
+    assert sorted(p.name for p in (base / "interval=1d").iterdir() if p.is_dir()) == [
+        "date=2025-01-01", "date=2026-01-01"]
+    assert st.get("upbit", "KRW-BTC", "1h", T0 - 24 * hour, T0 + 376 * hour, now_ns=NOW) == [
+        Candle(**{**{f: getattr(c, f) for f in c.__struct_fields__}, "source": "archive",
+                  "age_ms": max(0, (NOW - c.exch_ts_ns) // 10**6)}) for c in hours]
+    assert len(st.get("upbit", "KRW-BTC", "1d", T0 - 200 * day, T0 + 200 * day, now_ns=NOW)) == 400
+
+
 def test_fill_candles_are_not_stored_and_open_or_stray_candles_are_refused(store):
     st = store
     assert st.put([candle(T0), candle(T0 + MIN, fill=True)], covered=(T0, T0 + 2 * MIN)) == 1
@@ -269,9 +289,15 @@ def test_range_helpers():
     assert cut_range([[0, 15]], 5, 10) == [[0, 5], [10, 15]]
     assert cut_range([[6, 8]], 5, 10) == []
     assert covers([[0, 5], [7, 9]], 7, 9) and not covers([[0, 5], [7, 9]], 4, 8)
-    assert days_between(T0 - 1, T0 + 1) == ["2025-12-31", "2026-01-01"]
-    assert days_between(T0, T0 + 86_400 * 10**9) == ["2026-01-01"]
-    assert os.sep not in "".join(days_between(T0, T0 + 1))
+    day = 86_400 * 10**9
+    assert partitions_between(T0 - 1, T0 + 1, "1m") == ["2025-12-31", "2026-01-01"]
+    assert partitions_between(T0, T0 + day, "1m") == ["2026-01-01"]
+    assert partitions_between(T0 - 1, T0 + 40 * day, "1h") == ["2025-12-01", "2026-01-01", "2026-02-01"]
+    assert partitions_between(T0 - day, T0 + 400 * day, "1d") == ["2025-01-01", "2026-01-01", "2027-01-01"]
+    assert partition_of(T0 + 45 * day, "4h") == "2026-02-01" and partition_of(T0 + 45 * day, "1w") == "2026-01-01"
+    assert partition_span("2025-12-01", "1h") == (T0 - 31 * day, T0)
+    assert partition_span("2026-01-01", "1M") == (T0, T0 + 365 * day)
+    assert os.sep not in "".join(partitions_between(T0, T0 + 1, "1s"))
 
 
 def test_a_part_damaged_only_in_its_price_pages_is_found_by_the_next_put(tmp_path, caplog):
