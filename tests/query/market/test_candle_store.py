@@ -356,3 +356,23 @@ def test_the_twins_answer_alike():
                 assert disk.get("upbit", sym, "1m", lo, hi, now_ns=NOW) == mem.get("upbit", sym, "1m", lo, hi,
                                                                                    now_ns=NOW)
         disk.close()
+
+
+def test_a_crash_leaves_extra_rows_never_a_wrong_answer(tmp_path):
+    """Files are written before the coverage naming them; a merge writes before it deletes."""
+    st = CandleStore(tmp_path)
+    st.put(minutes(10), covered=(T0, T0 + 10 * MIN))
+    [part] = (tmp_path / "archive/candles").rglob("part-*.parquet")
+    # a merge interrupted after writing the merged file, before deleting its inputs
+    (part.parent / part.name.replace("part-", "part-0")).write_bytes(part.read_bytes())
+    got = st.get("upbit", "KRW-BTC", "1m", T0, T0 + 10 * MIN, now_ns=NOW)
+    assert [c.open_time_ns for c in got] == [T0 + i * MIN for i in range(10)]
+    # a put interrupted after its files, before its coverage: still a miss, and the retry
+    # writes nothing twice
+    cov = tmp_path / "archive/candles/venue=upbit/interval=1m/coverage.json"
+    before = cov.read_bytes()
+    st.put(minutes(5, T0 + 10 * MIN), covered=(T0 + 10 * MIN, T0 + 15 * MIN))
+    cov.write_bytes(before)
+    assert st.get("upbit", "KRW-BTC", "1m", T0, T0 + 15 * MIN, now_ns=NOW) is None
+    assert st.put(minutes(5, T0 + 10 * MIN), covered=(T0 + 10 * MIN, T0 + 15 * MIN)) == 0
+    assert len(st.get("upbit", "KRW-BTC", "1m", T0, T0 + 15 * MIN, now_ns=NOW)) == 15
