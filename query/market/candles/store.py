@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 TABLE = "candles"
 COVERAGE = "coverage.json"
 LOCK = ".lock"
-COMPACT_AFTER = 4  # parts in one day directory before a write merges them into one
+COMPACT_AFTER = 4  # parts in one partition before a write merges them into one
 SCHEMA = pa.schema([
     ("symbol", pa.string()), ("norm", pa.string()), ("open_time_ns", pa.int64()),
     ("open", pa.string()), ("high", pa.string()), ("low", pa.string()), ("close", pa.string()),
