@@ -40,6 +40,11 @@ import msgspec
 from . import quotes
 from .breaker import BreakerPolicy, Breakers
 from .candles import CandleCache, CandleResult, fetch_candles
+from .candles import interval as candle_interval
+from .candles.cache import StoreCache
+from .candles.forming import forming
+from .candles.forming import merge as merge_forming
+from .candles.store import CandleStore
 from .errors import StaleDataError, UnknownNameError
 from .limits import Limiter, Priority
 from .memory import Answers, Source, book_of, ticker_of
@@ -108,7 +113,8 @@ class MarketData:
         self.memory = memory if memory is not None else _default_memory(
             attach=attach, data_dir=data_dir, live=live, rest_urls=rest_urls, ws_urls=ws_urls)
         self.cache_dir = cache_dir or attach or data_dir
-        self.candle_cache: CandleCache | None = None
+        self.candle_cache: CandleCache | None = (
+            StoreCache(CandleStore(self.cache_dir), clock) if self.cache_dir else None)
         self.journaled = 0  # REST replies handed to the journal
         self._answers = Answers()
         self._asks: dict[tuple[str, str], deque[float]] = {}
@@ -134,6 +140,8 @@ class MarketData:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await self.rest.aclose()
+        if isinstance(self.candle_cache, StoreCache):
+            self.candle_cache.close()
         if self.memory is not None and self._started:
             await self.memory.close()
         self._started = False
@@ -235,9 +243,42 @@ class MarketData:
                             priority: Priority = Priority.LOW, concurrency: int = 8) -> CandleResult:
         """``candles`` with how they were got: REST pages asked, source, completeness."""
         key = await self._name(venue, symbol)
+        iv = candle_interval(venue, interval)  # UnknownIntervalError before anything is asked
+        now = self.clock()
+        live = self._live_trades(venue, key, iv, now) if count is not None and start is None \
+            and end is None else None
+        if live is not None:
+            # Completed candles from the cache or REST, the forming one from the trades this
+            # process received (no REST call for it).
+            trades, since, period = live
+            res = await fetch_candles(self.rest, venue, key, interval, count=count, end=period, fill=fill,
+                                      priority=priority, concurrency=concurrency, now_ns=now,
+                                      cache=self.candle_cache)
+            prev = res.candles[-1].close if res.candles else None
+            st = self.memory.view(venue, key, 0) if self.memory is not None else None
+            f = forming(trades, venue=venue, symbol=key, norm=st.norm if st else key, interval=iv.name,
+                        now_ns=now, since_ns=since, prev_close=prev)
+            if f is not None and (fill or not f.fill):
+                rows = merge_forming(list(res.candles), f)[-count:]  # type: ignore[index]
+                return CandleResult(tuple(rows), res.requests, f"{res.source}+memory", res.complete)
+            return res
         return await fetch_candles(self.rest, venue, key, interval, count=count, start=start, end=end,
                                    fill=fill, priority=priority, concurrency=concurrency,
-                                   now_ns=self.clock(), cache=self.candle_cache)
+                                   now_ns=now, cache=self.candle_cache)
+
+    def _live_trades(self, venue: str, key: str, iv: Any, now_ns: int) -> tuple[list[Any], int, int] | None:
+        """(trades, complete since, the forming period's start) when this process holds every
+        trade of the symbol's forming period of ``iv`` (an interval of fixed length cut on
+        UTC, so the period is the trades' own); else None."""
+        mem = self.memory
+        if mem is None or not iv.span_ms or iv.origin_ms or not self._fresh(venue, key):
+            return None
+        kept = mem.kept_trades(venue, key)
+        if kept is None:
+            return None
+        period = iv.floor(now_ns // 1_000_000) * 1_000_000
+        trades, since = kept
+        return (trades, since, period) if since <= period else None
 
     # -- memory -----------------------------------------------------------------------
 

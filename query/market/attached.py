@@ -153,6 +153,9 @@ class AttachedSource:
                       recv_ts_ns=t.recv_ts_ns, source="memory",
                       age_ms=age_ms(time.time_ns(), t.exch_ts_ns, t.recv_ts_ns))]
 
+    def kept_trades(self, venue: str, symbol: str) -> tuple[list[Any], int] | None:
+        return None  # the table holds the last trade only
+
     # -- asking -----------------------------------------------------------------------
 
     def can_subscribe(self, venue: str) -> bool:

@@ -49,6 +49,9 @@ class FoldedMemory:
         self.projector = projector
         self.is_up = is_up
         self._trades: dict[tuple[str, str], deque[Any]] = {}
+        # When a symbol's kept trades start to be complete: its first trade's time; later, once
+        # the deque has dropped its oldest, the oldest kept one's.
+        self._since: dict[tuple[str, str], int] = {}
         self.replies: list[Any] = []  # REST replies and marks handed to it (InProcess journals them)
         self.marks: list[dict[str, Any]] = []
         self._changed: asyncio.Event | None = None
@@ -98,6 +101,17 @@ class FoldedMemory:
     def keys(self) -> list[tuple[str, str]]:
         return self.projector.symbols()
 
+    def kept_trades(self, venue: str, symbol: str) -> tuple[list[Any], int] | None:
+        """The folded trades kept of a symbol (``state.events.Trade``, in fold order) and the
+        time from which they are complete (its first kept trade's: the stream was open then);
+        None before the first."""
+        kept = self._trades.get((venue, symbol))
+        if not kept:
+            return None
+        first = kept[0]
+        since = self._since.get((venue, symbol), first.exch_ts_ns or first.recv_ts_ns)
+        return list(kept), since
+
     def trades(self, venue: str, symbol: str, limit: int) -> list[Trade] | None:
         kept = self._trades.get((venue, symbol))
         if kept is None:
@@ -146,4 +160,7 @@ class FoldedMemory:
             if type(ev) is TradeEvent:
                 dq = kept.get((ev.venue, ev.symbol))
                 if dq is not None:
+                    if len(dq) == dq.maxlen:  # the oldest goes: complete only from the next one
+                        nxt = dq[1]
+                        self._since[(ev.venue, ev.symbol)] = nxt.exch_ts_ns or nxt.recv_ts_ns
                     dq.append(ev)

@@ -136,6 +136,11 @@ class Source(Protocol):
         """Every (venue, symbol) this memory holds state of."""
         ...
 
+    def kept_trades(self, venue: str, symbol: str) -> tuple[list[Any], int] | None:
+        """Every trade of the symbol received since it was subscribed, in fold order, and
+        the time from which they are complete (for the forming candle); None: none kept."""
+        ...
+
     def can_subscribe(self, venue: str) -> bool:
         """Whether ``want`` can add symbols of ``venue``."""
         ...

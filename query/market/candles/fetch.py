@@ -13,11 +13,11 @@ simulator's own work per page is all that is measured).
 ``cache`` (optional) is the disk cache of completed candles::
 
     get(venue, symbol, interval, start_ns, end_ns) -> list[Candle] | None  # None: not all held
-    put(candles)                                                          # closed candles only
+    put(candles, covered=(from_ns, to_ns))             # closed candles only, all of [from, to)
 
 It is asked for the closed part of the request (a count: as many periods as the count); after
-any REST page, the closed candles known without a hole go back in: ascending, every candle the
-venue has between the first and the last (periods in between without one had no trades), the
+any REST page, the closed candles known without a hole go back in with the ``[from, to)`` they
+cover: ascending, every candle the venue has in it (periods without one had no trades), the
 forming candle never. Some may be ones ``get`` answered: ``put`` must take a candle twice.
 """
 
@@ -53,7 +53,7 @@ class CandleCache(Protocol):
     def get(self, venue: str, symbol: str, interval: str, start_ns: int,
             end_ns: int) -> list[Candle] | None: ...
 
-    def put(self, candles: Sequence[Candle]) -> None: ...
+    def put(self, candles: Sequence[Candle], *, covered: tuple[int, int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval: str
             raise BadRequestError("give count (and optionally end) or start and end, not count and start")
         check_count(count)
         anchor = forming_end if end is None else iv.ceil(_ms(end, "end"))
-        candles, complete, cached, sure = await _by_count(job, anchor, count, fill, cache)
+        candles, complete, cached, sure, covered = await _by_count(job, anchor, count, fill, cache)
     else:
         if start is None:
             raise BadRequestError("give count=N, or start= (and end=) for a range")
@@ -167,9 +167,9 @@ async def fetch_candles(rest: RestClient, venue: str, symbol: str, interval: str
         if hi <= lo:
             raise BadRequestError(f"the range [{start!r}, {end!r}) holds no period of {iv.name}")
         check_count(iv.periods(lo, hi), "the range's periods")
-        candles, complete, cached, sure = await _by_range(job, lo, hi, fill, cache)
-    if cache is not None and job.requests and sure:
-        cache.put(sure)
+        candles, complete, cached, sure, covered = await _by_range(job, lo, hi, fill, cache)
+    if cache is not None and job.requests and covered is not None and covered[0] < covered[1]:
+        cache.put([c for c in sure if covered[0] <= c.open_time_ns < covered[1]], covered=covered)
     source = "cache" if cached and not job.requests else "cache+rest" if cached else "rest"
     return CandleResult(tuple(candles), job.requests, source, complete)
 
@@ -180,9 +180,10 @@ def _last_closed_end(iv: Interval, now_ms: int) -> int:
 
 
 async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
-                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool, list[Candle]]:
+                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool, list[Candle],
+                                                        tuple[int, int] | None]:
     """(candles, complete, whether the cache answered part, the closed candles known without
-    a hole: what goes back into the cache)."""
+    a hole and the ``[from, to)`` ns they cover: what goes back into the cache)."""
     iv = job.iv
     page = PAGE[iv.venue]
     known: dict[int, Candle] = {}
@@ -227,14 +228,16 @@ async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
             pages = plan_wave(iv, low, need, page, inside / max(1, iv.periods(low, anchor)))
     rows = sorted(known.values(), key=lambda c: c.open_time_ns)
     sure = [c for c in rows if c.closed and (low is None or c.open_time_ns >= low * MS)]
+    # Every period from ``low`` to the last closed one was asked of the venue (or the cache).
+    covered = (low * MS, closed_end * MS) if low is not None else None
     if want_fill:
         end = _fill_end(iv, rows, anchor, job.now_ns)
         first = iv.shift(end, -count)
         prev = next((c for c in reversed(rows) if c.open_time_ns < first * MS), None)
         out = fill_periods([c for c in rows if first * MS <= c.open_time_ns < end * MS], iv, first, end,
                    prev=prev, now_ns=job.now_ns)
-        return out, len(out) == count, cached, sure
-    return rows[-count:], len(rows) >= count, cached, sure
+        return out, len(out) == count, cached, sure, covered
+    return rows[-count:], len(rows) >= count, cached, sure, covered
 
 
 def _first_wave(iv: Interval, periods: int) -> int:
@@ -268,7 +271,8 @@ def _need(iv: Interval, inside: int, known: dict[int, Candle], low: int | None, 
 
 
 async def _by_range(job: _Job, lo: int, hi: int, want_fill: bool,
-                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool, list[Candle]]:
+                    cache: CandleCache | None) -> tuple[list[Candle], bool, bool, list[Candle],
+                                                        tuple[int, int] | None]:
     """As ``_by_count``; every page here is bounded by its slot or reaches back from the
     range, so all that is known is without a hole."""
     iv = job.iv
@@ -289,10 +293,11 @@ async def _by_range(job: _Job, lo: int, hi: int, want_fill: bool,
         merge(known, got)
     rows = sorted(known.values(), key=lambda c: c.open_time_ns)
     sure = [c for c in rows if c.closed]
+    covered = (lo * MS, min(hi, closed_end) * MS)  # the range, up to its last closed period
     inside = [c for c in rows if lo * MS <= c.open_time_ns < hi * MS]
     if want_fill:
         end = min(hi, max(iv.shift(inside[-1].open_time_ns // MS, 1) if inside else lo,
                           _last_closed_end(iv, job.now_ns // MS)))
         prev = next((c for c in reversed(rows) if c.open_time_ns < lo * MS), None)
         inside = fill_periods(inside, iv, lo, end, prev=prev, now_ns=job.now_ns)
-    return inside, True, cached, sure
+    return inside, True, cached, sure, covered

@@ -17,7 +17,8 @@ class FakeMemory:
     def __init__(self, *, subscribable: Sequence[str] = ("upbit", "binance-usdm"), depth: int = 20) -> None:
         self.views: dict[tuple[str, str], View] = {}
         self.up: dict[tuple[str, str], bool] = {}
-        self.kept_trades: dict[tuple[str, str], list[Trade]] = {}
+        self.kept_trades_: dict[tuple[str, str], list[Trade]] = {}
+        self.live_trades: dict[tuple[str, str], tuple[list[Any], int]] = {}  # (trades, since)
         self.wanted: list[tuple[str, list[str]]] = []
         self.journaled: list[Any] = []
         self.marked: list[tuple[str, dict]] = []
@@ -63,8 +64,11 @@ class FakeMemory:
         return list(self.views)
 
     def trades(self, venue: str, symbol: str, limit: int) -> list[Trade] | None:
-        kept = self.kept_trades.get((venue, symbol))
+        kept = self.kept_trades_.get((venue, symbol))
         return None if kept is None else kept[-limit:]
+
+    def kept_trades(self, venue: str, symbol: str):
+        return self.live_trades.get((venue, symbol))
 
     def can_subscribe(self, venue: str) -> bool:
         return venue in self.subscribable

@@ -363,3 +363,53 @@ async def test_a_429_waits_as_told_and_then_answers():
                           rest_urls={"upbit": "http://upbit.test"}) as md:
         t = await md.ticker("upbit", "KRW-BTC")
         assert t.last == 1 and len(calls) == 3 and calls[2] - calls[1] >= 0.29
+
+
+async def test_400_cached_one_minute_candles_are_served_again_without_rest(tmp_path):
+    async with _sim(history_minutes=1000) as sim:
+        md = MarketData(live=False, rest_urls=_urls(sim), cache_dir=str(tmp_path))
+        async with md:
+            now_min = time.time_ns() // 60_000_000_000 * 60_000_000_000
+            start, end = now_min - 500 * 60_000_000_000, now_min - 100 * 60_000_000_000
+            first = await md.candle_result("upbit", "KRW-BTC", "1m", start=start, end=end)
+            assert first.source == "rest" and first.requests >= 2 and len(first.candles) > 300
+            again = await md.candle_result("upbit", "KRW-BTC", "1m", start=start, end=end)
+            assert again.source == "cache" and again.requests == 0
+            assert [(c.open_time_ns, c.close, c.volume) for c in again.candles] == \
+                [(c.open_time_ns, c.close, c.volume) for c in first.candles]
+            assert {c.source for c in again.candles} == {"archive"}
+            # a count up to now: the completed ones from the cache, the forming one from REST
+            n = await md.candle_result("upbit", "KRW-BTC", "1m", count=400)
+            m = await md.candle_result("upbit", "KRW-BTC", "1m", count=400)
+            assert len(m.candles) == 400 and m.source == "cache+rest" and m.requests == 1, (n, m.requests)
+        # the cache is the archive's layout: one Parquet table for every symbol, read by DuckDB
+        files = sorted((tmp_path / "archive" / "candles").rglob("*.parquet"))
+        assert files and all("venue=upbit" in str(f) and "interval=1m" in str(f) for f in files)
+
+
+async def test_the_forming_candle_comes_from_the_trades_in_memory_not_rest():
+    from state.events import Trade as TradeEvent
+
+    mem = FakeMemory()
+    async with _sim(history_minutes=600) as sim, MarketData(memory=mem, rest_urls=_urls(sim)) as md:
+        await asyncio.sleep(0.3)
+        now = time.time_ns()
+        period = now // 60_000_000_000 * 60_000_000_000
+        mem.put("upbit", "KRW-BTC", seq=1, ts_ns=now, norm="BTC-KRW")
+        ts = [period + 1_000_000, period + 2_000_000, min(now, period + 3_000_000)]
+        trades = [TradeEvent("upbit", "KRW-BTC", "BTC-KRW", t, t, i + 1, p, "0.5", "buy", str(i))
+                  for i, (t, p) in enumerate(zip(ts, ("100", "105", "99"), strict=True))]
+        mem.live_trades[("upbit", "KRW-BTC")] = (trades, period - 5_000_000_000)  # complete since before
+        md.clock = lambda: max(now, ts[-1] + 1)
+        res = await md.candle_result("upbit", "KRW-BTC", "1m", count=250)
+        assert res.source == "rest+memory" and len(res.candles) == 250
+        last = res.candles[-1]
+        assert (last.open_time_ns, last.source, last.closed) == (period, "memory", False)
+        assert (str(last.open), str(last.high), str(last.low), str(last.close), str(last.volume)) == \
+            ("100", "105", "99", "99", "1.5")
+        assert all(c.closed and c.source == "rest" for c in res.candles[:-1])
+        assert res.candles[-2].open_time_ns < period
+        # trades complete only since after the period began: the forming candle is REST's
+        mem.live_trades[("upbit", "KRW-BTC")] = (trades, period + 1)
+        res = await md.candle_result("upbit", "KRW-BTC", "1m", count=5)
+        assert all(c.source == "rest" for c in res.candles)

@@ -173,9 +173,9 @@ async def test_the_newest_count_ends_with_the_forming_candle_and_only_closed_one
         # what was put has no hole: every candle of the simulator between its first and last
         lo, hi = cache.puts[0].open_time_ns, cache.puts[-1].open_time_ns
         assert [_key(c) for c in cache.puts] == [_key(c) for c in own if lo <= c.open_time_ns <= hi]
-        # asked again: the closed minutes from the cache, the forming one (and any older
-        # candles the minutes without trades call for) from REST
-        cache.ranges.append((lo, hi + MIN * MS))
+        # recorded as covered: from the oldest period asked up to the newest closed one
+        assert len(cache.ranges) == 1 and cache.ranges[0][0] <= lo and cache.ranges[0][1] == newest
+        # asked again: the closed minutes from the cache, the forming one from REST
         again = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", count=300, now_ns=now, cache=cache)
         assert again.source == "cache+rest" and again.requests == 1 < got.requests
         assert [_key(c) for c in again.candles] == [_key(c) for c in got.candles]
@@ -196,8 +196,10 @@ class DictCache:
             return [c for t, c in sorted(self.rows.items()) if start_ns <= t < end_ns]
         return None
 
-    def put(self, candles):
+    def put(self, candles, *, covered):
+        assert all(covered[0] <= c.open_time_ns < covered[1] and c.closed for c in candles)
         self.puts.extend(candles)
+        self.ranges.append(covered)
         for c in candles:
             self.rows[c.open_time_ns] = c
 
@@ -208,7 +210,7 @@ async def test_a_cached_range_needs_no_request():
         cache = DictCache()
         first = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", start=lo * MS, end=hi * MS, cache=cache)
         assert first.source == "rest" and first.requests == 2 and cache.puts
-        cache.ranges.append((lo * MS, hi * MS))  # what a store would record for a whole range
+        assert (lo * MS, hi * MS) in cache.ranges  # the whole range, recorded as it was fetched
         again = await fetch_candles(rest, "upbit", "KRW-BTC", "1m", start=lo * MS, end=hi * MS, cache=cache)
         assert again.source == "cache" and again.requests == 0
         assert [_key(c) for c in again.candles] == [_key(c) for c in first.candles]

@@ -56,11 +56,21 @@ async def test_asked_often_is_subscribed_then_answered_from_memory_others_untouc
         assert len(upbit) == 2 and all(c.closed_at is None for c in upbit)  # one more, none closed
         book = await md.orderbook("upbit", "KRW-BTC", depth=5)
         assert book.source == "memory" and len(book.bids) == 5 and book.bids[0][0] < book.asks[0][0]
+        # the trades received since it was subscribed are kept: trades() and the forming candle
+        await _until(lambda: _has_trades(md, "KRW-BTC"))
+        kept, since = md.memory.kept_trades("upbit", "KRW-BTC")
+        assert since <= min(t.exch_ts_ns for t in kept)
+        last = await md.trades("upbit", "KRW-BTC", limit=1)
+        assert last[0].source == "memory" and last[0].trade_id == kept[-1].trade_id
         perp = await md.orderbook("binance-usdm", "BTCUSDT", depth=5)  # REST first
         assert perp.source == "rest"
         await md.want("binance-usdm", ["BTCUSDT"])
         b = await _until(lambda: _book_source(md, "binance-usdm", "BTCUSDT", "memory"))
         assert len(b.bids) == 5  # the diff book synced from a REST snapshot, then memory
+
+
+async def _has_trades(md: MarketData, code: str) -> bool:
+    return md.memory.kept_trades("upbit", code) is not None
 
 
 async def _source(md: MarketData, code: str, want: str):
