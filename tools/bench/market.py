@@ -13,6 +13,10 @@
 - tickers: 189 Upbit KRW tickers in one ``tickers()`` call against 189 ``ticker()`` calls,
   at the simulator with Upbit's limit (10 requests a second per group) and every REST reply
   delayed ``--latency`` seconds (a real venue's round trip; default 0.03).
+- cached candles: 400 closed Upbit one-minute candles fetched once over REST, then asked
+  ``--candle-repeat`` times more and answered from the disk cache (Parquet through DuckDB,
+  no request): p50/p99 of one answer (``cached_candles_p99_ms``, goal < 10 ms), and the first
+  REST fetch's time over that p99.
 - candles: 1200 Upbit one-minute candles in pages fetched 8 at a time against one at a time
   (``candle_result(concurrency=...)``), each side with its own limiter, at ``--latency`` and at
   ``--far-latency`` (0.1 s: a venue on another continent); the speed-up is what concurrency
@@ -209,11 +213,41 @@ async def bench_attach(reads: int) -> dict:
     return result
 
 
+async def bench_cached_candles(latency: float, repeat: int) -> dict:
+    """The 400 one-minute Upbit candles before an hour ago: fetched once over REST (pages at ``latency``),
+    then asked again ``repeat`` times and answered from the disk cache (no request)."""
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="tt-bench-candles-")
+    async with Simulator(venues=("upbit",), source="synthetic", seed=9, speed=1.0, upbit_codes=("KRW-BTC",),
+                         rest_latency_s=latency, history_minutes=1000) as sim:
+        async with MarketData(live=False, rest_urls={"upbit": sim.urls.rest}, cache_dir=cache) as md:
+            await md.symbols("upbit")
+            minute = 60_000_000_000
+            end = time.time_ns() // minute * minute - 60 * minute
+            t0 = time.perf_counter()
+            first = await md.candle_result("upbit", "KRW-BTC", "1m", count=400, end=end)
+            assert len(first.candles) == 400
+            rest_s = time.perf_counter() - t0
+            ns = []
+            for _ in range(repeat):
+                t0 = time.perf_counter_ns()
+                again = await md.candle_result("upbit", "KRW-BTC", "1m", count=400, end=end)
+                ns.append(time.perf_counter_ns() - t0)
+                assert again.requests == 0 and again.source == "cache"
+    p99_ms = pct(ns, 0.99) / 1000
+    return {"cached_candles": len(first.candles), "cached_candles_rest_ms": rest_s * 1000,
+            "cached_candles_rest_requests": first.requests,
+            "cached_candles_p50_ms": pct(ns, 0.5) / 1000, "cached_candles_p99_ms": p99_ms,
+            "cached_candles_vs_rest": rest_s * 1000 / p99_ms}
+
+
 async def run(args: argparse.Namespace) -> dict:
     result = {"reads": args.reads, "latency_s": args.latency}
     result |= await bench_memory(args.reads)
     result |= await bench_attach(args.reads)
     result |= await bench_tickers(args.latency)
+    result |= await bench_cached_candles(args.latency, args.candle_repeat)
     for latency in (args.latency, args.far_latency):
         result |= await bench_candles(latency)
     return result
@@ -225,6 +259,7 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.03, help="simulated REST round trip (s)")
     ap.add_argument("--far-latency", type=float, default=0.1,
                     help="a second round trip for the candle pages (a venue far away)")
+    ap.add_argument("--candle-repeat", type=int, default=300, help="cached 400-candle reads timed")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--attach-reader", metavar="DATA", help=argparse.SUPPRESS)  # the second process
     args = ap.parse_args()
