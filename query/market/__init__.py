@@ -1,14 +1,23 @@
-"""The market-data API's read side (issue 17), being built.
+"""The market-data API (the read side): ``from query.market import MarketData``.
 
-Built so far: one set of types for ticker, order book, trades and candles whatever the
-source (``types``), their error tree (``errors``), the pure normalizers from each venue's
-REST and WebSocket shapes and from the projection's state (``normalize``), and the venues'
-REST limits with a priority limiter (``limits``), the REST client (``rest``) and paged
-candles over it (``candles.fetch_candles``). ``MarketData`` (routing between memory, the
-journal and REST; subscriptions; attach to a running recorder; the ``query market``
-command) is not built yet: see the README's Status.
+    api.MarketData           ticker, tickers, orderbook, trades, candles, snapshot, subscribe
+    blocking.BlockingMarketData   the same without await (scripts, notebooks)
+    types                    Ticker, OrderBook, Trade, Candle: one shape whatever the source
+    errors                   MarketDataError and its tree
+    normalize                every venue's REST and WebSocket shapes, and projections, to types
+    rest, limits, breaker    the REST client: limiter by priority, circuit breakers, journal sink
+    names, quotes            symbol lists and names; tickers, books and trades over REST
+    memory                   answers from live state (Source, View); folded (a Projector),
+                             inprocess (an embedded recorder), attached (a running recorder's
+                             live table, read through attach.Attached)
+    candles                  paged fetching, the disk cache (store), the forming candle
+    cli                      ``query market ...``
+
+See the README's "The market-data API".
 """
 
+from .api import MarketData, Routing, Snapshot
+from .blocking import BlockingMarketData
 from .errors import (
     BadRequestError,
     BadResponseError,
@@ -21,10 +30,12 @@ from .errors import (
     UnknownVenueError,
     VenueUnavailableError,
 )
+from .limits import Priority
 from .types import Candle, OrderBook, Ticker, Trade
 
 __all__ = [
-    "BadRequestError", "BadResponseError", "Candle", "MarketDataError", "OrderBook", "RateLimitedError",
-    "StaleDataError", "Ticker", "Trade", "UnknownIntervalError", "UnknownNameError",
-    "UnknownSymbolError", "UnknownVenueError", "VenueUnavailableError",
+    "BadRequestError", "BadResponseError", "BlockingMarketData", "Candle", "MarketData", "MarketDataError",
+    "OrderBook", "Priority", "RateLimitedError", "Routing", "Snapshot", "StaleDataError", "Ticker", "Trade",
+    "UnknownIntervalError", "UnknownNameError", "UnknownSymbolError", "UnknownVenueError",
+    "VenueUnavailableError",
 ]
