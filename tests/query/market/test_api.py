@@ -68,6 +68,14 @@ async def test_rest_answers_every_kind_with_native_or_normalized_names():
         assert perp.symbol == "BTCUSDT" and perp.source == "rest"
         fb = await md.orderbook("binance-usdm", "BTCUSDT", depth=7)
         assert len(fb.bids) == 7 and len(fb.asks) == 7
+        spot = await md.ticker("binance-spot", "BTC-USDT")
+        assert (spot.venue, spot.symbol, spot.norm, spot.source) == ("binance-spot", "BTCUSDT", "BTC-USDT", "rest")
+        sb = await md.orderbook("binance-spot", "ETHUSDT", depth=3)
+        assert len(sb.bids) == 3 and sb.bids[0][0] < sb.asks[0][0]
+        st = await md.trades("binance-spot", "BTCUSDT", limit=3)
+        assert len(st) == 3 and all(t.venue == "binance-spot" for t in st)
+        both = await md.tickers("binance-spot", ["BTCUSDT", "ETHUSDT"])
+        assert [t.symbol for t in both] == ["BTCUSDT", "ETHUSDT"]
 
 
 async def test_189_style_many_tickers_in_one_call_keep_the_order_asked():
