@@ -193,8 +193,13 @@ async def _by_count(job: _Job, anchor: int, count: int, want_fill: bool,
     pages = plan_back(iv, anchor, _first_wave(iv, count + want_fill), page)
     cached = False
     if cache is not None:
-        lo = iv.shift(anchor, -count)
-        hit = cache.get(iv.venue, job.native, iv.name, lo * MS, closed_end * MS) if lo < closed_end else None
+        # First as far back as the first wave asks (Upbit: an allowance for periods without
+        # trades), so a count is usually one read of the cache; then just the count's periods.
+        hit = None
+        for lo in dict.fromkeys((iv.shift(anchor, -_first_wave(iv, count)), iv.shift(anchor, -count))):
+            hit = cache.get(iv.venue, job.native, iv.name, lo * MS, closed_end * MS) if lo < closed_end else None
+            if hit is not None:
+                break
         if hit is not None:
             cached = True
             merge(known, hit)
