@@ -30,6 +30,12 @@ def _bench(name: str, *args: str) -> dict:
      {"records": 93_954}),
     ("compact", ("--repeat", "1"), {"ratio", "rows_per_s", "archive_bytes_ratio"},
      {"records": 93_954, "trades": 21_313}),
+    ("market", ("--reads", "2000", "--symbols", "12", "--candle-repeat", "10", "--latency", "0.01",
+                "--far-latency", "0.02"),
+     {"memory_p99_us", "attach_ticker_p99_us", "cached_candles_p99_ms", "tickers_speedup",
+      "candles_1200_speedup_10ms", "candles_1200_speedup_20ms"},
+     {"attach_sources": ["memory"], "tickers_symbols": 12, "tickers_one_call_requests": 1,
+      "cached_candles": 400, "candles_1200_pages_10ms": 7}),
 ])
 def test_bench_runs_and_prints_its_json(name, args, keys, counts):
     result = _bench(name, *args)

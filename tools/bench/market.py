@@ -10,7 +10,7 @@
   ``MarketData(attach=DATA)`` while the recorder writes (the simulator's captures at ten times
   real time): ``ticker`` and ``orderbook(depth=10)`` reads, the raw row read (``Attached.row``) and
   a dict lookup in that process, each timed one by one (``attach_ticker_p99_us``, goal < 20 µs).
-- tickers: 189 Upbit KRW tickers in one ``tickers()`` call against 189 ``ticker()`` calls,
+- tickers: 189 (``--symbols``) Upbit KRW tickers in one ``tickers()`` call against 189 ``ticker()`` calls,
   at the simulator with Upbit's limit (10 requests a second per group) and every REST reply
   delayed ``--latency`` seconds (a real venue's round trip; default 0.03).
 - cached candles: 400 closed Upbit one-minute candles fetched once over REST, then asked
@@ -44,7 +44,9 @@ from state.projector import Projector  # noqa: E402
 from tools.bench.projection import CAPTURE, STREAMS, load  # noqa: E402
 from tools.simulator import Simulator  # noqa: E402
 
-KRW_189 = tuple(f"KRW-C{i:03d}" for i in range(189))
+
+def krw_codes(n: int) -> tuple[str, ...]:
+    return tuple(f"KRW-C{i:03d}" for i in range(n))
 
 
 def pct(ns: list[int], p: float) -> float:
@@ -94,8 +96,9 @@ async def bench_memory(reads: int) -> dict:
             "book_p50_us": pct(book_ns, 0.5), "book_p99_us": pct(book_ns, 0.99)}
 
 
-async def bench_tickers(latency: float) -> dict:
-    async with Simulator(venues=("upbit",), source="synthetic", seed=5, speed=1.0, upbit_codes=KRW_189,
+async def bench_tickers(latency: float, n: int) -> dict:
+    codes = krw_codes(n)
+    async with Simulator(venues=("upbit",), source="synthetic", seed=5, speed=1.0, upbit_codes=codes,
                          rest_latency_s=latency) as sim:
         urls = {"upbit": sim.urls.rest}
         out = {}
@@ -106,15 +109,15 @@ async def bench_tickers(latency: float) -> dict:
                 before = md.rest.requests
                 t0 = time.perf_counter()
                 if one:
-                    got = await md.tickers("upbit", list(KRW_189))
+                    got = await md.tickers("upbit", list(codes))
                 else:
-                    got = [await md.ticker("upbit", s) for s in KRW_189]
+                    got = [await md.ticker("upbit", s) for s in codes]
                 out[name] = (time.perf_counter() - t0, md.rest.requests - before)  # a 429's retry counts
-                assert [t.symbol for t in got] == list(KRW_189)
-    return {"tickers_189_one_call_s": out["one_call"][0], "tickers_189_one_call_requests": out["one_call"][1],
-            "tickers_189_per_symbol_s": out["per_symbol"][0],
-            "tickers_189_per_symbol_requests": out["per_symbol"][1],
-            "tickers_189_speedup": out["per_symbol"][0] / out["one_call"][0]}
+                assert [t.symbol for t in got] == list(codes)
+    return {"tickers_symbols": n, "tickers_one_call_s": out["one_call"][0], "tickers_one_call_requests": out["one_call"][1],
+            "tickers_per_symbol_s": out["per_symbol"][0],
+            "tickers_per_symbol_requests": out["per_symbol"][1],
+            "tickers_speedup": out["per_symbol"][0] / out["one_call"][0]}
 
 
 async def bench_candles(latency: float) -> dict:
@@ -246,7 +249,7 @@ async def run(args: argparse.Namespace) -> dict:
     result = {"reads": args.reads, "latency_s": args.latency}
     result |= await bench_memory(args.reads)
     result |= await bench_attach(args.reads)
-    result |= await bench_tickers(args.latency)
+    result |= await bench_tickers(args.latency, args.symbols)
     result |= await bench_cached_candles(args.latency, args.candle_repeat)
     for latency in (args.latency, args.far_latency):
         result |= await bench_candles(latency)
@@ -259,6 +262,7 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.03, help="simulated REST round trip (s)")
     ap.add_argument("--far-latency", type=float, default=0.1,
                     help="a second round trip for the candle pages (a venue far away)")
+    ap.add_argument("--symbols", type=int, default=189, help="Upbit KRW markets in the tickers figure")
     ap.add_argument("--candle-repeat", type=int, default=300, help="cached 400-candle reads timed")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--attach-reader", metavar="DATA", help=argparse.SUPPRESS)  # the second process
