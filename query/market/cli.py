@@ -77,7 +77,9 @@ def add_parser(sub: Any) -> None:
         sp.add_argument("--symbol", required=True, help="native (KRW-BTC, BTCUSDT) or normalized (BTC-KRW)")
         sp.add_argument("--json", action="store_true", help="one JSON document on stdout")
         sp.add_argument("--rest-url", default="", help="REST base URL (scheme, host and port used)")
-        sp.add_argument("--ws-url", default="", help="WebSocket base URL (scheme, host and port used)")
+        sp.add_argument("--ws-url", default="",
+                        help="WebSocket base URL (scheme, host and port used) for the connections "
+                             "MarketData runs; one command runs none, so it only matters to the library")
         sp.add_argument("--attach", default=None, metavar="DIR",
                         help="data dir of a running `recorder run`: answer from its memory")
         sp.add_argument("--timeout", type=float, default=10.0, help="REST timeout in seconds")

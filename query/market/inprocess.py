@@ -73,7 +73,6 @@ class InProcess(FoldedMemory):
         self._task: asyncio.Task[int] | None = None
         self._carriers: dict[tuple[str, str], list[Any]] = {}
         self._sups_seen = 0
-        self._mark_sid: dict[str, int] = {}
 
     # -- life -------------------------------------------------------------------------
 
@@ -138,15 +137,9 @@ class InProcess(FoldedMemory):
 
     def journal(self, reply: Reply) -> None:
         with contextlib.suppress(Exception):  # a failing journal stops the recorder; the answer stands
-            self.recorder.journal_rest(reply.venue, reply.url, reply.status, reply.body, reply.recv_ns)
+            self.recorder.journal_rest(reply.venue, reply.url, reply.status, reply.body, reply.recv_ns,
+                                       via="api")
 
     def mark(self, text: str, **fields: Any) -> None:
-        venue = str(fields.get("venue", ""))
-        rec = self.recorder
-        if rec.journal is None or rec.stopping:
-            return
-        sid = self._mark_sid.get(venue)
-        if sid is None:
-            sid = self._mark_sid[venue] = rec.journal.register(
-                venue or "market", url="", conn=f"{venue or 'market'}.api-marks", channels=("mark",))
-        rec.journal.mark(sid, text, **fields)
+        with contextlib.suppress(Exception):  # as journal(): the recorder reports its own failure
+            self.recorder.journal_mark(str(fields.get("venue", "")), text, fields)

@@ -280,9 +280,10 @@ class Recorder:
         return added, already
 
     def journal_rest(self, venue: str, url: str, status: int, body: bytes,
-                     recv_ns: int | None) -> int:
+                     recv_ns: int | None, *, via: str = "control") -> int:
         """Append a REST answer fetched elsewhere (a ``rest`` record, ``error`` outside 2xx)
-        on the venue's API stream; its seq."""
+        on the venue's API stream; its seq. ``via`` says who fetched it: ``control`` (a
+        process attached over the socket) or ``api`` (the market-data API in this process)."""
         if venue not in VENUES:
             raise ControlError(f"unknown venue {venue!r} (known: {', '.join(VENUES)})",
                                code="unknown_venue", choices=tuple(VENUES))
@@ -290,7 +291,7 @@ class Recorder:
             raise ControlError("the recorder is stopping", code="stopping")
         sid = self._api_stream(venue)
         kind = "rest" if 200 <= status < 300 else "error"
-        meta: dict[str, Any] = {"url": url, "status": status, "via": "control"}
+        meta: dict[str, Any] = {"url": url, "status": status, "via": via}
         if recv_ns is not None:
             meta["recv_ns"] = recv_ns
         try:

@@ -110,3 +110,24 @@ def test_candles_json_is_ascending_iso_utc_with_prices_as_strings(rest_url, caps
     assert code == 2 and "unknown interval '7m' on upbit; valid: " in err and "1m" in err
     code, out, err = run(capsys, "candles", "--venue", "upbit", "--symbol", "KRW-BTC", "--rest-url", rest_url)
     assert code == 2 and "either --count N or --from T" in err
+
+
+def test_the_blocking_wrapper_answers_without_await(rest_url):
+    from query.market import BlockingMarketData, UnknownSymbolError
+
+    urls = {v: rest_url for v in ("upbit", "binance-usdm", "binance-spot")}
+    with BlockingMarketData(live=False, rest_urls=urls) as md:
+        t = md.ticker("upbit", "KRW-BTC")
+        assert t.symbol == "KRW-BTC" and t.source == "rest"
+        assert [x.symbol for x in md.tickers("upbit", ["KRW-ETH", "KRW-BTC"])] == ["KRW-ETH", "KRW-BTC"]
+        assert len(md.orderbook("binance-usdm", "BTCUSDT", depth=4).bids) == 4
+        assert len(md.candles("upbit", "KRW-BTC", "1m", count=3)) == 3
+        assert md.snapshot() == []  # no memory
+        with pytest.raises(UnknownSymbolError):
+            md.ticker("upbit", "KRW-NOPE")
+        got = []
+        for tr in md.subscribe("trades", "upbit", ["KRW-BTC"]):
+            got.append(tr)
+            if len(got) == 2:
+                break
+        assert all(x.symbol == "KRW-BTC" for x in got)
