@@ -6,9 +6,11 @@
     query market candles --venue upbit --symbol KRW-BTC --interval 1m (--count 400 | --from T --to T) [--fill]
     common: [--json] [--rest-url URL] [--ws-url URL] [--attach DIR] [--timeout S]
 
-Without ``--attach`` it asks REST (one command runs no connections of its own); with it, a
-``recorder run`` on this machine answers from memory what it records. ``--rest-url`` and
-``--ws-url`` replace scheme, host and port only (``recorder run``'s rule), for every venue.
+Without ``--attach`` or ``--ws-url`` it asks REST. With ``--attach DIR`` a ``recorder run`` on
+this machine answers from memory what it records; with ``--ws-url`` the command subscribes the
+symbol itself and answers from the stream once it has data (within ``--timeout``; candles
+always come from REST and the cache). ``--rest-url`` and ``--ws-url`` replace scheme, host and
+port only (``recorder run``'s rule), for every venue.
 
 ``--json`` prints one JSON document: for candles ``{"candles": [{"open_time", "open", "high",
 "low", "close", "volume"}...], "source", "requests"}`` (times ISO UTC, prices as strings,
@@ -78,8 +80,8 @@ def add_parser(sub: Any) -> None:
         sp.add_argument("--json", action="store_true", help="one JSON document on stdout")
         sp.add_argument("--rest-url", default="", help="REST base URL (scheme, host and port used)")
         sp.add_argument("--ws-url", default="",
-                        help="WebSocket base URL (scheme, host and port used) for the connections "
-                             "MarketData runs; one command runs none, so it only matters to the library")
+                        help="WebSocket base URL (scheme, host and port used): subscribe the symbol and "
+                             "answer from the stream once it has data (within --timeout), else REST")
         sp.add_argument("--attach", default=None, metavar="DIR",
                         help="data dir of a running `recorder run`: answer from its memory")
         sp.add_argument("--timeout", type=float, default=10.0, help="REST timeout in seconds")
@@ -126,9 +128,12 @@ async def _ask(args: argparse.Namespace) -> tuple[Any, int]:
 
     rest = {v: args.rest_url for v in VENUES} if args.rest_url else None
     ws = {v: args.ws_url for v in VENUES} if args.ws_url else None
-    md = MarketData(attach=args.attach, live=False, rest_urls=rest, ws_urls=ws, timeout_s=args.timeout,
+    stream = bool(args.ws_url) and args.attach is None and args.what in ("ticker", "book", "trades")
+    md = MarketData(attach=args.attach, live=stream, rest_urls=rest, ws_urls=ws, timeout_s=args.timeout,
                     routing=Routing(subscribe_after=0))
     async with md:
+        if stream:
+            await _from_stream(md, args)
         if args.what == "ticker":
             out: Any = await md.ticker(args.venue, args.symbol)
         elif args.what == "book":
@@ -142,6 +147,24 @@ async def _ask(args: argparse.Namespace) -> tuple[Any, int]:
                                          start=args.start, end=args.end, fill=args.fill)
             return res, res.requests  # candle pages (the symbol list's request not counted)
         return out, md.rest.requests
+
+
+async def _from_stream(md: Any, args: argparse.Namespace) -> None:
+    """Subscribe the symbol on a connection of this command's own and wait (up to
+    ``--timeout``) until memory can answer; the ask that follows then comes from it."""
+    await md.want(args.venue, [args.symbol])
+    key = await md.universe.resolve(args.venue, args.symbol)
+    kind = {"ticker": "ticker", "book": "orderbook"}.get(args.what)
+    depth = getattr(args, "depth", 0)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout
+    while loop.time() < deadline:
+        if kind is None:
+            if md.memory.kept_trades(args.venue, key) is not None:
+                return
+        elif md._memory(kind, args.venue, key, depth, None) is not None:
+            return
+        await asyncio.sleep(0.05)
 
 
 def cmd_market(args: argparse.Namespace, console: Console) -> int:

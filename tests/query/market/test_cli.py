@@ -20,18 +20,22 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def rest_url():
+def sim_urls():
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.simulator", "--source", "synthetic", "--seed", "4",
          "--codes", "KRW-BTC,KRW-ETH", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "300"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = [proc.stdout.readline().split() for _ in range(2)]
-        urls = dict(lines)
-        yield urls["rest"]
+        yield dict(lines)
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def rest_url(sim_urls):
+    return sim_urls["rest"]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -131,3 +135,14 @@ def test_the_blocking_wrapper_answers_without_await(rest_url):
             if len(got) == 2:
                 break
         assert all(x.symbol == "KRW-BTC" for x in got)
+
+
+def test_with_ws_url_the_command_answers_from_its_own_stream(sim_urls, capsys):
+    common = ("--rest-url", sim_urls["rest"], "--ws-url", sim_urls["ws"], "--json")
+    code, out, err = run(capsys, "ticker", "--venue", "upbit", "--symbol", "KRW-ETH", *common)
+    assert code == 0, err
+    assert json.loads(out)["source"] == "memory"
+    code, out, err = run(capsys, "book", "--venue", "binance-usdm", "--symbol", "BTCUSDT", "--depth", "3",
+                         *common)
+    doc = json.loads(out)
+    assert code == 0 and doc["source"] == "memory" and len(doc["bids"]) == 3
