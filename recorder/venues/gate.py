@@ -361,9 +361,12 @@ class GateAdapter(Adapter):
         limit = options.snapshot_limit if options.snapshot_limit in SNAPSHOT_LIMITS else 100
         self.vc = GateConfig(market=market, ws_url=ws, rest_url=options.rest_base,
                              max_streams_per_connection=options.max_streams_per_connection,
-                             ping_interval_s=getattr(options, "gate_ping_interval_s", 10.0),
+                             # the shared ping_interval_s key (60 s by default, Upbit's), never
+                             # above Gate's 10 s: its idle cut is undocumented
+                             ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
                              stale_after_s=stale_after_s, snapshot_limit=limit, backoff=backoff)
         self.clock = clock
+        self.market = market
         check_channels(options.channels, market)
         if options.snapshots and f"{market}.{BOOK}" in options.channels:
             self.snapshots = BookSnapshots(self.vc)
