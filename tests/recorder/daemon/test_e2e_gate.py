@@ -72,6 +72,7 @@ async def test_every_channel_byte_exact_snapshots_and_projection(tmp_path, marke
     assert assert_byte_exact(s, j) > 150
     (info,) = j.ws_streams("gate")
     assert info.url.endswith("/ws/v4/" if market == "spot" else "/v4/ws/usdt")
+    assert info.market == market  # the fold keys futures books by it (futures:OMG_USDT)
     sent = [orjson.loads(r.payload) for r in j.kinds(info.id, "sent")]
     subs = [m for m in sent if m.get("event") == "subscribe"]
     assert {m["channel"] for m in subs} == set(channels)
@@ -215,3 +216,25 @@ async def test_recorder_run_cli(tmp_path):
     for channel in SPOT:
         assert b'"channel":"%s","event":"subscribe"' % channel.encode() in text
     assert b'"spot.order_book_update","event":"update"' in text and b'"spot.trades","event":"update"' in text
+
+
+async def test_a_symbol_added_while_running_gets_its_own_connection_and_snapshot(tmp_path):
+    async with sim() as s:
+        cfg = gate_config(tmp_path, s.urls, ["BTC_USDT"], FUTURES, market="futures")
+        run = Running(cfg)
+        async with run as rec:
+            f = rec.fetchers["gate"]
+            await until(lambda: f.fetched.get("BTC_USDT") == 1, 10, "the first snapshot")
+            assert rec.subscribe("gate", ["eth_usdt", "BTC_USDT"]) == (["ETH_USDT"], ["BTC_USDT"])
+            await until(lambda: f.fetched.get("ETH_USDT") == 1, 10, "the added symbol's snapshot")
+            await until(lambda: len(s.connections) == 2, 5, "its connection")
+            await asyncio.sleep(0.3)
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    assert_byte_exact(s, j)
+    first, added = j.ws_streams("gate")
+    assert added.market == "futures" and added.channels == tuple(f"{c}:ETH_USDT" for c in FUTURES)
+    assert all(b"ETH_USDT" in r.payload for r in j.kinds(added.id, "sent"))
+    p, events = _project(j)
+    assert not [e for e in events if isinstance(e, DecodeError)]
+    assert p.book("gate", "futures:ETH_USDT") is not None and p.books_needing_snapshot() == []
