@@ -26,11 +26,18 @@ currency pair ..."}`` (so ``error`` non-null is an error reply); ping
 server upgrade notice ``{"type":"upgrade",...}`` precedes a cut. The futures
 ``order_book_update`` payload is ``[contract, interval, level]``.
 
-NOT confirmed (PROTOCOLS.md §9.13): the server's idle timeout (we ping every 10 s, which
-is safe against any cut we have seen reported), per-connection subscription limits
-(we cap streams per connection at ``max_streams_per_connection``), whether the request
-``time`` is checked for public channels (we send the current time, passed in by the
-caller), the REST limit (we assume Gate's public 200 requests per 10 s per endpoint).
+Limits: a Gate maintainer answered (gateio/gatews issue #25, 2022) that there is no limit
+on subscriptions per connection nor on messages sent, no connection limit but at most 100
+connections per host recommended, and that the server closes a connection whose client
+does not consume its updates in time. So streams per connection are capped by our own
+``max_streams_per_connection`` (200 by default) to keep each connection's load modest, and
+no message limiter is needed.
+
+NOT confirmed (PROTOCOLS.md §9.13): the server's idle timeout (we ping every 10 s, as
+often as the SDK's 5 s would be needless), whether the request ``time`` is checked for
+public channels (we send the current time, from the adapter's injectable ``clock``), the
+REST limit (we assume Gate's public 200 requests per 10 s per endpoint), the futures
+``order_book_update`` level ``"100"``.
 """
 
 from __future__ import annotations

@@ -83,3 +83,25 @@ async def test_idle_cut_when_configured():
             await asyncio.sleep(0.6)
             await ws.wait_closed()
             assert ws.close_code == 1000
+
+
+def test_futures_capture_loops_gapless_with_int_sizes():
+    from tools.simulator.captures import CRYPTOFEED_GATEIO_FUTURES
+
+    market = GateMarket({"futures": [read_cryptofeed(CRYPTOFEED_GATEIO_FUTURES)]}, seed=1, base_ms=START_MS)
+    last: dict[str, int] = {}
+    kinds = set()
+    for _ in range(3 * 450):
+        ev = market.next()
+        kinds.add(ev.kind)
+        msg = orjson.loads(ev.data)
+        assert msg["channel"] == "futures." + ev.kind and msg["time_ms"] >= START_MS
+        if ev.kind == "order_book_update":
+            res = msg["result"]
+            if ev.symbol in last:
+                assert res["U"] == last[ev.symbol] + 1, ev.symbol
+            last[ev.symbol] = res["u"]
+    assert kinds == {"order_book_update", "book_ticker"}  # the capture has no trades
+    body = orjson.loads(market.snapshot_body("futures", "OMG_USDT", 10, START_MS))
+    assert body["id"] == last["futures:OMG_USDT"]
+    assert all(isinstance(lv["s"], int) and lv["s"] > 0 for lv in body["bids"] + body["asks"])
