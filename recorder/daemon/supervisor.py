@@ -132,7 +132,10 @@ class Supervisor:
             while (wait := limit.delay(time.monotonic())) > 0:
                 await asyncio.sleep(wait)
             limit.take(time.monotonic())
-        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        # a market the configuration picks (Gate spot/futures) keys the stream's symbols
+        market = {"market": self.adapter.market} if self.adapter.market else {}
+        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams,
+                                    **market)
         link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
                     log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)

@@ -39,6 +39,8 @@ from .binance_server import BinanceVenue
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
+from .gate_market import GateMarket
+from .gate_server import GateVenue
 from .httpserver import Request, Response, serve_http
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
@@ -110,6 +112,11 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "gate" in cfg.venues:
+            raws = ({"spot": [_load_raw(p) for p in cfg.gate_captures],
+                     "futures": [_load_raw(p) for p in cfg.gate_futures_captures]} if capture else {})
+            self.venues["gate"] = GateVenue(GateMarket(raws, seed=cfg.seed, base_ms=base_ms,
+                                                       symbols=cfg.gate_symbols), cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
@@ -269,7 +276,8 @@ class Simulator:
         """Inject a fault now; returns what was affected. Kinds and parameters:
 
         - ``drop``: venue, conn, path; ``code`` (None: abort TCP, client sees 1006).
-        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break).
+        - ``gap``: ``symbol``, ``count`` diff events never sent (U/u/pu break); ``venue``
+          ``binance-usdm`` (default) or ``gate`` (symbol ``BTC_USDT`` or ``futures:BTC_USDT``).
         - ``silence``: venue, conn, path; ``seconds`` (None: until cleared). The socket
           stays open and answers pings; no data or replies are sent.
         - ``rest_error``: ``status`` (429/418), ``times``, ``retry_after`` s, ``path``
@@ -294,10 +302,10 @@ class Simulator:
                 asyncio.ensure_future(c.close(code, "simulated drop"))
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
-    def _fault_gap(self, symbol: str, count: int = 1) -> dict:
-        venue = self.venues.get("binance-usdm")
-        if venue is None:
-            raise ValueError("gap needs the binance-usdm venue")
+    def _fault_gap(self, symbol: str, count: int = 1, venue: str = "binance-usdm") -> dict:
+        venue = self.venues.get(venue)  # type: ignore[assignment]
+        if venue is None or not hasattr(venue, "gaps"):
+            raise ValueError("gap needs the binance-usdm or gate venue")
         if count < 1:
             raise ValueError("count must be >= 1")
         gaps = venue.gaps  # type: ignore[attr-defined]
@@ -358,7 +366,7 @@ class Simulator:
         for v in self.venues.values():
             for c in v.conns.values():
                 c.silent_until = 0.0
-            if isinstance(v, BinanceVenue):
+            if isinstance(v, BinanceVenue | GateVenue):
                 v.gaps.clear()
         return {"kind": "clear"}
 
