@@ -40,11 +40,13 @@ from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
 from .httpserver import Request, Response, serve_http
+from .okx_market import OkxMarket
+from .okx_server import OkxVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue
 
-FAULTS = ("drop", "gap", "silence", "rest_error", "malformed", "rotate", "clear")
+FAULTS = ("drop", "gap", "checksum", "silence", "rest_error", "malformed", "rotate", "clear")
 MALFORMED = ("invalid_json", "garbage", "oversized", "invalid_utf8")
 
 
@@ -110,6 +112,10 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "okx" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.okx_captures] if capture else []
+            market = OkxMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.okx_symbols)
+            self.venues["okx"] = OkxVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
@@ -269,7 +275,9 @@ class Simulator:
         """Inject a fault now; returns what was affected. Kinds and parameters:
 
         - ``drop``: venue, conn, path; ``code`` (None: abort TCP, client sees 1006).
-        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break).
+        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break);
+          with ``venue="okx"``, ``count`` book updates never sent (prevSeqId/seqId break).
+        - ``checksum``: ``symbol`` (OKX), ``count`` book updates sent with a wrong checksum.
         - ``silence``: venue, conn, path; ``seconds`` (None: until cleared). The socket
           stays open and answers pings; no data or replies are sent.
         - ``rest_error``: ``status`` (429/418), ``times``, ``retry_after`` s, ``path``
@@ -294,7 +302,9 @@ class Simulator:
                 asyncio.ensure_future(c.close(code, "simulated drop"))
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
-    def _fault_gap(self, symbol: str, count: int = 1) -> dict:
+    def _fault_gap(self, symbol: str, count: int = 1, venue: str | None = None) -> dict:
+        if venue == "okx":
+            return self._okx_fault("gaps", "gap", symbol, count)
         venue = self.venues.get("binance-usdm")
         if venue is None:
             raise ValueError("gap needs the binance-usdm venue")
@@ -303,6 +313,19 @@ class Simulator:
         gaps = venue.gaps  # type: ignore[attr-defined]
         gaps[symbol.upper()] = gaps.get(symbol.upper(), 0) + count
         return {"kind": "gap", "symbol": symbol.upper(), "pending": gaps[symbol.upper()]}
+
+    def _fault_checksum(self, symbol: str, count: int = 1) -> dict:
+        return self._okx_fault("bad_checksums", "checksum", symbol, count)
+
+    def _okx_fault(self, table: str, kind: str, symbol: str, count: int) -> dict:
+        okx = self.venues.get("okx")
+        if okx is None:
+            raise ValueError(f"{kind} needs the okx venue")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        pending = getattr(okx, table)
+        pending[symbol] = pending.get(symbol, 0) + count
+        return {"kind": kind, "symbol": symbol, "pending": pending[symbol]}
 
     def _fault_silence(self, venue: str | None = None, conn: int | list[int] | None = None,
                        path: str | None = None, seconds: float | None = None) -> dict:
@@ -360,6 +383,9 @@ class Simulator:
                 c.silent_until = 0.0
             if isinstance(v, BinanceVenue):
                 v.gaps.clear()
+            if isinstance(v, OkxVenue):
+                v.gaps.clear()
+                v.bad_checksums.clear()
         return {"kind": "clear"}
 
     async def _rotator(self) -> None:
