@@ -344,6 +344,10 @@ class OkxAdapter(Adapter):
         """What to send on the connection carrying ``inst_id``'s book after a Gap."""
         return resubscribe_messages(inst_id)
 
+    def op_limiter(self) -> WindowLimit:
+        """A fresh per-connection op budget (480 subscribe/unsubscribe an hour)."""
+        return op_limiter(self.vc)
+
 
 def is_book_frame(payload: bytes) -> bool:
     """True for a frame that may carry book data (books, books5, bbo-tbt): one substring test."""

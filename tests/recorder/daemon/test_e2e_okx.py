@@ -23,8 +23,9 @@ def sim(**kw) -> Simulator:
     return Simulator(venues=("okx",), speed=kw.pop("speed", 20), seed=3, **kw)
 
 
-def okx_config(data, urls, symbols, channels, *, supervision=None, **venue):
+def okx_config(data, urls, symbols, channels, *, supervision=None, sections=None, **venue):
     return build_config({
+        **(sections or {}),
         "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5},
         "supervision": {**FAST, **(supervision or {})},
         "compaction": {"enabled": False},
@@ -120,5 +121,41 @@ async def test_drop_reconnects_resubscribes_and_the_book_restarts_clean(tmp_path
     assert [r.payload for r in j.kinds(first.id, "sent")][:1] == [r.payload for r in j.kinds(second.id, "sent")][:1]
     snaps = [p for _, p in j.frames(second.id) if b'"action":"snapshot"' in p]
     assert len(snaps) == 2  # each book restarts from a snapshot on the new connection
+    p = project(j)
+    assert decode_errors(p) == 0 and p.books_needing_snapshot() == []
+
+
+@pytest.mark.parametrize("projection", [True, False], ids=["projection", "sync-only"])
+@pytest.mark.parametrize(("fault", "mark"), [("gap", "gap"), ("checksum", "checksum")])
+async def test_a_broken_book_is_resubscribed_on_its_own_connection(tmp_path, fault, mark, projection):
+    """An injected seqId gap or bad checksum: a mark, then unsubscribe + subscribe of that
+    one book on the same connection; the snapshot restarts it; the other book never stops."""
+    async with sim(source="synthetic") as s:
+        cfg = okx_config(tmp_path, s.urls, ["ETH-USDT", "SOL-USDT"], ["books", "trades"],
+                         sections={"projection": {"enabled": projection}})
+        run = Running(cfg)
+        async with run as rec:
+            await until(lambda: _frames(rec) > 30, 10, "frames")
+            params = {"venue": "okx"} if fault == "gap" else {}
+            s.fault(fault, symbol="ETH-USDT", **params)
+            resub = rec.resubscribers["okx"]
+            await until(lambda: resub.sent.get("ETH-USDT") == 1, 10, "the resubscribe")
+            conn = s.connections[0].id
+            await until(lambda: sum(b'"action":"snapshot"' in p and b"ETH-USDT" in p
+                                    for p in s.sent(conn)) == 2, 10, "the fresh snapshot")
+            await asyncio.sleep(0.3)
+            assert [sv.reconnects for sv in rec.supervisors] == [0]
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    j.assert_gapless()
+    assert_byte_exact(s, j)
+    (info,) = j.ws_streams("okx")
+    sent = [orjson.loads(r.payload) for r in j.kinds(info.id, "sent")]
+    assert sent[1:] == [{"op": "unsubscribe", "args": [{"channel": "books", "instId": "ETH-USDT"}]},
+                        {"op": "subscribe", "args": [{"channel": "books", "instId": "ETH-USDT"}]}]
+    (m,) = [m for m in j.marks() if m["venue"] == "okx"]
+    assert (m["mark"], m["symbol"], m["source"]) == (mark, "ETH-USDT", "projection" if projection else "sync")
+    frames = [p for _, p in j.frames(info.id)]
+    assert sum(b'"action":"snapshot"' in p and b"SOL-USDT" in p for p in frames) == 1  # untouched
     p = project(j)
     assert decode_errors(p) == 0 and p.books_needing_snapshot() == []
