@@ -31,6 +31,12 @@ the seqId rules and the checksum. Error codes (checked in OKX's WebSocket error-
 60012 invalid request, 60013 invalid args, 60014 requests too frequent, 60018 "Wrong URL or
 channel:{0},instId:{1} doesn't exist", 60019 invalid op, 64008 upgrade notice.
 
+Known limit: ``books`` together with ``books5``/``bbo-tbt`` is refused by
+``plan_connections``: the decoder (``state/decode``, the compiled core) keys all three to
+one book per instrument, so a 5- or 1-level push replaces the 400-level book and the next
+``books`` checksum fails. Record them in separate ``[[venue]]`` runs until the core keeps
+them apart.
+
 Data frames are text JSON; journal them as they are. ``candle*`` and ``trades-all`` live on
 ``/ws/v5/business`` and are not offered here.
 """
@@ -64,6 +70,7 @@ VENUE = "okx"
 # As OKX spells them. books: 400 levels, snapshot + updates (seqId, checksum); books5: 5-level
 # snapshots; bbo-tbt: top of book; trades: aggregated per taker order; tickers: 24 h stats.
 CHANNELS = ("books", "books5", "bbo-tbt", "trades", "tickers")
+SHALLOW_BOOKS = frozenset({"books5", "bbo-tbt"})  # whole-book pushes without a checksum
 DEEP_BOOKS = frozenset({"books", "books50-l2-tbt", "books-l2-tbt"})  # the "< 30 per connection" ones
 PING = b"ping"
 PONG = b"pong"
@@ -158,6 +165,11 @@ def plan_connections(symbols: Iterable[str], channels: Iterable[str], *,
     for ch in chans:
         if ch not in CHANNELS:
             raise RecorderUsageError(f"unknown OKX channel {ch!r}; choose from {CHANNELS}")
+    if "books" in chans and not SHALLOW_BOOKS.isdisjoint(chans):
+        raise RecorderUsageError(
+            "OKX books cannot be recorded with books5/bbo-tbt of the same instruments yet: the "
+            "projection folds all three into one book, so every books5/bbo-tbt push breaks the "
+            "books checksum (and each break costs a resubscribe)")
     url = ws_url(config)
     groups: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []

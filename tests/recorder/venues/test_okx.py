@@ -88,6 +88,10 @@ def test_plan_refuses_unknown_channels_and_dedups_symbols():
         okx.plan_connections(["BTC-USDT"], ["candle1m"])  # lives on /ws/v5/business
     (p,) = okx.plan_connections(["btc-usdt", "BTC-USDT"], ["books5"])
     assert p.streams == ("books5:BTC-USDT",)
+    for shallow in ("books5", "bbo-tbt"):  # one book in the projection: checksums would break
+        with pytest.raises(RecorderUsageError, match="books5/bbo-tbt"):
+            okx.plan_connections(["BTC-USDT"], ["books", shallow])
+    assert okx.plan_connections(["BTC-USDT"], ["books5", "bbo-tbt", "trades"])
 
 
 def test_replies():
