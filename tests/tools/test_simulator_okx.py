@@ -172,3 +172,13 @@ async def test_idle_connection_is_cut_and_ping_keeps_it():
 
 def test_capture_constant_points_at_the_okx_recording():
     assert CRYPTOFEED_OKX.name == "OKX.jsonl.zst" and CRYPTOFEED_OKX.exists()
+
+
+async def test_the_okx_path_is_okx_s_even_beside_binance_s_ws_route():
+    """Binance's ``/ws/<streams>`` route would read ``/ws/v5/public`` as two stream names."""
+    async with Simulator(**_cfg(venues=("binance-usdm", "okx", "upbit"), source="synthetic")) as sim:
+        async with ws_connect(_url(sim)) as ws:
+            await ws.send(okx.subscribe_message([("trades", "BTC-USDT")]))
+            (ack,) = await recv_n(ws, 1)
+        assert orjson.loads(ack)["event"] == "subscribe"
+        assert sim.connections[0].venue == "okx"

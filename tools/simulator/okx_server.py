@@ -72,6 +72,7 @@ class OkxVenue(SimVenue):
     """The simulated OKX public venue."""
 
     name = "okx"
+    paths = ("/ws/v5/public",)
 
     def __init__(self, market: OkxMarket, config: SimConfig) -> None:
         super().__init__(market)

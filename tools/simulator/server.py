@@ -181,7 +181,9 @@ class Simulator:
     # ------------------------------------------------------------------ WebSocket
 
     def _venue_for(self, path: str) -> SimVenue | None:
-        return next((v for v in self.venues.values() if v.accepts(path)), None)
+        bare = path.split("?", 1)[0].rstrip("/")
+        owner = next((v for v in self.venues.values() if bare in v.paths), None)
+        return owner or next((v for v in self.venues.values() if v.accepts(path)), None)
 
     def _process_request(self, connection: ServerConnection, request: WsRequest):
         if self._venue_for(request.path) is None:

@@ -83,8 +83,8 @@ async def test_recorder_run_cli_records_the_capture_byte_exact(tmp_path):
 async def test_ping_keeps_a_quiet_connection_and_pongs_are_no_data(tmp_path):
     """A quiet instrument: the text ping goes out, pong comes back, the idle cut never hits."""
     async with sim(source="synthetic", okx_idle_timeout_s=1.0) as s:
-        cfg = okx_config(tmp_path, s.urls, ["SOL-USDT"], ["trades"], ping_interval_s=0.3,
-                         supervision={"stale_after_s": 30.0})
+        # stale cut 5 s (FAST): the 2.5 s silence below is shorter
+        cfg = okx_config(tmp_path, s.urls, ["SOL-USDT"], ["trades"], ping_interval_s=0.3)
         run = Running(cfg)
         async with run as rec:
             await until(lambda: _frames(rec) > 3, 10, "first frames")
