@@ -159,3 +159,24 @@ async def test_a_broken_book_is_resubscribed_on_its_own_connection(tmp_path, fau
     assert sum(b'"action":"snapshot"' in p and b"SOL-USDT" in p for p in frames) == 1  # untouched
     p = project(j)
     assert decode_errors(p) == 0 and p.books_needing_snapshot() == []
+
+
+async def test_an_unknown_instrument_is_refused_by_okx_and_the_others_record(tmp_path):
+    """OKX answers 60018 for an instId it does not list; the reply is journaled as it came
+    and the connection keeps recording the rest. (Acting on it, dropping the symbol, needs
+    OKX frame rules in the compiled core: ``OkxAdapter.frame_rules`` is None.)"""
+    async with sim(source="synthetic", okx_symbols=("ETH-USDT",)) as s:
+        cfg = okx_config(tmp_path, s.urls, ["ETH-USDT", "NOPE-USDT"], ["trades", "books"])
+        run = Running(cfg)
+        async with run as rec:
+            await until(lambda: _frames(rec) > 30, 10, "frames")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    assert_byte_exact(s, j)
+    (info,) = j.ws_streams("okx")
+    errors = [orjson.loads(p) for _, p in j.frames(info.id) if p.startswith(b'{"event":"error"')]
+    assert [e["code"] for e in errors] == ["60018", "60018"]
+    assert all("instId:NOPE-USDT" in e["msg"] for e in errors)
+    assert rec.supervisors[0].adapter.classify(message=errors[0]["msg"]).error_class.value == "unknown_symbol"
+    p = project(j)
+    assert decode_errors(p) == 0 and p.symbols() == [("okx", "ETH-USDT")]
