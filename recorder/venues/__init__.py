@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_usdm, gate, upbit
+from . import binance_usdm, gate, okx, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
-VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, gate.DESCRIPTOR, upbit.DESCRIPTOR)}
+VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
+    binance_usdm.DESCRIPTOR,
+    gate.DESCRIPTOR,
+    okx.DESCRIPTOR,
+    upbit.DESCRIPTOR,
+)}
 
 
 def descriptor_for(venue: str) -> VenueDescriptor:

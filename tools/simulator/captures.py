@@ -19,9 +19,10 @@ from tools.captures import CAPTURES, HFTBACKTEST_USDM, cryptofeed
 CRYPTOFEED_BINANCE_FUTURES = cryptofeed("BINANCE_FUTURES")
 CRYPTOFEED_GATEIO = cryptofeed("GATEIO")
 CRYPTOFEED_GATEIO_FUTURES = cryptofeed("GATEIO_FUTURES")
+CRYPTOFEED_OKX = cryptofeed("OKX")
 CRYPTOFEED_UPBIT = cryptofeed("UPBIT")
 __all__ = ["CAPTURES", "CRYPTOFEED_BINANCE_FUTURES", "CRYPTOFEED_GATEIO", "CRYPTOFEED_GATEIO_FUTURES",
-           "CRYPTOFEED_UPBIT", "HFTBACKTEST_USDM",
+           "CRYPTOFEED_OKX", "CRYPTOFEED_UPBIT", "HFTBACKTEST_USDM",
            "RawCapture", "read_cryptofeed", "read_hftbacktest"]
 
 

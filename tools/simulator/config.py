@@ -8,11 +8,12 @@ from .captures import (
     CRYPTOFEED_BINANCE_FUTURES,
     CRYPTOFEED_GATEIO,
     CRYPTOFEED_GATEIO_FUTURES,
+    CRYPTOFEED_OKX,
     CRYPTOFEED_UPBIT,
     HFTBACKTEST_USDM,
 )
 
-VENUES = ("binance-usdm", "gate", "upbit")
+VENUES = ("binance-usdm", "gate", "okx", "upbit")
 SOURCES = ("capture", "synthetic")
 
 
@@ -57,6 +58,9 @@ class SimConfig:
     gate_futures_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO_FUTURES),)
     gate_symbols: tuple[str, ...] | None = None  # valid symbols (either market); None: any
     gate_idle_timeout_s: float | None = None  # Gate's idle cut is undocumented: none by default
+    okx_captures: tuple[str, ...] = (str(CRYPTOFEED_OKX),)
+    okx_symbols: tuple[str, ...] | None = None  # valid instIds; None: any well-formed one
+    okx_idle_timeout_s: float | None = 30.0  # OKX cuts a connection silent both ways this long
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418
