@@ -36,6 +36,7 @@ from websockets.http11 import Request as WsRequest
 
 from .binance_market import BinanceMarket
 from .binance_server import BinanceVenue
+from .binance_spot_server import BinanceSpotVenue, SpotMarket, with_pu
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
@@ -105,6 +106,11 @@ class Simulator:
         cfg = self.config
         base_ms = cfg.start_ms if cfg.start_ms is not None else int(time.time() * 1000)
         capture = cfg.source == "capture"
+        if "binance-spot" in cfg.venues:
+            raws = [with_pu(_load_raw(p)) for p in cfg.binance_spot_captures] if capture else []
+            market = SpotMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_spot_symbols,
+                                history_minutes=cfg.history_minutes)
+            self.venues["binance-spot"] = BinanceSpotVenue(market, cfg)
         if "binance-usdm" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.binance_captures] if capture else []
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
@@ -295,9 +301,9 @@ class Simulator:
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
     def _fault_gap(self, symbol: str, count: int = 1) -> dict:
-        venue = self.venues.get("binance-usdm")
+        venue = self.venues.get("binance-usdm") or self.venues.get("binance-spot")
         if venue is None:
-            raise ValueError("gap needs the binance-usdm venue")
+            raise ValueError("gap needs a Binance venue")
         if count < 1:
             raise ValueError("count must be >= 1")
         gaps = venue.gaps  # type: ignore[attr-defined]
