@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .captures import CRYPTOFEED_BINANCE, CRYPTOFEED_BINANCE_FUTURES, CRYPTOFEED_UPBIT, HFTBACKTEST_USDM
+from .captures import (
+    CRYPTOFEED_BINANCE,
+    CRYPTOFEED_BINANCE_FUTURES,
+    CRYPTOFEED_UPBIT,
+    HFTBACKTEST_USDM,
+)
 
 VENUES = ("binance-spot", "binance-usdm", "upbit")
 SOURCES = ("capture", "synthetic")
