@@ -72,6 +72,13 @@ async def test_snapshot_is_spot_exact_and_raw_mode_has_no_wrapper():
         assert (await http("GET", sim.urls.rest + "/fapi/v1/depth?symbol=NKNUSDT"))[0] == 404
 
 
+async def test_synthetic_depth_chains_the_spot_way():
+    async with Simulator(**_cfg(speed="max")) as sim:
+        async with ws_connect(_url(sim, ["foousdt@depth@100ms"])) as ws:
+            diffs = [json.loads(m)["data"] for m in await recv_n(ws, 300, timeout=20)]
+    assert all(b["U"] == a["u"] + 1 for a, b in zip(diffs, diffs[1:], strict=False))
+
+
 async def test_synthetic_symbols_and_control_messages():
     async with Simulator(**_cfg(binance_spot_symbols=("FOOUSDT", "NKNUSDT"))) as sim:
         async with ws_connect(sim.urls.ws + "/stream") as ws:
@@ -108,8 +115,8 @@ async def test_usdm_keeps_the_shared_paths_when_both_run():
 
 
 def test_spot_payload_shapes():
-    fut = b'{"e":"depthUpdate","E":1,"T":1,"s":"X","U":5,"u":6,"pu":4,"b":[],"a":[]}'
-    assert spot_payload("depth", fut) == b'{"e":"depthUpdate","E":1,"s":"X","U":5,"u":6,"b":[],"a":[]}'
+    fut = b'{"e":"depthUpdate","E":1,"T":1,"s":"X","U":5,"u":6,"pu":2,"b":[],"a":[]}'
+    assert spot_payload("depth", fut) == b'{"e":"depthUpdate","E":1,"s":"X","U":3,"u":6,"b":[],"a":[]}'
     assert spot_payload("bookTicker", b'{"e":"bookTicker","u":1,"E":2,"T":2,"s":"X","b":"1","B":"1","a":"2","A":"1"}') \
         == b'{"u":1,"s":"X","b":"1","B":"1","a":"2","A":"1"}'
     same = b'{"e":"aggTrade","a":1,"M":true}'

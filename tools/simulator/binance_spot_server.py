@@ -11,7 +11,7 @@ client messages in a second closes it with 1008.
 The market is a ``BinanceMarket`` of its own, fed by the spot capture (cryptofeed
 ``BINANCE``, 2021: NKNUSDT, BLZETH, LRCBTC, RUNEEUR) plus synthetic symbols. Its events
 are USD-M shaped; ``spot_payload`` turns each into spot's shape when it is sent: diff
-depth without ``pu``/``T``, book ticker without ``e``/``E``/``T``, trades with ``M``,
+depth without ``pu``/``T`` (its ``U`` the previous ``u + 1``), book ticker without ``e``/``E``/``T``, trades with ``M``,
 partial depth (``depthN``) a bare ``{"lastUpdateId","bids","asks"}``. The capture's diffs
 get a ``pu`` (``U - 1``), its book tickers an event time, before the market reads them, so its loop bridges chain as spot
 does (each ``U`` the previous ``u + 1``). A spot snapshot's ``lastUpdateId`` is the
@@ -52,6 +52,10 @@ def spot_payload(kind: str, data: bytes) -> bytes:
     if drop is None and kind not in ("trade", "aggTrade"):
         return data
     obj = orjson.loads(data)
+    if kind == "depth" and "pu" in obj:
+        # USD-M diffs may skip ids (U > pu + 1); a spot chain never does. Levels are
+        # absolute, so widening the range changes no book.
+        obj["U"] = obj["pu"] + 1
     for key in drop or ():
         obj.pop(key, None)
     if kind in ("trade", "aggTrade"):
