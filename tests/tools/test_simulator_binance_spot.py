@@ -121,3 +121,18 @@ def test_spot_payload_shapes():
         == b'{"u":1,"s":"X","b":"1","B":"1","a":"2","A":"1"}'
     same = b'{"e":"aggTrade","a":1,"M":true}'
     assert spot_payload("aggTrade", same) is same and spot_payload("kline_1m", same) is same
+
+
+async def test_server_shutdown_event_then_close():
+    async with Simulator(**_cfg()) as sim:
+        async with ws_connect(sim.urls.ws + "/ws/nknusdt@bookTicker") as raw, \
+                ws_connect(_url(sim, ["nknusdt@bookTicker"])) as combined:
+            await until(lambda: len(sim.venue("binance-spot").sessions) == 2)
+            cut = await sim.venue("binance-spot").server_shutdown(5)
+            got_raw = [m async for m in raw]  # until the close
+            got_combined = [m async for m in combined]
+        assert sorted(cut) == [1, 2]
+        assert got_raw[-1] == '{"e":"serverShutdown","E":5}'
+        assert got_combined[-1] == '{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":5}}'
+        await until(lambda: all(c.closed_at is not None for c in sim.connections))
+        assert {c.close_code for c in sim.connections} == {1001}

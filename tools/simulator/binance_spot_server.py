@@ -6,7 +6,8 @@ Control messages (SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET/GET_PROPERTY) 
 acks and errors are USD-M's (``binance_server.BinanceSession``). The server pings every
 ``binance_spot_ping_interval_s`` (20 s) and cuts a connection that has not ponged within
 ``binance_spot_pong_timeout_s`` (60 s); more than ``binance_spot_max_incoming_per_s`` (5)
-client messages in a second closes it with 1008.
+client messages in a second closes it with 1008. ``server_shutdown`` announces maintenance
+the spot way (a ``serverShutdown`` event, then the cut).
 
 The market is a ``BinanceMarket`` of its own, fed by the spot capture (cryptofeed
 ``BINANCE``, 2021: NKNUSDT, BLZETH, LRCBTC, RUNEEUR) plus synthetic symbols. Its events
@@ -128,6 +129,7 @@ class BinanceSpotVenue(BinanceVenue):
     def __init__(self, market: SpotMarket, config: SimConfig) -> None:
         super().__init__(market, config)
         self.serving = "binance-usdm" not in config.venues  # see the module docstring
+        self.sessions: dict[int, SpotSession] = {}  # open connections by id
         lim = config.binance_spot_weight_limit
         self.rest_api = BinanceRest(market, {"spot": None if not lim else WeightLimits(
             lim, ban_after=config.binance_ban_after, ban_s=config.binance_ban_s)},
@@ -140,6 +142,7 @@ class BinanceSpotVenue(BinanceVenue):
     async def session(self, conn: SimConn) -> None:
         _, combined, streams = parse_path(conn.rec.path)  # type: ignore[misc]
         sess = SpotSession(self, conn, "", combined)
+        self.sessions[conn.rec.id] = sess
         sess.subscribe(streams)
         cfg = self.config
         limit = (WindowLimit(cfg.binance_spot_max_incoming_per_s, 1.0)
@@ -155,8 +158,24 @@ class BinanceSpotVenue(BinanceVenue):
         except ConnectionClosed:
             pass
         finally:
+            self.sessions.pop(conn.rec.id, None)
             if pinger is not None:
                 pinger.cancel()
+
+    async def server_shutdown(self, e_ms: int, code: int = 1001) -> list[int]:
+        """Maintenance: send ``serverShutdown`` on every open connection, then close each
+        with ``code``. Returns the connection ids."""
+        data = orjson.dumps({"e": "serverShutdown", "E": e_ms})
+        done = []
+        for sess in list(self.sessions.values()):
+            conn = sess.conn
+            if not conn.open:
+                continue
+            wrapped = b'{"stream":"!serverShutdown","data":' + data + b"}"
+            conn.push(wrapped if sess.combined else data, now=loop_time(), force=True)
+            await conn.close(code, "server shutdown")
+            done.append(conn.rec.id)
+        return done
 
     async def _spot_ping(self, conn: SimConn) -> None:
         """Server pings every 20 s; no pong within a minute -> cut."""

@@ -124,6 +124,28 @@ async def test_drop_reconnects_and_resnapshots(tmp_path):
     assert _decode_problems(j) == []
 
 
+async def test_server_shutdown_is_recorded_and_followed_by_a_reconnect(tmp_path):
+    async with sim() as s:
+        cfg = spot_config(tmp_path, s.urls, ["NKNUSDT"], ["depth", "aggTrade"])
+        run = Running(cfg)
+        async with run as rec:
+            f = rec.fetchers[VENUE]
+            await until(lambda: f.fetched.get("NKNUSDT", 0) == 1 and _frames(rec) > 30, 10, "live")
+            (cut,) = await s.venue(VENUE).server_shutdown(1_770_123_456_789)
+            await until(lambda: len(s.connections) >= 2 and f.fetched.get("NKNUSDT", 0) >= 2, 10,
+                        "the reconnect and its snapshot")
+            base = _frames(rec)
+            await until(lambda: _frames(rec) > base + 20, 10, "frames after it")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    assert_byte_exact(s, j)
+    first, _ = j.ws_streams(VENUE)
+    assert j.frames(first.id)[-1] == (False, b'{"stream":"!serverShutdown","data":'
+                                             b'{"e":"serverShutdown","E":1770123456789}}')
+    assert j.kinds(first.id, "close")[0].meta["code"] == 1001
+    assert _decode_problems(j) == []
+
+
 async def test_update_id_gap_resyncs_that_book(tmp_path):
     async with sim() as s:
         cfg = spot_config(tmp_path, s.urls, ["NKNUSDT", "BTCUSDT"], ["depth"])
