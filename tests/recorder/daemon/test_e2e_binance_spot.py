@@ -12,6 +12,7 @@ import pytest
 
 from recorder.daemon import build_config
 from recorder.journal.reader import JournalReader
+from recorder.venues import binance_spot as bs
 from state.events import Anomaly, DecodeError
 from state.projector import Projector
 from tools.simulator import Simulator
@@ -214,3 +215,22 @@ async def test_recorder_run_cli_records_spot(tmp_path):
     assert _decode_problems(j) == []
     with JournalReader(tmp_path / "data") as reader:
         assert reader.last_seq == j.records[-1].seq
+
+
+async def test_subscribe_mode_acks_and_records(tmp_path):
+    async with sim() as s:
+        cfg = spot_config(tmp_path, s.urls, ["NKNUSDT", "BTCUSDT"], ["depth", "trade"], subscribe=True)
+        run = Running(cfg)
+        async with run as rec:
+            await until(lambda: len(rec.fetchers[VENUE].fetched) == 2 and _frames(rec) > 100, 10, "live")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    assert_byte_exact(s, j)
+    (info,) = j.ws_streams(VENUE)
+    assert info.url == s.urls.ws + "/stream"
+    (sent,) = j.kinds(info.id, "sent")
+    assert sent.payload == bs.subscribe_message(
+        ["nknusdt@depth@100ms", "nknusdt@trade", "btcusdt@depth@100ms", "btcusdt@trade"], 1)
+    assert j.frames(info.id)[0] == (False, b'{"result":null,"id":1}')
+    assert [m for m in j.marks() if m["mark"] == "gap"] == []
+    assert _decode_problems(j) == []
