@@ -29,6 +29,12 @@ Facts from PROTOCOLS.md §2 (binance-spot-api-docs ``web-socket-streams.md`` and
   takes USD-M's depth limits (5..1000, all valid on spot) and, unless told otherwise, its
   2400/min weight budget (below spot's 6000: safe). ``max_streams_per_connection`` is
   the config's 200 unless set (spot allows 1024).
+- ``depth20`` beside ``depth`` on one symbol: the core (``ticktape::book``, ``on_snapshot``)
+  lets a partial picture that arrives before the first REST snapshot seed the book in
+  partial mode, so the diffs meanwhile are applied, not buffered; the REST snapshot that
+  follows is older and the next diff is a Gap, resynced by another snapshot (one extra
+  snapshot per start/reconnect). USD-M's ``depth20`` is a ``depthUpdate`` and unaffected.
+  Recording ``depth`` without ``depth20`` syncs with no Gap.
 - Stream ids may be a 64-bit int, a <=36-char alphanumeric string or null; we send ints.
 - ``@ticker`` (the 24 h rolling ticker) is still listed in the current stream docs.
 
