@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_usdm, gate, okx, upbit
+from . import binance_spot, binance_usdm, gate, okx, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
 VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
+    binance_spot.DESCRIPTOR,
     binance_usdm.DESCRIPTOR,
     gate.DESCRIPTOR,
     okx.DESCRIPTOR,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .captures import (
+    CRYPTOFEED_BINANCE,
     CRYPTOFEED_BINANCE_FUTURES,
     CRYPTOFEED_GATEIO,
     CRYPTOFEED_GATEIO_FUTURES,
@@ -13,7 +14,7 @@ from .captures import (
     HFTBACKTEST_USDM,
 )
 
-VENUES = ("binance-usdm", "gate", "okx", "upbit")
+VENUES = ('binance-spot', 'binance-usdm', 'gate', 'okx', 'upbit')
 SOURCES = ("capture", "synthetic")
 
 
@@ -52,6 +53,11 @@ class SimConfig:
     binance_max_incoming_per_s: int | None = 10
     binance_weight_limit: int | None = 2400  # USD-M REST weight per minute and address; None: unlimited
     binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
+    binance_spot_captures: tuple[str, ...] = (str(CRYPTOFEED_BINANCE),)  # binance-spot's own market
+    binance_spot_symbols: tuple[str, ...] | None = None  # valid spot symbols; None: any
+    binance_spot_ping_interval_s: float | None = 20.0  # spot pings every 20 s (since 2025-01-28)
+    binance_spot_pong_timeout_s: float = 60.0
+    binance_spot_max_incoming_per_s: int | None = 5  # pings, pongs and control messages
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
     gate_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO),)  # spot

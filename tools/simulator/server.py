@@ -36,6 +36,7 @@ from websockets.http11 import Request as WsRequest
 
 from .binance_market import BinanceMarket
 from .binance_server import BinanceVenue
+from .binance_spot_server import BinanceSpotVenue, SpotMarket, with_pu
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
@@ -109,6 +110,11 @@ class Simulator:
         cfg = self.config
         base_ms = cfg.start_ms if cfg.start_ms is not None else int(time.time() * 1000)
         capture = cfg.source == "capture"
+        if "binance-spot" in cfg.venues:
+            raws = [with_pu(_load_raw(p)) for p in cfg.binance_spot_captures] if capture else []
+            market = SpotMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_spot_symbols,
+                                history_minutes=cfg.history_minutes)
+            self.venues["binance-spot"] = BinanceSpotVenue(market, cfg)
         if "binance-usdm" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.binance_captures] if capture else []
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
@@ -312,12 +318,14 @@ class Simulator:
                 asyncio.ensure_future(c.close(code, "simulated drop"))
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
-    def _fault_gap(self, symbol: str, count: int = 1, venue: str = "binance-usdm") -> dict:
+    def _fault_gap(self, symbol: str, count: int = 1, venue: str | None = None) -> dict:
         if venue == "okx":
             return self._okx_fault("gaps", "gap", symbol, count)
-        venue = self.venues.get(venue)  # type: ignore[assignment]
+        # Binance by default: USD-M, else spot when it runs alone.
+        name = venue or ("binance-usdm" if "binance-usdm" in self.venues else "binance-spot")
+        venue = self.venues.get(name)  # type: ignore[assignment]
         if venue is None or not hasattr(venue, "gaps"):
-            raise ValueError("gap needs the binance-usdm, gate or okx venue")
+            raise ValueError("gap needs a venue that can skip diffs: binance-usdm, binance-spot, gate or okx")
         if count < 1:
             raise ValueError("count must be >= 1")
         gaps = venue.gaps  # type: ignore[attr-defined]
@@ -391,11 +399,9 @@ class Simulator:
         for v in self.venues.values():
             for c in v.conns.values():
                 c.silent_until = 0.0
-            if isinstance(v, BinanceVenue | GateVenue):
-                v.gaps.clear()
-            if isinstance(v, OkxVenue):
-                v.gaps.clear()
-                v.bad_checksums.clear()
+            for pending in ("gaps", "bad_checksums"):  # whichever faults the venue can inject
+                if hasattr(v, pending):
+                    getattr(v, pending).clear()
         return {"kind": "clear"}
 
     async def _rotator(self) -> None:
