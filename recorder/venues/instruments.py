@@ -78,12 +78,12 @@ class InstrumentSource:
         try:
             doc = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
-            raise VenueReplyError(f"{self.venue} instrument list: not JSON: {exc}") from None
+            raise VenueReplyError(self.venue, "instrument list", f"not JSON: {exc}") from None
         try:
             got = self.parser(doc, market)
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise VenueReplyError(f"{self.venue} instrument list: unexpected shape "
-                                  f"({type(exc).__name__}: {exc})") from None
+            raise VenueReplyError(self.venue, "instrument list",
+                                  f"{type(exc).__name__}: {exc}") from None
         return tuple(sorted(set(got), key=lambda i: i.symbol))
 
 
