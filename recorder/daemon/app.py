@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from recorder.venues import VENUES, descriptor_for
 from recorder.venues.descriptor import Adapter
 
 from .adapters import adapter_for
-from .config import HOOK_SECTIONS, RecorderConfig
+from .config import HOOK_SECTIONS, RecorderConfig, VenueConfig
 from .connection import Link
 from .control import ControlError, ControlServer, socket_path
 from .hooks import HookRunner
@@ -63,9 +64,10 @@ from .projection import LiveProjection, SyncProjection
 from .publish import Publisher, live_dir, remove_attach, write_attach
 from .resync import Resync
 from .runtime import JournalAccess, Stopper
-from .snapshots import SnapshotFetcher
+from .snapshots import Response, SnapshotFetcher, http_get
 from .status import StatusView
 from .supervisor import Supervisor
+from .universe import Universe
 
 WATCH_S = 0.25  # how often the writer's health, checkpoints and hooks are looked at
 RUN_MARKER = "recorder.running"  # DATA/recorder.running while a daemon runs (module docstring)
@@ -80,7 +82,8 @@ class Recorder:
 
     def __init__(self, config: RecorderConfig, *, log: logging.Logger | None = None,
                  registry: CollectorRegistry | None = None, rng: random.Random | None = None,
-                 metrics: bool = True, hooks: Mapping[str, HookFactory] | None = None) -> None:
+                 metrics: bool = True, hooks: Mapping[str, HookFactory] | None = None,
+                 rest_get: Callable[[str, float], Response] = http_get) -> None:
         self.config = config
         self.config_hash = config.config_hash
         self.log = log or event_logger(level=config.log_level, path=config.log_file)
@@ -114,6 +117,9 @@ class Recorder:
         self.served: dict[str, list[str]] = {a.venue: list(a.options.symbols) for a in self.adapters}
         self._sup_tasks: list[asyncio.Task[None]] = []
         self._api_streams: dict[str, int] = {}  # venue -> stream of REST answers sent to control
+        self.universe = Universe(config.venues, log=self.log, get=rest_get,
+                                 rest_timeout_s=config.supervision.rest_timeout_s,
+                                 refresh_s=config.supervision.universe_refresh_s)
 
     # -- control ----------------------------------------------------------------------
 
@@ -369,6 +375,13 @@ class Recorder:
         self._sup_tasks = [asyncio.create_task(s.run(), name=s.name) for s in self.supervisors]
         return self._sup_tasks
 
+    def _use_venues(self, venues: tuple[VenueConfig, ...]) -> None:
+        """Record ``venues`` (the configured ones, their symbols checked and expanded by
+        the universe); ``config_hash`` stays the configuration's."""
+        self.config = dataclasses.replace(self.config, venues=venues)
+        self.adapters = [adapter_for(v, self.config.supervision) for v in venues]
+        self.served = {a.venue: list(a.options.symbols) for a in self.adapters}
+
     def _on_link(self, link: Link) -> None:
         self.links[link.sid] = link
 
@@ -377,11 +390,14 @@ class Recorder:
     async def run(self) -> int:
         """Record until stopped; returns the exit code (see the module docstring)."""
         loop = asyncio.get_running_loop()
+        self._use_venues(await self.universe.start())  # ConfigError: an unlisted symbol
         self.life.begin()
         self._open_writer()
         try:
             previous = self._claim_run()
             self._start_projections()
+            for f in self.universe.take_pending():  # the lists the symbols were checked against
+                self.journal_rest(f.venue, f.url, f.status, f.body, f.recv_ns, via="universe")
             if previous is not None:
                 self._journal_recovery(previous)
             if self.metrics is not None and self.config.metrics_port is not None:
@@ -393,6 +409,7 @@ class Recorder:
             sup_tasks = self._start_supervisors()
             await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+            self._tasks.append(asyncio.create_task(self.universe.run(self), name="universe"))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
             if self.config.dashboard:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -98,9 +99,18 @@ def resolve(venue: str, listed: Sequence[Instrument], sel: Selection, *,
 
 
 def nearest(symbol: str, listed: Iterable[str], n: int = 3) -> list[str]:
-    """Up to ``n`` listed names closest to ``symbol`` (difflib), best first."""
+    """Up to ``n`` listed names closest to ``symbol`` (difflib ratio, ties to the longer
+    common start: KRW-BTX is nearer KRW-BTC than KRW-TRX), best first."""
+    want = symbol.upper()
     names = {s.upper(): s for s in listed}
-    return [names[m] for m in difflib.get_close_matches(symbol.upper(), list(names), n, 0.6)]
+    m = difflib.SequenceMatcher(b=want)
+    scored = []
+    for name in names:
+        m.set_seq1(name)
+        if m.real_quick_ratio() >= 0.6 and m.quick_ratio() >= 0.6 and m.ratio() >= 0.6:
+            prefix = len(os.path.commonprefix([name, want]))
+            scored.append((-round(m.ratio(), 6), -prefix, name))
+    return [names[t[2]] for t in sorted(scored)[:n]]
 
 
 def unknown_line(venue: str, symbol: str, listed: Iterable[str]) -> str:

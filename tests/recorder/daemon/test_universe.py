@@ -1,0 +1,90 @@
+"""The symbol universe in the daemon, against the simulator's exchangeInfo and market/all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from recorder.daemon import Recorder
+from recorder.daemon.snapshots import Response, http_get
+from recorder.errors import ConfigError
+from tools.simulator import Simulator
+
+from .helpers import Journal, Running, config, until
+
+pytestmark = pytest.mark.timeout(60)
+
+LISTED = ["AKROUSDT", "BTCUSDT", "CTKUSDT", "KEEPUSDT", "SUSHIUSDT"]  # the capture's symbols
+
+
+def sim() -> Simulator:
+    return Simulator(speed=20, seed=3)  # the captures: their symbols are listed
+
+
+def listing(**kw):
+    return {"listing": True, **kw}
+
+
+async def test_an_unlisted_symbol_is_refused_at_start_naming_the_nearest(tmp_path):
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "BTCUSDX", "SUSHIUSD"],
+                     binance_channels=["aggTrade"], binance_extra=listing(),
+                     upbit=["KRW-BTC", "KRW-BTX"], upbit_channels=["trade"], upbit_extra=listing())
+        with pytest.raises(ConfigError) as err:
+            await Recorder(cfg, metrics=False).run()
+    assert err.value.problems == [  # type: ignore[attr-defined]
+        "venue[0].symbols: binance-usdm does not list BTCUSDX (nearest: BTCUSDT)",
+        "venue[0].symbols: binance-usdm does not list SUSHIUSD (nearest: SUSHIUSDT)",
+        "venue[1].symbols: upbit does not list KRW-BTX (nearest: KRW-BTC, KRW-BTG, KRW-BTT)"]
+    assert not (tmp_path / "journal").exists()  # refused before the journal opened
+
+
+async def test_all_expands_is_journaled_and_the_refresh_marks_delisted_and_new(tmp_path):
+    calls = {"n": 0}
+
+    def get(url: str, timeout: float) -> Response:
+        resp = http_get(url, timeout)
+        calls["n"] += 1
+        if calls["n"] > 1 and url.endswith("/fapi/v1/exchangeInfo"):  # KEEP leaves, WIF comes
+            doc = orjson.loads(resp.body)
+            doc["symbols"] = [x for x in doc["symbols"] if x["symbol"] != "KEEPUSDT"]
+            doc["symbols"].append({**doc["symbols"][0], "symbol": "WIFUSDT", "baseAsset": "WIF"})
+            return Response(resp.status, resp.headers, orjson.dumps(doc))
+        return resp
+
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["all"], binance_channels=["aggTrade"],
+                     binance_extra=listing(exclude=["AKRO*"]),
+                     supervision={"universe_refresh_s": 0.5})
+        run = Running(cfg, rest_get=get)
+        async with run as rec:
+            assert rec.served["binance-usdm"] == [s for s in LISTED if s != "AKROUSDT"]
+            await until(lambda: "WIFUSDT" in rec.served["binance-usdm"], 15, "WIFUSDT subscribed")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    api = [i for i in j.streams.values() if i.conn == "binance-usdm.api"]
+    assert len(api) == 1
+    lists = [r for r in j.kinds(api[0].id, "rest") if r.meta["url"].endswith("/fapi/v1/exchangeInfo")]
+    assert len(lists) >= 2 and all(r.meta["via"] == "universe" for r in lists)
+    assert {x["symbol"] for x in orjson.loads(lists[0].payload)["symbols"]} == set(LISTED)
+    marks = [m for m in j.marks() if m["mark"] == "universe"]
+    assert marks[0]["delisted"] == ["KEEPUSDT"] and marks[0]["listed"] == ["WIFUSDT"]
+    assert len(marks) == 1  # told once, not every refresh
+    # the journaled list comes before the recording it chose
+    first_frame = min(r.seq for r in j.records if r.kind == "frame")
+    assert lists[0].seq < first_frame
+
+
+async def test_not_on_upbit_krw_keeps_the_coins_upbit_has_no_krw_market_for(tmp_path):
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["all"], binance_channels=["aggTrade"],
+                     binance_extra=listing(not_on_upbit_krw=True),
+                     upbit=["KRW-BTC"], upbit_channels=["trade"], upbit_extra=listing())
+        async with Running(cfg, metrics=False) as rec:
+            got = rec.served["binance-usdm"]
+            up = await asyncio.to_thread(http_get, s.urls.rest + "/v1/market/all", 5)
+        krw = {m["market"].split("-")[1] for m in orjson.loads(up.body) if m["market"].startswith("KRW-")}
+    assert got == [x for x in LISTED if x[:-4] not in krw]
+    assert "BTCUSDT" not in got and got  # BTC is a KRW market on Upbit
