@@ -285,8 +285,7 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
     for key, what in (("symbols", "symbol"), ("channels", "channel")):
         told = key in raw and key not in d  # its type error was reported
         if not d.setdefault(key, ()) and not told and not (key == "symbols" and d.get("include")):
-            problems.add(f"{where}.{key}: at least one {what} is required (or include = [...])"
-                         if key == "symbols" else f"{where}.{key}: at least one {what} is required")
+            problems.add(f"{where}.{key}: at least one {what} is required")
     d["symbols"] = tuple(dict.fromkeys(s.upper() for s in d["symbols"]))
     d["channels"] = tuple(dict.fromkeys(d["channels"]))
     desc = DESCRIPTORS.get(venue) if isinstance(venue, str) else None
@@ -501,11 +500,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None,
-                venue_override: Mapping[str, Any] | None = None) -> RecorderConfig:
+                venue_override: Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
+                ) -> RecorderConfig:
     """TOML file (optional) + environment + CLI overrides -> a validated ``RecorderConfig``.
 
     ``overrides`` are ``[recorder]`` keys; ``venue_override`` (from ``--venue`` and friends)
-    replaces the venue list when it names a venue, else patches every venue's URL keys.
+    replaces the venue list when it names a venue (a list of tables: one per venue),
+    else patches every venue's URL keys.
     """
     doc: dict[str, Any] = load_toml(path) if path is not None else {}
     problems: list[str] = []
@@ -514,6 +515,10 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     rec = dict(rec) if isinstance(rec, Mapping) else {}
     rec.update({k: v for k, v in (overrides or {}).items() if v is not None})
     doc["recorder"] = rec
+    if isinstance(venue_override, list):
+        doc["venue"] = [{k: v for k, v in t.items() if v not in (None, (), [])}
+                        for t in venue_override]
+        return build_config(doc, problems=problems)
     vo = {k: v for k, v in (venue_override or {}).items() if v not in (None, (), [])}
     if vo.get("venue"):
         doc["venue"] = [vo]
