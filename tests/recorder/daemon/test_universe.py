@@ -88,3 +88,46 @@ async def test_not_on_upbit_krw_keeps_the_coins_upbit_has_no_krw_market_for(tmp_
         krw = {m["market"].split("-")[1] for m in orjson.loads(up.body) if m["market"].startswith("KRW-")}
     assert got == [x for x in LISTED if x[:-4] not in krw]
     assert "BTCUSDT" not in got and got  # BTC is a KRW market on Upbit
+
+
+async def test_a_delisted_symbol_refused_by_the_venue_is_journaled_and_the_connection_goes_on(tmp_path):
+    """The refresh marks KEEPUSDT delisted; the venue then refuses it on the open connection:
+    the refusal is an ``error`` record (class unknown_symbol), the connection stays open and
+    the other symbols keep coming."""
+    calls = {"n": 0}
+
+    def get(url: str, timeout: float) -> Response:
+        resp = http_get(url, timeout)
+        calls["n"] += 1
+        if calls["n"] > 1:
+            doc = orjson.loads(resp.body)
+            doc["symbols"] = [x for x in doc["symbols"] if x["symbol"] != "KEEPUSDT"]
+            return Response(resp.status, resp.headers, orjson.dumps(doc))
+        return resp
+
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "KEEPUSDT"], binance_channels=["aggTrade"],
+                     binance_extra=listing(subscribe=True), supervision={"universe_refresh_s": 0.3})
+        run = Running(cfg, rest_get=get, metrics=False)
+        async with run as rec:
+            await until(lambda: any(lk.frames > 20 for lk in rec.links.values()), 15, "frames")
+            await until(lambda: calls["n"] > 1, 10, "a refresh")
+            (conn,) = s._select("binance-usdm", None)
+            conn.push(b'{"error":{"code":-1121,"msg":"Invalid symbol."},"id":77}')
+            conn.flush()
+            (link,) = rec.links.values()
+            before = link.frames
+            await until(lambda: link.frames > before + 20, 15, "frames after the refusal")
+            assert rec.links[link.sid] is link and len(rec.links) == 1  # no reconnect
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    (ws,) = j.ws_streams("binance-usdm")
+    errors = j.kinds(ws.id, "error")
+    assert [(e.payload, e.meta["class"]) for e in errors] == [(b"-1121: Invalid symbol.",
+                                                                "unknown_symbol")]
+    refusal = b'{"error":{"code":-1121,"msg":"Invalid symbol."},"id":77}'
+    assert any(r.payload == refusal for r in j.kinds(ws.id, "frame"))  # the bytes as they came
+    after = [r for r in j.kinds(ws.id, "frame") if r.seq > errors[0].seq]
+    assert len(after) > 20 and any(b"btcusdt@aggTrade" in r.payload for r in after)
+    assert [r.kind for r in j.by_stream[ws.id]][-1] == "close"  # closed by our stop only
+    assert [m["delisted"] for m in j.marks() if m["mark"] == "universe"] == [["KEEPUSDT"]]
