@@ -16,7 +16,15 @@ from .helpers import Journal, Running, config, until
 
 pytestmark = pytest.mark.timeout(60)
 
-LISTED = ["AKROUSDT", "BTCUSDT", "CTKUSDT", "KEEPUSDT", "SUSHIUSDT"]  # the capture's symbols
+CAPTURED = ["AKROUSDT", "BTCUSDT", "CTKUSDT", "KEEPUSDT", "SUSHIUSDT"]  # the capture's symbols
+
+
+async def listed(s: Simulator) -> list[str]:
+    """What the simulator's exchangeInfo lists: its captures and the big perpetuals."""
+    resp = await asyncio.to_thread(http_get, s.urls.rest + "/fapi/v1/exchangeInfo", 5)
+    got = [x["symbol"] for x in orjson.loads(resp.body)["symbols"]]
+    assert set(CAPTURED) < set(got) and "ETHUSDT" in got
+    return got
 
 
 def sim() -> Simulator:
@@ -55,12 +63,13 @@ async def test_all_expands_is_journaled_and_the_refresh_marks_delisted_and_new(t
         return resp
 
     async with sim() as s:
+        everything = await listed(s)
         cfg = config(tmp_path, s.urls, binance=["all"], binance_channels=["aggTrade"],
                      binance_extra=listing(exclude=["AKRO*"]),
                      supervision={"universe_refresh_s": 0.5})
         run = Running(cfg, rest_get=get)
         async with run as rec:
-            assert rec.served["binance-usdm"] == [s for s in LISTED if s != "AKROUSDT"]
+            assert rec.served["binance-usdm"] == [x for x in everything if x != "AKROUSDT"]
             await until(lambda: "WIFUSDT" in rec.served["binance-usdm"], 15, "WIFUSDT subscribed")
             assert await run.stop() == 0
     j = Journal(tmp_path)
@@ -68,7 +77,7 @@ async def test_all_expands_is_journaled_and_the_refresh_marks_delisted_and_new(t
     assert len(api) == 1
     lists = [r for r in j.kinds(api[0].id, "rest") if r.meta["url"].endswith("/fapi/v1/exchangeInfo")]
     assert len(lists) >= 2 and all(r.meta["via"] == "universe" for r in lists)
-    assert {x["symbol"] for x in orjson.loads(lists[0].payload)["symbols"]} == set(LISTED)
+    assert [x["symbol"] for x in orjson.loads(lists[0].payload)["symbols"]] == everything
     marks = [m for m in j.marks() if m["mark"] == "universe"]
     assert marks[0]["delisted"] == ["KEEPUSDT"] and marks[0]["listed"] == ["WIFUSDT"]
     assert len(marks) == 1  # told once, not every refresh
@@ -79,6 +88,7 @@ async def test_all_expands_is_journaled_and_the_refresh_marks_delisted_and_new(t
 
 async def test_not_on_upbit_krw_keeps_the_coins_upbit_has_no_krw_market_for(tmp_path):
     async with sim() as s:
+        everything = await listed(s)
         cfg = config(tmp_path, s.urls, binance=["all"], binance_channels=["aggTrade"],
                      binance_extra=listing(not_on_upbit_krw=True),
                      upbit=["KRW-BTC"], upbit_channels=["trade"], upbit_extra=listing())
@@ -86,7 +96,7 @@ async def test_not_on_upbit_krw_keeps_the_coins_upbit_has_no_krw_market_for(tmp_
             got = rec.served["binance-usdm"]
             up = await asyncio.to_thread(http_get, s.urls.rest + "/v1/market/all", 5)
         krw = {m["market"].split("-")[1] for m in orjson.loads(up.body) if m["market"].startswith("KRW-")}
-    assert got == [x for x in LISTED if x[:-4] not in krw]
+    assert got == [x for x in everything if x[:-4] not in krw]
     assert "BTCUSDT" not in got and got  # BTC is a KRW market on Upbit
 
 
