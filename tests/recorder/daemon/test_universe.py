@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import orjson
 import pytest
@@ -141,3 +142,19 @@ async def test_a_delisted_symbol_refused_by_the_venue_is_journaled_and_the_conne
     assert len(after) > 20 and any(b"btcusdt@aggTrade" in r.payload for r in after)
     assert [r.kind for r in j.by_stream[ws.id]][-1] == "close"  # closed by our stop only
     assert [m["delisted"] for m in j.marks() if m["mark"] == "universe"] == [["KEEPUSDT"]]
+
+
+async def test_recorder_run_refuses_an_unlisted_symbol_with_exit_2(tmp_path):
+    """The command line: the one-line refusal on stderr, status 2, no journal."""
+    async with sim() as s:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "recorder.cli", "run", "--venue", "binance-usdm,upbit",
+            "--symbols", "binance-usdm:ETHUSDT,binance-usdm:ETHUSD,upbit:KRW-BTC",
+            "--channels", "binance-usdm:aggTrade,upbit:trade", "--data", str(tmp_path / "d"),
+            "--ws-url", s.urls.ws, "--rest-url", s.urls.rest, "--duration", "2",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 40)
+    assert proc.returncode == 2, err.decode()[-2000:]
+    assert ("error: bad configuration: venue[0].symbols: binance-usdm does not list ETHUSD "
+            "(nearest: ETHUSDT") in err.decode()
+    assert not (tmp_path / "d" / "journal").exists()
