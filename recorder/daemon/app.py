@@ -268,6 +268,10 @@ class Recorder:
         if bad:
             raise ControlError(f"not {venue} symbols: {', '.join(bad)} (e.g. {desc.symbol_example})",
                                code="unknown_symbol", choices=tuple(self.served[venue]))
+        unlisted = self.universe.unlisted(venue, wanted)
+        if unlisted:
+            raise ControlError("; ".join(unlisted), code="unknown_symbol",
+                               choices=tuple(self.served[venue]))
         have = set(self.served[venue])
         added = [s for s in wanted if s not in have]
         already = [s for s in wanted if s in have]

@@ -175,6 +175,16 @@ class Universe:
             raise config_error(problems)
         return tuple(out)  # self.venues keeps the tables as configured: "all" stays "all"
 
+    def unlisted(self, venue: str, symbols: list[str]) -> list[str]:
+        """One line for each of ``symbols`` the venue's last fetched list lacks, naming the
+        nearest listed ones; none when no list was fetched (``listing = false``)."""
+        listed = self.listed.get(venue)
+        if listed is None:
+            return []
+        names = {i.symbol.upper() for i in listed}
+        return [unknown_line(venue, s, [i.symbol for i in listed])
+                for s in symbols if s.upper() not in names]
+
     def take_pending(self) -> list[Fetched]:
         out, self.pending = self.pending, []
         return out

@@ -19,6 +19,7 @@ connections and spreads the subscribe messages over time within ``pool_limits(ve
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import math
@@ -165,6 +166,7 @@ class PoolLimits:
     messages_per_s: float  # our messages per connection per second
     chars_per_connection: int | None = None  # Bybit: total length of "args"
     source: str = ""
+    messages_per_min: float | None = None  # Upbit: also 100 a minute per connection
 
 
 # Venues whose descriptor does not say (or says only part); the descriptor wins where it
@@ -176,7 +178,8 @@ POOL_LIMITS: dict[str, PoolLimits] = {
     "binance-spot": PoolLimits(1024, 50, 5.0, source="PROTOCOLS.md 2: 1024 streams, "
                                "5 incoming messages/s on spot"),
     "upbit": PoolLimits(200, 200, 5.0, source="PROTOCOLS.md 3.5: 5 requests/s and "
-                        "100/min per connection; codes a connection: upbit.max_codes"),
+                        "100/min per connection; codes a connection: upbit.max_codes",
+                        messages_per_min=100),
     "bybit": PoolLimits(1000, 10, 10.0, chars_per_connection=21_000, source="PROTOCOLS.md 4: "
                         "spot 10 args a request, 21,000 characters of args a connection"),
     "okx": PoolLimits(1000, 100, 480 / 3600, source="PROTOCOLS.md 5: 480 subscribe requests "
@@ -196,8 +199,8 @@ def pool_limits(venue: str, descriptor_limits: object | None = None) -> PoolLimi
     base = POOL_LIMITS.get(venue, DEFAULT_LIMITS)
     per_conn = getattr(descriptor_limits, "streams_per_connection", None) or base.topics_per_connection
     rate = getattr(descriptor_limits, "messages_per_s", None) or base.messages_per_s
-    return PoolLimits(per_conn, min(base.topics_per_message, per_conn), rate,
-                      base.chars_per_connection, base.source)
+    return dataclasses.replace(base, topics_per_connection=per_conn, messages_per_s=rate,
+                               topics_per_message=min(base.topics_per_message, per_conn))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +220,8 @@ class PoolPlan:
 
 def plan_pool(topics: Sequence[str], limits: PoolLimits, *, safety: float = SAFETY) -> PoolPlan:
     """``topics`` split over as few connections as ``limits`` allow, each connection's
-    subscribe messages ``1 / (rate * safety)`` s apart (the first at 0).
+    subscribe messages ``1 / (rate * safety)`` s apart (the first at 0; further apart where
+    a per-minute limit is stricter).
 
     Any window of one second then holds at most ``ceil(rate * safety)`` messages of a
     connection, and no connection carries more topics (or args characters) than allowed.
@@ -225,6 +229,8 @@ def plan_pool(topics: Sequence[str], limits: PoolLimits, *, safety: float = SAFE
     if limits.topics_per_connection < 1 or limits.topics_per_message < 1 or limits.messages_per_s <= 0:
         raise ValueError(f"unusable limits {limits}")
     gap = 1.0 / (limits.messages_per_s * safety)
+    if limits.messages_per_min is not None:
+        gap = max(gap, 60.0 / (limits.messages_per_min * safety))
     conns: list[list[str]] = [[]]
     chars = 0
     for t in dict.fromkeys(topics):

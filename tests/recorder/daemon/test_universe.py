@@ -158,3 +158,15 @@ async def test_recorder_run_refuses_an_unlisted_symbol_with_exit_2(tmp_path):
     assert ("error: bad configuration: venue[0].symbols: binance-usdm does not list ETHUSD "
             "(nearest: ETHUSDT") in err.decode()
     assert not (tmp_path / "d" / "journal").exists()
+
+
+async def test_a_live_subscribe_is_checked_against_the_list(tmp_path):
+    from recorder.daemon.control import ControlError
+
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"],
+                     binance_extra=listing())
+        async with Running(cfg, metrics=False) as rec:
+            with pytest.raises(ControlError, match=r"does not list SOLUSDX \(nearest: SOLUSDT"):
+                rec.subscribe("binance-usdm", ["SOLUSDX", "ETHUSDT"])
+            assert rec.subscribe("binance-usdm", ["ethusdt"]) == (["ETHUSDT"], [])

@@ -113,6 +113,8 @@ def test_pool_plan_keeps_every_venues_limits_over_thousands_of_topics(venue):
         assert max_per_window(times, 1.0) <= max(1, int(per_s))
         if per_s < 1:  # OKX: 480 an hour
             assert max_per_window(times, 3600.0) <= 480
+        if limits.messages_per_min is not None:  # Upbit: 100 a minute too
+            assert max_per_window(times, 60.0) <= limits.messages_per_min
     # as few connections as the limits allow (the chars cap can need more)
     if limits.chars_per_connection is None:
         assert len(plan.connections) == -(-len(THOUSANDS) // limits.topics_per_connection)
@@ -126,6 +128,15 @@ def test_binance_usdm_limits_come_from_its_descriptor():
     assert len(plan.connections) == 5  # 200 streams each
     assert [len(m.topics) for m in plan.connections[0]] == [50, 50, 50, 50]
     assert [m.at_s for m in plan.connections[0]] == [0.0, 0.125, 0.25, 0.375]
+
+
+def test_a_per_minute_limit_spaces_messages_further():
+    lim = PoolLimits(10_000, 1, 5.0, messages_per_min=100)
+    plan = plan_pool([f"KRW-C{i}" for i in range(300)], lim)
+    (conn,) = plan.connections
+    times = [m.at_s for m in conn]
+    assert max_per_window(times, 60.0) <= 100 and max_per_window(times, 1.0) <= 5
+    assert times[1] == 0.75  # 60 / (100 * 0.8), not 1 / (5 * 0.8)
 
 
 def test_unknown_venue_gets_cautious_limits_and_bad_limits_are_refused():
