@@ -78,11 +78,11 @@ class InstrumentSource:
         try:
             doc = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
-            raise VenueReplyError(self.venue, "instrument list", f"not JSON: {exc}") from None
+            raise VenueReplyError(self.venue, "list of instruments", f"not JSON: {exc}") from None
         try:
             got = self.parser(doc, market)
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise VenueReplyError(self.venue, "instrument list",
+            raise VenueReplyError(self.venue, "list of instruments",
                                   f"{type(exc).__name__}: {exc}") from None
         return tuple(sorted(set(got), key=lambda i: i.symbol))
 

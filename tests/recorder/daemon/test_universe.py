@@ -170,3 +170,40 @@ async def test_a_live_subscribe_is_checked_against_the_list(tmp_path):
             with pytest.raises(ControlError, match=r"does not list SOLUSDX \(nearest: SOLUSDT"):
                 rec.subscribe("binance-usdm", ["SOLUSDX", "ETHUSDT"])
             assert rec.subscribe("binance-usdm", ["ethusdt"]) == (["ETHUSDT"], [])
+
+
+def _tables(**binance) -> tuple:
+    from recorder.daemon import build_config
+
+    v = {"venue": "binance-usdm", "symbols": ["BTCUSDT"], "channels": ["aggTrade"],
+         "rest_url": "http://127.0.0.1:1", **binance}
+    return build_config({"recorder": {"data": "d"}, "venue": [v]}).venues
+
+
+async def test_a_list_that_cannot_be_fetched_leaves_named_symbols_unchecked_but_refuses_all():
+    import logging
+
+    from recorder.daemon.universe import Universe
+
+    def down(url: str, timeout: float) -> Response:
+        raise ConnectionRefusedError("refused")
+
+    def teapot(url: str, timeout: float) -> Response:
+        return Response(418, {}, b'{"code":-1003,"msg":"banned"}')
+
+    log = logging.getLogger("test")
+    for get in (down, teapot):
+        u = Universe(_tables(), log=log, rest_timeout_s=1, refresh_s=0, get=get)
+        (v,) = await u.start()
+        assert v.symbols == ("BTCUSDT",)
+        (f,) = u.take_pending()  # journaled once the journal opens: an error record
+        assert f.listed is None and f.url == "http://127.0.0.1:1/fapi/v1/exchangeInfo"
+        u = Universe(_tables(symbols="all"), log=log, rest_timeout_s=1, refresh_s=0, get=get)
+        with pytest.raises(ConfigError, match=r"venue\[0\]: could not fetch the instrument list"):
+            await u.start()
+    # a body of another shape is no list either
+    u = Universe(_tables(symbols="all"), log=log, rest_timeout_s=1, refresh_s=0,
+                 get=lambda url, t: Response(200, {}, b'{"code":0}'))
+    with pytest.raises(ConfigError, match="could not fetch"):
+        await u.start()
+    assert "binance-usdm: not a list of instruments" in u.pending[0].error
