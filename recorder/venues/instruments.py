@@ -182,7 +182,8 @@ def _kucoin(doc: Any, market: str) -> list[Instrument]:
 def _phemex(doc: Any, market: str) -> list[Instrument]:
     # /public/products: {"code": 0, "data": {"products": [{"symbol": "sBTCUSDT" (spot, a
     #  lower-case "s" first), "type": "Spot" | "Perpetual", "baseCurrency", "quoteCurrency",
-    #  "status": "Listed"}], "perpProductsV2": [{"symbol": "BTCUSDT", "type": "PerpetualV2", ...}]}}
+    #  "status": "Listed" | "Delisted"}], "perpProductsV2": [{"symbol": "BTCUSDT",
+    #  "type": "PerpetualV2", "quoteCurrency", "settleCurrency", "status"}]}}
     if doc.get("code", 0) != 0:
         raise ValueError(f"code {doc.get('code')}: {doc.get('msg')}")
     rows = _rows(doc, "data", "products") + (
@@ -192,11 +193,15 @@ def _phemex(doc: Any, market: str) -> list[Instrument]:
     for r in rows:
         if r.get("type") != want or r.get("status", "Listed") != "Listed":
             continue
-        base = r["baseCurrency"].split(" ")[0]  # perpetuals say "BTC" ("1000 SHIB" once)
         symbol = r["symbol"]  # case kept: Phemex spot symbols start with a lower-case "s"
         if not isinstance(symbol, str):
             raise TypeError(f"symbol {symbol!r}")
-        out.append(Instrument(symbol, _up(base), _up(r["quoteCurrency"]), market))
+        quote = _up(r["quoteCurrency"])
+        # spot rows name baseCurrency; a perpetual may give only contractUnderlyingAssets
+        # (or neither: then the symbol less its quote, BTCUSDT -> BTC)
+        base = r.get("baseCurrency") or r.get("contractUnderlyingAssets") or (
+            symbol.upper().removesuffix(quote))
+        out.append(Instrument(symbol, _up(base.split(" ")[-1]), quote, market))
     return out
 
 

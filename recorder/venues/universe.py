@@ -10,7 +10,8 @@
 Rules, in order: the named symbols (``"all"``: every listed one) plus the listed ones
 matching an ``include`` glob; minus those matching an ``exclude`` glob; with
 ``not_on_upbit_krw``, minus those whose base asset Upbit lists as a KRW market (what is
-left: coins Upbit has not listed, watched on the overseas market). Globs and names match
+left: coins Upbit has not listed, watched on the overseas market; ``1000SHIB`` counts as
+SHIB). Globs and names match
 case-insensitively; the symbols returned are the venue's own spelling.
 
 ``diff(old, new)`` says what a refetch changed; ``plan_pool`` splits topics over
@@ -24,6 +25,7 @@ import difflib
 import fnmatch
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -63,6 +65,14 @@ def krw_bases(upbit: Iterable[Instrument]) -> frozenset[str]:
     return frozenset(i.base for i in upbit if i.quote == "KRW")
 
 
+_MULTIPLIER = re.compile(r"^(?:1000000|100000|10000|1000|100|1M|1K)(?=[A-Z])")
+
+
+def coin(base: str) -> str:
+    """The coin a base asset counts: ``1000SHIB`` (a contract of 1,000 SHIB) is SHIB."""
+    return _MULTIPLIER.sub("", base.upper())
+
+
 def _matches(symbol: str, patterns: Sequence[str]) -> bool:
     s = symbol.upper()
     return any(fnmatch.fnmatchcase(s, p.upper()) for p in patterns)
@@ -92,7 +102,7 @@ def resolve(venue: str, listed: Sequence[Instrument], sel: Selection, *,
     keep, dropped = [], []
     for sym, i in sorted(chosen.items(), key=lambda kv: order[kv[0]]):
         if (sel.exclude and _matches(sym, sel.exclude)) or (
-                sel.not_on_upbit_krw and upbit_krw is not None and i.base in upbit_krw):
+                sel.not_on_upbit_krw and upbit_krw is not None and coin(i.base) in upbit_krw):
             dropped.append(sym)
         else:
             keep.append(sym)

@@ -103,10 +103,19 @@ def test_kucoin_and_phemex():
                      {"symbol": "BTCUSD", "type": "Perpetual", "baseCurrency": "BTC",
                       "quoteCurrency": "USD", "status": "Listed"}],
         "perpProductsV2": [{"symbol": "BTCUSDT", "type": "PerpetualV2", "baseCurrency": "BTC",
-                            "quoteCurrency": "USDT", "status": "Listed"}]}})
+                            "quoteCurrency": "USDT", "status": "Listed"},
+                           {"symbol": "1000SHIBUSDT", "type": "PerpetualV2", "quoteCurrency": "USDT",
+                            "contractUnderlyingAssets": "1000 SHIB", "status": "Listed"},
+                           {"symbol": "ETHUSDT", "type": "PerpetualV2", "quoteCurrency": "USDT",
+                            "status": "Listed"},
+                           {"symbol": "GONEUSDT", "type": "PerpetualV2", "quoteCurrency": "USDT",
+                            "status": "Delisted"}]}})
     src = INSTRUMENTS["phemex"]
     assert src.parse(ph, "spot") == (Instrument("sBTCUSDT", "BTC", "USDT", "spot"),)
-    assert src.parse(ph, "perpetual") == (Instrument("BTCUSDT", "BTC", "USDT", "perpetual"),)
+    assert src.parse(ph, "perpetual") == (
+        Instrument("1000SHIBUSDT", "SHIB", "USDT", "perpetual"),
+        Instrument("BTCUSDT", "BTC", "USDT", "perpetual"),
+        Instrument("ETHUSDT", "ETH", "USDT", "perpetual"))
 
 
 @pytest.mark.parametrize("venue", sorted(INSTRUMENTS))

@@ -64,6 +64,17 @@ def test_not_on_upbit_krw_keeps_coins_upbit_has_no_krw_market_for():
         resolve("binance-usdm", BINANCE, Selection(symbols=("all",), not_on_upbit_krw=True))
 
 
+def test_a_multiplied_contract_counts_as_its_coin():
+    listed = [Instrument("1000SHIBUSDT", "1000SHIB", "USDT", "usdm"),
+              Instrument("1INCHUSDT", "1INCH", "USDT", "usdm"),
+              Instrument("1000PEPEUSDT", "1000PEPE", "USDT", "usdm")]
+    krw = krw_bases([Instrument("KRW-SHIB", "SHIB", "KRW", "spot"),
+                     Instrument("KRW-1INCH", "1INCH", "KRW", "spot")])
+    got = resolve("binance-usdm", listed, Selection(symbols=("all",), not_on_upbit_krw=True),
+                  upbit_krw=krw)
+    assert got.symbols == ("1000PEPEUSDT",)
+
+
 def test_unknown_symbols_are_named_with_the_nearest_listed_ones_one_line_each():
     got = resolve("binance-usdm", BINANCE, Selection(symbols=("BTCUSDX", "ETHUSDT", "ZZZZZZ")))
     assert got.unknown == ("BTCUSDX", "ZZZZZZ") and got.symbols == ("ETHUSDT",)
