@@ -24,6 +24,12 @@ target the ``Recorder`` is: ``subscribe`` starts supervisors for the added symbo
 ``journal_rest`` and ``journal_mark`` append on a venue's API stream), both named by
 ``DATA/live/attach.json`` and removed on stop.
 
+The symbol universe (``recorder.daemon.universe``): before the journal opens, each venue's
+instrument list is fetched, a symbol it lacks is refused (``ConfigError``, the nearest listed
+names) and ``"all"``/globs/the Upbit filter are expanded; the lists are then journaled (``rest``
+records, ``via`` ``universe``, on the venue's API stream) and refetched every
+``universe_refresh_s``, a change journaled as a ``universe`` mark and new symbols subscribed.
+
 The ``Recorder`` is the one place the parts meet; none of them holds it. Each gets the
 ports it needs (``recorder.daemon.ports``): supervisors and their connections the
 ``Journal`` and the ``Lifecycle`` and the ``Resync``; snapshot fetchers the ``Journal``;
@@ -77,7 +83,8 @@ class Recorder:
     """One daemon instance; see the module docstring.
 
     ``hooks``: factories by config section name, used instead of the registered entry
-    points (``recorder.daemon.hooks``).
+    points (``recorder.daemon.hooks``). ``rest_get``: the GET the venues' instrument lists
+    are fetched with (a test's stand-in).
     """
 
     def __init__(self, config: RecorderConfig, *, log: logging.Logger | None = None,
@@ -400,10 +407,10 @@ class Recorder:
         try:
             previous = self._claim_run()
             self._start_projections()
+            if previous is not None:
+                self._journal_recovery(previous)  # first: before the venues' lists
             for f in self.universe.take_pending():  # the lists the symbols were checked against
                 self.journal_rest(f.venue, f.url, f.status, f.body, f.recv_ns, via="universe")
-            if previous is not None:
-                self._journal_recovery(previous)
             if self.metrics is not None and self.config.metrics_port is not None:
                 port = self.metrics.serve(self.config.metrics_port, self.config.metrics_host)
                 self.log.info("metrics", extra=fields(port=port, host=self.config.metrics_host))
