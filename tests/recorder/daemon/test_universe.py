@@ -207,3 +207,59 @@ async def test_a_list_that_cannot_be_fetched_leaves_named_symbols_unchecked_but_
     with pytest.raises(ConfigError, match="could not fetch"):
         await u.start()
     assert "binance-usdm: not a list of instruments" in u.pending[0].error
+
+
+class FakeTarget:
+    """The daemon's side of ``Universe.refresh``: what it journals and subscribes."""
+
+    def __init__(self, served: dict[str, list[str]]) -> None:
+        self.served = served
+        self.rest: list[tuple[str, int]] = []
+        self.marks: list[dict] = []
+        self.subscribed: list[list[str]] = []
+
+    def venues(self) -> dict[str, list[str]]:
+        return {v: list(s) for v, s in self.served.items()}
+
+    def subscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        self.subscribed.append(symbols)
+        self.served[venue] += symbols
+        return symbols, []
+
+    def journal_rest(self, venue, url, status, body, recv_ns, *, via="control") -> int:
+        self.rest.append((url.rsplit("/", 1)[1], status))
+        return 0
+
+    def journal_mark(self, venue: str, text: str, fields: dict) -> int:
+        self.marks.append({"mark": text, **fields})
+        return 0
+
+
+def _exchange_info(*symbols: str) -> bytes:
+    return orjson.dumps({"symbols": [{"symbol": s, "status": "TRADING", "baseAsset": s[:-4],
+                                      "quoteAsset": "USDT"} for s in symbols]})
+
+
+async def test_refresh_marks_each_change_once_relists_and_grows_only_a_selecting_table():
+    import logging
+
+    from recorder.daemon.universe import Universe
+
+    bodies = [_exchange_info("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    get = lambda url, t: Response(200, {}, bodies[-1])  # noqa: E731
+    log = logging.getLogger("test")
+    for symbols, grows in ((["BTCUSDT", "SOLUSDT"], False), ("all", True)):
+        u = Universe(_tables(symbols=symbols), log=log, rest_timeout_s=1, refresh_s=0, get=get)
+        (v,) = await u.start()
+        t = FakeTarget({"binance-usdm": list(v.symbols)})
+        bodies.append(_exchange_info("BTCUSDT", "ETHUSDT", "WIFUSDT"))  # SOL leaves, WIF comes
+        await u.refresh(t)
+        await u.refresh(t)  # nothing new: no second mark
+        bodies.append(_exchange_info("BTCUSDT", "ETHUSDT", "SOLUSDT", "WIFUSDT"))  # SOL is back
+        await u.refresh(t)
+        assert t.rest == [("exchangeInfo", 200)] * 3
+        listed = ["WIFUSDT"] if grows else []
+        assert [(m["delisted"], m["listed"]) for m in t.marks] == [(["SOLUSDT"], listed),
+                                                                    ([], ["SOLUSDT"])]
+        assert t.subscribed == ([["WIFUSDT"]] if grows else [])  # SOL's connection still runs
+        bodies[:] = bodies[:1]
