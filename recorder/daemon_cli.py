@@ -3,6 +3,16 @@ r"""``recorder run``: the live daemon's command line (config file, env, flags).
     recorder run --config data/recorder.example.toml
     recorder run --venue binance-usdm --symbols BTCUSDT,ETHUSDT --channels depth,aggTrade \
                  --data data [--duration 60] [--ws-url ws://127.0.0.1:9001] [--metrics-port 9108]
+    recorder run --venue binance-usdm,upbit --symbols binance-usdm:all,upbit:KRW-BTC \
+                 --channels binance-usdm:aggTrade,upbit:trade --data data
+
+``--venue`` takes a comma list. ``--symbols``, ``--channels``, ``--market``, ``--ws-url``
+and ``--rest-url`` apply to every venue given, or, an item written ``VENUE:VALUE``, to that
+venue only (``--symbols all`` records every symbol a venue lists). ``--market`` picks a
+venue's market where it has several (Bybit spot/linear, Gate spot/futures). ``--ws-url``
+and ``--rest-url`` replace scheme, host and port only: each venue's own paths stay.
+Globs and the "not on Upbit KRW" filter are ``include``/``exclude``/``not_on_upbit_krw`` in
+a ``[[venue]]`` table of the TOML.
 
 Exit status: 0 stopped by SIGINT/SIGTERM or ``--duration``; 1 the journal failed or every
 connection was refused for good; 2 the configuration is wrong (every problem is named at
@@ -46,7 +56,11 @@ FLAG_KEYS = (("--data", r"recorder\.data"), ("--duration", r"recorder\.duration_
              ("--log-level", r"recorder\.log_level"), ("--durability", r"recorder\.durability"),
              ("--venue", r"venue\[\d+\]\.venue"), ("--symbols", r"venue\[\d+\]\.symbols"),
              ("--channels", r"venue\[\d+\]\.channels"), ("--format", r"venue\[\d+\]\.format"),
-             ("--ws-url", r"venue\[\d+\]\.ws_url"), ("--rest-url", r"venue\[\d+\]\.rest_url"))
+             ("--ws-url", r"venue\[\d+\]\.ws_url"), ("--rest-url", r"venue\[\d+\]\.rest_url"),
+             ("--market", r"venue\[\d+\]\.market"))
+# Flags that take VENUE:VALUE items (or plain ones for every venue), and their config key.
+PER_VENUE = (("symbols", "--symbols"), ("channels", "--channels"), ("market", "--market"),
+             ("ws_url", "--ws-url"), ("rest_url", "--rest-url"))
 
 
 def name_flags(problem: str, given: set[str]) -> str:
@@ -60,22 +74,83 @@ def name_flags(problem: str, given: set[str]) -> str:
     return problem
 
 
+def split_per_venue(items: list[str], venues: list[str], flag: str,
+                    problems: list[str]) -> dict[str, list[str]]:
+    """``VENUE:VALUE`` items to that venue, plain ones to every venue in ``venues``.
+
+    A prefix naming a known venue not in ``venues`` is a problem; anything else before a
+    colon is part of the value (``ws://host``)."""
+    out: dict[str, list[str]] = {v: [] for v in venues}
+    for item in items:
+        head, sep, rest = item.partition(":")
+        if sep and head in VENUES:
+            if head not in out:
+                problems.append(f"{flag}: {item!r} names {head}, which --venue does not give "
+                                f"({', '.join(venues) or 'none'})")
+                continue
+            out[head].append(rest)
+        else:
+            for v in out.values():
+                v.append(item)
+    return out
+
+
+def venue_overrides(args: argparse.Namespace, problems: list[str]) -> Any:
+    """The ``venue_override`` of ``load_config``: one table per ``--venue`` (its per-venue
+    values split out), or, without ``--venue``, URL keys patching every configured venue."""
+    venues = list(dict.fromkeys(args.venue or []))
+    for v in venues:
+        if v not in VENUES:
+            problems.append(f"--venue: {v!r} is not a venue (one of {', '.join(VENUES)})")
+    if not venues:
+        urls = {}
+        for key, flag in PER_VENUE[3:]:
+            values = getattr(args, key) or []
+            if any(x.partition(":")[0] in VENUES for x in values):
+                problems.append(f"{flag}: VENUE:URL needs --venue")
+            if values:
+                urls[key] = values[-1]
+        return {**urls, "format": args.format}
+    split = {key: split_per_venue(getattr(args, key) or [], venues, flag, problems)
+             for key, flag in PER_VENUE}
+    tables = []
+    for v in (v for v in venues if v in VENUES):
+        t: dict[str, Any] = {"venue": v, "format": args.format}
+        for key, flag in PER_VENUE:
+            got = split[key][v]
+            if key in ("symbols", "channels"):
+                t[key] = got
+            elif len(got) > 1:
+                problems.append(f"{flag}: {len(got)} values for {v} ({', '.join(got)})")
+            elif got:
+                t[key] = got[0]
+        tables.append(t)
+    return tables
+
+
 def add_run_parser(sub: Any, func: Callable[..., int]) -> argparse.ArgumentParser:
     """Add the ``run`` subcommand to ``sub`` (the ``recorder`` subparsers)."""
     p = sub.add_parser("run", help="record live market data into the journal",
                        description=plain(__doc__ or ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="TOML config (see data/recorder.example.toml)")
-    p.add_argument("--venue", choices=tuple(VENUES), help="record this venue (replaces the config's)")
-    p.add_argument("--symbols", type=_csv, help="comma-separated, e.g. " + " or ".join(
-        f"{d.symbol_example} ({d.name})" for d in VENUES.values()))
-    p.add_argument("--channels", type=_csv, help="comma-separated: " + "; ".join(
-        f"{d.name} {','.join(d.channels)}" for d in VENUES.values()))
+    p.add_argument("--venue", type=_csv, metavar="VENUE[,VENUE]",
+                   help=f"record these venues (replaces the config's): {', '.join(VENUES)}")
+    p.add_argument("--symbols", type=_csv, help="comma-separated, each VENUE:SYMBOL or for every "
+                   "venue; 'all' = every listed one; e.g. " + " or ".join(
+                       f"{d.symbol_example} ({d.name})" for d in VENUES.values()))
+    p.add_argument("--channels", type=_csv, help="comma-separated, each VENUE:CHANNEL or for "
+                   "every venue: " + "; ".join(
+                       f"{d.name} {','.join(d.channels)}" for d in VENUES.values()))
+    p.add_argument("--market", type=_csv, help="the venue's market where it has several "
+                   "(e.g. bybit:linear, gate:futures)")
     p.add_argument("--format", choices=upbit.CONFIG_FORMATS, help="Upbit field names")
     p.add_argument("--data", help="data directory (the journal is DATA/journal)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--ws-url", help="replace the venues' WebSocket scheme/host/port")
-    p.add_argument("--rest-url", help="replace the venues' REST scheme/host/port")
+    p.add_argument("--ws-url", type=_csv, help="replace the venues' WebSocket scheme/host/port "
+                   "(the path stays); VENUE:URL for one venue")
+    p.add_argument("--rest-url", type=_csv, help="replace the venues' REST scheme/host/port "
+                   "(the path stays); VENUE:URL for one venue")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (0: any free port)")
     p.add_argument("--log-file", help="JSON log lines go here instead of stderr "
                    "(with --dashboard, default DATA/logs/recorder.jsonl)")
@@ -99,11 +174,12 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     overrides = {"data": args.data, "duration_s": args.duration, "metrics_port": args.metrics_port,
                  "log_file": args.log_file, "log_level": args.log_level,
                  "durability": args.durability, "dashboard": args.dashboard}
-    venue = {"venue": args.venue, "symbols": args.symbols, "channels": args.channels,
-             "format": args.format, "ws_url": args.ws_url, "rest_url": args.rest_url}
-    problems = []
+    problems: list[str] = []
     if not args.venue and (args.symbols or args.channels):
         problems.append("--symbols/--channels need --venue")
+    if not args.venue and args.market:
+        problems.append("--market needs --venue")
+    venue = venue_overrides(args, problems)
     try:
         config = load_config(args.config, environ=os.environ if environ is None else environ,
                              overrides=overrides, venue_override=venue)
@@ -138,6 +214,9 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         if recorder.failure is not None:  # also in the log; the terminal must hear it too
             print(f"error: recorder stopped: {recorder.failure}", file=sys.stderr)
         return code
+    except ConfigError as exc:  # the venues' lists refused a symbol (recorder.daemon.universe)
+        print(f"error: bad configuration: {exc}", file=sys.stderr)
+        return 2
     except JournalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,12 @@ target the ``Recorder`` is: ``subscribe`` starts supervisors for the added symbo
 ``journal_rest`` and ``journal_mark`` append on a venue's API stream), both named by
 ``DATA/live/attach.json`` and removed on stop.
 
+The symbol universe (``recorder.daemon.universe``): before the journal opens, each venue's
+instrument list is fetched, a symbol it lacks is refused (``ConfigError``, the nearest listed
+names) and ``"all"``/globs/the Upbit filter are expanded; the lists are then journaled (``rest``
+records, ``via`` ``universe``, on the venue's API stream) and refetched every
+``universe_refresh_s``, a change journaled as a ``universe`` mark and new symbols subscribed.
+
 The ``Recorder`` is the one place the parts meet; none of them holds it. Each gets the
 ports it needs (``recorder.daemon.ports``): supervisors and their connections the
 ``Journal`` and the ``Lifecycle`` and the ``Resync``; snapshot fetchers the ``Journal``;
@@ -35,12 +41,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +59,7 @@ from recorder.venues import VENUES, descriptor_for
 from recorder.venues.descriptor import Adapter
 
 from .adapters import adapter_for
-from .config import HOOK_SECTIONS, RecorderConfig
+from .config import HOOK_SECTIONS, RecorderConfig, VenueConfig
 from .connection import Link
 from .control import ControlError, ControlServer, socket_path
 from .hooks import HookRunner
@@ -64,9 +71,10 @@ from .publish import Publisher, live_dir, remove_attach, write_attach
 from .resubscribe import Resubscriber
 from .resync import Resync
 from .runtime import JournalAccess, Stopper
-from .snapshots import SnapshotFetcher
+from .snapshots import Response, SnapshotFetcher, http_get
 from .status import StatusView
 from .supervisor import Supervisor
+from .universe import Universe
 
 WATCH_S = 0.25  # how often the writer's health, checkpoints and hooks are looked at
 RUN_MARKER = "recorder.running"  # DATA/recorder.running while a daemon runs (module docstring)
@@ -76,12 +84,14 @@ class Recorder:
     """One daemon instance; see the module docstring.
 
     ``hooks``: factories by config section name, used instead of the registered entry
-    points (``recorder.daemon.hooks``).
+    points (``recorder.daemon.hooks``). ``rest_get``: the GET the venues' instrument lists
+    are fetched with (a test's stand-in).
     """
 
     def __init__(self, config: RecorderConfig, *, log: logging.Logger | None = None,
                  registry: CollectorRegistry | None = None, rng: random.Random | None = None,
-                 metrics: bool = True, hooks: Mapping[str, HookFactory] | None = None) -> None:
+                 metrics: bool = True, hooks: Mapping[str, HookFactory] | None = None,
+                 rest_get: Callable[[str, float], Response] = http_get) -> None:
         self.config = config
         self.config_hash = config.config_hash
         self.log = log or event_logger(level=config.log_level, path=config.log_file)
@@ -116,6 +126,9 @@ class Recorder:
         self.served: dict[str, list[str]] = {a.venue: list(a.options.symbols) for a in self.adapters}
         self._sup_tasks: list[asyncio.Task[None]] = []
         self._api_streams: dict[str, int] = {}  # venue -> stream of REST answers sent to control
+        self.universe = Universe(config.venues, log=self.log, get=rest_get,
+                                 rest_timeout_s=config.supervision.rest_timeout_s,
+                                 refresh_s=config.supervision.universe_refresh_s)
 
     # -- control ----------------------------------------------------------------------
 
@@ -270,6 +283,10 @@ class Recorder:
         if bad:
             raise ControlError(f"not {venue} symbols: {', '.join(bad)} (e.g. {desc.symbol_example})",
                                code="unknown_symbol", choices=tuple(self.served[venue]))
+        unlisted = self.universe.unlisted(venue, wanted)
+        if unlisted:
+            raise ControlError("; ".join(unlisted), code="unknown_symbol",
+                               choices=tuple(self.served[venue]))
         have = set(self.served[venue])
         added = [s for s in wanted if s not in have]
         already = [s for s in wanted if s in have]
@@ -377,6 +394,13 @@ class Recorder:
         self._sup_tasks = [asyncio.create_task(s.run(), name=s.name) for s in self.supervisors]
         return self._sup_tasks
 
+    def _use_venues(self, venues: tuple[VenueConfig, ...]) -> None:
+        """Record ``venues`` (the configured ones, their symbols checked and expanded by
+        the universe); ``config_hash`` stays the configuration's."""
+        self.config = dataclasses.replace(self.config, venues=venues)
+        self.adapters = [adapter_for(v, self.config.supervision) for v in venues]
+        self.served = {a.venue: list(a.options.symbols) for a in self.adapters}
+
     def _on_link(self, link: Link) -> None:
         self.links[link.sid] = link
 
@@ -385,13 +409,16 @@ class Recorder:
     async def run(self) -> int:
         """Record until stopped; returns the exit code (see the module docstring)."""
         loop = asyncio.get_running_loop()
+        self._use_venues(await self.universe.start())  # ConfigError: an unlisted symbol
         self.life.begin()
         self._open_writer()
         try:
             previous = self._claim_run()
             self._start_projections()
             if previous is not None:
-                self._journal_recovery(previous)
+                self._journal_recovery(previous)  # first: before the venues' lists
+            for f in self.universe.take_pending():  # the lists the symbols were checked against
+                self.journal_rest(f.venue, f.url, f.status, f.body, f.recv_ns, via="universe")
             if self.metrics is not None and self.config.metrics_port is not None:
                 port = self.metrics.serve(self.config.metrics_port, self.config.metrics_host)
                 self.log.info("metrics", extra=fields(port=port, host=self.config.metrics_host))
@@ -401,6 +428,7 @@ class Recorder:
             sup_tasks = self._start_supervisors()
             await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+            self._tasks.append(asyncio.create_task(self.universe.run(self), name="universe"))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
             if self.config.dashboard:

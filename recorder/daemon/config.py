@@ -31,6 +31,8 @@ from recorder.journal.writer import DURABILITY
 from recorder.venues import VENUES as DESCRIPTORS
 from recorder.venues.base import origin
 from recorder.venues.descriptor import VenueOption
+from recorder.venues.instruments import instruments_for
+from recorder.venues.universe import ALL
 
 VENUES = tuple(DESCRIPTORS)
 ENV_PREFIX = "TICKTAPE_"
@@ -64,7 +66,14 @@ class VenueConfig:
     format: str = OPTIONS["format"].default  # Upbit: DEFAULT or SIMPLE field names
     ping_interval_s: float = OPTIONS["ping_interval_s"].default  # Upbit text PING cadence
     max_streams_per_connection: int = 200  # Binance streams / Upbit codes per connection
-    market: str = OPTIONS["market"].default  # Gate: spot or futures
+    # The symbol universe (recorder.venues.universe): symbols = "all", globs over the venue's
+    # list, and "not a KRW market on Upbit". ``listing``: fetch the list at start (refusing
+    # a symbol it lacks) and every supervision.universe_refresh_s (marking what changed).
+    market: str = ""  # "" = the venue's first market (Gate spot, Bybit spot...)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    not_on_upbit_krw: bool = False
+    listing: bool = True
 
     @property
     def ws_base(self) -> str:
@@ -94,6 +103,7 @@ class Supervision:
     compression: bool = True  # permessage-deflate
     rest_timeout_s: float = 10.0
     seed: int | None = None  # jitter seed; None = fresh randomness per run
+    universe_refresh_s: float = 3600.0  # refetch each venue's instrument list; 0 = never
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,14 +284,15 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
         problems.add(f"{where}.venue: expected one of {', '.join(VENUES)}, got {venue!r}")
     for key, what in (("symbols", "symbol"), ("channels", "channel")):
         told = key in raw and key not in d  # its type error was reported
-        if not d.setdefault(key, ()) and not told:
+        if not d.setdefault(key, ()) and not told and not (key == "symbols" and d.get("include")):
             problems.add(f"{where}.{key}: at least one {what} is required")
     d["symbols"] = tuple(dict.fromkeys(s.upper() for s in d["symbols"]))
     d["channels"] = tuple(dict.fromkeys(d["channels"]))
     desc = DESCRIPTORS.get(venue) if isinstance(venue, str) else None
     if desc is not None:
+        _universe(d, venue, where, problems)
         for s in d["symbols"]:
-            if not desc.is_symbol(s):
+            if s != ALL and not desc.is_symbol(s):
                 problems.add(f"{where}.symbols: {s!r} is not a {venue} symbol "
                              f"(e.g. {desc.symbol_example})")
         for ch in d["channels"]:
@@ -301,6 +312,29 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
         if problem:
             problems.add(f"{where}.{key}: {problem}")
     return VenueConfig(**d) if len(problems) == before else None
+
+
+def _universe(d: dict[str, Any], venue: str, where: str, problems: Problems) -> None:
+    """The universe keys of one venue table checked (market, globs, the Upbit filter)."""
+    src = instruments_for(venue)
+    market = d.get("market", "")
+    if market and "market" not in OPTIONS:  # no venue owns the key: the list's markets say
+        markets = src.markets if src is not None else (DESCRIPTORS[venue].market,)
+        if market not in markets:
+            problems.add(f"{where}.market: {venue} has market {', '.join(markets)}, not {market!r}")
+    for key in ("include", "exclude"):
+        if any(not p.strip() for p in d.get(key, ())):
+            problems.add(f"{where}.{key}: an empty pattern")
+    expands = ALL in (s.upper() for s in d.get("symbols", ())) or any(
+        d.get(k) for k in ("include", "exclude", "not_on_upbit_krw"))
+    if expands and not d.get("listing", True):
+        problems.add(f"{where}: symbols = \"all\", include, exclude and not_on_upbit_krw need "
+                     "listing = true (they select from the venue's list)")
+    if (expands or d.get("listing", True)) and src is None:
+        problems.add(f"{where}: no instrument list is known for {venue} (set listing = false "
+                     "and name the symbols)")
+    if d.get("not_on_upbit_krw") and venue == "upbit":
+        problems.add(f"{where}.not_on_upbit_krw: a filter for the other venues, not Upbit")
 
 
 def _section(raw: Any, name: str, problems: Problems) -> Mapping[str, Any]:
@@ -323,6 +357,8 @@ def _supervision(raw: Mapping[str, Any], problems: Problems) -> Supervision:
             problems.add(f"supervision.{key}: must be > 0")
     if s.rotation_overlap_s < 0 or s.rate_limit_cooldown_s < 0 or s.ip_ban_cooldown_s < 0:
         problems.add("supervision: rotation_overlap_s and cool-downs must be >= 0")
+    if s.universe_refresh_s < 0:
+        problems.add("supervision.universe_refresh_s: must be >= 0 (0 = never)")
     if s.max_frame_bytes < 1024:
         problems.add("supervision.max_frame_bytes: at least 1024")
     return s
@@ -464,11 +500,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None,
-                venue_override: Mapping[str, Any] | None = None) -> RecorderConfig:
+                venue_override: Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
+                ) -> RecorderConfig:
     """TOML file (optional) + environment + CLI overrides -> a validated ``RecorderConfig``.
 
     ``overrides`` are ``[recorder]`` keys; ``venue_override`` (from ``--venue`` and friends)
-    replaces the venue list when it names a venue, else patches every venue's URL keys.
+    replaces the venue list when it names a venue (a list of tables: one per venue),
+    else patches every venue's URL keys.
     """
     doc: dict[str, Any] = load_toml(path) if path is not None else {}
     problems: list[str] = []
@@ -477,6 +515,10 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     rec = dict(rec) if isinstance(rec, Mapping) else {}
     rec.update({k: v for k, v in (overrides or {}).items() if v is not None})
     doc["recorder"] = rec
+    if isinstance(venue_override, list):
+        doc["venue"] = [{k: v for k, v in t.items() if v not in (None, (), [])}
+                        for t in venue_override]
+        return build_config(doc, problems=problems)
     vo = {k: v for k, v in (venue_override or {}).items() if v not in (None, (), [])}
     if vo.get("venue"):
         doc["venue"] = [vo]

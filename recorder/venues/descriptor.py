@@ -38,6 +38,7 @@ class VenueOptions(Protocol):
     format: str
     ping_interval_s: float
     max_streams_per_connection: int
+    market: str  # the venue's market where it has several; "" = its first
 
     @property
     def ws_base(self) -> str: ...

@@ -66,7 +66,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOption, VenueOptions
+from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "gate"
 SPOT = "spot"
@@ -361,7 +361,7 @@ class GateAdapter(Adapter):
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str], clock: Callable[[], float] = time.time) -> None:
         super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        market = getattr(options, "market", SPOT)
+        market = getattr(options, "market", "") or SPOT
         ws = options.ws_base
         if ws.rstrip("/") == SPOT_WS and market == FUTURES:
             ws = ""  # the descriptor's default origin is spot's: use the market's own
@@ -413,10 +413,6 @@ def is_book_frame(payload: bytes) -> bool:
     return b'order_book_update"' in payload
 
 
-def _market(value: object) -> str | None:
-    return None if value in MARKETS else f"one of {', '.join(MARKETS)}"
-
-
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
     market=SPOT,  # the stream table's market; a futures table's frames say futures themselves
@@ -430,6 +426,7 @@ DESCRIPTOR = VenueDescriptor(
     snapshots=True,
     sync_rule=VENUE,
     adapter=GateAdapter,
-    options=(VenueOption("market", SPOT, _market),),
+    # ``market`` (spot or futures) is every venue's config field, checked against the markets
+    # of its instrument list (recorder.venues.instruments), not an option Gate owns.
     book_frame=is_book_frame,
 )

@@ -47,6 +47,10 @@ LOOP_GAP_S = 0.1  # pause between the end of a capture and its next loop
 GENERATED = ("ticker",)
 TICKER_EVERY_S = 1.0  # Binance pushes <symbol>@ticker about once a second
 
+# Listed by exchangeInfo when any symbol is allowed: a recorder checking its symbols against
+# the list (recorder.daemon.universe) finds the usual ones before anything streams them.
+LISTED_TOO = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT", "DOGEUSDT")
+
 
 def stream_kind(stream: str) -> str:
     """Event kind of a stream name: every diff-depth speed is ``depth``, ``depthN`` partial."""
@@ -543,9 +547,11 @@ class BinanceMarket:
             "F": tk["firstId"], "L": tk["lastId"], "n": tk["count"]})
 
     def exchange_info_body(self, now_ms: int) -> bytes:
-        """A ``/fapi/v1/exchangeInfo`` body listing the simulated symbols."""
+        """A ``/fapi/v1/exchangeInfo`` body listing the simulated symbols (with any symbol
+        allowed, the big perpetuals too, streamed or not yet, as the real list has them)."""
         syms = []
-        for s in self.symbols:
+        listed = sorted({*self.symbols, *(LISTED_TOO if self.allowed is None else ())})
+        for s in listed:
             base = s[:-4] if s.endswith("USDT") else s[:-3]
             syms.append({
                 "symbol": s, "pair": s, "contractType": "PERPETUAL", "status": "TRADING",

@@ -328,8 +328,11 @@ class UpbitMarket:
         if self.allowed is not None:  # only what it can quote: the allowed and traded codes
             rows = [r for r in rows if r["market"] in self.allowed or r["market"] in self._anchors]
         have = {r["market"] for r in rows}
-        for code in self.codes:
+        # with any code allowed, the reference markets too (listed before they stream)
+        extra = sorted(REFERENCE_KRW) if self.allowed is None else []
+        for code in [*self.codes, *extra]:
             if code not in have and (self.allowed is None or code in self._anchors):
+                have.add(code)
                 base = code.partition("-")[2]
                 rows.append({"market": code, "korean_name": base, "english_name": base})
         return orjson.dumps(rows)

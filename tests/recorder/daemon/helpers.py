@@ -33,15 +33,18 @@ def config_doc(data: Path, urls: Any, *, binance: list[str] | None = None,
                recorder: dict | None = None, binance_extra: dict | None = None,
                upbit_extra: dict | None = None, sections: dict | None = None) -> dict:
     """A config document (TOML-shaped) against simulator ``urls``; nightly compaction off
-    unless ``sections`` asks."""
+    unless ``sections`` asks, and no instrument-list check unless an ``*_extra`` asks
+    (``listing = true``): the synthetic simulator lists only the symbols it has served."""
     venues = []
     if binance:
         venues.append({"venue": "binance-usdm", "symbols": binance,
                        "channels": binance_channels or ["depth", "aggTrade", "bookTicker"],
-                       "ws_url": urls.ws, "rest_url": urls.rest, **(binance_extra or {})})
+                       "ws_url": urls.ws, "rest_url": urls.rest, "listing": False,
+                       **(binance_extra or {})})
     if upbit:
         venues.append({"venue": "upbit", "symbols": upbit, "channels": upbit_channels or UPBIT_ALL,
-                       "ws_url": urls.ws, "rest_url": urls.rest, **(upbit_extra or {})})
+                       "ws_url": urls.ws, "rest_url": urls.rest, "listing": False,
+                       **(upbit_extra or {})})
     return {
         "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5, **(recorder or {})},
         "supervision": {**FAST, **(supervision or {})},

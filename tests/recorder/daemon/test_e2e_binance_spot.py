@@ -36,7 +36,7 @@ def spot_config(data: Path, urls, symbols: list[str], channels: list[str], *,
                 supervision: dict | None = None, **extra):
     doc = config_doc(data, urls, supervision=supervision)
     doc["venue"] = [{"venue": VENUE, "symbols": symbols, "channels": channels,
-                     "ws_url": urls.ws, "rest_url": urls.rest, **extra}]
+                     "ws_url": urls.ws, "rest_url": urls.rest, "listing": False, **extra}]
     return build_config(doc)
 
 

@@ -34,7 +34,7 @@ def gate_config(data: Path, urls, symbols, channels, *, market="spot", supervisi
 
     doc = config_doc(data, urls, supervision=supervision)
     doc["venue"] = [{"venue": "gate", "symbols": symbols, "channels": channels, "market": market,
-                     "ws_url": urls.ws, "rest_url": urls.rest, **extra}]
+                     "ws_url": urls.ws, "rest_url": urls.rest, "listing": False, **extra}]
     return build_config(doc)
 
 

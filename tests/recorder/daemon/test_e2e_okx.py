@@ -30,7 +30,7 @@ def okx_config(data, urls, symbols, channels, *, supervision=None, sections=None
         "supervision": {**FAST, **(supervision or {})},
         "compaction": {"enabled": False},
         "venue": [{"venue": "okx", "symbols": symbols, "channels": channels,
-                   "ws_url": urls.ws, "rest_url": urls.rest, **venue}],
+                   "ws_url": urls.ws, "rest_url": urls.rest, "listing": False, **venue}],
     })
 
 
