@@ -31,14 +31,16 @@ from collections.abc import Callable
 
 from websockets.exceptions import InvalidStatus
 
+from recorder.errors import VenueReplyError
 from recorder.journal import Record
-from recorder.venues.base import ConnectionPlan, ErrorClass, Verdict
+from recorder.venues.base import ConnectionPlan, ErrorClass, RestRequest, Verdict
 from recorder.venues.descriptor import Adapter
 
 from .config import Supervision
 from .connection import Link
 from .logs import fields
 from .ports import Journal, Lifecycle, Resync
+from .snapshots import http_call
 
 STALE_CLOSE = 4000  # private-use close code: we cut a feed that went silent
 TICK_S = 0.05  # supervision loop granularity (watchdog, pings, rotation)
@@ -133,23 +135,37 @@ class Supervisor:
                 await asyncio.sleep(wait)
             limit.take(time.monotonic())
         sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        if (pre := self.adapter.pre_connect(plan)) is not None:
+            plan, verdict = await self._pre_connect(sid, plan, pre)
+            if verdict is not None:
+                return None, verdict
         link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
                     log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)
         self.links.append(link)
         if self.on_link is not None:
             self.on_link(link)
-        if not rotating:
+        greeting = self.adapter.greeting
+        if not rotating and not greeting:
             self._hold_books(link, plan)
         sup = self.sup
         try:
             await link.open(open_timeout=sup.open_timeout_s, close_timeout=sup.close_timeout_s,
                             max_size=sup.max_frame_bytes, compression=sup.compression,
                             ping_interval=self.adapter.ping_interval)
+            if greeting:  # the venue takes requests once its greeting came
+                await asyncio.wait_for(asyncio.shield(link.first_frame), sup.open_timeout_s)
         except Exception as exc:  # noqa: BLE001 (every failure is classified and journaled)
             self.links.remove(link)
             self._release_books(link, delivered=False)
+            if link.ws is not None:
+                await link.close(1000, "no greeting")
             return None, self._refused(link, exc)
+        if greeting:
+            # diffs count from the subscription on: a fresh wait for data, books held meanwhile
+            link.first_data = asyncio.get_running_loop().create_future()
+            if not rotating:
+                self._hold_books(link, plan)
         self.connects += 1
         if self.connects > 1:
             self.reconnects += 1
@@ -162,6 +178,37 @@ class Supervisor:
             await self._close(link, 1011, "send failed")
             return None, self._refused(link, exc)
         return link, None
+
+    async def _pre_connect(self, sid: int, plan: ConnectionPlan,
+                           req: RestRequest) -> tuple[ConnectionPlan, Verdict | None]:
+        """The venue's REST call before connecting (``Adapter.pre_connect``), its reply
+        journaled on stream ``sid``: the plan to connect, or the refusal's verdict."""
+        meta: dict[str, object] = {"url": req.url, "method": req.method}
+        try:
+            resp = await asyncio.to_thread(http_call, req.method, req.url, self.sup.rest_timeout_s)
+        except Exception as exc:  # noqa: BLE001 (network failure: classify, back off, retry)
+            verdict = self.adapter.classify(exc=type(exc).__name__)
+            self.journal.append(sid, "error", str(exc).encode(),
+                                meta={**meta, "class": verdict.error_class.value,
+                                      "exc": type(exc).__name__})
+            return plan, verdict
+        if resp.status != 200:
+            retry_after = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
+            verdict = self.adapter.classify(status=resp.status, message=resp.body,
+                                            retry_after=retry_after)
+            self.journal.append(sid, "error", resp.body,
+                                meta={**meta, "status": resp.status,
+                                      "class": verdict.error_class.value})
+            return plan, verdict
+        self.journal.append(sid, "rest", resp.body, meta={**meta, "status": 200})
+        try:
+            plan = self.adapter.connect_plan(plan, resp.body)
+        except VenueReplyError as exc:
+            self.journal.append(sid, "error", str(exc).encode(),
+                                meta={"class": ErrorClass.NETWORK.value, "reason": "pre_connect"})
+            return plan, Verdict(ErrorClass.NETWORK, True, 0.0, "unusable pre-connect reply")
+        self.heartbeat = self.adapter.heartbeat()
+        return plan, None
 
     def _hold_books(self, link: Link, plan: ConnectionPlan) -> None:
         """Hold ``link``'s diff books until it delivers; then the resync fetches them."""

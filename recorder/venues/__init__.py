@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_usdm, upbit
+from . import binance_usdm, kucoin, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
-VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, upbit.DESCRIPTOR)}
+VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, kucoin.DESCRIPTOR,
+                                                         upbit.DESCRIPTOR)}
 
 
 def descriptor_for(venue: str) -> VenueDescriptor:
