@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .captures import CRYPTOFEED_BINANCE_FUTURES, CRYPTOFEED_UPBIT, HFTBACKTEST_USDM
+from .captures import (
+    CRYPTOFEED_BINANCE_FUTURES,
+    CRYPTOFEED_KUCOIN,
+    CRYPTOFEED_UPBIT,
+    HFTBACKTEST_USDM,
+)
 
-VENUES = ("binance-usdm", "upbit")
+VENUES = ("binance-usdm", "kucoin", "upbit")
 SOURCES = ("capture", "synthetic")
 
 
@@ -47,6 +52,12 @@ class SimConfig:
     binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
+    kucoin_captures: tuple[str, ...] = (str(CRYPTOFEED_KUCOIN),)
+    kucoin_symbols: tuple[str, ...] | None = None  # valid symbols; None: any
+    kucoin_endpoint: str = "wss://ws-api-spot.kucoin.com/"  # instanceServers[0].endpoint
+    kucoin_ping_interval_ms: int = 18000  # the token reply's pingInterval
+    kucoin_ping_timeout_ms: int = 10000  # silent past interval + timeout: cut
+    kucoin_max_incoming_per_10s: int | None = 100  # client messages per connection
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418

@@ -40,6 +40,8 @@ from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
 from .httpserver import Request, Response, serve_http
+from .kucoin_market import KucoinMarket
+from .kucoin_server import KucoinVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue
@@ -110,6 +112,10 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "kucoin" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.kucoin_captures] if capture else []
+            market = KucoinMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.kucoin_symbols)
+            self.venues["kucoin"] = KucoinVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
@@ -294,10 +300,11 @@ class Simulator:
                 asyncio.ensure_future(c.close(code, "simulated drop"))
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
-    def _fault_gap(self, symbol: str, count: int = 1) -> dict:
-        venue = self.venues.get("binance-usdm")
-        if venue is None:
-            raise ValueError("gap needs the binance-usdm venue")
+    def _fault_gap(self, symbol: str, count: int = 1, venue: str = "binance-usdm") -> dict:
+        name = venue
+        venue = self.venues.get(name)  # type: ignore[assignment]
+        if venue is None or not hasattr(venue, "gaps"):
+            raise ValueError(f"gap needs the {name} venue")
         if count < 1:
             raise ValueError("count must be >= 1")
         gaps = venue.gaps  # type: ignore[attr-defined]
@@ -358,7 +365,7 @@ class Simulator:
         for v in self.venues.values():
             for c in v.conns.values():
                 c.silent_until = 0.0
-            if isinstance(v, BinanceVenue):
+            if isinstance(v, BinanceVenue | KucoinVenue):
                 v.gaps.clear()
         return {"kind": "clear"}
 
@@ -387,7 +394,8 @@ class Simulator:
 
     def _rest_fault_for(self, path: str) -> Response | None:
         for f in self._rest_faults:
-            venue = "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit"
+            venue = ("kucoin" if path.startswith("/api/v1/") else
+                     "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit")
             if f.path is not None and not path.startswith(f.path):
                 continue
             if f.venue is not None and f.venue != venue:
@@ -395,7 +403,9 @@ class Simulator:
             f.times -= 1
             if f.times <= 0:
                 self._rest_faults.remove(f)
-            if venue == "binance-usdm":
+            if venue == "kucoin":
+                body = orjson.dumps({"code": "429000", "msg": "Too Many Requests"})
+            elif venue == "binance-usdm":
                 msg = ("Way too many requests; IP banned." if f.status == 418
                        else "Too many requests; current limit is 2400 request weight per 1 MINUTE.")
                 body = orjson.dumps({"code": -1003, "msg": msg})
