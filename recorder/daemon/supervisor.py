@@ -134,11 +134,16 @@ class Supervisor:
             while (wait := limit.delay(time.monotonic())) > 0:
                 await asyncio.sleep(wait)
             limit.take(time.monotonic())
-        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        reply: tuple[str, bytes, dict[str, object]] | None = None
+        verdict: Verdict | None = None
         if (pre := self.adapter.pre_connect(plan)) is not None:
-            plan, verdict = await self._pre_connect(sid, plan, pre)
-            if verdict is not None:
-                return None, verdict
+            plan, reply, verdict = await self._pre_connect(plan, pre)
+        # the stream names the URL connected to (the pre-connect reply's), its reply first
+        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        if reply is not None:
+            self.journal.append(sid, reply[0], reply[1], meta=reply[2])
+        if verdict is not None:
+            return None, verdict
         link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
                     log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)
@@ -179,36 +184,32 @@ class Supervisor:
             return None, self._refused(link, exc)
         return link, None
 
-    async def _pre_connect(self, sid: int, plan: ConnectionPlan,
-                           req: RestRequest) -> tuple[ConnectionPlan, Verdict | None]:
-        """The venue's REST call before connecting (``Adapter.pre_connect``), its reply
-        journaled on stream ``sid``: the plan to connect, or the refusal's verdict."""
+    async def _pre_connect(self, plan: ConnectionPlan, req: RestRequest) -> tuple[
+            ConnectionPlan, tuple[str, bytes, dict[str, object]], Verdict | None]:
+        """The venue's REST call before connecting (``Adapter.pre_connect``): the plan to
+        connect, the record to journal (``rest``, or ``error`` for a refusal) and the
+        refusal's verdict (None: connect)."""
         meta: dict[str, object] = {"url": req.url, "method": req.method}
         try:
             resp = await asyncio.to_thread(http_call, req.method, req.url, self.sup.rest_timeout_s)
         except Exception as exc:  # noqa: BLE001 (network failure: classify, back off, retry)
             verdict = self.adapter.classify(exc=type(exc).__name__)
-            self.journal.append(sid, "error", str(exc).encode(),
-                                meta={**meta, "class": verdict.error_class.value,
-                                      "exc": type(exc).__name__})
-            return plan, verdict
+            return plan, ("error", str(exc).encode(), {**meta, "class": verdict.error_class.value,
+                                                       "exc": type(exc).__name__}), verdict
         if resp.status != 200:
             retry_after = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
             verdict = self.adapter.classify(status=resp.status, message=resp.body,
                                             retry_after=retry_after)
-            self.journal.append(sid, "error", resp.body,
-                                meta={**meta, "status": resp.status,
-                                      "class": verdict.error_class.value})
-            return plan, verdict
-        self.journal.append(sid, "rest", resp.body, meta={**meta, "status": 200})
+            return plan, ("error", resp.body, {**meta, "status": resp.status,
+                                               "class": verdict.error_class.value}), verdict
         try:
             plan = self.adapter.connect_plan(plan, resp.body)
         except VenueReplyError as exc:
-            self.journal.append(sid, "error", str(exc).encode(),
-                                meta={"class": ErrorClass.NETWORK.value, "reason": "pre_connect"})
-            return plan, Verdict(ErrorClass.NETWORK, True, 0.0, "unusable pre-connect reply")
+            verdict = Verdict(ErrorClass.NETWORK, True, 0.0, f"unusable pre-connect reply: {exc}")
+            return plan, ("error", resp.body, {**meta, "status": 200,
+                                               "class": verdict.error_class.value}), verdict
         self.heartbeat = self.adapter.heartbeat()
-        return plan, None
+        return plan, ("rest", resp.body, {**meta, "status": 200}), None
 
     def _hold_books(self, link: Link, plan: ConnectionPlan) -> None:
         """Hold ``link``'s diff books until it delivers; then the resync fetches them."""
