@@ -4,8 +4,9 @@ The capture (``cryptofeed/KUCOIN.jsonl.zst``, 2021-04-25, nine symbols with leve
 match and ticker) is replayed byte for byte on its first pass. Each later pass shifts a
 symbol's sequences by its span (``last sequenceEnd - first sequenceStart + 1``, so the
 level2 chain stays gapless across the loop) and times by whole minutes; those payloads
-are re-encoded (compact JSON, key order kept). Any other symbol asked for is a seeded
-random walk: an ``l2update`` every 200 ms, a match every fifth step, a ticker after each.
+are re-encoded (compact JSON, key order kept). Any other symbol asked for is seeded
+random sizes on a fixed price grid (a book that never crosses): an ``l2update`` every
+200 ms, a match every fifth step, a ticker after each.
 
 The market keeps each symbol's book and sequence as the tape passes (KuCoin's rule: a
 change applies when its own sequence is past the book's), so a REST snapshot
@@ -109,7 +110,7 @@ class KucoinCaptureSource(Source):
 
 
 class KucoinSynthetic(GeneratedSource):
-    """A seeded random walk for one symbol: level2 diffs, matches and tickers."""
+    """Seeded random sizes on a fixed price grid for one symbol: level2 diffs, matches, tickers."""
 
     STEP_S = 0.2
     LEVELS = 10
@@ -152,8 +153,7 @@ class KucoinSynthetic(GeneratedSource):
         self.queue.append(Event(t, self.symbol, "level2", self._msg("level2", "trade.l2update", {
             "sequenceStart": self.seq, "symbol": self.symbol, "changes": changes,
             "sequenceEnd": self.seq, "time": ms})))
-        if self.step % 5 == 0:
-            self.mid += self.rng.choice((-1, 1)) * self.tick
+        if self.step % 5 == 0:  # the book's grid stays around a fixed mid: it never crosses
             px = self._px(0)
             self.queue.append(Event(t, self.symbol, "match", self._msg("match", "trade.l3match", {
                 "symbol": self.symbol, "sequence": str(self.seq), "side": self.rng.choice(("buy", "sell")),
