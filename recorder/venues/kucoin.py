@@ -23,11 +23,21 @@ What the daemon does with this module:
 Sources: PROTOCOLS.md §7 (KuCoin's legacy docs repo ``Kucoin/kucoin-api-docs`` @ 7f01bbe,
 2023-06-09): token reply, welcome, ping/pong, subscribe/ack, match payload, limits
 (connections 30/min, 100 uplink messages per 10 s, 100 topics a batch subscribe, 300
-topics a connection). Not confirmed against KuCoin's current docs (PROTOCOLS.md §9.14):
-the limits and endpoint may have changed, so each one is a ``KucoinConfig`` field. The
-error frame's shape (``type`` ``error`` with ``code`` and ``data``) is from the same
-legacy page; the codes below (404 topic not found, 509 exceeded, 401 token) are the ones
-that page lists for the WebSocket.
+topics a connection). Checked against KuCoin's current pages (kucoin.com/docs-new, read
+late 2026 through the search index): the spot level2 page still names
+``wss://ws-api-spot.kucoin.com``, topic ``/market/level2:{symbol},{symbol}``, the same
+subscribe shape (``privateChannel`` optional), ``sequenceStart``/``sequenceEnd``, the
+per-change sequence and a ``time`` in ms in newer frames; the rate-limit page gives REST
+quotas per 30 s resource pool (Public 2000/30 s at VIP0) and, over it, HTTP 429 with
+code ``429000``. The WebSocket limits above were NOT re-confirmed there (PROTOCOLS.md
+§9.14): each is a ``KucoinConfig`` field. The error frame's shape (``type`` ``error`` with
+``code`` and ``data``) and its codes (404 topic not found, 509 over the limit, 401 token)
+are from the legacy page only.
+
+Not done here: the compiled core has no KuCoin frame rules (``frame_rules`` is None), so
+every frame counts as data (a ``pong`` keeps the stale watchdog quiet) and an ``error``
+reply is journaled but not classified while recording; ``keepalive``/``error_text``
+below are the rules the core should get.
 """
 
 from __future__ import annotations

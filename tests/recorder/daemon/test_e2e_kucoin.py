@@ -187,3 +187,24 @@ async def test_recorder_run_cli_records_kucoin(tmp_path):
     text = b"".join(pl for info in j.ws_streams("kucoin") for _, pl in j.frames(info.id))
     for subject in (b"trade.l2update", b"trade.l3match", b"trade.ticker"):
         assert subject in text, subject
+
+
+async def test_a_refused_token_is_journaled_and_retried(tmp_path):
+    """The token call answered 429: an ``error`` record (class rate_limit) on a stream of its
+    own, a wait of at least its Retry-After, then a fresh token and a connection."""
+    async with sim() as s:
+        s.fault("rest_error", status=429, times=1, retry_after=0.3, path="/api/v1/bullet-public")
+        cfg = kucoin_config(tmp_path, s.urls, ["BTC-USDT"], channels=["match", "ticker"])
+        run = Running(cfg)
+        async with run as rec:
+            await until(lambda: _frames(rec) > 10, 10, "frames after the retry")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    refused, live = sorted(j.ws_streams("kucoin"), key=lambda i: i.id)
+    (err,) = j.by_stream[refused.id]
+    assert err.kind == "error" and err.meta["status"] == 429 and err.meta["class"] == "rate_limit"
+    assert orjson.loads(err.payload)["code"] == "429000"
+    first = j.by_stream[live.id][0]
+    assert first.kind == "rest" and first.ts_ns - err.ts_ns >= 0.3e9
+    assert len(s.connections) == 1
+    assert_byte_exact(s, j)
