@@ -14,10 +14,18 @@ from recorder.journal.reader import JournalReader
 from state.projector import Projector
 from tools.simulator import Simulator
 
+from . import helpers
 from .helpers import Journal, Running, assert_byte_exact, config_doc, until
 
 pytestmark = pytest.mark.timeout(60)
 ALL = ["level2", "match", "ticker"]
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["plain", "deflate-offered"])
+def compression(request, monkeypatch):
+    """Each test with and without permessage-deflate offered (the simulator takes none)."""
+    monkeypatch.setitem(helpers.FAST, "compression", request.param)
+    return request.param
 
 
 def kucoin_config(data, urls, symbols, *, channels=ALL, supervision=None, extra=None):

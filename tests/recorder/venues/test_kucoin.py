@@ -129,3 +129,12 @@ def test_descriptor():
     assert d.sync_rule == "kucoin" and d.snapshots
     assert d.book_frame(b'{"type":"message","subject":"trade.l2update","data":{}}')
     assert not d.book_frame(b'{"type":"message","subject":"trade.ticker","data":{}}')
+
+
+def test_the_generic_adapter_has_no_pre_connect_call_and_no_greeting():
+    from recorder.venues import upbit
+    opts = VenueConfig(venue="upbit", symbols=("KRW-BTC",), channels=("trade",))
+    a = upbit.UpbitAdapter(opts, backoff=Backoff(), stale_after_s=30.0, new_id=ids())
+    (plan,) = a.plans()
+    assert a.pre_connect(plan) is None and a.greeting is False
+    assert a.connect_plan(plan, b"anything") is plan
