@@ -10,7 +10,12 @@ A ``Supervisor`` owns one slot of the venue's connection plan. Its states:
     any --stop--> closed;  a refusal that must not be retried --> failed
 
 Every connection attempt registers a new stream: ``open``/``sent``/``frame``/``close``
-and any ``error`` (with its class) of that attempt are journaled under it.
+and any ``error`` (with its class) of that attempt are journaled under it. A venue with a
+REST call before connecting (``Adapter.pre_connect``: KuCoin's token) has it made on every
+attempt; the stream is registered with the URL its reply gave (``Adapter.connect_plan``)
+and the reply is its first record (``rest``, or ``error`` when refused: then the attempt
+backs off like a refused handshake). A venue that greets (``Adapter.greeting``) gets the
+plan's messages once its first frame came.
 
 Diff books (``Adapter.depth_symbols``) are the resync's business: a supervisor holds
 them from a connection's open until it delivers (then their snapshots are fetched: the
