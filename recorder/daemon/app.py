@@ -61,6 +61,7 @@ from .metrics import Metrics
 from .ports import HookContext, HookFactory
 from .projection import LiveProjection, SyncProjection
 from .publish import Publisher, live_dir, remove_attach, write_attach
+from .resubscribe import Resubscriber
 from .resync import Resync
 from .runtime import JournalAccess, Stopper
 from .snapshots import SnapshotFetcher
@@ -92,6 +93,7 @@ class Recorder:
         self.adapters: list[Adapter] = [adapter_for(v, config.supervision) for v in config.venues]
         self.supervisors: list[Supervisor] = []
         self.fetchers: dict[str, SnapshotFetcher] = {}
+        self.resubscribers: dict[str, Resubscriber] = {}  # venues resynced on the WebSocket
         self.links: dict[int, Link] = {}  # every link ever opened, by stream id
         self.projection: LiveProjection | None = None
         self.sync: SyncProjection | None = None  # book sync only, when the projection is off
@@ -168,9 +170,14 @@ class Recorder:
                 self.fetchers[adapter.venue] = SnapshotFetcher(
                     adapter, journal=self.journal, log=self.log, rng=self.rng,
                     rest_timeout_s=self.config.supervision.rest_timeout_s, counters=self.metrics)
+            elif getattr(adapter, "resync_messages", None) is not None:
+                self.resubscribers[adapter.venue] = Resubscriber(
+                    adapter, supervisors=lambda: self.supervisors, log=self.log,
+                    op_limiter=getattr(adapter, "op_limiter", None))
         pc = self.config.projection
         loop = asyncio.get_running_loop()
-        self.resync = Resync(journal=self.journal, fetchers=self.fetchers, log=self.log,
+        self.resync = Resync(journal=self.journal, fetchers={**self.fetchers, **self.resubscribers},
+                             log=self.log,
                              source="projection" if pc.enabled else "sync",
                              schedule=loop.call_soon, counters=self.metrics)
         if pc.enabled:
@@ -180,8 +187,9 @@ class Recorder:
                                   checkpoint_every_s=pc.checkpoint_every_s)
             self._reprojected = proj.recover(self.writer.streams)
             self.projection = proj
-        elif self.fetchers:
-            self.sync = SyncProjection({v: descriptor_for(v).book_frame for v in self.fetchers},
+        elif self.fetchers or self.resubscribers:
+            self.sync = SyncProjection({v: descriptor_for(v).book_frame
+                                        for v in (*self.fetchers, *self.resubscribers)},
                                        log=self.log, on_gap=self.resync.on_gap)
         self._build_hooks()
         self._start_publisher()

@@ -64,6 +64,7 @@ class VenueConfig:
     format: str = OPTIONS["format"].default  # Upbit: DEFAULT or SIMPLE field names
     ping_interval_s: float = OPTIONS["ping_interval_s"].default  # Upbit text PING cadence
     max_streams_per_connection: int = 200  # Binance streams / Upbit codes per connection
+    market: str = OPTIONS["market"].default  # Gate: spot or futures
 
     @property
     def ws_base(self) -> str:

@@ -143,8 +143,11 @@ class Supervisor:
         verdict: Verdict | None = None
         if (pre := self.adapter.pre_connect(plan)) is not None:
             plan, reply, verdict = await self._pre_connect(plan, pre)
+        # a market the configuration picks (Gate spot/futures) keys the stream's symbols
+        market = {"market": self.adapter.market} if self.adapter.market else {}
         # the stream names the URL connected to (the pre-connect reply's), its reply first
-        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams,
+                                    **market)
         if reply is not None:
             self.journal.append(sid, reply[0], reply[1], meta=reply[2])
         if verdict is not None:

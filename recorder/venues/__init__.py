@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_usdm, kucoin, upbit
+from . import binance_usdm, gate, kucoin, okx, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
-VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, kucoin.DESCRIPTOR,
-                                                         upbit.DESCRIPTOR)}
+VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
+    binance_usdm.DESCRIPTOR,
+    gate.DESCRIPTOR,
+    kucoin.DESCRIPTOR,
+    okx.DESCRIPTOR,
+    upbit.DESCRIPTOR,
+)}
 
 
 def descriptor_for(venue: str) -> VenueDescriptor:

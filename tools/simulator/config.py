@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 from .captures import (
     CRYPTOFEED_BINANCE_FUTURES,
+    CRYPTOFEED_GATEIO,
+    CRYPTOFEED_GATEIO_FUTURES,
     CRYPTOFEED_KUCOIN,
+    CRYPTOFEED_OKX,
     CRYPTOFEED_UPBIT,
     HFTBACKTEST_USDM,
 )
 
-VENUES = ("binance-usdm", "kucoin", "upbit")
+VENUES = ("binance-usdm", "gate", "kucoin", "okx", "upbit")
 SOURCES = ("capture", "synthetic")
 
 
@@ -52,12 +55,19 @@ class SimConfig:
     binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
+    gate_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO),)  # spot
+    gate_futures_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO_FUTURES),)
+    gate_symbols: tuple[str, ...] | None = None  # valid symbols (either market); None: any
+    gate_idle_timeout_s: float | None = None  # Gate's idle cut is undocumented: none by default
     kucoin_captures: tuple[str, ...] = (str(CRYPTOFEED_KUCOIN),)
     kucoin_symbols: tuple[str, ...] | None = None  # valid symbols; None: any
     kucoin_endpoint: str = "wss://ws-api-spot.kucoin.com/"  # instanceServers[0].endpoint
     kucoin_ping_interval_ms: int = 18000  # the token reply's pingInterval
     kucoin_ping_timeout_ms: int = 10000  # silent past interval + timeout: cut
     kucoin_max_incoming_per_10s: int | None = 100  # client messages per connection
+    okx_captures: tuple[str, ...] = (str(CRYPTOFEED_OKX),)
+    okx_symbols: tuple[str, ...] | None = None  # valid instIds; None: any well-formed one
+    okx_idle_timeout_s: float | None = 30.0  # OKX cuts a connection silent both ways this long
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418

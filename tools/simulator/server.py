@@ -39,14 +39,18 @@ from .binance_server import BinanceVenue
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
+from .gate_market import GateMarket
+from .gate_server import GateVenue
 from .httpserver import Request, Response, serve_http
 from .kucoin_market import KucoinMarket
 from .kucoin_server import KucoinVenue
+from .okx_market import OkxMarket
+from .okx_server import OkxVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue
 
-FAULTS = ("drop", "gap", "silence", "rest_error", "malformed", "rotate", "clear")
+FAULTS = ("drop", "gap", "checksum", "silence", "rest_error", "malformed", "rotate", "clear")
 MALFORMED = ("invalid_json", "garbage", "oversized", "invalid_utf8")
 
 
@@ -112,10 +116,19 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "gate" in cfg.venues:
+            raws = ({"spot": [_load_raw(p) for p in cfg.gate_captures],
+                     "futures": [_load_raw(p) for p in cfg.gate_futures_captures]} if capture else {})
+            self.venues["gate"] = GateVenue(GateMarket(raws, seed=cfg.seed, base_ms=base_ms,
+                                                       symbols=cfg.gate_symbols), cfg)
         if "kucoin" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.kucoin_captures] if capture else []
             market = KucoinMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.kucoin_symbols)
             self.venues["kucoin"] = KucoinVenue(market, cfg)
+        if "okx" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.okx_captures] if capture else []
+            market = OkxMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.okx_symbols)
+            self.venues["okx"] = OkxVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
@@ -181,7 +194,9 @@ class Simulator:
     # ------------------------------------------------------------------ WebSocket
 
     def _venue_for(self, path: str) -> SimVenue | None:
-        return next((v for v in self.venues.values() if v.accepts(path)), None)
+        bare = path.split("?", 1)[0].rstrip("/")
+        owner = next((v for v in self.venues.values() if bare in v.paths), None)
+        return owner or next((v for v in self.venues.values() if v.accepts(path)), None)
 
     def _process_request(self, connection: ServerConnection, request: WsRequest):
         if self._venue_for(request.path) is None:
@@ -275,7 +290,10 @@ class Simulator:
         """Inject a fault now; returns what was affected. Kinds and parameters:
 
         - ``drop``: venue, conn, path; ``code`` (None: abort TCP, client sees 1006).
-        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break).
+        - ``gap``: ``symbol``, ``count`` diff events never sent (U/u/pu break); ``venue``
+          ``binance-usdm`` (default) or ``gate`` (symbol ``BTC_USDT`` or ``futures:BTC_USDT``);
+          with ``venue="okx"``, ``count`` book updates never sent (prevSeqId/seqId break).
+        - ``checksum``: ``symbol`` (OKX), ``count`` book updates sent with a wrong checksum.
         - ``silence``: venue, conn, path; ``seconds`` (None: until cleared). The socket
           stays open and answers pings; no data or replies are sent.
         - ``rest_error``: ``status`` (429/418), ``times``, ``retry_after`` s, ``path``
@@ -301,15 +319,29 @@ class Simulator:
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
     def _fault_gap(self, symbol: str, count: int = 1, venue: str = "binance-usdm") -> dict:
-        name = venue
-        venue = self.venues.get(name)  # type: ignore[assignment]
+        if venue == "okx":
+            return self._okx_fault("gaps", "gap", symbol, count)
+        venue = self.venues.get(venue)  # type: ignore[assignment]
         if venue is None or not hasattr(venue, "gaps"):
-            raise ValueError(f"gap needs the {name} venue")
+            raise ValueError("gap needs the binance-usdm, gate or okx venue")
         if count < 1:
             raise ValueError("count must be >= 1")
         gaps = venue.gaps  # type: ignore[attr-defined]
         gaps[symbol.upper()] = gaps.get(symbol.upper(), 0) + count
         return {"kind": "gap", "symbol": symbol.upper(), "pending": gaps[symbol.upper()]}
+
+    def _fault_checksum(self, symbol: str, count: int = 1) -> dict:
+        return self._okx_fault("bad_checksums", "checksum", symbol, count)
+
+    def _okx_fault(self, table: str, kind: str, symbol: str, count: int) -> dict:
+        okx = self.venues.get("okx")
+        if okx is None:
+            raise ValueError(f"{kind} needs the okx venue")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        pending = getattr(okx, table)
+        pending[symbol] = pending.get(symbol, 0) + count
+        return {"kind": kind, "symbol": symbol, "pending": pending[symbol]}
 
     def _fault_silence(self, venue: str | None = None, conn: int | list[int] | None = None,
                        path: str | None = None, seconds: float | None = None) -> dict:
@@ -365,8 +397,11 @@ class Simulator:
         for v in self.venues.values():
             for c in v.conns.values():
                 c.silent_until = 0.0
-            if isinstance(v, BinanceVenue | KucoinVenue):
+            if isinstance(v, BinanceVenue | GateVenue | KucoinVenue):
                 v.gaps.clear()
+            if isinstance(v, OkxVenue):
+                v.gaps.clear()
+                v.bad_checksums.clear()
         return {"kind": "clear"}
 
     async def _rotator(self) -> None:
