@@ -60,6 +60,7 @@ class Link:
         self.close_recorded = False
         self.verdict: Verdict | None = None  # why we closed it, when a venue reply said so
         self.first_data = asyncio.get_running_loop().create_future()
+        self.first_frame = asyncio.get_running_loop().create_future()  # any frame (a greeting)
         self._rules = rules  # the venue's frame rules (Adapter.frame_rules); None: all data
         self._on_error = on_error
         self._append = journal.append_frame
@@ -96,6 +97,8 @@ class Link:
             self.journal.failed(exc)
             return
         self.frames += len(frames)
+        if not self.first_frame.done():
+            self.first_frame.set_result(None)
         self.bytes += nbytes if nbytes >= 0 else sum(map(len, frames))
         if data_frames:
             self.data_frames += data_frames

@@ -39,8 +39,14 @@ class Response:
 
 def http_get(url: str, timeout: float) -> Response:
     """A blocking GET (run it in a thread); HTTP errors are responses, not exceptions."""
-    req = urllib.request.Request(url, headers={"Accept-Encoding": "identity",
-                                               "User-Agent": "ticktape-recorder"})
+    return http_call("GET", url, timeout)
+
+
+def http_call(method: str, url: str, timeout: float) -> Response:
+    """A blocking call with no body (run it in a thread); HTTP errors are responses."""
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None,
+                                 headers={"Accept-Encoding": "identity",
+                                          "User-Agent": "ticktape-recorder"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
             return Response(resp.status, dict(resp.headers.items()), resp.read())

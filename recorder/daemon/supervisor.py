@@ -10,7 +10,12 @@ A ``Supervisor`` owns one slot of the venue's connection plan. Its states:
     any --stop--> closed;  a refusal that must not be retried --> failed
 
 Every connection attempt registers a new stream: ``open``/``sent``/``frame``/``close``
-and any ``error`` (with its class) of that attempt are journaled under it.
+and any ``error`` (with its class) of that attempt are journaled under it. A venue with a
+REST call before connecting (``Adapter.pre_connect``: KuCoin's token) has it made on every
+attempt; the stream is registered with the URL its reply gave (``Adapter.connect_plan``)
+and the reply is its first record (``rest``, or ``error`` when refused: then the attempt
+backs off like a refused handshake). A venue that greets (``Adapter.greeting``) gets the
+plan's messages once its first frame came.
 
 Diff books (``Adapter.depth_symbols``) are the resync's business: a supervisor holds
 them from a connection's open until it delivers (then their snapshots are fetched: the
@@ -31,14 +36,16 @@ from collections.abc import Callable
 
 from websockets.exceptions import InvalidStatus
 
+from recorder.errors import VenueReplyError
 from recorder.journal import Record
-from recorder.venues.base import ConnectionPlan, ErrorClass, Verdict
+from recorder.venues.base import ConnectionPlan, ErrorClass, RestRequest, Verdict
 from recorder.venues.descriptor import Adapter
 
 from .config import Supervision
 from .connection import Link
 from .logs import fields
 from .ports import Journal, Lifecycle, Resync
+from .snapshots import http_call
 
 STALE_CLOSE = 4000  # private-use close code: we cut a feed that went silent
 TICK_S = 0.05  # supervision loop granularity (watchdog, pings, rotation)
@@ -132,27 +139,46 @@ class Supervisor:
             while (wait := limit.delay(time.monotonic())) > 0:
                 await asyncio.sleep(wait)
             limit.take(time.monotonic())
+        reply: tuple[str, bytes, dict[str, object]] | None = None
+        verdict: Verdict | None = None
+        if (pre := self.adapter.pre_connect(plan)) is not None:
+            plan, reply, verdict = await self._pre_connect(plan, pre)
         # a market the configuration picks (Gate spot/futures) keys the stream's symbols
         market = {"market": self.adapter.market} if self.adapter.market else {}
+        # the stream names the URL connected to (the pre-connect reply's), its reply first
         sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams,
                                     **market)
+        if reply is not None:
+            self.journal.append(sid, reply[0], reply[1], meta=reply[2])
+        if verdict is not None:
+            return None, verdict
         link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
                     log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)
         self.links.append(link)
         if self.on_link is not None:
             self.on_link(link)
-        if not rotating:
+        greeting = self.adapter.greeting
+        if not rotating and not greeting:
             self._hold_books(link, plan)
         sup = self.sup
         try:
             await link.open(open_timeout=sup.open_timeout_s, close_timeout=sup.close_timeout_s,
                             max_size=sup.max_frame_bytes, compression=sup.compression,
                             ping_interval=self.adapter.ping_interval)
+            if greeting:  # the venue takes requests once its greeting came
+                await asyncio.wait_for(asyncio.shield(link.first_frame), sup.open_timeout_s)
         except Exception as exc:  # noqa: BLE001 (every failure is classified and journaled)
             self.links.remove(link)
             self._release_books(link, delivered=False)
+            if link.ws is not None:
+                await link.close(1000, "no greeting")
             return None, self._refused(link, exc)
+        if greeting:
+            # diffs count from the subscription on: a fresh wait for data, books held meanwhile
+            link.first_data = asyncio.get_running_loop().create_future()
+            if not rotating:
+                self._hold_books(link, plan)
         self.connects += 1
         if self.connects > 1:
             self.reconnects += 1
@@ -165,6 +191,33 @@ class Supervisor:
             await self._close(link, 1011, "send failed")
             return None, self._refused(link, exc)
         return link, None
+
+    async def _pre_connect(self, plan: ConnectionPlan, req: RestRequest) -> tuple[
+            ConnectionPlan, tuple[str, bytes, dict[str, object]], Verdict | None]:
+        """The venue's REST call before connecting (``Adapter.pre_connect``): the plan to
+        connect, the record to journal (``rest``, or ``error`` for a refusal) and the
+        refusal's verdict (None: connect)."""
+        meta: dict[str, object] = {"url": req.url, "method": req.method}
+        try:
+            resp = await asyncio.to_thread(http_call, req.method, req.url, self.sup.rest_timeout_s)
+        except Exception as exc:  # noqa: BLE001 (network failure: classify, back off, retry)
+            verdict = self.adapter.classify(exc=type(exc).__name__)
+            return plan, ("error", str(exc).encode(), {**meta, "class": verdict.error_class.value,
+                                                       "exc": type(exc).__name__}), verdict
+        if resp.status != 200:
+            retry_after = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
+            verdict = self.adapter.classify(status=resp.status, message=resp.body,
+                                            retry_after=retry_after)
+            return plan, ("error", resp.body, {**meta, "status": resp.status,
+                                               "class": verdict.error_class.value}), verdict
+        try:
+            plan = self.adapter.connect_plan(plan, resp.body)
+        except VenueReplyError as exc:
+            verdict = Verdict(ErrorClass.NETWORK, True, 0.0, f"unusable pre-connect reply: {exc}")
+            return plan, ("error", resp.body, {**meta, "status": 200,
+                                               "class": verdict.error_class.value}), verdict
+        self.heartbeat = self.adapter.heartbeat()
+        return plan, ("rest", resp.body, {**meta, "status": 200}), None
 
     def _hold_books(self, link: Link, plan: ConnectionPlan) -> None:
         """Hold ``link``'s diff books until it delivers; then the resync fetches them."""

@@ -93,6 +93,15 @@ class Adapter:
       (``ticktape_core.inspect_frames``: keep-alive answers and error replies, a batch of
       frames a call); None: every frame is data and none is an error reply.
       ``keepalive`` and ``frame_error`` answer the same for one frame.
+    - ``greeting``: the venue greets each new connection with a message before it takes
+      requests (KuCoin's ``welcome``): the plan's messages wait for the first frame.
+
+    A REST call before connecting (KuCoin's token): ``pre_connect(plan)`` returns the
+    ``RestRequest`` (None: connect at once, the default). The daemon makes the call on
+    every connection attempt, journals the reply as a ``rest`` record on that
+    connection's stream before it opens, then connects to ``connect_plan(plan, body)``
+    (the reply turned into the plan's URL; ``VenueReplyError`` for a body it cannot use).
+    A refused call is classified and retried like a refused handshake.
     """
 
     venue: ClassVar[str] = ""
@@ -102,6 +111,7 @@ class Adapter:
     ping_interval: float | None = None
     connect_limit: WindowLimit | None = None
     snapshots: SnapshotSource | None = None
+    greeting: bool = False
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:
@@ -124,7 +134,16 @@ class Adapter:
         """The plan for the next connection of slot ``index`` (fresh request ids etc.)."""
         return plan
 
+    def pre_connect(self, plan: ConnectionPlan) -> RestRequest | None:
+        """The REST call to make before connecting ``plan`` (None: none)."""
+        return None
+
+    def connect_plan(self, plan: ConnectionPlan, body: bytes) -> ConnectionPlan:
+        """``plan`` with the URL (and anything else) the ``pre_connect`` reply ``body`` gives."""
+        return plan
+
     def heartbeat(self) -> Heartbeat:
+        """Keep-alive rules; asked again after each ``connect_plan`` (a reply may set them)."""
         raise NotImplementedError
 
     def classify(self, **kw: Any) -> Verdict:

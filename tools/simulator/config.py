@@ -9,12 +9,13 @@ from .captures import (
     CRYPTOFEED_BINANCE_FUTURES,
     CRYPTOFEED_GATEIO,
     CRYPTOFEED_GATEIO_FUTURES,
+    CRYPTOFEED_KUCOIN,
     CRYPTOFEED_OKX,
     CRYPTOFEED_UPBIT,
     HFTBACKTEST_USDM,
 )
 
-VENUES = ('binance-spot', 'binance-usdm', 'gate', 'okx', 'upbit')
+VENUES = ('binance-spot', 'binance-usdm', 'gate', 'kucoin', 'okx', 'upbit')
 SOURCES = ("capture", "synthetic")
 
 
@@ -64,6 +65,12 @@ class SimConfig:
     gate_futures_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO_FUTURES),)
     gate_symbols: tuple[str, ...] | None = None  # valid symbols (either market); None: any
     gate_idle_timeout_s: float | None = None  # Gate's idle cut is undocumented: none by default
+    kucoin_captures: tuple[str, ...] = (str(CRYPTOFEED_KUCOIN),)
+    kucoin_symbols: tuple[str, ...] | None = None  # valid symbols; None: any
+    kucoin_endpoint: str = "wss://ws-api-spot.kucoin.com/"  # instanceServers[0].endpoint
+    kucoin_ping_interval_ms: int = 18000  # the token reply's pingInterval
+    kucoin_ping_timeout_ms: int = 10000  # silent past interval + timeout: cut
+    kucoin_max_incoming_per_10s: int | None = 100  # client messages per connection
     okx_captures: tuple[str, ...] = (str(CRYPTOFEED_OKX),)
     okx_symbols: tuple[str, ...] | None = None  # valid instIds; None: any well-formed one
     okx_idle_timeout_s: float | None = 30.0  # OKX cuts a connection silent both ways this long

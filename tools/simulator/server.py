@@ -43,6 +43,8 @@ from .conn import ActivityConnection, ConnRecord, SimConn
 from .gate_market import GateMarket
 from .gate_server import GateVenue
 from .httpserver import Request, Response, serve_http
+from .kucoin_market import KucoinMarket
+from .kucoin_server import KucoinVenue
 from .okx_market import OkxMarket
 from .okx_server import OkxVenue
 from .upbit_market import UpbitMarket
@@ -125,6 +127,10 @@ class Simulator:
                      "futures": [_load_raw(p) for p in cfg.gate_futures_captures]} if capture else {})
             self.venues["gate"] = GateVenue(GateMarket(raws, seed=cfg.seed, base_ms=base_ms,
                                                        symbols=cfg.gate_symbols), cfg)
+        if "kucoin" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.kucoin_captures] if capture else []
+            market = KucoinMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.kucoin_symbols)
+            self.venues["kucoin"] = KucoinVenue(market, cfg)
         if "okx" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.okx_captures] if capture else []
             market = OkxMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.okx_symbols)
@@ -429,7 +435,8 @@ class Simulator:
 
     def _rest_fault_for(self, path: str) -> Response | None:
         for f in self._rest_faults:
-            venue = "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit"
+            venue = ("kucoin" if path.startswith("/api/v1/") else
+                     "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit")
             if f.path is not None and not path.startswith(f.path):
                 continue
             if f.venue is not None and f.venue != venue:
@@ -437,7 +444,9 @@ class Simulator:
             f.times -= 1
             if f.times <= 0:
                 self._rest_faults.remove(f)
-            if venue == "binance-usdm":
+            if venue == "kucoin":
+                body = orjson.dumps({"code": "429000", "msg": "Too Many Requests"})
+            elif venue == "binance-usdm":
                 msg = ("Way too many requests; IP banned." if f.status == 418
                        else "Too many requests; current limit is 2400 request weight per 1 MINUTE.")
                 body = orjson.dumps({"code": -1003, "msg": msg})

@@ -9,15 +9,25 @@ import state.sync
 from recorder.daemon import config as daemon_config
 from recorder.daemon.config import VenueConfig, build_config
 from recorder.errors import UnknownVenueError
-from recorder.venues import VENUES, binance_spot, binance_usdm, descriptor_for, gate, okx, upbit
+from recorder.venues import (
+    VENUES,
+    binance_spot,
+    binance_usdm,
+    descriptor_for,
+    gate,
+    kucoin,
+    okx,
+    upbit,
+)
 from recorder.venues.base import Backoff
 from recorder.venues.descriptor import Adapter, VenueDescriptor
 
 
 def test_the_registry_holds_each_venue_modules_descriptor():
-    assert VENUES == {"binance-spot": binance_spot.DESCRIPTOR, "binance-usdm": binance_usdm.DESCRIPTOR, "gate": gate.DESCRIPTOR, "okx": okx.DESCRIPTOR, "upbit": upbit.DESCRIPTOR}
+    assert VENUES == {"binance-spot": binance_spot.DESCRIPTOR, "binance-usdm": binance_usdm.DESCRIPTOR, "gate": gate.DESCRIPTOR, "kucoin": kucoin.DESCRIPTOR, "okx": okx.DESCRIPTOR, "upbit": upbit.DESCRIPTOR}
     assert descriptor_for("upbit") is upbit.DESCRIPTOR
-    with pytest.raises(UnknownVenueError, match="unknown venue 'nope' .known: binance-spot, binance-usdm, gate, okx, upbit"):
+    with pytest.raises(UnknownVenueError, match="unknown venue 'nope' .known: binance-spot, binance-usdm, gate, kucoin, okx, upbit"):
+        descriptor_for("nope")
         descriptor_for("nope")
     with pytest.raises(KeyError):  # what a dict lookup raised
         descriptor_for("nope")
