@@ -27,8 +27,8 @@ are therefore not recordable through this module.
 
 What this relies on (Phemex's official docs, ``phemex/phemex-api-docs`` @ 2f54a92,
 2024-06-17, as summarised in PROTOCOLS.md §8; limits not re-verified since): endpoint
-``wss://ws.phemex.com`` (older docs and the 2021 capture: ``wss://phemex.com/ws``; the
-path ``/ws`` is kept), heartbeat under 30 s (recommended 5 s), 20 subscriptions per
+``wss://ws.phemex.com`` with no path (older docs and the 2021 capture used
+``wss://phemex.com/ws``; ``PhemexConfig.ws_path`` names a path where one is wanted), heartbeat under 30 s (recommended 5 s), 20 subscriptions per
 connection, 20 requests per second per connection, 5 concurrent connections per client.
 The ack, book, trade and kline shapes are the ones in the real 2021 capture
 (``data/captures/cryptofeed/PHEMEX.jsonl.zst``). The error reply for an unknown symbol
@@ -78,7 +78,7 @@ class PhemexConfig:
     """Every URL, limit and interval of the venue; defaults are the documented values."""
 
     ws_url: str = "wss://ws.phemex.com"  # only scheme/host/port are used
-    ws_path: str = "/ws"
+    ws_path: str = ""  # the endpoint is the bare host (the 2021 docs: phemex.com/ws)
     rest_url: str = "https://api.phemex.com"
     max_subscriptions_per_connection: int = 20  # documented per-connection limit
     max_connections: int = 5  # concurrent connections per client
@@ -101,7 +101,7 @@ DEFAULT = PhemexConfig()
 
 
 def ws_url(config: PhemexConfig = DEFAULT) -> str:
-    """The market-data endpoint, ``wss://ws.phemex.com/ws`` by default."""
+    """The market-data endpoint, ``wss://ws.phemex.com`` by default (an override keeps the path)."""
     return join_url(config.ws_url, config.ws_path)
 
 

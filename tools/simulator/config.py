@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .captures import CRYPTOFEED_BINANCE_FUTURES, CRYPTOFEED_UPBIT, HFTBACKTEST_USDM
+from .captures import (
+    CRYPTOFEED_BINANCE_FUTURES,
+    CRYPTOFEED_PHEMEX,
+    CRYPTOFEED_UPBIT,
+    HFTBACKTEST_USDM,
+)
 
-VENUES = ("binance-usdm", "upbit")
+VENUES = ("binance-usdm", "phemex", "upbit")
 SOURCES = ("capture", "synthetic")
 
 
@@ -47,6 +52,10 @@ class SimConfig:
     binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
+    phemex_captures: tuple[str, ...] = (str(CRYPTOFEED_PHEMEX),)
+    phemex_symbols: tuple[str, ...] | None = None  # valid symbols; None: any well-formed
+    phemex_idle_timeout_s: float | None = 30.0  # no client message (ping) this long: cut
+    phemex_max_subscriptions: int = 20  # per connection
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418

@@ -40,6 +40,8 @@ from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
 from .httpserver import Request, Response, serve_http
+from .phemex_market import PhemexMarket
+from .phemex_server import PhemexVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue
@@ -110,6 +112,10 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "phemex" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.phemex_captures] if capture else []
+            market = PhemexMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.phemex_symbols)
+            self.venues["phemex"] = PhemexVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,

@@ -13,9 +13,10 @@ from recorder.venues.base import Backoff, ErrorClass
 
 
 def test_endpoint_and_override_keep_the_path():
-    assert phemex.ws_url() == "wss://ws.phemex.com/ws"
+    assert phemex.ws_url() == "wss://ws.phemex.com"
     cfg = phemex.PhemexConfig(ws_url="ws://127.0.0.1:9001/other", rest_url="http://127.0.0.1:9")
-    assert phemex.ws_url(cfg) == "ws://127.0.0.1:9001/ws"
+    assert phemex.ws_url(cfg) == "ws://127.0.0.1:9001"
+    assert phemex.ws_url(phemex.PhemexConfig(ws_path="/ws")) == "wss://ws.phemex.com/ws"
 
 
 def test_subscribe_messages_are_the_captures_json_rpc():
@@ -76,7 +77,7 @@ def test_plans_keep_twenty_subscriptions_a_connection_and_a_symbols_channels_tog
     assert [len(p.streams) for p in plans] == [18, 18, 9]
     seen = []
     for p in plans:
-        assert p.url == "wss://ws.phemex.com/ws" and len(p.messages) == len(p.streams) <= 20
+        assert p.url == "wss://ws.phemex.com" and len(p.messages) == len(p.streams) <= 20
         reqs = [json.loads(m) for m in p.messages]
         assert [r["id"] for r in reqs] == list(range(1, len(reqs) + 1))
         assert [f'{r["method"].split(".")[0]}:{r["params"][0]}' for r in reqs] == list(p.streams)
@@ -138,7 +139,7 @@ def test_adapter_plans_pings_and_answers():
     plans = a.plans()
     assert [p.streams for p in plans] == [("orderbook:BTCUSD", "trade:BTCUSD"),
                                           ("orderbook:sETHUSDT", "trade:sETHUSDT")]
-    assert plans[0].url == "ws://127.0.0.1:9001/ws"
+    assert plans[0].url == "ws://127.0.0.1:9001"
     assert a.replan(plans[1], 1) == plans[1]  # ids restart per connection: nothing to renew
     added = a.plans_for(["XTZUSD"])
     assert [p.streams for p in added] == [("orderbook:XTZUSD", "trade:XTZUSD")]

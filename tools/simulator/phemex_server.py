@@ -1,0 +1,132 @@
+"""Phemex market-data WebSocket: JSON-RPC subscribes, acks and errors, server.ping, idle cut.
+
+Like the real DataGW: text frames; ``<channel>.subscribe`` with ``params [symbol, ...]`` is
+acked ``{"error":null,"id":N,"result":{"status":"success"}}`` and followed by what the
+channel starts with (a book snapshot, the last trades, the klines); an unknown symbol or
+method is ``{"error":{"code":6001,"message":"invalid argument"},"id":N,"result":null}``;
+``server.ping`` is answered ``{"error":null,"id":N,"result":"pong"}``. A connection that
+sent nothing (no request, no ping frame) for ``phemex_idle_timeout_s`` is closed, and one
+asking for more than ``phemex_max_subscriptions`` subscriptions gets an error reply.
+
+The endpoint is the bare host (``wss://ws.phemex.com``): this venue takes the path ``/``
+(and ``/ws``, the older spelling, when no other venue claims it first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+import orjson
+from websockets.exceptions import ConnectionClosed
+
+from .config import SimConfig
+from .conn import SimConn, loop_time
+from .httpserver import Request, Response
+from .phemex_market import PhemexMarket
+from .tape import Event
+from .venue_base import SimVenue
+
+CHANNELS = ("orderbook", "trade", "kline")
+INVALID = 6001  # Phemex's "invalid argument"
+TOO_MANY = 6002
+
+
+def reply(req_id: object, result: object = None, error: tuple[int, str] | None = None) -> bytes:
+    """A JSON-RPC reply in Phemex's key order: error, id, result."""
+    err = None if error is None else {"code": error[0], "message": error[1]}
+    return orjson.dumps({"error": err, "id": req_id, "result": result})
+
+
+OK = {"status": "success"}
+
+
+class PhemexVenue(SimVenue):
+    """The simulated Phemex venue (contracts and spot on one endpoint)."""
+
+    name = "phemex"
+
+    def __init__(self, market: PhemexMarket, config: SimConfig) -> None:
+        super().__init__(market)
+        self.market: PhemexMarket = market
+        self.config = config
+
+    def accepts(self, path: str) -> bool:
+        parts = urlsplit(path)
+        return parts.path in ("", "/", "/ws") and "token" not in parts.query
+
+    async def session(self, conn: SimConn) -> None:
+        keys: set[tuple[str, str]] = set()
+        watchdog = (asyncio.create_task(self._idle(conn))
+                    if self.config.phemex_idle_timeout_s else None)
+        try:
+            async for msg in conn.ws:
+                raw = msg.encode() if isinstance(msg, str) else msg
+                await self._request(conn, raw, keys)
+        except ConnectionClosed:
+            pass
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _request(self, conn: SimConn, raw: bytes, keys: set[tuple[str, str]]) -> None:
+        now = loop_time()
+        try:
+            req = orjson.loads(raw)
+            req_id, method, params = req.get("id"), str(req["method"]), list(req.get("params", []))
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            await conn.send_now(reply(None, error=(INVALID, "invalid request")), now=now)
+            return
+        if method == "server.ping":
+            await conn.send_now(reply(req_id, "pong"), now=now)
+            return
+        channel, _, action = method.partition(".")
+        if channel not in CHANNELS or action not in ("subscribe", "unsubscribe") or not params:
+            await conn.send_now(reply(req_id, error=(INVALID, "invalid argument")), now=now)
+            return
+        symbol = str(params[0])
+        key = (symbol, channel)
+        if action == "unsubscribe":
+            keys.discard(key)
+            self.unregister(key, conn)
+            await conn.send_now(reply(req_id, OK), now=now)
+            return
+        if not self.market.activate(symbol):
+            await conn.send_now(reply(req_id, error=(INVALID, "invalid argument")), now=now)
+            return
+        if key not in keys and len(keys) >= self.config.phemex_max_subscriptions:
+            await conn.send_now(reply(req_id, error=(TOO_MANY, "too many subscriptions")), now=now)
+            return
+        conn.push(reply(req_id, OK), now=now)
+        for frame in self.market.first_frames(symbol, channel):
+            conn.push(frame, now=now)
+        keys.add(key)
+        self.register(key, conn, None)
+        conn.flush()
+        self.sources_changed.set()
+
+    async def _idle(self, conn: SimConn) -> None:
+        """Phemex's cut: nothing received from the client for the timeout -> close."""
+        timeout = self.config.phemex_idle_timeout_s
+        assert timeout is not None
+        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+            while conn.open:
+                last = max(getattr(conn.ws, "last_rx", 0.0), conn.rec.opened_at)
+                wait = last + timeout - loop_time()
+                if wait <= 0:
+                    await conn.close(1000, "heartbeat timeout")
+                    return
+                await asyncio.sleep(min(wait, 0.5))
+
+    def deliver(self, ev: Event, now: float) -> None:
+        subs = self.subs.get((ev.symbol, ev.kind))
+        if not subs:
+            return
+        data = ev.data
+        for conn, _ in subs.values():
+            conn.push(data, now=now)
+
+    async def rest(self, req: Request, now_ms: int) -> Response | None:
+        """The recorder calls no Phemex REST endpoint (books come over the socket)."""
+        return None
