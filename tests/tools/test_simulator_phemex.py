@@ -118,3 +118,16 @@ def test_the_loop_keeps_sequences_growing_and_moves_times_by_whole_minutes():
     dec = PhemexDecoder(StreamInfo(1, "phemex", "", "wss://ws.phemex.com"))
     for i, ev in enumerate(second[:200]):
         dec.frame(Record(i + 1, 0, 1, "frame", ev.data, None))
+
+
+async def test_a_gap_fault_repeats_a_book_message():
+    async with Simulator(**_cfg(source="synthetic", speed=5.0)) as sim:
+        async with ws_connect(sim.urls.ws) as ws:
+            await ws.send(px.subscribe_message("orderbook", "SBTCUSDT").decode())
+            await recv_n(ws, 3)
+            assert sim.fault("gap", venue="phemex", symbol="sBTCUSDT") == \
+                {"kind": "gap", "symbol": "sBTCUSDT", "pending": 1}
+            got = [json.loads(m) for m in await recv_for(ws, 1.0) if '"book"' in m]
+        seqs = [m["sequence"] for m in got]
+        repeats = [a for a, b in zip(seqs, seqs[1:]) if b <= a]
+        assert len(repeats) == 1 and not sim.venue("phemex").gaps

@@ -7,6 +7,7 @@ method is ``{"error":{"code":6001,"message":"invalid argument"},"id":N,"result":
 ``server.ping`` is answered ``{"error":null,"id":N,"result":"pong"}``. A connection that
 sent nothing (no request, no ping frame) for ``phemex_idle_timeout_s`` is closed, and one
 asking for more than ``phemex_max_subscriptions`` subscriptions gets an error reply.
+``fault("gap", venue="phemex", symbol=S)`` sends S's next book message twice.
 
 The endpoint is the bare host (``wss://ws.phemex.com``): this venue takes the path ``/``
 (and ``/ws``, the older spelling, when no other venue claims it first).
@@ -51,6 +52,10 @@ class PhemexVenue(SimVenue):
         super().__init__(market)
         self.market: PhemexMarket = market
         self.config = config
+        # symbol -> book messages still to send twice (``fault("gap", venue="phemex")``): a
+        # repeated sequence is the break the "increasing" rule sees; a lost message is not
+        # visible at all, since Phemex's sequence is not contiguous.
+        self.gaps: dict[str, int] = {}
 
     def accepts(self, path: str) -> bool:
         parts = urlsplit(path)
@@ -124,8 +129,15 @@ class PhemexVenue(SimVenue):
         if not subs:
             return
         data = ev.data
+        times = 1
+        if ev.kind == "orderbook" and self.gaps.get(ev.symbol):
+            self.gaps[ev.symbol] -= 1
+            if not self.gaps[ev.symbol]:
+                del self.gaps[ev.symbol]
+            times = 2
         for conn, _ in subs.values():
-            conn.push(data, now=now)
+            for _ in range(times):
+                conn.push(data, now=now)
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         """The recorder calls no Phemex REST endpoint (books come over the socket)."""

@@ -275,7 +275,9 @@ class Simulator:
         """Inject a fault now; returns what was affected. Kinds and parameters:
 
         - ``drop``: venue, conn, path; ``code`` (None: abort TCP, client sees 1006).
-        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break).
+        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break);
+          with ``venue`` phemex, ``count`` book messages sent twice (a sequence that does
+          not grow: the only break Phemex's "increasing" rule can see).
         - ``silence``: venue, conn, path; ``seconds`` (None: until cleared). The socket
           stays open and answers pings; no data or replies are sent.
         - ``rest_error``: ``status`` (429/418), ``times``, ``retry_after`` s, ``path``
@@ -300,15 +302,16 @@ class Simulator:
                 asyncio.ensure_future(c.close(code, "simulated drop"))
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
-    def _fault_gap(self, symbol: str, count: int = 1) -> dict:
-        venue = self.venues.get("binance-usdm")
-        if venue is None:
-            raise ValueError("gap needs the binance-usdm venue")
+    def _fault_gap(self, symbol: str, count: int = 1, venue: str = "binance-usdm") -> dict:
+        target = self.venues.get(venue)
+        if target is None or not hasattr(target, "gaps"):
+            raise ValueError(f"gap needs the {venue} venue")
         if count < 1:
             raise ValueError("count must be >= 1")
-        gaps = venue.gaps  # type: ignore[attr-defined]
-        gaps[symbol.upper()] = gaps.get(symbol.upper(), 0) + count
-        return {"kind": "gap", "symbol": symbol.upper(), "pending": gaps[symbol.upper()]}
+        gaps = target.gaps  # type: ignore[attr-defined]
+        key = symbol if venue == "phemex" else symbol.upper()  # Phemex spot symbols are sBTCUSDT
+        gaps[key] = gaps.get(key, 0) + count
+        return {"kind": "gap", "symbol": key, "pending": gaps[key]}
 
     def _fault_silence(self, venue: str | None = None, conn: int | list[int] | None = None,
                        path: str | None = None, seconds: float | None = None) -> dict:
@@ -364,7 +367,7 @@ class Simulator:
         for v in self.venues.values():
             for c in v.conns.values():
                 c.silent_until = 0.0
-            if isinstance(v, BinanceVenue):
+            if hasattr(v, "gaps"):
                 v.gaps.clear()
         return {"kind": "clear"}
 

@@ -133,6 +133,28 @@ async def test_a_drop_reconnects_and_the_new_snapshot_resyncs_the_book(tmp_path)
     assert all(p.book("phemex", sym).valid for sym in CAPTURED)
 
 
+async def test_an_injected_gap_is_a_typed_break_healed_by_the_next_snapshot(tmp_path):
+    """A repeated book message breaks "increasing"; the recorder has no Phemex resubscribe,
+    so the book stays invalid until the venue's next snapshot (the looped capture sends one
+    per symbol each loop, about every 1.6 s at speed 20)."""
+    async with sim() as s:
+        run = Running(_cfg(tmp_path, s.urls, symbols=["XTZUSD"], channels=["orderbook"]))
+        async with run as rec:
+            await until(lambda: _data_frames(rec) > 30, 15, "frames")
+            s.fault("gap", venue="phemex", symbol="XTZUSD")
+            await until(lambda: not s.venue("phemex").gaps, 10, "the gap sent")
+            await asyncio.sleep(3.5)
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    assert_byte_exact(s, j)
+    p, events, bad = project(tmp_path)
+    assert not [e for e in bad if isinstance(e, DecodeError)]
+    (gap,) = [e for e in events if isinstance(e, Gap)]
+    assert gap.symbol == "XTZUSD" and gap.got is not None and gap.expected == gap.got + 1
+    later = [e for e in events if isinstance(e, BookSnapshot) and e.seq > gap.seq]
+    assert later and p.book("phemex", "XTZUSD").valid
+
+
 async def test_the_heartbeat_keeps_a_quiet_connection_open(tmp_path):
     """The simulator cuts a client silent for 1 s; a 2.5 s silence of the venue (shorter than
     the 5 s stale cut) passes on one connection because the recorder keeps pinging."""
