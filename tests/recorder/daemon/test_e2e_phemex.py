@@ -153,6 +153,11 @@ async def test_an_injected_gap_is_a_typed_break_healed_by_the_next_snapshot(tmp_
     assert gap.symbol == "XTZUSD" and gap.got is not None and gap.expected == gap.got + 1
     later = [e for e in events if isinstance(e, BookSnapshot) and e.seq > gap.seq]
     assert later and p.book("phemex", "XTZUSD").valid
+    # the live projection told the recorder, which journaled the break (no fetch: no REST book)
+    (mark,) = j.marks()
+    assert mark == {"mark": "gap", "venue": "phemex", "symbol": "XTZUSD", "expected": gap.expected,
+                    "got": gap.got, "source": "projection"}
+    assert j.rest() == []
 
 
 async def test_the_heartbeat_keeps_a_quiet_connection_open(tmp_path):
