@@ -131,3 +131,17 @@ async def test_a_gap_fault_repeats_a_book_message():
         seqs = [m["sequence"] for m in got]
         repeats = [a for a, b in zip(seqs, seqs[1:]) if b <= a]
         assert len(repeats) == 1 and not sim.venue("phemex").gaps
+
+
+async def test_a_subscriber_at_the_start_gets_the_captures_trade_and_kline_history():
+    async with Simulator(**_cfg(speed=1.0)) as sim:
+        async with ws_connect(sim.urls.ws) as ws:
+            await ws.send(px.subscribe_message("trade", "YFIUSD", 1).decode())
+            await ws.send(px.subscribe_message("kline", "YFIUSD", 2).decode())
+            got = [json.loads(m) for m in await recv_n(ws, 4)]
+    trades, kline = got[1], got[3]
+    assert trades["type"] == "snapshot" and len(trades["trades"]) == 200
+    times = [t[0] for t in trades["trades"]]
+    assert times == sorted(times, reverse=True)  # newest first, like Phemex
+    assert kline["type"] == "snapshot" and kline["kline"][0][1] == 60
+    assert [k[0] for k in kline["kline"]] == sorted((k[0] for k in kline["kline"]), reverse=True)

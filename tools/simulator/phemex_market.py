@@ -109,7 +109,8 @@ class PhemexCaptureSource(Source):
 
 class PhemexSynthetic(GeneratedSource):
     """A random-walk book for one symbol: a snapshot, then a level change every 200 ms and a
-    trade now and then (scaled integers like the real feed: 10^4 contracts, 10^8 spot)."""
+    trade now and then with its 1-minute kline (scaled integers like the real feed: 10^4
+    contracts, 10^8 spot)."""
 
     STEP_S = 0.2
 
@@ -125,6 +126,7 @@ class PhemexSynthetic(GeneratedSource):
         self.tick = self.scale // 100
         self.mid = (100 + h % 50_000) * self.scale // self.tick * self.tick
         self.seq = 1_000_000 + h % 1_000_000
+        self.bar: list[int] | None = None
         self.queue = deque()
         self._snapshot()
 
@@ -160,10 +162,28 @@ class PhemexSynthetic(GeneratedSource):
             self.seq += 1
             buy = rng.random() < 0.5
             px = self.mid + (self.tick if buy else -self.tick)
+            qty = self._qty()
             self.queue.append(Event(t, self.symbol, "trade", orjson.dumps({
                 "sequence": self.seq, "symbol": self.symbol,
-                "trades": [[self._ns(t), "Buy" if buy else "Sell", px, self._qty()]],
+                "trades": [[self._ns(t), "Buy" if buy else "Sell", px, qty]],
                 "type": "incremental"})))
+            self.seq += 1
+            self.queue.append(Event(t, self.symbol, "kline", orjson.dumps({
+                "kline": [self._bar(t, px, qty)], "sequence": self.seq, "symbol": self.symbol,
+                "type": "incremental"})))
+
+    def _bar(self, t: float, px: int, qty: int) -> list[int]:
+        """The 1-minute bar the trade falls in: [start s, 60, lastClose, open, high, low,
+        close, volume, turnover] (Phemex's kline row)."""
+        start = self._ns(t) // 60_000_000_000 * 60
+        bar = self.bar
+        if bar is None or bar[0] != start:
+            last_close = bar[6] if bar is not None else px
+            bar = self.bar = [start, 60, last_close, px, px, px, px, 0, 0]
+        bar[4], bar[5], bar[6] = max(bar[4], px), min(bar[5], px), px
+        bar[7] += qty
+        bar[8] += px * qty // self.scale
+        return list(bar)
 
 
 class PhemexMarket:
@@ -185,6 +205,12 @@ class PhemexMarket:
         self.trades: dict[str, deque[list]] = {}
         self.klines: dict[str, dict[int, list]] = {}
         self.seqs: dict[str, int] = {}
+        # The capture's trade and kline snapshots are history from before it started: a
+        # subscriber at tape time 0 gets them as Phemex would (observing them again is a no-op).
+        for raw in raws:
+            for _, sym, kind, data in PhemexCapture(raw).frames:
+                if kind.endswith(SNAPSHOT):
+                    self._observe(Event(0.0, sym, kind, data))
 
     def valid(self, symbol: str) -> bool:
         """True for a symbol this market serves (captured, or allowed and well formed)."""
@@ -227,7 +253,9 @@ class PhemexMarket:
             self.books[sym] = (asks, bids, msg["sequence"], msg["timestamp"])
         elif "trades" in msg:
             rows = msg["trades"] if msg["type"] != "snapshot" else msg["trades"][::-1]
-            self.trades.setdefault(sym, deque(maxlen=HISTORY)).extend(rows)
+            kept = self.trades.setdefault(sym, deque(maxlen=HISTORY))
+            newest = kept[-1][0] if kept else -1
+            kept.extend(r for r in rows if r[0] > newest)
         elif "kline" in msg:
             bars = self.klines.setdefault(sym, {})
             for k in msg["kline"]:
