@@ -11,10 +11,15 @@ What the daemon does with this module:
   ``ping_interval_s`` (5-30 s); Phemex answers ``{"error":null,"id":0,"result":"pong"}``
   and drops a connection that sent no heartbeat for 30 s.
 - Books: the first message after ``orderbook.subscribe`` is ``type`` ``snapshot``, then
-  ``incremental``; the continuity rule (``state.sync.RULES["phemex"]``, "increasing":
-  each message's ``sequence`` must grow) lives in the compiled core. A break is healed
-  by a new snapshot, which Phemex sends on every (re)subscribe: a reconnect resyncs.
-  There is no REST snapshot to fetch (``DESCRIPTOR.snapshots`` is False).
+  ``incremental`` (30 levels); the continuity rule (``state.sync.RULES["phemex"]``,
+  "increasing": each message's ``sequence`` must grow) lives in the compiled core. A
+  break is healed by the next snapshot: Phemex sends one on every (re)subscribe (a
+  reconnect resyncs) and publishes one every 60 s "for client self-verification", so a
+  broken book is whole again within a minute without us asking. There is no REST
+  snapshot to fetch (``DESCRIPTOR.snapshots`` is False), and the recorder does not yet
+  resubscribe a broken book (``orderbook.unsubscribe`` drops every book of the connection).
+- On ``trade.subscribe`` Phemex first sends its last 200 trades (``type`` snapshot): after
+  a reconnect these repeat trades already journaled.
 - Prices and sizes are scaled integers (``priceEp``: 10^4 contracts, 10^8 spot); the
   decoder (``state.decode.phemex``) unscales them. The journal keeps the frames as sent.
 
@@ -25,12 +30,17 @@ ending in a spot quote (USDT, USDC) is spot. USDT-M perpetuals (``trade_p``, ``B
 with no prefix) and the lower-case-prefixed legacy contracts (``uBTCUSD``, ``cETHUSD``)
 are therefore not recordable through this module.
 
-What this relies on (Phemex's official docs, ``phemex/phemex-api-docs`` @ 2f54a92,
-2024-06-17, as summarised in PROTOCOLS.md §8; limits not re-verified since): endpoint
-``wss://ws.phemex.com`` with no path (older docs and the 2021 capture used
-``wss://phemex.com/ws``; ``PhemexConfig.ws_path`` names a path where one is wanted), heartbeat under 30 s (recommended 5 s), 20 subscriptions per
-connection, 20 requests per second per connection, 5 concurrent connections per client.
-The ack, book, trade and kline shapes are the ones in the real 2021 capture
+What this relies on: Phemex's official docs, ``phemex/phemex-api-docs`` @ 2f54a92
+(2024-06-17), ``Public-Contract-API-en.md`` and ``Public-Spot-API-en.md`` (read for this
+module): heartbeat "with interval less than 30 seconds, otherwise DataGW will drop the
+connection" (WS ping frames or ``server.ping``; 5 s recommended), "concurrent connection
+limit to 5", "subscription limit to 20" and "throttle limit to 20 request/s" per
+connection, the 60 s book snapshots, the 200 history trades, the unsubscribe forms and
+``kline.subscribe`` ``[symbol, interval]``. Those docs name ``wss://phemex.com/ws`` (the
+2021 capture connected there too); the endpoint used here, ``wss://ws.phemex.com`` with
+no path, is the lead's brief and was not found in that docs snapshot
+(``PhemexConfig.ws_path`` names a path where one is wanted). Not re-verified against the
+live site. The ack, book, trade and kline shapes are the ones in the real 2021 capture
 (``data/captures/cryptofeed/PHEMEX.jsonl.zst``). The error reply for an unknown symbol
 (``{"code":6001,"message":"invalid argument"}``) is taken from third-party clients, not
 confirmed in Phemex's docs. ``tick.subscribe`` (index ticks, params like ``.BTC``) is not
@@ -137,10 +147,15 @@ def subscribe_message(channel: str, symbol: str, req_id: int = 1) -> bytes:
     return request(f"{method}.subscribe", (native_symbol(symbol), *extra), req_id)
 
 
-def unsubscribe_message(channel: str, symbol: str, req_id: int = 1) -> bytes:
-    """``<channel>.unsubscribe`` for one symbol (same ack shape as subscribe)."""
+def unsubscribe_message(channel: str, symbol: str | None = None, req_id: int = 1) -> bytes:
+    """``<channel>.unsubscribe`` (same ack shape as subscribe).
+
+    Trades and klines take one symbol or none (all of the connection's); the order book
+    takes no symbol: ``orderbook.unsubscribe`` always drops every book of the connection.
+    """
     method, _ = _channel(channel)
-    return request(f"{method}.unsubscribe", (native_symbol(symbol),), req_id)
+    params = () if symbol is None or channel == "orderbook" else (native_symbol(symbol),)
+    return request(f"{method}.unsubscribe", params, req_id)
 
 
 def _channel(channel: str) -> tuple[str, tuple[int, ...]]:

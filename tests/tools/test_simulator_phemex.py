@@ -145,3 +145,21 @@ async def test_a_subscriber_at_the_start_gets_the_captures_trade_and_kline_histo
     assert times == sorted(times, reverse=True)  # newest first, like Phemex
     assert kline["type"] == "snapshot" and kline["kline"][0][1] == 60
     assert [k[0] for k in kline["kline"]] == sorted((k[0] for k in kline["kline"]), reverse=True)
+
+
+async def test_unsubscribes_follow_the_docs():
+    async with Simulator(**_cfg(source="synthetic", speed=5.0)) as sim:
+        venue = sim.venue("phemex")
+        async with ws_connect(sim.urls.ws) as ws:
+            for i, (ch, sym) in enumerate([("orderbook", "BTCUSD"), ("orderbook", "ETHUSD"),
+                                           ("trade", "BTCUSD"), ("trade", "ETHUSD")], start=1):
+                await ws.send(px.subscribe_message(ch, sym, i).decode())
+            await until(lambda: len(venue.subs) == 4)
+            await ws.send(px.unsubscribe_message("trade", "BTCUSD", 5).decode())
+            await until(lambda: len(venue.subs) == 3)
+            assert ("BTCUSD", "trade") not in venue.subs
+            await ws.send(px.unsubscribe_message("orderbook", None, 6).decode())
+            await until(lambda: set(venue.subs) == {("ETHUSD", "trade")})
+            got = [json.loads(m) for m in await recv_for(ws, 0.3)]
+        assert {m["id"]: m["result"] for m in got if m.get("id") in (5, 6)} == \
+            {5: {"status": "success"}, 6: {"status": "success"}}

@@ -4,7 +4,8 @@ Like the real DataGW: text frames; ``<channel>.subscribe`` with ``params [symbol
 acked ``{"error":null,"id":N,"result":{"status":"success"}}`` and followed by what the
 channel starts with (a book snapshot, the last trades, the klines); an unknown symbol or
 method is ``{"error":{"code":6001,"message":"invalid argument"},"id":N,"result":null}``;
-``server.ping`` is answered ``{"error":null,"id":N,"result":"pong"}``. A connection that
+``server.ping`` is answered ``{"error":null,"id":N,"result":"pong"}``; ``orderbook.unsubscribe``
+drops every book of the connection, ``trade``/``kline`` one symbol (or all without one). A connection that
 sent nothing (no request, no ping frame) for ``phemex_idle_timeout_s`` is closed, and one
 asking for more than ``phemex_max_subscriptions`` subscriptions gets an error reply.
 ``fault("gap", venue="phemex", symbol=S)`` sends S's next book message twice.
@@ -87,16 +88,20 @@ class PhemexVenue(SimVenue):
             await conn.send_now(reply(req_id, "pong"), now=now)
             return
         channel, _, action = method.partition(".")
-        if channel not in CHANNELS or action not in ("subscribe", "unsubscribe") or not params:
+        if channel not in CHANNELS or action not in ("subscribe", "unsubscribe") \
+                or (action == "subscribe" and not params):
             await conn.send_now(reply(req_id, error=(INVALID, "invalid argument")), now=now)
+            return
+        if action == "unsubscribe":
+            # orderbook: every book of the connection; trade/kline: one symbol or all
+            one = str(params[0]) if params and channel != "orderbook" else None
+            for key in [k for k in keys if k[1] == channel and one in (None, k[0])]:
+                keys.discard(key)
+                self.unregister(key, conn)
+            await conn.send_now(reply(req_id, OK), now=now)
             return
         symbol = str(params[0])
         key = (symbol, channel)
-        if action == "unsubscribe":
-            keys.discard(key)
-            self.unregister(key, conn)
-            await conn.send_now(reply(req_id, OK), now=now)
-            return
         if not self.market.activate(symbol):
             await conn.send_now(reply(req_id, error=(INVALID, "invalid argument")), now=now)
             return

@@ -29,6 +29,11 @@ def test_subscribe_messages_are_the_captures_json_rpc():
         b'{"id":1,"method":"kline.subscribe","params":["ENJUSD",60]}'
     assert json.loads(phemex.unsubscribe_message("kline", "ENJUSD", 3)) == \
         {"id": 3, "method": "kline.unsubscribe", "params": ["ENJUSD"]}
+    assert json.loads(phemex.unsubscribe_message("trade")) == \
+        {"id": 1, "method": "trade.unsubscribe", "params": []}
+    # the book takes no symbol: it always drops every book of the connection
+    assert json.loads(phemex.unsubscribe_message("orderbook", "BTCUSD")) == \
+        {"id": 1, "method": "orderbook.unsubscribe", "params": []}
     with pytest.raises(RecorderUsageError):
         phemex.subscribe_message("tick", "BTCUSD")
 
