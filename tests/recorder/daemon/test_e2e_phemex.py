@@ -183,6 +183,26 @@ async def test_the_heartbeat_keeps_a_quiet_connection_open(tmp_path):
     assert project(tmp_path)[2] == []
 
 
+async def test_a_symbol_added_while_running_gets_a_connection_of_its_own(tmp_path):
+    async with sim() as s:
+        run = Running(_cfg(tmp_path, s.urls, symbols=["XTZUSD"], channels=["orderbook", "trade"]))
+        async with run as rec:
+            await until(lambda: _data_frames(rec) > 20, 15, "frames")
+            # spelled as the control socket may get it: upper-cased on the way in
+            assert rec.subscribe("phemex", ["sENJUSDT", "XTZUSD"]) == (["SENJUSDT"], ["XTZUSD"])
+            await until(lambda: len(s.connections) == 2 and s.connections[1].frame_count > 5, 15,
+                        "the new connection's frames")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    assert_byte_exact(s, j)
+    first, second = j.ws_streams("phemex")
+    assert first.channels == ("orderbook:XTZUSD", "trade:XTZUSD")
+    assert second.channels == ("orderbook:sENJUSDT", "trade:sENJUSDT")
+    assert [orjson.loads(r.payload)["params"] for r in j.kinds(second.id, "sent")][:2] == \
+        [["sENJUSDT"], ["sENJUSDT"]]
+    assert project(tmp_path)[2] == []
+
+
 def _cfg(data: Path, urls, **kw):
     from recorder.daemon import build_config
 
