@@ -157,3 +157,20 @@ def test_adapter_plans_pings_and_answers():
     assert a.frame_error(b'{"error":{"code":6001,"message":"invalid argument"},"id":1,"result":null}')
     assert a.classify(message="invalid argument").error_class is ErrorClass.UNKNOWN_SYMBOL
     assert a.snapshots is None and a.depth_symbols(plans[0]) == [] and a.frame_rules is None
+
+
+def test_the_real_captures_frames_sort_into_acks_books_and_data():
+    """Every frame of the 2021 capture: 30 acks, no error, no pong; the book test is exact."""
+    from tools.captures import cryptofeed
+    from tools.simulator.captures import read_cryptofeed
+
+    acks = books = 0
+    for _, payload in read_cryptofeed(cryptofeed("PHEMEX")).frames:
+        msg = json.loads(payload)
+        rep = phemex.parse_reply(payload)
+        assert (rep is not None) == ("result" in msg)
+        acks += rep is not None and rep.ok and rep.id == 1
+        assert phemex.frame_error(payload) is None and not phemex.is_pong(payload)
+        assert phemex.is_book_frame(payload) == ("book" in msg)
+        books += "book" in msg
+    assert acks == 30 and books == 1337
