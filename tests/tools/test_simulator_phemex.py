@@ -163,3 +163,15 @@ async def test_unsubscribes_follow_the_docs():
             got = [json.loads(m) for m in await recv_for(ws, 0.3)]
         assert {m["id"]: m["result"] for m in got if m.get("id") in (5, 6)} == \
             {5: {"status": "success"}, 6: {"status": "success"}}
+
+
+async def test_books_get_a_periodic_snapshot_like_datagw():
+    async with Simulator(**_cfg(source="synthetic", speed=5.0, phemex_snapshot_interval_s=1.0)) as sim:
+        async with ws_connect(sim.urls.ws) as ws:
+            await ws.send(px.subscribe_message("orderbook", "ETHUSD").decode())
+            got = [json.loads(m) for m in await recv_for(ws, 1.2)]
+    books = [m for m in got if "book" in m]
+    snaps = [i for i, m in enumerate(books) if m["type"] == "snapshot"]
+    assert snaps[0] == 0 and len(snaps) >= 4  # on subscribe, then every tape second (5 a second)
+    for i in snaps[1:]:  # the book as it stands: the message before it has the same sequence
+        assert books[i]["sequence"] == books[i - 1]["sequence"]

@@ -8,7 +8,9 @@ method is ``{"error":{"code":6001,"message":"invalid argument"},"id":N,"result":
 drops every book of the connection, ``trade``/``kline`` one symbol (or all without one). A connection that
 sent nothing (no request, no ping frame) for ``phemex_idle_timeout_s`` is closed, and one
 asking for more than ``phemex_max_subscriptions`` subscriptions gets an error reply.
-``fault("gap", venue="phemex", symbol=S)`` sends S's next book message twice.
+``fault("gap", venue="phemex", symbol=S)`` sends S's next book message twice. Every
+``phemex_snapshot_interval_s`` of tape time (Phemex: 60 s) each book's subscribers get a
+snapshot of it, as DataGW publishes them.
 
 The endpoint is the bare host (``wss://ws.phemex.com``): this venue takes the path ``/``
 (and ``/ws``, the older spelling, when no other venue claims it first).
@@ -57,6 +59,7 @@ class PhemexVenue(SimVenue):
         # repeated sequence is the break the "increasing" rule sees; a lost message is not
         # visible at all, since Phemex's sequence is not contiguous.
         self.gaps: dict[str, int] = {}
+        self.snapshot_at: dict[str, float] = {}  # symbol -> tape time of its next periodic snapshot
 
     def accepts(self, path: str) -> bool:
         parts = urlsplit(path)
@@ -143,6 +146,15 @@ class PhemexVenue(SimVenue):
         for conn, _ in subs.values():
             for _ in range(times):
                 conn.push(data, now=now)
+        every = self.config.phemex_snapshot_interval_s
+        if ev.kind == "orderbook" and every:
+            # DataGW's periodic snapshot "for client self-verification" (tape time)
+            due = self.snapshot_at.setdefault(ev.symbol, ev.t + every)
+            if ev.t >= due:
+                self.snapshot_at[ev.symbol] = ev.t + every
+                for frame in self.market.first_frames(ev.symbol, "orderbook"):
+                    for conn, _ in subs.values():
+                        conn.push(frame, now=now)
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         """The recorder calls no Phemex REST endpoint (books come over the socket)."""
