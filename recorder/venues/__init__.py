@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_spot, binance_usdm, gate, kucoin, okx, upbit
+from . import binance_spot, binance_usdm, gate, kucoin, okx, phemex, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
 VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
@@ -24,6 +24,7 @@ VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
     gate.DESCRIPTOR,
     kucoin.DESCRIPTOR,
     okx.DESCRIPTOR,
+    phemex.DESCRIPTOR,
     upbit.DESCRIPTOR,
 )}
 

@@ -18,15 +18,29 @@ from tools.captures import CAPTURES, HFTBACKTEST_USDM, cryptofeed
 
 CRYPTOFEED_BINANCE = cryptofeed("BINANCE")
 CRYPTOFEED_BINANCE_FUTURES = cryptofeed("BINANCE_FUTURES")
+CRYPTOFEED_BYBIT = cryptofeed("BYBIT")
 CRYPTOFEED_GATEIO = cryptofeed("GATEIO")
 CRYPTOFEED_GATEIO_FUTURES = cryptofeed("GATEIO_FUTURES")
 CRYPTOFEED_KUCOIN = cryptofeed("KUCOIN")
 CRYPTOFEED_OKX = cryptofeed("OKX")
+CRYPTOFEED_PHEMEX = cryptofeed("PHEMEX")
 CRYPTOFEED_UPBIT = cryptofeed("UPBIT")
-__all__ = ["CAPTURES", "CRYPTOFEED_BINANCE", "CRYPTOFEED_BINANCE_FUTURES", "CRYPTOFEED_GATEIO",
-           "CRYPTOFEED_GATEIO_FUTURES", "CRYPTOFEED_KUCOIN", "CRYPTOFEED_OKX", "CRYPTOFEED_UPBIT",
-           "HFTBACKTEST_USDM",
-           "RawCapture", "read_cryptofeed", "read_hftbacktest"]
+__all__ = [
+    "CAPTURES",
+    "CRYPTOFEED_BINANCE",
+    "CRYPTOFEED_BINANCE_FUTURES",
+    "CRYPTOFEED_BYBIT",
+    "CRYPTOFEED_GATEIO",
+    "CRYPTOFEED_GATEIO_FUTURES",
+    "CRYPTOFEED_KUCOIN",
+    "CRYPTOFEED_OKX",
+    "CRYPTOFEED_PHEMEX",
+    "CRYPTOFEED_UPBIT",
+    "HFTBACKTEST_USDM",
+    "RawCapture",
+    "read_cryptofeed",
+    "read_hftbacktest",
+]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -11,11 +11,12 @@ from .captures import (
     CRYPTOFEED_GATEIO_FUTURES,
     CRYPTOFEED_KUCOIN,
     CRYPTOFEED_OKX,
+    CRYPTOFEED_PHEMEX,
     CRYPTOFEED_UPBIT,
     HFTBACKTEST_USDM,
 )
 
-VENUES = ('binance-spot', 'binance-usdm', 'gate', 'kucoin', 'okx', 'upbit')
+VENUES = ('binance-spot', 'binance-usdm', 'gate', 'kucoin', 'okx', 'phemex', 'upbit')
 SOURCES = ("capture", "synthetic")
 
 
@@ -74,6 +75,11 @@ class SimConfig:
     okx_captures: tuple[str, ...] = (str(CRYPTOFEED_OKX),)
     okx_symbols: tuple[str, ...] | None = None  # valid instIds; None: any well-formed one
     okx_idle_timeout_s: float | None = 30.0  # OKX cuts a connection silent both ways this long
+    phemex_captures: tuple[str, ...] = (str(CRYPTOFEED_PHEMEX),)
+    phemex_symbols: tuple[str, ...] | None = None  # valid symbols; None: any well-formed
+    phemex_idle_timeout_s: float | None = 30.0  # no client message (ping) this long: cut
+    phemex_max_subscriptions: int = 20  # per connection
+    phemex_snapshot_interval_s: float | None = 60.0  # periodic book snapshots (tape time); None: none
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418

@@ -47,6 +47,8 @@ from .kucoin_market import KucoinMarket
 from .kucoin_server import KucoinVenue
 from .okx_market import OkxMarket
 from .okx_server import OkxVenue
+from .phemex_market import PhemexMarket
+from .phemex_server import PhemexVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue
@@ -135,6 +137,10 @@ class Simulator:
             raws = [_load_raw(p) for p in cfg.okx_captures] if capture else []
             market = OkxMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.okx_symbols)
             self.venues["okx"] = OkxVenue(market, cfg)
+        if "phemex" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.phemex_captures] if capture else []
+            market = PhemexMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.phemex_symbols)
+            self.venues["phemex"] = PhemexVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
@@ -297,8 +303,11 @@ class Simulator:
 
         - ``drop``: venue, conn, path; ``code`` (None: abort TCP, client sees 1006).
         - ``gap``: ``symbol``, ``count`` diff events never sent (U/u/pu break); ``venue``
-          ``binance-usdm`` (default) or ``gate`` (symbol ``BTC_USDT`` or ``futures:BTC_USDT``);
-          with ``venue="okx"``, ``count`` book updates never sent (prevSeqId/seqId break).
+          ``binance-usdm`` (default), ``binance-spot``, ``gate`` (``BTC_USDT`` or
+          ``futures:BTC_USDT``), ``kucoin`` or ``bybit``; with ``venue="okx"``, ``count`` book
+          updates never sent (prevSeqId/seqId break); with ``venue="phemex"``, ``count`` book
+          messages sent twice (a sequence that does not grow: the only break Phemex's
+          "increasing" rule can see).
         - ``checksum``: ``symbol`` (OKX), ``count`` book updates sent with a wrong checksum.
         - ``silence``: venue, conn, path; ``seconds`` (None: until cleared). The socket
           stays open and answers pings; no data or replies are sent.
@@ -329,14 +338,15 @@ class Simulator:
             return self._okx_fault("gaps", "gap", symbol, count)
         # Binance by default: USD-M, else spot when it runs alone.
         name = venue or ("binance-usdm" if "binance-usdm" in self.venues else "binance-spot")
-        venue = self.venues.get(name)  # type: ignore[assignment]
-        if venue is None or not hasattr(venue, "gaps"):
-            raise ValueError("gap needs a venue that can skip diffs: binance-usdm, binance-spot, gate or okx")
+        target = self.venues.get(name)
+        if target is None or not hasattr(target, "gaps"):
+            raise ValueError(f"gap needs a venue that can skip diffs ({name} is not one running here)")
         if count < 1:
             raise ValueError("count must be >= 1")
-        gaps = venue.gaps  # type: ignore[attr-defined]
-        gaps[symbol.upper()] = gaps.get(symbol.upper(), 0) + count
-        return {"kind": "gap", "symbol": symbol.upper(), "pending": gaps[symbol.upper()]}
+        gaps = target.gaps  # type: ignore[attr-defined]
+        key = symbol if name == "phemex" else symbol.upper()  # Phemex spot symbols are sBTCUSDT
+        gaps[key] = gaps.get(key, 0) + count
+        return {"kind": "gap", "symbol": key, "pending": gaps[key]}
 
     def _fault_checksum(self, symbol: str, count: int = 1) -> dict:
         return self._okx_fault("bad_checksums", "checksum", symbol, count)
