@@ -63,6 +63,7 @@ class VenueConfig:
     subscribe: bool = OPTIONS["subscribe"].default  # Binance: SUBSCRIBE messages instead of streams in the URL
     format: str = OPTIONS["format"].default  # Upbit: DEFAULT or SIMPLE field names
     ping_interval_s: float = OPTIONS["ping_interval_s"].default  # Upbit text PING cadence
+    market: str = OPTIONS["market"].default  # Bybit: spot or linear (its URL path)
     max_streams_per_connection: int = 200  # Binance streams / Upbit codes per connection
 
     @property

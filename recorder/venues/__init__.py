@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_usdm, upbit
+from . import binance_usdm, bybit, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
-VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, upbit.DESCRIPTOR)}
+VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, bybit.DESCRIPTOR, upbit.DESCRIPTOR)}
 
 
 def descriptor_for(venue: str) -> VenueDescriptor:
