@@ -17,8 +17,9 @@ import zstandard
 from tools.captures import CAPTURES, HFTBACKTEST_USDM, cryptofeed
 
 CRYPTOFEED_BINANCE_FUTURES = cryptofeed("BINANCE_FUTURES")
+CRYPTOFEED_BYBIT = cryptofeed("BYBIT")
 CRYPTOFEED_UPBIT = cryptofeed("UPBIT")
-__all__ = ["CAPTURES", "CRYPTOFEED_BINANCE_FUTURES", "CRYPTOFEED_UPBIT", "HFTBACKTEST_USDM",
+__all__ = ["CAPTURES", "CRYPTOFEED_BINANCE_FUTURES", "CRYPTOFEED_BYBIT", "CRYPTOFEED_UPBIT", "HFTBACKTEST_USDM",
            "RawCapture", "read_cryptofeed", "read_hftbacktest"]
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .captures import CRYPTOFEED_BINANCE_FUTURES, CRYPTOFEED_UPBIT, HFTBACKTEST_USDM
+from .captures import (
+    CRYPTOFEED_BINANCE_FUTURES,
+    CRYPTOFEED_BYBIT,
+    CRYPTOFEED_UPBIT,
+    HFTBACKTEST_USDM,
+)
 
-VENUES = ("binance-usdm", "upbit")
+VENUES = ("binance-usdm", "bybit", "upbit")
 SOURCES = ("capture", "synthetic")
 
 
@@ -47,6 +52,9 @@ class SimConfig:
     binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
+    bybit_captures: tuple[str, ...] = (str(CRYPTOFEED_BYBIT),)
+    bybit_symbols: tuple[str, ...] | None = None  # valid "spot:X"/"linear:X" (bare: both); None: any
+    bybit_idle_timeout_s: float | None = 600.0  # no ping and no data for 10 minutes: cut
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418

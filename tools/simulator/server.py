@@ -36,6 +36,8 @@ from websockets.http11 import Request as WsRequest
 
 from .binance_market import BinanceMarket
 from .binance_server import BinanceVenue
+from .bybit_market import BybitMarket, parse_symbols, read_bybit
+from .bybit_server import BybitVenue
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
@@ -110,6 +112,10 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "bybit" in cfg.venues:
+            market = BybitMarket([read_bybit(p) for p in cfg.bybit_captures] if capture else [],
+                                 seed=cfg.seed, base_ms=base_ms, symbols=parse_symbols(cfg.bybit_symbols))
+            self.venues["bybit"] = BybitVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
