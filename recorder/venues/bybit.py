@@ -14,7 +14,8 @@ What the daemon does with this module:
   "conn_id":..,"op":"subscribe"}`` (spot) or with ``"ret_msg":""`` and ``"req_id"``
   (linear); a refusal has ``"success":false`` and the reason in ``ret_msg``
   (``parse_reply``, ``frame_error``).
-- We must ping: text ``{"op":"ping"}`` every 20 s (Bybit's recommendation); the answer is
+- We must ping: text ``{"op":"ping"}`` every 20 s (Bybit's recommendation; a ``[[venue]]``
+  ``ping_interval_s`` below 20 s shortens it); the answer is
   ``{"success":true,"ret_msg":"pong",..,"op":"ping"}`` (``is_pong``). Bybit cuts a connection
   with neither ping-pong nor data for 10 minutes.
 - Books are synced by the venue itself: every ``orderbook.N`` subscription starts with a
@@ -299,6 +300,8 @@ class BybitAdapter(Adapter):
             ws_url=options.ws_base, rest_url=options.rest_base,
             market=getattr(options, "market", DEFAULT.market),
             max_topics_per_connection=options.max_streams_per_connection,
+            # the shared ping_interval_s (Upbit's, 60 s by default) only ever shortens ours
+            ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
             stale_after_s=stale_after_s, backoff=backoff)
         self.connect_limit = connect_limiter(self.vc)
 

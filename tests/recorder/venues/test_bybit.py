@@ -150,6 +150,10 @@ def test_descriptor_adapter_and_the_market_option():
     assert a.replan(plans[1], 1) == plans[1]
     assert a.keepalive()(LINEAR_PONG) and a.frame_error(REFUSAL) is not None
     assert a.classify(close_code=1006).retry
+    assert a.heartbeat().client_ping_interval_s == 20.0  # the shared default (60 s) is too long
+    fast = d.adapter(VenueConfig("bybit", ("BTCUSDT",), ("tickers",), ping_interval_s=0.5),
+                     backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "t")
+    assert fast.heartbeat().client_ping_interval_s == 0.5
 
 
 def test_config_takes_market_and_refuses_a_bad_one():
