@@ -161,6 +161,11 @@ class Recorder:
         elif self.sync is not None:
             self.sync.add_stream(info)
 
+    def _resubscribe(self, venue: str, symbol: str) -> bool:
+        """A broken book of a venue that resyncs over its WebSocket: every slot carrying it
+        asks its live connection for a fresh snapshot."""
+        return any([sv.resubscribe([symbol]) for sv in self.supervisors if sv.venue == venue])
+
     def _start_projections(self) -> None:
         """The snapshot fetchers, the resync, the projection that tells it, and the hooks."""
         for adapter in self.adapters:
@@ -172,7 +177,8 @@ class Recorder:
         loop = asyncio.get_running_loop()
         self.resync = Resync(journal=self.journal, fetchers=self.fetchers, log=self.log,
                              source="projection" if pc.enabled else "sync",
-                             schedule=loop.call_soon, counters=self.metrics)
+                             schedule=loop.call_soon, counters=self.metrics,
+                             resubscribe=self._resubscribe)
         if pc.enabled:
             proj = LiveProjection(data_dir=self.config.data, depth_levels=pc.depth_levels,
                                   log=self.log, on_gap=self.resync.on_gap,

@@ -316,6 +316,28 @@ class Supervisor:
         if not self.up:
             self.down_since = time.monotonic()
 
+    # -- books the venue resyncs over the WebSocket ---------------------------------
+
+    def resubscribe(self, symbols: list[str]) -> bool:
+        """Ask the live connection to resend the books of ``symbols`` from a snapshot
+        (``Adapter.resubscribe``); False when this slot carries none of them or is down."""
+        msgs = self.adapter.resubscribe(self.plan, symbols)
+        link = next((lk for lk in reversed(self.links) if lk.is_open), None)
+        if not msgs or link is None:
+            return False
+        self.log.info("resubscribe", extra=fields(venue=self.venue, conn=self.name,
+                                                  stream=link.sid, symbols=symbols))
+        asyncio.ensure_future(self._send_all(link, msgs))
+        return True
+
+    async def _send_all(self, link: Link, msgs: list[bytes]) -> None:
+        try:
+            for msg in msgs:
+                await link.send(msg)
+        except Exception as exc:  # noqa: BLE001 (the link is going: its reconnect resyncs)
+            self.log.warning("resubscribe_failed", extra=fields(
+                venue=self.venue, conn=self.name, stream=link.sid, error=str(exc)))
+
     # -- error replies (found by the link's frame inspection, inside the socket read) -
 
     def _frame_error(self, link: Link, text: str) -> None:

@@ -317,6 +317,14 @@ class BybitAdapter(Adapter):
     def keepalive(self) -> Callable[[bytes], bool]:
         return is_pong
 
+    def resubscribe(self, plan: ConnectionPlan, symbols: Iterable[str]) -> list[bytes]:
+        want = {s.upper() for s in symbols}
+        books = [t for t in plan.streams
+                 if t.rsplit(".", 1)[0] in BOOK_CHANNELS and symbol_of(t) in want]
+        return resubscribe_messages(dict.fromkeys(symbol_of(t) for t in books),
+                                    dict.fromkeys(t.rsplit(".", 1)[0] for t in books),
+                                    req_id=f"resync-{self.new_id()}", config=self.vc)
+
     def frame_error(self, payload: bytes) -> str | None:
         return frame_error(payload)
 

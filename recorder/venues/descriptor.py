@@ -138,6 +138,11 @@ class Adapter:
         """Symbols whose diff-depth stream ``plan`` carries (synced by ``snapshots``)."""
         return []
 
+    def resubscribe(self, plan: ConnectionPlan, symbols: Iterable[str]) -> list[bytes]:
+        """Messages that make ``plan``'s live connection send the books of ``symbols``
+        afresh from a snapshot (venues whose WebSocket syncs its books); [] when none."""
+        return []
+
 
 def _any(value: Any) -> str | None:
     return None

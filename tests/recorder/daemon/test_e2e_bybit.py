@@ -102,30 +102,47 @@ async def test_linear_drop_reconnects_and_the_new_snapshot_resyncs(tmp_path):
     assert p.market("bybit", "linear:SOLUSDT").norm == "SOL-USDT-PERP"
 
 
-async def test_injected_gap_is_a_gap_and_the_reconnect_snapshot_resyncs(tmp_path):
-    """A broken ``u`` chain is a typed Gap (journaled as a mark). Bybit has no REST snapshot:
-    the book is resynced by a new subscription's snapshot (here a reconnect)."""
+async def test_injected_gap_is_marked_and_resynced_by_a_resubscribe(tmp_path):
+    """A broken ``u`` chain is a typed Gap, journaled as a mark; Bybit has no REST snapshot,
+    so the recorder unsubscribes and subscribes that book on the same connection, and the
+    venue's fresh snapshot resyncs it. The other book is left alone; nothing reconnects."""
     async with Simulator(venues=("bybit",), speed=20, seed=5, source="synthetic") as s:
-        cfg = bybit_config(tmp_path, s.urls, symbols=["ABCUSDT"], channels=["orderbook.50"])
+        cfg = bybit_config(tmp_path, s.urls, symbols=["ABCUSDT", "DEFUSDT"],
+                           channels=["orderbook.50", "publicTrade"])
         run = Running(cfg)
         async with run as rec:
             await until(lambda: _frames(rec) > 30, 10, "frames")
             s.venue("bybit").inject_gap("ABCUSDT", 2, market="spot")
-            await until(lambda: any(rec.projection.projector.book("bybit", "ABCUSDT").needs_snapshot
-                                    for _ in [0]), 5, "the projection sees the gap")
-            aborted = set(s.fault("drop", venue="bybit")["conns"])
-            await until(lambda: len(s.connections) >= 2, 10, "the reconnect")
-            await until(lambda: rec.projection.projector.book("bybit", "ABCUSDT").valid, 10,
-                        "the book resynced")
+            await until(lambda: _resynced(s), 10, "the resubscribe answered with a snapshot")
+            base = _frames(rec)
+            await until(lambda: _frames(rec) > base + 20, 10, "frames after the resync")
             assert await run.stop() == 0
     j = Journal(tmp_path)
-    assert_byte_exact(s, j, aborted=aborted)
+    j.assert_gapless()
+    assert_byte_exact(s, j)
+    (info,) = j.ws_streams("bybit")
     (gap,) = [m for m in j.marks() if m["mark"] == "gap"]
     assert (gap["venue"], gap["symbol"]) == ("bybit", "ABCUSDT") and gap["got"] == gap["expected"] + 2
+    sent = [orjson.loads(r.payload) for r in j.kinds(info.id, "sent")]
+    resync = [m for m in sent if m.get("req_id", "").startswith("resync-")]
+    assert [(m["op"], m["args"]) for m in resync] == [("unsubscribe", ["orderbook.50.ABCUSDT"]),
+                                                      ("subscribe", ["orderbook.50.ABCUSDT"])]
+    mark_seq = next(r.seq for r in j.records if r.kind == "mark")
+    sent_seq = next(r.seq for r in j.kinds(info.id, "sent") if b"resync-" in r.payload)
+    assert mark_seq < sent_seq
     p, events = fold(j)
     (g,) = [e for e in events if isinstance(e, Gap)]
-    assert g.reason == "sequence" and g.got == g.expected + 2
+    assert g.reason == "sequence" and g.got == g.expected + 2 and g.symbol == "ABCUSDT"
+    snaps = [e for e in events if type(e).__name__ == "BookSnapshot"]
+    assert [e.symbol for e in snaps if e.seq > sent_seq] == ["ABCUSDT"]
     assert p.book("bybit", "ABCUSDT").valid and p.books_needing_snapshot() == []
+
+
+def _resynced(s) -> bool:
+    """The simulator answered a resubscribe with the book's snapshot."""
+    frames = s.sent(s.connections[0].id)
+    acks = [i for i, f in enumerate(frames) if b'"req_id":"resync-' in f and b'"op":"subscribe"' in f]
+    return bool(acks) and any(b'"type":"snapshot"' in f for f in frames[acks[-1]:])
 
 
 async def test_ping_keeps_a_quiet_connection_through_the_idle_cut(tmp_path):

@@ -184,3 +184,14 @@ def test_inspection_takes_any_damaged_frame_of_the_real_capture(capture_journal)
     for p in damaged:
         bybit.is_pong(p)
     assert errors >= 1
+
+
+def test_adapter_resubscribes_only_the_book_topics_its_plan_carries():
+    cfg = VenueConfig("bybit", ("BTCUSDT", "ETHUSDT"), ("orderbook.1", "orderbook.200", "tickers"))
+    a = bybit.BybitAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "n1")
+    (plan,) = a.plans()
+    msgs = [json.loads(m) for m in a.resubscribe(plan, ["btcusdt"])]
+    assert msgs == [
+        {"req_id": "resync-n1-0", "op": "unsubscribe", "args": ["orderbook.1.BTCUSDT", "orderbook.200.BTCUSDT"]},
+        {"req_id": "resync-n1-0", "op": "subscribe", "args": ["orderbook.1.BTCUSDT", "orderbook.200.BTCUSDT"]}]
+    assert a.resubscribe(plan, ["SOLUSDT"]) == []
