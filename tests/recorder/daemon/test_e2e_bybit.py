@@ -16,15 +16,23 @@ from state.events import DecodeError, Gap
 from state.projector import Projector
 from tools.simulator import Simulator
 
-from .helpers import FAST, Journal, Running, assert_byte_exact, until
+from . import helpers
+from .helpers import Journal, Running, assert_byte_exact, until
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["plain", "deflate-offered"])
+def compression(request, monkeypatch):
+    """Each test with and without permessage-deflate offered (the simulator takes none)."""
+    monkeypatch.setitem(helpers.FAST, "compression", request.param)
+    return request.param
 
 
 def bybit_config(data, urls, *, symbols, channels, market="spot", supervision=None, **extra):
     return build_config({
         "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5},
-        "supervision": {**FAST, **(supervision or {})},
+        "supervision": {**helpers.FAST, **(supervision or {})},
         "compaction": {"enabled": False},
         "venue": [{"venue": "bybit", "symbols": symbols, "channels": channels, "market": market,
                    "ws_url": urls.ws, "rest_url": urls.rest, **extra}],
@@ -167,3 +175,30 @@ async def test_ping_keeps_a_quiet_connection_through_the_idle_cut(tmp_path):
     assert not j.errors()
     assert_byte_exact(s, j)
     fold(j)
+
+
+async def test_a_silent_feed_is_cut_by_the_watchdog_and_resubscribed(tmp_path):
+    """Silence (no data, no pong) longer than the stale cut: the recorder closes with 4000,
+    reconnects, subscribes again and the new subscription's snapshot makes the book valid."""
+    async with Simulator(venues=("bybit",), speed=20, seed=5, source="synthetic") as s:
+        cfg = bybit_config(tmp_path, s.urls, symbols=["ABCUSDT"], channels=["orderbook.200"],
+                           market="linear", supervision={"stale_after_s": 0.6})
+        run = Running(cfg)
+        async with run as rec:
+            await until(lambda: _frames(rec) > 20, 10, "frames")
+            s.fault("silence", venue="bybit", seconds=5.0)
+            await until(lambda: any(sv.stale for sv in rec.supervisors), 5, "the watchdog")
+            await until(lambda: len(s.connections) >= 2, 5, "the replacement")
+            await until(lambda: rec.projection.projector.book("bybit", "linear:ABCUSDT").valid
+                        and rec.supervisors[0].links and rec.supervisors[0].links[0].data_frames > 10,
+                        5, "data again")
+            assert await run.stop() == 0
+    j = Journal(tmp_path)
+    j.assert_gapless()
+    assert_byte_exact(s, j)
+    first, second = j.ws_streams("bybit")[:2]
+    assert j.kinds(first.id, "close")[0].meta["code"] == 4000
+    assert [r.meta.get("reason") for r in j.errors()] == ["stale"]
+    assert j.kinds(second.id, "sent")[0].payload == j.kinds(first.id, "sent")[0].payload
+    p, _ = fold(j)
+    assert p.book("bybit", "linear:ABCUSDT").valid
