@@ -22,8 +22,12 @@ What the daemon does with this module:
   ``snapshot`` and continues with ``delta``s whose ``u`` grows by one; a message with
   ``u == 1`` is a fresh snapshot after a service restart (the rule is ``state.sync``'s
   ``bybit`` row, in the core). No REST snapshot exists for these depths, so a broken book
-  is resynced by a new subscription: ``resubscribe_messages`` (unsubscribe, subscribe),
-  or a reconnect, whose first book message is a snapshot again.
+  is resynced by a new subscription: on a ``Gap`` the daemon sends
+  ``BybitAdapter.resubscribe(plan, symbols)`` (unsubscribe, then subscribe, of that book's
+  topics) on the live connection; a reconnect resyncs every book the same way.
+- Symbol keys: spot keeps the bare name, linear is ``linear:BTCUSDT`` (``state.symbols``);
+  the decoder reads the market from the stream URL's last path segment, which is why the
+  descriptor's ``market`` is "" (one recorder venue table records one market).
 
 Facts relied on (PROTOCOLS.md §4, from bybit-exchange/docs @ 072c197): URLs and paths, the
 spot limit of 10 args per request, the 21,000-character args limit per connection (no args
