@@ -128,9 +128,15 @@ class MarketData:
 
     async def start(self) -> MarketData:
         if not self._started:
-            self._started = True
             if self.memory is not None:
-                await self.memory.start()
+                try:
+                    await self.memory.start()
+                except BaseException:
+                    await self.rest.aclose()  # nothing else was opened
+                    if isinstance(self.candle_cache, StoreCache):
+                        self.candle_cache.close()
+                    raise
+            self._started = True
         return self
 
     async def close(self) -> None:

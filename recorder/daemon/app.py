@@ -61,6 +61,7 @@ from .metrics import Metrics
 from .ports import HookContext, HookFactory
 from .projection import LiveProjection, SyncProjection
 from .publish import Publisher, live_dir, remove_attach, write_attach
+from .resubscribe import Resubscriber
 from .resync import Resync
 from .runtime import JournalAccess, Stopper
 from .snapshots import SnapshotFetcher
@@ -92,6 +93,7 @@ class Recorder:
         self.adapters: list[Adapter] = [adapter_for(v, config.supervision) for v in config.venues]
         self.supervisors: list[Supervisor] = []
         self.fetchers: dict[str, SnapshotFetcher] = {}
+        self.resubscribers: dict[str, Resubscriber] = {}  # venues resynced on the WebSocket
         self.links: dict[int, Link] = {}  # every link ever opened, by stream id
         self.projection: LiveProjection | None = None
         self.sync: SyncProjection | None = None  # book sync only, when the projection is off
@@ -161,11 +163,6 @@ class Recorder:
         elif self.sync is not None:
             self.sync.add_stream(info)
 
-    def _resubscribe(self, venue: str, symbol: str) -> bool:
-        """A broken book of a venue that resyncs over its WebSocket: every slot carrying it
-        asks its live connection for a fresh snapshot."""
-        return any([sv.resubscribe([symbol]) for sv in self.supervisors if sv.venue == venue])
-
     def _start_projections(self) -> None:
         """The snapshot fetchers, the resync, the projection that tells it, and the hooks."""
         for adapter in self.adapters:
@@ -173,12 +170,16 @@ class Recorder:
                 self.fetchers[adapter.venue] = SnapshotFetcher(
                     adapter, journal=self.journal, log=self.log, rng=self.rng,
                     rest_timeout_s=self.config.supervision.rest_timeout_s, counters=self.metrics)
+            elif getattr(adapter, "resync_messages", None) is not None:
+                self.resubscribers[adapter.venue] = Resubscriber(
+                    adapter, supervisors=lambda: self.supervisors, log=self.log,
+                    op_limiter=getattr(adapter, "op_limiter", None))
         pc = self.config.projection
         loop = asyncio.get_running_loop()
-        self.resync = Resync(journal=self.journal, fetchers=self.fetchers, log=self.log,
+        self.resync = Resync(journal=self.journal, fetchers={**self.fetchers, **self.resubscribers},
+                             log=self.log,
                              source="projection" if pc.enabled else "sync",
-                             schedule=loop.call_soon, counters=self.metrics,
-                             resubscribe=self._resubscribe)
+                             schedule=loop.call_soon, counters=self.metrics)
         if pc.enabled:
             proj = LiveProjection(data_dir=self.config.data, depth_levels=pc.depth_levels,
                                   log=self.log, on_gap=self.resync.on_gap,
@@ -186,8 +187,9 @@ class Recorder:
                                   checkpoint_every_s=pc.checkpoint_every_s)
             self._reprojected = proj.recover(self.writer.streams)
             self.projection = proj
-        elif self.fetchers:
-            self.sync = SyncProjection({v: descriptor_for(v).book_frame for v in self.fetchers},
+        elif self.fetchers or self.resubscribers:
+            self.sync = SyncProjection({v: descriptor_for(v).book_frame
+                                        for v in (*self.fetchers, *self.resubscribers)},
                                        log=self.log, on_gap=self.resync.on_gap)
         self._build_hooks()
         self._start_publisher()

@@ -41,8 +41,10 @@ class Journal(Protocol):
     append, which raises ``JournalWriteError``) and reports a failure to ``failed``.
     """
 
-    def register(self, venue: str, *, url: str, conn: str, channels: tuple[str, ...]) -> int:
-        """A new stream id for one connection lifetime (or a venue's REST calls)."""
+    def register(self, venue: str, *, url: str, conn: str, channels: tuple[str, ...],
+                 market: str | None = None) -> int:
+        """A new stream id for one connection lifetime (or a venue's REST calls); ``market``
+        (None: the venue descriptor's) is the stream table's market."""
         ...
 
     def append(self, sid: int, kind: str, payload: bytes,

@@ -11,9 +11,7 @@ that a book broke: a ``Gap`` event, folded the moment its record was appended.
   subscriber callback returns, since a writer subscriber may not append itself; the
   fetch that follows always lands after it.
 - ``ticktape_gaps_total{venue,symbol}`` counted for a sequence gap, a ``depth_break`` log line,
-- a snapshot request to the venue's fetcher, when the venue has the capability; else
-  ``resubscribe(venue, symbol)`` (scheduled, not from the subscriber): a venue whose
-  WebSocket syncs its books (Bybit) sends that book afresh from a snapshot.
+- a snapshot request to the venue's fetcher, when the venue has the capability.
 
 A break is not acted on while a snapshot of that book is already on its way (requested
 and not yet journaled): that snapshot resyncs the book. Nor while the book is held:
@@ -53,10 +51,8 @@ class Resync:
     def __init__(self, *, journal: Journal, fetchers: Mapping[str, SnapshotQueue],
                  log: logging.Logger, source: str,
                  schedule: Callable[[Callable[[], None]], Any],
-                 counters: Counters | None = None,
-                 resubscribe: Callable[[str, str], Any] | None = None) -> None:
+                 counters: Counters | None = None) -> None:
         self.journal = journal
-        self.resubscribe = resubscribe
         self.fetchers = fetchers
         self.log = log
         self.source = source
@@ -94,9 +90,6 @@ class Resync:
                                                      stream=stream))
         if fetcher is not None:
             fetcher.request(symbol, text)
-        elif self.resubscribe is not None:
-            venue, resubscribe = gap.venue, self.resubscribe
-            self.schedule(lambda: resubscribe(venue, symbol))
 
     def _flush(self) -> None:
         marks, self._marks = self._marks, []

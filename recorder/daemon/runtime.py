@@ -66,9 +66,11 @@ class JournalAccess:
         self.counts: dict[tuple[int, str], tuple[int, int]] = {}  # (sid, kind) -> (records, bytes)
         self.stream_names: dict[int, tuple[str, str]] = {}  # sid -> (venue, conn)
 
-    def register(self, venue: str, *, url: str, conn: str, channels: tuple[str, ...]) -> int:
+    def register(self, venue: str, *, url: str, conn: str, channels: tuple[str, ...],
+                 market: str | None = None) -> int:
         desc = VENUES.get(venue)
-        sid = self.writer.register_stream(venue, market=desc.market if desc else "", url=url,
+        market = market or (desc.market if desc else "")
+        sid = self.writer.register_stream(venue, market=market, url=url,
                                           conn=conn, channels=channels,
                                           config_hash=self.config_hash)
         self.stream_names[sid] = (venue, conn)

@@ -132,7 +132,10 @@ class Supervisor:
             while (wait := limit.delay(time.monotonic())) > 0:
                 await asyncio.sleep(wait)
             limit.take(time.monotonic())
-        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams)
+        # a market the configuration picks (Gate spot/futures) keys the stream's symbols
+        market = {"market": self.adapter.market} if self.adapter.market else {}
+        sid = self.journal.register(self.venue, url=plan.url, conn=self.name, channels=plan.streams,
+                                    **market)
         link = Link(self.journal, sid=sid, venue=self.venue, conn=self.name, url=plan.url,
                     log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)
@@ -315,28 +318,6 @@ class Supervisor:
         self._release_books(link, delivered=False)
         if not self.up:
             self.down_since = time.monotonic()
-
-    # -- books the venue resyncs over the WebSocket ---------------------------------
-
-    def resubscribe(self, symbols: list[str]) -> bool:
-        """Ask the live connection to resend the books of ``symbols`` from a snapshot
-        (``Adapter.resubscribe``); False when this slot carries none of them or is down."""
-        msgs = self.adapter.resubscribe(self.plan, symbols)
-        link = next((lk for lk in reversed(self.links) if lk.is_open), None)
-        if not msgs or link is None:
-            return False
-        self.log.info("resubscribe", extra=fields(venue=self.venue, conn=self.name,
-                                                  stream=link.sid, symbols=symbols))
-        asyncio.ensure_future(self._send_all(link, msgs))
-        return True
-
-    async def _send_all(self, link: Link, msgs: list[bytes]) -> None:
-        try:
-            for msg in msgs:
-                await link.send(msg)
-        except Exception as exc:  # noqa: BLE001 (the link is going: its reconnect resyncs)
-            self.log.warning("resubscribe_failed", extra=fields(
-                venue=self.venue, conn=self.name, stream=link.sid, error=str(exc)))
 
     # -- error replies (found by the link's frame inspection, inside the socket read) -
 

@@ -15,10 +15,17 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_usdm, bybit, upbit
+from . import binance_spot, binance_usdm, bybit, gate, okx, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
-VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (binance_usdm.DESCRIPTOR, bybit.DESCRIPTOR, upbit.DESCRIPTOR)}
+VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
+    binance_spot.DESCRIPTOR,
+    binance_usdm.DESCRIPTOR,
+    bybit.DESCRIPTOR,
+    gate.DESCRIPTOR,
+    okx.DESCRIPTOR,
+    upbit.DESCRIPTOR,
+)}
 
 
 def descriptor_for(venue: str) -> VenueDescriptor:

@@ -22,12 +22,13 @@ What the daemon does with this module:
   ``snapshot`` and continues with ``delta``s whose ``u`` grows by one; a message with
   ``u == 1`` is a fresh snapshot after a service restart (the rule is ``state.sync``'s
   ``bybit`` row, in the core). No REST snapshot exists for these depths, so a broken book
-  is resynced by a new subscription: on a ``Gap`` the daemon sends
-  ``BybitAdapter.resubscribe(plan, symbols)`` (unsubscribe, then subscribe, of that book's
-  topics) on the live connection; a reconnect resyncs every book the same way.
-- Symbol keys: spot keeps the bare name, linear is ``linear:BTCUSDT`` (``state.symbols``);
-  the decoder reads the market from the stream URL's last path segment, which is why the
-  descriptor's ``market`` is "" (one recorder venue table records one market).
+  is resynced by a new subscription: on a ``Gap`` the daemon's ``Resubscriber`` sends
+  ``BybitAdapter.resync_messages(symbol)`` (unsubscribe, then subscribe, of that book's
+  topics) on the connection carrying it (``book_symbols``); a reconnect resyncs every book
+  the same way. Bybit documents no limit on subscribe requests per connection.
+- Symbol keys: spot keeps the bare name, linear is ``linear:BTCUSDT`` (``state.symbols``):
+  one ``[[venue]]`` table records one market, and ``Adapter.market`` writes it into each
+  stream's table row, which is what the decoder keys by.
 
 Facts relied on (PROTOCOLS.md §4, from bybit-exchange/docs @ 072c197): URLs and paths, the
 spot limit of 10 args per request, the 21,000-character args limit per connection (no args
@@ -308,6 +309,7 @@ class BybitAdapter(Adapter):
             ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
             stale_after_s=stale_after_s, backoff=backoff)
         self.connect_limit = connect_limiter(self.vc)
+        self.market = self.vc.market  # the stream table's market: linear books key linear:SYM
 
     def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
         return plan_connections(symbols, self.options.channels, config=self.vc)
@@ -321,12 +323,15 @@ class BybitAdapter(Adapter):
     def keepalive(self) -> Callable[[bytes], bool]:
         return is_pong
 
-    def resubscribe(self, plan: ConnectionPlan, symbols: Iterable[str]) -> list[bytes]:
-        want = {s.upper() for s in symbols}
-        books = [t for t in plan.streams
-                 if t.rsplit(".", 1)[0] in BOOK_CHANNELS and symbol_of(t) in want]
-        return resubscribe_messages(dict.fromkeys(symbol_of(t) for t in books),
-                                    dict.fromkeys(t.rsplit(".", 1)[0] for t in books),
+    def book_symbols(self, plan: ConnectionPlan) -> list[str]:
+        """Symbols whose books (``orderbook.N``) ``plan`` carries: a Gap of one is resynced by
+        ``resync_messages`` on that connection (``recorder.daemon.resubscribe``)."""
+        return list(dict.fromkeys(symbol_of(t) for t in plan.streams
+                                  if t.rsplit(".", 1)[0] in BOOK_CHANNELS))
+
+    def resync_messages(self, symbol: str) -> list[bytes]:
+        """Unsubscribe, then subscribe, the configured book topics of ``symbol``."""
+        return resubscribe_messages([symbol], self.options.channels,
                                     req_id=f"resync-{self.new_id()}", config=self.vc)
 
     def frame_error(self, payload: bytes) -> str | None:
@@ -344,9 +349,7 @@ def _market(value: object) -> str | None:
 
 DESCRIPTOR = VenueDescriptor(
     name=VENUE,
-    # Not one market: each stream's market is its URL's last path segment (spot, linear),
-    # which is how state.decode.bybit.market_of keys linear symbols ``linear:BTCUSDT``.
-    market="",
+    market="spot",  # the default table's; a linear table's streams say linear (Adapter.market)
     channels=VENUE_CHANNELS,
     ws_url=DEFAULT.ws_url,
     rest_url=DEFAULT.rest_url,

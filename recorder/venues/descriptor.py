@@ -85,6 +85,9 @@ class Adapter:
       by REST snapshots.
     - ``rotate_after_s``: open a replacement connection this long after each open.
     - ``ping_interval``: send WebSocket ping frames this often (None: the venue pings us).
+    - ``market``: the stream table's market when the configuration picks it (Gate's
+      ``spot``/``futures``: the projection keys futures symbols by it); None: the
+      descriptor's ``market``.
     - ``frame_rules``: the name of the compiled core's frame rules for its connections
       (``ticktape_core.inspect_frames``: keep-alive answers and error replies, a batch of
       frames a call); None: every frame is data and none is an error reply.
@@ -93,6 +96,7 @@ class Adapter:
 
     venue: ClassVar[str] = ""
     frame_rules: ClassVar[str | None] = None
+    market: str | None = None
     rotate_after_s: float | None = None
     ping_interval: float | None = None
     connect_limit: WindowLimit | None = None
@@ -136,11 +140,6 @@ class Adapter:
 
     def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Symbols whose diff-depth stream ``plan`` carries (synced by ``snapshots``)."""
-        return []
-
-    def resubscribe(self, plan: ConnectionPlan, symbols: Iterable[str]) -> list[bytes]:
-        """Messages that make ``plan``'s live connection send the books of ``symbols``
-        afresh from a snapshot (venues whose WebSocket syncs its books); [] when none."""
         return []
 
 

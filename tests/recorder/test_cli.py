@@ -122,10 +122,11 @@ def test_run_takes_its_venues_from_the_descriptors_and_refuses_a_bad_config(tmp_
 
     run_parser = build_parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
     venue = next(a for a in run_parser._actions if a.dest == "venue")
-    assert tuple(venue.choices) == tuple(VENUES) == ("binance-usdm", "bybit", "upbit")
+    assert tuple(venue.choices) == tuple(VENUES) == ('binance-spot', 'binance-usdm', 'bybit', 'gate', 'okx', 'upbit')
     channels = next(a for a in run_parser._actions if a.dest == "channels").help
     assert "binance-usdm depth,depth20,aggTrade,trade,kline_1m,bookTicker,markPrice" in channels
     assert "upbit orderbook,trade,ticker" in channels
+    assert "okx books,books5,bbo-tbt,trades,tickers" in channels
     p = run("run", "--venue", "upbit", "--symbols", "BTCUSDT", "--channels", "trade",
             "--data", str(tmp_path))
     assert p.returncode == 2

@@ -17,7 +17,8 @@ Paths ``/v5/public/spot`` and ``/v5/public/linear``. Text frames only. Requests:
   adds ``req_id``). A connection with neither a ping nor data sent for ``bybit_idle_timeout_s``
   (Bybit: 10 minutes) is closed.
 
-Faults: ``drop``/``silence``/``malformed`` as for every venue; ``gaps`` (``inject_gap``) skips
+Faults: ``drop``/``silence``/``malformed`` as for every venue; ``gap`` (the server's fault with
+``venue="bybit"``, or ``inject_gap`` for one market) skips
 the next deltas of a book on every connection (the ``u`` + 1 chain breaks; Bybit has no
 book checksum). REST: ``GET /v5/market/instruments-info?category=spot|linear`` answers with
 the captured body.
@@ -184,12 +185,13 @@ class BybitVenue(SimVenue):
     """The simulated Bybit v5 public venue (spot and linear)."""
 
     name = "bybit"
+    paths = tuple(PATHS)
 
     def __init__(self, market: BybitMarket, config: SimConfig) -> None:
         super().__init__(market)
         self.market: BybitMarket = market
         self.config = config
-        self.gaps: dict[str, int] = {}  # "<market>:<SYMBOL>" (or a bare symbol: both) -> deltas to skip
+        self.gaps: dict[str, int] = {}  # "<market>:<SYMBOL>" or a bare symbol (any market) -> deltas to skip
 
     def accepts(self, path: str) -> bool:
         return path.split("?", 1)[0].rstrip("/") in PATHS
@@ -248,10 +250,12 @@ class BybitVenue(SimVenue):
                 continue
             if data is None:
                 data = ev.data
-                if self.gaps.get(ev.symbol) and b'"type":"delta"' in data:
-                    self.gaps[ev.symbol] -= 1
-                    if not self.gaps[ev.symbol]:
-                        del self.gaps[ev.symbol]
+                # "<market>:<SYMBOL>" (inject_gap) or a bare symbol (the server's gap fault)
+                key = ev.symbol if ev.symbol in self.gaps else ev.symbol.split(":", 1)[1]
+                if self.gaps.get(key) and b'"type":"delta"' in data:
+                    self.gaps[key] -= 1
+                    if not self.gaps[key]:
+                        del self.gaps[key]
                     return
             payload = data
             if depth != 200:

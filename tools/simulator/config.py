@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .captures import (
+    CRYPTOFEED_BINANCE,
     CRYPTOFEED_BINANCE_FUTURES,
     CRYPTOFEED_BYBIT,
+    CRYPTOFEED_GATEIO,
+    CRYPTOFEED_GATEIO_FUTURES,
+    CRYPTOFEED_OKX,
     CRYPTOFEED_UPBIT,
     HFTBACKTEST_USDM,
 )
 
-VENUES = ("binance-usdm", "bybit", "upbit")
+VENUES = ('binance-spot', 'binance-usdm', 'bybit', 'gate', 'okx', 'upbit')
 SOURCES = ("capture", "synthetic")
 
 
@@ -50,11 +54,23 @@ class SimConfig:
     binance_max_incoming_per_s: int | None = 10
     binance_weight_limit: int | None = 2400  # USD-M REST weight per minute and address; None: unlimited
     binance_spot_weight_limit: int | None = 6000  # spot REST weight per minute and address
+    binance_spot_captures: tuple[str, ...] = (str(CRYPTOFEED_BINANCE),)  # binance-spot's own market
+    binance_spot_symbols: tuple[str, ...] | None = None  # valid spot symbols; None: any
+    binance_spot_ping_interval_s: float | None = 20.0  # spot pings every 20 s (since 2025-01-28)
+    binance_spot_pong_timeout_s: float = 60.0
+    binance_spot_max_incoming_per_s: int | None = 5  # pings, pongs and control messages
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
     bybit_captures: tuple[str, ...] = (str(CRYPTOFEED_BYBIT),)
     bybit_symbols: tuple[str, ...] | None = None  # valid "spot:X"/"linear:X" (bare: both); None: any
     bybit_idle_timeout_s: float | None = 600.0  # no ping and no data for 10 minutes: cut
+    gate_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO),)  # spot
+    gate_futures_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO_FUTURES),)
+    gate_symbols: tuple[str, ...] | None = None  # valid symbols (either market); None: any
+    gate_idle_timeout_s: float | None = None  # Gate's idle cut is undocumented: none by default
+    okx_captures: tuple[str, ...] = (str(CRYPTOFEED_OKX),)
+    okx_symbols: tuple[str, ...] | None = None  # valid instIds; None: any well-formed one
+    okx_idle_timeout_s: float | None = 30.0  # OKX cuts a connection silent both ways this long
     upbit_idle_timeout_s: float | None = 120.0
     upbit_rest_per_s: int | None = 10  # per group and client address; None: unlimited
     upbit_ban_after: int = 5  # 429s within 10 s before the address gets 418

@@ -36,17 +36,22 @@ from websockets.http11 import Request as WsRequest
 
 from .binance_market import BinanceMarket
 from .binance_server import BinanceVenue
+from .binance_spot_server import BinanceSpotVenue, SpotMarket, with_pu
 from .bybit_market import BybitMarket, parse_symbols, read_bybit
 from .bybit_server import BybitVenue
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
+from .gate_market import GateMarket
+from .gate_server import GateVenue
 from .httpserver import Request, Response, serve_http
+from .okx_market import OkxMarket
+from .okx_server import OkxVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue
 
-FAULTS = ("drop", "gap", "silence", "rest_error", "malformed", "rotate", "clear")
+FAULTS = ("drop", "gap", "checksum", "silence", "rest_error", "malformed", "rotate", "clear")
 MALFORMED = ("invalid_json", "garbage", "oversized", "invalid_utf8")
 
 
@@ -107,6 +112,11 @@ class Simulator:
         cfg = self.config
         base_ms = cfg.start_ms if cfg.start_ms is not None else int(time.time() * 1000)
         capture = cfg.source == "capture"
+        if "binance-spot" in cfg.venues:
+            raws = [with_pu(_load_raw(p)) for p in cfg.binance_spot_captures] if capture else []
+            market = SpotMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_spot_symbols,
+                                history_minutes=cfg.history_minutes)
+            self.venues["binance-spot"] = BinanceSpotVenue(market, cfg)
         if "binance-usdm" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.binance_captures] if capture else []
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
@@ -116,6 +126,15 @@ class Simulator:
             market = BybitMarket([read_bybit(p) for p in cfg.bybit_captures] if capture else [],
                                  seed=cfg.seed, base_ms=base_ms, symbols=parse_symbols(cfg.bybit_symbols))
             self.venues["bybit"] = BybitVenue(market, cfg)
+        if "gate" in cfg.venues:
+            raws = ({"spot": [_load_raw(p) for p in cfg.gate_captures],
+                     "futures": [_load_raw(p) for p in cfg.gate_futures_captures]} if capture else {})
+            self.venues["gate"] = GateVenue(GateMarket(raws, seed=cfg.seed, base_ms=base_ms,
+                                                       symbols=cfg.gate_symbols), cfg)
+        if "okx" in cfg.venues:
+            raws = [_load_raw(p) for p in cfg.okx_captures] if capture else []
+            market = OkxMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.okx_symbols)
+            self.venues["okx"] = OkxVenue(market, cfg)
         if "upbit" in cfg.venues:
             raws = [_load_raw(p) for p in cfg.upbit_captures] if capture else []
             market = UpbitMarket(raws, seed=cfg.seed, base_ms=base_ms, codes=cfg.upbit_codes,
@@ -181,7 +200,9 @@ class Simulator:
     # ------------------------------------------------------------------ WebSocket
 
     def _venue_for(self, path: str) -> SimVenue | None:
-        return next((v for v in self.venues.values() if v.accepts(path)), None)
+        bare = path.split("?", 1)[0].rstrip("/")
+        owner = next((v for v in self.venues.values() if bare in v.paths), None)
+        return owner or next((v for v in self.venues.values() if v.accepts(path)), None)
 
     def _process_request(self, connection: ServerConnection, request: WsRequest):
         if self._venue_for(request.path) is None:
@@ -275,7 +296,10 @@ class Simulator:
         """Inject a fault now; returns what was affected. Kinds and parameters:
 
         - ``drop``: venue, conn, path; ``code`` (None: abort TCP, client sees 1006).
-        - ``gap``: ``symbol`` (Binance), ``count`` diff events never sent (U/u/pu break).
+        - ``gap``: ``symbol``, ``count`` diff events never sent (U/u/pu break); ``venue``
+          ``binance-usdm`` (default) or ``gate`` (symbol ``BTC_USDT`` or ``futures:BTC_USDT``);
+          with ``venue="okx"``, ``count`` book updates never sent (prevSeqId/seqId break).
+        - ``checksum``: ``symbol`` (OKX), ``count`` book updates sent with a wrong checksum.
         - ``silence``: venue, conn, path; ``seconds`` (None: until cleared). The socket
           stays open and answers pings; no data or replies are sent.
         - ``rest_error``: ``status`` (429/418), ``times``, ``retry_after`` s, ``path``
@@ -300,15 +324,32 @@ class Simulator:
                 asyncio.ensure_future(c.close(code, "simulated drop"))
         return {"kind": "drop", "conns": [c.rec.id for c in conns]}
 
-    def _fault_gap(self, symbol: str, count: int = 1) -> dict:
-        venue = self.venues.get("binance-usdm")
-        if venue is None:
-            raise ValueError("gap needs the binance-usdm venue")
+    def _fault_gap(self, symbol: str, count: int = 1, venue: str | None = None) -> dict:
+        if venue == "okx":
+            return self._okx_fault("gaps", "gap", symbol, count)
+        # Binance by default: USD-M, else spot when it runs alone.
+        name = venue or ("binance-usdm" if "binance-usdm" in self.venues else "binance-spot")
+        venue = self.venues.get(name)  # type: ignore[assignment]
+        if venue is None or not hasattr(venue, "gaps"):
+            raise ValueError("gap needs a venue that can skip diffs: binance-usdm, binance-spot, gate or okx")
         if count < 1:
             raise ValueError("count must be >= 1")
         gaps = venue.gaps  # type: ignore[attr-defined]
         gaps[symbol.upper()] = gaps.get(symbol.upper(), 0) + count
         return {"kind": "gap", "symbol": symbol.upper(), "pending": gaps[symbol.upper()]}
+
+    def _fault_checksum(self, symbol: str, count: int = 1) -> dict:
+        return self._okx_fault("bad_checksums", "checksum", symbol, count)
+
+    def _okx_fault(self, table: str, kind: str, symbol: str, count: int) -> dict:
+        okx = self.venues.get("okx")
+        if okx is None:
+            raise ValueError(f"{kind} needs the okx venue")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        pending = getattr(okx, table)
+        pending[symbol] = pending.get(symbol, 0) + count
+        return {"kind": kind, "symbol": symbol, "pending": pending[symbol]}
 
     def _fault_silence(self, venue: str | None = None, conn: int | list[int] | None = None,
                        path: str | None = None, seconds: float | None = None) -> dict:
@@ -364,8 +405,9 @@ class Simulator:
         for v in self.venues.values():
             for c in v.conns.values():
                 c.silent_until = 0.0
-            if isinstance(v, BinanceVenue):
-                v.gaps.clear()
+            for pending in ("gaps", "bad_checksums"):  # whichever faults the venue can inject
+                if hasattr(v, pending):
+                    getattr(v, pending).clear()
         return {"kind": "clear"}
 
     async def _rotator(self) -> None:

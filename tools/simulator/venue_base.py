@@ -17,6 +17,9 @@ class SimVenue:
 
     name = ""
     binary = False  # does the venue send data as binary frames
+    # Fixed endpoint paths the venue owns: matched before any venue's ``accepts`` (Binance's
+    # ``/ws/<streams>`` would otherwise take OKX's ``/ws/v5/public`` as two stream names).
+    paths: tuple[str, ...] = ()
 
     def __init__(self, market) -> None:
         self.market = market

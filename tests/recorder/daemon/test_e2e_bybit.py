@@ -120,7 +120,7 @@ async def test_injected_gap_is_marked_and_resynced_by_a_resubscribe(tmp_path):
         run = Running(cfg)
         async with run as rec:
             await until(lambda: _frames(rec) > 30, 10, "frames")
-            s.venue("bybit").inject_gap("ABCUSDT", 2, market="spot")
+            assert s.fault("gap", venue="bybit", symbol="ABCUSDT", count=2)["pending"] == 2
             await until(lambda: _resynced(s), 10, "the resubscribe answered with a snapshot")
             base = _frames(rec)
             await until(lambda: _frames(rec) > base + 20, 10, "frames after the resync")

@@ -133,7 +133,7 @@ def test_classify(kw, cls, retry):
 def test_descriptor_adapter_and_the_market_option():
     d = descriptor_for("bybit")
     assert d is bybit.DESCRIPTOR and d.sync_rule == "bybit" and not d.snapshots
-    assert d.channels == bybit.VENUE_CHANNELS and d.market == ""
+    assert d.channels == bybit.VENUE_CHANNELS and d.market == "spot"
     assert d.is_symbol("BTCUSDT") and d.is_symbol("BTC-27DEC24") and not d.is_symbol("btcusdt")
     assert d.book_frame(DELTA) and not d.book_frame(b'{"topic":"publicTrade.BTCUSDT"}')
     opts = {o.key: o for o in d.options}
@@ -186,12 +186,16 @@ def test_inspection_takes_any_damaged_frame_of_the_real_capture(capture_journal)
     assert errors >= 1
 
 
-def test_adapter_resubscribes_only_the_book_topics_its_plan_carries():
-    cfg = VenueConfig("bybit", ("BTCUSDT", "ETHUSDT"), ("orderbook.1", "orderbook.200", "tickers"))
+def test_adapter_resyncs_only_the_book_topics_of_the_symbol():
+    cfg = VenueConfig("bybit", ("BTCUSDT", "ETHUSDT"), ("orderbook.1", "orderbook.200", "tickers"),
+                      market="linear")
     a = bybit.BybitAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "n1")
     (plan,) = a.plans()
-    msgs = [json.loads(m) for m in a.resubscribe(plan, ["btcusdt"])]
+    assert a.market == "linear" and a.book_symbols(plan) == ["BTCUSDT", "ETHUSDT"]
+    msgs = [json.loads(m) for m in a.resync_messages("BTCUSDT")]
     assert msgs == [
         {"req_id": "resync-n1-0", "op": "unsubscribe", "args": ["orderbook.1.BTCUSDT", "orderbook.200.BTCUSDT"]},
         {"req_id": "resync-n1-0", "op": "subscribe", "args": ["orderbook.1.BTCUSDT", "orderbook.200.BTCUSDT"]}]
-    assert a.resubscribe(plan, ["SOLUSDT"]) == []
+    trades = VenueConfig("bybit", ("BTCUSDT",), ("publicTrade",))
+    b = bybit.BybitAdapter(trades, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "n1")
+    assert b.book_symbols(b.plans()[0]) == [] and b.market == "spot"

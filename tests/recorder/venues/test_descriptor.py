@@ -9,19 +9,27 @@ import state.sync
 from recorder.daemon import config as daemon_config
 from recorder.daemon.config import VenueConfig, build_config
 from recorder.errors import UnknownVenueError
-from recorder.venues import VENUES, binance_usdm, bybit, descriptor_for, upbit
+from recorder.venues import (
+    VENUES,
+    binance_spot,
+    binance_usdm,
+    bybit,
+    descriptor_for,
+    gate,
+    okx,
+    upbit,
+)
 from recorder.venues.base import Backoff
 from recorder.venues.descriptor import Adapter, VenueDescriptor
 
 
 def test_the_registry_holds_each_venue_modules_descriptor():
-    assert VENUES == {"binance-usdm": binance_usdm.DESCRIPTOR, "bybit": bybit.DESCRIPTOR,
-                      "upbit": upbit.DESCRIPTOR}
+    assert VENUES == {"binance-spot": binance_spot.DESCRIPTOR, "binance-usdm": binance_usdm.DESCRIPTOR, "bybit": bybit.DESCRIPTOR, "gate": gate.DESCRIPTOR, "okx": okx.DESCRIPTOR, "upbit": upbit.DESCRIPTOR}
     assert descriptor_for("upbit") is upbit.DESCRIPTOR
-    with pytest.raises(UnknownVenueError, match="unknown venue 'okx' .known: binance-usdm, bybit, upbit"):
-        descriptor_for("okx")
+    with pytest.raises(UnknownVenueError, match="unknown venue 'nope' .known: binance-spot, binance-usdm, bybit, gate, okx, upbit"):
+        descriptor_for("nope")
     with pytest.raises(KeyError):  # what a dict lookup raised
-        descriptor_for("okx")
+        descriptor_for("nope")
 
 
 @pytest.mark.parametrize("name", sorted(VENUES))

@@ -1,0 +1,225 @@
+"""Binance spot over WebSocket and REST: one endpoint, spot payload shapes, spot snapshots.
+
+Paths: ``/ws/<s1>/<s2>`` (raw payloads) and ``/stream?streams=s1/s2`` (combined
+``{"stream":..,"data":..}``), no routes; every stream is delivered on every connection.
+Control messages (SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET/GET_PROPERTY) and their
+acks and errors are USD-M's (``binance_server.BinanceSession``). The server pings every
+``binance_spot_ping_interval_s`` (20 s) and cuts a connection that has not ponged within
+``binance_spot_pong_timeout_s`` (60 s); more than ``binance_spot_max_incoming_per_s`` (5)
+client messages in a second closes it with 1008. ``server_shutdown`` announces maintenance
+the spot way (a ``serverShutdown`` event, then the cut).
+
+The market is a ``BinanceMarket`` of its own, fed by the spot capture (cryptofeed
+``BINANCE``, 2021: NKNUSDT, BLZETH, LRCBTC, RUNEEUR) plus synthetic symbols. Its events
+are USD-M shaped; ``spot_payload`` turns each into spot's shape when it is sent: diff
+depth without ``pu``/``T`` (its ``U`` the previous ``u + 1``), book ticker without ``e``/``E``/``T``, trades with ``M``,
+partial depth (``depthN``) a bare ``{"lastUpdateId","bids","asks"}``. The capture's diffs
+get a ``pu`` (``U - 1``), its book tickers an event time, before the market reads them, so its loop bridges chain as spot
+does (each ``U`` the previous ``u + 1``). A spot snapshot's ``lastUpdateId`` is the
+update just before the next diff, and its book the one that diff applies to.
+
+Spot shares the unrouted paths and ``/api/v3`` with the USD-M simulator's legacy paths and
+its spot REST view: when ``binance-usdm`` runs in the same simulator it keeps them (its one
+world, as before) and this venue serves nothing; run the simulator with
+``venues=("binance-spot", ...)`` without ``binance-usdm`` to get the spot capture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from websockets.exceptions import ConnectionClosed
+
+from recorder.venues.base import WindowLimit
+
+from .binance_market import BinanceMarket
+from .binance_rest import BinanceRest, WeightLimits
+from .binance_server import BinanceSession, BinanceVenue, parse_path
+from .book import Book
+from .captures import RawCapture
+from .config import SimConfig
+from .conn import SimConn, loop_time
+from .httpserver import Request, Response
+from .tape import Event
+
+NAME = "binance-spot"
+_DROP = {"depth": ("pu", "T"), "bookTicker": ("e", "E", "T")}
+
+
+def spot_payload(kind: str, data: bytes) -> bytes:
+    """A USD-M shaped event's payload in spot's shape (unchanged when they agree)."""
+    drop = _DROP.get(kind)
+    if drop is None and kind not in ("trade", "aggTrade"):
+        return data
+    obj = orjson.loads(data)
+    if kind == "depth" and "pu" in obj:
+        # USD-M diffs may skip ids (U > pu + 1); a spot chain never does. Levels are
+        # absolute, so widening the range changes no book.
+        obj["U"] = obj["pu"] + 1
+    for key in drop or ():
+        obj.pop(key, None)
+    if kind in ("trade", "aggTrade"):
+        if "M" in obj:
+            return data
+        obj["M"] = True  # "Ignore" on spot, always true in the captures
+    return orjson.dumps(obj)
+
+
+def with_pu(raw: RawCapture) -> RawCapture:
+    """``raw`` with the USD-M fields the market reads and spot frames lack: ``"pu": U - 1``
+    in each diff, and ``E``/``T`` (the last event time seen) in each book ticker. Both are
+    dropped again when sent (``spot_payload``)."""
+    frames = []
+    last_e = 0
+    for t, payload in raw.frames:
+        is_diff = b'"e":"depthUpdate"' in payload and b'"pu":' not in payload
+        is_ticker = b'@bookTicker"' in payload and b'"E":' not in payload
+        if is_diff or is_ticker:
+            obj = orjson.loads(payload)
+            data = obj["data"]
+            if is_diff:
+                data["pu"] = data["U"] - 1
+            else:
+                obj["data"] = data = {"e": "bookTicker", "E": last_e, "T": last_e, **data}
+            payload = orjson.dumps(obj)
+        at = payload.find(b'"E":')
+        if at >= 0:
+            end = at + 4
+            while payload[end:end + 1].isdigit():
+                end += 1
+            last_e = int(payload[at + 4:end] or 0) or last_e
+        frames.append((t, payload))
+    return RawCapture(raw.name, tuple(frames), raw.rest)
+
+
+class SpotMarket(BinanceMarket):
+    """``BinanceMarket`` whose capture snapshots are spot-exact (``lastUpdateId = U - 1``)."""
+
+    def snapshot(self, symbol: str) -> tuple[int, Book] | None:
+        symbol = symbol.upper()
+        src = self._capture.get(symbol)
+        if symbol in self._synthetic or src is None or not src.cap.symbols[symbol].has_book:
+            return super().snapshot(symbol)  # synthetic: its book already holds the next diff
+        first, _, _ = src.next_depth_ids(symbol)
+        return first - 1, src.cap.symbols[symbol].catch_up()
+
+
+class SpotSession(BinanceSession):
+    """One spot connection: like USD-M's, but every stream is deliverable (no routes)."""
+
+    def subscribe(self, streams: list[str]) -> None:
+        for s in streams:
+            if s in self.streams:
+                continue
+            self.streams.append(s)
+            key = self._key(s)
+            if key is None or not self.venue.market.activate(key[0]):
+                continue
+            prefix = b'{"stream":"%s","data":' % s.encode() if self.combined else None
+            self.venue.register(key, self.conn, prefix)
+        self.venue.sources_changed.set()
+
+
+class BinanceSpotVenue(BinanceVenue):
+    """The simulated Binance spot venue (WebSocket sessions, spot delivery, ``/api/v3``)."""
+
+    name = NAME
+
+    def __init__(self, market: SpotMarket, config: SimConfig) -> None:
+        super().__init__(market, config)
+        self.serving = "binance-usdm" not in config.venues  # see the module docstring
+        self.sessions: dict[int, SpotSession] = {}  # open connections by id
+        lim = config.binance_spot_weight_limit
+        self.rest_api = BinanceRest(market, {"spot": None if not lim else WeightLimits(
+            lim, ban_after=config.binance_ban_after, ban_s=config.binance_ban_s)},
+            self.sources_changed.set)
+
+    def accepts(self, path: str) -> bool:
+        parsed = parse_path(path)
+        return self.serving and parsed is not None and parsed[0] == "legacy"
+
+    async def session(self, conn: SimConn) -> None:
+        _, combined, streams = parse_path(conn.rec.path)  # type: ignore[misc]
+        sess = SpotSession(self, conn, "", combined)
+        self.sessions[conn.rec.id] = sess
+        sess.subscribe(streams)
+        cfg = self.config
+        limit = (WindowLimit(cfg.binance_spot_max_incoming_per_s, 1.0)
+                 if cfg.binance_spot_max_incoming_per_s else None)
+        pinger = (asyncio.create_task(self._spot_ping(conn))
+                  if cfg.binance_spot_ping_interval_s else None)
+        try:
+            async for msg in conn.ws:
+                if limit is not None and not limit.try_take(loop_time()):
+                    await conn.close(1008, "Too many requests")
+                    break
+                await sess.on_message(msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.sessions.pop(conn.rec.id, None)
+            if pinger is not None:
+                pinger.cancel()
+
+    async def server_shutdown(self, e_ms: int, code: int = 1001) -> list[int]:
+        """Maintenance: send ``serverShutdown`` on every open connection, then close each
+        with ``code``. Returns the connection ids."""
+        data = orjson.dumps({"e": "serverShutdown", "E": e_ms})
+        done = []
+        for sess in list(self.sessions.values()):
+            conn = sess.conn
+            if not conn.open:
+                continue
+            wrapped = b'{"stream":"!serverShutdown","data":' + data + b"}"
+            conn.push(wrapped if sess.combined else data, now=loop_time(), force=True)
+            await conn.close(code, "server shutdown")
+            done.append(conn.rec.id)
+        return done
+
+    async def _spot_ping(self, conn: SimConn) -> None:
+        """Server pings every 20 s; no pong within a minute -> cut."""
+        cfg = self.config
+        try:
+            while True:
+                await asyncio.sleep(cfg.binance_spot_ping_interval_s)  # type: ignore[arg-type]
+                waiter = await conn.ws.ping()
+                conn.rec.pings_sent += 1
+                try:
+                    await asyncio.wait_for(waiter, cfg.binance_spot_pong_timeout_s)
+                except TimeoutError:
+                    conn.abort()
+                    return
+        except (ConnectionClosed, asyncio.CancelledError):
+            return
+
+    def deliver(self, ev: Event, now: float) -> None:
+        sym = ev.symbol
+        if ev.kind == "depth":
+            if self.gaps.get(sym):
+                self.gaps[sym] -= 1  # the diff is lost on the way: the chain breaks
+                return
+            for n in (5, 10, 20):
+                subs = self.subs.get((sym, f"depth{n}"))
+                if subs:
+                    self._spot_partial(ev, n, subs, now)
+        subs = self.subs.get((sym, ev.kind))
+        if not subs or not ev.data:
+            return
+        data = spot_payload(ev.kind, ev.data)
+        for conn, prefix in subs.values():
+            conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
+
+    def _spot_partial(self, ev: Event, n: int, subs: dict, now: float) -> None:
+        """A spot partial depth: ``{"lastUpdateId": u, "bids": top n, "asks": top n}``."""
+        bids, asks = self.market.top(ev.symbol, n)
+        data = orjson.dumps({"lastUpdateId": ev.ids[1] if ev.ids else orjson.loads(ev.data)["u"],
+                             "bids": bids, "asks": asks})
+        for conn, prefix in subs.values():
+            conn.push(data if prefix is None else prefix + data + b"}", now=now)
+
+    async def rest(self, req: Request, now_ms: int) -> Response | None:
+        """Spot REST (``/api/v3``) from the spot market; see ``binance_rest``."""
+        if not self.serving or not req.path.startswith("/api/v3/"):
+            return None
+        return self.rest_api.answer(req, now_ms)
