@@ -307,7 +307,9 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
                 problems.add(f"{where}.{key}: {exc}")
     if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
         problems.add(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
+    own = {o.key: o for o in desc.options} if desc is not None else {}
     for key, opt in OPTIONS.items():  # a venue-owned key is checked wherever it is given
+        opt = own.get(key, opt)  # by this venue's own rule when it has one (market: Gate, Bybit)
         problem = opt.check(d[key]) if key in d else None
         if problem:
             problems.add(f"{where}.{key}: {problem}")

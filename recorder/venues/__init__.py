@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from recorder.errors import UnknownVenueError
 
-from . import binance_spot, binance_usdm, gate, kucoin, okx, phemex, upbit
+from . import binance_spot, binance_usdm, bybit, gate, kucoin, okx, phemex, upbit
 from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
 
 VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
     binance_spot.DESCRIPTOR,
     binance_usdm.DESCRIPTOR,
+    bybit.DESCRIPTOR,
     gate.DESCRIPTOR,
     kucoin.DESCRIPTOR,
     okx.DESCRIPTOR,

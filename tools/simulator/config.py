@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .captures import (
     CRYPTOFEED_BINANCE,
     CRYPTOFEED_BINANCE_FUTURES,
+    CRYPTOFEED_BYBIT,
     CRYPTOFEED_GATEIO,
     CRYPTOFEED_GATEIO_FUTURES,
     CRYPTOFEED_KUCOIN,
@@ -16,7 +17,7 @@ from .captures import (
     HFTBACKTEST_USDM,
 )
 
-VENUES = ('binance-spot', 'binance-usdm', 'gate', 'kucoin', 'okx', 'phemex', 'upbit')
+VENUES = ('binance-spot', 'binance-usdm', 'bybit', 'gate', 'kucoin', 'okx', 'phemex', 'upbit')
 SOURCES = ("capture", "synthetic")
 
 
@@ -62,6 +63,9 @@ class SimConfig:
     binance_spot_max_incoming_per_s: int | None = 5  # pings, pongs and control messages
     binance_ban_after: int = 5  # 429s within a minute before the address gets 418
     binance_ban_s: float = 120.0  # first 418 ban; doubles with each further ban
+    bybit_captures: tuple[str, ...] = (str(CRYPTOFEED_BYBIT),)
+    bybit_symbols: tuple[str, ...] | None = None  # valid "spot:X"/"linear:X" (bare: both); None: any
+    bybit_idle_timeout_s: float | None = 600.0  # no ping and no data for 10 minutes: cut
     gate_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO),)  # spot
     gate_futures_captures: tuple[str, ...] = (str(CRYPTOFEED_GATEIO_FUTURES),)
     gate_symbols: tuple[str, ...] | None = None  # valid symbols (either market); None: any

@@ -37,6 +37,8 @@ from websockets.http11 import Request as WsRequest
 from .binance_market import BinanceMarket
 from .binance_server import BinanceVenue
 from .binance_spot_server import BinanceSpotVenue, SpotMarket, with_pu
+from .bybit_market import BybitMarket, parse_symbols, read_bybit
+from .bybit_server import BybitVenue
 from .captures import read_cryptofeed, read_hftbacktest
 from .config import SimConfig
 from .conn import ActivityConnection, ConnRecord, SimConn
@@ -124,6 +126,10 @@ class Simulator:
             market = BinanceMarket(raws, seed=cfg.seed, base_ms=base_ms, symbols=cfg.binance_symbols,
                                    history_minutes=cfg.history_minutes)
             self.venues["binance-usdm"] = BinanceVenue(market, cfg)
+        if "bybit" in cfg.venues:
+            market = BybitMarket([read_bybit(p) for p in cfg.bybit_captures] if capture else [],
+                                 seed=cfg.seed, base_ms=base_ms, symbols=parse_symbols(cfg.bybit_symbols))
+            self.venues["bybit"] = BybitVenue(market, cfg)
         if "gate" in cfg.venues:
             raws = ({"spot": [_load_raw(p) for p in cfg.gate_captures],
                      "futures": [_load_raw(p) for p in cfg.gate_futures_captures]} if capture else {})

@@ -32,7 +32,7 @@ def test_a_venue_table_is_normalized_and_gets_the_descriptors_defaults():
 
 
 @pytest.mark.parametrize(("venue", "message"), [
-    ({"venue": "nope"}, r"venue\[0\].venue: expected one of binance-spot, binance-usdm, gate, kucoin, okx, phemex, upbit, got 'nope'"),
+    ({"venue": "nope"}, r"venue\[0\].venue: expected one of binance-spot, binance-usdm, bybit, gate, kucoin, okx, phemex, upbit, got 'nope'"),
     ({"symbols": ["KRW-BTC"]}, r"venue\[0\].symbols: 'KRW-BTC' is not a binance-usdm symbol \(e.g. BTCUSDT\)"),
     ({"venue": "upbit", "symbols": ["BTCUSDT"]}, r"'BTCUSDT' is not a upbit symbol \(e.g. KRW-BTC\)"),
     ({"channels": ["orderbook"]}, r"'orderbook' is not a binance-usdm channel \(one of depth, depth20,"),

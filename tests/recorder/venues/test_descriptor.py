@@ -13,6 +13,7 @@ from recorder.venues import (
     VENUES,
     binance_spot,
     binance_usdm,
+    bybit,
     descriptor_for,
     gate,
     kucoin,
@@ -25,10 +26,9 @@ from recorder.venues.descriptor import Adapter, VenueDescriptor
 
 
 def test_the_registry_holds_each_venue_modules_descriptor():
-    assert VENUES == {"binance-spot": binance_spot.DESCRIPTOR, "binance-usdm": binance_usdm.DESCRIPTOR, "gate": gate.DESCRIPTOR, "kucoin": kucoin.DESCRIPTOR, "okx": okx.DESCRIPTOR, "phemex": phemex.DESCRIPTOR, "upbit": upbit.DESCRIPTOR}
+    assert VENUES == {"binance-spot": binance_spot.DESCRIPTOR, "binance-usdm": binance_usdm.DESCRIPTOR, "bybit": bybit.DESCRIPTOR, "gate": gate.DESCRIPTOR, "kucoin": kucoin.DESCRIPTOR, "okx": okx.DESCRIPTOR, "phemex": phemex.DESCRIPTOR, "upbit": upbit.DESCRIPTOR}
     assert descriptor_for("upbit") is upbit.DESCRIPTOR
-    with pytest.raises(UnknownVenueError, match="unknown venue 'nope' .known: binance-spot, binance-usdm, gate, kucoin, okx, phemex, upbit"):
-        descriptor_for("nope")
+    with pytest.raises(UnknownVenueError, match="unknown venue 'nope' .known: binance-spot, binance-usdm, bybit, gate, kucoin, okx, phemex, upbit"):
         descriptor_for("nope")
     with pytest.raises(KeyError):  # what a dict lookup raised
         descriptor_for("nope")
