@@ -118,6 +118,7 @@ class Recorder:
         self._api_streams: dict[str, int] = {}  # venue -> stream of REST answers sent to control
         # what the last subscribe/unsubscribe did: connection names changed live, opened, closed
         self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
+        self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan
 
     # -- control ----------------------------------------------------------------------
 
@@ -301,6 +302,7 @@ class Recorder:
                 else:
                     new.append(self._start_slot(adapter, plan).name)
             self.served[venue].extend(added)
+            self.plan_changes += 1
             self.log.info("subscribed", extra=fields(venue=venue, added=added, live=live, new=new))
         self.last_change = {"live": list(dict.fromkeys(live)), "new": new, "closed": []}
         return added, already
@@ -357,6 +359,7 @@ class Recorder:
                         continue
                 live.append(sup.name)
             self.served[venue] = [s for s in self.served[venue] if s not in removed]
+            self.plan_changes += 1
             self.log.info("unsubscribed", extra=fields(venue=venue, removed=removed, live=live,
                                                        closed=closed))
         self.last_change = {"live": live, "new": [], "closed": closed}
