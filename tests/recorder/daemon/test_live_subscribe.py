@@ -233,3 +233,24 @@ async def test_cli_subscribe_unsubscribe_end_to_end(tmp_path):
                                            "--symbols", "KRW-XRP", "--channels", "orderbook")
             assert code == 1 and "records channels trade" in err, err
             assert rec.venues()["upbit"] == ["KRW-BTC"]
+
+
+async def test_binance_changes_keep_within_10_messages_a_second(tmp_path):
+    """Fifteen subscribes at once: SUBSCRIBEs leave through the control limiter, never more
+    than 10 in any second (the simulator, like Binance, cuts a connection beyond that)."""
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"])
+        async with Running(cfg) as rec:
+            await until(lambda: all(s.up for s in rec.supervisors), 10, "up")
+            (sup,) = rec.supervisors
+            (sid,) = [lk.sid for lk in sup.links]
+            for i in range(15):
+                rec.subscribe("binance-usdm", [f"S{i}USDT"])
+            await until(lambda: sup.changes_sent == 15 and not sup._pending, 15, "15 acks")
+            assert [lk.sid for lk in sup.links] == [sid] and len(s.connections) == 1
+            assert len(sup.plan.streams) == 16
+    j = Journal(tmp_path)
+    ts = [r.ts_ns for r in j.kinds(sid, "sent")]
+    assert len(ts) == 15
+    assert all(sum(1 for t in ts if a <= t < a + 1_000_000_000) <= 10 for a in ts)
+    assert ts[-1] - ts[0] >= 1_000_000_000  # the last ones waited for tokens
