@@ -51,7 +51,7 @@ from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
 from recorder.venues import VENUES, descriptor_for
 from recorder.venues.base import ConnectionPlan
-from recorder.venues.descriptor import Adapter
+from recorder.venues.descriptor import Adapter, LiveChange
 
 from .adapters import adapter_for
 from .config import HOOK_SECTIONS, RecorderConfig
@@ -313,10 +313,25 @@ class Recorder:
         sup = Supervisor(adapter, plan, n, journal=self.journal, life=self.life,
                          sup=self.config.supervision, rng=self.rng, log=self.log,
                          resync=self.resync, on_link=self._on_link,
-                         on_failed=self._slot_failed, latency=latency)
+                         on_failed=self._slot_failed, latency=latency,
+                         on_refused=self._change_refused)
         self.supervisors.append(sup)
         self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
         return sup
+
+    def _change_refused(self, sup: Supervisor, change: LiveChange) -> None:
+        """A venue refused a live change (the slot's plan is reverted): symbols it added
+        that no slot carries now are no longer served (the caller may ask again)."""
+        if not change.added:
+            return
+        carried = {st for s in self._slots(sup.venue) for st in s.plan.streams}
+        adapter = sup.adapter
+        lost = [sym for sym in self.served[sup.venue]
+                if not any(st in carried for p in adapter.plans_for([sym]) for st in p.streams)]
+        if lost:
+            self.served[sup.venue] = [s for s in self.served[sup.venue] if s not in lost]
+            self.plan_changes += 1
+            self.log.warning("subscribe_refused", extra=fields(venue=sup.venue, symbols=lost))
 
     def unsubscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
         """Stop recording ``symbols``; ``(removed, absent)``.
@@ -449,7 +464,7 @@ class Recorder:
                     adapter, plan, i, journal=self.journal, life=self.life,
                     sup=self.config.supervision, rng=self.rng, log=self.log,
                     resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
-                    latency=latency))
+                    latency=latency, on_refused=self._change_refused))
         for venue, fetcher in self.fetchers.items():
             self._tasks.append(asyncio.create_task(fetcher.run(), name=f"snapshots-{venue}"))
         # the list grows when the control socket adds symbols (``subscribe``)

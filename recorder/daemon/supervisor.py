@@ -66,13 +66,15 @@ class Supervisor:
                  life: Lifecycle, sup: Supervision, rng: random.Random, log: logging.Logger,
                  resync: Resync | None = None, on_link: Callable[[Link], None] | None = None,
                  on_failed: Callable[[Supervisor], None] | None = None,
-                 latency: Callable[[Record], None] | None = None) -> None:
+                 latency: Callable[[Record], None] | None = None,
+                 on_refused: Callable[[Supervisor, LiveChange], None] | None = None) -> None:
         self.journal = journal
         self.life = life
         self.log = log
         self.resync = resync
         self.on_link = on_link
         self.on_failed = on_failed
+        self.on_refused = on_refused  # a live change the venue refused (its plan reverted)
         self.latency = latency
         self.adapter = adapter
         self.venue = adapter.venue
@@ -515,6 +517,8 @@ class Supervisor:
             venue=self.venue, conn=self.name, error=error, added=list(change.added),
             removed=list(change.removed), error_class=verdict.error_class.value,
             next_change_in_s=round(delay, 3)))
+        if self.on_refused is not None:
+            self.on_refused(self, change)
 
     # -- error replies (found by the link's frame inspection, inside the socket read) -
 

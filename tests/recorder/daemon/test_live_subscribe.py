@@ -170,12 +170,14 @@ async def test_refused_change_is_journaled_reverted_and_backed_off(tmp_path):
             # a refused request: the plan is reverted, the next change waits the backoff
             plan = sup.plan
             bad = dataclasses.replace(plan, streams=(*plan.streams, "ethusdt@aggTrade"))
+            rec.served["binance-usdm"].append("ETHUSDT")  # as a subscribe would have
             sup.change(LiveChange(bad, (b'{"method":"SUBSCRIBEX","params":["ethusdt@aggTrade"],"id":777}',),
                                   (777,), added=("ethusdt@aggTrade",)))
             assert sup.plan is bad
             await until(lambda: sup.changes_refused == 1, 10, "the refusal")
             refused_at = time.monotonic()
             assert sup.plan is plan  # a reconnect would not ask again
+            assert rec.venues()["binance-usdm"] == ["BTCUSDT"]  # no longer served: ask again
             rec.subscribe("binance-usdm", ["ETHUSDT"])  # queued behind the backoff
             await asyncio.sleep(0.5)
             assert sup.changes_sent == 3  # not yet
