@@ -98,6 +98,7 @@ class Supervisor:
         self._changes: deque[tuple[int, LiveChange, ConnectionPlan, int | None]] = deque()
         self._version = 0  # of the plan: +1 a change
         self._link_version: dict[int, int] = {}  # link sid -> the plan version it carries
+        self._ready: set[int] = set()  # links whose plan messages went out: changes may follow
         self._change_task: asyncio.Task[None] | None = None
         self._limiters: dict[int, ControlLimiter | None] = {}  # link sid -> its control limiter
         self._pending: dict[int | str, tuple[float, LiveChange, ConnectionPlan]] = {}
@@ -112,6 +113,11 @@ class Supervisor:
     @property
     def up(self) -> bool:
         return any(link.is_open for link in self.links)
+
+    @property
+    def ready(self) -> bool:
+        """An open connection has sent its plan: a live change goes out on it at once."""
+        return any(link.is_open and link.sid in self._ready for link in self.links)
 
     # -- main loop ------------------------------------------------------------------
 
@@ -196,6 +202,7 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001
             await self._close(link, 1011, "send failed")
             return None, self._refused(link, exc)
+        self._ready.add(sid)
         if self._version != version:  # changed while connecting: bring the new link up to date
             self._catch_up(link, plan)
         return link, None
@@ -381,6 +388,7 @@ class Supervisor:
             self.links.remove(link)
         self._limiters.pop(link.sid, None)
         self._link_version.pop(link.sid, None)
+        self._ready.discard(link.sid)
         self._release_books(link, delivered=False)
         if not self.up:
             self.down_since = time.monotonic()
@@ -421,7 +429,7 @@ class Supervisor:
                     return
                 continue
             version, change, before, target = self._changes.popleft()
-            links = [link for link in self.links if link.is_open and (
+            links = [link for link in self.links if link.is_open and link.sid in self._ready and (
                 link.sid == target if target is not None
                 else self._link_version.get(link.sid, 0) < version)]
             for link in links:

@@ -47,7 +47,7 @@ async def test_binance_subscribe_and_unsubscribe_on_the_open_connections(tmp_pat
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["depth", "aggTrade"],
                      upbit=["KRW-BTC"], upbit_channels=["trade"])
         async with Running(cfg) as rec:
-            await until(lambda: all(s.up for s in rec.supervisors), 10, "all connections up")
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "all connections up")
             before = {**sids(rec, "binance-usdm"), **sids(rec, "upbit")}
             n_conns = len(s.connections)
             added, already = rec.subscribe("binance-usdm", ["ethusdt", "BTCUSDT"])
@@ -97,7 +97,7 @@ async def test_upbit_live_change_replaces_the_whole_list(tmp_path):
     async with sim() as s:
         cfg = config(tmp_path, s.urls, upbit=["KRW-BTC"], upbit_channels=["trade", "orderbook"])
         async with Running(cfg) as rec:
-            await until(lambda: all(s.up for s in rec.supervisors), 10, "up")
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
             (sup,) = rec.supervisors
             (sid,) = [lk.sid for lk in sup.links]
             assert rec.subscribe("upbit", ["KRW-ETH"]) == (["KRW-ETH"], [])
@@ -131,13 +131,13 @@ async def test_reconnect_resubscribes_the_current_set(tmp_path):
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"],
                      upbit=["KRW-BTC"], upbit_channels=["trade"])
         async with Running(cfg) as rec:
-            await until(lambda: all(s.up for s in rec.supervisors), 10, "up")
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
             rec.subscribe("binance-usdm", ["ETHUSDT"])
             rec.subscribe("upbit", ["KRW-ETH"])
             await until(lambda: all(s.changes_sent for s in rec.supervisors), 10, "changes sent")
             old = {s.name: s.links[0].sid for s in rec.supervisors}
             s.fault("drop", code=1011)
-            await until(lambda: all(s.links and s.links[0].sid != old[s.name] and s.up
+            await until(lambda: all(s.links and s.links[0].sid != old[s.name] and s.ready
                                     for s in rec.supervisors), 10, "reconnected")
             new = {s.name: s.links[0].sid for s in rec.supervisors}
             await asyncio.sleep(1.0)
@@ -158,7 +158,7 @@ async def test_refused_change_is_journaled_reverted_and_backed_off(tmp_path):
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"],
                      supervision={"backoff_initial_s": 1.0, "backoff_max_s": 4.0, "jitter": 0.0})
         async with Running(cfg) as rec:
-            await until(lambda: all(s.up for s in rec.supervisors), 10, "up")
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
             (sup,) = rec.supervisors
             (sid,) = [lk.sid for lk in sup.links]
             # an unknown symbol: acknowledged, nothing delivered
@@ -213,7 +213,7 @@ async def test_cli_subscribe_unsubscribe_end_to_end(tmp_path):
     async with sim() as s:
         cfg = config(tmp_path, s.urls, upbit=["KRW-BTC"], upbit_channels=["trade"])
         async with Running(cfg) as rec:
-            await until(lambda: all(s.up for s in rec.supervisors), 10, "up")
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
             code, out, err = await run_cli("subscribe", "--data", data, "--venue", "upbit",
                                            "--symbols", "KRW-ETH,KRW-BTC")
             assert code == 0, err
@@ -243,7 +243,7 @@ async def test_binance_changes_keep_within_10_messages_a_second(tmp_path):
     async with sim() as s:
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"])
         async with Running(cfg) as rec:
-            await until(lambda: all(s.up for s in rec.supervisors), 10, "up")
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
             (sup,) = rec.supervisors
             (sid,) = [lk.sid for lk in sup.links]
             for i in range(15):
@@ -256,3 +256,26 @@ async def test_binance_changes_keep_within_10_messages_a_second(tmp_path):
     assert len(ts) == 15
     assert all(sum(1 for t in ts if a <= t < a + 1_000_000_000) <= 10 for a in ts)
     assert ts[-1] - ts[0] >= 1_000_000_000  # the last ones waited for tokens
+
+
+@pytest.mark.parametrize("subscribe_mode", [False, True], ids=["url", "subscribe-messages"])
+async def test_a_change_while_connecting_reaches_the_new_connection(tmp_path, subscribe_mode):
+    """Subscribed while the connection is still opening: it gets the change once its own
+    plan is sent (or opens with it), never before, never twice."""
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], binance_channels=["aggTrade"],
+                     binance_extra={"subscribe": subscribe_mode})
+        async with Running(cfg) as rec:
+            (sup,) = rec.supervisors
+            rec.subscribe("binance-usdm", ["ETHUSDT"])
+            await until(lambda: sup.up and not sup._changes and not sup._pending, 10, "settled")
+            await until(lambda: any(lk.frames > 20 for lk in sup.links), 10, "frames")
+            (sid,) = [lk.sid for lk in sup.links]
+            await asyncio.sleep(0.5)
+    j = Journal(tmp_path)
+    params = [p for m in sent_json(j, sid) for p in m["params"]]
+    url = j.streams[sid].url
+    assert sorted(params + [p for p in ("btcusdt@aggTrade", "ethusdt@aggTrade") if p in url]) == [
+        "btcusdt@aggTrade", "ethusdt@aggTrade"]  # each stream asked for exactly once
+    assert any(b'"s":"ETHUSDT"' in r.payload for r in j.kinds(sid, "frame"))
+    assert not [r for r in j.kinds(sid, "frame") if r.payload.startswith(b'{"code"')]
