@@ -314,7 +314,7 @@ def _csv_list(cast: Callable[[str], object]) -> Callable[[str], list]:
 
 def cmd_subscription(args: argparse.Namespace, console: Console) -> int:
     """``subscribe``/``unsubscribe``: one request to the running daemon; see the module docstring."""
-    from .control_client import NoRecorderError, RecorderRefusedError, ask_recorder
+    from .daemon.control_client import NoRecorderError, RecorderRefusedError, ask_recorder
 
     op = args.command
     symbols = [s for part in args.symbols for s in part]

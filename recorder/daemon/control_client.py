@@ -5,7 +5,7 @@
 The daemon names its socket in ``DATA/live/attach.json`` (``recorder.daemon.publish``);
 ``NoRecorderError`` when there is none, it names a dead process, or the socket does not
 answer; ``RecorderRefusedError`` when the daemon answered ``ok: false`` (its ``code``
-says which refusal). Standard library only: the command line stays light to start.
+says which refusal). Standard library only.
 """
 
 from __future__ import annotations
