@@ -389,6 +389,10 @@ class Supervisor:
         self._limiters.pop(link.sid, None)
         self._link_version.pop(link.sid, None)
         self._ready.discard(link.sid)
+        if not any(lk.is_open for lk in self.links):
+            # nothing left to answer what we sent: the next connection subscribes the plan
+            self._pending.clear()
+            self._unacked = None
         self._release_books(link, delivered=False)
         if not self.up:
             self.down_since = time.monotonic()
@@ -436,13 +440,13 @@ class Supervisor:
                 await self._send_change(link, change, before)
                 if target is None:
                     self._link_version[link.sid] = version
-            if links:
+            if links:  # (none ready: the connection that opens next subscribes the plan)
                 self.changes_sent += 1
                 self.log.info("live_change", extra=fields(
                     venue=self.venue, conn=self.name, added=list(change.added),
                     removed=list(change.removed), messages=len(change.messages),
                     streams=len(change.plan.streams)))
-            self._hold_added(change)
+                self._hold_added(change)
 
     async def _send_change(self, link: Link, change: LiveChange, before: ConnectionPlan) -> None:
         if link.sid not in self._limiters:
