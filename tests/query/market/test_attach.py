@@ -101,6 +101,8 @@ async def test_subscribe_adds_symbols_without_reconnecting_others(tmp_path):
             up = next(s for s in rec.supervisors if s.venue == "upbit")
             assert up.adapter.replan(up.plan, up.index).streams == up.plan.streams
             assert {st.split(":")[1] for st in up.plan.streams} == {"KRW-BTC", "KRW-XRP"}
+            assert await att.unsubscribe("upbit", ["KRW-XRP", "KRW-DOGE"]) == (["KRW-XRP"], ["KRW-DOGE"])
+            assert (await att.status())["venues"]["upbit"] == ["KRW-BTC"]
             with pytest.raises(UnknownVenueError, match="binance-usdm"):
                 await att.subscribe("okx", ["BTC-USDT"])
             with pytest.raises(UnknownSymbolError):
