@@ -109,9 +109,14 @@ async def test_upbit_live_change_replaces_the_whole_list(tmp_path):
             t_unsub = time.time_ns()
             await asyncio.sleep(1.0)
             assert [lk.sid for lk in sup.links] == [sid] and len(s.connections) == 1
+            (st,) = rec.status.connections(time.monotonic())
+            assert (st.live_changes, st.live_refused) == (2, 0)  # ticktape_live_changes_total
             assert rec.unsubscribe("upbit", ["KRW-BTC"]) == (["KRW-BTC"], [])
             assert rec.last_change["closed"] == ["upbit.ws.0"]  # nothing left: closed
             await until(lambda: not sup.links, 10, "the emptied connection closed")
+            await asyncio.sleep(0.3)
+            assert not sup.links and len(s.connections) == 1  # and no other opened
+            assert rec.status.connections(time.monotonic()) == []  # closed for good, not "down"
     j = Journal(tmp_path)
     first, add, remove = sent_json(j, sid)
     codes = [[i["codes"] for i in m if "type" in i] for m in (first, add, remove)]
