@@ -363,9 +363,11 @@ class Recorder:
                 if change is not None:
                     sup.change(change)
                 else:  # the venue cannot: reconnect that one on what remains
-                    keep = [sym for sym in self.served[venue] if sym not in removed]
+                    left = set(sup.plan.streams) - gone
+                    keep = [sym for sym in self.served[venue] if sym not in removed
+                            and any(st in left for p in adapter.plans_for([sym]) for st in p.streams)]
                     rest = [p for p in adapter.plans_for(keep) if p.route == sup.plan.route
-                            and set(p.streams) <= set(sup.plan.streams) - gone]
+                            and set(p.streams) <= left]
                     if rest:
                         sup.resubscribe(rest[0])
                     else:

@@ -284,3 +284,34 @@ async def test_a_change_while_connecting_reaches_the_new_connection(tmp_path, su
         "btcusdt@aggTrade", "ethusdt@aggTrade"]  # each stream asked for exactly once
     assert any(b'"s":"ETHUSDT"' in r.payload for r in j.kinds(sid, "frame"))
     assert not [r for r in j.kinds(sid, "frame") if r.payload.startswith(b'{"code"')]
+
+
+async def test_a_venue_that_cannot_change_live_gets_connections_of_their_own(tmp_path):
+    """``subscribe_messages``/``unsubscribe_messages`` None (a venue module without live
+    changes): an added symbol opens a connection of its own; a removed one reconnects only
+    the connection that carried it, on what remains."""
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, binance=["BTCUSDT", "ETHUSDT"], binance_channels=["aggTrade"],
+                     upbit=["KRW-BTC"], upbit_channels=["trade"])
+        async with Running(cfg) as rec:
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
+            adapter = rec._adapter("binance-usdm")
+            adapter.subscribe_messages = lambda plan, streams: None
+            adapter.unsubscribe_messages = lambda plan, streams: None
+            old = {s.name: s.links[0].sid for s in rec.supervisors}
+            rec.subscribe("binance-usdm", ["XRPUSDT"])
+            assert rec.last_change == {"live": [], "new": ["binance-usdm.market.1"], "closed": []}
+            await until(lambda: len(rec.supervisors) == 3 and rec.supervisors[-1].ready, 10, "the new one")
+            rec.unsubscribe("binance-usdm", ["ETHUSDT"])
+            assert rec.last_change == {"live": ["binance-usdm.market.0"], "new": [], "closed": []}
+            first = rec.supervisors[0]
+            await until(lambda: first.ready and first.links[0].sid != old[first.name], 10, "reconnected")
+            assert first.plan.streams == ("btcusdt@aggTrade",)
+            assert "streams=btcusdt@aggTrade" in first.links[0].url and "eth" not in first.links[0].url
+            assert rec.supervisors[1].links[0].sid == old["upbit.ws.0"]  # the others untouched
+            rec.unsubscribe("binance-usdm", ["XRPUSDT"])
+            assert rec.last_change["closed"] == ["binance-usdm.market.1"]
+            await until(lambda: not rec.supervisors[-1].links, 10, "its connection closed")
+    j = Journal(tmp_path)
+    close = j.kinds(old["binance-usdm.market.0"], "close")[-1]
+    assert close.meta["reason"] == "resubscribe"
