@@ -315,3 +315,31 @@ async def test_a_venue_that_cannot_change_live_gets_connections_of_their_own(tmp
     j = Journal(tmp_path)
     close = j.kinds(old["binance-usdm.market.0"], "close")[-1]
     assert close.meta["reason"] == "resubscribe"
+
+
+async def test_upbit_error_frame_refuses_the_change_it_answers(tmp_path):
+    """Upbit acknowledges nothing: an error frame soon after a change is its refusal (the
+    simulator refuses a request without codes with ``NO_CODES``, as Upbit does)."""
+    async with sim() as s:
+        cfg = config(tmp_path, s.urls, upbit=["KRW-BTC"], upbit_channels=["trade"],
+                     supervision={"backoff_initial_s": 1.0, "backoff_max_s": 4.0, "jitter": 0.0})
+        async with Running(cfg) as rec:
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
+            (sup,) = rec.supervisors
+            (sid,) = [lk.sid for lk in sup.links]
+            plan = sup.plan
+            bad = dataclasses.replace(plan, streams=(*plan.streams, "trade:KRW-ETH"))
+            sup.change(LiveChange(bad, (b'[{"ticket":"t-bad"},{"type":"trade","codes":[]}]',),
+                                  added=("trade:KRW-ETH",)))
+            await until(lambda: sup.changes_refused == 1, 10, "the refusal")
+            assert sup.plan is plan and sup.change_attempt == 1
+            rec.subscribe("upbit", ["KRW-ETH"])
+            await asyncio.sleep(0.5)
+            assert sup.changes_sent == 1  # waits the backoff
+            await until(lambda: sup.changes_sent == 2, 10, "the next change")
+            assert [lk.sid for lk in sup.links] == [sid]
+            await asyncio.sleep(0.5)
+    j = Journal(tmp_path)
+    errors = [r for r in j.kinds(sid, "error") if b"NO_CODES" in r.payload]
+    assert errors and errors[0].meta["class"] == "fatal"
+    assert any(b"KRW-ETH" in r.payload for r in j.kinds(sid, "frame"))  # the later one was taken
