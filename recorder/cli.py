@@ -7,6 +7,15 @@
                     [--stream ID] [--kind K] [--symbol S] [--follow] [--json]
     recorder ls     --data DIR [--json]
     recorder run    ... (see ``recorder run --help``)
+    recorder subscribe   --data DIR --venue V --symbols A,B [--channels C,D] [--json]
+    recorder unsubscribe --data DIR --venue V --symbols A,B [--json]
+
+``subscribe``/``unsubscribe`` ask the running daemon (its control socket, named by
+``DIR/live/attach.json``) to record symbols too, or no longer: on the open connections
+where the venue allows it, else on connections of their own. They print what changed;
+exit 0 done, 1 the daemon refused (unknown venue or symbol, stopping), 2 no daemon runs
+on DIR. ``--channels`` must be channels the daemon records for that venue (a running
+daemon records one set of channels per venue).
 
 ``tail``: without ``--from-*`` the last ``-n`` records (default 20) up to ``--to-seq`` (or
 the end), then with ``--follow`` every new one; with ``--from-seq``/``--from-time`` the
@@ -303,6 +312,44 @@ def _csv_list(cast: Callable[[str], object]) -> Callable[[str], list]:
     return parse
 
 
+def cmd_subscription(args: argparse.Namespace, console: Console) -> int:
+    """``subscribe``/``unsubscribe``: one request to the running daemon; see the module docstring."""
+    from .daemon.control_client import NoRecorderError, RecorderRefusedError, ask_recorder
+
+    op = args.command
+    symbols = [s for part in args.symbols for s in part]
+    try:
+        if args.channels:
+            status = ask_recorder(args.data, {"op": "status"})
+            have = status.get("channels", {}).get(args.venue)
+            wanted = [c for part in args.channels for c in part]
+            if have is not None and set(wanted) != set(have):
+                print(f"error: {args.venue} records channels {','.join(have)} in this daemon; "
+                      f"--channels {','.join(wanted)} would need a restart with another config",
+                      file=sys.stderr)
+                return 1
+        reply = ask_recorder(args.data, {"op": op, "venue": args.venue, "symbols": symbols})
+    except NoRecorderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RecorderRefusedError as exc:
+        hint = f" (choose from: {', '.join(exc.choices)})" if exc.choices and exc.code == "unknown_venue" else ""
+        print(f"error: {op} refused: {exc}{hint}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({k: v for k, v in reply.items() if k != "ok"}, sort_keys=True))
+        return 0
+    done, left = ("added", "already") if op == "subscribe" else ("removed", "absent")
+    def names(key: str) -> str:
+        return ", ".join(reply.get(key) or ()) or "none"
+    print(f"{args.venue}: {done} {names(done)}; {left.replace('absent', 'not recorded')} {names(left)}")
+    conns = [f"{label} {names(key)}" for key, label in (("live", "changed live"), ("new", "opened"),
+                                                         ("closed", "closed")) if reply.get(key)]
+    if conns:
+        print("connections: " + "; ".join(conns))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from .daemon_cli import run_command
 
@@ -373,6 +420,19 @@ def build_parser() -> argparse.ArgumentParser:
     data_arg(sp)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_ls)
+
+    for name, what in (("subscribe", "record symbols too, on the running daemon"),
+                       ("unsubscribe", "stop recording symbols, on the running daemon")):
+        sp = sub.add_parser(name, help=what)
+        data_arg(sp)
+        sp.add_argument("--venue", required=True)
+        sp.add_argument("--symbols", required=True, action="append", type=_csv_list(str),
+                        metavar="SYM[,SYM]", help="native symbols (repeatable or comma-separated)")
+        if name == "subscribe":
+            sp.add_argument("--channels", action="append", type=_csv_list(str), metavar="CH[,CH]",
+                            help="check these are the channels the daemon records for the venue")
+        sp.add_argument("--json", action="store_true")
+        sp.set_defaults(func=cmd_subscription, channels=None)
 
     try:
         from .daemon_cli import add_run_parser

@@ -3,7 +3,8 @@
     att = Attached("data/live")              # VenueUnavailableError: no recorder runs there
     row = att.row("binance-usdm", "BTCUSDT")  # state.live_row.LiveRow, or None (not recorded)
     att.alive(time.time_ns())                # its pid lives and its heartbeat is recent
-    added, already = await att.subscribe("upbit", ["KRW-XRP"])   # new connections only
+    added, already = await att.subscribe("upbit", ["KRW-XRP"])   # live where the venue can
+    removed, absent = await att.unsubscribe("upbit", ["KRW-XRP"])
     seq = await att.journal("upbit", url, 200, body, recv_ns)    # a REST answer, journaled
     seq = await att.mark("upbit", "circuit", {"old": "closed", "new": "open"})  # a mark
     att.close()
@@ -212,6 +213,12 @@ class Attached:
         Added ones get rows once their first records are folded."""
         reply = await self.ask({"op": "subscribe", "venue": venue, "symbols": list(symbols)})
         return list(reply.get("added", ())), list(reply.get("already", ()))
+
+    async def unsubscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Ask the recorder to stop recording ``symbols`` of ``venue``; ``(removed, absent)``.
+        Their rows stay as last published (no longer updated)."""
+        reply = await self.ask({"op": "unsubscribe", "venue": venue, "symbols": list(symbols)})
+        return list(reply.get("removed", ())), list(reply.get("absent", ()))
 
     async def journal(self, venue: str, url: str, status: int, body: bytes,
                       recv_ns: int | None = None) -> int:

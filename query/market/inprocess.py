@@ -1,6 +1,7 @@
 """The memory of connections this process runs: an embedded recorder (``recorder.daemon``)
-that starts with no symbol and subscribes each one the API asks for, on connections of its
-own, leaving the others open.
+that starts with no symbol and subscribes each one the API asks for: on an open connection
+with room where the venue can subscribe live, else on a connection of its own; the others
+are left open.
 
 It is the recorder, not a second copy of it: every frame is journaled (under ``data_dir``,
 or a temporary directory removed on close), folded by the live projection, resynced by the
@@ -72,7 +73,7 @@ class InProcess(FoldedMemory):
             level=self.config.log_level, path=self.config.log_file), metrics=False, hooks={})
         self._task: asyncio.Task[int] | None = None
         self._carriers: dict[tuple[str, str], list[Any]] = {}
-        self._sups_seen = 0
+        self._sups_seen: tuple[int, int] = (-1, -1)
 
     # -- life -------------------------------------------------------------------------
 
@@ -125,8 +126,9 @@ class InProcess(FoldedMemory):
 
     def _is_up(self, venue: str, symbol: str) -> bool:
         sups = self.recorder.supervisors
-        if len(sups) != self._sups_seen:  # new connections: who carries what
-            self._sups_seen = len(sups)
+        seen = (len(sups), self.recorder.plan_changes)
+        if seen != self._sups_seen:  # new connections, or live changes: who carries what
+            self._sups_seen = seen
             self._carriers = {}
             for s in sups:
                 for stream in s.plan.streams:

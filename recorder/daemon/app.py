@@ -20,7 +20,8 @@ stream of its own (venue ``recorder``, conn ``recorder``), and logs ``recovered`
 Other processes on this machine attach (``[publish]``): the live table
 (``recorder.daemon.publish``, the projection's touched symbols after each record, a
 heartbeat from the watch loop) and the control socket (``recorder.daemon.control``, whose
-target the ``Recorder`` is: ``subscribe`` starts supervisors for the added symbols only,
+target the ``Recorder`` is: ``subscribe`` and ``unsubscribe`` change the open connections'
+subscriptions where the venue allows it (else open or reconnect only the ones concerned),
 ``journal_rest`` and ``journal_mark`` append on a venue's API stream), both named by
 ``DATA/live/attach.json`` and removed on stop.
 
@@ -56,7 +57,8 @@ from prometheus_client import CollectorRegistry
 from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
 from recorder.venues import VENUES, descriptor_for
-from recorder.venues.descriptor import Adapter
+from recorder.venues.base import ConnectionPlan
+from recorder.venues.descriptor import Adapter, LiveChange
 
 from .adapters import adapter_for
 from .config import HOOK_SECTIONS, RecorderConfig, VenueConfig
@@ -129,6 +131,9 @@ class Recorder:
         self.universe = Universe(config.venues, log=self.log, get=rest_get,
                                  rest_timeout_s=config.supervision.rest_timeout_s,
                                  refresh_s=config.supervision.universe_refresh_s)
+        # what the last subscribe/unsubscribe did: connection names changed live, opened, closed
+        self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
+        self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan
 
     # -- control ----------------------------------------------------------------------
 
@@ -271,12 +276,9 @@ class Recorder:
                            f"(this recorder serves: {', '.join(self.served) or 'none'})",
                            code="unknown_venue", choices=tuple(self.served))
 
-    def subscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
-        """Record ``symbols`` too, each new one on connections of its own: the open ones
-        are left as they are (no reconnect)."""
-        adapter = self._adapter(venue)
-        if self.stopping:
-            raise ControlError("the recorder is stopping", code="stopping")
+    def _symbols_of(self, venue: str, symbols: list[str]) -> list[str]:
+        """``symbols`` upper-cased, once each; ``ControlError`` unless each is spelled as
+        ``venue`` spells its symbols."""
         desc = descriptor_for(venue)
         wanted = list(dict.fromkeys(s.upper() for s in symbols))
         bad = [s for s in wanted if not desc.is_symbol(s)]
@@ -287,22 +289,123 @@ class Recorder:
         if unlisted:
             raise ControlError("; ".join(unlisted), code="unknown_symbol",
                                choices=tuple(self.served[venue]))
+        return wanted
+
+    def _slots(self, venue: str) -> list[Supervisor]:
+        """The venue's connection slots still recording (not retired, not failed for good)."""
+        return [s for s in self.supervisors
+                if s.venue == venue and not s.retiring and s.failed is None]
+
+    def subscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Record ``symbols`` too; ``(added, already)``.
+
+        Each connection the venue's plan rules give the added symbols goes onto an open
+        connection with room when the venue can change one live
+        (``Adapter.subscribe_messages``: messages sent, journaled, the slot's plan
+        updated), else onto a new connection of its own. No open connection reconnects.
+        ``last_change`` says which connections changed (``live``) and which were opened
+        (``new``).
+        """
+        adapter = self._adapter(venue)
+        if self.stopping:
+            raise ControlError("the recorder is stopping", code="stopping")
+        wanted = self._symbols_of(venue, symbols)
         have = set(self.served[venue])
         added = [s for s in wanted if s not in have]
         already = [s for s in wanted if s in have]
+        live: list[str] = []
+        new: list[str] = []
         if added:
-            n = sum(1 for s in self.supervisors if s.venue == venue)
-            latency = self.metrics.sample_latency if self.metrics is not None else None
-            for i, plan in enumerate(adapter.plans_for(added), start=n):
-                sup = Supervisor(adapter, plan, i, journal=self.journal, life=self.life,
-                                 sup=self.config.supervision, rng=self.rng, log=self.log,
-                                 resync=self.resync, on_link=self._on_link,
-                                 on_failed=self._slot_failed, latency=latency)
-                self.supervisors.append(sup)
-                self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
+            slots = self._slots(venue)
+            for plan in adapter.plans_for(added):
+                for sup in slots:
+                    change = adapter.subscribe_messages(sup.plan, plan.streams)
+                    if change is not None:
+                        sup.change(change)
+                        live.append(sup.name)
+                        break
+                else:
+                    new.append(self._start_slot(adapter, plan).name)
             self.served[venue].extend(added)
-            self.log.info("subscribed", extra=fields(venue=venue, added=added))
+            self.plan_changes += 1
+            self.log.info("subscribed", extra=fields(venue=venue, added=added, live=live, new=new))
+        self.last_change = {"live": list(dict.fromkeys(live)), "new": new, "closed": []}
         return added, already
+
+    def _start_slot(self, adapter: Adapter, plan: ConnectionPlan) -> Supervisor:
+        n = sum(1 for s in self.supervisors if s.venue == adapter.venue)
+        latency = self.metrics.sample_latency if self.metrics is not None else None
+        sup = Supervisor(adapter, plan, n, journal=self.journal, life=self.life,
+                         sup=self.config.supervision, rng=self.rng, log=self.log,
+                         resync=self.resync, on_link=self._on_link,
+                         on_failed=self._slot_failed, latency=latency,
+                         on_refused=self._change_refused)
+        self.supervisors.append(sup)
+        self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
+        return sup
+
+    def _change_refused(self, sup: Supervisor, change: LiveChange) -> None:
+        """A venue refused a live change (the slot's plan is reverted): symbols it added
+        that no slot carries now are no longer served (the caller may ask again)."""
+        if not change.added:
+            return
+        carried = {st for s in self._slots(sup.venue) for st in s.plan.streams}
+        adapter = sup.adapter
+        lost = [sym for sym in self.served[sup.venue]
+                if not any(st in carried for p in adapter.plans_for([sym]) for st in p.streams)]
+        if lost:
+            self.served[sup.venue] = [s for s in self.served[sup.venue] if s not in lost]
+            self.plan_changes += 1
+            self.log.warning("subscribe_refused", extra=fields(venue=sup.venue, symbols=lost))
+
+    def unsubscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Stop recording ``symbols``; ``(removed, absent)``.
+
+        Each connection carrying them drops their streams in place when the venue can
+        (``Adapter.unsubscribe_messages``), is closed when nothing would be left on it,
+        else reconnects on what remains. The others are left as they are.
+        """
+        adapter = self._adapter(venue)
+        if self.stopping:
+            raise ControlError("the recorder is stopping", code="stopping")
+        wanted = self._symbols_of(venue, symbols)
+        have = set(self.served[venue])
+        removed = [s for s in wanted if s in have]
+        absent = [s for s in wanted if s not in have]
+        live: list[str] = []
+        closed: list[str] = []
+        if removed:
+            gone = {st for plan in adapter.plans_for(removed) for st in plan.streams}
+            for sup in self._slots(venue):
+                mine = [st for st in sup.plan.streams if st in gone]
+                if not mine:
+                    continue
+                if len(mine) == len(sup.plan.streams):
+                    sup.retire()
+                    closed.append(sup.name)
+                    continue
+                change = adapter.unsubscribe_messages(sup.plan, mine)
+                if change is not None:
+                    sup.change(change)
+                else:  # the venue cannot: reconnect that one on what remains
+                    left = set(sup.plan.streams) - gone
+                    keep = [sym for sym in self.served[venue] if sym not in removed
+                            and any(st in left for p in adapter.plans_for([sym]) for st in p.streams)]
+                    rest = [p for p in adapter.plans_for(keep) if p.route == sup.plan.route
+                            and set(p.streams) <= left]
+                    if rest:
+                        sup.resubscribe(rest[0])
+                    else:
+                        sup.retire()
+                        closed.append(sup.name)
+                        continue
+                live.append(sup.name)
+            self.served[venue] = [s for s in self.served[venue] if s not in removed]
+            self.plan_changes += 1
+            self.log.info("unsubscribed", extra=fields(venue=venue, removed=removed, live=live,
+                                                       closed=closed))
+        self.last_change = {"live": live, "new": [], "closed": closed}
+        return removed, absent
 
     def journal_rest(self, venue: str, url: str, status: int, body: bytes,
                      recv_ns: int | None, *, via: str = "control") -> int:
@@ -360,6 +463,7 @@ class Recorder:
 
     def control_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
+                               "channels": {a.venue: list(a.options.channels) for a in self.adapters},
                                "last_seq": self.writer.last_seq if self.writer else 0,
                                "table": self.publisher.path if self.publisher else None}
         if self.publisher is not None:
@@ -387,7 +491,7 @@ class Recorder:
                     adapter, plan, i, journal=self.journal, life=self.life,
                     sup=self.config.supervision, rng=self.rng, log=self.log,
                     resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
-                    latency=latency))
+                    latency=latency, on_refused=self._change_refused))
         for venue, fetcher in self.fetchers.items():
             self._tasks.append(asyncio.create_task(fetcher.run(), name=f"snapshots-{venue}"))
         # the list grows when the control socket adds symbols (``subscribe``)

@@ -65,6 +65,9 @@ class Link:
         self._on_error = on_error
         self._append = journal.append_frame
         self._latency = latency
+        # Set while a live subscription change awaits its answers: sees every frame
+        # after it is journaled (None the rest of the time: the hot path pays nothing).
+        self.watch: Callable[[bytes], None] | None = None
 
     # -- receiving (hot path: runs inside the socket read) --------------------------
 
@@ -104,8 +107,20 @@ class Link:
             self.data_frames += data_frames
             if not self.first_data.done():
                 self.first_data.set_result(None)
+        if self.watch is not None:
+            self._watch_frames(frames)
         if self._latency is not None and rec is not None:
             self._latency(rec)  # a sample a read: the sampler keeps about one a millisecond
+
+    def _watch_frames(self, frames: list[bytes]) -> None:
+        for data in frames:
+            watch = self.watch
+            if watch is None:
+                return
+            try:
+                watch(data)
+            except Exception as exc:  # noqa: BLE001 (the frame is journaled: never lose the connection over it)
+                self._inspect_failed(exc)
 
     def _append_replies(self, it: Iterator[bytes], meta: dict[str, Any] | None,
                         errors: list[tuple[int, str]]) -> Record | None:

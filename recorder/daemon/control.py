@@ -4,7 +4,11 @@ A Unix socket (``DATA/live/control.sock``, or a short path under /tmp when that 
 long for a socket address; ``attach.json`` names it), one JSON object a line each way:
 
     {"op": "subscribe", "venue": "upbit", "symbols": ["KRW-XRP"]}
-        -> {"ok": true, "added": ["KRW-XRP"], "already": []}
+        -> {"ok": true, "added": ["KRW-XRP"], "already": [],
+            "live": ["upbit.ws.0"], "new": [], "closed": []}
+    {"op": "unsubscribe", "venue": "upbit", "symbols": ["KRW-XRP"]}
+        -> {"ok": true, "removed": ["KRW-XRP"], "absent": [],
+            "live": ["upbit.ws.0"], "new": [], "closed": []}
     {"op": "journal", "venue": "upbit", "url": "https://...", "status": 200,
      "body_b64": "...", "recv_ns": 1700000000000000000}
         -> {"ok": true, "seq": 1234}
@@ -15,8 +19,11 @@ long for a socket address; ``attach.json`` names it), one JSON object a line eac
     anything else -> {"ok": false, "error": "...", "code": "...", "choices": [...]}
                      (the connection stays usable; ``code`` says which kind of refusal)
 
-``subscribe`` adds the symbols the recorder lacks on new connections of their own (the
-ones open are not touched); ``journal`` appends a REST answer a separate process fetched
+``subscribe`` adds the symbols the recorder lacks: onto an open connection with room
+when the venue can subscribe live (``live`` names the connections changed), else on new
+connections of their own (``new``); no open connection reconnects. ``unsubscribe`` stops
+recording symbols: their streams are removed from the open connections in place
+(``live``), a connection left with nothing is closed (``closed``). ``journal`` appends a REST answer a separate process fetched
 as a ``rest`` record (an ``error`` record for a status outside 2xx) on that venue's API
 stream, so what the API served is in the journal too; ``mark`` appends a ``mark`` record
 (``{"mark": text, **fields}``) there (venue ``""``: on a stream of the recorder's own), so
@@ -55,8 +62,14 @@ class ControlTarget(Protocol):
         """Venue -> symbols served."""
         ...
 
+    last_change: dict[str, list[str]]  # what the last (un)subscribe did: live/new/closed
+
     def subscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
         """Record ``symbols`` of ``venue`` too; ``(added, already)``. ``ControlError`` if not."""
+        ...
+
+    def unsubscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        """Stop recording ``symbols`` of ``venue``; ``(removed, absent)``. ``ControlError`` if not."""
         ...
 
     def journal_rest(self, venue: str, url: str, status: int, body: bytes,
@@ -100,14 +113,19 @@ def handle(target: ControlTarget, line: bytes) -> dict[str, Any]:
                 "code": "bad_request"}
     op = req.get("op")
     try:
-        if op == "subscribe":
+        if op in ("subscribe", "unsubscribe"):
             venue = _str(req, "venue")
             symbols = req.get("symbols")
             if (not isinstance(symbols, list) or not symbols
                     or not all(isinstance(s, str) and s for s in symbols)):
                 raise ControlError("'symbols': a non-empty list of strings is required", code="bad_request")
-            added, already = target.subscribe(venue, symbols)
-            return {"ok": True, "added": added, "already": already}
+            if op == "subscribe":
+                added, already = target.subscribe(venue, symbols)
+                out: dict[str, Any] = {"ok": True, "added": added, "already": already}
+            else:
+                removed, absent = target.unsubscribe(venue, symbols)
+                out = {"ok": True, "removed": removed, "absent": absent}
+            return {**out, **getattr(target, "last_change", {})}
         if op == "journal":
             venue = _str(req, "venue")
             url = _str(req, "url")
@@ -138,7 +156,7 @@ def handle(target: ControlTarget, line: bytes) -> dict[str, Any]:
             return {"ok": True, "seq": target.journal_mark(venue, text, fields)}
         if op == "status":
             return {"ok": True, **target.control_status()}
-        return {"ok": False, "error": f"unknown op {op!r} (subscribe, journal, mark, status)",
+        return {"ok": False, "error": f"unknown op {op!r} (subscribe, unsubscribe, journal, mark, status)",
                 "code": "bad_request"}
     except ControlError as exc:
         return {"ok": False, "error": str(exc), "code": exc.code, "choices": list(exc.choices)}

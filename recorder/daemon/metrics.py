@@ -12,6 +12,8 @@ that hands batches to the committer process).
     ticktape_reconnects_total{venue,conn}                connections opened after the first
     ticktape_rotations_total{venue,conn}                 planned 24 h replacements
     ticktape_stale_total{venue,conn}                     watchdog reconnects (no data)
+    ticktape_live_changes_total{venue,conn}              subscription changes sent live
+    ticktape_live_changes_refused_total{venue,conn}      of them refused (or unanswered)
     ticktape_gaps_total{venue,symbol}                    book sequence breaks acted on (gap marks)
     ticktape_snapshots_total{venue,symbol}               snapshots journaled
     ticktape_rest_requests_total{venue,path,status}      REST calls made
@@ -139,6 +141,11 @@ class _Collector(Collector):
                                   labels=["venue", "conn"])
         stale = CounterMetricFamily("ticktape_stale", "Watchdog reconnects: no data",
                                     labels=["venue", "conn"])
+        live = CounterMetricFamily("ticktape_live_changes", "Subscription changes sent live",
+                                   labels=["venue", "conn"])
+        refused = CounterMetricFamily("ticktape_live_changes_refused",
+                                      "Live subscription changes refused or unanswered",
+                                      labels=["venue", "conn"])
         for c in st.connections(time.monotonic()):
             lv = [c.venue, c.name]
             up.add_metric(lv, 1.0 if c.up else 0.0)
@@ -146,7 +153,9 @@ class _Collector(Collector):
             recon.add_metric(lv, c.reconnects)
             rot.add_metric(lv, c.rotations)
             stale.add_metric(lv, c.stale)
-        yield from (up, down, recon, rot, stale)
+            live.add_metric(lv, c.live_changes)
+            refused.add_metric(lv, c.live_refused)
+        yield from (up, down, recon, rot, stale, live, refused)
 
         m = self.metrics
         gaps = CounterMetricFamily("ticktape_gaps", "Depth-chain breaks", labels=["venue", "symbol"])

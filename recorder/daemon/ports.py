@@ -163,6 +163,8 @@ class ConnectionStatus:
     reconnects: int
     rotations: int
     stale: int
+    live_changes: int = 0  # subscription changes sent on the open connection
+    live_refused: int = 0  # of them refused by the venue (or unanswered)
 
 
 @dataclass(frozen=True, slots=True)

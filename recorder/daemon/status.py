@@ -62,6 +62,8 @@ class StatusView:
         links = list(self._links.values())
         out = []
         for s in list(self._supervisors):
+            if s.retiring and not s.links:
+                continue  # its symbols were all removed: closed for good, not down
             mine = [lk for lk in links if lk.conn == s.name]
             newest = s.links[-1] if s.links else None
             up = s.up
@@ -71,7 +73,8 @@ class StatusView:
                 down_s=0.0 if up else now - s.down_since,
                 stream=newest.sid if newest is not None else None,
                 frames=sum(lk.frames for lk in mine), bytes=sum(lk.bytes for lk in mine),
-                reconnects=s.reconnects, rotations=s.rotations, stale=s.stale))
+                reconnects=s.reconnects, rotations=s.rotations, stale=s.stale,
+                live_changes=s.changes_sent, live_refused=s.changes_refused))
         return out
 
     def snapshots(self) -> list[SnapshotStatus]:

@@ -17,6 +17,16 @@ and the reply is its first record (``rest``, or ``error`` when refused: then the
 backs off like a refused handshake). A venue that greets (``Adapter.greeting``) gets the
 plan's messages once its first frame came.
 
+Live subscription changes (``change``): the slot's plan becomes the change's plan at once
+(a reconnect opens and subscribes the current set), and the change's messages go out on
+the open connection (both, during a rotation's overlap) through the venue's
+per-connection control limiter, each journaled as ``sent``; the venue's answers are
+journaled as received frames like any other. An answer that refuses one (or none within
+the ack timeout) reverts the plan and backs the slot's next change off
+(``Adapter.backoff``), so a venue that keeps refusing sees ever fewer requests, never a
+storm. ``retire`` ends the slot (its last symbols were removed), ``resubscribe`` reconnects
+it on its current plan (a venue that cannot unsubscribe in place).
+
 Diff books (``Adapter.depth_symbols``) are the resync's business: a supervisor holds
 them from a connection's open until it delivers (then their snapshots are fetched: the
 documented order, stream first), and across a rotation's overlap (both connections
@@ -29,17 +39,20 @@ the resync, plus callbacks for the daemon's bookkeeping (``on_link``, ``on_faile
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
+from itertools import zip_longest
 
 from websockets.exceptions import InvalidStatus
 
 from recorder.errors import VenueReplyError
 from recorder.journal import Record
 from recorder.venues.base import ConnectionPlan, ErrorClass, RestRequest, Verdict
-from recorder.venues.descriptor import Adapter
+from recorder.venues.descriptor import Adapter, ControlLimiter, LiveChange
 
 from .config import Supervision
 from .connection import Link
@@ -49,6 +62,8 @@ from .snapshots import http_call
 
 STALE_CLOSE = 4000  # private-use close code: we cut a feed that went silent
 TICK_S = 0.05  # supervision loop granularity (watchdog, pings, rotation)
+ANSWER_TIMEOUT_S = 10.0  # a live change unanswered this long counts as refused
+ERROR_WINDOW_S = 5.0  # an error frame this soon after an unacknowledged change refuses it
 
 
 class Supervisor:
@@ -58,13 +73,15 @@ class Supervisor:
                  life: Lifecycle, sup: Supervision, rng: random.Random, log: logging.Logger,
                  resync: Resync | None = None, on_link: Callable[[Link], None] | None = None,
                  on_failed: Callable[[Supervisor], None] | None = None,
-                 latency: Callable[[Record], None] | None = None) -> None:
+                 latency: Callable[[Record], None] | None = None,
+                 on_refused: Callable[[Supervisor, LiveChange], None] | None = None) -> None:
         self.journal = journal
         self.life = life
         self.log = log
         self.resync = resync
         self.on_link = on_link
         self.on_failed = on_failed
+        self.on_refused = on_refused  # a live change the venue refused (its plan reverted)
         self.latency = latency
         self.adapter = adapter
         self.venue = adapter.venue
@@ -83,10 +100,31 @@ class Supervisor:
         self.stale = 0
         self.failed: Verdict | None = None
         self.down_since = time.monotonic()
+        # live subscription changes (see the module docstring)
+        # (version, change, the plan before it, the one link it is for or None: every open one)
+        self._changes: deque[tuple[int, LiveChange, ConnectionPlan, int | None]] = deque()
+        self._version = 0  # of the plan: +1 a change
+        self._link_version: dict[int, int] = {}  # link sid -> the plan version it carries
+        self._ready: set[int] = set()  # links whose plan messages went out: changes may follow
+        self._change_task: asyncio.Task[None] | None = None
+        self._limiters: dict[int, ControlLimiter | None] = {}  # link sid -> its control limiter
+        self._pending: dict[int | str, tuple[float, LiveChange, ConnectionPlan]] = {}
+        self._unacked: tuple[float, LiveChange, ConnectionPlan] | None = None  # venues without ids
+        self._not_before = 0.0  # monotonic: no change goes out before (backoff after a refusal)
+        self.change_attempt = 0  # consecutive refused changes
+        self.changes_sent = 0
+        self.changes_refused = 0
+        self.retiring = False
+        self._resubscribe = False
 
     @property
     def up(self) -> bool:
         return any(link.is_open for link in self.links)
+
+    @property
+    def ready(self) -> bool:
+        """An open connection has sent its plan: a live change goes out on it at once."""
+        return any(link.is_open and link.sid in self._ready for link in self.links)
 
     # -- main loop ------------------------------------------------------------------
 
@@ -101,7 +139,7 @@ class Supervisor:
 
     async def _connect_until_up(self) -> Link | None:
         """Open a connection, retrying per the backoff; None on stop or a final refusal."""
-        while not self.life.stopping:
+        while not self.life.stopping and not self.retiring:
             link, verdict = await self._try_open()
             if link is not None:
                 return link
@@ -133,7 +171,9 @@ class Supervisor:
         Its diff books are held until it delivers, unless it is a rotation's replacement
         (``_rotate`` holds them until the overlap ends).
         """
+        self._resubscribe = False  # this connection opens on the current plan
         self.plan = plan = self.adapter.replan(self.plan, self.index)
+        version = self._version
         limit = self.adapter.connect_limit
         if limit is not None:  # the venue's per-IP connect limit
             while (wait := limit.delay(time.monotonic())) > 0:
@@ -156,6 +196,7 @@ class Supervisor:
                     log=self.log, rules=self.adapter.frame_rules, on_error=self._frame_error,
                     latency=self.latency)
         self.links.append(link)
+        self._link_version[sid] = version
         if self.on_link is not None:
             self.on_link(link)
         greeting = self.adapter.greeting
@@ -190,6 +231,9 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001
             await self._close(link, 1011, "send failed")
             return None, self._refused(link, exc)
+        self._ready.add(sid)
+        if self._version != version:  # changed while connecting: bring the new link up to date
+            self._catch_up(link, plan)
         return link, None
 
     async def _pre_connect(self, plan: ConnectionPlan, req: RestRequest) -> tuple[
@@ -218,6 +262,27 @@ class Supervisor:
                                                "class": verdict.error_class.value}), verdict
         self.heartbeat = self.adapter.heartbeat()
         return plan, ("rest", resp.body, {**meta, "status": 200}), None
+
+    def _catch_up(self, link: Link, opened: ConnectionPlan) -> None:
+        """Send ``link`` (opened on ``opened``) the difference to the current plan, first."""
+        current = self.plan
+        added = [s for s in current.streams if s not in opened.streams]
+        removed = [s for s in opened.streams if s not in current.streams]
+        self._link_version[link.sid] = self._version  # the queued changes are not for it
+        base = opened
+        todo = []
+        for streams, make in ((added, self.adapter.subscribe_messages),
+                              (removed, self.adapter.unsubscribe_messages)):
+            if streams:
+                ch = make(base, streams)
+                if ch is None:
+                    self._resubscribe = True  # the venue cannot: reconnect on the current plan
+                    return
+                base = ch.plan
+                todo.append((self._version, dataclasses.replace(ch, plan=current), current, link.sid))
+        self.plan = current
+        self._changes.extendleft(reversed(todo))
+        self._start_changes()
 
     def _hold_books(self, link: Link, plan: ConnectionPlan) -> None:
         """Hold ``link``'s diff books until it delivers; then the resync fetches them."""
@@ -268,7 +333,16 @@ class Supervisor:
                 if self.life.stopping:
                     await self._close(link, 1000, "shutdown")
                     return None
+                if self.retiring:
+                    await self._close(link, 1000, "unsubscribed")
+                    return None
+                if self._resubscribe:
+                    self._resubscribe = False
+                    await self._close(link, 1000, "resubscribe")
+                    return await self._connect_until_up()
                 now = time.monotonic()
+                if self._pending or self._unacked:
+                    self._answers_overdue(link, now)
                 if closed.done():
                     return await self._after_close(link)
                 if link.data_frames != seen:
@@ -368,9 +442,151 @@ class Supervisor:
     def _forget(self, link: Link) -> None:
         if link in self.links:
             self.links.remove(link)
+        self._limiters.pop(link.sid, None)
+        self._link_version.pop(link.sid, None)
+        self._ready.discard(link.sid)
+        if not any(lk.is_open for lk in self.links):
+            # nothing left to answer what we sent: the next connection subscribes the plan
+            self._pending.clear()
+            self._unacked = None
         self._release_books(link, delivered=False)
         if not self.up:
             self.down_since = time.monotonic()
+
+    # -- live subscription changes --------------------------------------------------
+
+    def change(self, change: LiveChange) -> None:
+        """Adopt ``change.plan`` now and send its messages on the open connection(s).
+
+        The messages go out from a task of this slot, in order, through the venue's
+        control limiter and after any backoff a refused change set. With no connection
+        open, the plan alone changes: the next connection subscribes it.
+        """
+        before, self.plan = self.plan, change.plan
+        self._version += 1
+        self._changes.append((self._version, change, before, None))
+        self._start_changes()
+
+    def retire(self) -> None:
+        """End this slot: close its connection (``unsubscribed``), open no other."""
+        self.retiring = True
+        self._changes.clear()
+
+    def resubscribe(self, plan: ConnectionPlan) -> None:
+        """Reconnect on ``plan`` (a venue that cannot change an open connection's streams)."""
+        self.plan = plan
+        self._resubscribe = True
+
+    def _start_changes(self) -> None:
+        if self._change_task is None or self._change_task.done():
+            self._change_task = asyncio.ensure_future(self._send_changes())
+
+    async def _send_changes(self) -> None:
+        while self._changes and not self.life.stopping and not self.retiring:
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                if await self.life.wait_stop(wait):
+                    return
+                continue
+            version, change, before, target = self._changes.popleft()
+            links = [link for link in self.links if link.is_open and link.sid in self._ready and (
+                link.sid == target if target is not None
+                else self._link_version.get(link.sid, 0) < version)]
+            for link in links:
+                await self._send_change(link, change, before)
+                if target is None:
+                    self._link_version[link.sid] = version
+            if links:  # (none ready: the connection that opens next subscribes the plan)
+                self.changes_sent += 1
+                self.log.info("live_change", extra=fields(
+                    venue=self.venue, conn=self.name, added=list(change.added),
+                    removed=list(change.removed), messages=len(change.messages),
+                    streams=len(change.plan.streams)))
+                self._hold_added(change)
+
+    async def _send_change(self, link: Link, change: LiveChange, before: ConnectionPlan) -> None:
+        if link.sid not in self._limiters:
+            self._limiters[link.sid] = self.adapter.control_limiter()
+        limiter = self._limiters[link.sid]
+        for msg, rid in zip_longest(change.messages, change.ids):
+            if msg is None:
+                break
+            if limiter is not None:
+                while (wait := limiter.delay(time.monotonic())) > 0:
+                    await asyncio.sleep(wait)
+                limiter.try_take(time.monotonic())
+            if not link.is_open:
+                return  # it closed meanwhile: its reconnect subscribes the plan
+            now = time.monotonic()
+            if rid is not None:
+                self._pending[rid] = (now, change, before)
+                link.watch = self._on_answer
+            else:
+                self._unacked = (now, change, before)
+            try:
+                await link.send(msg)
+            except Exception as exc:  # noqa: BLE001 (the close is journaled; the reconnect subscribes the plan)
+                self.log.warning("live_change_send_failed", extra=fields(
+                    venue=self.venue, conn=self.name, stream=link.sid, error=str(exc)))
+                return
+
+    def _hold_added(self, change: LiveChange) -> None:
+        """Diff books added live get a fresh snapshot (stream first, then the snapshot)."""
+        if self.resync is None or not change.added:
+            return
+        symbols = self.adapter.depth_symbols(dataclasses.replace(change.plan, streams=change.added))
+        if symbols:
+            self.resync.hold(self.venue, symbols)
+            self.resync.release(self.venue, symbols, fresh=True)
+
+    def _on_answer(self, payload: bytes) -> None:
+        """A frame while changes await answers (inside the socket read, after it is journaled)."""
+        got = self.adapter.answer(payload)
+        if got is None:
+            return
+        rid, error = got
+        entry = self._pending.pop(rid, None)
+        if not self._pending:
+            for link in self.links:
+                link.watch = None
+        if entry is None:
+            return
+        if error is None:
+            self.change_attempt = 0
+        else:
+            self._change_refused(entry[1], entry[2], error)
+
+    def _answers_overdue(self, link: Link, now: float) -> None:
+        late = [rid for rid, (at, _, _) in self._pending.items() if now - at >= ANSWER_TIMEOUT_S]
+        for rid in late:
+            _, change, before = self._pending.pop(rid)
+            text = f"no answer to request {rid} within {ANSWER_TIMEOUT_S:.0f} s"
+            self.journal.append(link.sid, "error", text.encode(),
+                                meta={"class": ErrorClass.NETWORK.value, "reason": "no_answer",
+                                      "id": rid})
+            self._change_refused(change, before, text)
+        if not self._pending:
+            for lk in self.links:
+                lk.watch = None
+        if self._unacked is not None and now - self._unacked[0] >= ERROR_WINDOW_S:
+            self._unacked = None  # no error frame came: taken
+            self.change_attempt = 0
+
+    def _change_refused(self, change: LiveChange, before: ConnectionPlan, error: str) -> None:
+        """Revert the plan (if nothing changed it since) and back the next change off."""
+        self.changes_refused += 1
+        if self.plan is change.plan:
+            self.plan = before
+        verdict = self.adapter.classify(message=error)
+        delay = max(verdict.min_delay_s, self.adapter.backoff.step(self.change_attempt, self.rng))
+        self.change_attempt += 1
+        self._not_before = time.monotonic() + delay
+        self.log.warning("live_change_refused", extra=fields(
+            venue=self.venue, conn=self.name, error=error, added=list(change.added),
+            removed=list(change.removed), error_class=verdict.error_class.value,
+            next_change_in_s=round(delay, 3)))
+        if self.on_refused is not None:
+            self.on_refused(self, change)
 
     # -- error replies (found by the link's frame inspection, inside the socket read) -
 
@@ -381,6 +597,10 @@ class Supervisor:
         self.log.warning("venue_error", extra=fields(venue=self.venue, conn=self.name,
                                                      stream=link.sid, error=text,
                                                      error_class=verdict.error_class.value))
+        unacked = self._unacked
+        if unacked is not None and time.monotonic() - unacked[0] < ERROR_WINDOW_S:
+            self._unacked = None  # a venue without request ids: the error answers our change
+            self._change_refused(unacked[1], unacked[2], text)
         if verdict.retry and verdict.error_class is not ErrorClass.NETWORK:
             link.verdict = verdict
             asyncio.ensure_future(link.close(1000, verdict.error_class.value))

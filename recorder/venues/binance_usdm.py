@@ -47,7 +47,14 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOption, VenueOptions
+from .descriptor import (
+    Adapter,
+    LiveChange,
+    VenueDescriptor,
+    VenueLimits,
+    VenueOption,
+    VenueOptions,
+)
 
 VENUE = "binance-usdm"
 PUBLIC = "public"
@@ -68,6 +75,7 @@ CHANNELS: dict[str, str] = {
 # Depth weight by limit (PROTOCOLS.md §1.6); limits outside the table are refused.
 DEPTH_WEIGHTS: dict[int, int] = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 H24 = 24 * 3600.0
+LIVE_FIRST_ID = 1_000_000  # ids of live SUBSCRIBE/UNSUBSCRIBE; a plan's own start at 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +427,7 @@ class BinanceUsdmAdapter(Adapter):
             rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
             backoff=backoff)
         self.rotate_after_s = self.vc.rotate_after_s
+        self._live_id = LIVE_FIRST_ID
         if options.snapshots and "depth" in options.channels:
             self.snapshots = DepthSnapshots(self.vc)
 
@@ -441,6 +450,53 @@ class BinanceUsdmAdapter(Adapter):
             return []
         suffix = "@" + CHANNELS["depth"]
         return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
+
+    # Live changes: SUBSCRIBE/UNSUBSCRIBE on the open connection, ids from our own counter
+    # (unique per adapter, so per connection), answered {"result":null,"id":N} or an error.
+
+    def _next_ids(self, n: int) -> list[int]:
+        first = self._live_id
+        self._live_id += n
+        return list(range(first, first + n))
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        if any(route_for_stream(s, self.vc) != plan.route for s in new):
+            return None  # the wrong route acks and delivers nothing: never mix
+        if len(plan.streams) + len(new) > self.vc.max_streams_per_connection:
+            return None
+        return self._change(plan, (*plan.streams, *new), new, subscribe_message, added=new)
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left on it: the daemon closes the connection
+        return self._change(plan, keep, gone, unsubscribe_message, removed=gone)
+
+    def _change(self, plan: ConnectionPlan, streams: tuple[str, ...], params: list[str],
+                message: Callable[[Sequence[str], int], bytes], *, added: Sequence[str] = (),
+                removed: Sequence[str] = ()) -> LiveChange:
+        parts = chunked(params, self.vc.params_per_subscribe) if params else []
+        ids = self._next_ids(len(parts))
+        msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
+        if plan.messages:  # subscribe mode: a reconnect sends SUBSCRIBEs of the current set
+            resub = [subscribe_message(p, i) for i, p in enumerate(
+                chunked(streams, self.vc.params_per_subscribe), start=1)]
+            new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, tuple(resub))
+        else:  # the streams are named in the URL: a reconnect names the current set
+            new_plan = ConnectionPlan(VENUE, ws_url(plan.route, streams, config=self.vc),
+                                      plan.route, streams)
+        return LiveChange(new_plan, msgs, tuple(ids), tuple(added), tuple(removed))
+
+    def control_limiter(self) -> TokenBucket:
+        return control_limiter(self.vc)
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        ack = parse_ack(payload)
+        if ack is None or ack.request_id is None:
+            return None
+        return ack.request_id, ack.error
 
 
 def is_book_frame(payload: bytes) -> bool:

@@ -17,7 +17,7 @@ supplies). It only answers the supervisor's questions from the venue's rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -102,6 +102,22 @@ class Adapter:
     connection's stream before it opens, then connects to ``connect_plan(plan, body)``
     (the reply turned into the plan's URL; ``VenueReplyError`` for a body it cannot use).
     A refused call is classified and retried like a refused handshake.
+
+    Live subscription changes (a symbol added or removed while a connection is open):
+
+    - ``subscribe_messages(plan, streams)`` / ``unsubscribe_messages(plan, streams)``: the
+      ``LiveChange`` that adds (removes) ``streams`` (as ``plans_for`` names them) on the
+      open connection of ``plan``, or None when this connection cannot: another route, no
+      room within the venue's per-connection limit, or a venue that can only subscribe
+      when connecting (the daemon then opens a new connection, or reconnects that one).
+      The change's ``plan`` is what a reconnect of that slot opens from then on (the
+      current set of streams), its ``messages`` the bytes to send now, in order, and its
+      ``ids`` the request ids whose answers ``answer`` recognises (empty: the venue sends
+      no acknowledgement, only an error frame when it refuses).
+    - ``control_limiter()``: a fresh per-connection limiter (``delay(now)``,
+      ``try_take(now)``) every message of a live change passes; None: no limit.
+    - ``answer(payload)``: ``(request_id, error or None)`` when ``payload`` answers one of
+      our requests, else None. Called only while a change awaits its answers.
     """
 
     venue: ClassVar[str] = ""
@@ -161,6 +177,47 @@ class Adapter:
     def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Symbols whose diff-depth stream ``plan`` carries (synced by ``snapshots``)."""
         return []
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        """Add ``streams`` to the open connection of ``plan``; None: it needs a new connection."""
+        return None
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        """Remove ``streams`` from the open connection of ``plan``; None: reconnect it instead."""
+        return None
+
+    def control_limiter(self) -> ControlLimiter | None:
+        """A new per-connection limiter for the messages of live changes; None: no limit."""
+        return None
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        """``(request_id, error text or None)`` when ``payload`` answers a request of ours."""
+        return None
+
+
+class ControlLimiter(Protocol):
+    """A per-connection message limit (``base.TokenBucket``, ``base.Limits``)."""
+
+    def delay(self, now: float, n: int = 1) -> float: ...
+
+    def try_take(self, now: float, n: int = 1) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChange:
+    """A subscription change on an open connection (``Adapter.subscribe_messages``).
+
+    plan      the slot's plan after the change: what a reconnect opens and subscribes
+    messages  what to send now, in order (each journaled as ``sent``)
+    ids       request ids of ``messages`` the venue answers (``Adapter.answer``)
+    added     streams the change adds; ``removed`` those it removes
+    """
+
+    plan: ConnectionPlan
+    messages: tuple[bytes, ...]
+    ids: tuple[int | str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
 def _any(value: Any) -> str | None:

@@ -15,6 +15,13 @@ What the daemon does with this module:
 
 Every quotation message is a full state (orderbooks are whole snapshots), so there is no
 sequence to resync: a reconnect simply resubscribes.
+
+Live changes: Upbit has no per-code subscribe or unsubscribe. A new request array on an
+open connection *replaces* that connection's whole subscription, so adding or removing a
+code sends the full list of the codes it keeps, under a fresh ticket
+(``UpbitAdapter.subscribe_messages``). Upbit answers a request with data (a snapshot of
+each code, then the stream), never with an acknowledgement; a refused one with an error
+frame. Codes no longer listed simply stop.
 """
 
 from __future__ import annotations
@@ -45,7 +52,14 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOption, VenueOptions
+from .descriptor import (
+    Adapter,
+    LiveChange,
+    VenueDescriptor,
+    VenueLimits,
+    VenueOption,
+    VenueOptions,
+)
 
 VENUE = "upbit"
 CHANNELS = ("orderbook", "trade", "ticker")
@@ -349,6 +363,33 @@ class UpbitAdapter(Adapter):
     def heartbeat(self) -> Heartbeat:
         return heartbeat(self.vc)
 
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        codes = _codes(plan.streams)
+        new = [c for c in _codes(streams) if c not in codes]
+        if len(codes) + len(new) > self.vc.max_codes_per_connection:
+            return None
+        change = self._replace(plan, [*codes, *new])
+        return LiveChange(change.plan, change.messages,
+                          added=tuple(s for s in change.plan.streams if s not in plan.streams))
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = set(_codes(streams))
+        keep = [c for c in _codes(plan.streams) if c not in gone]
+        if not keep:
+            return None  # an empty request is refused (NO_CODES): the daemon closes it
+        change = self._replace(plan, keep)
+        return LiveChange(change.plan, change.messages,
+                          removed=tuple(s for s in plan.streams if s not in change.plan.streams))
+
+    def _replace(self, plan: ConnectionPlan, codes: list[str]) -> LiveChange:
+        """The request array that makes ``codes`` the connection's whole subscription."""
+        new_plan = plan_connections(codes, self.options.channels, ticket=f"ticktape-{self.new_id()}",
+                                    config=self.vc)[0]
+        return LiveChange(new_plan, new_plan.messages)
+
+    def control_limiter(self) -> Limits:
+        return message_limiter(self.vc)
+
     def classify(self, **kw: object) -> Verdict:
         return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
 
@@ -358,6 +399,11 @@ class UpbitAdapter(Adapter):
     def frame_error(self, payload: bytes) -> str | None:
         err = parse_error(payload)
         return None if err is None else f"{err[0]}: {err[1]}"
+
+
+def _codes(streams: Iterable[str]) -> list[str]:
+    """The codes of ``<channel>:<code>`` streams (bare codes pass), in order, once each."""
+    return list(dict.fromkeys(s.rpartition(":")[2].upper() for s in streams))
 
 
 CONFIG_FORMATS = ("DEFAULT", "SIMPLE")  # the formats a configuration may choose

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(90)
 
 async def test_recorder_run_records_and_projects_the_ticker_channel(tmp_path):
     async with Simulator(source="capture", speed=5, seed=3, start_ms=1_700_000_000_000,
-                         venues=("binance-usdm",)) as sim:
+                         venues=("binance-usdm",), binance_symbols=("BTCUSDT", "FOOUSDT")) as sim:
         argv = ["run", "--venue", "binance-usdm", "--symbols", "BTCUSDT,FOOUSDT", "--channels", "ticker",
                 "--data", str(tmp_path / "data"), "--duration", str(SECONDS), "--ws-url", sim.urls.ws,
                 "--rest-url", sim.urls.rest, "--metrics-port", "0",

@@ -92,13 +92,17 @@ async def test_subscribe_adds_symbols_without_reconnecting_others(tmp_path):
             for sup in rec.supervisors:
                 if sup.name in before:
                     assert [link.sid for link in sup.links] == before[sup.name], sup.name
-            assert len(rec.supervisors) > len(before)
+            # ...and carry the added symbols too (subscribed live: no connection was added)
+            assert len(rec.supervisors) == len(before)
             status = await att.status()
             assert status["venues"] == {"binance-usdm": ["BTCUSDT", "ETHUSDT"],
                                         "upbit": ["KRW-BTC", "KRW-XRP"]}
-            # an Upbit slot added live reconnects on its own codes
-            new = [s for s in rec.supervisors if s.name not in before and s.venue == "upbit"]
-            assert new and new[0].adapter.replan(new[0].plan, new[0].index).streams == new[0].plan.streams
+            # the Upbit slot reconnects on both codes (a fresh ticket)
+            up = next(s for s in rec.supervisors if s.venue == "upbit")
+            assert up.adapter.replan(up.plan, up.index).streams == up.plan.streams
+            assert {st.split(":")[1] for st in up.plan.streams} == {"KRW-BTC", "KRW-XRP"}
+            assert await att.unsubscribe("upbit", ["KRW-XRP", "KRW-DOGE"]) == (["KRW-XRP"], ["KRW-DOGE"])
+            assert (await att.status())["venues"]["upbit"] == ["KRW-BTC"]
             with pytest.raises(UnknownVenueError, match="binance-usdm"):
                 await att.subscribe("okx", ["BTC-USDT"])
             with pytest.raises(UnknownSymbolError):

@@ -28,6 +28,11 @@ class Target:
         self.calls.append(("subscribe", (venue, symbols)))
         return [s for s in symbols if s != "KRW-BTC"], [s for s in symbols if s == "KRW-BTC"]
 
+    def unsubscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
+        self.calls.append(("unsubscribe", (venue, symbols)))
+        self.last_change = {"live": ["upbit.ws.0"], "new": [], "closed": []}
+        return [s for s in symbols if s == "KRW-BTC"], [s for s in symbols if s != "KRW-BTC"]
+
     def journal_rest(self, venue: str, url: str, status: int, body: bytes, recv_ns: int | None) -> int:
         self.calls.append(("rest", (venue, url, status, body, recv_ns)))
         return 7
@@ -58,6 +63,10 @@ def test_ops_and_refusals():
     assert t.calls[-1] == ("rest", ("upbit", "u", 200, body, None))
     assert ask(t, {"op": "mark", "venue": "", "text": "hi", "fields": {"a": 1}}) == {"ok": True, "seq": 8}
     assert ask(t, {"op": "status"}) == {"ok": True, "venues": {"upbit": ["KRW-BTC"]}}
+    assert ask(t, {"op": "unsubscribe", "venue": "upbit", "symbols": ["KRW-BTC", "KRW-XRP"]}) == {
+        "ok": True, "removed": ["KRW-BTC"], "absent": ["KRW-XRP"], "live": ["upbit.ws.0"],
+        "new": [], "closed": []}
+    assert ask(t, {"op": "unsubscribe", "venue": "upbit", "symbols": []})["code"] == "bad_request"
     for bad in ({"op": "journal", "venue": "upbit", "url": "u", "status": 99, "body_b64": ""},
                 {"op": "journal", "venue": "upbit", "url": "u", "status": 200, "body_b64": "",
                  "recv_ns": -1},

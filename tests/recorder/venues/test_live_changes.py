@@ -1,0 +1,84 @@
+"""``Adapter.subscribe_messages``/``unsubscribe_messages``: what each venue sends to change an
+open connection's streams, when it cannot (another route, no room), and the plan a
+reconnect opens afterwards."""
+
+from __future__ import annotations
+
+import orjson
+
+from recorder.daemon.config import VenueConfig
+from recorder.venues import binance_usdm as bn
+from recorder.venues import upbit as ub
+from recorder.venues.base import Backoff, TokenBucket
+
+
+def _binance(**kw) -> bn.BinanceUsdmAdapter:
+    cfg = VenueConfig("binance-usdm", ("BTCUSDT",), kw.pop("channels", ("depth", "aggTrade")),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return bn.BinanceUsdmAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x")
+
+
+def _upbit(**kw) -> ub.UpbitAdapter:
+    ids = iter(range(100))
+    cfg = VenueConfig("upbit", ("KRW-BTC",), ("trade", "orderbook"), ws_url="ws://127.0.0.1:9001",
+                      rest_url="http://127.0.0.1:9002", **kw)
+    return ub.UpbitAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: f"t{next(ids)}")
+
+
+def test_binance_subscribes_on_the_routes_own_connection_with_ids_and_a_new_url():
+    a = _binance()
+    public, market = a.plans()
+    new_public, new_market = a.plans_for(["ETHUSDT"])
+    assert a.subscribe_messages(market, new_public.streams) is None  # never mix routes
+    ch = a.subscribe_messages(public, new_public.streams)
+    assert ch is not None and ch.added == ("ethusdt@depth@100ms",) and ch.removed == ()
+    (msg,) = ch.messages
+    assert orjson.loads(msg) == {"method": "SUBSCRIBE", "params": ["ethusdt@depth@100ms"],
+                                 "id": ch.ids[0]}
+    # a reconnect names the current set in its URL
+    assert ch.plan.streams == ("btcusdt@depth@100ms", "ethusdt@depth@100ms")
+    assert ch.plan.url.endswith("/public/stream?streams=btcusdt@depth@100ms/ethusdt@depth@100ms")
+    assert a.answer(b'{"result":null,"id":%d}' % ch.ids[0]) == (ch.ids[0], None)
+    assert a.answer(b'{"e":"depthUpdate"}') is None
+    un = a.unsubscribe_messages(ch.plan, ["ethusdt@depth@100ms"])
+    assert un is not None and un.plan.url == public.url and un.removed == ("ethusdt@depth@100ms",)
+    assert orjson.loads(un.messages[0])["method"] == "UNSUBSCRIBE"
+    assert un.ids[0] != ch.ids[0]  # ids never repeat on a connection
+    assert a.unsubscribe_messages(public, public.streams) is None  # nothing left: close it instead
+
+
+def test_binance_room_chunks_and_subscribe_mode():
+    a = _binance(max_streams_per_connection=3)
+    public, _ = a.plans()
+    assert a.subscribe_messages(public, [f"s{i}usdt@depth@100ms" for i in range(3)]) is None
+    assert a.subscribe_messages(public, ["s1usdt@depth@100ms", "s2usdt@depth@100ms"]) is not None
+    a = _binance(subscribe=True)
+    public, _ = a.plans()
+    many = [f"s{i}usdt@depth@100ms" for i in range(120)]
+    ch = a.subscribe_messages(public, many)
+    assert ch is not None and len(ch.messages) == 3 and len(set(ch.ids)) == 3  # 50 a message
+    # subscribe mode: the bare endpoint, and SUBSCRIBEs of the whole set on reconnect
+    assert ch.plan.url == public.url
+    assert sum(len(orjson.loads(m)["params"]) for m in ch.plan.messages) == 121
+    assert isinstance(a.control_limiter(), TokenBucket)
+
+
+def test_upbit_replaces_the_whole_list_under_a_fresh_ticket():
+    a = _upbit()
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["KRW-ETH"])
+    ch = a.subscribe_messages(plan, new.streams)
+    assert ch is not None and ch.ids == ()  # Upbit acknowledges nothing
+    req = orjson.loads(ch.messages[0])
+    assert [i["codes"] for i in req if "type" in i] == [["KRW-BTC", "KRW-ETH"]] * 2
+    assert req[0]["ticket"] != orjson.loads(plan.messages[0])[0]["ticket"]
+    assert ch.plan.messages == ch.messages  # a reconnect sends the same list
+    assert ch.added == ("trade:KRW-ETH", "orderbook:KRW-ETH")
+    un = a.unsubscribe_messages(ch.plan, ["trade:KRW-ETH", "orderbook:KRW-ETH"])
+    assert un is not None and un.plan.streams == plan.streams
+    assert [i["codes"] for i in orjson.loads(un.messages[0]) if "type" in i] == [["KRW-BTC"]] * 2
+    assert a.unsubscribe_messages(plan, plan.streams) is None  # an empty list is refused: close
+    small = _upbit(max_streams_per_connection=2)
+    (p2,) = small.plans()
+    assert small.subscribe_messages(p2, ["trade:KRW-ETH"]) is not None
+    assert small.subscribe_messages(p2, ["trade:KRW-ETH", "trade:KRW-XRP"]) is None
