@@ -18,6 +18,9 @@ What the daemon does with this module:
   connection: ``resubscribe_messages(instId)`` = unsubscribe then subscribe that one book;
   the fresh subscription starts with a snapshot (``prevSeqId`` -1). Other books and
   channels on the connection are untouched. No REST snapshot is needed.
+- Live changes (``OkxAdapter.subscribe_messages``): subscribe/unsubscribe ops with an ``id``
+  of ours, answered per arg by an ack or an error echoing it; a reconnect subscribes the
+  current set.
 - Limits: 3 connects/s per IP (``connect_limiter``); 480 subscribe/unsubscribe/login ops
   per connection per hour (``op_limiter``: a resubscribe spends two); subscribe args of one
   request at most 64 KB (we send at most ``args_per_message`` args, ~50 bytes each, well
@@ -64,7 +67,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "okx"
 # As OKX spells them. books: 400 levels, snapshot + updates (seqId, checksum); books5: 5-level
@@ -332,6 +335,7 @@ class OkxAdapter(Adapter):
             ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
             stale_after_s=stale_after_s, backoff=backoff)
         self.connect_limit = connect_limiter(self.vc)
+        self._live_id = 0
 
     def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
         return plan_connections(symbols, self.options.channels, config=self.vc)
@@ -359,6 +363,56 @@ class OkxAdapter(Adapter):
     def op_limiter(self) -> WindowLimit:
         """A fresh per-connection op budget (480 subscribe/unsubscribe an hour)."""
         return op_limiter(self.vc)
+
+    # Live changes: subscribe/unsubscribe ops on the open connection, each with an ``id``
+    # from our own counter (OKX echoes it in every ack and error of the request). OKX acks
+    # per arg; the first answer to an id settles it.
+
+    def _next_id(self) -> str:
+        self._live_id += 1
+        return f"live{self._live_id}"
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        current = (*plan.streams, *new)
+        if len(current) > self.vc.max_args_per_connection:
+            return None
+        if sum(split_stream(s)[0] in DEEP_BOOKS for s in current) > self.vc.max_books_per_connection:
+            return None
+        return self._change(plan, current, new, subscribe_message, added=new)
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left: OKX cuts a connection without subscriptions anyway
+        return self._change(plan, keep, gone, unsubscribe_message, removed=gone)
+
+    def _change(self, plan: ConnectionPlan, streams: tuple[str, ...], changed: list[str],
+                message: Callable[[Sequence[tuple[str, str]], str | None], bytes], *,
+                added: Sequence[str] = (), removed: Sequence[str] = ()) -> LiveChange:
+        args = [split_stream(s) for s in changed]
+        parts = chunked(args, self.vc.args_per_message) if args else []
+        ids = [self._next_id() for _ in parts]
+        msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
+        resub = tuple(subscribe_message(p) for p in chunked([split_stream(s) for s in streams],
+                                                            self.vc.args_per_message))
+        new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, resub)
+        return LiveChange(new_plan, msgs, tuple(ids), tuple(added), tuple(removed))
+
+    def control_limiter(self) -> WindowLimit:
+        """480 ops an hour per connection (a book resync's two ops come from its own budget)."""
+        return op_limiter(self.vc)
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        reply = parse_event(payload)
+        if reply is None or reply.request_id is None:
+            return None
+        if reply.ok:
+            return reply.request_id, None
+        if reply.event == "error":
+            return reply.request_id, f"{reply.code}: {reply.msg}"
+        return None
 
 
 def is_book_frame(payload: bytes) -> bool:

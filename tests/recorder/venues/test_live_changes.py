@@ -8,6 +8,7 @@ import orjson
 
 from recorder.daemon.config import VenueConfig
 from recorder.venues import binance_usdm as bn
+from recorder.venues import okx as ok
 from recorder.venues import upbit as ub
 from recorder.venues.base import Backoff, TokenBucket
 
@@ -82,3 +83,61 @@ def test_upbit_replaces_the_whole_list_under_a_fresh_ticket():
     (p2,) = small.plans()
     assert small.subscribe_messages(p2, ["trade:KRW-ETH"]) is not None
     assert small.subscribe_messages(p2, ["trade:KRW-ETH", "trade:KRW-XRP"]) is None
+
+
+def _okx(**kw) -> ok.OkxAdapter:
+    cfg = VenueConfig("okx", ("BTC-USDT",), kw.pop("channels", ("books", "trades")),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return ok.OkxAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x")
+
+
+def test_okx_subscribe_and_unsubscribe_ops_with_ids_and_the_plan_a_reconnect_sends():
+    a = _okx()
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["ETH-USDT"])
+    ch = a.subscribe_messages(plan, new.streams)
+    assert ch is not None and ch.added == ("books:ETH-USDT", "trades:ETH-USDT")
+    (msg,) = ch.messages
+    assert orjson.loads(msg) == {"id": ch.ids[0], "op": "subscribe",
+                                 "args": [{"channel": "books", "instId": "ETH-USDT"},
+                                          {"channel": "trades", "instId": "ETH-USDT"}]}
+    assert ch.ids[0].isalnum() and len(ch.ids[0]) <= 32  # OKX's rule for an id
+    # a reconnect subscribes the whole current set, without ids
+    assert ch.plan.url == plan.url
+    assert [a_["instId"] for m in ch.plan.messages for a_ in orjson.loads(m)["args"]] == [
+        "BTC-USDT", "BTC-USDT", "ETH-USDT", "ETH-USDT"]
+    assert all("id" not in orjson.loads(m) for m in ch.plan.messages)
+    rid = ch.ids[0]
+    ack = b'{"id":"%s","event":"subscribe","arg":{"channel":"books","instId":"ETH-USDT"},"connId":"a"}'
+    assert a.answer(ack % rid.encode()) == (rid, None)
+    err = (b'{"id":"%s","event":"error","code":"60018","msg":"Wrong URL or channel:books,'
+           b'instId:NOPE-USDT doesn\'t exist","connId":"a"}') % rid.encode()
+    assert a.answer(err) == (rid, "60018: Wrong URL or channel:books,instId:NOPE-USDT doesn't exist")
+    assert a.answer(b'{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"}}') is None
+    assert a.answer(b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}') is None
+    assert a.answer(b"pong") is None
+    un = a.unsubscribe_messages(ch.plan, ["books:ETH-USDT", "trades:ETH-USDT", "books:XRP-USDT"])
+    assert un is not None and un.removed == ("books:ETH-USDT", "trades:ETH-USDT")
+    assert un.plan.streams == plan.streams and un.plan.messages == plan.messages
+    body = orjson.loads(un.messages[0])
+    assert body["op"] == "unsubscribe" and body["id"] == un.ids[0] != rid
+    assert a.unsubscribe_messages(plan, plan.streams) is None  # nothing left: close it
+
+
+def test_okx_room_chunks_and_the_op_budget():
+    a = _okx(max_streams_per_connection=4)
+    (plan,) = a.plans()
+    assert a.subscribe_messages(plan, ["books:ETH-USDT", "trades:ETH-USDT"]) is not None
+    assert a.subscribe_messages(plan, ["books:ETH-USDT", "trades:ETH-USDT", "books:XRP-USDT"]) is None
+    books = [f"books:C{i}-USDT" for i in range(29)]
+    assert a.subscribe_messages(plan, books[:1]) is not None
+    big = _okx(max_streams_per_connection=500)
+    (p2,) = big.plans()
+    assert big.subscribe_messages(p2, books[:29]) is None  # 29 deep books is room; 30 is not
+    assert big.subscribe_messages(p2, books[:28]) is not None
+    trades = [f"trades:C{i}-USDT" for i in range(120)]
+    ch = _okx(channels=("trades",), max_streams_per_connection=500).subscribe_messages(p2, trades)
+    assert ch is not None and len(ch.messages) == 3 and len(set(ch.ids)) == 3  # 50 args a message
+    lim = a.control_limiter()
+    assert all(lim.try_take(0.0) for _ in range(480)) and not lim.try_take(1.0)
+    assert lim.delay(1.0) > 3000

@@ -1,0 +1,144 @@
+"""Live subscription changes per venue against its simulator: a symbol subscribed and then
+unsubscribed on an open connection, the other connections untouched, ``sent`` records and
+their acks journaled, the removed symbol's frames stopping, a reconnect subscribing the
+current set. One ``Spec`` per venue says how its messages, acks and frames look."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+import pytest
+
+from recorder.daemon import build_config
+from tools.simulator import Simulator
+
+from .helpers import FAST, Journal, Running, until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One venue's test table: what it records and how its journal reads."""
+
+    venue: str
+    symbols: list[str]  # the first connection fills up with all but the last
+    channels: list[str]
+    per_connection: int  # max_streams_per_connection: the last symbol gets a connection of its own
+    added: str  # subscribed live, on the last connection (it has room)
+    sub: Callable[[dict], bool]  # a sent message subscribing
+    unsub: Callable[[dict], bool]  # a sent message unsubscribing
+    ack: Callable[[dict, dict], bool]  # (sent, received) the ack of that message
+    has: Callable[[bytes, str], bool]  # a data frame of the symbol
+    names: Callable[[dict], list[str]]  # symbols a subscribe message names
+    extra: dict = field(default_factory=dict)
+
+
+def _okx_names(m: dict) -> list[str]:
+    return [a["instId"] for a in m.get("args", [])]
+
+
+SPECS = {
+    "okx": Spec(
+        venue="okx", symbols=["BTC-USDT", "ETH-USDT", "SOL-USDT"], channels=["trades", "tickers"],
+        per_connection=4, added="XRP-USDT",
+        sub=lambda m: m.get("op") == "subscribe", unsub=lambda m: m.get("op") == "unsubscribe",
+        ack=lambda s, r: r.get("id") == s["id"] and r.get("event") == s["op"],
+        has=lambda p, sym: p.startswith(b'{"arg"') and f'"instId":"{sym}"'.encode() in p,
+        names=_okx_names),
+}
+
+
+def sim(venue: str) -> Simulator:
+    return Simulator(venues=(venue,), source="synthetic", speed=20, seed=5)
+
+
+def cfg(data, urls, spec: Spec):
+    return build_config({
+        "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5},
+        "supervision": {**FAST},
+        "compaction": {"enabled": False},
+        "venue": [{"venue": spec.venue, "symbols": spec.symbols, "channels": spec.channels,
+                   "ws_url": urls.ws, "rest_url": urls.rest, "listing": False,
+                   "max_streams_per_connection": spec.per_connection, **spec.extra}],
+    })
+
+
+def received(j: Journal, sid: int) -> list:
+    out = []
+    for r in j.kinds(sid, "frame"):
+        try:
+            msg = orjson.loads(r.payload)
+        except orjson.JSONDecodeError:
+            continue
+        out.append((r.seq, msg))
+    return out
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+async def test_subscribe_then_unsubscribe_on_the_open_connection(tmp_path, name):
+    spec = SPECS[name]
+    async with sim(spec.venue) as s:
+        async with Running(cfg(tmp_path, s.urls, spec)) as rec:
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "all connections up")
+            slots = list(rec.supervisors)
+            assert len(slots) == 2
+            before = {sup.name: [lk.sid for lk in sup.links] for sup in slots}
+            n_conns = len(s.connections)
+            assert rec.subscribe(spec.venue, [spec.added]) == ([spec.added], [])
+            assert rec.last_change == {"live": [slots[1].name], "new": [], "closed": []}
+            await until(lambda: slots[1].changes_sent == 1 and not slots[1]._pending, 10, "the ack")
+            await asyncio.sleep(1.0)
+            assert rec.unsubscribe(spec.venue, [spec.added]) == ([spec.added], [])
+            assert rec.last_change == {"live": [slots[1].name], "new": [], "closed": []}
+            await until(lambda: slots[1].changes_sent == 2 and not slots[1]._pending, 10, "the ack")
+            await asyncio.sleep(1.0)  # frames for the removed symbol would keep coming if they did
+            assert {sup.name: [lk.sid for lk in sup.links] for sup in slots} == before
+            assert len(s.connections) == n_conns
+            assert (slots[0].changes_sent, slots[0].changes_refused, slots[1].changes_refused) == (0, 0, 0)
+            assert all(spec.added not in st for sup in slots for st in sup.plan.streams)
+            assert rec.venues()[spec.venue] == spec.symbols
+    j = Journal(tmp_path)
+    j.assert_gapless()
+    (untouched,), (sid,) = before[slots[0].name], before[slots[1].name]
+    assert all(spec.sub(orjson.loads(r.payload)) for r in j.kinds(untouched, "sent"))
+    assert not [r for r in j.kinds(untouched, "frame") if spec.has(r.payload, spec.added)]
+    msgs = [orjson.loads(r.payload) for r in j.kinds(sid, "sent")]
+    *_, sub, unsub = msgs
+    assert spec.sub(sub) and spec.unsub(unsub) and spec.added in spec.names(sub)
+    frames = received(j, sid)
+    acks = []
+    for m in (sub, unsub):
+        got = [seq for seq, r in frames if isinstance(r, dict) and spec.ack(m, r)]
+        assert got, f"no ack of {m}"
+        acks.append(got[0])
+    data = [r.seq for r in j.kinds(sid, "frame") if spec.has(r.payload, spec.added)]
+    assert data, f"no {spec.added} frame while subscribed"
+    assert min(data) > acks[0] - 5  # a first frame may overtake the ack by a little
+    assert max(data) < acks[1], f"{spec.added} frames after the unsubscribe ack"
+    assert [r.kind for r in j.by_stream[sid]].count("open") == 1
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+async def test_reconnect_subscribes_the_current_set(tmp_path, name):
+    spec = SPECS[name]
+    async with sim(spec.venue) as s:
+        async with Running(cfg(tmp_path, s.urls, spec)) as rec:
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
+            last = rec.supervisors[-1]
+            rec.subscribe(spec.venue, [spec.added])
+            await until(lambda: last.changes_sent == 1 and not last._pending, 10, "the ack")
+            old = {sup.name: sup.links[0].sid for sup in rec.supervisors}
+            s.fault("drop", code=1011)
+            await until(lambda: all(sup.links and sup.links[0].sid != old[sup.name] and sup.ready
+                                    for sup in rec.supervisors), 10, "reconnected")
+            new = last.links[0].sid
+            await asyncio.sleep(1.0)
+    j = Journal(tmp_path)
+    msgs = [orjson.loads(r.payload) for r in j.kinds(new, "sent")]
+    named = [n for m in msgs if spec.sub(m) for n in spec.names(m)]
+    assert spec.added in named and spec.symbols[-1] in named
+    assert any(spec.has(r.payload, spec.added) for r in j.kinds(new, "frame"))
