@@ -26,6 +26,9 @@ What the daemon does with this module:
   ``BybitAdapter.resync_messages(symbol)`` (unsubscribe, then subscribe, of that book's
   topics) on the connection carrying it (``book_symbols``); a reconnect resyncs every book
   the same way. Bybit documents no limit on subscribe requests per connection.
+- Live changes (``BybitAdapter.subscribe_messages``): subscribe/unsubscribe requests of at
+  most ``args_per_request`` topics, each with a ``req_id`` of ours that the ack or refusal
+  echoes (``answer``); a reconnect subscribes the current set.
 - Symbol keys: spot keeps the bare name, linear is ``linear:BTCUSDT`` (``state.symbols``):
   one ``[[venue]]`` table records one market, and ``Adapter.market`` writes it into each
   stream's table row, which is what the decoder keys by.
@@ -69,7 +72,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "bybit"
 MARKETS = ("spot", "linear")
@@ -310,6 +313,7 @@ class BybitAdapter(Adapter):
             stale_after_s=stale_after_s, backoff=backoff)
         self.connect_limit = connect_limiter(self.vc)
         self.market = self.vc.market  # the stream table's market: linear books key linear:SYM
+        self._live_id = 0
 
     def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
         return plan_connections(symbols, self.options.channels, config=self.vc)
@@ -336,6 +340,47 @@ class BybitAdapter(Adapter):
 
     def frame_error(self, payload: bytes) -> str | None:
         return frame_error(payload)
+
+    # Live changes: subscribe/unsubscribe requests on the open connection, at most
+    # args_per_request topics each (spot: 10), a req_id of ours each, echoed in the ack
+    # (``success`` true) or the refusal (false, the reason in ``ret_msg``).
+
+    def _next_id(self) -> str:
+        self._live_id += 1
+        return f"live-{self._live_id}"
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        current = (*plan.streams, *new)
+        if plan.route != self.vc.market or len(current) > self.vc.max_topics_per_connection \
+                or _args_chars(current) > self.vc.max_args_chars:
+            return None
+        return self._change(plan, current, new, subscribe_message, added=new)
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left: the daemon closes the connection
+        return self._change(plan, keep, gone, unsubscribe_message, removed=gone)
+
+    def _change(self, plan: ConnectionPlan, topics: tuple[str, ...], changed: list[str],
+                message: Callable[[Sequence[str], str | None], bytes], *,
+                added: Sequence[str] = (), removed: Sequence[str] = ()) -> LiveChange:
+        per = self.vc.args_per_request
+        parts = [changed[i:i + per] for i in range(0, len(changed), per)]
+        ids = [self._next_id() for _ in parts]
+        msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
+        resub = tuple(subscribe_message(topics[i:i + per], f"ticktape-r-{k}")
+                      for k, i in enumerate(range(0, len(topics), per)))
+        new_plan = ConnectionPlan(VENUE, plan.url, plan.route, topics, resub)
+        return LiveChange(new_plan, msgs, tuple(ids), tuple(added), tuple(removed))
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        r = parse_reply(payload)
+        if r is None or r.op not in ("subscribe", "unsubscribe") or not r.req_id:
+            return None
+        return r.req_id, None if r.success else f"{r.op}: {r.ret_msg}"
 
 
 def is_book_frame(payload: bytes) -> bool:

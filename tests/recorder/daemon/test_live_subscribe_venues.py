@@ -49,6 +49,14 @@ SPECS = {
         ack=lambda s, r: r.get("id") == s["id"] and r.get("event") == s["op"],
         has=lambda p, sym: p.startswith(b'{"arg"') and f'"instId":"{sym}"'.encode() in p,
         names=_okx_names),
+    "bybit": Spec(
+        venue="bybit", symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], channels=["orderbook.50", "publicTrade"],
+        per_connection=4, added="XRPUSDT",
+        sub=lambda m: m.get("op") == "subscribe", unsub=lambda m: m.get("op") == "unsubscribe",
+        ack=lambda s, r: r.get("req_id") == s["req_id"] and r.get("op") == s["op"]
+        and r.get("success") is True,
+        has=lambda p, sym: p.startswith(b'{"topic"') and f'.{sym}"'.encode() in p[:60],
+        names=lambda m: [t.rsplit(".", 1)[-1] for t in m.get("args", [])]),
 }
 
 

@@ -8,6 +8,7 @@ import orjson
 
 from recorder.daemon.config import VenueConfig
 from recorder.venues import binance_usdm as bn
+from recorder.venues import bybit as by
 from recorder.venues import okx as ok
 from recorder.venues import upbit as ub
 from recorder.venues.base import Backoff, TokenBucket
@@ -141,3 +142,43 @@ def test_okx_room_chunks_and_the_op_budget():
     lim = a.control_limiter()
     assert all(lim.try_take(0.0) for _ in range(480)) and not lim.try_take(1.0)
     assert lim.delay(1.0) > 3000
+
+
+def _bybit(**kw) -> by.BybitAdapter:
+    cfg = VenueConfig("bybit", ("BTCUSDT",), kw.pop("channels", ("orderbook.50", "publicTrade")),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return by.BybitAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x")
+
+
+def test_bybit_requests_of_at_most_10_topics_with_req_ids():
+    a = _bybit(max_streams_per_connection=500)
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["ETHUSDT"])
+    ch = a.subscribe_messages(plan, new.streams)
+    assert ch is not None and ch.added == ("orderbook.50.ETHUSDT", "publicTrade.ETHUSDT")
+    (msg,) = ch.messages
+    assert orjson.loads(msg) == {"req_id": ch.ids[0], "op": "subscribe",
+                                 "args": ["orderbook.50.ETHUSDT", "publicTrade.ETHUSDT"]}
+    assert ch.plan.url == plan.url and ch.plan.route == "spot"
+    assert [t for m in ch.plan.messages for t in orjson.loads(m)["args"]] == list(ch.plan.streams)
+    rid = ch.ids[0]
+    ack = b'{"success":true,"ret_msg":"subscribe","conn_id":"c","req_id":"%s","op":"subscribe"}'
+    assert a.answer(ack % rid.encode()) == (rid, None)
+    no = (b'{"success":false,"ret_msg":"Invalid symbol :[publicTrade.NOPE]","conn_id":"c",'
+          b'"req_id":"%s","op":"subscribe"}') % rid.encode()
+    assert a.answer(no) == (rid, "subscribe: Invalid symbol :[publicTrade.NOPE]")
+    assert a.answer(b'{"success":true,"ret_msg":"pong","conn_id":"c","op":"ping"}') is None
+    assert a.answer(b'{"topic":"publicTrade.BTCUSDT","type":"snapshot","data":[]}') is None
+    many = [f"publicTrade.S{i}USDT" for i in range(25)]
+    big = a.subscribe_messages(plan, many)
+    assert big is not None and [len(orjson.loads(m)["args"]) for m in big.messages] == [10, 10, 5]
+    assert len(set(big.ids)) == 3 and not set(big.ids) & {rid}
+    assert all(len(orjson.loads(m)["args"]) <= 10 for m in big.plan.messages)
+    un = a.unsubscribe_messages(ch.plan, ["publicTrade.ETHUSDT", "orderbook.50.ETHUSDT"])
+    assert un is not None and un.plan.streams == plan.streams
+    assert orjson.loads(un.messages[0])["op"] == "unsubscribe"
+    assert a.unsubscribe_messages(plan, plan.streams) is None
+    small = _bybit(max_streams_per_connection=3)
+    (p2,) = small.plans()
+    assert small.subscribe_messages(p2, ["publicTrade.ETHUSDT"]) is not None
+    assert small.subscribe_messages(p2, new.streams) is None  # no room: a connection of its own
