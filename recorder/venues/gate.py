@@ -26,6 +26,11 @@ currency pair ..."}`` (so ``error`` non-null is an error reply); ping
 server upgrade notice ``{"type":"upgrade",...}`` precedes a cut. The futures
 ``order_book_update`` payload is ``[contract, interval, level]``.
 
+Live changes (``GateAdapter.subscribe_messages``): subscribe/unsubscribe requests per
+channel (a book request per symbol) carrying an ``id`` of ours, which Gate's request table
+says the server sends back in its answer (the ``id`` is not in PROTOCOLS.md's copies; the
+simulator echoes it). A reconnect subscribes the current set.
+
 Limits: a Gate maintainer answered (gateio/gatews issue #25, 2022) that there is no limit
 on subscriptions per connection nor on messages sent, no connection limit but at most 100
 connections per host recommended, and that the server closes a connection whose client
@@ -66,7 +71,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "gate"
 SPOT = "spot"
@@ -140,10 +145,15 @@ def check_channels(channels: Iterable[str], market: str) -> list[str]:
 # ---------------------------------------------------------------------------- requests
 
 
-def request_message(channel: str, event: str, payload: Sequence[str], time_s: int) -> bytes:
-    """``{"time":T,"channel":C,"event":"subscribe","payload":[...]}``."""
-    return msgspec.json.encode({"time": time_s, "channel": channel, "event": event,
-                                "payload": list(payload)})
+def request_message(channel: str, event: str, payload: Sequence[str], time_s: int,
+                    request_id: int | None = None) -> bytes:
+    """``{"time":T,"channel":C,"event":"subscribe","payload":[...]}`` (with ``"id"`` when
+    given: Gate sends it back in the answer)."""
+    msg: dict[str, object] = {"time": time_s}
+    if request_id is not None:
+        msg["id"] = request_id
+    msg.update(channel=channel, event=event, payload=list(payload))
+    return msgspec.json.encode(msg)
 
 
 def subscribe_payloads(channel: str, symbols: Sequence[str],
@@ -193,6 +203,7 @@ def plan_connections(symbols: Iterable[str], channels: Iterable[str], *, time_s:
 class _Reply(msgspec.Struct):
     channel: str = ""
     event: str = ""
+    id: int | None = None  # our request id, sent back
     error: msgspec.Raw = msgspec.Raw(b"null")  # null, or {"code":..,"message":..}
 
 
@@ -212,6 +223,7 @@ class Ack:
     channel: str
     event: str
     error: str | None = None
+    request_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -234,7 +246,7 @@ def parse_reply(payload: bytes) -> Ack | None:
             err = bytes(m.error).decode("utf-8", "replace")
     if err is None and m.event not in ("subscribe", "unsubscribe"):
         return None
-    return Ack(m.channel, m.event, err)
+    return Ack(m.channel, m.event, err, m.id)
 
 
 # ---------------------------------------------------------------------------- liveness
@@ -374,6 +386,7 @@ class GateAdapter(Adapter):
                              stale_after_s=stale_after_s, snapshot_limit=limit, backoff=backoff)
         self.clock = clock
         self.market = market
+        self._live_id = 0
         check_channels(options.channels, market)
         if options.snapshots and f"{market}.{BOOK}" in options.channels:
             self.snapshots = BookSnapshots(self.vc)
@@ -406,6 +419,51 @@ class GateAdapter(Adapter):
             return []
         prefix = f"{self.vc.market}.{BOOK}:"
         return [s[len(prefix):] for s in plan.streams if s.startswith(prefix)]
+
+    # Live changes: subscribe/unsubscribe requests per channel on the open connection (a
+    # book request names one symbol), each with an ``id`` of ours that the answer carries.
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        if plan.route != self.vc.market or not all(
+                s.partition(":")[0] in self.options.channels for s in new):
+            return None
+        if len(plan.streams) + len(new) > self.vc.max_streams_per_connection:
+            return None
+        return self._change(plan, (*plan.streams, *new), new, "subscribe", added=new)
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left: the daemon closes the connection
+        return self._change(plan, keep, gone, "unsubscribe", removed=gone)
+
+    def _change(self, plan: ConnectionPlan, streams: tuple[str, ...], changed: list[str],
+                event: str, *, added: Sequence[str] = (), removed: Sequence[str] = ()) -> LiveChange:
+        by_channel: dict[str, list[str]] = {}
+        for s in changed:
+            ch, _, sym = s.partition(":")
+            by_channel.setdefault(ch, []).append(sym)
+        now = int(self.clock())
+        msgs, ids = [], []
+        for ch, syms in by_channel.items():
+            for payload in subscribe_payloads(ch, syms, self.vc):
+                self._live_id += 1
+                ids.append(self._live_id)
+                msgs.append(request_message(ch, event, payload, now, self._live_id))
+        # a reconnect subscribes the current set, channel by channel as plan_connections does
+        chans = list(dict.fromkeys(s.partition(":")[0] for s in streams))
+        resub = [m for ch in chans for m in subscribe_messages(
+            ch, [s.partition(":")[2] for s in streams if s.partition(":")[0] == ch], now, self.vc)]
+        new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, tuple(resub))
+        return LiveChange(new_plan, tuple(msgs), tuple(ids), tuple(added), tuple(removed))
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        ack = parse_reply(payload)
+        if ack is None or ack.request_id is None:
+            return None
+        return ack.request_id, ack.error
 
 
 def is_book_frame(payload: bytes) -> bool:

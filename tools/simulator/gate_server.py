@@ -2,7 +2,7 @@
 
 Like the real Gate, a request is ``{"time","channel","event","payload"}``; ``subscribe`` and
 ``unsubscribe`` are answered ``{"time","time_ms","channel","event","payload","result":
-{"status":"success"}}``, an unknown symbol with ``"error":{"code":2,"message":"unknown
+{"status":"success"}}`` (with the request's ``id`` when it had one), an unknown symbol with ``"error":{"code":2,"message":"unknown
 currency pair X"}`` (futures: ``unknown contract X``), a malformed request with code 1.
 ``<market>.ping`` is answered ``<market>.pong``. ``gate_idle_timeout_s`` (None: never; Gate's
 own cut is not documented) closes a connection the client left silent that long.
@@ -54,10 +54,13 @@ class GateVenue(SimVenue):
         return market_of(path) is not None
 
     @staticmethod
-    def _reply(channel: str, event: str, payload: object, *, error: tuple[int, str] | None = None) -> bytes:
+    def _reply(channel: str, event: str, payload: object, *, error: tuple[int, str] | None = None,
+               request_id: object = None) -> bytes:
         ms = int(time.time() * 1000)
-        out: dict[str, object] = {"time": ms // 1000, "time_ms": ms, "channel": channel, "event": event,
-                                  "payload": payload}
+        out: dict[str, object] = {"time": ms // 1000, "time_ms": ms}
+        if isinstance(request_id, int):
+            out["id"] = request_id  # sent back as Gate does, to match the answer to its request
+        out.update(channel=channel, event=event, payload=payload)
         if error is None:
             out["result"] = {"status": "success"}
         else:
@@ -98,18 +101,22 @@ class GateVenue(SimVenue):
             return
         prefix, _, kind = channel.partition(".")
         payload = req.get("payload")
+        rid = req.get("id")
         if prefix != mkt or kind not in KINDS or event not in ("subscribe", "unsubscribe"):
             await conn.send_now(self._reply(channel, event, payload,
-                                            error=(1, f"unknown channel {channel}")), now=now)
+                                            error=(1, f"unknown channel {channel}"),
+                                            request_id=rid), now=now)
             return
         if not isinstance(payload, list) or not payload or not all(isinstance(p, str) for p in payload):
-            await conn.send_now(self._reply(channel, event, payload, error=(1, "invalid argument")), now=now)
+            await conn.send_now(self._reply(channel, event, payload, error=(1, "invalid argument"),
+                                            request_id=rid), now=now)
             return
         symbols = payload[:1] if kind == "order_book_update" else payload
         for sym in symbols:
             if not self.market.activate(mkt, sym):
                 what = "unknown contract" if mkt == "futures" else "unknown currency pair"
-                await conn.send_now(self._reply(channel, event, payload, error=(2, f"{what} {sym}")), now=now)
+                await conn.send_now(self._reply(channel, event, payload, error=(2, f"{what} {sym}"),
+                                                request_id=rid), now=now)
                 return
         for sym in symbols:
             key = (mkt, sym, kind)
@@ -119,7 +126,7 @@ class GateVenue(SimVenue):
             else:
                 self.unregister((f"{mkt}:{sym}", kind), conn)
                 keys.discard(key)
-        await conn.send_now(self._reply(channel, event, payload), now=now)
+        await conn.send_now(self._reply(channel, event, payload, request_id=rid), now=now)
         self.sources_changed.set()
 
     async def _idle(self, conn: SimConn) -> None:

@@ -218,7 +218,9 @@ async def test_recorder_run_cli(tmp_path):
     assert b'"spot.order_book_update","event":"update"' in text and b'"spot.trades","event":"update"' in text
 
 
-async def test_a_symbol_added_while_running_gets_its_own_connection_and_snapshot(tmp_path):
+async def test_a_symbol_added_while_running_is_subscribed_live_and_gets_a_snapshot(tmp_path):
+    """Added on the open connection (one request per channel, the book's naming one symbol),
+    and its book synced by a snapshot like the first ones."""
     async with sim() as s:
         cfg = gate_config(tmp_path, s.urls, ["BTC_USDT"], FUTURES, market="futures")
         run = Running(cfg)
@@ -226,15 +228,19 @@ async def test_a_symbol_added_while_running_gets_its_own_connection_and_snapshot
             f = rec.fetchers["gate"]
             await until(lambda: f.fetched.get("BTC_USDT") == 1, 10, "the first snapshot")
             assert rec.subscribe("gate", ["eth_usdt", "BTC_USDT"]) == (["ETH_USDT"], ["BTC_USDT"])
+            assert rec.last_change == {"live": ["gate.futures.0"], "new": [], "closed": []}
             await until(lambda: f.fetched.get("ETH_USDT") == 1, 10, "the added symbol's snapshot")
-            await until(lambda: len(s.connections) == 2, 5, "its connection")
             await asyncio.sleep(0.3)
+            assert len(s.connections) == 1
             assert await run.stop() == 0
     j = Journal(tmp_path)
     assert_byte_exact(s, j)
-    first, added = j.ws_streams("gate")
-    assert added.market == "futures" and added.channels == tuple(f"{c}:ETH_USDT" for c in FUTURES)
-    assert all(b"ETH_USDT" in r.payload for r in j.kinds(added.id, "sent"))
+    (only,) = j.ws_streams("gate")
+    assert only.market == "futures"
+    sent = [orjson.loads(r.payload) for r in j.kinds(only.id, "sent")]
+    live = sent[len(FUTURES):]
+    assert sorted(m["channel"] for m in live) == sorted(FUTURES)
+    assert all(m["payload"][0] == "ETH_USDT" and "id" in m for m in live)
     p, events = _project(j)
     assert not [e for e in events if isinstance(e, DecodeError)]
     assert p.book("gate", "futures:ETH_USDT") is not None and p.books_needing_snapshot() == []

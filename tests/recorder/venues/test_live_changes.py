@@ -9,6 +9,7 @@ import orjson
 from recorder.daemon.config import VenueConfig
 from recorder.venues import binance_usdm as bn
 from recorder.venues import bybit as by
+from recorder.venues import gate as gt
 from recorder.venues import okx as ok
 from recorder.venues import upbit as ub
 from recorder.venues.base import Backoff, TokenBucket
@@ -182,3 +183,49 @@ def test_bybit_requests_of_at_most_10_topics_with_req_ids():
     (p2,) = small.plans()
     assert small.subscribe_messages(p2, ["publicTrade.ETHUSDT"]) is not None
     assert small.subscribe_messages(p2, new.streams) is None  # no room: a connection of its own
+
+
+def _gate(**kw) -> gt.GateAdapter:
+    cfg = VenueConfig("gate", ("BTC_USDT",), ("spot.order_book_update", "spot.trades"),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return gt.GateAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x",
+                          clock=lambda: 1700000000.0)
+
+
+def test_gate_one_request_per_channel_and_one_per_book_symbol_with_ids():
+    a = _gate()
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["ETH_USDT", "XRP_USDT"])
+    ch = a.subscribe_messages(plan, new.streams)
+    assert ch is not None
+    msgs = [orjson.loads(m) for m in ch.messages]
+    assert [(m["channel"], m["event"], m["payload"]) for m in msgs] == [
+        ("spot.order_book_update", "subscribe", ["ETH_USDT", "100ms"]),
+        ("spot.order_book_update", "subscribe", ["XRP_USDT", "100ms"]),
+        ("spot.trades", "subscribe", ["ETH_USDT", "XRP_USDT"])]
+    assert [m["id"] for m in msgs] == list(ch.ids) and len(set(ch.ids)) == 3
+    assert all(m["time"] == 1700000000 for m in msgs)
+    # a reconnect: the current set, as plan_connections would ask for it
+    assert ch.plan.messages == a.plans_for(["BTC_USDT", "ETH_USDT", "XRP_USDT"])[0].messages
+    assert ch.plan.streams == (*plan.streams, *new.streams)
+    rid = ch.ids[0]
+    ok_ = (b'{"time":1,"time_ms":1000,"id":%d,"channel":"spot.trades","event":"subscribe",'
+           b'"payload":["ETH_USDT"],"result":{"status":"success"}}') % rid
+    assert a.answer(ok_) == (rid, None)
+    no = (b'{"time":1,"id":%d,"channel":"spot.trades","event":"subscribe","error":{"code":2,'
+          b'"message":"unknown currency pair NOPE_USDT"},"result":{"status":"fail"}}') % rid
+    assert a.answer(no) == (rid, "2: unknown currency pair NOPE_USDT")
+    assert a.answer(b'{"time":1,"channel":"spot.trades","event":"subscribe","result":{"status":"success"}}') is None
+    assert a.answer(b'{"time":1,"channel":"spot.trades","event":"update","result":{"id":1}}') is None
+    un = a.unsubscribe_messages(ch.plan, ["spot.trades:XRP_USDT", "spot.order_book_update:XRP_USDT"])
+    assert un is not None and un.removed == ("spot.trades:XRP_USDT", "spot.order_book_update:XRP_USDT")
+    assert [(m["channel"], m["event"], m["payload"]) for m in map(orjson.loads, un.messages)] == [
+        ("spot.trades", "unsubscribe", ["XRP_USDT"]),
+        ("spot.order_book_update", "unsubscribe", ["XRP_USDT", "100ms"])]
+    assert un.plan.messages == a.plans_for(["BTC_USDT", "ETH_USDT"])[0].messages
+    assert a.unsubscribe_messages(plan, plan.streams) is None
+    small = _gate(max_streams_per_connection=3)
+    (p2,) = small.plans()
+    assert small.subscribe_messages(p2, ["spot.trades:ETH_USDT"]) is not None
+    assert small.subscribe_messages(p2, new.streams[:2]) is None
+    assert small.subscribe_messages(p2, ["spot.book_ticker:ETH_USDT"]) is None  # not recorded here
