@@ -34,6 +34,10 @@ code ``429000``. The WebSocket limits above were NOT re-confirmed there (PROTOCO
 ``code`` and ``data``) and its codes (404 topic not found, 509 over the limit, 401 token)
 are from the legacy page only.
 
+Live changes (``KucoinAdapter.subscribe_messages``): ``subscribe``/``unsubscribe`` with
+our ``id`` and ``response: true`` on the open connection, answered ``ack`` or ``error``
+with that id; a reconnect asks for the slot's current set.
+
 Not done here: the compiled core has no KuCoin frame rules (``frame_rules`` is None), so
 every frame counts as data (a ``pong`` keeps the stale watchdog quiet) and an ``error``
 reply is journaled but not classified while recording; ``keepalive``/``error_text``
@@ -66,7 +70,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "kucoin"
 # channel name (ours, the venue's topic without its /market/ prefix) -> topic prefix
@@ -410,6 +414,56 @@ class KucoinAdapter(Adapter):
         if self.snapshots is None:
             return []
         return [s.split(":", 1)[1] for s in plan.streams if s.startswith("level2:")]
+
+    # Live changes: subscribe/unsubscribe requests per channel (``symbols_per_topic``
+    # symbols a topic) on the open connection, ``response: true`` so KuCoin answers each
+    # id with ``ack`` or ``error``.
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        if not all(s.partition(":")[0] in self.options.channels for s in new):
+            return None
+        if len(plan.streams) + len(new) > self.vc.max_streams_per_connection:
+            return None
+        return self._change(plan, (*plan.streams, *new), new, added=new)
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left: the daemon closes the connection
+        return self._change(plan, keep, gone, removed=gone)
+
+    def _change(self, plan: ConnectionPlan, streams: tuple[str, ...], changed: list[str], *,
+                added: Sequence[str] = (), removed: Sequence[str] = ()) -> LiveChange:
+        by_channel: dict[str, list[str]] = {}
+        for s in changed:
+            ch, _, sym = s.partition(":")
+            by_channel.setdefault(ch, []).append(sym)
+        msgs, ids = [], []
+        for ch, syms in by_channel.items():
+            for part in chunked(syms, self.vc.symbols_per_topic):
+                rid = self.new_id()
+                ids.append(rid)
+                msgs.append(subscribe_message(topic(ch, part), rid, unsubscribe=bool(removed)))
+        # a reconnect: replan() asks for the slot's symbols afresh (fresh ids, current set)
+        chans = list(dict.fromkeys(s.partition(":")[0] for s in streams))
+        resub = tuple(subscribe_message(topic(ch, part), self.new_id()) for ch in chans
+                      for part in chunked([s.partition(":")[2] for s in streams
+                                           if s.partition(":")[0] == ch], self.vc.symbols_per_topic))
+        new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, resub)
+        return LiveChange(new_plan, tuple(msgs), tuple(ids), tuple(added), tuple(removed))
+
+    def control_limiter(self) -> WindowLimit:
+        """KuCoin's uplink limit, 100 messages per 10 s per connection (our pings, one per
+        ``pingInterval``, are not counted here)."""
+        return message_limiter(self.vc)
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        r = parse_reply(payload)
+        if r is None or r.id is None or r.type not in ("ack", "error"):
+            return None
+        return r.id, None if r.type == "ack" else error_text(payload)
 
 
 def is_book_frame(payload: bytes) -> bool:

@@ -65,6 +65,13 @@ SPECS = {
         and r.get("result") == {"status": "success"},
         has=lambda p, sym: b'"event":"update"' in p and f'"{sym}"'.encode() in p,
         names=lambda m: [p for p in m.get("payload", []) if "_" in p]),
+    "kucoin": Spec(
+        venue="kucoin", symbols=["BTC-USDT", "ETH-USDT", "SOL-USDT"], channels=["level2", "match"],
+        per_connection=4, added="XRP-USDT",
+        sub=lambda m: m.get("type") == "subscribe", unsub=lambda m: m.get("type") == "unsubscribe",
+        ack=lambda s, r: r.get("id") == s["id"] and r.get("type") == "ack",
+        has=lambda p, sym: b'"type":"message"' in p and f':{sym}"'.encode() in p,
+        names=lambda m: m.get("topic", ":").split(":", 1)[1].split(",")),
 }
 
 

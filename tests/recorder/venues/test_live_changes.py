@@ -10,6 +10,7 @@ from recorder.daemon.config import VenueConfig
 from recorder.venues import binance_usdm as bn
 from recorder.venues import bybit as by
 from recorder.venues import gate as gt
+from recorder.venues import kucoin as kc
 from recorder.venues import okx as ok
 from recorder.venues import upbit as ub
 from recorder.venues.base import Backoff, TokenBucket
@@ -229,3 +230,48 @@ def test_gate_one_request_per_channel_and_one_per_book_symbol_with_ids():
     assert small.subscribe_messages(p2, ["spot.trades:ETH_USDT"]) is not None
     assert small.subscribe_messages(p2, new.streams[:2]) is None
     assert small.subscribe_messages(p2, ["spot.book_ticker:ETH_USDT"]) is None  # not recorded here
+
+
+def _kucoin(**kw) -> kc.KucoinAdapter:
+    ids = iter(range(1000))
+    cfg = VenueConfig("kucoin", ("BTC-USDT",), ("level2", "match"), ws_url="ws://127.0.0.1:9001",
+                      rest_url="http://127.0.0.1:9002", **kw)
+    return kc.KucoinAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: f"k{next(ids)}")
+
+
+def test_kucoin_topic_requests_with_ids_asking_for_acks():
+    a = _kucoin()
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["ETH-USDT", "XRP-USDT"])
+    ch = a.subscribe_messages(plan, new.streams)
+    assert ch is not None
+    msgs = [orjson.loads(m) for m in ch.messages]
+    assert msgs == [{"id": ch.ids[0], "type": "subscribe", "topic": "/market/level2:ETH-USDT,XRP-USDT",
+                     "privateChannel": False, "response": True},
+                    {"id": ch.ids[1], "type": "subscribe", "topic": "/market/match:ETH-USDT,XRP-USDT",
+                     "privateChannel": False, "response": True}]
+    assert [orjson.loads(m)["topic"] for m in ch.plan.messages] == [
+        "/market/level2:BTC-USDT,ETH-USDT,XRP-USDT", "/market/match:BTC-USDT,ETH-USDT,XRP-USDT"]
+    rid = ch.ids[0]
+    assert a.answer(b'{"id":"%s","type":"ack"}' % rid.encode()) == (rid, None)
+    err = b'{"id":"%s","type":"error","code":404,"data":"topic /market/match:NOPE-USDT is not found"}'
+    assert a.answer(err % rid.encode()) == (rid, "404: topic /market/match:NOPE-USDT is not found")
+    assert a.answer(b'{"id":"ping","type":"pong"}') is None
+    assert a.answer(b'{"id":"c1","type":"welcome"}') is None
+    assert a.answer(b'{"type":"message","topic":"/market/match:BTC-USDT","data":{}}') is None
+    un = a.unsubscribe_messages(ch.plan, ["match:XRP-USDT", "level2:XRP-USDT"])
+    assert un is not None and un.removed == ("match:XRP-USDT", "level2:XRP-USDT")
+    assert [(m["type"], m["topic"]) for m in map(orjson.loads, un.messages)] == [
+        ("unsubscribe", "/market/match:XRP-USDT"), ("unsubscribe", "/market/level2:XRP-USDT")]
+    assert len(set(ch.ids + un.ids)) == 4
+    assert a.unsubscribe_messages(plan, plan.streams) is None
+    many = [f"match:S{i}-USDT" for i in range(150)]
+    big = _kucoin(max_streams_per_connection=300).subscribe_messages(plan, many)
+    assert big is not None and len(big.messages) == 2  # 100 symbols a topic
+    small = _kucoin(max_streams_per_connection=3)
+    (p2,) = small.plans()
+    assert small.subscribe_messages(p2, ["match:ETH-USDT"]) is not None
+    assert small.subscribe_messages(p2, ["match:ETH-USDT", "level2:ETH-USDT"]) is None
+    assert small.subscribe_messages(p2, ["ticker:ETH-USDT"]) is None  # a channel not recorded
+    lim = a.control_limiter()
+    assert all(lim.try_take(0.0) for _ in range(100)) and not lim.try_take(1.0)
