@@ -18,6 +18,10 @@ What the daemon does with this module:
   broken book is whole again within a minute without us asking. There is no REST
   snapshot to fetch (``DESCRIPTOR.snapshots`` is False), and the recorder does not yet
   resubscribe a broken book (``orderbook.unsubscribe`` drops every book of the connection).
+- Live changes (``PhemexAdapter.subscribe_messages``): a ``<channel>.subscribe`` per
+  stream with an id of ours (from ``LIVE_FIRST_ID``), acked like the plan's. Removing a
+  book while other books stay on the connection is None (the daemon reconnects it on
+  what remains): ``orderbook.unsubscribe`` cannot name one symbol.
 - On ``trade.subscribe`` Phemex first sends its last 200 trades (``type`` snapshot): after
   a reconnect these repeat trades already journaled.
 - Prices and sizes are scaled integers (``priceEp``: 10^4 contracts, 10^8 spot); the
@@ -50,7 +54,7 @@ offered: the decoder has no ``tick`` message yet, so its frames would be decode 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -70,7 +74,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "phemex"
 # channel -> the JSON-RPC method that subscribes it (and the extra params after the symbol)
@@ -81,6 +85,7 @@ CHANNELS: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 SPOT_QUOTES = ("USDT", "USDC")
 PING_ID = 0  # the id of every server.ping (subscribes count from 1)
+LIVE_FIRST_ID = 1000  # live changes count from here: never a plan's 1..20 nor a ping's 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +319,7 @@ class PhemexAdapter(Adapter):
                                                  DEFAULT.max_subscriptions_per_connection),
             ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
             stale_after_s=stale_after_s, backoff=backoff)
+        self._live_id = LIVE_FIRST_ID
 
     def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
         return plan_connections(symbols, self.options.channels, config=self.vc)
@@ -329,6 +335,60 @@ class PhemexAdapter(Adapter):
 
     def frame_error(self, payload: bytes) -> str | None:
         return frame_error(payload)
+
+    # Live changes: one ``<channel>.subscribe`` (``.unsubscribe``) per stream, ids from
+    # our own counter. ``orderbook.unsubscribe`` takes no symbol and drops every book of
+    # the connection, so removing one book while others stay cannot be done in place.
+
+    def _next_id(self) -> int:
+        self._live_id += 1
+        return self._live_id
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        if not all(s.partition(":")[0] in self.options.channels for s in new):
+            return None
+        if len(plan.streams) + len(new) > self.vc.max_subscriptions_per_connection:
+            return None
+        msgs, ids = [], []
+        for s in new:
+            ids.append(self._next_id())
+            msgs.append(subscribe_message(*s.split(":", 1), req_id=ids[-1]))
+        return LiveChange(self._plan(plan, (*plan.streams, *new)), tuple(msgs), tuple(ids),
+                          added=tuple(new))
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left: the daemon closes the connection
+        books_gone = [s for s in gone if s.startswith("orderbook:")]
+        if books_gone and any(s.startswith("orderbook:") for s in keep):
+            return None  # orderbook.unsubscribe would drop the books that stay: reconnect
+        msgs, ids = [], []
+        if books_gone:
+            ids.append(self._next_id())
+            msgs.append(unsubscribe_message("orderbook", req_id=ids[-1]))
+        for s in gone:
+            if not s.startswith("orderbook:"):
+                ids.append(self._next_id())
+                msgs.append(unsubscribe_message(*s.split(":", 1), req_id=ids[-1]))
+        return LiveChange(self._plan(plan, keep), tuple(msgs), tuple(ids), removed=tuple(gone))
+
+    def _plan(self, plan: ConnectionPlan, streams: tuple[str, ...]) -> ConnectionPlan:
+        """The plan a reconnect opens: a subscribe per stream, ids 1..n as planned ones."""
+        msgs = tuple(subscribe_message(*s.split(":", 1), req_id=i)
+                     for i, s in enumerate(streams, start=1))
+        return ConnectionPlan(VENUE, plan.url, plan.route, streams, msgs)
+
+    def control_limiter(self) -> WindowLimit:
+        return request_limiter(self.vc)
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        rep = parse_reply(payload)
+        if rep is None or rep.id is None or rep.id < LIVE_FIRST_ID:
+            return None  # a ping's or a plan's answer
+        return rep.id, None if rep.error is None else f"{rep.error.code}: {rep.error.message}"
 
 
 def is_book_frame(payload: bytes) -> bool:

@@ -183,23 +183,29 @@ async def test_the_heartbeat_keeps_a_quiet_connection_open(tmp_path):
     assert project(tmp_path)[2] == []
 
 
-async def test_a_symbol_added_while_running_gets_a_connection_of_its_own(tmp_path):
+async def test_a_symbol_added_while_running_is_subscribed_on_the_open_connection(tmp_path):
     async with sim() as s:
         run = Running(_cfg(tmp_path, s.urls, symbols=["XTZUSD"], channels=["orderbook", "trade"]))
         async with run as rec:
             await until(lambda: _data_frames(rec) > 20, 15, "frames")
             # spelled as the control socket may get it: upper-cased on the way in
             assert rec.subscribe("phemex", ["sENJUSDT", "XTZUSD"]) == (["SENJUSDT"], ["XTZUSD"])
-            await until(lambda: len(s.connections) == 2 and s.connections[1].frame_count > 5, 15,
-                        "the new connection's frames")
+            assert len(rec.last_change["live"]) == 1 and rec.last_change["new"] == []
+            (sup,) = rec.supervisors
+            await until(lambda: sup.changes_sent == 1 and not sup._pending, 15, "the acks")
+            await asyncio.sleep(0.5)
+            assert len(s.connections) == 1
+            assert sup.plan.streams == ("orderbook:XTZUSD", "trade:XTZUSD",
+                                        "orderbook:sENJUSDT", "trade:sENJUSDT")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     assert_byte_exact(s, j)
-    first, second = j.ws_streams("phemex")
-    assert first.channels == ("orderbook:XTZUSD", "trade:XTZUSD")
-    assert second.channels == ("orderbook:sENJUSDT", "trade:sENJUSDT")
-    assert [orjson.loads(r.payload)["params"] for r in j.kinds(second.id, "sent")][:2] == \
+    (only,) = j.ws_streams("phemex")
+    assert only.channels == ("orderbook:XTZUSD", "trade:XTZUSD")
+    subs = [orjson.loads(r.payload) for r in j.kinds(only.id, "sent")]
+    assert [m["params"] for m in subs if m["method"] != "server.ping"][2:] == \
         [["sENJUSDT"], ["sENJUSDT"]]
+    assert any(b'"symbol":"sENJUSDT"' in r.payload for r in j.kinds(only.id, "frame"))
     assert project(tmp_path)[2] == []
 
 

@@ -6,6 +6,7 @@ current set. One ``Spec`` per venue says how its messages, acks and frames look.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -72,6 +73,16 @@ SPECS = {
         ack=lambda s, r: r.get("id") == s["id"] and r.get("type") == "ack",
         has=lambda p, sym: b'"type":"message"' in p and f':{sym}"'.encode() in p,
         names=lambda m: m.get("topic", ":").split(":", 1)[1].split(",")),
+    # Phemex books cannot be removed one by one (see test_phemex_removing_one_book...)
+    "phemex": Spec(
+        venue="phemex", symbols=["BTCUSD", "ETHUSD", "XRPUSD"], channels=["trade", "kline"],
+        per_connection=4, added="LTCUSD",
+        sub=lambda m: m.get("method", "").endswith(".subscribe"),
+        unsub=lambda m: m.get("method", "").endswith(".unsubscribe"),
+        ack=lambda s, r: r.get("id") == s["id"] and r.get("error") is None
+        and r.get("result") == {"status": "success"},
+        has=lambda p, sym: f'"symbol":"{sym}"'.encode() in p,
+        names=lambda m: [p for p in m.get("params", []) if isinstance(p, str)]),
 }
 
 
@@ -170,3 +181,32 @@ async def test_reconnect_subscribes_the_current_set(tmp_path, name):
     named = [n for m in msgs if spec.sub(m) for n in spec.names(m)]
     assert spec.added in named and spec.symbols[-1] in named
     assert any(spec.has(r.payload, spec.added) for r in j.kinds(new, "frame"))
+
+
+async def test_phemex_removing_one_book_among_several_reconnects_only_that_connection(tmp_path):
+    """``orderbook.unsubscribe`` drops every book of a connection: a removed book whose
+    connection keeps other books reconnects that connection on what remains; a symbol
+    added goes live, and the other connection keeps its stream id."""
+    spec = dataclasses.replace(SPECS["phemex"], channels=["orderbook", "trade"])
+    async with sim("phemex") as s:
+        async with Running(cfg(tmp_path, s.urls, spec)) as rec:
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
+            first, last = rec.supervisors
+            old = {sup.name: sup.links[0].sid for sup in rec.supervisors}
+            assert rec.subscribe("phemex", ["LTCUSD"]) == (["LTCUSD"], [])
+            assert rec.last_change == {"live": [last.name], "new": [], "closed": []}
+            await until(lambda: last.changes_sent == 1 and not last._pending, 10, "the acks")
+            assert rec.unsubscribe("phemex", ["LTCUSD"]) == (["LTCUSD"], [])
+            assert rec.last_change == {"live": [last.name], "new": [], "closed": []}
+            await until(lambda: last.ready and last.links[0].sid != old[last.name], 10, "reconnected")
+            await asyncio.sleep(1.0)
+            assert first.links[0].sid == old[first.name]
+            assert last.plan.streams == ("orderbook:XRPUSD", "trade:XRPUSD")
+            new = last.links[0].sid
+    j = Journal(tmp_path)
+    assert j.kinds(old[last.name], "close")[-1].meta["reason"] == "resubscribe"
+    sent = [orjson.loads(r.payload) for r in j.kinds(new, "sent")]
+    assert [(m["method"], m["params"]) for m in sent] == [
+        ("orderbook.subscribe", ["XRPUSD"]), ("trade.subscribe", ["XRPUSD"])]
+    assert not [r for r in j.kinds(new, "frame") if spec.has(r.payload, "LTCUSD")]
+    assert any(spec.has(r.payload, "XRPUSD") for r in j.kinds(new, "frame"))

@@ -12,6 +12,7 @@ from recorder.venues import bybit as by
 from recorder.venues import gate as gt
 from recorder.venues import kucoin as kc
 from recorder.venues import okx as ok
+from recorder.venues import phemex as ph
 from recorder.venues import upbit as ub
 from recorder.venues.base import Backoff, TokenBucket
 
@@ -275,3 +276,49 @@ def test_kucoin_topic_requests_with_ids_asking_for_acks():
     assert small.subscribe_messages(p2, ["ticker:ETH-USDT"]) is None  # a channel not recorded
     lim = a.control_limiter()
     assert all(lim.try_take(0.0) for _ in range(100)) and not lim.try_take(1.0)
+
+
+def _phemex(**kw) -> ph.PhemexAdapter:
+    cfg = VenueConfig("phemex", ("BTCUSD",), kw.pop("channels", ("orderbook", "trade")),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return ph.PhemexAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x")
+
+
+def test_phemex_one_request_a_stream_and_no_in_place_removal_of_one_book_among_several():
+    a = _phemex()
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["ETHUSD"])
+    ch = a.subscribe_messages(plan, new.streams)
+    assert ch is not None and ch.added == ("orderbook:ETHUSD", "trade:ETHUSD")
+    assert [orjson.loads(m) for m in ch.messages] == [
+        {"id": ch.ids[0], "method": "orderbook.subscribe", "params": ["ETHUSD"]},
+        {"id": ch.ids[1], "method": "trade.subscribe", "params": ["ETHUSD"]}]
+    assert min(ch.ids) >= ph.LIVE_FIRST_ID  # never a plan's 1..20 nor a ping's 0
+    assert ch.plan.messages == a.plans_for(["BTCUSD", "ETHUSD"])[0].messages
+    rid = ch.ids[0]
+    assert a.answer(b'{"error":null,"id":%d,"result":{"status":"success"}}' % rid) == (rid, None)
+    assert a.answer(b'{"error":{"code":6001,"message":"invalid argument"},"id":%d,"result":null}'
+                    % rid) == (rid, "6001: invalid argument")
+    assert a.answer(b'{"error":null,"id":0,"result":"pong"}') is None
+    assert a.answer(b'{"error":null,"id":1,"result":{"status":"success"}}') is None
+    assert a.answer(b'{"book":{"asks":[],"bids":[]},"sequence":1,"symbol":"BTCUSD"}') is None
+    # a trade alone: trade.unsubscribe names its symbol
+    un = a.unsubscribe_messages(ch.plan, ["trade:ETHUSD"])
+    assert un is not None and [orjson.loads(m)["params"] for m in un.messages] == [["ETHUSD"]]
+    # ETHUSD's book while BTCUSD's stays: orderbook.unsubscribe would drop both
+    assert a.unsubscribe_messages(ch.plan, ["orderbook:ETHUSD", "trade:ETHUSD"]) is None
+    # the only book on the connection: orderbook.unsubscribe (no symbol) is exact
+    only = a.subscribe_messages(plan, ["trade:ETHUSD"])
+    assert only is not None
+    un = a.unsubscribe_messages(only.plan, ["orderbook:BTCUSD"])
+    assert un is not None and un.plan.streams == ("trade:BTCUSD", "trade:ETHUSD")
+    assert [orjson.loads(m) for m in un.messages] == [
+        {"id": un.ids[0], "method": "orderbook.unsubscribe", "params": []}]
+    assert a.unsubscribe_messages(plan, plan.streams) is None
+    small = _phemex(max_streams_per_connection=3)
+    (p2,) = small.plans()
+    assert small.subscribe_messages(p2, ["trade:ETHUSD"]) is not None
+    assert small.subscribe_messages(p2, new.streams) is None  # over 3 (Phemex: 20)
+    assert small.subscribe_messages(p2, ["kline:ETHUSD"]) is None  # not a recorded channel
+    lim = a.control_limiter()
+    assert all(lim.try_take(0.0) for _ in range(20)) and not lim.try_take(0.5)
