@@ -68,9 +68,11 @@ from .base import (
 )
 from .binance_usdm import DESCRIPTOR as USDM_DESCRIPTOR
 from .binance_usdm import (
+    LIVE_FIRST_ID,
     MARKERS,
     STATUS_CLASSES,
     Ack,
+    BinanceLiveChanges,
     DepthSnapshots,
     PendingAcks,
     is_book_frame,
@@ -262,8 +264,9 @@ class SpotDepthSnapshots(DepthSnapshots):
             raise VenueReplyError(VENUE, "depth snapshot", exc.reason) from None
 
 
-class BinanceSpotAdapter(Adapter):
-    """Spot as the supervisor sees it: one endpoint, 24 h rotation, depth snapshots."""
+class BinanceSpotAdapter(BinanceLiveChanges, Adapter):
+    """Spot as the supervisor sees it: one endpoint, 24 h rotation, depth snapshots; live
+    SUBSCRIBE/UNSUBSCRIBE exactly as USD-M's (``BinanceLiveChanges``), on its one route."""
 
     venue = VENUE
     frame_rules = FRAME_RULES  # error replies (parse_ack); Binance pings us
@@ -278,6 +281,7 @@ class BinanceSpotAdapter(Adapter):
             rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
             backoff=backoff)
         self.rotate_after_s = self.vc.rotate_after_s
+        self._live_id = LIVE_FIRST_ID
         if options.snapshots and "depth" in options.channels:
             self.snapshots = SpotDepthSnapshots(self.vc)
 
@@ -300,6 +304,15 @@ class BinanceSpotAdapter(Adapter):
             return []
         suffix = "@" + CHANNELS["depth"]
         return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
+
+    def _route_of(self, stream: str) -> str:
+        return ""  # one endpoint: every stream on every connection
+
+    def _stream_url(self, route: str, streams: Sequence[str]) -> str:
+        return ws_url(streams, config=self.vc)
+
+    def control_limiter(self) -> TokenBucket:
+        return control_limiter(self.vc)
 
 
 def is_spot_book_frame(payload: bytes) -> bool:

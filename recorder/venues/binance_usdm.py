@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -411,7 +412,68 @@ class DepthSnapshots:
             raise VenueReplyError(VENUE, "depth snapshot", str(exc)) from None
 
 
-class BinanceUsdmAdapter(Adapter):
+class BinanceLiveChanges:
+    """Live SUBSCRIBE/UNSUBSCRIBE on an open connection, shared by USD-M and spot.
+
+    Ids come from the adapter's own counter (from ``LIVE_FIRST_ID``, unique per adapter,
+    so per connection), answered ``{"result":null,"id":N}`` or an error. The adapter
+    supplies ``vc`` (``max_streams_per_connection``, ``params_per_subscribe``), ``venue``,
+    ``_route_of(stream)`` and ``_stream_url(route, streams)``.
+    """
+
+    vc: Any
+    venue: ClassVar[str]
+    _live_id: int = LIVE_FIRST_ID
+
+    def _route_of(self, stream: str) -> str:
+        raise NotImplementedError
+
+    def _stream_url(self, route: str, streams: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def _next_ids(self, n: int) -> list[int]:
+        first = self._live_id
+        self._live_id += n
+        return list(range(first, first + n))
+
+    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
+        if any(self._route_of(s) != plan.route for s in new):
+            return None  # the wrong route acks and delivers nothing: never mix
+        if len(plan.streams) + len(new) > self.vc.max_streams_per_connection:
+            return None
+        return self._change(plan, (*plan.streams, *new), new, subscribe_message, added=new)
+
+    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
+        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
+        keep = tuple(s for s in plan.streams if s not in gone)
+        if not keep:
+            return None  # nothing left on it: the daemon closes the connection
+        return self._change(plan, keep, gone, unsubscribe_message, removed=gone)
+
+    def _change(self, plan: ConnectionPlan, streams: tuple[str, ...], params: list[str],
+                message: Callable[[Sequence[str], int], bytes], *, added: Sequence[str] = (),
+                removed: Sequence[str] = ()) -> LiveChange:
+        parts = chunked(params, self.vc.params_per_subscribe) if params else []
+        ids = self._next_ids(len(parts))
+        msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
+        if plan.messages:  # subscribe mode: a reconnect sends SUBSCRIBEs of the current set
+            resub = [subscribe_message(p, i) for i, p in enumerate(
+                chunked(streams, self.vc.params_per_subscribe), start=1)]
+            new_plan = ConnectionPlan(self.venue, plan.url, plan.route, streams, tuple(resub))
+        else:  # the streams are named in the URL: a reconnect names the current set
+            new_plan = ConnectionPlan(self.venue, self._stream_url(plan.route, streams),
+                                      plan.route, streams)
+        return LiveChange(new_plan, msgs, tuple(ids), tuple(added), tuple(removed))
+
+    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
+        ack = parse_ack(payload)
+        if ack is None or ack.request_id is None:
+            return None
+        return ack.request_id, ack.error
+
+
+class BinanceUsdmAdapter(BinanceLiveChanges, Adapter):
     """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots."""
 
     venue = VENUE
@@ -451,52 +513,14 @@ class BinanceUsdmAdapter(Adapter):
         suffix = "@" + CHANNELS["depth"]
         return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
 
-    # Live changes: SUBSCRIBE/UNSUBSCRIBE on the open connection, ids from our own counter
-    # (unique per adapter, so per connection), answered {"result":null,"id":N} or an error.
+    def _route_of(self, stream: str) -> str:
+        return route_for_stream(stream, self.vc)
 
-    def _next_ids(self, n: int) -> list[int]:
-        first = self._live_id
-        self._live_id += n
-        return list(range(first, first + n))
-
-    def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
-        new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
-        if any(route_for_stream(s, self.vc) != plan.route for s in new):
-            return None  # the wrong route acks and delivers nothing: never mix
-        if len(plan.streams) + len(new) > self.vc.max_streams_per_connection:
-            return None
-        return self._change(plan, (*plan.streams, *new), new, subscribe_message, added=new)
-
-    def unsubscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
-        gone = [s for s in dict.fromkeys(streams) if s in plan.streams]
-        keep = tuple(s for s in plan.streams if s not in gone)
-        if not keep:
-            return None  # nothing left on it: the daemon closes the connection
-        return self._change(plan, keep, gone, unsubscribe_message, removed=gone)
-
-    def _change(self, plan: ConnectionPlan, streams: tuple[str, ...], params: list[str],
-                message: Callable[[Sequence[str], int], bytes], *, added: Sequence[str] = (),
-                removed: Sequence[str] = ()) -> LiveChange:
-        parts = chunked(params, self.vc.params_per_subscribe) if params else []
-        ids = self._next_ids(len(parts))
-        msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
-        if plan.messages:  # subscribe mode: a reconnect sends SUBSCRIBEs of the current set
-            resub = [subscribe_message(p, i) for i, p in enumerate(
-                chunked(streams, self.vc.params_per_subscribe), start=1)]
-            new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, tuple(resub))
-        else:  # the streams are named in the URL: a reconnect names the current set
-            new_plan = ConnectionPlan(VENUE, ws_url(plan.route, streams, config=self.vc),
-                                      plan.route, streams)
-        return LiveChange(new_plan, msgs, tuple(ids), tuple(added), tuple(removed))
+    def _stream_url(self, route: str, streams: Sequence[str]) -> str:
+        return ws_url(route, streams, config=self.vc)
 
     def control_limiter(self) -> TokenBucket:
         return control_limiter(self.vc)
-
-    def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
-        ack = parse_ack(payload)
-        if ack is None or ack.request_id is None:
-            return None
-        return ack.request_id, ack.error
 
 
 def is_book_frame(payload: bytes) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 
 from recorder.daemon.config import VenueConfig
+from recorder.venues import binance_spot as bs
 from recorder.venues import binance_usdm as bn
 from recorder.venues import bybit as by
 from recorder.venues import gate as gt
@@ -322,3 +323,33 @@ def test_phemex_one_request_a_stream_and_no_in_place_removal_of_one_book_among_s
     assert small.subscribe_messages(p2, ["kline:ETHUSD"]) is None  # not a recorded channel
     lim = a.control_limiter()
     assert all(lim.try_take(0.0) for _ in range(20)) and not lim.try_take(0.5)
+
+
+def _spot(**kw) -> bs.BinanceSpotAdapter:
+    cfg = VenueConfig("binance-spot", ("BTCUSDT",), kw.pop("channels", ("depth", "aggTrade")),
+                      ws_url="ws://127.0.0.1:9001", rest_url="http://127.0.0.1:9002", **kw)
+    return bs.BinanceSpotAdapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "x")
+
+
+def test_binance_spot_changes_as_usdm_on_its_one_endpoint():
+    a = _spot()
+    (plan,) = a.plans()
+    (new,) = a.plans_for(["ETHUSDT"])
+    ch = a.subscribe_messages(plan, new.streams)  # depth and trades share the one endpoint
+    assert ch is not None and ch.added == ("ethusdt@depth@100ms", "ethusdt@aggTrade")
+    (msg,) = ch.messages
+    assert orjson.loads(msg) == {"method": "SUBSCRIBE", "params": list(ch.added), "id": ch.ids[0]}
+    assert ch.ids[0] >= bn.LIVE_FIRST_ID
+    assert ch.plan.url == "ws://127.0.0.1:9001/stream?streams=" + "/".join(ch.plan.streams)
+    assert ch.plan.venue == "binance-spot"
+    assert a.answer(b'{"result":null,"id":%d}' % ch.ids[0]) == (ch.ids[0], None)
+    un = a.unsubscribe_messages(ch.plan, list(ch.added))
+    assert un is not None and un.plan.url == plan.url and un.ids[0] != ch.ids[0]
+    assert a.unsubscribe_messages(plan, plan.streams) is None
+    assert _spot(max_streams_per_connection=3).subscribe_messages(plan, new.streams) is None
+    b = _spot(subscribe=True)
+    (p2,) = b.plans()
+    ch = b.subscribe_messages(p2, new.streams)
+    assert ch is not None and ch.plan.url == p2.url
+    assert [s for m in ch.plan.messages for s in orjson.loads(m)["params"]] == list(ch.plan.streams)
+    assert b.control_limiter().try_take(0.0) and b.control_limiter().delay(0.0) == 0
