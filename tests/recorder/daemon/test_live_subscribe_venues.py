@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from recorder.daemon import build_config
+from recorder.venues.descriptor import LiveChange
 from tools.simulator import Simulator
 
 from .helpers import FAST, Journal, Running, until
@@ -223,3 +224,38 @@ async def test_phemex_removing_one_book_among_several_reconnects_only_that_conne
         ("orderbook.subscribe", ["XRPUSD"]), ("trade.subscribe", ["XRPUSD"])]
     assert not [r for r in j.kinds(new, "frame") if spec.has(r.payload, "LTCUSD")]
     assert any(spec.has(r.payload, "XRPUSD") for r in j.kinds(new, "frame"))
+
+
+# A request each simulator refuses as its venue does (an unknown channel or method), with
+# the id its refusal carries.
+REFUSED: dict[str, tuple[bytes, int | str]] = {
+    "okx": (b'{"id":"bad1","op":"subscribe","args":[{"channel":"nope","instId":"XRP-USDT"}]}', "bad1"),
+    "bybit": (b'{"req_id":"bad1","op":"subscribe","args":["nope.XRPUSDT"]}', "bad1"),
+    "gate": (b'{"time":1,"id":777,"channel":"spot.nope","event":"subscribe","payload":["XRP_USDT"]}', 777),
+    "kucoin": (b'{"id":"bad1","type":"subscribe","topic":"/market/nope:XRP-USDT","privateChannel":false,'
+               b'"response":true}', "bad1"),
+    "phemex": (b'{"id":7777,"method":"nope.subscribe","params":["LTCUSD"]}', 7777),
+    "binance-spot": (b'{"method":"SUBSCRIBEX","params":["xrpusdt@aggTrade"],"id":777}', 777),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+async def test_a_refused_change_is_reverted_on_the_same_connection(tmp_path, name):
+    spec = SPECS[name]
+    msg, rid = REFUSED[name]
+    async with sim(spec.venue) as s:
+        async with Running(cfg(tmp_path, s.urls, spec)) as rec:
+            await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
+            sup = rec.supervisors[-1]
+            (sid,) = [lk.sid for lk in sup.links]
+            plan = sup.plan
+            bad = dataclasses.replace(plan, streams=(*plan.streams, "nope"))
+            sup.change(LiveChange(bad, (msg,), (rid,), added=("nope",)))
+            await until(lambda: sup.changes_refused == 1, 10, "the refusal")
+            assert sup.plan is plan  # a reconnect would not ask again
+            await asyncio.sleep(0.5)
+            assert [lk.sid for lk in sup.links] == [sid]  # a refusal is no reason to reconnect
+    j = Journal(tmp_path)
+    assert [r.payload for r in j.kinds(sid, "sent")][-1] == msg
+    adapter_answers = [r for r in j.kinds(sid, "frame") if str(rid).encode() in r.payload]
+    assert adapter_answers, "the refusal is journaled as received"
