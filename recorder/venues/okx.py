@@ -20,7 +20,10 @@ What the daemon does with this module:
   channels on the connection are untouched. No REST snapshot is needed.
 - Live changes (``OkxAdapter.subscribe_messages``): subscribe/unsubscribe ops with an ``id``
   of ours, answered per arg by an ack or an error echoing it; a reconnect subscribes the
-  current set.
+  current set. Known gaps: the first answer to an id settles the change, so an error for
+  a later arg of the same request is journaled but does not revert it; and live changes
+  (``control_limiter``) and book resyncs (``op_limiter``) each count 480 an hour on their
+  own, so a connection doing many of both could pass OKX's shared 480.
 - Limits: 3 connects/s per IP (``connect_limiter``); 480 subscribe/unsubscribe/login ops
   per connection per hour (``op_limiter``: a resubscribe spends two); subscribe args of one
   request at most 64 KB (we send at most ``args_per_message`` args, ~50 bytes each, well
