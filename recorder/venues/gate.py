@@ -356,7 +356,7 @@ class GateAdapter(Adapter):
     """
 
     venue = VENUE
-    frame_rules = None  # the compiled core has no Gate rules yet: every frame is data
+    frame_rules = VENUE  # pongs (is_pong) and error replies (parse_reply), read by the core
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str], clock: Callable[[], float] = time.time) -> None:

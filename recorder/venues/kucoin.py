@@ -34,10 +34,11 @@ code ``429000``. The WebSocket limits above were NOT re-confirmed there (PROTOCO
 ``code`` and ``data``) and its codes (404 topic not found, 509 over the limit, 401 token)
 are from the legacy page only.
 
-Not done here: the compiled core has no KuCoin frame rules (``frame_rules`` is None), so
-every frame counts as data (a ``pong`` keeps the stale watchdog quiet) and an ``error``
-reply is journaled but not classified while recording; ``keepalive``/``error_text``
-below are the rules the core should get.
+Frame inspection: the compiled core reads every frame by the rules here
+(``ticktape::inspect::kucoin``, ``KucoinAdapter.frame_rules``): ``welcome``, ``ack`` and
+``pong`` are keep-alive answers, not data for the stale watchdog, and an ``error`` reply
+is journaled as an ``error`` and classified. ``is_keepalive``/``error_text`` stay the
+documented reference the core matches (``tests/recorder/venues/test_frame_rules.py``).
 """
 
 from __future__ import annotations
@@ -358,7 +359,7 @@ class KucoinAdapter(Adapter):
     """KuCoin as the supervisor sees it: a token before each connect, welcome, text ping."""
 
     venue = VENUE
-    frame_rules = None  # the compiled core has no KuCoin frame rules yet: every frame is data
+    frame_rules = VENUE  # keep-alive answers (is_keepalive) and errors (error_text), by the core
     greeting = True  # the welcome message comes before any request
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
@@ -402,6 +403,9 @@ class KucoinAdapter(Adapter):
 
     def classify(self, **kw: object) -> Verdict:
         return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
+
+    def keepalive(self) -> Callable[[bytes], bool]:
+        return is_keepalive
 
     def frame_error(self, payload: bytes) -> str | None:
         return error_text(payload)
