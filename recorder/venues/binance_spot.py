@@ -38,9 +38,9 @@ Facts from PROTOCOLS.md §2 (binance-spot-api-docs ``web-socket-streams.md`` and
 - Stream ids may be a 64-bit int, a <=36-char alphanumeric string or null; we send ints.
 - ``@ticker`` (the 24 h rolling ticker) is still listed in the current stream docs.
 
-The compiled core has frame rules for ``binance-usdm`` only; spot's acks and error replies
-are the same JSON (``{"result":null,"id":N}``, ``{"code":2,"msg":..,"id":N}``), so the
-adapter runs USD-M's frame rules (``frame_rules = "binance-usdm"``).
+Spot's acks and error replies are USD-M's JSON (``{"result":null,"id":N}``,
+``{"code":2,"msg":..,"id":N}``): the compiled core's ``binance-spot`` frame rules are
+USD-M's code under spot's name (``ticktape::inspect::Rules::BinanceSpot``).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ from .binance_usdm import (
 from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
 
 VENUE = "binance-spot"
-FRAME_RULES = "binance-usdm"  # same ack/error JSON; the core has no spot entry of its own
+FRAME_RULES = VENUE  # the core's spot rules: USD-M's ack/error JSON under spot's name
 
 # channel name (ours, as Binance spells the stream) -> stream suffix after "<symbol>@"
 CHANNELS: dict[str, str] = {

@@ -43,11 +43,11 @@ Not confirmed by the documentation: the shape of a refusal. We assume the ack's 
 for an unknown topic); ``classify`` reads those texts. The brief named depth 500; the
 documentation lists 1000, so ``orderbook.1000`` is offered instead.
 
-Frame inspection: the compiled core has no Bybit frame rules (``ticktape::inspect`` knows
-Binance and Upbit), so ``BybitAdapter.frame_rules`` is None: every frame, pongs and acks
-included, counts as data for the stale watchdog, and error replies are journaled but not
-acted on inside the socket read. ``is_pong``/``frame_error`` here are the rules a core
-port would implement.
+Frame inspection: the compiled core reads every frame by the rules here
+(``ticktape::inspect::bybit``, ``BybitAdapter.frame_rules``): a pong is a keep-alive
+answer, not data for the stale watchdog, and a refusal is journaled as an ``error`` and
+classified. ``is_pong``/``frame_error`` stay the documented reference the core matches
+(``tests/recorder/venues/test_frame_rules.py``).
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ class BybitAdapter(Adapter):
     """Bybit as the supervisor sees it: one market, subscribe requests, a JSON ping every 20 s."""
 
     venue = VENUE
-    frame_rules = None  # the core has no Bybit frame rules yet (module docstring)
+    frame_rules = VENUE  # pongs (is_pong) and refusals (frame_error), read by the core
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:

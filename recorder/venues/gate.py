@@ -203,7 +203,9 @@ def plan_connections(symbols: Iterable[str], channels: Iterable[str], *, time_s:
 class _Reply(msgspec.Struct):
     channel: str = ""
     event: str = ""
-    id: int | None = None  # our request id, sent back
+    # our request id, sent back; read raw so a reply whose id is not ours (not an int) is
+    # still read for its error, as the compiled core's rules read it
+    id: msgspec.Raw = msgspec.Raw(b"null")
     error: msgspec.Raw = msgspec.Raw(b"null")  # null, or {"code":..,"message":..}
 
 
@@ -230,6 +232,12 @@ class Ack:
         return self.error is None
 
 
+def _our_id(raw: msgspec.Raw) -> int | None:
+    """The reply's ``id`` when it is an integer (ours are), else None."""
+    text = bytes(raw)
+    return int(text) if text.isdigit() else None
+
+
 def parse_reply(payload: bytes) -> Ack | None:
     """The ``Ack`` in a frame (a subscribe/unsubscribe answer, or any frame with a non-null
     ``error``), None for data, pongs and anything unreadable."""
@@ -246,7 +254,7 @@ def parse_reply(payload: bytes) -> Ack | None:
             err = bytes(m.error).decode("utf-8", "replace")
     if err is None and m.event not in ("subscribe", "unsubscribe"):
         return None
-    return Ack(m.channel, m.event, err, m.id)
+    return Ack(m.channel, m.event, err, _our_id(m.id))
 
 
 # ---------------------------------------------------------------------------- liveness
@@ -368,7 +376,7 @@ class GateAdapter(Adapter):
     """
 
     venue = VENUE
-    frame_rules = None  # the compiled core has no Gate rules yet: every frame is data
+    frame_rules = VENUE  # pongs (is_pong) and error replies (parse_reply), read by the core
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str], clock: Callable[[], float] = time.time) -> None:

@@ -38,10 +38,11 @@ Live changes (``KucoinAdapter.subscribe_messages``): ``subscribe``/``unsubscribe
 our ``id`` and ``response: true`` on the open connection, answered ``ack`` or ``error``
 with that id; a reconnect asks for the slot's current set.
 
-Not done here: the compiled core has no KuCoin frame rules (``frame_rules`` is None), so
-every frame counts as data (a ``pong`` keeps the stale watchdog quiet) and an ``error``
-reply is journaled but not classified while recording; ``keepalive``/``error_text``
-below are the rules the core should get.
+Frame inspection: the compiled core reads every frame by the rules here
+(``ticktape::inspect::kucoin``, ``KucoinAdapter.frame_rules``): ``welcome``, ``ack`` and
+``pong`` are keep-alive answers, not data for the stale watchdog, and an ``error`` reply
+is journaled as an ``error`` and classified. ``is_keepalive``/``error_text`` stay the
+documented reference the core matches (``tests/recorder/venues/test_frame_rules.py``).
 """
 
 from __future__ import annotations
@@ -362,7 +363,7 @@ class KucoinAdapter(Adapter):
     """KuCoin as the supervisor sees it: a token before each connect, welcome, text ping."""
 
     venue = VENUE
-    frame_rules = None  # the compiled core has no KuCoin frame rules yet: every frame is data
+    frame_rules = VENUE  # keep-alive answers (is_keepalive) and errors (error_text), by the core
     greeting = True  # the welcome message comes before any request
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
@@ -406,6 +407,9 @@ class KucoinAdapter(Adapter):
 
     def classify(self, **kw: object) -> Verdict:
         return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
+
+    def keepalive(self) -> Callable[[bytes], bool]:
+        return is_keepalive
 
     def frame_error(self, payload: bytes) -> str | None:
         return error_text(payload)

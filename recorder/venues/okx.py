@@ -320,13 +320,14 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 class OkxAdapter(Adapter):
     """OKX as the supervisor sees it: subscribe args per connection, text ping, 3 connects/s.
 
-    ``frame_rules`` is None: the compiled core has no OKX inspection rules yet, so every
-    frame (``pong`` too) counts as data on the receive path; ``keepalive``/``frame_error``
-    answer per frame. Books resync by ``resync_messages`` on their own connection.
+    ``frame_rules``: the compiled core reads every frame by this module's rules
+    (``ticktape::inspect::okx``): ``pong`` is a keep-alive answer, not data, and an
+    ``error``/``notice`` is an error reply; ``keepalive``/``frame_error`` are the
+    reference it matches. Books resync by ``resync_messages`` on their own connection.
     """
 
     venue = VENUE
-    frame_rules = None
+    frame_rules = VENUE
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:

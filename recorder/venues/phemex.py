@@ -300,13 +300,14 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 class PhemexAdapter(Adapter):
     """Phemex as the supervisor sees it: JSON-RPC subscribes, 20 a connection, our server.ping.
 
-    ``frame_rules`` is None: the compiled core has no Phemex frame rules, so every frame
-    (pongs and error replies too) counts as data on the hot path; ``keepalive`` and
-    ``frame_error`` answer for one frame.
+    ``frame_rules``: the compiled core reads every frame by this module's rules
+    (``ticktape::inspect::phemex``): a pong is a keep-alive answer, not data, and a refused
+    request is an error reply; ``keepalive`` and ``frame_error`` are the reference it
+    matches, one frame a call.
     """
 
     venue = VENUE
-    frame_rules = None
+    frame_rules = VENUE
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:

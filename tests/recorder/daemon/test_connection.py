@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from recorder.daemon.connection import BIN, Link
 from recorder.journal import JournalWriteError, Record
 
@@ -89,3 +91,35 @@ async def test_a_journal_failure_counts_only_what_was_appended():
     lk.on_frames([TRADE, TRADE, TRADE, TRADE], True)
     assert len(j.failures) == 1
     assert (lk.frames, lk.data_frames, lk.bytes) == (2, 2, 2 * len(TRADE))
+
+
+# Each venue's keep-alive answer and error reply as its simulator sends them, with a data frame.
+VENUE_FRAMES = {
+    "bybit": (b'{"success":true,"ret_msg":"pong","conn_id":"c","op":"ping"}',
+              b'{"success":false,"ret_msg":"Invalid symbol :[x]","conn_id":"c","op":"subscribe"}',
+              b'{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[]}',
+              "subscribe: Invalid symbol :[x]"),
+    "okx": (b"pong", b'{"event":"error","code":"60018","msg":"no","connId":"c"}',
+            b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}', "60018: no"),
+    "gate": (b'{"time":1,"channel":"spot.pong","event":"","result":null}',
+             b'{"time":1,"channel":"spot.trades","event":"subscribe","error":{"code":2,"message":"no"}}',
+             b'{"time":1,"channel":"spot.trades","event":"update","result":{}}', "2: no"),
+    "kucoin": (b'{"id":"1","type":"pong"}', b'{"id":"2","type":"error","code":404,"data":"no"}',
+               b'{"type":"message","topic":"/market/match:BTC-USDT","data":{}}', "404: no"),
+    "phemex": (b'{"error":null,"id":0,"result":"pong"}',
+               b'{"error":{"code":6001,"message":"no"},"id":1,"result":null}',
+               b'{"trades":[],"sequence":1,"symbol":"BTCUSD","type":"incremental"}', "6001: no"),
+}
+
+
+@pytest.mark.parametrize("venue", sorted(VENUE_FRAMES))
+async def test_each_venues_pongs_are_no_data_and_its_errors_are_handed_over(venue):
+    pong, err, data, text = VENUE_FRAMES[venue]
+    j = FakeJournal()
+    lk, seen = link(j, rules=venue)
+    lk.on_frames([pong, pong], False)
+    assert (lk.frames, lk.data_frames, lk.first_data.done()) == (2, 0, False)
+    lk.on_frames([err, data, pong], False)
+    assert [k for k, _, _ in j.records] == ["frame"] * 3 + ["error"] + ["frame"] * 2
+    assert (lk.frames, lk.data_frames, lk.first_data.done()) == (5, 2, True)  # the error reply is no pong
+    assert [s for s in seen if isinstance(s, str)] == [text]

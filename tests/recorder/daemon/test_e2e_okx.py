@@ -162,9 +162,10 @@ async def test_a_broken_book_is_resubscribed_on_its_own_connection(tmp_path, fau
 
 
 async def test_an_unknown_instrument_is_refused_by_okx_and_the_others_record(tmp_path):
-    """OKX answers 60018 for an instId it does not list; the reply is journaled as it came
-    and the connection keeps recording the rest. (Acting on it, dropping the symbol, needs
-    OKX frame rules in the compiled core: ``OkxAdapter.frame_rules`` is None.)"""
+    """OKX answers 60018 for an instId it does not list; the reply is journaled as it came,
+    followed by an ``error`` record the compiled core's OKX frame rules found (classified
+    ``unknown_symbol``: not a reason to reconnect), and the connection keeps recording the
+    rest."""
     async with sim(source="synthetic", okx_symbols=("ETH-USDT",)) as s:
         cfg = okx_config(tmp_path, s.urls, ["ETH-USDT", "NOPE-USDT"], ["trades", "books"])
         run = Running(cfg)
@@ -178,5 +179,8 @@ async def test_an_unknown_instrument_is_refused_by_okx_and_the_others_record(tmp
     assert [e["code"] for e in errors] == ["60018", "60018"]
     assert all("instId:NOPE-USDT" in e["msg"] for e in errors)
     assert rec.supervisors[0].adapter.classify(message=errors[0]["msg"]).error_class.value == "unknown_symbol"
+    recorded = j.kinds(info.id, "error")
+    assert [r.payload for r in recorded] == [f"60018: {e['msg']}".encode() for e in errors]
+    assert all(r.meta == {"class": "unknown_symbol", "source": "frame"} for r in recorded)
     p = project(j)
     assert decode_errors(p) == 0 and p.symbols() == [("okx", "ETH-USDT")]

@@ -146,7 +146,7 @@ def test_adapter_plans_one_connection_and_names_its_depth_books():
     (added,) = a.plans_for(["SOLUSDT"])  # a symbol added while running: its own connection
     assert added.streams == ("solusdt@depth@100ms", "solusdt@aggTrade")
     assert a.rotate_after_s == bs.DEFAULT.rotate_after_s and a.connect_limit is None
-    assert a.frame_rules == "binance-usdm" and a.ping_interval is None
+    assert a.frame_rules == "binance-spot" and a.ping_interval is None
     assert a.heartbeat().stale_after_s == 5.0 and a.heartbeat().server_ping_interval_s == 20.0
     assert a.frame_error(b'{"code":2,"msg":"Invalid request","id":1}') == "2: Invalid request"
     assert a.frame_error(b'{"stream":"btcusdt@depth@100ms","data":{}}') is None

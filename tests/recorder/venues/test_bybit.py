@@ -140,7 +140,7 @@ def test_descriptor_adapter_and_the_market_option():
     cfg = VenueConfig("bybit", ("BTCUSDT", "ETHUSDT"), ("orderbook.50", "publicTrade"),
                       ws_url="ws://127.0.0.1:1", market="linear", max_streams_per_connection=2)
     a = d.adapter(cfg, backoff=Backoff(), stale_after_s=5.0, new_id=lambda: "t")
-    assert a.frame_rules is None and a.snapshots is None and a.ping_interval is None
+    assert a.frame_rules == "bybit" and a.snapshots is None and a.ping_interval is None
     plans = a.plans()
     assert [p.url for p in plans] == ["ws://127.0.0.1:1/v5/public/linear"] * 2
     assert [p.streams for p in plans] == [("orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"),

@@ -72,7 +72,7 @@ def test_the_token_reply_becomes_the_url_and_an_override_keeps_only_its_origin()
 
 def test_ping_interval_comes_from_the_token_reply_when_shorter():
     a = adapter()
-    assert a.greeting and a.frame_rules is None
+    assert a.greeting and a.frame_rules == "kucoin"
     hb = a.heartbeat()
     assert hb.client_ping_interval_s == 18.0
     assert orjson.loads(hb.client_ping) == {"id": "ping", "type": "ping"}

@@ -156,7 +156,7 @@ def test_adapter_plans_pings_and_answers():
     assert a.keepalive()(b'{"error":null,"id":0,"result":"pong"}')
     assert a.frame_error(b'{"error":{"code":6001,"message":"invalid argument"},"id":1,"result":null}')
     assert a.classify(message="invalid argument").error_class is ErrorClass.UNKNOWN_SYMBOL
-    assert a.snapshots is None and a.depth_symbols(plans[0]) == [] and a.frame_rules is None
+    assert a.snapshots is None and a.depth_symbols(plans[0]) == [] and a.frame_rules == "phemex"
 
 
 def test_the_real_captures_frames_sort_into_acks_books_and_data():

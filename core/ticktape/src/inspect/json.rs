@@ -253,6 +253,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Checks and skips one value of any type and returns its bytes as they came (what
+    /// msgspec's `Raw` holds: the value alone, no whitespace around it).
+    pub fn raw(&mut self) -> Parsed<&'a [u8]> {
+        self.ws();
+        let start = self.pos;
+        self.skip()?;
+        self.buf.get(start..self.pos).ok_or(Invalid)
+    }
+
     /// Checks and skips one value of any type, nested to any depth, without recursion.
     pub fn skip(&mut self) -> Parsed<()> {
         // The open containers, innermost last: true for an object.

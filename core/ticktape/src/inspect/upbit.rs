@@ -1,7 +1,7 @@
 //! Upbit's error frames and keep-alive answers (`recorder.venues.upbit`).
 
-use super::is_space;
 use super::json::{Parsed, Reader};
+use super::{is_space, strip};
 
 /// The answer to our text `PING`: a status frame, not market data.
 pub const STATUS_UP: &[u8] = b"{\"status\":\"UP\"}";
@@ -9,15 +9,6 @@ pub const STATUS_UP: &[u8] = b"{\"status\":\"UP\"}";
 /// True for the keep-alive answer, surrounded by any ASCII whitespace.
 pub fn is_status_up(payload: &[u8]) -> bool {
     strip(payload) == STATUS_UP
-}
-
-fn strip(p: &[u8]) -> &[u8] {
-    let start = p.iter().position(|&b| !is_space(b)).unwrap_or(p.len());
-    let end = p
-        .iter()
-        .rposition(|&b| !is_space(b))
-        .map_or(start, |i| i + 1);
-    p.get(start..end).unwrap_or_default()
 }
 
 /// `(name, message)` of an error frame `{"error":{"name":..,"message":..}}`, `None` for
