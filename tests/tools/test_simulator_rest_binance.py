@@ -30,7 +30,9 @@ class FakeClock:
 
 @pytest.mark.parametrize(("prefix", "page"), [("/fapi/v1", 1500), ("/api/v3", 1000)])
 async def test_klines_paged_forwards_equal_the_simulators_rows(prefix, page):
-    async with _sim() as sim:
+    # speed "max": with nobody subscribed the feed waits, so the tape stays at its start and
+    # only the history answers (at real-time pace a slow run let the stream add a minute)
+    async with _sim(speed="max") as sim:
         market = sim.venue("binance-usdm").market
         market.activate("FOOUSDT")
         rows = market.kline_rows("FOOUSDT")
