@@ -382,9 +382,9 @@ class MarketData:
             b = self._answers.get((venue, key, "orderbook", d), stamp, now,
                                   lambda v=venue, k=key, d=d: book_of(mem.view(v, k, d), d, now))
             healthy = mem.healthy(venue, key) and (now - stamp[1]) // 1_000_000 <= self.routing.stale_ms
-            v = mem.view(venue, key, 0)
-            out.append(Snapshot(venue=venue, symbol=key, norm=v.norm if v else key, ticker=t,
-                                orderbook=b, healthy=healthy))
+            norm = t.norm if t is not None else b.norm if b is not None else key
+            out.append(Snapshot(venue=venue, symbol=key, norm=norm, ticker=t, orderbook=b,
+                                healthy=healthy))
         return out
 
     # -- subscriptions ----------------------------------------------------------------
