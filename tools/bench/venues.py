@@ -48,7 +48,8 @@ Figures (JSON keys):
   the first sample after ``--warmup`` (default: a fifth of the run, at least 10 s: every
   subscription is sent and answered by then). ``rss_growth_mb_per_min``: the least-squares
   slope of VmRSS after the warm-up (flat: about 0; the live projection keeps up to 900 s of
-  trades per symbol, so a run shorter than 30 minutes shows some growth by design).
+  trades per symbol, so a run shorter than 30 minutes shows some growth by design;
+  ``--no-projection`` shows the daemon without it).
 - ``recv_to_journal_p99_ms`` (and p50): frame receipt to durable group commit, from the
   daemon's ``ticktape_receive_to_commit_seconds`` histogram between the end of the warm-up
   and the stop, interpolated within its bucket (buckets 0.5, 1, 2.5, 5, 10, 25 ms...).
@@ -189,10 +190,12 @@ def slope_per_min(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var * 60
 
 
-def toml(data: Path, log: Path, metrics_port: int, sims: dict[str, tuple[str, str]]) -> str:
+def toml(data: Path, log: Path, metrics_port: int, sims: dict[str, tuple[str, str]], *,
+         projection: bool = True) -> str:
     lines = ["[recorder]", f'data = "{data}"', 'durability = "fsync"', f'log_file = "{log}"',
              'log_level = "warning"', f"metrics_port = {metrics_port}", "",
-             "[compaction]", "enabled = false", ""]
+             "[compaction]", "enabled = false", "",
+             "[projection]", f"enabled = {'true' if projection else 'false'}", ""]
     for v in VENUES:
         ws, rest = sims[v]
         lines += ["[[venue]]", f'venue = "{v}"', 'symbols = "all"',
@@ -247,7 +250,8 @@ def frame_span(data: Path) -> tuple[dict[str, tuple[int, int, int]], int, int]:
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}, first, last
 
 
-def run(symbols: int, duration: float, warmup: float, rate_scale: float, say) -> dict:
+def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
+        projection: bool = True) -> dict:
     shares = split(symbols)
     work = Path(tempfile.mkdtemp(prefix="bench-venues-"))
     sims: dict[str, tuple] = {}
@@ -262,7 +266,7 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say) ->
         port = free_port()
         cfg = work / "recorder.toml"
         cfg.write_text(toml(work / "data", work / "recorder.log", port,
-                            {v: (s[1], s[2]) for v, s in sims.items()}))
+                            {v: (s[1], s[2]) for v, s in sims.items()}, projection=projection))
         proc = spawn("-m", "recorder.cli", "run", "--config", str(cfg))
         t0 = time.monotonic()
         every = max(0.5, min(5.0, duration / 20))
@@ -332,7 +336,7 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say) ->
     frames = sum(v["frames"] for v in by_venue.values())
     return {
         "symbols": symbols, "venues": len(VENUES), "duration_s": duration, "warmup_s": warmup,
-        "rate_scale": rate_scale,
+        "rate_scale": rate_scale, "projection": projection,
         "symbols_recorded": sum(v["symbols"] for v in by_venue.values()),
         "venue_symbols": {v: by_venue[v]["symbols"] for v in VENUES},
         "frames": frames, "frames_per_s": round(frames / span_s, 1),
@@ -374,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=None,
                     help="seconds before RSS and latency count (default: a fifth, at least 10)")
     ap.add_argument("--rate-scale", type=float, default=1.0, help="factor on the measured rates")
+    ap.add_argument("--no-projection", action="store_true",
+                    help="run the daemon without its live projection (to see whose memory grows)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     a = ap.parse_args(argv)
     if a.symbols < len(VENUES) or a.duration <= 0 or a.rate_scale <= 0:
@@ -381,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warmup = a.warmup if a.warmup is not None else min(a.duration / 2, max(10.0, a.duration / 5))
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else (lambda s: print(s, flush=True))
-    res = run(a.symbols, a.duration, warmup, a.rate_scale, say)
+    res = run(a.symbols, a.duration, warmup, a.rate_scale, say, projection=not a.no_projection)
     if a.json:
         print(json.dumps(res))
     else:
