@@ -381,22 +381,26 @@ class Universe:
         if self.count < 0 or self.rate_scale <= 0:
             raise ValueError("universe count must be >= 0 and its rate scale > 0")
         self.names = [name(self.venue, n) for n in range(1, self.count + 1)]
-        self._index = {s.upper(): n for n, s in enumerate(self.names)}
+        self._index = {self._norm(s): n for n, s in enumerate(self.names)}
         self.active: dict[str, UniverseSource] = {}
 
+    def _norm(self, symbol: str) -> str:
+        # Phemex's names are case-sensitive (spot "sSYN1USDT"); the others' are not
+        return symbol if self.venue == "phemex" else symbol.upper()
+
     def __contains__(self, symbol: str) -> bool:
-        return symbol.upper() in self._index
+        return self._norm(symbol) in self._index
 
     def rates(self, symbol: str) -> tuple[float, float]:
         """(top-of-book, trade) events/s of ``symbol`` (module docstring)."""
-        _, _, top, trade = PROFILES[self._index[symbol.upper()] % len(PROFILES)]
+        _, _, top, trade = PROFILES[self._index[self._norm(symbol)] % len(PROFILES)]
         return max(top, MIN_RATE) * self.rate_scale, max(trade, MIN_RATE) * self.rate_scale
 
     def activate(self, symbol: str, tape: Tape) -> bool:
         """Start ``symbol`` streaming on ``tape`` (once); False when it is not one of ours."""
         if symbol not in self:
             return False
-        symbol = self.names[self._index[symbol.upper()]]
+        symbol = self.names[self._index[self._norm(symbol)]]
         if symbol not in self.active:
             fmt = FORMATS[self.venue]
             top, trade = self.rates(symbol)
