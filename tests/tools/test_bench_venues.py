@@ -56,6 +56,7 @@ def test_a_tiny_run_records_every_venue_and_journals_every_frame_sent():
         assert key in res, key
     assert (res["symbols"], res["venues"], res["duration_s"]) == (60, 6, 8.0)
     assert res["frames_missing"] == 0 and res["per_connection_equal"] is True
+    assert res["gaps"] == 0  # every synthetic book chains as its venue's rule wants
     assert set(res["by_venue"]) == set(venues.VENUES)
     for v, d in res["by_venue"].items():
         assert d["connections"] >= 1 and d["frames"] > 0 and d["frames_per_s"] > 0, v

@@ -43,6 +43,8 @@ Figures (JSON keys):
   paired by count: the simulator cannot name the recorder's connections). Before the stop
   every simulator goes silent (``/_sim/fault`` ``silence``) and the journal is let catch up,
   so nothing is in flight when SIGTERM arrives.
+- ``gaps``: book sequence breaks the daemon acted on (``ticktape_gaps_total``; each one
+  resubscribes or refetches a book): the synthetic books chain, so 0.
 - ``rss_start_mb``, ``rss_end_mb``, ``rss_max_mb``: the recorder process's VmRSS (its
   committer child process apart: ``committer_rss_end_mb``) sampled from /proc; the start is
   the first sample after ``--warmup`` (default: a fifth of the run, at least 10 s: every
@@ -314,6 +316,10 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
     shutil.rmtree(work, ignore_errors=True)
 
     span_s = max((last_ts - first) / 1e9, 1e-9)
+    gaps: Counter[str] = Counter()
+    for key, value in end.items():
+        if key.startswith("ticktape_gaps_total{"):
+            gaps[key.split('venue="', 1)[1].split('"', 1)[0]] += int(value)
     by_venue = {}
     missing = 0
     equal = True
@@ -326,7 +332,7 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
         by_venue[v] = {"frames": n, "frames_per_s": round(n / span_s, 1),
                        "connections": len(got.get(v, [])), "sent": sum(sent_v),
                        "frames_missing": sum(sent_v) - sum(journaled),
-                       "per_connection_equal": sent_v == journaled,
+                       "per_connection_equal": sent_v == journaled, "gaps": gaps[v],
                        "symbols": shares[v] + EXTRA_LISTED.get(v, 0)}
     warm = [s for s in samples if s[0] >= warmup] or samples
     hist_end = buckets(end, "ticktape_receive_to_commit_seconds")
@@ -341,7 +347,7 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
         "venue_symbols": {v: by_venue[v]["symbols"] for v in VENUES},
         "frames": frames, "frames_per_s": round(frames / span_s, 1),
         "connections": sum(v["connections"] for v in by_venue.values()),
-        "frames_missing": missing, "per_connection_equal": equal,
+        "frames_missing": missing, "per_connection_equal": equal, "gaps": sum(gaps.values()),
         "rss_start_mb": round(warm[0][1], 1) if warm else None,
         "rss_end_mb": round(samples[-1][1], 1) if samples else None,
         "rss_max_mb": round(max(s[1] for s in samples), 1) if samples else None,
@@ -363,7 +369,8 @@ def table(res: dict) -> str:
     for v, d in res["by_venue"].items():
         lines.append(f"{v:14s} {d['symbols']:8d} {d['connections']:6d} {d['frames_per_s']:10,.1f} "
                      f"{d['sent']:10,d} {d['frames_missing']:8d}")
-    lines += [f"frames missing: {res['frames_missing']} (per connection equal: {res['per_connection_equal']})",
+    lines += [f"frames missing: {res['frames_missing']} (per connection equal: {res['per_connection_equal']}); "
+              f"book gaps: {res['gaps']}",
               f"RSS: {res['rss_start_mb']} MB after warm-up -> {res['rss_end_mb']} MB (max {res['rss_max_mb']}, "
               f"{res['rss_growth_mb_per_min']:+.2f} MB/min); committer {res['committer_rss_end_mb']} MB",
               f"receive -> journal: p50 {res['recv_to_journal_p50_ms']} ms, p99 {res['recv_to_journal_p99_ms']} ms "

@@ -105,15 +105,18 @@ def parse_counts(text: str) -> tuple[tuple[str, int], ...]:
 
 
 class Top:
-    """One symbol's touch in integer ticks and the ids its frames carry."""
+    """One symbol's touch in integer ticks and the ids its frames carry: ``seq`` grows with
+    every event (a cross sequence), ``book_id`` with each book change only (Bybit's ``u``,
+    which a client checks for +1)."""
 
-    __slots__ = ("bid", "ask", "bid_qty", "ask_qty", "seq", "trade_id")
+    __slots__ = ("bid", "ask", "bid_qty", "ask_qty", "seq", "book_id", "trade_id")
 
     def __init__(self, rng: random.Random, h: int) -> None:
         mid = 1_000 + h % 90_000
         self.bid, self.ask = mid - 1, mid + 1
         self.bid_qty, self.ask_qty = rng.randint(1, 5000), rng.randint(1, 5000)
         self.seq = 1_000_000 + h % 1_000_000
+        self.book_id = 1
         self.trade_id = h % 1_000_000 * 1000
 
 
@@ -164,6 +167,7 @@ class UniverseSource(GeneratedSource):
             top.ask += step
             top.bid_qty, top.ask_qty = rng.randint(1, 5000), rng.randint(1, 5000)
             top.seq += 1
+            top.book_id += 1
             self.queue.append(self.fmt.top(self, t, old))
         else:
             t = self.next_trade
@@ -215,7 +219,7 @@ class BybitFormat(Format):
 
     def _book(self, src, t, typ, bids, asks):
         ms = src.ms(t)
-        data = {"s": src.symbol, "b": bids, "a": asks, "u": src.top.seq, "seq": src.top.seq}
+        data = {"s": src.symbol, "b": bids, "a": asks, "u": src.top.book_id, "seq": src.top.seq}
         msg = orjson.dumps({"topic": f"orderbook.200.{src.symbol}", "ts": ms, "type": typ,
                             "data": data, "cts": ms})
         return src.event(t, "orderbook", msg)
