@@ -46,7 +46,8 @@ Figures (JSON keys):
 - ``gaps``: book sequence breaks the daemon acted on (``ticktape_gaps_total``; each one
   resubscribes or refetches a book): the synthetic books chain, so 0.
 - ``rss_start_mb``, ``rss_end_mb``, ``rss_max_mb``: the recorder process's VmRSS (its
-  committer child process apart: ``committer_rss_end_mb``) sampled from /proc; the start is
+  committer child process apart: ``committer_rss_end_mb``, mostly the journal's LMDB pages
+  it maps, and ``committer_rss_anon_end_mb``, its heap) sampled from /proc; the start is
   the first sample after ``--warmup`` (default: a fifth of the run, at least 10 s: every
   subscription is sent and answered by then). ``rss_growth_mb_per_min``: the least-squares
   slope of VmRSS after the warm-up (flat: about 0; the live projection keeps up to 900 s of
@@ -171,16 +172,19 @@ def quantile(q: float, hist: list[tuple[float, float]]) -> float | None:
     return lo_b
 
 
-def committer_rss(pid: int) -> float:
-    """VmRSS (MB) of the recorder's children (its committer process)."""
-    total = 0.0
+def committer_rss(pid: int) -> tuple[float, float]:
+    """(VmRSS, RssAnon) in MB of the recorder's children (its committer process): its RSS
+    is mostly the journal's LMDB pages it mapped (file pages, page cache), not heap."""
+    rss = anon = 0.0
     try:
         kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        return 0.0
+        return 0.0, 0.0
     for k in kids:
-        total += proc_status(int(k)).get("VmRSS", 0.0)
-    return total
+        st = proc_status(int(k))
+        rss += st.get("VmRSS", 0.0)
+        anon += st.get("RssAnon", 0.0)
+    return rss, anon
 
 
 def slope_per_min(points: list[tuple[float, float]]) -> float:
@@ -353,7 +357,8 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
         "rss_max_mb": round(max(s[1] for s in samples), 1) if samples else None,
         "rss_anon_end_mb": round(samples[-1][2], 1) if samples else None,
         "rss_growth_mb_per_min": round(slope_per_min([(s[0], s[1]) for s in warm]), 2),
-        "committer_rss_end_mb": round(committer_mb, 1),
+        "committer_rss_end_mb": round(committer_mb[0], 1),
+        "committer_rss_anon_end_mb": round(committer_mb[1], 1),
         "recv_to_journal_p50_ms": None if p50 is None else round(p50 * 1000, 3),
         "recv_to_journal_p99_ms": None if p99 is None else round(p99 * 1000, 3),
         "latency_samples": int(hist[-1][1]) if hist else 0,
@@ -372,7 +377,8 @@ def table(res: dict) -> str:
     lines += [f"frames missing: {res['frames_missing']} (per connection equal: {res['per_connection_equal']}); "
               f"book gaps: {res['gaps']}",
               f"RSS: {res['rss_start_mb']} MB after warm-up -> {res['rss_end_mb']} MB (max {res['rss_max_mb']}, "
-              f"{res['rss_growth_mb_per_min']:+.2f} MB/min); committer {res['committer_rss_end_mb']} MB",
+              f"{res['rss_growth_mb_per_min']:+.2f} MB/min); committer {res['committer_rss_end_mb']} MB "
+              f"({res['committer_rss_anon_end_mb']} MB anonymous)",
               f"receive -> journal: p50 {res['recv_to_journal_p50_ms']} ms, p99 {res['recv_to_journal_p99_ms']} ms "
               f"({res['latency_samples']} samples after warm-up)"]
     return "\n".join(lines)
