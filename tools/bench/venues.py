@@ -257,7 +257,7 @@ def frame_span(data: Path) -> tuple[dict[str, tuple[int, int, int]], int, int]:
 
 
 def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
-        projection: bool = True) -> dict:
+        projection: bool = True, keep: Path | None = None) -> dict:
     shares = split(symbols)
     work = Path(tempfile.mkdtemp(prefix="bench-venues-"))
     sims: dict[str, tuple] = {}
@@ -317,6 +317,8 @@ def run(symbols: int, duration: float, warmup: float, rate_scale: float, say, *,
             stop(sim)
     got = journal_counts(work / "data")
     spans, first, last_ts = frame_span(work / "data")
+    if keep is not None:
+        shutil.copytree(work / "data", keep, dirs_exist_ok=True)
     shutil.rmtree(work, ignore_errors=True)
 
     span_s = max((last_ts - first) / 1e9, 1e-9)
@@ -393,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate-scale", type=float, default=1.0, help="factor on the measured rates")
     ap.add_argument("--no-projection", action="store_true",
                     help="run the daemon without its live projection (to see whose memory grows)")
+    ap.add_argument("--keep", type=Path, default=None, help="copy the journal here afterwards")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     a = ap.parse_args(argv)
     if a.symbols < len(VENUES) or a.duration <= 0 or a.rate_scale <= 0:
@@ -400,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warmup = a.warmup if a.warmup is not None else min(a.duration / 2, max(10.0, a.duration / 5))
     say = (lambda s: print(s, file=sys.stderr, flush=True)) if a.json else (lambda s: print(s, flush=True))
-    res = run(a.symbols, a.duration, warmup, a.rate_scale, say, projection=not a.no_projection)
+    res = run(a.symbols, a.duration, warmup, a.rate_scale, say, projection=not a.no_projection,
+              keep=a.keep)
     if a.json:
         print(json.dumps(res))
     else:
