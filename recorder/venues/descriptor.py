@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import FunctionType
 from typing import Any, ClassVar, Protocol
 
 from .base import Backoff, ConnectionPlan, Heartbeat, RestRequest, Verdict, WindowLimit
@@ -118,6 +119,24 @@ class Adapter:
       ``try_take(now)``) every message of a live change passes; None: no limit.
     - ``answer(payload)``: ``(request_id, error or None)`` when ``payload`` answers one of
       our requests, else None. Called only while a change awaits its answers.
+
+    A venue declares its module's rules as class attributes; the base calls them with the
+    venue's config (``vc``), so an adapter holds no wrapper of its own around them:
+
+    - ``configure(options, *, backoff, stale_after_s)``: the venue's config from the
+      ``[[venue]]`` table (``RecorderUsageError`` for a value it refuses), kept as ``vc``.
+    - ``plan_rule(symbols, channels, config=vc, **plan_options())``: ``plans_for``.
+    - ``heartbeat_rule(vc)``, ``classify_rule(config=vc, **kw)``: ``heartbeat``, ``classify``.
+    - ``keepalive_rule(payload)`` / ``error_rule(payload)``: what ``keepalive`` returns and
+      what ``frame_error`` answers (None: no keep-alive answers / no error replies).
+    - ``connect_rule(vc)``: ``connect_limit``; ``control_rule(vc)``: ``control_limiter()``.
+    - ``snapshot_rule(vc)`` (a ``SnapshotSource``): ``snapshots``, when the configuration
+      asks for snapshots and records ``snapshot_channel``.
+    - ``picks_market``: the config's ``market`` is the stream table's (``market``).
+
+    A plain function declared as a rule stays a plain function (it is never bound to the
+    adapter). Live request ids of ours come from ``next_live_id()``, counting up from
+    ``live_first_id`` per adapter.
     """
 
     venue: ClassVar[str] = ""
@@ -128,6 +147,28 @@ class Adapter:
     connect_limit: WindowLimit | None = None
     snapshots: SnapshotSource | None = None
     greeting: bool = False
+    vc: Any  # the venue's config, from ``configure``
+
+    # The venue module's rules (see the class docstring).
+    configure: ClassVar[Callable[..., Any]]
+    plan_rule: ClassVar[Callable[..., list[ConnectionPlan]]]
+    heartbeat_rule: ClassVar[Callable[[Any], Heartbeat]]
+    classify_rule: ClassVar[Callable[..., Verdict]]
+    keepalive_rule: ClassVar[Callable[[bytes], bool] | None] = None
+    error_rule: ClassVar[Callable[[bytes], str | None] | None] = None
+    connect_rule: ClassVar[Callable[[Any], WindowLimit] | None] = None
+    control_rule: ClassVar[Callable[[Any], ControlLimiter] | None] = None
+    snapshot_rule: ClassVar[Callable[[Any], SnapshotSource] | None] = None
+    snapshot_channel: ClassVar[str] = ""
+    picks_market: ClassVar[bool] = False
+    live_first_id: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        for name in _RULES:  # a module function declared as a rule must not become a method
+            rule = cls.__dict__.get(name)
+            if isinstance(rule, FunctionType):
+                setattr(cls, name, staticmethod(rule))
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:
@@ -135,6 +176,20 @@ class Adapter:
         self.backoff = backoff
         self.stale_after_s = stale_after_s
         self.new_id = new_id
+        self.vc = self.configure(options, backoff=backoff, stale_after_s=stale_after_s)
+        self._live_id = self.live_first_id - 1
+        if self.picks_market:
+            self.market = self.vc.market
+        if self.connect_rule is not None:
+            self.connect_limit = self.connect_rule(self.vc)
+        if (self.snapshot_rule is not None and options.snapshots
+                and self.snapshot_channel in options.channels):
+            self.snapshots = self.snapshot_rule(self.vc)
+
+    def next_live_id(self) -> int:
+        """A fresh id for a live request of ours (per adapter, counting up)."""
+        self._live_id += 1
+        return self._live_id
 
     def plans(self) -> list[ConnectionPlan]:
         """The connections to open, one supervisor slot each."""
@@ -144,7 +199,11 @@ class Adapter:
         """The connections that would carry ``symbols`` (on the configured channels), by
         the venue's plan rules: what a symbol added while running is recorded on, beside
         the connections already open."""
-        raise NotImplementedError
+        return self.plan_rule(symbols, self.options.channels, config=self.vc, **self.plan_options())
+
+    def plan_options(self) -> dict[str, Any]:
+        """The venue's own keywords of ``plan_rule`` for one planning (a fresh ticket...)."""
+        return {}
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
         """The plan for the next connection of slot ``index`` (fresh request ids etc.)."""
@@ -160,19 +219,19 @@ class Adapter:
 
     def heartbeat(self) -> Heartbeat:
         """Keep-alive rules; asked again after each ``connect_plan`` (a reply may set them)."""
-        raise NotImplementedError
+        return self.heartbeat_rule(self.vc)
 
     def classify(self, **kw: Any) -> Verdict:
         """The ``Verdict`` for a failure (``status``, ``close_code``, ``exc``, ``message``...)."""
-        raise NotImplementedError
+        return self.classify_rule(config=self.vc, **kw)
 
     def keepalive(self) -> Callable[[bytes], bool] | None:
         """A test for keep-alive answers (they do not prove the feed alive), or None."""
-        return None
+        return self.keepalive_rule
 
     def frame_error(self, payload: bytes) -> str | None:
         """The venue's error text when ``payload`` is an error reply, else None."""
-        return None
+        return None if self.error_rule is None else self.error_rule(payload)
 
     def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Symbols whose diff-depth stream ``plan`` carries (synced by ``snapshots``)."""
@@ -188,11 +247,15 @@ class Adapter:
 
     def control_limiter(self) -> ControlLimiter | None:
         """A new per-connection limiter for the messages of live changes; None: no limit."""
-        return None
+        return None if self.control_rule is None else self.control_rule(self.vc)
 
     def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
         """``(request_id, error text or None)`` when ``payload`` answers a request of ours."""
         return None
+
+
+_RULES = ("configure", "plan_rule", "heartbeat_rule", "classify_rule", "keepalive_rule",
+          "error_rule", "connect_rule", "control_rule", "snapshot_rule")
 
 
 class ControlLimiter(Protocol):
