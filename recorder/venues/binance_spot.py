@@ -75,6 +75,7 @@ from .binance_usdm import (
     BinanceUsdmAdapter,
     DepthSnapshots,
     PendingAcks,
+    ack_error,
     adapter_config,
     is_book_frame,
     list_subscriptions_message,
@@ -84,7 +85,7 @@ from .binance_usdm import (
     unsubscribe_message,
     used_weight,
 )
-from .descriptor import VenueDescriptor, VenueLimits
+from .descriptor import VenueDescriptor, VenueLimits, VenueRules
 
 VENUE = "binance-spot"
 FRAME_RULES = VENUE  # the core's spot rules: USD-M's ack/error JSON under spot's name
@@ -271,12 +272,9 @@ class BinanceSpotAdapter(BinanceUsdmAdapter):
 
     venue = VENUE
     frame_rules = FRAME_RULES  # error replies (ack_error); Binance pings us
-    configure = partial(adapter_config, config=BinanceSpotConfig)
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    control_rule = control_limiter
-    snapshot_rule = SpotDepthSnapshots
+    rules = VenueRules(partial(adapter_config, config=BinanceSpotConfig), plan_connections,
+                       heartbeat, classify_error, error=ack_error, control=control_limiter,
+                       snapshots=SpotDepthSnapshots, snapshot_channel="depth")
 
     def _route_of(self, stream: str) -> str:
         return ""  # one endpoint: every stream on every connection

@@ -55,6 +55,7 @@ from .descriptor import (
     VenueLimits,
     VenueOption,
     VenueOptions,
+    VenueRules,
 )
 
 VENUE = "binance-usdm"
@@ -493,14 +494,9 @@ class BinanceUsdmAdapter(BinanceLiveChanges, Adapter):
 
     venue = VENUE
     frame_rules = VENUE  # error replies (ack_error); no keep-alive answers: Binance pings us
-    configure = adapter_config
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    error_rule = ack_error
-    control_rule = control_limiter
-    snapshot_rule = DepthSnapshots
-    snapshot_channel = "depth"
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       error=ack_error, control=control_limiter, snapshots=DepthSnapshots,
+                       snapshot_channel="depth")
     live_first_id = LIVE_FIRST_ID
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,

@@ -72,7 +72,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "bybit"
 MARKETS = ("spot", "linear")
@@ -311,13 +311,8 @@ class BybitAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE  # pongs (is_pong) and refusals (frame_error), read by the core
-    configure = adapter_config
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    keepalive_rule = is_pong
-    error_rule = frame_error
-    connect_rule = connect_limiter
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, connect=connect_limiter)
     picks_market = True  # the stream table's market: linear books key linear:SYM
 
     def book_symbols(self, plan: ConnectionPlan) -> list[str]:

@@ -71,7 +71,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "gate"
 SPOT = "spot"
@@ -398,12 +398,9 @@ class GateAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE  # pongs (is_pong) and error replies (parse_reply), read by the core
-    configure = adapter_config
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    keepalive_rule = is_pong
-    error_rule = reply_error
+    # snapshots: the book channel is the market's own, so __init__ sets them
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=reply_error)
     picks_market = True
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
@@ -411,7 +408,6 @@ class GateAdapter(Adapter):
         super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
         self.clock = clock
         check_channels(options.channels, self.vc.market)
-        # the book channel is the market's own, so the base's snapshot_channel cannot name it
         if options.snapshots and f"{self.vc.market}.{BOOK}" in options.channels:
             self.snapshots = BookSnapshots(self.vc)
 

@@ -71,7 +71,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "kucoin"
 # channel name (ours, the venue's topic without its /market/ prefix) -> topic prefix
@@ -376,17 +376,11 @@ class KucoinAdapter(Adapter):
     venue = VENUE
     frame_rules = VENUE  # keep-alive answers (is_keepalive) and errors (error_text), by the core
     greeting = True  # the welcome message comes before any request
-    configure = adapter_config
-    plan_rule = plan_connections
-    classify_rule = classify_error
-    keepalive_rule = is_keepalive
-    error_rule = error_text
-    connect_rule = connect_limiter
-    # KuCoin's uplink limit, 100 messages per 10 s per connection (our pings, one per
-    # ``pingInterval``, are not counted here)
-    control_rule = message_limiter
-    snapshot_rule = Level2Snapshots
-    snapshot_channel = "level2"
+    # control: KuCoin's uplink limit, 100 messages per 10 s per connection (our pings, one
+    # per ``pingInterval``, are not counted); heartbeat() narrows heartbeat's interval
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_keepalive, error=error_text, connect=connect_limiter,
+                       control=message_limiter, snapshots=Level2Snapshots, snapshot_channel="level2")
     ping_s: float | None = None  # the last token reply's pingInterval (None: none yet)
 
     def plan_options(self) -> dict[str, object]:

@@ -70,7 +70,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "okx"
 # As OKX spells them. books: 400 levels, snapshot + updates (seqId, checksum); books5: 5-level
@@ -338,15 +338,10 @@ class OkxAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE
-    configure = adapter_config
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    keepalive_rule = is_pong
-    error_rule = frame_error
-    connect_rule = connect_limiter
-    # 480 ops an hour per connection (a book resync's two ops come from its own budget)
-    control_rule = op_limiter
+    # control: 480 ops an hour per connection (a book resync's two ops have their own budget)
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, connect=connect_limiter,
+                       control=op_limiter)
 
     def book_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Instruments whose ``books`` (checksummed, seqId-chained) ``plan`` carries."""

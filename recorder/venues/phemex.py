@@ -74,7 +74,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "phemex"
 # channel -> the JSON-RPC method that subscribes it (and the extra params after the symbol)
@@ -320,13 +320,8 @@ class PhemexAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE
-    configure = adapter_config
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    keepalive_rule = is_pong
-    error_rule = frame_error
-    control_rule = request_limiter
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, control=request_limiter)
     live_first_id = LIVE_FIRST_ID + 1  # ids 1001 on: above every plan id (1..20) and the ping's 0
 
     # Live changes: one ``<channel>.subscribe`` (``.unsubscribe``) per stream, ids from

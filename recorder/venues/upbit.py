@@ -59,6 +59,7 @@ from .descriptor import (
     VenueLimits,
     VenueOption,
     VenueOptions,
+    VenueRules,
 )
 
 VENUE = "upbit"
@@ -351,14 +352,9 @@ class UpbitAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE  # error frames (parse_error) and the keep-alive answer (keepalive)
-    configure = adapter_config
-    plan_rule = plan_connections
-    heartbeat_rule = heartbeat
-    classify_rule = classify_error
-    keepalive_rule = partial(is_keepalive, VENUE)
-    error_rule = error_text
-    connect_rule = connect_limiter
-    control_rule = message_limiter
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=partial(is_keepalive, VENUE), error=error_text,
+                       connect=connect_limiter, control=message_limiter)
 
     def plan_options(self) -> dict[str, object]:
         # Upbit wants a unique ticket per request: a fresh one each time we plan.
