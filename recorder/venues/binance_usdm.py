@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -413,24 +413,60 @@ class DepthSnapshots:
             raise VenueReplyError(VENUE, "depth snapshot", str(exc)) from None
 
 
-class BinanceLiveChanges:
-    """Live SUBSCRIBE/UNSUBSCRIBE on an open connection, shared by USD-M and spot.
+def ack_error(payload: bytes) -> str | None:
+    """Binance's error text when ``payload`` is an error reply, else None."""
+    ack = parse_ack(payload)
+    return None if ack is None or ack.ok else ack.error
 
-    Ids come from the adapter's own counter (``next_live_id``, from ``LIVE_FIRST_ID``,
-    unique per adapter, so per connection), answered ``{"result":null,"id":N}`` or an
-    error. The adapter supplies ``vc`` (``max_streams_per_connection``,
-    ``params_per_subscribe``), ``venue``, ``_route_of(stream)`` and ``_stream_url(route, streams)``.
+
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                   config: type[BinanceUsdmConfig] = BinanceUsdmConfig) -> BinanceUsdmConfig:
+    """The ``config`` class (spot passes its own: the same fields) from a ``[[venue]]`` table."""
+    return config(ws_url=options.ws_base, rest_url=options.rest_base,
+                  max_streams_per_connection=options.max_streams_per_connection,
+                  weight_limit_per_min=options.weight_limit_per_min, stale_after_s=stale_after_s,
+                  rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
+                  backoff=backoff)
+
+
+class BinanceUsdmAdapter(Adapter):
+    """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots.
+
+    Binance spot (``binance_spot.BinanceSpotAdapter``) is this adapter with spot's rules,
+    its one route (``_route_of``) and its URLs (``_stream_url``): what differs is declared
+    there, not repeated.
+
+    Live SUBSCRIBE/UNSUBSCRIBE on an open connection, ids from ``next_live_id`` (from
+    ``LIVE_FIRST_ID``, per adapter, so per connection), answered ``{"result":null,"id":N}``
+    or an error; never a stream of another route on a connection.
     """
 
-    vc: Any
-    venue: ClassVar[str]
-    next_live_id: Callable[[], int]
+    venue = VENUE
+    frame_rules = VENUE  # error replies (ack_error); no keep-alive answers: Binance pings us
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       error=ack_error, control=control_limiter, snapshots=DepthSnapshots,
+                       snapshot_channel="depth")
+    live_first_id = LIVE_FIRST_ID
+
+    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                 new_id: Callable[[], str]) -> None:
+        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
+        self.rotate_after_s = self.vc.rotate_after_s
+
+    def plan_options(self) -> dict[str, Any]:
+        return {"subscribe": self.options.subscribe}
+
+    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
+        if self.snapshots is None:
+            return []
+        suffix = "@" + CHANNELS["depth"]
+        return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
 
     def _route_of(self, stream: str) -> str:
-        raise NotImplementedError
+        return route_for_stream(stream, self.vc)
 
     def _stream_url(self, route: str, streams: Sequence[str]) -> str:
-        raise NotImplementedError
+        return ws_url(route, streams, config=self.vc)
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
@@ -467,57 +503,6 @@ class BinanceLiveChanges:
         if ack is None or ack.request_id is None:
             return None
         return ack.request_id, ack.error
-
-
-def ack_error(payload: bytes) -> str | None:
-    """Binance's error text when ``payload`` is an error reply, else None."""
-    ack = parse_ack(payload)
-    return None if ack is None or ack.ok else ack.error
-
-
-def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                   config: type[BinanceUsdmConfig] = BinanceUsdmConfig) -> BinanceUsdmConfig:
-    """The ``config`` class (spot passes its own: the same fields) from a ``[[venue]]`` table."""
-    return config(ws_url=options.ws_base, rest_url=options.rest_base,
-                  max_streams_per_connection=options.max_streams_per_connection,
-                  weight_limit_per_min=options.weight_limit_per_min, stale_after_s=stale_after_s,
-                  rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
-                  backoff=backoff)
-
-
-class BinanceUsdmAdapter(BinanceLiveChanges, Adapter):
-    """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots.
-
-    Binance spot (``binance_spot.BinanceSpotAdapter``) is this adapter with spot's rules:
-    what differs is declared there, not repeated.
-    """
-
-    venue = VENUE
-    frame_rules = VENUE  # error replies (ack_error); no keep-alive answers: Binance pings us
-    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
-                       error=ack_error, control=control_limiter, snapshots=DepthSnapshots,
-                       snapshot_channel="depth")
-    live_first_id = LIVE_FIRST_ID
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.rotate_after_s = self.vc.rotate_after_s
-
-    def plan_options(self) -> dict[str, Any]:
-        return {"subscribe": self.options.subscribe}
-
-    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
-        if self.snapshots is None:
-            return []
-        suffix = "@" + CHANNELS["depth"]
-        return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
-
-    def _route_of(self, stream: str) -> str:
-        return route_for_stream(stream, self.vc)
-
-    def _stream_url(self, route: str, streams: Sequence[str]) -> str:
-        return ws_url(route, streams, config=self.vc)
 
 
 def is_book_frame(payload: bytes) -> bool:
