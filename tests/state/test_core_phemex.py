@@ -90,3 +90,19 @@ def test_ticks_decode_alike_to_their_series_index():
 def test_a_tick_is_keyed_by_its_series():
     py, _ = decode_both(TICKS[1])
     assert (py[0].symbol, py[0].norm, py[0].index, py[0].mark) == (".MBTC", ".MBTC", "9340.1234", None)
+
+
+def test_odd_but_valid_ticks_decode_alike():
+    """JSON that reads as a tick however spelled: an escaped symbol, ``-0``, an ``id`` beside
+    it (the tick wins, as for a book), a repeated ``tick`` key (the last one counts, each
+    must be a tick)."""
+    frames = [
+        b'{"tick":{"last":-0,"scale":18,"symbol":"\\u002eBTC","timestamp":0}}',
+        b'{"id":5,"tick":{"last":1,"scale":-0,"symbol":".BTC","timestamp":1}}',
+        b'{"tick":{"last":1,"scale":1,"symbol":".A","timestamp":1},"tick":{"last":2,"scale":2,'
+        b'"symbol":".B","timestamp":3}}',
+        b'{"tick":{"last":1},"tick":{"last":2,"scale":2,"symbol":".B","timestamp":3}}',
+    ]
+    got = assert_given_frames_alike(StreamInfo(1, "phemex", "", URL), frames, n=500)
+    assert [g if g == "error" else [(e[1], e[3][9]) for e in g] for g in got] == [
+        [(".BTC", "0.000000000000000000")], [(".BTC", "1")], [(".B", "0.02")], "error"]
