@@ -13,6 +13,7 @@ Each simulator is started the first time an example needs it and stopped at the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -154,11 +155,13 @@ class _Simulators:
         return self.started[cmd]
 
     def stop(self) -> None:
-        for proc in self.procs:  # each stopped by its pid, as it was started
+        """Stop every simulator started, each by its pid, together; killed after 10 s."""
+        for proc in self.procs:
             proc.terminate()
-            try:
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
-            except subprocess.TimeoutExpired:
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()  # type: ignore[union-attr]

@@ -81,13 +81,17 @@ class BinanceSession:
             return None
         return stream.partition("@")[0].upper(), kind
 
+    def delivers(self, stream: str) -> bool:
+        """True when this connection's route delivers ``stream``."""
+        return deliverable(self.route, stream)
+
     def subscribe(self, streams: list[str]) -> None:
         for s in streams:
             if s in self.streams:
                 continue
             self.streams.append(s)
             key = self._key(s)
-            if key is None or not deliverable(self.route, s) or not self.venue.market.activate(key[0]):
+            if key is None or not self.delivers(s) or not self.venue.market.activate(key[0]):
                 continue
             prefix = b'{"stream":"%s","data":' % s.encode() if self.combined else None
             self.venue.register(key, self.conn, prefix)
@@ -130,6 +134,12 @@ class BinanceSession:
 
     async def reply(self, obj: dict) -> None:
         await self.conn.send_now(orjson.dumps(obj), now=loop_time())
+
+
+def _push(subs: dict[int, tuple[SimConn, object]], data: bytes, now: float) -> None:
+    """Queue ``data`` to each subscriber, wrapped in its combined-stream prefix if it has one."""
+    for conn, prefix in subs.values():  # prefix names the subscriber's own stream
+        conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
 
 
 class BinanceVenue(SimVenue):
@@ -193,23 +203,20 @@ class BinanceVenue(SimVenue):
             for n in (5, 10, 20):
                 subs = self.subs.get((sym, f"depth{n}"))
                 if subs:
-                    self._partial(ev, n, subs, now)
+                    _push(subs, self.partial_payload(ev, n), now)
         subs = self.subs.get((sym, ev.kind))
-        if not subs:
-            return
-        data = ev.data
-        if not data:  # a ticker before the symbol's first trade: nothing to say yet
-            return
-        for conn, prefix in subs.values():
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
+        if subs and ev.data:  # no data: a ticker before the symbol's first trade, nothing to say
+            _push(subs, self.payload(ev.kind, ev.data), now)
 
-    def _partial(self, ev: Event, n: int, subs: dict, now: float) -> None:
+    def payload(self, kind: str, data: bytes) -> bytes:
+        """An event's payload as this venue sends it (the market's events are USD-M's)."""
+        return data
+
+    def partial_payload(self, ev: Event, n: int) -> bytes:
         """A partial-depth (``depthN``) event: the top ``n`` levels with this diff's ids."""
         bids, asks = self.market.top(ev.symbol, n)
         head = ev.data[:ev.data.find(b',"b":')]
-        data = head + b',"b":' + orjson.dumps(bids) + b',"a":' + orjson.dumps(asks) + b"}"
-        for conn, prefix in subs.values():  # prefix names the subscriber's own stream
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)
+        return head + b',"b":' + orjson.dumps(bids) + b',"a":' + orjson.dumps(asks) + b"}"
 
     # -- REST
     def limit_stats(self) -> dict:

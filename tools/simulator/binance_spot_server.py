@@ -103,17 +103,8 @@ class SpotMarket(BinanceMarket):
 class SpotSession(BinanceSession):
     """One spot connection: like USD-M's, but every stream is deliverable (no routes)."""
 
-    def subscribe(self, streams: list[str]) -> None:
-        for s in streams:
-            if s in self.streams:
-                continue
-            self.streams.append(s)
-            key = self._key(s)
-            if key is None or not self.venue.market.activate(key[0]):
-                continue
-            prefix = b'{"stream":"%s","data":' % s.encode() if self.combined else None
-            self.venue.register(key, self.conn, prefix)
-        self.venue.sources_changed.set()
+    def delivers(self, stream: str) -> bool:
+        return True
 
 
 class BinanceSpotVenue(BinanceVenue):
@@ -161,30 +152,14 @@ class BinanceSpotVenue(BinanceVenue):
             done.append(conn.rec.id)
         return done
 
-    def deliver(self, ev: Event, now: float) -> None:
-        sym = ev.symbol
-        if ev.kind == "depth":
-            if self.gaps.get(sym):
-                self.gaps[sym] -= 1  # the diff is lost on the way: the chain breaks
-                return
-            for n in (5, 10, 20):
-                subs = self.subs.get((sym, f"depth{n}"))
-                if subs:
-                    self._spot_partial(ev, n, subs, now)
-        subs = self.subs.get((sym, ev.kind))
-        if not subs or not ev.data:
-            return
-        data = spot_payload(ev.kind, ev.data)
-        for conn, prefix in subs.values():
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
+    def payload(self, kind: str, data: bytes) -> bytes:
+        return spot_payload(kind, data)
 
-    def _spot_partial(self, ev: Event, n: int, subs: dict, now: float) -> None:
+    def partial_payload(self, ev: Event, n: int) -> bytes:
         """A spot partial depth: ``{"lastUpdateId": u, "bids": top n, "asks": top n}``."""
         bids, asks = self.market.top(ev.symbol, n)
-        data = orjson.dumps({"lastUpdateId": ev.ids[1] if ev.ids else orjson.loads(ev.data)["u"],
+        return orjson.dumps({"lastUpdateId": ev.ids[1] if ev.ids else orjson.loads(ev.data)["u"],
                              "bids": bids, "asks": asks})
-        for conn, prefix in subs.values():
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         """Spot REST (``/api/v3``) from the spot market; see ``binance_rest``."""
