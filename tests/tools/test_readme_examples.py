@@ -80,7 +80,7 @@ def _has(*markers: bytes):
 CHANNELS = {
     # Binance USD-M and spot
     "depth": ((BookDelta, _has(b'"e":"depthUpdate"')),),
-    "depth20": ((BookSnapshot, lambda e, p: e.depth == 20),),
+    "depth20": ((BookSnapshot, lambda e, p: e.depth == 20 and b'@depth20' in p),),
     "aggTrade": ((Trade, _has(b'"e":"aggTrade"')),),
     "kline_1m": ((Kline, lambda e, p: e.interval == "1m" and b'"e":"kline"' in p),),
     "bookTicker": ((BookTicker, _has(b'@bookTicker"')),),
