@@ -47,14 +47,20 @@ no path, is the lead's brief and was not found in that docs snapshot
 live site. The ack, book, trade and kline shapes are the ones in the real 2021 capture
 (``data/captures/cryptofeed/PHEMEX.jsonl.zst``). The error reply for an unknown symbol
 (``{"code":6001,"message":"invalid argument"}``) is taken from third-party clients, not
-confirmed in Phemex's docs. ``tick.subscribe`` (index ticks, params like ``.BTC``) is not
-offered: the decoder has no ``tick`` message yet, so its frames would be decode errors.
+confirmed in Phemex's docs. The ``tick`` channel (``tick.subscribe``) takes an index
+symbol, not a trading one: Phemex names the price index of a base currency ``.<BASE>``
+("index symbol follows a pattern .<BASECURRENCY>", ``Public-Contract-API-en.md``), so a
+configured symbol's ``tick`` subscribes its base's index (``BTCUSD`` and ``sBTCUSDT`` ->
+``.BTC``; ``index_symbol``). Its frames, ``{"tick":{"last":..,"scale":4,"symbol":".BTC",
+"timestamp":..}}``, are decoded as tickers of ``.BTC`` (``state.decode.phemex``). Two
+symbols of one base both subscribe that index; the mark (``.M<BASE>``) and funding-rate
+series are not offered.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -74,7 +80,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "phemex"
 # channel -> the JSON-RPC method that subscribes it (and the extra params after the symbol)
@@ -82,7 +88,9 @@ CHANNELS: dict[str, tuple[str, tuple[int, ...]]] = {
     "orderbook": ("orderbook", ()),
     "trade": ("trade", ()),
     "kline": ("kline", (60,)),  # 1-minute bars, what the capture recorded
+    "tick": ("tick", ()),  # the symbol's base index (.BTC): see index_symbol
 }
+BY_INDEX = frozenset({"tick"})  # channels whose param is the symbol's index, not the symbol
 SPOT_QUOTES = ("USDT", "USDC")
 PING_ID = 0  # the id of every server.ping (subscribes count from 1)
 LIVE_FIRST_ID = 1000  # live changes count from here: never a plan's 1..20 nor a ping's 0
@@ -138,6 +146,24 @@ def is_spot(symbol: str) -> bool:
     return native_symbol(symbol).startswith("s")
 
 
+def index_symbol(symbol: str) -> str:
+    """The price index of a symbol's base currency, what ``tick.subscribe`` takes.
+
+    ``BTCUSD`` -> ``.BTC`` (a contract quoted in USD), ``sBTCUSDT`` -> ``.BTC`` (spot).
+    """
+    native = native_symbol(symbol)
+    pair, quotes = (native[1:], SPOT_QUOTES) if native.startswith("s") else (native, ("USD",))
+    for quote in quotes:
+        if pair.endswith(quote) and len(pair) > len(quote):
+            return "." + pair[:-len(quote)]
+    raise RecorderUsageError(f"{symbol!r} names no Phemex index: not <BASE>USD nor s<BASE>USDT/USDC")
+
+
+def _param(channel: str, symbol: str) -> str:
+    """The symbol a channel's requests name: the index for ``tick``, else the symbol."""
+    return index_symbol(symbol) if channel in BY_INDEX else native_symbol(symbol)
+
+
 # ---------------------------------------------------------------------------- requests
 
 
@@ -149,17 +175,18 @@ def request(method: str, params: Iterable[object], req_id: int) -> bytes:
 def subscribe_message(channel: str, symbol: str, req_id: int = 1) -> bytes:
     """``<channel>.subscribe`` for one symbol (Phemex takes one symbol a request)."""
     method, extra = _channel(channel)
-    return request(f"{method}.subscribe", (native_symbol(symbol), *extra), req_id)
+    return request(f"{method}.subscribe", (_param(channel, symbol), *extra), req_id)
 
 
 def unsubscribe_message(channel: str, symbol: str | None = None, req_id: int = 1) -> bytes:
     """``<channel>.unsubscribe`` (same ack shape as subscribe).
 
-    Trades and klines take one symbol or none (all of the connection's); the order book
-    takes no symbol: ``orderbook.unsubscribe`` always drops every book of the connection.
+    Trades, klines and ticks take one symbol (a tick its index) or none (all of the
+    connection's); the order book takes no symbol: ``orderbook.unsubscribe`` always drops
+    every book of the connection.
     """
     method, _ = _channel(channel)
-    params = () if symbol is None or channel == "orderbook" else (native_symbol(symbol),)
+    params = () if symbol is None or channel == "orderbook" else (_param(channel, symbol),)
     return request(f"{method}.unsubscribe", params, req_id)
 
 
@@ -297,6 +324,18 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> PhemexConfig:
+    """The venue's config from a ``[[venue]]`` table (``RecorderUsageError`` if refused)."""
+    # ping_interval_s is a shared [[venue]] key (Upbit's default is 60 s): Phemex pings
+    # at the shorter of it and 15 s, always inside the 30 s cut.
+    return PhemexConfig(
+        ws_url=options.ws_base, rest_url=options.rest_base,
+        max_subscriptions_per_connection=min(options.max_streams_per_connection,
+                                             DEFAULT.max_subscriptions_per_connection),
+        ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
+        stale_after_s=stale_after_s, backoff=backoff)
+
+
 class PhemexAdapter(Adapter):
     """Phemex as the supervisor sees it: JSON-RPC subscribes, 20 a connection, our server.ping.
 
@@ -308,42 +347,13 @@ class PhemexAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        # ping_interval_s is a shared [[venue]] key (Upbit's default is 60 s): Phemex pings
-        # at the shorter of it and 15 s, always inside the 30 s cut.
-        self.vc = PhemexConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base,
-            max_subscriptions_per_connection=min(options.max_streams_per_connection,
-                                                 DEFAULT.max_subscriptions_per_connection),
-            ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
-            stale_after_s=stale_after_s, backoff=backoff)
-        self._live_id = LIVE_FIRST_ID
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, config=self.vc)
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return is_pong
-
-    def frame_error(self, payload: bytes) -> str | None:
-        return frame_error(payload)
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, control=request_limiter)
+    live_first_id = LIVE_FIRST_ID + 1  # ids 1001 on: above every plan id (1..20) and the ping's 0
 
     # Live changes: one ``<channel>.subscribe`` (``.unsubscribe``) per stream, ids from
     # our own counter. ``orderbook.unsubscribe`` takes no symbol and drops every book of
     # the connection, so removing one book while others stay cannot be done in place.
-
-    def _next_id(self) -> int:
-        self._live_id += 1
-        return self._live_id
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
@@ -353,7 +363,7 @@ class PhemexAdapter(Adapter):
             return None
         msgs, ids = [], []
         for s in new:
-            ids.append(self._next_id())
+            ids.append(self.next_live_id())
             msgs.append(subscribe_message(*s.split(":", 1), req_id=ids[-1]))
         return LiveChange(self._plan(plan, (*plan.streams, *new)), tuple(msgs), tuple(ids),
                           added=tuple(new))
@@ -368,11 +378,11 @@ class PhemexAdapter(Adapter):
             return None  # orderbook.unsubscribe would drop the books that stay: reconnect
         msgs, ids = [], []
         if books_gone:
-            ids.append(self._next_id())
+            ids.append(self.next_live_id())
             msgs.append(unsubscribe_message("orderbook", req_id=ids[-1]))
         for s in gone:
             if not s.startswith("orderbook:"):
-                ids.append(self._next_id())
+                ids.append(self.next_live_id())
                 msgs.append(unsubscribe_message(*s.split(":", 1), req_id=ids[-1]))
         return LiveChange(self._plan(plan, keep), tuple(msgs), tuple(ids), removed=tuple(gone))
 
@@ -381,9 +391,6 @@ class PhemexAdapter(Adapter):
         msgs = tuple(subscribe_message(*s.split(":", 1), req_id=i)
                      for i, s in enumerate(streams, start=1))
         return ConnectionPlan(VENUE, plan.url, plan.route, streams, msgs)
-
-    def control_limiter(self) -> WindowLimit:
-        return request_limiter(self.vc)
 
     def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
         rep = parse_reply(payload)

@@ -50,6 +50,7 @@ class KucoinVenue(SimVenue):
     """The simulated KuCoin spot venue."""
 
     name = "kucoin"
+    rest_prefixes = ("/api/v1/",)
 
     def __init__(self, market: KucoinMarket, config: SimConfig) -> None:
         super().__init__(market)
@@ -153,6 +154,9 @@ class KucoinVenue(SimVenue):
             conn.push(data, now=now)
 
     # -- REST
+    def rest_error_body(self, status: int) -> bytes:
+        return orjson.dumps({"code": "429000", "msg": "Too Many Requests"})
+
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         listed = listing_reply(self.name, req, self.market)  # instruments (with the universe)
         if listed is not None:
