@@ -36,6 +36,9 @@ def _bench(name: str, *args: str) -> dict:
       "candles_1200_speedup_10ms", "candles_1200_speedup_20ms"},
      {"attach_sources": ["memory"], "tickers_symbols": 12, "tickers_one_call_requests": 1,
       "cached_candles": 400, "candles_1200_pages_10ms": 7}),
+    ("venues", ("--symbols", "60", "--duration", "8"),
+     {"frames", "frames_per_s", "connections", "rss_end_mb"},
+     {"symbols": 60, "venues": 6, "frames_missing": 0, "per_connection_equal": True}),
 ])
 def test_bench_runs_and_prints_its_json(name, args, keys, counts):
     result = _bench(name, *args)

@@ -4,6 +4,7 @@
                               [--source capture|synthetic] [--speed X|max] [--rate N]
                               [--symbols BTCUSDT,...] [--codes KRW-BTC,...] [--seed N]
                               [--rotate-after S] [--ping-interval S] [--duration S] [--no-record]
+                              [--universe N|venue=N,...] [--universe-rate-scale X]
 
 It serves both venues on 127.0.0.1: WebSocket on ``--port`` (0: any free port) and REST
 plus the control API on ``--rest-port`` (default ``--port`` + 1; any free with port 0).
@@ -26,6 +27,10 @@ from its trades, every capture symbol's ``markPrice`` from its book tickers, and
 tickers from trades; every Binance symbol's ``@ticker`` is made each second from the state
 ``/ticker/24hr`` answers from. ``synthetic`` serves only the seeded random-walk market. Pacing: ``--speed`` scales the recordings' clock (1 = real
 time, ``max`` = as fast as the sockets take it); ``--rate`` sends N events/s instead.
+
+``--universe`` lists that many synthetic long-tail symbols (``SYN1USDT``, ``SYN1-USDT``...)
+on each of the six non-Upbit venues' instrument lists, streaming trades and top of book at
+the per-symbol rates measured on the captures (``tools.simulator.universe``).
 
 Faults are injected over HTTP while it runs (see ``Simulator.fault`` for parameters)::
 
@@ -52,6 +57,7 @@ import sys
 
 from .config import SimConfig
 from .server import Simulator
+from .universe import parse_counts
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, float | None]:
@@ -75,11 +81,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, float | None]:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--rest-latency", type=float, default=0.0,
                    help="seconds every REST reply waits first (a real venue's round trip)")
+    p.add_argument("--universe", default=None,
+                   help="synthetic symbols listed per venue: N (each of binance-spot, bybit, okx, "
+                        "gate, kucoin, phemex) or venue=N,...")
+    p.add_argument("--universe-rate-scale", type=float, default=1.0,
+                   help="factor on the universe's per-symbol rates measured on the captures")
     a = p.parse_args(argv)
     if a.duration is not None and a.duration <= 0:
         raise ValueError("--duration must be > 0")
     if a.rest_latency < 0:
         raise ValueError("--rest-latency must be >= 0")
+    universe = parse_counts(a.universe) if a.universe else ()
     rest_port = a.rest_port if a.rest_port is not None else (a.port + 1 if a.port else 0)
     return SimConfig(
         venues=tuple(v.strip() for v in a.venue.split(",") if v.strip()), host=a.host,
@@ -88,7 +100,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, float | None]:
         binance_symbols=tuple(a.symbols.split(",")) if a.symbols else None,
         upbit_codes=tuple(a.codes.split(",")) if a.codes else None,
         rotate_after_s=a.rotate_after, binance_ping_interval_s=a.ping_interval,
-        record_sent=not a.no_record, rest_latency_s=a.rest_latency), a.duration
+        record_sent=not a.no_record, rest_latency_s=a.rest_latency, universe=universe,
+        universe_rate_scale=a.universe_rate_scale), a.duration
 
 
 async def run(config: SimConfig, duration: float | None = None) -> None:

@@ -31,6 +31,7 @@ from .binance_synthetic import SyntheticSymbol
 from .book import Book
 from .captures import RawCapture
 from .tape import Event, Source, Tape, shifter
+from .universe import Universe
 
 # which integer fields of each event kind belong to which id family
 FAMILIES: dict[str, dict[bytes, str]] = {
@@ -351,6 +352,8 @@ class TickerClock(Source):
 class BinanceMarket:
     """Every Binance source merged into one tape, plus the REST views of its state."""
 
+    universe: Universe | None = None  # synthetic long-tail symbols (``tools.simulator.universe``)
+
     def __init__(self, captures: Iterable[RawCapture] = (), *, seed: int = 0, base_ms: int = 0,
                  symbols: Iterable[str] | None = None, history_minutes: int = 0) -> None:
         self.tape = Tape()
@@ -391,12 +394,16 @@ class BinanceMarket:
         symbol = symbol.upper()
         if symbol in self._capture or symbol in self._synthetic:
             return True
+        if self.universe is not None and symbol in self.universe:
+            return True
         return self.allowed is None or symbol in self.allowed
 
     def activate(self, symbol: str) -> bool:
         """Make sure ``symbol`` produces events; False when it is not a valid symbol."""
         symbol = symbol.upper()
         if symbol in self._capture or symbol in self._synthetic:
+            return True
+        if self.universe is not None and self.universe.activate(symbol, self.tape):
             return True
         if not self.known(symbol) or not symbol.isalnum():
             return False
@@ -551,6 +558,7 @@ class BinanceMarket:
         allowed, the big perpetuals too, streamed or not yet, as the real list has them)."""
         syms = []
         listed = sorted({*self.symbols, *(LISTED_TOO if self.allowed is None else ())})
+        listed += self.universe.names if self.universe is not None else []
         for s in listed:
             base = s[:-4] if s.endswith("USDT") else s[:-3]
             syms.append({

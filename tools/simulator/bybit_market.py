@@ -28,6 +28,7 @@ import zstandard
 
 from .book import Book
 from .tape import Event, GeneratedSource, Source, Tape, minute_ceil_ms
+from .universe import Universe
 
 MARKETS = ("spot", "linear")
 BOOK = "orderbook"
@@ -255,6 +256,8 @@ class _BookState:
 class BybitMarket:
     """The tape of every active symbol, the books and linear tickers it went through."""
 
+    universe: Universe | None = None  # synthetic spot symbols (``tools.simulator.universe``)
+
     def __init__(self, raws: Iterable[tuple[list[tuple[float, str, bytes]], dict[str, bytes]]], *,
                  seed: int = 0, base_ms: int = 0,
                  symbols: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -288,6 +291,8 @@ class BybitMarket:
         """True when ``symbol`` trades on ``market`` here (captured, listed, or any)."""
         if symbol in self.captured.get(market, ()):
             return True
+        if market == "spot" and self.universe is not None and symbol in self.universe:
+            return True
         if self.valid is None:
             return bool(re.fullmatch(r"[A-Z0-9]{2,30}", symbol))
         return symbol in self.valid.get(market, ())
@@ -300,6 +305,8 @@ class BybitMarket:
         if not self.known(market, symbol):
             return False
         self.active.add(key)
+        if market == "spot" and self.universe is not None and self.universe.activate(symbol, self.tape):
+            return True
         self.tape.add(SyntheticSource(market, symbol, seed=self.seed, base_ms=self.base_ms,
                                       t0=self.tape.t))
         return True

@@ -38,6 +38,7 @@ from .config import SimConfig
 from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .tape import Event
+from .universe import listing_reply
 from .venue_base import SimVenue
 
 PATHS = {"/v5/public/spot": "spot", "/v5/public/linear": "linear"}
@@ -266,6 +267,9 @@ class BybitVenue(SimVenue):
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         """``/v5/market/instruments-info`` from the capture; None for another venue's path."""
+        listed = listing_reply(self.name, req, self.market)  # instruments (with the universe)
+        if listed is not None:
+            return listed
         if not req.path.startswith("/v5/"):
             return None
         if req.path == "/v5/market/instruments-info":

@@ -17,6 +17,7 @@ from .captures import (
     HFTBACKTEST_USDM,
 )
 
+UNIVERSE_VENUES = ("binance-spot", "bybit", "okx", "gate", "kucoin", "phemex")
 VENUES = ('binance-spot', 'binance-usdm', 'bybit', 'gate', 'kucoin', 'okx', 'phemex', 'upbit')
 SOURCES = ("capture", "synthetic")
 
@@ -32,6 +33,9 @@ class SimConfig:
       steady rate instead, ignoring timestamps.
     - ``record_sent``: keep every frame's bytes per connection (turn off for long benchmarks;
       counts are always kept).
+    - ``universe``: that many synthetic long-tail symbols listed by each named venue's
+      instrument REST and streaming trades and top of book once subscribed, at the rates
+      measured on the captures times ``universe_rate_scale`` (``tools.simulator.universe``).
     """
 
     venues: tuple[str, ...] = VENUES
@@ -91,6 +95,10 @@ class SimConfig:
     history_minutes: int = 2000  # REST candle history before each symbol's stream starts
     rest_latency_s: float = 0.0  # every REST reply waits this long first (a real venue's round trip)
     max_message_size: int = 2**20  # largest client message accepted
+    # Synthetic long-tail symbols listed per venue ((venue, count), ...; see ``universe``)
+    # and a factor on their measured per-symbol message rates.
+    universe: tuple[tuple[str, int], ...] = ()
+    universe_rate_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for v in self.venues:
@@ -109,6 +117,11 @@ class SimConfig:
             raise ValueError("rotate_after_s must be > 0")
         if self.batch < 1:
             raise ValueError("batch must be >= 1")
+        for venue, count in self.universe:
+            if venue not in UNIVERSE_VENUES or count < 0:
+                raise ValueError(f"universe: {venue}={count}: a count >= 0 for one of {UNIVERSE_VENUES}")
+        if self.universe_rate_scale <= 0:
+            raise ValueError("universe_rate_scale must be > 0")
 
     @property
     def max_mode(self) -> bool:

@@ -20,6 +20,7 @@ import orjson
 from .book import Book
 from .captures import RawCapture
 from .tape import Event, GeneratedSource, Source, Tape
+from .universe import Universe
 
 KINDS = ("order_book_update", "trades", "book_ticker")
 MARKETS = ("spot", "futures")
@@ -189,6 +190,8 @@ _VALID = re.compile(r"^[A-Z0-9]{1,20}_[A-Z0-9]{2,10}$")
 class GateMarket:
     """Both Gate markets' tape, the books the simulator has sent, and who may be traded."""
 
+    universe: Universe | None = None  # synthetic spot pairs (``tools.simulator.universe``)
+
     def __init__(self, raws: dict[str, list[RawCapture]], *, seed: int, base_ms: int,
                  symbols: tuple[str, ...] | None = None) -> None:
         self.tape = Tape()
@@ -216,6 +219,9 @@ class GateMarket:
         """True when ``symbol`` trades on ``market`` (a new synthetic one starts streaming)."""
         key = (market, symbol)
         if key in self.active:
+            return True
+        if market == "spot" and self.universe is not None and self.universe.activate(symbol, self.tape):
+            self.active.add(key)
             return True
         if not self.valid(symbol):
             return False

@@ -29,6 +29,7 @@ from .conn import SimConn, loop_time
 from .gate_market import KINDS, GateMarket
 from .httpserver import Request, Response
 from .tape import Event
+from .universe import listing_reply
 from .venue_base import SimVenue
 
 PATHS = {"/ws/v4": "spot", "/v4/ws/usdt": "futures"}
@@ -158,14 +159,14 @@ class GateVenue(SimVenue):
 
     # -- REST
     async def rest(self, req: Request, now_ms: int) -> Response | None:
+        listed = listing_reply(self.name, req, self.market)  # instruments (with the universe)
+        if listed is not None:
+            return listed
         path, q = req.path, req.query
         if path == "/api/v4/spot/order_book":
             mkt, sym = "spot", q.get("currency_pair", "")
         elif path == "/api/v4/futures/usdt/order_book":
             mkt, sym = "futures", q.get("contract", "")
-        elif path == "/api/v4/spot/currency_pairs":
-            return Response(200, orjson.dumps([{"id": s.split(":", 1)[1], "trade_status": "tradable"}
-                                               for s in self.market.symbols if s.startswith("spot:")]))
         elif path == "/api/v4/futures/usdt/contracts":
             return Response(200, orjson.dumps([{"name": s.split(":", 1)[1]}
                                                for s in self.market.symbols if s.startswith("futures:")]))

@@ -24,6 +24,7 @@ import orjson
 from .book import Book
 from .captures import RawCapture
 from .tape import Event, GeneratedSource, Source, Tape, minute_ceil_ms
+from .universe import Universe
 
 KINDS = {"trade.l2update": "level2", "trade.l3match": "match", "trade.ticker": "ticker"}
 LOOP_GAP_S = 0.1
@@ -181,6 +182,8 @@ class SymbolBook:
 class KucoinMarket:
     """Every KuCoin symbol the simulator serves: the looped capture plus synthetic ones."""
 
+    universe: Universe | None = None  # synthetic symbols (``tools.simulator.universe``)
+
     def __init__(self, raws: list[RawCapture], *, seed: int, base_ms: int,
                  symbols: tuple[str, ...] | None = None) -> None:
         self.seed, self.base_ms = seed, base_ms
@@ -202,6 +205,10 @@ class KucoinMarket:
         """True when ``symbol`` is served (a synthetic one starts on first ask)."""
         symbol = symbol.upper()
         if symbol in self.captured or symbol in self.active:
+            return True
+        if self.universe is not None and self.universe.activate(symbol, self.tape):
+            self.active.add(symbol)
+            self.symbols.append(symbol)
             return True
         if self.allowed is not None and symbol not in self.allowed:
             return False

@@ -33,6 +33,7 @@ from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .kucoin_market import KucoinMarket
 from .tape import Event
+from .universe import listing_reply
 from .venue_base import SimVenue
 
 TOPICS = {"/market/level2": "level2", "/market/match": "match", "/market/ticker": "ticker"}
@@ -157,6 +158,9 @@ class KucoinVenue(SimVenue):
         return orjson.dumps({"code": "429000", "msg": "Too Many Requests"})
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
+        listed = listing_reply(self.name, req, self.market)  # instruments (with the universe)
+        if listed is not None:
+            return listed
         path = req.path
         if not path.startswith("/api/v1/"):
             return None

@@ -21,6 +21,7 @@ import orjson
 
 from .captures import RawCapture
 from .tape import Event, GeneratedSource, Source, Tape, minute_ceil_ms
+from .universe import Universe
 
 LOOP_GAP_S = 1.0
 TOP = 25  # levels per side in the checksum
@@ -209,6 +210,8 @@ class OkxSynthetic(GeneratedSource):
 class OkxMarket:
     """Every OKX source merged into one tape, and the books they move."""
 
+    universe: Universe | None = None  # synthetic SPOT instruments (``tools.simulator.universe``)
+
     def __init__(self, captures: Iterable[RawCapture] = (), *, seed: int = 0, base_ms: int = 0,
                  symbols: Iterable[str] | None = None) -> None:
         self.tape = Tape()
@@ -231,6 +234,8 @@ class OkxMarket:
     def activate(self, inst: str) -> bool:
         """Make sure ``inst`` produces events; False for an instrument OKX would not know."""
         if inst in self._capture or inst in self._synthetic:
+            return True
+        if self.universe is not None and self.universe.activate(inst, self.tape):
             return True
         parts = inst.split("-")
         if (self.allowed is not None and inst not in self.allowed) or not 2 <= len(parts) <= 5 \

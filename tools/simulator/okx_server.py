@@ -26,6 +26,7 @@ from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .okx_market import OkxBook, OkxMarket
 from .tape import Event
+from .universe import listing_reply
 from .venue_base import SimVenue, idle_cut, read_messages
 
 CHANNELS = ("books", "books5", "bbo-tbt", "trades", "tickers")
@@ -173,4 +174,5 @@ class OkxVenue(SimVenue):
                     conn.push(frame, now=now)
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
-        return None  # the recorder calls no OKX REST endpoint (books resync on the WebSocket)
+        # the instrument list only (books resync on the WebSocket)
+        return listing_reply(self.name, req, self.market)

@@ -23,6 +23,7 @@ import orjson
 
 from .captures import RawCapture
 from .tape import Event, GeneratedSource, Source, Tape, minute_ceil_ms
+from .universe import Universe
 
 LOOP_GAP_S = 0.1
 HISTORY = 200  # trades Phemex sends on subscribe
@@ -189,6 +190,8 @@ class PhemexSynthetic(GeneratedSource):
 class PhemexMarket:
     """Tape plus what a new subscriber is sent first, per symbol."""
 
+    universe: Universe | None = None  # synthetic spot symbols (``tools.simulator.universe``)
+
     def __init__(self, raws: Iterable[RawCapture], *, seed: int, base_ms: int,
                  symbols: tuple[str, ...] | None = None) -> None:
         self.tape = Tape()
@@ -222,6 +225,10 @@ class PhemexMarket:
 
     def activate(self, symbol: str) -> bool:
         """Serve ``symbol`` (a synthetic source for one not captured); False if unknown."""
+        if symbol not in self.symbols and self.universe is not None \
+                and self.universe.activate(symbol, self.tape):
+            self.symbols.append(symbol)
+            return True
         if not self.valid(symbol):
             return False
         if symbol not in self.symbols:

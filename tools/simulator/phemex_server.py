@@ -27,6 +27,7 @@ from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .phemex_market import PhemexMarket
 from .tape import Event
+from .universe import listing_reply
 from .venue_base import SimVenue, idle_cut, read_messages
 
 CHANNELS = ("orderbook", "trade", "kline")
@@ -135,5 +136,5 @@ class PhemexVenue(SimVenue):
                         conn.push(frame, now=now)
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
-        """The recorder calls no Phemex REST endpoint (books come over the socket)."""
-        return None
+        """The instrument list only (books come over the socket)."""
+        return listing_reply(self.name, req, self.market)

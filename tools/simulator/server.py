@@ -51,6 +51,7 @@ from .okx_market import OkxMarket
 from .okx_server import OkxVenue
 from .phemex_market import PhemexMarket
 from .phemex_server import PhemexVenue
+from .universe import attach as attach_universe
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
 from .venue_base import SimVenue, rest_error_body
@@ -154,6 +155,8 @@ class Simulator:
             self.venues["upbit"] = UpbitVenue(market, cfg)
         if cfg.rotate_after_s is not None:
             self._rotate[None] = (cfg.rotate_after_s, cfg.rotate_code)
+        for name, venue in self.venues.items():  # the synthetic universe, where asked for
+            attach_universe(venue.market, name, cfg, base_ms)
 
     async def start(self) -> SimUrls:
         """Bind both servers and start the market feeds; returns the base URLs."""
