@@ -56,6 +56,7 @@ from prometheus_client import CollectorRegistry
 
 from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
+from recorder.listing.watcher import Watcher
 from recorder.venues import VENUES, descriptor_for
 from recorder.venues.base import ConnectionPlan
 from recorder.venues.descriptor import Adapter, LiveChange
@@ -134,6 +135,7 @@ class Recorder:
         # what the last subscribe/unsubscribe did: connection names changed live, opened, closed
         self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
         self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan
+        self.watcher: Watcher | None = None  # the listing watcher ([listing] enabled)
 
     # -- control ----------------------------------------------------------------------
 
@@ -418,7 +420,7 @@ class Recorder:
         if self.writer is None or self.stopping:
             raise ControlError("the recorder is stopping", code="stopping")
         sid = self._api_stream(venue)
-        kind = "rest" if 200 <= status < 300 else "error"
+        kind = "rest" if 200 <= status < 300 or status == 304 else "error"
         meta: dict[str, Any] = {"url": url, "status": status, "via": via}
         if recv_ns is not None:
             meta["recv_ns"] = recv_ns
@@ -460,6 +462,20 @@ class Recorder:
             self.journal_failed(exc)
             raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
         return rec.seq
+
+    def committed_seq(self) -> int:
+        return self.writer.committed_seq if self.writer is not None else 0
+
+    def _build_watcher(self) -> Watcher:
+        """The listing watcher (``[listing]``): its marks and replies go on Upbit's API stream."""
+        c = self.config.listing
+        return Watcher(notice_url=c.notice_url, market_url=c.market_url,
+                       interval_s=c.interval_ms / 1000, market_interval_s=c.market_interval_ms / 1000,
+                       timeout_s=c.timeout_s, max_backoff_s=c.max_backoff_s, target=self,
+                       data_dir=self.config.data, log=self.log, on_listing=self._on_listing)
+
+    def _on_listing(self, listing: dict[str, Any]) -> None:
+        """A new KRW listing was marked (the capture windows hear of it here)."""
 
     def control_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
@@ -533,6 +549,10 @@ class Recorder:
             await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
             self._tasks.append(asyncio.create_task(self.universe.run(self), name="universe"))
+            if self.config.listing.enabled:
+                self.watcher = self._build_watcher()
+                self._tasks.append(asyncio.create_task(self.watcher.run(self.life.stop_future),
+                                                       name="listing"))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
             if self.config.dashboard:

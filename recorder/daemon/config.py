@@ -548,12 +548,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 venue_override: Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
+                sections: Mapping[str, Mapping[str, Any]] | None = None,
                 ) -> RecorderConfig:
     """TOML file (optional) + environment + CLI overrides -> a validated ``RecorderConfig``.
 
     ``overrides`` are ``[recorder]`` keys; ``venue_override`` (from ``--venue`` and friends)
     replaces the venue list when it names a venue (a list of tables: one per venue),
-    else patches every venue's URL keys.
+    else patches every venue's URL keys; ``sections`` patch other sections' keys
+    (``{"listing": {"enabled": True}}``).
     """
     doc: dict[str, Any] = load_toml(path) if path is not None else {}
     problems: list[str] = []
@@ -562,6 +564,9 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     rec = dict(rec) if isinstance(rec, Mapping) else {}
     rec.update({k: v for k, v in (overrides or {}).items() if v is not None})
     doc["recorder"] = rec
+    for name, keys in (sections or {}).items():
+        table = doc.get(name, {})
+        doc[name] = {**(table if isinstance(table, Mapping) else {}), **keys}
     if isinstance(venue_override, list):
         doc["venue"] = [{k: v for k, v in t.items() if v not in (None, (), [])}
                         for t in venue_override]
