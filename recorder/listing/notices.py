@@ -106,7 +106,7 @@ def excerpt(body: bytes | bytearray | memoryview | str) -> str:
     """The first characters of ``body`` for an error message (bytes decoded leniently)."""
     if not isinstance(body, str):
         body = bytes(body[: _EXCERPT * 4]).decode("utf-8", "replace")
-    return " ".join(body[:_EXCERPT].split())
+    return " ".join(body[: _EXCERPT * 4].split())[:_EXCERPT]
 
 
 def time_ns(text: str) -> int:
