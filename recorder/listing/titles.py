@@ -16,7 +16,8 @@ It is a listing when the text outside the coin names and the parentheses says so
 2017 ``상장``) and says nothing of the look-alikes: an end of support, a caution, a
 deposit/withdrawal suspension, a schedule change, an event, a rebranding. The coins'
 own names are taken out before that check, so ``이벤트코인(EVT) 신규 거래지원 안내`` is
-still a listing; a follow-up note only undoes it when it cancels the listing.
+still a listing; a follow-up note only undoes it when it cancels the listing, for the
+coins it names (``cancelled``), or all when it names none.
 
 Never raises: any string gives a ``TitleInfo`` (``is_listing`` False when unsure).
 """
@@ -44,7 +45,10 @@ _ENGLISH_LEAD = re.compile(r"^.*?\bmarket\s+support\s+for\b\s*", re.IGNORECASE)
 
 # What makes the body a listing (spaces removed, case folded).
 _LISTING_PHRASES = ("신규거래지원", "디지털자산추가", "마켓추가", "marketsupportfor")
-_OLD_LISTING = re.compile(r"상장$")  # "이더리움클래식(ETC/KRW) 상장" (2017)
+# 2017: "이더리움클래식(ETC/KRW) 상장", "이더리움클래식 원화 마켓(ETC/KRW) 오픈 안내"
+_OLD_LISTING = re.compile(r"(?:상장|오픈\s*안내)$")
+_ENGLISH_TICKERS = re.compile(  # tickers upper case, the lead in any case
+    r"(?i:\bmarket\s+support\s+for)\s+([A-Z0-9]{1,15}(?:\s*,\s*[A-Z0-9]{1,15})*)\s*(?:$|\()")
 # What makes it something else (checked once the listing phrases are taken out, so
 # "디지털 자산 추가 안내" is not read as the follow-up "추가 안내"). Spaces removed.
 _NOT_LISTING = (
@@ -86,10 +90,12 @@ class TitleInfo:
     """What one notice title says.
 
     ``is_listing``: a new trading support notice (a new coin, or new markets for one).
-    ``reason``: why not, when not ("end of support", "caution", "suspension", "update",
-    "event", "rebrand", "no listing phrase", "no coin"); "" for a listing.
+    ``reason``: why not, when not ("end of support", "caution", "suspension", "rebrand",
+    "event", "update", "cancelled", "no listing phrase", "no coin"); "" for a listing.
     ``markets``: every market the title names, in ``MARKETS`` order.
     ``notes``: the follow-up parentheses, as written (``수정``, ``완료``, ...).
+    ``cancelled``: tickers a follow-up note calls off (``(헤미(HEMI) 거래지원 취소 안내)``);
+    they are not in ``coins``.
     """
 
     title: str
@@ -98,6 +104,7 @@ class TitleInfo:
     markets: tuple[str, ...]
     reason: str = ""
     notes: tuple[str, ...] = ()
+    cancelled: tuple[str, ...] = ()
 
     @property
     def tickers(self) -> tuple[str, ...]:
@@ -172,20 +179,24 @@ def _ticker_list(inner: str) -> tuple[list[str], set[str]] | None:
     return items, markets
 
 
+_MARKET_WORDS = re.compile(rf"\s*(?:원화|{_MARKET})\s*마켓\s*$")  # "이더리움클래식 원화 마켓(ETC/KRW)"
+
+
 def _name_of(text: str) -> tuple[str, str]:
-    """Split the text before a ``(TICKER)`` into (what comes before the name, the name)."""
+    """Split the text before a ``(TICKER)`` into (the text without the name, the name)."""
     head, sep, tail = text.rpartition(",")
     if _HANGUL.search(tail):  # Korean names hold no space: the last word
-        words = tail.rstrip().rsplit(None, 1)
+        market = _MARKET_WORDS.search(tail)  # 2017: the market between name and ticker
+        words = tail[: market.start() if market else len(tail)].rstrip().rsplit(None, 1)
         name = words[-1] if words else ""
-        before = tail.rstrip()[: len(tail.rstrip()) - len(name)]
-    else:
-        lead = _ENGLISH_LEAD.match(tail)
-        before = tail[: lead.end()] if lead else ""
-        name = tail[len(before):].strip()
-        if not lead and " " in name:  # English without the lead: the last word only
-            before_word, _, name = name.rpartition(" ")
-            before = before + before_word + " "
+        before = tail.rstrip()[: len(tail.rstrip()) - len(name) - (len(market.group()) if market else 0)]
+        return head + sep + before + (market.group() if market else ""), name
+    lead = _ENGLISH_LEAD.match(tail)
+    before = tail[: lead.end()] if lead else ""
+    name = tail[len(before):].strip()
+    if not lead and " " in name:  # English without the lead: the last word only
+        before_word, _, name = name.rpartition(" ")
+        before = before + before_word + " "
     return head + sep + before, name
 
 
@@ -245,6 +256,9 @@ def parse_title(title: str) -> TitleInfo:
             last = "other"
 
     flat = " ".join(body)
+    if not coins and not loose and (bare := _ENGLISH_TICKERS.search(flat)):
+        loose = _split_list(bare.group(1))  # "Market Support for ACS, GO, RLY (USDT Market)"
+        flat = flat[: bare.start(1)] + flat[bare.end(1):]
     for m in _INLINE_MARKETS.finditer(flat):
         shared |= _markets_in(m.group(1))
     if _WON_MARKET.search(flat):
@@ -259,23 +273,37 @@ def parse_title(title: str) -> TitleInfo:
         out.append(Coin(name.strip(), ticker, _ordered(own or shared)))
     all_markets = _ordered(shared.union(*(c.markets for c in out)) if out else shared)
 
-    reason = _verdict(flat, notes, bool(out))
-    return TitleInfo(title, not reason, tuple(out), all_markets, reason, tuple(notes))
+    reason = _verdict(flat, bool(out))
+    cancelled = _cancelled(notes, [c.ticker for c in out]) if not reason else ()
+    if cancelled:
+        out = [c for c in out if c.ticker not in cancelled]
+        reason = "" if out else "cancelled"
+    return TitleInfo(title, not reason, tuple(out), all_markets, reason, tuple(notes), cancelled)
 
 
-def _verdict(body: str, notes: list[str], has_coin: bool) -> str:
+def _verdict(body: str, has_coin: bool) -> str:
     """"" for a listing, else why not."""
     squashed = "".join(body.split()).casefold()
     rest = squashed
     for phrase in _LISTING_PHRASES:
         rest = rest.replace(phrase, "|")
+    rest = rest.replace("유의사항", "|")  # "points to heed", not a caution designation
     for word, reason in _NOT_LISTING:
         if word in rest:
             return reason
     if rest == squashed and not _OLD_LISTING.search(body.strip()):
         return "no listing phrase"
+    return "" if has_coin else "no coin"
+
+
+def _cancelled(notes: list[str], tickers: list[str]) -> tuple[str, ...]:
+    """The tickers a follow-up note calls off (``(헤미(HEMI) 거래지원 취소 안내)``): those it
+    names, or all of them when it names none."""
+    out: list[str] = []
     for note in notes:
         flat = "".join(note.split()).casefold()
-        if any(w in flat for w in _CALLED_OFF):
-            return "update"
-    return "" if has_coin else "no coin"
+        if not any(w in flat for w in _CALLED_OFF):
+            continue
+        named = set(re.findall(r"(?<![A-Z0-9])[A-Z0-9]{1,15}(?![A-Z0-9])", note)) & set(tickers)
+        out += [t for t in tickers if (t in named or not named) and t not in out]
+    return tuple(out)

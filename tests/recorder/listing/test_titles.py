@@ -18,8 +18,15 @@ their exact pattern where marked "pattern"):
   (NEAR, YGG)", "[거래] KRW 마켓 디지털 자산 추가 (MSK)"); a delisting parser's tests
   (아이콘(ICX) 거래지원 종료 결정 철회); Upbit wallet notices quoted in fixtures
   (코스모스(ATOM) 네트워크 업그레이드 입출금 일시 중단, Polygon 네트워크 입출금 일시 중단).
-- Upbit's own notices quoted in PROTOCOLS-style notes of this project: 비트코인(BTC) 원화
-  마켓 거래 지원 종료 예정, 밸리디티(VAL) 입출금 일시 중단 안내 (완료).
+- An event study's fixture of 80 real Upbit notices and a listing tracker's tests
+  (폴리스웜(NCT), 렌조(REZ), 헤미(HEMI)/유즈리스(USELESS) with its cancellation note,
+  소폰(SOPH)/베이직(BASIC)/만트라(MANTRA)/인젝티브(INJ) caution notices, 샌드박스(SAND) 유의
+  촉구, 유에스디코인(USDC) 네트워크 추가, 코인빌리기, "KRW, BTC 마켓 디지털 자산 추가 (MASK,
+  ACS)"); Python crawler tests ("[거래] BTC 마켓 디지털 자산 추가 (BLUR)", "(ASTR) (거래지원
+  개시 시점 연기 안내)"); a probe script's 스카이프로토콜(SKY)/유에스디에스(USDS) title; a web
+  page listing 너보스(CKB) and the 2017 "이더리움클래식 원화 마켓(ETC/KRW) 오픈 안내".
+- Upbit's own notices quoted in this project's venue notes: 비트코인(BTC) 원화 마켓 거래 지원
+  종료 예정, 밸리디티(VAL) 입출금 일시 중단 안내 (완료).
 """
 
 from __future__ import annotations
@@ -78,6 +85,22 @@ LISTINGS: list[tuple[str, list[tuple[str, tuple[str, ...]]]]] = [
     ("Market Support for Celestia(TIA)(KRW, BTC, USDT market), io.net(IO)(BTC, USDT market)",
      [("TIA", KBU), ("IO", (B, U))]),
     ("이더리움클래식(ETC/KRW) 상장", [("ETC", (K,))]),
+    ("이더리움클래식 원화 마켓(ETC/KRW) 오픈 안내", [("ETC", (K,))]),
+    ("폴리스웜(NCT) KRW 마켓 디지털 자산 추가", [("NCT", (K,))]),
+    ("렌조(REZ) 신규 거래지원 안내 (USDT 마켓) (거래지원 개시 시점 추가 변경 안내)", [("REZ", (U,))]),
+    ("너보스(CKB) 신규 거래지원 안내 (KRW, BTC, USDT 마켓) (거래지원 개시 시점 연기 안내)",
+     [("CKB", KBU)]),
+    ("스카이프로토콜(SKY), 유에스디에스(USDS) KRW, USDT 마켓 디지털 자산 추가 (USDS 거래지원 개시 "
+     "시점 변경 안내)", [("SKY", (K, U)), ("USDS", (K, U))]),
+    ("KRW, BTC 마켓 디지털 자산 추가 (MASK, ACS)", [("MASK", (K, B)), ("ACS", (K, B))]),
+    ("[거래] BTC 마켓 디지털 자산 추가 (BLUR)", [("BLUR", (B,))]),
+    ("[거래] BTC 마켓 디지털 자산 추가 (ASTR) (거래지원 개시 시점 연기 안내)", [("ASTR", (B,))]),
+    ("Market Support for ACS, GO, OBSR, QTCON, RLY (USDT Market)",
+     [(t, (U,)) for t in ("ACS", "GO", "OBSR", "QTCON", "RLY")]),
+    ("[거래] 비트코인(BTC) 신규 거래지원 안내 (KRW)", [("BTC", (K,))]),
+    # a note calling off one coin leaves the others listed
+    ("헤미(HEMI), 유즈리스(USELESS) 신규 거래지원 안내 (KRW, BTC 마켓) (헤미(HEMI) 거래지원 취소 안내)",
+     [("USELESS", (K, B))]),
     # tickers of one letter or with digits (pattern)
     ("트러스트(T) 신규 거래지원 안내 (KRW 마켓)", [("T", (K,))]),
     ("1인치네트워크(1INCH) KRW, BTC 마켓 디지털 자산 추가", [("1INCH", (K, B))]),
@@ -111,7 +134,17 @@ NOT_LISTINGS: list[tuple[str, str]] = [
     ("페이팔유에스디(PYUSD) 신규 거래지원 개시 연기 안내", "update"),
     ("딥북(DEEP) 입금 재개 안내", "update"),
     ("오덜리(ORDER) 신규 거래지원 추가 안내", "update"),
-    ("클러스터프로토콜(CP) 신규 거래지원 안내 (KRW, BTC, USDT 마켓) (거래지원 개시 취소)", "update"),
+    ("클러스터프로토콜(CP) 신규 거래지원 안내 (KRW, BTC, USDT 마켓) (거래지원 개시 취소)", "cancelled"),
+    ("헤미(HEMI) 신규 거래지원 안내 (KRW, BTC 마켓) (헤미(HEMI) 거래지원 취소 안내)", "cancelled"),
+    ("아이콘(ICX) 거래지원 종료 안내 (10/19 15:00)", "end of support"),
+    ("소폰(SOPH) 거래 유의 종목 지정 안내", "caution"),
+    ("베이직(BASIC) 유의 종목 지정 안내", "caution"),
+    ("만트라(MANTRA) 거래 유의 종목 지정 기간 연장", "caution"),
+    ("인젝티브(INJ) 거래 유의 종목 지정 해제 안내", "caution"),
+    ("샌드박스(SAND) 유의 촉구 안내", "caution"),
+    ("ETH 및 ERC 계열 디지털 자산 투자 유의 촉구 안내", "caution"),
+    ("유에스디코인(USDC) 입출금 가능 네트워크 추가 안내 (Arc 네트워크)", "suspension"),
+    ("업비트 코인빌리기 신규 대여 자산 추가 안내 (ENA 외 5종)", "update"),
     ("바빌론(BABY) 에어드랍 이벤트 안내", "event"),
     ("업비트 ATH 이벤트 안내", "event"),
     ("폴리곤(MATIC) 리브랜딩 및 티커 변경 안내 (POL)", "rebrand"),
@@ -170,6 +203,14 @@ def test_a_look_alike_still_names_its_coin():
     assert info.coins == (Coin("비트코인", "BTC", (K,)),)
     info = parse_title("네트워크 이슈에 따른 밸리디티(VAL) 입출금 일시 중단 안내 (완료)")
     assert info.coins == (Coin("밸리디티", "VAL", ()),) and info.notes == ("완료",)
+
+
+def test_a_cancelled_coin_is_named_apart():
+    info = parse_title("헤미(HEMI), 유즈리스(USELESS) 신규 거래지원 안내 (KRW, BTC 마켓) "
+                       "(헤미(HEMI) 거래지원 취소 안내)")
+    assert info.cancelled == ("HEMI",) and info.tickers == ("USELESS",) and info.krw
+    info = parse_title("클러스터프로토콜(CP) 신규 거래지원 안내 (KRW, BTC, USDT 마켓) (거래지원 개시 취소)")
+    assert info.cancelled == ("CP",) and info.coins == () and not info.is_listing
 
 
 def test_a_listing_without_markets_has_none():
