@@ -579,6 +579,8 @@ class Recorder:
 
     async def _stop_supervisors(self, tasks: list[asyncio.Task[None]]) -> None:
         # Supervisors close their connections (journaling each close) on stop.
+        if not tasks:  # no venue: the listing watcher alone (``recorder listing``)
+            return
         await asyncio.wait(tasks, timeout=self.config.supervision.close_timeout_s + 1.0)
         for t in tasks:
             if not t.done():
