@@ -149,7 +149,7 @@ class Detector:
         """A detector resumed from ``to_json``'s bytes; ``RecorderUsageError`` for others."""
         try:
             state = msgspec.json.decode(blob, type=_State)
-        except (msgspec.DecodeError, TypeError) as exc:
+        except (msgspec.DecodeError, TypeError, RecursionError) as exc:
             raise RecorderUsageError(f"not a listing detector state: {exc}") from None
         if state.version != _STATE_VERSION:
             raise RecorderUsageError(f"listing detector state version {state.version}, "

@@ -139,6 +139,8 @@ def _decode_json(body: bytes, what: str) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise NoticeNotJsonError(what, f"not JSON: {exc}", excerpt(body)) from None
+    except RecursionError:  # msgspec's guard against arrays nested thousands deep
+        raise NoticeNotJsonError(what, "not JSON: nested too deep", excerpt(body)) from None
 
 
 def _refusal(doc: Any) -> str | None:
@@ -157,7 +159,7 @@ def parse_announcements(body: bytes) -> NoticePage:
     Raises ``NoticeNotJsonError``, ``NoticeRefusedError`` or ``NoticeShapeError`` (all
     ``NoticeBodyError``) for a body it cannot use; nothing else for any bytes.
     """
-    what = "announcements page"
+    what = "page of announcements"
     doc = _decode_json(body, what)
     if (refused := _refusal(doc)) is not None:
         raise NoticeRefusedError(what, refused, excerpt(body))

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 MARKETS = ("KRW", "BTC", "USDT")  # Upbit's quote markets, in the order Upbit names them
 
 _MARKET = r"(?:KRW|BTC|USDT)"
-_TICKER = re.compile(r"[A-Z0-9]{1,15}")
+_TICKER = re.compile(r"(?=[A-Z0-9]*[A-Z])[A-Z0-9]{1,15}")  # 1INCH, T, MET2; never "2"
+_TICKER_MARKET = re.compile(rf"({_TICKER.pattern})/({_MARKET})")  # 2017: "(ETC/KRW)"
 _MARKET_SUFFIX = re.compile(r"\s*(?:마켓|markets?)\s*$", re.IGNORECASE)
 _MARKET_LIST = re.compile(rf"{_MARKET}(?:\s*[,·/&]\s*{_MARKET})*")
 # a run of markets in the text, "KRW, USDT 마켓" or "(KRW, BTC, USDT Market)" read inline
@@ -168,7 +169,7 @@ def _market_paren(inner: str) -> set[str] | None:
 def _ticker_list(inner: str) -> tuple[list[str], set[str]] | None:
     """A parenthesis of tickers, perhaps ending with their markets ("CYS, ICNT, XAN",
     "SOPH, KRW 마켓"): (tickers, markets), else None."""
-    items = _split_list(inner)
+    items = [p.strip() for p in inner.split(",")]
     markets: set[str] = set()
     if items and _MARKET_SUFFIX.search(items[-1]):
         items[-1] = _MARKET_SUFFIX.sub("", items[-1]).strip()
@@ -230,7 +231,7 @@ def parse_title(title: str) -> TitleInfo:
             continue
         inner = s.strip()
         markets = _market_paren(inner)
-        single = _TICKER.fullmatch(inner) or re.fullmatch(rf"([A-Z0-9]{{1,15}})/({_MARKET})", inner)
+        single = _TICKER.fullmatch(inner) or _TICKER_MARKET.fullmatch(inner)
         prev_text = pieces[i - 1][1] if i and pieces[i - 1][0] == "text" else ""
         glued = last == "text" and prev_text and not prev_text[-1].isspace()
         if single and glued and prev_text.strip() and not prev_text.rstrip().endswith(","):

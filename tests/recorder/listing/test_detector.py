@@ -157,7 +157,7 @@ def test_the_state_round_trips_through_json_and_resumes():
 
 
 @pytest.mark.parametrize("blob", [
-    b"", b"<html>", b"{}", b'{"version": 2, "announced": [], "markets_seen": []}',
+    b"", b"<html>", b"{}", b"[" * 100_000 + b"]" * 100_000, b'{"version": 2, "announced": [], "markets_seen": []}',
     b'{"version": 1, "announced": [["CP"]], "markets_seen": []}',
     b'{"version": 1, "announced": [["CP", "EUR"]], "markets_seen": []}',
     b'{"version": 1, "announced": [], "markets_seen": ["KRWBTC"]}',

@@ -86,6 +86,7 @@ CLOUDFLARE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment..
     (b'{"success": false}', NoticeRefusedError, "success is false"),
     (b'{"success": false, "message": "too many requests"}', NoticeRefusedError, "too many"),
     (b'{"error": {"name": 429, "message": "Too many API requests."}}', NoticeRefusedError, "Too many"),
+    (b"[" * 100_000 + b"]" * 100_000, NoticeNotJsonError, "nested too deep"),
     (b'{"success": true}', NoticeShapeError, "no data"),
     (b'{"success": true, "data": {}}', NoticeShapeError, "notices"),
     (b'{"success": true, "data": {"notices": {}}}', NoticeShapeError, "notices"),
@@ -103,7 +104,7 @@ def test_a_bad_body_is_a_typed_error_with_an_excerpt(raw, error, match):
     with pytest.raises(error, match=match) as got:
         parse_announcements(raw)
     assert isinstance(got.value, NoticeBodyError) and isinstance(got.value, VenueReplyError)
-    assert got.value.venue == "upbit" and got.value.what == "announcements page"
+    assert got.value.venue == "upbit" and got.value.what == "page of announcements"
     assert got.value.excerpt == excerpt(raw) and len(got.value.excerpt) <= 120
 
 
@@ -133,6 +134,7 @@ def test_the_market_list_gives_codes_and_the_krw_ones():
     (b'[{"market": 5}]', NoticeShapeError),
     (b'[{"market": "KRWBTC"}]', NoticeShapeError),
     (b'[5]', NoticeShapeError),
+    (b'{"success": true, "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", NoticeNotJsonError),
 ])
 def test_a_bad_market_list_is_a_typed_error(raw, error):
     with pytest.raises(error) as got:

@@ -108,6 +108,8 @@ LISTINGS: list[tuple[str, list[tuple[str, tuple[str, ...]]]]] = [
     ("이벤트체인(EVC) 신규 거래지원 안내 (KRW 마켓)", [("EVC", (K,))]),
     ("종료코인(END) KRW 마켓 디지털 자산 추가", [("END", (K,))]),
     ("Market Support for Event Horizon(EVH) (KRW Market)", [("EVH", (K,))]),
+    # "유의사항" (points to heed) is not a caution designation (pattern)
+    ("오덜리(ORDER) 신규 거래지원 안내 및 거래 유의사항 (KRW 마켓)", [("ORDER", (K,))]),
     # Upbit's edit marks on a listing notice (pattern)
     ("클러스터프로토콜(CP) 신규 거래지원 안내 (KRW, BTC, USDT 마켓) (수정)", [("CP", KBU)]),
     ("딥북(DEEP) KRW 마켓 디지털 자산 추가 (거래지원 개시 시점 연기 안내)", [("DEEP", (K,))]),
@@ -211,6 +213,18 @@ def test_a_cancelled_coin_is_named_apart():
     assert info.cancelled == ("HEMI",) and info.tickers == ("USELESS",) and info.krw
     info = parse_title("클러스터프로토콜(CP) 신규 거래지원 안내 (KRW, BTC, USDT 마켓) (거래지원 개시 취소)")
     assert info.cancelled == ("CP",) and info.coins == () and not info.is_listing
+
+
+def test_a_number_or_a_date_in_parentheses_is_no_ticker():
+    info = parse_title("딥북(DEEP) 신규 거래지원 안내 (KRW 마켓) (2)")
+    assert info.tickers == ("DEEP",) and info.notes == ("2",)
+    assert parse_title("아이콘(ICX) 거래지원 종료 안내 (10/19 15:00)").tickers == ("ICX",)
+
+
+def test_a_long_title_parses():
+    title = "딥북(DEEP), " * 2000 + "신규 거래지원 안내 (KRW 마켓)" + " (수정)" * 500
+    info = parse_title(title)
+    assert info.tickers == ("DEEP",) and info.krw and len(info.notes) == 500
 
 
 def test_a_listing_without_markets_has_none():
