@@ -56,6 +56,7 @@ from prometheus_client import CollectorRegistry
 
 from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
+from recorder.listing.capture import Capture
 from recorder.listing.watcher import Watcher
 from recorder.venues import VENUES, descriptor_for
 from recorder.venues.base import ConnectionPlan
@@ -77,6 +78,7 @@ from .runtime import JournalAccess, Stopper
 from .snapshots import Response, SnapshotFetcher, http_get
 from .status import StatusView
 from .supervisor import Supervisor
+from .tier import Tier
 from .universe import Universe
 
 WATCH_S = 0.25  # how often the writer's health, checkpoints and hooks are looked at
@@ -136,6 +138,8 @@ class Recorder:
         self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
         self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan
         self.watcher: Watcher | None = None  # the listing watcher ([listing] enabled)
+        self.tier: Tier | None = None  # DATA/tier, for venues with tier = "short"
+        self.capture: Capture | None = None  # the listings' capture windows ([listing])
 
     # -- control ----------------------------------------------------------------------
 
@@ -174,8 +178,17 @@ class Recorder:
                                     max_pending=c.max_pending, shard=c.shard)
         self.journal = JournalAccess(self.writer, config_hash=self.config_hash,
                                      on_stream=self._on_stream, on_failure=self.journal_failed)
+        if any(v.tier for v in c.venues):
+            self.tier = Tier(c, access_of_main=self.journal, on_failure=self.journal_failed,
+                             log=self.log)
         if self.metrics is not None:
             self.writer.on_commit = self.metrics.on_commit
+
+    def _journal_for(self, venue: str) -> JournalAccess:
+        """The tier's journal for a venue with ``tier = "short"``, else the journal."""
+        if self.tier is not None and any(v.venue == venue and v.tier for v in self.config.venues):
+            return self.tier.access
+        return self.journal
 
     def _on_stream(self, info: StreamInfo) -> None:
         if self.projection is not None:
@@ -188,7 +201,7 @@ class Recorder:
         for adapter in self.adapters:
             if adapter.snapshots is not None:
                 self.fetchers[adapter.venue] = SnapshotFetcher(
-                    adapter, journal=self.journal, log=self.log, rng=self.rng,
+                    adapter, journal=self._journal_for(adapter.venue), log=self.log, rng=self.rng,
                     rest_timeout_s=self.config.supervision.rest_timeout_s, counters=self.metrics)
             elif getattr(adapter, "resync_messages", None) is not None:
                 self.resubscribers[adapter.venue] = Resubscriber(
@@ -337,7 +350,7 @@ class Recorder:
     def _start_slot(self, adapter: Adapter, plan: ConnectionPlan) -> Supervisor:
         n = sum(1 for s in self.supervisors if s.venue == adapter.venue)
         latency = self.metrics.sample_latency if self.metrics is not None else None
-        sup = Supervisor(adapter, plan, n, journal=self.journal, life=self.life,
+        sup = Supervisor(adapter, plan, n, journal=self._journal_for(adapter.venue), life=self.life,
                          sup=self.config.supervision, rng=self.rng, log=self.log,
                          resync=self.resync, on_link=self._on_link,
                          on_failed=self._slot_failed, latency=latency,
@@ -474,8 +487,24 @@ class Recorder:
                        timeout_s=c.timeout_s, max_backoff_s=c.max_backoff_s, target=self,
                        data_dir=self.config.data, log=self.log, on_listing=self._on_listing)
 
+    def _build_capture(self) -> Capture:
+        """The capture windows, cut from the tier (or the journal when there is none)."""
+        c = self.config.listing
+        source = self.tier if self.tier is not None else None
+        return Capture(data_dir=self.config.data,
+                       source_dir=source.path if source is not None else self.config.data,
+                       before_s=c.before_s, after_s=c.after_s,
+                       flush=(source.writer if source is not None else self.writer).flush,
+                       journal_mark=self.journal_mark, log=self.log)
+
     def _on_listing(self, listing: dict[str, Any]) -> None:
-        """A new KRW listing was marked (the capture windows hear of it here)."""
+        """A new KRW listing was marked: book its capture window."""
+        if self.capture is not None:
+            self.capture.book(listing)
+
+    def _keep_windows(self) -> list[tuple[int, int]]:
+        """The tier's time ranges a capture window still needs (none are expired)."""
+        return self.capture.keep() if self.capture is not None else []
 
     def control_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
@@ -504,7 +533,7 @@ class Recorder:
         for adapter in self.adapters:
             for i, plan in enumerate(adapter.plans()):
                 self.supervisors.append(Supervisor(
-                    adapter, plan, i, journal=self.journal, life=self.life,
+                    adapter, plan, i, journal=self._journal_for(adapter.venue), life=self.life,
                     sup=self.config.supervision, rng=self.rng, log=self.log,
                     resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
                     latency=latency, on_refused=self._change_refused))
@@ -549,7 +578,13 @@ class Recorder:
             await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
             self._tasks.append(asyncio.create_task(self.universe.run(self), name="universe"))
+            if self.tier is not None:
+                self._tasks.append(asyncio.create_task(
+                    self.tier.run(self.life.stop_future, self._keep_windows), name="tier"))
             if self.config.listing.enabled:
+                self.capture = self._build_capture()
+                self._tasks.append(asyncio.create_task(self.capture.run(self.life.stop_future),
+                                                       name="capture"))
                 self.watcher = self._build_watcher()
                 self._tasks.append(asyncio.create_task(self.watcher.run(self.life.stop_future),
                                                        name="listing"))
@@ -597,6 +632,11 @@ class Recorder:
             w.close()  # flushes: committed_seq == last_seq from here on
         except JournalWriteError as exc:
             self.journal_failed(exc)
+        if self.tier is not None:
+            try:
+                self.tier.close()
+            except JournalWriteError as exc:
+                self.journal_failed(exc)
         proj = self.projection
         if proj is not None and self.failure is None and proj.checkpoint_due(force=True):
             got = proj.capture()

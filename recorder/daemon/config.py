@@ -44,7 +44,9 @@ _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metr
 # Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
-SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", *HOOK_SECTIONS)
+SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier",
+            *HOOK_SECTIONS)
+TIERS = ("", "short")
 # Upbit's announcement list (not part of its Open API; see recorder.listing) and market list
 NOTICE_URL = ("https://api-manager.upbit.com/api/v1/announcements"
               "?os=web&page=1&per_page=20&category=trade")
@@ -78,6 +80,9 @@ class VenueConfig:
     exclude: tuple[str, ...] = ()
     not_on_upbit_krw: bool = False
     listing: bool = True
+    # "short": journaled into the tier (DATA/tier, [tier] retention_hours), not the journal;
+    # for the "not yet on Upbit" universe the listing watcher cuts its capture windows from
+    tier: str = ""
 
     @property
     def ws_base(self) -> str:
@@ -185,6 +190,15 @@ class ListingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TierConfig:
+    """``[tier]``: the journal of the venues with ``tier = "short"`` (``DATA/tier``): hour
+    segments, each deleted once ``retention_hours`` old unless a capture window needs it."""
+
+    retention_hours: float = 6.0
+    check_every_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class RecorderConfig:
     """Everything ``recorder run`` needs; build it with ``load_config``."""
 
@@ -208,6 +222,7 @@ class RecorderConfig:
     compaction: CompactionConfig = field(default_factory=CompactionConfig)
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     listing: ListingConfig = field(default_factory=ListingConfig)
+    tier: TierConfig = field(default_factory=TierConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,6 +233,11 @@ class RecorderConfig:
         d = {k: v for k, v in self.to_dict().items() if k not in _UNHASHED}
         if not self.listing.enabled:  # off, it shapes nothing (and older hashes stay)
             del d["listing"]
+        if not any(v.tier for v in self.venues):
+            del d["tier"]
+        for v in d["venues"]:
+            if not v["tier"]:
+                del v["tier"]
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -333,6 +353,8 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
                 origin(d[key])
             except ValueError as exc:
                 problems.add(f"{where}.{key}: {exc}")
+    if d.get("tier", "") not in TIERS:
+        problems.add(f"{where}.tier: \"\" (the journal) or \"short\" (the tier), got {d['tier']!r}")
     if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
         problems.add(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
     own = {o.key: o for o in desc.options} if desc is not None else {}
@@ -434,6 +456,13 @@ def _listing(raw: Mapping[str, Any], problems: Problems) -> ListingConfig:
     return c
 
 
+def _tier(raw: Mapping[str, Any], problems: Problems) -> TierConfig:
+    c = TierConfig(**_typed(TierConfig, raw, "tier", problems))
+    if c.retention_hours <= 0 or c.check_every_s <= 0:
+        problems.add("tier: retention_hours and check_every_s must be > 0")
+    return c
+
+
 def _influx(raw: Mapping[str, Any], problems: Problems) -> InfluxConfig:
     c = InfluxConfig(**_typed(InfluxConfig, raw, "influx", problems))
     if not c.enabled:
@@ -503,13 +532,14 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
     compaction = _compaction(_section(doc.get("compaction", {}), "compaction", found), found)
     publish = _publish(_section(doc.get("publish", {}), "publish", found), found)
     listing = _listing(_section(doc.get("listing", {}), "listing", found), found)
+    tier = _tier(_section(doc.get("tier", {}), "tier", found), found)
     found.raise_if_any()
     if d.get("dashboard") and not d.get("log_file"):
         # the live view owns the terminal: JSON log lines go to a file, never under it
         d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
     return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
                           publish=publish, compaction=compaction, influx=influx, listing=listing,
-                          **d)
+                          tier=tier, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],

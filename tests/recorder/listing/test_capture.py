@@ -1,0 +1,107 @@
+"""The capture window end to end: the overseas universe journaled into the tier, a notice
+published at T on the simulator's board, the listing marked, and the window of its coin cut
+out of the tier for good, holding exactly the coin's frames received in [T - before,
+T + after), which are exactly what the simulator sent; a restart inside the window loses
+none of it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from recorder.daemon import build_config
+from recorder.journal import FRAME
+from recorder.journal.reader import JournalReader
+from recorder.listing.windows import LISTINGS_DIR
+from tests.recorder.daemon.helpers import FAST, Journal, Running, assert_byte_exact, until
+from tools.simulator import Simulator
+
+pytestmark = pytest.mark.timeout(120)
+
+TITLE = "테스트코인(TSTC) 신규 거래지원 안내 (KRW, USDT 마켓)"
+BEFORE_S, AFTER_S = 2.0, 3.0
+
+
+def config(data, urls, *, tier: str = "short"):
+    return build_config({
+        "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5},
+        "supervision": FAST,
+        "compaction": {"enabled": False},
+        "listing": {"enabled": True, "interval_ms": 200, "market_interval_ms": 500,
+                    "before_s": BEFORE_S, "after_s": AFTER_S,
+                    "notice_url": urls.rest + "/api/v1/announcements?page=1&per_page=20&category=trade",
+                    "market_url": urls.rest + "/v1/market/all"},
+        "venue": [{"venue": "binance-spot", "symbols": ["TSTCUSDT", "BTCUSDT"],
+                   "channels": ["trade", "bookTicker"], "ws_url": urls.ws, "rest_url": urls.rest,
+                   "listing": False, "tier": tier}],
+    })
+
+
+def window_frames(data) -> list[tuple[int, bytes, int]]:
+    (out,) = (data / LISTINGS_DIR).iterdir()
+    with JournalReader(out) as r:
+        recs = list(r.read())
+    assert recs[0].kind == "mark" and b'"TSTC"' in recs[0].payload
+    return [(r.ts_ns, r.payload, r.meta["tier_seq"]) for r in recs if r.kind == FRAME]
+
+
+def tier_frames_of_coin(data, start_ns, end_ns) -> list[tuple[int, bytes, int]]:
+    with JournalReader(data / "tier") as r:
+        return [(rec.ts_ns, rec.payload, rec.seq) for rec in r.read()
+                if rec.kind == FRAME and start_ns <= rec.ts_ns < end_ns
+                and b'"s":"TSTCUSDT"' in rec.payload]
+
+
+async def test_the_window_holds_exactly_the_coins_frames_around_the_announcement(tmp_path):
+    data = tmp_path / "data"
+    async with Simulator(venues=("upbit", "binance-spot"), seed=2, speed=5) as s:
+        async with Running(config(data, s.urls)) as rec:
+            await until(lambda: rec.watcher is not None and rec.watcher.stats.seeded == {"notices", "markets"})
+            pub = s.notice(title=TITLE, in_s=BEFORE_S + 0.5)
+            await until(lambda: rec.capture is not None and rec.capture.cut_count == 1,
+                        timeout=30, what="the window cut")
+        tier = Journal(data / "tier")
+        tier.assert_gapless()
+        assert assert_byte_exact(s, tier) > 20  # the tier holds what was sent, byte for byte
+    main = Journal(data)
+    assert not any(r.kind == FRAME for r in main.records)  # the venue went to the tier only
+    (listing,) = [m for m in main.marks() if m.get("mark") == "listing"]
+    (window,) = [m for m in main.marks() if m.get("mark") == "window"]
+    t = pub["first_ms"] * 1_000_000
+    assert listing["announced_at_ns"] == t
+    assert (window["start_ns"], window["end_ns"]) == (t - int(BEFORE_S * 1e9), t + int(AFTER_S * 1e9))
+    want = tier_frames_of_coin(data, window["start_ns"], window["end_ns"])
+    assert len(want) > 5 and window_frames(data) == want
+    assert window["frames"] == {"binance-spot": len(want)}
+
+
+async def test_a_restart_inside_the_window_loses_nothing(tmp_path):
+    data = tmp_path / "data"
+    async with Simulator(venues=("upbit", "binance-spot"), seed=2, speed=5) as s:
+        cfg = config(data, s.urls)
+        async with Running(cfg) as rec:
+            await until(lambda: rec.watcher is not None and rec.watcher.stats.seeded == {"notices", "markets"})
+            pub = s.notice(title=TITLE, in_s=0.3)
+            await until(lambda: rec.watcher.stats.listings == 1, what="the listing")
+        assert not (data / LISTINGS_DIR).exists()  # stopped inside the window: booked only
+        async with Running(cfg) as rec:
+            await until(lambda: rec.capture.cut_count == 1, timeout=30, what="the window cut")
+    t = pub["first_ms"] * 1_000_000
+    want = tier_frames_of_coin(data, t - int(BEFORE_S * 1e9), t + int(AFTER_S * 1e9))
+    got = window_frames(data)
+    assert got == want and len(got) > 5
+    assert not (data / "listing" / "windows.json").read_bytes().strip(b"[] ")
+
+
+async def test_without_a_tier_the_window_is_cut_from_the_journal(tmp_path):
+    data = tmp_path / "data"
+    async with Simulator(venues=("upbit", "binance-spot"), seed=2, speed=5) as s:
+        async with Running(config(data, s.urls, tier="")) as rec:
+            await until(lambda: rec.watcher is not None and rec.watcher.stats.seeded == {"notices", "markets"})
+            s.notice(title=TITLE, in_s=BEFORE_S)
+            await until(lambda: rec.capture.cut_count == 1, timeout=30, what="the window cut")
+    assert not (data / "tier").exists()
+    frames = window_frames(data)
+    assert len(frames) > 5 and all(b"TSTCUSDT" in p for _, p, _ in frames)
+    await asyncio.sleep(0)
