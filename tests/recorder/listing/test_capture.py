@@ -105,3 +105,43 @@ async def test_without_a_tier_the_window_is_cut_from_the_journal(tmp_path):
     frames = window_frames(data)
     assert len(frames) > 5 and all(b"TSTCUSDT" in p for _, p, _ in frames)
     await asyncio.sleep(0)
+
+
+async def test_query_lists_the_listing_and_its_window_in_sql_json_and_html(tmp_path):
+    """``listings`` and ``listing_windows`` over what a run detected and cut; ``query listings``
+    in JSON (times ISO-8601) and its HTML report."""
+    import json
+    import subprocess
+    import sys
+
+    from query.catalog import connect
+
+    data = tmp_path / "data"
+    async with Simulator(venues=("upbit", "binance-spot"), seed=2, speed=5) as s:
+        async with Running(config(data, s.urls)) as rec:
+            await until(lambda: rec.watcher is not None and rec.watcher.stats.seeded == {"notices", "markets"})
+            pub = s.notice(title=TITLE, in_s=BEFORE_S)
+            await until(lambda: rec.capture.cut_count == 1, timeout=30, what="the window cut")
+    con = connect(data)
+    (row,) = con.sql("SELECT symbol, markets, notice_id, title, latency_ms, window_name, "
+                     "epoch_ms(announced_at) FROM listings").fetchall()
+    assert row[:4] == ("TSTC", ["KRW", "USDT"], pub["id"], TITLE)
+    assert row[6] == pub["first_ms"] and row[5].endswith(f"TSTC-{pub['first_ms'] // 1000}")
+    kinds = dict(con.sql("SELECT kind, count(*) FROM listing_windows GROUP BY 1").fetchall())
+    frames = window_frames(data)
+    trades = sum(b'"e":"trade"' in p for _, p, _ in frames)
+    assert kinds["trade"] == trades and kinds["quote"] > 0
+    lo, hi, venues = con.execute("SELECT min(rel_ms), max(rel_ms), list(DISTINCT venue) "
+                                 "FROM listing_windows").fetchone()
+    assert -BEFORE_S * 1000 <= lo and hi < AFTER_S * 1000 and venues == ["binance-spot"]
+    assert con.execute("SELECT count(*) FROM listing_windows WHERE norm <> 'TSTC-USDT'").fetchone() == (0,)
+
+    out = subprocess.run([sys.executable, "-m", "query.cli", "listings", "--data", str(data),
+                          "--json", "--html"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    (doc,) = json.loads(out.stdout)["listings"]
+    assert set(doc) == {"symbol", "markets", "notice_id", "title", "announced_at", "detected_at",
+                        "latency_ms", "window"}
+    assert doc["symbol"] == "TSTC" and doc["announced_at"].endswith("Z")
+    page = (data / LISTINGS_DIR / doc["window"] / "report.html").read_text()
+    assert "<svg" in page and "binance-spot TSTC-USDT" in page and "<script" not in page
