@@ -181,6 +181,8 @@ class Recorder:
         if any(v.tier for v in c.venues):
             self.tier = Tier(c, access_of_main=self.journal, on_failure=self.journal_failed,
                              log=self.log)
+            if self.metrics is not None:
+                self.metrics.tier = self.tier
         if self.metrics is not None:
             self.writer.on_commit = self.metrics.on_commit
 
@@ -347,14 +349,20 @@ class Recorder:
         self.last_change = {"live": list(dict.fromkeys(live)), "new": new, "closed": []}
         return added, already
 
+    def _supervisor(self, adapter: Adapter, plan: ConnectionPlan, n: int) -> Supervisor:
+        """Slot ``n`` of ``adapter``'s venue, journaling where the venue's table says."""
+        journal = self._journal_for(adapter.venue)
+        # receive-to-commit samples are seqs of the journal: the tier's have their own
+        latency = (self.metrics.sample_latency
+                   if self.metrics is not None and journal is self.journal else None)
+        return Supervisor(adapter, plan, n, journal=journal, life=self.life,
+                          sup=self.config.supervision, rng=self.rng, log=self.log,
+                          resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
+                          latency=latency, on_refused=self._change_refused)
+
     def _start_slot(self, adapter: Adapter, plan: ConnectionPlan) -> Supervisor:
         n = sum(1 for s in self.supervisors if s.venue == adapter.venue)
-        latency = self.metrics.sample_latency if self.metrics is not None else None
-        sup = Supervisor(adapter, plan, n, journal=self._journal_for(adapter.venue), life=self.life,
-                         sup=self.config.supervision, rng=self.rng, log=self.log,
-                         resync=self.resync, on_link=self._on_link,
-                         on_failed=self._slot_failed, latency=latency,
-                         on_refused=self._change_refused)
+        sup = self._supervisor(adapter, plan, n)
         self.supervisors.append(sup)
         self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
         return sup
@@ -485,7 +493,8 @@ class Recorder:
         return Watcher(notice_url=c.notice_url, market_url=c.market_url,
                        interval_s=c.interval_ms / 1000, market_interval_s=c.market_interval_ms / 1000,
                        timeout_s=c.timeout_s, max_backoff_s=c.max_backoff_s, target=self,
-                       data_dir=self.config.data, log=self.log, on_listing=self._on_listing)
+                       data_dir=self.config.data, log=self.log, on_listing=self._on_listing,
+                       on_latency=self.metrics.detection.observe if self.metrics else None)
 
     def _build_capture(self) -> Capture:
         """The capture windows, cut from the tier (or the journal when there is none)."""
@@ -529,14 +538,9 @@ class Recorder:
                 release_segment=self.writer.release_segment), self.hook_factories)
 
     def _start_supervisors(self) -> list[asyncio.Task[None]]:
-        latency = self.metrics.sample_latency if self.metrics is not None else None
         for adapter in self.adapters:
             for i, plan in enumerate(adapter.plans()):
-                self.supervisors.append(Supervisor(
-                    adapter, plan, i, journal=self._journal_for(adapter.venue), life=self.life,
-                    sup=self.config.supervision, rng=self.rng, log=self.log,
-                    resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
-                    latency=latency, on_refused=self._change_refused))
+                self.supervisors.append(self._supervisor(adapter, plan, i))
         for venue, fetcher in self.fetchers.items():
             self._tasks.append(asyncio.create_task(fetcher.run(), name=f"snapshots-{venue}"))
         # the list grows when the control socket adds symbols (``subscribe``)
@@ -586,6 +590,8 @@ class Recorder:
                 self._tasks.append(asyncio.create_task(self.capture.run(self.life.stop_future),
                                                        name="capture"))
                 self.watcher = self._build_watcher()
+                if self.metrics is not None:
+                    self.metrics.watcher = self.watcher
                 self._tasks.append(asyncio.create_task(self.watcher.run(self.life.stop_future),
                                                        name="listing"))
             if self.config.duration_s is not None:

@@ -104,6 +104,7 @@ class Watcher:
                  market_interval_s: float, timeout_s: float, max_backoff_s: float,
                  target: Target, data_dir: str | os.PathLike[str], log: logging.Logger,
                  on_listing: Callable[[dict[str, Any]], None] | None = None,
+                 on_latency: Callable[[float], None] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  clock: Callable[[], int] = time.time_ns) -> None:
         self.notice_url = notice_url
@@ -116,6 +117,7 @@ class Watcher:
         self.data_dir = Path(data_dir)
         self.log = log
         self.on_listing = on_listing
+        self.on_latency = on_latency
         self.transport = transport
         self.clock = clock
         self.stats = WatcherStats()
@@ -259,6 +261,8 @@ class Watcher:
         latency = (got.detected_at_ns - got.announced_at_ns) / 1e9
         self.stats.last_latency_s = latency
         self.stats.latencies_s.append(latency)
+        if self.on_latency is not None:
+            self.on_latency(max(0.0, latency))
         self.log.warning("listing", extra={"fields": doc})
         if self.on_listing is not None:
             self.on_listing({**doc, "seq": seq})

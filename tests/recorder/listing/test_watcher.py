@@ -55,6 +55,11 @@ async def test_a_notice_published_at_t_is_marked_once_within_one_poll(tmp_path):
             await until(lambda: rec.watcher.stats.listings == 1, timeout=10, what="the listing")
             await asyncio.sleep(2.0)  # the market opens: the second signal must not repeat it
             stats = rec.watcher.stats
+            reg = rec.metrics.registry
+            assert reg.get_sample_value("ticktape_listings_total") == 1
+            assert reg.get_sample_value("ticktape_listing_detection_seconds_count") == 1
+            assert reg.get_sample_value("ticktape_listing_polls_total",
+                                        {"signal": "notices", "verdict": "ok"}) >= 1
     j = Journal(data)
     j.assert_gapless()
     (mark,) = marks(j, "listing")
