@@ -16,7 +16,14 @@ from __future__ import annotations
 from recorder.errors import UnknownVenueError
 
 from . import binance_spot, binance_usdm, bybit, gate, kucoin, okx, phemex, upbit
-from .descriptor import Adapter, SnapshotSource, VenueDescriptor, VenueLimits, VenueOption
+from .descriptor import (
+    Adapter,
+    SnapshotSource,
+    VenueDescriptor,
+    VenueLimits,
+    VenueOption,
+    VenueRules,
+)
 
 VENUES: dict[str, VenueDescriptor] = {d.name: d for d in (
     binance_spot.DESCRIPTOR,
@@ -39,4 +46,4 @@ def descriptor_for(venue: str) -> VenueDescriptor:
 
 
 __all__ = ["VENUES", "Adapter", "SnapshotSource", "VenueDescriptor", "VenueLimits", "VenueOption",
-           "descriptor_for"]
+           "VenueRules", "descriptor_for"]

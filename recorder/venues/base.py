@@ -118,7 +118,10 @@ class TokenBucket:
 class WindowLimit:
     """At most ``limit`` units in any sliding window of ``window_s`` seconds (exact, a log).
 
-    Stricter than a fixed window, so it is safe whichever way the venue counts.
+    Stricter than a fixed window, so it is safe whichever way the venue counts and wherever
+    its window boundaries fall on our clock. A unit is held ``window_s`` from when it was
+    spent: pass the venue's window plus any margin for clock skew (``query.market``'s REST
+    limiter does). One rate window for the recorder's venues and ``query.market``.
     """
 
     __slots__ = ("limit", "window_s", "_log", "_used")
@@ -195,15 +198,17 @@ class Limits:
 
 
 class WeightBudget(WindowLimit):
-    """REST request-weight budget (Binance ``REQUEST_WEIGHT``) over a sliding window.
+    """REST budget over a sliding window: request weight (Binance ``REQUEST_WEIGHT``) or
+    requests (Upbit's groups, each a weight of 1).
 
     ``delay(now, weight)`` says when a call of that weight may go; call ``take`` when it
-    goes. ``observe_used`` folds in the venue's own count (``X-MBX-USED-WEIGHT-1M``) so
-    weight spent by other processes on the same IP is respected too.
+    goes. ``observe_used`` folds in the venue's own count (``X-MBX-USED-WEIGHT-1M``,
+    Upbit's ``Remaining-Req``) so what other processes on the same IP spent is respected too.
     """
 
     def observe_used(self, now: float, used: int) -> None:
-        """Raise our count to the venue-reported ``used`` weight for the current window."""
+        """Raise our count to the venue-reported ``used`` for the current window; a lower
+        count than ours changes nothing."""
         mine = self.used(now)
         if used > mine:
             self.take(now, used - mine)

@@ -46,8 +46,9 @@ USD-M's code under spot's name (``ticktape::inspect::Rules::BinanceSpot``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlencode
 
 from recorder.errors import RecorderUsageError, VenueReplyError
@@ -68,13 +69,14 @@ from .base import (
 )
 from .binance_usdm import DESCRIPTOR as USDM_DESCRIPTOR
 from .binance_usdm import (
-    LIVE_FIRST_ID,
     MARKERS,
     STATUS_CLASSES,
     Ack,
-    BinanceLiveChanges,
+    BinanceUsdmAdapter,
     DepthSnapshots,
     PendingAcks,
+    ack_error,
+    adapter_config,
     is_book_frame,
     list_subscriptions_message,
     parse_ack,
@@ -83,7 +85,7 @@ from .binance_usdm import (
     unsubscribe_message,
     used_weight,
 )
-from .descriptor import Adapter, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import VenueDescriptor, VenueLimits, VenueRules
 
 VENUE = "binance-spot"
 FRAME_RULES = VENUE  # the core's spot rules: USD-M's ack/error JSON under spot's name
@@ -264,55 +266,21 @@ class SpotDepthSnapshots(DepthSnapshots):
             raise VenueReplyError(VENUE, "depth snapshot", exc.reason) from None
 
 
-class BinanceSpotAdapter(BinanceLiveChanges, Adapter):
-    """Spot as the supervisor sees it: one endpoint, 24 h rotation, depth snapshots; live
-    SUBSCRIBE/UNSUBSCRIBE exactly as USD-M's (``BinanceLiveChanges``), on its one route."""
+class BinanceSpotAdapter(BinanceUsdmAdapter):
+    """Spot as the supervisor sees it: USD-M's adapter (24 h rotation, depth snapshots, live
+    SUBSCRIBE/UNSUBSCRIBE) with spot's config, plans, limits and one route."""
 
     venue = VENUE
-    frame_rules = FRAME_RULES  # error replies (parse_ack); Binance pings us
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.vc = BinanceSpotConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base,
-            max_streams_per_connection=options.max_streams_per_connection,
-            weight_limit_per_min=options.weight_limit_per_min, stale_after_s=stale_after_s,
-            rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
-            backoff=backoff)
-        self.rotate_after_s = self.vc.rotate_after_s
-        self._live_id = LIVE_FIRST_ID
-        if options.snapshots and "depth" in options.channels:
-            self.snapshots = SpotDepthSnapshots(self.vc)
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, config=self.vc,
-                                subscribe=self.options.subscribe)
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def frame_error(self, payload: bytes) -> str | None:
-        ack = parse_ack(payload)
-        return None if ack is None or ack.ok else ack.error
-
-    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
-        if self.snapshots is None:
-            return []
-        suffix = "@" + CHANNELS["depth"]
-        return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
+    frame_rules = FRAME_RULES  # error replies (ack_error); Binance pings us
+    rules = VenueRules(partial(adapter_config, config=BinanceSpotConfig), plan_connections,
+                       heartbeat, classify_error, error=ack_error, control=control_limiter,
+                       snapshots=SpotDepthSnapshots, snapshot_channel="depth")
 
     def _route_of(self, stream: str) -> str:
         return ""  # one endpoint: every stream on every connection
 
     def _stream_url(self, route: str, streams: Sequence[str]) -> str:
         return ws_url(streams, config=self.vc)
-
-    def control_limiter(self) -> TokenBucket:
-        return control_limiter(self.vc)
 
 
 def is_spot_book_frame(payload: bytes) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -55,6 +55,7 @@ from .descriptor import (
     VenueLimits,
     VenueOption,
     VenueOptions,
+    VenueRules,
 )
 
 VENUE = "binance-usdm"
@@ -412,29 +413,60 @@ class DepthSnapshots:
             raise VenueReplyError(VENUE, "depth snapshot", str(exc)) from None
 
 
-class BinanceLiveChanges:
-    """Live SUBSCRIBE/UNSUBSCRIBE on an open connection, shared by USD-M and spot.
+def ack_error(payload: bytes) -> str | None:
+    """Binance's error text when ``payload`` is an error reply, else None."""
+    ack = parse_ack(payload)
+    return None if ack is None or ack.ok else ack.error
 
-    Ids come from the adapter's own counter (from ``LIVE_FIRST_ID``, unique per adapter,
-    so per connection), answered ``{"result":null,"id":N}`` or an error. The adapter
-    supplies ``vc`` (``max_streams_per_connection``, ``params_per_subscribe``), ``venue``,
-    ``_route_of(stream)`` and ``_stream_url(route, streams)``.
+
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                   config: type[BinanceUsdmConfig] = BinanceUsdmConfig) -> BinanceUsdmConfig:
+    """The ``config`` class (spot passes its own: the same fields) from a ``[[venue]]`` table."""
+    return config(ws_url=options.ws_base, rest_url=options.rest_base,
+                  max_streams_per_connection=options.max_streams_per_connection,
+                  weight_limit_per_min=options.weight_limit_per_min, stale_after_s=stale_after_s,
+                  rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
+                  backoff=backoff)
+
+
+class BinanceUsdmAdapter(Adapter):
+    """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots.
+
+    Binance spot (``binance_spot.BinanceSpotAdapter``) is this adapter with spot's rules,
+    its one route (``_route_of``) and its URLs (``_stream_url``): what differs is declared
+    there, not repeated.
+
+    Live SUBSCRIBE/UNSUBSCRIBE on an open connection, ids from ``next_live_id`` (from
+    ``LIVE_FIRST_ID``, per adapter, so per connection), answered ``{"result":null,"id":N}``
+    or an error; never a stream of another route on a connection.
     """
 
-    vc: Any
-    venue: ClassVar[str]
-    _live_id: int = LIVE_FIRST_ID
+    venue = VENUE
+    frame_rules = VENUE  # error replies (ack_error); no keep-alive answers: Binance pings us
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       error=ack_error, control=control_limiter, snapshots=DepthSnapshots,
+                       snapshot_channel="depth")
+    live_first_id = LIVE_FIRST_ID
+
+    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
+                 new_id: Callable[[], str]) -> None:
+        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
+        self.rotate_after_s = self.vc.rotate_after_s
+
+    def plan_options(self) -> dict[str, Any]:
+        return {"subscribe": self.options.subscribe}
+
+    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
+        if self.snapshots is None:
+            return []
+        suffix = "@" + CHANNELS["depth"]
+        return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
 
     def _route_of(self, stream: str) -> str:
-        raise NotImplementedError
+        return route_for_stream(stream, self.vc)
 
     def _stream_url(self, route: str, streams: Sequence[str]) -> str:
-        raise NotImplementedError
-
-    def _next_ids(self, n: int) -> list[int]:
-        first = self._live_id
-        self._live_id += n
-        return list(range(first, first + n))
+        return ws_url(route, streams, config=self.vc)
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
@@ -455,7 +487,7 @@ class BinanceLiveChanges:
                 message: Callable[[Sequence[str], int], bytes], *, added: Sequence[str] = (),
                 removed: Sequence[str] = ()) -> LiveChange:
         parts = chunked(params, self.vc.params_per_subscribe) if params else []
-        ids = self._next_ids(len(parts))
+        ids = [self.next_live_id() for _ in parts]
         msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
         if plan.messages:  # subscribe mode: a reconnect sends SUBSCRIBEs of the current set
             resub = [subscribe_message(p, i) for i, p in enumerate(
@@ -471,56 +503,6 @@ class BinanceLiveChanges:
         if ack is None or ack.request_id is None:
             return None
         return ack.request_id, ack.error
-
-
-class BinanceUsdmAdapter(BinanceLiveChanges, Adapter):
-    """USD-M as the supervisor sees it: routed plans, 24 h rotation, depth snapshots."""
-
-    venue = VENUE
-    frame_rules = VENUE  # error replies (parse_ack); no keep-alive answers: Binance pings us
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.vc = BinanceUsdmConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base,
-            max_streams_per_connection=options.max_streams_per_connection,
-            weight_limit_per_min=options.weight_limit_per_min, stale_after_s=stale_after_s,
-            rotate_after_s=options.rotate_after_s, snapshot_limit=options.snapshot_limit,
-            backoff=backoff)
-        self.rotate_after_s = self.vc.rotate_after_s
-        self._live_id = LIVE_FIRST_ID
-        if options.snapshots and "depth" in options.channels:
-            self.snapshots = DepthSnapshots(self.vc)
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, config=self.vc,
-                                subscribe=self.options.subscribe)
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def frame_error(self, payload: bytes) -> str | None:
-        ack = parse_ack(payload)
-        return None if ack is None or ack.ok else ack.error
-
-    def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
-        if self.snapshots is None:
-            return []
-        suffix = "@" + CHANNELS["depth"]
-        return [s.split("@", 1)[0].upper() for s in plan.streams if s.endswith(suffix)]
-
-    def _route_of(self, stream: str) -> str:
-        return route_for_stream(stream, self.vc)
-
-    def _stream_url(self, route: str, streams: Sequence[str]) -> str:
-        return ws_url(route, streams, config=self.vc)
-
-    def control_limiter(self) -> TokenBucket:
-        return control_limiter(self.vc)
 
 
 def is_book_frame(payload: bytes) -> bool:

@@ -72,7 +72,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "bybit"
 MARKETS = ("spot", "linear")
@@ -295,37 +295,25 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> BybitConfig:
+    """The venue's config from a ``[[venue]]`` table (``RecorderUsageError`` if refused)."""
+    return BybitConfig(
+        ws_url=options.ws_base, rest_url=options.rest_base,
+        market=getattr(options, "market", "") or DEFAULT.market,
+        max_topics_per_connection=options.max_streams_per_connection,
+        # the shared ping_interval_s (Upbit's, 60 s by default) only ever shortens ours
+        ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
+        stale_after_s=stale_after_s, backoff=backoff)
+
+
 class BybitAdapter(Adapter):
     """Bybit as the supervisor sees it: one market, subscribe requests, a JSON ping every 20 s."""
 
     venue = VENUE
     frame_rules = VENUE  # pongs (is_pong) and refusals (frame_error), read by the core
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.vc = BybitConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base,
-            market=getattr(options, "market", "") or DEFAULT.market,
-            max_topics_per_connection=options.max_streams_per_connection,
-            # the shared ping_interval_s (Upbit's, 60 s by default) only ever shortens ours
-            ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
-            stale_after_s=stale_after_s, backoff=backoff)
-        self.connect_limit = connect_limiter(self.vc)
-        self.market = self.vc.market  # the stream table's market: linear books key linear:SYM
-        self._live_id = 0
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, config=self.vc)
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return is_pong
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, connect=connect_limiter)
+    picks_market = True  # the stream table's market: linear books key linear:SYM
 
     def book_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Symbols whose books (``orderbook.N``) ``plan`` carries: a Gap of one is resynced by
@@ -338,16 +326,9 @@ class BybitAdapter(Adapter):
         return resubscribe_messages([symbol], self.options.channels,
                                     req_id=f"resync-{self.new_id()}", config=self.vc)
 
-    def frame_error(self, payload: bytes) -> str | None:
-        return frame_error(payload)
-
     # Live changes: subscribe/unsubscribe requests on the open connection, at most
     # args_per_request topics each (spot: 10), a req_id of ours each, echoed in the ack
     # (``success`` true) or the refusal (false, the reason in ``ret_msg``).
-
-    def _next_id(self) -> str:
-        self._live_id += 1
-        return f"live-{self._live_id}"
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
@@ -369,7 +350,7 @@ class BybitAdapter(Adapter):
                 added: Sequence[str] = (), removed: Sequence[str] = ()) -> LiveChange:
         per = self.vc.args_per_request
         parts = [changed[i:i + per] for i in range(0, len(changed), per)]
-        ids = [self._next_id() for _ in parts]
+        ids = [f"live-{self.next_live_id()}" for _ in parts]
         msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
         resub = tuple(subscribe_message(topics[i:i + per], f"ticktape-r-{k}")
                       for k, i in enumerate(range(0, len(topics), per)))

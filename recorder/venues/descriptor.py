@@ -74,6 +74,36 @@ class SnapshotSource(Protocol):
     def last_update_id(self, body: bytes) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class VenueRules:
+    """A venue module's rules, as its adapter declares them (``Adapter.rules``).
+
+    configure  ``(options, *, backoff, stale_after_s)``: the venue's config from a
+               ``[[venue]]`` table; ``RecorderUsageError`` for a value it refuses
+    plan       ``(symbols, channels, *, config, **Adapter.plan_options())``: the plans
+    heartbeat  ``(config)``: the ``Heartbeat``
+    classify   ``(*, config, status=, close_code=, exc=, message=, retry_after=)``: a ``Verdict``
+    keepalive  ``(payload)``: True for a keep-alive answer (None: the venue sends none)
+    error      ``(payload)``: the venue's error text of an error reply, else None (None:
+               the venue sends no error replies we read)
+    connect    ``(config)``: the per-IP connect limit (None: no limit)
+    control    ``(config)``: a fresh per-connection limiter of live changes (None: no limit)
+    snapshots  ``(config)``: the ``SnapshotSource`` resyncing ``snapshot_channel``'s books,
+               used when the configuration records that channel with snapshots on
+    """
+
+    configure: Callable[..., Any]
+    plan: Callable[..., list[ConnectionPlan]]
+    heartbeat: Callable[[Any], Heartbeat]
+    classify: Callable[..., Verdict]
+    keepalive: Callable[[bytes], bool] | None = None
+    error: Callable[[bytes], str | None] | None = None
+    connect: Callable[[Any], WindowLimit] | None = None
+    control: Callable[[Any], ControlLimiter] | None = None
+    snapshots: Callable[[Any], SnapshotSource] | None = None
+    snapshot_channel: str = ""
+
+
 class Adapter:
     """What the daemon's supervisor asks of a venue; one instance per ``[[venue]]``.
 
@@ -118,6 +148,13 @@ class Adapter:
       ``try_take(now)``) every message of a live change passes; None: no limit.
     - ``answer(payload)``: ``(request_id, error or None)`` when ``payload`` answers one of
       our requests, else None. Called only while a change awaits its answers.
+
+    A venue declares its module's rules in ``rules`` (a ``VenueRules``); the base calls
+    them with the venue's config (``vc``, from ``rules.configure``), so an adapter holds no
+    wrapper of its own around them. ``plan_options()`` gives the venue's own keywords of
+    ``rules.plan`` for one planning (a fresh ticket...). ``picks_market``: the config's
+    ``market`` is the stream table's (``market``). Live request ids of ours come from
+    ``next_live_id()``, counting up from ``live_first_id`` per adapter.
     """
 
     venue: ClassVar[str] = ""
@@ -128,6 +165,10 @@ class Adapter:
     connect_limit: WindowLimit | None = None
     snapshots: SnapshotSource | None = None
     greeting: bool = False
+    vc: Any  # the venue's config, from ``rules.configure``
+    rules: ClassVar[VenueRules]
+    picks_market: ClassVar[bool] = False
+    live_first_id: ClassVar[int] = 1
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str]) -> None:
@@ -135,6 +176,20 @@ class Adapter:
         self.backoff = backoff
         self.stale_after_s = stale_after_s
         self.new_id = new_id
+        rules = self.rules
+        self.vc = rules.configure(options, backoff=backoff, stale_after_s=stale_after_s)
+        self._live_id = self.live_first_id - 1
+        if self.picks_market:
+            self.market = self.vc.market
+        if rules.connect is not None:
+            self.connect_limit = rules.connect(self.vc)
+        if rules.snapshots is not None and options.snapshots and rules.snapshot_channel in options.channels:
+            self.snapshots = rules.snapshots(self.vc)
+
+    def next_live_id(self) -> int:
+        """A fresh id for a live request of ours (per adapter, counting up)."""
+        self._live_id += 1
+        return self._live_id
 
     def plans(self) -> list[ConnectionPlan]:
         """The connections to open, one supervisor slot each."""
@@ -144,7 +199,11 @@ class Adapter:
         """The connections that would carry ``symbols`` (on the configured channels), by
         the venue's plan rules: what a symbol added while running is recorded on, beside
         the connections already open."""
-        raise NotImplementedError
+        return self.rules.plan(symbols, self.options.channels, config=self.vc, **self.plan_options())
+
+    def plan_options(self) -> dict[str, Any]:
+        """The venue's own keywords of ``rules.plan`` for one planning (a fresh ticket...)."""
+        return {}
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
         """The plan for the next connection of slot ``index`` (fresh request ids etc.)."""
@@ -160,19 +219,19 @@ class Adapter:
 
     def heartbeat(self) -> Heartbeat:
         """Keep-alive rules; asked again after each ``connect_plan`` (a reply may set them)."""
-        raise NotImplementedError
+        return self.rules.heartbeat(self.vc)
 
     def classify(self, **kw: Any) -> Verdict:
         """The ``Verdict`` for a failure (``status``, ``close_code``, ``exc``, ``message``...)."""
-        raise NotImplementedError
+        return self.rules.classify(config=self.vc, **kw)
 
     def keepalive(self) -> Callable[[bytes], bool] | None:
         """A test for keep-alive answers (they do not prove the feed alive), or None."""
-        return None
+        return self.rules.keepalive
 
     def frame_error(self, payload: bytes) -> str | None:
         """The venue's error text when ``payload`` is an error reply, else None."""
-        return None
+        return None if self.rules.error is None else self.rules.error(payload)
 
     def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Symbols whose diff-depth stream ``plan`` carries (synced by ``snapshots``)."""
@@ -188,7 +247,7 @@ class Adapter:
 
     def control_limiter(self) -> ControlLimiter | None:
         """A new per-connection limiter for the messages of live changes; None: no limit."""
-        return None
+        return None if self.rules.control is None else self.rules.control(self.vc)
 
     def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
         """``(request_id, error text or None)`` when ``payload`` answers a request of ours."""

@@ -71,7 +71,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "gate"
 SPOT = "spot"
@@ -368,6 +368,27 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def reply_error(payload: bytes) -> str | None:
+    """Gate's error text when ``payload`` is an error reply, else None."""
+    ack = parse_reply(payload)
+    return None if ack is None or ack.ok else ack.error
+
+
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> GateConfig:
+    """The config of the table's market (spot unless it says futures) from a ``[[venue]]`` table."""
+    market = getattr(options, "market", "") or SPOT
+    ws = options.ws_base
+    if ws.rstrip("/") == SPOT_WS and market == FUTURES:
+        ws = ""  # the descriptor's default origin is spot's: use the market's own
+    limit = options.snapshot_limit if options.snapshot_limit in SNAPSHOT_LIMITS else 100
+    return GateConfig(market=market, ws_url=ws, rest_url=options.rest_base,
+                      max_streams_per_connection=options.max_streams_per_connection,
+                      # the shared ping_interval_s key (60 s by default, Upbit's), never
+                      # above Gate's 10 s: its idle cut is undocumented
+                      ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
+                      stale_after_s=stale_after_s, snapshot_limit=limit, backoff=backoff)
+
+
 class GateAdapter(Adapter):
     """Gate as the supervisor sees it: subscribe requests, app ping, REST-synced books.
 
@@ -377,50 +398,27 @@ class GateAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE  # pongs (is_pong) and error replies (parse_reply), read by the core
+    # snapshots: the book channel is the market's own, so __init__ sets them
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=reply_error)
+    picks_market = True
 
     def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
                  new_id: Callable[[], str], clock: Callable[[], float] = time.time) -> None:
         super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        market = getattr(options, "market", "") or SPOT
-        ws = options.ws_base
-        if ws.rstrip("/") == SPOT_WS and market == FUTURES:
-            ws = ""  # the descriptor's default origin is spot's: use the market's own
-        limit = options.snapshot_limit if options.snapshot_limit in SNAPSHOT_LIMITS else 100
-        self.vc = GateConfig(market=market, ws_url=ws, rest_url=options.rest_base,
-                             max_streams_per_connection=options.max_streams_per_connection,
-                             # the shared ping_interval_s key (60 s by default, Upbit's), never
-                             # above Gate's 10 s: its idle cut is undocumented
-                             ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
-                             stale_after_s=stale_after_s, snapshot_limit=limit, backoff=backoff)
         self.clock = clock
-        self.market = market
-        self._live_id = 0
-        check_channels(options.channels, market)
-        if options.snapshots and f"{market}.{BOOK}" in options.channels:
+        check_channels(options.channels, self.vc.market)
+        if options.snapshots and f"{self.vc.market}.{BOOK}" in options.channels:
             self.snapshots = BookSnapshots(self.vc)
 
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, time_s=int(self.clock()),
-                                config=self.vc)
+    def plan_options(self) -> dict[str, object]:
+        return {"time_s": int(self.clock())}
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
         # the same symbols, with requests stamped now
         symbols = dict.fromkeys(s.split(":", 1)[1] for s in plan.streams)
         fresh = self.plans_for(symbols)
         return fresh[0] if len(fresh) == 1 else plan
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return is_pong
-
-    def frame_error(self, payload: bytes) -> str | None:
-        ack = parse_reply(payload)
-        return None if ack is None or ack.ok else ack.error
 
     def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
         if self.snapshots is None:
@@ -457,9 +455,8 @@ class GateAdapter(Adapter):
         msgs, ids = [], []
         for ch, syms in by_channel.items():
             for payload in subscribe_payloads(ch, syms, self.vc):
-                self._live_id += 1
-                ids.append(self._live_id)
-                msgs.append(request_message(ch, event, payload, now, self._live_id))
+                ids.append(self.next_live_id())
+                msgs.append(request_message(ch, event, payload, now, ids[-1]))
         # a reconnect subscribes the current set, channel by channel as plan_connections does
         chans = list(dict.fromkeys(s.partition(":")[0] for s in streams))
         resub = [m for ch in chans for m in subscribe_messages(

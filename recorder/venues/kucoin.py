@@ -71,7 +71,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "kucoin"
 # channel name (ours, the venue's topic without its /market/ prefix) -> topic prefix
@@ -359,30 +359,32 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> KucoinConfig:
+    """The venue's config from a ``[[venue]]`` table (``RecorderUsageError`` if refused)."""
+    return KucoinConfig(
+        ws_url=options.ws_base, ws_override=bool(getattr(options, "ws_url", "")),
+        rest_url=options.rest_base,
+        max_streams_per_connection=min(options.max_streams_per_connection,
+                                       DEFAULT.max_streams_per_connection),
+        ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
+        stale_after_s=stale_after_s, backoff=backoff)
+
+
 class KucoinAdapter(Adapter):
     """KuCoin as the supervisor sees it: a token before each connect, welcome, text ping."""
 
     venue = VENUE
     frame_rules = VENUE  # keep-alive answers (is_keepalive) and errors (error_text), by the core
     greeting = True  # the welcome message comes before any request
+    # control: KuCoin's uplink limit, 100 messages per 10 s per connection (our pings, one
+    # per ``pingInterval``, are not counted); heartbeat() narrows heartbeat's interval
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_keepalive, error=error_text, connect=connect_limiter,
+                       control=message_limiter, snapshots=Level2Snapshots, snapshot_channel="level2")
+    ping_s: float | None = None  # the last token reply's pingInterval (None: none yet)
 
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.vc = KucoinConfig(
-            ws_url=options.ws_base, ws_override=bool(getattr(options, "ws_url", "")),
-            rest_url=options.rest_base,
-            max_streams_per_connection=min(options.max_streams_per_connection,
-                                           DEFAULT.max_streams_per_connection),
-            ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
-            stale_after_s=stale_after_s, backoff=backoff)
-        self.connect_limit = connect_limiter(self.vc)
-        self.ping_s = self.vc.ping_interval_s  # narrowed by each token reply
-        if options.snapshots and "level2" in options.channels:
-            self.snapshots = Level2Snapshots(self.vc)
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, new_id=self.new_id, config=self.vc)
+    def plan_options(self) -> dict[str, object]:
+        return {"new_id": self.new_id}
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
         # fresh request ids for each connection; the symbols stay the slot's own
@@ -400,19 +402,12 @@ class KucoinAdapter(Adapter):
         return ConnectionPlan(plan.venue, url, plan.route, plan.streams, plan.messages)
 
     def heartbeat(self) -> Heartbeat:
+        """Ours, at the token reply's ``pingInterval`` when it is shorter than ours."""
+        ping_s = self.vc.ping_interval_s if self.ping_s is None else self.ping_s
         return heartbeat(KucoinConfig(ws_url=self.vc.ws_url, rest_url=self.vc.rest_url,
-                                      ping_interval_s=self.ping_s,
+                                      ping_interval_s=ping_s,
                                       ping_timeout_s=self.vc.ping_timeout_s),
                          stale_after_s=self.stale_after_s)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return is_keepalive
-
-    def frame_error(self, payload: bytes) -> str | None:
-        return error_text(payload)
 
     def depth_symbols(self, plan: ConnectionPlan) -> list[str]:
         if self.snapshots is None:
@@ -457,11 +452,6 @@ class KucoinAdapter(Adapter):
                                            if s.partition(":")[0] == ch], self.vc.symbols_per_topic))
         new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, resub)
         return LiveChange(new_plan, tuple(msgs), tuple(ids), tuple(added), tuple(removed))
-
-    def control_limiter(self) -> WindowLimit:
-        """KuCoin's uplink limit, 100 messages per 10 s per connection (our pings, one per
-        ``pingInterval``, are not counted here)."""
-        return message_limiter(self.vc)
 
     def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
         r = parse_reply(payload)

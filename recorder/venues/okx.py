@@ -70,7 +70,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "okx"
 # As OKX spells them. books: 400 levels, snapshot + updates (seqId, checksum); books5: 5-level
@@ -317,6 +317,16 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> OkxConfig:
+    """The venue's config from a ``[[venue]]`` table (``RecorderUsageError`` if refused)."""
+    return OkxConfig(
+        ws_url=options.ws_base, rest_url=options.rest_base,
+        max_args_per_connection=options.max_streams_per_connection,
+        # the shared ping_interval_s key defaults to Upbit's 60 s: never past OKX's cut
+        ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
+        stale_after_s=stale_after_s, backoff=backoff)
+
+
 class OkxAdapter(Adapter):
     """OKX as the supervisor sees it: subscribe args per connection, text ping, 3 connects/s.
 
@@ -328,33 +338,10 @@ class OkxAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.vc = OkxConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base,
-            max_args_per_connection=options.max_streams_per_connection,
-            # the shared ping_interval_s key defaults to Upbit's 60 s: never past OKX's cut
-            ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
-            stale_after_s=stale_after_s, backoff=backoff)
-        self.connect_limit = connect_limiter(self.vc)
-        self._live_id = 0
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, config=self.vc)
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return is_pong
-
-    def frame_error(self, payload: bytes) -> str | None:
-        return frame_error(payload)
+    # control: 480 ops an hour per connection (a book resync's two ops have their own budget)
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, connect=connect_limiter,
+                       control=op_limiter)
 
     def book_symbols(self, plan: ConnectionPlan) -> list[str]:
         """Instruments whose ``books`` (checksummed, seqId-chained) ``plan`` carries."""
@@ -371,10 +358,6 @@ class OkxAdapter(Adapter):
     # Live changes: subscribe/unsubscribe ops on the open connection, each with an ``id``
     # from our own counter (OKX echoes it in every ack and error of the request). OKX acks
     # per arg; the first answer to an id settles it.
-
-    def _next_id(self) -> str:
-        self._live_id += 1
-        return f"live{self._live_id}"
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
@@ -397,16 +380,12 @@ class OkxAdapter(Adapter):
                 added: Sequence[str] = (), removed: Sequence[str] = ()) -> LiveChange:
         args = [split_stream(s) for s in changed]
         parts = chunked(args, self.vc.args_per_message) if args else []
-        ids = [self._next_id() for _ in parts]
+        ids = [f"live{self.next_live_id()}" for _ in parts]
         msgs = tuple(message(p, i) for p, i in zip(parts, ids, strict=True))
         resub = tuple(subscribe_message(p) for p in chunked([split_stream(s) for s in streams],
                                                             self.vc.args_per_message))
         new_plan = ConnectionPlan(VENUE, plan.url, plan.route, streams, resub)
         return LiveChange(new_plan, msgs, tuple(ids), tuple(added), tuple(removed))
-
-    def control_limiter(self) -> WindowLimit:
-        """480 ops an hour per connection (a book resync's two ops come from its own budget)."""
-        return op_limiter(self.vc)
 
     def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
         reply = parse_event(payload)

@@ -54,7 +54,7 @@ offered: the decoder has no ``tick`` message yet, so its frames would be decode 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -74,7 +74,7 @@ from .base import (
     origin,
     parse_retry_after,
 )
-from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions
+from .descriptor import Adapter, LiveChange, VenueDescriptor, VenueLimits, VenueOptions, VenueRules
 
 VENUE = "phemex"
 # channel -> the JSON-RPC method that subscribes it (and the extra params after the symbol)
@@ -297,6 +297,18 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> PhemexConfig:
+    """The venue's config from a ``[[venue]]`` table (``RecorderUsageError`` if refused)."""
+    # ping_interval_s is a shared [[venue]] key (Upbit's default is 60 s): Phemex pings
+    # at the shorter of it and 15 s, always inside the 30 s cut.
+    return PhemexConfig(
+        ws_url=options.ws_base, rest_url=options.rest_base,
+        max_subscriptions_per_connection=min(options.max_streams_per_connection,
+                                             DEFAULT.max_subscriptions_per_connection),
+        ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
+        stale_after_s=stale_after_s, backoff=backoff)
+
+
 class PhemexAdapter(Adapter):
     """Phemex as the supervisor sees it: JSON-RPC subscribes, 20 a connection, our server.ping.
 
@@ -308,42 +320,13 @@ class PhemexAdapter(Adapter):
 
     venue = VENUE
     frame_rules = VENUE
-
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        # ping_interval_s is a shared [[venue]] key (Upbit's default is 60 s): Phemex pings
-        # at the shorter of it and 15 s, always inside the 30 s cut.
-        self.vc = PhemexConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base,
-            max_subscriptions_per_connection=min(options.max_streams_per_connection,
-                                                 DEFAULT.max_subscriptions_per_connection),
-            ping_interval_s=min(options.ping_interval_s, DEFAULT.ping_interval_s),
-            stale_after_s=stale_after_s, backoff=backoff)
-        self._live_id = LIVE_FIRST_ID
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
-        return plan_connections(symbols, self.options.channels, config=self.vc)
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return is_pong
-
-    def frame_error(self, payload: bytes) -> str | None:
-        return frame_error(payload)
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=is_pong, error=frame_error, control=request_limiter)
+    live_first_id = LIVE_FIRST_ID + 1  # ids 1001 on: above every plan id (1..20) and the ping's 0
 
     # Live changes: one ``<channel>.subscribe`` (``.unsubscribe``) per stream, ids from
     # our own counter. ``orderbook.unsubscribe`` takes no symbol and drops every book of
     # the connection, so removing one book while others stay cannot be done in place.
-
-    def _next_id(self) -> int:
-        self._live_id += 1
-        return self._live_id
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         new = [s for s in dict.fromkeys(streams) if s not in plan.streams]
@@ -353,7 +336,7 @@ class PhemexAdapter(Adapter):
             return None
         msgs, ids = [], []
         for s in new:
-            ids.append(self._next_id())
+            ids.append(self.next_live_id())
             msgs.append(subscribe_message(*s.split(":", 1), req_id=ids[-1]))
         return LiveChange(self._plan(plan, (*plan.streams, *new)), tuple(msgs), tuple(ids),
                           added=tuple(new))
@@ -368,11 +351,11 @@ class PhemexAdapter(Adapter):
             return None  # orderbook.unsubscribe would drop the books that stay: reconnect
         msgs, ids = [], []
         if books_gone:
-            ids.append(self._next_id())
+            ids.append(self.next_live_id())
             msgs.append(unsubscribe_message("orderbook", req_id=ids[-1]))
         for s in gone:
             if not s.startswith("orderbook:"):
-                ids.append(self._next_id())
+                ids.append(self.next_live_id())
                 msgs.append(unsubscribe_message(*s.split(":", 1), req_id=ids[-1]))
         return LiveChange(self._plan(plan, keep), tuple(msgs), tuple(ids), removed=tuple(gone))
 
@@ -381,9 +364,6 @@ class PhemexAdapter(Adapter):
         msgs = tuple(subscribe_message(*s.split(":", 1), req_id=i)
                      for i, s in enumerate(streams, start=1))
         return ConnectionPlan(VENUE, plan.url, plan.route, streams, msgs)
-
-    def control_limiter(self) -> WindowLimit:
-        return request_limiter(self.vc)
 
     def answer(self, payload: bytes) -> tuple[int | str, str | None] | None:
         rep = parse_reply(payload)

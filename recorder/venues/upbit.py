@@ -27,7 +27,7 @@ frame. Codes no longer listed simply stop.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlencode
@@ -59,6 +59,7 @@ from .descriptor import (
     VenueLimits,
     VenueOption,
     VenueOptions,
+    VenueRules,
 )
 
 VENUE = "upbit"
@@ -332,25 +333,32 @@ def classify_error(*, status: int | None = None, close_code: int | None = None,
 # ---------------------------------------------------------------------------- the daemon's view
 
 
+def error_text(payload: bytes) -> str | None:
+    """``"<name>: <message>"`` of an error frame, None for anything else."""
+    err = parse_error(payload)
+    return None if err is None else f"{err[0]}: {err[1]}"
+
+
+def adapter_config(options: VenueOptions, *, backoff: Backoff, stale_after_s: float) -> UpbitConfig:
+    """The venue's config from a ``[[venue]]`` table (``RecorderUsageError`` if refused)."""
+    return UpbitConfig(ws_url=options.ws_base, rest_url=options.rest_base, format=options.format,
+                       max_codes_per_connection=options.max_streams_per_connection,
+                       ping_interval_s=options.ping_interval_s, stale_after_s=stale_after_s,
+                       backoff=backoff)
+
+
 class UpbitAdapter(Adapter):
     """Upbit as the supervisor sees it: one request array per connection, text PING, 5 connects/s."""
 
     venue = VENUE
     frame_rules = VENUE  # error frames (parse_error) and the keep-alive answer (keepalive)
+    rules = VenueRules(adapter_config, plan_connections, heartbeat, classify_error,
+                       keepalive=partial(is_keepalive, VENUE), error=error_text,
+                       connect=connect_limiter, control=message_limiter)
 
-    def __init__(self, options: VenueOptions, *, backoff: Backoff, stale_after_s: float,
-                 new_id: Callable[[], str]) -> None:
-        super().__init__(options, backoff=backoff, stale_after_s=stale_after_s, new_id=new_id)
-        self.vc = UpbitConfig(
-            ws_url=options.ws_base, rest_url=options.rest_base, format=options.format,
-            max_codes_per_connection=options.max_streams_per_connection,
-            ping_interval_s=options.ping_interval_s, stale_after_s=stale_after_s, backoff=backoff)
-        self.connect_limit = connect_limiter(self.vc)
-
-    def plans_for(self, symbols: Iterable[str]) -> list[ConnectionPlan]:
+    def plan_options(self) -> dict[str, object]:
         # Upbit wants a unique ticket per request: a fresh one each time we plan.
-        return plan_connections(symbols, self.options.channels,
-                                ticket=f"ticktape-{self.new_id()}", config=self.vc)
+        return {"ticket": f"ticktape-{self.new_id()}"}
 
     def replan(self, plan: ConnectionPlan, index: int) -> ConnectionPlan:
         plans = self.plans()
@@ -359,9 +367,6 @@ class UpbitAdapter(Adapter):
         # a slot added while running (plans_for): its own codes, a fresh ticket
         codes = dict.fromkeys(s.split(":", 1)[1] for s in plan.streams)
         return self.plans_for(codes)[0]
-
-    def heartbeat(self) -> Heartbeat:
-        return heartbeat(self.vc)
 
     def subscribe_messages(self, plan: ConnectionPlan, streams: Sequence[str]) -> LiveChange | None:
         codes = _codes(plan.streams)
@@ -383,22 +388,8 @@ class UpbitAdapter(Adapter):
 
     def _replace(self, plan: ConnectionPlan, codes: list[str]) -> LiveChange:
         """The request array that makes ``codes`` the connection's whole subscription."""
-        new_plan = plan_connections(codes, self.options.channels, ticket=f"ticktape-{self.new_id()}",
-                                    config=self.vc)[0]
+        new_plan = self.plans_for(codes)[0]
         return LiveChange(new_plan, new_plan.messages)
-
-    def control_limiter(self) -> Limits:
-        return message_limiter(self.vc)
-
-    def classify(self, **kw: object) -> Verdict:
-        return classify_error(config=self.vc, **kw)  # type: ignore[arg-type]
-
-    def keepalive(self) -> Callable[[bytes], bool]:
-        return partial(is_keepalive, VENUE)
-
-    def frame_error(self, payload: bytes) -> str | None:
-        err = parse_error(payload)
-        return None if err is None else f"{err[0]}: {err[1]}"
 
 
 def _codes(streams: Iterable[str]) -> list[str]:

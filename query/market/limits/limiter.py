@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from enum import IntEnum
 
+from recorder.venues.base import WeightBudget
+
 from .errors import Banned, RateLimited, Throttled
 from .replies import block_from_body, header, parse_remaining_req, retry_after_s
 from .venues import VENUE_LIMITS, VenueLimits, _venue
-from .window import SlidingWindow
 
 
 class Priority(IntEnum):
@@ -57,7 +58,7 @@ class _Group:
 
     __slots__ = ("venue", "name", "window", "blocked_until", "banned", "reason", "queues")
 
-    def __init__(self, venue: str, name: str, window: SlidingWindow) -> None:
+    def __init__(self, venue: str, name: str, window: WeightBudget) -> None:
         self.venue = venue
         self.name = name
         self.window = window
@@ -126,7 +127,7 @@ class Limiter:
         g = self._groups.get(key)
         if g is None:
             lim = spec.groups[name]
-            g = self._groups[key] = _Group(venue, name, SlidingWindow(lim.limit, lim.window_s + spec.margin_s))
+            g = self._groups[key] = _Group(venue, name, WeightBudget(lim.limit, lim.window_s + spec.margin_s))
         return g
 
     def used(self, venue: str, endpoint: str) -> int:
@@ -223,17 +224,17 @@ class Limiter:
         rem = parse_remaining_req(rem_value) if rem_value is not None else None
         if rem is not None:
             target = self._group(venue, rem.group) if rem.group in spec.groups else g
-            target.window.fill_to(now, target.window.limit - max(0, rem.sec))
+            target.window.observe_used(now, target.window.limit - max(0, rem.sec))
         used = header(headers, "X-MBX-USED-WEIGHT-1M")
         if used is not None and used.strip().isdigit():
-            g.window.fill_to(now, int(used))
+            g.window.observe_used(now, int(used))
 
         if status == 429:
             wait = retry_after_s(headers)
             if wait is None:
                 # No duration given: the venue says this window is spent, so wait one out.
-                wait = g.window.hold_s
-            g.window.fill_to(now, g.window.limit)
+                wait = g.window.window_s
+            g.window.observe_used(now, g.window.limit)
             self._block(g, now + wait, banned=False, reason=f"HTTP 429 ({_snippet(body)})")
         elif status == 418:
             wait = retry_after_s(headers)

@@ -78,6 +78,25 @@ def test_weight_budget_with_observed_venue_count():
     assert budget.delay(61.0, 20) == 0.0
 
 
+def test_weight_budget_keeps_its_own_count_over_a_lower_venue_count():
+    # query.market's limiter folds every reply's count in: a stale or lower one (the venue's
+    # window turned over before ours) must never free what we spent.
+    budget = WeightBudget(10, 1.05)  # a 1 s venue window held with a 50 ms margin
+    budget.take(0.0, 6)
+    budget.observe_used(0.5, 2)
+    assert budget.used(0.5) == 6
+    budget.observe_used(0.5, 10)  # the venue says its window is spent
+    assert budget.delay(0.5, 1) == pytest.approx(0.55)  # our 6 of 0.0 leave at 1.05
+    assert budget.used(1.05) == 4 and budget.delay(1.05, 6) == 0.0
+    assert budget.delay(1.6, 10) == 0.0  # the venue's 4 of 0.5 left at 1.55
+
+
+def test_window_limit_refuses_what_can_never_fit():
+    lim = WindowLimit(3, 1.0)
+    with pytest.raises(ValueError, match="never fit"):
+        lim.delay(0.0, 4)
+
+
 def test_backoff_sequence_is_reproducible_and_capped():
     policy = Backoff(initial_s=1.0, factor=2.0, max_s=30.0, jitter=0.5)
     v = policy.verdict(ErrorClass.NETWORK)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+from functools import partial
+
 import pytest
 
 import state.decode
@@ -22,7 +26,7 @@ from recorder.venues import (
     upbit,
 )
 from recorder.venues.base import Backoff
-from recorder.venues.descriptor import Adapter, VenueDescriptor
+from recorder.venues.descriptor import Adapter, VenueDescriptor, VenueRules
 
 
 def test_the_registry_holds_each_venue_modules_descriptor():
@@ -44,6 +48,62 @@ def test_descriptor_names_a_sync_rule_a_decoder_and_its_own_adapter(name):
     assert d.is_symbol(d.symbol_example)
     # The snapshot capability matches the rule: REST-synced rules need REST snapshots.
     assert d.snapshots == state.sync.rest_synced(d.sync_rule)
+
+
+@pytest.mark.parametrize("name", sorted(VENUES))
+def test_an_adapter_declares_its_own_modules_rules(name):
+    """Each rule is the venue module's own name for it, so no venue runs another's by a slip
+    (spot's ``plan`` must be spot's ``plan_connections``, not USD-M's)."""
+    adapter = VENUES[name].adapter
+    module = sys.modules[adapter.__module__]
+    rules = adapter.rules
+    declared = {f.name: getattr(rules, f.name) for f in dataclasses.fields(VenueRules)}
+    assert all(declared[k] is not None for k in ("configure", "plan", "heartbeat", "classify"))
+    for field, rule in declared.items():
+        if rule is None or isinstance(rule, str):
+            continue
+        fn = rule.func if isinstance(rule, partial) else rule
+        assert getattr(module, fn.__name__, None) is fn, (name, field)
+
+
+def test_binance_spot_adapter_is_usdm_with_spots_rules():
+    assert issubclass(binance_spot.BinanceSpotAdapter, binance_usdm.BinanceUsdmAdapter)
+    spot, usdm = binance_spot.BinanceSpotAdapter.rules, binance_usdm.BinanceUsdmAdapter.rules
+    assert spot.error is usdm.error  # the same acks and error replies
+    assert spot.configure.keywords == {"config": binance_spot.BinanceSpotConfig}
+    differ = [f.name for f in dataclasses.fields(VenueRules) if getattr(spot, f.name) != getattr(usdm, f.name)]
+    assert differ == ["configure", "plan", "heartbeat", "classify", "control", "snapshots"]
+
+
+def test_the_base_calls_the_declared_rules_with_the_venue_config():
+    seen: list[tuple[str, object]] = []
+
+    def configure(options, *, backoff, stale_after_s):
+        return {"venue": options.venue, "stale": stale_after_s}
+
+    def plan(symbols, channels, *, config, ticket):
+        seen.append(("plan", (tuple(symbols), channels, config["stale"], ticket)))
+        return []
+
+    class Toy(Adapter):
+        venue = "toy"
+        rules = VenueRules(configure, plan, lambda config: ("heartbeat", config["venue"]),
+                           lambda *, config, **kw: ("verdict", sorted(kw)),
+                           error=lambda payload: payload.decode() if payload.startswith(b"E") else None)
+
+        def plan_options(self):
+            return {"ticket": self.new_id()}
+
+    toy = Toy(VenueConfig(venue="upbit", symbols=("KRW-BTC",), channels=("trade",)),
+              backoff=Backoff(), stale_after_s=7.0, new_id=lambda: "t1")
+    assert toy.vc == {"venue": "upbit", "stale": 7.0}
+    assert toy.plans() == [] and seen == [("plan", (("KRW-BTC",), ("trade",), 7.0, "t1"))]
+    assert toy.heartbeat() == ("heartbeat", "upbit")
+    assert toy.classify(status=500, message=b"x") == ("verdict", ["message", "status"])
+    assert toy.frame_error(b"Eboom") == "Eboom" and toy.frame_error(b"data") is None
+    assert toy.keepalive() is None and toy.control_limiter() is None
+    assert toy.connect_limit is None and toy.snapshots is None
+    assert [toy.next_live_id(), toy.next_live_id()] == [1, 2]
 
 
 def test_binance_usdm_descriptor():
