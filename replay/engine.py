@@ -43,7 +43,7 @@ from typing import Any
 
 from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.source import RecordSource
-from state.events import Trade
+from state.events import Listing, Trade
 from state.projector import Projector
 
 from .errors import EngineConfigError, RunError, StrategyCallError
@@ -360,6 +360,9 @@ class Engine:
                     self._match_trades(rec, events)
                 if dispatch:
                     for ev in events:
+                        if type(ev) is Listing:  # no book, no filter: every strategy hears it
+                            on_event(ctx, ev, None)
+                            continue
                         sym = ev.symbol
                         # Decoders hand out the same str objects per symbol: most events
                         # are the previous event's symbol, found by identity.

@@ -7,7 +7,10 @@ through the venue's sync rule (``state.sync``, the one table of rules), and by
 ``Book.from_state`` (a checkpoint):
 
 - ``apply_snapshot(snapshot, out, report) -> int``: a full (or top-N) book; REST-synced
-  venues then replay the deltas buffered while waiting for it;
+  venues then replay the deltas buffered while waiting for it. A top-N picture (Binance
+  ``@depth20``, ``depth`` set) is the book only while no delta has come: a diff stream
+  beside it owns the book from its first delta on (``mode`` "diff"), synced by its own
+  snapshot, and later pictures are ignored;
 - ``apply_delta(delta, out, report) -> int``: changed levels, applied when the rule says
   they follow on, buffered or dropped otherwise;
 - ``apply_ticker(ticker, out, report) -> None``: a book ticker carrying the depth stream's

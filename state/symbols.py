@@ -11,7 +11,8 @@ Bybit linear ``BTCUSDT``, OKX ``BTC-USDT-SWAP``, Gate futures ``BTC_USDT``, Phem
 ``BTCUSD``), and ``BASE-QUOTE-<expiry as the venue writes it>`` for dated futures
 (``BTCUSDT_240927`` -> ``BTC-USDT-240927``, OKX ``BTC-USD-220527`` -> ``BTC-USD-220527``).
 Concatenated names are split at the longest known quote asset; an unknown quote
-leaves the native name (upper-cased) as the normalized one.
+leaves the native name (upper-cased) as the normalized one. A Phemex index series
+(``.BTC``, ``.MBTC``, ``.BTCFR8H``: a ``tick``'s symbol) is no pair and keeps its name.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def normalize(venue: str, key: str) -> str:
             return f"{pair[0]}-{pair[1]}-PERP"
         return f"{pair[0]}-{pair[1]}-{expiry}"
     if venue == "phemex":
+        if native.startswith("."):  # an index series (tick.subscribe): no pair to split
+            return n
         if native.startswith("s") and not native[1:2].islower():
             pair = split_concat(n[1:])
             return f"{pair[0]}-{pair[1]}" if pair else n

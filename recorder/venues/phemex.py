@@ -47,8 +47,14 @@ no path, is the lead's brief and was not found in that docs snapshot
 live site. The ack, book, trade and kline shapes are the ones in the real 2021 capture
 (``data/captures/cryptofeed/PHEMEX.jsonl.zst``). The error reply for an unknown symbol
 (``{"code":6001,"message":"invalid argument"}``) is taken from third-party clients, not
-confirmed in Phemex's docs. ``tick.subscribe`` (index ticks, params like ``.BTC``) is not
-offered: the decoder has no ``tick`` message yet, so its frames would be decode errors.
+confirmed in Phemex's docs. The ``tick`` channel (``tick.subscribe``) takes an index
+symbol, not a trading one: Phemex names the price index of a base currency ``.<BASE>``
+("index symbol follows a pattern .<BASECURRENCY>", ``Public-Contract-API-en.md``), so a
+configured symbol's ``tick`` subscribes its base's index (``BTCUSD`` and ``sBTCUSDT`` ->
+``.BTC``; ``index_symbol``). Its frames, ``{"tick":{"last":..,"scale":4,"symbol":".BTC",
+"timestamp":..}}``, are decoded as tickers of ``.BTC`` (``state.decode.phemex``). Two
+symbols of one base both subscribe that index; the mark (``.M<BASE>``) and funding-rate
+series are not offered.
 """
 
 from __future__ import annotations
@@ -82,7 +88,9 @@ CHANNELS: dict[str, tuple[str, tuple[int, ...]]] = {
     "orderbook": ("orderbook", ()),
     "trade": ("trade", ()),
     "kline": ("kline", (60,)),  # 1-minute bars, what the capture recorded
+    "tick": ("tick", ()),  # the symbol's base index (.BTC): see index_symbol
 }
+BY_INDEX = frozenset({"tick"})  # channels whose param is the symbol's index, not the symbol
 SPOT_QUOTES = ("USDT", "USDC")
 PING_ID = 0  # the id of every server.ping (subscribes count from 1)
 LIVE_FIRST_ID = 1000  # live changes count from here: never a plan's 1..20 nor a ping's 0
@@ -138,6 +146,24 @@ def is_spot(symbol: str) -> bool:
     return native_symbol(symbol).startswith("s")
 
 
+def index_symbol(symbol: str) -> str:
+    """The price index of a symbol's base currency, what ``tick.subscribe`` takes.
+
+    ``BTCUSD`` -> ``.BTC`` (a contract quoted in USD), ``sBTCUSDT`` -> ``.BTC`` (spot).
+    """
+    native = native_symbol(symbol)
+    pair, quotes = (native[1:], SPOT_QUOTES) if native.startswith("s") else (native, ("USD",))
+    for quote in quotes:
+        if pair.endswith(quote) and len(pair) > len(quote):
+            return "." + pair[:-len(quote)]
+    raise RecorderUsageError(f"{symbol!r} names no Phemex index: not <BASE>USD nor s<BASE>USDT/USDC")
+
+
+def _param(channel: str, symbol: str) -> str:
+    """The symbol a channel's requests name: the index for ``tick``, else the symbol."""
+    return index_symbol(symbol) if channel in BY_INDEX else native_symbol(symbol)
+
+
 # ---------------------------------------------------------------------------- requests
 
 
@@ -149,17 +175,18 @@ def request(method: str, params: Iterable[object], req_id: int) -> bytes:
 def subscribe_message(channel: str, symbol: str, req_id: int = 1) -> bytes:
     """``<channel>.subscribe`` for one symbol (Phemex takes one symbol a request)."""
     method, extra = _channel(channel)
-    return request(f"{method}.subscribe", (native_symbol(symbol), *extra), req_id)
+    return request(f"{method}.subscribe", (_param(channel, symbol), *extra), req_id)
 
 
 def unsubscribe_message(channel: str, symbol: str | None = None, req_id: int = 1) -> bytes:
     """``<channel>.unsubscribe`` (same ack shape as subscribe).
 
-    Trades and klines take one symbol or none (all of the connection's); the order book
-    takes no symbol: ``orderbook.unsubscribe`` always drops every book of the connection.
+    Trades, klines and ticks take one symbol (a tick its index) or none (all of the
+    connection's); the order book takes no symbol: ``orderbook.unsubscribe`` always drops
+    every book of the connection.
     """
     method, _ = _channel(channel)
-    params = () if symbol is None or channel == "orderbook" else (native_symbol(symbol),)
+    params = () if symbol is None or channel == "orderbook" else (_param(channel, symbol),)
     return request(f"{method}.unsubscribe", params, req_id)
 
 

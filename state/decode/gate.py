@@ -93,13 +93,23 @@ class Candle(msgspec.Struct, frozen=True, gc=False):
 
 
 class FBookTicker(msgspec.Struct, frozen=True, gc=False):
-    t: int
-    u: int
-    s: str
+    t: int  # ms
+    u: int  # the book update id it reflects
+    s: str  # contract
     b: str  # best bid
-    B: int  # its size
-    a: str
+    B: int  # its size in contracts
+    a: str  # best ask
     A: int
+
+
+class SBookTicker(msgspec.Struct, frozen=True, gc=False):
+    t: int  # ms
+    u: int  # the book update id it reflects
+    s: str  # currency pair
+    b: str  # best bid
+    B: str  # its amount
+    a: str  # best ask
+    A: str
 
 
 class Msg(msgspec.Struct, frozen=True, gc=False):
@@ -156,6 +166,7 @@ _d = {
     "spot.tickers": msgspec.json.Decoder(SpotTicker),
     "spot.candlesticks": msgspec.json.Decoder(Candle | list[Candle]),
     "futures.candlesticks": msgspec.json.Decoder(Candle | list[Candle]),
+    "spot.book_ticker": msgspec.json.Decoder(SBookTicker),
     "futures.book_ticker": msgspec.json.Decoder(FBookTicker),
 }
 _spot_snapshot = msgspec.json.Decoder(SpotSnapshot)

@@ -1,21 +1,31 @@
-"""Phemex contract and spot: book snapshot/incremental, trades, klines.
+"""Phemex contract and spot: book snapshot/incremental, trades, klines, index ticks.
 
 Prices are scaled integers (``priceEp``): 10^4 for contracts, 10^8 for spot
 (``s``-prefixed symbols), Phemex's documented scales; sizes are contract counts
 (contracts) or scaled base amounts (spot, 10^8). An ``ids_only`` decoder (``state.decode``)
 reads book messages through ``BookMsgIds``.
+
+A ``tick`` (``tick.subscribe`` of an index symbol, ``{"tick": {"last", "scale", "symbol",
+"timestamp"}}``) is the value of one of Phemex's index series, scaled by the message's own
+``scale``: a ``Ticker`` keyed by that series' symbol with ``index`` set. Phemex names the
+series of a base currency ``.BTC`` (its index price), ``.MBTC`` (mark price), ``.BTCFR``
+and ``.BTCFR8H`` (funding rates); the symbol says which, the decoder does not guess (a base
+currency may itself start with M), so every tick's value is its ``index``.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from recorder.journal.record import Record
-from state.events import BookDelta, BookSnapshot, Event, Kline, Trade
+from state.events import BookDelta, BookSnapshot, Event, Kline, Ticker, Trade
 
 from .common import NO_RAW, Decoder, scaled
 
 Lv = tuple[tuple[int, int], ...]
+MAX_SCALE = 18  # a tick's scale past this is no price (the core reads the same bound)
 
 
 class Book(msgspec.Struct, frozen=True, gc=False):
@@ -70,11 +80,23 @@ class KlineMsg(msgspec.Struct, frozen=True, gc=False):
     type: str
 
 
+class Tick(msgspec.Struct, frozen=True, gc=False):
+    last: int  # priceEp: the value x 10^scale
+    scale: Annotated[int, msgspec.Meta(ge=0, le=MAX_SCALE)]  # documented 4, 6 or 8
+    symbol: str  # index symbol: .BTC, .MBTC, .BTCFR8H
+    timestamp: int  # ns
+
+
+class TickMsg(msgspec.Struct, frozen=True, gc=False):
+    tick: Tick
+
+
 class Head(msgspec.Struct, frozen=True, gc=False):
     book: msgspec.Raw = NO_RAW
     trades: msgspec.Raw = NO_RAW
     trades_p: msgspec.Raw = NO_RAW
     kline: msgspec.Raw = NO_RAW
+    tick: msgspec.Raw = NO_RAW
     id: int | None = None  # JSON-RPC replies
     result: msgspec.Raw = NO_RAW
     error: msgspec.Raw = NO_RAW
@@ -86,6 +108,7 @@ _book_ids = msgspec.json.Decoder(BookMsgIds)
 _trade = msgspec.json.Decoder(TradeMsg)
 _trade_p = msgspec.json.Decoder(TradePMsg)
 _kline = msgspec.json.Decoder(KlineMsg)
+_tick = msgspec.json.Decoder(TickMsg)
 
 
 def scales(symbol: str) -> tuple[int, int]:
@@ -135,6 +158,10 @@ class PhemexDecoder(Decoder):
                           k[0] * 1_000_000_000, scaled(k[3], ps), scaled(k[4], ps),
                           scaled(k[5], ps), scaled(k[6], ps), scaled(k[7], qs), None, None)
                     for k in sorted(m.kline)]
+        if h.tick:
+            t = _tick.decode(p).tick
+            sym, norm = self.names(t.symbol)
+            return [Ticker(venue, sym, norm, t.timestamp, ts, seq, index=scaled(t.last, t.scale))]
         if h.id is not None or h.result or h.error:
             return []  # subscribe / ping replies
         raise ValueError("unknown Phemex message")

@@ -71,3 +71,20 @@ def assert_damaged_alike(capture_records, name: str, venue: str, n: int = 3000) 
         diff = [(p[:300], w, g) for p, w, g in zip(sample, want, got, strict=True)
                 if w != g and not (g == "error" and odd_side(w))]
         assert not diff, diff[:3]
+
+
+def assert_given_frames_alike(info, payloads: list[bytes], n: int = 3000) -> list:
+    """For a channel the captures lack: each of ``payloads`` decodes alike, and so do ``n``
+    of them damaged (as ``assert_damaged_alike``). Returns the Python side of ``payloads``
+    (per frame its events as tuples, or "error") for the caller to check its content."""
+    want = python_side(info, payloads)
+    assert core_side(info, payloads) == want
+    rnd = random.Random(16)
+    sample = [damaged(p, rnd) for p in rnd.choices(payloads, k=n)]
+    got, expect = core_side(info, sample), python_side(info, sample)
+    diff = [(p[:300], w, g) for p, w, g in zip(sample, expect, got, strict=True)
+            if w != g and not (g == "error" and odd_side(w))]
+    assert not diff, diff[:3]
+    kinds = {"error" if w == "error" else "events" for w in expect}
+    assert kinds == {"error", "events"}  # the damage made both decode errors and events
+    return want

@@ -16,7 +16,12 @@ import ticktape_core
 from recorder.journal.record import FRAME, Record, StreamInfo
 from state.decode import decoder_for
 
-from .core_diff import assert_damaged_alike, assert_every_frame_alike, frames_by_stream
+from .core_diff import (
+    assert_damaged_alike,
+    assert_every_frame_alike,
+    assert_given_frames_alike,
+    frames_by_stream,
+)
 
 CAPTURES = (("GATEIO", 150), ("GATEIO_FUTURES", 400))
 
@@ -77,3 +82,51 @@ def test_a_side_the_core_cannot_carry_is_a_decode_error():
     py, core = decode_both(frame)
     assert py[0].side == "bux"
     assert core.startswith("unknown taker side")
+
+
+# spot.book_ticker, which the captures lack: Gate's documented shape (sizes are strings,
+# where futures sends contract counts), then malformed ones.
+SPOT_BOOK_TICKERS = [
+    b'{"time":1606293275,"time_ms":1606293275723,"channel":"spot.book_ticker","event":"update",'
+    b'"result":{"t":1606293275123,"u":48733182,"s":"BTC_USDT","b":"19177.79","B":"0.0003341504",'
+    b'"a":"19179.38","A":"0.09"}}',
+    b'{"time":1606293276,"time_ms":1606293276001,"channel":"spot.book_ticker","event":"update",'
+    b'"result":{"t":1606293275999,"u":48733190,"s":"ETH_BTC","b":"0.03119","B":"12.5","a":"0.0312",'
+    b'"A":"0.001"}}',
+    b'{"time":1606293276,"channel":"spot.book_ticker","event":"update","result":{"s":"DIS_USDT",'
+    b'"u":1,"t":1,"A":"1","a":"121.6","B":"2","b":"121.5","extra":[1,{"x":null}]}}',
+    b'{"time":1606293275,"time_ms":1606293275723,"channel":"spot.book_ticker","event":"subscribe",'
+    b'"result":{"status":"success"}}',
+]
+SPOT_BOOK_TICKERS_BAD = [
+    b'{"channel":"spot.book_ticker","event":"update","result":{"t":1,"u":2,"s":"A_B","b":"1",'
+    b'"B":3,"a":"2","A":"4"}}',  # a futures-style size
+    b'{"channel":"spot.book_ticker","event":"update","result":{"t":1,"s":"A_B","b":"1","B":"3",'
+    b'"a":"2","A":"4"}}',  # no u
+    b'{"channel":"spot.book_ticker","event":"update","result":{"t":18446744073709551616,"u":2,'
+    b'"s":"A_B","b":"1","B":"3","a":"2","A":"4"}}',  # a time past int64
+    b'{"channel":"spot.book_ticker","event":"update","result":[]}',
+    b'{"channel":"spot.book_ticker","event":"update","result":null}',
+]
+
+
+def test_spot_book_tickers_decode_alike_and_to_book_tickers():
+    info = StreamInfo(1, "gate", "spot", "wss://api.gateio.ws/ws/v4/")
+    got = assert_given_frames_alike(info, SPOT_BOOK_TICKERS + SPOT_BOOK_TICKERS_BAD)
+    assert got[:4] == [
+        [("BookTicker", "BTC_USDT", 1_606_293_275_123_000_000, "19177.79", "0.0003341504",
+          "19179.38", "0.09", 48733182)],
+        [("BookTicker", "ETH_BTC", 1_606_293_275_999_000_000, "0.03119", "12.5", "0.0312",
+          "0.001", 48733190)],
+        [("BookTicker", "DIS_USDT", 1_000_000, "121.5", "2", "121.6", "1", 1)],
+        [],  # the subscribe ack
+    ]
+    assert got[4:] == ["error"] * len(SPOT_BOOK_TICKERS_BAD)
+
+
+def test_a_spot_book_ticker_names_a_spot_pair():
+    py, _ = decode_both(SPOT_BOOK_TICKERS[0])
+    assert (py[0].symbol, py[0].norm) == ("BTC_USDT", "BTC-USDT")
+    py, _ = decode_both(b'{"channel":"futures.book_ticker","event":"update","result":{"t":1,"u":2,'
+                        b'"s":"BTC_USDT","b":"1","B":3,"a":"2","A":4}}', "futures")
+    assert (py[0].symbol, py[0].norm, py[0].bid_sz) == ("futures:BTC_USDT", "BTC-USDT-PERP", "3")

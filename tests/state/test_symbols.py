@@ -27,6 +27,8 @@ from state.symbols import normalize, split_concat, symbol_key
     ("kucoin", "spot", "BCHSV-USDT", "BCHSV-USDT", "BCHSV-USDT"),
     ("phemex", "", "sBTCUSDT", "sBTCUSDT", "BTC-USDT"),
     ("phemex", "", "BTCUSD", "BTCUSD", "BTC-USD-PERP"),
+    ("phemex", "", ".BTC", ".BTC", ".BTC"),  # index series (tick): no pair
+    ("phemex", "", ".MBTC", ".MBTC", ".MBTC"),
 ])
 def test_key_and_normalized_name(venue, market, native, key, norm):
     assert symbol_key(venue, market, native) == key

@@ -155,12 +155,18 @@ def test_upbit_is_full_snapshots_only():
     assert d.book.top_bids(5) == [(D(99), D(2))] and d.book.updates == 2
 
 
-def test_partial_pictures_never_overwrite_a_diff_synced_book_and_ignore_diffs():
+def test_partial_pictures_never_overwrite_a_diff_synced_book_and_a_diff_takes_the_book():
     part = Driver("binance-usdm")
     part.snap(50, bids=[("10", "1")], depth=20)
     assert part.book.mode == "partial" and part.book.valid and not part.book.pending
-    assert part.delta(51, 52, 50, bids=[("9", "1")]) == [] and len(part.book) == 2
-    assert part.book.top_bids(5) == [(D(10), D(1))] and part.book.seen_delta
+    # the first diff: the diff stream owns the book, unsynced (no Gap), until its snapshot
+    assert part.delta(51, 52, 50, bids=[("9", "1")], seq=2) == []
+    assert (part.book.mode, part.book.valid, part.book.last_id, len(part.book)) == ("diff", False, None, 0)
+    assert part.book.needs_snapshot and part.book.buffered == 1 and part.book.gaps == 0
+    assert part.snap(60, bids=[("11", "1")], depth=20, seq=3) == [] and len(part.book) == 0  # ignored
+    assert part.snap(51, bids=[("10", "1")], seq=4) == []  # its snapshot: the buffered diff follows on
+    assert (part.book.valid, part.book.last_id, part.book.mode) == (True, 52, "diff")
+    assert part.book.top_bids(5) == [(D(10), D(1)), (D(9), D(1))] and part.book.seen_delta
     diff = Driver("binance-usdm")
     diff.snap(100)
     diff.delta(100, 101, 99, bids=[("10", "3")])

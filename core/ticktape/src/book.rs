@@ -4,7 +4,9 @@
 //!
 //! - [`Book::apply_snapshot`]: a full (or top-N) book; REST-synced venues then replay the
 //!   deltas buffered while waiting for it (a snapshot older than the buffered stream is a
-//!   `stale_snapshot` Gap and the book keeps waiting);
+//!   `stale_snapshot` Gap and the book keeps waiting). A top-N picture (Binance
+//!   `@depth20`) is the book only while no delta has come: once one has, the diff stream
+//!   owns the book and pictures are ignored, whichever stream's frame came first;
 //! - [`Book::apply_delta`]: changed levels, applied when the rule says they follow on,
 //!   buffered (REST-synced venues) or dropped (the others) before a snapshot;
 //! - [`Book::apply_ticker`]: a book ticker carrying the depth update id (Binance `u`) is
@@ -255,7 +257,7 @@ pub enum Mode {
     None,
     /// A snapshot and deltas.
     Diff,
-    /// Top-N pictures (deltas ignored).
+    /// Top-N pictures only, until a delta comes (the book is then a `Diff` one).
     Partial,
     /// Full pictures only (Upbit).
     Snapshot,
@@ -557,7 +559,12 @@ impl Book {
     ) -> Result<u32, FoldError> {
         self.pos.seen_delta = true;
         if self.pos.mode == Mode::Partial {
-            return Ok(0); // a book fed by top-N pictures ignores diffs
+            // A diff stream beside the partial one (Binance `depth` and `depth20` of one
+            // symbol): the diffs own the book from now on, and the pictures never sync it.
+            // Their ids are no position of the diff stream, so the book starts again as one
+            // that has had no snapshot yet (no Gap: nothing broke) and waits for its own.
+            self.invalidate();
+            self.pos.last_id = None;
         }
         self.pos.mode = Mode::Diff;
         let Some(check) = self.rule.check else {

@@ -111,6 +111,51 @@ fn binance_futures_brackets_the_snapshot_then_chains_pu() {
 }
 
 #[test]
+fn a_diff_beside_partial_pictures_takes_the_book_and_syncs_by_its_own_snapshot() {
+    // Binance spot `depth20` and `depth` of one symbol, the picture first: the diffs are
+    // buffered for the REST snapshot, as if no picture had come (no Gap, no resync).
+    let mut b = Book::new(rule_of("binance-spot"), false);
+    let mut f = Vec::new();
+    let picture = |id, bids, seq| Snapshot {
+        depth: Some(20),
+        ..snap(Some(id), bids, &[], seq)
+    };
+    b.apply_snapshot(&picture(105, &[("10", "1"), ("7", "1")], 1), &mut f)
+        .unwrap();
+    assert_eq!(
+        (b.position().mode, b.position().valid),
+        (Mode::Partial, true)
+    );
+    for (i, (first, last)) in [(104, 106), (107, 109)].into_iter().enumerate() {
+        let bids: &[Lv] = &[("9", if i == 0 { "3" } else { "4" })];
+        b.apply_delta(
+            &delta(Some(first), Some(last), None, bids, 2 + i as i64),
+            &mut f,
+        )
+        .unwrap();
+    }
+    assert_eq!(b.position().mode, Mode::Diff);
+    assert!(!b.position().valid && b.position().last_id.is_none() && b.bids().is_empty());
+    assert_eq!((b.buffer().len(), b.needs_snapshot()), (2, true));
+    b.apply_snapshot(&picture(109, &[("1", "1")], 4), &mut f)
+        .unwrap(); // a later picture: ignored
+    assert_eq!((b.buffer().len(), b.bids().len()), (2, 0));
+    b.apply_snapshot(&snap(Some(107), &[("10", "1"), ("9", "3")], &[], 5), &mut f)
+        .unwrap();
+    b.apply_delta(&delta(Some(110), Some(112), None, &[("8", "1")], 6), &mut f)
+        .unwrap();
+    assert!(f.is_empty() && b.counts().gaps == 0 && b.position().valid);
+    assert_eq!(b.position().last_id, Some(112));
+    assert_eq!(
+        b.bids()
+            .iter()
+            .map(|l| (l.price.as_str(), l.size.as_str()))
+            .collect::<Vec<_>>(),
+        [("10", "1"), ("9", "4"), ("8", "1")]
+    );
+}
+
+#[test]
 fn ranges_drop_old_updates_and_a_missing_range_is_a_gap() {
     for rule in ["binance-spot", "gate", "kucoin"] {
         let mut b = Book::new(rule_of(rule), false);

@@ -78,9 +78,9 @@ async def test_every_channel_byte_exact_and_decoded(tmp_path):
     p = Projector(j.streams)
     p.apply_many(j.records)
     assert p.books_needing_snapshot() == []
-    # No gap assertion here: with depth20 beside depth, the core resets the diff book to
-    # each partial (a WS BookSnapshot); a REST snapshot arriving after a newer partial then
-    # rewinds it and the next diff is a Gap (resynced). See test_depth_books_sync_without_gaps.
+    # depth20 beside depth: the diff book syncs by its REST snapshot alone (no gap, no resync)
+    assert [m for m in j.marks() if m["mark"] == "gap"] == []
+    assert len(j.rest("NKNUSDT")) == len(j.rest("BTCUSDT")) == 1
 
 
 async def test_depth_books_sync_without_gaps(tmp_path):

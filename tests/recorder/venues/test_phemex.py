@@ -35,7 +35,24 @@ def test_subscribe_messages_are_the_captures_json_rpc():
     assert json.loads(phemex.unsubscribe_message("orderbook", "BTCUSD")) == \
         {"id": 1, "method": "orderbook.unsubscribe", "params": []}
     with pytest.raises(RecorderUsageError):
-        phemex.subscribe_message("tick", "BTCUSD")
+        phemex.subscribe_message("mark", "BTCUSD")
+
+
+def test_a_tick_subscribes_the_index_of_the_symbols_base():
+    """Phemex's docs: ``tick.subscribe`` of ``.BTC``, the BTC index (``.<BASECURRENCY>``)."""
+    assert phemex.subscribe_message("tick", "BTCUSD", req_id=4) == \
+        b'{"id":4,"method":"tick.subscribe","params":[".BTC"]}'
+    assert json.loads(phemex.subscribe_message("tick", "SETHUSDC")) == \
+        {"id": 1, "method": "tick.subscribe", "params": [".ETH"]}
+    assert json.loads(phemex.unsubscribe_message("tick", "sGRTUSDT", 3)) == \
+        {"id": 3, "method": "tick.unsubscribe", "params": [".GRT"]}
+    assert [phemex.index_symbol(s) for s in ("XTZUSD", "sSUSHIUSDT", "USDUSD")] == [".XTZ", ".SUSHI", ".USD"]
+    for bad in ("USD", "sUSDT", "BTCEUR"):
+        with pytest.raises(RecorderUsageError, match="names no Phemex index"):
+            phemex.index_symbol(bad)
+    plan, = phemex.plan_connections(["BTCUSD"], ["orderbook", "tick"])
+    assert plan.streams == ("orderbook:BTCUSD", "tick:BTCUSD")
+    assert plan.messages[1] == b'{"id":2,"method":"tick.subscribe","params":[".BTC"]}'
 
 
 @pytest.mark.parametrize(("given", "native"), [
@@ -50,7 +67,7 @@ def test_native_symbols_undo_the_configurations_upper_case(given, native):
 def test_descriptor_registered_and_symbols_checked():
     d = descriptor_for("phemex")
     assert VENUES["phemex"] is d and d.sync_rule == "phemex" and not d.snapshots
-    assert d.channels == ("orderbook", "trade", "kline")
+    assert d.channels == ("orderbook", "trade", "kline", "tick")
     for ok in ("BTCUSD", "SBTCUSDT", "sBTCUSDT", "XTZUSD"):
         assert d.is_symbol(ok), ok
     for bad in ("BTCUSDT", "KRW-BTC", "uBTCUSD", "BTC"):
@@ -68,9 +85,9 @@ def test_config_accepts_spot_symbols_and_refuses_other_channels():
     plan, = descriptor_for("phemex").adapter(vc, backoff=Backoff(), stale_after_s=60,
                                              new_id=lambda: "x").plans()
     assert b'"sBTCUSDT"' in plan.messages[0]  # ... and spelled Phemex's way again
-    with pytest.raises(ConfigError, match=r"'tick' is not a phemex channel .one of orderbook, trade, kline"):
+    with pytest.raises(ConfigError, match=r"'mark' is not a phemex channel .one of orderbook, trade, kline, tick"):
         build_config({"recorder": {"data": "d"},
-                      "venue": [{"venue": "phemex", "symbols": ["BTCUSD"], "channels": ["tick"]}]})
+                      "venue": [{"venue": "phemex", "symbols": ["BTCUSD"], "channels": ["mark"]}]})
     with pytest.raises(ConfigError, match=r"'BTCUSDT' is not a phemex symbol"):
         build_config({"recorder": {"data": "d"},
                       "venue": [{"venue": "phemex", "symbols": ["BTCUSDT"], "channels": ["trade"]}]})

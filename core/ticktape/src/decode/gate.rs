@@ -1,12 +1,12 @@
 //! Gate v4 spot and USDT futures WebSocket frames: book updates, trades, tickers, candles,
-//! futures book tickers.
+//! book tickers.
 //!
 //! The port of `state/decode/gate.py`'s frame path, event for event. A frame is an envelope
 //! (`channel`, `event`, `time`, `time_ms`, `result`); an `update` (or `all`) of a channel
 //! the projection folds is read by that channel, anything else (subscribe acks, pongs, the
 //! server's `upgrade` notice) is no events, and a frame without a channel or a notice type
 //! is a decode error. Futures sizes are integer contract counts, printed as Python prints
-//! them. The event names the symbol as the frame spells it: the market that keys a futures
+//! them; spot sizes (book levels, a book ticker's `B`/`A`) are strings. The event names the symbol as the frame spells it: the market that keys a futures
 //! contract (`futures:BTC_USDT`) is the channel's prefix, which the fold knows as the
 //! stream's market. REST snapshots stay in Python.
 
@@ -20,7 +20,7 @@ use crate::event::{BookDelta, BookTicker, Event, Kline, Level, Side, Str, Ticker
 #[derive(Debug, Clone, Default)]
 pub struct GateDecoder;
 
-const CHANNELS: [&str; 8] = [
+const CHANNELS: [&str; 9] = [
     "spot.order_book_update",
     "futures.order_book_update",
     "spot.trades",
@@ -28,6 +28,7 @@ const CHANNELS: [&str; 8] = [
     "spot.tickers",
     "spot.candlesticks",
     "futures.candlesticks",
+    "spot.book_ticker",
     "futures.book_ticker",
 ];
 
@@ -124,7 +125,8 @@ impl GateDecoder {
                 vec![ticker(&Obj::parse(r)?, exch_ts_ns)?]
             }
             "spot.candlesticks" | "futures.candlesticks" => candles(r)?,
-            _ => vec![book_ticker(&Obj::parse(r)?)?], // futures.book_ticker
+            "spot.book_ticker" => vec![book_ticker(&Obj::parse(r)?, false)?],
+            _ => vec![book_ticker(&Obj::parse(r)?, true)?], // futures.book_ticker
         })
     }
 }
@@ -214,14 +216,22 @@ fn candle<'a>(c: &Obj<'a>) -> Result<Event<'a>, DecodeError> {
     }))
 }
 
-fn book_ticker<'a>(d: &Obj<'a>) -> Result<Event<'a>, DecodeError> {
+/// A book ticker: its sizes are contract counts (futures) or amount strings (spot).
+fn book_ticker<'a>(d: &Obj<'a>, contracts: bool) -> Result<Event<'a>, DecodeError> {
+    let size = |name: &str| {
+        if contracts {
+            d.int(name).map(Cow::Borrowed)
+        } else {
+            d.string(name)
+        }
+    };
     Ok(Event::BookTicker(BookTicker {
         symbol: d.string("s")?,
         exch_ts_ns: d.ns("t", MS.into())?,
         bid_px: d.string("b")?,
-        bid_sz: Cow::Borrowed(d.int("B")?),
+        bid_sz: size("B")?,
         ask_px: d.string("a")?,
-        ask_sz: Cow::Borrowed(d.int("A")?),
+        ask_sz: size("A")?,
         update_id: Some(d.id("u")?),
     }))
 }
@@ -238,7 +248,8 @@ mod tests {
     const TICKER: &[u8] = br#"{"time":1619093533,"channel":"spot.tickers","event":"update","result":{"currency_pair":"NEO_BTC","last":"0.0018716","lowest_ask":"0.0018734","highest_bid":"0.0018697","base_volume":"1138.0","quote_volume":"2.04","high_24h":"0.0018754","low_24h":"0.0017148"}}"#;
     const CANDLES: &[u8] = br#"{"time":1684930165,"time_ms":1684930165934,"channel":"futures.candlesticks","event":"update","result":[{"t":1684930140,"v":0,"c":"0.1701","h":"0.1701","l":"0.1701","o":"0.1701","n":"1m_FRONT_USDT"}]}"#;
     const BOOK_TICKER: &[u8] = br#"{"time":1684930165,"time_ms":1684930165631,"channel":"futures.book_ticker","event":"update","result":{"t":1684930165621,"u":6159967,"s":"PHB_USDT","b":"0.7379","B":814,"a":"0.739","A":677}}"#;
-    const REAL: [&[u8]; 7] = [
+    const SPOT_BOOK_TICKER: &[u8] = br#"{"time":1606293275,"time_ms":1606293275723,"channel":"spot.book_ticker","event":"update","result":{"t":1606293275123,"u":48733182,"s":"BTC_USDT","b":"19177.79","B":"0.0003341504","a":"19179.38","A":"0.09"}}"#;
+    const REAL: [&[u8]; 8] = [
         SPOT_BOOK,
         FUT_BOOK,
         SPOT_TRADE,
@@ -246,6 +257,7 @@ mod tests {
         TICKER,
         CANDLES,
         BOOK_TICKER,
+        SPOT_BOOK_TICKER,
     ];
 
     fn events(frame: &[u8]) -> Vec<Event<'_>> {
@@ -302,6 +314,35 @@ mod tests {
             panic!()
         };
         assert_eq!((b.bid_sz.as_ref(), b.update_id), ("814", Some(6_159_967)));
+        let [Event::BookTicker(b)] = &events(SPOT_BOOK_TICKER)[..] else {
+            panic!()
+        };
+        assert_eq!(
+            (b.symbol.as_ref(), b.exch_ts_ns, b.update_id),
+            ("BTC_USDT", 1_606_293_275_123 * MS, Some(48_733_182))
+        );
+        assert_eq!(
+            (
+                b.bid_px.as_ref(),
+                b.bid_sz.as_ref(),
+                b.ask_px.as_ref(),
+                b.ask_sz.as_ref()
+            ),
+            ("19177.79", "0.0003341504", "19179.38", "0.09")
+        );
+    }
+
+    #[test]
+    fn a_book_tickers_sizes_are_its_markets_type() {
+        // spot sizes are strings, futures sizes contract counts: the other type is refused
+        for f in [
+            &br#"{"channel":"spot.book_ticker","event":"update","result":{"t":1,"u":2,"s":"A_B","b":"1","B":3,"a":"2","A":"4"}}"#[..],
+            br#"{"channel":"futures.book_ticker","event":"update","result":{"t":1,"u":2,"s":"A_B","b":"1","B":"3","a":"2","A":4}}"#,
+            br#"{"channel":"spot.book_ticker","event":"update","result":{"t":1,"s":"A_B","b":"1","B":"3","a":"2","A":"4"}}"#,
+            br#"{"channel":"spot.book_ticker","event":"update","result":1}"#,
+        ] {
+            assert!(GateDecoder.frame(f).is_err(), "{f:?}");
+        }
     }
 
     #[test]
@@ -309,7 +350,7 @@ mod tests {
         for f in [
             &br#"{"time":1,"channel":"spot.trades","event":"subscribe","result":{"status":"success"}}"#[..],
             br#"{"type":"upgrade","msg":"reconnect"}"#,
-            br#"{"channel":"spot.book_ticker","event":"update","result":1}"#,
+            br#"{"channel":"spot.order_book","event":"update","result":1}"#,
             br#"{"channel":"spot.trades","event":"update"}"#,
         ] {
             assert_eq!(GateDecoder.frame(f).unwrap(), vec![], "{f:?}");
@@ -329,7 +370,7 @@ mod tests {
         // Any bytes, and any cut or change of a real frame: a result, never a panic.
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400),
-                        which in 0usize..7, cut in 0usize..400, at in 0usize..400,
+                        which in 0usize..8, cut in 0usize..400, at in 0usize..400,
                         byte in any::<u8>()) {
             let _ = GateDecoder.frame(&bytes);
             let real = REAL[which];

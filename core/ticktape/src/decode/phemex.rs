@@ -1,13 +1,15 @@
 //! Phemex contract and spot WebSocket frames: book snapshots and increments, trades
-//! (scaled and the USDT-M perpetual's real-value `trades_p`), klines.
+//! (scaled and the USDT-M perpetual's real-value `trades_p`), klines, index ticks.
 //!
 //! The port of `state/decode/phemex.py`'s frame path, event for event. A frame is read by
-//! which of `book`, `trades`, `trades_p`, `kline` it has, in that order; a JSON-RPC reply
+//! which of `book`, `trades`, `trades_p`, `kline`, `tick` it has, in that order; a JSON-RPC reply
 //! (`id`, `result` or `error`) is no events, anything else a decode error. Prices and sizes
 //! are scaled integers of any size, printed exactly as Python prints them (`scaled`) at
 //! the symbol's scales: 10^8 both for spot (`s`-prefixed symbols), 10^4 prices and whole
 //! contracts otherwise. A trades snapshot lists the newest first: it is folded oldest
-//! first, each trade numbered `<sequence>:<i>` in that order.
+//! first, each trade numbered `<sequence>:<i>` in that order. A tick is the value of an
+//! index series (`.BTC`, `.MBTC`, ...) at the message's own `scale` (0 to 18): a ticker of
+//! that symbol with its `index` set.
 
 use std::cmp::Ordering;
 
@@ -18,11 +20,14 @@ use super::json::Slot;
 use super::msgspec::{self, int_text, ns, small, Obj};
 use super::scaled::scaled;
 use super::DecodeError;
-use crate::event::{BookDelta, Event, Kline, Level, Side, Str, Trade};
+use crate::event::{BookDelta, Event, Kline, Level, Side, Str, Ticker, Trade};
 
 /// One stream's decoder: Phemex's frames name everything they need.
 #[derive(Debug, Clone, Default)]
 pub struct PhemexDecoder;
+
+/// The largest `scale` a tick may carry (`state.decode.phemex.MAX_SCALE`).
+const MAX_SCALE: u32 = 18;
 
 /// A book level: `[priceEp, size]`, exactly two integers.
 #[derive(Deserialize)]
@@ -89,6 +94,9 @@ impl PhemexDecoder {
         }
         if m.get("kline").is_present() {
             return klines(&m);
+        }
+        if m.get("tick").is_present() {
+            return m.read("tick", |s| tick(&Obj::parse(s.raw("tick")?)?));
         }
         if reply || m.get("result").is_present() || m.get("error").is_present() {
             return Ok(vec![]); // subscribe / ping replies
@@ -187,6 +195,26 @@ fn string_at<'a>(raw: &'a RawValue, name: &str) -> Result<Str<'a>, DecodeError> 
     Slot(Some(raw)).string(name)
 }
 
+/// An index tick: `{"last": priceEp, "scale": s, "symbol": ".BTC", "timestamp": ns}`.
+fn tick<'a>(t: &Obj<'a>) -> Result<Vec<Event<'a>>, DecodeError> {
+    let last = t.int("last")?;
+    let scale = t.int("scale")?;
+    let scale = match small(scale) {
+        Some(s) if (0..=i128::from(MAX_SCALE)).contains(&s) => s as u32,
+        _ => {
+            return Err(DecodeError(format!(
+                "tick scale {scale} is not 0 to {MAX_SCALE}"
+            )))
+        }
+    };
+    Ok(vec![Event::Ticker(Ticker {
+        symbol: t.string("symbol")?,
+        exch_ts_ns: t.ns("timestamp", 1)?,
+        index: Some(Str::Owned(scaled(last, scale))),
+        ..Ticker::default()
+    })])
+}
+
 /// Klines in the order Python's `sorted` gives their rows (by value, element by element):
 /// `[ts s, interval s, lastCloseEp, openEp, highEp, lowEp, closeEp, volume, ...]`.
 fn klines<'a>(m: &Obj<'a>) -> Result<Vec<Event<'a>>, DecodeError> {
@@ -234,7 +262,9 @@ mod tests {
     const TRADES: &[u8] = br#"{"sequence":17650891983,"symbol":"YFIUSD","trades":[[1625342240710279103,"Buy",329915000,40],[1625342238817548561,"Sell",329910000,50]],"type":"snapshot"}"#;
     const TRADES_P: &[u8] = br#"{"sequence":5,"symbol":"BTCUSDT","trades_p":[[1625342240710279103,"Sell","34000.5","0.01"]],"type":"incremental"}"#;
     const KLINE: &[u8] = br#"{"kline":[[1625342220,60,329365000,329915000,329915000,329915000,329915000,133,4387869],[1625342160,60,330270000,329985000,330075000,329365000,329365000,346,11417594]],"sequence":17652788205,"symbol":"YFIUSD","type":"snapshot"}"#;
-    const REAL: [&[u8]; 5] = [BOOK, SPOT_BOOK, TRADES, TRADES_P, KLINE];
+    const TICK: &[u8] =
+        br#"{"tick":{"last":93385362,"scale":4,"symbol":".BTC","timestamp":1580635719408000000}}"#;
+    const REAL: [&[u8]; 6] = [BOOK, SPOT_BOOK, TRADES, TRADES_P, KLINE, TICK];
 
     fn events(frame: &[u8]) -> Vec<Event<'_>> {
         PhemexDecoder.frame(frame).unwrap()
@@ -282,6 +312,36 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_is_its_index_series_value_at_its_own_scale() {
+        let [Event::Ticker(t)] = &events(TICK)[..] else {
+            panic!()
+        };
+        assert_eq!(
+            (t.symbol.as_ref(), t.exch_ts_ns),
+            (".BTC", 1_580_635_719_408_000_000)
+        );
+        assert_eq!(
+            (t.index.as_deref(), t.mark.as_deref(), t.last.as_deref()),
+            (Some("9338.5362"), None, None)
+        );
+        let f = br#"{"tick":{"last":-12,"scale":8,"symbol":".BTCFR8H","timestamp":1}}"#;
+        let [Event::Ticker(t)] = &events(f)[..] else {
+            panic!()
+        };
+        assert_eq!(t.index.as_deref(), Some("-0.00000012"));
+        for f in [
+            &br#"{"tick":{"last":1,"scale":19,"symbol":".BTC","timestamp":1}}"#[..],
+            br#"{"tick":{"last":1,"scale":-1,"symbol":".BTC","timestamp":1}}"#,
+            br#"{"tick":{"last":"1","scale":4,"symbol":".BTC","timestamp":1}}"#,
+            br#"{"tick":{"last":1,"scale":4,"timestamp":1}}"#,
+            br#"{"tick":{"last":1,"scale":4,"symbol":".BTC","timestamp":-1}}"#,
+            br#"{"tick":null}"#,
+        ] {
+            assert!(PhemexDecoder.frame(f).is_err(), "{f:?}");
+        }
+    }
+
+    #[test]
     fn replies_are_no_events_and_bad_shapes_errors() {
         for f in [
             &br#"{"error":null,"id":1,"result":{"status":"success"}}"#[..],
@@ -311,7 +371,7 @@ mod tests {
         // Any bytes, and any cut or change of a real frame: a result, never a panic.
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400),
-                        which in 0usize..5, cut in 0usize..400, at in 0usize..400,
+                        which in 0usize..6, cut in 0usize..400, at in 0usize..400,
                         byte in any::<u8>()) {
             let _ = PhemexDecoder.frame(&bytes);
             let real = REAL[which];
