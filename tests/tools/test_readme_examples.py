@@ -1,15 +1,19 @@
 """README.md's ``recorder run`` examples, each run for a few seconds against the simulator the
-README starts (``python -m tools.simulator ...``): the journal holds, decoded by ``state``,
-frames of every (symbol, channel) the example asks for, and nothing undecodable.
+README starts for its venue (a ``python -m tools.simulator ...`` line whose ``--venue`` list
+holds every venue of the example): the journal holds, decoded by ``state``, frames of every
+(symbol, channel) the example asks for, each event decoded from a frame of that channel, and
+nothing undecodable.
 
 The examples are read from README.md's ``sh`` blocks, so an example added there is tested
 here. Optional ``[...]`` parts are left out; ``--data``, ``--duration``, ``--ws-url``,
 ``--rest-url``, ``--metrics-port`` and ``--log-file`` are appended (the last flag wins).
 An example whose ``--config`` file is not in the repository (``my.toml``) is a placeholder.
+Each simulator is started the first time an example needs it and stopped at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -36,6 +40,7 @@ from state.events import (
     Trade,
 )
 from state.projector import Projector
+from tools.simulator.__main__ import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -65,67 +70,148 @@ def _runnable(cmd: str) -> bool:
     return "--config" not in argv or (ROOT / argv[argv.index("--config") + 1]).exists()
 
 
-# channel -> (event type, check of the event and the frame it came from)
+def _has(*markers: bytes):
+    """A check that the frame holds one of ``markers`` (what names the channel in it)."""
+    return lambda e, p: any(m in p for m in markers)
+
+
+# channel -> the (event type, check of the event and the frame it came from) it may yield;
+# a name several venues use lists each venue's frame
 CHANNELS = {
-    "depth": (BookDelta, lambda e, p: True),
-    "depth20": (BookSnapshot, lambda e, p: e.depth == 20),
-    "aggTrade": (Trade, lambda e, p: b'"e":"aggTrade"' in p),
-    "trade": (Trade, lambda e, p: b'"e":"trade"' in p or b'"ty":"trade"' in p or b'"type":"trade"' in p),
-    "kline_1m": (Kline, lambda e, p: e.interval == "1m"),
-    "bookTicker": (BookTicker, lambda e, p: True),
-    "markPrice": (Ticker, lambda e, p: e.mark is not None),
-    "orderbook": (BookSnapshot, lambda e, p: True),
-    "ticker": (Ticker, lambda e, p: e.last is not None),
+    # Binance USD-M and spot
+    "depth": ((BookDelta, _has(b'"e":"depthUpdate"')),),
+    "depth20": ((BookSnapshot, lambda e, p: e.depth == 20 and b'@depth20' in p),),
+    "aggTrade": ((Trade, _has(b'"e":"aggTrade"')),),
+    "kline_1m": ((Kline, lambda e, p: e.interval == "1m" and b'"e":"kline"' in p),),
+    "bookTicker": ((BookTicker, _has(b'@bookTicker"')),),
+    "markPrice": ((Ticker, lambda e, p: e.mark is not None and b'"e":"markPriceUpdate"' in p),),
+    # Binance, Upbit (SIMPLE or DEFAULT names), Phemex
+    "trade": ((Trade, _has(b'"e":"trade"', b'"ty":"trade"', b'"type":"trade"', b'"trades":[')),),
+    # Binance's 24 h ticker, Upbit's; KuCoin's is its best bid and ask
+    "ticker": ((Ticker, lambda e, p: e.last is not None and any(
+                   m in p for m in (b'"e":"24hrTicker"', b'"ty":"ticker"', b'"type":"ticker"'))),
+               (BookTicker, _has(b'"topic":"/market/ticker:'))),
+    # Upbit's whole book each frame; Phemex's snapshot then increments
+    "orderbook": ((BookSnapshot, _has(b'"ty":"orderbook"', b'"type":"orderbook"', b'"book":{')),
+                  (BookDelta, _has(b'"book":{'))),
+    # Bybit
+    "orderbook.50": ((BookSnapshot, _has(b'"topic":"orderbook.50.')),
+                     (BookDelta, _has(b'"topic":"orderbook.50.'))),
+    "publicTrade": ((Trade, _has(b'"topic":"publicTrade.')),),
+    # Bybit's and OKX's
+    "tickers": ((Ticker, _has(b'"topic":"tickers.', b'"channel":"tickers"')),),
+    # OKX
+    "books": ((BookSnapshot, _has(b'"channel":"books"')), (BookDelta, _has(b'"channel":"books"'))),
+    "trades": ((Trade, _has(b'"channel":"trades"')),),
+    # Gate
+    "spot.order_book_update": ((BookDelta, _has(b'"channel":"spot.order_book_update"')),),
+    "spot.trades": ((Trade, _has(b'"channel":"spot.trades"')),),
+    # KuCoin
+    "level2": ((BookDelta, _has(b'"topic":"/market/level2:')),),
+    "match": ((Trade, _has(b'"topic":"/market/match:')),),
+    # Phemex
+    "kline": ((Kline, _has(b'"kline":[')),),
 }
+VENUES = {"binance-usdm", "binance-spot", "upbit", "bybit", "okx", "gate", "kucoin", "phemex"}
+
+
+def _served(cmd: str) -> frozenset[str]:
+    """The venues a README simulator command serves (as the simulator reads its flags)."""
+    config, _ = parse_args(shlex.split(cmd)[3:])
+    return frozenset(config.venues)
+
+
+SERVED = {cmd: _served(cmd) for cmd in SIMULATOR}
+
+
+def _simulator_for(venues: set[str]) -> str | None:
+    """The README simulator command serving every one of ``venues`` (None: no one does)."""
+    return next((cmd for cmd, served in SERVED.items() if venues <= served), None)
 
 
 # the examples' configuration comes from their flags and files only, not this shell's
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("TICKTAPE_")}
 
 
+class _Simulators:
+    """The README's simulator commands, each started on first use; ``urls(cmd)`` is
+    (ws URL, REST URL)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen] = []
+        self.started: dict[str, tuple[str, str]] = {}
+
+    def urls(self, cmd: str) -> tuple[str, str]:
+        if cmd not in self.started:
+            argv = [sys.executable, *shlex.split(cmd)[1:]]
+            err = self.tmp / f"simulator-{len(self.procs)}.stderr"
+            with open(err, "wb") as errf:
+                proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=errf, text=True)
+            self.procs.append(proc)
+            urls = dict(proc.stdout.readline().split() for _ in range(2))  # type: ignore[union-attr]
+            assert set(urls) == {"ws", "rest"}, err.read_text()
+            self.started[cmd] = (urls["ws"], urls["rest"])
+        return self.started[cmd]
+
+    def stop(self) -> None:
+        """Stop every simulator started, each by its pid, together; killed after 10 s."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()  # type: ignore[union-attr]
+
+
 @pytest.fixture(scope="module")
-def simulator(tmp_path_factory):
-    """The README's simulator command, run from the repository; yields (ws URL, REST URL)."""
-    assert len(SIMULATOR) == 1, f"README.md should show one simulator command: {SIMULATOR}"
-    argv = [sys.executable, *shlex.split(SIMULATOR[0])[1:]]
-    err = tmp_path_factory.mktemp("simulator") / "stderr"
-    with open(err, "wb") as errf:
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=errf, text=True)
+def simulators(tmp_path_factory):
+    sims = _Simulators(tmp_path_factory.mktemp("simulators"))
     try:
-        urls = dict(proc.stdout.readline().split() for _ in range(2))  # type: ignore[union-attr]
-        assert set(urls) == {"ws", "rest"}, err.read_text()
-        yield urls["ws"], urls["rest"]
-    finally:  # stopped by its pid, as it was started
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()  # type: ignore[union-attr]
+        yield sims
+    finally:
+        sims.stop()
 
 
-def test_the_readme_examples_are_valid_as_written_and_cover_both_simulated_venues(monkeypatch):
+def test_the_readme_examples_are_valid_as_written_and_cover_all_eight_venues(monkeypatch):
     """Each example's configuration is accepted as it stands in README.md (a copied line must
-    not exit 2), and between them they record both venues the simulator serves."""
+    not exit 2), one README simulator command serves all its venues, and between them the
+    examples record all eight venues."""
     monkeypatch.chdir(ROOT)  # the examples' relative paths are the repository's
-    venues, refused = set(), []
+    venues, refused, unserved = set(), [], []
     for cmd in filter(_runnable, RUNS):
         try:
             config = config_from_args(build_parser().parse_args(shlex.split(cmd)[1:]), environ={})
         except ConfigError as exc:
             refused.append(f"{cmd}: {exc}")
             continue
-        venues |= {v.venue for v in config.venues}
+        asked = {v.venue for v in config.venues}
+        if _simulator_for(asked) is None:
+            unserved.append(cmd)
+        venues |= asked
     assert refused == []
-    assert venues == {"binance-usdm", "upbit"}, RUNS
+    assert unserved == [], f"no README simulator command serves these: {SIMULATOR}"
+    assert venues == VENUES, RUNS
+
+
+def test_each_readme_simulator_command_starts_its_venues_and_binance_spot_is_not_beside_usdm():
+    """USD-M keeps the paths it shares with spot when both run, so a README simulator that
+    lists both would leave spot's examples with USD-M's answers."""
+    assert len(SIMULATOR) >= 2 and set().union(*SERVED.values()) == VENUES, SIMULATOR
+    assert not any({"binance-usdm", "binance-spot"} <= served for served in SERVED.values())
 
 
 @pytest.mark.parametrize("cmd", [c for c in RUNS if _runnable(c)])
-def test_readme_example_records_every_symbol_and_channel(cmd: str, simulator, tmp_path: Path,
+def test_readme_example_records_every_symbol_and_channel(cmd: str, simulators, tmp_path: Path,
                                                         monkeypatch):
     monkeypatch.chdir(ROOT)  # the examples' relative paths are the repository's
-    ws, rest = simulator
+    example = config_from_args(build_parser().parse_args(shlex.split(cmd)[1:]), environ={})
+    sim = _simulator_for({v.venue for v in example.venues})
+    assert sim is not None, f"no README simulator command serves {cmd}"
+    ws, rest = simulators.urls(sim)
     argv = [*shlex.split(cmd)[1:], "--data", str(tmp_path / "data"), "--duration", str(SECONDS),
             "--ws-url", ws, "--rest-url", rest, "--metrics-port", "0",
             "--log-file", str(tmp_path / "recorder.log")]
@@ -149,9 +235,10 @@ def test_readme_example_records_every_symbol_and_channel(cmd: str, simulator, tm
                 continue
             venue = streams[rec.stream].venue
             for e in events:
-                for ch, (kind, check) in CHANNELS.items():
-                    if type(e) is kind and check(e, rec.payload):
-                        seen[(venue, e.symbol, ch)] += 1
+                for ch, kinds in CHANNELS.items():
+                    if any(type(e) is kind and check(e, rec.payload) for kind, check in kinds):
+                        # upper case, as the configuration names symbols (Phemex spot is sBTCUSDT)
+                        seen[(venue, e.symbol.upper(), ch)] += 1
     assert bad == [], bad[:5]
     missing = sorted(k for k in asked if not seen.get(k))
     assert missing == [], f"no frames of {missing}; got {dict(seen)}"

@@ -10,25 +10,22 @@ and acked but never delivered, as Binance does. Every diff-depth speed
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 import orjson
-from websockets.exceptions import ConnectionClosed
 
 from recorder.venues.base import WindowLimit
 from recorder.venues.binance_usdm import route_for_stream
 
 from .binance_market import FAMILIES, GENERATED, BinanceMarket, stream_kind
-from .binance_rest import BinanceRest, WeightLimits
+from .binance_rest import SPOT, USDM, BinanceRest, WeightLimits
 from .config import SimConfig
 from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .tape import Event
-from .venue_base import SimVenue
+from .venue_base import SimVenue, read_messages, server_pings
 
 ROUTES = ("public", "market", "private")
 _PARTIAL = re.compile(r"^depth(5|10|20)$")
@@ -84,13 +81,17 @@ class BinanceSession:
             return None
         return stream.partition("@")[0].upper(), kind
 
+    def delivers(self, stream: str) -> bool:
+        """True when this connection's route delivers ``stream``."""
+        return deliverable(self.route, stream)
+
     def subscribe(self, streams: list[str]) -> None:
         for s in streams:
             if s in self.streams:
                 continue
             self.streams.append(s)
             key = self._key(s)
-            if key is None or not deliverable(self.route, s) or not self.venue.market.activate(key[0]):
+            if key is None or not self.delivers(s) or not self.venue.market.activate(key[0]):
                 continue
             prefix = b'{"stream":"%s","data":' % s.encode() if self.combined else None
             self.venue.register(key, self.conn, prefix)
@@ -135,17 +136,25 @@ class BinanceSession:
         await self.conn.send_now(orjson.dumps(obj), now=loop_time())
 
 
+def _push(subs: dict[int, tuple[SimConn, object]], data: bytes, now: float) -> None:
+    """Queue ``data`` to each subscriber, wrapped in its combined-stream prefix if it has one."""
+    for conn, prefix in subs.values():  # prefix names the subscriber's own stream
+        conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
+
+
 class BinanceVenue(SimVenue):
     """The simulated Binance USD-M venue (WebSocket sessions, delivery, REST)."""
 
     name = "binance-usdm"
     binary = False
+    rest_prefixes = (USDM.prefix, SPOT.prefix)  # its own and the spot view (``binance_rest``)
 
     def __init__(self, market: BinanceMarket, config: SimConfig) -> None:
         super().__init__(market)
         self.market: BinanceMarket = market
         self.config = config
         self.gaps: dict[str, int] = {}  # symbol -> diff events still to skip (fault)
+        self.sessions: dict[int, BinanceSession] = {}  # open connections by id
         def limits(budget: int | None) -> WeightLimits | None:
             return None if not budget else WeightLimits(budget, ban_after=config.binance_ban_after,
                                                         ban_s=config.binance_ban_s)
@@ -157,38 +166,33 @@ class BinanceVenue(SimVenue):
     def accepts(self, path: str) -> bool:
         return parse_path(path) is not None
 
+    def heartbeat(self) -> tuple[float | None, float, int | None]:
+        """Ping interval (None: no pings), pong timeout and client messages allowed a second
+        (None: any number) of this venue's connections."""
+        cfg = self.config
+        return cfg.binance_ping_interval_s, cfg.binance_pong_timeout_s, cfg.binance_max_incoming_per_s
+
+    def new_session(self, conn: SimConn, route: str, combined: bool) -> BinanceSession:
+        return BinanceSession(self, conn, route, combined)
+
     async def session(self, conn: SimConn) -> None:
         route, combined, streams = parse_path(conn.rec.path)  # type: ignore[misc]
-        sess = BinanceSession(self, conn, route, combined)
+        sess = self.new_session(conn, route, combined)
+        self.sessions[conn.rec.id] = sess
         sess.subscribe(streams)
-        cfg = self.config
-        limit = WindowLimit(cfg.binance_max_incoming_per_s, 1.0) if cfg.binance_max_incoming_per_s else None
-        pinger = asyncio.create_task(self._ping(conn)) if cfg.binance_ping_interval_s else None
-        try:
-            async for msg in conn.ws:
-                if limit is not None and not limit.try_take(loop_time()):
-                    await conn.close(1008, "Too many requests")
-                    break
-                await sess.on_message(msg)
-        except ConnectionClosed:
-            pass
-        finally:
-            if pinger is not None:
-                pinger.cancel()
+        ping_s, pong_s, per_s = self.heartbeat()
+        limit = WindowLimit(per_s, 1.0) if per_s else None
 
-    async def _ping(self, conn: SimConn) -> None:
-        """Server pings, like Binance's every 3 minutes; no pong in time -> cut."""
-        cfg = self.config
-        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
-            while True:
-                await asyncio.sleep(cfg.binance_ping_interval_s)  # type: ignore[arg-type]
-                waiter = await conn.ws.ping()
-                conn.rec.pings_sent += 1
-                try:
-                    await asyncio.wait_for(waiter, cfg.binance_pong_timeout_s)
-                except TimeoutError:
-                    conn.abort()
-                    return
+        async def handle(msg: bytes) -> None:
+            if limit is not None and not limit.try_take(loop_time()):
+                await conn.close(1008, "Too many requests")
+            else:
+                await sess.on_message(msg)
+
+        try:
+            await read_messages(conn, handle, server_pings(conn, ping_s, pong_s) if ping_s else None)
+        finally:
+            self.sessions.pop(conn.rec.id, None)
 
     def deliver(self, ev: Event, now: float) -> None:
         sym = ev.symbol
@@ -199,27 +203,29 @@ class BinanceVenue(SimVenue):
             for n in (5, 10, 20):
                 subs = self.subs.get((sym, f"depth{n}"))
                 if subs:
-                    self._partial(ev, n, subs, now)
+                    _push(subs, self.partial_payload(ev, n), now)
         subs = self.subs.get((sym, ev.kind))
-        if not subs:
-            return
-        data = ev.data
-        if not data:  # a ticker before the symbol's first trade: nothing to say yet
-            return
-        for conn, prefix in subs.values():
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
+        if subs and ev.data:  # no data: a ticker before the symbol's first trade, nothing to say
+            _push(subs, self.payload(ev.kind, ev.data), now)
 
-    def _partial(self, ev: Event, n: int, subs: dict, now: float) -> None:
+    def payload(self, kind: str, data: bytes) -> bytes:
+        """An event's payload as this venue sends it (the market's events are USD-M's)."""
+        return data
+
+    def partial_payload(self, ev: Event, n: int) -> bytes:
         """A partial-depth (``depthN``) event: the top ``n`` levels with this diff's ids."""
         bids, asks = self.market.top(ev.symbol, n)
         head = ev.data[:ev.data.find(b',"b":')]
-        data = head + b',"b":' + orjson.dumps(bids) + b',"a":' + orjson.dumps(asks) + b"}"
-        for conn, prefix in subs.values():  # prefix names the subscriber's own stream
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)
+        return head + b',"b":' + orjson.dumps(bids) + b',"a":' + orjson.dumps(asks) + b"}"
 
     # -- REST
     def limit_stats(self) -> dict:
         return self.rest_api.stats()
+
+    def rest_error_body(self, status: int) -> bytes:
+        msg = ("Way too many requests; IP banned." if status == 418
+               else "Too many requests; current limit is 2400 request weight per 1 MINUTE.")
+        return orjson.dumps({"code": -1003, "msg": msg})
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         """USD-M (``/fapi/v1``) and spot (``/api/v3``) REST; see ``binance_rest``."""

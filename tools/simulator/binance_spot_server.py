@@ -26,15 +26,10 @@ world, as before) and this venue serves nothing; run the simulator with
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
-from websockets.exceptions import ConnectionClosed
-
-from recorder.venues.base import WindowLimit
 
 from .binance_market import BinanceMarket
-from .binance_rest import BinanceRest, WeightLimits
+from .binance_rest import SPOT, BinanceRest, WeightLimits
 from .binance_server import BinanceSession, BinanceVenue, parse_path
 from .book import Book
 from .captures import RawCapture
@@ -108,17 +103,8 @@ class SpotMarket(BinanceMarket):
 class SpotSession(BinanceSession):
     """One spot connection: like USD-M's, but every stream is deliverable (no routes)."""
 
-    def subscribe(self, streams: list[str]) -> None:
-        for s in streams:
-            if s in self.streams:
-                continue
-            self.streams.append(s)
-            key = self._key(s)
-            if key is None or not self.venue.market.activate(key[0]):
-                continue
-            prefix = b'{"stream":"%s","data":' % s.encode() if self.combined else None
-            self.venue.register(key, self.conn, prefix)
-        self.venue.sources_changed.set()
+    def delivers(self, stream: str) -> bool:
+        return True
 
 
 class BinanceSpotVenue(BinanceVenue):
@@ -129,7 +115,6 @@ class BinanceSpotVenue(BinanceVenue):
     def __init__(self, market: SpotMarket, config: SimConfig) -> None:
         super().__init__(market, config)
         self.serving = "binance-usdm" not in config.venues  # see the module docstring
-        self.sessions: dict[int, SpotSession] = {}  # open connections by id
         lim = config.binance_spot_weight_limit
         self.rest_api = BinanceRest(market, {"spot": None if not lim else WeightLimits(
             lim, ban_after=config.binance_ban_after, ban_s=config.binance_ban_s)},
@@ -139,28 +124,18 @@ class BinanceSpotVenue(BinanceVenue):
         parsed = parse_path(path)
         return self.serving and parsed is not None and parsed[0] == "legacy"
 
-    async def session(self, conn: SimConn) -> None:
-        _, combined, streams = parse_path(conn.rec.path)  # type: ignore[misc]
-        sess = SpotSession(self, conn, "", combined)
-        self.sessions[conn.rec.id] = sess
-        sess.subscribe(streams)
+    def serves_rest(self, path: str) -> bool:
+        return self.serving and path.startswith(SPOT.prefix)
+
+    def heartbeat(self) -> tuple[float | None, float, int | None]:
+        """The spot values of the config (by default a ping every 20 s, a minute to pong, 5
+        client messages a second)."""
         cfg = self.config
-        limit = (WindowLimit(cfg.binance_spot_max_incoming_per_s, 1.0)
-                 if cfg.binance_spot_max_incoming_per_s else None)
-        pinger = (asyncio.create_task(self._spot_ping(conn))
-                  if cfg.binance_spot_ping_interval_s else None)
-        try:
-            async for msg in conn.ws:
-                if limit is not None and not limit.try_take(loop_time()):
-                    await conn.close(1008, "Too many requests")
-                    break
-                await sess.on_message(msg)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.sessions.pop(conn.rec.id, None)
-            if pinger is not None:
-                pinger.cancel()
+        return (cfg.binance_spot_ping_interval_s, cfg.binance_spot_pong_timeout_s,
+                cfg.binance_spot_max_incoming_per_s)
+
+    def new_session(self, conn: SimConn, route: str, combined: bool) -> SpotSession:
+        return SpotSession(self, conn, route, combined)
 
     async def server_shutdown(self, e_ms: int, code: int = 1001) -> list[int]:
         """Maintenance: send ``serverShutdown`` on every open connection, then close each
@@ -177,49 +152,17 @@ class BinanceSpotVenue(BinanceVenue):
             done.append(conn.rec.id)
         return done
 
-    async def _spot_ping(self, conn: SimConn) -> None:
-        """Server pings every 20 s; no pong within a minute -> cut."""
-        cfg = self.config
-        try:
-            while True:
-                await asyncio.sleep(cfg.binance_spot_ping_interval_s)  # type: ignore[arg-type]
-                waiter = await conn.ws.ping()
-                conn.rec.pings_sent += 1
-                try:
-                    await asyncio.wait_for(waiter, cfg.binance_spot_pong_timeout_s)
-                except TimeoutError:
-                    conn.abort()
-                    return
-        except (ConnectionClosed, asyncio.CancelledError):
-            return
+    def payload(self, kind: str, data: bytes) -> bytes:
+        return spot_payload(kind, data)
 
-    def deliver(self, ev: Event, now: float) -> None:
-        sym = ev.symbol
-        if ev.kind == "depth":
-            if self.gaps.get(sym):
-                self.gaps[sym] -= 1  # the diff is lost on the way: the chain breaks
-                return
-            for n in (5, 10, 20):
-                subs = self.subs.get((sym, f"depth{n}"))
-                if subs:
-                    self._spot_partial(ev, n, subs, now)
-        subs = self.subs.get((sym, ev.kind))
-        if not subs or not ev.data:
-            return
-        data = spot_payload(ev.kind, ev.data)
-        for conn, prefix in subs.values():
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)  # type: ignore[operator]
-
-    def _spot_partial(self, ev: Event, n: int, subs: dict, now: float) -> None:
+    def partial_payload(self, ev: Event, n: int) -> bytes:
         """A spot partial depth: ``{"lastUpdateId": u, "bids": top n, "asks": top n}``."""
         bids, asks = self.market.top(ev.symbol, n)
-        data = orjson.dumps({"lastUpdateId": ev.ids[1] if ev.ids else orjson.loads(ev.data)["u"],
+        return orjson.dumps({"lastUpdateId": ev.ids[1] if ev.ids else orjson.loads(ev.data)["u"],
                              "bids": bids, "asks": asks})
-        for conn, prefix in subs.values():
-            conn.push(data if prefix is None else prefix + data + b"}", now=now)
 
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         """Spot REST (``/api/v3``) from the spot market; see ``binance_rest``."""
-        if not self.serving or not req.path.startswith("/api/v3/"):
+        if not self.serves_rest(req.path):
             return None
         return self.rest_api.answer(req, now_ms)

@@ -2,8 +2,8 @@
 
 The capture (``cryptofeed/BYBIT``: linear BTC/ETH/SOL/DOGE and spot BTC/ETH, 42 s) is kept
 byte for byte; each loop ``n`` shifts the times (``ts``, ``cts``, ``T``, ``start``, ``end``,
-``timestamp``) by ``n`` whole-minute spans, every book's ``u`` by ``n`` times its span and the
-cross sequences (``seq``, ``cs``) likewise, so a loop's first book message (the capture's own
+``timestamp``) by ``n`` whole-minute spans, every book's ``u`` and every symbol's trade ids
+(``i``) by ``n`` times their span and the cross sequences (``seq``, ``cs``) likewise, so a loop's first book message (the capture's own
 snapshot) follows its last delta's ``u`` by one. Symbols the capture lacks are synthetic: a
 200-level book (snapshot, then a delta each 100 ms with ``u`` + 1), a trade each 500 ms and a
 ticker each second.
@@ -33,6 +33,7 @@ MARKETS = ("spot", "linear")
 BOOK = "orderbook"
 KINDS = (BOOK, "publicTrade", "tickers", "kline.1")
 _NUM = re.compile(rb'"(ts|cts|T|start|end|timestamp|u|seq|cs)":(\d+)')
+_TRADE_ID = re.compile(rb'"i":"(\d+)"')  # a trade's id, a string of digits
 _FAMILY = {b"ts": "time", b"cts": "time", b"T": "time", b"start": "time", b"end": "time",
            b"timestamp": "time", b"u": "u", b"seq": "seq", b"cs": "seq"}
 LOOP_GAP_S = 0.1
@@ -49,7 +50,10 @@ def _shift(data: bytes, deltas: dict[str, int]) -> bytes:
         d = deltas.get(_FAMILY[m.group(1)], 0)
         return m.group(0) if not d else b'"%s":%d' % (m.group(1), int(m.group(2)) + d)
 
-    return _NUM.sub(rep, data)
+    data = _NUM.sub(rep, data)
+    if deltas.get("i"):  # each loop's trades come after the last loop's, as their ids say
+        data = _TRADE_ID.sub(lambda m: b'"i":"%d"' % (int(m.group(1)) + deltas["i"]), data)
+    return data
 
 
 def parse_symbols(names: Iterable[str] | None) -> dict[str, tuple[str, ...]] | None:
@@ -101,6 +105,7 @@ class BybitCapture:
         self.frames: list[tuple[float, str, str, str, bytes]] = []  # t, market, symbol, kind, data
         u_lo: dict[str, int] = {}
         u_hi: dict[str, int] = {}
+        ids: dict[str, list[int]] = {}  # key -> its trade ids
         seq_hi = seq_lo = t_lo = t_hi = None
         for t, market, payload in frames:
             msg = orjson.loads(payload)
@@ -121,11 +126,13 @@ class BybitCapture:
                 elif kind_of(topic) == BOOK:
                     u_lo[key] = min(u_lo.get(key, v), v)
                     u_hi[key] = max(u_hi.get(key, v), v)
+            ids.setdefault(key, []).extend(int(m.group(1)) for m in _TRADE_ID.finditer(payload))
         self.symbols = {m: sorted({s for _, mk, s, _, _ in self.frames if mk == m}) for m in MARKETS}
         self.span_s = (self.frames[-1][0] if self.frames else 0.0) + LOOP_GAP_S
         self.time_ms = minute_ceil_ms((t_hi or 0) - (t_lo or 0))
         self.seq_span = (seq_hi or 0) - (seq_lo or 0) + 1
         self.u_span = {k: u_hi[k] - u_lo[k] + 1 for k in u_lo}
+        self.id_span = {k: max(v) - min(v) + 1 for k, v in ids.items() if v}
         self.t0_ms = t_lo or 0
 
 
@@ -146,7 +153,8 @@ class CaptureSource(GeneratedSource):
         base = self.t0 + n * c.span_s
         for t, market, sym, kind, data in self.frames:
             key = f"{market}:{sym}"
-            deltas = {"time": n * c.time_ms, "seq": n * c.seq_span, "u": n * c.u_span.get(key, 0)}
+            deltas = {"time": n * c.time_ms, "seq": n * c.seq_span, "u": n * c.u_span.get(key, 0),
+                      "i": n * c.id_span.get(key, 0)}
             self.queue.append(Event(base + t, key, kind, data, shift=_shift if n else None,
                                     deltas=deltas if n else None))
         self.loop += 1

@@ -185,6 +185,7 @@ class BybitVenue(SimVenue):
     """The simulated Bybit v5 public venue (spot and linear)."""
 
     name = "bybit"
+    rest_prefixes = ("/v5/",)
     paths = tuple(PATHS)
 
     def __init__(self, market: BybitMarket, config: SimConfig) -> None:

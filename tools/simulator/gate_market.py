@@ -152,6 +152,9 @@ class SyntheticSource(GeneratedSource):
         self.mid += rng.choice((-0.1, 0.0, 0.1))
         bids = [self._level(self.mid - 0.1 * (i + 1), rng.randrange(0, 5)) for i in range(3)]
         asks = [self._level(self.mid + 0.1 * (i + 1), rng.randrange(0, 5)) for i in range(3)]
+        # the mid's level leaves both sides, so a level the walk passed never crosses the book
+        bids.insert(0, self._level(self.mid, 0))
+        asks.insert(0, self._level(self.mid, 0))
         start = self.chains[key] + 1
         self.chains[key] = start
         self.queue.append(Event(self.t, f"{self.market}:{self.symbol}", "order_book_update",

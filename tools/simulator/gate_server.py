@@ -42,6 +42,7 @@ class GateVenue(SimVenue):
     """The simulated Gate venue (both markets)."""
 
     name = "gate"
+    rest_prefixes = ("/api/v4/",)
     paths = ("/ws/v4", "/v4/ws/usdt")  # before Binance's /ws/<streams> route claims them
 
     def __init__(self, market: GateMarket, config: SimConfig) -> None:

@@ -49,6 +49,7 @@ class KucoinVenue(SimVenue):
     """The simulated KuCoin spot venue."""
 
     name = "kucoin"
+    rest_prefixes = ("/api/v1/",)
 
     def __init__(self, market: KucoinMarket, config: SimConfig) -> None:
         super().__init__(market)
@@ -152,6 +153,9 @@ class KucoinVenue(SimVenue):
             conn.push(data, now=now)
 
     # -- REST
+    def rest_error_body(self, status: int) -> bytes:
+        return orjson.dumps({"code": "429000", "msg": "Too Many Requests"})
+
     async def rest(self, req: Request, now_ms: int) -> Response | None:
         path = req.path
         if not path.startswith("/api/v1/"):

@@ -17,19 +17,16 @@ updates of a book from every subscriber, so the next one's ``prevSeqId`` breaks 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from urllib.parse import urlsplit
 
 import orjson
-from websockets.exceptions import ConnectionClosed
 
 from .config import SimConfig
 from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .okx_market import OkxBook, OkxMarket
 from .tape import Event
-from .venue_base import SimVenue
+from .venue_base import SimVenue, idle_cut, read_messages
 
 CHANNELS = ("books", "books5", "bbo-tbt", "trades", "tickers")
 BOOK_VIEWS = ("books", "books5", "bbo-tbt")
@@ -87,23 +84,21 @@ class OkxVenue(SimVenue):
 
     async def session(self, conn: SimConn) -> None:
         conn_id = f"{conn.rec.id:08x}"
-        watchdog = asyncio.create_task(self._idle(conn)) if self.config.okx_idle_timeout_s else None
-        try:
-            async for msg in conn.ws:
-                raw = msg.encode() if isinstance(msg, str) else msg
-                now = loop_time()
-                if raw == b"ping":
-                    await conn.send_now(b"pong", now=now)
-                    continue
-                for reply in self._request(conn, raw, conn_id, now):
-                    conn.push(reply, now=now)
-                conn.flush()
-                self.sources_changed.set()
-        except ConnectionClosed:
-            pass
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
+
+        async def handle(raw: bytes) -> None:
+            now = loop_time()
+            if raw == b"ping":
+                await conn.send_now(b"pong", now=now)
+                return
+            for reply in self._request(conn, raw, conn_id, now):
+                conn.push(reply, now=now)
+            conn.flush()
+            self.sources_changed.set()
+
+        timeout = self.config.okx_idle_timeout_s
+        # OKX's 30 s cut: nothing sent or received for the timeout
+        await read_messages(conn, handle, idle_cut(conn, timeout, code=IDLE_CLOSE, count_sent=True,
+                                                   reason="No data received in 30s.") if timeout else None)
 
     def _request(self, conn: SimConn, raw: bytes, conn_id: str, now: float) -> list[bytes]:
         """The frames answering one client message, in order (acks, errors, snapshots)."""
@@ -144,19 +139,6 @@ class OkxVenue(SimVenue):
                 out.append(render_snapshot(inst, book, ts) if channel == "books"
                            else render_view(channel, inst, book, ts))
         return out
-
-    async def _idle(self, conn: SimConn) -> None:
-        """OKX's 30 s cut: nothing sent or received for the timeout -> close."""
-        timeout = self.config.okx_idle_timeout_s
-        assert timeout is not None
-        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
-            while conn.open:
-                last = max(getattr(conn.ws, "last_rx", 0.0), conn.last_tx, conn.rec.opened_at)
-                wait = last + timeout - loop_time()
-                if wait <= 0:
-                    await conn.close(IDLE_CLOSE, "No data received in 30s.")
-                    return
-                await asyncio.sleep(min(wait, 1.0))
 
     def deliver(self, ev: Event, now: float) -> None:
         inst = ev.symbol

@@ -18,19 +18,16 @@ The endpoint is the bare host (``wss://ws.phemex.com``): this venue takes the pa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from urllib.parse import urlsplit
 
 import orjson
-from websockets.exceptions import ConnectionClosed
 
 from .config import SimConfig
 from .conn import SimConn, loop_time
 from .httpserver import Request, Response
 from .phemex_market import PhemexMarket
 from .tape import Event
-from .venue_base import SimVenue
+from .venue_base import SimVenue, idle_cut, read_messages
 
 CHANNELS = ("orderbook", "trade", "kline")
 INVALID = 6001  # Phemex's "invalid argument"
@@ -67,17 +64,11 @@ class PhemexVenue(SimVenue):
 
     async def session(self, conn: SimConn) -> None:
         keys: set[tuple[str, str]] = set()
-        watchdog = (asyncio.create_task(self._idle(conn))
-                    if self.config.phemex_idle_timeout_s else None)
-        try:
-            async for msg in conn.ws:
-                raw = msg.encode() if isinstance(msg, str) else msg
-                await self._request(conn, raw, keys)
-        except ConnectionClosed:
-            pass
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
+        timeout = self.config.phemex_idle_timeout_s
+        # Phemex's cut: nothing received from the client (request or ping frame) for the timeout
+        await read_messages(conn, lambda raw: self._request(conn, raw, keys),
+                            idle_cut(conn, timeout, code=1000, reason="heartbeat timeout", tick_s=0.5)
+                            if timeout else None)
 
     async def _request(self, conn: SimConn, raw: bytes, keys: set[tuple[str, str]]) -> None:
         now = loop_time()
@@ -118,19 +109,6 @@ class PhemexVenue(SimVenue):
         self.register(key, conn, None)
         conn.flush()
         self.sources_changed.set()
-
-    async def _idle(self, conn: SimConn) -> None:
-        """Phemex's cut: nothing received from the client for the timeout -> close."""
-        timeout = self.config.phemex_idle_timeout_s
-        assert timeout is not None
-        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
-            while conn.open:
-                last = max(getattr(conn.ws, "last_rx", 0.0), conn.rec.opened_at)
-                wait = last + timeout - loop_time()
-                if wait <= 0:
-                    await conn.close(1000, "heartbeat timeout")
-                    return
-                await asyncio.sleep(min(wait, 0.5))
 
     def deliver(self, ev: Event, now: float) -> None:
         subs = self.subs.get((ev.symbol, ev.kind))

@@ -54,7 +54,7 @@ from .phemex_market import PhemexMarket
 from .phemex_server import PhemexVenue
 from .upbit_market import UpbitMarket
 from .upbit_server import UpbitVenue
-from .venue_base import SimVenue
+from .venue_base import SimVenue, rest_error_body
 
 FAULTS = ("drop", "gap", "checksum", "silence", "rest_error", "malformed", "rotate", "clear")
 MALFORMED = ("invalid_json", "garbage", "oversized", "invalid_utf8")
@@ -479,26 +479,21 @@ class Simulator:
             upbit.market.list_at(market, n.first_ms + int(market_after_s * 1000))
         return {"id": n.id, "first_ms": n.first_ms, "listed_ms": n.listed_ms, "title": n.title}
 
+    def _rest_venue_for(self, path: str) -> SimVenue | None:
+        """The venue answering a REST ``path`` (asked in the order ``_rest_handler`` asks)."""
+        return next((v for v in self.venues.values() if v.serves_rest(path)), None)
+
     def _rest_fault_for(self, path: str) -> Response | None:
+        owner = self._rest_venue_for(path)
         for f in self._rest_faults:
-            venue = ("kucoin" if path.startswith("/api/v1/") else
-                     "binance-usdm" if path.startswith(("/fapi/", "/api/")) else "upbit")
             if f.path is not None and not path.startswith(f.path):
                 continue
-            if f.venue is not None and f.venue != venue:
+            if f.venue is not None and (owner is None or f.venue != owner.name):
                 continue
             f.times -= 1
             if f.times <= 0:
                 self._rest_faults.remove(f)
-            if venue == "kucoin":
-                body = orjson.dumps({"code": "429000", "msg": "Too Many Requests"})
-            elif venue == "binance-usdm":
-                msg = ("Way too many requests; IP banned." if f.status == 418
-                       else "Too many requests; current limit is 2400 request weight per 1 MINUTE.")
-                body = orjson.dumps({"code": -1003, "msg": msg})
-            else:
-                body = orjson.dumps({"error": {"name": "too_many_requests" if f.status == 429 else str(f.status),
-                                               "message": "Too many API requests."}})
+            body = owner.rest_error_body(f.status) if owner else rest_error_body(f.status)
             headers = [] if f.retry_after is None else [("Retry-After", f"{f.retry_after:g}")]
             return Response(f.status, body, headers)
         return None

@@ -89,6 +89,7 @@ class UpbitVenue(SimVenue):
     """The simulated Upbit quotation venue."""
 
     name = "upbit"
+    rest_prefixes = ("/v1/",)
     binary = True
 
     def __init__(self, market: UpbitMarket, config: SimConfig) -> None:
