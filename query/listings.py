@@ -2,7 +2,7 @@
 and ``listing_windows``).
 
 The recorder's watcher cuts each listing's window into ``DATA/listings/<NAME>/``, a
-journal whose first record is the listing's ``mark``; a window booked but not yet cut
+journal holding the listing's ``mark`` among the window's frames; a window booked but not yet cut
 (``DATA/listing/windows.json``) is listed too, with no rows in ``listing_windows`` yet.
 
 ``listings``: one row per listing: ``symbol``, ``markets``, ``notice_id``, ``title``,
@@ -59,14 +59,14 @@ def window_dirs(data_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def _first_mark(window: Path) -> dict[str, Any]:
+    """The listing mark of a window (among its frames, at its detection time)."""
     with JournalReader(window) as r:
         for rec in r.read():
-            if rec.kind == "mark":
+            if rec.kind == "mark" and b'"listing"' in rec.payload:
                 doc = json.loads(rec.payload)
                 if doc.get("mark") == "listing":
                     return doc
-            break
-    raise NotAJournalError(f"{window}: a capture window starts with its listing's mark")
+    raise NotAJournalError(f"{window}: a capture window holds its listing's mark")
 
 
 def listing_docs(data_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:

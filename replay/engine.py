@@ -531,12 +531,15 @@ class Engine:
                 o.norm = self.projector.symbol_state(o.venue, key).norm
             book = self.projector.book(o.venue, o.symbol)
             if book is None:
-                self._reject(o, NO_BOOK)
-                continue
-            if not book.valid:
+                levels_of = self._quote_levels(o)
+                if levels_of is None:
+                    self._reject(o, NO_BOOK)
+                    continue
+            elif not book.valid:
                 self._reject(o, BOOK_INVALID)
                 continue
-            levels_of = book.top_asks if o.side == BUY else book.top_bids
+            else:
+                levels_of = book.top_asks if o.side == BUY else book.top_bids
             takes = walk(levels_of, o.side, o.qty, o.price)
             for price, qty in takes:
                 self._fill(o, rec, price, qty, "taker")
@@ -548,6 +551,18 @@ class Engine:
             elif o.remaining > 0:
                 o.status = OPEN
                 self._resting.setdefault((o.venue, o.symbol), []).append(o)
+
+    def _quote_levels(self, o: Order) -> Callable[[int], list[tuple[Decimal, Decimal]]] | None:
+        """A symbol recorded with its top of book only (a book ticker, no depth): its quote
+        as a one-level book, so an order takes at most the quoted size at the quoted price;
+        None when it has no quote on that side."""
+        st = self.projector.market(o.venue, o.symbol)
+        if st is None or st.source != "quote":
+            return None
+        px, sz = (st.best_ask, st.best_ask_size) if o.side == BUY else (st.best_bid, st.best_bid_size)
+        if px is None or not sz or sz <= 0:
+            return None
+        return lambda n: [(px, sz)]
 
     def _match_trades(self, rec: Record, events: list) -> None:
         resting = self._resting

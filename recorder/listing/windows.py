@@ -10,9 +10,11 @@ every frame of the window in which a tier venue speaks of X (decoded by ``state`
 trade, a book or a top-of-book update whose base currency is X) into a journal of its own,
 ``DATA/listings/<NAME>/`` (made under a hidden name and renamed when whole), with:
 
-- first, the listing's ``mark`` (as the main journal has it), on a ``recorder`` stream;
-- then each frame with its receive time, its connection's stream (same venue, URL,
-  channels) and ``meta["tier_seq"]``, the seq it has in the tier.
+- each frame with its receive time, its connection's stream (same venue, URL,
+  channels) and ``meta["tier_seq"]``, the seq it has in the tier;
+- the listing's ``mark`` (as the main journal has it, on a ``recorder`` stream) at its
+  detection time among them: a backtest over the window learns of the listing when the
+  watcher did, never earlier.
 
 So ``replay``, ``recorder verify`` and ``query`` work on a window as on any journal, and
 the window outlives the tier's retention. The daemon then journals a ``window`` mark
@@ -122,12 +124,16 @@ class Windows:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         counts: dict[str, int] = {}
+        mark = json.dumps({**window.listing, "mark": "listing"}, sort_keys=True).encode()
+        detected = int(window.listing.get("detected_at_ns", window.start_ns))
         with JournalWriter(tmp, committer="inline", durability="os") as w:
             rid = w.register_stream("recorder", conn="recorder", channels=())
-            w.append(rid, "mark", json.dumps({**window.listing, "mark": "listing"},
-                                             sort_keys=True).encode(), ts_ns=window.start_ns)
+            marked = False
             ids: dict[int, int] = {}
             for info, rec in _frames_of(tier_dir, window):
+                if not marked and rec.ts_ns >= detected:
+                    w.append(rid, "mark", mark, ts_ns=detected)
+                    marked = True
                 if rec.stream not in ids:
                     ids[rec.stream] = w.register_stream(
                         info.venue, market=info.market, url=info.url, conn=info.conn,
@@ -135,6 +141,8 @@ class Windows:
                 w.append(ids[rec.stream], rec.kind, rec.payload, ts_ns=rec.ts_ns,
                          meta={**(rec.meta or {}), "tier_seq": rec.seq})
                 counts[info.venue] = counts.get(info.venue, 0) + 1
+            if not marked:
+                w.append(rid, "mark", mark, ts_ns=detected)
         _fsync_tree(tmp)
         os.replace(tmp, out)
         _fsync_dir(out.parent)

@@ -7,6 +7,7 @@ none of it."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -42,7 +43,11 @@ def window_frames(data) -> list[tuple[int, bytes, int]]:
     (out,) = (data / LISTINGS_DIR).iterdir()
     with JournalReader(out) as r:
         recs = list(r.read())
-    assert recs[0].kind == "mark" and b'"TSTC"' in recs[0].payload
+    (mark,) = [r for r in recs if r.kind == "mark"]
+    detected = json.loads(mark.payload)["detected_at_ns"]
+    assert b'"TSTC"' in mark.payload and mark.ts_ns == detected  # known when it was detected
+    assert all(r.ts_ns < detected for r in recs if r.seq < mark.seq)
+    assert all(r.ts_ns >= detected for r in recs if r.seq > mark.seq)
     return [(r.ts_ns, r.payload, r.meta["tier_seq"]) for r in recs if r.kind == FRAME]
 
 
@@ -145,3 +150,37 @@ async def test_query_lists_the_listing_and_its_window_in_sql_json_and_html(tmp_p
     assert doc["symbol"] == "TSTC" and doc["announced_at"].endswith("Z")
     page = (data / LISTINGS_DIR / doc["window"] / "report.html").read_text()
     assert "<svg" in page and "binance-spot TSTC-USDT" in page and "<script" not in page
+
+
+async def test_the_example_listing_strategy_trades_the_window_after_the_listing_only(tmp_path):
+    """``data/strategies/listing_momentum.py`` over a cut window: it buys the coin when the
+    listing is known (not before: the mark sits at its detection time) and sells ``hold_s``
+    later; the same run twice is the same digest."""
+    from pathlib import Path
+
+    from replay.run import run_strategy
+    from replay.source import HistoricalSource
+
+    data = tmp_path / "data"
+    async with Simulator(venues=("upbit", "binance-spot"), seed=2, speed=5) as s:
+        async with Running(config(data, s.urls)) as rec:
+            await until(lambda: rec.watcher is not None and rec.watcher.stats.seeded == {"notices", "markets"})
+            s.notice(title=TITLE, in_s=BEFORE_S)
+            await until(lambda: rec.capture.cut_count == 1, timeout=30, what="the window cut")
+    (window,) = (data / LISTINGS_DIR).iterdir()
+    strategy = str(Path(__file__).resolve().parents[3] / "data" / "strategies" / "listing_momentum.py")
+    runs = []
+    for _ in range(2):
+        with HistoricalSource(window) as src:
+            result, _ = run_strategy(src, strategy, params=["hold_s=1", "stop=0.5"])
+        runs.append(result)
+    result = runs[0]
+    with JournalReader(window) as r:
+        mark = next(x for x in r.read() if x.kind == "mark")
+    buys = [f for f in result.fills if f.side == "buy"]
+    sells = [f for f in result.fills if f.side == "sell"]
+    assert buys and sells, result.fills
+    assert all(f.venue == "binance-spot" and f.symbol == "TSTCUSDT" for f in result.fills)
+    assert min(f.ts_ns for f in buys) >= mark.ts_ns
+    assert min(f.ts_ns for f in sells) >= min(f.ts_ns for f in buys) + 1_000_000_000
+    assert runs[0].digest == runs[1].digest
