@@ -43,5 +43,5 @@ def test_a_market_order_on_a_quote_only_symbol_takes_the_quoted_size_at_the_quot
     res = Engine(Trade3(), streams=streams).run(iter(records))
     assert [(f.side, f.price, f.qty) for f in res.fills] == [
         ("buy", Decimal("1.01"), Decimal("3")), ("sell", Decimal("1.02"), Decimal("1"))]
-    buy = res.orders[1]
+    buy = res.orders[0]
     assert buy.status == "cancelled" and buy.filled == 3 and "exhausted" in buy.reason
