@@ -5,7 +5,8 @@
     con.sql("SELECT * FROM quotes").arrow()       # Arrow / .df() pandas / .pl() polars
 
 Views: ``raw``, ``trades``, ``quotes``, ``book_levels``, ``klines``, ``features``,
-``gaps``, ``anomalies``, ``streams``. Every table view has ``ts`` (a UTC ``TIMESTAMP``
+``gaps``, ``anomalies``, ``streams``, and the Upbit listings the recorder detected with
+their capture windows, ``listings`` and ``listing_windows`` (``query.listings``). Every table view has ``ts`` (a UTC ``TIMESTAMP``
 of ``ts_ns`` at µs precision, for time_bucket and ASOF joins) and ``date``. ``raw``
 also has ``text`` (the payload as UTF-8 text, NULL when binary) and ``meta`` as JSON
 text. Archived files are read only as the manifest lists them, so a day being
@@ -43,9 +44,10 @@ from .archive import RAW_SCHEMA, read_streams, streams_table
 from .derive import BY_VENUE, SCHEMAS, TABLES, DeriveParams
 from .hot import hot_tables
 from .layout import archive_root
+from .listings import listings_table, windows_table
 
 ALL_TABLES = ("raw", *TABLES)
-VIEWS = (*ALL_TABLES, "streams")
+VIEWS = (*ALL_TABLES, "streams", "listings", "listing_windows")
 
 
 def schema_of(table: str) -> pa.Schema:
@@ -127,6 +129,10 @@ def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[st
         con.execute(f"CREATE VIEW {t} AS SELECT {', '.join(_columns(t))} FROM ({body})")
     streams = _scratch_scan(scratch, "streams", streams_table(all_streams(data_dir)))
     con.execute(f"CREATE VIEW streams AS {streams}")
+    listings = _scratch_scan(scratch, "listings", listings_table(data_dir))
+    con.execute(f"CREATE VIEW listings AS {listings}")
+    windows = _scratch_scan(scratch, "listing_windows", windows_table(data_dir))
+    con.execute(f"CREATE VIEW listing_windows AS {windows}")
 
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "examples.sql")

@@ -373,6 +373,35 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_listings(args: argparse.Namespace, console: Console) -> int:
+    from .listing_report import render
+    from .listings import listings_json, window_dirs, window_table
+
+    _require_data(args.data)
+    doc = listings_json(args.data)
+    if args.html:
+        by_window = {d["window"]: d for d in doc["listings"] if d["window"]}
+        for w in window_dirs(args.data):
+            page = render(by_window[w.name], window_table(w).to_pylist())
+            (w / "report.html").write_text(page, encoding="utf-8")
+            if not args.json:
+                console.print(f"wrote {w / 'report.html'}")
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
+        return 0
+    if not doc["listings"]:
+        console.print(f"no listing detected in {args.data}")
+        return 0
+    table = Table(title=f"Upbit listings detected in {args.data}")
+    for col in ("symbol", "markets", "notice", "announced_at", "latency_ms", "window"):
+        table.add_column(col)
+    for d in doc["listings"]:
+        table.add_row(d["symbol"], ",".join(d["markets"]), str(d["notice_id"] or "-"),
+                      d["announced_at"], f"{d['latency_ms']:.0f}", d["window"] or "(booked)")
+    console.print(table)
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------
 
 
@@ -456,6 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .market.cli import add_parser as add_market
 
     add_market(sub)
+
+    sp = sub.add_parser("listings", help="the Upbit listings the recorder detected, and their windows")
+    data_arg(sp)
+    sp.add_argument("--json", action="store_true",
+                    help='one document: {"listings": [{symbol, markets, notice_id, title, '
+                         'announced_at, detected_at, latency_ms, window}]}')
+    sp.add_argument("--html", action="store_true",
+                    help="also write each window's chart: DATA/listings/NAME/report.html")
+    sp.set_defaults(func=cmd_listings)
 
     sp = sub.add_parser("status", help="what is archived")
     data_arg(sp)

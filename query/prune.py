@@ -11,27 +11,13 @@ The catalog is owned by ``recorder.journal``, which provides ``set_seq_floor``.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 from recorder.journal.reader import JournalReader
-from recorder.journal.segments import forget_env, journal_root, set_seq_floor
+from recorder.journal.retention import delete_segment, remove_leftovers
+from recorder.journal.segments import set_seq_floor
 
 from .errors import PruneError, SettingsError
-from .layout import fsync_dir
-
-
-def remove_leftovers(data_dir: str | os.PathLike[str]) -> None:
-    """Finish deletes a crash interrupted (``journal/.pruned-*`` directories)."""
-    root = journal_root(data_dir)
-    try:
-        names = os.listdir(root)
-    except FileNotFoundError:
-        return
-    for name in names:
-        if name.startswith(".pruned-"):
-            shutil.rmtree(root / name, ignore_errors=True)
 
 
 def prune(data_dir: str | os.PathLike[str], archived: dict[str, dict], *, keep_days: int = 0,
@@ -67,16 +53,7 @@ def prune(data_dir: str | os.PathLike[str], archived: dict[str, dict], *, keep_d
             if before_delete is not None:
                 before_delete(seg.day)
             reader.drop_segment(seg.day)
-            _delete_day(seg.path)
+            delete_segment(seg.path)
             deleted.append(seg.day)
     return deleted
 
-
-def _delete_day(path: Path) -> None:
-    # Rename first (atomic): readers see the day whole or not at all, never half-deleted.
-    forget_env(path)
-    gone = path.with_name(f".pruned-{path.name}")
-    shutil.rmtree(gone, ignore_errors=True)
-    os.rename(path, gone)
-    fsync_dir(path.parent)
-    shutil.rmtree(gone)

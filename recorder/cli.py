@@ -435,11 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=cmd_subscription, channels=None)
 
     try:
-        from .daemon_cli import add_run_parser
+        from .daemon_cli import add_listing_parser, add_run_parser
     except ImportError:
         pass
     else:
         add_run_parser(sub, cmd_run)
+        add_listing_parser(sub, cmd_run)
     return p
 
 

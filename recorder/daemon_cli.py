@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -159,7 +160,33 @@ def add_run_parser(sub: Any, func: Callable[..., int]) -> argparse.ArgumentParse
     p.add_argument("--dashboard", action="store_true", default=None,
                    help="live view in the terminal (rates, uptime, connections); log lines "
                         "go to the log file, never under it")
+    add_listing_flags(p)
     p.set_defaults(func=func)
+    return p
+
+
+def add_listing_flags(p: argparse.ArgumentParser) -> None:
+    """The ``[listing]`` flags ``recorder run`` and ``recorder listing`` share."""
+    p.add_argument("--notice-url", help="replace the Upbit notice board's scheme/host/port "
+                   "(path and query stay); turns the listing watcher on")
+    p.add_argument("--market-url", help="replace Upbit's market list scheme/host/port for the "
+                   "watcher's second signal (path and query stay)")
+    p.add_argument("--interval-ms", type=int, help="poll the notice board this often "
+                   "(default 1000)")
+
+
+def add_listing_parser(sub: Any, func: Callable[..., int]) -> argparse.ArgumentParser:
+    """``recorder listing``: the Upbit listing watcher alone (no venue recorded)."""
+    p = sub.add_parser("listing", help="watch Upbit's notices for new KRW listings (journaled)")
+    p.add_argument("--data", required=True, help="data directory (the journal is DATA/journal)")
+    p.add_argument("--config", help="TOML config: its [recorder] and [listing] sections")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (0: any free port)")
+    p.add_argument("--log-file", help="JSON log lines go here instead of stderr")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    add_listing_flags(p)
+    p.set_defaults(func=func, venue=None, symbols=None, channels=None, market=None, format=None,
+                   ws_url=None, rest_url=None, durability=None, dashboard=None, listing_only=True)
     return p
 
 
@@ -175,20 +202,52 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
                  "log_file": args.log_file, "log_level": args.log_level,
                  "durability": args.durability, "dashboard": args.dashboard}
     problems: list[str] = []
+    listing_only = getattr(args, "listing_only", False)
+    sections = listing_section(args, problems)
     if not args.venue and (args.symbols or args.channels):
         problems.append("--symbols/--channels need --venue")
     if not args.venue and args.market:
         problems.append("--market needs --venue")
-    venue = venue_overrides(args, problems)
+    venue = [] if listing_only else venue_overrides(args, problems)
     try:
         config = load_config(args.config, environ=os.environ if environ is None else environ,
-                             overrides=overrides, venue_override=venue)
+                             overrides=overrides, venue_override=venue, sections=sections)
     except ConfigError as exc:
         given = {"--" + k.replace("_", "-") for k, v in vars(args).items() if v is not None}
         problems += [name_flags(p, given) for p in getattr(exc, "problems", [str(exc)])]
     if problems:
         raise config_error(problems)
-    return config
+    return with_listing_origins(config, args)
+
+
+def listing_section(args: argparse.Namespace, problems: list[str]) -> dict[str, dict[str, Any]]:
+    """``[listing]`` keys from the flags: any listing flag (or ``recorder listing``) turns
+    the watcher on."""
+    keys: dict[str, Any] = {}
+    if getattr(args, "interval_ms", None) is not None:
+        keys["interval_ms"] = args.interval_ms
+    if (keys or getattr(args, "notice_url", None) or getattr(args, "market_url", None)
+            or getattr(args, "listing_only", False)):
+        keys["enabled"] = True
+    for flag in ("notice_url", "market_url"):
+        value = getattr(args, flag, None)
+        if value is not None and "://" not in value:
+            problems.append(f"--{flag.replace('_', '-')}: an absolute URL (http://HOST:PORT), "
+                            f"got {value!r}")
+    return {"listing": keys} if keys else {}
+
+
+def with_listing_origins(config: Any, args: argparse.Namespace) -> Any:
+    """``--notice-url``/``--market-url`` replace scheme, host and port of the configured URLs."""
+    from recorder.listing.watcher import with_origin
+
+    c = config.listing
+    notice, market = getattr(args, "notice_url", None), getattr(args, "market_url", None)
+    if not notice and not market:
+        return config
+    listing = dataclasses.replace(c, notice_url=with_origin(c.notice_url, notice or ""),
+                                  market_url=with_origin(c.market_url, market or ""))
+    return dataclasses.replace(config, listing=listing)
 
 
 def run_command(args: argparse.Namespace, console: Console) -> int:

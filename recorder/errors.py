@@ -10,7 +10,12 @@
     |                                (answered as an error reply, never raised out of it)
     +-- VenueError                   the venue sent something we cannot use
     |   +-- VenueReplyError          a REST body or control reply that does not parse
-    |                                (carries the venue and what was being read)
+    |       |                        (carries the venue and what was being read)
+    |       +-- NoticeBodyError      an Upbit announcements or market list body
+    |           |                    (``recorder.listing.notices``); carries an ``excerpt``
+    |           +-- NoticeNotJsonError    not JSON (a Cloudflare HTML page, a cut body)
+    |           +-- NoticeRefusedError    JSON saying no (``success: false``, ``error``)
+    |           +-- NoticeShapeError      JSON of another shape (a key gone, a wrong type)
     +-- HookError                    a recorder hook (nightly compaction, InfluxDB feed) is
     |                                not registered, or its factory refused to build it
     +-- CaptureError                 ``recorder import``: a capture file cannot be imported;
@@ -95,6 +100,29 @@ class VenueReplyError(VenueError):
         self.reason = reason
 
 
+class NoticeBodyError(VenueReplyError):
+    """An Upbit announcements or ``/v1/market/all`` body the listing watcher cannot use.
+
+    ``excerpt`` is the body's start (at most 120 characters), for the log line.
+    """
+
+    def __init__(self, what: str, reason: str, excerpt: str) -> None:
+        super().__init__("upbit", what, f"{reason} (body starts {excerpt!r})")
+        self.excerpt = excerpt
+
+
+class NoticeNotJsonError(NoticeBodyError):
+    """The body is not JSON: a Cloudflare challenge page, an HTML error, a cut body."""
+
+
+class NoticeRefusedError(NoticeBodyError):
+    """The body is JSON saying no: ``{"success": false}`` or an ``error`` object."""
+
+
+class NoticeShapeError(NoticeBodyError):
+    """The body is JSON of another shape: a key gone, a wrong type, a bad timestamp."""
+
+
 class HookError(RecorderError):
     """A recorder hook could not be found or built; the recording goes on without it."""
 
@@ -104,6 +132,7 @@ class CaptureError(RecorderError, ValueError):
 
 
 __all__ = [
-    "CaptureError", "ConfigError", "HookError", "JournalError", "JournalWriteError", "RecorderError",
-    "RecorderUsageError", "UnknownVenueError", "VenueError", "VenueReplyError",
+    "CaptureError", "ConfigError", "HookError", "JournalError", "JournalWriteError",
+    "NoticeBodyError", "NoticeNotJsonError", "NoticeRefusedError", "NoticeShapeError",
+    "RecorderError", "RecorderUsageError", "UnknownVenueError", "VenueError", "VenueReplyError",
 ]

@@ -43,7 +43,7 @@ from typing import Any
 
 from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.source import RecordSource
-from state.events import Trade
+from state.events import Listing, Trade
 from state.projector import Projector
 
 from .errors import EngineConfigError, RunError, StrategyCallError
@@ -360,6 +360,9 @@ class Engine:
                     self._match_trades(rec, events)
                 if dispatch:
                     for ev in events:
+                        if type(ev) is Listing:  # no book, no filter: every strategy hears it
+                            on_event(ctx, ev, None)
+                            continue
                         sym = ev.symbol
                         # Decoders hand out the same str objects per symbol: most events
                         # are the previous event's symbol, found by identity.
@@ -528,12 +531,15 @@ class Engine:
                 o.norm = self.projector.symbol_state(o.venue, key).norm
             book = self.projector.book(o.venue, o.symbol)
             if book is None:
-                self._reject(o, NO_BOOK)
-                continue
-            if not book.valid:
+                levels_of = self._quote_levels(o)
+                if levels_of is None:
+                    self._reject(o, NO_BOOK)
+                    continue
+            elif not book.valid:
                 self._reject(o, BOOK_INVALID)
                 continue
-            levels_of = book.top_asks if o.side == BUY else book.top_bids
+            else:
+                levels_of = book.top_asks if o.side == BUY else book.top_bids
             takes = walk(levels_of, o.side, o.qty, o.price)
             for price, qty in takes:
                 self._fill(o, rec, price, qty, "taker")
@@ -545,6 +551,18 @@ class Engine:
             elif o.remaining > 0:
                 o.status = OPEN
                 self._resting.setdefault((o.venue, o.symbol), []).append(o)
+
+    def _quote_levels(self, o: Order) -> Callable[[int], list[tuple[Decimal, Decimal]]] | None:
+        """A symbol recorded with its top of book only (a book ticker, no depth): its quote
+        as a one-level book, so an order takes at most the quoted size at the quoted price;
+        None when it has no quote on that side."""
+        st = self.projector.market(o.venue, o.symbol)
+        if st is None or st.source != "quote":
+            return None
+        px, sz = (st.best_ask, st.best_ask_size) if o.side == BUY else (st.best_bid, st.best_bid_size)
+        if px is None or not sz or sz <= 0:
+            return None
+        return lambda n: [(px, sz)]
 
     def _match_trades(self, rec: Record, events: list) -> None:
         resting = self._resting

@@ -38,9 +38,10 @@ class Strategy:
         """Every event of every record, after the projection applied the record.
 
         ``event`` is a ``state.events`` struct (Trade, BookSnapshot, BookDelta,
-        BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError); ``market`` a view
-        of the ``state.market.MarketState`` of its symbol after the record, or
-        None for an event without a symbol. The view reads the state as of now
+        BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError, and ``Listing``: a new
+        Upbit KRW listing the recorder detected, always delivered, whatever the symbol
+        filter); ``market`` a view of the ``state.market.MarketState`` of its symbol after
+        the record, or None for an event without a symbol (and for a ``Listing``). The view reads the state as of now
         (computed on first attribute access, cached until the next record): to
         keep a picture for later, store ``market.frozen()``.
         """

@@ -137,4 +137,21 @@ class DecodeError(Event, frozen=True, gc=False):
     excerpt: bytes
 
 
-EVENT_TYPES = (Trade, BookSnapshot, BookDelta, BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError)
+class Listing(Event, frozen=True, gc=False):
+    """A new Upbit KRW listing the recorder's watcher detected (its ``listing`` mark).
+
+    ``symbol`` and ``norm`` are the coin (``DEEP``), ``venue`` is ``upbit``; ``exch_ts_ns``
+    is the announcement (the notice's first visibility), ``recv_ts_ns`` the mark's record
+    time. Strategies get it with ``market`` None: it belongs to no book.
+    """
+
+    markets: tuple[str, ...]  # the new markets: "KRW", and "BTC"/"USDT" announced with it
+    notice_id: int | None  # None: found in Upbit's market list before any notice
+    title: str
+    announced_at_ns: int
+    detected_at_ns: int
+    name: str = ""  # the coin's name as the notice writes it
+
+
+EVENT_TYPES = (Trade, BookSnapshot, BookDelta, BookTicker, Ticker, Kline, Gap, Anomaly, DecodeError,
+               Listing)

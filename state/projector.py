@@ -46,10 +46,12 @@ from .events import (
     Event,
     Gap,
     Kline,
+    Listing,
     Ticker,
     Trade,
 )
 from .features import NS, TradeTape
+from .listing import listing_of
 from .market import (
     MarketState,
     SymbolState,
@@ -63,7 +65,7 @@ from .validation import Counters
 
 # The classes the core's fold makes values of (it imports no project module).
 _core.fold_types(BookTicker, Trade, BookDelta, BookSnapshot, Ticker, Kline, Gap, Anomaly,
-                 DecodeError, TradeTape)
+                 DecodeError, TradeTape, Listing, listing_of)
 
 DEFAULT_LARGE = {"USDT": 100_000.0, "USDC": 100_000.0, "USD": 100_000.0, "FDUSD": 100_000.0,
                  "BUSD": 100_000.0, "KRW": 130_000_000.0, "BTC": 1.5, "ETH": 30.0, "EUR": 90_000.0}

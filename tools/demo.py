@@ -10,7 +10,12 @@
 6. the real captures (finished days, 2021-2026) are imported into ``data/demo/history``,
    ``query compact`` turns them into Parquet and ``query sql`` queries the archive;
 7. a short backtest of the order-book imbalance strategy over the live recording
-   prints its summary and the path of its chart.
+   prints its summary and the path of its chart;
+8. the Upbit listing watcher: a second simulator serves Upbit's notice board and six overseas
+   venues listing a synthetic long-tail universe; ``recorder run`` records that universe
+   (every coin Upbit has no KRW market for) into the short tier and polls the board; a notice
+   is published, detected, its coin's window cut out of the tier on all six venues, listed by
+   ``query listings`` (with its chart) and traded by the example listing strategy.
 
 Everything runs through the console scripts a user would type; each command is echoed.
 ``--seconds N`` sets the recording time (default 20).
@@ -149,6 +154,72 @@ def start_simulator() -> tuple[subprocess.Popen, str, str]:
     return sim, urls["ws"], urls["rest"]
 
 
+LISTING_COIN = "SYN3"
+LISTING_TITLE = f"신규코인({LISTING_COIN}) 신규 거래지원 안내 (KRW, USDT 마켓)"
+LISTING_SQL = """\
+SELECT venue, norm, count(*) FILTER (kind = 'trade') AS trades,
+       count(*) FILTER (kind = 'quote') AS quotes,
+       round(min(rel_ms) / 1000, 1) AS from_s, round(max(rel_ms) / 1000, 1) AS to_s
+FROM listing_windows GROUP BY ALL ORDER BY venue"""
+
+
+def listing_toml(data: Path, log: Path) -> str:
+    """The watcher and the six overseas venues' universe in the tier (URLs from the flags)."""
+    from tools.bench.venues import CHANNELS, VENUES
+
+    lines = ["# Written by the demo: the listing watcher and the overseas universe in the tier.",
+             "[recorder]", f'data = "{data}"', f'log_file = "{log}"', "",
+             "[listing]", "enabled = true", "interval_ms = 500", "market_interval_ms = 2000",
+             "before_s = 10.0", "after_s = 10.0", ""]
+    for v in VENUES:
+        lines += ["[[venue]]", f'venue = "{v}"', 'symbols = "all"', "not_on_upbit_krw = true",
+                  f"channels = {json.dumps(CHANNELS[v])}", 'tier = "short"', ""]
+    return "\n".join(lines)
+
+
+def listing_demo(root: Path) -> None:
+    """Step 8: a notice on the simulated board, detected, its window cut, queried, traded."""
+    import urllib.request
+
+    step("8. the Upbit listing watcher: a notice, its detection, the coin's window on six venues")
+    venues = "upbit,binance-spot,bybit,okx,gate,kucoin,phemex"
+    cmd = [sys.executable, "-m", "tools.simulator", "--venue", venues, "--universe", "8",
+           "--port", "0", "--no-record"]
+    console.print(f"[dim]$ python -m tools.simulator --venue {venues} --universe 8 --port 0 "
+                  "--no-record[/dim]")
+    sim = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert sim.stdout is not None
+    urls = dict(sim.stdout.readline().strip().split(" ", 1) for _ in range(2))
+    data = root / "listing"
+    try:
+        toml = root / "listing.toml"
+        toml.write_text(listing_toml(data, root / "listing.log"))
+        console.print(textwrap.indent(toml.read_text(), "    "), markup=False, highlight=False)
+        rec = start("recorder", "run", "--config", str(toml), "--ws-url", urls["ws"],
+                    "--rest-url", urls["rest"], "--notice-url", urls["rest"],
+                    "--market-url", urls["rest"], "--duration", "40")
+        time.sleep(8)  # the universe subscribed, the board's history taken
+        body = json.dumps({"title": LISTING_TITLE, "in_s": 12, "market": f"KRW-{LISTING_COIN}",
+                           "market_after_s": 5}).encode()
+        console.print(f"$ curl -XPOST {urls['rest']}/_sim/notice -d '{body.decode()}'",
+                      style="dim", markup=False, highlight=False)
+        req = urllib.request.Request(f"{urls['rest']}/_sim/notice", data=body, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback)
+            console.print(f"  published notice {json.loads(resp.read())['id']} in 12 s")
+        if rec.wait(timeout=120) != 0:
+            raise SystemExit(f"demo: recorder run failed with exit status {rec.returncode}")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    run("query", "listings", "--data", str(data), "--html")
+    run("query", "sql", "--data", str(data), LISTING_SQL)
+    window = next(p for p in sorted((data / "listings").iterdir()) if p.is_dir())
+    run("replay", "--data", str(window), "--strategy",
+        str(ROOT / "data" / "strategies" / "listing_momentum.py"), "--param", "hold_s=5",
+        "--report", str(root / "listing-report"))
+    console.print(f"[bold]listing chart: {window / 'report.html'}[/bold]")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -203,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "--param", "entry=0.3", "--param", "hold_s=5", "--param", "cooldown_s=2",
         "--latency-ms", "5", "--report", str(report))
     chart = next((c for c in sorted(report.glob("*")) if c.suffix in (".html", ".png")), None)
+    listing_demo(DEMO)
     console.print(Rule())
     console.print(f"journal:  {live}\narchive:  {history / 'archive'}\nreport:   {report}")
     console.print(f"[bold]chart:    {chart}[/bold]" if chart else "[red]no chart written[/red]")

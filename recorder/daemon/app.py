@@ -56,6 +56,8 @@ from prometheus_client import CollectorRegistry
 
 from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
+from recorder.listing.capture import Capture
+from recorder.listing.watcher import Watcher
 from recorder.venues import VENUES, descriptor_for
 from recorder.venues.base import ConnectionPlan
 from recorder.venues.descriptor import Adapter, LiveChange
@@ -76,6 +78,7 @@ from .runtime import JournalAccess, Stopper
 from .snapshots import Response, SnapshotFetcher, http_get
 from .status import StatusView
 from .supervisor import Supervisor
+from .tier import Tier
 from .universe import Universe
 
 WATCH_S = 0.25  # how often the writer's health, checkpoints and hooks are looked at
@@ -134,6 +137,9 @@ class Recorder:
         # what the last subscribe/unsubscribe did: connection names changed live, opened, closed
         self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
         self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan
+        self.watcher: Watcher | None = None  # the listing watcher ([listing] enabled)
+        self.tier: Tier | None = None  # DATA/tier, for venues with tier = "short"
+        self.capture: Capture | None = None  # the listings' capture windows ([listing])
 
     # -- control ----------------------------------------------------------------------
 
@@ -172,8 +178,19 @@ class Recorder:
                                     max_pending=c.max_pending, shard=c.shard)
         self.journal = JournalAccess(self.writer, config_hash=self.config_hash,
                                      on_stream=self._on_stream, on_failure=self.journal_failed)
+        if any(v.tier for v in c.venues):
+            self.tier = Tier(c, access_of_main=self.journal, on_failure=self.journal_failed,
+                             log=self.log)
+            if self.metrics is not None:
+                self.metrics.tier = self.tier
         if self.metrics is not None:
             self.writer.on_commit = self.metrics.on_commit
+
+    def _journal_for(self, venue: str) -> JournalAccess:
+        """The tier's journal for a venue with ``tier = "short"``, else the journal."""
+        if self.tier is not None and any(v.venue == venue and v.tier for v in self.config.venues):
+            return self.tier.access
+        return self.journal
 
     def _on_stream(self, info: StreamInfo) -> None:
         if self.projection is not None:
@@ -186,7 +203,7 @@ class Recorder:
         for adapter in self.adapters:
             if adapter.snapshots is not None:
                 self.fetchers[adapter.venue] = SnapshotFetcher(
-                    adapter, journal=self.journal, log=self.log, rng=self.rng,
+                    adapter, journal=self._journal_for(adapter.venue), log=self.log, rng=self.rng,
                     rest_timeout_s=self.config.supervision.rest_timeout_s, counters=self.metrics)
             elif getattr(adapter, "resync_messages", None) is not None:
                 self.resubscribers[adapter.venue] = Resubscriber(
@@ -332,14 +349,20 @@ class Recorder:
         self.last_change = {"live": list(dict.fromkeys(live)), "new": new, "closed": []}
         return added, already
 
+    def _supervisor(self, adapter: Adapter, plan: ConnectionPlan, n: int) -> Supervisor:
+        """Slot ``n`` of ``adapter``'s venue, journaling where the venue's table says."""
+        journal = self._journal_for(adapter.venue)
+        # receive-to-commit samples are seqs of the journal: the tier's have their own
+        latency = (self.metrics.sample_latency
+                   if self.metrics is not None and journal is self.journal else None)
+        return Supervisor(adapter, plan, n, journal=journal, life=self.life,
+                          sup=self.config.supervision, rng=self.rng, log=self.log,
+                          resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
+                          latency=latency, on_refused=self._change_refused)
+
     def _start_slot(self, adapter: Adapter, plan: ConnectionPlan) -> Supervisor:
         n = sum(1 for s in self.supervisors if s.venue == adapter.venue)
-        latency = self.metrics.sample_latency if self.metrics is not None else None
-        sup = Supervisor(adapter, plan, n, journal=self.journal, life=self.life,
-                         sup=self.config.supervision, rng=self.rng, log=self.log,
-                         resync=self.resync, on_link=self._on_link,
-                         on_failed=self._slot_failed, latency=latency,
-                         on_refused=self._change_refused)
+        sup = self._supervisor(adapter, plan, n)
         self.supervisors.append(sup)
         self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
         return sup
@@ -418,7 +441,7 @@ class Recorder:
         if self.writer is None or self.stopping:
             raise ControlError("the recorder is stopping", code="stopping")
         sid = self._api_stream(venue)
-        kind = "rest" if 200 <= status < 300 else "error"
+        kind = "rest" if 200 <= status < 300 or status == 304 else "error"
         meta: dict[str, Any] = {"url": url, "status": status, "via": via}
         if recv_ns is not None:
             meta["recv_ns"] = recv_ns
@@ -461,6 +484,37 @@ class Recorder:
             raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
         return rec.seq
 
+    def committed_seq(self) -> int:
+        return self.writer.committed_seq if self.writer is not None else 0
+
+    def _build_watcher(self) -> Watcher:
+        """The listing watcher (``[listing]``): its marks and replies go on Upbit's API stream."""
+        c = self.config.listing
+        return Watcher(notice_url=c.notice_url, market_url=c.market_url,
+                       interval_s=c.interval_ms / 1000, market_interval_s=c.market_interval_ms / 1000,
+                       timeout_s=c.timeout_s, max_backoff_s=c.max_backoff_s, target=self,
+                       data_dir=self.config.data, log=self.log, on_listing=self._on_listing,
+                       on_latency=self.metrics.detection.observe if self.metrics else None)
+
+    def _build_capture(self) -> Capture:
+        """The capture windows, cut from the tier (or the journal when there is none)."""
+        c = self.config.listing
+        source = self.tier if self.tier is not None else None
+        return Capture(data_dir=self.config.data,
+                       source_dir=source.path if source is not None else self.config.data,
+                       before_s=c.before_s, after_s=c.after_s,
+                       flush=(source.writer if source is not None else self.writer).flush,
+                       journal_mark=self.journal_mark, log=self.log)
+
+    def _on_listing(self, listing: dict[str, Any]) -> None:
+        """A new KRW listing was marked: book its capture window."""
+        if self.capture is not None:
+            self.capture.book(listing)
+
+    def _keep_windows(self) -> list[tuple[int, int]]:
+        """The tier's time ranges a capture window still needs (none are expired)."""
+        return self.capture.keep() if self.capture is not None else []
+
     def control_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
                                "channels": {a.venue: list(a.options.channels) for a in self.adapters},
@@ -484,14 +538,9 @@ class Recorder:
                 release_segment=self.writer.release_segment), self.hook_factories)
 
     def _start_supervisors(self) -> list[asyncio.Task[None]]:
-        latency = self.metrics.sample_latency if self.metrics is not None else None
         for adapter in self.adapters:
             for i, plan in enumerate(adapter.plans()):
-                self.supervisors.append(Supervisor(
-                    adapter, plan, i, journal=self.journal, life=self.life,
-                    sup=self.config.supervision, rng=self.rng, log=self.log,
-                    resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
-                    latency=latency, on_refused=self._change_refused))
+                self.supervisors.append(self._supervisor(adapter, plan, i))
         for venue, fetcher in self.fetchers.items():
             self._tasks.append(asyncio.create_task(fetcher.run(), name=f"snapshots-{venue}"))
         # the list grows when the control socket adds symbols (``subscribe``)
@@ -533,6 +582,18 @@ class Recorder:
             await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
             self._tasks.append(asyncio.create_task(self.universe.run(self), name="universe"))
+            if self.tier is not None:
+                self._tasks.append(asyncio.create_task(
+                    self.tier.run(self.life.stop_future, self._keep_windows), name="tier"))
+            if self.config.listing.enabled:
+                self.capture = self._build_capture()
+                self._tasks.append(asyncio.create_task(self.capture.run(self.life.stop_future),
+                                                       name="capture"))
+                self.watcher = self._build_watcher()
+                if self.metrics is not None:
+                    self.metrics.watcher = self.watcher
+                self._tasks.append(asyncio.create_task(self.watcher.run(self.life.stop_future),
+                                                       name="listing"))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
             if self.config.dashboard:
@@ -559,6 +620,8 @@ class Recorder:
 
     async def _stop_supervisors(self, tasks: list[asyncio.Task[None]]) -> None:
         # Supervisors close their connections (journaling each close) on stop.
+        if not tasks:  # no venue: the listing watcher alone (``recorder listing``)
+            return
         await asyncio.wait(tasks, timeout=self.config.supervision.close_timeout_s + 1.0)
         for t in tasks:
             if not t.done():
@@ -575,6 +638,11 @@ class Recorder:
             w.close()  # flushes: committed_seq == last_seq from here on
         except JournalWriteError as exc:
             self.journal_failed(exc)
+        if self.tier is not None:
+            try:
+                self.tier.close()
+            except JournalWriteError as exc:
+                self.journal_failed(exc)
         proj = self.projection
         if proj is not None and self.failure is None and proj.checkpoint_due(force=True):
             got = proj.capture()

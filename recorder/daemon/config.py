@@ -44,7 +44,13 @@ _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metr
 # Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
-SECTIONS = ("recorder", "supervision", "projection", "publish", *HOOK_SECTIONS)
+SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier",
+            *HOOK_SECTIONS)
+TIERS = ("", "short")
+# Upbit's announcement list (not part of its Open API; see recorder.listing) and market list
+NOTICE_URL = ("https://api-manager.upbit.com/api/v1/announcements"
+              "?os=web&page=1&per_page=20&category=trade")
+MARKET_URL = "https://api.upbit.com/v1/market/all?isDetails=false"
 # Where JSON log lines go with the dashboard on and no ``log_file``: DATA/logs/recorder.jsonl
 DASHBOARD_LOG = "logs/recorder.jsonl"
 
@@ -74,6 +80,9 @@ class VenueConfig:
     exclude: tuple[str, ...] = ()
     not_on_upbit_krw: bool = False
     listing: bool = True
+    # "short": journaled into the tier (DATA/tier, [tier] retention_hours), not the journal;
+    # for the "not yet on Upbit" universe the listing watcher cuts its capture windows from
+    tier: str = ""
 
     @property
     def ws_base(self) -> str:
@@ -160,6 +169,36 @@ class InfluxConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ListingConfig:
+    """``[listing]``: the Upbit listing watcher (``recorder.listing``) inside ``recorder run``.
+
+    It polls the notice board every ``interval_ms`` and Upbit's market list every
+    ``market_interval_ms`` (a second signal); ``--notice-url``/``--market-url`` replace only
+    scheme, host and port. A detected KRW listing pins ``before_s`` .. ``after_s`` around
+    its announcement on the overseas venues being recorded.
+    """
+
+    enabled: bool = False
+    notice_url: str = NOTICE_URL
+    market_url: str = MARKET_URL
+    interval_ms: int = 1000  # the board is behind Cloudflare: faster polling meets 429s
+    market_interval_ms: int = 5000
+    timeout_s: float = 5.0
+    max_backoff_s: float = 300.0
+    before_s: float = 20.0
+    after_s: float = 40.0
+
+
+@dataclass(frozen=True, slots=True)
+class TierConfig:
+    """``[tier]``: the journal of the venues with ``tier = "short"`` (``DATA/tier``): hour
+    segments, each deleted once ``retention_hours`` old unless a capture window needs it."""
+
+    retention_hours: float = 6.0
+    check_every_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class RecorderConfig:
     """Everything ``recorder run`` needs; build it with ``load_config``."""
 
@@ -182,6 +221,8 @@ class RecorderConfig:
     publish: PublishConfig = field(default_factory=PublishConfig)
     compaction: CompactionConfig = field(default_factory=CompactionConfig)
     influx: InfluxConfig = field(default_factory=InfluxConfig)
+    listing: ListingConfig = field(default_factory=ListingConfig)
+    tier: TierConfig = field(default_factory=TierConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,6 +231,13 @@ class RecorderConfig:
     def config_hash(self) -> str:
         """sha256 (first 16 hex) of the canonical JSON of what shapes the recording."""
         d = {k: v for k, v in self.to_dict().items() if k not in _UNHASHED}
+        if not self.listing.enabled:  # off, it shapes nothing (and older hashes stay)
+            del d["listing"]
+        if not any(v.tier for v in self.venues):
+            del d["tier"]
+        for v in d["venues"]:
+            if not v["tier"]:
+                del v["tier"]
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -305,6 +353,8 @@ def _venue(raw: Any, where: str, problems: Problems) -> VenueConfig | None:
                 origin(d[key])
             except ValueError as exc:
                 problems.add(f"{where}.{key}: {exc}")
+    if d.get("tier", "") not in TIERS:
+        problems.add(f"{where}.tier: \"\" (the journal) or \"short\" (the tier), got {d['tier']!r}")
     if d.get("max_streams_per_connection", 1) < 1 or d.get("weight_limit_per_min", 1) < 1:
         problems.add(f"{where}: max_streams_per_connection and weight_limit_per_min must be >= 1")
     own = {o.key: o for o in desc.options} if desc is not None else {}
@@ -392,6 +442,27 @@ def _compaction(raw: Mapping[str, Any], problems: Problems) -> CompactionConfig:
     return c
 
 
+def _listing(raw: Mapping[str, Any], problems: Problems) -> ListingConfig:
+    c = ListingConfig(**_typed(ListingConfig, raw, "listing", problems))
+    for key in ("notice_url", "market_url"):
+        if not getattr(c, key).startswith(("http://", "https://")):
+            problems.add(f"listing.{key}: an http(s) URL, got {getattr(c, key)!r}")
+    if c.interval_ms < 100 or c.market_interval_ms < 100:
+        problems.add("listing: interval_ms and market_interval_ms >= 100 (the venues' limits)")
+    if c.timeout_s <= 0 or c.max_backoff_s <= 0:
+        problems.add("listing: timeout_s and max_backoff_s must be > 0")
+    if c.before_s < 0 or c.after_s <= 0:
+        problems.add("listing: before_s >= 0 and after_s > 0")
+    return c
+
+
+def _tier(raw: Mapping[str, Any], problems: Problems) -> TierConfig:
+    c = TierConfig(**_typed(TierConfig, raw, "tier", problems))
+    if c.retention_hours <= 0 or c.check_every_s <= 0:
+        problems.add("tier: retention_hours and check_every_s must be > 0")
+    return c
+
+
 def _influx(raw: Mapping[str, Any], problems: Problems) -> InfluxConfig:
     c = InfluxConfig(**_typed(InfluxConfig, raw, "influx", problems))
     if not c.enabled:
@@ -430,7 +501,8 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
     if not isinstance(venues_raw, list):
         found.add(f"[[venue]]: expected tables, got {venues_raw!r}")
         venues_raw = []
-    if not venues_raw:
+    listing_on = _section(doc.get("listing", {}), "listing", Problems()).get("enabled") is True
+    if not venues_raw and not listing_on:
         found.add("no venue to record: add a [[venue]] table or pass --venue/--symbols/--channels")
     checked = [_venue(v, f"venue[{i}]", found) for i, v in enumerate(venues_raw)]
     venues = tuple(v for v in checked if v is not None)
@@ -459,12 +531,15 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
     supervision = _supervision(_section(doc.get("supervision", {}), "supervision", found), found)
     compaction = _compaction(_section(doc.get("compaction", {}), "compaction", found), found)
     publish = _publish(_section(doc.get("publish", {}), "publish", found), found)
+    listing = _listing(_section(doc.get("listing", {}), "listing", found), found)
+    tier = _tier(_section(doc.get("tier", {}), "tier", found), found)
     found.raise_if_any()
     if d.get("dashboard") and not d.get("log_file"):
         # the live view owns the terminal: JSON log lines go to a file, never under it
         d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
     return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
-                          publish=publish, compaction=compaction, influx=influx, **d)
+                          publish=publish, compaction=compaction, influx=influx, listing=listing,
+                          tier=tier, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],
@@ -503,12 +578,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 venue_override: Mapping[str, Any] | list[Mapping[str, Any]] | None = None,
+                sections: Mapping[str, Mapping[str, Any]] | None = None,
                 ) -> RecorderConfig:
     """TOML file (optional) + environment + CLI overrides -> a validated ``RecorderConfig``.
 
     ``overrides`` are ``[recorder]`` keys; ``venue_override`` (from ``--venue`` and friends)
     replaces the venue list when it names a venue (a list of tables: one per venue),
-    else patches every venue's URL keys.
+    else patches every venue's URL keys; ``sections`` patch other sections' keys
+    (``{"listing": {"enabled": True}}``).
     """
     doc: dict[str, Any] = load_toml(path) if path is not None else {}
     problems: list[str] = []
@@ -517,6 +594,9 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     rec = dict(rec) if isinstance(rec, Mapping) else {}
     rec.update({k: v for k, v in (overrides or {}).items() if v is not None})
     doc["recorder"] = rec
+    for name, keys in (sections or {}).items():
+        table = doc.get(name, {})
+        doc[name] = {**(table if isinstance(table, Mapping) else {}), **keys}
     if isinstance(venue_override, list):
         doc["venue"] = [{k: v for k, v in t.items() if v not in (None, (), [])}
                         for t in venue_override]

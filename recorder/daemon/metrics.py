@@ -24,6 +24,11 @@ that hands batches to the committer process).
     ticktape_newest_record_age_seconds                   now - ts of the newest record
     ticktape_commit_seconds                              histogram of group-commit durations
     ticktape_receive_to_commit_seconds                   histogram: frame receipt -> durable
+    ticktape_listing_polls_total{signal,verdict}         the listing watcher's requests ([listing])
+    ticktape_listing_unreadable_total{signal}            answers it could not read (journaled)
+    ticktape_listings_total                              new KRW listings marked
+    ticktape_listing_detection_seconds                   histogram: announcement -> detection
+    ticktape_tier_segments_expired_total                 tier hours deleted by age
 
 plus whatever the running hooks report (``Hook.samples``: nightly compaction runs, InfluxDB
 points). Everything is read through the ``Status`` port (``recorder.daemon.ports``).
@@ -45,6 +50,7 @@ from recorder.journal import Record
 from .ports import Status
 
 SAMPLE_NS = 1_000_000  # one latency sample per millisecond of records at most
+DETECTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -63,6 +69,12 @@ class Metrics:
         self.receive_to_commit = Histogram(
             "ticktape_receive_to_commit_seconds", "Frame receipt to durable commit",
             registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.detection = Histogram(
+            "ticktape_listing_detection_seconds",
+            "Upbit listing: the notice's first visibility to the listing mark",
+            registry=self.registry, buckets=DETECTION_BUCKETS)
+        self.watcher: Any = None  # the listing watcher, when [listing] runs (its .stats)
+        self.tier: Any = None  # the short tier, when one runs (its .expired)
         self.rest_calls: dict[tuple[str, str, str], int] = {}
         self.gaps: dict[tuple[str, str], int] = {}
         self._samples: deque[tuple[int, int]] = deque(maxlen=100_000)
@@ -182,6 +194,7 @@ class _Collector(Collector):
                                   value=proj.frames if proj else 0)
 
         yield from hook_families(st.hook_samples())
+        yield from self._listing()
 
         w = st.journal
         yield GaugeMetricFamily("ticktape_writer_pending", "Records waiting for commit", value=w.pending)
@@ -192,6 +205,26 @@ class _Collector(Collector):
         age = (time.time_ns() - w.last_ts_ns) / 1e9 if w.last_ts_ns else 0.0
         yield GaugeMetricFamily("ticktape_newest_record_age_seconds", "Now minus the newest record's time",
                                 value=max(0.0, age))
+
+
+    def _listing(self) -> Iterator[Any]:
+        watcher, tier = self.metrics.watcher, self.metrics.tier
+        if tier is not None:
+            yield CounterMetricFamily("ticktape_tier_segments_expired", "Tier hours deleted by age",
+                                      value=len(tier.expired))
+        if watcher is None:
+            return
+        stats = watcher.stats
+        polls = CounterMetricFamily("ticktape_listing_polls", "Listing watcher requests",
+                                    labels=["signal", "verdict"])
+        for (signal, verdict), n in sorted(stats.polls.items()):
+            polls.add_metric([signal, verdict], n)
+        bad = CounterMetricFamily("ticktape_listing_unreadable", "Answers the watcher could not read",
+                                  labels=["signal"])
+        for signal, n in sorted(stats.unreadable.items()):
+            bad.add_metric([signal], n)
+        yield from (polls, bad)
+        yield CounterMetricFamily("ticktape_listings", "New KRW listings marked", value=stats.listings)
 
 
 def hook_families(samples: Iterable[tuple[str, str, str, dict[str, str], float]]) -> list[Any]:

@@ -4,6 +4,10 @@
     DIR/journal/2025-01-01/     LMDB: ``records`` (u64 seq -> value), ``meta`` (day, format)
     DIR/journal/writer.lock     flock held by the one writer
 
+A journal made with ``span = "hour"`` (the catalog's ``meta["span"]``) has one segment per
+UTC hour instead (``2025-01-01T13``): a tier kept for hours, pruned an hour at a time
+(``recorder.journal.retention``). Segment names of either span sort in time order.
+
 A segment's ``meta["format"]`` says how its values are made (``codec``): 2 (made since
 checksums) every value carries a checksum; 1 (made before) its values carry none,
 except those a writer with checksums added to it later (the day it was upgraded on).
@@ -39,6 +43,36 @@ _U32 = struct.Struct(">I")
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
 
+SPANS = ("day", "hour")
+_NS_PER_HOUR = 3_600 * 1_000_000_000
+
+
+def segment_of(ts_ns: int, span: str = "day") -> str:
+    """The segment a record of time ``ts_ns`` belongs to: its UTC day, or its UTC hour."""
+    if span == "hour":
+        return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H")
+    return day_of(ts_ns)
+
+
+def segment_bounds(name: str) -> tuple[int, int]:
+    """``[start, end)`` in ns of a segment named by its day or its hour."""
+    if len(name) == 13:
+        start = int(datetime.strptime(name, "%Y-%m-%dT%H").replace(tzinfo=UTC).timestamp())
+        return start * 1_000_000_000, start * 1_000_000_000 + _NS_PER_HOUR
+    return day_bounds(name)
+
+
+def is_segment_name(name: str) -> bool:
+    """A day (``2025-01-01``) or an hour (``2025-01-01T13``) segment's name."""
+    if len(name) == 13 and name[10] == "T":
+        try:
+            datetime.strptime(name, "%Y-%m-%dT%H")
+        except ValueError:
+            return False
+        return True
+    return is_day_name(name)
+
+
 def day_of(ts_ns: int) -> str:
     """UTC day (``YYYY-MM-DD``) of a timestamp in ns."""
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC).strftime("%Y-%m-%d")
@@ -65,12 +99,12 @@ def is_day_name(name: str) -> bool:
 
 
 def list_days(root: Path) -> list[str]:
-    """Segment days present under ``root``, oldest first."""
+    """Segments present under ``root`` (days, or hours in an hour-span journal), oldest first."""
     try:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if is_day_name(n) and (root / n / "data.mdb").exists())
+    return sorted(n for n in names if is_segment_name(n) and (root / n / "data.mdb").exists())
 
 
 class _SharedEnv:

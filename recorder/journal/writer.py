@@ -54,15 +54,16 @@ from .segments import (
     CATALOG,
     DEFAULT_MAP_SIZE,
     FORMAT,
+    SPANS,
     close_env,
-    day_bounds,
-    day_of,
     encode_stream,
     get_db,
     journal_root,
     list_days,
     open_env,
     read_catalog,
+    segment_bounds,
+    segment_of,
     stream_key,
 )
 from .store import SegmentStore
@@ -80,7 +81,11 @@ class JournalWriter:
     Raises ``JournalLockedError`` when another writer holds the journal for longer
     than ``lock_wait_s`` (0: at once; a recorder restarting after a crash waits for the
     old committer process to finish, see ``committer.py``), ``JournalUsageError`` for
-    a setting it does not know or out of range.
+    a setting it does not know or out of range, or a ``span`` other than the journal's.
+
+    ``span = "hour"`` makes (on a new journal) one segment per UTC hour, for a tier pruned
+    by age (``recorder.journal.retention``); ``stream_base`` numbers this journal's new
+    streams above it, so that a process writing two journals never sees one id twice.
     """
 
     def __init__(
@@ -98,12 +103,18 @@ class JournalWriter:
         lock_wait_s: float = 0.0,
         clock: Callable[[], int] = time.time_ns,
         shard: str = "",
+        span: str = "day",
+        stream_base: int = 0,
     ) -> None:
         if durability not in DURABILITY:
             raise JournalUsageError(f"durability must be one of {DURABILITY}, not {durability!r}")
         committer = committer or ("thread" if background else "inline")
         if committer not in COMMITTERS:
             raise JournalUsageError(f"committer must be one of {COMMITTERS}, not {committer!r}")
+        if span not in SPANS:
+            raise JournalUsageError(f"span must be one of {SPANS}, not {span!r}")
+        if not 0 <= stream_base < 1 << 31:
+            raise JournalUsageError(f"stream_base must be in 0..2**31-1, not {stream_base}")
         if commit_max_records < 1 or commit_interval_ms <= 0:
             raise JournalUsageError("commit_max_records must be >= 1 and commit_interval_ms > 0")
         self.data_dir = Path(data_dir)
@@ -132,8 +143,14 @@ class JournalWriter:
                     raise JournalLockedError(f"{self.root} already has a writer") from None
                 time.sleep(0.05)
 
-        self._catalog = self._open_catalog(shard)
-        _, self._streams = read_catalog(self.root)
+        self._catalog = self._open_catalog(shard, span)
+        meta, self._streams = read_catalog(self.root)
+        self.span = str(meta.get("span", "day"))
+        if self.span != span:
+            close_env(self.root / CATALOG)
+            self._lock_file.close()
+            raise JournalUsageError(f"{self.root} was made with {self.span} segments, not {span}")
+        self.stream_base = stream_base
         self._accepting = dict(self._streams)  # what append takes; emptied on failure and close
         self.committed_seq = self._recover_last_seq()
         self.last_seq = self.committed_seq
@@ -169,7 +186,7 @@ class JournalWriter:
 
     # -- opening ---------------------------------------------------------------------
 
-    def _open_catalog(self, shard: str) -> Any:
+    def _open_catalog(self, shard: str, span: str) -> Any:
         path = self.root / CATALOG
         fresh = not (path / "data.mdb").exists()
         if fresh:
@@ -187,6 +204,8 @@ class JournalWriter:
                 txn.put(b"format", encode_msgpack(FORMAT), db=meta)
                 txn.put(b"shard", encode_msgpack(shard), db=meta)
                 txn.put(b"seq_floor", encode_msgpack(0), db=meta)
+                if span != "day":  # a day journal says nothing: older ones never did
+                    txn.put(b"span", encode_msgpack(span), db=meta)
         return shared
 
     def _recover_last_seq(self) -> int:
@@ -229,7 +248,7 @@ class JournalWriter:
                         opened_ns: int | None = None) -> int:
         """Intern a new connection; returns its stream id (committed before returning)."""
         self._check()
-        sid = max(self._streams, default=0) + 1
+        sid = max(self._streams, default=self.stream_base) + 1
         info = StreamInfo(sid, venue, market, url, conn, tuple(channels), config_hash,
                           self._clock() if opened_ns is None else opened_ns)
         db = get_db(self._catalog, b"streams")
@@ -357,11 +376,11 @@ class JournalWriter:
         if self._failure is not None:
             raise self._failure
         start = time.perf_counter()
-        # A batch may straddle UTC midnight: one transaction per segment, in seq order.
+        # A batch may straddle UTC midnight (or an hour): one transaction per segment, in seq order.
         i = 0
         while i < len(batch):
-            day = day_of(batch[i].ts_ns)
-            day_end = day_bounds(day)[1]
+            day = segment_of(batch[i].ts_ns, self.span)
+            day_end = segment_bounds(day)[1]
             j = i
             if batch[-1].ts_ns < day_end:
                 j = len(batch)

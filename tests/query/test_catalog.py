@@ -35,7 +35,7 @@ def test_views_cover_archive_and_hot_journal_once(multi_day, keep_days):
         cols = [c[0] for c in con.sql(f"SELECT * FROM {t} LIMIT 0").description]
         assert cols == [*schema_of(t).names, *(["text"] if t == "raw" else []), "ts", "date"], t
     assert [r[0] for r in con.sql("SELECT id FROM streams ORDER BY id").fetchall()] == stream_ids
-    assert set(VIEWS) == {*ALL_TABLES, "streams"}
+    assert set(VIEWS) == {*ALL_TABLES, "streams", "listings", "listing_windows"}
 
 
 def test_only_the_views_are_listed(multi_day):

@@ -229,7 +229,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     elif point == "manifest":        # everything published, manifest not yet saved
         query.manifest.save = die_on_nth(query.manifest.save)
     elif point == "floor":           # seq_floor raised, journal day still there
-        query.prune._delete_day = die_on_nth(query.prune._delete_day)
+        query.prune.delete_segment = die_on_nth(query.prune.delete_segment)
     elif point == "delete":          # day renamed to .pruned-*, not yet removed
         shutil.rmtree = die_on_nth(shutil.rmtree)
     query.compact.compact(sys.argv[1])

@@ -43,6 +43,7 @@ from state.events import (
 )
 from state.features import NS
 from state.levels import known_price, price_key
+from state.listing import listing_of
 from state.market import (
     SymbolState,
 )
@@ -177,6 +178,11 @@ class Projector:
                 if ts < prev:
                     self._anomaly(seq, ts, "", "", "recv_ts_backwards", f"{ts} < {prev}", out)
                 prev = ts
+                if rec.kind == "mark":  # our own: a listing mark is an event, folded nowhere
+                    got = listing_of(rec)
+                    if keep and got is not None:
+                        out.append(got)
+                    continue
                 for ev in dec.decode(rec):
                     if keep:
                         out.append(ev)

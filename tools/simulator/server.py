@@ -47,6 +47,7 @@ from .gate_server import GateVenue
 from .httpserver import Request, Response, serve_http
 from .kucoin_market import KucoinMarket
 from .kucoin_server import KucoinVenue
+from .notices import NoticeBoard
 from .okx_market import OkxMarket
 from .okx_server import OkxVenue
 from .phemex_market import PhemexMarket
@@ -110,6 +111,7 @@ class Simulator:
         self._rotate: dict[str | None, tuple[float, int]] = {}
         self._rotate_changed = asyncio.Event()
         self._rng = random.Random(self.config.seed)
+        self.notices: NoticeBoard | None = None  # Upbit's notice board, built with the venues
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,6 +159,7 @@ class Simulator:
             self._rotate[None] = (cfg.rotate_after_s, cfg.rotate_code)
         for name, venue in self.venues.items():  # the synthetic universe, where asked for
             attach_universe(venue.market, name, cfg, base_ms)
+        self.notices = NoticeBoard(start_ms=base_ms)
 
     async def start(self) -> SimUrls:
         """Bind both servers and start the market feeds; returns the base URLs."""
@@ -452,6 +455,33 @@ class Simulator:
 
     # ------------------------------------------------------------------ REST and control
 
+    def notice(self, *, title: str = "", in_s: float = 0.0, category: str = "거래",
+               edit: int | None = None, repost: int | None = None, fault: str | None = None,
+               times: int = 1, market: str | None = None, market_after_s: float = 0.0) -> dict:
+        """Script the notice board: publish ``title`` ``in_s`` from now (listing ``market``
+        on Upbit ``market_after_s`` after it), ``edit``/``repost`` a notice, or a ``fault``."""
+        board = self.notices
+        if board is None:
+            raise ValueError("the simulator is not started")
+        now_ms = int(time.time() * 1000)
+        if fault is not None:
+            return board.fault(fault, times)
+        at_ms = now_ms + int(in_s * 1000)
+        if edit is not None:
+            n = board.edit(edit, at_ms, title=title or None)
+        elif repost is not None:
+            n = board.repost(repost, at_ms)
+        elif title:
+            n = board.publish(title, at_ms, category=category)
+        else:
+            raise ValueError("give a title, edit, repost or fault")
+        if market is not None:
+            upbit = self.venues.get("upbit")
+            if upbit is None:
+                raise ValueError("market= needs the upbit venue")
+            upbit.market.list_at(market, n.first_ms + int(market_after_s * 1000))
+        return {"id": n.id, "first_ms": n.first_ms, "listed_ms": n.listed_ms, "title": n.title}
+
     def _rest_venue_for(self, path: str) -> SimVenue | None:
         """The venue answering a REST ``path`` (asked in the order ``_rest_handler`` asks)."""
         return next((v for v in self.venues.values() if v.serves_rest(path)), None)
@@ -479,6 +509,8 @@ class Simulator:
             await asyncio.sleep(self.config.rest_latency_s)
         now_ms = int(time.time() * 1000)
         resp = self._rest_fault_for(req.path)
+        if resp is None and self.notices is not None:
+            resp = await self.notices.rest(req, now_ms)
         if resp is None:
             for venue in self.venues.values():
                 resp = await venue.rest(req, now_ms)
@@ -495,6 +527,8 @@ class Simulator:
                 params = orjson.loads(req.body or b"{}")
                 kind = params.pop("kind", None)
                 return Response(200, orjson.dumps(self.fault(kind, **params)))
+            if req.path == "/_sim/notice" and req.method == "POST":
+                return Response(200, orjson.dumps(self.notice(**orjson.loads(req.body or b"{}"))))
             if req.path == "/_sim/clear" and req.method == "POST":
                 return Response(200, orjson.dumps(self.fault("clear")))
             if req.path == "/_sim/sent":

@@ -244,6 +244,7 @@ class UpbitMarket:
         self._history: dict[str, list[dict]] = {}
         self.allowed = None if codes is None else {c.upper() for c in codes}
         self._capture_codes: set[str] = set()
+        self.opening: dict[str, int] = {}  # code -> ms it is listed from (``list_at``)
         self._synthetic: dict[str, UpbitSynthetic] = {}
         self.market_all: bytes | None = None
         self.last: dict[tuple[str, str], Event] = {}  # (code, kind) -> latest message
@@ -323,7 +324,11 @@ class UpbitMarket:
             obj.pop(k, None)
         return {"market": obj.pop("code"), **obj}
 
-    def market_all_body(self) -> bytes:
+    def list_at(self, code: str, at_ms: int) -> None:
+        """List ``code`` in ``/v1/market/all`` from ``at_ms`` on (a listing's market opening)."""
+        self.opening[code.upper()] = at_ms
+
+    def market_all_body(self, now_ms: int | None = None) -> bytes:
         rows = orjson.loads(self.market_all) if self.market_all else []
         if self.allowed is not None:  # only what it can quote: the allowed and traded codes
             rows = [r for r in rows if r["market"] in self.allowed or r["market"] in self._anchors]
@@ -333,6 +338,10 @@ class UpbitMarket:
         for code in [*self.codes, *extra]:
             if code not in have and (self.allowed is None or code in self._anchors):
                 have.add(code)
+                base = code.partition("-")[2]
+                rows.append({"market": code, "korean_name": base, "english_name": base})
+        for code, at_ms in sorted(self.opening.items()):
+            if code not in have and now_ms is not None and now_ms >= at_ms:
                 base = code.partition("-")[2]
                 rows.append({"market": code, "korean_name": base, "english_name": base})
         return orjson.dumps(rows)

@@ -209,7 +209,7 @@ class UpbitVenue(SimVenue):
 
     def _answer(self, path: str, q: dict[str, str], now_ms: int) -> Response:
         if path == "/v1/market/all":
-            return Response(200, self.market.market_all_body())
+            return Response(200, self.market.market_all_body(now_ms))
         if path in ("/v1/orderbook", "/v1/ticker"):
             codes = self._codes(q.get("markets", ""))
             if codes is None:

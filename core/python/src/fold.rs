@@ -33,6 +33,13 @@ use ticktape::sync::{rule_of, Ids};
 use crate::book::{fold_error, PyBook};
 use crate::tape::TradeTape;
 
+/// How `state.listing` marks are told from other marks without parsing them.
+const LISTING_MARK: &[u8] = b"\"mark\": \"listing\"";
+
+fn memmem(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 /// The Python classes the fold makes values of, handed over by `state.projector`.
 struct Types {
     book_ticker: Py<PyAny>,
@@ -45,6 +52,8 @@ struct Types {
     anomaly: Py<PyAny>,
     decode_error: Py<PyAny>,
     tape: Py<PyAny>,
+    listing: Py<PyAny>,
+    listing_of: Py<PyAny>,
 }
 
 static TYPES: GILOnceCell<Types> = GILOnceCell::new();
@@ -56,7 +65,8 @@ fn types(py: Python<'_>) -> PyResult<&Types> {
 }
 
 /// Hand the fold the classes it makes: `state.events`' BookTicker, Trade, BookDelta,
-/// BookSnapshot, Ticker, Kline, Gap, Anomaly, DecodeError, and `state.features.TradeTape`.
+/// BookSnapshot, Ticker, Kline, Gap, Anomaly, DecodeError, `state.features.TradeTape`,
+/// and `state.events.Listing` with `state.listing.listing_of` (a listing mark's event).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn fold_types(
@@ -71,6 +81,8 @@ fn fold_types(
     anomaly: Py<PyAny>,
     decode_error: Py<PyAny>,
     tape: Py<PyAny>,
+    listing: Py<PyAny>,
+    listing_of: Py<PyAny>,
 ) {
     let _ = TYPES.set(
         py,
@@ -85,6 +97,8 @@ fn fold_types(
             anomaly,
             decode_error,
             tape,
+            listing,
+            listing_of,
         },
     );
 }
@@ -1027,11 +1041,28 @@ impl Fold {
             self.anomaly_plain(py, seq, ts, "", "", "recv_ts_backwards", d, out)?;
         }
         self.prev = ts;
+        let kind = rec.getattr(intern!(py, "kind"))?;
+        let kind = kind.downcast::<PyString>()?.to_str()?;
+        if kind == "mark" {
+            // our own marks: a listing mark is an event (on whatever stream it came)
+            if let Some(out) = out {
+                let payload = rec.getattr(intern!(py, "payload"))?;
+                let is_listing = payload
+                    .downcast::<PyBytes>()
+                    .map(|b| memmem(b.as_bytes(), LISTING_MARK))
+                    .unwrap_or(false);
+                if is_listing {
+                    let ev = types(py)?.listing_of.bind(py).call1((rec,))?;
+                    if !ev.is_none() {
+                        out.append(ev)?;
+                    }
+                }
+            }
+            return Ok(());
+        }
         let Some(dec) = self.cur_dec.clone() else {
             return Ok(());
         };
-        let kind = rec.getattr(intern!(py, "kind"))?;
-        let kind = kind.downcast::<PyString>()?.to_str()?;
         if kind == FRAME {
             if let Some(c) = &dec.compiled {
                 let payload = rec.getattr(intern!(py, "payload"))?;
@@ -1339,6 +1370,7 @@ impl Fold {
         let (symbol_name, venue_name) = (intern!(py, "symbol"), intern!(py, "venue"));
         let (now_name, valid_name) = (intern!(py, "now_ns"), intern!(py, "valid"));
         let none = py.None().into_bound(py);
+        let listing_type = types(py)?.listing.bind(py).clone();
         let (mut n, mut events, mut invalid) = (0i64, 0i64, 0i64);
         // The previous event's symbol and venue (compared by identity, as the decoders hand
         // out one str per symbol), its view and its symbol state.
@@ -1392,6 +1424,11 @@ impl Fold {
                 match_trades.call1((&rec, &out))?;
             }
             for ev in out.iter() {
+                if ev.get_type().is(&listing_type) {
+                    // no book, no filter: every strategy hears of a listing
+                    call3(on_event, ctx, &ev, &none)?;
+                    continue;
+                }
                 let sym = ev.getattr(symbol_name)?;
                 let venue = ev.getattr(venue_name)?;
                 let same = matches!(&last, Some((s, v)) if s.is(&sym) && v.is(&venue));

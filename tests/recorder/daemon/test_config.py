@@ -105,7 +105,7 @@ def test_every_problem_is_named_at_once():
                     overrides={"data": "d", "log_level": "loud"},
                     venue_override={"venue": "upbit", "symbols": ["BTCUSDT"], "channels": ["depth"]})
     assert err.value.problems == [
-        "TICKTAPE_NOPE__X: unknown section 'nope' (recorder, supervision, projection, publish, compaction, influx)",
+        "TICKTAPE_NOPE__X: unknown section 'nope' (recorder, supervision, projection, publish, listing, tier, compaction, influx)",
         "venue[0].symbols: 'BTCUSDT' is not a upbit symbol (e.g. KRW-BTC)",
         "venue[0].channels: 'depth' is not a upbit channel (one of orderbook, trade, ticker)",
         "recorder.log_level: debug, info, warning or error",
@@ -129,3 +129,35 @@ def test_the_dashboard_sends_log_lines_to_a_file(tmp_path):
                         "venue": doc()["venue"]})
     assert cfg.log_file == "x.log"
     assert build_config(doc()).log_file == ""  # no dashboard: stderr, as before
+
+
+def test_listing_and_tier_sections_are_checked_and_a_watcher_alone_needs_no_venue():
+    with pytest.raises(ConfigError) as err:
+        build_config({"recorder": {"data": "d"},
+                      "listing": {"enabled": True, "interval_ms": 5, "notice_url": "ftp://x",
+                                  "before_s": -1},
+                      "tier": {"retention_hours": 0},
+                      "venue": [{"venue": "binance-spot", "symbols": ["BTCUSDT"],
+                                 "channels": ["trade"], "tier": "long"}]})
+    assert sorted(err.value.problems) == sorted([
+        "listing.notice_url: an http(s) URL, got 'ftp://x'",
+        "listing: interval_ms and market_interval_ms >= 100 (the venues' limits)",
+        "listing: before_s >= 0 and after_s > 0",
+        "tier: retention_hours and check_every_s must be > 0",
+        'venue[0].tier: "" (the journal) or "short" (the tier), got \'long\'',
+    ])
+    alone = build_config({"recorder": {"data": "d"}, "listing": {"enabled": True}})
+    assert alone.venues == () and alone.listing.enabled
+    with pytest.raises(ConfigError, match="no venue to record"):
+        build_config({"recorder": {"data": "d"}, "listing": {"enabled": False}})
+
+
+def test_listing_and_tier_change_the_hash_only_when_used():
+    venue = {"venue": "upbit", "symbols": ["KRW-BTC"], "channels": ["trade"]}
+    plain = build_config({"recorder": {"data": "d"}, "venue": [venue]})
+    off = build_config({"recorder": {"data": "d"}, "venue": [venue], "listing": {"interval_ms": 500},
+                        "tier": {"retention_hours": 2}})
+    on = build_config({"recorder": {"data": "d"}, "venue": [venue], "listing": {"enabled": True}})
+    tiered = build_config({"recorder": {"data": "d"}, "venue": [{**venue, "tier": "short"}]})
+    assert plain.config_hash == off.config_hash
+    assert len({plain.config_hash, on.config_hash, tiered.config_hash}) == 3
