@@ -103,11 +103,15 @@ def window_table(window: Path) -> pa.Table:
     doc = _first_mark(window)
     t0 = int(doc["announced_at_ns"])
     got = hot_tables(window, tables=("trades", "quotes"))
+    with JournalReader(window) as reader:  # frames that only rebuild a book before the window
+        context = {rec.seq for rec in reader.read() if (rec.meta or {}).get("context")}
     rows: list[dict[str, Any]] = []
     for kind, table in (("trade", got.get("trades")), ("quote", got.get("quotes"))):
         if table is None:
             continue
         for r in table.to_pylist():
+            if r["seq"] in context:
+                continue
             row = {"window_name": window.name, "symbol": doc["symbol"], "venue": r["venue"],
                    "norm": r["norm"], "kind": kind, "seq": r["seq"], "ts_ns": r["ts_ns"],
                    "ts": _ts(r["ts_ns"]), "rel_ms": (r["ts_ns"] - t0) / 1e6}

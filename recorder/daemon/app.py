@@ -59,7 +59,7 @@ from recorder.journal.writer import JournalWriter
 from recorder.listing.capture import Capture
 from recorder.listing.watcher import Watcher
 from recorder.venues import VENUES, descriptor_for
-from recorder.venues.base import ConnectionPlan
+from recorder.venues.base import ConnectionPlan, origin
 from recorder.venues.descriptor import Adapter, LiveChange
 
 from .adapters import adapter_for
@@ -133,7 +133,9 @@ class Recorder:
         self._api_streams: dict[str, int] = {}  # venue -> stream of REST answers sent to control
         self.universe = Universe(config.venues, log=self.log, get=rest_get,
                                  rest_timeout_s=config.supervision.rest_timeout_s,
-                                 refresh_s=config.supervision.universe_refresh_s)
+                                 refresh_s=config.supervision.universe_refresh_s,
+                                 upbit_origin=(origin(config.listing.market_url)
+                                               if config.listing.enabled else ""))
         # what the last subscribe/unsubscribe did: connection names changed live, opened, closed
         self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
         self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan

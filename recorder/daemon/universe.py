@@ -74,8 +74,11 @@ class Universe:
 
     def __init__(self, venues: tuple[VenueConfig, ...], *, log: logging.Logger,
                  rest_timeout_s: float, refresh_s: float,
-                 get: Callable[[str, float], Response] = http_get) -> None:
+                 get: Callable[[str, float], Response] = http_get, upbit_origin: str = "") -> None:
         self.venues = {v.venue: v for v in venues}
+        # where Upbit's list comes from with no upbit table (the listing watcher's market
+        # list origin, when it runs): the filter "not on Upbit KRW" needs it
+        self.upbit_origin = upbit_origin
         self.log = log
         self.rest_timeout_s = rest_timeout_s
         self.refresh_s = refresh_s
@@ -98,7 +101,9 @@ class Universe:
         src = instruments_for(venue)
         assert src is not None  # the configuration refuses listing without one
         v = self.venues.get(venue)
-        base = v.rest_base if v is not None else VENUES[venue].rest_url
+        base = (v.rest_base if v is not None
+                else self.upbit_origin if venue == UPBIT and self.upbit_origin
+                else VENUES[venue].rest_url)
         market = v.market if v is not None else ""
         req = src.request(base, market)
         try:

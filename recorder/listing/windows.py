@@ -12,6 +12,9 @@ trade, a book or a top-of-book update whose base currency is X) into a journal o
 
 - each frame with its receive time, its connection's stream (same venue, URL,
   channels) and ``meta["tier_seq"]``, the seq it has in the tier;
+- before them, for a book kept by diffs, the frames since its last snapshot before the
+  window (``meta["context"]``: they rebuild the book the window opens on; not counted as the
+  window's frames);
 - the listing's ``mark`` (as the main journal has it, on a ``recorder`` stream) at its
   detection time among them: a backtest over the window learns of the listing when the
   watcher did, never earlier.
@@ -40,6 +43,7 @@ from state.projector import Projector
 BOOKINGS = "listing/windows.json"
 LISTINGS_DIR = "listings"
 MARKET_EVENTS = (Trade, BookTicker, BookSnapshot, BookDelta, Ticker)
+CONTEXT_NS = 300 * 1_000_000_000  # how far before a window its books' last snapshot is looked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,7 @@ class Windows:
             rid = w.register_stream("recorder", conn="recorder", channels=())
             marked = False
             ids: dict[int, int] = {}
-            for info, rec in _frames_of(tier_dir, window):
+            for info, rec, context in _frames_of(tier_dir, window):
                 if not marked and rec.ts_ns >= detected:
                     w.append(rid, "mark", mark, ts_ns=detected)
                     marked = True
@@ -138,8 +142,12 @@ class Windows:
                     ids[rec.stream] = w.register_stream(
                         info.venue, market=info.market, url=info.url, conn=info.conn,
                         channels=info.channels, config_hash=info.config_hash)
-                w.append(ids[rec.stream], rec.kind, rec.payload, ts_ns=rec.ts_ns,
-                         meta={**(rec.meta or {}), "tier_seq": rec.seq})
+                meta = {**(rec.meta or {}), "tier_seq": rec.seq}
+                if context:
+                    meta["context"] = True
+                    w.append(ids[rec.stream], rec.kind, rec.payload, ts_ns=rec.ts_ns, meta=meta)
+                    continue
+                w.append(ids[rec.stream], rec.kind, rec.payload, ts_ns=rec.ts_ns, meta=meta)
                 counts[info.venue] = counts.get(info.venue, 0) + 1
             if not marked:
                 w.append(rid, "mark", mark, ts_ns=detected)
@@ -149,18 +157,41 @@ class Windows:
         return counts
 
 
-def _frames_of(tier_dir: str | os.PathLike[str], window: Window) -> Iterator[tuple[StreamInfo, Record]]:
-    """The tier's frames in the window that carry an event of the window's coin."""
+def _frames_of(tier_dir: str | os.PathLike[str], window: Window,
+               context_ns: int = CONTEXT_NS) -> Iterator[tuple[StreamInfo, Record, bool]]:
+    """The tier's frames that carry an event of the window's coin: (stream, record,
+    context). Context frames come first: for a book kept by diffs (Bybit's ``orderbook.1``,
+    Phemex's ``orderbook``), the frames since its last snapshot before the window (looked for
+    up to ``context_ns`` before it), so the book is whole when the window opens."""
     needle = window.symbol.encode()
     with JournalReader(tier_dir) as reader:
         streams = reader.streams()
         projector = Projector(streams)
-        for rec in reader.read(from_ts_ns=window.start_ns, to_ts_ns=window.end_ns):
+        since_snapshot: dict[tuple[int, str], list[Record]] = {}  # (stream, symbol) -> frames
+        start = window.start_ns - context_ns
+        for rec in reader.read(from_ts_ns=start, to_ts_ns=window.end_ns):
             if rec.kind != FRAME or needle not in rec.payload:
                 continue
-            events = projector.apply(rec)
-            if any(isinstance(e, MARKET_EVENTS) and base_of(e.norm) == window.symbol for e in events):
-                yield streams[rec.stream], rec
+            events = [e for e in projector.apply(rec)
+                      if isinstance(e, MARKET_EVENTS) and base_of(e.norm) == window.symbol]
+            if not events:
+                continue
+            if rec.ts_ns >= window.start_ns:
+                if since_snapshot:
+                    for recs in since_snapshot.values():
+                        for ctx in recs:
+                            yield streams[ctx.stream], ctx, True
+                    since_snapshot.clear()
+                yield streams[rec.stream], rec, False
+                continue
+            for e in events:
+                if isinstance(e, BookSnapshot):
+                    since_snapshot[(rec.stream, e.symbol)] = [rec]
+                elif isinstance(e, BookDelta) and (rec.stream, e.symbol) in since_snapshot:
+                    since_snapshot[(rec.stream, e.symbol)].append(rec)
+        for recs in since_snapshot.values():  # a window with no frame of its own
+            for ctx in recs:
+                yield streams[ctx.stream], ctx, True
 
 
 def counts_of(out: Path) -> dict[str, int]:
@@ -169,7 +200,7 @@ def counts_of(out: Path) -> dict[str, int]:
     with JournalReader(out) as reader:
         streams = reader.streams()
         for rec in reader.read():
-            if rec.kind == FRAME:
+            if rec.kind == FRAME and not (rec.meta or {}).get("context"):
                 venue = streams[rec.stream].venue
                 counts[venue] = counts.get(venue, 0) + 1
     return counts

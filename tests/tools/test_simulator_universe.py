@@ -160,3 +160,33 @@ async def test_a_subscribed_universe_symbol_streams_over_the_socket():
 def test_statistics_of_the_profiles_are_what_the_bench_docstring_says():
     tops = [max(p[2], 0.01) for p in PROFILES]
     assert round(statistics.fmean(tops), 2) == 1.59
+
+
+def test_a_listing_shock_moves_the_coin_from_its_time_and_empties_the_old_touch():
+    """``Universe.shock``: the coin's next frame comes at the shock time with its price moved
+    by the factor; a book venue's message removes the touch from before (no crossed book)."""
+    from tools.simulator.tape import Tape
+    from tools.simulator.universe import Universe
+
+    u = Universe("bybit", 3, base_ms=0)
+    tape = Tape()
+    assert u.activate("SYN2USDT", tape) and u.activate("SYN1USDT", tape)
+    first = tape.next()  # a snapshot
+    assert not u.shock("SYN9", 5_000, 1.5)  # not listed here
+    src = u.active["SYN2USDT"]
+    old_bid, old_ask = src.top.bid, src.top.ask
+    assert u.shock("SYN2", 5_000, 1.5)
+    events = []
+    while not events or events[-1].t < 5.0 or "SYN2" not in events[-1].symbol:
+        events.append(tape.next())
+    ev = events[-1]
+    assert ev.t == 5.0 and first.t == 0.0
+    import orjson
+
+    doc = orjson.loads(ev.data)
+    assert ev.kind == "orderbook"  # the quote at the listing's time
+    (new_bid, _), (gone_bid, zero_b) = doc["data"]["b"]
+    (new_ask, _), (gone_ask, zero_a) = doc["data"]["a"]
+    assert zero_b == zero_a == "0"  # the touch from before the shock is emptied
+    assert abs(float(gone_bid) * 100 - old_bid) <= 5 and abs(float(gone_ask) * 100 - old_ask) <= 5
+    assert abs(float(new_bid) / float(gone_bid) - 1.5) < 0.01

@@ -26,6 +26,7 @@ import dataclasses
 import itertools
 import math
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -273,6 +274,8 @@ class Simulator:
                 now = loop.time()
                 if base_wall is None:
                     base_wall, base_t = now, market.tape.peek_t()
+                    if speed is not None:  # so a wall time can be told in pacing time
+                        market.tape.clock = (time.time(), base_t, speed)
                 if rate:
                     due = base_wall + sent / rate
                 else:
@@ -457,9 +460,14 @@ class Simulator:
 
     def notice(self, *, title: str = "", in_s: float = 0.0, category: str = "거래",
                edit: int | None = None, repost: int | None = None, fault: str | None = None,
-               times: int = 1, market: str | None = None, market_after_s: float = 0.0) -> dict:
+               times: int = 1, market: str | None = None, market_after_s: float = 0.0,
+               move: float = 0.3) -> dict:
         """Script the notice board: publish ``title`` ``in_s`` from now (listing ``market``
-        on Upbit ``market_after_s`` after it), ``edit``/``repost`` a notice, or a ``fault``."""
+        on Upbit ``market_after_s`` after it), ``edit``/``repost`` a notice, or a ``fault``.
+
+        A published notice's coins of the synthetic universe (``SYN3``) move on every venue
+        listing them: their price jumps by ``move`` (0.3: +30 %) at the notice's time and
+        they trade ten times as often (``tools.simulator.universe``)."""
         board = self.notices
         if board is None:
             raise ValueError("the simulator is not started")
@@ -480,7 +488,12 @@ class Simulator:
             if upbit is None:
                 raise ValueError("market= needs the upbit venue")
             upbit.market.list_at(market, n.first_ms + int(market_after_s * 1000))
-        return {"id": n.id, "first_ms": n.first_ms, "listed_ms": n.listed_ms, "title": n.title}
+        moved = sorted({v for coin in re.findall(r"\(([A-Z0-9]+)\)", n.title)
+                        for v, venue in self.venues.items()
+                        if getattr(venue.market, "universe", None) is not None
+                        and venue.market.universe.shock(coin, n.first_ms, 1 + move)})
+        return {"id": n.id, "first_ms": n.first_ms, "listed_ms": n.listed_ms, "title": n.title,
+                "moved": moved}
 
     def _rest_venue_for(self, path: str) -> SimVenue | None:
         """The venue answering a REST ``path`` (asked in the order ``_rest_handler`` asks)."""

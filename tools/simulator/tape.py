@@ -83,10 +83,28 @@ class Tape:
         self._heap: list[tuple[float, int, Source]] = []
         self._order = itertools.count()
         self.t = 0.0  # pacing time of the last event popped
+        # (wall time in s, pacing time, speed) when the feed started pacing: what pacing
+        # time a wall time is (``at``); None until then, or when not paced
+        self.clock: tuple[float, float, float] | None = None
+
+    def at(self, wall_s: float) -> float | None:
+        """The pacing time of wall time ``wall_s`` (seconds since the epoch); None if unpaced."""
+        if self.clock is None:
+            return None
+        wall0, t0, speed = self.clock
+        return t0 + (wall_s - wall0) * speed
 
     def add(self, source: Source) -> None:
         """Start merging ``source`` (its times should not precede ``self.t``)."""
         heapq.heappush(self._heap, (source.peek_t(), next(self._order), source))
+
+    def reschedule(self, source: Source) -> None:
+        """``source``'s next time changed (earlier or later): merge it where it now belongs."""
+        for i, (_, order, src) in enumerate(self._heap):
+            if src is source:
+                self._heap[i] = (source.peek_t(), order, src)
+                heapq.heapify(self._heap)
+                return
 
     def __bool__(self) -> bool:
         return bool(self._heap)

@@ -133,21 +133,42 @@ class UniverseSource(GeneratedSource):
     then top-of-book changes and trades as two seeded Poisson processes."""
 
     def __init__(self, fmt: Format, symbol: str, *, key: str, top_rate: float,
-                 trade_rate: float, seed: int, t0: float, base_ms: int) -> None:
+                 trade_rate: float, seed: int, t0: float, base_ms: int, base: str = "",
+                 shocks: dict[str, tuple[float, float]] | None = None) -> None:
         h = zlib.crc32(symbol.encode())
         self.fmt, self.symbol, self.key = fmt, symbol, key
+        self.base = base  # the coin (SYN3): a listing of it moves this symbol (``shocks``)
+        self.shocks = shocks if shocks is not None else {}
+        self.shocked = False
+        self.stale: tuple[int, int] | None = None  # the touch before a shock, until re-quoted
+        self.wake_t: float | None = None  # a quote due at a listing's time (``wake``)
         self.rng = random.Random(seed ^ h)
         self.base_ms = base_ms
         self.top = Top(self.rng, h)
         self.top_rate, self.trade_rate = top_rate, trade_rate
         self.next_top = t0 + self.rng.expovariate(top_rate)
         self.next_trade = t0 + self.rng.expovariate(trade_rate)
-        self.queue: deque[Event] = deque()
+        self.queue: deque[Event] = deque()  # the first frame (a snapshot) only
         first = fmt.first(self, t0)
         if first is not None:
             self.queue.append(first)
-        else:
+
+    # Frames are made when popped, not one ahead: a listing's shock (``wake``) then changes
+    # the next frame, and no frame already numbered is ever dropped.
+    def peek_t(self) -> float:
+        if self.queue:
+            return self.queue[0].t
+        t = min(self.next_top, self.next_trade)
+        return t if self.wake_t is None else min(t, self.wake_t)
+
+    def pop(self) -> Event:
+        if not self.queue:
             self._generate()
+        return self.queue.popleft()
+
+    def wake(self, t: float) -> None:
+        """Quote at ``t`` (a listing at ``t``: the shock shows in that quote)."""
+        self.wake_t = t
 
     def ms(self, t: float) -> int:
         return self.base_ms + int(round(t * 1000))
@@ -155,20 +176,34 @@ class UniverseSource(GeneratedSource):
     def event(self, t: float, kind: str, data: bytes) -> Event:
         return Event(t, self.key, kind, data)
 
+    def _shock(self, t: float) -> None:
+        """The coin was listed on Upbit at tape time ``shocks[base][0]``: from its first event
+        at or after it, the price jumps by the factor and the symbol trades and quotes ten
+        times as often (what the overseas markets of a coin do the minute Upbit lists it)."""
+        shock = self.shocks.get(self.base)
+        if shock is None or self.shocked or t < shock[0]:
+            return
+        self.shocked = True
+        top, spread = self.top, self.top.ask - self.top.bid
+        self.stale = (top.bid, top.ask)  # the touch the next book message must empty
+        top.bid = max(1, round(top.bid * shock[1]))
+        top.ask = top.bid + spread
+        self.top_rate *= 10
+        self.trade_rate *= 10
+
     def _generate(self) -> None:
         rng, top = self.rng, self.top
+        wake = self.wake_t
+        if wake is not None and wake <= min(self.next_top, self.next_trade):
+            self.wake_t = None  # a quote at the listing's time, off the Poisson schedule
+            self._shock(wake)
+            self._quote(wake)
+            return
+        self._shock(min(self.next_top, self.next_trade))
         if self.next_top <= self.next_trade:
             t = self.next_top
             self.next_top = t + rng.expovariate(self.top_rate)
-            old = (top.bid, top.ask)
-            r = rng.random()
-            step = 1 if r < 0.2 else -1 if r < 0.4 else 0
-            top.bid += step
-            top.ask += step
-            top.bid_qty, top.ask_qty = rng.randint(1, 5000), rng.randint(1, 5000)
-            top.seq += 1
-            top.book_id += 1
-            self.queue.append(self.fmt.top(self, t, old))
+            self._quote(t)
         else:
             t = self.next_trade
             self.next_trade = t + rng.expovariate(self.trade_rate)
@@ -176,6 +211,19 @@ class UniverseSource(GeneratedSource):
             top.seq += 1
             buy = rng.random() < 0.5
             self.queue.append(self.fmt.trade(self, t, buy, rng.randint(1, 500)))
+
+    def _quote(self, t: float) -> None:
+        rng, top = self.rng, self.top
+        old = self.stale or (top.bid, top.ask)
+        self.stale = None
+        r = rng.random()
+        step = 1 if r < 0.2 else -1 if r < 0.4 else 0
+        top.bid += step
+        top.ask += step
+        top.bid_qty, top.ask_qty = rng.randint(1, 5000), rng.randint(1, 5000)
+        top.seq += 1
+        top.book_id += 1
+        self.queue.append(self.fmt.top(self, t, old))
 
 
 class Format:
@@ -387,6 +435,24 @@ class Universe:
         self.names = [name(self.venue, n) for n in range(1, self.count + 1)]
         self._index = {self._norm(s): n for n, s in enumerate(self.names)}
         self.active: dict[str, UniverseSource] = {}
+        self.tape: Tape | None = None  # where the active symbols stream
+        self.shocks: dict[str, tuple[float, float]] = {}  # coin -> (tape time, price factor)
+
+    def shock(self, base: str, at_ms: int, factor: float) -> bool:
+        """Move coin ``base`` (``SYN3``) by ``factor`` from wall time ``at_ms`` on (in pacing
+        time by the feed's clock, ``Tape.at``); False when no symbol of it is listed here."""
+        n = base.removeprefix(BASE)
+        if n == base or not n.isdigit() or not 1 <= int(n) <= self.count:
+            return False
+        paced = self.tape.at(at_ms / 1000) if self.tape is not None else None
+        t = paced if paced is not None else (at_ms - self.base_ms) / 1000
+        self.shocks[base] = (t, factor)
+        for src in self.active.values():
+            if src.base == base:
+                src.wake(max(t, self.tape.t) if self.tape is not None else t)
+                if self.tape is not None:
+                    self.tape.reschedule(src)
+        return True
 
     def _norm(self, symbol: str) -> str:
         # Phemex's names are case-sensitive (spot "sSYN1USDT"); the others' are not
@@ -409,8 +475,11 @@ class Universe:
             fmt = FORMATS[self.venue]
             top, trade = self.rates(symbol)
             src = UniverseSource(fmt, symbol, key=fmt.key(symbol), top_rate=top, trade_rate=trade,
-                                 seed=self.seed, t0=tape.t, base_ms=self.base_ms)
+                                 seed=self.seed, t0=tape.t, base_ms=self.base_ms,
+                                 base=f"{BASE}{self._index[self._norm(symbol)] + 1}",
+                                 shocks=self.shocks)
             self.active[symbol] = src
+            self.tape = tape
             tape.add(src)
         return True
 

@@ -48,7 +48,8 @@ def window_frames(data) -> list[tuple[int, bytes, int]]:
     assert b'"TSTC"' in mark.payload and mark.ts_ns == detected  # known when it was detected
     assert all(r.ts_ns < detected for r in recs if r.seq < mark.seq)
     assert all(r.ts_ns >= detected for r in recs if r.seq > mark.seq)
-    return [(r.ts_ns, r.payload, r.meta["tier_seq"]) for r in recs if r.kind == FRAME]
+    return [(r.ts_ns, r.payload, r.meta["tier_seq"]) for r in recs
+            if r.kind == FRAME and not r.meta.get("context")]
 
 
 def tier_frames_of_coin(data, start_ns, end_ns) -> list[tuple[int, bytes, int]]:
