@@ -50,6 +50,7 @@ class Fetched:
     recv_ns: int
     listed: tuple[Instrument, ...] | None
     error: str = ""
+    journal: bool = True  # False: a second market read from a reply journaled already
 
 
 class Target(Protocol):
@@ -96,15 +97,27 @@ class Universe:
     def _upbit_needed(self) -> bool:
         return any(v.not_on_upbit_krw for v in self._watched())
 
-    async def fetch(self, venue: str) -> Fetched:
-        """``venue``'s list from its table's REST origin (Upbit's default for the filter)."""
+    def markets(self, venue: str) -> tuple[str, ...]:
+        """The markets whose lists a table of ``venue`` is checked against: its ``market``; or,
+        when it names none, every market of a venue whose symbols name their own market on
+        one endpoint (OKX spot and swaps, Phemex spot and contracts), else the first."""
+        src = instruments_for(venue)
+        assert src is not None  # the configuration refuses listing without one
+        v = self.venues.get(venue)
+        if v is not None and v.market:
+            return (v.market,)
+        if VENUES[venue].adapter.picks_market:  # the market picks the endpoint (Bybit, Gate)
+            return (src.market(""),)
+        return src.markets
+
+    async def fetch(self, venue: str, market: str = "") -> Fetched:
+        """``venue``'s list of ``market`` from its table's REST origin (Upbit's for the filter)."""
         src = instruments_for(venue)
         assert src is not None  # the configuration refuses listing without one
         v = self.venues.get(venue)
         base = (v.rest_base if v is not None
                 else self.upbit_origin if venue == UPBIT and self.upbit_origin
                 else VENUES[venue].rest_url)
-        market = v.market if v is not None else ""
         req = src.request(base, market)
         try:
             resp = await asyncio.to_thread(self.get, req.url, self.rest_timeout_s)
@@ -121,20 +134,44 @@ class Universe:
             return Fetched(venue, req.url, resp.status, resp.body, recv_ns, None, str(exc))
         return Fetched(venue, req.url, resp.status, resp.body, recv_ns, listed)
 
+    async def _fetch_venue(self, venue: str) -> list[Fetched]:
+        """Each of the venue's markets' lists (one request per distinct URL)."""
+        src = instruments_for(venue)
+        assert src is not None
+        out: list[Fetched] = []
+        by_url: dict[str, Fetched] = {}
+        for market in self.markets(venue):
+            v = self.venues.get(venue)
+            base = v.rest_base if v is not None else VENUES[venue].rest_url
+            url = src.request(base, market).url
+            first = by_url.get(url)
+            if first is not None and first.listed is not None:  # the same reply, read again
+                out.append(dataclasses.replace(first, listed=src.parse(first.body, market),
+                                               journal=False))
+                continue
+            got = await self.fetch(venue, market)
+            by_url[url] = got
+            out.append(got)
+        return out
+
     async def _fetch_all(self) -> list[Fetched]:
         names = [v.venue for v in self._watched()]
         if self._upbit_needed() and UPBIT not in names:
             names.append(UPBIT)
-        got = await asyncio.gather(*(self.fetch(n) for n in names))
-        for f in got:
-            if f.listed:
-                self.listed[f.venue] = f.listed
-            elif f.listed is not None:  # no venue lists nothing: a source we cannot check by
-                self.log.warning("universe_empty", extra=fields(venue=f.venue, url=f.url))
-            else:
+        per_venue = await asyncio.gather(*(self._fetch_venue(n) for n in names))
+        for fs in per_venue:
+            failed = [f for f in fs if f.listed is None]
+            for f in failed:
                 self.log.warning("universe_fetch_failed", extra=fields(
                     venue=f.venue, url=f.url, error=f.error))
-        return list(got)
+            listed = tuple({i.symbol: i for f in fs for i in (f.listed or ())}.values())
+            if failed or not fs:
+                continue
+            if listed:
+                self.listed[fs[0].venue] = listed
+            else:  # no venue lists nothing: a source we cannot check by
+                self.log.warning("universe_empty", extra=fields(venue=fs[0].venue, url=fs[0].url))
+        return [f for fs in per_venue for f in fs if f.journal]
 
     def _resolve(self, v: VenueConfig) -> Resolved | None:
         listed = self.listed.get(v.venue)
@@ -199,7 +236,7 @@ class Universe:
         fetched = await self._fetch_all()
         for f in fetched:
             target.journal_rest(f.venue, f.url, f.status, f.body, f.recv_ns, via="universe")
-        ok = {f.venue for f in fetched if f.listed is not None}
+        ok = {f.venue for f in fetched if f.listed is not None} & set(self.listed)
         served = target.venues()
         for v in self._watched():
             if v.venue not in ok or v.venue not in self.listed:

@@ -188,10 +188,11 @@ def _phemex(doc: Any, market: str) -> list[Instrument]:
         raise ValueError(f"code {doc.get('code')}: {doc.get('msg')}")
     rows = _rows(doc, "data", "products") + (
         _rows(doc, "data", "perpProductsV2") if "perpProductsV2" in doc["data"] else [])
-    want = "Spot" if market == "spot" else "PerpetualV2"
+    # contracts: the inverse and coin-settled ("Perpetual": BTCUSD) and the USDT ones
+    want = ("Spot",) if market == "spot" else ("Perpetual", "PerpetualV2")
     out = []
     for r in rows:
-        if r.get("type") != want or r.get("status", "Listed") != "Listed":
+        if r.get("type") not in want or r.get("status", "Listed") != "Listed":
             continue
         symbol = r["symbol"]  # case kept: Phemex spot symbols start with a lower-case "s"
         if not isinstance(symbol, str):

@@ -500,9 +500,21 @@ def _split(symbol: str, sep: str) -> tuple[str, str]:
     return base, quote
 
 
-def _names(market: object) -> list[str]:
+# Listed too when a venue's simulator serves any symbol (``allowed`` None, as Binance's
+# ``LISTED_TOO``): a recorder checking its symbols against the list finds the usual ones
+# before anything streams them (any other symbol it asks for is synthetic).
+LISTED_TOO = {
+    "gate": ("BTC_USDT", "ETH_USDT", "SOL_USDT"),
+    "kucoin": ("BTC-USDT", "ETH-USDT", "SOL-USDT"),
+    "okx": ("BTC-USDT", "ETH-USDT", "SOL-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP"),
+    "phemex": ("sBTCUSDT", "sETHUSDT", "BTCUSD", "ETHUSD"),
+}
+
+
+def _names(market: object, venue: str = "") -> list[str]:
     u = getattr(market, "universe", None)
-    return list(u.names) if u is not None else []
+    too = LISTED_TOO.get(venue, ()) if getattr(market, "allowed", ()) is None else ()
+    return [*too, *(u.names if u is not None else [])]
 
 
 def listing_reply(venue: str, req: Request, market: object) -> Response | None:
@@ -516,10 +528,10 @@ def listing_reply(venue: str, req: Request, market: object) -> Response | None:
     if venue == "gate" and path == "/api/v4/spot/currency_pairs":
         pairs = [s.split(":", 1)[1] for s in market.symbols if s.startswith("spot:")]  # type: ignore[attr-defined]
         rows = [{"id": s, "base": _split(s, "_")[0], "quote": _split(s, "_")[1],
-                 "trade_status": "tradable"} for s in dict.fromkeys([*pairs, *_names(market)])]
+                 "trade_status": "tradable"} for s in dict.fromkeys([*pairs, *_names(market, venue)])]
         return Response(200, orjson.dumps(rows))
     if venue == "kucoin" and path == "/api/v2/symbols":
-        syms = dict.fromkeys([*market.symbols, *_names(market)])  # type: ignore[attr-defined]
+        syms = dict.fromkeys([*market.symbols, *_names(market, venue)])  # type: ignore[attr-defined]
         return Response(200, orjson.dumps({"code": "200000", "data": [
             {"symbol": s, "name": s, "baseCurrency": _split(s, "-")[0],
              "quoteCurrency": _split(s, "-")[-1], "enableTrading": True} for s in syms]}))
@@ -545,7 +557,7 @@ def _bybit(req: Request, market: object) -> Response | None:
 
 def _okx(req: Request, market: object) -> Response:
     kind = req.query.get("instType", "")
-    insts = [*market.symbols, *_names(market)]  # type: ignore[attr-defined]
+    insts = [*market.symbols, *_names(market, "okx")]  # type: ignore[attr-defined]
     rows = []
     for inst in dict.fromkeys(insts):
         parts = inst.split("-")
@@ -563,7 +575,7 @@ def _okx(req: Request, market: object) -> Response:
 
 def _phemex(market: object) -> Response:
     rows = []
-    for s in dict.fromkeys([*sorted(market.captured), *_names(market)]):  # type: ignore[attr-defined]
+    for s in dict.fromkeys([*sorted(market.captured), *_names(market, "phemex")]):  # type: ignore[attr-defined]
         if s.startswith("s"):
             quote = next((q for q in ("USDT", "USDC", "BTC") if s.endswith(q)), "USDT")
             rows.append({"symbol": s, "type": "Spot", "baseCurrency": s[1:-len(quote)],

@@ -13,10 +13,12 @@ from recorder.daemon.config import (
     CompactionConfig,
     ConfigError,
     InfluxConfig,
+    ListingConfig,
     ProjectionConfig,
     PublishConfig,
     RecorderConfig,
     Supervision,
+    TierConfig,
     VenueConfig,
     load_config,
 )
@@ -48,11 +50,13 @@ def test_example_loads_both_venues():
 
 def test_example_documents_every_option():
     keys = _section_keys(EXAMPLE.read_text())
-    nested = {"venues", "supervision", "projection", "publish", "compaction", "influx"}
+    nested = {"venues", "supervision", "projection", "publish", "compaction", "influx",
+              "listing", "tier"}
     assert {f.name for f in fields(RecorderConfig)} - nested <= keys["recorder"]
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
                          ("publish", PublishConfig), ("compaction", CompactionConfig),
-                         ("influx", InfluxConfig)):
+                         ("influx", InfluxConfig), ("listing", ListingConfig),
+                         ("tier", TierConfig)):
         missing = {f.name for f in fields(cls)} - keys[section]
         assert not missing, f"[{section}] does not document {missing}"
     missing = {f.name for f in fields(VenueConfig)} - keys["venue"]
@@ -63,7 +67,8 @@ def test_example_defaults_match_the_code():
     """A value written in the example is the code's default (it claims to be the reference)."""
     doc = tomllib.loads(EXAMPLE.read_text())
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
-                         ("publish", PublishConfig), ("compaction", CompactionConfig)):
+                         ("publish", PublishConfig), ("compaction", CompactionConfig),
+                         ("listing", ListingConfig), ("tier", TierConfig)):
         defaults = {f.name: f.default for f in fields(cls)}
         for key, value in doc[section].items():
             assert value == defaults[key], f"[{section}] {key} = {value}, default {defaults[key]}"

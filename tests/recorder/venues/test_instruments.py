@@ -112,8 +112,9 @@ def test_kucoin_and_phemex():
                             "status": "Delisted"}]}})
     src = INSTRUMENTS["phemex"]
     assert src.parse(ph, "spot") == (Instrument("sBTCUSDT", "BTC", "USDT", "spot"),)
-    assert src.parse(ph, "perpetual") == (
+    assert src.parse(ph, "perpetual") == (  # BTCUSD (coin-settled "Perpetual") as well
         Instrument("1000SHIBUSDT", "SHIB", "USDT", "perpetual"),
+        Instrument("BTCUSD", "BTC", "USD", "perpetual"),
         Instrument("BTCUSDT", "BTC", "USDT", "perpetual"),
         Instrument("ETHUSDT", "ETH", "USDT", "perpetual"))
 
