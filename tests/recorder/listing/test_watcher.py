@@ -24,11 +24,12 @@ TITLE = "테스트코인(TSTC) 신규 거래지원 안내 (KRW, USDT 마켓)"
 INTERVAL_MS = 200
 
 
-def listing_config(data, urls, **listing):
+def listing_config(data, urls, *, venue: list | None = None, **listing):
     return build_config({
         "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5},
         "supervision": FAST,
         "compaction": {"enabled": False},
+        **({"venue": venue} if venue else {}),
         "listing": {"enabled": True, "interval_ms": INTERVAL_MS, "market_interval_ms": 300,
                     "notice_url": urls.rest + "/api/v1/announcements?os=web&page=1&per_page=20&category=trade",
                     "market_url": urls.rest + "/v1/market/all?isDetails=false", **listing},
@@ -81,16 +82,25 @@ async def test_a_notice_published_at_t_is_marked_once_within_one_poll(tmp_path):
 
 
 async def test_bad_answers_are_journaled_backed_off_and_detection_resumes(tmp_path):
+    """Not JSON, a changed shape, a 403 page and a 429 in plain text from the board: each
+    journaled and classified, the watcher backs off and then finds the notice; the venue
+    recorded beside it never stops."""
     data = tmp_path / "data"
-    async with Simulator(venues=("upbit",), seed=1) as s:
-        async with Running(listing_config(data, s.urls, max_backoff_s=0.5)) as rec:
+    upbit = [{"venue": "upbit", "symbols": ["KRW-BTC"], "channels": ["trade"], "listing": False}]
+    async with Simulator(venues=("upbit",), seed=1, speed=5) as s:
+        cfg = listing_config(data, s.urls, max_backoff_s=0.5,
+                             venue=[{**upbit[0], "ws_url": s.urls.ws, "rest_url": s.urls.rest}])
+        async with Running(cfg) as rec:
             await until(lambda: rec.watcher is not None and "notices" in rec.watcher.stats.seeded,
                         what="seeded")
+            frames_before = sum(lk.frames for lk in rec.links.values())
             for kind in ("html", "shape", "forbidden", "limited"):
                 s.notice(fault=kind, times=2)
             s.notice(title=TITLE, in_s=0.0)
             await until(lambda: rec.watcher.stats.listings == 1, timeout=20, what="the listing")
             stats = rec.watcher.stats
+            assert sum(lk.frames for lk in rec.links.values()) > frames_before  # recording went on
+            assert all(lk.is_open for lk in rec.links.values())
     assert stats.unreadable["notices"] == 4  # html x2, shape x2
     assert stats.polls[("notices", "blocked")] == 2 and stats.polls[("notices", "limited")] == 2
     j = Journal(data)
