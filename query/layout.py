@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from recorder.journal.retention import fsync_dir
+
 ARCHIVE_DIR = "archive"
 MANIFEST = "manifest.json"
 STAGING = ".staging"
@@ -42,15 +44,6 @@ def day_dir(table: str, day: str) -> str:
 
 def checkpoint_path(day: str) -> str:
     return f"{CHECKPOINTS}/date={day}/state.bin"
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or create inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def fsync_file(path: Path) -> None:

@@ -14,8 +14,7 @@ import os
 from collections.abc import Callable
 
 from recorder.journal.reader import JournalReader
-from recorder.journal.retention import delete_segment, remove_leftovers
-from recorder.journal.segments import set_seq_floor
+from recorder.journal.retention import drop_oldest, remove_leftovers
 
 from .errors import PruneError, SettingsError
 
@@ -49,11 +48,7 @@ def prune(data_dir: str | os.PathLike[str], archived: dict[str, dict], *, keep_d
                     f"journal day {seg.day} holds seq {seg.first_seq}..{seg.last_seq} "
                     f"({seg.records} records) but the archive has {entry['first_seq']}.."
                     f"{entry['last_seq']} ({entry['records']}): not deleting it")
-            set_seq_floor(data_dir, entry["last_seq"])
-            if before_delete is not None:
-                before_delete(seg.day)
-            reader.drop_segment(seg.day)
-            delete_segment(seg.path)
+            drop_oldest(data_dir, reader, seg, entry["last_seq"], before_delete)
             deleted.append(seg.day)
     return deleted
 

@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .reader import JournalReader
+from .reader import JournalReader, SegmentInfo
 from .segments import forget_env, journal_root, segment_bounds, set_seq_floor
 
 Window = tuple[int, int]  # [start_ns, end_ns)
@@ -80,11 +80,19 @@ def expire(data_dir: str | os.PathLike[str], *, before_ns: int, keep: Iterable[W
             bounds = segment_bounds(seg.day)
             if bounds[1] > before_ns or _overlaps(bounds, windows):
                 break  # keep the journal one run: nothing after a kept segment goes
-            if seg.records:
-                set_seq_floor(data_dir, seg.last_seq)
-            if before_delete is not None:
-                before_delete(seg.day)
-            reader.drop_segment(seg.day)
-            delete_segment(seg.path)
+            drop_oldest(data_dir, reader, seg, seg.last_seq if seg.records else 0, before_delete)
             deleted.append(seg.day)
     return deleted
+
+
+def drop_oldest(data_dir: str | os.PathLike[str], reader: JournalReader, seg: SegmentInfo,
+                floor: int, before_delete: Callable[[str], None] | None) -> None:
+    """Delete the journal's oldest segment ``seg``: the floor raised to ``floor`` first
+    (durably; 0 leaves it), then the writer (``before_delete``) and ``reader`` let go of it,
+    then its directory goes (``delete_segment``)."""
+    if floor:
+        set_seq_floor(data_dir, floor)
+    if before_delete is not None:
+        before_delete(seg.day)
+    reader.drop_segment(seg.day)
+    delete_segment(seg.path)

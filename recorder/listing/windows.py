@@ -36,6 +36,7 @@ from typing import Any
 
 from recorder.journal import FRAME, Record, StreamInfo
 from recorder.journal.reader import JournalReader
+from recorder.journal.retention import fsync_dir
 from recorder.journal.writer import JournalWriter
 from state.events import BookDelta, BookSnapshot, BookTicker, Ticker, Trade
 from state.projector import Projector
@@ -153,7 +154,7 @@ class Windows:
                 w.append(rid, "mark", mark, ts_ns=detected)
         _fsync_tree(tmp)
         os.replace(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
         return counts
 
 
@@ -206,14 +207,6 @@ def counts_of(out: Path) -> dict[str, int]:
     return counts
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     for dirpath, _, files in os.walk(root):
         for name in files:
@@ -222,4 +215,4 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(dirpath))
+        fsync_dir(Path(dirpath))

@@ -229,7 +229,8 @@ CRASH_SCRIPT = textwrap.dedent("""
     elif point == "manifest":        # everything published, manifest not yet saved
         query.manifest.save = die_on_nth(query.manifest.save)
     elif point == "floor":           # seq_floor raised, journal day still there
-        query.prune.delete_segment = die_on_nth(query.prune.delete_segment)
+        import recorder.journal.retention as retention
+        retention.delete_segment = die_on_nth(retention.delete_segment)
     elif point == "delete":          # day renamed to .pruned-*, not yet removed
         shutil.rmtree = die_on_nth(shutil.rmtree)
     query.compact.compact(sys.argv[1])
