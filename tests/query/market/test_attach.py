@@ -57,9 +57,10 @@ async def test_second_process_reads_under_load_without_torn_rows(tmp_path, batch
     assert stats["alive"] is True
     assert stats["rows"] >= 5
     assert stats["reads"] >= 20_000 and stats["values"] >= 19_000, stats
-    # the recorder rewrote rows all along, and the reader saw them change
-    assert written >= (300 if batch else 5_000), written
-    assert stats["changes"] >= (100 if batch else 1_000), stats
+    # the recorder rewrote rows all along, and the reader saw them change (how often depends
+    # on the machine's load: enough to race, not a rate)
+    assert written >= (100 if batch else 2_000), written
+    assert stats["changes"] >= (50 if batch else 500), stats
     assert stats["crc_errors"] == 0 and stats["damaged"] == 0, stats
     assert stats["torn"] == 0 and stats["backwards"] == 0, stats
     # a read gives up only when the writer stays mid-write for 10k retries (it yields the CPU
