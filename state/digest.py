@@ -16,7 +16,8 @@ Each object gives its own part (``state()``) and rebuilds itself from it
      symbols]                state.market.SymbolState.state() each, sorted by (venue, symbol)
                              (its book: state.book.Book.state())
 
-A change to any part's layout is a new ``FORMAT``: checkpoints of another format are
+A change to any part's layout, or to what a part holds for the same records (3: tapes
+forget evicted trades sooner), is a new ``FORMAT``: checkpoints of another format are
 refused (``SnapshotFormatError``) and recovery projects from the first record.
 """
 
@@ -28,7 +29,9 @@ import msgpack
 
 from .errors import SnapshotFormatError
 
-FORMAT = 2  # bump when the layout changes; restore refuses other versions (2: tape columns as bytes)
+FORMAT = 3  # bump when the layout or what it holds changes; restore refuses other versions
+# (2: tape columns as bytes; 3: tapes drop evicted trades from 64 on, not 4,096: a FORMAT 2
+# tape may hold trades a FORMAT 3 fold has compacted away, so it would not fold on alike)
 PARTS = 6  # parts after FORMAT
 
 
