@@ -23,6 +23,7 @@ refused (``SnapshotFormatError``) and recovery projects from the first record.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from hashlib import blake2b
 
 import msgpack
@@ -38,6 +39,26 @@ PARTS = 6  # parts after FORMAT
 def encode(parts: list) -> bytes:
     """The snapshot bytes of ``parts`` (the list above without FORMAT)."""
     return msgpack.packb([FORMAT, *parts], use_bin_type=True)
+
+
+def encode_rows(parts: list, rows: Iterable, count: int) -> bytes:
+    """``encode([*parts, list(rows)])``'s bytes, each of the ``count`` rows packed as it
+    comes: a checkpoint never holds every symbol's state as Python values at once (at
+    thousands of symbols that was a copy of the whole snapshot, its tape columns as bytes
+    objects, on top of msgpack's buffer and the result)."""
+    pk = msgpack.Packer(use_bin_type=True, autoreset=False)
+    pk.pack_array_header(len(parts) + 2)
+    pk.pack(FORMAT)
+    for part in parts:
+        pk.pack(part)
+    pk.pack_array_header(count)
+    n = 0
+    for row in rows:
+        pk.pack(row)
+        n += 1
+    if n != count:
+        raise ValueError(f"{n} rows packed, not {count}")
+    return pk.bytes()
 
 
 def decode(blob: bytes) -> list:

@@ -192,3 +192,14 @@ def test_sync_only_is_said_again_on_restore():
     p = Projector(sync_only=True)
     assert Projector.restore(p.snapshot()).sync_only is False
     assert Projector.restore(p.snapshot(), sync_only=True).sync_only is True
+
+
+def test_rows_packed_one_by_one_are_the_bytes_of_the_whole_list(capture_records):
+    streams, records = capture_records("OKX")
+    p = Projector(streams)
+    p.apply_many(records)
+    parts = digest.decode(p.snapshot())
+    assert digest.encode_rows(parts[:-1], iter(parts[-1]), len(parts[-1])) == digest.encode(parts)
+    assert p.snapshot() == digest.encode(parts) and len(parts[-1]) > 1
+    with pytest.raises(ValueError, match="1 rows packed, not 2"):
+        digest.encode_rows(parts[:-1], iter(parts[-1][:1]), 2)
