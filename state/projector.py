@@ -326,9 +326,11 @@ class Projector:
         """The whole state as canonical bytes (same state -> same bytes; see ``state.digest``)."""
         config = [self.depth_levels, list(self.windows), sorted(self.large_trade_quote.items()),
                   self.spike_ratio]
-        return _codec.encode([config, self.last_seq, self.ts_ns, sorted(self._stream_times().items()),
-                              self._core.counters_state(),
-                              [self._symbols[k].state() for k in sorted(self._symbols)]])
+        syms = self._symbols
+        keys = sorted(syms)
+        return _codec.encode_rows([config, self.last_seq, self.ts_ns, sorted(self._stream_times().items()),
+                                   self._core.counters_state()],
+                                  (syms[k].state() for k in keys), len(keys))
 
     @classmethod
     def restore(cls, blob: bytes, streams: dict[int, StreamInfo] | None = None, *,

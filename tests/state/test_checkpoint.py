@@ -66,5 +66,5 @@ def test_a_snapshot_of_another_format_is_refused_clearly(capture_records):
     p.apply_many(records[:500])
     state = msgpack.unpackb(p.snapshot(), raw=False, strict_map_key=False)
     state[0] = 1  # the layout before tape columns were bytes
-    with pytest.raises(ValueError, match="not a projector snapshot of format 2"):
+    with pytest.raises(ValueError, match="not a projector snapshot of format 3"):
         Projector.restore(msgpack.packb(state, use_bin_type=True), streams)

@@ -1,6 +1,7 @@
 """Snapshots and digests (``state.digest``): the same state gives the same bytes whatever
-the batching, restore points or hash seed; the bytes are those of the format written
-before the re-housing; anything else is refused with a typed error."""
+the batching, restore points or hash seed; the parts are those of the format written
+before the re-housing (FORMAT 3 holds the same parts as FORMAT 2 wherever no tape compacted
+sooner); anything else is refused with a typed error."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from state.errors import SnapshotFormatError, StateError
 from state.projector import Projector
 
 # blake2b of Projector.snapshot() after the first N records, computed with the code
-# before the re-housing (commit 2b5145b): the bytes, not only the end states of
-# tests/tools/test_golden.py, stay those of FORMAT 2, so stored checkpoints restore.
+# before the re-housing (commit 2b5145b), FORMAT 2. FORMAT 3 changed when a tape forgets
+# evicted trades (from 64 on, not 4,096), not the layout: none of these tapes reaches 64,
+# so the parts are the same and only the version in front differs (``as_format_2``).
 MIXED_BEFORE = {
     1294: "0aa66f99314bcc5aa6cfa70532e3269c96232b0db6ddfaf56b70fa6f3521150f",
     4313: "b3996b36dacb4702bab487d24a3070c9ee46533b67ab26f7f7e4f97e4a392f8f",
@@ -32,18 +34,24 @@ HFT_BEFORE = {
 }
 
 
-def test_snapshot_bytes_are_those_written_before_the_rehousing(mixed, capture_records):
+def as_format_2(blob: bytes) -> bytes:
+    """A FORMAT 3 snapshot framed as FORMAT 2 (the same parts, the old version in front)."""
+    return msgpack.packb([2, *digest.decode(blob)], use_bin_type=True)
+
+
+def test_snapshot_parts_are_those_written_before_the_rehousing(mixed, capture_records):
     streams, records = mixed
     for cut, want in MIXED_BEFORE.items():
         p = Projector(streams)
         p.apply_many(records[:cut])
-        assert p.digest() == want, cut
+        assert digest.digest_of(as_format_2(p.snapshot())) == want, cut
+        assert p.digest() != want  # the version is part of the digest
         assert Projector.restore(p.snapshot(), streams).snapshot() == p.snapshot()
     streams, records = capture_records("hftbacktest")
     for cut, want in HFT_BEFORE.items():
         p = Projector(streams)
         p.apply_many(records[:cut])
-        assert p.digest() == want, cut
+        assert digest.digest_of(as_format_2(p.snapshot())) == want, cut
     waiting = p.book("binance-usdm", "BTCUSDT").state()[-1]  # [u, bid, bid_sz, ask, ask_sz, seq]
     assert len(waiting) == 43 and all(t[0] > p.book("binance-usdm", "BTCUSDT").last_id for t in waiting)
 
@@ -54,7 +62,7 @@ def test_the_layout_is_the_documented_one(capture_records):
     p.apply_many(records[:54])  # the book is still waiting for its snapshot
     fmt, config, last_seq, ts_ns, stream_ts, counters, symbols = msgpack.unpackb(
         p.snapshot(), raw=False, strict_map_key=False)
-    assert fmt == digest.FORMAT == 2 and config[:2] == [7, [60, 300, 900]]
+    assert fmt == digest.FORMAT == 3 and config[:2] == [7, [60, 300, 900]]
     assert (last_seq, ts_ns) == (54, records[53].ts_ns) and stream_ts == [[1, records[53].ts_ns]]
     assert counters == p.counters_.state()
     [st] = symbols
@@ -169,13 +177,14 @@ def test_digest_changes_with_state():
 def test_other_blobs_are_refused_with_a_typed_error():
     good = msgpack.unpackb(Projector().snapshot(), raw=False)
     older = msgpack.packb([1, *good[1:]])  # the layout before tape columns were bytes
-    cases = [(older, 1, "format 1"), (b"\xc1", None, "FormatError"),
+    format2 = msgpack.packb([2, *good[1:]])  # tapes that kept up to 4,096 evicted trades
+    cases = [(older, 1, "format 1"), (format2, 2, "format 2"), (b"\xc1", None, "FormatError"),
              (msgpack.packb({"a": 1}), None, "a msgpack dict"), (b"", None, "ValueError"),
              (msgpack.packb(good[:-1]), None, "5 parts, not 6")]
     for blob, got, why in cases:
-        with pytest.raises(SnapshotFormatError, match="not a projector snapshot of format 2") as e:
+        with pytest.raises(SnapshotFormatError, match="not a projector snapshot of format 3") as e:
             Projector.restore(blob)
-        assert e.value.got == got and e.value.expected == 2 and why in str(e.value)
+        assert e.value.got == got and e.value.expected == 3 and why in str(e.value)
         assert isinstance(e.value, StateError) and isinstance(e.value, ValueError)
 
 
@@ -183,3 +192,14 @@ def test_sync_only_is_said_again_on_restore():
     p = Projector(sync_only=True)
     assert Projector.restore(p.snapshot()).sync_only is False
     assert Projector.restore(p.snapshot(), sync_only=True).sync_only is True
+
+
+def test_rows_packed_one_by_one_are_the_bytes_of_the_whole_list(capture_records):
+    streams, records = capture_records("OKX")
+    p = Projector(streams)
+    p.apply_many(records)
+    parts = digest.decode(p.snapshot())
+    assert digest.encode_rows(parts[:-1], iter(parts[-1]), len(parts[-1])) == digest.encode(parts)
+    assert p.snapshot() == digest.encode(parts) and len(parts[-1]) > 1
+    with pytest.raises(ValueError, match="1 rows packed, not 2"):
+        digest.encode_rows(parts[:-1], iter(parts[-1][:1]), 2)

@@ -63,6 +63,22 @@ def trade(seq, ts_s, price, qty, buyer_maker):
     return Record(seq, ts_s * NS, 1, FRAME, body, None)
 
 
+def test_a_quiet_symbol_keeps_its_longest_window_not_hours_past_it():
+    """A long-tail symbol (a trade every 10 s) held 4,096 evicted trades, eleven hours of
+    them, in memory and in every checkpoint; now evicted trades go once they outnumber
+    the 91 of the 900 s window, so the state stops growing once the window is full."""
+    p = Projector({1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")})
+    held, sizes = [], {}
+    for i in range(1_440):  # four hours
+        p.apply(trade(i + 1, i * 10, "100", "1", i % 2 == 0))
+        held.append(len(p.symbol_state("binance-usdm", "BTCUSDT").tape))
+        if i % 360 == 359:
+            sizes[(i + 1) // 360] = len(p.snapshot())
+    assert max(held) <= 2 * 91 + 1 and held[-1] < 1_440
+    assert max(sizes.values()) - min(sizes.values()) <= 92 * 48  # hours 1-4: level
+    assert p.market("binance-usdm", "BTCUSDT").windows[900].trades == 90
+
+
 def test_market_features_use_record_time_and_flag_spikes_and_large_trades():
     p = Projector({1: StreamInfo(1, "binance-usdm", "usdm", "wss://fstream.binance.com/stream")},
                   large_trade_quote={"USDT": 50_000.0}, spike_ratio=3.0)

@@ -6,8 +6,13 @@
 //! the one the Python tape did, operation for operation (float64 sums in the same order,
 //! the same binary search), so a projection's digest does not change with the switch.
 
-/// Entries evicted from the horizon are dropped once this many have piled up.
-pub const COMPACT_MIN: usize = 4096;
+/// Entries evicted from the horizon are dropped once this many have piled up and they
+/// outnumber the entries still inside it. The second condition keeps compaction amortized
+/// (each drop moves fewer entries than it forgets); the first only spares a quiet symbol a
+/// compaction per trade. It was 4,096: a symbol trading every ten seconds then held
+/// eleven hours of trades past its window, in memory and in every checkpoint, which is
+/// what made a recorder of thousands of symbols grow for hours.
+pub const COMPACT_MIN: usize = 64;
 /// Nanoseconds per second: windows are whole seconds, times nanoseconds.
 pub const NS: i64 = 1_000_000_000;
 
@@ -307,6 +312,22 @@ mod tests {
         assert!(t.len() < 20_000);
         let w = t.window(19_999 * NS / 100, 5);
         assert_eq!(w.trades, 500);
+    }
+
+    #[test]
+    fn a_quiet_symbol_holds_its_window_not_hours_past_it() {
+        // a long-tail symbol: a trade every 10 s for 12 hours, a 900 s horizon (91 trades)
+        let mut t = TradeTape::new(900 * NS);
+        let mut most = 0;
+        for i in 0..4_320i64 {
+            t.add(i * 10 * NS, 1.0 + (i % 5) as f64, 1.0, i % 2 == 0, false);
+            most = most.max(t.len());
+        }
+        // evicted entries go once they outnumber the live ones: at most twice the window
+        assert!(most <= 2 * 91 + 1, "{most} entries held"); // 4,320 with a minimum of 4,096
+        assert!(t.len() - t.head() == 91);
+        let w = t.window(4_319 * 10 * NS, 900);
+        assert_eq!((w.trades, w.volume), (90, 90.0));
     }
 
     #[test]
