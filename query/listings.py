@@ -60,13 +60,25 @@ def window_dirs(data_dir: str | os.PathLike[str]) -> list[Path]:
 
 def _first_mark(window: Path) -> dict[str, Any]:
     """The listing mark of a window (among its frames, at its detection time)."""
+    return _read_window(window)[0]
+
+
+def _read_window(window: Path) -> tuple[dict[str, Any], set[int]]:
+    """A window's listing mark, and the seqs of its context frames (those that only rebuild
+    a book before the window), in one pass."""
+    mark: dict[str, Any] | None = None
+    context: set[int] = set()
     with JournalReader(window) as r:
         for rec in r.read():
-            if rec.kind == "mark" and b'"listing"' in rec.payload:
+            if rec.kind == "mark" and mark is None and b'"listing"' in rec.payload:
                 doc = json.loads(rec.payload)
                 if doc.get("mark") == "listing":
-                    return doc
-    raise NotAJournalError(f"{window}: a capture window holds its listing's mark")
+                    mark = doc
+            elif (rec.meta or {}).get("context"):
+                context.add(rec.seq)
+    if mark is None:
+        raise NotAJournalError(f"{window}: a capture window holds its listing's mark")
+    return mark, context
 
 
 def listing_docs(data_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -100,11 +112,9 @@ def listings_table(data_dir: str | os.PathLike[str]) -> pa.Table:
 
 def window_table(window: Path) -> pa.Table:
     """The trades and quotes of one cut window (see the module docstring)."""
-    doc = _first_mark(window)
+    doc, context = _read_window(window)
     t0 = int(doc["announced_at_ns"])
     got = hot_tables(window, tables=("trades", "quotes"))
-    with JournalReader(window) as reader:  # frames that only rebuild a book before the window
-        context = {rec.seq for rec in reader.read() if (rec.meta or {}).get("context")}
     rows: list[dict[str, Any]] = []
     for kind, table in (("trade", got.get("trades")), ("quote", got.get("quotes"))):
         if table is None:

@@ -110,15 +110,19 @@ class Universe:
             return (src.market(""),)
         return src.markets
 
+    def _base(self, venue: str) -> str:
+        """Where ``venue``'s list is asked: its table's REST origin, the watcher's for Upbit
+        with no upbit table, else the venue's default."""
+        v = self.venues.get(venue)
+        if v is not None:
+            return v.rest_base
+        return self.upbit_origin if venue == UPBIT and self.upbit_origin else VENUES[venue].rest_url
+
     async def fetch(self, venue: str, market: str = "") -> Fetched:
         """``venue``'s list of ``market`` from its table's REST origin (Upbit's for the filter)."""
         src = instruments_for(venue)
         assert src is not None  # the configuration refuses listing without one
-        v = self.venues.get(venue)
-        base = (v.rest_base if v is not None
-                else self.upbit_origin if venue == UPBIT and self.upbit_origin
-                else VENUES[venue].rest_url)
-        req = src.request(base, market)
+        req = src.request(self._base(venue), market)
         try:
             resp = await asyncio.to_thread(self.get, req.url, self.rest_timeout_s)
         except Exception as exc:  # noqa: BLE001 (network failure: told, recording goes on)
@@ -141,9 +145,7 @@ class Universe:
         out: list[Fetched] = []
         by_url: dict[str, Fetched] = {}
         for market in self.markets(venue):
-            v = self.venues.get(venue)
-            base = v.rest_base if v is not None else VENUES[venue].rest_url
-            url = src.request(base, market).url
+            url = src.request(self._base(venue), market).url
             first = by_url.get(url)
             if first is not None and first.listed is not None:  # the same reply, read again
                 out.append(dataclasses.replace(first, listed=src.parse(first.body, market),

@@ -88,8 +88,6 @@ class WatcherStats:
     unreadable: dict[str, int] = field(default_factory=dict)  # signal -> bodies not read
     listings: int = 0
     others: int = 0
-    last_latency_s: float | None = None
-    latencies_s: list[float] = field(default_factory=list)
     seeded: set[str] = field(default_factory=set)  # signals whose history is taken
 
     def count(self, signal: str, verdict: str) -> None:
@@ -259,8 +257,6 @@ class Watcher:
             return
         self.stats.listings += 1
         latency = (got.detected_at_ns - got.announced_at_ns) / 1e9
-        self.stats.last_latency_s = latency
-        self.stats.latencies_s.append(latency)
         if self.on_latency is not None:
             self.on_latency(max(0.0, latency))
         self.log.warning("listing", extra={"fields": doc})

@@ -26,7 +26,6 @@ import dataclasses
 import itertools
 import math
 import random
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request as WsRequest
+
+from recorder.listing.titles import parse_title
 
 from .binance_market import BinanceMarket
 from .binance_server import BinanceVenue
@@ -488,8 +489,8 @@ class Simulator:
             if upbit is None:
                 raise ValueError("market= needs the upbit venue")
             upbit.market.list_at(market, n.first_ms + int(market_after_s * 1000))
-        moved = sorted({v for coin in re.findall(r"\(([A-Z0-9]+)\)", n.title)
-                        for v, venue in self.venues.items()
+        coins = [c.ticker for c in parse_title(n.title).coins]  # as the watcher reads it
+        moved = sorted({v for coin in coins for v, venue in self.venues.items()
                         if getattr(venue.market, "universe", None) is not None
                         and venue.market.universe.shock(coin, n.first_ms, 1 + move)})
         return {"id": n.id, "first_ms": n.first_ms, "listed_ms": n.listed_ms, "title": n.title,
