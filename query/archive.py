@@ -45,7 +45,8 @@ from recorder.journal.record import KINDS
 
 from . import manifest as _manifest
 from .errors import ArchiveError, QueryUsageError
-from .layout import STREAMS_FILE, archive_root
+from .layout import STREAMS_FILE
+from .store import ArchiveStore, as_store
 
 RAW_SCHEMA = pa.schema([
     ("seq", pa.int64()), ("ts_ns", pa.int64()), ("stream", pa.int32()), ("kind", pa.string()),
@@ -345,8 +346,8 @@ def records_of_batch(batch: pa.RecordBatch) -> Iterator[Record]:
     return iter(batch_records(batch))
 
 
-def iter_file(path: Path, from_seq: int = 1, to_seq: int | None = None) -> Iterator[Record]:
-    """Records of one raw file with ``from_seq <= seq <= to_seq``, a row group at a time."""
+def iter_file(path: Path | pa.NativeFile, from_seq: int = 1, to_seq: int | None = None) -> Iterator[Record]:
+    """Records of one raw file (a path or an open file) with ``from_seq <= seq <= to_seq``, a row group at a time."""
     pf = pq.ParquetFile(path)
     try:
         md = pf.metadata
@@ -404,49 +405,56 @@ def digest_file(path: Path, *, checksums: bool = True) -> RecordDigest:
 # --- reading the archive -----------------------------------------------------------------
 
 
-def archived_range(data_dir: str | os.PathLike[str]) -> tuple[int, int] | None:
+Where = str | os.PathLike[str] | ArchiveStore  # a data directory (its own archive) or a store
+
+
+def archived_range(where: Where) -> tuple[int, int] | None:
     """(first_seq, last_seq) of the archived records, or None when nothing is archived.
 
     Archived days are contiguous in seq: the journal holds ``last_seq + 1`` onwards
     (or a later day's copy, when days are kept after compaction).
     """
-    m = _manifest.load(data_dir)
+    m = _manifest.load(where)
     ds = _manifest.days(m)
     if not ds:
         return None
     return m["days"][ds[0]]["first_seq"], m["days"][ds[-1]]["last_seq"]
 
 
-def archived_days(data_dir: str | os.PathLike[str]) -> list[str]:
-    return _manifest.days(_manifest.load(data_dir))
+def archived_days(where: Where) -> list[str]:
+    return _manifest.days(_manifest.load(where))
 
 
-def read_records(data_dir: str | os.PathLike[str], from_seq: int = 1, to_seq: int | None = None, *,
+def read_records(where: Where, from_seq: int = 1, to_seq: int | None = None, *,
                  from_ts_ns: int | None = None, to_ts_ns: int | None = None) -> Iterator[Record]:
     """Archived records with ``from_seq <= seq <= to_seq`` and ``from_ts_ns <= ts_ns < to_ts_ns``, in seq order.
 
-    ``ArchiveSource(data_dir).read(...)``: constant memory (one row group at a time).
+    ``ArchiveSource(where).read(...)``: constant memory (one row group at a time).
     Stops at the end of the archive; the caller continues from the journal at
     ``archived_range(...)[1] + 1``.
     """
-    return ArchiveSource(data_dir).read(from_seq, to_seq, from_ts_ns=from_ts_ns, to_ts_ns=to_ts_ns)
+    return ArchiveSource(where).read(from_seq, to_seq, from_ts_ns=from_ts_ns, to_ts_ns=to_ts_ns)
 
 
 class ArchiveSource:
-    """The archived days of ``data_dir`` as a ``RecordSource`` (``recorder.journal.source``).
+    """The archived days of a data directory or a store as a ``RecordSource`` (``recorder.journal.source``).
 
-    Holds what the manifest listed when it was made (a compaction that commits later is
-    not seen: make a new one). Nothing stays open between reads; ``close()`` is there for
-    the contract. ``streams()`` is the archive's streams table, which keeps the streams
-    of days already pruned from the journal.
+    ``where``: a data directory (the archive of its journal's shard) or an
+    ``ArchiveStore`` (one shard's: ``query.store``; several shards are merged by
+    ``replay.merge``). Holds what the manifest listed when it was made (a compaction
+    that commits later is not seen: make a new one). Nothing stays open between reads;
+    ``close()`` is there for the contract. ``streams()`` is the archive's streams table,
+    which keeps the streams of days already pruned from the journal. ``shard`` is the
+    shard name (``""`` for an unsharded archive).
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.data_dir = Path(data_dir)
-        self._root = archive_root(data_dir)
-        m = _manifest.load(data_dir)
+    def __init__(self, where: Where, *, shard: str = "") -> None:
+        self.store = as_store(where)
+        self.shard = shard
+        self.data_dir = None if isinstance(where, ArchiveStore) else Path(where)
+        m = _manifest.load(self.store)
         self._days: list[dict[str, Any]] = [m["days"][d] for d in _manifest.days(m)]
-        self._streams = read_streams(data_dir)
+        self._streams = read_streams(self.store)
 
     @property
     def first_seq(self) -> int:
@@ -465,8 +473,14 @@ class ArchiveSource:
     def close(self) -> None:
         """Nothing is held open between reads."""
 
-    def _files(self, e: dict[str, Any]) -> list[Path]:
-        return [self._root / f["path"] for f in e["tables"]["raw"]["files"]]
+    def _files(self, e: dict[str, Any]) -> list[str]:
+        return [f["path"] for f in e["tables"]["raw"]["files"]]
+
+    def _open(self, rel: str) -> pa.NativeFile:
+        try:
+            return self.store.fs.open_input_file(self.store.path(rel))
+        except OSError as exc:
+            raise ArchiveError(f"{self.store.where(rel)}: cannot open: {exc}") from None
 
     def read(self, from_seq: int = 1, to_seq: int | None = None, *, from_ts_ns: int | None = None,
              to_ts_ns: int | None = None) -> Iterator[Record]:
@@ -490,11 +504,12 @@ class ArchiveSource:
             if (to_seq is not None and e["first_seq"] > to_seq) or \
                     (to_ts_ns is not None and e["first_ts_ns"] >= to_ts_ns):
                 return
-            for path in self._files(e):
-                for rec in iter_file(path, from_seq, to_seq):
-                    if to_ts_ns is not None and rec.ts_ns >= to_ts_ns:
-                        return
-                    yield rec
+            for rel in self._files(e):
+                with self._open(rel) as f:
+                    for rec in iter_file(f, from_seq, to_seq):
+                        if to_ts_ns is not None and rec.ts_ns >= to_ts_ns:
+                            return
+                        yield rec
 
     def seq_at_time(self, ts_ns: int) -> int | None:
         """Seq of the first record with ``ts_ns >= ts_ns`` (None if there is none).
@@ -507,14 +522,15 @@ class ArchiveSource:
                 continue
             if e["first_ts_ns"] >= ts_ns:
                 return e["first_seq"]
-            for path in self._files(e):
-                at = _file_seq_at_time(path, ts_ns)
+            for rel in self._files(e):
+                with self._open(rel) as f:
+                    at = _file_seq_at_time(f, ts_ns)
                 if at is not None:
                     return at
         return None
 
 
-def _file_seq_at_time(path: Path, ts_ns: int) -> int | None:
+def _file_seq_at_time(path: Path | pa.NativeFile, ts_ns: int) -> int | None:
     """Seq of the first row of a raw file with ``ts_ns >= ts_ns`` (None if there is none)."""
     pf = pq.ParquetFile(path)
     try:
@@ -548,12 +564,13 @@ def streams_table(streams: dict[int, StreamInfo]) -> pa.Table:
     }, schema=STREAMS_SCHEMA)
 
 
-def read_streams(data_dir: str | os.PathLike[str]) -> dict[int, StreamInfo]:
+def read_streams(where: Where) -> dict[int, StreamInfo]:
     """The streams table kept in the archive (streams of compacted days stay known here)."""
-    path = archive_root(data_dir) / STREAMS_FILE
-    if not path.exists():
+    store = as_store(where)
+    data = store.read_bytes(STREAMS_FILE)
+    if data is None:
         return {}
-    t = pq.read_table(path)
+    t = pq.read_table(pa.BufferReader(data))
     out = {}
     for r in t.to_pylist():
         out[r["id"]] = StreamInfo(r["id"], r["venue"], r["market"], r["url"], r["conn"],

@@ -1,11 +1,11 @@
 """``query``: the command line of the archive.
 
-    query compact  --data DIR [--day D | --through D] [--keep-days N] [--json]
-    query sql      --data DIR "SELECT ..." [--format table|csv|json|jsonl|parquet] [--out FILE] [--no-hot]
+    query compact  --data DIR [--archive s3://BUCKET/PREFIX|DIR] [--day D | --through D] [--keep-days N] [--json]
+    query sql      [--data DIR] [--archive URL] "SELECT ..." [--format table|csv|json|jsonl|parquet] [--out FILE] [--no-hot]
     query schedule --data DIR [--at HH:MM] [--keep-days N] [--no-catch-up]
     query rebuild  --data DIR [--table T ...] [--from D] [--to D] [--json]
     query influx   --data DIR --url URL --token T --org O [--bucket B] [--from T] [--to T]
-    query status   --data DIR [--json]
+    query status   --data DIR [--archive URL] [--json]
     query market   ticker|book|trades|candles --venue V --symbol S [...]   (query.market.cli)
 
 Bad input (an unknown day, a malformed date, SQL that does not parse, an archive
@@ -17,6 +17,11 @@ message names each option as it is typed (``--include-current``, not the keyword
 block of ``column  value`` lines per row, so no header or value is cut), ``csv``,
 ``json`` (one JSON document: an array of row objects, ``[]`` when there are none),
 ``jsonl`` (one row object per line) or ``parquet`` (with ``--out``).
+
+``--archive``: the archive is not ``DATA/archive`` but ``s3://bucket/prefix`` (endpoint and
+keys from ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_REGION`` or the AWS shared files: ``query.store``) or another directory. ``sql
+--archive`` without an existing ``--data`` reads the archive alone (no hot rows).
 """
 
 from __future__ import annotations
@@ -92,6 +97,13 @@ def _require_data(data: str) -> None:
         raise UsageError(f"no data directory {data!r}")
 
 
+def _store(data: str, archive: str | None) -> Any:
+    """The archive root: ``--archive`` when given, else ``DATA/archive`` (``query.store``)."""
+    from .store import root_store
+
+    return root_store(data, archive)
+
+
 # --- compact -----------------------------------------------------------------------------
 
 
@@ -128,17 +140,21 @@ def cmd_compact(args: argparse.Namespace, console: Console) -> int:
     _require_data(args.data)
     now_ns = args.now if args.now is not None else time.time_ns()
     params = DeriveParams(book_depth=args.book_depth, book_interval_ms=args.book_interval_ms)
+    store = _store(args.data, args.archive)
     res = compact(args.data, day=args.day, through=args.through, keep_days=args.keep_days,
                   params=params, derived=not args.raw_only, include_current=args.include_current,
-                  now_ns=now_ns, wait=not args.no_wait)
-    m = _manifest.load(args.data)
+                  now_ns=now_ns, wait=not args.no_wait, archive=store)
+    from .store import data_shard
+
+    store = store.shard(data_shard(args.data))
+    m = _manifest.load(store)
     rows = day_rows(m, res.compacted)
     if args.json:
         print(json.dumps({"compacted": res.compacted, "already": res.already, "pruned": res.pruned,
                           "records": res.records, "days": rows}))
         return 0
     if rows:
-        render_days(rows, f"compacted into {Path(args.data) / 'archive'}", console)
+        render_days(rows, f"compacted into {store.url}", console)
     else:
         console.print("nothing to compact"
                       + (f" ({', '.join(res.already)} already archived)" if res.already else ""))
@@ -193,7 +209,11 @@ def cmd_sql(args: argparse.Namespace, console: Console) -> int:
 
     from .catalog import connect, to_arrow
 
-    _require_data(args.data)
+    data: str | None = args.data
+    if args.archive is None:
+        _require_data(args.data)
+    elif not Path(args.data).is_dir():
+        data = None  # the archive alone
     sql = args.query
     if sql == "-":
         sql = sys.stdin.read()
@@ -206,7 +226,7 @@ def cmd_sql(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("empty query")
     if args.format == "parquet" and not args.out:
         raise UsageError("--format parquet needs --out FILE")
-    con = connect(args.data, hot=args.hot, tables=tables_named(sql))
+    con = connect(data, hot=args.hot, tables=tables_named(sql), archive=args.archive)
     try:
         rel = con.sql(sql)
         result = to_arrow(rel) if rel is not None else None
@@ -360,16 +380,30 @@ def cmd_influx(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_status(args: argparse.Namespace, console: Console) -> int:
-    _require_data(args.data)
-    m = _manifest.load(args.data)
-    rows = day_rows(m, _manifest.days(m))
+    from .store import data_shard
+
+    if args.archive is None:
+        _require_data(args.data)
+    root = _store(args.data, args.archive)
+    if args.archive is None:
+        root = root.shard(data_shard(args.data))
+    shards = root.shards() if args.archive is not None else [""]
+    by_shard = {s: _manifest.load(root.shard(s)) for s in shards}
     if args.json:
-        print(json.dumps({"days": rows}))
+        if args.archive is None:
+            m = by_shard[""]
+            print(json.dumps({"days": day_rows(m, _manifest.days(m))}))
+        else:
+            print(json.dumps({"shards": {s: day_rows(m, _manifest.days(m)) for s, m in by_shard.items()}}))
         return 0
-    if not rows:
-        console.print(f"nothing archived in {Path(args.data) / 'archive'}")
-        return 0
-    render_days(rows, f"archived days in {Path(args.data) / 'archive'}", console)
+    shown = False
+    for s, m in by_shard.items():
+        rows = day_rows(m, _manifest.days(m))
+        if rows:
+            render_days(rows, f"archived days in {root.shard(s).url}", console)
+            shown = True
+    if not shown:
+        console.print(f"nothing archived in {root.url}")
     return 0
 
 
@@ -415,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     def data_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data", default=DEFAULT_DATA, help="data directory (default: data)")
 
+    def archive_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--archive", help="the archive root if not DATA/archive: s3://BUCKET/PREFIX "
+                        "(AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a directory")
+
     def derive_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--book-depth", type=int, default=defaults.book_depth,
                         help=f"levels per side in book_levels (default {defaults.book_depth})")
@@ -423,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("compact", help="archive finished journal days as Parquet, then prune them")
     data_arg(sp)
+    archive_arg(sp)
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--day", type=parse_day, help="only this day (older days must be archived)")
     g.add_argument("--through", type=parse_day, help="every finished day up to this one")
@@ -439,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("sql", help="run SQL over the archive (and the hot journal)")
     data_arg(sp)
+    archive_arg(sp)
     sp.add_argument("query", help='SQL text, "-" for stdin or @FILE')
     sp.add_argument("--format", choices=("table", "csv", "json", "jsonl", "parquet"), default="table",
                     help="table (for people), csv, json (one document: an array of row objects), "
@@ -497,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("status", help="what is archived")
     data_arg(sp)
+    archive_arg(sp)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_status)
     for sp in sub.choices.values():

@@ -30,6 +30,8 @@ state is re-projected from the first archived record instead.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -72,9 +74,11 @@ from .layout import (
     fsync_dir,
     fsync_file,
     part_name,
-    write_atomic,
 )
 from .prune import prune
+from .store import ArchiveStore, LocalStore, as_store, journal_shard, root_store
+
+log = logging.getLogger(__name__)
 
 DERIVED_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 TAKE_EVERY = 50_000  # records between moving derived rows to the Parquet writers
@@ -126,7 +130,9 @@ def finished_days(reader: JournalReader, now_ns: int | None = None,
 def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through: str | None = None,
             keep_days: int = 0, params: DeriveParams | None = None, derived: bool = True,
             include_current: bool = False, before_delete: Callable[[str], None] | None = None,
-            wait: bool = True, now_ns: int | None = None) -> CompactResult:
+            wait: bool = True, now_ns: int | None = None,
+            archive: str | os.PathLike[str] | ArchiveStore | None = None,
+            on_uploaded: Callable[[str], None] | None = None) -> CompactResult:
     """Archive finished journal days (all, ``day`` only, or up to ``through``) and prune.
 
     ``now_ns`` (the wall clock, ns) also counts the newest day as finished once it is
@@ -137,15 +143,27 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
     (an in-process writer closes the segment there). ``wait=False`` raises
     ``CompactionBusy`` instead of waiting for another compaction.
 
+    ``archive``: where the archive is (``s3://bucket/prefix``, a directory or a
+    ``query.store.ArchiveStore``; default ``DATA/archive``). A sharded journal goes to
+    ``ROOT/shard=NAME/`` with its own manifest. Days are staged and verified in
+    ``DATA/archive/.staging`` and, for a store elsewhere, uploaded and checked file by
+    file (``on_uploaded(rel)`` after each), then the manifest is written, last; the
+    journal is pruned only once the store's manifest lists the day. The local lock
+    ``DATA/archive/.lock`` keeps one compactor per data directory: two data
+    directories must never compact into the same shard of one archive.
+
     Raises ``ArchiveError`` for a day that cannot be compacted (unknown, unfinished,
-    out of order, or not matching what was read back) and ``PruneError`` when a journal
-    day differs from its archived copy; nothing is published for a failed day.
+    out of order, or not matching what was read back), for a store that cannot be
+    written (a missing bucket, refused keys) and ``PruneError`` when a journal day
+    differs from its archived copy; nothing is published for a failed day.
     """
     params = params or DeriveParams()
     out = CompactResult()
     with archive_lock(data_dir, wait=wait):
-        m = _manifest.load(data_dir)
         with JournalReader(data_dir) as reader:
+            store = root_store(data_dir, archive).shard(journal_shard(reader))
+            store.check()
+            m = _manifest.load(store)
             segs = {s.day: s for s in reader.segments() if s.records}
             ready = finished_days(reader, now_ns)
             if day is not None:
@@ -169,11 +187,13 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
                 if d in m["days"]:
                     out.already.append(d)
                     continue
-                entry = _compact_day(data_dir, reader, d, m, params, derived)
-                _publish(data_dir, d, entry, m, reader.streams())
+                entry = _compact_day(data_dir, store, reader, d, m, params, derived)
+                _publish(data_dir, store, d, entry, m, reader.streams(), on_uploaded=on_uploaded)
                 out.compacted.append(d)
                 out.records += entry["records"]
-        out.pruned = prune(data_dir, m["days"], keep_days=keep_days, before_delete=before_delete)
+        # Prune by what the store holds now: the manifest just written, read back.
+        committed = _manifest.load(store) if store.remote else m
+        out.pruned = prune(data_dir, committed["days"], keep_days=keep_days, before_delete=before_delete)
         shutil.rmtree(archive_root(data_dir) / STAGING, ignore_errors=True)
     return out
 
@@ -181,23 +201,27 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
 # --- one day -------------------------------------------------------------------------------
 
 
-def start_deriver(data_dir: str | os.PathLike[str], m: dict[str, Any], day: str,
+def start_deriver(where: str | os.PathLike[str] | ArchiveStore, m: dict[str, Any], day: str,
                   streams: dict[int, StreamInfo], params: DeriveParams, version: str) -> Deriver:
     """The deriver at the end of the archived day before ``day`` (fresh if there is none).
 
-    From that day's checkpoint when it was made by this projection version, else by
-    re-projecting the archived records from the start.
+    ``where``: the archive's store (or a data directory: its own archive). From that
+    day's checkpoint when it was made by this projection version, else by re-projecting
+    the archived records from the start.
     """
     before = [d for d in _manifest.days(m) if d < day]
     if not before:
         return Deriver(streams, params)
     prev = m["days"][before[-1]]
     ck = prev.get("checkpoint")
+    store = as_store(where)
     if ck and (prev.get("projection") or {}).get("version") == version:
-        blob = (archive_root(data_dir) / ck["path"]).read_bytes()
+        blob = store.read_bytes(ck["path"])
+        if blob is None:
+            raise ArchiveError(f"{store.where(ck['path'])}: listed in the manifest but missing")
         return Deriver.restore(blob, streams, params)
     d = Deriver(streams, params)
-    d.apply_many(read_records(data_dir, to_seq=prev["last_seq"]))
+    d.apply_many(read_records(store, to_seq=prev["last_seq"]))
     d.advance(day_bounds(before[-1])[1])
     d.rows = {t: [] for t in d.rows}
     return d
@@ -253,7 +277,7 @@ class _TableSink:
         return {"rows": sum(f["rows"] for f in files), "files": files}
 
 
-def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: str,
+def _compact_day(data_dir: str | os.PathLike[str], store: ArchiveStore, reader: JournalReader, day: str,
                  m: dict[str, Any], params: DeriveParams, derived: bool) -> dict[str, Any]:
     root = archive_root(data_dir)
     stage = root / STAGING / day
@@ -268,8 +292,8 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     raw_rel = f"{day_dir('raw', day)}/{name}"
     digest = RecordDigest()
     version = projection_version(params)
-    streams = {**read_streams(data_dir), **reader.streams()}
-    deriver = start_deriver(data_dir, m, day, streams, params, version) if derived else None
+    streams = {**read_streams(store), **reader.streams()}
+    deriver = start_deriver(store, m, day, streams, params, version) if derived else None
     sinks = {t: _TableSink(stage, t, day, name) for t in TABLES} if derived else {}
     expected = seg.first_seq
     require = reader.requires_checksums(day)  # a value without a checksum is damaged
@@ -347,37 +371,66 @@ def _compact_day(data_dir: str | os.PathLike[str], reader: JournalReader, day: s
     }
 
 
-def _publish(data_dir: str | os.PathLike[str], day: str, entry: dict[str, Any], m: dict[str, Any],
-             streams: dict[int, StreamInfo], *, only: tuple[str, ...] | None = None) -> None:
-    """Move a staged day into place, refresh the streams table, then list it in the manifest."""
-    root = archive_root(data_dir)
-    stage = root / STAGING / day
+def _publish(data_dir: str | os.PathLike[str], store: ArchiveStore, day: str, entry: dict[str, Any],
+             m: dict[str, Any], streams: dict[int, StreamInfo], *, only: tuple[str, ...] | None = None,
+             on_uploaded: Callable[[str], None] | None = None) -> None:
+    """Move a staged day into place, refresh the streams table, then list it in the manifest.
+
+    Into a local store under the data directory the staged directories are renamed;
+    into any other store every file the entry lists is uploaded and checked, after the
+    day's leftovers of an interrupted run (never in the manifest) are removed there.
+    """
+    stage = archive_root(data_dir) / STAGING / day
     names = only if only is not None else ("raw", *TABLES, CHECKPOINTS)
-    for table in names:
-        rel = day_dir(table, day)
-        dest = root / rel
-        src = stage / rel
-        if dest.exists():
-            shutil.rmtree(dest)  # a leftover of an interrupted run, never in the manifest
-        if src.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(src, dest)
-            fsync_dir(dest.parent)
-    write_streams(data_dir, m, streams)
+    if isinstance(store, LocalStore) and _same_device(stage, store.root):
+        for table in names:
+            rel = day_dir(table, day)
+            dest = store.root / rel
+            src = stage / rel
+            if dest.exists():
+                shutil.rmtree(dest)  # a leftover of an interrupted run, never in the manifest
+            if src.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(src, dest)
+                fsync_dir(dest.parent)
+    else:
+        for table in names:
+            store.delete_dir(day_dir(table, day))
+        for f in _entry_files(entry, names):
+            store.put_file(stage / f["path"], f["path"], size=f["bytes"], blake2b=f["blake2b"])
+            log.info("uploaded %s (%d bytes)", store.where(f["path"]), f["bytes"])
+            if on_uploaded is not None:
+                on_uploaded(f["path"])
+    write_streams(store, m, streams)
     m["days"][day] = entry
-    _manifest.save(data_dir, m)
+    _manifest.save(store, m)
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def write_streams(data_dir: str | os.PathLike[str], m: dict[str, Any],
+def _same_device(stage: Path, root: Path) -> bool:
+    """Whether a rename can move ``stage`` into ``root`` (the nearest existing parent's device)."""
+    while not root.exists() and root != root.parent:
+        root = root.parent
+    return stage.exists() and os.stat(stage).st_dev == os.stat(root).st_dev
+
+
+def _entry_files(entry: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The file entries of a day's manifest entry among ``names`` (tables, ``checkpoints``)."""
+    out = [f for t in names if t != CHECKPOINTS and t in entry["tables"] for f in entry["tables"][t]["files"]]
+    if CHECKPOINTS in names and entry.get("checkpoint"):
+        out.append(entry["checkpoint"])
+    return out
+
+
+def write_streams(where: str | os.PathLike[str] | ArchiveStore, m: dict[str, Any],
                   streams: dict[int, StreamInfo]) -> None:
-    """Keep ``archive/streams/streams.parquet`` a superset of every stream seen (unchanged bytes are not rewritten)."""
-    root = archive_root(data_dir)
-    merged = {**read_streams(data_dir), **streams}
+    """Keep ``streams/streams.parquet`` a superset of every stream seen (unchanged bytes are not rewritten)."""
+    store = as_store(where)
+    merged = {**read_streams(store), **streams}
     sink = pa.BufferOutputStream()
     pq.write_table(streams_table(merged), sink, **DERIVED_OPTS)
     data = sink.getvalue().to_pybytes()
-    path = root / STREAMS_FILE
-    if not path.exists() or path.read_bytes() != data:
-        write_atomic(path, data)
-    m["streams"] = _manifest.file_entry(root, STREAMS_FILE, len(merged))
+    if store.read_bytes(STREAMS_FILE) != data:
+        store.write_bytes(STREAMS_FILE, data)
+    m["streams"] = {"path": STREAMS_FILE, "bytes": len(data),
+                    "blake2b": hashlib.blake2b(data, digest_size=16).hexdigest(), "rows": len(merged)}

@@ -23,6 +23,7 @@ from . import manifest as _manifest
 from .archive import RAW_SCHEMA, add_to_columns, columns_table, read_streams
 from .compact import start_deriver
 from .derive import SCHEMAS, TABLES, DeriveParams, projection_version
+from .store import ArchiveStore, as_store
 
 CHUNK = 65_536
 
@@ -42,17 +43,19 @@ def raw_table(records: Iterable[Record]) -> pa.Table:
 
 
 def hot_tables(data_dir: str | os.PathLike[str], *, tables: Iterable[str] | None = None,
-               params: DeriveParams | None = None) -> dict[str, pa.Table]:
+               params: DeriveParams | None = None, store: ArchiveStore | None = None) -> dict[str, pa.Table]:
     """Tables (raw and derived, each with ``date``) of the journal records not archived.
 
     ``tables`` limits what is built (derived tables need a projection pass; raw does
-    not). Returns {} when there is no journal.
+    not). ``store``: where this journal's days are archived (default: its data
+    directory's own archive, ``query.store.as_store``). Returns {} when there is no journal.
     """
     want = set(tables) if tables is not None else {"raw", *TABLES}
     if not want & {"raw", *TABLES}:
         return {}  # nothing asked for: do not read the journal at all
     params = params or DeriveParams()
-    m = _manifest.load(data_dir)
+    store = store if store is not None else as_store(data_dir)
+    m = _manifest.load(store)
     days = _manifest.days(m)
     start = m["days"][days[-1]]["last_seq"] + 1 if days else 1
     try:
@@ -64,8 +67,8 @@ def hot_tables(data_dir: str | os.PathLike[str], *, tables: Iterable[str] | None
         derived = want & set(TABLES)
         deriver = None
         if derived:
-            streams = {**read_streams(data_dir), **reader.streams()}
-            deriver = start_deriver(data_dir, m, "9999-12-31", streams, params,
+            streams = {**read_streams(store), **reader.streams()}
+            deriver = start_deriver(store, m, "9999-12-31", streams, params,
                                     projection_version(params))
         raw_parts: list[pa.Table] = []
         parts: dict[str, list[pa.Table]] = {t: [] for t in derived}

@@ -1,6 +1,7 @@
 """The archive manifest: which days are archived, with counts, checksums and files.
 
-``archive/manifest.json`` is the commit point of compaction: files not listed in it
+``archive/manifest.json`` (``ROOT/shard=NAME/manifest.json`` for a sharded journal, one per
+shard so shards never race on one file) is the commit point of compaction: files not listed in it
 do not exist for readers, and a day is pruned from the journal only once it is listed.
 It is rewritten whole, atomically (temp + fsync + rename), with sorted keys and no
 wall-clock fields, so the same archive always has the same manifest bytes.
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError
-from .layout import MANIFEST, archive_root, write_atomic
+from .layout import MANIFEST
+from .store import ArchiveStore, as_store
 
 FORMAT = 1
 
@@ -53,19 +55,18 @@ def empty() -> dict[str, Any]:
     return {"format": FORMAT, "streams": None, "days": {}}
 
 
-def load(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest (an empty one when nothing is archived yet)."""
-    path = archive_root(data_dir) / MANIFEST
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+def load(where: str | os.PathLike[str] | ArchiveStore) -> dict[str, Any]:
+    """The manifest of a store or of a data directory's archive (an empty one when nothing is archived yet)."""
+    store = as_store(where)
+    raw = store.read_bytes(MANIFEST)
+    if raw is None:
         return empty()
     try:
         m = json.loads(raw)
     except ValueError as exc:
-        raise ManifestError(f"{path}: not JSON: {exc}") from None
+        raise ManifestError(f"{store.where(MANIFEST)}: not JSON: {exc}") from None
     if m.get("format") != FORMAT:
-        raise ManifestError(f"{path}: unknown manifest format {m.get('format')!r}")
+        raise ManifestError(f"{store.where(MANIFEST)}: unknown manifest format {m.get('format')!r}")
     return m
 
 
@@ -73,16 +74,13 @@ def dumps(m: dict[str, Any]) -> bytes:
     return (json.dumps(m, sort_keys=True, indent=1) + "\n").encode()
 
 
-def save(data_dir: str | os.PathLike[str], m: dict[str, Any]) -> bool:
-    """Write the manifest atomically; returns False (and writes nothing) if unchanged."""
-    path = archive_root(data_dir) / MANIFEST
+def save(where: str | os.PathLike[str] | ArchiveStore, m: dict[str, Any]) -> bool:
+    """Write the manifest whole (atomically); returns False (and writes nothing) if unchanged."""
+    store = as_store(where)
     data = dumps(m)
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    write_atomic(path, data)
+    if store.read_bytes(MANIFEST) == data:
+        return False
+    store.write_bytes(MANIFEST, data)
     return True
 
 

@@ -27,6 +27,7 @@ from .compact import CHUNK, TAKE_EVERY, _publish, _TableSink, archive_lock, star
 from .derive import TABLES, DeriveParams, Deriver, projection_version
 from .errors import UnknownTableError
 from .layout import CHECKPOINTS, STAGING, archive_root, checkpoint_path, fsync_file
+from .store import as_store
 
 
 @dataclass
@@ -49,21 +50,22 @@ def rebuild(data_dir: str | os.PathLike[str], tables: Iterable[str] | None = Non
     version = projection_version(params)
     out = RebuildResult(tables=chosen, rows={t: 0 for t in chosen})
     root = archive_root(data_dir)
+    store = as_store(data_dir)
     with archive_lock(data_dir):
-        m = _manifest.load(data_dir)
+        m = _manifest.load(store)
         days = [d for d in _manifest.days(m)
                 if (from_day is None or d >= from_day) and (to_day is None or d <= to_day)]
         if not days:
             span = f" from {from_day}" if from_day else ""
             span += f" to {to_day}" if to_day else ""
-            raise ArchiveError(f"no archived days{span} in {root}")
+            raise ArchiveError(f"no archived days{span} in {store.url}")
         streams = all_streams(data_dir)
         before = [d for d in _manifest.days(m) if d < days[0]]
         prev = m["days"][before[-1]] if before else None
         if prev is not None and not ((prev.get("projection") or {}).get("version") == version
                                      and prev.get("checkpoint")):
             out.replayed_days = len(before)
-        deriver = start_deriver(data_dir, m, days[0], streams, params, version)
+        deriver = start_deriver(store, m, days[0], streams, params, version)
         for day in days:
             e = m["days"][day]
             stage = root / STAGING / day
@@ -72,7 +74,7 @@ def rebuild(data_dir: str | os.PathLike[str], tables: Iterable[str] | None = Non
             name = e["tables"]["raw"]["files"][0]["path"].rsplit("/", 1)[1]
             sinks = {t: _TableSink(stage, t, day, name) for t in chosen}
             n = taken = 0
-            records = read_records(data_dir, e["first_seq"], e["last_seq"])
+            records = read_records(store, e["first_seq"], e["last_seq"])
             # The same batches and drain points as compaction: the same files, to the byte.
             while chunk := list(islice(records, CHUNK)):
                 deriver.apply_many(chunk)
@@ -99,7 +101,7 @@ def rebuild(data_dir: str | os.PathLike[str], tables: Iterable[str] | None = Non
                 # The checkpoint is current, the untouched tables may not be: keep them findable.
                 e["projection"] = {"version": version, **asdict(params),
                                    "partial": sorted(chosen)}
-            _publish(data_dir, day, e, m, streams, only=(*chosen, CHECKPOINTS))
+            _publish(data_dir, store, day, e, m, streams, only=(*chosen, CHECKPOINTS))
             out.days.append(day)
         shutil.rmtree(root / STAGING, ignore_errors=True)
     return out
