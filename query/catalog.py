@@ -147,8 +147,11 @@ def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[st
             if not files:
                 continue
             hive = "{'date': DATE, 'venue': VARCHAR}" if t in BY_VENUE else "{'date': DATE}"
+            # A named shard's path has shard=NAME, which hive partitioning reads (typed
+            # by guess): replaced by the name as text.
+            cols = "* EXCLUDE (shard)" if shard else "*"
             tag = f", {_sql_text(shard)} AS shard" if sharded else ""
-            parts.append(f"SELECT *{tag} FROM read_parquet({_sql_list(files)}, hive_partitioning = true, "
+            parts.append(f"SELECT {cols}{tag} FROM read_parquet({_sql_list(files)}, hive_partitioning = true, "
                          f"hive_types = {hive})")
         h = hot_t.pop(t, None)  # dropped once written: the Parquet copy is what is read
         if h is not None and h.num_rows:

@@ -21,6 +21,8 @@ book and the orders refused for one). Filters that select nothing are errors (ex
 one line naming what there is): a venue no stream is of, a symbol no record has, a
 ``--from`` past the end or a ``--to`` before the start.
 
+``--archive URL`` reads an archive alone (``s3://bucket/prefix`` or a directory; several
+shards there merged by receive time, ``replay.merge``) instead of ``--data``.
 ``main(argv, source=...)`` reads a given ``RecordSource`` (a ``MemorySource``, one
 archive) instead of ``--data``: the same command over records from anywhere.
 """
@@ -43,6 +45,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from query.errors import QueryError
 from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.source import RecordSource
 from state.projector import Projector
@@ -54,11 +57,21 @@ from .live import LiveSource, stop_after, stop_on_signals
 from .orders import BOOK_INVALID
 from .report import CHART
 from .run import listed, run_strategy, warm_start
-from .source import Bound, Feed, HistoricalSource, check_range, iso, parse_bound, said
+from .source import Bound, Feed, HistoricalSource, check_range, iso, open_archive, parse_bound, said
 from .state_at import project_until, target_seq
 from .strategy import load_strategy
 
 DEFAULT_DATA = "data"
+ARCHIVE_HELP = ("read this archive instead of --data: s3://BUCKET/PREFIX (AWS_ENDPOINT_URL, "
+                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a directory; several shards there "
+                "are merged by receive time (replay.merge)")
+
+
+def _archive(args: argparse.Namespace, source: RecordSource | None) -> RecordSource | None:
+    """``--archive``'s source (``replay.source.open_archive``), else ``source`` as given."""
+    if source is not None or not args.archive:
+        return source
+    return open_archive(args.archive)
 
 
 def _bound(text: str) -> Bound:
@@ -107,6 +120,7 @@ def run_parser() -> argparse.ArgumentParser:
         prog="replay", description="Run a strategy over recorded data (backtest) or the journal "
         "tail (--live, paper trading). 'replay state --help' inspects projected state.")
     ap.add_argument("--data", default=DEFAULT_DATA, help="data dir holding journal/ (and archive/)")
+    ap.add_argument("--archive", help=ARCHIVE_HELP)
     ap.add_argument("--from", dest="start", type=_bound, help="seq, date or ISO time (inclusive); "
                     "backtest default: the first record; live default: the current end")
     ap.add_argument("--to", dest="end", type=_bound, help="seq (inclusive) or date/time (exclusive)")
@@ -227,9 +241,14 @@ def _said_warm(err: Console, warm: WarmStart) -> None:
 def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     """A backtest or paper run; over ``source`` instead of ``--data`` when given."""
     args = run_parser().parse_args(argv)
-    data: Any = args.data if source is None else source
     err = Console(stderr=True)
     out = Console()
+    try:
+        source = _archive(args, source)
+    except (QueryError, ValueError) as exc:
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
+        return 2
+    data: Any = args.data if source is None else source
     try:
         config = _config(args)
         load_strategy(args.strategy)  # a missing or broken file is said before any progress is shown
@@ -329,6 +348,7 @@ def state_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="replay state", description="Projected state after the "
                                  "record at --at: book levels, market state, features, digest.")
     ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--archive", help=ARCHIVE_HELP)
     ap.add_argument("--at", required=True, type=_bound,
                     help="seq (state after applying it) or date/time (after every record at or before it)")
     ap.add_argument("--venue")
@@ -419,6 +439,10 @@ def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
 
     if args.depth < 0:
         return fail("--depth must be >= 0")
+    try:
+        source = _archive(args, source)
+    except (QueryError, ValueError) as exc:
+        return fail(exc)
     data = args.data if source is None else source
     try:
         with HistoricalSource(data) as held:  # a given source stays open

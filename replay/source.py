@@ -17,7 +17,9 @@ directory, it is the archive (``query.archive.ArchiveSource``, the days compacte
 ``query.compact``, a row group at a time) chained in front of the journal
 (``JournalReader``), which continues after the last archived seq (a day kept in the
 journal after compaction is read once, from the archive); streams of pruned days stay
-known through the archive's streams table. Symbol filtering is not done here: one frame
+known through the archive's streams table. An archive alone (``open_archive``: an S3 URL or a directory) is a
+``RecordSource`` too; several shards there are merged by receive time (``replay.merge``).
+Symbol filtering is not done here: one frame
 may carry many symbols, so the engine filters events, not records.
 """
 
@@ -30,13 +32,15 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from query.archive import ArchiveSource
-from query.errors import QueryError
+from query.errors import ArchiveError, QueryError
+from query.store import ArchiveStore, open_store
 from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.display import iso_ns, parse_iso_ns
 from recorder.journal.reader import JournalReader
 from recorder.journal.source import RecordSource
 
 from .errors import BoundError, UnknownMarketError
+from .merge import MergedSource
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,23 @@ def open_data_dir(data_dir: str | os.PathLike[str]) -> tuple[RecordSource | None
         reader.close()
         raise
     return (archive if archive is not None and archive.last_seq else None), reader
+
+
+def open_archive(archive: str | os.PathLike[str] | ArchiveStore) -> RecordSource:
+    """The records of an archive root (``s3://bucket/prefix``, a directory or a store).
+
+    One shard (or an unsharded archive): its ``ArchiveSource``. Several shards
+    (``ROOT/shard=NAME/``): one ``MergedSource`` over them, ordered by
+    ``(ts_ns, shard name, seq)`` (``replay.merge``). Raises ``ArchiveError`` when the
+    root holds no manifest.
+    """
+    root = archive if isinstance(archive, ArchiveStore) else open_store(archive)
+    shards = root.shards()
+    if not shards:
+        raise ArchiveError(f"{root.url}: no archive there (no manifest.json)")
+    if len(shards) == 1:
+        return ArchiveSource(root.shard(shards[0]), shard=shards[0])
+    return MergedSource({s: ArchiveSource(root.shard(s), shard=s) for s in shards})
 
 
 class HistoricalSource:

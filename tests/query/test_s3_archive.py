@@ -229,3 +229,87 @@ def test_an_upload_retried_while_the_server_restarts(synthetic, tmp_path, s3, ca
     assert retries and all(s3.secret_key not in t and s3.access_key not in t for t in retries)
     assert _manifest.load(open_store(URL)) == _manifest.load(local)
     assert list(ArchiveSource(open_store(URL)).read()) == list(ArchiveSource(local).read())
+
+
+# --- shards ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_shards(tmp_path) -> tuple[Path, Path]:
+    """The synthetic day as two recorders' journals: shard "a" and shard "b" (ids from 100)."""
+    from tests.query.conftest import write_synthetic
+
+    return (write_synthetic(tmp_path / "a", shard="a"),
+            write_synthetic(tmp_path / "b", shard="b", stream_base=100))
+
+
+def test_two_shards_compact_into_one_root_and_query_as_one_table(two_shards, synthetic, tmp_path, s3):
+    from replay.merge import MergedSource
+    from replay.source import open_archive
+
+    a, b = two_shards
+    plain = tmp_path / "plain"
+    shutil.copytree(synthetic, plain)
+    compact(plain, now_ns=NOW)
+    for d in (a, b):
+        assert compact(d, archive=URL, now_ns=NOW).compacted == DAYS
+    root = open_store(URL)
+    assert root.shards() == ["a", "b"]
+    assert (s3.root / "arch" / "desk" / "shard=a" / "manifest.json").exists()
+    assert not (s3.root / "arch" / "desk" / "manifest.json").exists()
+    con = connect(None, archive=URL)
+    one = connect(plain, hot=False)
+    n = one.sql("SELECT count(*) FROM raw").fetchone()[0]
+    assert con.sql("SELECT shard, count(*) FROM raw GROUP BY 1 ORDER BY 1").fetchall() == [("a", n), ("b", n)]
+    assert con.sql("SELECT count(*) FROM (SELECT DISTINCT shard, seq FROM raw)").fetchone() == (2 * n,)
+    got = con.sql("SELECT id, venue, shard FROM streams ORDER BY id").fetchall()
+    ids = [r[0] for r in one.sql("SELECT id FROM streams ORDER BY id").fetchall()]
+    assert [r[0] for r in got] == ids + [100 + i for i in ids]  # stream ids never collide
+    assert [r[2] for r in got] == ["a"] * len(ids) + ["b"] * len(ids)
+    for t in ("trades", "quotes", "gaps"):
+        per = con.sql(f"SELECT shard, count(*) FROM {t} GROUP BY 1 ORDER BY 1").fetchall()
+        total = one.sql(f"SELECT count(*) FROM {t}").fetchone()[0]
+        assert per == [("a", total), ("b", total)], t
+    # Replay over the root: one source, both shards merged by (ts_ns, shard, seq).
+    src = open_archive(URL)
+    assert isinstance(src, MergedSource)
+    tagged = list(src.tagged())
+    assert len(tagged) == 2 * n == src.last_seq
+    keys = [(r.ts_ns, s, r.seq) for s, r in tagged]
+    assert keys == sorted(keys)
+    for shard in ("a", "b"):
+        assert [r.seq for s, r in tagged if s == shard] == list(range(1, n + 1))
+    # Equal times interleave a, b, a, b...: the tie rule puts shard "a" first.
+    assert [s for s, _ in tagged[:2]] == ["a", "b"]
+    recs = list(src.read())
+    assert [r.seq for r in recs] == list(range(1, 2 * n + 1))
+    assert [(r.ts_ns, r.payload) for r in recs] == [(r.ts_ns, r.payload) for _, r in tagged]
+    t = recs[777].ts_ns
+    assert src.seq_at_time(t) == next(r.seq for r in recs if r.ts_ns >= t)
+    assert list(src.read(from_ts_ns=t, to_seq=900)) == [r for r in recs if r.ts_ns >= t and r.seq <= 900]
+    assert digest_of(src.read(), src.streams()) == digest_of(open_archive(URL).read(), src.streams())
+
+
+def test_replay_cli_reads_an_archive_url(two_shards, s3, capsys):
+    from replay.cli import main as replay_main
+    from replay.source import open_archive
+
+    for d in two_shards:
+        compact(d, archive=URL, now_ns=NOW)
+    src = open_archive(URL)
+    n, digest = digest_of(src.read(), src.streams())
+    assert replay_main(["state", "--archive", URL, "--at", str(n), "--json", "--no-checkpoint"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["digest"] == digest
+    assert replay_main(["state", "--archive", "s3://arch/nothing", "--at", "1"]) == 2
+    assert "no archive there" in capsys.readouterr().err
+
+
+def test_a_sharded_journal_compacts_under_its_shard_locally(two_shards):
+    a, _ = two_shards
+    compact(a, now_ns=NOW)
+    assert (a / "archive" / "shard=a" / "manifest.json").exists()
+    assert not (a / "archive" / "manifest.json").exists()
+    con = connect(a)
+    assert con.sql("SELECT DISTINCT shard FROM raw").fetchall() == [("a",)]
+    assert ArchiveSource(a).last_seq == con.sql("SELECT max(seq) FROM raw").fetchone()[0]
