@@ -162,6 +162,10 @@ class ArchiveStore:
         """The store of shard ``name`` (``ROOT/shard=NAME``); this store for ``""``."""
         return self._child(f"{SHARD_DIR}{name}") if name else self
 
+    def sub(self, rel: str) -> ArchiveStore:
+        """The store rooted at ``rel`` under this one (a table of its own, say)."""
+        return self._child(rel)
+
     def path(self, rel: str) -> str:
         """``rel`` as a path of ``fs``."""
         return f"{self.base}/{rel}" if rel else self.base
@@ -221,6 +225,28 @@ class ArchiveStore:
     def put_file(self, local: Path, rel: str, *, size: int, blake2b: str) -> None:
         """Copy the verified local file ``local`` to ``rel`` and check the copy."""
         raise NotImplementedError
+
+    def list_files(self, rel: str) -> list[str]:
+        """Names of the files directly under ``rel`` (none if it is absent), sorted."""
+        sel = pafs.FileSelector(self.path(rel), allow_not_found=True)
+        infos = self._call(lambda: self.fs.get_file_info(sel), f"list {rel}")
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+
+    def stamp(self, rel: str) -> tuple[int, int] | None:
+        """(mtime ns, size) of ``rel``: changes when it is rewritten (None when absent)."""
+        info = self._call(lambda: self.fs.get_file_info(self.path(rel)), f"stat {rel}")
+        if info.type != pafs.FileType.File:
+            return None
+        return info.mtime_ns or 0, info.size
+
+    def delete_file(self, rel: str) -> None:
+        """Remove the file ``rel`` (nothing if absent)."""
+        if self.size(rel) is not None:
+            self._call(lambda: self.fs.delete_file(self.path(rel)), f"delete {rel}")
+
+    def move(self, rel: str, to: str) -> None:
+        """Rename ``rel`` to ``to`` (on S3: a copy, then a delete)."""
+        self._call(lambda: self.fs.move(self.path(rel), self.path(to)), f"move {rel}")
 
     def delete_dir(self, rel: str) -> None:
         """Remove the files under ``rel`` (nothing if absent): listed, then deleted one by one."""

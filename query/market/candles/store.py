@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,8 +46,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from query.errors import QueryUsageError
-from query.layout import archive_root, write_atomic
+from query.layout import archive_root
 from query.market.types import Candle, age_ms
+from query.store import ArchiveStore, LocalStore, root_store
 
 log = logging.getLogger(__name__)
 
@@ -165,17 +167,26 @@ def covers(ranges: Ranges, lo: int, hi: int) -> bool:
 class CandleStore:
     """Completed candles of every venue, symbol and interval under ``data_dir``'s archive.
 
-    ``get`` answers a range only when it is wholly covered; ``put`` stores candles and the
-    range they cover. Two DuckDB connections are kept, one for reads and one for writes, so
-    a read does not wait for a put's merge; the threads of a process share each (a lock
-    serializes them), and writers in other processes are kept apart by a flock. Call
-    ``close()`` when done (or use it as a context manager).
+    ``data_dir``: a data directory (``DATA/archive/candles``), an archive root
+    ``s3://bucket/prefix`` (``ROOT/candles``; ``query.store`` for the endpoint and keys) or
+    an ``ArchiveStore``. ``get`` answers a range only when it is wholly covered; ``put``
+    stores candles and the range they cover. Two DuckDB connections are kept, one for reads
+    and one for writes, so a read does not wait for a put's merge; the threads of a process
+    share each (a lock serializes them), and writers in other processes are kept apart by a
+    flock (for an S3 root a lock file in the system temp directory: one host writes one S3
+    candle cache). Call ``close()`` when done (or use it as a context manager).
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, compact_after: int = COMPACT_AFTER) -> None:
-        self.root = archive_root(data_dir) / TABLE
+    def __init__(self, data_dir: str | os.PathLike[str] | ArchiveStore, *,
+                 compact_after: int = COMPACT_AFTER) -> None:
+        if isinstance(data_dir, ArchiveStore) or str(data_dir).startswith("s3://"):
+            self.store = root_store(".", data_dir).sub(TABLE)
+        else:
+            self.store = LocalStore(archive_root(data_dir) / TABLE)
+        self.root = self.store.url
         self.compact_after = compact_after
         self._read = duckdb.connect(":memory:")
+        self.store.attach(self._read)
         # File names carry a digest of their rows: a cached footer is never a stale one.
         self._read.execute("SET parquet_metadata_cache = true")
         # Reads are a few hundred rows: one thread answers them with the shortest tail
@@ -183,9 +194,10 @@ class CandleStore:
         self._read.execute("SET threads = 1")
         self._read_lock = threading.Lock()
         self._con = duckdb.connect(":memory:")  # the writer's
+        self.store.attach(self._con)
         self._lock = threading.RLock()
-        self._coverage_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Ranges]]] = {}
-        self._suspect: set[Path] = set()  # day directories a read failed in: checked whole on put
+        self._coverage_cache: dict[str, tuple[tuple[int, ...], dict[str, Ranges]]] = {}
+        self._suspect: set[str] = set()  # day directories a read failed in: checked whole on put
 
     def close(self) -> None:
         with self._read_lock:
@@ -201,20 +213,18 @@ class CandleStore:
 
     # -- paths -------------------------------------------------------------------------
 
-    def _base(self, venue: str, interval: str) -> Path:
+    # Paths are relative to ``self.store`` ("venue=V/interval=I/date=D/part-...").
+
+    def _base(self, venue: str, interval: str) -> str:
         if not _NAME.fullmatch(venue):
             raise QueryUsageError(f"not a venue name: {venue!r}")
         if not _INTERVAL.fullmatch(interval):
             raise QueryUsageError(f"not an interval: {interval!r}")
-        return self.root / f"venue={venue}" / f"interval={interval}"
+        return f"venue={venue}/interval={interval}"
 
-    @staticmethod
-    def _parts(day_dir: Path) -> list[Path]:
-        try:
-            return sorted(day_dir / n for n in os.listdir(day_dir)
-                          if n.startswith("part-") and n.endswith(".parquet"))
-        except FileNotFoundError:
-            return []
+    def _parts(self, day_dir: str) -> list[str]:
+        return [f"{day_dir}/{n}" for n in self.store.list_files(day_dir)
+                if n.startswith("part-") and n.endswith(".parquet")]
 
     # -- reading -----------------------------------------------------------------------
 
@@ -234,8 +244,8 @@ class CandleStore:
             return None
         for attempt in (1, 2):  # a writer may merge the files between listing and reading
             parts = partitions_between(start_ns, end_ns, interval)
-            files = [str(p) for d in parts for p in self._parts(base / f"date={d}")
-                     if _overlaps(p.name, start_ns, end_ns)]
+            files = [self.store.uri(p) for d in parts for p in self._parts(f"{base}/date={d}")
+                     if _overlaps(_name(p), start_ns, end_ns)]
             if not files:
                 return []
             try:
@@ -245,29 +255,43 @@ class CandleStore:
                 break
             except (duckdb.Error, OSError) as e:
                 if attempt == 2:
-                    self._suspect.update(base / f"date={d}" for d in parts)
+                    self._suspect.update(f"{base}/date={d}" for d in parts)
                     log.warning("candle cache %s %s %s unreadable, treated as a miss: %s",
                                 venue, symbol, interval, e)
                     return None
         return list(_candles(rows, venue, symbol, interval, now_ns))
 
-    def _coverage(self, base: Path, *, fresh: bool = False) -> dict[str, Ranges]:
+    def _stamp(self, rel: str) -> tuple[int, ...] | None:
+        if isinstance(self.store, LocalStore):
+            try:
+                st = (self.store.root / rel).stat()
+            except FileNotFoundError:
+                return None
+            return st.st_mtime_ns, st.st_size, st.st_ino
+        return self.store.stamp(rel)
+
+    def _coverage(self, base: str, *, fresh: bool = False) -> dict[str, Ranges]:
         """The coverage of one venue and interval: symbol -> ranges.
 
         Cached while the file's stamp is unchanged; ``fresh`` reads it anyway (a writer, under
         the lock, must not trust a stamp another process could have repeated).
         """
-        path = base / COVERAGE
+        path = f"{base}/{COVERAGE}"
         try:
-            st = path.stat()
-        except FileNotFoundError:
+            stamp = self._stamp(path)
+        except OSError as e:  # the store is out of reach: a miss, as an unreadable file
+            log.warning("candle coverage %s unreadable, treated as empty: %s", path, e)
             return {}
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp is None:
+            return {}
         hit = self._coverage_cache.get(path)
         if hit is not None and hit[0] == stamp and not fresh:
             return hit[1]
         try:
-            got = json.loads(path.read_bytes())["symbols"]
+            data = self.store.read_bytes(path)
+            if data is None:
+                return {}
+            got = json.loads(data)["symbols"]
             cov = {str(s): [[int(a), int(b)] for a, b in r] for s, r in got.items()}
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("candle coverage %s unreadable, treated as empty: %s", path, e)
@@ -299,22 +323,27 @@ class CandleStore:
             for c in rows:
                 by_day.setdefault(partition_of(c.open_time_ns, interval), []).append(c)
             for day, cs in sorted(by_day.items()):
-                written += self._put_day(base / f"date={day}", symbol, cs, quarantined)
+                written += self._put_day(f"{base}/date={day}", symbol, cs, quarantined)
             if hi > lo or quarantined:
                 self._commit_coverage(base, symbol, interval, (lo, hi), quarantined)
         return written
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.root / LOCK, "a+b") as f:
+        if isinstance(self.store, LocalStore):
+            self.store.root.mkdir(parents=True, exist_ok=True)
+            lock = self.store.root / LOCK
+        else:  # no lock on S3: one per host, named by the URL
+            key = hashlib.blake2b(self.store.url.encode(), digest_size=8).hexdigest()
+            lock = Path(tempfile.gettempdir()) / f"ticktape-candles-{key}.lock"
+        with self._lock, open(lock, "a+b") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def _put_day(self, day_dir: Path, symbol: str, cs: list[Candle], quarantined: list[str]) -> int:
+    def _put_day(self, day_dir: str, symbol: str, cs: list[Candle], quarantined: list[str]) -> int:
         parts = self._parts(day_dir)
         try:
             if day_dir in self._suspect:
@@ -329,16 +358,16 @@ class CandleStore:
             if c.open_time_ns not in have:
                 new.setdefault(c.open_time_ns, c)
         if new:
-            parts.append(_write_part(day_dir, _table(symbol, [new[k] for k in sorted(new)])))
+            parts.append(_write_part(self.store, day_dir, _table(symbol, [new[k] for k in sorted(new)])))
         if len(parts) > self.compact_after:
             self._compact(day_dir, parts)
         return len(new)
 
-    def _stored(self, parts: Sequence[Path], symbol: str, cs: Sequence[Candle]) -> set[int]:
+    def _stored(self, parts: Sequence[str], symbol: str, cs: Sequence[Candle]) -> set[int]:
         """Open times of ``symbol`` already in ``parts``, among those of ``cs``."""
         lo = min(c.open_time_ns for c in cs)
         hi = max(c.open_time_ns for c in cs) + 1
-        files = [str(p) for p in parts if _overlaps(p.name, lo, hi)]
+        files = [self.store.uri(p) for p in parts if _overlaps(_name(p), lo, hi)]
         if not files:
             return set()
         return {r[0] for r in self._con.execute(
@@ -346,35 +375,36 @@ class CandleStore:
             "WHERE symbol = $symbol AND open_time_ns >= $lo AND open_time_ns < $hi",
             {"files": files, "symbol": symbol, "lo": lo, "hi": hi}).fetchall()}
 
-    def _readable(self, parts: Sequence[Path], quarantined: list[str]) -> list[Path]:
+    def _readable(self, parts: Sequence[str], quarantined: list[str]) -> list[str]:
         """The ``parts`` that read whole; the others renamed aside (``.corrupt-<name>``)."""
         ok = []
         for p in parts:
             try:
                 self._con.execute("SELECT * FROM read_parquet($f, hive_partitioning = false)",
-                                  {"f": str(p)}).fetchall()
+                                  {"f": self.store.uri(p)}).fetchall()
                 ok.append(p)
             except duckdb.Error as e:
-                log.warning("candle cache file %s unreadable, set aside: %s", p, e)
-                os.replace(p, p.with_name(f".corrupt-{p.name}"))
-                quarantined.append(p.parent.name.removeprefix("date="))
+                log.warning("candle cache file %s unreadable, set aside: %s", self.store.where(p), e)
+                day_dir, _, name = p.rpartition("/")
+                self.store.move(p, f"{day_dir}/.corrupt-{name}")
+                quarantined.append(day_dir.rpartition("/")[2].removeprefix("date="))
         return ok
 
-    def _compact(self, day_dir: Path, parts: Sequence[Path]) -> None:
+    def _compact(self, day_dir: str, parts: Sequence[str]) -> None:
         """Merge a day's parts into one (the first row of a symbol and open time wins)."""
         rel = self._con.sql(
             "SELECT * EXCLUDE (n, filename) FROM (SELECT *, row_number() OVER (PARTITION BY symbol, "
             "open_time_ns ORDER BY filename) AS n FROM read_parquet($files, hive_partitioning = false, "
             "filename = true)) WHERE n = 1 ORDER BY symbol, open_time_ns",
-            params={"files": [str(p) for p in parts]})
+            params={"files": [self.store.uri(p) for p in parts]})
         # DuckDB 2.x names it to_arrow_table, 1.x arrow
         t = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-        merged = _write_part(day_dir, t.cast(SCHEMA))
+        merged = _write_part(self.store, day_dir, t.cast(SCHEMA))
         for p in parts:
             if p != merged:
-                p.unlink(missing_ok=True)
+                self.store.delete_file(p)
 
-    def _commit_coverage(self, base: Path, symbol: str, interval: str, covered: tuple[int, int],
+    def _commit_coverage(self, base: str, symbol: str, interval: str, covered: tuple[int, int],
                          bad: list[str]) -> None:
         lo, hi = covered
         cov = {s: [list(r) for r in rs] for s, rs in self._coverage(base, fresh=True).items()}
@@ -384,7 +414,13 @@ class CandleStore:
             cov[symbol] = add_range(cov.get(symbol, []), lo, hi)
         body = json.dumps({"version": 1, "symbols": {s: cov[s] for s in sorted(cov) if cov[s]}},
                           separators=(",", ":")).encode()
-        write_atomic(base / COVERAGE, body)
+        path = f"{base}/{COVERAGE}"
+        self.store.write_bytes(path, body)
+        # What this process wrote is known: S3 stamps times in whole seconds, so two commits
+        # of one size in a second would look alike to the stamp.
+        stamp = self._stamp(path)
+        if stamp is not None:
+            self._coverage_cache[path] = (stamp, {s: cov[s] for s in cov if cov[s]})
 
 
 def checked(candles: Iterable[Candle], covered: tuple[int, int],
@@ -465,8 +501,8 @@ def _table(symbol: str, cs: Sequence[Candle]) -> pa.Table:
     return pa.table(cols, schema=SCHEMA)
 
 
-def _write_part(day_dir: Path, t: pa.Table) -> Path:
-    """``t`` (sorted by symbol) as a new part of ``day_dir``, written to a temp name and renamed.
+def _write_part(store: ArchiveStore, day_dir: str, t: pa.Table) -> str:
+    """``t`` (sorted by symbol) as a new part of ``day_dir`` (whole: a temp name renamed, or one S3 PUT).
 
     Row groups of 16 Ki rows: a symbol's read skips the others' groups by their statistics
     (one row group per symbol measured 2-3x slower to read: DuckDB pays per group).
@@ -477,9 +513,13 @@ def _write_part(day_dir: Path, t: pa.Table) -> Path:
     times = t.column("open_time_ns")
     first, last = pc.min(times).as_py(), pc.max(times).as_py()
     name = f"part-{first:019d}-{last:019d}-{hashlib.blake2b(data, digest_size=6).hexdigest()}.parquet"
-    path = day_dir / name
-    write_atomic(path, data)
+    path = f"{day_dir}/{name}"
+    store.write_bytes(path, data)
     return path
+
+
+def _name(rel: str) -> str:
+    return rel.rpartition("/")[2]
 
 
 def _overlaps(name: str, start_ns: int, end_ns: int) -> bool:

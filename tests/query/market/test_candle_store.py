@@ -53,10 +53,17 @@ def stored_rows(data: Path) -> list[tuple]:
                       "hive_partitioning = true) ORDER BY ALL").fetchall()
 
 
-@pytest.fixture(params=["disk", "memory"])
+@pytest.fixture(params=["disk", "s3", "memory"])
 def store(request, tmp_path):
-    """Each contract test runs against the Parquet store and its in-memory twin."""
-    st = CandleStore(tmp_path) if request.param == "disk" else MemoryCandleStore()
+    """Each contract test runs against the Parquet store (on disk, on S3) and its in-memory twin."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3")  # a real S3 server (tests/query/conftest.py)
+        # The server's files, where the tests look for the disk store's: DATA/archive.
+        (server.root / "arch" / "desk").mkdir()
+        (tmp_path / "archive").symlink_to(server.root / "arch" / "desk")
+        st = CandleStore("s3://arch/desk")
+    else:
+        st = CandleStore(tmp_path) if request.param == "disk" else MemoryCandleStore()
     yield st
     st.close()
 
@@ -312,7 +319,8 @@ def test_a_part_damaged_only_in_its_price_pages_is_found_by_the_next_put(tmp_pat
     start = col.data_page_offset
     data[start:start + col.total_compressed_size] = b"\xff" * col.total_compressed_size
     part.write_bytes(bytes(data))
-    assert st._stored([part], "KRW-BTC", minutes(30))  # the columns put reads are whole
+    rel = part.relative_to(tmp_path / "archive/candles").as_posix()
+    assert st._stored([rel], "KRW-BTC", minutes(30))  # the columns put reads are whole
     with caplog.at_level(logging.WARNING, logger="query.market.candles.store"):
         assert st.get("upbit", "KRW-BTC", "1m", T0, T0 + 30 * MIN, now_ns=NOW) is None
         assert st.put(minutes(30), covered=(T0, T0 + 30 * MIN)) == 30
@@ -376,3 +384,28 @@ def test_a_crash_leaves_extra_rows_never_a_wrong_answer(tmp_path):
     assert st.get("upbit", "KRW-BTC", "1m", T0, T0 + 15 * MIN, now_ns=NOW) is None
     assert st.put(minutes(5, T0 + 10 * MIN), covered=(T0 + 10 * MIN, T0 + 15 * MIN)) == 0
     assert len(st.get("upbit", "KRW-BTC", "1m", T0, T0 + 15 * MIN, now_ns=NOW)) == 15
+
+
+def test_an_s3_cache_holds_what_a_disk_cache_holds(tmp_path, s3):
+    """Same puts: same files (names are digests of the rows), coverage written last, read by a new store."""
+    disk, remote = CandleStore(tmp_path, compact_after=2), CandleStore("s3://arch/desk", compact_after=2)
+    cs = minutes(30)
+    puts = [(cs[:8], (T0, T0 + 8 * MIN)), (cs[5:20], (T0 + 5 * MIN, T0 + 20 * MIN)),
+            (cs[18:], (T0 + 18 * MIN, T0 + 30 * MIN)), (minutes(5, symbol="KRW-ETH"), (T0, T0 + 5 * MIN))]
+    for rows, cov in puts:
+        assert disk.put(rows, covered=cov) == remote.put(rows, covered=cov)
+    base = "candles/venue=upbit/interval=1m"
+    here = sorted(p.relative_to(tmp_path / "archive").as_posix()
+                  for p in (tmp_path / "archive" / base).rglob("*") if p.is_file())
+    there = sorted(p.relative_to(s3.root / "arch" / "desk").as_posix()
+                   for p in (s3.root / "arch" / "desk" / base).rglob("*") if p.is_file())
+    assert here == there and any("/part-" in p for p in there)
+    assert (s3.root / "arch/desk" / base / "coverage.json").read_bytes() == \
+        (tmp_path / "archive" / base / "coverage.json").read_bytes()
+    again = CandleStore("s3://arch/desk")
+    for sym in ("KRW-BTC", "KRW-ETH"):
+        got = again.get("upbit", sym, "1m", T0, T0 + 5 * MIN, now_ns=NOW)
+        assert got == disk.get("upbit", sym, "1m", T0, T0 + 5 * MIN, now_ns=NOW) and len(got) == 5
+    assert again.get("upbit", "KRW-BTC", "1m", T0, T0 + 31 * MIN, now_ns=NOW) is None
+    for st in (disk, remote, again):
+        st.close()
