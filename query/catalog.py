@@ -133,7 +133,10 @@ def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[st
                   archive: str | os.PathLike[str] | ArchiveStore | None = None) -> None:
     root = root_store(data_dir or ".", archive)
     root.attach(con)
-    shards = {s: _manifest.load(root.shard(s)) for s in root.shards()}
+    names = root.shards()
+    if not names and archive is not None:
+        root.check_read()  # an empty archive is fine, a missing bucket is said
+    shards = {s: _manifest.load(root.shard(s)) for s in names}
     hot_shard = data_shard(data_dir) if data_dir is not None else ""
     hot_t = hot_tables(data_dir, tables=tables, params=params, store=root.shard(hot_shard)) \
         if hot and data_dir is not None else {}

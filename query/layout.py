@@ -10,6 +10,11 @@
 
 A file is named by the seq range it covers; a day's files are visible to readers only
 once the manifest lists them.
+
+The archive root is ``DIR/archive/`` or another store (``s3://bucket/prefix``: ``query.store``;
+staging and the lock stay in ``DIR/archive/``). A sharded journal's days go under
+``ROOT/shard=NAME/`` in the same layout, with their own manifest; several shards (and an
+unsharded archive at the root) can share one root, read as one table per name.
 """
 
 from __future__ import annotations

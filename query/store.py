@@ -259,6 +259,9 @@ class ArchiveStore:
     def check(self) -> None:
         """Raise ``ArchiveError`` unless this store can be read and written (bucket, keys)."""
 
+    def check_read(self) -> None:
+        """Raise ``ArchiveError`` unless this store can be read (bucket, keys)."""
+
     def attach(self, con: Any) -> None:
         """Let DuckDB connection ``con`` read ``uri()``s of this store."""
 
@@ -364,13 +367,16 @@ class S3Store(ArchiveStore):
         if back != blake2b:
             raise ArchiveError(f"{self.where(rel)}: read back blake2b {back}, uploaded {blake2b}")
 
-    def check(self) -> None:
+    def check_read(self) -> None:
         try:
             info = self.fs.get_file_info(self.bucket)
         except OSError as exc:
             raise ArchiveError(f"{self.url}: {_said(exc)}") from None
         if info.type == pafs.FileType.NotFound:
             raise ArchiveError(f"{self.url}: no bucket {self.bucket!r} at {self.settings.host}")
+
+    def check(self) -> None:
+        self.check_read()
         probe = f".probe-{os.getpid()}"
         try:
             self._put(probe, b"")

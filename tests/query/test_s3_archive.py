@@ -313,3 +313,20 @@ def test_a_sharded_journal_compacts_under_its_shard_locally(two_shards):
     con = connect(a)
     assert con.sql("SELECT DISTINCT shard FROM raw").fetchall() == [("a",)]
     assert ArchiveSource(a).last_seq == con.sql("SELECT max(seq) FROM raw").fetchone()[0]
+
+
+def test_a_backtest_over_the_s3_archive_equals_one_over_the_data_dir(synthetic, tmp_path, s3, capsys):
+    from replay.cli import main as replay_main
+
+    strategy = Path(__file__).resolve().parents[2] / "data" / "strategies" / "kimchi_premium.py"
+    local = tmp_path / "local"
+    shutil.copytree(synthetic, local)
+    compact(local, now_ns=NOW)
+    compact(synthetic, archive=URL, now_ns=NOW)
+    args = ["--strategy", str(strategy), "--json", "--no-progress", "--no-checkpoint"]
+    assert replay_main(["--data", str(local), *args]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert replay_main(["--archive", URL, *args]) == 0
+    there = json.loads(capsys.readouterr().out)
+    assert there == here
+    assert there["period"]["records"] == ArchiveSource(local).last_seq
