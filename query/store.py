@@ -34,6 +34,7 @@ import glob
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ BACKOFF_MAX_S = 8.0
 _FATAL = ("ACCESS_DENIED", "AccessDenied", "NO_SUCH_BUCKET", "NoSuchBucket",
           "InvalidAccessKeyId", "SignatureDoesNotMatch", "SIGNATURE_DOES_NOT_MATCH",
           "INVALID_ACCESS_KEY_ID")
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def is_remote(url: str | os.PathLike[str] | None) -> bool:
@@ -434,8 +438,10 @@ def parse_s3(url: str) -> tuple[str, str]:
     """``s3://bucket/prefix`` -> (bucket, prefix); ``UsageError`` when there is no bucket."""
     rest = url[len(S3):]
     bucket, _, prefix = rest.partition("/")
-    if not bucket or "/" in bucket or bucket in (".", ".."):
+    if not bucket:
         raise UsageError(f"not an s3://bucket/prefix URL: {url!r}")
+    if not _BUCKET.fullmatch(bucket):
+        raise UsageError(f"not an S3 bucket name (3-63 of a-z 0-9 . -): {bucket!r} in {url!r}")
     return bucket, prefix.strip("/")
 
 

@@ -78,8 +78,8 @@ def test_duckdb_and_pyarrow_read_the_same_file(store):
 
 
 def test_urls_and_roots(tmp_path):
-    assert parse_s3("s3://b/p/q/") == ("b", "p/q") and parse_s3("s3://b") == ("b", "")
-    for bad in ("s3://", "s3:///x"):
+    assert parse_s3("s3://bkt/p/q/") == ("bkt", "p/q") and parse_s3("s3://my.bucket-1") == ("my.bucket-1", "")
+    for bad in ("s3://", "s3:///x", "s3://b/x", "s3://Upper/x", "s3://a_b/x"):
         with pytest.raises(UsageError):
             parse_s3(bad)
     assert isinstance(root_store(tmp_path), LocalStore)
