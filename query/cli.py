@@ -2,7 +2,7 @@
 
     query compact  --data DIR [--archive s3://BUCKET/PREFIX|DIR] [--day D | --through D] [--keep-days N] [--json]
     query sql      [--data DIR] [--archive URL] "SELECT ..." [--format table|csv|json|jsonl|parquet] [--out FILE] [--no-hot]
-    query schedule --data DIR [--at HH:MM] [--keep-days N] [--no-catch-up]
+    query schedule --data DIR [--archive URL] [--at HH:MM] [--keep-days N] [--no-catch-up]
     query rebuild  --data DIR [--table T ...] [--from D] [--to D] [--json]
     query influx   --data DIR --url URL --token T --org O [--bucket B] [--from T] [--to T]
     query status   --data DIR [--archive URL] [--json]
@@ -301,7 +301,7 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
     console.print(f"compacting {args.data} nightly at {hour:02d}:{minute:02d} UTC"
                   f"{' (catching up now)' if args.catch_up else ''}; Ctrl-C to stop", highlight=False)
     run_standalone(args.data, hour=hour, minute=minute, catch_up=args.catch_up,
-                   keep_days=args.keep_days)
+                   keep_days=args.keep_days, archive=args.archive)
     return 0
 
 
@@ -492,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("schedule", help="compact nightly (standalone; catches up at start)")
     data_arg(sp)
+    archive_arg(sp)
     sp.add_argument("--at", type=parse_at, default=(0, 10), help="UTC time of day (default 00:10)")
     sp.add_argument("--keep-days", type=non_negative, default=0)
     sp.add_argument("--catch-up", action=argparse.BooleanOptionalAction, default=True,

@@ -168,7 +168,9 @@ class NightlyHook:
         job = add_nightly_job(sched, self.ctx.data_dir, hour=c.hour, minute=c.minute,
                               catch_up=c.catch_up, keep_days=c.keep_days,
                               before_delete=self.ctx.release_segment, derived=c.derived,
-                              on_outcome=self._outcome)
+                              on_outcome=self._outcome,
+                              # an archive root other than DATA/archive once [compaction] names one
+                              archive=getattr(c, "archive", None) or None)
         sched.add_listener(self._on_error, EVENT_JOB_ERROR)
         sched.start()
         with self._lock:

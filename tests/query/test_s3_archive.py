@@ -330,3 +330,12 @@ def test_a_backtest_over_the_s3_archive_equals_one_over_the_data_dir(synthetic, 
     there = json.loads(capsys.readouterr().out)
     assert there == here
     assert there["period"]["records"] == ArchiveSource(local).last_seq
+
+
+def test_the_nightly_job_compacts_to_s3(synthetic, s3):
+    from query.schedule import run_compaction
+
+    outcomes = []
+    res = run_compaction(synthetic, archive=URL, now_ns=NOW, on_outcome=lambda o, v: outcomes.append(o))
+    assert outcomes == ["ok"] and res is not None and res.compacted == DAYS
+    assert _manifest.days(_manifest.load(open_store(URL))) == DAYS
