@@ -12,8 +12,11 @@ For each finished UTC day D (older than the newest record's day), oldest first:
    records (``check_file``). A damaged record fails the day, naming its seq: nothing of
    it is published and the journal day is kept;
 3. publish: the staged directories are renamed into place (replacing any leftover of
-   an interrupted run), the streams table is refreshed, then the manifest gains D;
-4. prune: journal days listed in the manifest are deleted oldest first, keeping the
+   an interrupted run), the streams table is refreshed, then the manifest gains D. An
+   archive in another store (``s3://bucket/prefix``: ``query.store``) gets each staged
+   file uploaded instead, its size and read-back digest checked against the entry,
+   after the day's leftovers there are removed; the manifest is still written last;
+4. prune: journal days listed in the manifest (read back from a remote store) are deleted oldest first, keeping the
    newest ``keep_days`` of them (default 0: the archive is verified, the disk is
    returned at once); ``seq_floor`` is raised first so seq stays gapless.
 
