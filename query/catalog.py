@@ -14,6 +14,12 @@ compacted is invisible until it is committed; hot rows start after the archive's
 last seq, so a day kept in the journal after compaction is not counted twice.
 See ``query/examples.sql`` for worked queries.
 
+The archive root is ``DATA/archive`` or ``connect(..., archive=URL)`` (``s3://bucket/prefix``,
+read through DuckDB's httpfs: ``query.store``). A root holding shards (``ROOT/shard=NAME/``,
+each with its own manifest) gives one view per table over all of them, with a ``shard``
+column (``''`` for an unsharded archive at the root); ``streams`` too. Without a named
+shard anywhere the views have no ``shard`` column, as before shards existed.
+
 These views are the only objects in the database: ``SHOW TABLES`` and
 ``information_schema.tables`` list exactly ``VIEWS``. What is not archived (the hot
 journal rows, the streams table, an empty table's schema) is written as Parquet into a
