@@ -7,11 +7,15 @@ that coverage beside the rows; ``get`` answers only ranges it covers whole.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
+from query.errors import ArchiveError
 from query.market.types import Candle
 
 from .store import CandleStore
+
+log = logging.getLogger(__name__)
 
 
 class StoreCache:
@@ -25,9 +29,14 @@ class StoreCache:
         return self.store.get(venue, symbol, interval, start_ns, end_ns, now_ns=self.clock())
 
     def put(self, candles: Sequence[Candle], *, covered: tuple[int, int]) -> None:
+        """Keep what was fetched; a store out of reach (S3 down) is logged, the answer still goes out."""
         rows = [c for c in candles if c.closed and not c.fill]
         if rows:
-            self.store.put(rows, covered=covered)
+            try:
+                self.store.put(rows, covered=covered)
+            except ArchiveError as e:
+                log.warning("candle cache %s not written, the next request asks the venue again: %s",
+                            self.store.root, e)
 
     def close(self) -> None:
         self.store.close()

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from query.errors import QueryUsageError
+from query.errors import ArchiveError, QueryUsageError
 from query.layout import archive_root
 from query.market.types import Candle, age_ms
 from query.store import ArchiveStore, LocalStore, root_store
@@ -244,8 +244,12 @@ class CandleStore:
             return None
         for attempt in (1, 2):  # a writer may merge the files between listing and reading
             parts = partitions_between(start_ns, end_ns, interval)
-            files = [self.store.uri(p) for d in parts for p in self._parts(f"{base}/date={d}")
-                     if _overlaps(_name(p), start_ns, end_ns)]
+            try:
+                files = [self.store.uri(p) for d in parts for p in self._parts(f"{base}/date={d}")
+                         if _overlaps(_name(p), start_ns, end_ns)]
+            except ArchiveError as e:  # the store is out of reach (S3 down): a miss
+                log.warning("candle cache %s unreachable, treated as a miss: %s", self.root, e)
+                return None
             if not files:
                 return []
             try:
@@ -279,7 +283,7 @@ class CandleStore:
         path = f"{base}/{COVERAGE}"
         try:
             stamp = self._stamp(path)
-        except OSError as e:  # the store is out of reach: a miss, as an unreadable file
+        except (OSError, ArchiveError) as e:  # the store is out of reach: a miss, as an unreadable file
             log.warning("candle coverage %s unreadable, treated as empty: %s", path, e)
             return {}
         if stamp is None:
@@ -293,7 +297,7 @@ class CandleStore:
                 return {}
             got = json.loads(data)["symbols"]
             cov = {str(s): [[int(a), int(b)] for a, b in r] for s, r in got.items()}
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ArchiveError, ValueError, KeyError, TypeError) as e:
             log.warning("candle coverage %s unreadable, treated as empty: %s", path, e)
             cov = {}
         self._coverage_cache[path] = (stamp, cov)

@@ -409,3 +409,23 @@ def test_an_s3_cache_holds_what_a_disk_cache_holds(tmp_path, s3):
     assert again.get("upbit", "KRW-BTC", "1m", T0, T0 + 31 * MIN, now_ns=NOW) is None
     for st in (disk, remote, again):
         st.close()
+
+
+def test_an_s3_cache_out_of_reach_is_a_miss_and_a_put_is_logged(s3, caplog):
+    from query.market.candles.cache import StoreCache
+
+    st = CandleStore("s3://arch/desk")
+    cache = StoreCache(st, lambda: NOW)
+    cache.put(minutes(5), covered=(T0, T0 + 5 * MIN))
+    assert len(cache.get("upbit", "KRW-BTC", "1m", T0, T0 + 5 * MIN)) == 5
+    s3.stop()
+    try:
+        with caplog.at_level(logging.WARNING):
+            fresh = StoreCache(CandleStore("s3://arch/desk"), lambda: NOW)
+            assert fresh.get("upbit", "KRW-BTC", "1m", T0, T0 + 5 * MIN) is None
+            fresh.put(minutes(5, T0 + 5 * MIN), covered=(T0 + 5 * MIN, T0 + 10 * MIN))
+        assert "not written" in caplog.text and s3.secret_key not in caplog.text
+    finally:
+        s3.start()
+    assert cache.get("upbit", "KRW-BTC", "1m", T0, T0 + 10 * MIN) is None  # the failed put claimed nothing
+    st.close()
