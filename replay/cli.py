@@ -22,7 +22,8 @@ one line naming what there is): a venue no stream is of, a symbol no record has,
 ``--from`` past the end or a ``--to`` before the start.
 
 ``--archive URL`` reads an archive alone (``s3://bucket/prefix`` or a directory; several
-shards there merged by receive time, ``replay.merge``) instead of ``--data``.
+shards there merged by receive time, ``replay.merge``) instead of ``--data``; a warm start
+there begins at the archive's newest day-end checkpoint (``query.checkpoints``; one shard).
 ``main(argv, source=...)`` reads a given ``RecordSource`` (a ``MemorySource``, one
 archive) instead of ``--data``: the same command over records from anywhere.
 """
@@ -45,9 +46,12 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from query.archive import ArchiveSource
+from query.checkpoints import ArchiveCheckpoints
 from query.errors import QueryError
 from recorder.journal import JournalError, Record, StreamInfo
 from recorder.journal.source import RecordSource
+from state.checkpoint import CheckpointSource
 from state.projector import Projector
 
 from .engine import NS, Engine, EngineConfig, WarmStart
@@ -72,6 +76,15 @@ def _archive(args: argparse.Namespace, source: RecordSource | None) -> RecordSou
     if source is not None or not args.archive:
         return source
     return open_archive(args.archive)
+
+
+def _checkpoints(args: argparse.Namespace, source: RecordSource | None) -> bool | CheckpointSource:
+    """Where a warm start looks: the archive's day-end checkpoints for ``--archive`` of one shard."""
+    if args.no_checkpoint:
+        return False
+    if args.archive and isinstance(source, ArchiveSource):
+        return ArchiveCheckpoints(source.store)
+    return True
 
 
 def _bound(text: str) -> Bound:
@@ -303,7 +316,7 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
 
     try:
         with progress:
-            warm = warm_start(feed, config=config, checkpoints=not args.no_checkpoint,
+            warm = warm_start(feed, config=config, checkpoints=_checkpoints(args, source),
                               on_progress=warming)
             if warm is not None:
                 _said_warm(err, warm)
@@ -456,7 +469,7 @@ def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
                 what = f"--at {said(args.at)} is before the first record"
             if what:
                 return fail(f"{what}: {held.where()} holds {held.holds()}")
-        at = project_until(data, args.at, checkpoints=not args.no_checkpoint)
+        at = project_until(data, args.at, checkpoints=_checkpoints(args, source))
     except (JournalError, ValueError) as exc:
         return fail(exc)
     if at.skipped:

@@ -339,3 +339,25 @@ def test_the_nightly_job_compacts_to_s3(synthetic, s3):
     res = run_compaction(synthetic, archive=URL, now_ns=NOW, on_outcome=lambda o, v: outcomes.append(o))
     assert outcomes == ["ok"] and res is not None and res.compacted == DAYS
     assert _manifest.days(_manifest.load(open_store(URL))) == DAYS
+
+
+def test_replay_state_over_s3_starts_from_the_archive_checkpoint(synthetic, s3, capsys):
+    from query.checkpoints import ArchiveCheckpoints
+    from replay.cli import main as replay_main
+
+    compact(synthetic, archive=URL, now_ns=NOW)
+    cks = ArchiveCheckpoints(open_store(URL))
+    first_day_end = cks.seqs()[0]
+    at = first_day_end + 25
+    docs = []
+    for extra in ([], ["--no-checkpoint"]):
+        assert replay_main(["state", "--archive", URL, "--at", str(at), "--json", *extra]) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    warm, cold = docs
+    assert warm["from_checkpoint"] == first_day_end and cold["from_checkpoint"] == 0
+    assert warm["digest"] == cold["digest"]
+    assert cks.load(at_or_before=first_day_end - 1) is None
+    seq, blob = cks.load()
+    src = ArchiveSource(open_store(URL))
+    assert seq == cks.seqs()[-1] == src.last_seq
+    assert Projector.restore(blob, src.streams()).digest() == digest_of(src.read(), src.streams())[1]
