@@ -11,6 +11,10 @@ The Python entry points (imported lazily, so ``import query.archive`` stays ligh
     query.rebuild("data", ["trades"])      # derived tables again, from raw
     query.read_records("data", from_seq)   # archived records in seq order (replay)
 
+    query.compact("data", archive="s3://bucket/desk")        # the archive in a bucket
+    con = query.connect(None, archive="s3://bucket/desk")    # its views (every shard)
+    store = query.open_store("s3://bucket/desk")             # the store seam (query.store)
+
     sink = query.InfluxSink(url, token, org, "ticktape_raw", bars_bucket="ticktape_1m")
     query.add_nightly_job(scheduler, "data")   # inside a daemon's APScheduler
 
@@ -31,6 +35,7 @@ _EXPORTS = {
     "read_records": "archive", "archived_range": "archive", "archived_days": "archive",
     "ArchiveError": "archive",
     "DeriveParams": "derive",
+    "open_store": "store", "ArchiveStore": "store",
     "InfluxSink": "influx", "export_influx": "influx",
     "add_nightly_job": "schedule", "run_compaction": "schedule",
     "QueryError": "errors", "QueryUsageError": "errors",
