@@ -361,3 +361,15 @@ def test_replay_state_over_s3_starts_from_the_archive_checkpoint(synthetic, s3, 
     src = ArchiveSource(open_store(URL))
     assert seq == cks.seqs()[-1] == src.last_seq
     assert Projector.restore(blob, src.streams()).digest() == digest_of(src.read(), src.streams())[1]
+
+
+def test_archive_in_another_directory(synthetic, tmp_path):
+    local = tmp_path / "local"
+    shutil.copytree(synthetic, local)
+    compact(local, now_ns=NOW)
+    elsewhere = tmp_path / "shared" / "archive"
+    assert query_main(["compact", "--data", str(synthetic), "--archive", str(elsewhere),
+                       "--now", "2027-01-01"]) == 0
+    assert _manifest.load(open_store(str(elsewhere))) == _manifest.load(local)
+    assert not (synthetic / "archive" / "manifest.json").exists()
+    assert answers(connect(None, archive=str(elsewhere))) == answers(connect(local, hot=False))
