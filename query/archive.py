@@ -564,6 +564,21 @@ def streams_table(streams: dict[int, StreamInfo]) -> pa.Table:
     }, schema=STREAMS_SCHEMA)
 
 
+def check_disjoint_streams(by_shard: dict[str, dict[int, StreamInfo]]) -> None:
+    """Raise ``ArchiveError`` when one stream id belongs to two shards.
+
+    Each shard's recorder allocates ids in its own range, so ``stream`` is a key across an
+    archive's shards; two shards sharing an id were started with the same range.
+    """
+    owner: dict[int, str] = {}
+    for shard in sorted(by_shard):
+        for sid in by_shard[shard]:
+            other = owner.setdefault(sid, shard)
+            if other != shard:
+                raise ArchiveError(f"stream id {sid} is in shard {other!r} and in shard {shard!r}: "
+                                   "their recorders must allocate disjoint stream ids")
+
+
 def read_streams(where: Where) -> dict[int, StreamInfo]:
     """The streams table kept in the archive (streams of compacted days stay known here)."""
     store = as_store(where)

@@ -47,7 +47,7 @@ from recorder.journal import NotAJournalError, StreamInfo
 from recorder.journal.reader import JournalReader
 
 from . import manifest as _manifest
-from .archive import RAW_SCHEMA, read_streams, streams_table
+from .archive import RAW_SCHEMA, check_disjoint_streams, read_streams, streams_table
 from .derive import BY_VENUE, SCHEMAS, TABLES, DeriveParams
 from .errors import QueryUsageError
 from .hot import hot_tables
@@ -176,6 +176,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[st
         body = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
         con.execute(f"CREATE VIEW {t} AS SELECT {', '.join(_columns(t, sharded))} FROM ({body})")
     by_shard = _streams_by_shard(data_dir, root)
+    check_disjoint_streams(by_shard)
     if sharded:
         parts_s = [streams_table(v).append_column("shard", pa.array([k] * len(v), pa.string()))
                    for k, v in sorted(by_shard.items())]

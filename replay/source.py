@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from query.archive import ArchiveSource
+from query.archive import ArchiveSource, check_disjoint_streams
 from query.errors import ArchiveError, QueryError
 from query.store import ArchiveStore, open_store
 from recorder.journal import JournalError, Record, StreamInfo
@@ -176,7 +176,7 @@ def open_archive(archive: str | os.PathLike[str] | ArchiveStore) -> RecordSource
     One shard (or an unsharded archive): its ``ArchiveSource``. Several shards
     (``ROOT/shard=NAME/``): one ``MergedSource`` over them, ordered by
     ``(ts_ns, shard name, seq)`` (``replay.merge``). Raises ``ArchiveError`` when the
-    root holds no manifest.
+    root holds no manifest, or two shards share a stream id.
     """
     root = archive if isinstance(archive, ArchiveStore) else open_store(archive)
     shards = root.shards()
@@ -184,7 +184,9 @@ def open_archive(archive: str | os.PathLike[str] | ArchiveStore) -> RecordSource
         raise ArchiveError(f"{root.url}: no archive there (no manifest.json)")
     if len(shards) == 1:
         return ArchiveSource(root.shard(shards[0]), shard=shards[0])
-    return MergedSource({s: ArchiveSource(root.shard(s), shard=s) for s in shards})
+    parts = {s: ArchiveSource(root.shard(s), shard=s) for s in shards}
+    check_disjoint_streams({s: p.streams() for s, p in parts.items()})
+    return MergedSource(parts)
 
 
 class HistoricalSource:

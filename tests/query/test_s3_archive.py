@@ -373,3 +373,15 @@ def test_archive_in_another_directory(synthetic, tmp_path):
     assert _manifest.load(open_store(str(elsewhere))) == _manifest.load(local)
     assert not (synthetic / "archive" / "manifest.json").exists()
     assert answers(connect(None, archive=str(elsewhere))) == answers(connect(local, hot=False))
+
+
+def test_shards_sharing_a_stream_id_are_refused(tmp_path, s3):
+    from replay.source import open_archive
+    from tests.query.conftest import write_synthetic
+
+    for name in ("a", "b"):  # both recorders numbered their streams from 1
+        compact(write_synthetic(tmp_path / name, shard=name), archive=URL, now_ns=NOW)
+    with pytest.raises(ArchiveError, match="stream id 1 is in shard 'a' and in shard 'b'"):
+        connect(None, archive=URL)
+    with pytest.raises(ArchiveError, match="disjoint stream ids"):
+        open_archive(URL)
