@@ -256,6 +256,9 @@ def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     args = run_parser().parse_args(argv)
     err = Console(stderr=True)
     out = Console()
+    if args.live and args.archive:
+        err.print("[red]replay: --live follows a journal's tail; --archive is history (use --data)[/red]")
+        return 2
     try:
         source = _archive(args, source)
     except (QueryError, ValueError) as exc:

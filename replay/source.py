@@ -181,6 +181,7 @@ def open_archive(archive: str | os.PathLike[str] | ArchiveStore) -> RecordSource
     root = archive if isinstance(archive, ArchiveStore) else open_store(archive)
     shards = root.shards()
     if not shards:
+        root.check_read()  # a missing bucket is said as such
         raise ArchiveError(f"{root.url}: no archive there (no manifest.json)")
     if len(shards) == 1:
         return ArchiveSource(root.shard(shards[0]), shard=shards[0])

@@ -385,3 +385,13 @@ def test_shards_sharing_a_stream_id_are_refused(tmp_path, s3):
         connect(None, archive=URL)
     with pytest.raises(ArchiveError, match="disjoint stream ids"):
         open_archive(URL)
+
+
+def test_replay_archive_refuses_live_and_says_a_missing_bucket(s3, capsys):
+    from replay.cli import main as replay_main
+
+    strategy = Path(__file__).resolve().parents[2] / "data" / "strategies" / "kimchi_premium.py"
+    assert replay_main(["--archive", URL, "--live", "--strategy", str(strategy)]) == 2
+    assert "--live follows a journal" in capsys.readouterr().err
+    assert replay_main(["--archive", "s3://nobucket/x", "--strategy", str(strategy), "--no-progress"]) == 2
+    assert "no bucket 'nobucket'" in capsys.readouterr().err
