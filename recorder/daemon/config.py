@@ -40,11 +40,11 @@ ENV_PREFIX = "TICKTAPE_"
 OPTIONS: dict[str, VenueOption] = {o.key: o for d in DESCRIPTORS.values() for o in d.options}
 # Fields that change how the daemon is observed, not what it records: not hashed.
 _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metrics_port",
-                       "metrics_host", "compaction", "influx", "publish"})
+                       "metrics_host", "compaction", "influx", "publish", "broker"})
 # Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
-SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier",
+SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier", "broker",
             *HOOK_SECTIONS)
 TIERS = ("", "short")
 # Upbit's announcement list (not part of its Open API; see recorder.listing) and market list
@@ -139,6 +139,19 @@ class PublishConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Publishing every committed record to NATS JetStream (``recorder.daemon.broker``) for
+    followers on other hosts: how the recorder is read, not what it records (not hashed)."""
+
+    url: str = ""  # "" = off; "nats://host:4222"
+    queue: int = 64  # record batches waiting for the broker; past it a batch is dropped (and
+    # recovered from the journal before anything newer is published)
+    batch_records: int = 1024  # records a batch holds at most (and a message, under max payload)
+    stream: str = ""  # "" = TICKTAPE_<SHARD or MAIN>; else this prefix + "_" + the shard
+    ack_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class CompactionConfig:
     """Nightly compaction of finished journal days into the Parquet archive (``query``)."""
 
@@ -223,6 +236,7 @@ class RecorderConfig:
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     listing: ListingConfig = field(default_factory=ListingConfig)
     tier: TierConfig = field(default_factory=TierConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -456,6 +470,17 @@ def _listing(raw: Mapping[str, Any], problems: Problems) -> ListingConfig:
     return c
 
 
+def _broker(raw: Mapping[str, Any], problems: Problems) -> BrokerConfig:
+    c = BrokerConfig(**_typed(BrokerConfig, raw, "broker", problems))
+    if c.url and not c.url.startswith(("nats://", "tls://")):
+        problems.add(f"broker.url: nats://host:port, not {c.url!r}")
+    if c.queue < 1 or c.batch_records < 1 or c.ack_timeout_s <= 0:
+        problems.add("broker: queue >= 1, batch_records >= 1 and ack_timeout_s > 0")
+    if c.stream and not c.stream.replace("_", "").replace("-", "").isalnum():
+        problems.add("broker.stream: letters, digits, '_' and '-' only")
+    return c
+
+
 def _tier(raw: Mapping[str, Any], problems: Problems) -> TierConfig:
     c = TierConfig(**_typed(TierConfig, raw, "tier", problems))
     if c.retention_hours <= 0 or c.check_every_s <= 0:
@@ -533,13 +558,14 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
     publish = _publish(_section(doc.get("publish", {}), "publish", found), found)
     listing = _listing(_section(doc.get("listing", {}), "listing", found), found)
     tier = _tier(_section(doc.get("tier", {}), "tier", found), found)
+    broker = _broker(_section(doc.get("broker", {}), "broker", found), found)
     found.raise_if_any()
     if d.get("dashboard") and not d.get("log_file"):
         # the live view owns the terminal: JSON log lines go to a file, never under it
         d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
     return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
                           publish=publish, compaction=compaction, influx=influx, listing=listing,
-                          tier=tier, **d)
+                          tier=tier, broker=broker, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],
