@@ -21,6 +21,10 @@ book and the orders refused for one). Filters that select nothing are errors (ex
 one line naming what there is): a venue no stream is of, a symbol no record has, a
 ``--from`` past the end or a ``--to`` before the start.
 
+``--follow nats://HOST:4222 [--shard NAME]`` (a run, ``--live`` or not, and ``state``) reads
+the journal a recorder on another host publishes to NATS JetStream (its ``[broker]``;
+``recorder.journal.remote``) instead of ``--data``: the same records, so the same results.
+
 ``main(argv, source=...)`` reads a given ``RecordSource`` (a ``MemorySource``, one
 archive) instead of ``--data``: the same command over records from anywhere.
 """
@@ -44,6 +48,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recorder.journal import JournalError, Record, StreamInfo
+from recorder.journal.remote import RemoteSource
 from recorder.journal.source import RecordSource
 from state.projector import Projector
 
@@ -129,6 +134,7 @@ def run_parser() -> argparse.ArgumentParser:
     ap.add_argument("--skip-damaged", action="store_true", help="skip journal records whose "
                     "checksum fails (counted and named on stderr) instead of stopping at the first")
     ap.add_argument("--duration", type=float, help="--live: stop after this many seconds")
+    _follow_args(ap)
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--no-progress", action="store_true")
     return ap
@@ -224,11 +230,37 @@ def _said_warm(err: Console, warm: WarmStart) -> None:
                   soft_wrap=True, highlight=False)
 
 
+def _follow_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--follow", metavar="nats://HOST:4222", help="read the journal a recorder on "
+                    "another host publishes to NATS JetStream instead of --data")
+    ap.add_argument("--shard", default="", help="--follow: the recorder's shard (default: the unnamed one)")
+
+
+def _followed(args: argparse.Namespace, err: Console, *, live: bool) -> RemoteSource | None:
+    """The ``RemoteSource`` ``--follow`` names; None after saying why it cannot be opened.
+    A live run waits for a stream nobody published yet; a backtest or ``state`` does not."""
+    try:
+        return RemoteSource(args.follow, args.shard, wait_for_stream=live)
+    except (JournalError, ValueError) as exc:
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
+        return None
+
+
 def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     """A backtest or paper run; over ``source`` instead of ``--data`` when given."""
     args = run_parser().parse_args(argv)
-    data: Any = args.data if source is None else source
     err = Console(stderr=True)
+    if args.follow and source is None:
+        remote = _followed(args, err, live=args.live)
+        if remote is None:
+            return 2
+        with remote:
+            return _run(args, remote, err)
+    return _run(args, source, err)
+
+
+def _run(args: argparse.Namespace, source: RecordSource | None, err: Console) -> int:
+    data: Any = args.data if source is None else source
     out = Console()
     try:
         config = _config(args)
@@ -337,6 +369,7 @@ def state_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-checkpoint", action="store_true",
                     help="project from the first record even when the recorder left a checkpoint")
+    _follow_args(ap)
     return ap
 
 
@@ -412,7 +445,16 @@ def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
     """``replay state``; over ``source`` (from its first record) instead of ``--data`` when given."""
     args = state_parser().parse_args(argv)
     err = Console(stderr=True)
+    if args.follow and source is None:
+        remote = _followed(args, err, live=False)
+        if remote is None:
+            return 2
+        with remote:
+            return _state(args, remote, err)
+    return _state(args, source, err)
 
+
+def _state(args: argparse.Namespace, source: RecordSource | None, err: Console) -> int:
     def fail(msg: object) -> int:
         err.print(f"[red]replay state: {msg}[/red]", soft_wrap=True, highlight=False)
         return 2

@@ -67,7 +67,8 @@ from .logs import fields
 
 EXPECT_LAST = "Nats-Expected-Last-Subject-Sequence"
 HEADER_ROOM = 512  # bytes of a message kept for its headers
-DUPLICATE_WINDOW_S = 120.0  # the stream's dedupe window (Nats-Msg-Id)
+DUPLICATE_WINDOW_S = 120.0
+CONNECT_TIMEOUT_S = 2.0  # the stream's dedupe window (Nats-Msg-Id)
 
 
 class BrokerPublisher:
@@ -243,10 +244,16 @@ class BrokerPublisher:
         async def quiet(exc: Exception) -> None:
             pass  # said by broker_down when a publish fails
 
-        self._nc = await nats.connect(
-            self.url, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5, ping_interval=2, max_outstanding_pings=2,
-            reconnected_cb=reconnected, error_cb=quiet, name=f"ticktape-recorder-{self.shard or 'main'}")
+        # Reconnecting forever makes the first connect wait forever too: bounded here, retried by _run.
+        try:
+            self._nc = await asyncio.wait_for(nats.connect(
+                self.url, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5, ping_interval=2, max_outstanding_pings=2,
+                reconnected_cb=reconnected, error_cb=quiet,
+                name=f"ticktape-recorder-{self.shard or 'main'}"), CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise ConnectionError(f"no NATS server answers at {self.url} "
+                                  f"(in {CONNECT_TIMEOUT_S} s)") from None
         self._js = self._nc.jetstream()
         self.log.info("broker_connected", extra=fields(url=self.url, stream=self.name))
 

@@ -596,6 +596,12 @@ class RemoteSource:
         if m is None:
             return None
         first, _, part = span_of(m.headers)
+        back = m.seq
+        while part is not None and part[0] > 1 and back > 1:  # back to the value's first part
+            back -= 1
+            p = await self._get(back, self.records_subject)
+            if p is not None and p.seq == back and span_of(p.headers)[0] == first:
+                m, part = p, span_of(p.headers)[2]
         cursor = RecordCursor(self.name, first, {})
         got = cursor.feed(m.subject, m.headers, m.data)
         nxt = m.seq + 1
