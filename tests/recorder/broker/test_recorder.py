@@ -1,0 +1,107 @@
+"""``recorder run`` with ``[broker]`` over a recording of every simulated venue: a follower on
+"another host" (the broker between them) holds exactly the journal, ``replay state --follow``
+gives the local reader's digest, and a paper run on the followed tail equals the backtest of
+the local journal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from recorder.daemon import build_config
+from recorder.journal.remote import RemoteSource
+from replay.cli import main as replay
+from tests.recorder.daemon.helpers import FAST, UPBIT_ALL, Running, until
+from tools.bench.venues import CHANNELS
+from tools.simulator import Simulator
+
+from .pipeline import Follower, journal
+
+pytestmark = pytest.mark.timeout(240)
+ROOT = Path(__file__).resolve().parents[3]
+STRATEGY = str(ROOT / "data" / "strategies" / "imbalance_momentum.py")
+PARAMS = ["--param", "hold_s=1", "--param", "cooldown_s=1", "--param", "eval_ms=50", "--latency-ms", "5"]
+SYMBOLS = {"binance-usdm": ["BTCUSDT"], "upbit": ["KRW-WAVES", "KRW-LAMB"], "binance-spot": ["BTCUSDT"],
+           "bybit": ["BTCUSDT"], "okx": ["BTC-USDT"], "gate": ["BTC_USDT"], "kucoin": ["BTC-USDT"],
+           "phemex": ["sBTCUSDT"]}
+CHANNELS_OF = {"binance-usdm": ["depth", "aggTrade", "bookTicker"], "upbit": UPBIT_ALL, **CHANNELS}
+
+
+def config(data: Path, urls, broker_url: str):
+    return build_config({
+        "recorder": {"data": str(data), "durability": "os", "commit_interval_ms": 5, "committer": "thread"},
+        "supervision": FAST,
+        "compaction": {"enabled": False},
+        "broker": {"url": broker_url, "queue": 16, "batch_records": 256},
+        "venue": [{"venue": v, "symbols": s, "channels": CHANNELS_OF[v], "ws_url": urls.ws,
+                   "rest_url": urls.rest, "listing": False} for v, s in SYMBOLS.items()],
+    })
+
+
+def state(capsys, *args: str) -> dict:
+    assert replay(["state", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+async def test_every_venue_followed_from_another_host_same_records_same_digests(tmp_path, nats_server, capsys):
+    data = tmp_path / "data"
+    async with Simulator(source="capture", speed=20, seed=11) as sim:
+        async with Running(config(data, sim.urls, nats_server.url)) as rec:
+            follower = await asyncio.to_thread(Follower, nats_server.url)
+            paper = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "replay.cli", "--live", "--follow", nats_server.url, "--from", "1",
+                "--strategy", STRATEGY, *PARAMS, "--json", "--no-progress", cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                await until(lambda: {s.venue for s in rec.writer.streams.values()} >= set(SYMBOLS)
+                            and rec.writer.last_seq > 8000, 90, "every venue recorded")
+                await until(lambda: follower.last > 4000, 60, "the follower's records")
+                paper.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(paper.communicate(), 60)
+                assert paper.returncode == 0, err.decode()[-2000:]
+            finally:
+                if paper.returncode is None:
+                    paper.kill()
+                    await paper.wait()
+            assert rec.broker is not None and rec.broker.errors == 0
+        # stopped: the broker got everything up to the journal's last seq
+        local = journal(data)
+        await until(lambda: follower.last == local[-1].seq or follower.error is not None, 30,
+                    "the follower at the journal's end")
+        await asyncio.to_thread(follower.close)
+    assert follower.error is None, follower.error
+    assert follower.records == local  # exactly once, in order, every field
+    with RemoteSource(nats_server.url) as src:
+        assert {s.venue for s in src.streams().values()} == set(SYMBOLS)
+        assert src.last_seq == local[-1].seq
+
+    last = str(local[-1].seq)
+    here = state(capsys, "--data", str(data), "--at", last, "--no-checkpoint")
+    there = state(capsys, "--follow", nats_server.url, "--at", last)
+    assert there["digest"] == here["digest"] and there["symbols"] == here["symbols"]
+    mid = str(local[len(local) // 2].seq)
+    assert state(capsys, "--follow", nats_server.url, "--at", mid)["digest"] == \
+        state(capsys, "--data", str(data), "--at", mid, "--no-checkpoint")["digest"]
+
+    # the paper run on the followed tail == the backtest of the local journal up to where it stopped
+    paper_summary = json.loads(out.decode().strip().splitlines()[-1])
+    end = paper_summary["period"]["last_seq"]
+    assert paper_summary["period"]["first_seq"] == 1 and end > 1000
+    assert replay(["--data", str(data), "--from", "1", "--to", str(end), "--strategy", STRATEGY, *PARAMS,
+                   "--json", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == paper_summary
+
+
+def test_replay_follow_says_a_broker_that_is_not_there(capsys):
+    from .natsserver import free_port
+
+    url = f"nats://127.0.0.1:{free_port()}"
+    assert replay(["state", "--follow", url, "--at", "1"]) == 2
+    assert f"no NATS server answers at {url}" in capsys.readouterr().err
