@@ -557,7 +557,8 @@ class RemoteSource:
         ``RemoteGapError`` when the stream no longer holds what it needs.
         """
         lag = self.lag_ns if self.record_lag else None
-        for batch in self._iterate(self._records(from_seq, None, poll_interval), stop, idle_timeout):
+        idle_s = max(poll_interval, 0.05)  # a journal reader's 5 ms poll would spin here
+        for batch in self._iterate(self._records(from_seq, None, idle_s), stop, idle_timeout):
             if lag is not None:
                 now = time.time_ns()
                 lag.extend(now - r.ts_ns for r in batch)

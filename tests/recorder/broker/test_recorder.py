@@ -14,9 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from query.market import MarketData
+from query.market.folded import FoldedMemory
+from query.market.followed import FollowedSource
+from query.market.inprocess import DEPTH
 from recorder.daemon import build_config
 from recorder.journal.remote import RemoteSource
 from replay.cli import main as replay
+from state.projector import Projector
 from tests.recorder.daemon.helpers import FAST, UPBIT_ALL, Running, until
 from tools.bench.venues import CHANNELS
 from tools.simulator import Simulator
@@ -90,6 +95,8 @@ async def test_every_venue_followed_from_another_host_same_records_same_digests(
     assert state(capsys, "--follow", nats_server.url, "--at", mid)["digest"] == \
         state(capsys, "--data", str(data), "--at", mid, "--no-checkpoint")["digest"]
 
+    await _market_data_follows(nats_server.url, local)
+
     # the paper run on the followed tail == the backtest of the local journal up to where it stopped
     paper_summary = json.loads(out.decode().strip().splitlines()[-1])
     end = paper_summary["period"]["last_seq"]
@@ -97,6 +104,28 @@ async def test_every_venue_followed_from_another_host_same_records_same_digests(
     assert replay(["--data", str(data), "--from", "1", "--to", str(end), "--strategy", STRATEGY, *PARAMS,
                    "--json", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == paper_summary
+
+
+async def _market_data_follows(url: str, local: list) -> None:
+    """``MarketData(follow=url)``'s memory folds the followed journal into the views a local
+    projection of the same records has, with its digest."""
+    with RemoteSource(url) as src:
+        streams = src.streams()
+    here = Projector(streams, depth_levels=DEPTH)
+    here.apply_many(local)
+    mine = FoldedMemory(here)
+    async with MarketData(follow=url, live=False) as md:
+        followed = md.memory
+        assert isinstance(followed, FollowedSource)
+        await until(lambda: followed.folded_seq == local[-1].seq or followed.error is not None, 60,
+                    "the market memory folded everything")
+        assert followed.error is None
+        assert followed.projector.digest() == here.digest()
+        keys = here.symbols()
+        assert {v for v, _ in keys} >= {"binance-usdm", "upbit"} and followed.keys() == keys
+        for venue, symbol in keys:
+            assert followed.view(venue, symbol, 10) == mine.view(venue, symbol, 10)
+            assert followed.healthy(venue, symbol)
 
 
 def test_replay_follow_says_a_broker_that_is_not_there(capsys):
