@@ -179,3 +179,30 @@ def test_a_stream_ahead_of_the_journal_stops_publishing(tmp_path, nats_server):
     assert failed is not None and "past this journal's 10" in failed
     with RemoteSource(nats_server.url) as src:
         assert list(src.read()) == journal(tmp_path / "a")  # untouched
+
+
+async def test_a_link_silent_for_seconds_then_healed_costs_time_not_records(tmp_path, nats_server):
+    """The broker frozen (SIGSTOP: connections open, nothing answers, as a cut link) for 5 s:
+    both sides notice by their pings, reconnect after it heals, and catch up."""
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_server.url, queue=4, batch_records=50, ack_timeout_s=2.0) as p:
+        p.burst(500)
+        await p.published()
+        follower = await asyncio.to_thread(Follower, nats_server.url, reconnect_wait_s=0.2)
+        try:
+            await until(lambda: follower.last == 500, 30, "the follower at 500")
+            os.kill(nats_server.proc.pid, signal.SIGSTOP)
+            try:
+                for _ in range(10):
+                    p.burst(100)
+                    await asyncio.sleep(0.5)
+            finally:
+                os.kill(nats_server.proc.pid, signal.SIGCONT)
+            p.burst(300)
+            await p.published(60)
+            await until(lambda: follower.last == p.writer.last_seq or follower.error is not None, 60,
+                        "the follower caught up")
+        finally:
+            await asyncio.to_thread(follower.close)
+    assert follower.error is None, follower.error
+    assert follower.records == journal(data)
