@@ -5,6 +5,7 @@
     queue = 64                     # record batches waiting for the broker at most
     batch_records = 1024           # records a batch (and a message) holds at most
     stream = ""                    # stream prefix: "" = TICKTAPE (TICKTAPE_<SHARD or MAIN>)
+    max_age_h = 0                  # the stream's age limit when it is created here (0: keep all)
 
 The recorder never waits on the broker. Each record the writer appends goes into an open
 batch (``on_record``, on the appending thread: a list append); a full batch joins a bounded
@@ -268,7 +269,9 @@ class BrokerPublisher:
         except NotFoundError:
             await js.add_stream(api.StreamConfig(
                 name=self.name, subjects=[self.subject], storage=api.StorageType.FILE,
-                duplicate_window=DUPLICATE_WINDOW_S))
+                duplicate_window=DUPLICATE_WINDOW_S, max_age=self.config.max_age_h * 3600 or None))
+            self.log.info("broker_stream_created", extra=fields(stream=self.name, subjects=self.subject,
+                                                                max_age_h=self.config.max_age_h))
         try:
             last = await js.get_last_msg(self.name, self.records_subject)
             subject_seq, broker_last = last.seq, complete_last(last.headers)

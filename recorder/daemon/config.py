@@ -149,6 +149,7 @@ class BrokerConfig:
     batch_records: int = 1024  # records a batch holds at most (and a message, under max payload)
     stream: str = ""  # "" = TICKTAPE_<SHARD or MAIN>; else this prefix + "_" + the shard
     ack_timeout_s: float = 5.0
+    max_age_h: float = 0.0  # the stream's age limit when the publisher creates it; 0 = keep all
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,8 +475,8 @@ def _broker(raw: Mapping[str, Any], problems: Problems) -> BrokerConfig:
     c = BrokerConfig(**_typed(BrokerConfig, raw, "broker", problems))
     if c.url and not c.url.startswith(("nats://", "tls://")):
         problems.add(f"broker.url: nats://host:port, not {c.url!r}")
-    if c.queue < 1 or c.batch_records < 1 or c.ack_timeout_s <= 0:
-        problems.add("broker: queue >= 1, batch_records >= 1 and ack_timeout_s > 0")
+    if c.queue < 1 or c.batch_records < 1 or c.ack_timeout_s <= 0 or c.max_age_h < 0:
+        problems.add("broker: queue >= 1, batch_records >= 1, ack_timeout_s > 0 and max_age_h >= 0")
     if c.stream and not c.stream.replace("_", "").replace("-", "").isalnum():
         problems.add("broker.stream: letters, digits, '_' and '-' only")
     return c

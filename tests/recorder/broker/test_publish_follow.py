@@ -206,3 +206,37 @@ async def test_a_link_silent_for_seconds_then_healed_costs_time_not_records(tmp_
             await asyncio.to_thread(follower.close)
     assert follower.error is None, follower.error
     assert follower.records == journal(data)
+
+
+async def test_a_trimmed_stream_starts_later_and_resuming_before_it_is_a_gap(tmp_path, nats_server):
+    import nats
+
+    from recorder.journal.remote import RemoteGapError, subjects
+
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_server.url, batch_records=100, max_age_h=24.0) as p:
+        for _ in range(10):
+            p.burst(100)
+            await asyncio.sleep(0.02)
+        await p.published()
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream_name(""))
+        assert info.config.max_age == 24 * 3600
+        await js.purge_stream(stream_name(""), subject=subjects("")[0], keep=3)  # as limits would
+    finally:
+        await nc.close()
+    local = journal(data)
+
+    def check() -> None:
+        with RemoteSource(nats_server.url) as src:
+            first = src.first_seq
+            assert 1 < first < len(local) and src.last_seq == len(local)
+            assert list(src.read()) == local[first - 1:]
+            assert next(iter(src.follow(1, idle_timeout=5))) == local[first - 1]
+            with pytest.raises(RemoteGapError) as err:
+                next(iter(src.follow(first - 1, idle_timeout=5)))
+            assert (err.value.expected, err.value.got) == (first - 1, first)
+
+    await asyncio.to_thread(check)
