@@ -260,9 +260,13 @@ class Recorder:
         if not c.url:
             return
         w = self.writer
-        pub = BrokerPublisher(c, data_dir=self.config.data, shard=self.config.shard,
-                              committed=lambda: w.committed_seq, stream_of=lambda sid: w.streams.get(sid),
-                              log=self.log, registry=self.metrics.registry if self.metrics else None)
+        try:
+            pub = BrokerPublisher(c, data_dir=self.config.data, shard=self.config.shard,
+                                  committed=lambda: w.committed_seq, stream_of=lambda sid: w.streams.get(sid),
+                                  log=self.log, registry=self.metrics.registry if self.metrics else None)
+        except ValueError as exc:  # a shard name NATS cannot carry: recording matters more
+            self.log.error("broker_failed", extra=fields(error=str(exc)))
+            return
         w.subscribe(pub.on_record)
         before = w.on_commit
 
