@@ -140,3 +140,15 @@ def test_replay_follow_says_a_broker_that_is_not_there(capsys):
     url = f"nats://127.0.0.1:{free_port()}"
     assert replay(["state", "--follow", url, "--at", "1"]) == 2
     assert f"no NATS server answers at {url}" in capsys.readouterr().err
+
+
+async def test_a_shard_name_nats_cannot_carry_leaves_recording_alone(tmp_path, nats_server):
+    async with Simulator(venues=("binance-usdm",), source="capture", speed=20, seed=3) as sim:
+        doc = {"recorder": {"data": str(tmp_path / "data"), "durability": "os", "shard": "eu.1"},
+               "supervision": FAST, "compaction": {"enabled": False},
+               "broker": {"url": nats_server.url},
+               "venue": [{"venue": "binance-usdm", "symbols": ["BTCUSDT"], "channels": ["aggTrade"],
+                          "ws_url": sim.urls.ws, "rest_url": sim.urls.rest, "listing": False}]}
+        async with Running(build_config(doc)) as rec:
+            assert rec.broker is None
+            await until(lambda: rec.writer.last_seq > 20, 30, "records")
