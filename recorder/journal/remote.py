@@ -304,7 +304,7 @@ class RemoteSource:
         self._js: Any = None
         try:
             self._call(self._connect(connect_timeout_s), connect_timeout_s + 5)
-            self._call(self._find_stream(wait_for_stream))
+            self._call(self._find_stream(wait_for_stream), None if wait_for_stream else 30.0)
             self._call(self._load_streams())
         except BaseException:
             self.close()
