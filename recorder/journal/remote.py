@@ -458,13 +458,13 @@ class RemoteSource:
 
     async def _records(self, from_seq: int, to_seq: int | None, idle_s: float) -> AsyncIterator[list[Record]]:
         """Lists of records from ``from_seq`` (up to ``to_seq``, forever without), [] when idle."""
-        await self._load_streams()
         cursor = RecordCursor(self.name, max(from_seq, 1), self._streams)
         start = await self._locate(from_seq)
         while start is None:  # nothing there yet: wait for it
             yield []
             await asyncio.sleep(idle_s)
             start = await self._locate(from_seq)
+        await self._load_streams()  # those before start; the consumer brings the later ones
         if from_seq <= 1:  # from the start: the stream's first record (it may have been trimmed);
             # a follower resuming after seq N needs N + 1, and a stream without it is a gap
             cursor.next_seq = span_of((await self._get(start, self.records_subject)).headers)[0]
