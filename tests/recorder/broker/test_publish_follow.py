@@ -240,3 +240,19 @@ async def test_a_trimmed_stream_starts_later_and_resuming_before_it_is_a_gap(tmp
             assert (err.value.expected, err.value.got) == (first - 1, first)
 
     await asyncio.to_thread(check)
+
+
+async def test_a_follower_started_before_the_first_record_knows_every_stream(tmp_path, nats_server):
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_server.url) as p:
+        await until(lambda: p.pub.syncs == 1, 10, "the stream created")
+        follower = await asyncio.to_thread(Follower, nats_server.url)
+        try:
+            await asyncio.sleep(0.3)
+            p.burst(1500)  # three streams, each announced before its first record
+            await p.published()
+            await until(lambda: follower.last == 1500, 30, "the follower at 1500")
+            assert follower.src.streams() == p.writer.streams
+        finally:
+            await asyncio.to_thread(follower.close)
+    assert follower.records == journal(data)
