@@ -246,6 +246,14 @@ async def test_a_follower_started_before_the_first_record_knows_every_stream(tmp
     data = tmp_path / "data"
     async with Pipeline(data, nats_server.url) as p:
         await until(lambda: p.pub.syncs == 1, 10, "the stream created")
+
+        def empty() -> None:
+            with RemoteSource(nats_server.url) as src:  # the contract's empty source
+                assert (src.first_seq, src.last_seq) == (0, 0) and src.streams() == {}
+                assert list(src.read()) == [] and list(src.read(from_ts_ns=0, to_ts_ns=2**62)) == []
+                assert src.seq_at_time(0) is None
+
+        await asyncio.to_thread(empty)
         follower = await asyncio.to_thread(Follower, nats_server.url)
         try:
             await asyncio.sleep(0.3)
