@@ -4,6 +4,7 @@
     +-- JournalReader   ``recorder.journal.reader``: the LMDB journal (which can also follow its tail)
     +-- ArchiveSource   ``query.archive``: the days compacted to Parquet
     +-- MemorySource    ``recorder.journal.memory``: a list of records, the in-memory twin
+    +-- RemoteSource    ``recorder.journal.remote``: a journal published to NATS JetStream, followed
 
 One contract, run against all three by ``tests/recorder/journal/test_source.py``:
 
