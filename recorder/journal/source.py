@@ -1,4 +1,4 @@
-"""Where replay reads records from: one small interface, three stores.
+"""Where replay reads records from: one small interface, four stores.
 
     RecordSource        the interface (a ``typing.Protocol``; ``isinstance`` works)
     +-- JournalReader   ``recorder.journal.reader``: the LMDB journal (which can also follow its tail)
