@@ -27,9 +27,10 @@ restarted, or cut off for a while costs time, never a record. While it is away t
 reconnects forever and the publisher logs ``broker_down`` (the first failure of an outage,
 then every tenth) and ``broker_synced`` when it continues.
 
-``close(drain_s)`` publishes what is committed (up to ``drain_s``) and disconnects: the
-daemon calls it after the writer's final flush, so a stopped recorder's stream ends at its
-journal's last seq.
+``close(drain_s)`` publishes what is committed (up to ``drain_s``, and only while connected)
+and disconnects: the daemon calls it after the writer's final flush, so a stopped recorder's
+stream ends at its journal's last seq; what a broker that is away misses, the next start
+publishes from the journal.
 """
 
 from __future__ import annotations
@@ -191,6 +192,8 @@ class BrokerPublisher:
             return False
         if time.monotonic() >= self._drain_until or self.failed is not None:
             return True
+        if self._nc is None or not self._nc.is_connected:
+            return True  # the broker is away: the next start publishes the rest from the journal
         return self._next is not None and self._next > self.committed()
 
     async def _run(self) -> None:

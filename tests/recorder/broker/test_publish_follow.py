@@ -264,3 +264,18 @@ async def test_a_follower_started_before_the_first_record_knows_every_stream(tmp
         finally:
             await asyncio.to_thread(follower.close)
     assert follower.records == journal(data)
+
+
+async def test_stopped_while_the_broker_is_away_the_next_start_publishes_the_rest(tmp_path, nats_down):
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_down.url) as p:
+        p.burst(800)
+        p.writer.flush()
+        await until(lambda: p.pub.errors > 0, 10, "the publisher said the broker is down")
+    assert p.pub.published_seq == 0  # it stopped without waiting for a broker that is away
+    nats_down.start()
+    async with Pipeline(data, nats_down.url) as q:  # the recorder started again
+        q.burst(200)
+        await q.published()
+    with RemoteSource(nats_down.url) as src:
+        assert list(src.read()) == journal(data) and src.last_seq == 1000
