@@ -33,8 +33,10 @@ when it is created, and a writer configured for another shard is refused. Stream
 never collide across shards: shard ``k`` owns the ids ``k << SHARD_ID_BITS`` up to
 ``((k + 1) << SHARD_ID_BITS) - 1``; its main journal numbers streams from the bottom of
 that block (+1 upward) and its short tier from ``(k << SHARD_ID_BITS) + (1 << 24)``
-(``recorder.daemon.tier``). Unsharded is block 0: ids from 1, the tier's from ``1 << 24``,
-as before shards existed. Block 63 ends at ``2**31 - 1``: an id fits a signed 32 bits.
+(``recorder.daemon.tier``); a journal numbers only within its half of the block
+(``JOURNAL_ID_BITS``), so the two never meet either. Unsharded is block 0: ids from 1, the
+tier's from ``1 << 24``, as before shards existed. Block 63 ends at ``2**31 - 1``: an id
+fits a signed 32 bits.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ Subscriber = Callable[[Record], None]
 SHARD_NAME = re.compile(r"[a-z0-9-]{1,32}")
 SHARD_NUMBERS = range(1, 64)  # 0 is "no shard"
 SHARD_ID_BITS = 25  # each shard owns a block of 2**25 stream ids
+JOURNAL_ID_BITS = 24  # ... in two halves: its journal's and its tier's
 
 
 def shard_problem(name: str, number: int) -> str:
@@ -213,7 +216,8 @@ class JournalWriter:
             self._lock_file.close()
             raise refusal
         self.stream_base = stream_base
-        self._stream_end = block + (1 << SHARD_ID_BITS)  # the first id of the next block
+        # the first id past this journal's half of the block: its ids never reach the other's
+        self._stream_end = ((stream_base >> JOURNAL_ID_BITS) + 1) << JOURNAL_ID_BITS
         self._accepting = dict(self._streams)  # what append takes; emptied on failure and close
         self.committed_seq = self._recover_last_seq()
         self.last_seq = self.committed_seq
@@ -315,8 +319,8 @@ class JournalWriter:
         self._check()
         sid = max(self._streams, default=self.stream_base) + 1
         if sid >= self._stream_end:
-            raise JournalUsageError(f"no stream id left below {self._stream_end} "
-                                    f"(the end of shard number {self.shard_number}'s ids)")
+            raise JournalUsageError(f"no stream id left below {self._stream_end} (the end of "
+                                    f"this journal's ids in shard number {self.shard_number}'s block)")
         info = StreamInfo(sid, venue, market, url, conn, tuple(channels), config_hash,
                           self._clock() if opened_ns is None else opened_ns)
         db = get_db(self._catalog, b"streams")

@@ -113,3 +113,14 @@ def test_recorder_status_shows_the_shard(tmp_path, capsys):
     assert "shard osaka (number 7)" in " ".join(capsys.readouterr().out.split())  # wrapped or not
     assert main(["status", "--data", str(tmp_path / "plain")]) == 0
     assert "shard" not in capsys.readouterr().out
+
+
+def test_a_journal_numbers_only_within_its_half_of_the_block(tmp_path):
+    """The journal's ids stop below the tier's (and the tier's below the next shard's)."""
+    for name, base in (("main", (1 << 25) + (1 << 24) - 2), ("tier", (2 << 25) - 2)):
+        with JournalWriter(tmp_path / name, background=False, shard="a", shard_number=1,
+                           stream_base=base) as w:
+            assert w.register_stream("okx") == base + 1
+            with pytest.raises(JournalUsageError, match=f"no stream id left below {base + 2}"):
+                w.register_stream("okx")
+            assert set(w.streams) == {base + 1}  # the refused one was never stored
