@@ -41,6 +41,7 @@ def spark(tmp_path_factory):
                .config("spark.sql.shuffle.partitions", "1")
                .config("spark.default.parallelism", "1")
                .config("spark.sql.warehouse.dir", str(warehouse))
+               .config("spark.local.dir", str(warehouse))
                .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={warehouse}")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
