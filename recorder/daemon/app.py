@@ -177,7 +177,8 @@ class Recorder:
                                     lock_wait_s=30.0,
                                     commit_interval_ms=c.commit_interval_ms,
                                     commit_max_records=c.commit_max_records,
-                                    max_pending=c.max_pending, shard=c.shard)
+                                    max_pending=c.max_pending, shard=c.shard.name,
+                                    shard_number=c.shard.number)
         self.journal = JournalAccess(self.writer, config_hash=self.config_hash,
                                      on_stream=self._on_stream, on_failure=self.journal_failed)
         if any(v.tier for v in c.venues):
