@@ -179,7 +179,8 @@ class Recorder:
                                     lock_wait_s=30.0,
                                     commit_interval_ms=c.commit_interval_ms,
                                     commit_max_records=c.commit_max_records,
-                                    max_pending=c.max_pending, shard=c.shard)
+                                    max_pending=c.max_pending, shard=c.shard.name,
+                                    shard_number=c.shard.number)
         self.journal = JournalAccess(self.writer, config_hash=self.config_hash,
                                      on_stream=self._on_stream, on_failure=self.journal_failed)
         if any(v.tier for v in c.venues):
@@ -261,7 +262,7 @@ class Recorder:
             return
         w = self.writer
         try:
-            pub = BrokerPublisher(c, data_dir=self.config.data, shard=self.config.shard,
+            pub = BrokerPublisher(c, data_dir=self.config.data, shard=self.config.shard.name,
                                   committed=lambda: w.committed_seq, stream_of=lambda sid: w.streams.get(sid),
                                   log=self.log, registry=self.metrics.registry if self.metrics else None)
         except ValueError as exc:  # a shard name NATS cannot carry: recording matters more

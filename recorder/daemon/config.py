@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.errors import ConfigError
-from recorder.journal.writer import DURABILITY
+from recorder.journal.writer import DURABILITY, shard_problem
 from recorder.venues import VENUES as DESCRIPTORS
 from recorder.venues.base import origin
 from recorder.venues.descriptor import VenueOption
@@ -44,7 +44,7 @@ _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metr
 # Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
-SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier", "broker",
+SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier", "shard", "broker",
             *HOOK_SECTIONS)
 TIERS = ("", "short")
 # Upbit's announcement list (not part of its Open API; see recorder.listing) and market list
@@ -213,6 +213,21 @@ class TierConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardConfig:
+    """``[shard]``: this recorder's shard when several recorders feed one archive, each with
+    its own journal. ``name`` (lowercase ``[a-z0-9-]{1,32}``) is what the archive and the
+    queries call it; ``number`` (1..63) picks its block of stream ids, so no two shards
+    ever give one id (``recorder.journal.writer``). No section: unsharded ("", 0)."""
+
+    name: str = ""
+    number: int = 0
+
+    @property
+    def sharded(self) -> bool:
+        return bool(self.name or self.number)
+
+
+@dataclass(frozen=True, slots=True)
 class RecorderConfig:
     """Everything ``recorder run`` needs; build it with ``load_config``."""
 
@@ -223,7 +238,6 @@ class RecorderConfig:
     commit_interval_ms: float = 10.0
     commit_max_records: int = 5000
     max_pending: int = 200_000
-    shard: str = ""
     duration_s: float | None = None  # None = until signalled
     metrics_port: int | None = None  # None = no endpoint; 0 = any free port
     metrics_host: str = "127.0.0.1"
@@ -237,6 +251,7 @@ class RecorderConfig:
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     listing: ListingConfig = field(default_factory=ListingConfig)
     tier: TierConfig = field(default_factory=TierConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +265,8 @@ class RecorderConfig:
             del d["listing"]
         if not any(v.tier for v in self.venues):
             del d["tier"]
+        if not self.shard.sharded:  # what [recorder] shard = "" hashed as, before [shard]
+            d["shard"] = ""
         for v in d["venues"]:
             if not v["tier"]:
                 del v["tier"]
@@ -489,6 +506,24 @@ def _tier(raw: Mapping[str, Any], problems: Problems) -> TierConfig:
     return c
 
 
+def _shard(raw: Mapping[str, Any], problems: Problems) -> ShardConfig:
+    if not raw:
+        return ShardConfig()
+    given = _typed(ShardConfig, raw, "shard", problems)
+    if len(given) != len(raw):  # an unknown key or a wrong type: its problem is told
+        return ShardConfig()
+    if set(given) != {"name", "number"}:
+        problems.add("[shard]: give both name and number (or leave the section out: unsharded)")
+        return ShardConfig()
+    c = ShardConfig(**given)
+    if not c.sharded:  # ("", 0) is "no shard" to the journal; a section that is there names one
+        problems.add("[shard]: name (1 to 32 of a-z, 0-9 and '-') and number (1..63) name a "
+                     "shard; leave the section out to record unsharded")
+    elif problem := shard_problem(c.name, c.number):
+        problems.add(f"[shard]: {problem}")
+    return c
+
+
 def _influx(raw: Mapping[str, Any], problems: Problems) -> InfluxConfig:
     c = InfluxConfig(**_typed(InfluxConfig, raw, "influx", problems))
     if not c.enabled:
@@ -519,6 +554,8 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
             found.add(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
     rec = dict(_section(doc.get("recorder", {}), "recorder", found))
     rec.pop("venues", None)
+    if rec.pop("shard", "") not in ("", None):  # "" was the default of the key it replaces
+        found.add("recorder.shard: moved to a [shard] section, with name and number (1..63)")
     d = _typed(RecorderConfig, {k: v for k, v in rec.items() if k not in SECTIONS},
                "recorder", found)
     venues_raw = doc.get("venue", [])
@@ -559,6 +596,7 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
     publish = _publish(_section(doc.get("publish", {}), "publish", found), found)
     listing = _listing(_section(doc.get("listing", {}), "listing", found), found)
     tier = _tier(_section(doc.get("tier", {}), "tier", found), found)
+    shard = _shard(_section(doc.get("shard", {}), "shard", found), found)
     broker = _broker(_section(doc.get("broker", {}), "broker", found), found)
     found.raise_if_any()
     if d.get("dashboard") and not d.get("log_file"):
@@ -566,7 +604,7 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
         d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
     return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
                           publish=publish, compaction=compaction, influx=influx, listing=listing,
-                          tier=tier, broker=broker, **d)
+                          tier=tier, shard=shard, broker=broker, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],

@@ -62,7 +62,8 @@ def follower_lag(url: str, *, rate: int = 10_000, seconds: float = 10.0, shard: 
 
 async def _run(url: str, rate: int, seconds: float, shard: str, config: BrokerConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ticktape-broker-lag-") as tmp:
-        w = JournalWriter(tmp, durability="os", committer="thread", commit_interval_ms=5, shard=shard)
+        w = JournalWriter(tmp, durability="os", committer="thread", commit_interval_ms=5, shard=shard,
+                          shard_number=1)
         pub = BrokerPublisher(config, data_dir=tmp, shard=shard, committed=lambda: w.committed_seq,
                               stream_of=lambda sid: w.streams.get(sid))
         w.subscribe(pub.on_record)

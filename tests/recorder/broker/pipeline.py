@@ -22,10 +22,11 @@ from recorder.journal.writer import JournalWriter
 class Pipeline:
     """``async with Pipeline(data, url, **broker) as p: p.burst(n)``; ``p.pub``, ``p.writer``."""
 
-    def __init__(self, data: Path, url: str, *, shard: str = "", **broker: Any) -> None:
+    def __init__(self, data: Path, url: str, *, shard: str = "", shard_number: int = 0, **broker: Any) -> None:
         self.data = data
         self.config = BrokerConfig(url=url, **broker)
         self.shard = shard
+        self.shard_number = shard_number or (1 if shard else 0)
         self.registry = CollectorRegistry()
         self.writer: JournalWriter = None  # type: ignore[assignment]
         self.pub: BrokerPublisher = None  # type: ignore[assignment]
@@ -34,7 +35,8 @@ class Pipeline:
 
     async def __aenter__(self) -> Pipeline:
         w = self.writer = JournalWriter(self.data, durability="os", committer="thread",
-                                        commit_interval_ms=2, shard=self.shard)
+                                        commit_interval_ms=2, shard=self.shard,
+                                        shard_number=self.shard_number)
         self.pub = BrokerPublisher(self.config, data_dir=self.data, shard=self.shard,
                                    committed=lambda: w.committed_seq,
                                    stream_of=lambda sid: w.streams.get(sid), registry=self.registry)

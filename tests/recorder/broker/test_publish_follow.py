@@ -139,8 +139,8 @@ async def test_the_errors_are_clear(tmp_path, nats_server):
 
 
 async def test_shards_have_streams_of_their_own(tmp_path, nats_server):
-    async with Pipeline(tmp_path / "a", nats_server.url, shard="eu1") as a, \
-            Pipeline(tmp_path / "b", nats_server.url, shard="us1") as b:
+    async with Pipeline(tmp_path / "a", nats_server.url, shard="eu1", shard_number=1) as a, \
+            Pipeline(tmp_path / "b", nats_server.url, shard="us1", shard_number=2) as b:
         a.burst(300)
         b.burst(200)
         await a.published()

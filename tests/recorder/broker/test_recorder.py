@@ -35,6 +35,7 @@ PARAMS = ["--param", "hold_s=1", "--param", "cooldown_s=1", "--param", "eval_ms=
 SYMBOLS = {"binance-usdm": ["BTCUSDT"], "upbit": ["KRW-WAVES", "KRW-LAMB"], "binance-spot": ["BTCUSDT"],
            "bybit": ["BTCUSDT"], "okx": ["BTC-USDT"], "gate": ["BTC_USDT"], "kucoin": ["BTC-USDT"],
            "phemex": ["sBTCUSDT"]}
+SHARD = "eu1"  # a sharded recorder: its own stream, TICKTAPE_EU1
 CHANNELS_OF = {"binance-usdm": ["depth", "aggTrade", "bookTicker"], "upbit": UPBIT_ALL, **CHANNELS}
 
 
@@ -44,6 +45,7 @@ def config(data: Path, urls, broker_url: str):
         "supervision": FAST,
         "compaction": {"enabled": False},
         "broker": {"url": broker_url, "queue": 16, "batch_records": 256},
+        "shard": {"name": SHARD, "number": 3},
         "venue": [{"venue": v, "symbols": s, "channels": CHANNELS_OF[v], "ws_url": urls.ws,
                    "rest_url": urls.rest, "listing": False} for v, s in SYMBOLS.items()],
     })
@@ -58,9 +60,9 @@ async def test_every_venue_followed_from_another_host_same_records_same_digests(
     data = tmp_path / "data"
     async with Simulator(source="capture", speed=20, seed=11) as sim:
         async with Running(config(data, sim.urls, nats_server.url)) as rec:
-            follower = await asyncio.to_thread(Follower, nats_server.url)
+            follower = await asyncio.to_thread(Follower, nats_server.url, SHARD)
             paper = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "replay.cli", "--live", "--follow", nats_server.url, "--from", "1",
+                sys.executable, "-m", "replay.cli", "--live", "--follow", nats_server.url, "--shard", SHARD, "--from", "1",
                 "--strategy", STRATEGY, *PARAMS, "--json", "--no-progress", cwd=ROOT,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -89,16 +91,16 @@ async def test_every_venue_followed_from_another_host_same_records_same_digests(
         await asyncio.to_thread(follower.close)
     assert follower.error is None, follower.error
     assert follower.records == local  # exactly once, in order, every field
-    with RemoteSource(nats_server.url) as src:
-        assert {s.venue for s in src.streams().values()} == set(SYMBOLS)
+    with RemoteSource(nats_server.url, SHARD) as src:
+        assert src.name == "TICKTAPE_EU1" and {s.venue for s in src.streams().values()} == set(SYMBOLS)
         assert src.last_seq == local[-1].seq
 
     last = str(local[-1].seq)
     here = state(capsys, "--data", str(data), "--at", last, "--no-checkpoint")
-    there = state(capsys, "--follow", nats_server.url, "--at", last)
+    there = state(capsys, "--follow", nats_server.url, "--shard", SHARD, "--at", last)
     assert there["digest"] == here["digest"] and there["symbols"] == here["symbols"]
     mid = str(local[len(local) // 2].seq)
-    assert state(capsys, "--follow", nats_server.url, "--at", mid)["digest"] == \
+    assert state(capsys, "--follow", nats_server.url, "--shard", SHARD, "--at", mid)["digest"] == \
         state(capsys, "--data", str(data), "--at", mid, "--no-checkpoint")["digest"]
 
     await _market_data_follows(nats_server.url, local)
@@ -115,12 +117,12 @@ async def test_every_venue_followed_from_another_host_same_records_same_digests(
 async def _market_data_follows(url: str, local: list) -> None:
     """``MarketData(follow=url)``'s memory folds the followed journal into the views a local
     projection of the same records has, with its digest."""
-    with RemoteSource(url) as src:
+    with RemoteSource(url, SHARD) as src:
         streams = src.streams()
     here = Projector(streams, depth_levels=DEPTH)
     here.apply_many(local)
     mine = FoldedMemory(here)
-    async with MarketData(follow=url, live=False) as md:
+    async with MarketData(follow=url, shard=SHARD, live=False) as md:
         followed = md.memory
         assert isinstance(followed, FollowedSource)
         await until(lambda: followed.folded_seq == local[-1].seq or followed.error is not None, 60,
@@ -141,14 +143,3 @@ def test_replay_follow_says_a_broker_that_is_not_there(capsys):
     assert replay(["state", "--follow", url, "--at", "1"]) == 2
     assert f"no NATS server answers at {url}" in capsys.readouterr().err
 
-
-async def test_a_shard_name_nats_cannot_carry_leaves_recording_alone(tmp_path, nats_server):
-    async with Simulator(venues=("binance-usdm",), source="capture", speed=20, seed=3) as sim:
-        doc = {"recorder": {"data": str(tmp_path / "data"), "durability": "os", "shard": "eu.1"},
-               "supervision": FAST, "compaction": {"enabled": False},
-               "broker": {"url": nats_server.url},
-               "venue": [{"venue": "binance-usdm", "symbols": ["BTCUSDT"], "channels": ["aggTrade"],
-                          "ws_url": sim.urls.ws, "rest_url": sim.urls.rest, "listing": False}]}
-        async with Running(build_config(doc)) as rec:
-            assert rec.broker is None
-            await until(lambda: rec.writer.last_seq > 20, 30, "records")

@@ -52,7 +52,7 @@ def test_example_loads_both_venues():
 def test_example_documents_every_option():
     keys = _section_keys(EXAMPLE.read_text())
     nested = {"venues", "supervision", "projection", "publish", "compaction", "influx",
-              "listing", "tier", "broker"}
+              "listing", "tier", "shard", "broker"}
     assert {f.name for f in fields(RecorderConfig)} - nested <= keys["recorder"]
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
                          ("publish", PublishConfig), ("compaction", CompactionConfig),
