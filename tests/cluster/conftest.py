@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .netns import Cluster, available, wait_port
+from tools.netns import Cluster, available, wait_port
 
 NATS_PORT = 4222  # inside host A's own namespace: nothing else listens there
 

@@ -22,9 +22,9 @@ import pytest
 
 from recorder.journal.reader import JournalReader
 from tests.recorder.daemon.helpers import write_config
+from tools.netns import Cluster, Host, wait_port
 
 from .conftest import NATS_PORT, nats_server
-from .netns import Cluster, Host, wait_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,5 @@
-"""Two real hosts on one machine: network namespaces joined by a veth cable.
+"""Two real hosts on one machine: network namespaces joined by a veth cable (the cluster tests
+in tests/cluster/ and `tools/bench/remote.py` run on them).
 
     with Cluster.make("tt1") as c:            # hosts c.a (10.231.X.1) and c.b (10.231.X.2)
         p = c.a.spawn(["nats-server", "-a", c.a.addr, ...])
