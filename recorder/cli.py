@@ -91,6 +91,7 @@ def render_status(s: dict, console: Console) -> None:
         f"[bold]journal[/bold] seq {s['first_seq']}..{s['last_seq']}  records {s['records']}  "
         f"time {iso_ns(s['first_ts_ns'])} .. {iso_ns(s['last_ts_ns'])}  "
         f"newest age {s['newest_age_s']} s"
+        + (f"  shard {s['shard']} (number {s['shard_number']})" if s.get("shard") else "")
     )
     render_rows(["day", "first seq", "last seq", "records", "bytes"],
                 [[row["day"], str(row["first_seq"]), str(row["last_seq"]), str(row["records"]),

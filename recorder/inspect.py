@@ -84,6 +84,8 @@ def status(reader: JournalReader, now_ns: int) -> dict[str, Any]:
         "kinds": dict(sorted(kinds.items())),
         "by_stream": {str(k): v for k, v in sorted(by_stream.items())},
         "seq_floor": reader.meta.get("seq_floor", 0),
+        "shard": reader.shard,
+        "shard_number": reader.shard_number,
     }
 
 

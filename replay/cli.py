@@ -24,6 +24,11 @@ one line naming what there is): a venue no stream is of, a symbol no record has,
 ``--archive URL`` reads an archive alone (``s3://bucket/prefix`` or a directory; several
 shards there merged by receive time, ``replay.merge``) instead of ``--data``; a warm start
 there begins at the archive's newest day-end checkpoint (``query.checkpoints``; one shard).
+
+``--follow nats://HOST:4222 [--shard NAME]`` (a run, ``--live`` or not, and ``state``) reads
+the journal a recorder on another host publishes to NATS JetStream (its ``[broker]``;
+``recorder.journal.remote``) instead of ``--data``: the same records, so the same results.
+
 ``main(argv, source=...)`` reads a given ``RecordSource`` (a ``MemorySource``, one
 archive) instead of ``--data``: the same command over records from anywhere.
 """
@@ -50,6 +55,7 @@ from query.archive import ArchiveSource
 from query.checkpoints import ArchiveCheckpoints
 from query.errors import QueryError
 from recorder.journal import JournalError, Record, StreamInfo
+from recorder.journal.remote import RemoteSource
 from recorder.journal.source import RecordSource
 from state.checkpoint import CheckpointSource
 from state.projector import Projector
@@ -73,6 +79,8 @@ ARCHIVE_HELP = ("read this archive instead of --data: s3://BUCKET/PREFIX (AWS_EN
 
 def _archive(args: argparse.Namespace, source: RecordSource | None) -> RecordSource | None:
     """``--archive``'s source (``replay.source.open_archive``), else ``source`` as given."""
+    if args.archive and getattr(args, "follow", None):
+        raise ValueError("--archive and --follow name two sources: give one")
     if source is not None or not args.archive:
         return source
     return open_archive(args.archive)
@@ -156,6 +164,7 @@ def run_parser() -> argparse.ArgumentParser:
     ap.add_argument("--skip-damaged", action="store_true", help="skip journal records whose "
                     "checksum fails (counted and named on stderr) instead of stopping at the first")
     ap.add_argument("--duration", type=float, help="--live: stop after this many seconds")
+    _follow_args(ap)
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--no-progress", action="store_true")
     return ap
@@ -251,10 +260,36 @@ def _said_warm(err: Console, warm: WarmStart) -> None:
                   soft_wrap=True, highlight=False)
 
 
+def _follow_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--follow", metavar="nats://HOST:4222", help="read the journal a recorder on "
+                    "another host publishes to NATS JetStream instead of --data")
+    ap.add_argument("--shard", default="", help="--follow: the recorder's shard (default: the unnamed one)")
+
+
+def _followed(args: argparse.Namespace, err: Console, *, live: bool) -> RemoteSource | None:
+    """The ``RemoteSource`` ``--follow`` names; None after saying why it cannot be opened.
+    A live run waits for a stream nobody published yet; a backtest or ``state`` does not."""
+    try:
+        return RemoteSource(args.follow, args.shard, wait_for_stream=live)
+    except (JournalError, ValueError) as exc:
+        err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
+        return None
+
+
 def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     """A backtest or paper run; over ``source`` instead of ``--data`` when given."""
     args = run_parser().parse_args(argv)
     err = Console(stderr=True)
+    if args.follow and source is None:
+        remote = _followed(args, err, live=args.live)
+        if remote is None:
+            return 2
+        with remote:
+            return _run(args, remote, err)
+    return _run(args, source, err)
+
+
+def _run(args: argparse.Namespace, source: RecordSource | None, err: Console) -> int:
     out = Console()
     if args.live and args.archive:
         err.print("[red]replay: --live follows a journal's tail; --archive is history (use --data)[/red]")
@@ -373,6 +408,7 @@ def state_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-checkpoint", action="store_true",
                     help="project from the first record even when the recorder left a checkpoint")
+    _follow_args(ap)
     return ap
 
 
@@ -448,7 +484,16 @@ def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
     """``replay state``; over ``source`` (from its first record) instead of ``--data`` when given."""
     args = state_parser().parse_args(argv)
     err = Console(stderr=True)
+    if args.follow and source is None:
+        remote = _followed(args, err, live=False)
+        if remote is None:
+            return 2
+        with remote:
+            return _state(args, remote, err)
+    return _state(args, source, err)
 
+
+def _state(args: argparse.Namespace, source: RecordSource | None, err: Console) -> int:
     def fail(msg: object) -> int:
         err.print(f"[red]replay state: {msg}[/red]", soft_wrap=True, highlight=False)
         return 2

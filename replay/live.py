@@ -7,6 +7,10 @@
 
 A live run and a backtest over the same records produce the same fills and
 summary: the records decide everything, not when they arrived.
+
+The tail may also be a journal followed from another host (``RemoteSource`` of
+``recorder.journal.remote``, ``replay --live --follow nats://...``): any source with a
+``follow(from_seq, stop=..., poll_interval=...)`` like the journal's.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, runtime_checkable
 
 from recorder.journal import Record
 from recorder.journal.source import RecordSource
@@ -22,12 +27,21 @@ from recorder.journal.source import RecordSource
 from .source import Bound, HistoricalSource
 
 
+@runtime_checkable
+class Followed(Protocol):
+    """A source that grows and can be followed: the journal, or one followed over the network."""
+
+    def follow(self, from_seq: int = 1, *, poll_interval: float = 0.01, stop: threading.Event | None = None,
+               idle_timeout: float | None = None) -> Iterator[Record]: ...
+
+
 class LiveSource(HistoricalSource):
     """The journal tail, like ``tail -f``: records from ``start`` as they are committed.
 
     ``data``: a data directory (its archived days are read first: a paper run started
     far back catches up through them), a ``JournalReader`` to follow, or any other
-    ``RecordSource``, which is read to its end (nothing follows it: it does not grow).
+    ``RecordSource``, which is read to its end (nothing follows it: it does not grow)
+    unless it can be followed itself (``Followed``: a journal on another host).
     Ends when ``stop`` is set, or once the record at ``end`` (a seq or a time) has
     been read. Paper trading is the engine over this source instead of a
     ``HistoricalSource``; the records and so the results are the same.
@@ -39,6 +53,9 @@ class LiveSource(HistoricalSource):
         super().__init__(data, start=start, end=end, venues=venues)
         self.stop = stop
         self.poll_interval = poll_interval
+        self.tail: Any = self.reader  # what is followed after the history
+        if self.reader is None and isinstance(data, Followed) and isinstance(data, RecordSource):
+            self.history, self.tail = None, data  # it follows from any seq: no history first
 
     def wait_for_start(self) -> int | None:
         """Seq of the first record at or after ``start``, waiting (until ``stop``) for the
@@ -46,11 +63,12 @@ class LiveSource(HistoricalSource):
         ``start`` then is that seq. A seq past the end is not waited for: it is where the
         tail will be read from."""
         start = self.start_seq()
-        if self.start.ts_ns is None or start <= self.source.last_seq or self.reader is None:
+        if self.start.ts_ns is None or start <= self.source.last_seq or self.tail is None:
             self.start = Bound(seq=start)
             return start
         while not self.stop.is_set():
-            self.reader.refresh()
+            if self.reader is not None:
+                self.reader.refresh()
             at = self.source.seq_at_time(self.start.ts_ns)
             if at is not None:
                 self.start = Bound(seq=at)
@@ -74,7 +92,7 @@ class LiveSource(HistoricalSource):
                 if end_seq is not None and rec.seq >= end_seq:
                     return
             from_seq = max(from_seq, history.last_seq + 1)
-        reader = self.reader
+        reader = self.tail
         if reader is None:
             return
         if start.ts_ns is not None and not started:

@@ -93,6 +93,9 @@ class MarketData:
       scheme, host and port are used.
     - ``cache_dir``: where completed candles are cached as Parquet (default: ``attach`` or
       ``data_dir``; None with neither: no disk cache).
+    - ``follow``: ``nats://HOST:4222``, a journal a recorder on another host publishes
+      (its ``[broker]``; ``shard``: which one): the memory folds it (``followed``), runs no
+      connections, and answers what memory cannot from REST.
     - ``memory``: a memory to use instead (tests).
     """
 
@@ -101,7 +104,8 @@ class MarketData:
                  cache_dir: str | None = None, routing: Routing | None = None,
                  breaker: BreakerPolicy | None = None, timeout_s: float = 5.0,
                  limiter: Limiter | None = None, clock: Callable[[], int] = time.time_ns,
-                 memory: Source | None = None, transport: Any = None) -> None:
+                 memory: Source | None = None, transport: Any = None, follow: str | None = None,
+                 shard: str = "") -> None:
         self.routing = routing or Routing()
         self.clock = clock
         self.marks: list[dict[str, Any]] = []  # breaker changes, newest last (also journaled)
@@ -110,6 +114,10 @@ class MarketData:
                                timeout_s=timeout_s, sink=self._journal_reply, clock=clock,
                                transport=transport)
         self.universe = Universe(self._fetch_listing)
+        if memory is None and follow is not None:
+            from .followed import FollowedSource
+
+            memory = FollowedSource(follow, shard)
         self.memory = memory if memory is not None else _default_memory(
             attach=attach, data_dir=data_dir, live=live, rest_urls=rest_urls, ws_urls=ws_urls)
         self.cache_dir = cache_dir or attach or data_dir

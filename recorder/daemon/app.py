@@ -63,6 +63,7 @@ from recorder.venues.base import ConnectionPlan, origin
 from recorder.venues.descriptor import Adapter, LiveChange
 
 from .adapters import adapter_for
+from .broker import BrokerPublisher
 from .config import HOOK_SECTIONS, RecorderConfig, VenueConfig
 from .connection import Link
 from .control import ControlError, ControlServer, socket_path
@@ -142,6 +143,7 @@ class Recorder:
         self.watcher: Watcher | None = None  # the listing watcher ([listing] enabled)
         self.tier: Tier | None = None  # DATA/tier, for venues with tier = "short"
         self.capture: Capture | None = None  # the listings' capture windows ([listing])
+        self.broker: BrokerPublisher | None = None  # the journal to NATS JetStream ([broker] url)
 
     # -- control ----------------------------------------------------------------------
 
@@ -177,7 +179,8 @@ class Recorder:
                                     lock_wait_s=30.0,
                                     commit_interval_ms=c.commit_interval_ms,
                                     commit_max_records=c.commit_max_records,
-                                    max_pending=c.max_pending, shard=c.shard)
+                                    max_pending=c.max_pending, shard=c.shard.name,
+                                    shard_number=c.shard.number)
         self.journal = JournalAccess(self.writer, config_hash=self.config_hash,
                                      on_stream=self._on_stream, on_failure=self.journal_failed)
         if any(v.tier for v in c.venues):
@@ -251,6 +254,31 @@ class Recorder:
         proj.fold_listeners.append(pub)
         self.publisher = pub
         self.log.info("live_table", extra=fields(path=pub.path, rows=len(pub.rows)))
+
+    def _start_broker(self) -> None:
+        """The publisher to NATS JetStream ([broker] url): fed each record, woken each commit."""
+        c = self.config.broker
+        if not c.url:
+            return
+        w = self.writer
+        try:
+            pub = BrokerPublisher(c, data_dir=self.config.data, shard=self.config.shard.name,
+                                  committed=lambda: w.committed_seq, stream_of=lambda sid: w.streams.get(sid),
+                                  log=self.log, registry=self.metrics.registry if self.metrics else None)
+        except ValueError as exc:  # a shard name NATS cannot carry: recording matters more
+            self.log.error("broker_failed", extra=fields(error=str(exc)))
+            return
+        w.subscribe(pub.on_record)
+        before = w.on_commit
+
+        def on_commit(records: int, seconds: float) -> None:
+            if before is not None:
+                before(records, seconds)
+            pub.wake()
+
+        w.on_commit = on_commit
+        pub.start()
+        self.broker = pub
 
     async def _start_control(self) -> None:
         """The control socket and ``DATA/live/attach.json`` naming it and the table."""
@@ -570,6 +598,7 @@ class Recorder:
         try:
             previous = self._claim_run()
             self._start_projections()
+            self._start_broker()
             if previous is not None:
                 self._journal_recovery(previous)  # first: before the venues' lists
             for f in self.universe.take_pending():  # the lists the symbols were checked against
@@ -615,6 +644,8 @@ class Recorder:
                     await t
             self.hooks.stop()
             self._close_writer()
+            if self.broker is not None:  # after the final flush: the stream ends where the journal does
+                await self.broker.close()
             await self.hooks.close()
             if self.metrics is not None:
                 self.metrics.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.errors import ConfigError
-from recorder.journal.writer import DURABILITY
+from recorder.journal.writer import DURABILITY, shard_problem
 from recorder.venues import VENUES as DESCRIPTORS
 from recorder.venues.base import origin
 from recorder.venues.descriptor import VenueOption
@@ -40,11 +40,11 @@ ENV_PREFIX = "TICKTAPE_"
 OPTIONS: dict[str, VenueOption] = {o.key: o for d in DESCRIPTORS.values() for o in d.options}
 # Fields that change how the daemon is observed, not what it records: not hashed.
 _UNHASHED = frozenset({"dashboard", "duration_s", "log_file", "log_level", "metrics_port",
-                       "metrics_host", "compaction", "influx", "publish"})
+                       "metrics_host", "compaction", "influx", "publish", "broker"})
 # Sections whose job runs as a hook registered from outside ``recorder`` (an entry point of
 # the same name in the ``ticktape.recorder_hooks`` group; see recorder.daemon.hooks).
 HOOK_SECTIONS = ("compaction", "influx")
-SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier",
+SECTIONS = ("recorder", "supervision", "projection", "publish", "listing", "tier", "shard", "broker",
             *HOOK_SECTIONS)
 TIERS = ("", "short")
 # Upbit's announcement list (not part of its Open API; see recorder.listing) and market list
@@ -139,6 +139,20 @@ class PublishConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Publishing every committed record to NATS JetStream (``recorder.daemon.broker``) for
+    followers on other hosts: how the recorder is read, not what it records (not hashed)."""
+
+    url: str = ""  # "" = off; "nats://host:4222"
+    queue: int = 64  # record batches waiting for the broker; past it a batch is dropped (and
+    # recovered from the journal before anything newer is published)
+    batch_records: int = 1024  # records a batch holds at most (and a message, under max payload)
+    stream: str = ""  # "" = TICKTAPE_<SHARD or MAIN>; else this prefix + "_" + the shard
+    ack_timeout_s: float = 5.0
+    max_age_h: float = 0.0  # the stream's age limit when the publisher creates it; 0 = keep all
+
+
+@dataclass(frozen=True, slots=True)
 class CompactionConfig:
     """Nightly compaction of finished journal days into the Parquet archive (``query``)."""
 
@@ -199,6 +213,21 @@ class TierConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardConfig:
+    """``[shard]``: this recorder's shard when several recorders feed one archive, each with
+    its own journal. ``name`` (lowercase ``[a-z0-9-]{1,32}``) is what the archive and the
+    queries call it; ``number`` (1..63) picks its block of stream ids, so no two shards
+    ever give one id (``recorder.journal.writer``). No section: unsharded ("", 0)."""
+
+    name: str = ""
+    number: int = 0
+
+    @property
+    def sharded(self) -> bool:
+        return bool(self.name or self.number)
+
+
+@dataclass(frozen=True, slots=True)
 class RecorderConfig:
     """Everything ``recorder run`` needs; build it with ``load_config``."""
 
@@ -209,7 +238,6 @@ class RecorderConfig:
     commit_interval_ms: float = 10.0
     commit_max_records: int = 5000
     max_pending: int = 200_000
-    shard: str = ""
     duration_s: float | None = None  # None = until signalled
     metrics_port: int | None = None  # None = no endpoint; 0 = any free port
     metrics_host: str = "127.0.0.1"
@@ -223,6 +251,8 @@ class RecorderConfig:
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     listing: ListingConfig = field(default_factory=ListingConfig)
     tier: TierConfig = field(default_factory=TierConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -235,6 +265,8 @@ class RecorderConfig:
             del d["listing"]
         if not any(v.tier for v in self.venues):
             del d["tier"]
+        if not self.shard.sharded:  # what [recorder] shard = "" hashed as, before [shard]
+            d["shard"] = ""
         for v in d["venues"]:
             if not v["tier"]:
                 del v["tier"]
@@ -456,10 +488,39 @@ def _listing(raw: Mapping[str, Any], problems: Problems) -> ListingConfig:
     return c
 
 
+def _broker(raw: Mapping[str, Any], problems: Problems) -> BrokerConfig:
+    c = BrokerConfig(**_typed(BrokerConfig, raw, "broker", problems))
+    if c.url and not c.url.startswith(("nats://", "tls://")):
+        problems.add(f"broker.url: nats://host:port, not {c.url!r}")
+    if c.queue < 1 or c.batch_records < 1 or c.ack_timeout_s <= 0 or c.max_age_h < 0:
+        problems.add("broker: queue >= 1, batch_records >= 1, ack_timeout_s > 0 and max_age_h >= 0")
+    if c.stream and not c.stream.replace("_", "").replace("-", "").isalnum():
+        problems.add("broker.stream: letters, digits, '_' and '-' only")
+    return c
+
+
 def _tier(raw: Mapping[str, Any], problems: Problems) -> TierConfig:
     c = TierConfig(**_typed(TierConfig, raw, "tier", problems))
     if c.retention_hours <= 0 or c.check_every_s <= 0:
         problems.add("tier: retention_hours and check_every_s must be > 0")
+    return c
+
+
+def _shard(raw: Mapping[str, Any], problems: Problems) -> ShardConfig:
+    if not raw:
+        return ShardConfig()
+    given = _typed(ShardConfig, raw, "shard", problems)
+    if len(given) != len(raw):  # an unknown key or a wrong type: its problem is told
+        return ShardConfig()
+    if set(given) != {"name", "number"}:
+        problems.add("[shard]: give both name and number (or leave the section out: unsharded)")
+        return ShardConfig()
+    c = ShardConfig(**given)
+    if not c.sharded:  # ("", 0) is "no shard" to the journal; a section that is there names one
+        problems.add("[shard]: name (1 to 32 of a-z, 0-9 and '-') and number (1..63) name a "
+                     "shard; leave the section out to record unsharded")
+    elif problem := shard_problem(c.name, c.number):
+        problems.add(f"[shard]: {problem}")
     return c
 
 
@@ -493,6 +554,8 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
             found.add(f"unknown section [{key}] (known: {', '.join(sorted(known))})")
     rec = dict(_section(doc.get("recorder", {}), "recorder", found))
     rec.pop("venues", None)
+    if rec.pop("shard", "") not in ("", None):  # "" was the default of the key it replaces
+        found.add("recorder.shard: moved to a [shard] section, with name and number (1..63)")
     d = _typed(RecorderConfig, {k: v for k, v in rec.items() if k not in SECTIONS},
                "recorder", found)
     venues_raw = doc.get("venue", [])
@@ -533,13 +596,15 @@ def build_config(doc: Mapping[str, Any], *, problems: list[str] | None = None) -
     publish = _publish(_section(doc.get("publish", {}), "publish", found), found)
     listing = _listing(_section(doc.get("listing", {}), "listing", found), found)
     tier = _tier(_section(doc.get("tier", {}), "tier", found), found)
+    shard = _shard(_section(doc.get("shard", {}), "shard", found), found)
+    broker = _broker(_section(doc.get("broker", {}), "broker", found), found)
     found.raise_if_any()
     if d.get("dashboard") and not d.get("log_file"):
         # the live view owns the terminal: JSON log lines go to a file, never under it
         d["log_file"] = str(Path(d["data"]) / DASHBOARD_LOG)
     return RecorderConfig(venues=venues, supervision=supervision, projection=projection,
                           publish=publish, compaction=compaction, influx=influx, listing=listing,
-                          tier=tier, **d)
+                          tier=tier, shard=shard, broker=broker, **d)
 
 
 def env_overrides(doc: dict[str, Any], environ: Mapping[str, str],

@@ -6,9 +6,16 @@ journaled here, exactly as the main journal would (same writer, same records), i
 segments; ``run`` deletes each hour once ``retention_hours`` old (``expire``), never one a
 capture window still needs (``keep``), so the tier stays one gapless run.
 
-Its stream ids start above ``STREAM_BASE``: a connection's id is unique across both
-journals, so the daemon's tables keyed by stream never mix them up. The tier is not
-projected live (no book is kept for it): its venues should record trades and top of book.
+Its stream ids start above ``STREAM_BASE`` within the recorder's shard's block of ids: a
+connection's id is unique across both journals, so the daemon's tables keyed by stream
+never mix them up, and across shards, so an archive of several never does either. The
+layout (``recorder.journal.writer``), for shard number ``k`` (0: unsharded):
+
+    main journal   (k << 25) + 1  ..  (k << 25) + 2**24
+    tier           (k << 25) + 2**24 + 1  ..  ((k + 1) << 25) - 1
+
+The tier is not projected live (no book is kept for it): its venues should record trades
+and top of book.
 """
 
 from __future__ import annotations
@@ -21,14 +28,14 @@ from pathlib import Path
 
 from recorder.journal import JournalWriteError
 from recorder.journal.retention import Window, expire
-from recorder.journal.writer import JournalWriter
+from recorder.journal.writer import JournalWriter, shard_stream_base
 
 from .config import RecorderConfig
 from .logs import fields
 from .runtime import JournalAccess
 
 TIER_DIR = "tier"
-STREAM_BASE = 1 << 24  # tier stream ids are above every main journal's
+STREAM_BASE = 1 << 24  # within a shard's block, tier stream ids are above the main journal's
 
 
 def tier_dir(data: str | Path) -> Path:
@@ -49,7 +56,8 @@ class Tier:
                                     lock_wait_s=30.0, commit_interval_ms=c.commit_interval_ms,
                                     commit_max_records=c.commit_max_records,
                                     max_pending=c.max_pending, span="hour",
-                                    stream_base=STREAM_BASE)
+                                    shard=c.shard.name, shard_number=c.shard.number,
+                                    stream_base=shard_stream_base(c.shard.number) + STREAM_BASE)
         self.access = JournalAccess(self.writer, config_hash=c.config_hash,
                                     on_stream=lambda info: None, on_failure=on_failure)
         # one table of counts and names for the metrics: the ids never collide

@@ -148,6 +148,16 @@ class JournalReader:
         finally:
             txn.abort()
 
+    @property
+    def shard(self) -> str:
+        """The shard name the journal was made for (``""``: unsharded); see ``writer``."""
+        return str(self.meta.get("shard", "") or "")
+
+    @property
+    def shard_number(self) -> int:
+        """The shard number the journal was made for (0: unsharded): its block of stream ids."""
+        return int(self.meta.get("shard_number", 0) or 0)
+
     def streams(self) -> dict[int, StreamInfo]:
         return dict(self._streams)
 

@@ -1,11 +1,13 @@
-"""Where replay reads records from: one small interface, three stores.
+"""Where replay reads records from: one small interface, four stores.
 
     RecordSource        the interface (a ``typing.Protocol``; ``isinstance`` works)
     +-- JournalReader   ``recorder.journal.reader``: the LMDB journal (which can also follow its tail)
     +-- ArchiveSource   ``query.archive``: the days compacted to Parquet
     +-- MemorySource    ``recorder.journal.memory``: a list of records, the in-memory twin
+    +-- RemoteSource    ``recorder.journal.remote``: a journal published to NATS JetStream, followed
 
-One contract, run against all three by ``tests/recorder/journal/test_source.py``:
+One contract, run against all four by ``tests/recorder/journal/test_source.py`` (the follower
+by ``tests/recorder/broker/test_source_contract.py``):
 
 - ``read`` gives the records with ``from_seq <= seq <= to_seq`` and
   ``from_ts_ns <= ts_ns < to_ts_ns`` (seq bounds inclusive at both ends, time bounds

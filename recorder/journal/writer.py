@@ -26,12 +26,24 @@ Durability settings (``durability=``):
 
 Clock: ``ts_ns`` never goes backwards in a journal. A wall time earlier than the last
 one is clamped to it and the raw wall time is kept in ``meta["wall_ns"]``.
+
+Shards: several recorders, each with its own journal, may feed one archive. A journal
+records its shard (``name``, ``number`` 1..63; none: ``""``, 0) in the catalog's meta
+when it is created, and a writer configured for another shard is refused. Stream ids
+never collide across shards: shard ``k`` owns the ids ``k << SHARD_ID_BITS`` up to
+``((k + 1) << SHARD_ID_BITS) - 1``; its main journal numbers streams from the bottom of
+that block (+1 upward) and its short tier from ``(k << SHARD_ID_BITS) + (1 << 24)``
+(``recorder.daemon.tier``); a journal numbers only within its half of the block
+(``JOURNAL_ID_BITS``), so the two never meet either. Unsharded is block 0: ids from 1, the
+tier's from ``1 << 24``, as before shards existed. Block 63 ends at ``2**31 - 1``: an id
+fits a signed 32 bits.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -71,6 +83,36 @@ from .store import SegmentStore
 DURABILITY = ("fsync", "periodic", "os")
 COMMITTERS = ("thread", "process", "inline")
 Subscriber = Callable[[Record], None]
+SHARD_NAME = re.compile(r"[a-z0-9-]{1,32}")
+SHARD_NUMBERS = range(1, 64)  # 0 is "no shard"
+SHARD_ID_BITS = 25  # each shard owns a block of 2**25 stream ids
+JOURNAL_ID_BITS = 24  # ... in two halves: its journal's and its tier's
+
+
+def shard_problem(name: str, number: int) -> str:
+    """Why (``name``, ``number``) is not a shard identity, or "" when it is one.
+
+    ("", 0) is "no shard"; otherwise the name is lowercase ``[a-z0-9-]{1,32}`` and the
+    number in 1..63 (it picks the block of stream ids, ``shard_stream_base``).
+    """
+    if name == "" and number == 0:
+        return ""
+    problems = []
+    if not isinstance(name, str) or not SHARD_NAME.fullmatch(name):
+        problems.append(f"shard name must be 1 to 32 of a-z, 0-9 and '-', not {name!r}")
+    if isinstance(number, bool) or not isinstance(number, int) or number not in SHARD_NUMBERS:
+        problems.append(f"shard number must be an integer in 1..63, not {number!r}")
+    return "; ".join(problems)
+
+
+def shard_label(name: str, number: int) -> str:
+    """How a shard is named to people: ``'a' (number 1)``, or ``none`` when unsharded."""
+    return f"{name!r} (number {number})" if name or number else "none (unsharded)"
+
+
+def shard_stream_base(number: int) -> int:
+    """The first id of shard ``number``'s block (0 when unsharded): its streams count up from here + 1."""
+    return number << SHARD_ID_BITS
 
 
 class JournalWriter:
@@ -86,6 +128,11 @@ class JournalWriter:
     ``span = "hour"`` makes (on a new journal) one segment per UTC hour, for a tier pruned
     by age (``recorder.journal.retention``); ``stream_base`` numbers this journal's new
     streams above it, so that a process writing two journals never sees one id twice.
+
+    ``shard`` and ``shard_number`` name the recorder's shard (``shard_problem`` says what
+    is allowed; ``""``, 0: none). A new journal stores them; an existing one made for
+    another shard raises ``JournalUsageError`` naming both. ``stream_base`` defaults to
+    the bottom of the shard's block of ids (``shard_stream_base``) and must lie inside it.
     """
 
     def __init__(
@@ -103,8 +150,9 @@ class JournalWriter:
         lock_wait_s: float = 0.0,
         clock: Callable[[], int] = time.time_ns,
         shard: str = "",
+        shard_number: int = 0,
         span: str = "day",
-        stream_base: int = 0,
+        stream_base: int | None = None,
     ) -> None:
         if durability not in DURABILITY:
             raise JournalUsageError(f"durability must be one of {DURABILITY}, not {durability!r}")
@@ -113,8 +161,15 @@ class JournalWriter:
             raise JournalUsageError(f"committer must be one of {COMMITTERS}, not {committer!r}")
         if span not in SPANS:
             raise JournalUsageError(f"span must be one of {SPANS}, not {span!r}")
-        if not 0 <= stream_base < 1 << 31:
-            raise JournalUsageError(f"stream_base must be in 0..2**31-1, not {stream_base}")
+        if problem := shard_problem(shard, shard_number):
+            raise JournalUsageError(problem)
+        block = shard_stream_base(shard_number)
+        if stream_base is None:
+            stream_base = block
+        if not block <= stream_base < block + (1 << SHARD_ID_BITS) - 1:
+            raise JournalUsageError(
+                f"stream_base must be in {block}..{block + (1 << SHARD_ID_BITS) - 2} "
+                f"(the ids of shard number {shard_number}), not {stream_base}")
         if commit_max_records < 1 or commit_interval_ms <= 0:
             raise JournalUsageError("commit_max_records must be >= 1 and commit_interval_ms > 0")
         self.data_dir = Path(data_dir)
@@ -143,14 +198,26 @@ class JournalWriter:
                     raise JournalLockedError(f"{self.root} already has a writer") from None
                 time.sleep(0.05)
 
-        self._catalog = self._open_catalog(shard, span)
+        self._catalog = self._open_catalog(shard, shard_number, span)
         meta, self._streams = read_catalog(self.root)
         self.span = str(meta.get("span", "day"))
+        self.shard = str(meta.get("shard", "") or "")
+        self.shard_number = int(meta.get("shard_number", 0) or 0)
+        refusal: JournalUsageError | None = None
         if self.span != span:
+            refusal = JournalUsageError(f"{self.root} was made with {self.span} segments, not {span}")
+        elif (self.shard, self.shard_number) != (shard, shard_number):
+            refusal = JournalUsageError(
+                f"{self.root} belongs to shard {shard_label(self.shard, self.shard_number)}, "
+                f"not to the configured shard {shard_label(shard, shard_number)}: each shard "
+                "records into its own journal")
+        if refusal is not None:
             close_env(self.root / CATALOG)
             self._lock_file.close()
-            raise JournalUsageError(f"{self.root} was made with {self.span} segments, not {span}")
+            raise refusal
         self.stream_base = stream_base
+        # the first id past this journal's half of the block: its ids never reach the other's
+        self._stream_end = ((stream_base >> JOURNAL_ID_BITS) + 1) << JOURNAL_ID_BITS
         self._accepting = dict(self._streams)  # what append takes; emptied on failure and close
         self.committed_seq = self._recover_last_seq()
         self.last_seq = self.committed_seq
@@ -186,7 +253,7 @@ class JournalWriter:
 
     # -- opening ---------------------------------------------------------------------
 
-    def _open_catalog(self, shard: str, span: str) -> Any:
+    def _open_catalog(self, shard: str, shard_number: int, span: str) -> Any:
         path = self.root / CATALOG
         fresh = not (path / "data.mdb").exists()
         if fresh:
@@ -203,6 +270,8 @@ class JournalWriter:
             if txn.get(b"format", db=meta) is None:
                 txn.put(b"format", encode_msgpack(FORMAT), db=meta)
                 txn.put(b"shard", encode_msgpack(shard), db=meta)
+                if shard_number:  # an unsharded journal says nothing: older ones never did
+                    txn.put(b"shard_number", encode_msgpack(shard_number), db=meta)
                 txn.put(b"seq_floor", encode_msgpack(0), db=meta)
                 if span != "day":  # a day journal says nothing: older ones never did
                     txn.put(b"span", encode_msgpack(span), db=meta)
@@ -249,6 +318,9 @@ class JournalWriter:
         """Intern a new connection; returns its stream id (committed before returning)."""
         self._check()
         sid = max(self._streams, default=self.stream_base) + 1
+        if sid >= self._stream_end:
+            raise JournalUsageError(f"no stream id left below {self._stream_end} (the end of "
+                                    f"this journal's ids in shard number {self.shard_number}'s block)")
         info = StreamInfo(sid, venue, market, url, conn, tuple(channels), config_hash,
                           self._clock() if opened_ns is None else opened_ns)
         db = get_db(self._catalog, b"streams")

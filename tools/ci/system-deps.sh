@@ -2,6 +2,8 @@
 # Real components some tests run against, from Debian's packages, installed when missing:
 #   promtool         (package prometheus)        checks the shipped alert rules
 #   victoria-metrics (package victoria-metrics)  a real InfluxDB v2 write API on loopback
+#   java             (openjdk-17-jre-headless)   the JVM pyspark runs Spark in (local mode)
+#   nats-server      (package nats-server)       a real NATS JetStream broker on loopback
 # Says what it installs and why before installing (one line per package, on stderr), and
 # nothing when nothing is missing. The tests start what they need on 127.0.0.1 and stop it
 # by pid. Debian's packages would start their daemons when installed: a temporary
@@ -13,14 +15,18 @@ set -euo pipefail
 declare -A why=(
   [prometheus]="its promtool checks data/prometheus/*.rules.yml (tests/recorder/daemon/test_alert_rules.py)"
   [victoria-metrics]="an InfluxDB v2 write API the tests run on 127.0.0.1 (tests/query/test_influx.py, tests/recorder/daemon/test_influx.py)"
+  [openjdk-17-jre-headless]="the Java runtime pyspark needs: tests/query/test_spark.py reads the archive with Spark in local mode"
+  [nats-server]="a real NATS JetStream server (-js) the tests run on 127.0.0.1 (tests/recorder/broker, tests/cluster)"
 )
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   for p in "${need[@]}"; do
-    echo "system-deps: Debian package $p is missing, so its tests are skipped: ${why[$p]} (install: apt-get install --no-install-recommends $p)" >&2
+    echo "system-deps: Debian package $p is missing, so its tests cannot run: ${why[$p]} (install: apt-get install --no-install-recommends $p)" >&2
   done
   exit 0
 fi

@@ -105,7 +105,7 @@ def test_every_problem_is_named_at_once():
                     overrides={"data": "d", "log_level": "loud"},
                     venue_override={"venue": "upbit", "symbols": ["BTCUSDT"], "channels": ["depth"]})
     assert err.value.problems == [
-        "TICKTAPE_NOPE__X: unknown section 'nope' (recorder, supervision, projection, publish, listing, tier, compaction, influx)",
+        "TICKTAPE_NOPE__X: unknown section 'nope' (recorder, supervision, projection, publish, listing, tier, shard, broker, compaction, influx)",
         "venue[0].symbols: 'BTCUSDT' is not a upbit symbol (e.g. KRW-BTC)",
         "venue[0].channels: 'depth' is not a upbit channel (one of orderbook, trade, ticker)",
         "recorder.log_level: debug, info, warning or error",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from recorder.daemon.config import (
+    BrokerConfig,
     CompactionConfig,
     ConfigError,
     InfluxConfig,
@@ -51,12 +52,12 @@ def test_example_loads_both_venues():
 def test_example_documents_every_option():
     keys = _section_keys(EXAMPLE.read_text())
     nested = {"venues", "supervision", "projection", "publish", "compaction", "influx",
-              "listing", "tier"}
+              "listing", "tier", "shard", "broker"}
     assert {f.name for f in fields(RecorderConfig)} - nested <= keys["recorder"]
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
                          ("publish", PublishConfig), ("compaction", CompactionConfig),
                          ("influx", InfluxConfig), ("listing", ListingConfig),
-                         ("tier", TierConfig)):
+                         ("tier", TierConfig), ("broker", BrokerConfig)):
         missing = {f.name for f in fields(cls)} - keys[section]
         assert not missing, f"[{section}] does not document {missing}"
     missing = {f.name for f in fields(VenueConfig)} - keys["venue"]
@@ -68,7 +69,7 @@ def test_example_defaults_match_the_code():
     doc = tomllib.loads(EXAMPLE.read_text())
     for section, cls in (("supervision", Supervision), ("projection", ProjectionConfig),
                          ("publish", PublishConfig), ("compaction", CompactionConfig),
-                         ("listing", ListingConfig), ("tier", TierConfig)):
+                         ("listing", ListingConfig), ("tier", TierConfig), ("broker", BrokerConfig)):
         defaults = {f.name: f.default for f in fields(cls)}
         for key, value in doc[section].items():
             assert value == defaults[key], f"[{section}] {key} = {value}, default {defaults[key]}"
