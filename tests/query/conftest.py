@@ -108,16 +108,16 @@ def _mid(i: int) -> int:
     return 660_000 + (i * 37) % 50 - 25
 
 
-def write_synthetic(data: Path, *, shard: str = "", stream_base: int = 0) -> Path:
+def write_synthetic(data: Path, *, shard: str = "", shard_number: int = 0) -> Path:
     """Binance USD-M book ticker/aggTrade/diff depth (one forced gap) and Upbit trades.
 
     Upbit KRW-BTC trades at 2% over Binance's mid at Upbit's KRW-USDT rate, so the
-    premium example has a known answer. ``shard``/``stream_base``: a shard's journal.
+    premium example has a known answer. ``shard``/``shard_number``: a shard's journal.
     """
     from recorder.journal import FRAME, REST
     from recorder.journal.writer import JournalWriter
 
-    w = JournalWriter(data, background=False, durability="os", shard=shard, stream_base=stream_base)
+    w = JournalWriter(data, background=False, durability="os", shard=shard, shard_number=shard_number)
     bws = w.register_stream("binance-usdm", market="usdm", url="wss://fstream.binance.com/stream",
                             conn="syn.binance", opened_ns=SYN_START)
     brest = w.register_stream("binance-usdm", market="usdm", url="https://fapi.binance.com",

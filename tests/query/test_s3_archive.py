@@ -23,6 +23,7 @@ from query.compact import compact
 from query.errors import ArchiveError
 from query.store import S3Store, open_store
 from recorder.journal.reader import JournalReader
+from recorder.journal.writer import shard_stream_base
 from state.projector import Projector
 from tests.query.conftest import SYN_DAYS
 
@@ -236,11 +237,11 @@ def test_an_upload_retried_while_the_server_restarts(synthetic, tmp_path, s3, ca
 
 @pytest.fixture
 def two_shards(tmp_path) -> tuple[Path, Path]:
-    """The synthetic day as two recorders' journals: shard "a" and shard "b" (ids from 100)."""
+    """The synthetic day as two recorders' journals: shard "a" (number 1) and "b" (number 2)."""
     from tests.query.conftest import write_synthetic
 
-    return (write_synthetic(tmp_path / "a", shard="a"),
-            write_synthetic(tmp_path / "b", shard="b", stream_base=100))
+    return (write_synthetic(tmp_path / "a", shard="a", shard_number=1),
+            write_synthetic(tmp_path / "b", shard="b", shard_number=2))
 
 
 def test_two_shards_compact_into_one_root_and_query_as_one_table(two_shards, synthetic, tmp_path, s3):
@@ -264,7 +265,8 @@ def test_two_shards_compact_into_one_root_and_query_as_one_table(two_shards, syn
     assert con.sql("SELECT count(*) FROM (SELECT DISTINCT shard, seq FROM raw)").fetchone() == (2 * n,)
     got = con.sql("SELECT id, venue, shard FROM streams ORDER BY id").fetchall()
     ids = [r[0] for r in one.sql("SELECT id FROM streams ORDER BY id").fetchall()]
-    assert [r[0] for r in got] == ids + [100 + i for i in ids]  # stream ids never collide
+    base_a, base_b = shard_stream_base(1), shard_stream_base(2)
+    assert [r[0] for r in got] == [base_a + i for i in ids] + [base_b + i for i in ids]  # never collide
     assert [r[2] for r in got] == ["a"] * len(ids) + ["b"] * len(ids)
     for t in ("trades", "quotes", "gaps"):
         per = con.sql(f"SELECT shard, count(*) FROM {t} GROUP BY 1 ORDER BY 1").fetchall()
@@ -379,9 +381,10 @@ def test_shards_sharing_a_stream_id_are_refused(tmp_path, s3):
     from replay.source import open_archive
     from tests.query.conftest import write_synthetic
 
-    for name in ("a", "b"):  # both recorders numbered their streams from 1
-        compact(write_synthetic(tmp_path / name, shard=name), archive=URL, now_ns=NOW)
-    with pytest.raises(ArchiveError, match="stream id 1 is in shard 'a' and in shard 'b'"):
+    for name in ("a", "b"):  # both recorders given shard number 1: one block of stream ids
+        compact(write_synthetic(tmp_path / name, shard=name, shard_number=1), archive=URL, now_ns=NOW)
+    sid = shard_stream_base(1) + 1
+    with pytest.raises(ArchiveError, match=f"stream id {sid} is in shard 'a' and in shard 'b'"):
         connect(None, archive=URL)
     with pytest.raises(ArchiveError, match="disjoint stream ids"):
         open_archive(URL)
