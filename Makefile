@@ -42,6 +42,7 @@ demo: setup
 test: setup test-core
 	@tools/ci/system-deps.sh
 	@tools/ci/s3-server.sh >/dev/null  # builds the S3 server of tests/query/test_s3_archive.py once
+	@tools/ci/spark-s3-jars.sh >/dev/null  # Spark's s3a:// connector jars for tests/query/test_spark.py, from PyPI once
 	$(BIN)/ruff check recorder state replay query tools tests
 	$(BIN)/lint-imports --no-cache --no-logo  # the layer contracts of pyproject.toml [tool.importlinter]
 	timeout -k 60 3000 $(BIN)/python -m pytest -q  # a hang ends the run (with stacks), not CI's 90 min

