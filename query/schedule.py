@@ -169,8 +169,7 @@ class NightlyHook:
                               catch_up=c.catch_up, keep_days=c.keep_days,
                               before_delete=self.ctx.release_segment, derived=c.derived,
                               on_outcome=self._outcome,
-                              # an archive root other than DATA/archive once [compaction] names one
-                              archive=getattr(c, "archive", None) or None)
+                              archive=c.archive or None)  # "" = DATA/archive
         sched.add_listener(self._on_error, EVENT_JOB_ERROR)
         sched.start()
         with self._lock:

@@ -4,13 +4,16 @@
     query market book    --venue binance-usdm --symbol BTC-USDT-PERP [--depth 10]
     query market trades  --venue upbit --symbol KRW-BTC [--limit 20]
     query market candles --venue upbit --symbol KRW-BTC --interval 1m (--count 400 | --from T --to T) [--fill]
-    common: [--json] [--rest-url URL] [--ws-url URL] [--attach DIR] [--timeout S]
+    common: [--json] [--rest-url URL] [--ws-url URL] [--attach DIR] [--follow URL [--shard S]] [--timeout S]
 
 Without ``--attach`` or ``--ws-url`` it asks REST. With ``--attach DIR`` a ``recorder run`` on
 this machine answers from memory what it records; with ``--ws-url`` the command subscribes the
 symbol itself and answers from the stream once it has data (within ``--timeout``; candles
 always come from REST and the cache). ``--rest-url`` and ``--ws-url`` replace scheme, host and
-port only (``recorder run``'s rule), for every venue.
+port only (``recorder run``'s rule), for every venue. With ``--follow nats://HOST:4222`` the
+answer comes from the journal a recorder on another host publishes (its ``[broker]``; ``--shard``
+names which): the command folds the stream up to its last record at the start (within
+``--timeout``), then asks memory as ``--attach`` does (what memory lacks, REST answers).
 
 ``--json`` prints one JSON document: for candles ``{"candles": [{"open_time", "open", "high",
 "low", "close", "volume"}...], "source", "requests"}`` (times ISO UTC, prices as strings,
@@ -84,6 +87,9 @@ def add_parser(sub: Any) -> None:
                              "answer from the stream once it has data (within --timeout), else REST")
         sp.add_argument("--attach", default=None, metavar="DIR",
                         help="data dir of a running `recorder run`: answer from its memory")
+        sp.add_argument("--follow", default=None, metavar="URL",
+                        help="nats://HOST:4222: memory folds the journal a recorder publishes there")
+        sp.add_argument("--shard", default="", help="with --follow: the recorder's shard name")
         sp.add_argument("--timeout", type=float, default=10.0, help="REST timeout in seconds")
         if name == "book":
             sp.add_argument("--depth", type=_positive, default=10)
@@ -128,12 +134,17 @@ async def _ask(args: argparse.Namespace) -> tuple[Any, int]:
 
     rest = {v: args.rest_url for v in VENUES} if args.rest_url else None
     ws = {v: args.ws_url for v in VENUES} if args.ws_url else None
-    stream = bool(args.ws_url) and args.attach is None and args.what in ("ticker", "book", "trades")
+    if args.follow is not None and args.attach is not None:
+        raise BadRequestError("--follow and --attach are two memories: give one")
+    stream = (bool(args.ws_url) and args.attach is None and args.follow is None
+              and args.what in ("ticker", "book", "trades"))
     md = MarketData(attach=args.attach, live=stream, rest_urls=rest, ws_urls=ws, timeout_s=args.timeout,
-                    routing=Routing(subscribe_after=0))
+                    routing=Routing(subscribe_after=0), follow=args.follow, shard=args.shard)
     async with md:
         if stream:
             await _from_stream(md, args)
+        if args.follow is not None:
+            await md.memory.caught_up(args.timeout)
         if args.what == "ticker":
             out: Any = await md.ticker(args.venue, args.symbol)
         elif args.what == "book":

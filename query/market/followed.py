@@ -69,6 +69,22 @@ class FollowedSource(FoldedMemory):
         except Exception as exc:  # noqa: BLE001 (a gap or damage: said by healthy() and error)
             self.error = exc
 
+    async def caught_up(self, timeout: float) -> None:
+        """Wait until what the stream held when this was called is folded (``query market
+        --follow``'s one answer); ``VenueUnavailableError`` when the follower failed or
+        ``timeout`` seconds pass first."""
+        assert self.remote is not None, "start() first"
+        target = await asyncio.to_thread(lambda: self.remote.last_seq)  # type: ignore[union-attr]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.folded_seq < target:
+            if self.error is not None:
+                raise VenueUnavailableError(FOLLOWED, f"following {self.url}: {self.error}")
+            if loop.time() > deadline:
+                raise VenueUnavailableError(FOLLOWED, f"{self.url}: folded {self.folded_seq} of "
+                                            f"{target} records in {timeout:g} s")
+            await asyncio.sleep(0.02)
+
     def _up(self, venue: str, symbol: str) -> bool:
         return self._task is not None and not self._task.done()
 

@@ -162,6 +162,9 @@ class CompactionConfig:
     catch_up: bool = True  # also run at start: a night the daemon was down is made up
     keep_days: int = 2  # journal days kept after they are archived
     derived: bool = True  # also write the derived tables (trades, quotes, features, ...)
+    # where the archive goes: "" = DATA/archive, else a directory or s3://bucket/prefix
+    # (endpoint and keys from AWS_* or the AWS shared files, never from this file)
+    archive: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +474,16 @@ def _compaction(raw: Mapping[str, Any], problems: Problems) -> CompactionConfig:
         problems.add("compaction: hour 0..23 and minute 0..59 (UTC)")
     if c.keep_days < 0:
         problems.add("compaction.keep_days: must be >= 0")
+    if c.archive.startswith("s3://"):
+        from query.errors import UsageError
+        from query.store import parse_s3
+
+        try:
+            parse_s3(c.archive)
+        except UsageError as exc:
+            problems.add(f"compaction.archive: {exc}")
+    elif "://" in c.archive:
+        problems.add(f"compaction.archive: a directory or s3://bucket/prefix, not {c.archive!r}")
     return c
 
 
