@@ -13,13 +13,16 @@ ORDER BY venue, symbol, minute;
 -- name: upbit_premium
 -- The Upbit "kimchi" premium of each KRW-BTC trade over Binance USD-M BTCUSDT: the
 -- latest Binance book-ticker mid and the latest Upbit KRW-USDT price at that instant
--- (ASOF joins: the last row at or before the Upbit trade).
+-- (ASOF joins: the last row at or before the Upbit trade). Of several rows at one ts_ns the
+-- last recorded (highest seq) is the one: ASOF alone would pick any of them.
 WITH up AS (SELECT ts_ns, ts, price AS krw FROM trades
             WHERE venue = 'upbit' AND symbol = 'KRW-BTC'),
      fx AS (SELECT ts_ns, price AS usdt_krw FROM trades
-            WHERE venue = 'upbit' AND symbol = 'KRW-USDT'),
+            WHERE venue = 'upbit' AND symbol = 'KRW-USDT'
+            QUALIFY row_number() OVER (PARTITION BY ts_ns ORDER BY seq DESC) = 1),
      bn AS (SELECT ts_ns, (bid_px + ask_px) / 2 AS mid FROM quotes
-            WHERE venue = 'binance-usdm' AND symbol = 'BTCUSDT' AND source = 'bbo')
+            WHERE venue = 'binance-usdm' AND symbol = 'BTCUSDT' AND source = 'bbo'
+            QUALIFY row_number() OVER (PARTITION BY ts_ns ORDER BY seq DESC) = 1)
 SELECT up.ts, up.krw, bn.mid AS usdt, fx.usdt_krw,
        up.krw / (bn.mid * fx.usdt_krw) - 1 AS premium
 FROM up

@@ -41,9 +41,9 @@ compares what Spark reads with ``SPARK_TYPES``.
 Upbit premium takes, for each Upbit trade, the latest overseas row at or before it (a row
 at the same ``ts_ns`` counts, as ``ASOF JOIN ... ON up.ts_ns >= bn.ts_ns`` does) with a
 running ``last`` over one window ordered by time. Among right-hand rows of one same
-``ts_ns`` the one with the highest ``seq`` (the last recorded) wins: DuckDB's ASOF picks
-any of them (its choice follows how the scan split the rows), so an answer over such ties
-is only comparable where the right-hand times are distinct.
+``ts_ns`` the one with the highest ``seq`` (the last recorded) wins, as in
+``query/examples.sql``, which keeps only that row of each ``ts_ns`` before its ASOF joins
+(ASOF alone picks any of them, following how the scan split the rows).
 
 pyspark is a development dependency: this module imports it only inside its functions.
 """

@@ -165,7 +165,8 @@ def test_the_known_answers_come_out_of_spark(spark, synthetic_archive):
 
 def test_the_asof_tie_rule_is_duckdbs(spark):
     """A Binance row at the very instant of an Upbit trade is "at or before" it; a trade
-    before any row on one side has no answer; a NULL mid is an answer (NULL), not skipped."""
+    before any row on one side has no answer; a NULL mid is an answer (NULL), not skipped;
+    of two rows at one instant the one recorded last (highest seq) is the answer."""
     trades = [  # seq, ts_ns, venue, symbol, price
         (1, 100, "upbit", "KRW-USDT", 1000.0),
         (2, 150, "upbit", "KRW-BTC", 9_000_000.0),   # before any Binance row: no answer
@@ -173,12 +174,15 @@ def test_the_asof_tie_rule_is_duckdbs(spark):
         (6, 300, "upbit", "KRW-BTC", 9_200_000.0),   # the latest Binance row has no mid
         (7, 300, "upbit", "KRW-USDT", 1010.0),       # same instant on the fx side: counts
         (9, 400, "upbit", "KRW-BTC", 9_300_000.0),
+        (13, 460, "upbit", "KRW-BTC", 9_400_000.0),  # two Binance rows at 450: the later seq
     ]
     quotes = [  # seq, ts_ns, venue, symbol, source, bid_px, ask_px
         (3, 200, "binance-usdm", "BTCUSDT", "bbo", 8999.0, 9001.0),
         (5, 250, "binance-usdm", "BTCUSDT", "bbo", None, 9002.0),
         (8, 350, "binance-usdm", "BTCUSDT", "bbo", 9099.0, 9101.0),
         (10, 390, "binance-usdm", "BTCUSDT", "depth", 1.0, 3.0),  # not bbo: never used
+        (12, 450, "binance-usdm", "BTCUSDT", "bbo", 9299.0, 9301.0),
+        (11, 450, "binance-usdm", "BTCUSDT", "bbo", 9199.0, 9201.0),  # same instant, recorded first
     ]
     con = duckdb.connect()
     con.execute("CREATE TABLE trades (seq BIGINT, ts_ns BIGINT, venue VARCHAR, symbol VARCHAR, price DOUBLE)")
@@ -198,7 +202,8 @@ def test_the_asof_tie_rule_is_duckdbs(spark):
     got = spark_rows(spark, qspark.EXAMPLES["upbit_premium"])
     assert_same_rows(got, want, "upbit_premium over the tie cases")
     assert [(r[1], r[2], r[3]) for r in got] == [
-        (9_100_000.0, 9000.0, 1000.0), (9_200_000.0, None, 1010.0), (9_300_000.0, 9100.0, 1010.0)]
+        (9_100_000.0, 9000.0, 1000.0), (9_200_000.0, None, 1010.0), (9_300_000.0, 9100.0, 1010.0),
+        (9_400_000.0, 9300.0, 1010.0)]
 
 
 # --- shards ----------------------------------------------------------------------------------
