@@ -207,7 +207,7 @@ def synthetic(synthetic_source, tmp_path) -> Path:
 @pytest.fixture
 def s3(tmp_path, monkeypatch):
     """A real S3 server (s3s-fs) on 127.0.0.1 with bucket ``arch``; AWS_* set to reach it."""
-    from tests.query.s3server import S3Server
+    from tools.s3server import S3Server
 
     server = S3Server(tmp_path / "s3root")
     server.bucket("arch")

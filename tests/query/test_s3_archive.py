@@ -1,6 +1,6 @@
 """Archives on S3: compaction uploads and verifies, readers read there (a real s3s-fs server).
 
-Each test starts its own server on 127.0.0.1 (fixture ``s3``, ``tests/query/s3server.py``).
+Each test starts its own server on 127.0.0.1 (fixture ``s3``, ``tools/s3server.py``).
 """
 
 from __future__ import annotations

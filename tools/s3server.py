@@ -1,4 +1,4 @@
-"""A real S3-compatible server (s3s-fs) on 127.0.0.1 for the archive tests.
+"""A real S3-compatible server (s3s-fs) on 127.0.0.1 for the archive tests and `tools/bench/remote.py`.
 
 The binary is built once by ``tools/ci/s3-server.sh`` (``make test`` runs it) into
 ``.tools/s3s/bin/s3s-fs``. Without it the tests fail and say the command that builds it.
@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BINARY = REPO / ".tools" / "s3s" / "bin" / "s3s-fs"
 BUILD = "tools/ci/s3-server.sh"
 
