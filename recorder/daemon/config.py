@@ -468,6 +468,9 @@ def _publish(raw: Mapping[str, Any], problems: Problems) -> PublishConfig:
     return p
 
 
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's bucket naming rule
+
+
 def _compaction(raw: Mapping[str, Any], problems: Problems) -> CompactionConfig:
     c = CompactionConfig(**_typed(CompactionConfig, raw, "compaction", problems))
     if not 0 <= c.hour <= 23 or not 0 <= c.minute <= 59:
@@ -475,13 +478,10 @@ def _compaction(raw: Mapping[str, Any], problems: Problems) -> CompactionConfig:
     if c.keep_days < 0:
         problems.add("compaction.keep_days: must be >= 0")
     if c.archive.startswith("s3://"):
-        from query.errors import UsageError
-        from query.store import parse_s3
-
-        try:
-            parse_s3(c.archive)
-        except UsageError as exc:
-            problems.add(f"compaction.archive: {exc}")
+        bucket = c.archive[len("s3://"):].partition("/")[0]
+        if not _S3_BUCKET.fullmatch(bucket):  # the rest is query.store's to check, at the job
+            problems.add(f"compaction.archive: not s3://bucket/prefix with an S3 bucket name "
+                         f"(3-63 of a-z 0-9 . -): {c.archive!r}")
     elif "://" in c.archive:
         problems.add(f"compaction.archive: a directory or s3://bucket/prefix, not {c.archive!r}")
     return c
