@@ -202,21 +202,3 @@ def synthetic(synthetic_source, tmp_path) -> Path:
     dest = tmp_path / "syn"
     shutil.copytree(synthetic_source, dest)
     return dest
-
-
-@pytest.fixture
-def s3(tmp_path, monkeypatch):
-    """A real S3 server (s3s-fs) on 127.0.0.1 with bucket ``arch``; AWS_* set to reach it."""
-    from tools.s3server import S3Server
-
-    server = S3Server(tmp_path / "s3root")
-    server.bucket("arch")
-    server.start()
-    for k, v in server.env().items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(k, raising=False)
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from recorder.journal import Record
 from recorder.journal.reader import JournalReader
 from recorder.journal.remote import RemoteSource
 from recorder.journal.writer import JournalWriter
+from tests.recorder.daemon.helpers import until  # noqa: F401 (the broker tests import it from here)
 
 
 class Pipeline:
@@ -75,14 +73,6 @@ class Pipeline:
     async def __aexit__(self, *exc: object) -> None:
         self.writer.close()
         await self.pub.close(drain_s=10)
-
-
-async def until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def journal(data: Path) -> list[Record]:

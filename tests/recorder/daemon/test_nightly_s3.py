@@ -11,29 +11,13 @@ from query import manifest
 from query.catalog import connect
 from query.store import open_store
 from recorder.daemon import ConfigError, build_config
-from tools.s3server import S3Server
 from tools.simulator import Simulator
 
 from .helpers import Journal, Running, config, until
 from .test_nightly import _frames, past_day_journal
 
 pytestmark = pytest.mark.timeout(120)
-URL = "s3://night/desk"
-
-
-@pytest.fixture
-def s3(tmp_path, monkeypatch):
-    server = S3Server(tmp_path / "s3root")
-    server.bucket("night")
-    server.start()
-    for k, v in server.env().items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(k, raising=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+URL = "s3://arch/desk"  # the bucket of the s3 fixture (tests/conftest.py)
 
 
 def _cfg(data, urls, archive: str):
