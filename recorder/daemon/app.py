@@ -7,23 +7,19 @@ Exit codes: 0 stopped on request (signal, duration); 1 the journal failed (disk 
 full: nothing after ``committed_seq`` is stored) or every connection was refused for
 good. Everything appended before a stop is flushed before ``run`` returns.
 
-Crash recovery is journaled. While it runs, the daemon keeps ``DATA/recorder.running``
-(its pid, start time and config hash), written once the journal's writer lock is its own
-and removed when ``run`` has stopped in order (also after a journal failure). A daemon
-that finds the file at start knows the previous one died without stopping (SIGKILL, power
-loss, a crash): after restoring state it journals, as its first record, a ``mark``
-``{"mark": "recovered", "last_committed_seq": ..., "checkpoint_seq": ..., "reprojected":
-..., "previous": {...}}`` (the journal's last seq when it opened, the checkpoint the
-projection restored, null for none, and how many records it re-projected after it) on a
-stream of its own (venue ``recorder``, conn ``recorder``), and logs ``recovered``.
+Crash recovery is journaled (``recorder.daemon.recovery``): while it runs, the daemon keeps
+``DATA/recorder.running``; a daemon that finds it at start knows the previous one died
+without stopping and journals, as its first record, a ``recovered`` mark.
 
 Other processes on this machine attach (``[publish]``): the live table
 (``recorder.daemon.publish``, the projection's touched symbols after each record, a
 heartbeat from the watch loop) and the control socket (``recorder.daemon.control``, whose
 target the ``Recorder`` is: ``subscribe`` and ``unsubscribe`` change the open connections'
-subscriptions where the venue allows it (else open or reconnect only the ones concerned),
-``journal_rest`` and ``journal_mark`` append on a venue's API stream), both named by
-``DATA/live/attach.json`` and removed on stop.
+subscriptions where the venue allows it, else open or reconnect only the ones concerned
+(``recorder.daemon.subscriptions``); ``journal_rest`` and ``journal_mark`` append on a
+venue's API stream (``recorder.daemon.api_journal``)), both named by
+``DATA/live/attach.json`` and removed on stop. The listing watcher and its capture windows
+(``[listing]``) run as ``recorder.daemon.listings`` holds them.
 
 The symbol universe (``recorder.daemon.universe``): before the journal opens, each venue's
 instrument list is fetched, a symbol it lacks is refused (``ConfigError``, the nearest listed
@@ -43,13 +39,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -58,32 +52,35 @@ from recorder.journal import JournalWriteError, StreamInfo
 from recorder.journal.writer import JournalWriter
 from recorder.listing.capture import Capture
 from recorder.listing.watcher import Watcher
-from recorder.venues import VENUES, descriptor_for
+from recorder.venues import descriptor_for
 from recorder.venues.base import ConnectionPlan, origin
-from recorder.venues.descriptor import Adapter, LiveChange
+from recorder.venues.descriptor import Adapter
 
 from .adapters import adapter_for
+from .api_journal import ApiJournal, check_venue
 from .broker import BrokerPublisher
 from .config import HOOK_SECTIONS, RecorderConfig, VenueConfig
 from .connection import Link
 from .control import ControlError, ControlServer, socket_path
 from .hooks import HookRunner
+from .listings import Listings
 from .logs import event_logger, fields
 from .metrics import Metrics
 from .ports import HookContext, HookFactory
 from .projection import LiveProjection, SyncProjection
 from .publish import Publisher, live_dir, remove_attach, write_attach
+from .recovery import RunMarker, journal_recovery
 from .resubscribe import Resubscriber
 from .resync import Resync
 from .runtime import JournalAccess, Stopper
 from .snapshots import Response, SnapshotFetcher, http_get
 from .status import StatusView
+from .subscriptions import Subscriptions
 from .supervisor import Supervisor
 from .tier import Tier
 from .universe import Universe
 
 WATCH_S = 0.25  # how often the writer's health, checkpoints and hooks are looked at
-RUN_MARKER = "recorder.running"  # DATA/recorder.running while a daemon runs (module docstring)
 
 
 class Recorder:
@@ -106,7 +103,6 @@ class Recorder:
         self.life = Stopper()
         self.writer: JournalWriter = None  # type: ignore[assignment]  # opened in run()
         self.journal: JournalAccess = None  # type: ignore[assignment]  # with the writer
-        self.adapters: list[Adapter] = [adapter_for(v, config.supervision) for v in config.venues]
         self.supervisors: list[Supervisor] = []
         self.fetchers: dict[str, SnapshotFetcher] = {}
         self.resubscribers: dict[str, Resubscriber] = {}  # venues resynced on the WebSocket
@@ -125,24 +121,19 @@ class Recorder:
         self.failure: str | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = asyncio.Event()
-        self._marker: Path | None = None  # ours, once written
+        self.marker = RunMarker(config.data, config_hash=self.config_hash, log=self.log)
         self._reprojected = 0
         self.publisher: Publisher | None = None  # the live table ([publish], needs the projection)
         self.control: ControlServer | None = None  # the control socket ([publish])
-        self.served: dict[str, list[str]] = {a.venue: list(a.options.symbols) for a in self.adapters}
-        self._sup_tasks: list[asyncio.Task[None]] = []
-        self._api_streams: dict[str, int] = {}  # venue -> stream of REST answers sent to control
         self.universe = Universe(config.venues, log=self.log, get=rest_get,
                                  rest_timeout_s=config.supervision.rest_timeout_s,
                                  refresh_s=config.supervision.universe_refresh_s,
                                  upbit_origin=(origin(config.listing.market_url)
                                                if config.listing.enabled else ""))
-        # what the last subscribe/unsubscribe did: connection names changed live, opened, closed
-        self.last_change: dict[str, list[str]] = {"live": [], "new": [], "closed": []}
-        self.plan_changes = 0  # +1 each subscribe/unsubscribe that changed a slot's plan
-        self.watcher: Watcher | None = None  # the listing watcher ([listing] enabled)
+        self._serve([adapter_for(v, config.supervision) for v in config.venues])
+        self.api: ApiJournal | None = None  # the API streams, once the journal is open
         self.tier: Tier | None = None  # DATA/tier, for venues with tier = "short"
-        self.capture: Capture | None = None  # the listings' capture windows ([listing])
+        self.listings: Listings | None = None  # the listing watcher and capture ([listing])
         self.broker: BrokerPublisher | None = None  # the journal to NATS JetStream ([broker] url)
 
     # -- control ----------------------------------------------------------------------
@@ -183,6 +174,8 @@ class Recorder:
                                     shard_number=c.shard.number)
         self.journal = JournalAccess(self.writer, config_hash=self.config_hash,
                                      on_stream=self._on_stream, on_failure=self.journal_failed)
+        self.api = ApiJournal(self.writer, journal=self.journal, adapters=self.adapters,
+                              life=self.life, on_failure=self.journal_failed)
         if any(v.tier for v in c.venues):
             self.tier = Tier(c, access_of_main=self.journal, on_failure=self.journal_failed,
                              log=self.log)
@@ -313,237 +306,48 @@ class Recorder:
     # -- the control socket's target (recorder.daemon.control.ControlTarget) ----------
 
     def venues(self) -> dict[str, list[str]]:
-        return {v: list(syms) for v, syms in self.served.items()}
-
-    def _adapter(self, venue: str) -> Adapter:
-        for a in self.adapters:
-            if a.venue == venue:
-                return a
-        raise ControlError(f"venue {venue!r} is not recorded here "
-                           f"(this recorder serves: {', '.join(self.served) or 'none'})",
-                           code="unknown_venue", choices=tuple(self.served))
-
-    def _symbols_of(self, venue: str, symbols: list[str]) -> list[str]:
-        """``symbols`` upper-cased, once each; ``ControlError`` unless each is spelled as
-        ``venue`` spells its symbols."""
-        desc = descriptor_for(venue)
-        wanted = list(dict.fromkeys(s.upper() for s in symbols))
-        bad = [s for s in wanted if not desc.is_symbol(s)]
-        if bad:
-            raise ControlError(f"not {venue} symbols: {', '.join(bad)} (e.g. {desc.symbol_example})",
-                               code="unknown_symbol", choices=tuple(self.served[venue]))
-        unlisted = self.universe.unlisted(venue, wanted)
-        if unlisted:
-            raise ControlError("; ".join(unlisted), code="unknown_symbol",
-                               choices=tuple(self.served[venue]))
-        return wanted
-
-    def _slots(self, venue: str) -> list[Supervisor]:
-        """The venue's connection slots still recording (not retired, not failed for good)."""
-        return [s for s in self.supervisors
-                if s.venue == venue and not s.retiring and s.failed is None]
+        return self.subscriptions.venues()
 
     def subscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
-        """Record ``symbols`` too; ``(added, already)``.
-
-        Each connection the venue's plan rules give the added symbols goes onto an open
-        connection with room when the venue can change one live
-        (``Adapter.subscribe_messages``: messages sent, journaled, the slot's plan
-        updated), else onto a new connection of its own. No open connection reconnects.
-        ``last_change`` says which connections changed (``live``) and which were opened
-        (``new``).
-        """
-        adapter = self._adapter(venue)
-        if self.stopping:
-            raise ControlError("the recorder is stopping", code="stopping")
-        wanted = self._symbols_of(venue, symbols)
-        have = set(self.served[venue])
-        added = [s for s in wanted if s not in have]
-        already = [s for s in wanted if s in have]
-        live: list[str] = []
-        new: list[str] = []
-        if added:
-            slots = self._slots(venue)
-            for plan in adapter.plans_for(added):
-                for sup in slots:
-                    change = adapter.subscribe_messages(sup.plan, plan.streams)
-                    if change is not None:
-                        sup.change(change)
-                        live.append(sup.name)
-                        break
-                else:
-                    new.append(self._start_slot(adapter, plan).name)
-            self.served[venue].extend(added)
-            self.plan_changes += 1
-            self.log.info("subscribed", extra=fields(venue=venue, added=added, live=live, new=new))
-        self.last_change = {"live": list(dict.fromkeys(live)), "new": new, "closed": []}
-        return added, already
-
-    def _supervisor(self, adapter: Adapter, plan: ConnectionPlan, n: int) -> Supervisor:
-        """Slot ``n`` of ``adapter``'s venue, journaling where the venue's table says."""
-        journal = self._journal_for(adapter.venue)
-        # receive-to-commit samples are seqs of the journal: the tier's have their own
-        latency = (self.metrics.sample_latency
-                   if self.metrics is not None and journal is self.journal else None)
-        return Supervisor(adapter, plan, n, journal=journal, life=self.life,
-                          sup=self.config.supervision, rng=self.rng, log=self.log,
-                          resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
-                          latency=latency, on_refused=self._change_refused)
-
-    def _start_slot(self, adapter: Adapter, plan: ConnectionPlan) -> Supervisor:
-        n = sum(1 for s in self.supervisors if s.venue == adapter.venue)
-        sup = self._supervisor(adapter, plan, n)
-        self.supervisors.append(sup)
-        self._sup_tasks.append(asyncio.create_task(sup.run(), name=sup.name))
-        return sup
-
-    def _change_refused(self, sup: Supervisor, change: LiveChange) -> None:
-        """A venue refused a live change (the slot's plan is reverted): symbols it added
-        that no slot carries now are no longer served (the caller may ask again)."""
-        if not change.added:
-            return
-        carried = {st for s in self._slots(sup.venue) for st in s.plan.streams}
-        adapter = sup.adapter
-        lost = [sym for sym in self.served[sup.venue]
-                if not any(st in carried for p in adapter.plans_for([sym]) for st in p.streams)]
-        if lost:
-            self.served[sup.venue] = [s for s in self.served[sup.venue] if s not in lost]
-            self.plan_changes += 1
-            self.log.warning("subscribe_refused", extra=fields(venue=sup.venue, symbols=lost))
+        """Record ``symbols`` too; ``(added, already)`` (``Subscriptions.subscribe``)."""
+        return self.subscriptions.subscribe(venue, symbols)
 
     def unsubscribe(self, venue: str, symbols: list[str]) -> tuple[list[str], list[str]]:
-        """Stop recording ``symbols``; ``(removed, absent)``.
+        """Stop recording ``symbols``; ``(removed, absent)`` (``Subscriptions.unsubscribe``)."""
+        return self.subscriptions.unsubscribe(venue, symbols)
 
-        Each connection carrying them drops their streams in place when the venue can
-        (``Adapter.unsubscribe_messages``), is closed when nothing would be left on it,
-        else reconnects on what remains. The others are left as they are.
-        """
-        adapter = self._adapter(venue)
-        if self.stopping:
-            raise ControlError("the recorder is stopping", code="stopping")
-        wanted = self._symbols_of(venue, symbols)
-        have = set(self.served[venue])
-        removed = [s for s in wanted if s in have]
-        absent = [s for s in wanted if s not in have]
-        live: list[str] = []
-        closed: list[str] = []
-        if removed:
-            gone = {st for plan in adapter.plans_for(removed) for st in plan.streams}
-            for sup in self._slots(venue):
-                mine = [st for st in sup.plan.streams if st in gone]
-                if not mine:
-                    continue
-                if len(mine) == len(sup.plan.streams):
-                    sup.retire()
-                    closed.append(sup.name)
-                    continue
-                change = adapter.unsubscribe_messages(sup.plan, mine)
-                if change is not None:
-                    sup.change(change)
-                else:  # the venue cannot: reconnect that one on what remains
-                    left = set(sup.plan.streams) - gone
-                    keep = [sym for sym in self.served[venue] if sym not in removed
-                            and any(st in left for p in adapter.plans_for([sym]) for st in p.streams)]
-                    rest = [p for p in adapter.plans_for(keep) if p.route == sup.plan.route
-                            and set(p.streams) <= left]
-                    if rest:
-                        sup.resubscribe(rest[0])
-                    else:
-                        sup.retire()
-                        closed.append(sup.name)
-                        continue
-                live.append(sup.name)
-            self.served[venue] = [s for s in self.served[venue] if s not in removed]
-            self.plan_changes += 1
-            self.log.info("unsubscribed", extra=fields(venue=venue, removed=removed, live=live,
-                                                       closed=closed))
-        self.last_change = {"live": live, "new": [], "closed": closed}
-        return removed, absent
+    @property
+    def served(self) -> dict[str, list[str]]:
+        """Venue -> the symbols recorded now."""
+        return self.subscriptions.served
+
+    @property
+    def last_change(self) -> dict[str, list[str]]:
+        """What the last (un)subscribe did: connections changed ``live``, ``new``, ``closed``."""
+        return self.subscriptions.last_change
+
+    @property
+    def plan_changes(self) -> int:
+        """+1 each (un)subscribe, or refused live change, that changed what a slot carries."""
+        return self.subscriptions.plan_changes
 
     def journal_rest(self, venue: str, url: str, status: int, body: bytes,
                      recv_ns: int | None, *, via: str = "control") -> int:
-        """Append a REST answer fetched elsewhere (a ``rest`` record, ``error`` outside 2xx)
-        on the venue's API stream; its seq. ``via`` says who fetched it: ``control`` (a
-        process attached over the socket) or ``api`` (the market-data API in this process)."""
-        if venue not in VENUES:
-            raise ControlError(f"unknown venue {venue!r} (known: {', '.join(VENUES)})",
-                               code="unknown_venue", choices=tuple(VENUES))
-        if self.writer is None or self.stopping:
+        """Append a REST answer on the venue's API stream; its seq (``ApiJournal``)."""
+        if self.api is None:  # the journal is not open yet
+            check_venue(venue)
             raise ControlError("the recorder is stopping", code="stopping")
-        sid = self._api_stream(venue)
-        kind = "rest" if 200 <= status < 300 or status == 304 else "error"
-        meta: dict[str, Any] = {"url": url, "status": status, "via": via}
-        if recv_ns is not None:
-            meta["recv_ns"] = recv_ns
-        try:
-            rec = self.writer.append(sid, kind, body, meta=meta)
-        except JournalWriteError as exc:
-            self.journal_failed(exc)
-            raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
-        return rec.seq
-
-    def _api_stream(self, venue: str) -> int:
-        """The stream of what API processes send over the control socket, per venue (venue
-        ``""``: the recorder's own, for marks of no venue)."""
-        sid = self._api_streams.get(venue)
-        if sid is None:
-            if venue:
-                base = next((a.options.rest_base for a in self.adapters if a.venue == venue),
-                            VENUES[venue].rest_url)
-                sid = self.journal.register(venue, url=base, conn=f"{venue}.api", channels=("rest",))
-            else:
-                sid = self.journal.register("recorder", url="", conn="recorder.api", channels=())
-            self._api_streams[venue] = sid
-        return sid
+        return self.api.journal_rest(venue, url, status, body, recv_ns, via=via)
 
     def journal_mark(self, venue: str, text: str, fields: dict[str, Any]) -> int:
-        """Append a ``mark`` an API process sent (``{"mark": text, **fields}``); its seq."""
-        if venue and venue not in VENUES:
-            raise ControlError(f"unknown venue {venue!r} (known: {', '.join(VENUES)}, or \"\")",
-                               code="unknown_venue", choices=tuple(VENUES))
-        if self.writer is None or self.stopping:
+        """Append a ``mark`` (``{"mark": text, **fields}``); its seq (``ApiJournal``)."""
+        if self.api is None:
+            check_venue(venue, none_ok=True)
             raise ControlError("the recorder is stopping", code="stopping")
-        try:
-            payload = json.dumps({**fields, "mark": text}, sort_keys=True).encode()
-        except (TypeError, ValueError) as exc:
-            raise ControlError(f"'fields': {exc}", code="bad_request") from None
-        try:
-            rec = self.writer.append(self._api_stream(venue), "mark", payload)
-        except JournalWriteError as exc:
-            self.journal_failed(exc)
-            raise ControlError(f"the journal failed: {exc}", code="journal_failed") from None
-        return rec.seq
+        return self.api.journal_mark(venue, text, fields)
 
     def committed_seq(self) -> int:
         return self.writer.committed_seq if self.writer is not None else 0
-
-    def _build_watcher(self) -> Watcher:
-        """The listing watcher (``[listing]``): its marks and replies go on Upbit's API stream."""
-        c = self.config.listing
-        return Watcher(notice_url=c.notice_url, market_url=c.market_url,
-                       interval_s=c.interval_ms / 1000, market_interval_s=c.market_interval_ms / 1000,
-                       timeout_s=c.timeout_s, max_backoff_s=c.max_backoff_s, target=self,
-                       data_dir=self.config.data, log=self.log, on_listing=self._on_listing,
-                       on_latency=self.metrics.detection.observe if self.metrics else None)
-
-    def _build_capture(self) -> Capture:
-        """The capture windows, cut from the tier (or the journal when there is none)."""
-        c = self.config.listing
-        source = self.tier if self.tier is not None else None
-        return Capture(data_dir=self.config.data,
-                       source_dir=source.path if source is not None else self.config.data,
-                       before_s=c.before_s, after_s=c.after_s,
-                       flush=(source.writer if source is not None else self.writer).flush,
-                       journal_mark=self.journal_mark, log=self.log)
-
-    def _on_listing(self, listing: dict[str, Any]) -> None:
-        """A new KRW listing was marked: book its capture window."""
-        if self.capture is not None:
-            self.capture.book(listing)
-
-    def _keep_windows(self) -> list[tuple[int, int]]:
-        """The tier's time ranges a capture window still needs (none are expired)."""
-        return self.capture.keep() if self.capture is not None else []
 
     def control_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"pid": os.getpid(), "venues": self.venues(),
@@ -568,21 +372,50 @@ class Recorder:
                 release_segment=self.writer.release_segment), self.hook_factories)
 
     def _start_supervisors(self) -> list[asyncio.Task[None]]:
-        for adapter in self.adapters:
-            for i, plan in enumerate(adapter.plans()):
-                self.supervisors.append(self._supervisor(adapter, plan, i))
+        """The snapshot fetchers' tasks, then the slots'; the latter (a list that grows
+        when the control socket adds symbols)."""
         for venue, fetcher in self.fetchers.items():
             self._tasks.append(asyncio.create_task(fetcher.run(), name=f"snapshots-{venue}"))
-        # the list grows when the control socket adds symbols (``subscribe``)
-        self._sup_tasks = [asyncio.create_task(s.run(), name=s.name) for s in self.supervisors]
-        return self._sup_tasks
+        return self.subscriptions.start()
+
+    def _supervisor(self, adapter: Adapter, plan: ConnectionPlan, n: int) -> Supervisor:
+        """Slot ``n`` of ``adapter``'s venue, journaling where the venue's table says."""
+        journal = self._journal_for(adapter.venue)
+        # receive-to-commit samples are seqs of the journal: the tier's have their own
+        latency = (self.metrics.sample_latency
+                   if self.metrics is not None and journal is self.journal else None)
+        return Supervisor(adapter, plan, n, journal=journal, life=self.life,
+                          sup=self.config.supervision, rng=self.rng, log=self.log,
+                          resync=self.resync, on_link=self._on_link, on_failed=self._slot_failed,
+                          latency=latency, on_refused=self.subscriptions.change_refused)
 
     def _use_venues(self, venues: tuple[VenueConfig, ...]) -> None:
         """Record ``venues`` (the configured ones, their symbols checked and expanded by
         the universe); ``config_hash`` stays the configuration's."""
         self.config = dataclasses.replace(self.config, venues=venues)
-        self.adapters = [adapter_for(v, self.config.supervision) for v in venues]
-        self.served = {a.venue: list(a.options.symbols) for a in self.adapters}
+        self._serve([adapter_for(v, self.config.supervision) for v in venues])
+
+    def _serve(self, adapters: list[Adapter]) -> None:
+        """Record with ``adapters``: the slots and symbols to start from (before ``run``'s
+        slots start)."""
+        self.adapters = adapters
+        self.subscriptions = Subscriptions(adapters, supervisors=self.supervisors,
+                                           universe=self.universe, new_slot=self._supervisor,
+                                           life=self.life, log=self.log)
+
+    @property
+    def watcher(self) -> Watcher | None:
+        """The listing watcher ([listing] enabled, once running)."""
+        return self.listings.watcher if self.listings is not None else None
+
+    @property
+    def capture(self) -> Capture | None:
+        """The listings' capture windows ([listing] enabled, once running)."""
+        return self.listings.capture if self.listings is not None else None
+
+    def _keep_windows(self) -> list[tuple[int, int]]:
+        """The tier's time ranges a capture window still needs (none are expired)."""
+        return self.listings.keep() if self.listings is not None else []
 
     def _on_link(self, link: Link) -> None:
         self.links[link.sid] = link
@@ -596,11 +429,13 @@ class Recorder:
         self.life.begin()
         self._open_writer()
         try:
-            previous = self._claim_run()
+            previous = self.marker.claim()  # the writer lock is ours
             self._start_projections()
             self._start_broker()
-            if previous is not None:
-                self._journal_recovery(previous)  # first: before the venues' lists
+            if previous is not None:  # the recovered mark first: before the venues' lists
+                journal_recovery(self.journal, previous, last_seq=self.writer.last_seq,
+                                 projection=self.projection, reprojected=self._reprojected,
+                                 log=self.log)
             for f in self.universe.take_pending():  # the lists the symbols were checked against
                 self.journal_rest(f.venue, f.url, f.status, f.body, f.recv_ns, via="universe")
             if self.metrics is not None and self.config.metrics_port is not None:
@@ -613,18 +448,18 @@ class Recorder:
             await self._start_control()
             self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
             self._tasks.append(asyncio.create_task(self.universe.run(self), name="universe"))
-            if self.tier is not None:
+            if self.config.listing.enabled:
+                self.listings = Listings(self.config.listing, data_dir=self.config.data, target=self,
+                                         tier=self.tier, writer=self.writer, log=self.log,
+                                         on_latency=self.metrics.detection.observe
+                                         if self.metrics else None)
+                if self.metrics is not None:
+                    self.metrics.watcher = self.listings.watcher
+            if self.tier is not None:  # tasks in this order: tier, capture, listing
                 self._tasks.append(asyncio.create_task(
                     self.tier.run(self.life.stop_future, self._keep_windows), name="tier"))
-            if self.config.listing.enabled:
-                self.capture = self._build_capture()
-                self._tasks.append(asyncio.create_task(self.capture.run(self.life.stop_future),
-                                                       name="capture"))
-                self.watcher = self._build_watcher()
-                if self.metrics is not None:
-                    self.metrics.watcher = self.watcher
-                self._tasks.append(asyncio.create_task(self.watcher.run(self.life.stop_future),
-                                                       name="listing"))
+            if self.listings is not None:
+                self._tasks.extend(self.listings.start(self.life.stop_future))
             if self.config.duration_s is not None:
                 loop.call_later(self.config.duration_s, self.request_stop)
             if self.config.dashboard:
@@ -683,49 +518,7 @@ class Recorder:
                 proj.store(*got, committed_seq=w.committed_seq)
         self.log.info("stopped", extra=fields(last_seq=w.last_seq, committed_seq=w.committed_seq,
                                               exit_code=self.exit_code))
-        if self._marker is not None:  # stopped in order: the next start is no recovery
-            with contextlib.suppress(OSError):
-                self._marker.unlink()
-            self._marker = None
-
-    # -- crash recovery ---------------------------------------------------------------
-
-    def _claim_run(self) -> dict[str, Any] | None:
-        """Write our run marker (the writer lock is ours); the previous run's if it left one.
-
-        A marker left behind means its daemon died without stopping in order. None: the
-        previous run stopped cleanly, or there was none.
-        """
-        path = Path(self.config.data) / RUN_MARKER
-        previous: dict[str, Any] | None = None
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(previous, dict):
-                previous = {"unreadable": repr(previous)[:200]}
-        except FileNotFoundError:
-            previous = None
-        except (OSError, ValueError) as exc:
-            previous = {"unreadable": str(exc)[:200]}
-        tmp = path.with_name(f".{RUN_MARKER}.{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps({"pid": os.getpid(), "started_ns": time.time_ns(),
-                                       "config_hash": self.config_hash}), encoding="utf-8")
-            os.replace(tmp, path)
-            self._marker = path
-        except OSError as exc:  # the journal still works; only crash detection is lost
-            self.log.warning("run_marker_failed", extra=fields(path=str(path), error=str(exc)))
-        return previous
-
-    def _journal_recovery(self, previous: dict[str, Any]) -> None:
-        """The ``recovered`` mark: what the journal held and how the state was rebuilt."""
-        proj = self.projection
-        info = {"last_committed_seq": self.writer.last_seq,
-                "checkpoint_seq": (proj.checkpoint_seq or None) if proj is not None else None,
-                "reprojected": self._reprojected if proj is not None else None,
-                "previous": previous}
-        sid = self.journal.register("recorder", url="", conn="recorder", channels=())
-        self.journal.mark(sid, "recovered", **info)
-        self.log.warning("recovered", extra=fields(stream=sid, **info))
+        self.marker.release()  # stopped in order: the next start is no recovery
 
     async def _watch(self) -> None:
         """Notice a writer that failed on its own thread; write checkpoints; run the hooks."""

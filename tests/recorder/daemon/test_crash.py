@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from recorder.daemon.app import RUN_MARKER
+from recorder.daemon.recovery import RUN_MARKER
 from recorder.inspect import verify
 from recorder.journal.checkpoints import LmdbCheckpointStore
 from recorder.journal.reader import JournalReader

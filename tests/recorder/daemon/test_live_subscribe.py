@@ -295,7 +295,7 @@ async def test_a_venue_that_cannot_change_live_gets_connections_of_their_own(tmp
                      upbit=["KRW-BTC"], upbit_channels=["trade"])
         async with Running(cfg) as rec:
             await until(lambda: all(s.ready for s in rec.supervisors), 10, "up")
-            adapter = rec._adapter("binance-usdm")
+            adapter = rec.subscriptions.adapter("binance-usdm")
             adapter.subscribe_messages = lambda plan, streams: None
             adapter.unsubscribe_messages = lambda plan, streams: None
             old = {s.name: s.links[0].sid for s in rec.supervisors}
