@@ -14,7 +14,7 @@ import contextlib
 from typing import Any
 
 from recorder.journal import JournalError
-from recorder.journal.remote import RemoteSource
+from recorder.journal.remote import RemoteSource, said_url
 from state.projector import Projector
 
 from .errors import VenueUnavailableError
@@ -79,9 +79,9 @@ class FollowedSource(FoldedMemory):
         deadline = loop.time() + timeout
         while self.folded_seq < target:
             if self.error is not None:
-                raise VenueUnavailableError(FOLLOWED, f"following {self.url}: {self.error}")
+                raise VenueUnavailableError(FOLLOWED, f"following {said_url(self.url)}: {self.error}")
             if loop.time() > deadline:
-                raise VenueUnavailableError(FOLLOWED, f"{self.url}: folded {self.folded_seq} of "
+                raise VenueUnavailableError(FOLLOWED, f"{said_url(self.url)}: folded {self.folded_seq} of "
                                             f"{target} records in {timeout:g} s")
             await asyncio.sleep(0.02)
 

@@ -59,6 +59,7 @@ from recorder.journal.remote import (
     encode_stream_info,
     encode_values,
     records_headers,
+    said_url,
     stream_headers,
     stream_name,
     subjects,
@@ -223,7 +224,7 @@ class BrokerPublisher:
                 self._next = None
                 if self._failures == 1 or self._failures % 10 == 0:
                     self.log.warning("broker_down", extra=fields(
-                        url=self.url, error=f"{type(exc).__name__}: {exc}", failures=self._failures,
+                        url=said_url(self.url), error=f"{type(exc).__name__}: {exc}", failures=self._failures,
                         retry_s=round(backoff, 2), committed_seq=self.committed(),
                         published_seq=self.published_seq))
                 await self._idle(backoff)
@@ -243,7 +244,7 @@ class BrokerPublisher:
 
         async def reconnected() -> None:
             self._next = None  # ask the stream where it is before the next publish
-            self.log.info("broker_reconnected", extra=fields(url=self.url))
+            self.log.info("broker_reconnected", extra=fields(url=said_url(self.url)))
 
         async def quiet(exc: Exception) -> None:
             pass  # said by broker_down when a publish fails
@@ -256,10 +257,10 @@ class BrokerPublisher:
                 reconnected_cb=reconnected, error_cb=quiet,
                 name=f"ticktape-recorder-{self.shard or 'main'}"), CONNECT_TIMEOUT_S)
         except TimeoutError:
-            raise ConnectionError(f"no NATS server answers at {self.url} "
+            raise ConnectionError(f"no NATS server answers at {said_url(self.url)} "
                                   f"(in {CONNECT_TIMEOUT_S} s)") from None
         self._js = self._nc.jetstream()
-        self.log.info("broker_connected", extra=fields(url=self.url, stream=self.name))
+        self.log.info("broker_connected", extra=fields(url=said_url(self.url), stream=self.name))
 
     async def _sync(self) -> None:
         """Where the stream is: continue after its last seq (creating the stream on first use)."""

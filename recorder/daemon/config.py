@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.errors import ConfigError
+from recorder.journal.remote import said_url
 from recorder.journal.writer import DURABILITY, shard_problem
 from recorder.venues import VENUES as DESCRIPTORS
 from recorder.venues.base import origin
@@ -504,7 +505,7 @@ def _listing(raw: Mapping[str, Any], problems: Problems) -> ListingConfig:
 def _broker(raw: Mapping[str, Any], problems: Problems) -> BrokerConfig:
     c = BrokerConfig(**_typed(BrokerConfig, raw, "broker", problems))
     if c.url and not c.url.startswith(("nats://", "tls://")):
-        problems.add(f"broker.url: nats://host:port, not {c.url!r}")
+        problems.add(f"broker.url: nats://host:port, not {said_url(c.url)!r}")
     if c.queue < 1 or c.batch_records < 1 or c.ack_timeout_s <= 0 or c.max_age_h < 0:
         problems.add("broker: queue >= 1, batch_records >= 1, ack_timeout_s > 0 and max_age_h >= 0")
     if c.stream and not c.stream.replace("_", "").replace("-", "").isalnum():

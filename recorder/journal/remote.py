@@ -69,6 +69,12 @@ _SHARD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VALUES = msgspec.msgpack.Decoder(list[bytes])
 
 
+def said_url(url: str) -> str:
+    """``url`` as logs and errors may show it: a user, password or token before ``@`` (NATS
+    takes credentials there) becomes ``***``."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1***@", url, flags=re.IGNORECASE)
+
+
 class RemoteError(JournalError):
     """Base of the follower's errors."""
 
@@ -77,17 +83,17 @@ class BrokerUnreachableError(RemoteError):
     """No NATS server answered at ``url`` when the source opened."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"no NATS server answers at {url}: {reason}")
-        self.url = url
+        super().__init__(f"no NATS server answers at {said_url(url)}: {reason}")
+        self.url = said_url(url)
 
 
 class RemoteStreamMissingError(RemoteError):
     """The server at ``url`` holds no stream ``stream`` (no recorder published that shard)."""
 
     def __init__(self, url: str, stream: str) -> None:
-        super().__init__(f"{url} has no JetStream stream {stream}: is a recorder publishing that "
+        super().__init__(f"{said_url(url)} has no JetStream stream {stream}: is a recorder publishing that "
                          f"shard ([broker] url in its config)?")
-        self.url = url
+        self.url = said_url(url)
         self.stream = stream
 
 
@@ -318,7 +324,7 @@ class RemoteSource:
             return fut.result(timeout)
         except TimeoutError:
             fut.cancel()
-            raise RemoteError(f"{self.url}: no answer in {timeout} s") from None
+            raise RemoteError(f"{said_url(self.url)}: no answer in {timeout} s") from None
 
     async def _connect(self, timeout: float) -> None:
         import nats

@@ -84,3 +84,13 @@ def test_a_value_in_parts_is_joined():
     assert complete_last(last) == 1 and c.feed(REC, last, parts[-1]) == [big]
     with pytest.raises(CorruptValueError, match="without the parts before it"):
         RecordCursor("S", 1).feed(REC, records_headers("", 1, 1, (2, n)), parts[1])
+
+
+def test_credentials_in_a_broker_url_are_never_said():
+    from recorder.journal.remote import BrokerUnreachableError, said_url
+
+    assert said_url("nats://alice:s3cret@10.0.0.2:4222") == "nats://***@10.0.0.2:4222"
+    assert said_url("nats://T0KEN@host:4222") == "nats://***@host:4222"
+    assert said_url("nats://10.0.0.2:4222") == "nats://10.0.0.2:4222"
+    err = BrokerUnreachableError("nats://alice:s3cret@10.0.0.2:4222", "refused")
+    assert "s3cret" not in str(err) and "s3cret" not in err.url
