@@ -54,7 +54,7 @@ def published(capture_journal, tmp_path_factory):
         srv.stop()
 
 
-async def _local(data, what: str, symbol: str):
+async def _local(data, symbol: str):
     with JournalReader(data) as r:
         p = Projector(r.streams(), depth_levels=DEPTH)
         p.apply_many(r.read())
@@ -73,13 +73,11 @@ def _state(doc: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("what", ["book"])
-def test_an_answer_from_the_followed_journal_equals_the_local_one(published, capsys, what):
+def test_a_book_from_the_followed_journal_equals_the_local_one(published, capsys):
     data, url = published
-    extra = ["--depth", "5"]
-    got = _said(capsys, what, "--follow", url, "--shard", SHARD, "--venue", "upbit", "--symbol",
-                "KRW-WAVES", *extra)
-    want = asyncio.run(_local(data, what, "KRW-WAVES"))
+    got = _said(capsys, "book", "--follow", url, "--shard", SHARD, "--venue", "upbit", "--symbol",
+                "KRW-WAVES", "--depth", "5")
+    want = asyncio.run(_local(data, "KRW-WAVES"))
     assert _state(got) == _state(want) and got["bids"] and got["asks"]
     assert got["source"] == "memory" and got.get("requests", 0) == 0
 
