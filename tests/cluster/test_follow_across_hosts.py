@@ -24,7 +24,7 @@ from recorder.journal.reader import JournalReader
 from tests.recorder.daemon.helpers import write_config
 from tools.netns import Cluster, Host, wait_port
 
-from .conftest import NATS_PORT, nats_server
+from .conftest import NATS_PORT, nats_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,11 +66,7 @@ def state(host: Host, *args: str) -> dict:
 def test_a_cut_cable_costs_time_not_records(cluster: Cluster, tmp_path, broker_on):
     a, b = cluster.a, cluster.b
     broker = a if broker_on == "a" else b
-    url = f"nats://{broker.addr}:{NATS_PORT}"
-    store = tmp_path / "nats"
-    store.mkdir()
-    broker.spawn([nats_server(), "-a", broker.addr, "-p", str(NATS_PORT), "-js", "-sd", str(store)],
-                 log=tmp_path / "nats.log")
+    url = nats_on(broker, tmp_path / "nats")
     a.spawn([sys.executable, "-m", "tools.simulator", "--venue", "binance-usdm,upbit", "--port", str(WS),
              "--rest-port", str(REST), "--speed", "20", "--seed", "5", "--no-record"],
             log=tmp_path / "sim.log", env=ENV, cwd=ROOT)

@@ -51,8 +51,9 @@ from query.manifest import load as load_manifest  # noqa: E402
 from query.store import LocalStore, open_store  # noqa: E402
 from recorder.importer import import_files  # noqa: E402
 from tools.captures import CRYPTOFEED, HFTBACKTEST_USDM  # noqa: E402
+from tools.natsserver import NatsServer  # noqa: E402
 from tools.netns import Cluster, available, wait_port  # noqa: E402
-from tools.s3server import S3Server, free_port  # noqa: E402
+from tools.s3server import S3Server  # noqa: E402
 
 AFTER_ALL = 2_000_000_000 * 10**9  # a clock past every captured day: all are finished
 NATS_PORT = 4222
@@ -157,38 +158,24 @@ def archive_figures(tmp: Path, captures: list[str]) -> dict[str, Any]:
     }
 
 
-def _nats() -> str:
-    path = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    if not Path(path).exists():
-        raise SystemExit("nats-server is missing (apt-get install nats-server)")
-    return path
-
-
 def lag_figures(tmp: Path, rate: int, seconds: float) -> dict[str, Any]:
-    store = tmp / "nats"
-    store.mkdir()
     lag_cmd = [sys.executable, str(ROOT / "tools" / "bench" / "broker_lag.py"), "--rate", str(rate),
                "--seconds", str(seconds), "--json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if available() is None:
         with Cluster.make("bench") as c:
-            c.a.spawn([_nats(), "-a", c.a.addr, "-p", str(NATS_PORT), "-js", "-sd", str(store)],
-                      log=tmp / "nats.log")
+            server = NatsServer(tmp / "nats", host=c.a.addr, port=NATS_PORT)
+            c.a.spawn(server.command(), log=tmp / "nats.log")
             wait_port(c.b, c.a.addr, NATS_PORT)
-            done = c.b.run([*lag_cmd, "--url", f"nats://{c.a.addr}:{NATS_PORT}"],
-                           timeout=seconds + 120, env=env, cwd=ROOT)
+            done = c.b.run([*lag_cmd, "--url", server.url], timeout=seconds + 120, env=env, cwd=ROOT)
             where = "two hosts"
     else:
-        port = free_port()
-        server = subprocess.Popen([_nats(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = NatsServer(tmp / "nats").start()
         try:
-            time.sleep(1.0)
-            done = subprocess.run([*lag_cmd, "--url", f"nats://127.0.0.1:{port}"], capture_output=True,
-                                  text=True, timeout=seconds + 120, env=env, cwd=ROOT, check=False)
+            done = subprocess.run([*lag_cmd, "--url", server.url], capture_output=True, text=True,
+                                  timeout=seconds + 120, env=env, cwd=ROOT, check=False)
         finally:
-            server.kill()
-            server.wait()
+            server.stop()
         where = "loopback"
     if done.returncode != 0:
         raise SystemExit(f"broker_lag failed: {done.stderr[-2000:]}")

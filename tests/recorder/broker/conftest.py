@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from .natsserver import NatsServer
+from tools.natsserver import NatsServer
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from query.market.inprocess import DEPTH
 from recorder.journal.reader import JournalReader
 from recorder.journal.writer import JournalWriter
 from state.projector import Projector
+from tools.natsserver import NatsServer
 
-from .natsserver import NatsServer
 from .test_source_contract import _publish
 
 pytestmark = pytest.mark.timeout(180)

@@ -19,8 +19,8 @@ from recorder.journal.remote import (
     RemoteStreamMissingError,
     stream_name,
 )
+from tools.natsserver import free_port
 
-from .natsserver import free_port
 from .pipeline import Follower, Pipeline, journal, until
 
 pytestmark = pytest.mark.timeout(120)

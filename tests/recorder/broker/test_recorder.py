@@ -137,7 +137,7 @@ async def _market_data_follows(url: str, local: list) -> None:
 
 
 def test_replay_follow_says_a_broker_that_is_not_there(capsys):
-    from .natsserver import free_port
+    from tools.natsserver import free_port
 
     url = f"nats://127.0.0.1:{free_port()}"
     assert replay(["state", "--follow", url, "--at", "1"]) == 2

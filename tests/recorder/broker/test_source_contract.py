@@ -24,8 +24,7 @@ from tests.recorder.journal.test_source import (  # noqa: F401 (the contract's f
     test_streams_are_the_same_and_a_copy,
     test_time_bounds_include_the_start_and_exclude_the_end,
 )
-
-from .natsserver import NatsServer
+from tools.natsserver import NatsServer
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -1,5 +1,7 @@
-"""A real ``nats-server -js`` for the broker tests: 127.0.0.1, a free port, a temp store dir,
-stopped (and restarted on the same port and store) by its pid."""
+"""A real ``nats-server -js`` for the broker and cluster tests and ``tools/bench/remote.py``:
+127.0.0.1 (or a namespace host's address), a free port, a temp store dir, stopped (and
+restarted on the same port and store) by its pid. ``command()`` is its argv, for a process
+started elsewhere (inside a network namespace: ``tools.netns.Host.spawn``)."""
 
 from __future__ import annotations
 
@@ -30,11 +32,17 @@ class NatsServer:
         self.url = f"nats://{host}:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> NatsServer:
+    def command(self) -> list[str]:
+        if not Path(NATS_SERVER).exists():
+            raise RuntimeError("nats-server is missing: `make test` installs Debian's nats-server "
+                               "(tools/ci/system-deps.sh); or apt-get install nats-server")
         self.store.mkdir(parents=True, exist_ok=True)
+        return [NATS_SERVER, "-js", "-a", self.host, "-p", str(self.port), "-sd", str(self.store / "js")]
+
+    def start(self) -> NatsServer:
+        argv = self.command()
         log = open(self.store / "server.log", "ab")  # noqa: SIM115 (the child holds it)
-        self.proc = subprocess.Popen([NATS_SERVER, "-js", "-a", self.host, "-p", str(self.port),
-                                      "-sd", str(self.store / "js")], stdout=log, stderr=log)
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 10
         while True:
@@ -43,7 +51,7 @@ class NatsServer:
                     return self
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nats-server did not start: {(self.store / 'server.log').read_text()[-500:]}")
+                    raise RuntimeError(f"nats-server did not start: {(self.store / 'server.log').read_text()[-500:]}") from None
                 time.sleep(0.05)
 
     def kill(self) -> None:
