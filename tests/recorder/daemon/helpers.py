@@ -78,6 +78,11 @@ def write_config(path: Path, data: Path, urls: Any, **kw: Any) -> Path:
     return path
 
 
+def frames(rec: Any) -> int:
+    """Data frames a running ``Recorder`` has received, over all its connections."""
+    return sum(lk.frames for lk in rec.links.values())
+
+
 def last_seq(data: Path) -> int:
     """The journal's committed last seq; 0 while the starting process has not made it yet."""
     try:

@@ -19,13 +19,10 @@ from recorder.daemon.logs import LOGGER, event_logger, fields
 from recorder.daemon.ports import ConnectionStatus
 from tools.simulator import Simulator
 
-from .helpers import Running, config, until
+from .helpers import Running, config, frames, until
 
 pytestmark = pytest.mark.timeout(60)
 
-
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
 
 
 async def test_render_shows_connections_journal_snapshots_and_projection(tmp_path):
@@ -33,14 +30,14 @@ async def test_render_shows_connections_journal_snapshots_and_projection(tmp_pat
         cfg = config(tmp_path, s.urls, binance=["BTCUSDT"], upbit=["KRW-BTC"])
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 200 and rec.fetchers["binance-usdm"].fetched, 10, "frames")
+            await until(lambda: frames(rec) > 200 and rec.fetchers["binance-usdm"].fetched, 10, "frames")
             s.fault("drop", venue="upbit", code=1011)
             await until(lambda: sum(sv.reconnects for sv in rec.supervisors) == 1
                         and all(sv.up for sv in rec.supervisors), 10, "the reconnect")
             console = Console(record=True, width=200, color_system=None)
             console.print(render(rec.status))
             text = console.export_text()
-            frames = {sv.name: sum(lk.frames for lk in rec.links.values() if lk.conn == sv.name)
+            per_conn = {sv.name: sum(lk.frames for lk in rec.links.values() if lk.conn == sv.name)
                       for sv in rec.supervisors}
             sids = {sv.name: str(sv.links[-1].sid) for sv in rec.supervisors}
             assert await run.stop() == 0
@@ -52,7 +49,7 @@ async def test_render_shows_connections_journal_snapshots_and_projection(tmp_pat
         # conn, stream, state, frames, bytes, reconnects, rotations, stale
         assert cols[0] == sv.name and cols[1] == sids[sv.name]
         assert cols[2] == "up"
-        assert 0 < int(cols[3]) <= frames[sv.name]  # drawn a moment before the count
+        assert 0 < int(cols[3]) <= per_conn[sv.name]  # drawn a moment before the count
         assert cols[5] == str(sv.reconnects)
     assert [sv.reconnects for sv in rec.supervisors if sv.venue == "upbit"] == [1]
     assert "snapshots" in text and "BTCUSDT" in text

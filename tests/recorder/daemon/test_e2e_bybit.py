@@ -17,7 +17,7 @@ from state.projector import Projector
 from tools.simulator import Simulator
 
 from . import helpers
-from .helpers import Journal, Running, assert_byte_exact, until
+from .helpers import Journal, Running, assert_byte_exact, frames, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,9 +47,6 @@ def fold(j: Journal) -> tuple[Projector, list]:
     assert not bad, bad[:3]
     return p, events
 
-
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
 
 
 async def test_recorder_run_cli_spot_capture_byte_exact_and_decoded(tmp_path):
@@ -90,11 +87,11 @@ async def test_linear_drop_reconnects_and_the_new_snapshot_resyncs(tmp_path):
                            channels=["orderbook.200", "publicTrade", "tickers"])
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 150, 10, "frames")
+            await until(lambda: frames(rec) > 150, 10, "frames")
             aborted = set(s.fault("drop", venue="bybit")["conns"])
             await until(lambda: len(s.connections) >= 2, 10, "the reconnect")
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 100, 10, "frames after the reconnect")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 100, 10, "frames after the reconnect")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     j.assert_gapless()
@@ -119,11 +116,11 @@ async def test_injected_gap_is_marked_and_resynced_by_a_resubscribe(tmp_path):
                            channels=["orderbook.50", "publicTrade"])
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 30, 10, "frames")
+            await until(lambda: frames(rec) > 30, 10, "frames")
             assert s.fault("gap", venue="bybit", symbol="ABCUSDT", count=2)["pending"] == 2
             await until(lambda: _resynced(s), 10, "the resubscribe answered with a snapshot")
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 20, 10, "frames after the resync")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 20, 10, "frames after the resync")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     j.assert_gapless()
@@ -185,7 +182,7 @@ async def test_a_silent_feed_is_cut_by_the_watchdog_and_resubscribed(tmp_path):
                            market="linear", supervision={"stale_after_s": 0.6})
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 20, 10, "frames")
+            await until(lambda: frames(rec) > 20, 10, "frames")
             s.fault("silence", venue="bybit", seconds=5.0)
             await until(lambda: any(sv.stale for sv in rec.supervisors), 5, "the watchdog")
             await until(lambda: len(s.connections) >= 2, 5, "the replacement")

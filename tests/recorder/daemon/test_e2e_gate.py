@@ -16,7 +16,7 @@ from state.events import BookDelta, BookSnapshot, BookTicker, DecodeError, Trade
 from state.projector import Projector
 from tools.simulator import Simulator
 
-from .helpers import Journal, Running, assert_byte_exact, config_doc, until
+from .helpers import Journal, Running, assert_byte_exact, config_doc, frames, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,9 +37,6 @@ def gate_config(data: Path, urls, symbols, channels, *, market="spot", supervisi
                      "ws_url": urls.ws, "rest_url": urls.rest, "listing": False, **extra}]
     return build_config(doc)
 
-
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
 
 
 def _rest(j: Journal, symbol: str) -> list:
@@ -65,7 +62,7 @@ async def test_every_channel_byte_exact_snapshots_and_projection(tmp_path, marke
         async with run as rec:
             f = rec.fetchers["gate"]
             await until(lambda: len(f.fetched) == 2, 10, "both snapshots")
-            await until(lambda: _frames(rec) > 150, 15, "150 frames")
+            await until(lambda: frames(rec) > 150, 15, "150 frames")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     j.assert_gapless()
@@ -103,13 +100,13 @@ async def test_drop_reconnects_resubscribes_and_resnapshots(tmp_path):
         async with run as rec:
             f = rec.fetchers["gate"]
             await until(lambda: f.fetched.get("BTC_USDT") == 1, 10, "the first snapshot")
-            await until(lambda: _frames(rec) > 30, 10, "frames")
+            await until(lambda: frames(rec) > 30, 10, "frames")
             aborted = set(s.fault("drop", venue="gate")["conns"])
             assert aborted
             await until(lambda: len(s.connections) >= 2, 10, "the reconnect")
             await until(lambda: f.fetched.get("BTC_USDT") == 2, 10, "a snapshot after the reconnect")
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 30, 10, "frames after the reconnect")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 30, 10, "frames after the reconnect")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     j.assert_gapless()
@@ -160,11 +157,11 @@ async def test_ping_keeps_a_quiet_connection_through_the_idle_cut(tmp_path):
         cfg = gate_config(tmp_path, s.urls, ["BTC_USDT"], ["spot.trades"], ping_interval_s=0.3)
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 3, 10, "frames")
+            await until(lambda: frames(rec) > 3, 10, "frames")
             s.fault("silence", venue="gate", seconds=2.0)
             await asyncio.sleep(2.5)
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 3, 10, "frames after the silence")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 3, 10, "frames after the silence")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     assert len(s.connections) == 1 and len(j.ws_streams("gate")) == 1
@@ -184,7 +181,7 @@ async def test_unknown_symbol_is_journaled_as_an_error_reply(tmp_path):
         cfg = gate_config(tmp_path, s.urls, ["BTC_USDT", "NOPE_USDT"], ["spot.order_book_update"])
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 5, 10, "frames")
+            await until(lambda: frames(rec) > 5, 10, "frames")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     (info,) = j.ws_streams("gate")

@@ -14,7 +14,7 @@ from recorder.daemon import build_config
 from state.projector import Projector
 from tools.simulator import Simulator
 
-from .helpers import FAST, Journal, Running, assert_byte_exact, until
+from .helpers import FAST, Journal, Running, assert_byte_exact, frames, until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,9 +33,6 @@ def okx_config(data, urls, symbols, channels, *, supervision=None, sections=None
                    "ws_url": urls.ws, "rest_url": urls.rest, "listing": False, **venue}],
     })
 
-
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
 
 
 def project(j: Journal) -> Projector:
@@ -87,7 +84,7 @@ async def test_ping_keeps_a_quiet_connection_and_pongs_are_no_data(tmp_path):
         cfg = okx_config(tmp_path, s.urls, ["SOL-USDT"], ["trades"], ping_interval_s=0.3)
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 3, 10, "first frames")
+            await until(lambda: frames(rec) > 3, 10, "first frames")
             s.fault("silence", venue="okx", seconds=2.5)  # no data and no pong for 2.5 s
             await asyncio.sleep(3.0)
             await until(lambda: sum(lk.frames for lk in rec.links.values()) > 10, 10, "more frames")
@@ -108,10 +105,10 @@ async def test_drop_reconnects_resubscribes_and_the_book_restarts_clean(tmp_path
         cfg = okx_config(tmp_path, s.urls, ["ETH-USDT", "SOL-USDT"], ["books", "trades"])
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 30, 10, "frames")
+            await until(lambda: frames(rec) > 30, 10, "frames")
             dropped = set(s.fault("drop", venue="okx")["conns"])
             assert dropped
-            await until(lambda: len(s.connections) == 2 and _frames(rec) > 30, 10, "the reconnect")
+            await until(lambda: len(s.connections) == 2 and frames(rec) > 30, 10, "the reconnect")
             await until(lambda: len(s.sent(s.connections[1].id)) > 30, 10, "frames after it")
             assert await run.stop() == 0
     j = Journal(tmp_path)
@@ -135,7 +132,7 @@ async def test_a_broken_book_is_resubscribed_on_its_own_connection(tmp_path, fau
                          sections={"projection": {"enabled": projection}})
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 30, 10, "frames")
+            await until(lambda: frames(rec) > 30, 10, "frames")
             params = {"venue": "okx"} if fault == "gap" else {}
             s.fault(fault, symbol="ETH-USDT", **params)
             resub = rec.resubscribers["okx"]
@@ -155,8 +152,8 @@ async def test_a_broken_book_is_resubscribed_on_its_own_connection(tmp_path, fau
                         {"op": "subscribe", "args": [{"channel": "books", "instId": "ETH-USDT"}]}]
     (m,) = [m for m in j.marks() if m["venue"] == "okx"]
     assert (m["mark"], m["symbol"], m["source"]) == (mark, "ETH-USDT", "projection" if projection else "sync")
-    frames = [p for _, p in j.frames(info.id)]
-    assert sum(b'"action":"snapshot"' in p and b"SOL-USDT" in p for p in frames) == 1  # untouched
+    received = [p for _, p in j.frames(info.id)]
+    assert sum(b'"action":"snapshot"' in p and b"SOL-USDT" in p for p in received) == 1  # untouched
     p = project(j)
     assert decode_errors(p) == 0 and p.books_needing_snapshot() == []
 
@@ -170,7 +167,7 @@ async def test_an_unknown_instrument_is_refused_by_okx_and_the_others_record(tmp
         cfg = okx_config(tmp_path, s.urls, ["ETH-USDT", "NOPE-USDT"], ["trades", "books"])
         run = Running(cfg)
         async with run as rec:
-            await until(lambda: _frames(rec) > 30, 10, "frames")
+            await until(lambda: frames(rec) > 30, 10, "frames")
             assert await run.stop() == 0
     j = Journal(tmp_path)
     assert_byte_exact(s, j)

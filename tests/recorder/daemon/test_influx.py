@@ -24,7 +24,7 @@ from recorder.journal.writer import JournalWriter
 from tests import vm
 from tools.simulator import Simulator
 
-from .helpers import Journal, Running, config, until
+from .helpers import Journal, Running, config, frames, until
 
 pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(not vm.available(),
@@ -55,9 +55,6 @@ def assert_same(got, want) -> None:
         for ts, v in series.items():
             assert got[k][ts] == pytest.approx(v, rel=1e-12), (k, ts)
 
-
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
 
 
 async def test_recorder_streams_live_features_that_equal_the_archive_rows(tmp_path):
@@ -142,8 +139,8 @@ async def test_a_dead_influx_never_holds_the_recording(tmp_path):
         async with run as rec:
             await until(lambda: rec.hooks["influx"].stats()["failed"] + rec.hooks["influx"].stats()["dropped"] > 0, 20,
                         "points refused")
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 200, 10, "frames while influx is down")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 200, 10, "frames while influx is down")
             t0 = time.monotonic()
             assert await run.stop() == 0
             assert time.monotonic() - t0 < 10

@@ -14,7 +14,7 @@ from state.projector import Projector
 from state.validation import KINDS
 from tools.simulator import Simulator
 
-from .helpers import Journal, Running, config, until
+from .helpers import Journal, Running, config, frames, until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,9 +31,6 @@ def scrape(port: int) -> dict[str, dict[tuple, float]]:
     return out
 
 
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
-
 
 async def test_endpoint_counters_equal_the_journal(tmp_path):
     async with Simulator(source="synthetic", speed=20, seed=11) as s:
@@ -46,7 +43,7 @@ async def test_endpoint_counters_equal_the_journal(tmp_path):
             port = rec.metrics.port
             assert port
             f = rec.fetchers["binance-usdm"]
-            await until(lambda: len(f.fetched) == 2 and _frames(rec) > 300, 15, "snapshots, frames")
+            await until(lambda: len(f.fetched) == 2 and frames(rec) > 300, 15, "snapshots, frames")
             # Faults that every counter family must show: a reconnect, a chain break (gap +
             # resync snapshot), malformed frames (validation findings).
             assert s.fault("drop", venue="upbit", code=1011)["conns"]

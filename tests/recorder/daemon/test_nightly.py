@@ -15,7 +15,7 @@ from recorder.journal.reader import JournalReader
 from recorder.journal.writer import JournalWriter
 from tools.simulator import Simulator
 
-from .helpers import Journal, Running, config, until
+from .helpers import Journal, Running, config, frames, until
 
 pytestmark = pytest.mark.timeout(120)
 DAY_NS = 86_400 * 10**9
@@ -41,9 +41,6 @@ def past_day_journal(data: Path, days_ago: int = 2, n: int = 50) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(t0 / 1e9))
 
 
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
-
 
 async def test_start_catches_up_a_missed_night(tmp_path):
     day = past_day_journal(tmp_path)
@@ -57,8 +54,8 @@ async def test_start_catches_up_a_missed_night(tmp_path):
                         60, "the catch-up compaction")
             nightly = rec.hooks["compaction"]
             # Recording went on throughout, and goes on after.
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 100, 10, "frames after the compaction")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 100, 10, "frames after the compaction")
             stats = nightly.stats()
             job = nightly.scheduler.get_jobs()[0]
             assert await run.stop() == 0
@@ -94,8 +91,8 @@ async def test_a_failing_compaction_is_logged_counted_and_recording_goes_on(tmp_
             await until(lambda: "compaction" in rec.hooks
                         and rec.hooks["compaction"].stats()["runs"]["error"], 60, "the failed run")
             nightly = rec.hooks["compaction"]
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 100, 10, "frames after the failure")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 100, 10, "frames after the failure")
             assert await run.stop() == 0
     logged = [json.loads(x) for x in (tmp_path / "rec.log").read_text().splitlines()]
     (failed,) = [x for x in logged if x["event"] == "compaction_failed"]

@@ -13,8 +13,8 @@ from query.store import open_store
 from recorder.daemon import ConfigError, build_config
 from tools.simulator import Simulator
 
-from .helpers import Journal, Running, config, until
-from .test_nightly import _frames, past_day_journal
+from .helpers import Journal, Running, config, frames, until
+from .test_nightly import past_day_journal
 
 pytestmark = pytest.mark.timeout(120)
 URL = "s3://arch/desk"  # the bucket of the s3 fixture (tests/conftest.py)
@@ -33,8 +33,8 @@ async def test_the_nightly_job_compacts_onto_s3_and_prunes_after_the_manifest(tm
         async with run as rec:
             await until(lambda: "compaction" in rec.hooks and rec.hooks["compaction"].compacted,
                         60, "the catch-up compaction")
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 100, 10, "frames after the compaction")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 100, 10, "frames after the compaction")
             assert await run.stop() == 0
     m = manifest.load(open_store(URL))
     assert list(m["days"]) == [day] and m["days"][day]["records"] == 51
@@ -54,8 +54,8 @@ async def test_a_missing_bucket_fails_the_job_prunes_nothing_recording_goes_on(t
         async with run as rec:
             await until(lambda: "compaction" in rec.hooks and rec.hooks["compaction"].stats()["runs"]["error"],
                         60, "the failed catch-up")
-            base = _frames(rec)
-            await until(lambda: _frames(rec) > base + 100, 10, "frames after the failure")
+            base = frames(rec)
+            await until(lambda: frames(rec) > base + 100, 10, "frames after the failure")
             assert await run.stop() == 0
     assert (data / "journal" / day).exists()  # nothing pruned
     assert Journal(data).records[0].seq == 1

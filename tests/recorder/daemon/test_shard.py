@@ -14,7 +14,7 @@ from recorder.journal.errors import JournalUsageError
 from recorder.journal.reader import JournalReader
 from tools.simulator import Simulator
 
-from .helpers import FAST, Journal, Running, until
+from .helpers import FAST, Journal, Running, frames, until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -105,9 +105,6 @@ def shard_config(data, urls, shard: dict | None):
     })
 
 
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
-
 
 async def test_two_shards_record_disjoint_stream_ids(tmp_path):
     data = {name: tmp_path / name for name in ("a", "b", "plain")}
@@ -116,7 +113,7 @@ async def test_two_shards_record_disjoint_stream_ids(tmp_path):
                     Running(shard_config(data["b"], s.urls, {"name": "b", "number": 2})) as rb,
                     Running(shard_config(data["plain"], s.urls, None)) as rp):
             for rec in (ra, rb, rp):
-                await until(lambda rec=rec: _frames(rec) > 40, 30, "frames on every recorder")
+                await until(lambda rec=rec: frames(rec) > 40, 30, "frames on every recorder")
     ids = {}
     for name, k in (("a", 1), ("b", 2), ("plain", 0)):
         main, tier = Journal(data[name]), Journal(data[name] / "tier")
@@ -141,7 +138,7 @@ async def test_two_shards_record_disjoint_stream_ids(tmp_path):
 async def test_a_data_directory_of_another_shard_is_refused(tmp_path):
     async with Simulator(venues=("okx", "binance-spot"), seed=3, speed=20) as s:
         async with Running(shard_config(tmp_path, s.urls, {"name": "a", "number": 1})) as rec:
-            await until(lambda: _frames(rec) > 5, 30, "frames")
+            await until(lambda: frames(rec) > 5, 30, "frames")
         other = Recorder(shard_config(tmp_path, s.urls, {"name": "b", "number": 2}))
         with pytest.raises(JournalUsageError, match=r"shard 'a' \(number 1\).*'b' \(number 2\)"):
             await other.run()

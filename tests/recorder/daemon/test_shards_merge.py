@@ -19,7 +19,7 @@ from replay.merge import MergedSource
 from state.projector import Projector
 from tools.simulator import Simulator
 
-from .helpers import FAST, Running, until
+from .helpers import FAST, Running, frames, until
 
 pytestmark = pytest.mark.timeout(180)
 URL = "s3://arch/desk"  # the bucket of the s3 fixture (tests/conftest.py)
@@ -38,9 +38,6 @@ def _config(data, urls, name: str):
     })
 
 
-def _frames(rec) -> int:
-    return sum(lk.frames for lk in rec.links.values())
-
 
 async def test_two_recorders_compact_into_one_archive_and_replay_merged(tmp_path, s3, capsys):
     data = {name: tmp_path / name for name in SHARDS}
@@ -48,7 +45,7 @@ async def test_two_recorders_compact_into_one_archive_and_replay_merged(tmp_path
         async with (Running(_config(data["asia"], sim.urls, "asia")) as ra,
                     Running(_config(data["eu"], sim.urls, "eu")) as re):
             for rec in (ra, re):
-                await until(lambda rec=rec: _frames(rec) > 100, 60, "frames on both recorders")
+                await until(lambda rec=rec: frames(rec) > 100, 60, "frames on both recorders")
     held = {}
     for name, d in data.items():
         with JournalReader(d) as r:
