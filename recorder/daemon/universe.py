@@ -238,7 +238,7 @@ class Universe:
         fetched = await self._fetch_all()
         for f in fetched:
             target.journal_rest(f.venue, f.url, f.status, f.body, f.recv_ns, via="universe")
-        ok = {f.venue for f in fetched if f.listed is not None} & set(self.listed)
+        ok = {f.venue for f in fetched if f.listed is not None}
         served = target.venues()
         for v in self._watched():
             if v.venue not in ok or v.venue not in self.listed:

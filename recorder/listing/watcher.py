@@ -119,7 +119,7 @@ class Watcher:
         self.transport = transport
         self.clock = clock
         self.stats = WatcherStats()
-        self.detector, self._resumed, self._saved_seq = self._load()
+        self.detector, self._resumed = self._load()
         self._unsaved_seq = 0  # the newest mark not yet covered by the saved state
         self._saved_at = time.monotonic()
         self._reasons: dict[str, str] = {}  # signal -> last unreadable reason logged
@@ -130,20 +130,20 @@ class Watcher:
     def state_path(self) -> Path:
         return self.data_dir / STATE_FILE
 
-    def _load(self) -> tuple[Detector, bool, int]:
+    def _load(self) -> tuple[Detector, bool]:
         """The saved detector plus the listing marks journaled after it; a fresh one if none."""
         try:
             doc = json.loads(self.state_path.read_bytes())
             det = Detector.from_json(json.dumps(doc["detector"]).encode())
             seq = int(doc["seq"])
         except FileNotFoundError:
-            return Detector(), False, 0
+            return Detector(), False
         except (ValueError, KeyError, TypeError, RecorderUsageError) as exc:
             self.log.warning("listing_state_unreadable", extra={"fields": {
                 "path": str(self.state_path), "error": str(exc)}})
-            return Detector(), False, 0
+            return Detector(), False
         det.announced.update(self._journaled_since(seq))
-        return det, True, seq
+        return det, True
 
     def _journaled_since(self, seq: int) -> set[tuple[str, str]]:
         """(coin, market) pairs of the ``listing`` marks after ``seq`` (a crash between a mark
@@ -177,7 +177,7 @@ class Watcher:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
-        self._saved_seq, self._unsaved_seq, self._saved_at = committed, 0, time.monotonic()
+        self._unsaved_seq, self._saved_at = 0, time.monotonic()
 
     # -- polling --------------------------------------------------------------------------
 

@@ -146,10 +146,9 @@ class Windows:
                 meta = {**(rec.meta or {}), "tier_seq": rec.seq}
                 if context:
                     meta["context"] = True
-                    w.append(ids[rec.stream], rec.kind, rec.payload, ts_ns=rec.ts_ns, meta=meta)
-                    continue
                 w.append(ids[rec.stream], rec.kind, rec.payload, ts_ns=rec.ts_ns, meta=meta)
-                counts[info.venue] = counts.get(info.venue, 0) + 1
+                if not context:
+                    counts[info.venue] = counts.get(info.venue, 0) + 1
             if not marked:
                 w.append(rid, "mark", mark, ts_ns=detected)
         _fsync_tree(tmp)
