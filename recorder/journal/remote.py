@@ -52,9 +52,10 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from .codec import decode_msgpack, decode_value, decode_values, encode_msgpack
+from .codec import decode_value, decode_values, encode_msgpack
 from .errors import CorruptValueError, JournalError
 from .record import Record, StreamInfo
+from .segments import decode_stream, encode_stream
 
 T = TypeVar("T")
 
@@ -163,14 +164,9 @@ def records_headers(shard: str, first: int, last: int, part: tuple[int, int] | N
     return h
 
 
-def encode_stream_info(info: StreamInfo) -> bytes:
-    return encode_msgpack(info._asdict())
-
-
-def decode_stream_info(data: bytes) -> StreamInfo:
-    d = decode_msgpack(data)
-    d["channels"] = tuple(d.get("channels") or ())
-    return StreamInfo(**{k: d[k] for k in StreamInfo._fields if k in d})
+# A streams message's body is the journal's stream-table row: its codec, once.
+encode_stream_info = encode_stream
+decode_stream_info = decode_stream
 
 
 def stream_headers(shard: str, info: StreamInfo) -> dict[str, str]:
