@@ -122,7 +122,6 @@ class BrokerPublisher:
         self.syncs = 0
         self.published_seq = 0
         self.lag_s = 0.0  # receive time of a message's last record to its ack, the last one
-        self.lag_max_s = 0.0
         if registry is not None:
             registry.register(_Collector(self))
 
@@ -398,7 +397,6 @@ class BrokerPublisher:
         self.published_seq = chunk[-1].seq
         self.published_records += len(chunk)
         self.lag_s = max(0.0, (time.time_ns() - chunk[-1].ts_ns) / 1e9)
-        self.lag_max_s = max(self.lag_max_s, self.lag_s)
 
     def stats(self) -> dict[str, Any]:
         return {"published_records": self.published_records, "published_batches": self.published_batches,

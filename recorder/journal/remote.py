@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -56,8 +56,6 @@ from .codec import decode_value, decode_values, encode_msgpack
 from .errors import CorruptValueError, JournalError
 from .record import Record, StreamInfo
 from .segments import decode_stream, encode_stream
-
-T = TypeVar("T")
 
 HDR_FIRST = "Ticktape-First"
 HDR_LAST = "Ticktape-Last"
@@ -293,7 +291,6 @@ class RemoteSource:
         self.stall_s = stall_s
         self.applied_seq = 0
         self.reconnects = 0
-        self.resubscribes = 0
         self.record_lag = record_lag
         self.lag_ns: list[int] = []
         self._streams: dict[int, StreamInfo] = {}
@@ -454,7 +451,6 @@ class RemoteSource:
             except Exception:  # noqa: BLE001 (the subscription broke: take it again from pos)
                 yield None
             finally:
-                self.resubscribes += 1
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
