@@ -390,9 +390,9 @@ class RemoteSource:
         last = complete_last(last_m.headers)
         return (first, last) if last >= first else (0, 0)
 
-    async def _locate(self, seq: int) -> int | None:
-        """The JetStream seq of the first records message holding ``seq`` or later (its first
-        part); None when there is none. A binary search: records messages are in seq order."""
+    async def _locate(self, seq: int) -> Any:
+        """The first records message holding ``seq`` or later (its first part); None when
+        there is none. A binary search: records messages are in seq order."""
         lo, hi = await self._state()
         hi += 1
         found = None
@@ -403,7 +403,7 @@ class RemoteSource:
                 hi = mid
                 continue
             if span_of(m.headers)[1] >= seq:
-                hi, found = mid, m.seq
+                hi, found = mid, m
             else:
                 lo = m.seq + 1
         return found
@@ -457,16 +457,16 @@ class RemoteSource:
     async def _records(self, from_seq: int, to_seq: int | None, idle_s: float) -> AsyncIterator[list[Record]]:
         """Lists of records from ``from_seq`` (up to ``to_seq``, forever without), [] when idle."""
         cursor = RecordCursor(self.name, max(from_seq, 1), self._streams)
-        start = await self._locate(from_seq)
-        while start is None:  # nothing there yet: wait for it
+        first = await self._locate(from_seq)
+        while first is None:  # nothing there yet: wait for it
             yield []
             await asyncio.sleep(idle_s)
-            start = await self._locate(from_seq)
-        await self._load_streams()  # those before start; the consumer brings the later ones
+            first = await self._locate(from_seq)
+        await self._load_streams()  # those before it; the consumer brings the later ones
         if from_seq <= 1:  # from the start: the stream's first record (it may have been trimmed);
             # a follower resuming after seq N needs N + 1, and a stream without it is a gap
-            cursor.next_seq = span_of((await self._get(start, self.records_subject)).headers)[0]
-        msgs = self._messages(start, idle_s)
+            cursor.next_seq = span_of(first.headers)[0]
+        msgs = self._messages(first.seq, idle_s)
         try:
             async for msg in msgs:
                 if msg is None:
