@@ -563,8 +563,6 @@ class RemoteSource:
             for rec in batch:
                 self.applied_seq = rec.seq
                 yield rec
-            if stop is not None and stop.is_set():
-                return
 
     async def afollow(self, from_seq: int = 1, *, poll_interval: float = 0.2) -> AsyncIterator[list[Record]]:
         """``follow`` for an asyncio loop (another than the source's): record batches as they come."""
