@@ -70,8 +70,8 @@ from .logs import fields
 
 EXPECT_LAST = "Nats-Expected-Last-Subject-Sequence"
 HEADER_ROOM = 512  # bytes of a message kept for its headers
-DUPLICATE_WINDOW_S = 120.0
-CONNECT_TIMEOUT_S = 2.0  # the stream's dedupe window (Nats-Msg-Id)
+DUPLICATE_WINDOW_S = 120.0  # the stream's dedupe window (Nats-Msg-Id)
+CONNECT_TIMEOUT_S = 2.0
 
 
 class BrokerPublisher:
@@ -379,10 +379,8 @@ class BrokerPublisher:
             info = self.stream_of(sid)
             if info is None:
                 raise RuntimeError(f"record of unknown stream {sid}")
-            ack = await self._js.publish(self.streams_subject, encode_stream_info(info), stream=self.name,
-                                         timeout=self.config.ack_timeout_s,
-                                         headers=stream_headers(self.shard, info))
-            del ack
+            await self._js.publish(self.streams_subject, encode_stream_info(info), stream=self.name,
+                                   timeout=self.config.ack_timeout_s, headers=stream_headers(self.shard, info))
             self._sent_streams.add(sid)
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
