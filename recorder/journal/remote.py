@@ -586,19 +586,24 @@ class RemoteSource:
         """Seq of the first record with ``ts_ns >= ts_ns``; a binary search over the messages."""
         return self._call(self._seq_at_time(ts_ns))
 
-    async def _records_at(self, ss: int) -> tuple[int, list[Record]] | None:
-        """(its JetStream seq, the records) of the first records message at or after ``ss``,
-        the parts after it joined when it is a value's first part."""
+    async def _records_at(self, ss: int, first_ss: int) -> tuple[int, list[Record]] | None:
+        """(the JetStream seq of its last message, the records) of the first records message at
+        or after ``ss``, a value in parts joined from its first part to its last. ``first_ss``:
+        the stream's first JetStream seq (no earlier part is looked for before it)."""
         m = await self._get(ss, self.records_subject)
         if m is None:
             return None
         first, _, part = span_of(m.headers)
         back = m.seq
-        while part is not None and part[0] > 1 and back > 1:  # back to the value's first part
+        while part is not None and part[0] > 1 and back > max(first_ss, 1):  # back to its first part
             back -= 1
             p = await self._get(back, self.records_subject)
-            if p is not None and p.seq == back and span_of(p.headers)[0] == first:
-                m, part = p, span_of(p.headers)[2]
+            if p is None or p.seq != back:
+                continue  # not a records message (a streams message between parts, after a resync)
+            p_first, _, p_part = span_of(p.headers)
+            if p_first != first:
+                break  # the value's earlier parts are not in the stream (trimmed)
+            m, part = p, p_part
         cursor = RecordCursor(self.name, first, {})
         got = cursor.feed(m.subject, m.headers, m.data)
         nxt = m.seq + 1
@@ -608,15 +613,16 @@ class RemoteSource:
                 return None
             got = cursor.feed(p.subject, p.headers, p.data)
             nxt = p.seq + 1
-        return m.seq, got
+        return nxt - 1, got  # at or after ``ss`` even when it began before (a later part's)
 
     async def _seq_at_time(self, ts_ns: int) -> int | None:
         lo, hi = await self._state()
+        first_ss = lo
         hi += 1
         found: list[Record] | None = None
         while lo < hi:
             mid = (lo + hi) // 2
-            got = await self._records_at(mid)
+            got = await self._records_at(mid, first_ss)
             if got is None or not got[1]:
                 hi = mid
                 continue

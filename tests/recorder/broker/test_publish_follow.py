@@ -279,3 +279,23 @@ async def test_stopped_while_the_broker_is_away_the_next_start_publishes_the_res
         await q.published()
     with RemoteSource(nats_down.url) as src:
         assert list(src.read()) == journal(data) and src.last_seq == 1000
+
+
+async def test_seq_at_time_finds_values_sent_in_parts(tmp_path, nats_server):
+    """The binary search lands on parts after a value's first: it walks back to that value's
+    first part and answers with the record, as a journal reader does."""
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_server.url, batch_records=4) as p:
+        for _ in range(4):
+            p.burst(3, big=2_500_000)  # over the server's 1 MiB payload: three parts each
+            await asyncio.sleep(0.01)
+        await p.published()
+    local = journal(data)
+
+    def check() -> None:
+        with RemoteSource(nats_server.url) as src:
+            for r in local:
+                assert src.seq_at_time(r.ts_ns) == next(x.seq for x in local if x.ts_ns >= r.ts_ns)
+            assert src.seq_at_time(local[-1].ts_ns + 1) is None
+
+    await asyncio.to_thread(check)
