@@ -195,6 +195,13 @@ def complete_last(headers: dict[str, str] | None) -> int:
     return first - 1 if part is not None and part[0] < part[1] else last
 
 
+def whole_first(headers: dict[str, str] | None) -> int:
+    """The first seq a records message begins whole: its first, or the one after for a part
+    that is not the value's first (at a stream's head: the parts before it were trimmed)."""
+    first, _, part = span_of(headers)
+    return first + 1 if part is not None and part[0] > 1 else first
+
+
 class RecordCursor:
     """Turns messages into records exactly once, in order (no I/O; ``RemoteSource`` feeds it).
 
@@ -382,7 +389,7 @@ class RemoteSource:
         m = await self._get(first_ss, self.records_subject)
         if m is None:
             return 0, 0
-        first = span_of(m.headers)[0]
+        first = whole_first(m.headers)
         try:
             last_m = await self._js.get_last_msg(self.name, self.records_subject)
         except NotFoundError:
@@ -465,7 +472,7 @@ class RemoteSource:
         await self._load_streams()  # those before it; the consumer brings the later ones
         if from_seq <= 1:  # from the start: the stream's first record (it may have been trimmed);
             # a follower resuming after seq N needs N + 1, and a stream without it is a gap
-            cursor.next_seq = span_of(first.headers)[0]
+            cursor.next_seq = whole_first(first.headers)
         msgs = self._messages(first.seq, idle_s)
         try:
             async for msg in msgs:
@@ -604,7 +611,7 @@ class RemoteSource:
             if p_first != first:
                 break  # the value's earlier parts are not in the stream (trimmed)
             m, part = p, p_part
-        cursor = RecordCursor(self.name, first, {})
+        cursor = RecordCursor(self.name, whole_first(m.headers), {})  # past a value trimmed to its later parts
         got = cursor.feed(m.subject, m.headers, m.data)
         nxt = m.seq + 1
         while part is not None and not got:
