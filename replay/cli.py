@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -266,27 +266,26 @@ def _follow_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--shard", default="", help="--follow: the recorder's shard (default: the unnamed one)")
 
 
-def _followed(args: argparse.Namespace, err: Console, *, live: bool) -> RemoteSource | None:
-    """The ``RemoteSource`` ``--follow`` names; None after saying why it cannot be opened.
-    A live run waits for a stream nobody published yet; a backtest or ``state`` does not."""
+def _followed(args: argparse.Namespace, source: RecordSource | None, err: Console, *, live: bool,
+              body: Callable[[argparse.Namespace, RecordSource | None, Console], int]) -> int:
+    """``body`` over the ``RemoteSource`` ``--follow`` names (closed after it), else over
+    ``source``; 2 after saying why the follower cannot be opened. A live run waits for a
+    stream nobody published yet; a backtest or ``state`` does not."""
+    if not args.follow or source is not None:
+        return body(args, source, err)
     try:
-        return RemoteSource(args.follow, args.shard, wait_for_stream=live)
+        remote = RemoteSource(args.follow, args.shard, wait_for_stream=live)
     except (JournalError, ValueError) as exc:
         err.print(f"[red]replay: {exc}[/red]", soft_wrap=True, highlight=False)
-        return None
+        return 2
+    with remote:
+        return body(args, remote, err)
 
 
 def cmd_run(argv: list[str], source: RecordSource | None = None) -> int:
     """A backtest or paper run; over ``source`` instead of ``--data`` when given."""
     args = run_parser().parse_args(argv)
-    err = Console(stderr=True)
-    if args.follow and source is None:
-        remote = _followed(args, err, live=args.live)
-        if remote is None:
-            return 2
-        with remote:
-            return _run(args, remote, err)
-    return _run(args, source, err)
+    return _followed(args, source, Console(stderr=True), live=args.live, body=_run)
 
 
 def _run(args: argparse.Namespace, source: RecordSource | None, err: Console) -> int:
@@ -483,14 +482,7 @@ def _print_state(doc: dict[str, Any], out: Console) -> None:
 def cmd_state(argv: list[str], source: RecordSource | None = None) -> int:
     """``replay state``; over ``source`` (from its first record) instead of ``--data`` when given."""
     args = state_parser().parse_args(argv)
-    err = Console(stderr=True)
-    if args.follow and source is None:
-        remote = _followed(args, err, live=False)
-        if remote is None:
-            return 2
-        with remote:
-            return _state(args, remote, err)
-    return _state(args, source, err)
+    return _followed(args, source, Console(stderr=True), live=False, body=_state)
 
 
 def _state(args: argparse.Namespace, source: RecordSource | None, err: Console) -> int:

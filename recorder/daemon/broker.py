@@ -70,8 +70,8 @@ from .logs import fields
 
 EXPECT_LAST = "Nats-Expected-Last-Subject-Sequence"
 HEADER_ROOM = 512  # bytes of a message kept for its headers
-DUPLICATE_WINDOW_S = 120.0
-CONNECT_TIMEOUT_S = 2.0  # the stream's dedupe window (Nats-Msg-Id)
+DUPLICATE_WINDOW_S = 120.0  # the stream's dedupe window (Nats-Msg-Id)
+CONNECT_TIMEOUT_S = 2.0
 
 
 class BrokerPublisher:
@@ -122,7 +122,6 @@ class BrokerPublisher:
         self.syncs = 0
         self.published_seq = 0
         self.lag_s = 0.0  # receive time of a message's last record to its ack, the last one
-        self.lag_max_s = 0.0
         if registry is not None:
             registry.register(_Collector(self))
 
@@ -380,10 +379,8 @@ class BrokerPublisher:
             info = self.stream_of(sid)
             if info is None:
                 raise RuntimeError(f"record of unknown stream {sid}")
-            ack = await self._js.publish(self.streams_subject, encode_stream_info(info), stream=self.name,
-                                         timeout=self.config.ack_timeout_s,
-                                         headers=stream_headers(self.shard, info))
-            del ack
+            await self._js.publish(self.streams_subject, encode_stream_info(info), stream=self.name,
+                                   timeout=self.config.ack_timeout_s, headers=stream_headers(self.shard, info))
             self._sent_streams.add(sid)
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
@@ -398,7 +395,6 @@ class BrokerPublisher:
         self.published_seq = chunk[-1].seq
         self.published_records += len(chunk)
         self.lag_s = max(0.0, (time.time_ns() - chunk[-1].ts_ns) / 1e9)
-        self.lag_max_s = max(self.lag_max_s, self.lag_s)
 
     def stats(self) -> dict[str, Any]:
         return {"published_records": self.published_records, "published_batches": self.published_batches,

@@ -48,15 +48,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
-from .codec import decode_msgpack, decode_value, decode_values, encode_msgpack
+from .codec import decode_value, decode_values, encode_msgpack
 from .errors import CorruptValueError, JournalError
 from .record import Record, StreamInfo
-
-T = TypeVar("T")
+from .segments import decode_stream, encode_stream
 
 HDR_FIRST = "Ticktape-First"
 HDR_LAST = "Ticktape-Last"
@@ -163,14 +162,9 @@ def records_headers(shard: str, first: int, last: int, part: tuple[int, int] | N
     return h
 
 
-def encode_stream_info(info: StreamInfo) -> bytes:
-    return encode_msgpack(info._asdict())
-
-
-def decode_stream_info(data: bytes) -> StreamInfo:
-    d = decode_msgpack(data)
-    d["channels"] = tuple(d.get("channels") or ())
-    return StreamInfo(**{k: d[k] for k in StreamInfo._fields if k in d})
+# A streams message's body is the journal's stream-table row: its codec, once.
+encode_stream_info = encode_stream
+decode_stream_info = decode_stream
 
 
 def stream_headers(shard: str, info: StreamInfo) -> dict[str, str]:
@@ -199,6 +193,13 @@ def complete_last(headers: dict[str, str] | None) -> int:
     that is not the value's last (the value is whole only with its last part)."""
     first, last, part = span_of(headers)
     return first - 1 if part is not None and part[0] < part[1] else last
+
+
+def whole_first(headers: dict[str, str] | None) -> int:
+    """The first seq a records message begins whole: its first, or the one after for a part
+    that is not the value's first (at a stream's head: the parts before it were trimmed)."""
+    first, _, part = span_of(headers)
+    return first + 1 if part is not None and part[0] > 1 else first
 
 
 class RecordCursor:
@@ -297,7 +298,6 @@ class RemoteSource:
         self.stall_s = stall_s
         self.applied_seq = 0
         self.reconnects = 0
-        self.resubscribes = 0
         self.record_lag = record_lag
         self.lag_ns: list[int] = []
         self._streams: dict[int, StreamInfo] = {}
@@ -389,7 +389,7 @@ class RemoteSource:
         m = await self._get(first_ss, self.records_subject)
         if m is None:
             return 0, 0
-        first = span_of(m.headers)[0]
+        first = whole_first(m.headers)
         try:
             last_m = await self._js.get_last_msg(self.name, self.records_subject)
         except NotFoundError:
@@ -397,9 +397,9 @@ class RemoteSource:
         last = complete_last(last_m.headers)
         return (first, last) if last >= first else (0, 0)
 
-    async def _locate(self, seq: int) -> int | None:
-        """The JetStream seq of the first records message holding ``seq`` or later (its first
-        part); None when there is none. A binary search: records messages are in seq order."""
+    async def _locate(self, seq: int) -> Any:
+        """The first records message holding ``seq`` or later (its first part); None when
+        there is none. A binary search: records messages are in seq order."""
         lo, hi = await self._state()
         hi += 1
         found = None
@@ -410,7 +410,7 @@ class RemoteSource:
                 hi = mid
                 continue
             if span_of(m.headers)[1] >= seq:
-                hi, found = mid, m.seq
+                hi, found = mid, m
             else:
                 lo = m.seq + 1
         return found
@@ -458,23 +458,22 @@ class RemoteSource:
             except Exception:  # noqa: BLE001 (the subscription broke: take it again from pos)
                 yield None
             finally:
-                self.resubscribes += 1
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 
     async def _records(self, from_seq: int, to_seq: int | None, idle_s: float) -> AsyncIterator[list[Record]]:
         """Lists of records from ``from_seq`` (up to ``to_seq``, forever without), [] when idle."""
         cursor = RecordCursor(self.name, max(from_seq, 1), self._streams)
-        start = await self._locate(from_seq)
-        while start is None:  # nothing there yet: wait for it
+        first = await self._locate(from_seq)
+        while first is None:  # nothing there yet: wait for it
             yield []
             await asyncio.sleep(idle_s)
-            start = await self._locate(from_seq)
-        await self._load_streams()  # those before start; the consumer brings the later ones
+            first = await self._locate(from_seq)
+        await self._load_streams()  # those before it; the consumer brings the later ones
         if from_seq <= 1:  # from the start: the stream's first record (it may have been trimmed);
             # a follower resuming after seq N needs N + 1, and a stream without it is a gap
-            cursor.next_seq = span_of((await self._get(start, self.records_subject)).headers)[0]
-        msgs = self._messages(start, idle_s)
+            cursor.next_seq = whole_first(first.headers)
+        msgs = self._messages(first.seq, idle_s)
         try:
             async for msg in msgs:
                 if msg is None:
@@ -571,8 +570,6 @@ class RemoteSource:
             for rec in batch:
                 self.applied_seq = rec.seq
                 yield rec
-            if stop is not None and stop.is_set():
-                return
 
     async def afollow(self, from_seq: int = 1, *, poll_interval: float = 0.2) -> AsyncIterator[list[Record]]:
         """``follow`` for an asyncio loop (another than the source's): record batches as they come."""
@@ -596,20 +593,25 @@ class RemoteSource:
         """Seq of the first record with ``ts_ns >= ts_ns``; a binary search over the messages."""
         return self._call(self._seq_at_time(ts_ns))
 
-    async def _records_at(self, ss: int) -> tuple[int, list[Record]] | None:
-        """(its JetStream seq, the records) of the first records message at or after ``ss``,
-        the parts after it joined when it is a value's first part."""
+    async def _records_at(self, ss: int, first_ss: int) -> tuple[int, list[Record]] | None:
+        """(the JetStream seq of its last message, the records) of the first records message at
+        or after ``ss``, a value in parts joined from its first part to its last. ``first_ss``:
+        the stream's first JetStream seq (no earlier part is looked for before it)."""
         m = await self._get(ss, self.records_subject)
         if m is None:
             return None
         first, _, part = span_of(m.headers)
         back = m.seq
-        while part is not None and part[0] > 1 and back > 1:  # back to the value's first part
+        while part is not None and part[0] > 1 and back > max(first_ss, 1):  # back to its first part
             back -= 1
             p = await self._get(back, self.records_subject)
-            if p is not None and p.seq == back and span_of(p.headers)[0] == first:
-                m, part = p, span_of(p.headers)[2]
-        cursor = RecordCursor(self.name, first, {})
+            if p is None or p.seq != back:
+                continue  # not a records message (a streams message between parts, after a resync)
+            p_first, _, p_part = span_of(p.headers)
+            if p_first != first:
+                break  # the value's earlier parts are not in the stream (trimmed)
+            m, part = p, p_part
+        cursor = RecordCursor(self.name, whole_first(m.headers), {})  # past a value trimmed to its later parts
         got = cursor.feed(m.subject, m.headers, m.data)
         nxt = m.seq + 1
         while part is not None and not got:
@@ -618,15 +620,16 @@ class RemoteSource:
                 return None
             got = cursor.feed(p.subject, p.headers, p.data)
             nxt = p.seq + 1
-        return m.seq, got
+        return nxt - 1, got  # at or after ``ss`` even when it began before (a later part's)
 
     async def _seq_at_time(self, ts_ns: int) -> int | None:
         lo, hi = await self._state()
+        first_ss = lo
         hi += 1
         found: list[Record] | None = None
         while lo < hi:
             mid = (lo + hi) // 2
-            got = await self._records_at(mid)
+            got = await self._records_at(mid, first_ss)
             if got is None or not got[1]:
                 hi = mid
                 continue

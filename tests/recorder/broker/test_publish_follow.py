@@ -279,3 +279,52 @@ async def test_stopped_while_the_broker_is_away_the_next_start_publishes_the_res
         await q.published()
     with RemoteSource(nats_down.url) as src:
         assert list(src.read()) == journal(data) and src.last_seq == 1000
+
+
+async def test_seq_at_time_finds_values_sent_in_parts(tmp_path, nats_server):
+    """The binary search lands on parts after a value's first: it walks back to that value's
+    first part and answers with the record, as a journal reader does."""
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_server.url, batch_records=4) as p:
+        for _ in range(4):
+            p.burst(3, big=2_500_000)  # over the server's 1 MiB payload: three parts each
+            await asyncio.sleep(0.01)
+        await p.published()
+    local = journal(data)
+
+    def check() -> None:
+        with RemoteSource(nats_server.url) as src:
+            for r in local:
+                assert src.seq_at_time(r.ts_ns) == next(x.seq for x in local if x.ts_ns >= r.ts_ns)
+            assert src.seq_at_time(local[-1].ts_ns + 1) is None
+
+    await asyncio.to_thread(check)
+
+
+async def test_a_stream_trimmed_inside_a_value_in_parts_starts_after_that_value(tmp_path, nats_server):
+    import nats
+
+    from recorder.journal.remote import subjects
+
+    data = tmp_path / "data"
+    async with Pipeline(data, nats_server.url, batch_records=4) as p:
+        p.burst(3, big=2_500_000)  # records 1..3 in one message, 4 in three parts
+        await p.published()
+        p.burst(3)  # 5..7
+        await p.published()
+    nc = await nats.connect(nats_server.url)
+    try:
+        # keep seq 4's last two parts and 5..7, as limits would trim a stream
+        await nc.jetstream().purge_stream(stream_name(""), subject=subjects("")[0], keep=3)
+    finally:
+        await nc.close()
+    local = journal(data)
+
+    def check() -> None:
+        with RemoteSource(nats_server.url) as src:
+            assert (src.first_seq, src.last_seq) == (5, 7)
+            assert list(src.read()) == local[4:]
+            assert next(iter(src.follow(1, idle_timeout=5))) == local[4]
+            assert src.seq_at_time(0) == 5 and src.seq_at_time(local[3].ts_ns) == 5
+
+    await asyncio.to_thread(check)

@@ -59,8 +59,9 @@ def test_damage_and_wrong_spans_are_corrupt_values():
     subject, headers, body = msg(1, 3)
     bad = bytearray(body)
     bad[-3] ^= 0xFF  # inside the last value's checksum
-    with pytest.raises(CorruptValueError):
+    with pytest.raises(CorruptValueError) as err:
         RecordCursor("S", 1).feed(subject, headers, bytes(bad))
+    assert err.value.seq == 3  # the damaged value is named, not the message's first
     with pytest.raises(CorruptValueError, match="holds 3 values"):
         RecordCursor("S", 1).feed(subject, records_headers("", 1, 4), body)
     with pytest.raises(CorruptValueError, match="not a ticktape records message"):
