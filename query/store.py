@@ -186,27 +186,34 @@ class ArchiveStore:
 
     def size(self, rel: str) -> int | None:
         """Bytes of the file ``rel``, None when there is none."""
-        info = self._call(lambda: self.fs.get_file_info(self.path(rel)), f"stat {rel}")
-        return info.size if info.type == pafs.FileType.File else None
+        return self._call(lambda: self._size(rel), f"stat {rel}")
 
     def read_bytes(self, rel: str) -> bytes | None:
-        """The bytes of ``rel``, None when there is no such file."""
-        if self.size(rel) is None:
-            return None
-        def read() -> bytes:
-            with self.fs.open_input_stream(self.path(rel)) as f:
-                return f.read()
+        """The bytes of ``rel``, None when there is no such file (one request: no stat first)."""
+        def read() -> bytes | None:
+            try:
+                with self.fs.open_input_stream(self.path(rel)) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
         return self._call(read, f"read {rel}")
 
     def digest(self, rel: str) -> str:
         """blake2b-16 hex of ``rel`` as stored (read back whole)."""
-        def read() -> str:
-            h = hashlib.blake2b(digest_size=16)
-            with self.fs.open_input_stream(self.path(rel)) as f:
-                while chunk := f.read(1 << 22):
-                    h.update(chunk)
-            return h.hexdigest()
-        return self._call(read, f"read back {rel}")
+        return self._call(lambda: self._digest(rel), f"read back {rel}")
+
+    # The bare requests (an OSError passes through: ``S3Store._retried`` retries it).
+
+    def _size(self, rel: str) -> int | None:
+        info = self.fs.get_file_info(self.path(rel))
+        return info.size if info.type == pafs.FileType.File else None
+
+    def _digest(self, rel: str) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        with self.fs.open_input_stream(self.path(rel)) as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+        return h.hexdigest()
 
     def shards(self) -> list[str]:
         """Shard names holding a manifest here (``""`` for an unsharded archive at the root), sorted."""
@@ -352,7 +359,7 @@ class S3Store(ArchiveStore):
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self._retried(lambda: self._put(rel, data), f"write {rel}")
-        got = self._retried(lambda: self.size(rel), f"stat {rel}")
+        got = self._retried(lambda: self._size(rel), f"stat {rel}")
         if got != len(data):
             raise ArchiveError(f"{self.where(rel)}: {got} bytes stored, {len(data)} written")
 
@@ -364,10 +371,10 @@ class S3Store(ArchiveStore):
                             destination_filesystem=self.fs)
 
         self._retried(upload, f"upload {rel}")
-        got = self._retried(lambda: self.size(rel), f"stat {rel}")
+        got = self._retried(lambda: self._size(rel), f"stat {rel}")
         if got != size:
             raise ArchiveError(f"{self.where(rel)}: {got} bytes stored, {size} uploaded")
-        back = self._retried(lambda: self.digest(rel), f"read back {rel}")
+        back = self._retried(lambda: self._digest(rel), f"read back {rel}")
         if back != blake2b:
             raise ArchiveError(f"{self.where(rel)}: read back blake2b {back}, uploaded {blake2b}")
 
