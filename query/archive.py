@@ -581,10 +581,12 @@ def check_disjoint_streams(by_shard: dict[str, dict[int, StreamInfo]]) -> None:
 
 def read_streams(where: Where) -> dict[int, StreamInfo]:
     """The streams table kept in the archive (streams of compacted days stay known here)."""
-    store = as_store(where)
-    data = store.read_bytes(STREAMS_FILE)
-    if data is None:
-        return {}
+    data = as_store(where).read_bytes(STREAMS_FILE)
+    return parse_streams(data) if data is not None else {}
+
+
+def parse_streams(data: bytes) -> dict[int, StreamInfo]:
+    """The streams table from the bytes of ``streams/streams.parquet``."""
     t = pq.read_table(pa.BufferReader(data))
     out = {}
     for r in t.to_pylist():

@@ -60,6 +60,7 @@ from .archive import (
     RawPartWriter,
     RecordDigest,
     check_file,
+    parse_streams,
     read_records,
     read_streams,
     streams_table,
@@ -429,11 +430,12 @@ def write_streams(where: str | os.PathLike[str] | ArchiveStore, m: dict[str, Any
                   streams: dict[int, StreamInfo]) -> None:
     """Keep ``streams/streams.parquet`` a superset of every stream seen (unchanged bytes are not rewritten)."""
     store = as_store(where)
-    merged = {**read_streams(store), **streams}
+    stored = store.read_bytes(STREAMS_FILE)  # read once: merged into, then compared with
+    merged = {**(parse_streams(stored) if stored is not None else {}), **streams}
     sink = pa.BufferOutputStream()
     pq.write_table(streams_table(merged), sink, **DERIVED_OPTS)
     data = sink.getvalue().to_pybytes()
-    if store.read_bytes(STREAMS_FILE) != data:
+    if stored != data:
         store.write_bytes(STREAMS_FILE, data)
     m["streams"] = {"path": STREAMS_FILE, "bytes": len(data),
                     "blake2b": hashlib.blake2b(data, digest_size=16).hexdigest(), "rows": len(merged)}
