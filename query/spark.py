@@ -50,7 +50,6 @@ pyspark is a development dependency: this module imports it only inside its func
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,16 +58,16 @@ import pyarrow as pa
 
 from .archive import RAW_SCHEMA, STREAMS_SCHEMA
 from .derive import BY_VENUE, SCHEMAS, TABLES
-from .errors import ManifestError, QueryUsageError
+from .errors import QueryUsageError
 from .layout import ARCHIVE_DIR, MANIFEST, STREAMS_FILE
-from .manifest import FORMAT, table_files
-from .store import ArchiveStore, S3Settings, open_store, s3_settings
+from .manifest import load as load_manifest  # the one reader of a manifest (DuckDB's too)
+from .manifest import table_files
+from .store import SHARD_DIR, ArchiveStore, S3Settings, open_store, s3_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
-SHARD_DIR = "shard="
 ALL_TABLES = ("raw", *TABLES)
 VIEWS = (*ALL_TABLES, "streams")
 
@@ -104,18 +103,6 @@ def shards(root: str | os.PathLike[str]) -> dict[str, ArchiveStore]:
         raise QueryUsageError(f"{root}: no archive here (no {MANIFEST}, no {SHARD_DIR}NAME/{MANIFEST}; "
                               "compact a journal first)")
     return {name: store.shard(name) for name in names}
-
-
-def load_manifest(archive: ArchiveStore) -> dict[str, Any]:
-    """The manifest of one archive (``ManifestError`` when it is not one)."""
-    where = archive.where(MANIFEST)
-    try:
-        m = json.loads(archive.read_bytes(MANIFEST) or b"")
-    except ValueError as exc:
-        raise ManifestError(f"{where}: cannot be read: {exc}") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise ManifestError(f"{where}: unknown manifest format {m.get('format') if isinstance(m, dict) else m!r}")
-    return m
 
 
 def _spark_uri(archive: ArchiveStore, rel: str) -> str:
