@@ -96,7 +96,7 @@ def _streams_by_shard(data_dir: str | os.PathLike[str] | None,
     if data_dir is not None:
         try:
             with JournalReader(data_dir) as r:
-                out.setdefault(data_shard(data_dir), {}).update(r.streams())
+                out.setdefault(r.shard, {}).update(r.streams())
         except NotAJournalError:
             pass
     return out

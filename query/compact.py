@@ -80,7 +80,7 @@ from .layout import (
     part_name,
 )
 from .prune import prune
-from .store import ArchiveStore, LocalStore, as_store, journal_shard, root_store
+from .store import ArchiveStore, LocalStore, as_store, root_store
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
     out = CompactResult()
     with archive_lock(data_dir, wait=wait):
         with JournalReader(data_dir) as reader:
-            store = root_store(data_dir, archive).shard(journal_shard(reader))
+            store = root_store(data_dir, archive).shard(reader.shard)
             store.check()
             m = _manifest.load(store)
             segs = {s.day: s for s in reader.segments() if s.records}

@@ -468,14 +468,6 @@ def root_store(data_dir: str | os.PathLike[str], archive: str | os.PathLike[str]
     return open_store(archive) if archive is not None else LocalStore(Path(data_dir) / ARCHIVE_DIR)
 
 
-def journal_shard(reader: Any) -> str:
-    """The shard name of an open ``JournalReader`` (``""`` when it has none)."""
-    shard = getattr(reader, "shard", None)
-    if shard is None:  # a reader that does not say it: the catalog's meta does
-        shard = (getattr(reader, "meta", None) or {}).get("shard", "")
-    return str(shard or "")
-
-
 def data_shard(data_dir: str | os.PathLike[str]) -> str:
     """The shard name of the journal of ``data_dir`` (``""`` when none, or no journal)."""
     from recorder.journal import NotAJournalError
