@@ -243,8 +243,8 @@ class ArchiveStore:
         infos = self._call(lambda: self.fs.get_file_info(sel), f"list {rel}")
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
 
-    def stamp(self, rel: str) -> tuple[int, int] | None:
-        """(mtime ns, size) of ``rel``: changes when it is rewritten (None when absent)."""
+    def stamp(self, rel: str) -> tuple[int, ...] | None:
+        """(mtime ns, size[, inode]) of ``rel``: changes when it is rewritten (None when absent)."""
         info = self._call(lambda: self.fs.get_file_info(self.path(rel)), f"stat {rel}")
         if info.type != pafs.FileType.File:
             return None
@@ -293,6 +293,17 @@ class LocalStore(ArchiveStore):
 
     def _child(self, rel: str) -> LocalStore:
         return LocalStore(self.root / rel)
+
+    def stamp(self, rel: str) -> tuple[int, ...] | None:
+        """(mtime ns, size, inode): a rename of a new file over ``rel`` changes the inode
+        even within the file system's mtime granularity."""
+        try:
+            st = (self.root / rel).stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ArchiveError(f"{self.url}: cannot stat {rel}: {exc}") from None
+        return st.st_mtime_ns, st.st_size, st.st_ino
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         write_atomic(self.root / rel, data)
