@@ -444,13 +444,11 @@ class ArchiveSource:
     ``replay.merge``). Holds what the manifest listed when it was made (a compaction
     that commits later is not seen: make a new one). Nothing stays open between reads;
     ``close()`` is there for the contract. ``streams()`` is the archive's streams table,
-    which keeps the streams of days already pruned from the journal. ``shard`` is the
-    shard name (``""`` for an unsharded archive).
+    which keeps the streams of days already pruned from the journal.
     """
 
-    def __init__(self, where: Where, *, shard: str = "") -> None:
+    def __init__(self, where: Where) -> None:
         self.store = as_store(where)
-        self.shard = shard
         self.data_dir = None if isinstance(where, ArchiveStore) else Path(where)
         m = _manifest.load(self.store)
         self._days: list[dict[str, Any]] = [m["days"][d] for d in _manifest.days(m)]
