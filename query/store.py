@@ -55,10 +55,10 @@ DEFAULT_REGION = "us-east-1"
 UPLOAD_ATTEMPTS = 6  # one try and five retries: 0.5 + 1 + 2 + 4 + 8 s of backoff at most
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
-# AWS error codes no retry can mend: said at once, as an ArchiveError.
-_FATAL = ("ACCESS_DENIED", "AccessDenied", "NO_SUCH_BUCKET", "NoSuchBucket",
-          "InvalidAccessKeyId", "SignatureDoesNotMatch", "SIGNATURE_DOES_NOT_MATCH",
-          "INVALID_ACCESS_KEY_ID")
+# AWS error codes of refused keys, and all those no retry can mend (said at once, as an ArchiveError).
+_DENIED = ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "INVALID_ACCESS_KEY_ID",
+           "SignatureDoesNotMatch", "SIGNATURE_DOES_NOT_MATCH")
+_FATAL = (*_DENIED, "NO_SUCH_BUCKET", "NoSuchBucket")
 
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -421,8 +421,7 @@ class S3Store(ArchiveStore):
 
 def _said(exc: OSError) -> str:
     text = str(exc)
-    if "ACCESS_DENIED" in text or "AccessDenied" in text or "InvalidAccessKeyId" in text or \
-            "SignatureDoesNotMatch" in text or "SIGNATURE_DOES_NOT_MATCH" in text:
+    if any(code in text for code in _DENIED):
         return f"access denied (wrong key or secret?): {text}"
     return text
 
