@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from query.errors import ArchiveError, QueryUsageError
 from query.layout import archive_root
 from query.market.types import Candle, age_ms
-from query.store import ArchiveStore, LocalStore, root_store
+from query.store import ArchiveStore, LocalStore, is_remote, root_store
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class CandleStore:
 
     def __init__(self, data_dir: str | os.PathLike[str] | ArchiveStore, *,
                  compact_after: int = COMPACT_AFTER) -> None:
-        if isinstance(data_dir, ArchiveStore) or str(data_dir).startswith("s3://"):
+        if isinstance(data_dir, ArchiveStore) or is_remote(data_dir):
             self.store = root_store(".", data_dir).sub(TABLE)
         else:
             self.store = LocalStore(archive_root(data_dir) / TABLE)
