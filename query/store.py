@@ -251,9 +251,13 @@ class ArchiveStore:
         return info.mtime_ns or 0, info.size
 
     def delete_file(self, rel: str) -> None:
-        """Remove the file ``rel`` (nothing if absent)."""
-        if self.size(rel) is not None:
-            self._call(lambda: self.fs.delete_file(self.path(rel)), f"delete {rel}")
+        """Remove the file ``rel`` (nothing if absent; one request, no stat first)."""
+        def delete() -> None:
+            try:
+                self.fs.delete_file(self.path(rel))
+            except FileNotFoundError:
+                pass
+        self._call(delete, f"delete {rel}")
 
     def move(self, rel: str, to: str) -> None:
         """Rename ``rel`` to ``to`` (on S3: a copy, then a delete)."""
