@@ -444,13 +444,11 @@ class ArchiveSource:
     ``replay.merge``). Holds what the manifest listed when it was made (a compaction
     that commits later is not seen: make a new one). Nothing stays open between reads;
     ``close()`` is there for the contract. ``streams()`` is the archive's streams table,
-    which keeps the streams of days already pruned from the journal. ``shard`` is the
-    shard name (``""`` for an unsharded archive).
+    which keeps the streams of days already pruned from the journal.
     """
 
-    def __init__(self, where: Where, *, shard: str = "") -> None:
+    def __init__(self, where: Where) -> None:
         self.store = as_store(where)
-        self.shard = shard
         self.data_dir = None if isinstance(where, ArchiveStore) else Path(where)
         m = _manifest.load(self.store)
         self._days: list[dict[str, Any]] = [m["days"][d] for d in _manifest.days(m)]
@@ -581,10 +579,12 @@ def check_disjoint_streams(by_shard: dict[str, dict[int, StreamInfo]]) -> None:
 
 def read_streams(where: Where) -> dict[int, StreamInfo]:
     """The streams table kept in the archive (streams of compacted days stay known here)."""
-    store = as_store(where)
-    data = store.read_bytes(STREAMS_FILE)
-    if data is None:
-        return {}
+    data = as_store(where).read_bytes(STREAMS_FILE)
+    return parse_streams(data) if data is not None else {}
+
+
+def parse_streams(data: bytes) -> dict[int, StreamInfo]:
+    """The streams table from the bytes of ``streams/streams.parquet``."""
     t = pq.read_table(pa.BufferReader(data))
     out = {}
     for r in t.to_pylist():

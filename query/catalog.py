@@ -85,16 +85,18 @@ def all_streams(data_dir: str | os.PathLike[str] | None,
 
 
 def _streams_by_shard(data_dir: str | os.PathLike[str] | None,
-                      archive: str | os.PathLike[str] | ArchiveStore | None) -> dict[str, dict[int, StreamInfo]]:
+                      archive: str | os.PathLike[str] | ArchiveStore | None,
+                      shards: Iterable[str] | None = None) -> dict[str, dict[int, StreamInfo]]:
+    """Streams by shard name; ``shards``: the root's shards when already listed."""
     root = root_store(data_dir or ".", archive) if data_dir is not None or archive is not None else None
     out: dict[str, dict[int, StreamInfo]] = {}
     if root is not None:
-        for shard in root.shards():
+        for shard in root.shards() if shards is None else shards:
             out[shard] = read_streams(root.shard(shard))
     if data_dir is not None:
         try:
             with JournalReader(data_dir) as r:
-                out.setdefault(data_shard(data_dir), {}).update(r.streams())
+                out.setdefault(r.shard, {}).update(r.streams())
         except NotAJournalError:
             pass
     return out
@@ -144,8 +146,8 @@ def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[st
         root.check_read()  # an empty archive is fine, a missing bucket is said
     shards = {s: _manifest.load(root.shard(s)) for s in names}
     hot_shard = data_shard(data_dir) if data_dir is not None else ""
-    hot_t = hot_tables(data_dir, tables=tables, params=params, store=root.shard(hot_shard)) \
-        if hot and data_dir is not None else {}
+    hot_t = hot_tables(data_dir, tables=tables, params=params, store=root.shard(hot_shard),
+                       manifest=shards.get(hot_shard)) if hot and data_dir is not None else {}
     # One table per name over every shard: a shard column once any shard has a name.
     sharded = any(shards) or bool(hot_shard)
     for t in ALL_TABLES:
@@ -175,7 +177,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[st
             parts.append(_scratch_scan(scratch, f"empty_{t}", empty))
         body = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
         con.execute(f"CREATE VIEW {t} AS SELECT {', '.join(_columns(t, sharded))} FROM ({body})")
-    by_shard = _streams_by_shard(data_dir, root)
+    by_shard = _streams_by_shard(data_dir, root, names)
     check_disjoint_streams(by_shard)
     if sharded:
         parts_s = [streams_table(v).append_column("shard", pa.array([k] * len(v), pa.string()))

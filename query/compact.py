@@ -60,6 +60,7 @@ from .archive import (
     RawPartWriter,
     RecordDigest,
     check_file,
+    parse_streams,
     read_records,
     read_streams,
     streams_table,
@@ -79,7 +80,7 @@ from .layout import (
     part_name,
 )
 from .prune import prune
-from .store import ArchiveStore, LocalStore, as_store, journal_shard, root_store
+from .store import ArchiveStore, LocalStore, as_store, root_store
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def compact(data_dir: str | os.PathLike[str], *, day: str | None = None, through
     out = CompactResult()
     with archive_lock(data_dir, wait=wait):
         with JournalReader(data_dir) as reader:
-            store = root_store(data_dir, archive).shard(journal_shard(reader))
+            store = root_store(data_dir, archive).shard(reader.shard)
             store.check()
             m = _manifest.load(store)
             segs = {s.day: s for s in reader.segments() if s.records}
@@ -429,11 +430,12 @@ def write_streams(where: str | os.PathLike[str] | ArchiveStore, m: dict[str, Any
                   streams: dict[int, StreamInfo]) -> None:
     """Keep ``streams/streams.parquet`` a superset of every stream seen (unchanged bytes are not rewritten)."""
     store = as_store(where)
-    merged = {**read_streams(store), **streams}
+    stored = store.read_bytes(STREAMS_FILE)  # read once: merged into, then compared with
+    merged = {**(parse_streams(stored) if stored is not None else {}), **streams}
     sink = pa.BufferOutputStream()
     pq.write_table(streams_table(merged), sink, **DERIVED_OPTS)
     data = sink.getvalue().to_pybytes()
-    if store.read_bytes(STREAMS_FILE) != data:
+    if stored != data:
         store.write_bytes(STREAMS_FILE, data)
     m["streams"] = {"path": STREAMS_FILE, "bytes": len(data),
                     "blake2b": hashlib.blake2b(data, digest_size=16).hexdigest(), "rows": len(merged)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,19 +44,21 @@ def raw_table(records: Iterable[Record]) -> pa.Table:
 
 
 def hot_tables(data_dir: str | os.PathLike[str], *, tables: Iterable[str] | None = None,
-               params: DeriveParams | None = None, store: ArchiveStore | None = None) -> dict[str, pa.Table]:
+               params: DeriveParams | None = None, store: ArchiveStore | None = None,
+               manifest: dict[str, Any] | None = None) -> dict[str, pa.Table]:
     """Tables (raw and derived, each with ``date``) of the journal records not archived.
 
     ``tables`` limits what is built (derived tables need a projection pass; raw does
     not). ``store``: where this journal's days are archived (default: its data
-    directory's own archive, ``query.store.as_store``). Returns {} when there is no journal.
+    directory's own archive, ``query.store.as_store``); ``manifest``: its manifest when the
+    caller has read it already. Returns {} when there is no journal.
     """
     want = set(tables) if tables is not None else {"raw", *TABLES}
     if not want & {"raw", *TABLES}:
         return {}  # nothing asked for: do not read the journal at all
     params = params or DeriveParams()
     store = store if store is not None else as_store(data_dir)
-    m = _manifest.load(store)
+    m = manifest if manifest is not None else _manifest.load(store)
     days = _manifest.days(m)
     start = m["days"][days[-1]]["last_seq"] + 1 if days else 1
     try:

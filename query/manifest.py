@@ -65,8 +65,9 @@ def load(where: str | os.PathLike[str] | ArchiveStore) -> dict[str, Any]:
         m = json.loads(raw)
     except ValueError as exc:
         raise ManifestError(f"{store.where(MANIFEST)}: not JSON: {exc}") from None
-    if m.get("format") != FORMAT:
-        raise ManifestError(f"{store.where(MANIFEST)}: unknown manifest format {m.get('format')!r}")
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        got = m.get("format") if isinstance(m, dict) else m
+        raise ManifestError(f"{store.where(MANIFEST)}: unknown manifest format {got!r}")
     return m
 
 

@@ -50,7 +50,6 @@ pyspark is a development dependency: this module imports it only inside its func
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,16 +58,16 @@ import pyarrow as pa
 
 from .archive import RAW_SCHEMA, STREAMS_SCHEMA
 from .derive import BY_VENUE, SCHEMAS, TABLES
-from .errors import ManifestError, QueryUsageError
+from .errors import QueryUsageError
 from .layout import ARCHIVE_DIR, MANIFEST, STREAMS_FILE
-from .manifest import FORMAT, table_files
-from .store import ArchiveStore, S3Settings, open_store, s3_settings
+from .manifest import load as load_manifest  # the one reader of a manifest (DuckDB's too)
+from .manifest import table_files
+from .store import SHARD_DIR, ArchiveStore, S3Settings, S3Store, open_store, s3_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
-SHARD_DIR = "shard="
 ALL_TABLES = ("raw", *TABLES)
 VIEWS = (*ALL_TABLES, "streams")
 
@@ -106,18 +105,6 @@ def shards(root: str | os.PathLike[str]) -> dict[str, ArchiveStore]:
     return {name: store.shard(name) for name in names}
 
 
-def load_manifest(archive: ArchiveStore) -> dict[str, Any]:
-    """The manifest of one archive (``ManifestError`` when it is not one)."""
-    where = archive.where(MANIFEST)
-    try:
-        m = json.loads(archive.read_bytes(MANIFEST) or b"")
-    except ValueError as exc:
-        raise ManifestError(f"{where}: cannot be read: {exc}") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise ManifestError(f"{where}: unknown manifest format {m.get('format') if isinstance(m, dict) else m!r}")
-    return m
-
-
 def _spark_uri(archive: ArchiveStore, rel: str) -> str:
     """``rel`` as Spark reads it: a local path, or ``s3a://bucket/key`` (Hadoop's S3 connector)."""
     uri = archive.uri(rel)
@@ -144,12 +131,16 @@ def s3a_conf(settings: S3Settings | None = None) -> dict[str, str]:
     return conf
 
 
-def _configure_s3a(spark: SparkSession) -> None:
-    """Point the session's Hadoop S3 connector at the archive's service. Needs the
+def _configure_s3a(spark: SparkSession, archives: dict[str, ArchiveStore]) -> None:
+    """Point the session's Hadoop S3 connector at the service of the archives on S3 (with
+    the settings their store was opened with; nothing when all are local). Needs the
     ``hadoop-aws`` and AWS SDK jars on Spark's class path (``spark.jars``; see the module
     docstring): without them Spark says ``No FileSystem for scheme "s3a"``."""
+    remote = next((a for a in archives.values() if isinstance(a, S3Store)), None)
+    if remote is None:
+        return
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001 (Spark's one way in)
-    for k, v in s3a_conf().items():
+    for k, v in s3a_conf(remote.settings).items():
         hadoop.set(k, v)
 
 
@@ -203,8 +194,7 @@ def check_types(spark: SparkSession, root: str | os.PathLike[str]) -> dict[str, 
     found: dict[str, dict[str, str]] = {}
     wrong = []
     archives = shards(root)
-    if any(a.remote for a in archives.values()):
-        _configure_s3a(spark)
+    _configure_s3a(spark, archives)
     for name, archive in archives.items():
         m = load_manifest(archive)
         for table in VIEWS:
@@ -272,8 +262,7 @@ def register(spark: SparkSession, root: str | os.PathLike[str]) -> dict[str, Dat
     found = shards(root)
     sharded = any(found)  # a shard column once any shard has a name
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    if any(a.remote for a in found.values()):
-        _configure_s3a(spark)
+    _configure_s3a(spark, found)
     views: dict[str, DataFrame] = {}
     manifests = {name: load_manifest(archive) for name, archive in found.items()}
     for table in VIEWS:

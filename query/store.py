@@ -55,10 +55,10 @@ DEFAULT_REGION = "us-east-1"
 UPLOAD_ATTEMPTS = 6  # one try and five retries: 0.5 + 1 + 2 + 4 + 8 s of backoff at most
 BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
-# AWS error codes no retry can mend: said at once, as an ArchiveError.
-_FATAL = ("ACCESS_DENIED", "AccessDenied", "NO_SUCH_BUCKET", "NoSuchBucket",
-          "InvalidAccessKeyId", "SignatureDoesNotMatch", "SIGNATURE_DOES_NOT_MATCH",
-          "INVALID_ACCESS_KEY_ID")
+# AWS error codes of refused keys, and all those no retry can mend (said at once, as an ArchiveError).
+_DENIED = ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "INVALID_ACCESS_KEY_ID",
+           "SignatureDoesNotMatch", "SIGNATURE_DOES_NOT_MATCH")
+_FATAL = (*_DENIED, "NO_SUCH_BUCKET", "NoSuchBucket")
 
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -186,27 +186,34 @@ class ArchiveStore:
 
     def size(self, rel: str) -> int | None:
         """Bytes of the file ``rel``, None when there is none."""
-        info = self._call(lambda: self.fs.get_file_info(self.path(rel)), f"stat {rel}")
-        return info.size if info.type == pafs.FileType.File else None
+        return self._call(lambda: self._size(rel), f"stat {rel}")
 
     def read_bytes(self, rel: str) -> bytes | None:
-        """The bytes of ``rel``, None when there is no such file."""
-        if self.size(rel) is None:
-            return None
-        def read() -> bytes:
-            with self.fs.open_input_stream(self.path(rel)) as f:
-                return f.read()
+        """The bytes of ``rel``, None when there is no such file (one request: no stat first)."""
+        def read() -> bytes | None:
+            try:
+                with self.fs.open_input_stream(self.path(rel)) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
         return self._call(read, f"read {rel}")
 
     def digest(self, rel: str) -> str:
         """blake2b-16 hex of ``rel`` as stored (read back whole)."""
-        def read() -> str:
-            h = hashlib.blake2b(digest_size=16)
-            with self.fs.open_input_stream(self.path(rel)) as f:
-                while chunk := f.read(1 << 22):
-                    h.update(chunk)
-            return h.hexdigest()
-        return self._call(read, f"read back {rel}")
+        return self._call(lambda: self._digest(rel), f"read back {rel}")
+
+    # The bare requests (an OSError passes through: ``S3Store._retried`` retries it).
+
+    def _size(self, rel: str) -> int | None:
+        info = self.fs.get_file_info(self.path(rel))
+        return info.size if info.type == pafs.FileType.File else None
+
+    def _digest(self, rel: str) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        with self.fs.open_input_stream(self.path(rel)) as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+        return h.hexdigest()
 
     def shards(self) -> list[str]:
         """Shard names holding a manifest here (``""`` for an unsharded archive at the root), sorted."""
@@ -236,17 +243,21 @@ class ArchiveStore:
         infos = self._call(lambda: self.fs.get_file_info(sel), f"list {rel}")
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
 
-    def stamp(self, rel: str) -> tuple[int, int] | None:
-        """(mtime ns, size) of ``rel``: changes when it is rewritten (None when absent)."""
+    def stamp(self, rel: str) -> tuple[int, ...] | None:
+        """(mtime ns, size[, inode]) of ``rel``: changes when it is rewritten (None when absent)."""
         info = self._call(lambda: self.fs.get_file_info(self.path(rel)), f"stat {rel}")
         if info.type != pafs.FileType.File:
             return None
         return info.mtime_ns or 0, info.size
 
     def delete_file(self, rel: str) -> None:
-        """Remove the file ``rel`` (nothing if absent)."""
-        if self.size(rel) is not None:
-            self._call(lambda: self.fs.delete_file(self.path(rel)), f"delete {rel}")
+        """Remove the file ``rel`` (nothing if absent; one request, no stat first)."""
+        def delete() -> None:
+            try:
+                self.fs.delete_file(self.path(rel))
+            except FileNotFoundError:
+                pass
+        self._call(delete, f"delete {rel}")
 
     def move(self, rel: str, to: str) -> None:
         """Rename ``rel`` to ``to`` (on S3: a copy, then a delete)."""
@@ -286,6 +297,17 @@ class LocalStore(ArchiveStore):
 
     def _child(self, rel: str) -> LocalStore:
         return LocalStore(self.root / rel)
+
+    def stamp(self, rel: str) -> tuple[int, ...] | None:
+        """(mtime ns, size, inode): a rename of a new file over ``rel`` changes the inode
+        even within the file system's mtime granularity."""
+        try:
+            st = (self.root / rel).stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ArchiveError(f"{self.url}: cannot stat {rel}: {exc}") from None
+        return st.st_mtime_ns, st.st_size, st.st_ino
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         write_atomic(self.root / rel, data)
@@ -352,7 +374,7 @@ class S3Store(ArchiveStore):
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self._retried(lambda: self._put(rel, data), f"write {rel}")
-        got = self._retried(lambda: self.size(rel), f"stat {rel}")
+        got = self._retried(lambda: self._size(rel), f"stat {rel}")
         if got != len(data):
             raise ArchiveError(f"{self.where(rel)}: {got} bytes stored, {len(data)} written")
 
@@ -364,10 +386,10 @@ class S3Store(ArchiveStore):
                             destination_filesystem=self.fs)
 
         self._retried(upload, f"upload {rel}")
-        got = self._retried(lambda: self.size(rel), f"stat {rel}")
+        got = self._retried(lambda: self._size(rel), f"stat {rel}")
         if got != size:
             raise ArchiveError(f"{self.where(rel)}: {got} bytes stored, {size} uploaded")
-        back = self._retried(lambda: self.digest(rel), f"read back {rel}")
+        back = self._retried(lambda: self._digest(rel), f"read back {rel}")
         if back != blake2b:
             raise ArchiveError(f"{self.where(rel)}: read back blake2b {back}, uploaded {blake2b}")
 
@@ -403,8 +425,7 @@ class S3Store(ArchiveStore):
 
 def _said(exc: OSError) -> str:
     text = str(exc)
-    if "ACCESS_DENIED" in text or "AccessDenied" in text or "InvalidAccessKeyId" in text or \
-            "SignatureDoesNotMatch" in text or "SIGNATURE_DOES_NOT_MATCH" in text:
+    if any(code in text for code in _DENIED):
         return f"access denied (wrong key or secret?): {text}"
     return text
 
@@ -459,14 +480,6 @@ def root_store(data_dir: str | os.PathLike[str], archive: str | os.PathLike[str]
     if isinstance(archive, ArchiveStore):
         return archive
     return open_store(archive) if archive is not None else LocalStore(Path(data_dir) / ARCHIVE_DIR)
-
-
-def journal_shard(reader: Any) -> str:
-    """The shard name of an open ``JournalReader`` (``""`` when it has none)."""
-    shard = getattr(reader, "shard", None)
-    if shard is None:  # a reader that does not say it: the catalog's meta does
-        shard = (getattr(reader, "meta", None) or {}).get("shard", "")
-    return str(shard or "")
 
 
 def data_shard(data_dir: str | os.PathLike[str]) -> str:

@@ -184,8 +184,8 @@ def open_archive(archive: str | os.PathLike[str] | ArchiveStore) -> RecordSource
         root.check_read()  # a missing bucket is said as such
         raise ArchiveError(f"{root.url}: no archive there (no manifest.json)")
     if len(shards) == 1:
-        return ArchiveSource(root.shard(shards[0]), shard=shards[0])
-    parts = {s: ArchiveSource(root.shard(s), shard=s) for s in shards}
+        return ArchiveSource(root.shard(shards[0]))
+    parts = {s: ArchiveSource(root.shard(s)) for s in shards}
     check_disjoint_streams({s: p.streams() for s, p in parts.items()})
     return MergedSource(parts)
 

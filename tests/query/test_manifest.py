@@ -27,6 +27,7 @@ def test_absent_is_empty_and_a_save_round_trips(tmp_path):
 @pytest.mark.parametrize("content,msg", [
     (b"{not json", "not JSON"),
     (json.dumps({"format": 99, "days": {}}).encode(), "unknown manifest format 99"),
+    (b"[1]", r"unknown manifest format \[1\]"),
 ])
 def test_an_unreadable_manifest_is_a_manifest_error(tmp_path, content, msg):
     (tmp_path / "archive").mkdir()

@@ -6,11 +6,12 @@ import hashlib
 
 import duckdb
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
 from query.errors import ArchiveError, UsageError
-from query.store import LocalStore, S3Store, open_store, parse_s3, root_store
+from query.store import LocalStore, S3Settings, S3Store, open_store, parse_s3, root_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -98,3 +99,27 @@ def test_s3_check_names_the_fault(s3, monkeypatch):
     with pytest.raises(ArchiveError, match="access denied") as e:
         open_store("s3://arch/x").check()
     assert "wrong-secret-value" not in str(e.value)
+
+
+def test_a_transient_failure_checking_an_upload_is_retried(tmp_path, monkeypatch):
+    # The bare requests after the copy (stat, read back) go through the retry loop:
+    # one failure of each is retried, not said as an ArchiveError.
+    (tmp_path / "arch" / "pre").mkdir(parents=True)
+    fs = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    store = S3Store("arch", "pre", S3Settings(None, access_key="k", secret_key="s"), fs=fs, backoff_s=0)
+    failing = {"_size": 1, "_digest": 1}
+    for name in failing:
+        real = getattr(store, name)
+
+        def flaky(rel, name=name, real=real):
+            if failing[name]:
+                failing[name] -= 1
+                raise OSError("connection reset by peer")
+            return real(rel)
+
+        monkeypatch.setattr(store, name, flaky)
+    src = tmp_path / "part.bin"
+    src.write_bytes(b"x" * 1000)
+    store.put_file(src, "part.bin", size=1000, blake2b=blake(b"x" * 1000))
+    assert failing == {"_size": 0, "_digest": 0}
+    assert (tmp_path / "arch" / "pre" / "part.bin").read_bytes() == b"x" * 1000

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from query.errors import ArchiveError, QueryUsageError
 from query.layout import archive_root
 from query.market.types import Candle, age_ms
-from query.store import ArchiveStore, LocalStore, root_store
+from query.store import ArchiveStore, LocalStore, is_remote, root_store
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class CandleStore:
 
     def __init__(self, data_dir: str | os.PathLike[str] | ArchiveStore, *,
                  compact_after: int = COMPACT_AFTER) -> None:
-        if isinstance(data_dir, ArchiveStore) or str(data_dir).startswith("s3://"):
+        if isinstance(data_dir, ArchiveStore) or is_remote(data_dir):
             self.store = root_store(".", data_dir).sub(TABLE)
         else:
             self.store = LocalStore(archive_root(data_dir) / TABLE)
@@ -265,15 +265,6 @@ class CandleStore:
                     return None
         return list(_candles(rows, venue, symbol, interval, now_ns))
 
-    def _stamp(self, rel: str) -> tuple[int, ...] | None:
-        if isinstance(self.store, LocalStore):
-            try:
-                st = (self.store.root / rel).stat()
-            except FileNotFoundError:
-                return None
-            return st.st_mtime_ns, st.st_size, st.st_ino
-        return self.store.stamp(rel)
-
     def _coverage(self, base: str, *, fresh: bool = False) -> dict[str, Ranges]:
         """The coverage of one venue and interval: symbol -> ranges.
 
@@ -282,7 +273,7 @@ class CandleStore:
         """
         path = f"{base}/{COVERAGE}"
         try:
-            stamp = self._stamp(path)
+            stamp = self.store.stamp(path)
         except (OSError, ArchiveError) as e:  # the store is out of reach: a miss, as an unreadable file
             log.warning("candle coverage %s unreadable, treated as empty: %s", path, e)
             return {}
@@ -422,7 +413,7 @@ class CandleStore:
         self.store.write_bytes(path, body)
         # What this process wrote is known: S3 stamps times in whole seconds, so two commits
         # of one size in a second would look alike to the stamp.
-        stamp = self._stamp(path)
+        stamp = self.store.stamp(path)
         if stamp is not None:
             self._coverage_cache[path] = (stamp, {s: cov[s] for s in cov if cov[s]})
 
