@@ -38,13 +38,17 @@ def test_views_cover_archive_and_hot_journal_once(multi_day, keep_days):
     assert set(VIEWS) == {*ALL_TABLES, "streams", "listings", "listing_windows"}
 
 
-def test_only_the_views_are_listed(multi_day):
+def test_only_the_views_are_listed(multi_day, tmp_path, monkeypatch):
     """No internal object (hot rows, empty tables, the streams table) beside the views:
     ``SHOW TABLES`` and ``information_schema`` list the views and nothing else, hot or not,
     archived or not; and the scratch files behind them go with the connection."""
     import gc
     import tempfile
     from pathlib import Path
+
+    # a temp directory of this test's own: other runs on the machine make scratch dirs too
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
 
     def scratch() -> set[Path]:
         return set(Path(tempfile.gettempdir()).glob("ticktape-query-*"))
